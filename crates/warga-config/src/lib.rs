@@ -1,0 +1,407 @@
+//! Typed, layered configuration for every warga process.
+//!
+//! Layers, later ones win: built-in defaults → a TOML file (`--config FILE` or
+//! `WARGA_CONFIG`) → `WARGA_…` environment variables, where `__` separates nesting levels
+//! (`WARGA_HTTP__LISTEN=0.0.0.0:8443`, `WARGA_DATABASE__URL=postgres://…`).
+//!
+//! Unknown keys are errors, so a typo fails at start with one line naming the key instead of
+//! being silently ignored. Secrets live in [`Secret`], whose `Debug`, `Display` and
+//! serialized form are `[redacted]`.
+
+#![forbid(unsafe_code)]
+
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
+
+/// Environment variables that start with this prefix are configuration.
+pub const ENV_PREFIX: &str = "WARGA_";
+
+/// The whole configuration of one warga process.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded database, the generated TLS certificate and other local state live.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub bus: BusConfig,
+    pub telemetry: TelemetryConfig,
+    pub workers: WorkersConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the HTTPS listener binds; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// PEM certificate chain; with `tls_key_path`. Absent: a self-signed certificate is
+    /// generated under `data_dir/tls` on first start and reused afterwards.
+    pub tls_cert_path: Option<PathBuf>,
+    pub tls_key_path: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// Requests handled at once by this process; more wait in line until `request_timeout_ms`.
+    pub concurrency_max: usize,
+    pub request_timeout_ms: u64,
+    /// How long shutdown waits for in-flight requests before closing connections.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls_cert_path: None,
+            tls_key_path: None,
+            body_limit_bytes: 1024 * 1024,
+            concurrency_max: 512,
+            request_timeout_ms: 30_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` for PostgreSQL or CockroachDB, `sqlite://…` for a SQLite file.
+    /// Absent: SQLite at `data_dir/warga.db`.
+    pub url: Option<Secret<String>>,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, max_connections: 16, acquire_timeout_ms: 5_000 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BusBackend {
+    /// Events flow through the database itself: the outbox is the log, per-consumer delivery
+    /// rows are the queue. Durable, single database, no extra process.
+    #[default]
+    InProcess,
+    /// NATS JetStream: the relay publishes the outbox to a stream, consumers are durable pull
+    /// consumers.
+    Nats,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    pub backend: BusBackend,
+    /// `nats://host:4222`; required when `backend = "nats"`.
+    pub nats_url: Option<Secret<String>>,
+    /// Prefix of the JetStream streams and subjects, so several deployments can share one
+    /// NATS account.
+    pub nats_prefix: String,
+    /// Deliveries of one event to one consumer before it is dead-lettered.
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Outbox rows the relay publishes per round.
+    pub relay_batch_max: u32,
+    /// How often the relay and in-process consumers look for work when nothing woke them.
+    pub poll_interval_ms: u64,
+    /// How long a consumer may hold an event before another worker may take it over.
+    pub lease_ms: u64,
+    /// Published outbox rows and processed-event records older than this are deleted.
+    pub retention_hours: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            backend: BusBackend::InProcess,
+            nats_url: None,
+            nats_prefix: "warga".into(),
+            max_attempts: 5,
+            backoff_base_ms: 200,
+            backoff_max_ms: 30_000,
+            relay_batch_max: 256,
+            poll_interval_ms: 250,
+            lease_ms: 30_000,
+            retention_hours: 24 * 7,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `tracing` filter directives; `RUST_LOG` overrides.
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// OTLP/gRPC endpoint (e.g. `http://127.0.0.1:4317`); absent: traces stay in-process.
+    pub otlp_endpoint: Option<String>,
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_level: "info".into(),
+            log_format: LogFormat::Json,
+            otlp_endpoint: None,
+            service_name: "warga".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Run the outbox relay and event consumers in this process. A stateless gateway replica
+    /// sets this to false and leaves background work to worker processes.
+    pub enabled: bool,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            bus: BusConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            workers: WorkersConfig::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used, in one line naming the key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    /// Dotted key, e.g. `http.listen`, with its source when known.
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        Self { key: key.to_owned(), message: message.into() }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` when given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(file))
+    }
+
+    /// The layered sources, for callers that add their own (tests use `figment::Jail`).
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .split("__")
+                // WARGA_CONFIG names the file; WARGA_TEST_* belong to the test harness.
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    key != "config" && !key.starts_with("test_")
+                }),
+        )
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.http.tls_cert_path, &self.http.tls_key_path) {
+            (Some(_), None) => return Err(ConfigError::new("http.tls_key_path", "required when http.tls_cert_path is set")),
+            (None, Some(_)) => return Err(ConfigError::new("http.tls_cert_path", "required when http.tls_key_path is set")),
+            _ => {}
+        }
+        if self.http.body_limit_bytes == 0 {
+            return Err(ConfigError::new("http.body_limit_bytes", "must be greater than 0"));
+        }
+        if self.http.concurrency_max == 0 {
+            return Err(ConfigError::new("http.concurrency_max", "must be greater than 0"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new("database.max_connections", "must be greater than 0"));
+        }
+        if let Some(url) = &self.database.url {
+            let url = url.expose();
+            let known = ["postgres://", "postgresql://", "sqlite:"];
+            if !known.iter().any(|scheme| url.starts_with(scheme)) {
+                return Err(ConfigError::new("database.url", "must start with postgres://, postgresql:// or sqlite:"));
+            }
+        }
+        if self.bus.backend == BusBackend::Nats && self.bus.nats_url.is_none() {
+            return Err(ConfigError::new("bus.nats_url", "required when bus.backend = \"nats\""));
+        }
+        if self.bus.max_attempts == 0 {
+            return Err(ConfigError::new("bus.max_attempts", "must be at least 1"));
+        }
+        if self.bus.backoff_base_ms > self.bus.backoff_max_ms {
+            return Err(ConfigError::new("bus.backoff_base_ms", "must not exceed bus.backoff_max_ms"));
+        }
+        if self.bus.relay_batch_max == 0 {
+            return Err(ConfigError::new("bus.relay_batch_max", "must be greater than 0"));
+        }
+        if self.bus.poll_interval_ms == 0 {
+            return Err(ConfigError::new("bus.poll_interval_ms", "must be greater than 0"));
+        }
+        let prefix_ok = !self.bus.nats_prefix.is_empty()
+            && self.bus.nats_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !prefix_ok {
+            return Err(ConfigError::new("bus.nats_prefix", "must be letters, digits, '_' or '-'"));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        // Serializing plain data with string keys into TOML cannot fail.
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# unprintable configuration: {e}\n"))
+    }
+}
+
+/// Turns figment's error into one line: the dotted key, what is wrong, and where it came from.
+fn figment_error(error: figment::Error) -> ConfigError {
+    let key = error.path.join(".");
+    let source = error.metadata.as_ref().map(|meta| match &meta.source {
+        Some(figment::Source::File(path)) => format!("{key} in {}", path.display()),
+        _ if meta.name.contains("environment") => {
+            format!("{ENV_PREFIX}{}", error.path.join("__").to_ascii_uppercase())
+        }
+        _ => format!("{key} from {}", meta.name),
+    });
+    let message = match source {
+        Some(source) => format!("{} (set as {source})", error.kind),
+        None => error.kind.to_string(),
+    };
+    ConfigError { key: if key.is_empty() { "<root>".into() } else { key }, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(config.bus.backend, BusBackend::InProcess);
+        assert!(config.database.url.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file("warga.toml", "[http]\nlisten = \"127.0.0.1:9000\"\nbody_limit_bytes = 10\n")?;
+            jail.set_env("WARGA_HTTP__BODY_LIMIT_BYTES", "20");
+            jail.set_env("WARGA_TEST_POSTGRES_URL", "postgres://ignored");
+            jail.set_env("WARGA_CONFIG", "warga.toml");
+            let config = Config::load(Some(Path::new("warga.toml"))).unwrap();
+            assert_eq!(config.http.listen.port(), 9000);
+            assert_eq!(config.http.body_limit_bytes, 20);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_env_value_names_key_and_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("WARGA_HTTP__LISTEN", "not-an-address");
+            let err = Config::load(None).unwrap_err();
+            assert_eq!(err.key, "http.listen");
+            let line = err.to_string();
+            assert!(line.contains("WARGA_HTTP__LISTEN"), "{line}");
+            assert!(!line.contains('\n'), "one line: {line}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_file_value_names_key_and_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file("w.toml", "[bus]\nmax_attempts = \"many\"\n")?;
+            let err = Config::load(Some(Path::new("w.toml"))).unwrap_err();
+            assert_eq!(err.key, "bus.max_attempts");
+            assert!(err.to_string().contains("w.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("WARGA_HTTP__LISTN", "127.0.0.1:1");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.to_string().contains("listn"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn semantic_errors_name_their_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("WARGA_BUS__BACKEND", "nats", "bus.nats_url"),
+            ("WARGA_BUS__MAX_ATTEMPTS", "0", "bus.max_attempts"),
+            ("WARGA_HTTP__TLS_CERT_PATH", "/tmp/cert.pem", "http.tls_key_path"),
+            ("WARGA_DATABASE__URL", "mysql://x", "database.url"),
+            ("WARGA_BUS__NATS_PREFIX", "a.b", "bus.nats_prefix"),
+        ];
+        for (var, value, key) in cases {
+            Jail::expect_with(|jail| {
+                jail.set_env(var, value);
+                let err = Config::load(None).unwrap_err();
+                assert_eq!(&err.key, key, "{var}={value}: {err}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_toml() {
+        Jail::expect_with(|jail| {
+            jail.set_env("WARGA_DATABASE__URL", "postgres://warga:hunter2@db/warga");
+            jail.set_env("WARGA_BUS__BACKEND", "nats");
+            jail.set_env("WARGA_BUS__NATS_URL", "nats://token-s3cret@nats:4222");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.database.url.as_ref().unwrap().expose(), "postgres://warga:hunter2@db/warga");
+            let shown = format!("{config:?}\n{}", config.to_redacted_toml());
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("[redacted]"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure domain types shared by every warga service.
+//!
+//! This crate knows nothing about HTTP, SQL, NATS or the file system: it holds the event
+//! envelope that travels through the outbox and the bus, identifiers, and time as plain
+//! numbers. Everything here is deterministic and cheap to test.
+
+#![forbid(unsafe_code)]
+
+pub mod event;
+pub mod time;
+
+pub use event::{DecodeError, Envelope, Event, EventId, TopicError, validate_topic};
