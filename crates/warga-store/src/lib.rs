@@ -1,1 +1,273 @@
+//! Relational storage for warga.
+//!
+//! One [`Store`] over two real engines through sqlx's `Any` driver: SQLite (the embedded
+//! default, a WAL-mode file under `data_dir`) and PostgreSQL. SQL in warga is written once
+//! in the subset the engines share — `$1` parameters, `BIGINT` milliseconds for time, `TEXT`
+//! ids and JSON, `ON CONFLICT`, `RETURNING`, partial indexes — which is also the subset
+//! CockroachDB speaks; only migrations (DDL) are written per engine.
+//!
+//! Invariants:
+//! * every write happens in a [`Tx`]; an event appended with [`Tx::append_event`] commits
+//!   or rolls back together with the change it describes (the transactional outbox);
+//! * on SQLite all writes go through one connection (SQLite has one writer anyway; one
+//!   connection avoids `SQLITE_BUSY` on lock upgrade) while reads use a pool;
+//! * database errors are mapped in one place ([`StoreError::from`]): a missing row is
+//!   `NotFound`, a unique violation is `Conflict`, a lost connection is `Unavailable`.
 
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod migrate;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::path::Path;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyConnection;
+use sqlx::{Any, AnyPool, Executor};
+use tokio::sync::Notify;
+use warga_config::Config;
+use warga_core::{Envelope, Event};
+
+pub use error::StoreError;
+pub use migrate::{MigrationSet, MigrationStep};
+
+/// The two engines warga runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    writer: AnyPool,
+    reader: AnyPool,
+    /// Woken after a commit that appended events, so the relay publishes without waiting
+    /// for its next poll.
+    outbox_written: Notify,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.inner.backend).finish_non_exhaustive()
+    }
+}
+
+/// Connection settings independent of where they came from.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+static INSTALL_DRIVERS: Once = Once::new();
+
+impl Store {
+    /// Connects as configured: `database.url`, or SQLite at `data_dir/warga.db`.
+    pub async fn connect(config: &Config) -> Result<Store, StoreError> {
+        let options = ConnectOptions {
+            max_connections: config.database.max_connections,
+            acquire_timeout: Duration::from_millis(config.database.acquire_timeout_ms),
+        };
+        match &config.database.url {
+            Some(url) => Store::connect_url(url.expose(), &options).await,
+            None => {
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create data_dir {}: {e}", config.data_dir.display()))
+                })?;
+                Store::connect_sqlite_file(&config.data_dir.join("warga.db"), &options).await
+            }
+        }
+    }
+
+    /// Opens (creating when missing) a SQLite database file.
+    pub async fn connect_sqlite_file(path: &Path, options: &ConnectOptions) -> Result<Store, StoreError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Store::connect_url(&url, options).await
+    }
+
+    pub async fn connect_url(url: &str, options: &ConnectOptions) -> Result<Store, StoreError> {
+        INSTALL_DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Config("database url must start with postgres:// or sqlite:".into()));
+        };
+        let (writer, reader) = match backend {
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect(url)
+                    .await?;
+                (pool.clone(), pool)
+            }
+            Backend::Sqlite => {
+                let writer = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(options.acquire_timeout)
+                    .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, false).await }))
+                    .connect(url)
+                    .await?;
+                let reader = AnyPoolOptions::new()
+                    .max_connections(options.max_connections.max(2))
+                    .acquire_timeout(options.acquire_timeout)
+                    .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
+                    .connect(url)
+                    .await?;
+                (writer, reader)
+            }
+        };
+        tracing::debug!(backend = backend.name(), "database connected");
+        Ok(Store { inner: Arc::new(Inner { backend, writer, reader, outbox_written: Notify::new() }) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Pool for reads; on SQLite these connections are read-only.
+    pub fn reader(&self) -> &AnyPool {
+        &self.inner.reader
+    }
+
+    /// Pool for single-statement writes outside a [`Tx`].
+    pub fn writer(&self) -> &AnyPool {
+        &self.inner.writer
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let inner = self.inner.writer.begin().await?;
+        Ok(Tx { inner, events_appended: 0, store: self.clone() })
+    }
+
+    /// Applies every pending migration of `sets` (warga's own outbox tables first).
+    pub async fn migrate(&self, sets: &[MigrationSet]) -> Result<(), StoreError> {
+        migrate::run(self, sets).await
+    }
+
+    /// A round trip to the database, bounded by `timeout`; used by `/readyz`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        let probe = async {
+            let mut conn = self.inner.writer.acquire().await?;
+            conn.execute("SELECT 1").await?;
+            Ok::<(), StoreError>(())
+        };
+        match tokio::time::timeout(timeout, probe).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+        }
+    }
+
+    /// Waits until some transaction that appended events commits.
+    pub async fn outbox_written(&self) {
+        self.inner.outbox_written.notified().await;
+    }
+
+    /// Wakes whoever waits in [`Store::outbox_written`].
+    pub fn notify_outbox_written(&self) {
+        self.inner.outbox_written.notify_waiters();
+    }
+
+    /// Closes both pools; later calls fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.inner.writer.close().await;
+        self.inner.reader.close().await;
+    }
+}
+
+async fn sqlite_pragmas(conn: &mut AnyConnection, read_only: bool) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute("PRAGMA busy_timeout = 5000").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    if read_only {
+        conn.execute("PRAGMA query_only = ON").await?;
+    }
+    Ok(())
+}
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+    events_appended: usize,
+    store: Store,
+}
+
+impl Tx {
+    /// The connection to run statements on: `query(..).execute(tx.conn())`.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.store.backend()
+    }
+
+    /// Appends a typed event to the outbox in this transaction, carrying the current trace.
+    pub async fn append_event<E: Event>(&mut self, event: &E) -> Result<Envelope, StoreError> {
+        let envelope = Envelope::new(event, warga_core::time::now_ms(), warga_telemetry::current_traceparent());
+        self.append_envelope(&envelope).await?;
+        Ok(envelope)
+    }
+
+    /// Appends a prepared envelope to the outbox in this transaction.
+    pub async fn append_envelope(&mut self, envelope: &Envelope) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, topic, version, payload, traceparent, occurred_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(envelope.id.as_str())
+        .bind(&envelope.topic)
+        .bind(i64::from(envelope.version))
+        .bind(envelope.payload.to_string())
+        .bind(envelope.traceparent.as_deref())
+        .bind(envelope.occurred_at_ms)
+        .execute(self.conn())
+        .await?;
+        self.events_appended += 1;
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        let Tx { inner, events_appended, store } = self;
+        inner.commit().await?;
+        if events_appended > 0 {
+            store.notify_outbox_written();
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.inner.rollback().await?;
+        Ok(())
+    }
+}

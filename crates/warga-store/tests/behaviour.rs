@@ -1,0 +1,191 @@
+//! The store behaviour suite: every scenario runs against SQLite and, when
+//! `WARGA_TEST_POSTGRES_URL` is set, PostgreSQL.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use warga_core::Event;
+use warga_store::testing::TestDb;
+use warga_store::{MigrationSet, MigrationStep, Store, StoreError};
+
+const NOTES_SQL: &str = "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT NOT NULL, n BIGINT NOT NULL)";
+const NOTES: MigrationSet = MigrationSet {
+    owner: "behaviour-test",
+    sqlite: &[MigrationStep { version: 2026010101, description: "notes", sql: NOTES_SQL }],
+    postgres: &[MigrationStep { version: 2026010101, description: "notes", sql: NOTES_SQL }],
+};
+
+#[derive(Serialize, Deserialize)]
+struct NoteWritten {
+    id: String,
+}
+impl Event for NoteWritten {
+    const TOPIC: &'static str = "test.note.written";
+    const VERSION: u32 = 1;
+}
+
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    sqlx::query(sql).fetch_one(store.reader()).await.unwrap().get::<i64, _>(0)
+}
+
+async fn insert_note(store: &Store, id: &str, body: &str) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(body)
+        .bind(1_i64)
+        .execute(tx.conn())
+        .await?;
+    tx.append_event(&NoteWritten { id: id.into() }).await?;
+    tx.commit().await
+}
+
+async fn migrations_are_idempotent(store: &Store) {
+    store.migrate(&[NOTES]).await.unwrap();
+    store.migrate(&[NOTES]).await.unwrap();
+    assert_eq!(count(store, "SELECT COUNT(*) FROM notes").await, 0);
+}
+
+async fn outbox_commits_with_the_change(store: &Store) {
+    insert_note(store, "a", "first").await.unwrap();
+    let row = sqlx::query("SELECT topic, version, payload, published_at_ms FROM outbox")
+        .fetch_one(store.reader())
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>(0), "test.note.written");
+    assert_eq!(row.get::<i64, _>(1), 1);
+    assert_eq!(row.get::<String, _>(2), r#"{"id":"a"}"#);
+    assert_eq!(row.get::<Option<i64>, _>(3), None);
+}
+
+async fn rollback_leaves_neither_change_nor_event(store: &Store) {
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, $2, 1)").bind("b").bind("x").execute(tx.conn()).await.unwrap();
+    tx.append_event(&NoteWritten { id: "b".into() }).await.unwrap();
+    tx.rollback().await.unwrap();
+    // Dropping an uncommitted transaction rolls back too.
+    {
+        let mut tx = store.begin().await.unwrap();
+        tx.append_event(&NoteWritten { id: "c".into() }).await.unwrap();
+    }
+    assert_eq!(count(store, "SELECT COUNT(*) FROM notes").await, 0);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM outbox").await, 0);
+}
+
+async fn unique_violation_is_conflict_and_writes_nothing(store: &Store) {
+    insert_note(store, "dup", "one").await.unwrap();
+    let err = insert_note(store, "dup", "two").await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(count(store, "SELECT COUNT(*) FROM outbox").await, 1, "the failed write appended no event");
+}
+
+async fn missing_row_is_not_found(store: &Store) {
+    let result = sqlx::query("SELECT body FROM notes WHERE id = $1").bind("nope").fetch_one(store.reader()).await;
+    let err = StoreError::from(result.err().expect("no row"));
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+async fn concurrent_writers_all_commit(store: &Store) {
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { insert_note(&store, &format!("n{i}"), "x").await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(count(store, "SELECT COUNT(*) FROM notes").await, 50);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM outbox").await, 50);
+    let distinct = count(store, "SELECT COUNT(DISTINCT seq) FROM outbox").await;
+    assert_eq!(distinct, 50, "every event has its own sequence number");
+}
+
+async fn text_round_trips_exactly(store: &Store) {
+    let body = format!("Jalan rusak di Kelurahan Menteng — “parah” 🚧 {}", "x".repeat(100_000));
+    insert_note(store, "u", &body).await.unwrap();
+    let back: String = sqlx::query("SELECT body FROM notes WHERE id = $1")
+        .bind("u")
+        .fetch_one(store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(back, body);
+}
+
+async fn numbered_parameters_can_repeat(store: &Store) {
+    let row = sqlx::query("SELECT $1 + $1, $2").bind(20_i64).bind("dua").fetch_one(store.reader()).await.unwrap();
+    assert_eq!(row.get::<i64, _>(0), 40);
+    assert_eq!(row.get::<String, _>(1), "dua");
+}
+
+async fn commit_with_events_wakes_the_relay(store: &Store) {
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move { store.outbox_written().await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    insert_note(store, "w", "wake").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken").unwrap();
+}
+
+async fn ping_fails_once_closed(store: &Store) {
+    store.ping(Duration::from_secs(2)).await.unwrap();
+    store.close().await;
+    let err = store.ping(Duration::from_secs(2)).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+}
+
+macro_rules! behaviour_suite {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let db = warga_store::testing::TestDb::sqlite(&[super::NOTES]).await;
+                    super::$scenario(&db.store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let Some(db) = warga_store::testing::TestDb::postgres(&[super::NOTES]).await else { return };
+                    super::$scenario(&db.store).await;
+                }
+            )*
+        }
+    };
+}
+
+behaviour_suite!(
+    migrations_are_idempotent,
+    outbox_commits_with_the_change,
+    rollback_leaves_neither_change_nor_event,
+    unique_violation_is_conflict_and_writes_nothing,
+    missing_row_is_not_found,
+    concurrent_writers_all_commit,
+    text_round_trips_exactly,
+    numbered_parameters_can_repeat,
+    commit_with_events_wakes_the_relay,
+    ping_fails_once_closed,
+);
+
+#[tokio::test]
+async fn sqlite_database_is_in_wal_mode() {
+    let db = TestDb::sqlite(&[NOTES]).await;
+    let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(db.store.reader()).await.unwrap().get(0);
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn migration_plan_refuses_duplicate_versions_and_engine_drift() {
+    let drift = MigrationSet { owner: "drift", sqlite: NOTES.sqlite, postgres: &[] };
+    assert!(warga_store::migrate::plan(warga_store::Backend::Sqlite, &[drift]).is_err());
+    let twice = MigrationSet { owner: "twice", ..NOTES };
+    assert!(warga_store::migrate::plan(warga_store::Backend::Sqlite, &[NOTES, twice]).is_err());
+    let plan = warga_store::migrate::plan(warga_store::Backend::Postgres, &[NOTES]).unwrap();
+    assert_eq!(plan.iter().map(|s| s.version).collect::<Vec<_>>(), vec![2026010101, 2026112201]);
+}
