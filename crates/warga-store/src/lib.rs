@@ -187,14 +187,15 @@ impl Store {
         }
     }
 
-    /// Waits until some transaction that appended events commits.
+    /// Waits until some transaction that appended events commits (or returns at once when
+    /// one committed since the last wait). Meant for the one relay of a process.
     pub async fn outbox_written(&self) {
         self.inner.outbox_written.notified().await;
     }
 
     /// Wakes whoever waits in [`Store::outbox_written`].
     pub fn notify_outbox_written(&self) {
-        self.inner.outbox_written.notify_waiters();
+        self.inner.outbox_written.notify_one();
     }
 
     /// Closes both pools; later calls fail with `Unavailable`.

@@ -1,0 +1,127 @@
+//! Running one event through one handler, exactly once in effect.
+
+use tracing::Instrument;
+use warga_core::Envelope;
+use warga_store::{Store, StoreError, Tx};
+
+use crate::metrics;
+use crate::{Handler, HandlerError};
+
+/// What became of one delivery.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The effect committed together with the processed-event record.
+    Processed,
+    /// The event had been processed before; nothing was done.
+    Duplicate,
+    /// The handler (or its commit) failed; nothing was written. Retry later.
+    Failed(String),
+}
+
+/// Bookkeeping that commits together with a handled event.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Finish {
+    /// Nothing more (NATS acknowledges after the commit).
+    Nothing,
+    /// Delete the in-process delivery row of this consumer and event.
+    DeleteDelivery,
+}
+
+impl Finish {
+    async fn apply(self, tx: &mut Tx, consumer: &str, event_id: &str) -> Result<(), StoreError> {
+        match self {
+            Finish::Nothing => Ok(()),
+            Finish::DeleteDelivery => {
+                sqlx::query("DELETE FROM event_deliveries WHERE consumer = $1 AND event_id = $2")
+                    .bind(consumer)
+                    .bind(event_id)
+                    .execute(tx.conn())
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Handles `envelope` with `handler` in one transaction, unless already processed.
+/// `finish` runs inside the same transaction after a success or a duplicate.
+pub(crate) async fn process(store: &Store, handler: &dyn Handler, envelope: &Envelope, finish: Finish) -> Outcome {
+    let consumer = handler.name();
+    let span = tracing::info_span!(
+        "consume",
+        consumer,
+        topic = %envelope.topic,
+        event_id = %envelope.id,
+        otel.kind = "consumer",
+    );
+    warga_telemetry::set_parent_from_traceparent(&span, envelope.traceparent.as_deref());
+    let timer = metrics::CONSUMER_HANDLE_SECONDS.with_label_values(&[consumer]).start_timer();
+    let outcome = attempt(store, handler, envelope, finish).instrument(span.clone()).await;
+    timer.observe_duration();
+    let _entered = span.enter();
+    match &outcome {
+        Ok(true) => {
+            metrics::CONSUMER_PROCESSED.with_label_values(&[consumer]).inc();
+            Outcome::Processed
+        }
+        Ok(false) => {
+            metrics::CONSUMER_DUPLICATES.with_label_values(&[consumer]).inc();
+            tracing::debug!("event already processed; skipped");
+            Outcome::Duplicate
+        }
+        Err(error) => {
+            metrics::CONSUMER_FAILURES.with_label_values(&[consumer]).inc();
+            tracing::warn!(error = %error, "event handling failed; will retry");
+            Outcome::Failed(error.to_string())
+        }
+    }
+}
+
+/// `Ok(true)` processed, `Ok(false)` duplicate.
+async fn attempt(store: &Store, handler: &dyn Handler, envelope: &Envelope, finish: Finish) -> Result<bool, HandlerError> {
+    let mut tx = store.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (consumer, event_id) DO NOTHING",
+    )
+    .bind(handler.name())
+    .bind(envelope.id.as_str())
+    .bind(warga_core::time::now_ms())
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?
+    .rows_affected();
+    let fresh = inserted == 1;
+    if fresh {
+        handler.handle(&mut tx, envelope).await?;
+    }
+    finish.apply(&mut tx, handler.name(), envelope.id.as_str()).await?;
+    tx.commit().await?;
+    Ok(fresh)
+}
+
+/// Rebuilds an envelope from its stored columns.
+pub(crate) fn envelope_from_row(
+    event_id: String,
+    topic: String,
+    version: i64,
+    payload: &str,
+    traceparent: Option<String>,
+    occurred_at_ms: i64,
+) -> Result<Envelope, crate::BusError> {
+    let payload = serde_json::from_str(payload).map_err(|e| crate::BusError::Corrupt(event_id.clone(), e.to_string()))?;
+    Ok(Envelope {
+        id: warga_core::EventId::from_stored(event_id),
+        topic,
+        version: u32::try_from(version).unwrap_or(u32::MAX),
+        occurred_at_ms,
+        traceparent,
+        payload,
+    })
+}
+
+/// Error text kept with a dead letter: one line, bounded.
+pub(crate) fn error_summary(error: &str) -> String {
+    const ERROR_CHARS_MAX: usize = 500;
+    error.replace(['\n', '\r'], " ").chars().take(ERROR_CHARS_MAX).collect()
+}

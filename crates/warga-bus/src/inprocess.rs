@@ -1,0 +1,287 @@
+//! The in-process bus: the database is the queue.
+//!
+//! The relay fans each outbox row out into one `event_deliveries` row per registered
+//! consumer of its topic and marks it published, in one transaction. Each consumer's worker
+//! leases due deliveries, handles them (deleting the delivery in the handler's transaction),
+//! and on failure schedules the next attempt or, after the last one, marks the delivery
+//! dead. Everything is in the database, so a crash or restart loses nothing, and replicas
+//! sharing one PostgreSQL database share the work through leases.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::Row;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use warga_config::BusConfig;
+use warga_store::{Store, StoreError};
+
+use crate::consume::{Finish, envelope_from_row, error_summary, process};
+use crate::relay::{OutboxRow, Publisher, mark_published};
+use crate::{BusError, DeadLetter, Handler, Outcome, ReplayFilter, metrics};
+
+/// Deliveries a worker leases at once.
+const CLAIM_BATCH: i64 = 32;
+const LAG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Wakes the in-process workers of this process when the relay has fanned out events.
+static DELIVERIES_WRITTEN: Notify = Notify::const_new();
+
+/// Records which consumers exist, so a relay in any process fans out to all of them.
+pub(crate) async fn register_consumers(store: &Store, handlers: &[Arc<dyn Handler>]) -> Result<(), StoreError> {
+    for handler in handlers {
+        sqlx::query(
+            "INSERT INTO event_consumers (name, topics, registered_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET topics = excluded.topics",
+        )
+        .bind(handler.name())
+        .bind(handler.topics().join(","))
+        .bind(warga_core::time::now_ms())
+        .execute(store.writer())
+        .await?;
+    }
+    Ok(())
+}
+
+/// The in-process publisher.
+pub(crate) struct FanOut;
+
+#[async_trait::async_trait]
+impl Publisher for FanOut {
+    async fn publish(&self, store: &Store, batch: &[OutboxRow]) -> Result<usize, BusError> {
+        let consumers: Vec<(String, Vec<String>)> = sqlx::query("SELECT name, topics FROM event_consumers")
+            .fetch_all(store.writer())
+            .await
+            .map_err(StoreError::from)?
+            .into_iter()
+            .map(|row| {
+                let topics: String = row.get(1);
+                (row.get(0), topics.split(',').map(str::to_owned).collect())
+            })
+            .collect();
+        let now = warga_core::time::now_ms();
+        let mut tx = store.begin().await?;
+        for row in batch {
+            for (consumer, topics) in &consumers {
+                if !topics.iter().any(|t| *t == row.envelope.topic) {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO event_deliveries (consumer, event_id, seq, attempts, next_attempt_at_ms, lease_until_ms) \
+                     VALUES ($1, $2, $3, 0, $4, 0) ON CONFLICT (consumer, event_id) DO NOTHING",
+                )
+                .bind(consumer)
+                .bind(row.envelope.id.as_str())
+                .bind(row.seq)
+                .bind(now)
+                .execute(tx.conn())
+                .await
+                .map_err(StoreError::from)?;
+            }
+        }
+        let ids: Vec<&str> = batch.iter().map(|r| r.envelope.id.as_str()).collect();
+        mark_published(&mut tx, &ids).await?;
+        tx.commit().await?;
+        DELIVERIES_WRITTEN.notify_waiters();
+        Ok(batch.len())
+    }
+}
+
+pub(crate) struct Worker {
+    store: Store,
+    config: BusConfig,
+    handler: Arc<dyn Handler>,
+}
+
+struct Claimed {
+    event_id: String,
+    attempts: i64,
+}
+
+impl Worker {
+    pub(crate) fn new(store: Store, config: BusConfig, handler: Arc<dyn Handler>) -> Self {
+        Self { store, config, handler }
+    }
+
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
+        let consumer = self.handler.name();
+        let poll = Duration::from_millis(self.config.poll_interval_ms);
+        let mut last_lag = Instant::now() - LAG_INTERVAL;
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let claimed = match self.claim().await {
+                Ok(claimed) => {
+                    failures = 0;
+                    claimed
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let wait = crate::backoff(&self.config, failures);
+                    tracing::warn!(consumer, %error, "cannot lease deliveries");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+            };
+            let full = claimed.len() as i64 == CLAIM_BATCH;
+            let mut pending = claimed.into_iter();
+            for delivery in pending.by_ref() {
+                self.deliver(delivery).await;
+                if shutdown.is_cancelled() {
+                    break;
+                }
+            }
+            // Hand back what was leased but not started.
+            for delivery in pending {
+                if let Err(error) = self.release(&delivery.event_id).await {
+                    tracing::warn!(consumer, %error, "cannot hand back a delivery; its lease will expire");
+                }
+            }
+            if last_lag.elapsed() >= LAG_INTERVAL {
+                last_lag = Instant::now();
+                self.update_lag().await;
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = DELIVERIES_WRITTEN.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        tracing::debug!(consumer, "in-process consumer stopped");
+    }
+
+    async fn claim(&self) -> Result<Vec<Claimed>, StoreError> {
+        let now = warga_core::time::now_ms();
+        let rows = sqlx::query(
+            "UPDATE event_deliveries SET lease_until_ms = $1 \
+             WHERE consumer = $2 AND lease_until_ms <= $3 AND event_id IN ( \
+                 SELECT event_id FROM event_deliveries \
+                 WHERE consumer = $2 AND dead_at_ms IS NULL AND next_attempt_at_ms <= $3 AND lease_until_ms <= $3 \
+                 ORDER BY seq LIMIT $4) \
+             RETURNING event_id, attempts",
+        )
+        .bind(now + self.config.lease_ms as i64)
+        .bind(self.handler.name())
+        .bind(now)
+        .bind(CLAIM_BATCH)
+        .fetch_all(self.store.writer())
+        .await?;
+        Ok(rows.into_iter().map(|row| Claimed { event_id: row.get(0), attempts: row.get(1) }).collect())
+    }
+
+    async fn deliver(&self, delivery: Claimed) {
+        let envelope = match self.load(&delivery.event_id).await {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                self.record_failure(&delivery, &error.to_string()).await;
+                return;
+            }
+        };
+        match process(&self.store, self.handler.as_ref(), &envelope, Finish::DeleteDelivery).await {
+            Outcome::Processed | Outcome::Duplicate => {}
+            Outcome::Failed(error) => self.record_failure(&delivery, &error).await,
+        }
+    }
+
+    async fn load(&self, event_id: &str) -> Result<warga_core::Envelope, BusError> {
+        let row = sqlx::query(
+            "SELECT event_id, topic, version, payload, traceparent, occurred_at_ms FROM outbox WHERE event_id = $1",
+        )
+        .bind(event_id)
+        .fetch_one(self.store.writer())
+        .await
+        .map_err(StoreError::from)?;
+        envelope_from_row(row.get(0), row.get(1), row.get(2), row.get::<String, _>(3).as_str(), row.get(4), row.get(5))
+    }
+
+    async fn record_failure(&self, delivery: &Claimed, error: &str) {
+        let consumer = self.handler.name();
+        let attempts = delivery.attempts + 1;
+        let dead = attempts >= i64::from(self.config.max_attempts);
+        let now = warga_core::time::now_ms();
+        let next = now + crate::backoff(&self.config, attempts as u32).as_millis() as i64;
+        let result = sqlx::query(
+            "UPDATE event_deliveries SET attempts = $1, last_error = $2, next_attempt_at_ms = $3, lease_until_ms = 0, \
+             dead_at_ms = $4 WHERE consumer = $5 AND event_id = $6",
+        )
+        .bind(attempts)
+        .bind(error_summary(error))
+        .bind(next)
+        .bind(dead.then_some(now))
+        .bind(consumer)
+        .bind(&delivery.event_id)
+        .execute(self.store.writer())
+        .await;
+        match result {
+            Err(e) => tracing::warn!(consumer, error = %e, "cannot record a failed attempt; its lease will expire"),
+            Ok(_) if dead => {
+                metrics::CONSUMER_DEAD_LETTERED.with_label_values(&[consumer]).inc();
+                tracing::error!(consumer, event_id = %delivery.event_id, attempts, "event dead-lettered");
+            }
+            Ok(_) => {}
+        }
+    }
+
+    async fn release(&self, event_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE event_deliveries SET lease_until_ms = 0 WHERE consumer = $1 AND event_id = $2")
+            .bind(self.handler.name())
+            .bind(event_id)
+            .execute(self.store.writer())
+            .await?;
+        Ok(())
+    }
+
+    async fn update_lag(&self) {
+        let consumer = self.handler.name();
+        let count = sqlx::query("SELECT COUNT(*) FROM event_deliveries WHERE consumer = $1 AND dead_at_ms IS NULL")
+            .bind(consumer)
+            .fetch_one(self.store.reader())
+            .await;
+        if let Ok(row) = count {
+            metrics::CONSUMER_LAG.with_label_values(&[consumer]).set(row.get::<i64, _>(0));
+        }
+    }
+}
+
+pub(crate) async fn dead_letters(store: &Store, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
+    let rows = sqlx::query(
+        "SELECT d.consumer, d.event_id, o.topic, d.attempts, d.last_error, d.dead_at_ms \
+         FROM event_deliveries d JOIN outbox o ON o.event_id = d.event_id \
+         WHERE d.dead_at_ms IS NOT NULL ORDER BY d.dead_at_ms, d.seq LIMIT $1",
+    )
+    .bind(limit as i64)
+    .fetch_all(store.reader())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| DeadLetter {
+            consumer: row.get(0),
+            event_id: row.get(1),
+            topic: row.get(2),
+            attempts: u32::try_from(row.get::<i64, _>(3)).unwrap_or(u32::MAX),
+            last_error: row.get::<Option<String>, _>(4).unwrap_or_default(),
+            dead_at_ms: row.get(5),
+        })
+        .collect())
+}
+
+pub(crate) async fn replay(store: &Store, filter: &ReplayFilter) -> Result<usize, BusError> {
+    let replayed = sqlx::query(
+        "UPDATE event_deliveries SET dead_at_ms = NULL, attempts = 0, next_attempt_at_ms = $1, lease_until_ms = 0 \
+         WHERE dead_at_ms IS NOT NULL AND ($2 IS NULL OR consumer = $2) AND ($3 IS NULL OR event_id = $3)",
+    )
+    .bind(warga_core::time::now_ms())
+    .bind(filter.consumer.as_deref())
+    .bind(filter.event_id.as_deref())
+    .execute(store.writer())
+    .await
+    .map_err(StoreError::from)?
+    .rows_affected();
+    DELIVERIES_WRITTEN.notify_waiters();
+    Ok(replayed as usize)
+}
