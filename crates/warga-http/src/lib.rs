@@ -1,1 +1,28 @@
+//! The HTTPS edge shared by every warga service.
+//!
+//! A service is a library that hands this crate an axum [`Router`](axum::Router), its
+//! OpenAPI document and its event handlers ([`Service`]). [`app`] composes any set of
+//! services with the operational endpoints (`/healthz`, `/readyz`, `/metrics`,
+//! `/api/openapi.json`) and the middleware every request passes through: request id,
+//! trace span (continuing an incoming `traceparent`), request metrics, panic catching,
+//! timeout, global concurrency limit, body size limit, and the rendering of every error as
+//! `application/problem+json`. [`server`] serves the result over rustls.
+//!
+//! Invariants: a handler never builds an error body itself — it returns [`ApiError`], whose
+//! `type` URIs are stable API; internal error text is logged, never sent.
 
+#![forbid(unsafe_code)]
+
+mod extract;
+mod middleware;
+mod ops;
+mod problem;
+pub mod server;
+mod service;
+pub mod tls;
+
+pub use extract::Json;
+pub use middleware::REQUEST_ID_HEADER;
+pub use ops::{app, app_with, openapi};
+pub use problem::{ApiError, Problem, ProblemType};
+pub use service::{Platform, Service};

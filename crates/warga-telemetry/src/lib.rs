@@ -20,6 +20,8 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use warga_config::{LogFormat, TelemetryConfig};
@@ -57,24 +59,45 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     let tracer = provider.tracer("warga");
     opentelemetry::global::set_tracer_provider(provider.clone());
 
+    // The log filter applies to log output only: spans are traced (and carry trace ids into
+    // events and problem documents) whatever the log level.
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.log_level))?;
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let otel = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(LevelFilter::INFO);
+    let registry = tracing_subscriber::registry().with(otel);
     match config.log_format {
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false))
-            .try_init()?,
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().compact()).try_init()?,
+        LogFormat::Json => {
+            let logs = tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(std::io::stderr)
+                .with_filter(filter);
+            registry.with(logs).try_init()?
+        }
+        LogFormat::Pretty => {
+            let logs = tracing_subscriber::fmt::layer().compact().with_writer(std::io::stderr).with_filter(filter);
+            registry.with(logs).try_init()?
+        }
     }
     Ok(TelemetryGuard { provider })
 }
 
-/// Installs logging for tests: output only when `TEST_LOG` is set, never fails when called
-/// twice.
+/// Installs tracing for tests once per process: spans get trace ids as in production, and
+/// log output appears only when `TEST_LOG` is set.
 pub fn init_for_tests() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt().with_env_filter(EnvFilter::new("debug")).with_test_writer().try_init();
-    }
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let config = TelemetryConfig {
+            log_level: if std::env::var_os("TEST_LOG").is_some() { "debug".into() } else { "off".into() },
+            log_format: LogFormat::Pretty,
+            ..TelemetryConfig::default()
+        };
+        // A test binary keeps its tracer for its whole life.
+        if let Ok(guard) = init(&config) {
+            std::mem::forget(guard);
+        }
+    });
 }
 
 /// The W3C `traceparent` of the current span, if it belongs to a sampled trace.

@@ -1,0 +1,117 @@
+//! A JSON extractor whose rejections are problem documents naming the field at fault.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// Like `axum::Json`, but a bad body becomes `urn:warga:problem:invalid-json` (syntax) or
+/// `urn:warga:problem:validation` with `field` set (a missing or mistyped member).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json_content = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !json_content {
+            return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(rejection.body_text())
+            }
+        })?;
+        parse(&bytes).map(Json)
+    }
+}
+
+/// Deserializes `bytes`, naming the failing field.
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::InvalidJson(inner.to_string());
+        }
+        let message = inner.to_string();
+        // serde reports a missing member at its parent's path; name the member itself.
+        let field = match message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            Some(missing) if path == "." => missing.to_owned(),
+            Some(missing) => format!("{path}.{missing}"),
+            None => path,
+        };
+        ApiError::validation(field, strip_position(&message))
+    })
+}
+
+/// serde_json appends " at line L column C"; the field name says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Resident {
+        name: String,
+        address: Address,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Address {
+        rt: u16,
+    }
+
+    fn field_of(body: &str) -> (crate::ProblemType, Option<String>) {
+        let error = parse::<Resident>(body.as_bytes()).unwrap_err();
+        let problem = error.to_problem();
+        (error.kind(), problem.field)
+    }
+
+    #[test]
+    fn names_the_field_at_fault() {
+        use crate::ProblemType::*;
+        let cases: &[(&str, crate::ProblemType, Option<&str>)] = &[
+            (r#"{"name": "Siti"}"#, Validation, Some("address")),
+            (r#"{"name": 7, "address": {"rt": 1}}"#, Validation, Some("name")),
+            (r#"{"name": "Siti", "address": {"rt": "satu"}}"#, Validation, Some("address.rt")),
+            (r#"{"name": "Siti", "address": {}}"#, Validation, Some("address.rt")),
+            (r#"{"name": "Siti", "#, InvalidJson, None),
+            ("not json", InvalidJson, None),
+        ];
+        for (body, kind, field) in cases {
+            let (got_kind, got_field) = field_of(body);
+            assert_eq!((got_kind, got_field.as_deref()), (*kind, *field), "{body}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Errors as RFC 9457 problem documents with stable `type` URIs.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use warga_store::StoreError;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// The catalogue of problem types. The `type` URIs are part of the API: never rename one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemType {
+    BadRequest,
+    InvalidJson,
+    Validation,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+impl ProblemType {
+    pub fn uri(self) -> &'static str {
+        match self {
+            ProblemType::BadRequest => "urn:warga:problem:bad-request",
+            ProblemType::InvalidJson => "urn:warga:problem:invalid-json",
+            ProblemType::Validation => "urn:warga:problem:validation",
+            ProblemType::Unauthorized => "urn:warga:problem:unauthorized",
+            ProblemType::Forbidden => "urn:warga:problem:forbidden",
+            ProblemType::NotFound => "urn:warga:problem:not-found",
+            ProblemType::MethodNotAllowed => "urn:warga:problem:method-not-allowed",
+            ProblemType::RequestTimeout => "urn:warga:problem:request-timeout",
+            ProblemType::Conflict => "urn:warga:problem:conflict",
+            ProblemType::PayloadTooLarge => "urn:warga:problem:payload-too-large",
+            ProblemType::UnsupportedMediaType => "urn:warga:problem:unsupported-media-type",
+            ProblemType::RateLimited => "urn:warga:problem:rate-limited",
+            ProblemType::Internal => "urn:warga:problem:internal",
+            ProblemType::Unavailable => "urn:warga:problem:unavailable",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemType::BadRequest | ProblemType::InvalidJson | ProblemType::Validation => StatusCode::BAD_REQUEST,
+            ProblemType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemType::Forbidden => StatusCode::FORBIDDEN,
+            ProblemType::NotFound => StatusCode::NOT_FOUND,
+            ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemType::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ProblemType::Conflict => StatusCode::CONFLICT,
+            ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemType::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemType::BadRequest => "Bad request",
+            ProblemType::InvalidJson => "Request body is not valid JSON",
+            ProblemType::Validation => "A field is invalid",
+            ProblemType::Unauthorized => "Authentication required",
+            ProblemType::Forbidden => "Not allowed",
+            ProblemType::NotFound => "Not found",
+            ProblemType::MethodNotAllowed => "Method not allowed",
+            ProblemType::RequestTimeout => "Request took too long",
+            ProblemType::Conflict => "Conflicts with the current state",
+            ProblemType::PayloadTooLarge => "Request body too large",
+            ProblemType::UnsupportedMediaType => "Unsupported media type",
+            ProblemType::RateLimited => "Too many requests",
+            ProblemType::Internal => "Internal error",
+            ProblemType::Unavailable => "Service unavailable",
+        }
+    }
+
+    /// The problem type a bare status code stands for (for responses made by layers).
+    pub fn from_status(status: StatusCode) -> ProblemType {
+        match status.as_u16() {
+            401 => ProblemType::Unauthorized,
+            403 => ProblemType::Forbidden,
+            404 => ProblemType::NotFound,
+            405 => ProblemType::MethodNotAllowed,
+            408 => ProblemType::RequestTimeout,
+            409 => ProblemType::Conflict,
+            413 => ProblemType::PayloadTooLarge,
+            415 => ProblemType::UnsupportedMediaType,
+            429 => ProblemType::RateLimited,
+            503 => ProblemType::Unavailable,
+            400..=499 => ProblemType::BadRequest,
+            _ => ProblemType::Internal,
+        }
+    }
+}
+
+/// A problem document (RFC 9457) as sent to clients.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, e.g. `urn:warga:problem:validation`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The request field at fault, as a JSON path (`address.postal_code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// Extra members, such as the state of each readiness check.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemType, detail: Option<String>) -> Self {
+        Self {
+            type_uri: kind.uri().to_owned(),
+            title: kind.title().to_owned(),
+            status: kind.status().as_u16(),
+            detail,
+            field: None,
+            request_id: None,
+            trace_id: None,
+            extra: None,
+        }
+    }
+
+    /// Renders the document; the status and content type come with it.
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// What a handler returns on failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    Validation { field: String, detail: String },
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body exceeds the limit")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything unexpected; its text is logged and never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::Validation { field: field.into(), detail: detail.into() }
+    }
+
+    pub fn kind(&self) -> ProblemType {
+        match self {
+            ApiError::Validation { .. } => ProblemType::Validation,
+            ApiError::InvalidJson(_) => ProblemType::InvalidJson,
+            ApiError::BadRequest(_) => ProblemType::BadRequest,
+            ApiError::NotFound(_) => ProblemType::NotFound,
+            ApiError::Conflict(_) => ProblemType::Conflict,
+            ApiError::PayloadTooLarge => ProblemType::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ProblemType::UnsupportedMediaType,
+            ApiError::Unavailable(_) => ProblemType::Unavailable,
+            ApiError::Internal(_) => ProblemType::Internal,
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let kind = self.kind();
+        let detail = match self {
+            ApiError::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                None
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(%detail, "dependency unavailable");
+                None
+            }
+            other => Some(other.to_string()),
+        };
+        let mut problem = Problem::new(kind, detail);
+        if let ApiError::Validation { field, .. } = self {
+            problem.field = Some(field.clone());
+        }
+        problem
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.to_problem().into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::NotFound("no such record".into()),
+            StoreError::Conflict { .. } => ApiError::Conflict("a record with the same key exists".into()),
+            StoreError::Unavailable(e) => ApiError::Unavailable(format!("database unavailable: {e}")),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Serving an application over HTTPS, with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::tls::TlsMaterial;
+
+/// A running HTTPS listener.
+pub struct Server {
+    pub local_addr: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `listen` (port 0 picks one) and serves `app` in the background.
+pub fn start(listen: SocketAddr, tls: &TlsMaterial, app: Router) -> anyhow::Result<Server> {
+    let listener = std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config.clone()))?
+        .handle(handle.clone());
+    let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
+    Ok(Server { local_addr, handle, task })
+}
+
+impl Server {
+    /// Stops accepting connections, lets in-flight requests finish for up to `grace`, then
+    /// closes what is left.
+    pub async fn shutdown(self, grace: Duration) -> anyhow::Result<()> {
+        self.handle.graceful_shutdown(Some(grace));
+        self.task.await.context("server task failed")?.context("server failed")?;
+        Ok(())
+    }
+
+    /// Open connections right now.
+    pub fn connection_count(&self) -> usize {
+        self.handle.connection_count()
+    }
+}

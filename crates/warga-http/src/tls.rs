@@ -1,0 +1,92 @@
+//! TLS material for the HTTPS listener.
+//!
+//! Production configures `http.tls_cert_path` and `http.tls_key_path`. Without them warga
+//! generates a self-signed certificate for localhost on first start, keeps it under
+//! `data_dir/tls` (key readable by the owner only) and reuses it afterwards, so browsers and
+//! clients can pin its SHA-256 fingerprint, which `warga up` prints.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use warga_config::Config;
+
+/// A ready server configuration and what to tell the operator about it.
+pub struct TlsMaterial {
+    pub server_config: Arc<rustls::ServerConfig>,
+    /// SHA-256 of the leaf certificate's DER, as colon-separated hex.
+    pub fingerprint_sha256: String,
+    pub cert_path: PathBuf,
+    /// True when this start generated the certificate.
+    pub generated: bool,
+}
+
+/// Loads the configured certificate, or the generated one (creating it when missing).
+pub fn load_or_generate(config: &Config) -> anyhow::Result<TlsMaterial> {
+    let (cert_path, key_path, generated) = match (&config.http.tls_cert_path, &config.http.tls_key_path) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone(), false),
+        _ => {
+            let dir = config.data_dir.join("tls");
+            let cert = dir.join("cert.pem");
+            let key = dir.join("key.pem");
+            let generated = if cert.exists() && key.exists() {
+                false
+            } else {
+                generate_self_signed(&dir, &cert, &key, config.http.listen)?;
+                true
+            };
+            (cert, key, generated)
+        }
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+        .with_context(|| format!("cannot read certificate {}", cert_path.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("certificate {} is not valid PEM", cert_path.display()))?;
+    let leaf = certs.first().with_context(|| format!("no certificate in {}", cert_path.display()))?;
+    let fingerprint_sha256 = fingerprint(leaf);
+    let key = PrivateKeyDer::from_pem_file(&key_path)
+        .with_context(|| format!("cannot read private key {}", key_path.display()))?;
+    let mut server_config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("certificate and key do not match")?;
+    server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsMaterial { server_config: Arc::new(server_config), fingerprint_sha256, cert_path, generated })
+}
+
+fn generate_self_signed(dir: &Path, cert: &Path, key: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if !listen.ip().is_unspecified() && !listen.ip().is_loopback() {
+        names.push(listen.ip().to_string());
+    }
+    let certified = rcgen::generate_simple_self_signed(names).context("cannot generate a self-signed certificate")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_private(key, certified.signing_key.serialize_pem().as_bytes())?;
+    std::fs::write(cert, certified.cert.pem()).with_context(|| format!("cannot write {}", cert.display()))?;
+    tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents)?;
+    Ok(())
+}
+
+/// SHA-256 fingerprint as `AB:CD:…`, the form browsers and `openssl x509 -fingerprint` show.
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}

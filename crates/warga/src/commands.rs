@@ -1,0 +1,119 @@
+//! What each command does.
+
+use std::fmt;
+use std::path::Path;
+
+use warga_bus::{Bus, ReplayFilter};
+use warga_config::Config;
+use warga_store::Store;
+
+use crate::cli::{Cli, Command, ConfigCommand, EventsCommand};
+use crate::{run, services};
+
+/// A command failure: a message for the operator and the exit code.
+pub struct Failure {
+    error: anyhow::Error,
+    code: u8,
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+    /// Bad configuration or usage: exit code 2.
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Self { error: error.into(), code: 2 }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Self { error: error.into(), code: 1 }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() { write!(f, "{:#}", self.error) } else { write!(f, "{}", self.error) }
+    }
+}
+
+pub fn load_config(file: Option<&Path>) -> Result<Config, Failure> {
+    Config::load(file).map_err(Failure::usage)
+}
+
+pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let file = cli.config.as_deref();
+    match cli.command {
+        Command::Up(args) => {
+            let mut config = load_config(file)?;
+            if let Some(listen) = args.listen.listen {
+                config.http.listen = listen;
+            }
+            run::run(config, services::all(), run::Mode::Up).await
+        }
+        Command::Serve(args) => {
+            let mut config = load_config(file)?;
+            if let Some(listen) = args.listen.listen {
+                config.http.listen = listen;
+            }
+            if args.no_workers {
+                config.workers.enabled = false;
+            }
+            let selected = services::select(&args.services).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+            run::run(config, selected, run::Mode::Serve).await
+        }
+        Command::Migrate => {
+            let config = load_config(file)?;
+            let store = Store::connect(&config).await?;
+            store.migrate(&services::migrations()).await?;
+            println!("skema basis data mutakhir / database schema is current ({})", store.backend().name());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let config = load_config(file)?;
+            print!("{}", config.to_redacted_toml());
+            eprintln!("konfigurasi valid / configuration is valid");
+            Ok(())
+        }
+        Command::Events(command) => events(load_config(file)?, command).await,
+        Command::Services => {
+            for service in services::all() {
+                println!("{:<12} {}", service.name(), service.summary());
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn events(config: Config, command: EventsCommand) -> Result<(), Failure> {
+    let store = Store::connect(&config).await?;
+    store.migrate(&services::migrations()).await?;
+    let bus = Bus::connect(&config.bus, store).await?;
+    match command {
+        EventsCommand::DeadLetters { limit, json } => {
+            let letters = bus.dead_letters(limit).await?;
+            if json {
+                for letter in &letters {
+                    println!("{}", serde_json::to_string(letter)?);
+                }
+            } else if letters.is_empty() {
+                println!("tidak ada dead letter / no dead letters");
+            } else {
+                println!("{:<28} {:<38} {:<32} {:>8}  last error", "consumer", "event", "topic", "attempts");
+                for l in &letters {
+                    println!("{:<28} {:<38} {:<32} {:>8}  {}", l.consumer, l.event_id, l.topic, l.attempts, l.last_error);
+                }
+            }
+            Ok(())
+        }
+        EventsCommand::Replay { consumer, event_id, all } => {
+            if consumer.is_none() && event_id.is_none() && !all {
+                return Err(Failure::usage(anyhow::anyhow!("name --consumer and/or --event, or pass --all")));
+            }
+            let replayed = bus.replay(&ReplayFilter { consumer, event_id }).await?;
+            println!("{replayed} dead letter(s) replayed");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Running services: `warga up` and `warga serve`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use warga_bus::Bus;
+use warga_config::Config;
+use warga_http::{Platform, Service};
+use warga_store::Store;
+
+use crate::commands::Failure;
+use crate::services;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything in one process.
+    Up,
+    /// The named services only.
+    Serve,
+}
+
+pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) -> Result<(), Failure> {
+    let _telemetry = warga_telemetry::init(&config.telemetry).context("cannot start logging")?;
+    // One crypto provider for every rustls user in the process (HTTPS, PostgreSQL, NATS).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = Arc::new(config);
+
+    let store = Store::connect(&config).await.context("cannot open the database")?;
+    store.migrate(&services::migrations()).await.context("cannot migrate the database")?;
+    let bus = Bus::connect(&config.bus, store.clone()).await.context("cannot connect the event bus")?;
+    let platform = Platform { config: config.clone(), store: store.clone(), bus: bus.clone() };
+
+    let tls = warga_http::tls::load_or_generate(&config)?;
+    let app = warga_http::app(&platform, &selected);
+    let server = warga_http::server::start(config.http.listen, &tls, app)?;
+
+    let shutdown = CancellationToken::new();
+    let workers = if config.workers.enabled {
+        let handlers = selected.iter().flat_map(|s| s.handlers(&platform)).collect();
+        Some(bus.start_workers(handlers, shutdown.clone()).await.context("cannot start event workers")?)
+    } else {
+        None
+    };
+
+    let names: Vec<_> = selected.iter().map(|s| s.name()).collect();
+    let url = format!("https://{}", server.local_addr);
+    tracing::info!(%url, services = ?names, database = store.backend().name(), bus = bus.backend_name(), "warga started");
+    print_banner(&config, mode, &url, &tls, &names, &store, &bus);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining requests and workers");
+    let grace = Duration::from_millis(config.http.shutdown_grace_ms);
+    let (served, ()) = tokio::join!(server.shutdown(grace), async {
+        if let Some(workers) = workers {
+            workers.shutdown().await;
+        }
+    });
+    served?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_banner(
+    config: &Config,
+    mode: Mode,
+    url: &str,
+    tls: &warga_http::tls::TlsMaterial,
+    names: &[&str],
+    store: &Store,
+    bus: &Bus,
+) {
+    let what = match mode {
+        Mode::Up => "seluruh platform / the whole platform",
+        Mode::Serve => "layanan terpilih / selected services",
+    };
+    let certificate = if tls.generated { "dibuat baru / newly generated" } else { "dipakai ulang / reused" };
+    println!("warga siap / warga is ready — {what}");
+    println!("  URL:         {url}");
+    println!("  Kesehatan / health: {url}/healthz   OpenAPI: {url}/api/openapi.json");
+    println!("  Sertifikat TLS / certificate ({certificate}): {}", tls.cert_path.display());
+    println!("  SHA-256:     {}", tls.fingerprint_sha256);
+    println!("  Layanan / services: {}", names.join(", "));
+    println!(
+        "  Data:        {} ({}), bus: {}, pekerja / workers: {}",
+        config.data_dir.display(),
+        store.backend().name(),
+        bus.backend_name(),
+        if config.workers.enabled { "on" } else { "off" }
+    );
+    println!("  Hentikan dengan Ctrl+C / stop with Ctrl+C");
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl+C stops warga");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

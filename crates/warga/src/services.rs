@@ -1,0 +1,49 @@
+//! The composition root: every service this binary can run.
+
+use std::sync::Arc;
+
+use warga_http::Service;
+use warga_store::MigrationSet;
+
+/// All services, in the order their routes and workers are mounted.
+pub fn all() -> Vec<Arc<dyn Service>> {
+    vec![Arc::new(warga_system::SystemService)]
+}
+
+/// The services named in `names`; an unknown name is an error listing the known ones.
+pub fn select(names: &[String]) -> Result<Vec<Arc<dyn Service>>, String> {
+    let all = all();
+    let mut selected = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        match all.iter().find(|s| s.name() == name) {
+            Some(service) if !selected.iter().any(|s: &Arc<dyn Service>| s.name() == name) => selected.push(service.clone()),
+            Some(_) => {}
+            None => {
+                let known: Vec<_> = all.iter().map(|s| s.name()).collect();
+                return Err(format!("unknown service {name:?}; known services: {}", known.join(", ")));
+            }
+        }
+    }
+    if selected.is_empty() {
+        return Err("--services names no service".into());
+    }
+    Ok(selected)
+}
+
+/// Migrations of every service: the schema is the platform's whole, whatever a process runs.
+pub fn migrations() -> Vec<MigrationSet> {
+    all().iter().map(|s| s.migrations()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selects_known_services_once() {
+        let picked = select(&["system".into(), " system ".into()]).unwrap();
+        assert_eq!(picked.len(), 1);
+        assert!(select(&["nope".into()]).unwrap_err().contains("known services: system"));
+        assert!(select(&[String::new()]).is_err());
+    }
+}
