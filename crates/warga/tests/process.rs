@@ -1,0 +1,269 @@
+//! Process-level tests: the real `warga` binary, started, killed and restarted.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{client_trusting, wait_for};
+use serde_json::Value;
+use warga_store::testing::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_warga");
+
+fn warga(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).current_dir(dir).env("WARGA_TELEMETRY__LOG_FORMAT", "json");
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("WARGA_") && !k.starts_with("WARGA_TEST_")) {
+        command.env_remove(key);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+/// A running `warga up`.
+struct Running {
+    child: Child,
+    url: String,
+    client: reqwest::Client,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Running {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let stdout = dir.join(format!("stdout-{n}.log"));
+        let stderr = dir.join(format!("stderr-{n}.log"));
+        let mut child = warga(dir, &["up", "--listen", "127.0.0.1:0"], env)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start warga");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipe = child.stdout.take().unwrap();
+        let copy = stdout.clone();
+        std::thread::spawn(move || {
+            let mut log = std::fs::File::create(copy).unwrap();
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                use std::io::Write;
+                let _ = writeln!(log, "{line}");
+                if let Some(url) = line.trim().strip_prefix("URL:") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            panic!("warga did not start: {}", std::fs::read_to_string(&stderr).unwrap_or_default())
+        });
+        let url = url.replace("127.0.0.1", "localhost");
+        let client = client_trusting(&dir.join("data/tls/cert.pem"));
+        Running { child, url, client, stdout, stderr }
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        let output = format!(
+            "{}\n{}",
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        );
+        (exit, output)
+    }
+
+    async fn post_probe(&self, note: &str) -> String {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/system/probes", self.url))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "note": note }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.unwrap();
+        body["probe_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn probe(&self, id: &str) -> Value {
+        self.client.get(format!("{}/api/v1/system/probes/{id}", self.url)).send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn all_delivered_once(&self, ids: &[String]) -> bool {
+        for id in ids {
+            let probe = self.probe(id).await;
+            if probe["status"] != "delivered" {
+                return false;
+            }
+            assert_eq!(probe["deliveries"], 1, "probe {id} applied more than once");
+        }
+        true
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["up"],
+        &["serve"],
+        &["migrate"],
+        &["config"],
+        &["config", "check"],
+        &["events"],
+        &["events", "dead-letters"],
+        &["events", "replay"],
+        &["services"],
+    ];
+    for args in commands {
+        let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[]).output().unwrap();
+        assert!(output.status.success(), "{args:?} --help failed");
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(text.contains("Usage:"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn bad_configuration_fails_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = warga(dir.path(), &["config", "check"], &[("WARGA_HTTP__LISTEN", "nonsense")]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("http.listen") && stderr.contains("WARGA_HTTP__LISTEN"), "{stderr}");
+
+    std::fs::write(dir.path().join("warga.toml"), "[bus]\nmax_attempts = -3\n").unwrap();
+    let output = warga(dir.path(), &["--config", "warga.toml", "up"], &[]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("bus.max_attempts") && stderr.contains("warga.toml"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing was created before the configuration was valid");
+
+    let output = warga(dir.path(), &["serve", "--services", "nope"], &[]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8(output.stderr).unwrap().contains("known services"));
+}
+
+#[test]
+fn config_check_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("WARGA_DATABASE__URL", "postgres://warga:hunter2@db.internal/warga"),
+        ("WARGA_BUS__BACKEND", "nats"),
+        ("WARGA_BUS__NATS_URL", "nats://ops:s3cretpw@nats.internal:4222"),
+    ];
+    let output = warga(dir.path(), &["config", "check"], &env).output().unwrap();
+    assert!(output.status.success());
+    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(all.contains("[redacted]"), "{all}");
+    assert!(all.contains("backend = \"nats\""), "{all}");
+    assert!(!all.contains("hunter2") && !all.contains("s3cretpw"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_logs() {
+    let Some(db) = TestDb::postgres(&[]).await else { return };
+    let url = db.location.replacen("postgres://postgres@", "postgres://postgres:hunter2xyz@", 1);
+    assert!(url.contains("hunter2xyz"), "{url}");
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(
+        dir.path(),
+        &[("WARGA_DATABASE__URL", &url), ("WARGA_TELEMETRY__LOG_LEVEL", "debug,sqlx=debug")],
+    );
+    let id = running.post_probe("rahasia?").await;
+    wait_for("probe delivery", Duration::from_secs(30), || async { running.probe(&id).await["status"] == "delivered" }).await;
+    let (status, output) = running.terminate();
+    assert!(status.success());
+    assert!(output.contains("postgres"), "the run logged its database backend");
+    assert!(!output.contains("hunter2xyz"), "a secret reached the logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_bus_survives_kill_9_without_loss_or_doubles() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // Accept probes while no worker runs, then die without warning.
+    let gateway = Running::start(dir.path(), &[("WARGA_WORKERS__ENABLED", "false")]);
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        ids.push(gateway.post_probe(&format!("before crash {i}")).await);
+    }
+    assert_eq!(gateway.probe(&ids[0]).await["status"], "pending");
+    gateway.kill_9();
+
+    // Start again with workers: everything accepted before the crash is delivered once.
+    let worker = Running::start(dir.path(), &[]);
+    wait_for("delivery after restart", Duration::from_secs(60), || worker.all_delivered_once(&ids)).await;
+
+    // Crash again in the middle of delivering a burst.
+    let mut burst = Vec::new();
+    for i in 0..200 {
+        burst.push(worker.post_probe(&format!("burst {i}")).await);
+    }
+    worker.kill_9();
+    let survivor = Running::start(dir.path(), &[]);
+    wait_for("delivery of the burst", Duration::from_secs(60), || survivor.all_delivered_once(&burst)).await;
+    assert!(survivor.all_delivered_once(&ids).await);
+    let (status, output) = survivor.terminate();
+    assert!(status.success(), "SIGTERM stops warga cleanly: {output}");
+    assert!(output.contains("\"stopped\""), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_replayed_from_the_cli() {
+    use warga_core::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("WARGA_BUS__MAX_ATTEMPTS", "2"), ("WARGA_BUS__BACKOFF_BASE_MS", "10"), ("WARGA_BUS__BACKOFF_MAX_MS", "50")];
+    let running = Running::start(dir.path(), &env);
+
+    let empty = warga(dir.path(), &["events", "dead-letters"], &env).output().unwrap();
+    assert!(String::from_utf8_lossy(&empty.stdout).contains("no dead letters"));
+    let refused = warga(dir.path(), &["events", "replay"], &env).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2), "replay needs a filter or --all");
+
+    // An event about a probe that does not exist yet: the recorder cannot apply it.
+    let probe_id = uuid::Uuid::now_v7().hyphenated().to_string();
+    let options = warga_store::ConnectOptions::default();
+    let store = warga_store::Store::connect_sqlite_file(&dir.path().join("data/warga.db"), &options).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.append_event(&warga_system::ProbeRequested { probe_id: probe_id.clone() }).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let listed = || {
+        let output = warga(dir.path(), &["events", "dead-letters", "--json"], &env).output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    wait_for("the dead letter", Duration::from_secs(30), || async { !listed().is_empty() }).await;
+    let letter: Value = serde_json::from_str(listed().lines().next().unwrap()).unwrap();
+    assert_eq!(letter["consumer"], "system-probe-recorder");
+    assert_eq!(letter["topic"], warga_system::ProbeRequested::TOPIC);
+    assert_eq!(letter["attempts"], 2);
+    assert!(letter["last_error"].as_str().unwrap().contains("does not exist"));
+
+    // Fix the cause, then replay.
+    sqlx::query("INSERT INTO system_probes (probe_id, requested_at_ms) VALUES ($1, 0)")
+        .bind(&probe_id)
+        .execute(store.writer())
+        .await
+        .unwrap();
+    let replay = warga(dir.path(), &["events", "replay", "--consumer", "system-probe-recorder"], &env).output().unwrap();
+    assert!(replay.status.success());
+    assert!(String::from_utf8_lossy(&replay.stdout).contains("1 dead letter(s) replayed"));
+    wait_for("the replayed event", Duration::from_secs(30), || running.all_delivered_once(std::slice::from_ref(&probe_id)))
+        .await;
+    assert!(listed().is_empty());
+    running.kill_9();
+}
