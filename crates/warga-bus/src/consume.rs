@@ -55,7 +55,9 @@ pub(crate) async fn process(store: &Store, handler: &dyn Handler, envelope: &Env
         otel.kind = "consumer",
     );
     warga_telemetry::set_parent_from_traceparent(&span, envelope.traceparent.as_deref());
-    let timer = metrics::CONSUMER_HANDLE_SECONDS.with_label_values(&[consumer]).start_timer();
+    let timer = metrics::CONSUMER_HANDLE_SECONDS
+        .with_label_values(&[consumer])
+        .start_timer();
     let outcome = attempt(store, handler, envelope, finish).instrument(span.clone()).await;
     timer.observe_duration();
     let _entered = span.enter();
@@ -78,7 +80,12 @@ pub(crate) async fn process(store: &Store, handler: &dyn Handler, envelope: &Env
 }
 
 /// `Ok(true)` processed, `Ok(false)` duplicate.
-async fn attempt(store: &Store, handler: &dyn Handler, envelope: &Envelope, finish: Finish) -> Result<bool, HandlerError> {
+async fn attempt(
+    store: &Store,
+    handler: &dyn Handler,
+    envelope: &Envelope,
+    finish: Finish,
+) -> Result<bool, HandlerError> {
     let mut tx = store.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO processed_events (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3) \
@@ -109,7 +116,8 @@ pub(crate) fn envelope_from_row(
     traceparent: Option<String>,
     occurred_at_ms: i64,
 ) -> Result<Envelope, crate::BusError> {
-    let payload = serde_json::from_str(payload).map_err(|e| crate::BusError::Corrupt(event_id.clone(), e.to_string()))?;
+    let payload =
+        serde_json::from_str(payload).map_err(|e| crate::BusError::Corrupt(event_id.clone(), e.to_string()))?;
     Ok(Envelope {
         id: warga_core::EventId::from_stored(event_id),
         topic,

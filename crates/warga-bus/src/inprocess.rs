@@ -63,7 +63,7 @@ impl Publisher for FanOut {
         let mut tx = store.begin().await?;
         for row in batch {
             for (consumer, topics) in &consumers {
-                if !topics.iter().any(|t| *t == row.envelope.topic) {
+                if !topics.contains(&row.envelope.topic) {
                     continue;
                 }
                 sqlx::query(
@@ -170,7 +170,13 @@ impl Worker {
         .bind(CLAIM_BATCH)
         .fetch_all(self.store.writer())
         .await?;
-        Ok(rows.into_iter().map(|row| Claimed { event_id: row.get(0), attempts: row.get(1) }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| Claimed {
+                event_id: row.get(0),
+                attempts: row.get(1),
+            })
+            .collect())
     }
 
     async fn deliver(&self, delivery: Claimed) {
@@ -195,7 +201,14 @@ impl Worker {
         .fetch_one(self.store.writer())
         .await
         .map_err(StoreError::from)?;
-        envelope_from_row(row.get(0), row.get(1), row.get(2), row.get::<String, _>(3).as_str(), row.get(4), row.get(5))
+        envelope_from_row(
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get::<String, _>(3).as_str(),
+            row.get(4),
+            row.get(5),
+        )
     }
 
     async fn record_failure(&self, delivery: &Claimed, error: &str) {
@@ -217,7 +230,9 @@ impl Worker {
         .execute(self.store.writer())
         .await;
         match result {
-            Err(e) => tracing::warn!(consumer, error = %e, "cannot record a failed attempt; its lease will expire"),
+            Err(e) => {
+                tracing::warn!(consumer, error = %e, "cannot record a failed attempt; its lease will expire")
+            }
             Ok(_) if dead => {
                 metrics::CONSUMER_DEAD_LETTERED.with_label_values(&[consumer]).inc();
                 tracing::error!(consumer, event_id = %delivery.event_id, attempts, "event dead-lettered");
@@ -242,7 +257,9 @@ impl Worker {
             .fetch_one(self.store.reader())
             .await;
         if let Ok(row) = count {
-            metrics::CONSUMER_LAG.with_label_values(&[consumer]).set(row.get::<i64, _>(0));
+            metrics::CONSUMER_LAG
+                .with_label_values(&[consumer])
+                .set(row.get::<i64, _>(0));
         }
     }
 }

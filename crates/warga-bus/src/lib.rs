@@ -62,7 +62,10 @@ pub enum BusError {
     #[error("consumer name {0:?} must be lowercase letters, digits, '-' or '_'")]
     BadConsumerName(String),
     #[error("consumer {consumer}: {error}")]
-    BadTopic { consumer: String, error: warga_core::TopicError },
+    BadTopic {
+        consumer: String,
+        error: warga_core::TopicError,
+    },
     #[error("event {0} is not valid JSON: {1}")]
     Corrupt(String, String),
 }
@@ -105,7 +108,7 @@ struct Inner {
 
 enum Backend {
     InProcess,
-    Nats(nats::Nats),
+    Nats(Box<nats::Nats>),
 }
 
 impl Bus {
@@ -115,11 +118,20 @@ impl Bus {
         let backend = match config.backend {
             BusBackend::InProcess => Backend::InProcess,
             BusBackend::Nats => {
-                let url = config.nats_url.as_ref().ok_or_else(|| BusError::Nats("bus.nats_url is not set".into()))?;
-                Backend::Nats(nats::Nats::connect(url.expose(), config).await?)
+                let url = config
+                    .nats_url
+                    .as_ref()
+                    .ok_or_else(|| BusError::Nats("bus.nats_url is not set".into()))?;
+                Backend::Nats(Box::new(nats::Nats::connect(url.expose(), config).await?))
             }
         };
-        Ok(Bus { inner: Arc::new(Inner { config: config.clone(), store, backend }) })
+        Ok(Bus {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                store,
+                backend,
+            }),
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -238,13 +250,17 @@ fn validate_handler(handler: &dyn Handler) -> Result<(), BusError> {
     let name = handler.name();
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !ok {
         return Err(BusError::BadConsumerName(name.to_owned()));
     }
     for topic in handler.topics() {
-        warga_core::validate_topic(topic)
-            .map_err(|error| BusError::BadTopic { consumer: name.to_owned(), error })?;
+        warga_core::validate_topic(topic).map_err(|error| BusError::BadTopic {
+            consumer: name.to_owned(),
+            error,
+        })?;
     }
     Ok(())
 }
@@ -253,7 +269,10 @@ fn validate_handler(handler: &dyn Handler) -> Result<(), BusError> {
 /// each further attempt doubles, never more than `max`.
 pub fn backoff(config: &BusConfig, attempt: u32) -> Duration {
     let exponent = attempt.saturating_sub(1).min(20);
-    let ceiling = config.backoff_base_ms.saturating_mul(1 << exponent).min(config.backoff_max_ms);
+    let ceiling = config
+        .backoff_base_ms
+        .saturating_mul(1 << exponent)
+        .min(config.backoff_max_ms);
     let jittered = ceiling / 2 + fastrand::u64(0..=ceiling / 2);
     Duration::from_millis(jittered)
 }
@@ -264,7 +283,11 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let config = BusConfig { backoff_base_ms: 100, backoff_max_ms: 1_000, ..BusConfig::default() };
+        let config = BusConfig {
+            backoff_base_ms: 100,
+            backoff_max_ms: 1_000,
+            ..BusConfig::default()
+        };
         for _ in 0..100 {
             let first = backoff(&config, 1).as_millis();
             assert!((50..=100).contains(&first), "{first}");
@@ -279,9 +302,15 @@ mod tests {
     fn replay_filter_matches() {
         let all = ReplayFilter::default();
         assert!(all.matches("a", "1"));
-        let one = ReplayFilter { consumer: Some("a".into()), event_id: None };
+        let one = ReplayFilter {
+            consumer: Some("a".into()),
+            event_id: None,
+        };
         assert!(one.matches("a", "1") && !one.matches("b", "1"));
-        let exact = ReplayFilter { consumer: Some("a".into()), event_id: Some("1".into()) };
+        let exact = ReplayFilter {
+            consumer: Some("a".into()),
+            event_id: Some("1".into()),
+        };
         assert!(exact.matches("a", "1") && !exact.matches("a", "2"));
     }
 }

@@ -6,13 +6,18 @@ use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterV
 use warga_telemetry::register;
 
 pub static OUTBOX_BACKLOG: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(IntGauge::new("warga_outbox_backlog", "Outbox events not yet published to the bus.").expect("valid metric"))
+    register(
+        IntGauge::new("warga_outbox_backlog", "Outbox events not yet published to the bus.").expect("valid metric"),
+    )
 });
 
 pub static RELAY_LAG_SECONDS: LazyLock<prometheus::Gauge> = LazyLock::new(|| {
     register(
-        prometheus::Gauge::new("warga_relay_lag_seconds", "Age of the oldest outbox event not yet published.")
-            .expect("valid metric"),
+        prometheus::Gauge::new(
+            "warga_relay_lag_seconds",
+            "Age of the oldest outbox event not yet published.",
+        )
+        .expect("valid metric"),
     )
 });
 
@@ -22,8 +27,11 @@ pub static EVENTS_PUBLISHED: LazyLock<IntCounter> = LazyLock::new(|| {
 
 pub static RELAY_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
-        IntCounter::new("warga_relay_failures_total", "Relay rounds that failed to publish (broker or database down).")
-            .expect("valid metric"),
+        IntCounter::new(
+            "warga_relay_failures_total",
+            "Relay rounds that failed to publish (broker or database down).",
+        )
+        .expect("valid metric"),
     )
 });
 
@@ -41,31 +49,47 @@ fn consumer_counter(name: &str, help: &str) -> IntCounterVec {
     register(IntCounterVec::new(Opts::new(name, help), &["consumer"]).expect("valid metric"))
 }
 
-pub static CONSUMER_PROCESSED: LazyLock<IntCounterVec> =
-    LazyLock::new(|| consumer_counter("warga_consumer_processed_total", "Events whose effect a consumer committed."));
+pub static CONSUMER_PROCESSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    consumer_counter(
+        "warga_consumer_processed_total",
+        "Events whose effect a consumer committed.",
+    )
+});
 
 pub static CONSUMER_DUPLICATES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    consumer_counter("warga_consumer_duplicates_total", "Redelivered events a consumer skipped as already processed.")
+    consumer_counter(
+        "warga_consumer_duplicates_total",
+        "Redelivered events a consumer skipped as already processed.",
+    )
 });
 
 pub static CONSUMER_FAILURES: LazyLock<IntCounterVec> =
     LazyLock::new(|| consumer_counter("warga_consumer_failures_total", "Failed attempts to handle an event."));
 
 pub static CONSUMER_DEAD_LETTERED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    consumer_counter("warga_consumer_dead_lettered_total", "Events moved to the dead letters after the last attempt.")
+    consumer_counter(
+        "warga_consumer_dead_lettered_total",
+        "Events moved to the dead letters after the last attempt.",
+    )
 });
 
 pub static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register(
-        IntGaugeVec::new(Opts::new("warga_consumer_lag", "Events waiting for a consumer."), &["consumer"])
-            .expect("valid metric"),
+        IntGaugeVec::new(
+            Opts::new("warga_consumer_lag", "Events waiting for a consumer."),
+            &["consumer"],
+        )
+        .expect("valid metric"),
     )
 });
 
 pub static CONSUMER_HANDLE_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     register(
         HistogramVec::new(
-            HistogramOpts::new("warga_consumer_handle_seconds", "Time to handle one event, commit included."),
+            HistogramOpts::new(
+                "warga_consumer_handle_seconds",
+                "Time to handle one event, commit included.",
+            ),
             &["consumer"],
         )
         .expect("valid metric"),

@@ -102,7 +102,10 @@ impl Nats {
     }
 
     pub(crate) fn publisher(&self) -> NatsPublisher {
-        NatsPublisher { js: self.js.clone(), prefix: self.prefix.clone() }
+        NatsPublisher {
+            js: self.js.clone(),
+            prefix: self.prefix.clone(),
+        }
     }
 
     pub(crate) async fn worker(
@@ -112,7 +115,11 @@ impl Nats {
         topic: &'static str,
     ) -> Result<NatsWorker, BusError> {
         let durable = format!("{}-{}", handler.name(), topic.replace('.', "_"));
-        let stream = self.js.get_stream(&self.events_stream).await.map_err(|e| nats_error("no event stream", e))?;
+        let stream = self
+            .js
+            .get_stream(&self.events_stream)
+            .await
+            .map_err(|e| nats_error("no event stream", e))?;
         let consumer: PullConsumer = stream
             .get_or_create_consumer(
                 &durable,
@@ -146,8 +153,17 @@ impl Nats {
         limit: usize,
         mut visit: impl AsyncFnMut(u64, DeadLetter, Envelope) -> Result<(), BusError>,
     ) -> Result<usize, BusError> {
-        let mut stream = self.js.get_stream(&self.dlq_stream).await.map_err(|e| nats_error("no dead-letter stream", e))?;
-        let state = stream.info().await.map_err(|e| nats_error("dead-letter stream info", e))?.state.clone();
+        let mut stream = self
+            .js
+            .get_stream(&self.dlq_stream)
+            .await
+            .map_err(|e| nats_error("no dead-letter stream", e))?;
+        let state = stream
+            .info()
+            .await
+            .map_err(|e| nats_error("dead-letter stream info", e))?
+            .state
+            .clone();
         let mut seen = 0;
         if state.messages == 0 {
             return Ok(0);
@@ -156,8 +172,16 @@ impl Nats {
             if seen >= limit {
                 break;
             }
-            let Ok(message) = stream.get_raw_message(sequence).await else { continue };
-            let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned()).unwrap_or_default();
+            let Ok(message) = stream.get_raw_message(sequence).await else {
+                continue;
+            };
+            let header = |name: &str| {
+                message
+                    .headers
+                    .get(name)
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default()
+            };
             let envelope: Envelope = match serde_json::from_slice(&message.payload) {
                 Ok(envelope) => envelope,
                 Err(e) => {
@@ -190,13 +214,18 @@ impl Nats {
     }
 
     pub(crate) async fn replay(&self, filter: &ReplayFilter) -> Result<usize, BusError> {
-        let stream = self.js.get_stream(&self.dlq_stream).await.map_err(|e| nats_error("no dead-letter stream", e))?;
+        let stream = self
+            .js
+            .get_stream(&self.dlq_stream)
+            .await
+            .map_err(|e| nats_error("no dead-letter stream", e))?;
         let mut replayed = 0;
         self.scan_dead_letters(usize::MAX, async |sequence, letter, envelope| {
             if !filter.matches(&letter.consumer, &letter.event_id) {
                 return Ok(());
             }
-            let body = serde_json::to_vec(&envelope).map_err(|e| BusError::Corrupt(letter.event_id.clone(), e.to_string()))?;
+            let body =
+                serde_json::to_vec(&envelope).map_err(|e| BusError::Corrupt(letter.event_id.clone(), e.to_string()))?;
             let ack = self
                 .js
                 .send_publish(
@@ -209,7 +238,10 @@ impl Nats {
                 .await
                 .map_err(|e| nats_error("replay publish", e))?;
             ack.await.map_err(|e| nats_error("replay publish ack", e))?;
-            stream.delete_message(sequence).await.map_err(|e| nats_error("remove replayed dead letter", e))?;
+            stream
+                .delete_message(sequence)
+                .await
+                .map_err(|e| nats_error("remove replayed dead letter", e))?;
             replayed += 1;
             Ok(())
         })
@@ -230,12 +262,15 @@ impl Publisher for NatsPublisher {
         let mut first_error = None;
         for row in batch {
             let envelope = &row.envelope;
-            let body = serde_json::to_vec(envelope).map_err(|e| BusError::Corrupt(envelope.id.to_string(), e.to_string()))?;
+            let body =
+                serde_json::to_vec(envelope).map_err(|e| BusError::Corrupt(envelope.id.to_string(), e.to_string()))?;
             let sent = self
                 .js
                 .send_publish(
                     format!("{}.events.{}", self.prefix, envelope.topic),
-                    PublishMessage::build().payload(body.into()).message_id(envelope.id.as_str()),
+                    PublishMessage::build()
+                        .payload(body.into())
+                        .message_id(envelope.id.as_str()),
                 )
                 .await;
             match sent {
@@ -247,7 +282,9 @@ impl Publisher for NatsPublisher {
             }
         }
         let acks = futures::future::join_all(
-            pending.into_iter().map(|(id, ack)| async move { (id, tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await) }),
+            pending
+                .into_iter()
+                .map(|(id, ack)| async move { (id, tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await) }),
         )
         .await;
         let mut acked = Vec::with_capacity(acks.len());
@@ -332,11 +369,16 @@ impl NatsWorker {
             Ok(envelope) => envelope,
             Err(error) => {
                 tracing::error!(consumer, %error, "message is not an event envelope; dead-lettering it");
-                self.dead_letter(&message, None, &format!("not an event envelope: {error}"), 1).await;
+                self.dead_letter(&message, None, &format!("not an event envelope: {error}"), 1)
+                    .await;
                 return;
             }
         };
-        let replay_for = message.headers.as_ref().and_then(|h| h.get(HEADER_REPLAY_FOR)).map(|v| v.as_str().to_owned());
+        let replay_for = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(HEADER_REPLAY_FOR))
+            .map(|v| v.as_str().to_owned());
         if replay_for.as_deref().is_some_and(|target| target != consumer) {
             let _ = message.ack().await;
             return;
@@ -363,7 +405,9 @@ impl NatsWorker {
     async fn dead_letter(&self, message: &jetstream::Message, envelope: Option<&Envelope>, error: &str, attempts: u32) {
         let consumer = self.handler.name();
         let sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
-        let id = envelope.map(|e| e.id.to_string()).unwrap_or_else(|| format!("seq{sequence}"));
+        let id = envelope
+            .map(|e| e.id.to_string())
+            .unwrap_or_else(|| format!("seq{sequence}"));
         let mut publish = PublishMessage::build()
             .payload(message.payload.clone())
             .message_id(format!("{consumer}:{id}:{sequence}"))
@@ -374,7 +418,11 @@ impl NatsWorker {
         if let Some(envelope) = envelope {
             publish = publish.header(HEADER_TOPIC, envelope.topic.as_str());
         }
-        let stored = match self.js.send_publish(format!("{}.dlq.{consumer}", self.prefix), publish).await {
+        let stored = match self
+            .js
+            .send_publish(format!("{}.dlq.{consumer}", self.prefix), publish)
+            .await
+        {
             Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -387,7 +435,9 @@ impl NatsWorker {
             Err(e) => {
                 // Keep the message: it is redelivered and dead-lettered on a later attempt.
                 tracing::warn!(consumer, error = %e, "cannot write dead letter; will retry");
-                let _ = message.ack_with(AckKind::Nak(Some(crate::backoff(&self.config, attempts)))).await;
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(crate::backoff(&self.config, attempts))))
+                    .await;
             }
         }
     }

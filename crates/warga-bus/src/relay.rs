@@ -48,7 +48,11 @@ pub(crate) struct Relay {
 
 impl Relay {
     pub(crate) fn new(store: Store, config: BusConfig, publisher: Arc<dyn Publisher>) -> Self {
-        Self { store, config, publisher }
+        Self {
+            store,
+            config,
+            publisher,
+        }
     }
 
     pub(crate) async fn run(self, shutdown: CancellationToken) {
@@ -132,7 +136,10 @@ pub async fn unpublished(store: &Store, limit: u32) -> Result<Vec<OutboxRow>, Bu
                 row.get(5),
                 row.get(6),
             )?;
-            Ok(OutboxRow { seq: row.get(0), envelope })
+            Ok(OutboxRow {
+                seq: row.get(0),
+                envelope,
+            })
         })
         .collect()
 }

@@ -20,8 +20,16 @@ const TALLY_SQL: &str = "CREATE TABLE tallies (id TEXT PRIMARY KEY, n BIGINT NOT
                          CREATE TABLE effects (consumer TEXT NOT NULL, event_id TEXT NOT NULL, tally_id TEXT NOT NULL)";
 const TALLY: MigrationSet = MigrationSet {
     owner: "delivery-test",
-    sqlite: &[MigrationStep { version: 2026010101, description: "tallies", sql: TALLY_SQL }],
-    postgres: &[MigrationStep { version: 2026010101, description: "tallies", sql: TALLY_SQL }],
+    sqlite: &[MigrationStep {
+        version: 2026010101,
+        description: "tallies",
+        sql: TALLY_SQL,
+    }],
+    postgres: &[MigrationStep {
+        version: 2026010101,
+        description: "tallies",
+        sql: TALLY_SQL,
+    }],
 };
 
 #[derive(Serialize, Deserialize)]
@@ -94,7 +102,10 @@ impl Drop for Setup {
     fn drop(&mut self) {
         if let Some((url, prefix)) = self.nats_cleanup.take() {
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(client) = async_nats::connect(url).await {
                         let js = async_nats::jetstream::new(client);
@@ -134,31 +145,53 @@ async fn setup(db: Db, backend: BusBackend) -> Option<Setup> {
     let prefix = format!("t{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let config = test_bus_config(backend, nats_url.clone(), &prefix);
     let bus = Bus::connect(&config, db.store.clone()).await.expect("bus connects");
-    Some(Setup { db, bus, nats_cleanup: nats_url.map(|url| (url, prefix)) })
+    Some(Setup {
+        db,
+        bus,
+        nats_cleanup: nats_url.map(|url| (url, prefix)),
+    })
 }
 
 async fn commit_changes(store: &Store, count: usize) {
     for i in 0..count {
         let mut tx = store.begin().await.unwrap();
         let id = format!("tally-{i}");
-        sqlx::query("INSERT INTO tallies (id, n) VALUES ($1, 1)").bind(&id).execute(tx.conn()).await.unwrap();
+        sqlx::query("INSERT INTO tallies (id, n) VALUES ($1, 1)")
+            .bind(&id)
+            .execute(tx.conn())
+            .await
+            .unwrap();
         tx.append_event(&TallyChanged { id }).await.unwrap();
         tx.commit().await.unwrap();
     }
 }
 
 async fn scalar(store: &Store, sql: &'static str, consumer: &str) -> i64 {
-    sqlx::query(sql).bind(consumer).fetch_one(store.reader()).await.unwrap().get::<i64, _>(0)
+    sqlx::query(sql)
+        .bind(consumer)
+        .fetch_one(store.reader())
+        .await
+        .unwrap()
+        .get::<i64, _>(0)
 }
 
 async fn unpublished(store: &Store) -> i64 {
     let sql = "SELECT COUNT(*) FROM outbox WHERE published_at_ms IS NULL";
-    sqlx::query(sql).fetch_one(store.reader()).await.unwrap().get::<i64, _>(0)
+    sqlx::query(sql)
+        .fetch_one(store.reader())
+        .await
+        .unwrap()
+        .get::<i64, _>(0)
 }
 
 async fn effects(store: &Store, consumer: &str) -> (i64, i64) {
     let all = scalar(store, "SELECT COUNT(*) FROM effects WHERE consumer = $1", consumer).await;
-    let distinct = scalar(store, "SELECT COUNT(DISTINCT event_id) FROM effects WHERE consumer = $1", consumer).await;
+    let distinct = scalar(
+        store,
+        "SELECT COUNT(DISTINCT event_id) FROM effects WHERE consumer = $1",
+        consumer,
+    )
+    .await;
     (all, distinct)
 }
 
@@ -176,35 +209,60 @@ where
 
 fn recorder(name: &'static str) -> (Arc<dyn Handler>, Arc<AtomicBool>) {
     let failing = Arc::new(AtomicBool::new(false));
-    (Arc::new(Recorder { name, failing: failing.clone() }), failing)
+    (
+        Arc::new(Recorder {
+            name,
+            failing: failing.clone(),
+        }),
+        failing,
+    )
 }
 
 /// The broker is down while 1,000 changes commit; once it is back every consumer applies
 /// every event exactly once, and a forced re-publication of everything changes nothing.
 async fn outage_loses_and_doubles_nothing(db: Db, backend: BusBackend) {
     const CHANGES: usize = 1_000;
-    let Some(setup) = setup(db, backend).await else { return };
+    let Some(setup) = setup(db, backend).await else {
+        return;
+    };
     let store = setup.db.store.clone();
     let down = Arc::new(AtomicBool::new(true));
-    let publisher = Arc::new(Switchable { inner: setup.bus.publisher(), down: down.clone() });
+    let publisher = Arc::new(Switchable {
+        inner: setup.bus.publisher(),
+        down: down.clone(),
+    });
     let (first, _) = recorder("first");
     let (second, _) = recorder("second");
     let shutdown = CancellationToken::new();
-    let workers = setup.bus.start_workers_with(publisher, vec![first, second], shutdown.clone()).await.unwrap();
+    let workers = setup
+        .bus
+        .start_workers_with(publisher, vec![first, second], shutdown.clone())
+        .await
+        .unwrap();
 
     commit_changes(&store, CHANGES).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(effects(&store, "first").await, (0, 0), "nothing is delivered while the broker is down");
+    assert_eq!(
+        effects(&store, "first").await,
+        (0, 0),
+        "nothing is delivered while the broker is down"
+    );
     let backlog = unpublished(&store).await;
     assert_eq!(backlog, CHANGES as i64, "every event waits in the outbox");
 
     down.store(false, Ordering::SeqCst);
     for consumer in ["first", "second"] {
-        wait_for(consumer, Duration::from_secs(120), || async { effects(&store, consumer).await.0 >= CHANGES as i64 }).await;
+        wait_for(consumer, Duration::from_secs(120), || async {
+            effects(&store, consumer).await.0 >= CHANGES as i64
+        })
+        .await;
     }
 
     // Publish everything again, as a relay that crashed before recording its progress would.
-    sqlx::query("UPDATE outbox SET published_at_ms = NULL").execute(store.writer()).await.unwrap();
+    sqlx::query("UPDATE outbox SET published_at_ms = NULL")
+        .execute(store.writer())
+        .await
+        .unwrap();
     wait_for("re-publication", Duration::from_secs(60), || async {
         unpublished(&store).await == 0
     })
@@ -212,7 +270,11 @@ async fn outage_loses_and_doubles_nothing(db: Db, backend: BusBackend) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     workers.shutdown().await;
     for consumer in ["first", "second"] {
-        assert_eq!(effects(&store, consumer).await, (CHANGES as i64, CHANGES as i64), "{consumer}: exactly once");
+        assert_eq!(
+            effects(&store, consumer).await,
+            (CHANGES as i64, CHANGES as i64),
+            "{consumer}: exactly once"
+        );
     }
 }
 
@@ -220,13 +282,19 @@ async fn outage_loses_and_doubles_nothing(db: Db, backend: BusBackend) {
 /// replay applies each exactly once.
 async fn failing_handler_dead_letters_and_replays(db: Db, backend: BusBackend) {
     const EVENTS: usize = 5;
-    let Some(setup) = setup(db, backend).await else { return };
+    let Some(setup) = setup(db, backend).await else {
+        return;
+    };
     let store = setup.db.store.clone();
     let (flaky, failing) = recorder("flaky");
     let (steady, _) = recorder("steady");
     failing.store(true, Ordering::SeqCst);
     let shutdown = CancellationToken::new();
-    let workers = setup.bus.start_workers(vec![flaky, steady], shutdown.clone()).await.unwrap();
+    let workers = setup
+        .bus
+        .start_workers(vec![flaky, steady], shutdown.clone())
+        .await
+        .unwrap();
 
     commit_changes(&store, EVENTS).await;
     wait_for("dead letters", Duration::from_secs(60), || async {
@@ -242,18 +310,33 @@ async fn failing_handler_dead_letters_and_replays(db: Db, backend: BusBackend) {
         assert!(letter.last_error.contains("injected fault"), "{}", letter.last_error);
     }
     assert_eq!(effects(&store, "flaky").await, (0, 0));
-    wait_for("steady consumer", Duration::from_secs(30), || async { effects(&store, "steady").await.0 >= EVENTS as i64 })
-        .await;
+    wait_for("steady consumer", Duration::from_secs(30), || async {
+        effects(&store, "steady").await.0 >= EVENTS as i64
+    })
+    .await;
 
     failing.store(false, Ordering::SeqCst);
-    let replayed = setup.bus.replay(&ReplayFilter { consumer: Some("flaky".into()), event_id: None }).await.unwrap();
+    let replayed = setup
+        .bus
+        .replay(&ReplayFilter {
+            consumer: Some("flaky".into()),
+            event_id: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(replayed, EVENTS);
-    wait_for("replayed events", Duration::from_secs(30), || async { effects(&store, "flaky").await.0 >= EVENTS as i64 })
-        .await;
+    wait_for("replayed events", Duration::from_secs(30), || async {
+        effects(&store, "flaky").await.0 >= EVENTS as i64
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     workers.shutdown().await;
     assert_eq!(effects(&store, "flaky").await, (EVENTS as i64, EVENTS as i64));
-    assert_eq!(effects(&store, "steady").await, (EVENTS as i64, EVENTS as i64), "replay did not re-apply elsewhere");
+    assert_eq!(
+        effects(&store, "steady").await,
+        (EVENTS as i64, EVENTS as i64),
+        "replay did not re-apply elsewhere"
+    );
     assert!(setup.bus.dead_letters(100).await.unwrap().is_empty());
 }
 
@@ -261,20 +344,40 @@ async fn failing_handler_dead_letters_and_replays(db: Db, backend: BusBackend) {
 /// nothing is applied twice.
 async fn restart_resumes_without_loss(db: Db, backend: BusBackend) {
     const CHANGES: usize = 300;
-    let Some(setup) = setup(db, backend).await else { return };
+    let Some(setup) = setup(db, backend).await else {
+        return;
+    };
     let store = setup.db.store.clone();
     commit_changes(&store, CHANGES).await;
     let (first, _) = recorder("first");
-    let workers = setup.bus.start_workers(vec![first.clone()], CancellationToken::new()).await.unwrap();
-    wait_for("some progress", Duration::from_secs(60), || async { effects(&store, "first").await.0 > 0 }).await;
+    let workers = setup
+        .bus
+        .start_workers(vec![first.clone()], CancellationToken::new())
+        .await
+        .unwrap();
+    wait_for("some progress", Duration::from_secs(60), || async {
+        effects(&store, "first").await.0 > 0
+    })
+    .await;
     workers.shutdown().await;
     let (partial, _) = effects(&store, "first").await;
 
-    let workers = setup.bus.start_workers(vec![first], CancellationToken::new()).await.unwrap();
-    wait_for("the rest", Duration::from_secs(60), || async { effects(&store, "first").await.0 >= CHANGES as i64 }).await;
+    let workers = setup
+        .bus
+        .start_workers(vec![first], CancellationToken::new())
+        .await
+        .unwrap();
+    wait_for("the rest", Duration::from_secs(60), || async {
+        effects(&store, "first").await.0 >= CHANGES as i64
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     workers.shutdown().await;
-    assert_eq!(effects(&store, "first").await, (CHANGES as i64, CHANGES as i64), "resumed after {partial}");
+    assert_eq!(
+        effects(&store, "first").await,
+        (CHANGES as i64, CHANGES as i64),
+        "resumed after {partial}"
+    );
 }
 
 macro_rules! matrix {
@@ -286,7 +389,11 @@ macro_rules! matrix {
     };
 }
 
-matrix!(outage_loses_and_doubles_nothing, failing_handler_dead_letters_and_replays, restart_resumes_without_loss);
+matrix!(
+    outage_loses_and_doubles_nothing,
+    failing_handler_dead_letters_and_replays,
+    restart_resumes_without_loss
+);
 
 #[tokio::test]
 async fn bad_consumer_names_and_topics_are_refused() {
@@ -305,10 +412,18 @@ async fn bad_consumer_names_and_topics_are_refused() {
     }
     let db = TestDb::sqlite(&[]).await;
     let bus = Bus::connect(&BusConfig::default(), db.store.clone()).await.unwrap();
-    let cases: Vec<Arc<dyn Handler>> =
-        vec![Arc::new(Bad("Has Space", &["a.b"])), Arc::new(Bad("dots.bad", &["a.b"])), Arc::new(Bad("ok", &["a.*"]))];
+    let cases: Vec<Arc<dyn Handler>> = vec![
+        Arc::new(Bad("Has Space", &["a.b"])),
+        Arc::new(Bad("dots.bad", &["a.b"])),
+        Arc::new(Bad("ok", &["a.*"])),
+    ];
     for handler in cases {
         let name = handler.name();
-        assert!(bus.start_workers(vec![handler], CancellationToken::new()).await.is_err(), "{name}");
+        assert!(
+            bus.start_workers(vec![handler], CancellationToken::new())
+                .await
+                .is_err(),
+            "{name}"
+        );
     }
 }

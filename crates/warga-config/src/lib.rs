@@ -81,7 +81,11 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 16, acquire_timeout_ms: 5_000 }
+        Self {
+            url: None,
+            max_connections: 16,
+            acquire_timeout_ms: 5_000,
+        }
     }
 }
 
@@ -205,7 +209,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(key: &str, message: impl Into<String>) -> Self {
-        Self { key: key.to_owned(), message: message.into() }
+        Self {
+            key: key.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -241,8 +248,18 @@ impl Config {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         match (&self.http.tls_cert_path, &self.http.tls_key_path) {
-            (Some(_), None) => return Err(ConfigError::new("http.tls_key_path", "required when http.tls_cert_path is set")),
-            (None, Some(_)) => return Err(ConfigError::new("http.tls_cert_path", "required when http.tls_key_path is set")),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "http.tls_key_path",
+                    "required when http.tls_cert_path is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "http.tls_cert_path",
+                    "required when http.tls_key_path is set",
+                ));
+            }
             _ => {}
         }
         if self.http.body_limit_bytes == 0 {
@@ -258,7 +275,10 @@ impl Config {
             let url = url.expose();
             let known = ["postgres://", "postgresql://", "sqlite:"];
             if !known.iter().any(|scheme| url.starts_with(scheme)) {
-                return Err(ConfigError::new("database.url", "must start with postgres://, postgresql:// or sqlite:"));
+                return Err(ConfigError::new(
+                    "database.url",
+                    "must start with postgres://, postgresql:// or sqlite:",
+                ));
             }
         }
         if self.bus.backend == BusBackend::Nats && self.bus.nats_url.is_none() {
@@ -268,7 +288,10 @@ impl Config {
             return Err(ConfigError::new("bus.max_attempts", "must be at least 1"));
         }
         if self.bus.backoff_base_ms > self.bus.backoff_max_ms {
-            return Err(ConfigError::new("bus.backoff_base_ms", "must not exceed bus.backoff_max_ms"));
+            return Err(ConfigError::new(
+                "bus.backoff_base_ms",
+                "must not exceed bus.backoff_max_ms",
+            ));
         }
         if self.bus.relay_batch_max == 0 {
             return Err(ConfigError::new("bus.relay_batch_max", "must be greater than 0"));
@@ -277,9 +300,16 @@ impl Config {
             return Err(ConfigError::new("bus.poll_interval_ms", "must be greater than 0"));
         }
         let prefix_ok = !self.bus.nats_prefix.is_empty()
-            && self.bus.nats_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && self
+                .bus
+                .nats_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !prefix_ok {
-            return Err(ConfigError::new("bus.nats_prefix", "must be letters, digits, '_' or '-'"));
+            return Err(ConfigError::new(
+                "bus.nats_prefix",
+                "must be letters, digits, '_' or '-'",
+            ));
         }
         Ok(())
     }
@@ -305,7 +335,10 @@ fn figment_error(error: figment::Error) -> ConfigError {
         Some(source) => format!("{} (set as {source})", error.kind),
         None => error.kind.to_string(),
     };
-    ConfigError { key: if key.is_empty() { "<root>".into() } else { key }, message }
+    ConfigError {
+        key: if key.is_empty() { "<root>".into() } else { key },
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -325,7 +358,10 @@ mod tests {
     #[test]
     fn environment_overrides_file_overrides_defaults() {
         Jail::expect_with(|jail| {
-            jail.create_file("warga.toml", "[http]\nlisten = \"127.0.0.1:9000\"\nbody_limit_bytes = 10\n")?;
+            jail.create_file(
+                "warga.toml",
+                "[http]\nlisten = \"127.0.0.1:9000\"\nbody_limit_bytes = 10\n",
+            )?;
             jail.set_env("WARGA_HTTP__BODY_LIMIT_BYTES", "20");
             jail.set_env("WARGA_TEST_POSTGRES_URL", "postgres://ignored");
             jail.set_env("WARGA_CONFIG", "warga.toml");
@@ -396,7 +432,10 @@ mod tests {
             jail.set_env("WARGA_BUS__BACKEND", "nats");
             jail.set_env("WARGA_BUS__NATS_URL", "nats://token-s3cret@nats:4222");
             let config = Config::load(None).unwrap();
-            assert_eq!(config.database.url.as_ref().unwrap().expose(), "postgres://warga:hunter2@db/warga");
+            assert_eq!(
+                config.database.url.as_ref().unwrap().expose(),
+                "postgres://warga:hunter2@db/warga"
+            );
             let shown = format!("{config:?}\n{}", config.to_redacted_toml());
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(!shown.contains("s3cret"), "{shown}");

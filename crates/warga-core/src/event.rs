@@ -70,9 +70,18 @@ pub struct Envelope {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
     #[error("event {id} has topic {found}, expected {expected}")]
-    WrongTopic { id: String, found: String, expected: &'static str },
+    WrongTopic {
+        id: String,
+        found: String,
+        expected: &'static str,
+    },
     #[error("event {id} on {topic} has payload version {found}, this consumer understands {expected}")]
-    UnsupportedVersion { id: String, topic: String, found: u32, expected: u32 },
+    UnsupportedVersion {
+        id: String,
+        topic: String,
+        found: u32,
+        expected: u32,
+    },
     #[error("event {id} payload does not match its schema: {message}")]
     Payload { id: String, message: String },
 }
@@ -179,7 +188,10 @@ mod tests {
     fn decode_refuses_unknown_version_and_topic() {
         let mut env = Envelope::new(&Sample { n: 1 }, 0, None);
         env.version = 3;
-        assert!(matches!(env.decode::<Sample>(), Err(DecodeError::UnsupportedVersion { found: 3, .. })));
+        assert!(matches!(
+            env.decode::<Sample>(),
+            Err(DecodeError::UnsupportedVersion { found: 3, .. })
+        ));
         env.version = 2;
         env.topic = "test.other.happened".into();
         assert!(matches!(env.decode::<Sample>(), Err(DecodeError::WrongTopic { .. })));

@@ -29,7 +29,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             })
             .unwrap_or(false);
         if !json_content {
-            return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()));
+            return Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/json".into(),
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -53,7 +55,10 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         let message = inner.to_string();
         // serde reports a missing member at its parent's path; name the member itself.
-        let field = match message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+        let field = match message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
             Some(missing) if path == "." => missing.to_owned(),
             Some(missing) => format!("{path}.{missing}"),
             None => path,
@@ -104,7 +109,11 @@ mod tests {
         let cases: &[(&str, crate::ProblemType, Option<&str>)] = &[
             (r#"{"name": "Siti"}"#, Validation, Some("address")),
             (r#"{"name": 7, "address": {"rt": 1}}"#, Validation, Some("name")),
-            (r#"{"name": "Siti", "address": {"rt": "satu"}}"#, Validation, Some("address.rt")),
+            (
+                r#"{"name": "Siti", "address": {"rt": "satu"}}"#,
+                Validation,
+                Some("address.rt"),
+            ),
             (r#"{"name": "Siti", "address": {}}"#, Validation, Some("address.rt")),
             (r#"{"name": "Siti", "#, InvalidJson, None),
             ("not json", InvalidJson, None),

@@ -18,7 +18,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     warga_telemetry::register(
         IntCounterVec::new(
-            Opts::new("warga_http_requests_total", "HTTP requests by route template, method and status."),
+            Opts::new(
+                "warga_http_requests_total",
+                "HTTP requests by route template, method and status.",
+            ),
             &["method", "route", "status"],
         )
         .expect("valid metric"),
@@ -28,8 +31,13 @@ static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 static HTTP_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     warga_telemetry::register(
         HistogramVec::new(
-            HistogramOpts::new("warga_http_request_duration_seconds", "HTTP request latency by route, method and status.")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "warga_http_request_duration_seconds",
+                "HTTP request latency by route, method and status.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["method", "route", "status"],
         )
         .expect("valid metric"),
@@ -42,7 +50,10 @@ pub(crate) fn describe() {
 }
 
 fn request_id(req: &Request) -> Option<String> {
-    req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Opens the request's span (continuing an incoming W3C `traceparent`), logs the outcome,
@@ -50,7 +61,11 @@ fn request_id(req: &Request) -> Option<String> {
 /// whatever paths clients send.
 pub(crate) async fn observe(req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!(
         "http_request",
         http.method = %method,

@@ -47,7 +47,10 @@ struct Readiness {
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// The process can serve: the database and the bus answer.
@@ -59,7 +62,10 @@ async fn readyz(State(platform): State<Platform>) -> Response {
     let (database, bus) = tokio::join!(platform.store.ping(READY_TIMEOUT), platform.bus.ping());
     let mut checks = serde_json::Map::new();
     let mut failing = Vec::new();
-    for (name, result) in [("database", database.map_err(|e| e.to_string())), ("bus", bus.map_err(|e| e.to_string()))] {
+    for (name, result) in [
+        ("database", database.map_err(|e| e.to_string())),
+        ("bus", bus.map_err(|e| e.to_string())),
+    ] {
         let state = match result {
             Ok(()) => "ok",
             Err(error) => {
@@ -71,17 +77,30 @@ async fn readyz(State(platform): State<Platform>) -> Response {
         checks.insert(name.to_owned(), state.into());
     }
     if failing.is_empty() {
-        return Json(Readiness { status: "ready", checks }).into_response();
+        return Json(Readiness {
+            status: "ready",
+            checks,
+        })
+        .into_response();
     }
-    let mut problem = Problem::new(ProblemType::Unavailable, Some(format!("not ready: {} unavailable", failing.join(", "))));
-    problem.extra = Some(serde_json::Map::from_iter([("checks".to_owned(), serde_json::Value::Object(checks))]));
+    let mut problem = Problem::new(
+        ProblemType::Unavailable,
+        Some(format!("not ready: {} unavailable", failing.join(", "))),
+    );
+    problem.extra = Some(serde_json::Map::from_iter([(
+        "checks".to_owned(),
+        serde_json::Value::Object(checks),
+    )]));
     problem.into_response()
 }
 
 /// Prometheus metrics of this process, in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
 async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], warga_telemetry::render_metrics())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        warga_telemetry::render_metrics(),
+    )
 }
 
 async fn not_found() -> Response {
@@ -89,7 +108,11 @@ async fn not_found() -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    Problem::new(ProblemType::MethodNotAllowed, Some("this resource does not support the method".into())).into_response()
+    Problem::new(
+        ProblemType::MethodNotAllowed,
+        Some("this resource does not support the method".into()),
+    )
+    .into_response()
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -121,7 +144,10 @@ pub fn app_with(platform: &Platform, services: &[Arc<dyn Service>], extra: Route
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(platform.clone())
-        .route("/api/openapi.json", get(move || async move { Json(document.as_ref().clone()) }))
+        .route(
+            "/api/openapi.json",
+            get(move || async move { Json(document.as_ref().clone()) }),
+        )
         .merge(extra);
     for service in services {
         router = router.merge(service.router(platform));
@@ -132,7 +158,10 @@ pub fn app_with(platform: &Platform, services: &[Arc<dyn Service>], extra: Route
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(http.concurrency_max))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_millis(http.request_timeout_ms)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(http.request_timeout_ms),
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(middleware::problems))
         .layer(axum::middleware::from_fn(middleware::observe))

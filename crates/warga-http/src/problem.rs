@@ -143,7 +143,9 @@ impl Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         response.extensions_mut().insert(self);
         response
     }
@@ -175,7 +177,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        ApiError::Validation { field: field.into(), detail: detail.into() }
+        ApiError::Validation {
+            field: field.into(),
+            detail: detail.into(),
+        }
     }
 
     pub fn kind(&self) -> ProblemType {

@@ -25,7 +25,11 @@ pub fn start(listen: SocketAddr, tls: &TlsMaterial, app: Router) -> anyhow::Resu
     let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config.clone()))?
         .handle(handle.clone());
     let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
-    Ok(Server { local_addr, handle, task })
+    Ok(Server {
+        local_addr,
+        handle,
+        task,
+    })
 }
 
 impl Server {
@@ -33,7 +37,10 @@ impl Server {
     /// closes what is left.
     pub async fn shutdown(self, grace: Duration) -> anyhow::Result<()> {
         self.handle.graceful_shutdown(Some(grace));
-        self.task.await.context("server task failed")?.context("server failed")?;
+        self.task
+            .await
+            .context("server task failed")?
+            .context("server failed")?;
         Ok(())
     }
 

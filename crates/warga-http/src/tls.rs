@@ -46,17 +46,25 @@ pub fn load_or_generate(config: &Config) -> anyhow::Result<TlsMaterial> {
         .with_context(|| format!("cannot read certificate {}", cert_path.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("certificate {} is not valid PEM", cert_path.display()))?;
-    let leaf = certs.first().with_context(|| format!("no certificate in {}", cert_path.display()))?;
+    let leaf = certs
+        .first()
+        .with_context(|| format!("no certificate in {}", cert_path.display()))?;
     let fingerprint_sha256 = fingerprint(leaf);
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .with_context(|| format!("cannot read private key {}", key_path.display()))?;
-    let mut server_config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("certificate and key do not match")?;
+    let mut server_config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .context("certificate and key do not match")?;
     server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsMaterial { server_config: Arc::new(server_config), fingerprint_sha256, cert_path, generated })
+    Ok(TlsMaterial {
+        server_config: Arc::new(server_config),
+        fingerprint_sha256,
+        cert_path,
+        generated,
+    })
 }
 
 fn generate_self_signed(dir: &Path, cert: &Path, key: &Path, listen: SocketAddr) -> anyhow::Result<()> {
@@ -88,5 +96,10 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 /// SHA-256 fingerprint as `AB:CD:…`, the form browsers and `openssl x509 -fingerprint` show.
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
-    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }

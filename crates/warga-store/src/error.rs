@@ -24,7 +24,10 @@ impl From<sqlx::Error> for StoreError {
         match error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
-                constraint: db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()),
+                constraint: db
+                    .constraint()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| db.message().to_owned()),
             },
             error @ (sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -33,7 +36,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::WorkerCrashed) => StoreError::Unavailable(error),
             // PostgreSQL: the server is shutting down, or the database was dropped.
             sqlx::Error::Database(db)
-                if db.code().is_some_and(|code| code.starts_with("57P") || code == "3D000" || code.starts_with("08")) =>
+                if db
+                    .code()
+                    .is_some_and(|code| code.starts_with("57P") || code == "3D000" || code.starts_with("08")) =>
             {
                 StoreError::Unavailable(sqlx::Error::Database(db))
             }

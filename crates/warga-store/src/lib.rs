@@ -25,8 +25,8 @@ use std::path::Path;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
 use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::Notify;
 use warga_config::Config;
@@ -68,7 +68,9 @@ struct Inner {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.inner.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,7 +83,10 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -118,7 +123,9 @@ impl Store {
         } else if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
-            return Err(StoreError::Config("database url must start with postgres:// or sqlite:".into()));
+            return Err(StoreError::Config(
+                "database url must start with postgres:// or sqlite:".into(),
+            ));
         };
         let (writer, reader) = match backend {
             Backend::Postgres => {
@@ -146,7 +153,14 @@ impl Store {
             }
         };
         tracing::debug!(backend = backend.name(), "database connected");
-        Ok(Store { inner: Arc::new(Inner { backend, writer, reader, outbox_written: Notify::new() }) })
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                writer,
+                reader,
+                outbox_written: Notify::new(),
+            }),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -166,7 +180,11 @@ impl Store {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let inner = self.inner.writer.begin().await?;
-        Ok(Tx { inner, events_appended: 0, store: self.clone() })
+        Ok(Tx {
+            inner,
+            events_appended: 0,
+            store: self.clone(),
+        })
     }
 
     /// Applies every pending migration of `sets` (warga's own outbox tables first).
@@ -235,7 +253,11 @@ impl Tx {
 
     /// Appends a typed event to the outbox in this transaction, carrying the current trace.
     pub async fn append_event<E: Event>(&mut self, event: &E) -> Result<Envelope, StoreError> {
-        let envelope = Envelope::new(event, warga_core::time::now_ms(), warga_telemetry::current_traceparent());
+        let envelope = Envelope::new(
+            event,
+            warga_core::time::now_ms(),
+            warga_telemetry::current_traceparent(),
+        );
         self.append_envelope(&envelope).await?;
         Ok(envelope)
     }
@@ -259,7 +281,11 @@ impl Tx {
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
-        let Tx { inner, events_appended, store } = self;
+        let Tx {
+            inner,
+            events_appended,
+            store,
+        } = self;
         inner.commit().await?;
         if events_appended > 0 {
             store.notify_outbox_written();

@@ -71,7 +71,10 @@ pub fn plan(backend: Backend, sets: &[MigrationSet]) -> Result<Vec<MigrationStep
     }
     steps.sort_by_key(|s| s.version);
     if let Some(pair) = steps.windows(2).find(|pair| pair[0].version == pair[1].version) {
-        return Err(StoreError::Config(format!("migration version {} is used twice", pair[0].version)));
+        return Err(StoreError::Config(format!(
+            "migration version {} is used twice",
+            pair[0].version
+        )));
     }
     Ok(steps)
 }
@@ -81,11 +84,21 @@ pub(crate) async fn run(store: &Store, sets: &[MigrationSet]) -> Result<(), Stor
     let migrations = steps
         .iter()
         .map(|s| {
-            Migration::new(s.version, Cow::Borrowed(s.description), MigrationType::Simple, Cow::Borrowed(s.sql), false)
+            Migration::new(
+                s.version,
+                Cow::Borrowed(s.description),
+                MigrationType::Simple,
+                Cow::Borrowed(s.sql),
+                false,
+            )
         })
         .collect();
     let migrator = Migrator::new(Embedded(migrations)).await?;
     migrator.run(store.writer()).await?;
-    tracing::info!(backend = store.backend().name(), steps = steps.len(), "database schema is current");
+    tracing::info!(
+        backend = store.backend().name(),
+        steps = steps.len(),
+        "database schema is current"
+    );
     Ok(())
 }

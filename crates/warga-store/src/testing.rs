@@ -15,7 +15,9 @@ pub fn engine_url(var: &str) -> Option<String> {
             panic!("CI=true but {var} is not set: engine tests must run in CI")
         }
         _ => {
-            eprintln!("skipped: {var} is not set");
+            // Straight to stderr, past the test harness's output capture, so a skip is seen.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skipped: {var} is not set; this engine test did not run");
             None
         }
     }
@@ -35,27 +37,47 @@ impl TestDb {
     pub async fn sqlite(sets: &[MigrationSet]) -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory for the test database");
         let path = dir.path().join("warga.db");
-        let store = Store::connect_sqlite_file(&path, &ConnectOptions::default()).await.expect("open sqlite");
+        let store = Store::connect_sqlite_file(&path, &ConnectOptions::default())
+            .await
+            .expect("open sqlite");
         store.migrate(sets).await.expect("migrate sqlite");
-        TestDb { store, _dir: Some(dir), postgres: None, location: path.display().to_string() }
+        TestDb {
+            store,
+            _dir: Some(dir),
+            postgres: None,
+            location: path.display().to_string(),
+        }
     }
 
     /// A new database on the server at `WARGA_TEST_POSTGRES_URL`; `None` when skipped.
     pub async fn postgres(sets: &[MigrationSet]) -> Option<TestDb> {
         let admin_url = engine_url("WARGA_TEST_POSTGRES_URL")?;
         let name = format!("warga_test_{}", uuid::Uuid::now_v7().simple());
-        let admin = Store::connect_url(&admin_url, &ConnectOptions { max_connections: 1, ..Default::default() })
-            .await
-            .expect("connect to WARGA_TEST_POSTGRES_URL");
+        let admin = Store::connect_url(
+            &admin_url,
+            &ConnectOptions {
+                max_connections: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("connect to WARGA_TEST_POSTGRES_URL");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(admin.writer())
             .await
             .expect("create test database");
         admin.close().await;
         let url = with_database(&admin_url, &name);
-        let store = Store::connect_url(&url, &ConnectOptions::default()).await.expect("connect to test database");
+        let store = Store::connect_url(&url, &ConnectOptions::default())
+            .await
+            .expect("connect to test database");
         store.migrate(sets).await.expect("migrate postgres");
-        Some(TestDb { store, _dir: None, postgres: Some((admin_url, name)), location: url })
+        Some(TestDb {
+            store,
+            _dir: None,
+            postgres: Some((admin_url, name)),
+            location: url,
+        })
     }
 
     /// Drops a PostgreSQL test database now (connections are terminated); used to test
@@ -83,7 +105,10 @@ impl Drop for TestDb {
 }
 
 async fn drop_postgres_database(admin_url: &str, name: &str) {
-    let options = ConnectOptions { max_connections: 1, acquire_timeout: Duration::from_secs(5) };
+    let options = ConnectOptions {
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+    };
     if let Ok(admin) = Store::connect_url(admin_url, &options).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(admin.writer())
@@ -99,7 +124,10 @@ pub fn with_database(url: &str, database: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
     let mut out = format!("{}/{database}", &base[..host_end]);
     if let Some(query) = query {
         out.push('?');
@@ -113,9 +141,15 @@ mod tests {
     #[test]
     fn replaces_database_name() {
         let cases = [
-            ("postgres://postgres@127.0.0.1:5432/postgres", "postgres://postgres@127.0.0.1:5432/x"),
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "postgres://postgres@127.0.0.1:5432/x",
+            ),
             ("postgres://127.0.0.1", "postgres://127.0.0.1/x"),
-            ("postgres://u:p@h/db?sslmode=disable", "postgres://u:p@h/x?sslmode=disable"),
+            (
+                "postgres://u:p@h/db?sslmode=disable",
+                "postgres://u:p@h/x?sslmode=disable",
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(super::with_database(input, "x"), expected);

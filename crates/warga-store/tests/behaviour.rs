@@ -12,8 +12,16 @@ use warga_store::{MigrationSet, MigrationStep, Store, StoreError};
 const NOTES_SQL: &str = "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT NOT NULL, n BIGINT NOT NULL)";
 const NOTES: MigrationSet = MigrationSet {
     owner: "behaviour-test",
-    sqlite: &[MigrationStep { version: 2026010101, description: "notes", sql: NOTES_SQL }],
-    postgres: &[MigrationStep { version: 2026010101, description: "notes", sql: NOTES_SQL }],
+    sqlite: &[MigrationStep {
+        version: 2026010101,
+        description: "notes",
+        sql: NOTES_SQL,
+    }],
+    postgres: &[MigrationStep {
+        version: 2026010101,
+        description: "notes",
+        sql: NOTES_SQL,
+    }],
 };
 
 #[derive(Serialize, Deserialize)]
@@ -26,7 +34,11 @@ impl Event for NoteWritten {
 }
 
 async fn count(store: &Store, sql: &'static str) -> i64 {
-    sqlx::query(sql).fetch_one(store.reader()).await.unwrap().get::<i64, _>(0)
+    sqlx::query(sql)
+        .fetch_one(store.reader())
+        .await
+        .unwrap()
+        .get::<i64, _>(0)
 }
 
 async fn insert_note(store: &Store, id: &str, body: &str) -> Result<(), StoreError> {
@@ -61,7 +73,12 @@ async fn outbox_commits_with_the_change(store: &Store) {
 
 async fn rollback_leaves_neither_change_nor_event(store: &Store) {
     let mut tx = store.begin().await.unwrap();
-    sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, $2, 1)").bind("b").bind("x").execute(tx.conn()).await.unwrap();
+    sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, $2, 1)")
+        .bind("b")
+        .bind("x")
+        .execute(tx.conn())
+        .await
+        .unwrap();
     tx.append_event(&NoteWritten { id: "b".into() }).await.unwrap();
     tx.rollback().await.unwrap();
     // Dropping an uncommitted transaction rolls back too.
@@ -77,11 +94,18 @@ async fn unique_violation_is_conflict_and_writes_nothing(store: &Store) {
     insert_note(store, "dup", "one").await.unwrap();
     let err = insert_note(store, "dup", "two").await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
-    assert_eq!(count(store, "SELECT COUNT(*) FROM outbox").await, 1, "the failed write appended no event");
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM outbox").await,
+        1,
+        "the failed write appended no event"
+    );
 }
 
 async fn missing_row_is_not_found(store: &Store) {
-    let result = sqlx::query("SELECT body FROM notes WHERE id = $1").bind("nope").fetch_one(store.reader()).await;
+    let result = sqlx::query("SELECT body FROM notes WHERE id = $1")
+        .bind("nope")
+        .fetch_one(store.reader())
+        .await;
     let err = StoreError::from(result.err().expect("no row"));
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
 }
@@ -115,7 +139,12 @@ async fn text_round_trips_exactly(store: &Store) {
 }
 
 async fn numbered_parameters_can_repeat(store: &Store) {
-    let row = sqlx::query("SELECT $1 + $1, $2").bind(20_i64).bind("dua").fetch_one(store.reader()).await.unwrap();
+    let row = sqlx::query("SELECT $1 + $1, $2")
+        .bind(20_i64)
+        .bind("dua")
+        .fetch_one(store.reader())
+        .await
+        .unwrap();
     assert_eq!(row.get::<i64, _>(0), 40);
     assert_eq!(row.get::<String, _>(1), "dua");
 }
@@ -127,7 +156,10 @@ async fn commit_with_events_wakes_the_relay(store: &Store) {
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     insert_note(store, "w", "wake").await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken")
+        .unwrap();
 }
 
 async fn ping_fails_once_closed(store: &Store) {
@@ -176,16 +208,30 @@ behaviour_suite!(
 #[tokio::test]
 async fn sqlite_database_is_in_wal_mode() {
     let db = TestDb::sqlite(&[NOTES]).await;
-    let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(db.store.reader()).await.unwrap().get(0);
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(db.store.reader())
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(mode, "wal");
 }
 
 #[test]
 fn migration_plan_refuses_duplicate_versions_and_engine_drift() {
-    let drift = MigrationSet { owner: "drift", sqlite: NOTES.sqlite, postgres: &[] };
+    let drift = MigrationSet {
+        owner: "drift",
+        sqlite: NOTES.sqlite,
+        postgres: &[],
+    };
     assert!(warga_store::migrate::plan(warga_store::Backend::Sqlite, &[drift]).is_err());
-    let twice = MigrationSet { owner: "twice", ..NOTES };
+    let twice = MigrationSet {
+        owner: "twice",
+        ..NOTES
+    };
     assert!(warga_store::migrate::plan(warga_store::Backend::Sqlite, &[NOTES, twice]).is_err());
     let plan = warga_store::migrate::plan(warga_store::Backend::Postgres, &[NOTES]).unwrap();
-    assert_eq!(plan.iter().map(|s| s.version).collect::<Vec<_>>(), vec![2026010101, 2026112201]);
+    assert_eq!(
+        plan.iter().map(|s| s.version).collect::<Vec<_>>(),
+        vec![2026010101, 2026112201]
+    );
 }

@@ -45,7 +45,9 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let mut builder = SdkTracerProvider::builder().with_resource(
-        opentelemetry_sdk::Resource::builder().with_service_name(config.service_name.clone()).build(),
+        opentelemetry_sdk::Resource::builder()
+            .with_service_name(config.service_name.clone())
+            .build(),
     );
     if let Some(endpoint) = &config.otlp_endpoint {
         use opentelemetry_otlp::WithExportConfig;
@@ -62,7 +64,9 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     // The log filter applies to log output only: spans are traced (and carry trace ids into
     // events and problem documents) whatever the log level.
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.log_level))?;
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(LevelFilter::INFO);
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(LevelFilter::INFO);
     let registry = tracing_subscriber::registry().with(otel);
     match config.log_format {
         LogFormat::Json => {
@@ -76,7 +80,10 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
             registry.with(logs).try_init()?
         }
         LogFormat::Pretty => {
-            let logs = tracing_subscriber::fmt::layer().compact().with_writer(std::io::stderr).with_filter(filter);
+            let logs = tracing_subscriber::fmt::layer()
+                .compact()
+                .with_writer(std::io::stderr)
+                .with_filter(filter);
             registry.with(logs).try_init()?
         }
     }
@@ -89,7 +96,11 @@ pub fn init_for_tests() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
         let config = TelemetryConfig {
-            log_level: if std::env::var_os("TEST_LOG").is_some() { "debug".into() } else { "off".into() },
+            log_level: if std::env::var_os("TEST_LOG").is_some() {
+                "debug".into()
+            } else {
+                "off".into()
+            },
             log_format: LogFormat::Pretty,
             ..TelemetryConfig::default()
         };
@@ -113,7 +124,9 @@ pub fn current_traceparent() -> Option<String> {
 
 /// Makes `span` a child of the trace described by `traceparent` (when present and valid).
 pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
-    let Some(traceparent) = traceparent else { return };
+    let Some(traceparent) = traceparent else {
+        return;
+    };
     let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
     let parent = TraceContextPropagator::new().extract(&carrier);
     if parent.span().span_context().is_valid() {

@@ -22,19 +22,29 @@ impl Failure {
     }
     /// Bad configuration or usage: exit code 2.
     pub fn usage(error: impl Into<anyhow::Error>) -> Self {
-        Self { error: error.into(), code: 2 }
+        Self {
+            error: error.into(),
+            code: 2,
+        }
     }
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(error: E) -> Self {
-        Self { error: error.into(), code: 1 }
+        Self {
+            error: error.into(),
+            code: 1,
+        }
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if f.alternate() { write!(f, "{:#}", self.error) } else { write!(f, "{}", self.error) }
+        if f.alternate() {
+            write!(f, "{:#}", self.error)
+        } else {
+            write!(f, "{}", self.error)
+        }
     }
 }
 
@@ -67,7 +77,10 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let config = load_config(file)?;
             let store = Store::connect(&config).await?;
             store.migrate(&services::migrations()).await?;
-            println!("skema basis data mutakhir / database schema is current ({})", store.backend().name());
+            println!(
+                "skema basis data mutakhir / database schema is current ({})",
+                store.backend().name()
+            );
             Ok(())
         }
         Command::Config(ConfigCommand::Check) => {
@@ -100,16 +113,28 @@ async fn events(config: Config, command: EventsCommand) -> Result<(), Failure> {
             } else if letters.is_empty() {
                 println!("tidak ada dead letter / no dead letters");
             } else {
-                println!("{:<28} {:<38} {:<32} {:>8}  last error", "consumer", "event", "topic", "attempts");
+                println!(
+                    "{:<28} {:<38} {:<32} {:>8}  last error",
+                    "consumer", "event", "topic", "attempts"
+                );
                 for l in &letters {
-                    println!("{:<28} {:<38} {:<32} {:>8}  {}", l.consumer, l.event_id, l.topic, l.attempts, l.last_error);
+                    println!(
+                        "{:<28} {:<38} {:<32} {:>8}  {}",
+                        l.consumer, l.event_id, l.topic, l.attempts, l.last_error
+                    );
                 }
             }
             Ok(())
         }
-        EventsCommand::Replay { consumer, event_id, all } => {
+        EventsCommand::Replay {
+            consumer,
+            event_id,
+            all,
+        } => {
             if consumer.is_none() && event_id.is_none() && !all {
-                return Err(Failure::usage(anyhow::anyhow!("name --consumer and/or --event, or pass --all")));
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "name --consumer and/or --event, or pass --all"
+                )));
             }
             let replayed = bus.replay(&ReplayFilter { consumer, event_id }).await?;
             println!("{replayed} dead letter(s) replayed");

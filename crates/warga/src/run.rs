@@ -28,9 +28,18 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
     let config = Arc::new(config);
 
     let store = Store::connect(&config).await.context("cannot open the database")?;
-    store.migrate(&services::migrations()).await.context("cannot migrate the database")?;
-    let bus = Bus::connect(&config.bus, store.clone()).await.context("cannot connect the event bus")?;
-    let platform = Platform { config: config.clone(), store: store.clone(), bus: bus.clone() };
+    store
+        .migrate(&services::migrations())
+        .await
+        .context("cannot migrate the database")?;
+    let bus = Bus::connect(&config.bus, store.clone())
+        .await
+        .context("cannot connect the event bus")?;
+    let platform = Platform {
+        config: config.clone(),
+        store: store.clone(),
+        bus: bus.clone(),
+    };
 
     let tls = warga_http::tls::load_or_generate(&config)?;
     let app = warga_http::app(&platform, &selected);
@@ -39,7 +48,11 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
     let shutdown = CancellationToken::new();
     let workers = if config.workers.enabled {
         let handlers = selected.iter().flat_map(|s| s.handlers(&platform)).collect();
-        Some(bus.start_workers(handlers, shutdown.clone()).await.context("cannot start event workers")?)
+        Some(
+            bus.start_workers(handlers, shutdown.clone())
+                .await
+                .context("cannot start event workers")?,
+        )
     } else {
         None
     };
@@ -76,11 +89,18 @@ fn print_banner(
         Mode::Up => "seluruh platform / the whole platform",
         Mode::Serve => "layanan terpilih / selected services",
     };
-    let certificate = if tls.generated { "dibuat baru / newly generated" } else { "dipakai ulang / reused" };
+    let certificate = if tls.generated {
+        "dibuat baru / newly generated"
+    } else {
+        "dipakai ulang / reused"
+    };
     println!("warga siap / warga is ready — {what}");
     println!("  URL:         {url}");
     println!("  Kesehatan / health: {url}/healthz   OpenAPI: {url}/api/openapi.json");
-    println!("  Sertifikat TLS / certificate ({certificate}): {}", tls.cert_path.display());
+    println!(
+        "  Sertifikat TLS / certificate ({certificate}): {}",
+        tls.cert_path.display()
+    );
     println!("  SHA-256:     {}", tls.fingerprint_sha256);
     println!("  Layanan / services: {}", names.join(", "));
     println!(

@@ -16,11 +16,16 @@ pub fn select(names: &[String]) -> Result<Vec<Arc<dyn Service>>, String> {
     let mut selected = Vec::new();
     for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         match all.iter().find(|s| s.name() == name) {
-            Some(service) if !selected.iter().any(|s: &Arc<dyn Service>| s.name() == name) => selected.push(service.clone()),
+            Some(service) if !selected.iter().any(|s: &Arc<dyn Service>| s.name() == name) => {
+                selected.push(service.clone())
+            }
             Some(_) => {}
             None => {
                 let known: Vec<_> = all.iter().map(|s| s.name()).collect();
-                return Err(format!("unknown service {name:?}; known services: {}", known.join(", ")));
+                return Err(format!(
+                    "unknown service {name:?}; known services: {}",
+                    known.join(", ")
+                ));
             }
         }
     }
@@ -43,7 +48,8 @@ mod tests {
     fn selects_known_services_once() {
         let picked = select(&["system".into(), " system ".into()]).unwrap();
         assert_eq!(picked.len(), 1);
-        assert!(select(&["nope".into()]).unwrap_err().contains("known services: system"));
+        let unknown = select(&["nope".into()]).err().expect("unknown service refused");
+        assert!(unknown.contains("known services: system"), "{unknown}");
         assert!(select(&[String::new()]).is_err());
     }
 }

@@ -41,8 +41,18 @@ async fn health_is_alive_and_every_response_has_a_request_id() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
 
-    let echoed = app.client.get(format!("{}/healthz", app.url)).header("x-request-id", "abc-123").send().await.unwrap();
-    assert_eq!(echoed.headers()["x-request-id"], "abc-123", "a client's request id is kept");
+    let echoed = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        echoed.headers()["x-request-id"],
+        "abc-123",
+        "a client's request id is kept"
+    );
 }
 
 #[tokio::test]
@@ -55,34 +65,72 @@ async fn errors_are_problem_documents() {
     problem(response, 405, "method-not-allowed").await;
 
     let big = format!(r#"{{"note": "{}"}}"#, "x".repeat(100 * 1024));
-    problem(app.post_json("/api/v1/system/probes", &big).await, 413, "payload-too-large").await;
+    problem(
+        app.post_json("/api/v1/system/probes", &big).await,
+        413,
+        "payload-too-large",
+    )
+    .await;
 
-    let body = problem(app.post_json("/api/v1/system/probes", r#"{"note": "#).await, 400, "invalid-json").await;
+    let body = problem(
+        app.post_json("/api/v1/system/probes", r#"{"note": "#).await,
+        400,
+        "invalid-json",
+    )
+    .await;
     assert!(body.get("field").is_none());
 
-    let body = problem(app.post_json("/api/v1/system/probes", r#"{"note": 5}"#).await, 400, "validation").await;
+    let body = problem(
+        app.post_json("/api/v1/system/probes", r#"{"note": 5}"#).await,
+        400,
+        "validation",
+    )
+    .await;
     assert_eq!(body["field"], "note");
 
     let long = format!(r#"{{"note": "{}"}}"#, "x".repeat(201));
     let body = problem(app.post_json("/api/v1/system/probes", &long).await, 400, "validation").await;
     assert_eq!(body["field"], "note");
 
-    let unknown = problem(app.post_json("/api/v1/system/probes", r#"{"nota": "x"}"#).await, 400, "validation").await;
+    let unknown = problem(
+        app.post_json("/api/v1/system/probes", r#"{"nota": "x"}"#).await,
+        400,
+        "validation",
+    )
+    .await;
     assert!(unknown["detail"].as_str().unwrap().contains("nota"), "{unknown}");
 
-    let plain = app.client.post(format!("{}/api/v1/system/probes", app.url)).body("{}").send().await.unwrap();
+    let plain = app
+        .client
+        .post(format!("{}/api/v1/system/probes", app.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     problem(plain, 415, "unsupported-media-type").await;
 
     let body = problem(app.get("/api/v1/system/probes/not-a-uuid").await, 400, "validation").await;
     assert_eq!(body["field"], "probe_id");
-    problem(app.get("/api/v1/system/probes/01a200a2-30c3-71c1-80d9-b313e4124880").await, 404, "not-found").await;
+    problem(
+        app.get("/api/v1/system/probes/01a200a2-30c3-71c1-80d9-b313e4124880")
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
 
-    let count: i64 = sqlx::query("SELECT COUNT(*) FROM outbox").fetch_one(app.db.store.reader()).await.unwrap().get(0);
+    let count: i64 = sqlx::query("SELECT COUNT(*) FROM outbox")
+        .fetch_one(app.db.store.reader())
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 0, "no bad request wrote anything");
 }
 
 async fn readiness_follows_the_database(engine: Engine) {
-    let Some(app) = spawn_app(engine, Router::new(), vec![]).await else { return };
+    let Some(app) = spawn_app(engine, Router::new(), vec![]).await else {
+        return;
+    };
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
@@ -115,7 +163,12 @@ async fn metrics_and_openapi_are_served() {
     app.get("/healthz").await;
     let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status(), 200);
-    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = metrics.text().await.unwrap();
     for family in [
         "warga_http_requests_total",
@@ -126,11 +179,20 @@ async fn metrics_and_openapi_are_served() {
     ] {
         assert!(text.contains(family), "{family} missing from /metrics");
     }
-    assert!(text.contains(r#"route="/healthz""#), "requests are labelled by route template");
+    assert!(
+        text.contains(r#"route="/healthz""#),
+        "requests are labelled by route template"
+    );
 
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/healthz", "/readyz", "/metrics", "/api/v1/system/probes", "/api/v1/system/probes/{probe_id}"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/system/probes",
+        "/api/v1/system/probes/{probe_id}",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
     }
     assert!(doc["components"]["schemas"].get("Problem").is_some());
@@ -148,7 +210,10 @@ impl Handler for TraceWitness {
         &["system.probe.requested"]
     }
     async fn handle(&self, _: &mut Tx, _: &Envelope) -> Result<(), HandlerError> {
-        self.0.lock().unwrap().push(warga_telemetry::current_trace_id().unwrap_or_default());
+        self.0
+            .lock()
+            .unwrap()
+            .push(warga_telemetry::current_trace_id().unwrap_or_default());
         Ok(())
     }
 }
@@ -156,7 +221,13 @@ impl Handler for TraceWitness {
 #[tokio::test]
 async fn one_trace_spans_request_outbox_and_consumer() {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let app = spawn_app(Engine::Sqlite, Router::new(), vec![Arc::new(TraceWitness(seen.clone()))]).await.unwrap();
+    let app = spawn_app(
+        Engine::Sqlite,
+        Router::new(),
+        vec![Arc::new(TraceWitness(seen.clone()))],
+    )
+    .await
+    .unwrap();
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let response = app
         .client
@@ -170,18 +241,48 @@ async fn one_trace_spans_request_outbox_and_consumer() {
     assert_eq!(response.status(), 202);
     let view: Value = response.json().await.unwrap();
 
-    let stored: Option<String> =
-        sqlx::query("SELECT traceparent FROM outbox").fetch_one(app.db.store.reader()).await.unwrap().get(0);
-    assert!(stored.unwrap().contains(trace_id), "the event carries the request's trace");
+    let stored: Option<String> = sqlx::query("SELECT traceparent FROM outbox")
+        .fetch_one(app.db.store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        stored.unwrap().contains(trace_id),
+        "the event carries the request's trace"
+    );
 
-    wait_for("the consumer", Duration::from_secs(10), || async { !seen.lock().unwrap().is_empty() }).await;
-    assert_eq!(seen.lock().unwrap().as_slice(), [trace_id.to_owned()], "the consumer continues the trace");
+    wait_for("the consumer", Duration::from_secs(10), || async {
+        !seen.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        [trace_id.to_owned()],
+        "the consumer continues the trace"
+    );
 
-    let probe: Value = app.get(view["probe_id"].as_str().map(|id| format!("/api/v1/system/probes/{id}")).unwrap().as_str()).await.json().await.unwrap();
+    let probe: Value = app
+        .get(
+            view["probe_id"]
+                .as_str()
+                .map(|id| format!("/api/v1/system/probes/{id}"))
+                .unwrap()
+                .as_str(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(probe["status"], "delivered");
     assert_eq!(probe["deliveries"], 1);
 
-    let missing = app.client.get(format!("{}/nope", app.url)).header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01")).send().await.unwrap();
+    let missing = app
+        .client
+        .get(format!("{}/nope", app.url))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .send()
+        .await
+        .unwrap();
     let body = problem(missing, 404, "not-found").await;
     assert_eq!(body["trace_id"], trace_id, "problem documents name the trace");
 }
@@ -194,7 +295,10 @@ struct Gate {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_requests() {
-    let gate = Gate { entered: Arc::new(Notify::new()), release: Arc::new(Notify::new()) };
+    let gate = Gate {
+        entered: Arc::new(Notify::new()),
+        release: Arc::new(Notify::new()),
+    };
     let slow = Router::new()
         .route(
             "/test/slow",
@@ -218,7 +322,10 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     assert!(!shutdown.is_finished(), "shutdown waits for the in-flight request");
 
     let fresh = common::client_trusting(&app.dir.path().join("tls/cert.pem"));
-    assert!(fresh.get(format!("{}/healthz", app.url)).send().await.is_err(), "no new connections while draining");
+    assert!(
+        fresh.get(format!("{}/healthz", app.url)).send().await.is_err(),
+        "no new connections while draining"
+    );
 
     gate.release.notify_one();
     let response = in_flight.await.unwrap().expect("the in-flight request completes");

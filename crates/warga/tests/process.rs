@@ -15,7 +15,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_warga");
 
 fn warga(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);
-    command.args(args).current_dir(dir).env("WARGA_TELEMETRY__LOG_FORMAT", "json");
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("WARGA_TELEMETRY__LOG_FORMAT", "json");
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("WARGA_") && !k.starts_with("WARGA_TEST_")) {
         command.env_remove(key);
     }
@@ -58,11 +61,20 @@ impl Running {
             }
         });
         let url = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            panic!("warga did not start: {}", std::fs::read_to_string(&stderr).unwrap_or_default())
+            panic!(
+                "warga did not start: {}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            )
         });
         let url = url.replace("127.0.0.1", "localhost");
         let client = client_trusting(&dir.join("data/tls/cert.pem"));
-        Running { child, url, client, stdout, stderr }
+        Running {
+            child,
+            url,
+            client,
+            stdout,
+            stderr,
+        }
     }
 
     fn kill_9(mut self) {
@@ -71,7 +83,11 @@ impl Running {
     }
 
     fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
         let exit = self.child.wait().unwrap();
         let output = format!(
@@ -97,7 +113,14 @@ impl Running {
     }
 
     async fn probe(&self, id: &str) -> Value {
-        self.client.get(format!("{}/api/v1/system/probes/{id}", self.url)).send().await.unwrap().json().await.unwrap()
+        self.client
+            .get(format!("{}/api/v1/system/probes/{id}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     async fn all_delivered_once(&self, ids: &[String]) -> bool {
@@ -128,7 +151,9 @@ fn every_command_has_help() {
         &["services"],
     ];
     for args in commands {
-        let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[]).output().unwrap();
+        let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
+            .output()
+            .unwrap();
         assert!(output.status.success(), "{args:?} --help failed");
         let text = String::from_utf8(output.stdout).unwrap();
         assert!(text.contains("Usage:"), "{args:?}: {text}");
@@ -138,20 +163,35 @@ fn every_command_has_help() {
 #[test]
 fn bad_configuration_fails_with_one_line_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let output = warga(dir.path(), &["config", "check"], &[("WARGA_HTTP__LISTEN", "nonsense")]).output().unwrap();
+    let output = warga(dir.path(), &["config", "check"], &[("WARGA_HTTP__LISTEN", "nonsense")])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("http.listen") && stderr.contains("WARGA_HTTP__LISTEN"), "{stderr}");
+    assert!(
+        stderr.contains("http.listen") && stderr.contains("WARGA_HTTP__LISTEN"),
+        "{stderr}"
+    );
 
     std::fs::write(dir.path().join("warga.toml"), "[bus]\nmax_attempts = -3\n").unwrap();
-    let output = warga(dir.path(), &["--config", "warga.toml", "up"], &[]).output().unwrap();
+    let output = warga(dir.path(), &["--config", "warga.toml", "up"], &[])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("bus.max_attempts") && stderr.contains("warga.toml"), "{stderr}");
-    assert!(!dir.path().join("data").exists(), "nothing was created before the configuration was valid");
+    assert!(
+        stderr.contains("bus.max_attempts") && stderr.contains("warga.toml"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing was created before the configuration was valid"
+    );
 
-    let output = warga(dir.path(), &["serve", "--services", "nope"], &[]).output().unwrap();
+    let output = warga(dir.path(), &["serve", "--services", "nope"], &[])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8(output.stderr).unwrap().contains("known services"));
 }
@@ -166,7 +206,11 @@ fn config_check_redacts_secrets() {
     ];
     let output = warga(dir.path(), &["config", "check"], &env).output().unwrap();
     assert!(output.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(all.contains("[redacted]"), "{all}");
     assert!(all.contains("backend = \"nats\""), "{all}");
     assert!(!all.contains("hunter2") && !all.contains("s3cretpw"), "{all}");
@@ -174,16 +218,26 @@ fn config_check_redacts_secrets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_logs() {
-    let Some(db) = TestDb::postgres(&[]).await else { return };
-    let url = db.location.replacen("postgres://postgres@", "postgres://postgres:hunter2xyz@", 1);
+    let Some(db) = TestDb::postgres(&[]).await else {
+        return;
+    };
+    let url = db
+        .location
+        .replacen("postgres://postgres@", "postgres://postgres:hunter2xyz@", 1);
     assert!(url.contains("hunter2xyz"), "{url}");
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(
         dir.path(),
-        &[("WARGA_DATABASE__URL", &url), ("WARGA_TELEMETRY__LOG_LEVEL", "debug,sqlx=debug")],
+        &[
+            ("WARGA_DATABASE__URL", &url),
+            ("WARGA_TELEMETRY__LOG_LEVEL", "debug,sqlx=debug"),
+        ],
     );
     let id = running.post_probe("rahasia?").await;
-    wait_for("probe delivery", Duration::from_secs(30), || async { running.probe(&id).await["status"] == "delivered" }).await;
+    wait_for("probe delivery", Duration::from_secs(30), || async {
+        running.probe(&id).await["status"] == "delivered"
+    })
+    .await;
     let (status, output) = running.terminate();
     assert!(status.success());
     assert!(output.contains("postgres"), "the run logged its database backend");
@@ -205,7 +259,10 @@ async fn in_process_bus_survives_kill_9_without_loss_or_doubles() {
 
     // Start again with workers: everything accepted before the crash is delivered once.
     let worker = Running::start(dir.path(), &[]);
-    wait_for("delivery after restart", Duration::from_secs(60), || worker.all_delivered_once(&ids)).await;
+    wait_for("delivery after restart", Duration::from_secs(60), || {
+        worker.all_delivered_once(&ids)
+    })
+    .await;
 
     // Crash again in the middle of delivering a burst.
     let mut burst = Vec::new();
@@ -214,7 +271,10 @@ async fn in_process_bus_survives_kill_9_without_loss_or_doubles() {
     }
     worker.kill_9();
     let survivor = Running::start(dir.path(), &[]);
-    wait_for("delivery of the burst", Duration::from_secs(60), || survivor.all_delivered_once(&burst)).await;
+    wait_for("delivery of the burst", Duration::from_secs(60), || {
+        survivor.all_delivered_once(&burst)
+    })
+    .await;
     assert!(survivor.all_delivered_once(&ids).await);
     let (status, output) = survivor.terminate();
     assert!(status.success(), "SIGTERM stops warga cleanly: {output}");
@@ -225,7 +285,11 @@ async fn in_process_bus_survives_kill_9_without_loss_or_doubles() {
 async fn dead_letters_are_listed_and_replayed_from_the_cli() {
     use warga_core::Event;
     let dir = tempfile::tempdir().unwrap();
-    let env = [("WARGA_BUS__MAX_ATTEMPTS", "2"), ("WARGA_BUS__BACKOFF_BASE_MS", "10"), ("WARGA_BUS__BACKOFF_MAX_MS", "50")];
+    let env = [
+        ("WARGA_BUS__MAX_ATTEMPTS", "2"),
+        ("WARGA_BUS__BACKOFF_BASE_MS", "10"),
+        ("WARGA_BUS__BACKOFF_MAX_MS", "50"),
+    ];
     let running = Running::start(dir.path(), &env);
 
     let empty = warga(dir.path(), &["events", "dead-letters"], &env).output().unwrap();
@@ -236,17 +300,28 @@ async fn dead_letters_are_listed_and_replayed_from_the_cli() {
     // An event about a probe that does not exist yet: the recorder cannot apply it.
     let probe_id = uuid::Uuid::now_v7().hyphenated().to_string();
     let options = warga_store::ConnectOptions::default();
-    let store = warga_store::Store::connect_sqlite_file(&dir.path().join("data/warga.db"), &options).await.unwrap();
+    let store = warga_store::Store::connect_sqlite_file(&dir.path().join("data/warga.db"), &options)
+        .await
+        .unwrap();
     let mut tx = store.begin().await.unwrap();
-    tx.append_event(&warga_system::ProbeRequested { probe_id: probe_id.clone() }).await.unwrap();
+    tx.append_event(&warga_system::ProbeRequested {
+        probe_id: probe_id.clone(),
+    })
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     let listed = || {
-        let output = warga(dir.path(), &["events", "dead-letters", "--json"], &env).output().unwrap();
+        let output = warga(dir.path(), &["events", "dead-letters", "--json"], &env)
+            .output()
+            .unwrap();
         assert!(output.status.success());
         String::from_utf8(output.stdout).unwrap()
     };
-    wait_for("the dead letter", Duration::from_secs(30), || async { !listed().is_empty() }).await;
+    wait_for("the dead letter", Duration::from_secs(30), || async {
+        !listed().is_empty()
+    })
+    .await;
     let letter: Value = serde_json::from_str(listed().lines().next().unwrap()).unwrap();
     assert_eq!(letter["consumer"], "system-probe-recorder");
     assert_eq!(letter["topic"], warga_system::ProbeRequested::TOPIC);
@@ -259,11 +334,19 @@ async fn dead_letters_are_listed_and_replayed_from_the_cli() {
         .execute(store.writer())
         .await
         .unwrap();
-    let replay = warga(dir.path(), &["events", "replay", "--consumer", "system-probe-recorder"], &env).output().unwrap();
+    let replay = warga(
+        dir.path(),
+        &["events", "replay", "--consumer", "system-probe-recorder"],
+        &env,
+    )
+    .output()
+    .unwrap();
     assert!(replay.status.success());
     assert!(String::from_utf8_lossy(&replay.stdout).contains("1 dead letter(s) replayed"));
-    wait_for("the replayed event", Duration::from_secs(30), || running.all_delivered_once(std::slice::from_ref(&probe_id)))
-        .await;
+    wait_for("the replayed event", Duration::from_secs(30), || {
+        running.all_delivered_once(std::slice::from_ref(&probe_id))
+    })
+    .await;
     assert!(listed().is_empty());
     running.kill_9();
 }

@@ -116,7 +116,10 @@ pub struct ProbeView {
 async fn create_probe(State(store): State<Store>, Json(new): Json<NewProbe>) -> Result<Response, ApiError> {
     if let Some(note) = &new.note {
         if note.chars().count() > NOTE_CHARS_MAX {
-            return Err(ApiError::validation("note", format!("at most {NOTE_CHARS_MAX} characters")));
+            return Err(ApiError::validation(
+                "note",
+                format!("at most {NOTE_CHARS_MAX} characters"),
+            ));
         }
         if note.chars().any(char::is_control) {
             return Err(ApiError::validation("note", "must not contain control characters"));
@@ -132,7 +135,10 @@ async fn create_probe(State(store): State<Store>, Json(new): Json<NewProbe>) -> 
         .execute(tx.conn())
         .await
         .map_err(warga_store::StoreError::from)?;
-    tx.append_event(&ProbeRequested { probe_id: probe_id.clone() }).await?;
+    tx.append_event(&ProbeRequested {
+        probe_id: probe_id.clone(),
+    })
+    .await?;
     tx.commit().await?;
     tracing::info!(probe_id, "probe requested");
     let view = ProbeView {
@@ -173,7 +179,12 @@ async fn get_probe(State(store): State<Store>, Path(probe_id): Path<String>) -> 
     Ok(Json(ProbeView {
         probe_id: row.get(0),
         note: row.get(1),
-        status: if delivered_at_ms.is_some() { "delivered" } else { "pending" }.into(),
+        status: if delivered_at_ms.is_some() {
+            "delivered"
+        } else {
+            "pending"
+        }
+        .into(),
         requested_at_ms,
         delivered_at_ms,
         latency_ms: delivered_at_ms.map(|d| d - requested_at_ms),

@@ -46,15 +46,21 @@ pub async fn spawn_app(engine: Engine, extra: Router, handlers: Vec<Arc<dyn Hand
         Engine::Postgres => TestDb::postgres(&migrations).await?,
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.http.body_limit_bytes = 64 * 1024;
     config.http.shutdown_grace_ms = 10_000;
     config.bus.poll_interval_ms = 50;
     let config = Arc::new(config);
     let bus = Bus::connect(&config.bus, db.store.clone()).await.unwrap();
-    let platform = Platform { config: config.clone(), store: db.store.clone(), bus: bus.clone() };
+    let platform = Platform {
+        config: config.clone(),
+        store: db.store.clone(),
+        bus: bus.clone(),
+    };
     let services = services();
     let tls = warga_http::tls::load_or_generate(&config).unwrap();
     let app = warga_http::app_with(&platform, &services, extra);
@@ -82,9 +88,15 @@ pub fn client_trusting(cert_path: &Path) -> reqwest::Client {
     for cert in CertificateDer::pem_file_iter(cert_path).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let mut tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let mut tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    reqwest::Client::builder().use_preconfigured_tls(tls).timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 impl TestApp {
