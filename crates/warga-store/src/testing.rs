@@ -17,7 +17,10 @@ pub fn engine_url(var: &str) -> Option<String> {
         _ => {
             // Straight to stderr, past the test harness's output capture, so a skip is seen.
             use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "skipped: {var} is not set; this engine test did not run");
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: {var} is not set; this engine test did not run"
+            );
             None
         }
     }
