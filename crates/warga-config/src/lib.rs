@@ -342,6 +342,8 @@ fn figment_error(error: figment::Error) -> ConfigError {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
