@@ -350,3 +350,85 @@ async fn dead_letters_are_listed_and_replayed_from_the_cli() {
     assert!(listed().is_empty());
     running.kill_9();
 }
+
+mod otlp {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+    use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+
+    /// A minimal OTLP/gRPC trace collector: remembers (trace id, span name) of what it got.
+    #[derive(Clone, Default)]
+    pub struct Collector(pub Arc<Mutex<Vec<(String, String)>>>);
+
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let mut seen = self.0.lock().unwrap();
+            for resource in request.into_inner().resource_spans {
+                for scope in resource.scope_spans {
+                    for span in scope.spans {
+                        let trace_id: String = span.trace_id.iter().map(|b| format!("{b:02x}")).collect();
+                        seen.push((trace_id, span.name));
+                    }
+                }
+            }
+            Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: None,
+            }))
+        }
+    }
+
+    /// Serves a collector on a free port; returns its endpoint.
+    pub async fn start(collector: Collector) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(collector))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        endpoint
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_reach_an_otlp_collector_as_one_trace() {
+    let collector = otlp::Collector::default();
+    let endpoint = otlp::start(collector.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(dir.path(), &[("WARGA_TELEMETRY__OTLP_ENDPOINT", &endpoint)]);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = running
+        .client
+        .post(format!("{}/api/v1/system/probes", running.url))
+        .header("content-type", "application/json")
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let id = response.json::<Value>().await.unwrap()["probe_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for("delivery", Duration::from_secs(30), || async {
+        running.probe(&id).await["status"] == "delivered"
+    })
+    .await;
+    let (status, output) = running.terminate();
+    assert!(status.success(), "{output}");
+    wait_for("exported spans", Duration::from_secs(10), || async {
+        let seen = collector.0.lock().unwrap();
+        let names: Vec<&str> = seen
+            .iter()
+            .filter(|(t, _)| t == trace_id)
+            .map(|(_, n)| n.as_str())
+            .collect();
+        names.contains(&"http_request") && names.contains(&"consume")
+    })
+    .await;
+}
