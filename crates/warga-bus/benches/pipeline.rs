@@ -24,8 +24,16 @@ use warga_store::{MigrationSet, MigrationStep, Store, Tx};
 const SQL: &str = "CREATE TABLE bench_rows (id TEXT PRIMARY KEY, n BIGINT NOT NULL)";
 const ROWS: MigrationSet = MigrationSet {
     owner: "bench",
-    sqlite: &[MigrationStep { version: 2026010101, description: "bench", sql: SQL }],
-    postgres: &[MigrationStep { version: 2026010101, description: "bench", sql: SQL }],
+    sqlite: &[MigrationStep {
+        version: 2026010101,
+        description: "bench",
+        sql: SQL,
+    }],
+    postgres: &[MigrationStep {
+        version: 2026010101,
+        description: "bench",
+        sql: SQL,
+    }],
 };
 
 #[derive(Serialize, Deserialize)]
@@ -49,7 +57,10 @@ impl Handler for Counter {
     }
     async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError> {
         let row: RowWritten = event.decode()?;
-        sqlx::query("UPDATE bench_rows SET n = n + 1 WHERE id = $1").bind(row.id).execute(tx.conn()).await?;
+        sqlx::query("UPDATE bench_rows SET n = n + 1 WHERE id = $1")
+            .bind(row.id)
+            .execute(tx.conn())
+            .await?;
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -60,7 +71,11 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 async fn write(store: &Store, with_event: bool) {
     let id = format!("r{}", NEXT.fetch_add(1, Ordering::Relaxed));
     let mut tx = store.begin().await.unwrap();
-    sqlx::query("INSERT INTO bench_rows (id, n) VALUES ($1, 0)").bind(&id).execute(tx.conn()).await.unwrap();
+    sqlx::query("INSERT INTO bench_rows (id, n) VALUES ($1, 0)")
+        .bind(&id)
+        .execute(tx.conn())
+        .await
+        .unwrap();
     if with_event {
         tx.append_event(&RowWritten { id }).await.unwrap();
     }
@@ -68,7 +83,11 @@ async fn write(store: &Store, with_event: bool) {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut engines = vec![("sqlite", rt.block_on(TestDb::sqlite(&[ROWS])))];
     if std::env::var("WARGA_TEST_POSTGRES_URL").is_ok() {
         engines.push(("postgres", rt.block_on(TestDb::postgres(&[ROWS])).unwrap()));
@@ -92,7 +111,10 @@ fn bench(c: &mut Criterion) {
     pipeline.sample_size(10);
     for (engine, db) in &engines {
         let applied = Arc::new(AtomicU64::new(0));
-        let config = BusConfig { poll_interval_ms: 20, ..BusConfig::default() };
+        let config = BusConfig {
+            poll_interval_ms: 20,
+            ..BusConfig::default()
+        };
         let bus = rt.block_on(Bus::connect(&config, db.store.clone())).unwrap();
         let workers = rt
             .block_on(bus.start_workers(vec![Arc::new(Counter(applied.clone()))], CancellationToken::new()))

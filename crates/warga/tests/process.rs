@@ -39,10 +39,14 @@ struct Running {
 
 impl Running {
     fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
+        Running::start_with(dir, &["up", "--listen", "127.0.0.1:0"], env)
+    }
+
+    fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let stdout = dir.join(format!("stdout-{n}.log"));
         let stderr = dir.join(format!("stderr-{n}.log"));
-        let mut child = warga(dir, &["up", "--listen", "127.0.0.1:0"], env)
+        let mut child = warga(dir, args, env)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
@@ -279,6 +283,44 @@ async fn in_process_bus_survives_kill_9_without_loss_or_doubles() {
     let (status, output) = survivor.terminate();
     assert!(status.success(), "SIGTERM stops warga cleanly: {output}");
     assert!(output.contains("\"stopped\""), "{output}");
+}
+
+/// Roles split over processes sharing one database: a gateway replica without workers
+/// accepts work, a separate worker process delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_splits_gateway_and_workers_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Running::start_with(
+        dir.path(),
+        &[
+            "serve",
+            "--services",
+            "system",
+            "--no-workers",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let id = gateway.post_probe("via gateway").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        gateway.probe(&id).await["status"],
+        "pending",
+        "the gateway runs no consumer"
+    );
+
+    let worker = Running::start_with(
+        dir.path(),
+        &["serve", "--services", "system", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    wait_for("delivery by the worker process", Duration::from_secs(30), || {
+        gateway.all_delivered_once(std::slice::from_ref(&id))
+    })
+    .await;
+    gateway.kill_9();
+    worker.kill_9();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
