@@ -7,11 +7,11 @@
 //! dead. Everything is in the database, so a crash or restart loses nothing, and replicas
 //! sharing one PostgreSQL database share the work through leases.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use sqlx::Row;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use warga_config::BusConfig;
 use warga_store::{Store, StoreError};
@@ -24,8 +24,14 @@ use crate::{BusError, DeadLetter, Handler, Outcome, ReplayFilter, metrics};
 const CLAIM_BATCH: i64 = 32;
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Wakes the in-process workers of this process when the relay has fanned out events.
-static DELIVERIES_WRITTEN: Notify = Notify::const_new();
+/// Bumped whenever deliveries were written in this process (fan-out, replay). Each worker
+/// keeps its own receiver, so a bump while it was busy is not lost: its next wait returns
+/// at once.
+static DELIVERIES_WRITTEN: LazyLock<watch::Sender<u64>> = LazyLock::new(|| watch::Sender::new(0));
+
+fn deliveries_written() {
+    DELIVERIES_WRITTEN.send_modify(|version| *version = version.wrapping_add(1));
+}
 
 /// Records which consumers exist, so a relay in any process fans out to all of them.
 pub(crate) async fn register_consumers(store: &Store, handlers: &[Arc<dyn Handler>]) -> Result<(), StoreError> {
@@ -82,7 +88,7 @@ impl Publisher for FanOut {
         let ids: Vec<&str> = batch.iter().map(|r| r.envelope.id.as_str()).collect();
         mark_published(&mut tx, &ids).await?;
         tx.commit().await?;
-        DELIVERIES_WRITTEN.notify_waiters();
+        deliveries_written();
         Ok(batch.len())
     }
 }
@@ -108,7 +114,9 @@ impl Worker {
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         let mut last_lag = Instant::now() - LAG_INTERVAL;
         let mut failures = 0u32;
+        let mut woken = DELIVERIES_WRITTEN.subscribe();
         while !shutdown.is_cancelled() {
+            woken.mark_unchanged();
             let claimed = match self.claim().await {
                 Ok(claimed) => {
                     failures = 0;
@@ -147,7 +155,7 @@ impl Worker {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = DELIVERIES_WRITTEN.notified() => {}
+                _ = woken.changed() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
         }
@@ -299,6 +307,6 @@ pub(crate) async fn replay(store: &Store, filter: &ReplayFilter) -> Result<usize
     .await
     .map_err(StoreError::from)?
     .rows_affected();
-    DELIVERIES_WRITTEN.notify_waiters();
+    deliveries_written();
     Ok(replayed as usize)
 }

@@ -10,7 +10,10 @@ use crate::{ConnectOptions, MigrationSet, Store};
 /// Reads an engine URL for tests; `None` means "skip", printed to stderr.
 pub fn engine_url(var: &str) -> Option<String> {
     match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
+        Ok(url) if !url.is_empty() => {
+            announce(var);
+            Some(url)
+        }
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but {var} is not set: engine tests must run in CI")
         }
@@ -23,6 +26,20 @@ pub fn engine_url(var: &str) -> Option<String> {
             );
             None
         }
+    }
+}
+
+/// Says once per test binary and engine that engine tests really ran (CI logs show it).
+fn announce(var: &str) {
+    use std::collections::HashSet;
+    use std::io::Write;
+    use std::sync::Mutex;
+    static ANNOUNCED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut announced = ANNOUNCED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if announced.get_or_insert_with(HashSet::new).insert(var.to_owned()) {
+        let binary = std::env::args().next().unwrap_or_default();
+        let binary = binary.rsplit('/').next().unwrap_or_default();
+        let _ = writeln!(std::io::stderr(), "engine tests in {binary}: running against {var}");
     }
 }
 
