@@ -103,3 +103,47 @@ pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_once_then_reuses_and_honours_configured_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let first = load_or_generate(&config).unwrap();
+        assert!(first.generated);
+        let mode = std::fs::metadata(dir.path().join("tls/key.pem")).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600,
+            "the key is private"
+        );
+        let again = load_or_generate(&config).unwrap();
+        assert!(!again.generated);
+        assert_eq!(again.fingerprint_sha256, first.fingerprint_sha256);
+        assert_eq!(first.fingerprint_sha256.len(), 32 * 3 - 1);
+
+        // A production certificate elsewhere, configured by path.
+        let other = tempfile::tempdir().unwrap();
+        let own = rcgen::generate_simple_self_signed(vec!["warga.example.go.id".to_owned()]).unwrap();
+        std::fs::write(other.path().join("c.pem"), own.cert.pem()).unwrap();
+        std::fs::write(other.path().join("k.pem"), own.signing_key.serialize_pem()).unwrap();
+        let mut configured = config.clone();
+        configured.http.tls_cert_path = Some(other.path().join("c.pem"));
+        configured.http.tls_key_path = Some(other.path().join("k.pem"));
+        let loaded = load_or_generate(&configured).unwrap();
+        assert!(!loaded.generated);
+        assert_eq!(loaded.fingerprint_sha256, fingerprint(own.cert.der()));
+
+        configured.http.tls_key_path = Some(dir.path().join("tls/key.pem"));
+        let mismatch = load_or_generate(&configured)
+            .err()
+            .expect("a key of another certificate is refused");
+        assert!(format!("{mismatch:#}").contains("do not match"), "{mismatch:#}");
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use common::{Engine, spawn_app, wait_for};
+use common::{Engine, spawn_app, spawn_app_with, wait_for};
 use serde_json::Value;
 use sqlx::Row;
 use tokio::sync::Notify;
@@ -333,4 +333,45 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     assert_eq!(response.text().await.unwrap(), "finished");
     shutdown.await.unwrap().unwrap();
     app.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrency_limit_queues_and_times_out_with_a_problem() {
+    let gate = Gate {
+        entered: Arc::new(Notify::new()),
+        release: Arc::new(Notify::new()),
+    };
+    let slow = Router::new()
+        .route(
+            "/test/slow",
+            get(|axum::extract::State(gate): axum::extract::State<Gate>| async move {
+                gate.entered.notify_one();
+                gate.release.notified().await;
+                "finished"
+            }),
+        )
+        .with_state(gate.clone());
+    let app = spawn_app_with(Engine::Sqlite, slow, vec![], |config| {
+        config.http.concurrency_max = 1;
+        config.http.request_timeout_ms = 300;
+    })
+    .await
+    .unwrap();
+    let holder = {
+        let (client, url) = (app.client.clone(), app.url.clone());
+        tokio::spawn(async move { client.get(format!("{url}/test/slow")).send().await })
+    };
+    gate.entered.notified().await;
+    // The only slot is taken: the next request waits in line until the holder's time is up
+    // (the holder, never released, is cut off at its timeout and answered with a problem).
+    let queued_at = std::time::Instant::now();
+    let queued = app.get("/healthz").await;
+    let waited = queued_at.elapsed();
+    problem(holder.await.unwrap().unwrap(), 408, "request-timeout").await;
+    assert_eq!(queued.status(), 200, "the queued request ran once the slot was free");
+    assert!(
+        waited >= Duration::from_millis(150),
+        "it waited for the slot ({waited:?})"
+    );
+    gate.release.notify_one();
 }

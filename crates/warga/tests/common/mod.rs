@@ -38,6 +38,16 @@ pub fn services() -> Vec<Arc<dyn Service>> {
 /// Starts the system service plus `extra` routes and `handlers`; `None` when the engine is
 /// not configured (the test is skipped).
 pub async fn spawn_app(engine: Engine, extra: Router, handlers: Vec<Arc<dyn Handler>>) -> Option<TestApp> {
+    spawn_app_with(engine, extra, handlers, |_| {}).await
+}
+
+/// As [`spawn_app`], with the configuration adjusted by `tune` first.
+pub async fn spawn_app_with(
+    engine: Engine,
+    extra: Router,
+    handlers: Vec<Arc<dyn Handler>>,
+    tune: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
     warga_telemetry::init_for_tests();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let migrations: Vec<_> = services().iter().map(|s| s.migrations()).collect();
@@ -54,6 +64,7 @@ pub async fn spawn_app(engine: Engine, extra: Router, handlers: Vec<Arc<dyn Hand
     config.http.body_limit_bytes = 64 * 1024;
     config.http.shutdown_grace_ms = 10_000;
     config.bus.poll_interval_ms = 50;
+    tune(&mut config);
     let config = Arc::new(config);
     let bus = Bus::connect(&config.bus, db.store.clone()).await.unwrap();
     let platform = Platform {
