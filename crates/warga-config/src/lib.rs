@@ -35,6 +35,7 @@ pub struct Config {
     pub bus: BusConfig,
     pub telemetry: TelemetryConfig,
     pub workers: WorkersConfig,
+    pub identity: IdentityConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -42,6 +43,9 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address the HTTPS listener binds; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// The URL clients use to reach this deployment (`https://warga.example.go.id`); it is
+    /// the issuer of warga's tokens. Absent: `https://<listen address>`.
+    pub public_url: Option<String>,
     /// PEM certificate chain; with `tls_key_path`. Absent: a self-signed certificate is
     /// generated under `data_dir/tls` on first start and reused afterwards.
     pub tls_cert_path: Option<PathBuf>,
@@ -59,6 +63,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            public_url: None,
             tls_cert_path: None,
             tls_key_path: None,
             body_limit_bytes: 1024 * 1024,
@@ -185,6 +190,63 @@ impl Default for WorkersConfig {
     }
 }
 
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// An external OpenID Connect issuer (e.g. `https://sso.example.go.id/realms/warga`) whose
+    /// tokens warga accepts, found through discovery. Absent: warga's own provider issues
+    /// tokens, with `http.public_url` as issuer.
+    pub issuer: Option<String>,
+    /// PEM file of a CA to trust when fetching the external issuer's documents (in addition
+    /// to the system's roots).
+    pub issuer_ca_path: Option<PathBuf>,
+    /// Audience every access token must name.
+    pub audience: String,
+    pub access_token_ttl_s: u64,
+    pub id_token_ttl_s: u64,
+    pub refresh_token_ttl_s: u64,
+    pub authorization_code_ttl_s: u64,
+    /// Browser sign-in sessions at the provider.
+    pub session_ttl_s: u64,
+    /// A new signing key is made after this many days; old keys stay published until the
+    /// tokens they signed have expired.
+    pub key_rotation_days: u64,
+    /// 32 random bytes, base64, sealing the signing keys at rest. Absent: generated once
+    /// under `data_dir/keys/master.key` (owner-only), which suits a single machine.
+    pub master_key: Option<Secret<String>>,
+    /// Password of the first administrator; absent: a one-time password is generated and
+    /// printed once.
+    pub admin_password: Option<Secret<String>>,
+    /// Failed logins of one account within `lockout_window_s` before it is locked.
+    pub lockout_account_failures: u32,
+    /// Failed logins from one IP address within the window before the address is locked.
+    pub lockout_ip_failures: u32,
+    pub lockout_window_s: u64,
+    pub lockout_duration_s: u64,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            issuer_ca_path: None,
+            audience: "warga".into(),
+            access_token_ttl_s: 300,
+            id_token_ttl_s: 300,
+            refresh_token_ttl_s: 30 * 24 * 3_600,
+            authorization_code_ttl_s: 60,
+            session_ttl_s: 8 * 3_600,
+            key_rotation_days: 30,
+            master_key: None,
+            admin_password: None,
+            lockout_account_failures: 5,
+            lockout_ip_failures: 20,
+            lockout_window_s: 900,
+            lockout_duration_s: 900,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -194,6 +256,7 @@ impl Default for Config {
             bus: BusConfig::default(),
             telemetry: TelemetryConfig::default(),
             workers: WorkersConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -309,6 +372,44 @@ impl Config {
             return Err(ConfigError::new(
                 "bus.nats_prefix",
                 "must be letters, digits, '_' or '-'",
+            ));
+        }
+        if let Some(url) = &self.http.public_url
+            && (!url.starts_with("https://") || url.ends_with('/'))
+        {
+            return Err(ConfigError::new(
+                "http.public_url",
+                "must start with https:// and not end with /",
+            ));
+        }
+        if let Some(issuer) = &self.identity.issuer
+            && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+        {
+            return Err(ConfigError::new("identity.issuer", "must be an http(s) URL"));
+        }
+        if self.identity.audience.is_empty() {
+            return Err(ConfigError::new("identity.audience", "must not be empty"));
+        }
+        for (key, value) in [
+            ("identity.access_token_ttl_s", self.identity.access_token_ttl_s),
+            ("identity.id_token_ttl_s", self.identity.id_token_ttl_s),
+            ("identity.refresh_token_ttl_s", self.identity.refresh_token_ttl_s),
+            (
+                "identity.authorization_code_ttl_s",
+                self.identity.authorization_code_ttl_s,
+            ),
+            ("identity.session_ttl_s", self.identity.session_ttl_s),
+            ("identity.key_rotation_days", self.identity.key_rotation_days),
+            ("identity.lockout_window_s", self.identity.lockout_window_s),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be greater than 0"));
+            }
+        }
+        if self.identity.lockout_account_failures == 0 || self.identity.lockout_ip_failures == 0 {
+            return Err(ConfigError::new(
+                "identity.lockout_account_failures",
+                "lockout thresholds must be at least 1",
             ));
         }
         Ok(())

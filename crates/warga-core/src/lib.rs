@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod event;
+pub mod identity;
 pub mod time;
 
 pub use event::{DecodeError, Envelope, Event, EventId, TopicError, validate_topic};
