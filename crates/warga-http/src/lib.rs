@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod extract;
 mod middleware;
 mod ops;
@@ -21,8 +22,9 @@ pub mod server;
 mod service;
 pub mod tls;
 
+pub use auth::{Auth, MaybeAuth};
 pub use extract::Json;
 pub use middleware::REQUEST_ID_HEADER;
 pub use ops::{app, app_with, openapi};
-pub use problem::{ApiError, Problem, ProblemType};
-pub use service::{Platform, Service};
+pub use problem::{ApiError, Problem, ProblemType, ProtocolError};
+pub use service::{AuthContext, LocalIssuer, Platform, Service};

@@ -44,7 +44,19 @@ static HTTP_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
 });
 
+/// Refused bearer tokens by reason: security monitoring without content.
+pub(crate) static AUTH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    warga_telemetry::register(
+        IntCounterVec::new(
+            Opts::new("warga_auth_failures_total", "Bearer tokens refused, by reason."),
+            &["reason"],
+        )
+        .expect("valid metric"),
+    )
+});
+
 pub(crate) fn describe() {
+    LazyLock::force(&AUTH_FAILURES);
     LazyLock::force(&HTTP_REQUESTS);
     LazyLock::force(&HTTP_DURATION);
 }
@@ -71,6 +83,7 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
         http.method = %method,
         http.route = %route,
         request_id = request_id(&req).unwrap_or_default(),
+        subject = tracing::field::Empty,
         http.status = tracing::field::Empty,
         otel.kind = "server",
     );
@@ -100,6 +113,9 @@ pub(crate) async fn problems(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    if response.extensions().get::<crate::problem::ProtocolError>().is_some() {
         return response;
     }
     let mut problem = match response.extensions_mut().remove::<Problem>() {

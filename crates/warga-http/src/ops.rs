@@ -163,6 +163,10 @@ pub fn app_with(platform: &Platform, services: &[Arc<dyn Service>], extra: Route
             Duration::from_millis(http.request_timeout_ms),
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            platform.auth.validator.clone(),
+            crate::auth::authenticate,
+        ))
         .layer(axum::middleware::from_fn(middleware::problems))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -160,6 +160,12 @@ pub enum ApiError {
     InvalidJson(String),
     #[error("{0}")]
     BadRequest(String),
+    /// No valid credentials; `WWW-Authenticate: Bearer` is added.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -188,6 +194,8 @@ impl ApiError {
             ApiError::Validation { .. } => ProblemType::Validation,
             ApiError::InvalidJson(_) => ProblemType::InvalidJson,
             ApiError::BadRequest(_) => ProblemType::BadRequest,
+            ApiError::Unauthorized(_) => ProblemType::Unauthorized,
+            ApiError::Forbidden(_) => ProblemType::Forbidden,
             ApiError::NotFound(_) => ProblemType::NotFound,
             ApiError::Conflict(_) => ProblemType::Conflict,
             ApiError::PayloadTooLarge => ProblemType::PayloadTooLarge,
@@ -220,9 +228,32 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        self.to_problem().into_response()
+        let unauthorized = matches!(self, ApiError::Unauthorized(_));
+        let mut response = self.to_problem().into_response();
+        if unauthorized {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"warga\""),
+            );
+        }
+        response
     }
 }
+
+impl From<warga_auth::AuthError> for ApiError {
+    fn from(error: warga_auth::AuthError) -> Self {
+        if error.is_client_error() {
+            ApiError::Unauthorized(error.to_string())
+        } else {
+            ApiError::Unavailable(error.to_string())
+        }
+    }
+}
+
+/// Marks an error response whose body is already in the format its protocol requires
+/// (OAuth's `{"error": …}`), so it is not turned into a problem document.
+#[derive(Clone, Copy, Debug)]
+pub struct ProtocolError;
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {

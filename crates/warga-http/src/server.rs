@@ -16,10 +16,20 @@ pub struct Server {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds `listen` (port 0 picks one) and serves `app` in the background.
-pub fn start(listen: SocketAddr, tls: &TlsMaterial, app: Router) -> anyhow::Result<Server> {
+/// Binds `listen` (port 0 picks one); serve it with [`serve`].
+pub fn bind(listen: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     let listener = std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Binds `listen` (port 0 picks one) and serves `app` in the background.
+pub fn start(listen: SocketAddr, tls: &TlsMaterial, app: Router) -> anyhow::Result<Server> {
+    serve(bind(listen)?, tls, app)
+}
+
+/// Serves `app` over TLS on a bound listener, in the background.
+pub fn serve(listener: std::net::TcpListener, tls: &TlsMaterial, app: Router) -> anyhow::Result<Server> {
     let local_addr = listener.local_addr()?;
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config.clone()))?
@@ -30,6 +40,15 @@ pub fn start(listen: SocketAddr, tls: &TlsMaterial, app: Router) -> anyhow::Resu
         handle,
         task,
     })
+}
+
+/// The base URL of a deployment: `http.public_url`, or the listener's address.
+pub fn public_url(config: &warga_config::Config, local_addr: SocketAddr) -> String {
+    config
+        .http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{local_addr}"))
 }
 
 impl Server {

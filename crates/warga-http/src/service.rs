@@ -1,17 +1,79 @@
 //! What a warga service is, to the process that runs it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use warga_auth::{KeyRing, MasterKey, Minter, Revocations, TokenValidator};
 use warga_bus::{Bus, Handler};
 use warga_config::Config;
 use warga_store::{MigrationSet, Store};
 
-/// Everything a service needs from the process: configuration, storage and the bus.
+/// Everything a service needs from the process: configuration, storage, the bus, and
+/// authentication.
 #[derive(Clone)]
 pub struct Platform {
     pub config: Arc<Config>,
     pub store: Store,
     pub bus: Bus,
+    /// Base URL clients reach this deployment at; the issuer of warga's own tokens.
+    pub public_url: String,
+    pub auth: AuthContext,
+}
+
+/// How tokens are checked, and — when warga is its own identity provider — issued.
+#[derive(Clone)]
+pub struct AuthContext {
+    pub validator: TokenValidator,
+    /// Present unless an external issuer (`identity.issuer`) is configured.
+    pub local: Option<LocalIssuer>,
+}
+
+/// warga's own token issuer.
+#[derive(Clone)]
+pub struct LocalIssuer {
+    pub minter: Minter,
+    pub keyring: KeyRing,
+    pub revocations: Revocations,
+}
+
+impl Platform {
+    /// Assembles the platform; with no external issuer configured, opens (or creates) the
+    /// master key and the keyring.
+    pub fn build(config: Arc<Config>, store: Store, bus: Bus, public_url: String) -> anyhow::Result<Platform> {
+        let identity = &config.identity;
+        let audience = identity.audience.clone();
+        let auth = match &identity.issuer {
+            Some(issuer) => AuthContext {
+                validator: TokenValidator::remote(issuer, audience, identity.issuer_ca_path.as_deref())?,
+                local: None,
+            },
+            None => {
+                let master = Arc::new(MasterKey::load_or_create(&config)?);
+                let longest = Duration::from_secs(identity.access_token_ttl_s.max(identity.id_token_ttl_s));
+                let rotation = Duration::from_secs(identity.key_rotation_days * 86_400);
+                let keyring = KeyRing::new(store.clone(), master, rotation, longest);
+                let revocations = Revocations::new(store.clone());
+                let validator =
+                    TokenValidator::local(public_url.clone(), audience, keyring.clone(), revocations.clone());
+                let minter = Minter::new(keyring.clone(), public_url.clone());
+                AuthContext {
+                    validator,
+                    local: Some(LocalIssuer {
+                        minter,
+                        keyring,
+                        revocations,
+                    }),
+                }
+            }
+        };
+        Ok(Platform {
+            config,
+            store,
+            bus,
+            public_url,
+            auth,
+        })
+    }
 }
 
 /// A warga service: a library that contributes routes, an OpenAPI document, event

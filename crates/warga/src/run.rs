@@ -35,15 +35,14 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
     let bus = Bus::connect(&config.bus, store.clone())
         .await
         .context("cannot connect the event bus")?;
-    let platform = Platform {
-        config: config.clone(),
-        store: store.clone(),
-        bus: bus.clone(),
-    };
+    let listener = warga_http::server::bind(config.http.listen)?;
+    let public_url = warga_http::server::public_url(&config, listener.local_addr()?);
+    let platform = Platform::build(config.clone(), store.clone(), bus.clone(), public_url)
+        .context("cannot set up authentication")?;
 
     let tls = warga_http::tls::load_or_generate(&config)?;
     let app = warga_http::app(&platform, &selected);
-    let server = warga_http::server::start(config.http.listen, &tls, app)?;
+    let server = warga_http::server::serve(listener, &tls, app)?;
 
     let shutdown = CancellationToken::new();
     let workers = if config.workers.enabled {

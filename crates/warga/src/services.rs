@@ -37,7 +37,9 @@ pub fn select(names: &[String]) -> Result<Vec<Arc<dyn Service>>, String> {
 
 /// Migrations of every service: the schema is the platform's whole, whatever a process runs.
 pub fn migrations() -> Vec<MigrationSet> {
-    all().iter().map(|s| s.migrations()).collect()
+    let mut sets = vec![warga_auth::MIGRATIONS];
+    sets.extend(all().iter().map(|s| s.migrations()));
+    sets
 }
 
 #[cfg(test)]

@@ -50,7 +50,8 @@ pub async fn spawn_app_with(
 ) -> Option<TestApp> {
     warga_telemetry::init_for_tests();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let migrations: Vec<_> = services().iter().map(|s| s.migrations()).collect();
+    let mut migrations = vec![warga_auth::MIGRATIONS];
+    migrations.extend(services().iter().map(|s| s.migrations()));
     let db = match engine {
         Engine::Sqlite => TestDb::sqlite(&migrations).await,
         Engine::Postgres => TestDb::postgres(&migrations).await?,
@@ -61,21 +62,21 @@ pub async fn spawn_app_with(
         ..Config::default()
     };
     config.http.listen = "127.0.0.1:0".parse().unwrap();
+    let listener = warga_http::server::bind(config.http.listen).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    config.http.public_url = Some(format!("https://localhost:{port}"));
     config.http.body_limit_bytes = 64 * 1024;
     config.http.shutdown_grace_ms = 10_000;
     config.bus.poll_interval_ms = 50;
     tune(&mut config);
     let config = Arc::new(config);
     let bus = Bus::connect(&config.bus, db.store.clone()).await.unwrap();
-    let platform = Platform {
-        config: config.clone(),
-        store: db.store.clone(),
-        bus: bus.clone(),
-    };
+    let public_url = config.http.public_url.clone().unwrap();
+    let platform = Platform::build(config.clone(), db.store.clone(), bus.clone(), public_url).unwrap();
     let services = services();
     let tls = warga_http::tls::load_or_generate(&config).unwrap();
     let app = warga_http::app_with(&platform, &services, extra);
-    let server = warga_http::server::start(config.http.listen, &tls, app).unwrap();
+    let server = warga_http::server::serve(listener, &tls, app).unwrap();
     let mut all_handlers: Vec<Arc<dyn Handler>> = services.iter().flat_map(|s| s.handlers(&platform)).collect();
     all_handlers.extend(handlers);
     let workers = bus.start_workers(all_handlers, CancellationToken::new()).await.unwrap();
