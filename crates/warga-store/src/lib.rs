@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod error;
 pub mod migrate;
 #[cfg(feature = "testing")]
@@ -278,6 +279,11 @@ impl Tx {
         .await?;
         self.events_appended += 1;
         Ok(())
+    }
+
+    /// Appends an audit record in this transaction.
+    pub async fn audit(&mut self, record: &audit::AuditRecord<'_>) -> Result<(), StoreError> {
+        audit::append(self.conn(), record).await
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

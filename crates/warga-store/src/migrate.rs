@@ -31,16 +31,30 @@ pub struct MigrationSet {
 /// The store's own tables: the outbox and event delivery bookkeeping.
 pub const PLATFORM: MigrationSet = MigrationSet {
     owner: "platform",
-    sqlite: &[MigrationStep {
-        version: 2026112201,
-        description: "outbox",
-        sql: include_str!("../migrations/sqlite/2026112201_outbox.sql"),
-    }],
-    postgres: &[MigrationStep {
-        version: 2026112201,
-        description: "outbox",
-        sql: include_str!("../migrations/postgres/2026112201_outbox.sql"),
-    }],
+    sqlite: &[
+        MigrationStep {
+            version: 2026112201,
+            description: "outbox",
+            sql: include_str!("../migrations/sqlite/2026112201_outbox.sql"),
+        },
+        MigrationStep {
+            version: 2026112202,
+            description: "audit log",
+            sql: include_str!("../migrations/sqlite/2026112202_audit.sql"),
+        },
+    ],
+    postgres: &[
+        MigrationStep {
+            version: 2026112201,
+            description: "outbox",
+            sql: include_str!("../migrations/postgres/2026112201_outbox.sql"),
+        },
+        MigrationStep {
+            version: 2026112202,
+            description: "audit log",
+            sql: include_str!("../migrations/postgres/2026112202_audit.sql"),
+        },
+    ],
 };
 
 #[derive(Debug)]

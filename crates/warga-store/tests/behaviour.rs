@@ -232,6 +232,76 @@ fn migration_plan_refuses_duplicate_versions_and_engine_drift() {
     let plan = warga_store::migrate::plan(warga_store::Backend::Postgres, &[NOTES]).unwrap();
     assert_eq!(
         plan.iter().map(|s| s.version).collect::<Vec<_>>(),
-        vec![2026010101, 2026112201]
+        vec![2026010101, 2026112201, 2026112202]
     );
+}
+
+#[tokio::test]
+async fn audit_records_commit_with_their_change_and_are_queryable() {
+    use warga_store::audit::{AuditQuery, AuditRecord, Outcome, query, record_alone};
+    let db = TestDb::sqlite(&[NOTES]).await;
+    let store = &db.store;
+    let record = |target: &'static str| AuditRecord {
+        actor: "user:1",
+        action: "test.note.create",
+        target,
+        outcome: Outcome::Success,
+        details: Some(serde_json::json!({"reason": "test"})),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.audit(&record("note:a")).await.unwrap();
+    tx.rollback().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.audit(&record("note:b")).await.unwrap();
+    tx.commit().await.unwrap();
+    record_alone(
+        store,
+        &AuditRecord {
+            actor: "anonymous",
+            outcome: Outcome::Denied,
+            ..record("note:c")
+        },
+    )
+    .await
+    .unwrap();
+
+    let all = query(
+        store,
+        &AuditQuery {
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let targets: Vec<_> = all.iter().map(|e| e.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        vec!["note:b", "note:c"],
+        "the rolled-back change left no record"
+    );
+    assert_eq!(all[0].details.as_ref().unwrap()["reason"], "test");
+    let denied = query(
+        store,
+        &AuditQuery {
+            actor: Some("anonymous".into()),
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0].outcome, "denied");
+    let page = query(
+        store,
+        &AuditQuery {
+            after_seq: Some(all[0].seq),
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.len(), 1, "paging by sequence");
 }
