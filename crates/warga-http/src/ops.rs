@@ -26,9 +26,29 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
     info(title = "warga", description = "Indonesian public services: ledger, reports and population."),
     paths(healthz, readyz, metrics),
     components(schemas(Problem, Health, Readiness)),
-    tags((name = "ops", description = "Health, readiness and metrics"))
+    tags((name = "ops", description = "Health, readiness and metrics")),
+    modifiers(&BearerScheme)
 )]
 struct OpsApi;
+
+/// Declares the `bearer` security scheme (JWT access tokens) that protected paths name.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct Health {

@@ -40,6 +40,14 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
     let platform = Platform::build(config.clone(), store.clone(), bus.clone(), public_url)
         .context("cannot set up authentication")?;
 
+    let admin_password = if selected.iter().any(|s| s.name() == "identity") {
+        warga_identity::bootstrap(&platform)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bootstrap identity: {e}"))?
+    } else {
+        None
+    };
+
     let tls = warga_http::tls::load_or_generate(&config)?;
     let app = warga_http::app(&platform, &selected);
     let server = warga_http::server::serve(listener, &tls, app)?;
@@ -60,6 +68,10 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
     let url = format!("https://{}", server.local_addr);
     tracing::info!(%url, services = ?names, database = store.backend().name(), bus = bus.backend_name(), "warga started");
     print_banner(&config, mode, &url, &tls, &names, &store, &bus);
+    if let Some(password) = admin_password {
+        println!("  Admin pertama / first administrator: admin");
+        println!("  Kata sandi sekali pakai / one-time password (shown once): {password}");
+    }
 
     wait_for_signal().await;
     tracing::info!("shutting down: draining requests and workers");

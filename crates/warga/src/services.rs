@@ -7,7 +7,10 @@ use warga_store::MigrationSet;
 
 /// All services, in the order their routes and workers are mounted.
 pub fn all() -> Vec<Arc<dyn Service>> {
-    vec![Arc::new(warga_system::SystemService)]
+    vec![
+        Arc::new(warga_identity::IdentityService::default()),
+        Arc::new(warga_system::SystemService),
+    ]
 }
 
 /// The services named in `names`; an unknown name is an error listing the known ones.
@@ -51,7 +54,7 @@ mod tests {
         let picked = select(&["system".into(), " system ".into()]).unwrap();
         assert_eq!(picked.len(), 1);
         let unknown = select(&["nope".into()]).err().expect("unknown service refused");
-        assert!(unknown.contains("known services: system"), "{unknown}");
+        assert!(unknown.contains("known services: identity, system"), "{unknown}");
         assert!(select(&[String::new()]).is_err());
     }
 }

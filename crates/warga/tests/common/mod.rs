@@ -29,10 +29,15 @@ pub struct TestApp {
     pub server: Option<Server>,
     pub workers: Option<Workers>,
     pub dir: tempfile::TempDir,
+    /// The clock of lockouts, codes and sessions; starts at the wall clock.
+    pub clock: warga_core::time::ManualClock,
 }
 
-pub fn services() -> Vec<Arc<dyn Service>> {
-    vec![Arc::new(warga_system::SystemService)]
+pub fn services(clock: &warga_core::time::ManualClock) -> Vec<Arc<dyn Service>> {
+    vec![
+        Arc::new(warga_identity::IdentityService::with_clock(Arc::new(clock.clone()))),
+        Arc::new(warga_system::SystemService),
+    ]
 }
 
 /// Starts the system service plus `extra` routes and `handlers`; `None` when the engine is
@@ -50,8 +55,9 @@ pub async fn spawn_app_with(
 ) -> Option<TestApp> {
     warga_telemetry::init_for_tests();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let clock = warga_core::time::ManualClock::new(warga_core::time::now_ms());
     let mut migrations = vec![warga_auth::MIGRATIONS];
-    migrations.extend(services().iter().map(|s| s.migrations()));
+    migrations.extend(services(&clock).iter().map(|s| s.migrations()));
     let db = match engine {
         Engine::Sqlite => TestDb::sqlite(&migrations).await,
         Engine::Postgres => TestDb::postgres(&migrations).await?,
@@ -73,7 +79,7 @@ pub async fn spawn_app_with(
     let bus = Bus::connect(&config.bus, db.store.clone()).await.unwrap();
     let public_url = config.http.public_url.clone().unwrap();
     let platform = Platform::build(config.clone(), db.store.clone(), bus.clone(), public_url).unwrap();
-    let services = services();
+    let services = services(&clock);
     let tls = warga_http::tls::load_or_generate(&config).unwrap();
     let app = warga_http::app_with(&platform, &services, extra);
     let server = warga_http::server::serve(listener, &tls, app).unwrap();
@@ -88,11 +94,17 @@ pub async fn spawn_app_with(
         server: Some(server),
         workers: Some(workers),
         dir,
+        clock,
     })
 }
 
 /// An HTTPS client that trusts exactly the certificate at `cert_path`.
 pub fn client_trusting(cert_path: &Path) -> reqwest::Client {
+    client_builder_trusting(cert_path).build().unwrap()
+}
+
+/// As [`client_trusting`], to be configured further (e.g. not to follow redirects).
+pub fn client_builder_trusting(cert_path: &Path) -> reqwest::ClientBuilder {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -107,8 +119,6 @@ pub fn client_trusting(cert_path: &Path) -> reqwest::Client {
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 impl TestApp {

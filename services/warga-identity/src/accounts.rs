@@ -1,0 +1,446 @@
+//! Accounts, departments and their rules.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use warga_core::Event;
+use warga_core::identity::{OfficerLevel, Role};
+use warga_http::ApiError;
+use warga_store::audit::{AuditRecord, Outcome};
+use warga_store::{StoreError, Tx};
+
+use crate::password;
+
+pub const USERNAME_CHARS_MAX: usize = 64;
+pub const DISPLAY_NAME_CHARS_MAX: usize = 100;
+
+/// A stored account. The password hash never leaves this crate's responses.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub roles: BTreeSet<Role>,
+    pub department_id: Option<String>,
+    pub officer_level: Option<OfficerLevel>,
+    pub msp_id: Option<String>,
+    pub status: String,
+    pub must_change_password: bool,
+    pub failed_logins: i64,
+    pub failure_window_start_ms: i64,
+    pub locked_until_ms: i64,
+    pub created_at_ms: i64,
+}
+
+impl Account {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+/// What clients see of an account.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub roles: Vec<Role>,
+    pub department: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub officer_level: Option<OfficerLevel>,
+    pub msp_id: Option<String>,
+    pub status: String,
+    pub must_change_password: bool,
+    pub created_at_ms: i64,
+}
+
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        AccountView {
+            id: a.id.clone(),
+            username: a.username.clone(),
+            display_name: a.display_name.clone(),
+            email: a.email.clone(),
+            roles: a.roles.iter().copied().collect(),
+            department: a.department_id.clone(),
+            officer_level: a.officer_level,
+            msp_id: a.msp_id.clone(),
+            status: a.status.clone(),
+            must_change_password: a.must_change_password,
+            created_at_ms: a.created_at_ms,
+        }
+    }
+}
+
+/// Event: an account was created. Carries ids and roles only.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccountCreated {
+    pub account_id: String,
+    pub roles: Vec<Role>,
+    pub department: Option<String>,
+}
+
+impl Event for AccountCreated {
+    const TOPIC: &'static str = "identity.account.created";
+    const VERSION: u32 = 1;
+}
+
+const COLUMNS: &str = "id, username, display_name, email, password_hash, roles, department_id, officer_level, msp_id, \
+     status, must_change_password, failed_logins, failure_window_start_ms, locked_until_ms, created_at_ms";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Account {
+    let roles: String = row.get(5);
+    Account {
+        id: row.get(0),
+        username: row.get(1),
+        display_name: row.get(2),
+        email: row.get(3),
+        password_hash: row.get(4),
+        roles: warga_core::identity::known_roles(roles.split(',').filter(|r| !r.is_empty())),
+        department_id: row.get(6),
+        officer_level: row.get::<Option<String>, _>(7).and_then(|l| l.parse().ok()),
+        msp_id: row.get(8),
+        status: row.get(9),
+        must_change_password: row.get::<i64, _>(10) != 0,
+        failed_logins: row.get(11),
+        failure_window_start_ms: row.get(12),
+        locked_until_ms: row.get(13),
+        created_at_ms: row.get(14),
+    }
+}
+
+pub async fn by_username<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    username: &str,
+) -> Result<Option<Account>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM identity_accounts WHERE username = $1");
+    let row = sqlx::query(&sql)
+        .bind(username.to_lowercase())
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn by_id<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    id: &str,
+) -> Result<Option<Account>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM identity_accounts WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(executor).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Accounts, optionally only those with `role` or in `department`, ordered by username.
+pub async fn list(
+    store: &warga_store::Store,
+    role: Option<Role>,
+    department: Option<&str>,
+    after_username: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Account>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM identity_accounts WHERE ($1 IS NULL OR department_id = $1) AND username > $2 \
+         ORDER BY username LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(department)
+        .bind(after_username.unwrap_or(""))
+        .bind(limit.clamp(1, 500) * if role.is_some() { 4 } else { 1 })
+        .fetch_all(store.reader())
+        .await?;
+    let mut accounts: Vec<Account> = rows.iter().map(from_row).collect();
+    if let Some(role) = role {
+        accounts.retain(|a| a.roles.contains(&role));
+    }
+    accounts.truncate(limit.clamp(1, 500) as usize);
+    Ok(accounts)
+}
+
+/// Lowercases and checks a username: 3–64 of `a-z 0-9 . _ -`, starting with a letter or digit.
+pub fn normalize_username(username: &str) -> Result<String, ApiError> {
+    let username = username.trim().to_lowercase();
+    let len = username.chars().count();
+    if !(3..=USERNAME_CHARS_MAX).contains(&len) {
+        return Err(ApiError::validation(
+            "username",
+            format!("must be 3 to {USERNAME_CHARS_MAX} characters"),
+        ));
+    }
+    let ok = username
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        && username.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !ok {
+        return Err(ApiError::validation(
+            "username",
+            "may contain only a-z, 0-9, '.', '_' and '-', and must start with a letter or digit",
+        ));
+    }
+    Ok(username)
+}
+
+pub fn check_display_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    let len = name.chars().count();
+    if len == 0 || len > DISPLAY_NAME_CHARS_MAX {
+        return Err(ApiError::validation(
+            "display_name",
+            format!("must be 1 to {DISPLAY_NAME_CHARS_MAX} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "display_name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_email(email: &str) -> Result<String, ApiError> {
+    let email = email.trim();
+    let valid = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !valid {
+        return Err(ApiError::validation("email", "is not an e-mail address"));
+    }
+    Ok(email.to_owned())
+}
+
+/// A department id: a short slug such as `dinas-pu`.
+pub fn check_department_id(id: &str) -> Result<String, ApiError> {
+    let id = id.trim().to_lowercase();
+    let ok = (2..=48).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    if !ok {
+        return Err(ApiError::validation("id", "must be 2 to 48 of a-z, 0-9 and '-'"));
+    }
+    Ok(id)
+}
+
+/// A new account, before validation.
+#[derive(Clone, Debug, Default)]
+pub struct NewAccount {
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub password: String,
+    pub roles: BTreeSet<Role>,
+    pub department_id: Option<String>,
+    pub officer_level: Option<OfficerLevel>,
+    pub msp_id: Option<String>,
+    pub must_change_password: bool,
+}
+
+/// Validates, hashes and stores `new` in `tx`, with its audit record and event.
+pub async fn create(tx: &mut Tx, new: NewAccount, actor: &str) -> Result<Account, ApiError> {
+    let username = normalize_username(&new.username)?;
+    let display_name = check_display_name(&new.display_name)?;
+    let email = new
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .map(check_email)
+        .transpose()?;
+    password::check_policy(&new.password, &username).map_err(|e| ApiError::validation("password", e.to_string()))?;
+    if new.roles.is_empty() {
+        return Err(ApiError::validation("roles", "at least one role is required"));
+    }
+    if new.roles.contains(&Role::Service) {
+        return Err(ApiError::validation(
+            "roles",
+            "service is for OAuth clients, not accounts",
+        ));
+    }
+    let is_officer = new.roles.contains(&Role::Officer);
+    if is_officer && (new.department_id.is_none() || new.officer_level.is_none()) {
+        return Err(ApiError::validation(
+            "department",
+            "an officer needs a department and a level",
+        ));
+    }
+    if new.roles.contains(&Role::LedgerMember) && new.msp_id.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::validation(
+            "msp_id",
+            "a ledger organisation member needs an MSP id",
+        ));
+    }
+    if let Some(department) = &new.department_id {
+        let exists = sqlx::query("SELECT 1 FROM identity_departments WHERE id = $1")
+            .bind(department)
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(StoreError::from)?
+            .is_some();
+        if !exists {
+            return Err(ApiError::validation(
+                "department",
+                format!("no department {department}"),
+            ));
+        }
+    }
+    if by_username(tx.conn(), &username).await?.is_some() {
+        return Err(ApiError::Conflict(format!("the username {username} is taken")));
+    }
+    let password_hash = password::hash(new.password)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow_error(e)))?;
+    let id = uuid::Uuid::now_v7().hyphenated().to_string();
+    let now = warga_core::time::now_ms();
+    let roles: Vec<&str> = new.roles.iter().map(|r| r.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO identity_accounts (id, username, display_name, email, password_hash, roles, department_id, \
+         officer_level, msp_id, status, must_change_password, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11, $11)",
+    )
+    .bind(&id)
+    .bind(&username)
+    .bind(&display_name)
+    .bind(email.as_deref())
+    .bind(&password_hash)
+    .bind(roles.join(","))
+    .bind(new.department_id.as_deref())
+    .bind(new.officer_level.map(|l| l.as_str()))
+    .bind(new.msp_id.as_deref())
+    .bind(i64::from(new.must_change_password))
+    .bind(now)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    tx.audit(&AuditRecord {
+        actor,
+        action: "identity.account.create",
+        target: &format!("account:{id}"),
+        outcome: Outcome::Success,
+        details: Some(serde_json::json!({ "roles": roles, "department": new.department_id })),
+    })
+    .await?;
+    tx.append_event(&AccountCreated {
+        account_id: id.clone(),
+        roles: new.roles.iter().copied().collect(),
+        department: new.department_id.clone(),
+    })
+    .await?;
+    by_id(tx.conn(), &id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow_error("account vanished after insert")))
+}
+
+pub(crate) fn anyhow_error(message: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::msg(message.to_string())
+}
+
+/// Creates a department.
+pub async fn create_department(tx: &mut Tx, id: &str, name: &str, actor: &str) -> Result<(), ApiError> {
+    let id = check_department_id(id)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+        return Err(ApiError::validation("name", "must be 1 to 120 characters"));
+    }
+    sqlx::query("INSERT INTO identity_departments (id, name, created_at_ms) VALUES ($1, $2, $3)")
+        .bind(&id)
+        .bind(name)
+        .bind(warga_core::time::now_ms())
+        .execute(tx.conn())
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict { .. } => ApiError::Conflict(format!("department {id} exists")),
+            other => other.into(),
+        })?;
+    tx.audit(&AuditRecord {
+        actor,
+        action: "identity.department.create",
+        target: &format!("department:{id}"),
+        outcome: Outcome::Success,
+        details: None,
+    })
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+pub async fn departments(store: &warga_store::Store) -> Result<Vec<Department>, StoreError> {
+    let rows = sqlx::query("SELECT id, name, created_at_ms FROM identity_departments ORDER BY id")
+        .fetch_all(store.reader())
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Department {
+            id: r.get(0),
+            name: r.get(1),
+            created_at_ms: r.get(2),
+        })
+        .collect())
+}
+
+/// Disables an account: it can no longer sign in, and its refresh tokens stop working.
+pub async fn disable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), ApiError> {
+    let now = warga_core::time::now_ms();
+    let updated = sqlx::query("UPDATE identity_accounts SET status = 'disabled', updated_at_ms = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
+    if updated == 0 {
+        return Err(ApiError::NotFound(format!("no account {id}")));
+    }
+    sqlx::query(
+        "UPDATE identity_refresh_tokens SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    sqlx::query("UPDATE identity_sessions SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    tx.audit(&AuditRecord {
+        actor,
+        action: "identity.account.disable",
+        target: &format!("account:{id}"),
+        outcome: Outcome::Success,
+        details: None,
+    })
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_normalised_and_checked() {
+        assert_eq!(normalize_username("  Siti.Aminah ").unwrap(), "siti.aminah");
+        for bad in ["ab", ".siti", "siti aminah", "siti@x", "sïti", &"a".repeat(65)] {
+            assert!(normalize_username(bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_department_id("Dinas-PU").unwrap(), "dinas-pu");
+        assert!(check_department_id("-x").is_err());
+        assert!(check_email("a@b.id").is_ok() && check_email("nope").is_err());
+    }
+}

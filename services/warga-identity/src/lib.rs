@@ -1,0 +1,144 @@
+//! Identity for warga: accounts and roles, the built-in OpenID Connect provider (the role
+//! Keycloak plays in the seed), brute-force protection, and the administration of
+//! departments, officers and OAuth clients.
+//!
+//! With `identity.issuer` set to an external issuer, the provider endpoints are not mounted
+//! and tokens come from that issuer; the account administration stays.
+//!
+//! Invariants: passwords are hashed with argon2id on the blocking pool and never logged;
+//! codes, refresh tokens, sessions and client secrets are stored only as SHA-256 hashes;
+//! every change is audited in its own transaction.
+
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+mod admin;
+pub mod clients;
+mod lockout;
+pub mod oidc;
+mod pages;
+pub mod password;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use warga_bus::Handler;
+use warga_core::identity::Role;
+use warga_core::time::{Clock, SystemClock};
+use warga_http::{ApiError, Platform, Service};
+use warga_store::{MigrationSet, MigrationStep};
+
+pub use admin::IdentityApi;
+pub use lockout::LoginFailure;
+
+pub struct IdentityService {
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for IdentityService {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl IdentityService {
+    /// A service whose lockouts, codes and sessions follow `clock` (tests move it by hand).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self { clock }
+    }
+}
+
+const MIGRATIONS: MigrationSet = MigrationSet {
+    owner: "identity",
+    sqlite: &[MigrationStep {
+        version: 2026112230,
+        description: "identity",
+        sql: include_str!("../migrations/sqlite/2026112230_identity.sql"),
+    }],
+    postgres: &[MigrationStep {
+        version: 2026112230,
+        description: "identity",
+        sql: include_str!("../migrations/postgres/2026112230_identity.sql"),
+    }],
+};
+
+impl Service for IdentityService {
+    fn name(&self) -> &'static str {
+        "identity"
+    }
+    fn summary(&self) -> &'static str {
+        "accounts, roles and the OpenID Connect provider"
+    }
+    fn migrations(&self) -> MigrationSet {
+        MIGRATIONS
+    }
+    fn router(&self, platform: &Platform) -> Router {
+        let admin = admin::router(platform.clone());
+        let Some(issuer) = platform.auth.local.clone() else {
+            return admin;
+        };
+        let state = oidc::IdentityState {
+            platform: platform.clone(),
+            issuer,
+            clock: self.clock.clone(),
+        };
+        Router::new()
+            .route("/.well-known/openid-configuration", get(oidc::discovery))
+            .route("/oauth2/jwks", get(oidc::jwks))
+            .route("/oauth2/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
+            .route("/oauth2/token", post(oidc::token))
+            .route("/oauth2/revoke", post(oidc::revoke))
+            .route("/oauth2/introspect", post(oidc::introspect))
+            .route("/oauth2/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+            .route("/oauth2/logout", get(oidc::logout))
+            .route(pages::STYLESHEET_PATH, get(oidc::stylesheet))
+            .with_state(state)
+            .merge(admin)
+    }
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <IdentityApi as utoipa::OpenApi>::openapi()
+    }
+    fn handlers(&self, _: &Platform) -> Vec<Arc<dyn Handler>> {
+        Vec::new()
+    }
+}
+
+/// First start: make sure a signing key and an administrator exist. Returns the
+/// administrator's one-time password when one was generated (to be shown once).
+pub async fn bootstrap(platform: &Platform) -> Result<Option<String>, ApiError> {
+    if let Some(local) = &platform.auth.local {
+        local.keyring.signing_key().await?;
+    }
+    let admins = accounts::list(&platform.store, Some(Role::Admin), None, None, 1).await?;
+    if !admins.is_empty() {
+        return Ok(None);
+    }
+    let configured = platform
+        .config
+        .identity
+        .admin_password
+        .as_ref()
+        .map(|p| p.expose().clone());
+    let generated = configured.is_none();
+    let password = configured.unwrap_or_else(password::one_time_password);
+    let mut tx = platform.store.begin().await?;
+    accounts::create(
+        &mut tx,
+        accounts::NewAccount {
+            username: "admin".into(),
+            display_name: "Administrator".into(),
+            password: password.clone(),
+            roles: [Role::Admin].into_iter().collect(),
+            must_change_password: generated,
+            ..Default::default()
+        },
+        "system",
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!("created the first administrator account");
+    Ok(generated.then_some(password))
+}

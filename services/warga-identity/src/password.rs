@@ -1,0 +1,160 @@
+//! Passwords: argon2id hashing off the async runtime, and the password policy.
+
+use std::sync::LazyLock;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// Shortest and longest password accepted, in characters.
+pub const PASSWORD_CHARS_MIN: usize = 10;
+pub const PASSWORD_CHARS_MAX: usize = 128;
+
+/// Passwords people choose first; refused whatever their length.
+const DENY_LIST: &[&str] = &[
+    "1234567890",
+    "12345678910",
+    "0123456789",
+    "password123",
+    "password1234",
+    "passw0rd123",
+    "qwertyuiop",
+    "qwerty12345",
+    "iloveyou123",
+    "admin12345",
+    "administrator",
+    "rahasia123",
+    "rahasia1234",
+    "indonesia123",
+    "indonesia1945",
+    "merdeka1945",
+    "bismillah123",
+    "jakarta123",
+    "sayangku123",
+    "katasandi123",
+    "warga12345",
+    "wargawarga",
+];
+
+/// OWASP's recommended argon2id parameters: 19 MiB, 2 passes, 1 lane.
+fn hasher() -> Argon2<'static> {
+    // The constants are valid argon2 parameters.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Why a password is refused; the text is shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("must be at least {PASSWORD_CHARS_MIN} characters")]
+    TooShort,
+    #[error("must be at most {PASSWORD_CHARS_MAX} characters")]
+    TooLong,
+    #[error("must not contain the username")]
+    ContainsUsername,
+    #[error("must not be a NIK or another 16-digit number")]
+    LooksLikeNik,
+    #[error("is too common; choose another")]
+    TooCommon,
+}
+
+/// Checks `password` for the account `username`.
+pub fn check_policy(password: &str, username: &str) -> Result<(), PolicyError> {
+    let chars = password.chars().count();
+    if chars < PASSWORD_CHARS_MIN {
+        return Err(PolicyError::TooShort);
+    }
+    if chars > PASSWORD_CHARS_MAX {
+        return Err(PolicyError::TooLong);
+    }
+    let lower = password.to_lowercase();
+    if username.len() >= 3 && lower.contains(&username.to_lowercase()) {
+        return Err(PolicyError::ContainsUsername);
+    }
+    let digits: String = password
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '.' && *c != '-')
+        .collect();
+    if digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PolicyError::LooksLikeNik);
+    }
+    if DENY_LIST.contains(&lower.as_str()) {
+        return Err(PolicyError::TooCommon);
+    }
+    Ok(())
+}
+
+/// Hashes a password (argon2id, random salt) on the blocking pool.
+pub async fn hash(password: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        hasher()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// A hash of a password nobody has, verified for unknown usernames so that a missing
+/// account takes as long to refuse as a wrong password.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    hasher()
+        .hash_password(b"no account has this password", &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+/// Verifies `password` against `stored` (or the dummy hash) on the blocking pool.
+pub async fn verify(password: String, stored: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
+        let Ok(parsed) = PasswordHash::new(&stored) else {
+            return false;
+        };
+        hasher().verify_password(password.as_bytes(), &parsed).is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A random password for accounts created by an administrator (shown once).
+pub fn one_time_password() -> String {
+    // 15 random bytes → 20 base64url characters: well inside the policy.
+    warga_auth::random_token(15).unwrap_or_else(|_| uuid::Uuid::now_v7().simple().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy() {
+        let cases: &[(&str, &str, Result<(), PolicyError>)] = &[
+            ("Kopi-Tubruk-Pagi", "siti", Ok(())),
+            ("pendek", "siti", Err(PolicyError::TooShort)),
+            ("SitiAminah2026!", "sitiaminah", Err(PolicyError::ContainsUsername)),
+            ("3174051203950004", "siti", Err(PolicyError::LooksLikeNik)),
+            ("3174-0512-0395-0004", "siti", Err(PolicyError::LooksLikeNik)),
+            ("Password123", "siti", Err(PolicyError::TooCommon)),
+            ("merdeka1945", "siti", Err(PolicyError::TooCommon)),
+        ];
+        for (password, username, expected) in cases {
+            assert_eq!(&check_policy(password, username), expected, "{password}");
+        }
+        assert_eq!(check_policy(&"x".repeat(129), "siti"), Err(PolicyError::TooLong));
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_are_argon2id() {
+        let hashed = hash("Kopi-Tubruk-Pagi".into()).await.unwrap();
+        assert!(hashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hashed}");
+        assert!(verify("Kopi-Tubruk-Pagi".into(), Some(hashed.clone())).await);
+        assert!(!verify("kopi-tubruk-pagi".into(), Some(hashed)).await);
+        assert!(!verify("anything".into(), None).await);
+        assert_ne!(one_time_password(), one_time_password());
+        assert!(check_policy(&one_time_password(), "admin").is_ok());
+    }
+}
