@@ -35,6 +35,90 @@ pub enum Command {
     Events(EventsCommand),
     /// List the services this binary can run.
     Services,
+    /// Administer departments, officers, OAuth clients and signing keys.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Departments of the authority.
+    #[command(subcommand)]
+    Department(DepartmentCommand),
+    /// Officer accounts.
+    #[command(subcommand)]
+    Officer(OfficerCommand),
+    /// OAuth clients (applications that sign users in with warga).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DepartmentCommand {
+    /// Create a department.
+    Create {
+        /// Short slug, e.g. dinas-pu.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfficerCommand {
+    /// Create an officer account; prints its one-time password.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        #[arg(long)]
+        department: Option<String>,
+        /// staff, head or top.
+        #[arg(long)]
+        level: Option<String>,
+        /// officer (default), registry_officer or ledger_member; repeat for several.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long)]
+        msp_id: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints the secret of a confidential client once.
+    Create {
+        #[arg(long = "id")]
+        client_id: String,
+        #[arg(long)]
+        name: String,
+        /// Give the client a secret (needed for client credentials and introspection).
+        #[arg(long)]
+        confidential: bool,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token or client_credentials; repeat for several.
+        #[arg(long = "grant", required = true)]
+        grants: Vec<String>,
+        /// Roles of the client's own tokens (client credentials); repeat for several.
+        #[arg(long = "service-role")]
+        service_roles: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key now; the old one stays published until its tokens expire.
+    Rotate,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,10 @@ use warga_bus::{Bus, ReplayFilter};
 use warga_config::Config;
 use warga_store::Store;
 
-use crate::cli::{Cli, Command, ConfigCommand, EventsCommand};
+use crate::cli::{
+    AdminCommand, Cli, ClientCommand, Command, ConfigCommand, DepartmentCommand, EventsCommand, KeysCommand,
+    OfficerCommand,
+};
 use crate::{run, services};
 
 /// A command failure: a message for the operator and the exit code.
@@ -90,6 +93,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Events(command) => events(load_config(file)?, command).await,
+        Command::Admin(command) => admin(load_config(file)?, command).await,
         Command::Services => {
             for service in services::all() {
                 println!("{:<12} {}", service.name(), service.summary());
@@ -141,4 +145,131 @@ async fn events(config: Config, command: EventsCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// The actor of changes made from the command line, in the audit log.
+const CLI_ACTOR: &str = "system:cli";
+
+fn parse_roles(names: &[String]) -> Result<Vec<warga_core::identity::Role>, Failure> {
+    names
+        .iter()
+        .map(|n| {
+            n.parse()
+                .map_err(|e: warga_core::identity::UnknownRole| Failure::usage(anyhow::anyhow!("--role: {e}")))
+        })
+        .collect()
+}
+
+/// Turns an API error into a one-line CLI failure naming the field.
+fn api_failure(error: warga_http::ApiError) -> Failure {
+    match &error {
+        warga_http::ApiError::Validation { field, detail } => Failure::usage(anyhow::anyhow!("{field}: {detail}")),
+        _ => Failure::from(anyhow::anyhow!("{error}")),
+    }
+}
+
+async fn admin(config: Config, command: AdminCommand) -> Result<(), Failure> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store = Store::connect(&config).await?;
+    store.migrate(&services::migrations()).await?;
+    match command {
+        AdminCommand::Department(DepartmentCommand::Create { id, name }) => {
+            let mut tx = store.begin().await?;
+            warga_identity::accounts::create_department(&mut tx, &id, &name, CLI_ACTOR)
+                .await
+                .map_err(api_failure)?;
+            tx.commit().await?;
+            println!("departemen dibuat / department created: {}", id.trim().to_lowercase());
+        }
+        AdminCommand::Officer(OfficerCommand::Create {
+            username,
+            display_name,
+            department,
+            level,
+            roles,
+            msp_id,
+            email,
+        }) => {
+            let level = level
+                .map(|l| l.parse::<warga_core::identity::OfficerLevel>())
+                .transpose()
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--level: {e}")))?;
+            let bus = Bus::connect(&config.bus, store.clone()).await?;
+            let platform = warga_http::Platform::build(
+                std::sync::Arc::new(config.clone()),
+                store.clone(),
+                bus,
+                warga_http::server::public_url(&config, config.http.listen),
+            )?;
+            let created = warga_identity::create_officer_account(
+                &platform,
+                warga_identity::NewOfficer {
+                    username,
+                    display_name,
+                    email,
+                    password: None,
+                    roles: parse_roles(&roles)?,
+                    department,
+                    level,
+                    msp_id,
+                },
+                CLI_ACTOR,
+            )
+            .await
+            .map_err(api_failure)?;
+            println!(
+                "petugas dibuat / officer created: {} ({})",
+                created.account.username, created.account.id
+            );
+            if let Some(password) = created.one_time_password {
+                println!("kata sandi sekali pakai / one-time password: {password}");
+            }
+        }
+        AdminCommand::Client(ClientCommand::Create {
+            client_id,
+            name,
+            confidential,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grants,
+            service_roles,
+        }) => {
+            let mut tx = store.begin().await?;
+            let registered = warga_identity::clients::create(
+                &mut tx,
+                warga_identity::clients::NewClient {
+                    client_id,
+                    name,
+                    confidential,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    grant_types: grants,
+                    service_roles: parse_roles(&service_roles)?,
+                },
+                CLI_ACTOR,
+            )
+            .await
+            .map_err(api_failure)?;
+            tx.commit().await?;
+            println!("klien terdaftar / client registered: {}", registered.client_id);
+            if let Some(secret) = registered.client_secret {
+                println!("client secret (shown once): {secret}");
+            }
+        }
+        AdminCommand::Keys(KeysCommand::Rotate) => {
+            let bus = Bus::connect(&config.bus, store.clone()).await?;
+            let platform = warga_http::Platform::build(
+                std::sync::Arc::new(config.clone()),
+                store.clone(),
+                bus,
+                warga_http::server::public_url(&config, config.http.listen),
+            )?;
+            let local = platform.auth.local.as_ref().ok_or_else(|| {
+                Failure::usage(anyhow::anyhow!("tokens come from an external issuer (identity.issuer)"))
+            })?;
+            let kid = local.keyring.rotate().await?;
+            println!("kunci baru / new signing key: {kid}");
+        }
+    }
+    Ok(())
 }

@@ -29,7 +29,7 @@ use warga_core::time::{Clock, SystemClock};
 use warga_http::{ApiError, Platform, Service};
 use warga_store::{MigrationSet, MigrationStep};
 
-pub use admin::IdentityApi;
+pub use admin::{CreatedOfficer, IdentityApi, NewOfficer, create_officer_account};
 pub use lockout::LoginFailure;
 
 pub struct IdentityService {
