@@ -702,3 +702,90 @@ async fn a_second_instance_trusts_the_first_as_its_external_issuer() {
     assert_eq!(forged.status(), 401);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test]
+async fn bad_bearer_tokens_are_refused_with_a_401_problem() {
+    use warga_auth::AccessClaims;
+    let app = app().await;
+    let local = app.platform.auth.local.clone().unwrap();
+    let now = warga_core::time::now_ms() / 1000;
+    let claims = |edit: &dyn Fn(&mut AccessClaims)| {
+        let mut claims = AccessClaims {
+            iss: app.url.clone(),
+            sub: "someone".into(),
+            aud: serde_json::json!("warga"),
+            exp: now + 300,
+            iat: now,
+            nbf: Some(now),
+            jti: None,
+            client_id: Some(APP.into()),
+            azp: None,
+            scope: None,
+            roles: vec!["admin".into()],
+            realm_access: None,
+            preferred_username: None,
+            department: None,
+            officer_level: None,
+            msp_id: None,
+        };
+        edit(&mut claims);
+        claims
+    };
+    let sign = |c: AccessClaims| {
+        let minter = local.minter.clone();
+        async move { minter.sign("at+jwt", &c).await.unwrap() }
+    };
+    let good = sign(claims(&|_| {})).await;
+    assert_eq!(bearer_get(&app, "/api/v1/identity/whoami", &good).await.status(), 200);
+
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    parts[1] = b64(&serde_json::to_value(claims(&|c| c.sub = "admin-impostor".into())).unwrap());
+    let tampered = parts.join(".");
+    let none = format!(
+        "{}.{}.",
+        b64(&serde_json::json!({"alg": "none"})),
+        b64(&serde_json::to_value(claims(&|_| {})).unwrap())
+    );
+
+    let cases = [
+        ("expired", sign(claims(&|c| c.exp = now - 120)).await, "expired"),
+        (
+            "not yet valid",
+            sign(claims(&|c| c.nbf = Some(now + 120))).await,
+            "not valid yet",
+        ),
+        (
+            "wrong issuer",
+            sign(claims(&|c| c.iss = "https://evil.example".into())).await,
+            "another issuer",
+        ),
+        (
+            "wrong audience",
+            sign(claims(&|c| c.aud = serde_json::json!("account"))).await,
+            "another audience",
+        ),
+        ("alg none", none, "algorithm"),
+        ("tampered", tampered, "signature"),
+    ];
+    for (name, token, detail) in cases {
+        let response = bearer_get(&app, "/api/v1/identity/whoami", &token).await;
+        assert_eq!(response.status(), 401, "{name}");
+        assert!(
+            response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer"),
+            "{name}"
+        );
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["type"], "urn:warga:problem:unauthorized", "{name}");
+        assert!(body["detail"].as_str().unwrap().contains(detail), "{name}: {body}");
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("warga_auth_failures_total{reason=\"expired\"}"),
+        "refusals are counted by reason"
+    );
+}

@@ -153,6 +153,11 @@ fn every_command_has_help() {
         &["events", "dead-letters"],
         &["events", "replay"],
         &["services"],
+        &["admin"],
+        &["admin", "department", "create"],
+        &["admin", "officer", "create"],
+        &["admin", "client", "create"],
+        &["admin", "keys", "rotate"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
@@ -473,4 +478,92 @@ async fn traces_reach_an_otlp_collector_as_one_trace() {
         names.contains(&"http_request") && names.contains(&"consume")
     })
     .await;
+}
+
+#[test]
+fn admin_commands_create_departments_officers_and_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = warga(dir.path(), args, &[]).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = run(&[
+        "admin",
+        "department",
+        "create",
+        "--id",
+        "Dinas-PU",
+        "--name",
+        "Dinas Pekerjaan Umum",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("dinas-pu"));
+    let (code, out, _) = run(&[
+        "admin",
+        "officer",
+        "create",
+        "--username",
+        "budi.pu",
+        "--display-name",
+        "Budi Santoso",
+        "--department",
+        "dinas-pu",
+        "--level",
+        "head",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("one-time password"), "{out}");
+    let (code, _, err) = run(&["admin", "officer", "create", "--username", "b", "--display-name", "B"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with("warga: error: username:") && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "admin",
+        "officer",
+        "create",
+        "--username",
+        "sari.pu",
+        "--display-name",
+        "Sari",
+        "--level",
+        "boss",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--level"), "{err}");
+    let (code, out, _) = run(&[
+        "admin",
+        "client",
+        "create",
+        "--id",
+        "sync",
+        "--name",
+        "Sync",
+        "--confidential",
+        "--grant",
+        "client_credentials",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("client secret (shown once)"), "{out}");
+    let (code, _, err) = run(&[
+        "admin",
+        "client",
+        "create",
+        "--id",
+        "sync",
+        "--name",
+        "Again",
+        "--grant",
+        "refresh_token",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("exists"), "{err}");
+    let (code, out, _) = run(&["admin", "keys", "rotate"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("new signing key"));
 }
