@@ -36,6 +36,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub workers: WorkersConfig,
     pub identity: IdentityConfig,
+    pub gateway: GatewayConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -247,6 +248,49 @@ impl Default for IdentityConfig {
     }
 }
 
+/// Limits applied at the edge to every service.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Requests per minute for each authenticated user (by token subject).
+    pub user_per_minute: u32,
+    /// Requests per minute for each client address without a token.
+    pub anonymous_per_minute: u32,
+    /// Other limits for route classes, matched by the longest path prefix.
+    pub route_classes: Vec<RouteClass>,
+    /// `redis://…`: share the limits across replicas. Absent: each process counts alone.
+    pub redis_url: Option<Secret<String>>,
+    /// Prefix of warga's keys in Redis.
+    pub redis_prefix: String,
+}
+
+/// A route class with its own limits, e.g. the token endpoint.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteClass {
+    pub name: String,
+    pub path_prefix: String,
+    pub user_per_minute: u32,
+    pub anonymous_per_minute: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            user_per_minute: 100,
+            anonymous_per_minute: 120,
+            route_classes: vec![RouteClass {
+                name: "sign_in".into(),
+                path_prefix: "/oauth2/".into(),
+                user_per_minute: 60,
+                anonymous_per_minute: 60,
+            }],
+            redis_url: None,
+            redis_prefix: "warga:rl".into(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -257,6 +301,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             workers: WorkersConfig::default(),
             identity: IdentityConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -405,6 +450,31 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::new(key, "must be greater than 0"));
             }
+        }
+        if self.gateway.user_per_minute == 0 || self.gateway.anonymous_per_minute == 0 {
+            return Err(ConfigError::new(
+                "gateway.user_per_minute",
+                "rate limits must be at least 1 per minute",
+            ));
+        }
+        for class in &self.gateway.route_classes {
+            if class.user_per_minute == 0 || class.anonymous_per_minute == 0 || !class.path_prefix.starts_with('/') {
+                return Err(ConfigError::new(
+                    "gateway.route_classes",
+                    format!(
+                        "class {}: limits must be at least 1 and the prefix must start with /",
+                        class.name
+                    ),
+                ));
+            }
+        }
+        if let Some(url) = &self.gateway.redis_url
+            && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "gateway.redis_url",
+                "must start with redis:// or rediss://",
+            ));
         }
         if self.identity.lockout_account_failures == 0 || self.identity.lockout_ip_failures == 0 {
             return Err(ConfigError::new(

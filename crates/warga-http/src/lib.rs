@@ -18,6 +18,7 @@ mod extract;
 mod middleware;
 mod ops;
 mod problem;
+pub mod ratelimit;
 pub mod server;
 mod service;
 pub mod tls;

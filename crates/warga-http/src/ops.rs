@@ -184,6 +184,10 @@ pub fn app_with(platform: &Platform, services: &[Arc<dyn Service>], extra: Route
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(
+            platform.limiter.clone(),
+            crate::ratelimit::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             platform.auth.validator.clone(),
             crate::auth::authenticate,
         ))

@@ -18,6 +18,9 @@ pub struct Platform {
     /// Base URL clients reach this deployment at; the issuer of warga's own tokens.
     pub public_url: String,
     pub auth: AuthContext,
+    pub limiter: crate::ratelimit::RateLimiter,
+    /// The clock of time-based rules (rate limits, lockouts, code and session expiry).
+    pub clock: Arc<dyn warga_core::time::Clock>,
 }
 
 /// How tokens are checked, and — when warga is its own identity provider — issued.
@@ -38,8 +41,14 @@ pub struct LocalIssuer {
 
 impl Platform {
     /// Assembles the platform; with no external issuer configured, opens (or creates) the
-    /// master key and the keyring.
-    pub fn build(config: Arc<Config>, store: Store, bus: Bus, public_url: String) -> anyhow::Result<Platform> {
+    /// master key and the keyring; with `gateway.redis_url`, connects to Redis.
+    pub async fn build(
+        config: Arc<Config>,
+        store: Store,
+        bus: Bus,
+        public_url: String,
+        clock: Arc<dyn warga_core::time::Clock>,
+    ) -> anyhow::Result<Platform> {
         let identity = &config.identity;
         let audience = identity.audience.clone();
         let auth = match &identity.issuer {
@@ -66,12 +75,15 @@ impl Platform {
                 }
             }
         };
+        let limiter = crate::ratelimit::RateLimiter::connect(&config.gateway, clock.clone()).await?;
         Ok(Platform {
             config,
             store,
             bus,
             public_url,
             auth,
+            limiter,
+            clock,
         })
     }
 }

@@ -200,7 +200,9 @@ async fn admin(config: Config, command: AdminCommand) -> Result<(), Failure> {
                 store.clone(),
                 bus,
                 warga_http::server::public_url(&config, config.http.listen),
-            )?;
+                std::sync::Arc::new(warga_core::time::SystemClock),
+            )
+            .await?;
             let created = warga_identity::create_officer_account(
                 &platform,
                 warga_identity::NewOfficer {
@@ -263,7 +265,9 @@ async fn admin(config: Config, command: AdminCommand) -> Result<(), Failure> {
                 store.clone(),
                 bus,
                 warga_http::server::public_url(&config, config.http.listen),
-            )?;
+                std::sync::Arc::new(warga_core::time::SystemClock),
+            )
+            .await?;
             let local = platform.auth.local.as_ref().ok_or_else(|| {
                 Failure::usage(anyhow::anyhow!("tokens come from an external issuer (identity.issuer)"))
             })?;

@@ -37,8 +37,10 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
         .context("cannot connect the event bus")?;
     let listener = warga_http::server::bind(config.http.listen)?;
     let public_url = warga_http::server::public_url(&config, listener.local_addr()?);
-    let platform = Platform::build(config.clone(), store.clone(), bus.clone(), public_url)
-        .context("cannot set up authentication")?;
+    let clock: Arc<dyn warga_core::time::Clock> = Arc::new(warga_core::time::SystemClock);
+    let platform = Platform::build(config.clone(), store.clone(), bus.clone(), public_url, clock)
+        .await
+        .context("cannot set up authentication and rate limits")?;
 
     let admin_password = if selected.iter().any(|s| s.name() == "identity") {
         warga_identity::bootstrap(&platform)

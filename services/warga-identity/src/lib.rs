@@ -25,31 +25,15 @@ use axum::Router;
 use axum::routing::{get, post};
 use warga_bus::Handler;
 use warga_core::identity::Role;
-use warga_core::time::{Clock, SystemClock};
 use warga_http::{ApiError, Platform, Service};
 use warga_store::{MigrationSet, MigrationStep};
 
 pub use admin::{CreatedOfficer, IdentityApi, NewOfficer, create_officer_account};
 pub use lockout::LoginFailure;
 
-pub struct IdentityService {
-    clock: Arc<dyn Clock>,
-}
-
-impl Default for IdentityService {
-    fn default() -> Self {
-        Self {
-            clock: Arc::new(SystemClock),
-        }
-    }
-}
-
-impl IdentityService {
-    /// A service whose lockouts, codes and sessions follow `clock` (tests move it by hand).
-    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self { clock }
-    }
-}
+/// The identity service. Lockouts, codes and sessions follow the platform's clock.
+#[derive(Default)]
+pub struct IdentityService;
 
 const MIGRATIONS: MigrationSet = MigrationSet {
     owner: "identity",
@@ -83,7 +67,7 @@ impl Service for IdentityService {
         let state = oidc::IdentityState {
             platform: platform.clone(),
             issuer,
-            clock: self.clock.clone(),
+            clock: platform.clock.clone(),
         };
         Router::new()
             .route("/.well-known/openid-configuration", get(oidc::discovery))

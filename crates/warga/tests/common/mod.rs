@@ -33,9 +33,9 @@ pub struct TestApp {
     pub clock: warga_core::time::ManualClock,
 }
 
-pub fn services(clock: &warga_core::time::ManualClock) -> Vec<Arc<dyn Service>> {
+pub fn services() -> Vec<Arc<dyn Service>> {
     vec![
-        Arc::new(warga_identity::IdentityService::with_clock(Arc::new(clock.clone()))),
+        Arc::new(warga_identity::IdentityService),
         Arc::new(warga_system::SystemService),
     ]
 }
@@ -57,7 +57,7 @@ pub async fn spawn_app_with(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let clock = warga_core::time::ManualClock::new(warga_core::time::now_ms());
     let mut migrations = vec![warga_auth::MIGRATIONS];
-    migrations.extend(services(&clock).iter().map(|s| s.migrations()));
+    migrations.extend(services().iter().map(|s| s.migrations()));
     let db = match engine {
         Engine::Sqlite => TestDb::sqlite(&migrations).await,
         Engine::Postgres => TestDb::postgres(&migrations).await?,
@@ -78,8 +78,16 @@ pub async fn spawn_app_with(
     let config = Arc::new(config);
     let bus = Bus::connect(&config.bus, db.store.clone()).await.unwrap();
     let public_url = config.http.public_url.clone().unwrap();
-    let platform = Platform::build(config.clone(), db.store.clone(), bus.clone(), public_url).unwrap();
-    let services = services(&clock);
+    let platform = Platform::build(
+        config.clone(),
+        db.store.clone(),
+        bus.clone(),
+        public_url,
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let services = services();
     let tls = warga_http::tls::load_or_generate(&config).unwrap();
     let app = warga_http::app_with(&platform, &services, extra);
     let server = warga_http::server::serve(listener, &tls, app).unwrap();

@@ -1,0 +1,140 @@
+//! The gateway's protections: per-user and per-address rate limits (in memory and shared
+//! through Redis), with a test clock instead of sleeping.
+
+mod common;
+
+use axum::Router;
+use common::{Engine, TestApp, spawn_app_with};
+use serde_json::Value;
+use warga_config::Secret;
+
+async fn user_token(app: &TestApp, subject: &str) -> String {
+    let local = app.platform.auth.local.clone().unwrap();
+    let claims = warga_auth::AccessClaims {
+        iss: String::new(),
+        sub: subject.into(),
+        aud: serde_json::json!("warga"),
+        exp: 0,
+        iat: 0,
+        nbf: None,
+        jti: None,
+        client_id: Some("test".into()),
+        azp: None,
+        scope: None,
+        roles: vec!["citizen".into()],
+        realm_access: None,
+        preferred_username: None,
+        department: None,
+        officer_level: None,
+        msp_id: None,
+    };
+    local.minter.access_token(claims, 3_600).await.unwrap().token
+}
+
+async fn whoami(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}/api/v1/identity/whoami", app.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_101st_request_in_a_minute_gets_429_then_the_budget_returns() {
+    let app = spawn_app_with(Engine::Sqlite, Router::new(), vec![], |_| {})
+        .await
+        .unwrap();
+    let siti = user_token(&app, "siti").await;
+    let budi = user_token(&app, "budi").await;
+    for i in 0..100 {
+        let response = whoami(&app, &siti).await;
+        assert_eq!(response.status(), 200, "request {}", i + 1);
+        assert_eq!(response.headers()["ratelimit-remaining"], (99 - i).to_string().as_str());
+    }
+    let refused = whoami(&app, &siti).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "urn:warga:problem:rate-limited");
+    assert_eq!(
+        whoami(&app, &budi).await.status(),
+        200,
+        "another user has their own budget"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200, "probes are never limited");
+
+    app.clock.advance_ms(60_000);
+    assert_eq!(
+        whoami(&app, &siti).await.status(),
+        200,
+        "a minute later the budget is back"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("warga_rate_limited_total{class=\"default\",kind=\"user\"}"),
+        "counted"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_callers_are_limited_per_address_and_route_class() {
+    let app = spawn_app_with(Engine::Sqlite, Router::new(), vec![], |config| {
+        config.gateway.anonymous_per_minute = 10;
+        config.gateway.route_classes[0].anonymous_per_minute = 3;
+    })
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(app.get("/oauth2/jwks").await.status(), 200);
+    }
+    let refused = app.get("/oauth2/jwks").await.status();
+    assert_eq!(refused, 429, "the sign-in class allows 3 per minute");
+    for i in 0..10 {
+        let status = app
+            .get("/api/v1/system/probes/01a200a2-30c3-71c1-80d9-b313e4124880")
+            .await
+            .status();
+        assert_eq!(status, 404, "request {i} is counted but allowed");
+    }
+    assert_eq!(
+        app.get("/api/v1/system/probes/01a200a2-30c3-71c1-80d9-b313e4124880")
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn replicas_sharing_redis_share_the_budget() {
+    let Some(redis) = warga_store::testing::engine_url("WARGA_TEST_REDIS_URL") else {
+        return;
+    };
+    let prefix = format!("warga-test:{}", uuid::Uuid::now_v7().simple());
+    let tune = |config: &mut warga_config::Config| {
+        config.gateway.redis_url = Some(Secret::new(redis.clone()));
+        config.gateway.redis_prefix = prefix.clone();
+    };
+    let first = spawn_app_with(Engine::Sqlite, Router::new(), vec![], tune)
+        .await
+        .unwrap();
+    let second = spawn_app_with(Engine::Sqlite, Router::new(), vec![], tune)
+        .await
+        .unwrap();
+    assert_eq!(first.platform.limiter.backend_name(), "redis");
+    // The same subject on both replicas (each trusts its own keys; the budget is per subject).
+    let on_first = user_token(&first, "shared-user").await;
+    let on_second = user_token(&second, "shared-user").await;
+    for _ in 0..60 {
+        assert_eq!(whoami(&first, &on_first).await.status(), 200);
+    }
+    for _ in 0..40 {
+        assert_eq!(whoami(&second, &on_second).await.status(), 200);
+    }
+    assert_eq!(
+        whoami(&second, &on_second).await.status(),
+        429,
+        "the 101st, wherever it lands"
+    );
+    assert_eq!(whoami(&first, &on_first).await.status(), 429);
+}
