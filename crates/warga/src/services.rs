@@ -8,7 +8,7 @@ use warga_store::MigrationSet;
 /// All services, in the order their routes and workers are mounted.
 pub fn all() -> Vec<Arc<dyn Service>> {
     vec![
-        Arc::new(warga_identity::IdentityService::default()),
+        Arc::new(warga_identity::IdentityService),
         Arc::new(warga_system::SystemService),
     ]
 }
