@@ -38,6 +38,29 @@ pub enum Command {
     /// Administer departments, officers, OAuth clients and signing keys.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The audit log of every state-changing operation.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write audit records as CSV (RFC 4180), oldest first.
+    Export {
+        /// Only records at or after this time (Unix milliseconds).
+        #[arg(long)]
+        from_ms: Option<i64>,
+        /// Only records before this time (Unix milliseconds).
+        #[arg(long)]
+        to_ms: Option<i64>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o')]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,8 @@ use warga_config::Config;
 use warga_store::Store;
 
 use crate::cli::{
-    AdminCommand, Cli, ClientCommand, Command, ConfigCommand, DepartmentCommand, EventsCommand, KeysCommand,
-    OfficerCommand,
+    AdminCommand, AuditCommand, Cli, ClientCommand, Command, ConfigCommand, DepartmentCommand, EventsCommand,
+    KeysCommand, OfficerCommand,
 };
 use crate::{run, services};
 
@@ -94,6 +94,27 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Events(command) => events(load_config(file)?, command).await,
         Command::Admin(command) => admin(load_config(file)?, command).await,
+        Command::Audit(AuditCommand::Export {
+            from_ms,
+            to_ms,
+            actor,
+            action,
+            out,
+        }) => {
+            let config = load_config(file)?;
+            let store = Store::connect(&config).await?;
+            store.migrate(&services::migrations()).await?;
+            let mut writer: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let written = export_audit(&store, from_ms, to_ms, actor, action, &mut writer).await?;
+            writer.flush()?;
+            eprintln!("{written} catatan audit / audit records exported");
+            Ok(())
+        }
         Command::Services => {
             for service in services::all() {
                 println!("{:<12} {}", service.name(), service.summary());
@@ -276,4 +297,75 @@ async fn admin(config: Config, command: AdminCommand) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// One CSV field, quoted when it needs to be (RFC 4180).
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+async fn export_audit(
+    store: &Store,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    actor: Option<String>,
+    action: Option<String>,
+    out: &mut dyn std::io::Write,
+) -> Result<u64, Failure> {
+    use warga_store::audit::{AuditQuery, query};
+    writeln!(out, "seq,id,at_ms,actor,action,target,outcome,trace_id,details")?;
+    let mut after_seq = None;
+    let mut written = 0u64;
+    loop {
+        let page = query(
+            store,
+            &AuditQuery {
+                actor: actor.clone(),
+                action: action.clone(),
+                target: None,
+                from_ms,
+                to_ms,
+                after_seq,
+                limit: 1_000,
+            },
+        )
+        .await?;
+        for entry in &page {
+            let details = entry.details.as_ref().map(|d| d.to_string()).unwrap_or_default();
+            let fields = [
+                entry.seq.to_string(),
+                entry.id.clone(),
+                entry.at_ms.to_string(),
+                entry.actor.clone(),
+                entry.action.clone(),
+                entry.target.clone(),
+                entry.outcome.clone(),
+                entry.trace_id.clone().unwrap_or_default(),
+                details,
+            ];
+            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            writeln!(out, "{}", line.join(","))?;
+            written += 1;
+        }
+        match page.last() {
+            Some(last) if page.len() == 1_000 => after_seq = Some(last.seq),
+            _ => break,
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(super::csv_field("plain"), "plain");
+        assert_eq!(super::csv_field("a,b"), "\"a,b\"");
+        assert_eq!(super::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(super::csv_field("{\"reason\":\"x\"}"), "\"{\"\"reason\"\":\"\"x\"\"}\"");
+    }
 }

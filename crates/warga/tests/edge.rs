@@ -103,16 +103,22 @@ async fn errors_are_problem_documents() {
     let plain = app
         .client
         .post(format!("{}/api/v1/system/probes", app.url))
+        .bearer_auth(app.operator_token().await)
         .body("{}")
         .send()
         .await
         .unwrap();
     problem(plain, 415, "unsupported-media-type").await;
 
-    let body = problem(app.get("/api/v1/system/probes/not-a-uuid").await, 400, "validation").await;
+    let body = problem(
+        app.get_as_operator("/api/v1/system/probes/not-a-uuid").await,
+        400,
+        "validation",
+    )
+    .await;
     assert_eq!(body["field"], "probe_id");
     problem(
-        app.get("/api/v1/system/probes/01a200a2-30c3-71c1-80d9-b313e4124880")
+        app.get_as_operator("/api/v1/system/probes/01a200a2-30c3-71c1-80d9-b313e4124880")
             .await,
         404,
         "not-found",
@@ -232,6 +238,7 @@ async fn one_trace_spans_request_outbox_and_consumer() {
     let response = app
         .client
         .post(format!("{}/api/v1/system/probes", app.url))
+        .bearer_auth(app.operator_token().await)
         .header("content-type", "application/json")
         .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
         .body("{}")
@@ -262,7 +269,7 @@ async fn one_trace_spans_request_outbox_and_consumer() {
     );
 
     let probe: Value = app
-        .get(
+        .get_as_operator(
             view["probe_id"]
                 .as_str()
                 .map(|id| format!("/api/v1/system/probes/{id}"))

@@ -95,7 +95,7 @@ async fn anonymous_callers_are_limited_per_address_and_route_class() {
             .get("/api/v1/system/probes/01a200a2-30c3-71c1-80d9-b313e4124880")
             .await
             .status();
-        assert_eq!(status, 404, "request {i} is counted but allowed");
+        assert_eq!(status, 401, "request {i} is counted, then refused for want of a token");
     }
     assert_eq!(
         app.get("/api/v1/system/probes/01a200a2-30c3-71c1-80d9-b313e4124880")

@@ -18,7 +18,10 @@ fn warga(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     command
         .args(args)
         .current_dir(dir)
-        .env("WARGA_TELEMETRY__LOG_FORMAT", "json");
+        .env("WARGA_TELEMETRY__LOG_FORMAT", "json")
+        // These tests send hundreds of requests a minute from one address and one client.
+        .env("WARGA_GATEWAY__ANONYMOUS_PER_MINUTE", "100000")
+        .env("WARGA_GATEWAY__USER_PER_MINUTE", "100000");
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("WARGA_") && !k.starts_with("WARGA_TEST_")) {
         command.env_remove(key);
     }
@@ -33,6 +36,8 @@ struct Running {
     child: Child,
     url: String,
     client: reqwest::Client,
+    /// A token of the monitoring service account `monitor` (client credentials).
+    token: String,
     stdout: PathBuf,
     stderr: PathBuf,
 }
@@ -43,6 +48,7 @@ impl Running {
     }
 
     fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let secret = monitor_secret(dir, env);
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let stdout = dir.join(format!("stdout-{n}.log"));
         let stderr = dir.join(format!("stderr-{n}.log"));
@@ -72,10 +78,36 @@ impl Running {
         });
         let url = url.replace("127.0.0.1", "localhost");
         let client = client_trusting(&dir.join("data/tls/cert.pem"));
+        let token = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async {
+                        let response = client
+                            .post(format!("{url}/oauth2/token"))
+                            .basic_auth("monitor", Some(&secret))
+                            .form(&[("grant_type", "client_credentials")])
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(response.status(), 200, "token for the monitor client");
+                        response.json::<Value>().await.unwrap()["access_token"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned()
+                    })
+                })
+                .join()
+                .unwrap()
+        });
         Running {
             child,
             url,
             client,
+            token,
             stdout,
             stderr,
         }
@@ -106,6 +138,7 @@ impl Running {
         let response = self
             .client
             .post(format!("{}/api/v1/system/probes", self.url))
+            .bearer_auth(&self.token)
             .header("content-type", "application/json")
             .body(serde_json::json!({ "note": note }).to_string())
             .send()
@@ -119,6 +152,7 @@ impl Running {
     async fn probe(&self, id: &str) -> Value {
         self.client
             .get(format!("{}/api/v1/system/probes/{id}", self.url))
+            .bearer_auth(&self.token)
             .send()
             .await
             .unwrap()
@@ -137,6 +171,47 @@ impl Running {
         }
         true
     }
+}
+
+/// The secret of the monitoring client `monitor` of the deployment in `dir`, registered
+/// with `warga admin client create` on first use.
+fn monitor_secret(dir: &Path, env: &[(&str, &str)]) -> String {
+    let path = dir.join("monitor.secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return secret;
+    }
+    let output = warga(
+        dir,
+        &[
+            "admin",
+            "client",
+            "create",
+            "--id",
+            "monitor",
+            "--name",
+            "Monitor",
+            "--confidential",
+            "--grant",
+            "client_credentials",
+        ],
+        env,
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("client secret (shown once): "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    std::fs::write(&path, &secret).unwrap();
+    secret
 }
 
 #[test]
@@ -158,6 +233,8 @@ fn every_command_has_help() {
         &["admin", "officer", "create"],
         &["admin", "client", "create"],
         &["admin", "keys", "rotate"],
+        &["audit"],
+        &["audit", "export"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
@@ -300,7 +377,7 @@ async fn serve_splits_gateway_and_workers_across_processes() {
         &[
             "serve",
             "--services",
-            "system",
+            "identity,system",
             "--no-workers",
             "--listen",
             "127.0.0.1:0",
@@ -317,7 +394,7 @@ async fn serve_splits_gateway_and_workers_across_processes() {
 
     let worker = Running::start_with(
         dir.path(),
-        &["serve", "--services", "system", "--listen", "127.0.0.1:0"],
+        &["serve", "--services", "identity,system", "--listen", "127.0.0.1:0"],
         &[],
     );
     wait_for("delivery by the worker process", Duration::from_secs(30), || {
@@ -452,6 +529,7 @@ async fn traces_reach_an_otlp_collector_as_one_trace() {
     let response = running
         .client
         .post(format!("{}/api/v1/system/probes", running.url))
+        .bearer_auth(&running.token)
         .header("content-type", "application/json")
         .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .body("{}")
@@ -566,4 +644,25 @@ fn admin_commands_create_departments_officers_and_clients() {
     let (code, out, _) = run(&["admin", "keys", "rotate"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("new signing key"));
+
+    // Every change above is in the audit log, exported as CSV.
+    let (code, csv, err) = run(&["audit", "export"]);
+    assert_eq!(code, Some(0), "{err}");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("seq,id,at_ms,actor,action,target,outcome,trace_id,details")
+    );
+    let actions: Vec<&str> = lines.map(|l| l.split(',').nth(4).unwrap()).collect();
+    for action in [
+        "identity.department.create",
+        "identity.account.create",
+        "identity.client.create",
+    ] {
+        assert!(actions.contains(&action), "{action} missing: {actions:?}");
+    }
+    let (code, only, _) = run(&["audit", "export", "--action", "identity.client.create"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(only.lines().count(), 2, "header and the one client: {only}");
+    assert!(err.contains("audit records exported"));
 }

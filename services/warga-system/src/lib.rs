@@ -20,9 +20,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::OpenApi;
 use warga_bus::{Handler, HandlerError};
+use warga_core::identity::Role;
 use warga_core::{Envelope, Event};
-use warga_http::{ApiError, Json, Platform, Problem, Service};
+use warga_http::{ApiError, Auth, Json, Platform, Problem, Service};
+use warga_store::audit::{AuditRecord, Outcome};
 use warga_store::{MigrationSet, MigrationStep, Store, Tx};
+
+/// Who may send and read probes: administrators and monitoring service accounts.
+const OPERATORS: &[Role] = &[Role::Admin, Role::Service];
 
 /// Longest probe note, in characters.
 pub const NOTE_CHARS_MAX: usize = 200;
@@ -109,11 +114,13 @@ pub struct ProbeView {
 }
 
 /// Send a probe through the event pipeline.
-#[utoipa::path(post, path = "/api/v1/system/probes", tag = "system", request_body = NewProbe, responses(
+#[utoipa::path(post, path = "/api/v1/system/probes", tag = "system", request_body = NewProbe,
+    security(("bearer" = [])), responses(
     (status = 202, body = ProbeView, description = "The probe is on its way"),
     (status = 400, body = Problem, content_type = "application/problem+json"),
 ))]
-async fn create_probe(State(store): State<Store>, Json(new): Json<NewProbe>) -> Result<Response, ApiError> {
+async fn create_probe(State(store): State<Store>, auth: Auth, Json(new): Json<NewProbe>) -> Result<Response, ApiError> {
+    let actor = auth.require_any(OPERATORS)?.audit_actor();
     if let Some(note) = &new.note {
         if note.chars().count() > NOTE_CHARS_MAX {
             return Err(ApiError::validation(
@@ -139,6 +146,14 @@ async fn create_probe(State(store): State<Store>, Json(new): Json<NewProbe>) -> 
         probe_id: probe_id.clone(),
     })
     .await?;
+    tx.audit(&AuditRecord {
+        actor: &actor,
+        action: "system.probe.create",
+        target: &format!("probe:{probe_id}"),
+        outcome: Outcome::Success,
+        details: None,
+    })
+    .await?;
     tx.commit().await?;
     tracing::info!(probe_id, "probe requested");
     let view = ProbeView {
@@ -155,14 +170,19 @@ async fn create_probe(State(store): State<Store>, Json(new): Json<NewProbe>) -> 
 }
 
 /// Where a probe is.
-#[utoipa::path(get, path = "/api/v1/system/probes/{probe_id}", tag = "system",
+#[utoipa::path(get, path = "/api/v1/system/probes/{probe_id}", tag = "system", security(("bearer" = [])),
     params(("probe_id" = String, Path, description = "Id returned when the probe was created")),
     responses(
         (status = 200, body = ProbeView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
-async fn get_probe(State(store): State<Store>, Path(probe_id): Path<String>) -> Result<Json<ProbeView>, ApiError> {
+async fn get_probe(
+    State(store): State<Store>,
+    auth: Auth,
+    Path(probe_id): Path<String>,
+) -> Result<Json<ProbeView>, ApiError> {
+    auth.require_any(OPERATORS)?;
     if uuid::Uuid::parse_str(&probe_id).is_err() {
         return Err(ApiError::validation("probe_id", "must be a UUID"));
     }

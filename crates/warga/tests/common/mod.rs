@@ -134,9 +134,47 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.url)).send().await.unwrap()
     }
 
+    /// A token of a monitoring service account (role `service`), minted by this app's issuer.
+    pub async fn operator_token(&self) -> String {
+        let local = self.platform.auth.local.clone().expect("a local issuer");
+        let claims = warga_auth::AccessClaims {
+            iss: String::new(),
+            sub: "monitor".into(),
+            aud: serde_json::json!(self.platform.config.identity.audience),
+            exp: 0,
+            iat: 0,
+            nbf: None,
+            jti: None,
+            client_id: Some("monitor".into()),
+            azp: None,
+            scope: None,
+            roles: vec!["service".into()],
+            realm_access: None,
+            preferred_username: None,
+            department: None,
+            officer_level: None,
+            msp_id: None,
+        };
+        local.minter.access_token(claims, 3_600).await.unwrap().token
+    }
+
+    /// GET as the monitoring service account.
+    pub async fn get_as_operator(&self, path: &str) -> reqwest::Response {
+        let token = self.operator_token().await;
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs JSON as the monitoring service account.
     pub async fn post_json(&self, path: &str, body: &str) -> reqwest::Response {
+        let token = self.operator_token().await;
         self.client
             .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
             .header("content-type", "application/json")
             .body(body.to_owned())
             .send()
