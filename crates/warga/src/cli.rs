@@ -155,6 +155,10 @@ pub struct ListenArgs {
 pub struct UpArgs {
     #[command(flatten)]
     pub listen: ListenArgs,
+    /// Seed the demo world (five authorities with officers, 100 citizens; one shared demo
+    /// password) and print how to sign in as each kind of user.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Args)]

@@ -63,7 +63,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             if let Some(listen) = args.listen.listen {
                 config.http.listen = listen;
             }
-            run::run(config, services::all(), run::Mode::Up).await
+            let mode = if args.demo { run::Mode::Demo } else { run::Mode::Up };
+            run::run(config, services::all(), mode).await
         }
         Command::Serve(args) => {
             let mut config = load_config(file)?;

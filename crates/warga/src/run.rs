@@ -17,6 +17,8 @@ use crate::services;
 pub enum Mode {
     /// Everything in one process.
     Up,
+    /// Everything in one process, with the demo world seeded.
+    Demo,
     /// The named services only.
     Serve,
 }
@@ -50,6 +52,16 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
         None
     };
 
+    let demo = if mode == Mode::Demo {
+        Some(
+            warga_identity::demo::seed(&platform)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot seed the demo: {e}"))?,
+        )
+    } else {
+        None
+    };
+
     let tls = warga_http::tls::load_or_generate(&config)?;
     let app = warga_http::app(&platform, &selected);
     let server = warga_http::server::serve(listener, &tls, app)?;
@@ -70,6 +82,17 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
     let url = format!("https://{}", server.local_addr);
     tracing::info!(%url, services = ?names, database = store.backend().name(), bus = bus.backend_name(), "warga started");
     print_banner(&config, mode, &url, &tls, &names, &store, &bus);
+    if let Some(demo) = demo {
+        println!(
+            "  Demo: {} akun / accounts, kata sandi / password: {}",
+            if demo.created { "baru" } else { "ada" },
+            warga_identity::demo::DEMO_PASSWORD
+        );
+        for (kind, username) in &demo.logins {
+            println!("    {kind:<38} {username}");
+        }
+        println!("  Masuk lewat klien OIDC / sign in through an OIDC client: {url}/.well-known/openid-configuration");
+    }
     if let Some(password) = admin_password {
         println!("  Admin pertama / first administrator: admin");
         println!("  Kata sandi sekali pakai / one-time password (shown once): {password}");
@@ -99,7 +122,7 @@ fn print_banner(
     bus: &Bus,
 ) {
     let what = match mode {
-        Mode::Up => "seluruh platform / the whole platform",
+        Mode::Up | Mode::Demo => "seluruh platform / the whole platform",
         Mode::Serve => "layanan terpilih / selected services",
     };
     let certificate = if tls.generated {

@@ -789,3 +789,37 @@ async fn bad_bearer_tokens_are_refused_with_a_401_problem() {
         "refusals are counted by reason"
     );
 }
+
+#[tokio::test]
+async fn the_demo_world_is_seeded_once_and_its_users_can_sign_in() {
+    use warga_core::identity::Role;
+    let app = app().await;
+    let first = warga_identity::demo::seed(&app.platform).await.unwrap();
+    assert!(first.created);
+    let again = warga_identity::demo::seed(&app.platform).await.unwrap();
+    assert!(!again.created, "seeding twice changes nothing");
+    let store = &app.platform.store;
+    let citizens = warga_identity::accounts::list(store, Some(Role::Citizen), None, None, 500)
+        .await
+        .unwrap();
+    assert_eq!(citizens.len(), warga_identity::demo::CITIZENS);
+    let departments = warga_identity::accounts::departments(store).await.unwrap();
+    for (id, _) in warga_identity::demo::AUTHORITIES {
+        assert!(departments.iter().any(|d| d.id == id), "{id}");
+        let officers = warga_identity::accounts::list(store, Some(Role::Officer), Some(id), None, 50)
+            .await
+            .unwrap();
+        assert_eq!(officers.len(), 2, "a head and a staff member in {id}");
+    }
+    for (_, username) in &first.logins {
+        let tokens = tokens_for(&app, username, warga_identity::demo::DEMO_PASSWORD).await;
+        assert!(tokens["access_token"].is_string(), "{username} signs in");
+    }
+    let mayor = tokens_for(&app, "walikota", warga_identity::demo::DEMO_PASSWORD).await;
+    let who: Value = bearer_get(&app, "/api/v1/identity/whoami", mayor["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["level"], "top");
+}

@@ -246,6 +246,16 @@ pub struct NewAccount {
 
 /// Validates, hashes and stores `new` in `tx`, with its audit record and event.
 pub async fn create(tx: &mut Tx, new: NewAccount, actor: &str) -> Result<Account, ApiError> {
+    create_inner(tx, new, None, actor).await
+}
+
+/// As [`create`], with the password already hashed (the demo seed hashes its one password
+/// once). `new.password` is still checked against the policy.
+pub async fn create_with_hash(tx: &mut Tx, new: NewAccount, hash: String, actor: &str) -> Result<Account, ApiError> {
+    create_inner(tx, new, Some(hash), actor).await
+}
+
+async fn create_inner(tx: &mut Tx, new: NewAccount, hash: Option<String>, actor: &str) -> Result<Account, ApiError> {
     let username = normalize_username(&new.username)?;
     let display_name = check_display_name(&new.display_name)?;
     let email = new
@@ -294,9 +304,12 @@ pub async fn create(tx: &mut Tx, new: NewAccount, actor: &str) -> Result<Account
     if by_username(tx.conn(), &username).await?.is_some() {
         return Err(ApiError::Conflict(format!("the username {username} is taken")));
     }
-    let password_hash = password::hash(new.password)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow_error(e)))?;
+    let password_hash = match hash {
+        Some(hash) => hash,
+        None => password::hash(new.password)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow_error(e)))?,
+    };
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
     let now = warga_core::time::now_ms();
     let roles: Vec<&str> = new.roles.iter().map(|r| r.as_str()).collect();

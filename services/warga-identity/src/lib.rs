@@ -14,6 +14,7 @@
 pub mod accounts;
 mod admin;
 pub mod clients;
+pub mod demo;
 mod lockout;
 pub mod oidc;
 mod pages;

@@ -1,0 +1,167 @@
+//! The authorization matrix: every protected route × every role, from one table.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use common::{Engine, TestApp, spawn_app_with};
+use warga_core::identity::Role;
+
+/// Who may call a route: everyone (public), or only callers with one of these roles.
+enum Allowed {
+    Public,
+    Roles(&'static [Role]),
+}
+
+const ANY_USER: &[Role] = &[
+    Role::Citizen,
+    Role::Officer,
+    Role::RegistryOfficer,
+    Role::Admin,
+    Role::LedgerMember,
+    Role::Service,
+];
+const ADMIN: &[Role] = &[Role::Admin];
+
+/// (method, path, JSON body with `{n}` replaced by a unique number, who may call it)
+const ROUTES: &[(&str, &str, &str, Allowed)] = &[
+    ("GET", "/api/v1/identity/whoami", "", Allowed::Roles(ANY_USER)),
+    ("GET", "/api/v1/identity/me", "", Allowed::Roles(ANY_USER)),
+    (
+        "GET",
+        "/api/v1/identity/departments",
+        "",
+        Allowed::Roles(&[Role::Admin, Role::Officer, Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
+        "/api/v1/identity/departments",
+        r#"{"id": "dept-{n}", "name": "Dinas {n}"}"#,
+        Allowed::Roles(ADMIN),
+    ),
+    (
+        "POST",
+        "/api/v1/identity/officers",
+        r#"{"username": "officer{n}", "display_name": "Petugas {n}", "department": "dinas-pu", "level": "staff"}"#,
+        Allowed::Roles(ADMIN),
+    ),
+    ("GET", "/api/v1/identity/accounts", "", Allowed::Roles(ADMIN)),
+    (
+        "POST",
+        "/api/v1/identity/accounts/no-such-account/disable",
+        "",
+        Allowed::Roles(ADMIN),
+    ),
+    (
+        "POST",
+        "/api/v1/identity/clients",
+        r#"{"client_id": "client{n}", "name": "Client {n}", "confidential": true, "grant_types": ["client_credentials"]}"#,
+        Allowed::Roles(ADMIN),
+    ),
+    ("POST", "/api/v1/identity/keys/rotate", "", Allowed::Roles(ADMIN)),
+    ("GET", "/api/v1/audit", "", Allowed::Roles(ADMIN)),
+    (
+        "POST",
+        "/api/v1/system/probes",
+        "{}",
+        Allowed::Roles(&[Role::Admin, Role::Service]),
+    ),
+    (
+        "GET",
+        "/api/v1/system/probes/01a200a2-30c3-71c1-80d9-b313e4124880",
+        "",
+        Allowed::Roles(&[Role::Admin, Role::Service]),
+    ),
+    (
+        "POST",
+        "/api/v1/identity/register",
+        r#"{"username": "warga{n}", "display_name": "Warga {n}", "password": "Kopi-Tubruk-Pagi"}"#,
+        Allowed::Public,
+    ),
+];
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+async fn token_for(app: &TestApp, role: Role) -> String {
+    let local = app.platform.auth.local.clone().unwrap();
+    let claims = warga_auth::AccessClaims {
+        iss: String::new(),
+        sub: format!("{role}-subject"),
+        aud: serde_json::json!("warga"),
+        exp: 0,
+        iat: 0,
+        nbf: None,
+        jti: None,
+        client_id: Some("matrix".into()),
+        azp: None,
+        scope: None,
+        roles: vec![role.as_str().to_owned()],
+        realm_access: None,
+        preferred_username: None,
+        department: (role == Role::Officer).then(|| "dinas-pu".to_owned()),
+        officer_level: (role == Role::Officer).then(|| "staff".to_owned()),
+        msp_id: (role == Role::LedgerMember).then(|| "BPJSMSP".to_owned()),
+    };
+    local.minter.access_token(claims, 3_600).await.unwrap().token
+}
+
+#[tokio::test]
+async fn every_protected_route_allows_exactly_its_roles() {
+    let app = spawn_app_with(Engine::Sqlite, Router::new(), vec![], |config| {
+        config.gateway.user_per_minute = 100_000;
+        config.gateway.anonymous_per_minute = 100_000;
+    })
+    .await
+    .unwrap();
+    let mut tx = app.platform.store.begin().await.unwrap();
+    warga_identity::accounts::create_department(&mut tx, "dinas-pu", "Dinas Pekerjaan Umum", "system")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let callers: Vec<(String, Option<Role>)> = std::iter::once(("anonymous".to_owned(), None))
+        .chain(Role::ALL.iter().map(|r| (r.to_string(), Some(*r))))
+        .collect();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (method, path, body, allowed) in ROUTES {
+        for (name, role) in &callers {
+            let n = UNIQUE.fetch_add(1, Ordering::Relaxed).to_string();
+            let mut request = app
+                .client
+                .request(method.parse().unwrap(), format!("{}{path}", app.url));
+            if !body.is_empty() {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.replace("{n}", &n));
+            }
+            if let Some(role) = role {
+                request = request.bearer_auth(token_for(&app, *role).await);
+            }
+            let status = request.send().await.unwrap().status().as_u16();
+            let expected = match (allowed, role) {
+                (Allowed::Public, _) => "allowed",
+                (Allowed::Roles(_), None) => "401",
+                (Allowed::Roles(roles), Some(role)) if roles.contains(role) => "allowed",
+                (Allowed::Roles(_), Some(_)) => "403",
+            };
+            let got = match status {
+                401 => "401",
+                403 => "403",
+                _ => "allowed",
+            };
+            checked += 1;
+            if got != expected {
+                failures.push(format!("{method} {path} as {name}: expected {expected}, got {status}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} cases wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, ROUTES.len() * 7);
+}
