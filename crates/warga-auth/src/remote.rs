@@ -8,6 +8,8 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use serde::Deserialize;
 use tokio::sync::RwLock;
+use warga_core::resilience::{BreakerConfig, CircuitBreaker, RetryPolicy};
+use warga_core::time::SystemClock;
 
 use crate::AuthError;
 use crate::keyring::VerifyKey;
@@ -32,6 +34,9 @@ struct State {
 pub(crate) struct RemoteIssuer {
     issuer: String,
     refetch_min: Duration,
+    /// Stops hammering an issuer that is down; its documents are fetched with retries.
+    breaker: CircuitBreaker,
+    retry: RetryPolicy,
     client: reqwest::Client,
     state: RwLock<State>,
 }
@@ -66,6 +71,8 @@ impl RemoteIssuer {
         Ok(RemoteIssuer {
             issuer: issuer.trim_end_matches('/').to_owned(),
             refetch_min,
+            breaker: CircuitBreaker::new(BreakerConfig::default()),
+            retry: RetryPolicy::default(),
             client,
             state: RwLock::new(State {
                 jwks_uri: None,
@@ -91,22 +98,42 @@ impl RemoteIssuer {
         Ok(self.state.read().await.keys.get(kid).cloned())
     }
 
+    /// GETs a JSON document through the circuit breaker, retrying with jittered backoff
+    /// (GET is idempotent).
+    async fn fetch<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, AuthError> {
+        let mut last_error = String::new();
+        for attempt in 1..=self.retry.attempts {
+            let Some(permit) = self.breaker.try_acquire(&SystemClock) else {
+                return Err(AuthError::IssuerUnavailable(format!(
+                    "circuit open after repeated failures ({last_error})"
+                )));
+            };
+            let result = async { self.client.get(url).send().await?.error_for_status()?.json::<T>().await }.await;
+            match result {
+                Ok(document) => {
+                    self.breaker.succeeded(permit);
+                    return Ok(document);
+                }
+                Err(error) => {
+                    self.breaker.failed(permit, &SystemClock);
+                    last_error = error.to_string();
+                    tracing::warn!(url, attempt, error = %last_error, "fetching from the token issuer failed");
+                }
+            }
+            if attempt < self.retry.attempts {
+                let jitter = f64::from(random_byte()) / 255.0;
+                tokio::time::sleep(Duration::from_millis(self.retry.delay_ms(attempt, jitter))).await;
+            }
+        }
+        Err(AuthError::IssuerUnavailable(last_error))
+    }
+
     async fn refresh(&self) -> Result<(), AuthError> {
-        let unavailable = |e: reqwest::Error| AuthError::IssuerUnavailable(e.to_string());
         let jwks_uri = match self.state.read().await.jwks_uri.clone() {
             Some(uri) => uri,
             None => {
                 let url = format!("{}/.well-known/openid-configuration", self.issuer);
-                let discovery: Discovery = self
-                    .client
-                    .get(&url)
-                    .send()
-                    .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(unavailable)?
-                    .json()
-                    .await
-                    .map_err(unavailable)?;
+                let discovery: Discovery = self.fetch(&url).await?;
                 if discovery.issuer.trim_end_matches('/') != self.issuer {
                     return Err(AuthError::IssuerUnavailable(format!(
                         "discovery names issuer {} instead of {}",
@@ -116,16 +143,7 @@ impl RemoteIssuer {
                 discovery.jwks_uri
             }
         };
-        let set: JwkSet = self
-            .client
-            .get(&jwks_uri)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
+        let set: JwkSet = self.fetch(&jwks_uri).await?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else { continue };
@@ -159,4 +177,11 @@ impl RemoteIssuer {
         state.fetched_at = Some(Instant::now());
         Ok(())
     }
+}
+
+fn random_byte() -> u8 {
+    use ring::rand::SecureRandom;
+    let mut byte = [0u8; 1];
+    let _ = ring::rand::SystemRandom::new().fill(&mut byte);
+    byte[0]
 }

@@ -353,3 +353,40 @@ async fn an_external_issuer_is_found_by_discovery_and_its_keys_refetched_on_rota
         .token;
     assert!(matches!(validator.validate(&forged).await, Err(AuthError::UnknownKey)));
 }
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_retried_then_the_circuit_opens() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let counter = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let f = fixture().await;
+    let token = f.minter.access_token(claims(), 300).await.unwrap().token;
+    let validator = TokenValidator::remote_with_refetch(&issuer, AUDIENCE.into(), None, Duration::ZERO).unwrap();
+    // First validation: three attempts (with backoff), all failing.
+    let error = validator.validate(&token).await.err().unwrap();
+    assert!(matches!(error, AuthError::IssuerUnavailable(_)), "{error:?}");
+    assert!(
+        !error.is_client_error(),
+        "our trouble, not the client's: a 5xx, not a 401"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "retried");
+    // The fifth consecutive failure opens the circuit; after that the issuer is left alone.
+    let _ = validator.validate(&token).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 5);
+    for _ in 0..5 {
+        let error = validator.validate(&token).await.err().unwrap();
+        assert!(error.to_string().contains("circuit open"), "{error}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 5, "no calls while the circuit is open");
+}
