@@ -69,7 +69,19 @@ impl Nats {
             prefix,
             config: config.clone(),
         };
-        nats.ensure_streams().await?;
+        // The JetStream API can time out on a busy server; creating streams is idempotent.
+        let mut attempt = 1;
+        loop {
+            match nats.ensure_streams().await {
+                Ok(()) => break,
+                Err(error) if attempt < 3 => {
+                    tracing::warn!(%error, attempt, "creating the JetStream streams failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
         Ok(nats)
     }
 

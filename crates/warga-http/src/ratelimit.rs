@@ -5,7 +5,7 @@
 //! script. A limit of N per minute admits a burst of N, then one request every 60/N s.
 //! Authenticated requests are counted per token subject, anonymous ones per client address;
 //! route classes (longest path prefix) carry their own limits. Probes (`/healthz`,
-//! `/readyz`, `/metrics`) are never limited. A refused request gets 429 with `Retry-After`.
+//! `/readyz`, `/metrics`) and static assets are never limited. A refused request gets 429 with `Retry-After`.
 //! If Redis cannot be reached the request is let through (fail open) and counted in
 //! `warga_rate_limit_errors_total`: the limiter protects the services, it must not take
 //! them down.
@@ -29,6 +29,8 @@ const PERIOD_US: i64 = 60_000_000;
 /// Keys kept in memory before expired ones are swept.
 const MEMORY_KEYS_SWEEP_AT: usize = 100_000;
 const EXEMPT: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+/// Static assets: cheap, cacheable, and fetched by every page view.
+const EXEMPT_PREFIXES: [&str; 2] = ["/static/", "/oauth2/assets/"];
 
 static LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     warga_telemetry::register(
@@ -212,7 +214,7 @@ impl RateLimiter {
 
 pub(crate) async fn limit(State(limiter): State<RateLimiter>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if EXEMPT.contains(&path) {
+    if EXEMPT.contains(&path) || EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p)) {
         return next.run(req).await;
     }
     let principal = req.extensions().get::<Principal>();

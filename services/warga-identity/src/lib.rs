@@ -97,6 +97,7 @@ pub async fn bootstrap(platform: &Platform) -> Result<Option<String>, ApiError> 
     if let Some(local) = &platform.auth.local {
         local.keyring.signing_key().await?;
     }
+    ensure_web_client(platform).await?;
     let admins = accounts::list(&platform.store, Some(Role::Admin), None, None, 1).await?;
     if !admins.is_empty() {
         return Ok(None);
@@ -126,4 +127,43 @@ pub async fn bootstrap(platform: &Platform) -> Result<Option<String>, ApiError> 
     tx.commit().await?;
     tracing::info!("created the first administrator account");
     Ok(generated.then_some(password))
+}
+
+/// The client id of warga's own web UI.
+pub const WEB_CLIENT_ID: &str = "warga-web";
+
+/// Registers (or points at this deployment's current URL) the public client of the web UI.
+async fn ensure_web_client(platform: &Platform) -> Result<(), ApiError> {
+    let base = &platform.public_url;
+    let callback = format!("{base}/web/callback");
+    let after_logout = format!("{base}/");
+    if clients::find(&platform.store, WEB_CLIENT_ID).await?.is_some() {
+        sqlx::query(
+            "UPDATE identity_clients SET redirect_uris = $1, post_logout_redirect_uris = $2 WHERE client_id = $3",
+        )
+        .bind(&callback)
+        .bind(&after_logout)
+        .bind(WEB_CLIENT_ID)
+        .execute(platform.store.writer())
+        .await
+        .map_err(warga_store::StoreError::from)?;
+        return Ok(());
+    }
+    let mut tx = platform.store.begin().await?;
+    clients::create(
+        &mut tx,
+        clients::NewClient {
+            client_id: WEB_CLIENT_ID.into(),
+            name: "warga".into(),
+            confidential: false,
+            redirect_uris: vec![callback],
+            post_logout_redirect_uris: vec![after_logout],
+            grant_types: vec![clients::GRANT_AUTHORIZATION_CODE.into()],
+            service_roles: vec![],
+        },
+        "system",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

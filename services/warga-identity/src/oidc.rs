@@ -725,23 +725,56 @@ pub async fn token(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// A redeemed authorization code.
+pub struct Redeemed {
+    pub account: Account,
+    client: Client,
+    scope: String,
+    refresh: String,
+    pub nonce: Option<String>,
+    auth_time_ms: i64,
+}
+
 async fn authorization_code_grant(
     state: &IdentityState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<Response, OAuthError> {
     let client = clients::authenticate(state.store(), headers, form).await?;
-    if !client.allows(clients::GRANT_AUTHORIZATION_CODE) {
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use the authorization code grant",
-        ));
-    }
     let code = form
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let verifier = form
         .get("code_verifier")
         .ok_or_else(|| OAuthError::invalid_request("code_verifier is missing (PKCE)"))?;
+    let redirect_uri = form.get("redirect_uri").map(String::as_str).unwrap_or("");
+    let r = redeem(state, client, code, verifier, redirect_uri).await?;
+    token_response(
+        state,
+        &r.account,
+        &r.client,
+        &r.scope,
+        Some(&r.refresh),
+        r.nonce.as_deref(),
+        r.auth_time_ms,
+    )
+    .await
+}
+
+/// Redeems a code for an authenticated `client`: single use, unexpired, same redirect URI,
+/// PKCE verifier matching.
+async fn redeem(
+    state: &IdentityState,
+    client: Client,
+    code: &str,
+    verifier: &str,
+    redirect_uri: &str,
+) -> Result<Redeemed, OAuthError> {
+    if !client.allows(clients::GRANT_AUTHORIZATION_CODE) {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the authorization code grant",
+        ));
+    }
     let now = state.now_ms();
     let mut tx = state.store().begin().await?;
     let row = sqlx::query(
@@ -775,7 +808,7 @@ async fn authorization_code_grant(
     if row.get::<i64, _>(8) <= now {
         return Err(OAuthError::invalid_grant("the authorization code has expired"));
     }
-    if form.get("redirect_uri").map(String::as_str) != Some(row.get::<String, _>(3).as_str()) {
+    if redirect_uri != row.get::<String, _>(3).as_str() {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
@@ -803,17 +836,53 @@ async fn authorization_code_grant(
     let refresh = insert_refresh(state, &mut tx, &family, &client, &account, Some(&session_hash), &scope).await?;
     audit_token(&mut tx, &account, &client, "identity.token.issue").await?;
     tx.commit().await?;
-    let nonce: Option<String> = row.get(6);
-    token_response(
-        state,
-        &account,
-        &client,
-        &scope,
-        Some(&refresh),
-        nonce.as_deref(),
-        row.get(7),
+    Ok(Redeemed {
+        account,
+        client,
+        scope,
+        refresh,
+        nonce: row.get(6),
+        auth_time_ms: row.get(7),
+    })
+}
+
+/// For a relying party in this process (the web UI): redeems `code` of the public client
+/// `client_id` and returns the account and an ID token (the logout hint).
+pub async fn redeem_in_process(
+    platform: &Platform,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+    redirect_uri: &str,
+) -> Result<(Account, String, Option<String>), String> {
+    let issuer = platform
+        .auth
+        .local
+        .clone()
+        .ok_or("tokens come from an external issuer")?;
+    let state = IdentityState {
+        platform: platform.clone(),
+        issuer,
+        clock: platform.clock.clone(),
+    };
+    let client = clients::find(state.store(), client_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|c| !c.is_confidential())
+        .ok_or("no such public client")?;
+    let redeemed = redeem(&state, client, code, verifier, redirect_uri)
+        .await
+        .map_err(|e| e.description)?;
+    let id_token = id_token(
+        &state,
+        &redeemed.account,
+        client_id,
+        redeemed.nonce.as_deref(),
+        redeemed.auth_time_ms,
     )
     .await
+    .map_err(|e| e.description)?;
+    Ok((redeemed.account, id_token, redeemed.nonce))
 }
 
 async fn insert_refresh(

@@ -1,0 +1,838 @@
+//! The web UI of warga: server-rendered pages, no client script, every asset served by
+//! warga itself (it must work on an intranet without a CDN).
+//!
+//! Bahasa Indonesia by default, English on request (`?lang=en`, remembered in a cookie).
+//! Signing in is single sign-on through warga's own OpenID Connect provider: `/masuk`
+//! starts an authorization code flow with PKCE for the public client `warga-web`, and
+//! `/web/callback` redeems the code in-process and opens a session (a `__Host-` cookie
+//! whose hash is stored). Signing out ends this session and the provider's.
+//!
+//! Every page carries a strict Content-Security-Policy (no script, styles and forms from
+//! warga only); every form is protected against CSRF (the session's token, or a
+//! double-submit cookie before sign-in); authorization is checked on every request.
+
+#![forbid(unsafe_code)]
+
+mod i18n;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use base64::Engine;
+use serde::Deserialize;
+use sqlx::Row;
+use warga_bus::Handler;
+use warga_core::identity::{OfficerLevel, Role};
+use warga_http::{ApiError, Platform, ProtocolError, Service};
+use warga_identity::accounts::{self, Account, Department};
+use warga_store::{MigrationSet, MigrationStep, StoreError};
+
+use crate::i18n::{Lang, Tr};
+
+const SESSION_COOKIE: &str = "__Host-warga_web";
+const FORM_COOKIE: &str = "__Host-warga_form";
+const LANG_COOKIE: &str = "warga_lang";
+const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
+const STYLESHEET: &str = include_str!("../assets/warga.css");
+
+pub struct WebService;
+
+const MIGRATIONS: MigrationSet = MigrationSet {
+    owner: "web",
+    sqlite: &[MigrationStep {
+        version: 2026112240,
+        description: "web sessions",
+        sql: include_str!("../migrations/sqlite/2026112240_web_sessions.sql"),
+    }],
+    postgres: &[MigrationStep {
+        version: 2026112240,
+        description: "web sessions",
+        sql: include_str!("../migrations/postgres/2026112240_web_sessions.sql"),
+    }],
+};
+
+impl Service for WebService {
+    fn name(&self) -> &'static str {
+        "web"
+    }
+    fn summary(&self) -> &'static str {
+        "the web UI (Bahasa Indonesia, English)"
+    }
+    fn migrations(&self) -> MigrationSet {
+        MIGRATIONS
+    }
+    fn router(&self, platform: &Platform) -> Router {
+        Router::new()
+            .route("/", get(home))
+            .route("/static/warga.css", get(stylesheet))
+            .route("/daftar", get(signup_form).post(signup))
+            .route("/masuk", get(sign_in))
+            .route("/web/callback", get(callback))
+            .route("/keluar", axum::routing::post(sign_out))
+            .route("/akun", get(account))
+            .route("/admin/departemen", get(departments_page).post(create_department))
+            .route("/admin/petugas", get(officers_page).post(create_officer))
+            .with_state(platform.clone())
+    }
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        utoipa::openapi::OpenApiBuilder::new().build()
+    }
+    fn handlers(&self, _: &Platform) -> Vec<Arc<dyn Handler>> {
+        Vec::new()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Request context: language, session, layout
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn set_cookie(name: &str, value: &str, max_age_s: i64) -> HeaderValue {
+    let text = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_s}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1; Max-Age=0"))
+}
+
+fn random(bytes: usize) -> Result<String, ApiError> {
+    Ok(warga_auth::random_token(bytes)?)
+}
+
+struct Session {
+    id_hash: String,
+    account: Account,
+    csrf: String,
+    id_token: String,
+}
+
+struct Context {
+    lang: Lang,
+    /// Set when the request changed the language (remember it in a cookie).
+    lang_changed: bool,
+    session: Option<Session>,
+}
+
+async fn context(
+    platform: &Platform,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<Context, ApiError> {
+    let asked = Lang::parse(query.get("lang").map(String::as_str));
+    let remembered = Lang::parse(cookie(headers, LANG_COOKIE));
+    let lang = asked.or(remembered).unwrap_or(Lang::Id);
+    let session = match cookie(headers, SESSION_COOKIE) {
+        Some(value) if !value.is_empty() => {
+            let id_hash = warga_auth::token_hash(value);
+            let row = sqlx::query(
+                "SELECT account_id, csrf, id_token FROM web_sessions WHERE id_hash = $1 AND expires_at_ms > $2",
+            )
+            .bind(&id_hash)
+            .bind(platform.clock.now_ms())
+            .fetch_optional(platform.store.reader())
+            .await
+            .map_err(StoreError::from)?;
+            match row {
+                Some(row) => accounts::by_id(platform.store.reader(), &row.get::<String, _>(0))
+                    .await?
+                    .filter(Account::is_active)
+                    .map(|account| Session {
+                        id_hash,
+                        account,
+                        csrf: row.get(1),
+                        id_token: row.get(2),
+                    }),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    Ok(Context {
+        lang,
+        lang_changed: asked.is_some() && asked != remembered,
+        session,
+    })
+}
+
+/// What every page's layout shows.
+pub struct Layout {
+    lang: &'static str,
+    t: Tr,
+    user: Option<UserView>,
+    csrf: String,
+}
+
+pub struct UserView {
+    display_name: String,
+    is_admin: bool,
+}
+
+impl Context {
+    fn layout(&self) -> Layout {
+        Layout {
+            lang: self.lang.code(),
+            t: Tr(self.lang),
+            user: self.session.as_ref().map(|s| UserView {
+                display_name: s.account.display_name.clone(),
+                is_admin: s.account.roles.contains(&Role::Admin),
+            }),
+            csrf: self.session.as_ref().map(|s| s.csrf.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn t(&self, key: &str) -> &'static str {
+        Tr(self.lang).get(key)
+    }
+
+    fn admin(&self) -> Option<&Session> {
+        self.session.as_ref().filter(|s| s.account.roles.contains(&Role::Admin))
+    }
+}
+
+/// Renders a page with the security headers every page carries.
+fn page(context: &Context, template: &impl Template, status: StatusCode) -> Response {
+    let html = match template.render() {
+        Ok(html) => html,
+        Err(error) => return ApiError::Internal(anyhow::anyhow!("template failed: {error}")).into_response(),
+    };
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    if context.lang_changed {
+        headers.append(
+            header::SET_COOKIE,
+            set_cookie(LANG_COOKIE, context.lang.code(), 365 * 86_400),
+        );
+    }
+    if !status.is_success() {
+        response.extensions_mut().insert(ProtocolError);
+    }
+    response
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    layout: Layout,
+    title: &'static str,
+    message: String,
+}
+
+fn message(context: &Context, status: StatusCode, message: impl Into<String>) -> Response {
+    let template = MessagePage {
+        layout: context.layout(),
+        title: context.t("error.title"),
+        message: message.into(),
+    };
+    page(context, &template, status)
+}
+
+fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages
+
+async fn stylesheet() -> Response {
+    let mut response = STYLESHEET.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    layout: Layout,
+    notice: Option<&'static str>,
+}
+
+async fn home(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    let notice = match (
+        query.get("m").map(String::as_str),
+        query.get("state").map(String::as_str),
+    ) {
+        (Some("registered"), _) => Some(context.t("signup.done")),
+        (_, Some("signedout")) => Some(context.t("signout.done")),
+        _ => None,
+    };
+    Ok(page(
+        &context,
+        &HomePage {
+            layout: context.layout(),
+            notice,
+        },
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignUpPage {
+    layout: Layout,
+    form_csrf: String,
+    error: Option<String>,
+    username: String,
+    display_name: String,
+    email: String,
+}
+
+fn signup_page(
+    context: &Context,
+    error: Option<String>,
+    form: Option<&SignUpForm>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let form_csrf = random(24)?;
+    let template = SignUpPage {
+        layout: context.layout(),
+        form_csrf: form_csrf.clone(),
+        error,
+        username: form.map(|f| f.username.clone()).unwrap_or_default(),
+        display_name: form.map(|f| f.display_name.clone()).unwrap_or_default(),
+        email: form.map(|f| f.email.clone()).unwrap_or_default(),
+    };
+    let mut response = page(context, &template, status);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(FORM_COOKIE, &form_csrf, 3_600));
+    Ok(response)
+}
+
+async fn signup_form(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    signup_page(&context, None, None, StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+struct SignUpForm {
+    csrf: String,
+    username: String,
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    password: String,
+}
+
+async fn signup(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<SignUpForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let csrf_ok = cookie(&headers, FORM_COOKIE)
+        .is_some_and(|c| !c.is_empty() && warga_auth::constant_time_eq(c.as_bytes(), form.csrf.as_bytes()));
+    if !csrf_ok {
+        return signup_page(
+            &context,
+            Some(context.t("error.form").into()),
+            Some(&form),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let mut tx = platform.store.begin().await?;
+    let created = accounts::create(
+        &mut tx,
+        accounts::NewAccount {
+            username: form.username.clone(),
+            display_name: form.display_name.clone(),
+            email: Some(form.email.clone()).filter(|e| !e.trim().is_empty()),
+            password: form.password.clone(),
+            roles: [Role::Citizen].into_iter().collect(),
+            ..Default::default()
+        },
+        "anonymous",
+    )
+    .await;
+    match created {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(see_other("/?m=registered"))
+        }
+        Err(ApiError::Validation { field, detail }) => signup_page(
+            &context,
+            Some(format!("{field}: {detail}")),
+            Some(&form),
+            StatusCode::BAD_REQUEST,
+        ),
+        Err(ApiError::Conflict(detail)) => signup_page(&context, Some(detail), Some(&form), StatusCode::CONFLICT),
+        Err(other) => Err(other),
+    }
+}
+
+/// Starts single sign-on at warga's provider (authorization code with PKCE).
+async fn sign_in(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    if context.session.is_some() {
+        return Ok(see_other("/akun"));
+    }
+    let state = random(24)?;
+    let verifier = random(48)?;
+    let nonce = random(16)?;
+    sqlx::query(
+        "INSERT INTO web_logins (state, code_verifier, nonce, lang, expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&state)
+    .bind(&verifier)
+    .bind(&nonce)
+    .bind(context.lang.code())
+    .bind(platform.clock.now_ms() + LOGIN_TTL_MS)
+    .execute(platform.store.writer())
+    .await
+    .map_err(StoreError::from)?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    let redirect_uri = format!("{}/web/callback", platform.public_url);
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", warga_identity::WEB_CLIENT_ID),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("scope", "openid profile roles"),
+        ("state", state.as_str()),
+        ("nonce", nonce.as_str()),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("ui_locales", context.lang.code()),
+    ])
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(see_other(&format!("/oauth2/authorize?{query}")))
+}
+
+async fn callback(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
+        return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.signin")));
+    };
+    let mut tx = platform.store.begin().await?;
+    let row = sqlx::query("SELECT code_verifier, nonce, expires_at_ms FROM web_logins WHERE state = $1")
+        .bind(state)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    sqlx::query("DELETE FROM web_logins WHERE state = $1 OR expires_at_ms < $2")
+        .bind(state)
+        .bind(platform.clock.now_ms())
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    tx.commit().await?;
+    let Some(row) = row.filter(|r| r.get::<i64, _>(2) > platform.clock.now_ms()) else {
+        return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.signin")));
+    };
+    let redirect_uri = format!("{}/web/callback", platform.public_url);
+    let verifier: String = row.get(0);
+    let expected_nonce: String = row.get(1);
+    let redeemed = warga_identity::oidc::redeem_in_process(
+        &platform,
+        warga_identity::WEB_CLIENT_ID,
+        code,
+        &verifier,
+        &redirect_uri,
+    )
+    .await;
+    let (account, id_token, nonce) = match redeemed {
+        Ok(redeemed) => redeemed,
+        Err(error) => {
+            tracing::warn!(%error, "web sign-in failed");
+            return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.signin")));
+        }
+    };
+    if nonce.as_deref() != Some(expected_nonce.as_str()) {
+        return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.signin")));
+    }
+    let session = random(32)?;
+    let now = platform.clock.now_ms();
+    let ttl_s = platform.config.identity.session_ttl_s as i64;
+    sqlx::query(
+        "INSERT INTO web_sessions (id_hash, account_id, csrf, id_token, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(warga_auth::token_hash(&session))
+    .bind(&account.id)
+    .bind(random(24)?)
+    .bind(&id_token)
+    .bind(now)
+    .bind(now + ttl_s * 1000)
+    .execute(platform.store.writer())
+    .await
+    .map_err(StoreError::from)?;
+    let mut response = see_other("/akun");
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &session, ttl_s));
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+fn csrf_matches(session: &Session, presented: &str) -> bool {
+    warga_auth::constant_time_eq(session.csrf.as_bytes(), presented.as_bytes())
+}
+
+/// Ends the web session, then the provider's session (RP-initiated logout).
+async fn sign_out(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let Some(session) = &context.session else {
+        return Ok(see_other("/"));
+    };
+    if !csrf_matches(session, &form.csrf) {
+        return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.form")));
+    }
+    sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
+        .bind(&session.id_hash)
+        .execute(platform.store.writer())
+        .await
+        .map_err(StoreError::from)?;
+    let after = format!("{}/", platform.public_url);
+    let query = serde_urlencoded::to_string([
+        ("id_token_hint", session.id_token.as_str()),
+        ("post_logout_redirect_uri", after.as_str()),
+        ("state", "signedout"),
+    ])
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut response = see_other(&format!("/oauth2/logout?{query}"));
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0));
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    layout: Layout,
+    account: accounts::AccountView,
+    roles: String,
+}
+
+async fn account(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    let Some(session) = &context.session else {
+        return Ok(see_other("/masuk"));
+    };
+    let view = accounts::AccountView::from(&session.account);
+    let roles = view.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+    Ok(page(
+        &context,
+        &AccountPage {
+            layout: context.layout(),
+            account: view,
+            roles,
+        },
+        StatusCode::OK,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Administration
+
+#[derive(Template)]
+#[template(path = "departments.html")]
+struct DepartmentsPage {
+    layout: Layout,
+    departments: Vec<Department>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn departments_response(
+    platform: &Platform,
+    context: &Context,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let departments = accounts::departments(&platform.store).await?;
+    Ok(page(
+        context,
+        &DepartmentsPage {
+            layout: context.layout(),
+            departments,
+            notice,
+            error,
+        },
+        status,
+    ))
+}
+
+/// The administrator's session, or the response for anyone else (sign in first, or 403).
+fn require_admin(context: &Context) -> Result<&Session, Box<Response>> {
+    match (&context.session, context.admin()) {
+        (None, _) => Err(Box::new(see_other("/masuk"))),
+        (Some(_), None) => Err(Box::new(message(
+            context,
+            StatusCode::FORBIDDEN,
+            context.t("error.forbidden"),
+        ))),
+        (Some(_), Some(session)) => Ok(session),
+    }
+}
+
+async fn departments_page(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    if let Err(response) = require_admin(&context) {
+        return Ok(*response);
+    }
+    departments_response(&platform, &context, None, None, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+struct DepartmentForm {
+    csrf: String,
+    id: String,
+    name: String,
+}
+
+async fn create_department(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<DepartmentForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = match require_admin(&context) {
+        Ok(session) => session,
+        Err(response) => return Ok(*response),
+    };
+    if !csrf_matches(session, &form.csrf) {
+        return departments_response(
+            &platform,
+            &context,
+            None,
+            Some(context.t("error.form").into()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let actor = format!("user:{}", session.account.id);
+    let mut tx = platform.store.begin().await?;
+    match accounts::create_department(&mut tx, &form.id, &form.name, &actor).await {
+        Ok(()) => {
+            tx.commit().await?;
+            let notice = format!("{}: {}", context.t("departments.created"), form.name.trim());
+            departments_response(&platform, &context, Some(notice), None, StatusCode::OK).await
+        }
+        Err(ApiError::Validation { field, detail }) => {
+            departments_response(
+                &platform,
+                &context,
+                None,
+                Some(format!("{field}: {detail}")),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(ApiError::Conflict(detail)) => {
+            departments_response(&platform, &context, None, Some(detail), StatusCode::CONFLICT).await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+pub struct OfficerRow {
+    username: String,
+    display_name: String,
+    department: String,
+    level: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "officers.html")]
+struct OfficersPage {
+    layout: Layout,
+    officers: Vec<OfficerRow>,
+    departments: Vec<Department>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn officers_response(
+    platform: &Platform,
+    context: &Context,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let tr = Tr(context.lang);
+    let officers = accounts::list(&platform.store, Some(Role::Officer), None, None, 500)
+        .await?
+        .into_iter()
+        .map(|a| OfficerRow {
+            username: a.username,
+            display_name: a.display_name,
+            department: a.department_id.unwrap_or_default(),
+            level: match a.officer_level {
+                Some(OfficerLevel::Staff) => tr.get("level.staff"),
+                Some(OfficerLevel::Head) => tr.get("level.head"),
+                Some(OfficerLevel::Top) => tr.get("level.top"),
+                None => "",
+            },
+        })
+        .collect();
+    let departments = accounts::departments(&platform.store).await?;
+    Ok(page(
+        context,
+        &OfficersPage {
+            layout: context.layout(),
+            officers,
+            departments,
+            notice,
+            error,
+        },
+        status,
+    ))
+}
+
+async fn officers_page(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    if let Err(response) = require_admin(&context) {
+        return Ok(*response);
+    }
+    officers_response(&platform, &context, None, None, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+struct OfficerForm {
+    csrf: String,
+    username: String,
+    display_name: String,
+    department: String,
+    level: String,
+}
+
+async fn create_officer(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<OfficerForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = match require_admin(&context) {
+        Ok(session) => session,
+        Err(response) => return Ok(*response),
+    };
+    if !csrf_matches(session, &form.csrf) {
+        return officers_response(
+            &platform,
+            &context,
+            None,
+            Some(context.t("error.form").into()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let Ok(level) = form.level.parse::<OfficerLevel>() else {
+        return officers_response(
+            &platform,
+            &context,
+            None,
+            Some("level: staff, head or top".into()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    let actor = format!("user:{}", session.account.id);
+    let created = warga_identity::create_officer_account(
+        &platform,
+        warga_identity::NewOfficer {
+            username: form.username,
+            display_name: form.display_name,
+            email: None,
+            password: None,
+            roles: vec![Role::Officer],
+            department: Some(form.department),
+            level: Some(level),
+            msp_id: None,
+        },
+        &actor,
+    )
+    .await;
+    match created {
+        Ok(created) => {
+            let notice = format!(
+                "{} {} — {}",
+                context.t("officers.created"),
+                created.one_time_password.unwrap_or_default(),
+                created.account.username
+            );
+            officers_response(&platform, &context, Some(notice), None, StatusCode::OK).await
+        }
+        Err(ApiError::Validation { field, detail }) => {
+            officers_response(
+                &platform,
+                &context,
+                None,
+                Some(format!("{field}: {detail}")),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(ApiError::Conflict(detail)) => {
+            officers_response(&platform, &context, None, Some(detail), StatusCode::CONFLICT).await
+        }
+        Err(other) => Err(other),
+    }
+}
