@@ -36,6 +36,7 @@ pub struct TestApp {
 pub fn services() -> Vec<Arc<dyn Service>> {
     vec![
         Arc::new(warga_identity::IdentityService),
+        Arc::new(warga_web::WebService),
         Arc::new(warga_system::SystemService),
     ]
 }
