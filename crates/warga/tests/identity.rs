@@ -748,7 +748,33 @@ async fn bad_bearer_tokens_are_refused_with_a_401_problem() {
         b64(&serde_json::to_value(claims(&|_| {})).unwrap())
     );
 
+    // HS256 keyed with the published public key, naming the real kid: algorithm confusion.
+    let jwks: Value = app.get("/oauth2/jwks").await.json().await.unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = Some(kid);
+    let hs256 = jsonwebtoken::encode(
+        &hs_header,
+        &claims(&|_| {}),
+        &jsonwebtoken::EncodingKey::from_secret(jwks["keys"][0].to_string().as_bytes()),
+    )
+    .unwrap();
+    // Signed by a key this deployment never published.
+    let stranger = spawn_app_with(Db::Sqlite, Router::new(), vec![], |_| {}).await.unwrap();
+    let foreign = stranger
+        .platform
+        .auth
+        .local
+        .clone()
+        .unwrap()
+        .minter
+        .sign("at+jwt", &claims(&|_| {}))
+        .await
+        .unwrap();
+
     let cases = [
+        ("HS256 with the public key", hs256, "algorithm"),
+        ("unknown kid", foreign, "signing key is unknown"),
         ("expired", sign(claims(&|c| c.exp = now - 120)).await, "expired"),
         (
             "not yet valid",
