@@ -92,6 +92,7 @@ fn query_of(location: &str) -> HashMap<String, String> {
 }
 
 struct Login {
+    csrf_cookie: Option<String>,
     session: Option<String>,
     location: String,
     status: u16,
@@ -155,6 +156,7 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client, username: &str, passwo
         .unwrap();
     let status = response.status().as_u16();
     let session = set_cookie(&response, "__Host-warga_sid").filter(|s| !s.is_empty());
+    let next_csrf = set_cookie(&response, "__Host-warga_csrf").filter(|s| !s.is_empty());
     let location = response
         .headers()
         .get("location")
@@ -162,6 +164,7 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client, username: &str, passwo
         .unwrap_or_default();
     let body = response.text().await.unwrap();
     Login {
+        csrf_cookie: next_csrf,
         session,
         location,
         status,
@@ -590,7 +593,17 @@ async fn administrators_manage_departments_and_officers_and_roles_are_enforced()
     assert_eq!(bad.json::<Value>().await.unwrap()["field"], "username");
 
     // The officer signs in and sees their role and department in every token.
-    let officer_token = tokens_for(&app, "budi.pu", &one_time).await["access_token"]
+    let (_, challenge) = pkce();
+    let first = sign_in(&app, &browser(&app), "budi.pu", &one_time, &challenge).await;
+    change_password(
+        &app,
+        &first,
+        &one_time,
+        "Jalan-Rusak-Diperbaiki",
+        "Jalan-Rusak-Diperbaiki",
+    )
+    .await;
+    let officer_token = tokens_for(&app, "budi.pu", "Jalan-Rusak-Diperbaiki").await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -848,4 +861,104 @@ async fn the_demo_world_is_seeded_once_and_its_users_can_sign_in() {
         .await
         .unwrap();
     assert_eq!(who["level"], "top");
+}
+
+/// Answers the change-password page shown after a sign-in with a one-time password.
+async fn change_password(app: &TestApp, login: &Login, current: &str, new: &str, confirm: &str) -> Login {
+    let client = browser(app);
+    let mut form: Vec<(String, String)> = [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "username",
+        "csrf",
+    ]
+    .iter()
+    .map(|name| (name.to_string(), hidden(&login.body, name)))
+    .collect();
+    form.push(("password".into(), current.into()));
+    form.push(("new_password".into(), new.into()));
+    form.push(("confirm".into(), confirm.into()));
+    let response = client
+        .post(format!("{}/oauth2/password", app.url))
+        .header(
+            "cookie",
+            format!("__Host-warga_csrf={}", login.csrf_cookie.clone().unwrap()),
+        )
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let session = set_cookie(&response, "__Host-warga_sid").filter(|s| !s.is_empty());
+    let csrf_cookie = set_cookie(&response, "__Host-warga_csrf").filter(|s| !s.is_empty());
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    Login {
+        csrf_cookie,
+        session,
+        location,
+        status,
+        body: response.text().await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_one_time_password_must_be_changed_at_first_sign_in() {
+    let app = app().await;
+    let created = warga_identity::create_officer_account(
+        &app.platform,
+        warga_identity::NewOfficer {
+            username: "ani.capil".into(),
+            display_name: "Ani".into(),
+            email: None,
+            password: None,
+            roles: vec![warga_core::identity::Role::RegistryOfficer],
+            department: None,
+            level: None,
+            msp_id: None,
+        },
+        "system",
+    )
+    .await
+    .unwrap();
+    let one_time = created.one_time_password.unwrap();
+    let (verifier, challenge) = pkce();
+    let login = sign_in(&app, &browser(&app), "ani.capil", &one_time, &challenge).await;
+    assert_eq!(login.status, 200, "no code yet");
+    assert!(
+        login.body.contains("Ganti kata sandi") && login.session.is_none(),
+        "{}",
+        login.body
+    );
+
+    let differ = change_password(&app, &login, &one_time, "Teh-Manis-Hangat-1", "Teh-Manis-Hangat-2").await;
+    assert_eq!(differ.status, 400);
+    assert!(differ.body.contains("tidak sama"));
+    let weak = change_password(&app, &differ, &one_time, "merdeka1945", "merdeka1945").await;
+    assert_eq!(weak.status, 400);
+    let done = change_password(&app, &weak, &one_time, "Teh-Manis-Hangat-1", "Teh-Manis-Hangat-1").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.session.is_some());
+    let code = query_of(&done.location)["code"].clone();
+    let (status, _) = exchange(&app, &code, &verifier).await;
+    assert_eq!(status, 200);
+
+    let (_, challenge) = pkce();
+    assert_eq!(
+        sign_in(&app, &browser(&app), "ani.capil", &one_time, &challenge)
+            .await
+            .status,
+        401,
+        "the old one is gone"
+    );
+    assert!(tokens_for(&app, "ani.capil", "Teh-Manis-Hangat-1").await["access_token"].is_string());
 }

@@ -74,6 +74,7 @@ impl Service for IdentityService {
             .route("/.well-known/openid-configuration", get(oidc::discovery))
             .route("/oauth2/jwks", get(oidc::jwks))
             .route("/oauth2/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
+            .route("/oauth2/password", post(oidc::change_password))
             .route("/oauth2/token", post(oidc::token))
             .route("/oauth2/revoke", post(oidc::revoke))
             .route("/oauth2/introspect", post(oidc::introspect))

@@ -372,16 +372,10 @@ async fn check_authorize(state: &IdentityState, params: &AuthorizeParams) -> Res
     })
 }
 
-fn login_page(
-    params: &AuthorizeParams,
-    client: &Client,
-    redirect_uri: &str,
-    csrf: &str,
-    message: Option<&str>,
-    status: StatusCode,
-) -> Response {
+/// The authorization request's parameters as hidden form fields.
+fn hidden_fields(params: &AuthorizeParams) -> String {
     let lang = params.lang();
-    let hidden: String = [
+    [
         ("response_type", params.response_type.as_deref()),
         ("client_id", params.client_id.as_deref()),
         ("redirect_uri", params.redirect_uri.as_deref()),
@@ -396,7 +390,193 @@ fn login_page(
     .filter_map(|(name, value)| {
         value.map(|v| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(v)))
     })
-    .collect();
+    .collect()
+}
+
+/// Asks an account that signed in with a one-time password for a new one.
+fn change_password_page(
+    params: &AuthorizeParams,
+    redirect_uri: &str,
+    csrf: &str,
+    username: &str,
+    message: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let lang = params.lang();
+    let hidden = hidden_fields(params);
+    let error = message
+        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>{title}</h1><p>{why}</p>{error}\
+         <form method=\"post\" action=\"/oauth2/password\">{hidden}\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"username\" value=\"{username}\">\
+         <label for=\"password\">{current}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <label for=\"new_password\">{new}</label><input type=\"password\" id=\"new_password\" name=\"new_password\" autocomplete=\"new-password\" minlength=\"10\" required>\
+         <label for=\"confirm\">{confirm}</label><input type=\"password\" id=\"confirm\" name=\"confirm\" autocomplete=\"new-password\" minlength=\"10\" required>\
+         <button type=\"submit\">{submit}</button></form>",
+        title = pages::CHANGE_PASSWORD.get(lang),
+        why = pages::CHANGE_PASSWORD_WHY.get(lang),
+        csrf = escape(csrf),
+        username = escape(username),
+        current = pages::CURRENT_PASSWORD.get(lang),
+        new = pages::NEW_PASSWORD.get(lang),
+        confirm = pages::CONFIRM_PASSWORD.get(lang),
+        submit = pages::SAVE_AND_CONTINUE.get(lang),
+    );
+    let mut response = pages::page(
+        lang,
+        pages::CHANGE_PASSWORD.get(lang),
+        &body,
+        status,
+        pages::origin(redirect_uri).as_deref(),
+    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, csrf, 3_600));
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordChangeForm {
+    #[serde(flatten)]
+    params: AuthorizeParams,
+    username: String,
+    password: String,
+    new_password: String,
+    confirm: String,
+    csrf: String,
+}
+
+/// Sets a new password in place of a one-time one, then completes the sign-in.
+pub async fn change_password(
+    State(state): State<IdentityState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordChangeForm>,
+) -> Response {
+    let params = &form.params;
+    let lang = params.lang();
+    let checked = match check_authorize(&state, params).await {
+        Ok(checked) => checked,
+        Err(Refusal::Page(response) | Refusal::Redirect(response)) => return response,
+    };
+    let fresh_csrf = warga_auth::random_token(24).unwrap_or_default();
+    let csrf_ok = cookie(&headers, CSRF_COOKIE)
+        .is_some_and(|c| !c.is_empty() && warga_auth::constant_time_eq(c.as_bytes(), form.csrf.as_bytes()));
+    if !csrf_ok {
+        return login_page(
+            params,
+            &checked.client,
+            &checked.redirect_uri,
+            &fresh_csrf,
+            Some(pages::FORM_EXPIRED.get(lang)),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let outcome = lockout::sign_in(
+        state.store(),
+        state.config(),
+        state.clock.as_ref(),
+        &form.username,
+        &form.password,
+        peer.ip(),
+    )
+    .await;
+    let account = match outcome {
+        Ok(Ok(account)) => account,
+        Ok(Err(_)) => {
+            return login_page(
+                params,
+                &checked.client,
+                &checked.redirect_uri,
+                &fresh_csrf,
+                Some(pages::INVALID_CREDENTIALS.get(lang)),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+        Err(error) => return ApiError::from(error).into_response(),
+    };
+    let refuse = |message: String| {
+        change_password_page(
+            params,
+            &checked.redirect_uri,
+            &fresh_csrf,
+            &account.username,
+            Some(&message),
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    if form.new_password != form.confirm {
+        return refuse(pages::PASSWORDS_DIFFER.get(lang).to_owned());
+    }
+    if form.new_password == form.password {
+        return refuse(pages::SAME_PASSWORD.get(lang).to_owned());
+    }
+    if let Err(error) = crate::password::check_policy(&form.new_password, &account.username) {
+        return refuse(format!("{}: {error}", pages::NEW_PASSWORD.get(lang)));
+    }
+    let changed: Result<(), ApiError> = async {
+        let hash = crate::password::hash(form.new_password.clone()).await.map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+        let mut tx = state.store().begin().await?;
+        sqlx::query("UPDATE identity_accounts SET password_hash = $1, must_change_password = 0, updated_at_ms = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(state.now_ms())
+            .bind(&account.id)
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+        tx.audit(&AuditRecord {
+            actor: &format!("user:{}", account.id),
+            action: "identity.password.change",
+            target: &format!("account:{}", account.id),
+            outcome: Outcome::Success,
+            details: None,
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    if let Err(error) = changed {
+        return error.into_response();
+    }
+    complete_sign_in(&state, &checked, params, &account).await
+}
+
+/// Opens the provider session and sends the browser back to the client with a code.
+async fn complete_sign_in(
+    state: &IdentityState,
+    checked: &Checked,
+    params: &AuthorizeParams,
+    account: &Account,
+) -> Response {
+    let session = match create_session(state, account).await {
+        Ok(session) => session,
+        Err(error) => return error.into_response(),
+    };
+    let mut response = issue_code(state, checked, params, account, &token_hash(&session)).await;
+    let max_age = state.config().session_ttl_s as i64;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &session, max_age));
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, "", 0));
+    response
+}
+
+fn login_page(
+    params: &AuthorizeParams,
+    client: &Client,
+    redirect_uri: &str,
+    csrf: &str,
+    message: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let lang = params.lang();
+    let hidden = hidden_fields(params);
     let error = message
         .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
         .unwrap_or_default();
@@ -525,19 +705,17 @@ pub async fn authorize_post(
         }
         Err(error) => return ApiError::from(error).into_response(),
     };
-    let session = match create_session(&state, &account).await {
-        Ok(session) => session,
-        Err(error) => return error.into_response(),
-    };
-    let mut response = issue_code(&state, &checked, params, &account, &token_hash(&session)).await;
-    let max_age = state.config().session_ttl_s as i64;
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &session, max_age));
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, "", 0));
-    response
+    if account.must_change_password {
+        return change_password_page(
+            params,
+            &checked.redirect_uri,
+            &fresh_csrf,
+            &account.username,
+            None,
+            StatusCode::OK,
+        );
+    }
+    complete_sign_in(&state, &checked, params, &account).await
 }
 
 async fn create_session(state: &IdentityState, account: &Account) -> Result<String, ApiError> {

@@ -97,6 +97,38 @@ pub const SIGNING_IN_FOR: Text = Text {
     id: "Masuk untuk",
     en: "Signing in to",
 };
+pub const CHANGE_PASSWORD: Text = Text {
+    id: "Ganti kata sandi",
+    en: "Change your password",
+};
+pub const CHANGE_PASSWORD_WHY: Text = Text {
+    id: "Kata sandi Anda adalah kata sandi sekali pakai. Buat kata sandi baru sebelum melanjutkan.",
+    en: "Your password is a one-time password. Choose a new one before you continue.",
+};
+pub const CURRENT_PASSWORD: Text = Text {
+    id: "Kata sandi sekarang",
+    en: "Current password",
+};
+pub const NEW_PASSWORD: Text = Text {
+    id: "Kata sandi baru (minimal 10 karakter)",
+    en: "New password (at least 10 characters)",
+};
+pub const CONFIRM_PASSWORD: Text = Text {
+    id: "Ulangi kata sandi baru",
+    en: "Repeat the new password",
+};
+pub const PASSWORDS_DIFFER: Text = Text {
+    id: "Kedua kata sandi baru tidak sama.",
+    en: "The two new passwords differ.",
+};
+pub const SAME_PASSWORD: Text = Text {
+    id: "Kata sandi baru harus berbeda dari yang lama.",
+    en: "The new password must differ from the old one.",
+};
+pub const SAVE_AND_CONTINUE: Text = Text {
+    id: "Simpan dan lanjutkan",
+    en: "Save and continue",
+};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
