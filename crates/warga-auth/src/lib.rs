@@ -77,18 +77,17 @@ impl AuthError {
 }
 
 /// The tables of signing keys and revoked tokens.
+/// Portable DDL: the same step for SQLite and PostgreSQL.
+const STEPS: &[MigrationStep] = &[MigrationStep {
+    version: 2026112220,
+    description: "auth signing keys",
+    sql: include_str!("../migrations/2026112220_signing_keys.sql"),
+}];
+
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     owner: "auth",
-    sqlite: &[MigrationStep {
-        version: 2026112220,
-        description: "auth signing keys",
-        sql: include_str!("../migrations/sqlite/2026112220_signing_keys.sql"),
-    }],
-    postgres: &[MigrationStep {
-        version: 2026112220,
-        description: "auth signing keys",
-        sql: include_str!("../migrations/postgres/2026112220_signing_keys.sql"),
-    }],
+    sqlite: STEPS,
+    postgres: STEPS,
 };
 
 /// Random bytes as unpadded base64url: tokens, codes, ids.

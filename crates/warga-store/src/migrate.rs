@@ -1,7 +1,8 @@
 //! Schema migrations, embedded in the binary and applied with sqlx's migrator.
 //!
-//! Each service contributes a [`MigrationSet`] with the same steps written for SQLite and
-//! PostgreSQL. Versions are `YYYYMMDDNN` numbers, unique across all sets; the whole platform
+//! Each service contributes a [`MigrationSet`] with the same steps for SQLite and
+//! PostgreSQL: one portable SQL file for both when the DDL is the same (most tables), one per
+//! engine where they differ (identity columns). Versions are `YYYYMMDDNN` numbers, unique across all sets; the whole platform
 //! schema is applied whatever subset of services a process serves, so any process can run
 //! `warga migrate`.
 

@@ -36,18 +36,17 @@ pub use lockout::LoginFailure;
 #[derive(Default)]
 pub struct IdentityService;
 
+/// Portable DDL: the same step for SQLite and PostgreSQL.
+const STEPS: &[MigrationStep] = &[MigrationStep {
+    version: 2026112230,
+    description: "identity",
+    sql: include_str!("../migrations/2026112230_identity.sql"),
+}];
+
 const MIGRATIONS: MigrationSet = MigrationSet {
     owner: "identity",
-    sqlite: &[MigrationStep {
-        version: 2026112230,
-        description: "identity",
-        sql: include_str!("../migrations/sqlite/2026112230_identity.sql"),
-    }],
-    postgres: &[MigrationStep {
-        version: 2026112230,
-        description: "identity",
-        sql: include_str!("../migrations/postgres/2026112230_identity.sql"),
-    }],
+    sqlite: STEPS,
+    postgres: STEPS,
 };
 
 impl Service for IdentityService {

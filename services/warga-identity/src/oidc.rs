@@ -393,6 +393,59 @@ fn hidden_fields(params: &AuthorizeParams) -> String {
     .collect()
 }
 
+/// What a form of the provider's pages posts with: the authorization request is checked
+/// again, then the CSRF token, then the credentials (with brute-force protection). `Err` is
+/// the page to show instead.
+async fn sign_in_from_form(
+    state: &IdentityState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    params: &AuthorizeParams,
+    csrf: &str,
+    username: &str,
+    password: &str,
+) -> Result<(Checked, String, Account), Box<Response>> {
+    let lang = params.lang();
+    let checked = match check_authorize(state, params).await {
+        Ok(checked) => checked,
+        Err(Refusal::Page(response) | Refusal::Redirect(response)) => return Err(Box::new(response)),
+    };
+    let fresh_csrf = warga_auth::random_token(24).unwrap_or_default();
+    let page = |message: &pages::Text, status| {
+        Box::new(login_page(
+            params,
+            &checked.client,
+            &checked.redirect_uri,
+            &fresh_csrf,
+            Some(message.get(lang)),
+            status,
+        ))
+    };
+    let csrf_ok = cookie(headers, CSRF_COOKIE)
+        .is_some_and(|c| !c.is_empty() && warga_auth::constant_time_eq(c.as_bytes(), csrf.as_bytes()));
+    if !csrf_ok {
+        return Err(page(&pages::FORM_EXPIRED, StatusCode::BAD_REQUEST));
+    }
+    let outcome = lockout::sign_in(
+        state.store(),
+        state.config(),
+        state.clock.as_ref(),
+        username,
+        password,
+        peer.ip(),
+    )
+    .await;
+    match outcome {
+        Ok(Ok(account)) => Ok((checked, fresh_csrf, account)),
+        Ok(Err(LoginFailure::InvalidCredentials)) => Err(page(&pages::INVALID_CREDENTIALS, StatusCode::UNAUTHORIZED)),
+        Ok(Err(LoginFailure::AccountLocked | LoginFailure::AddressLocked)) => {
+            Err(page(&pages::LOCKED, StatusCode::TOO_MANY_REQUESTS))
+        }
+        Ok(Err(LoginFailure::Disabled)) => Err(page(&pages::DISABLED, StatusCode::FORBIDDEN)),
+        Err(error) => Err(Box::new(ApiError::from(error).into_response())),
+    }
+}
+
 /// Asks an account that signed in with a one-time password for a new one.
 fn change_password_page(
     params: &AuthorizeParams,
@@ -458,45 +511,19 @@ pub async fn change_password(
 ) -> Response {
     let params = &form.params;
     let lang = params.lang();
-    let checked = match check_authorize(&state, params).await {
-        Ok(checked) => checked,
-        Err(Refusal::Page(response) | Refusal::Redirect(response)) => return response,
-    };
-    let fresh_csrf = warga_auth::random_token(24).unwrap_or_default();
-    let csrf_ok = cookie(&headers, CSRF_COOKIE)
-        .is_some_and(|c| !c.is_empty() && warga_auth::constant_time_eq(c.as_bytes(), form.csrf.as_bytes()));
-    if !csrf_ok {
-        return login_page(
-            params,
-            &checked.client,
-            &checked.redirect_uri,
-            &fresh_csrf,
-            Some(pages::FORM_EXPIRED.get(lang)),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    let outcome = lockout::sign_in(
-        state.store(),
-        state.config(),
-        state.clock.as_ref(),
+    let (checked, fresh_csrf, account) = match sign_in_from_form(
+        &state,
+        peer,
+        &headers,
+        params,
+        &form.csrf,
         &form.username,
         &form.password,
-        peer.ip(),
     )
-    .await;
-    let account = match outcome {
-        Ok(Ok(account)) => account,
-        Ok(Err(_)) => {
-            return login_page(
-                params,
-                &checked.client,
-                &checked.redirect_uri,
-                &fresh_csrf,
-                Some(pages::INVALID_CREDENTIALS.get(lang)),
-                StatusCode::UNAUTHORIZED,
-            );
-        }
-        Err(error) => return ApiError::from(error).into_response(),
+    .await
+    {
+        Ok(signed_in) => signed_in,
+        Err(page) => return *page,
     };
     let refuse = |message: String| {
         change_password_page(
@@ -657,53 +684,19 @@ pub async fn authorize_post(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let params = &form.params;
-    let lang = params.lang();
-    let checked = match check_authorize(&state, params).await {
-        Ok(checked) => checked,
-        Err(Refusal::Page(response) | Refusal::Redirect(response)) => return response,
-    };
-    let csrf_ok = cookie(&headers, CSRF_COOKIE)
-        .is_some_and(|c| !c.is_empty() && warga_auth::constant_time_eq(c.as_bytes(), form.csrf.as_bytes()));
-    let fresh_csrf = warga_auth::random_token(24).unwrap_or_default();
-    if !csrf_ok {
-        return login_page(
-            params,
-            &checked.client,
-            &checked.redirect_uri,
-            &fresh_csrf,
-            Some(pages::FORM_EXPIRED.get(lang)),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    let outcome = lockout::sign_in(
-        state.store(),
-        state.config(),
-        state.clock.as_ref(),
+    let (checked, fresh_csrf, account) = match sign_in_from_form(
+        &state,
+        peer,
+        &headers,
+        params,
+        &form.csrf,
         &form.username,
         &form.password,
-        peer.ip(),
     )
-    .await;
-    let account = match outcome {
-        Ok(Ok(account)) => account,
-        Ok(Err(failure)) => {
-            let (message, status) = match failure {
-                LoginFailure::InvalidCredentials => (pages::INVALID_CREDENTIALS, StatusCode::UNAUTHORIZED),
-                LoginFailure::AccountLocked | LoginFailure::AddressLocked => {
-                    (pages::LOCKED, StatusCode::TOO_MANY_REQUESTS)
-                }
-                LoginFailure::Disabled => (pages::DISABLED, StatusCode::FORBIDDEN),
-            };
-            return login_page(
-                params,
-                &checked.client,
-                &checked.redirect_uri,
-                &fresh_csrf,
-                Some(message.get(lang)),
-                status,
-            );
-        }
-        Err(error) => return ApiError::from(error).into_response(),
+    .await
+    {
+        Ok(signed_in) => signed_in,
+        Err(page) => return *page,
     };
     if account.must_change_password {
         return change_password_page(

@@ -45,18 +45,17 @@ impl Event for ProbeRequested {
 
 pub struct SystemService;
 
+/// Portable DDL: the same step for SQLite and PostgreSQL.
+const STEPS: &[MigrationStep] = &[MigrationStep {
+    version: 2026112210,
+    description: "system probes",
+    sql: include_str!("../migrations/2026112210_probes.sql"),
+}];
+
 const MIGRATIONS: MigrationSet = MigrationSet {
     owner: "system",
-    sqlite: &[MigrationStep {
-        version: 2026112210,
-        description: "system probes",
-        sql: include_str!("../migrations/sqlite/2026112210_probes.sql"),
-    }],
-    postgres: &[MigrationStep {
-        version: 2026112210,
-        description: "system probes",
-        sql: include_str!("../migrations/postgres/2026112210_probes.sql"),
-    }],
+    sqlite: STEPS,
+    postgres: STEPS,
 };
 
 #[derive(OpenApi)]

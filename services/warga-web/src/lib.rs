@@ -43,18 +43,17 @@ const STYLESHEET: &str = include_str!("../assets/warga.css");
 
 pub struct WebService;
 
+/// Portable DDL: the same step for SQLite and PostgreSQL.
+const STEPS: &[MigrationStep] = &[MigrationStep {
+    version: 2026112240,
+    description: "web sessions",
+    sql: include_str!("../migrations/2026112240_web_sessions.sql"),
+}];
+
 const MIGRATIONS: MigrationSet = MigrationSet {
     owner: "web",
-    sqlite: &[MigrationStep {
-        version: 2026112240,
-        description: "web sessions",
-        sql: include_str!("../migrations/sqlite/2026112240_web_sessions.sql"),
-    }],
-    postgres: &[MigrationStep {
-        version: 2026112240,
-        description: "web sessions",
-        sql: include_str!("../migrations/postgres/2026112240_web_sessions.sql"),
-    }],
+    sqlite: STEPS,
+    postgres: STEPS,
 };
 
 impl Service for WebService {
@@ -612,6 +611,19 @@ async fn departments_response(
     ))
 }
 
+/// What a form page shows after a submission: the notice on success; the error, naming the
+/// field, with 400 or 409 otherwise. Other errors are not the user's and propagate.
+fn form_outcome(result: Result<String, ApiError>) -> Result<(Option<String>, Option<String>, StatusCode), ApiError> {
+    match result {
+        Ok(notice) => Ok((Some(notice), None, StatusCode::OK)),
+        Err(ApiError::Validation { field, detail }) => {
+            Ok((None, Some(format!("{field}: {detail}")), StatusCode::BAD_REQUEST))
+        }
+        Err(ApiError::Conflict(detail)) => Ok((None, Some(detail), StatusCode::CONFLICT)),
+        Err(other) => Err(other),
+    }
+}
+
 /// The administrator's session, or the response for anyone else (sign in first, or 403).
 fn require_admin(context: &Context) -> Result<&Session, Box<Response>> {
     match (&context.session, context.admin()) {
@@ -666,27 +678,13 @@ async fn create_department(
     }
     let actor = format!("user:{}", session.account.id);
     let mut tx = platform.store.begin().await?;
-    match accounts::create_department(&mut tx, &form.id, &form.name, &actor).await {
-        Ok(()) => {
-            tx.commit().await?;
-            let notice = format!("{}: {}", context.t("departments.created"), form.name.trim());
-            departments_response(&platform, &context, Some(notice), None, StatusCode::OK).await
-        }
-        Err(ApiError::Validation { field, detail }) => {
-            departments_response(
-                &platform,
-                &context,
-                None,
-                Some(format!("{field}: {detail}")),
-                StatusCode::BAD_REQUEST,
-            )
-            .await
-        }
-        Err(ApiError::Conflict(detail)) => {
-            departments_response(&platform, &context, None, Some(detail), StatusCode::CONFLICT).await
-        }
-        Err(other) => Err(other),
+    let created = accounts::create_department(&mut tx, &form.id, &form.name, &actor).await;
+    if created.is_ok() {
+        tx.commit().await?;
     }
+    let (notice, error, status) =
+        form_outcome(created.map(|()| format!("{}: {}", context.t("departments.created"), form.name.trim())))?;
+    departments_response(&platform, &context, notice, error, status).await
 }
 
 pub struct OfficerRow {
@@ -810,29 +808,13 @@ async fn create_officer(
         &actor,
     )
     .await;
-    match created {
-        Ok(created) => {
-            let notice = format!(
-                "{} {} — {}",
-                context.t("officers.created"),
-                created.one_time_password.unwrap_or_default(),
-                created.account.username
-            );
-            officers_response(&platform, &context, Some(notice), None, StatusCode::OK).await
-        }
-        Err(ApiError::Validation { field, detail }) => {
-            officers_response(
-                &platform,
-                &context,
-                None,
-                Some(format!("{field}: {detail}")),
-                StatusCode::BAD_REQUEST,
-            )
-            .await
-        }
-        Err(ApiError::Conflict(detail)) => {
-            officers_response(&platform, &context, None, Some(detail), StatusCode::CONFLICT).await
-        }
-        Err(other) => Err(other),
-    }
+    let (notice, error, status) = form_outcome(created.map(|created| {
+        let password = created.one_time_password.unwrap_or_default();
+        format!(
+            "{} {password} — {}",
+            context.t("officers.created"),
+            created.account.username
+        )
+    }))?;
+    officers_response(&platform, &context, notice, error, status).await
 }
