@@ -10,6 +10,7 @@ pub fn all() -> Vec<Arc<dyn Service>> {
     vec![
         Arc::new(warga_identity::IdentityService),
         Arc::new(warga_web::WebService),
+        Arc::new(warga_population::PopulationService),
         Arc::new(warga_system::SystemService),
     ]
 }
@@ -55,7 +56,10 @@ mod tests {
         let picked = select(&["system".into(), " system ".into()]).unwrap();
         assert_eq!(picked.len(), 1);
         let unknown = select(&["nope".into()]).err().expect("unknown service refused");
-        assert!(unknown.contains("known services: identity, web, system"), "{unknown}");
+        assert!(
+            unknown.contains("known services: identity, web, population, system"),
+            "{unknown}"
+        );
         assert!(select(&[String::new()]).is_err());
     }
 }

@@ -73,6 +73,8 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         "",
         Allowed::Roles(&[Role::Admin, Role::Service]),
     ),
+    ("GET", "/api/v1/regions/provinces", "", Allowed::Public),
+    ("GET", "/api/v1/regions/provinces/31/regencies", "", Allowed::Public),
     (
         "POST",
         "/api/v1/identity/register",

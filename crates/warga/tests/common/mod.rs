@@ -37,6 +37,7 @@ pub fn services() -> Vec<Arc<dyn Service>> {
     vec![
         Arc::new(warga_identity::IdentityService),
         Arc::new(warga_web::WebService),
+        Arc::new(warga_population::PopulationService),
         Arc::new(warga_system::SystemService),
     ]
 }

@@ -1,0 +1,331 @@
+//! The NIK (Nomor Induk Kependudukan): parsing and validation, as a pure function.
+//!
+//! Sixteen digits: `PP RR DD ddmmyy SSSS` — province, regency or city, and district codes
+//! (which must exist in the region table), the birth date as `ddmmyy` where women add 40 to
+//! the day, and a serial number (never 0000). The century is not in the number: it is
+//! resolved against the registered birth date, with which the NIK must agree, as with the
+//! registered sex. Every failure has its own problem type and names the field at fault.
+
+use serde::Serialize;
+
+use crate::regions::Regions;
+
+pub const NIK_DIGITS: usize = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Male,
+    Female,
+}
+
+/// A calendar date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+}
+
+pub fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+pub fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+impl Date {
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
+        ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month)).then_some(Date {
+            year,
+            month,
+            day,
+        })
+    }
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse_iso(text: &str) -> Option<Date> {
+        let mut parts = text.split('-');
+        let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return None;
+        }
+        Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+    }
+}
+
+/// What a NIK says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Nik {
+    pub province: String,
+    pub regency: String,
+    pub district: String,
+    pub birth_day: u32,
+    pub birth_month: u32,
+    /// The last two digits of the birth year.
+    pub birth_year_2: u32,
+    pub sex: Sex,
+    pub serial: u32,
+}
+
+/// Why a NIK is refused. [`NikError::problem`] is the problem type's last segment,
+/// [`NikError::field`] the request field to name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NikError {
+    #[error("a NIK is 16 digits")]
+    Format,
+    #[error("no province has code {0}")]
+    UnknownProvince(String),
+    #[error("no regency or city has code {0}")]
+    UnknownRegency(String),
+    #[error("no district has code {0}")]
+    UnknownDistrict(String),
+    #[error("digits 7-12 are not a birth date (ddmmyy, day + 40 for women)")]
+    BirthDate,
+    #[error("the serial number (last four digits) cannot be 0000")]
+    Serial,
+    #[error("the NIK's birth date {nik} differs from the registered birth date")]
+    BirthDateMismatch { nik: String },
+    #[error("the NIK says {nik:?}, the registration says {registered:?}")]
+    SexMismatch { nik: Sex, registered: Sex },
+}
+
+impl NikError {
+    pub fn problem(&self) -> &'static str {
+        match self {
+            NikError::Format => "nik-format",
+            NikError::UnknownProvince(_) => "nik-province",
+            NikError::UnknownRegency(_) => "nik-regency",
+            NikError::UnknownDistrict(_) => "nik-district",
+            NikError::BirthDate => "nik-birth-date",
+            NikError::Serial => "nik-serial",
+            NikError::BirthDateMismatch { .. } => "nik-birth-date-mismatch",
+            NikError::SexMismatch { .. } => "nik-sex-mismatch",
+        }
+    }
+
+    pub fn field(&self) -> &'static str {
+        match self {
+            NikError::BirthDateMismatch { .. } => "birth_date",
+            NikError::SexMismatch { .. } => "sex",
+            _ => "nik",
+        }
+    }
+}
+
+fn two_digits(bytes: &[u8]) -> u32 {
+    u32::from(bytes[0] - b'0') * 10 + u32::from(bytes[1] - b'0')
+}
+
+/// Parses and checks a NIK on its own: format, region codes, a possible birth date, serial.
+pub fn parse(nik: &str, regions: &Regions) -> Result<Nik, NikError> {
+    let bytes = nik.as_bytes();
+    if bytes.len() != NIK_DIGITS || !bytes.iter().all(u8::is_ascii_digit) {
+        return Err(NikError::Format);
+    }
+    let province = &nik[..2];
+    let regency = &nik[..4];
+    let district = &nik[..6];
+    if regions.province(province).is_none() {
+        return Err(NikError::UnknownProvince(province.to_owned()));
+    }
+    if regions.regency(regency).is_none() {
+        return Err(NikError::UnknownRegency(regency.to_owned()));
+    }
+    if regions.district(district).is_none() {
+        return Err(NikError::UnknownDistrict(district.to_owned()));
+    }
+    let coded_day = two_digits(&bytes[6..8]);
+    let month = two_digits(&bytes[8..10]);
+    let year_2 = two_digits(&bytes[10..12]);
+    let (day, sex) = match coded_day {
+        1..=31 => (coded_day, Sex::Male),
+        41..=71 => (coded_day - 40, Sex::Female),
+        _ => return Err(NikError::BirthDate),
+    };
+    // Without the century the year is 19yy or 20yy: accept the date if either exists.
+    let possible = [1900, 2000]
+        .iter()
+        .any(|century| Date::new(century + year_2 as i32, month, day).is_some());
+    if !possible {
+        return Err(NikError::BirthDate);
+    }
+    let serial: u32 = nik[12..].parse().map_err(|_| NikError::Format)?;
+    if serial == 0 {
+        return Err(NikError::Serial);
+    }
+    Ok(Nik {
+        province: province.to_owned(),
+        regency: regency.to_owned(),
+        district: district.to_owned(),
+        birth_day: day,
+        birth_month: month,
+        birth_year_2: year_2,
+        sex,
+        serial,
+    })
+}
+
+/// Parses `nik` and checks it against the registered birth date and sex.
+pub fn validate(nik: &str, regions: &Regions, birth_date: Date, sex: Sex) -> Result<Nik, NikError> {
+    let parsed = parse(nik, regions)?;
+    let agrees = parsed.birth_day == birth_date.day
+        && parsed.birth_month == birth_date.month
+        && parsed.birth_year_2 == birth_date.year.rem_euclid(100) as u32;
+    if !agrees {
+        return Err(NikError::BirthDateMismatch {
+            nik: format!(
+                "{:02}-{:02}-..{:02}",
+                parsed.birth_day, parsed.birth_month, parsed.birth_year_2
+            ),
+        });
+    }
+    if parsed.sex != sex {
+        return Err(NikError::SexMismatch {
+            nik: parsed.sex,
+            registered: sex,
+        });
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regions::REGIONS;
+
+    fn date(text: &str) -> Date {
+        Date::parse_iso(text).unwrap()
+    }
+
+    #[test]
+    fn valid_niks_parse_into_their_parts() {
+        // Tanah Abang, Jakarta Pusat (317107); a man born 12 March 1995.
+        let nik = parse("3171071203950004", &REGIONS).unwrap();
+        assert_eq!(
+            (nik.province.as_str(), nik.regency.as_str(), nik.district.as_str()),
+            ("31", "3171", "317107")
+        );
+        assert_eq!(
+            (nik.birth_day, nik.birth_month, nik.birth_year_2, nik.sex, nik.serial),
+            (12, 3, 95, Sex::Male, 4)
+        );
+        // The same date for a woman: day + 40.
+        assert_eq!(parse("3171075203950004", &REGIONS).unwrap().sex, Sex::Female);
+    }
+
+    #[test]
+    fn every_kind_of_bad_nik_has_its_own_error() {
+        let cases: &[(&str, NikError)] = &[
+            ("", NikError::Format),
+            ("317107120395000", NikError::Format),
+            ("31710712039500041", NikError::Format),
+            ("31710712039500O4", NikError::Format),
+            ("３１71071203950004", NikError::Format),
+            ("9971071203950004", NikError::UnknownProvince("99".into())),
+            ("3199071203950004", NikError::UnknownRegency("3199".into())),
+            ("3171991203950004", NikError::UnknownDistrict("317199".into())),
+            ("3171070003950004", NikError::BirthDate),
+            ("3171073203950004", NikError::BirthDate),
+            ("3171074003950004", NikError::BirthDate),
+            ("3171077203950004", NikError::BirthDate),
+            ("3171071200950004", NikError::BirthDate),
+            ("3171071213950004", NikError::BirthDate),
+            ("3171073104950004", NikError::BirthDate),
+            ("3171072902950004", NikError::BirthDate),
+            ("3171071203950000", NikError::Serial),
+        ];
+        for (nik, expected) in cases {
+            assert_eq!(&parse(nik, &REGIONS).unwrap_err(), expected, "{nik:?}");
+        }
+    }
+
+    #[test]
+    fn february_29th_needs_a_leap_year() {
+        // yy = 96: 1996 is leap. yy = 00: 2000 is leap (1900 is not). yy = 95: neither.
+        assert!(parse("3171072902960004", &REGIONS).is_ok());
+        assert!(parse("3171072902000004", &REGIONS).is_ok());
+        assert_eq!(parse("3171072902950004", &REGIONS).unwrap_err(), NikError::BirthDate);
+        // With the registered date the century decides.
+        assert!(validate("3171072902000004", &REGIONS, date("2000-02-29"), Sex::Male).is_ok());
+        assert!(Date::parse_iso("1900-02-29").is_none(), "1900 was not a leap year");
+        assert!(validate("3171076902000004", &REGIONS, date("2000-02-29"), Sex::Female).is_ok());
+    }
+
+    #[test]
+    fn the_nik_must_agree_with_the_registration() {
+        let nik = "3171075203950004";
+        assert!(validate(nik, &REGIONS, date("1995-03-12"), Sex::Female).is_ok());
+        let wrong_sex = validate(nik, &REGIONS, date("1995-03-12"), Sex::Male).unwrap_err();
+        assert_eq!((wrong_sex.problem(), wrong_sex.field()), ("nik-sex-mismatch", "sex"));
+        for other in [
+            "1995-03-13",
+            "1995-04-12",
+            "1996-03-12",
+            "2095-03-12".replace("2095", "1895").as_str(),
+        ] {
+            let error = validate(nik, &REGIONS, date(other), Sex::Female);
+            if other == "1895-03-12" {
+                assert!(error.is_ok(), "the century is not in the NIK");
+            } else {
+                let error = error.unwrap_err();
+                assert_eq!(
+                    (error.problem(), error.field()),
+                    ("nik-birth-date-mismatch", "birth_date"),
+                    "{other}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn problem_types_are_distinct_and_name_fields() {
+        let errors = [
+            NikError::Format,
+            NikError::UnknownProvince(String::new()),
+            NikError::UnknownRegency(String::new()),
+            NikError::UnknownDistrict(String::new()),
+            NikError::BirthDate,
+            NikError::Serial,
+            NikError::BirthDateMismatch { nik: String::new() },
+            NikError::SexMismatch {
+                nik: Sex::Male,
+                registered: Sex::Female,
+            },
+        ];
+        let mut slugs: Vec<_> = errors.iter().map(NikError::problem).collect();
+        slugs.sort();
+        slugs.dedup();
+        assert_eq!(slugs.len(), errors.len());
+    }
+
+    #[test]
+    fn dates_are_checked() {
+        assert_eq!(
+            Date::parse_iso("2024-02-29"),
+            Some(Date {
+                year: 2024,
+                month: 2,
+                day: 29
+            })
+        );
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-1-01",
+            "24-01-01",
+            "2024-01-32",
+            "x",
+        ] {
+            assert!(Date::parse_iso(bad).is_none(), "{bad}");
+        }
+    }
+}
