@@ -156,6 +156,15 @@ impl Problem {
 pub enum ApiError {
     #[error("{detail}")]
     Validation { field: String, detail: String },
+    /// A domain rule refused a field, with a problem type of its own
+    /// (`urn:warga:problem:<slug>`, status 400), e.g. a NIK whose district does not exist.
+    #[error("{detail}")]
+    Rule {
+        slug: &'static str,
+        title: &'static str,
+        field: &'static str,
+        detail: String,
+    },
     #[error("invalid JSON: {0}")]
     InvalidJson(String),
     #[error("{0}")]
@@ -191,7 +200,7 @@ impl ApiError {
 
     pub fn kind(&self) -> ProblemType {
         match self {
-            ApiError::Validation { .. } => ProblemType::Validation,
+            ApiError::Validation { .. } | ApiError::Rule { .. } => ProblemType::Validation,
             ApiError::InvalidJson(_) => ProblemType::InvalidJson,
             ApiError::BadRequest(_) => ProblemType::BadRequest,
             ApiError::Unauthorized(_) => ProblemType::Unauthorized,
@@ -219,8 +228,14 @@ impl ApiError {
             other => Some(other.to_string()),
         };
         let mut problem = Problem::new(kind, detail);
-        if let ApiError::Validation { field, .. } = self {
-            problem.field = Some(field.clone());
+        match self {
+            ApiError::Validation { field, .. } => problem.field = Some(field.clone()),
+            ApiError::Rule { slug, title, field, .. } => {
+                problem.type_uri = format!("urn:warga:problem:{slug}");
+                problem.title = (*title).to_owned();
+                problem.field = Some((*field).to_owned());
+            }
+            _ => {}
         }
         problem
     }

@@ -74,6 +74,12 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         Allowed::Roles(&[Role::Admin, Role::Service]),
     ),
     ("GET", "/api/v1/regions/provinces", "", Allowed::Public),
+    (
+        "POST",
+        "/api/v1/population/nik/check",
+        r#"{"nik": "3171075203950004"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer, Role::Officer, Role::Admin]),
+    ),
     ("GET", "/api/v1/regions/provinces/31/regencies", "", Allowed::Public),
     (
         "POST",

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
+use serde::Deserialize;
 use utoipa::OpenApi;
 use warga_bus::Handler;
-use warga_http::{ApiError, Json, Platform, Problem, Service};
+use warga_core::identity::Role;
+use warga_http::{ApiError, Auth, Json, Platform, Problem, Service};
 use warga_store::MigrationSet;
 
 use crate::regions::{REGIONS, Region};
@@ -23,8 +25,8 @@ pub struct PopulationService;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(provinces, regencies, districts),
-    components(schemas(Region)),
+    paths(provinces, regencies, districts, check_nik),
+    components(schemas(Region, NikCheck, nik::Nik, nik::Sex)),
     tags((name = "regions", description = "Indonesia's provinces, regencies/cities and districts (data: idn-area-data, ODbL 1.0)"))
 )]
 struct PopulationApi;
@@ -49,6 +51,7 @@ impl Service for PopulationService {
             .route("/api/v1/regions/provinces", get(provinces))
             .route("/api/v1/regions/provinces/{code}/regencies", get(regencies))
             .route("/api/v1/regions/regencies/{code}/districts", get(districts))
+            .route("/api/v1/population/nik/check", axum::routing::post(check_nik))
     }
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         PopulationApi::openapi()
@@ -84,4 +87,55 @@ async fn districts(Path(code): Path<String>) -> Result<Json<Vec<Region>>, ApiErr
         return Err(ApiError::NotFound(format!("no regency or city {code}")));
     }
     Ok(Json(REGIONS.districts_of(&code)))
+}
+
+impl From<nik::NikError> for ApiError {
+    fn from(error: nik::NikError) -> Self {
+        ApiError::Rule {
+            slug: error.problem(),
+            title: error.title(),
+            field: error.field(),
+            detail: error.to_string(),
+        }
+    }
+}
+
+/// A NIK to check, optionally against the birth date and sex being registered.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NikCheck {
+    pub nik: String,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+    #[serde(default)]
+    pub sex: Option<nik::Sex>,
+}
+
+/// Checks a NIK as a registration form types it: structure, region codes, birth date, serial,
+/// and — when given — agreement with the birth date and sex. Every failure has its own
+/// problem type (`urn:warga:problem:nik-…`) naming the field.
+#[utoipa::path(post, path = "/api/v1/population/nik/check", tag = "regions", security(("bearer" = [])),
+    request_body = NikCheck, responses(
+    (status = 200, body = nik::Nik),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn check_nik(auth: Auth, Json(input): Json<NikCheck>) -> Result<Json<nik::Nik>, ApiError> {
+    auth.require_any(&[Role::RegistryOfficer, Role::Officer, Role::Admin])?;
+    let parsed = match (&input.birth_date, input.sex) {
+        (Some(date), Some(sex)) => {
+            let date = nik::Date::parse_iso(date)
+                .ok_or_else(|| ApiError::validation("birth_date", "must be a date, YYYY-MM-DD"))?;
+            nik::validate(&input.nik, &REGIONS, date, sex)?
+        }
+        (None, None) => nik::parse(&input.nik, &REGIONS)?,
+        _ => {
+            return Err(ApiError::validation(
+                "birth_date",
+                "give both birth_date and sex, or neither",
+            ));
+        }
+    };
+    Ok(Json(parsed))
 }

@@ -6,13 +6,13 @@
 //! resolved against the registered birth date, with which the NIK must agree, as with the
 //! registered sex. Every failure has its own problem type and names the field at fault.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::regions::Regions;
 
 pub const NIK_DIGITS: usize = 16;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     Male,
@@ -108,6 +108,20 @@ impl NikError {
             NikError::Serial => "nik-serial",
             NikError::BirthDateMismatch { .. } => "nik-birth-date-mismatch",
             NikError::SexMismatch { .. } => "nik-sex-mismatch",
+        }
+    }
+
+    /// A short title for the problem document.
+    pub fn title(&self) -> &'static str {
+        match self {
+            NikError::Format => "A NIK is 16 digits",
+            NikError::UnknownProvince(_) => "Unknown province code in the NIK",
+            NikError::UnknownRegency(_) => "Unknown regency or city code in the NIK",
+            NikError::UnknownDistrict(_) => "Unknown district code in the NIK",
+            NikError::BirthDate => "The NIK holds no valid birth date",
+            NikError::Serial => "The NIK's serial number is 0000",
+            NikError::BirthDateMismatch { .. } => "The NIK disagrees with the birth date",
+            NikError::SexMismatch { .. } => "The NIK disagrees with the sex",
         }
     }
 
