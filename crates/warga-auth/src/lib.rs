@@ -1,5 +1,7 @@
-//! Tokens for warga.
+//! Keys and tokens for warga.
 //!
+//! * [`vault`] — envelope encryption of sensitive columns with data keys wrapped by the
+//!   master key, and keyed hashes (HMAC) for lookups without clear values.
 //! * [`keyring`] — ES256 signing keys (P-256, through *ring*), sealed at rest with a master
 //!   key, rotated on schedule; retired keys stay in the JWKS document until every token
 //!   they signed has expired.
@@ -24,6 +26,7 @@ pub mod mint;
 mod remote;
 pub mod revocation;
 pub mod validate;
+pub mod vault;
 
 use warga_store::{MigrationSet, MigrationStep};
 
@@ -32,6 +35,7 @@ pub use keyring::{KeyRing, MasterKey};
 pub use mint::Minter;
 pub use revocation::Revocations;
 pub use validate::TokenValidator;
+pub use vault::{Sealed, Vault};
 
 /// Why a token or a key operation was refused. The display text is safe to show clients.
 #[derive(Debug, thiserror::Error)]
@@ -78,11 +82,18 @@ impl AuthError {
 
 /// The tables of signing keys and revoked tokens.
 /// Portable DDL: the same step for SQLite and PostgreSQL.
-const STEPS: &[MigrationStep] = &[MigrationStep {
-    version: 2026112220,
-    description: "auth signing keys",
-    sql: include_str!("../migrations/2026112220_signing_keys.sql"),
-}];
+const STEPS: &[MigrationStep] = &[
+    MigrationStep {
+        version: 2026112220,
+        description: "auth signing keys",
+        sql: include_str!("../migrations/2026112220_signing_keys.sql"),
+    },
+    MigrationStep {
+        version: 2026112221,
+        description: "vault data keys",
+        sql: include_str!("../migrations/2026112221_vault.sql"),
+    },
+];
 
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     owner: "auth",
