@@ -256,6 +256,7 @@ impl Vault {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use warga_store::testing::TestDb;
