@@ -19,6 +19,8 @@ pub struct Platform {
     pub public_url: String,
     pub auth: AuthContext,
     pub limiter: crate::ratelimit::RateLimiter,
+    /// Envelope encryption of sensitive columns and keyed hashes for lookups.
+    pub vault: warga_auth::Vault,
     /// The clock of time-based rules (rate limits, lockouts, code and session expiry).
     pub clock: Arc<dyn warga_core::time::Clock>,
 }
@@ -50,6 +52,8 @@ impl Platform {
         clock: Arc<dyn warga_core::time::Clock>,
     ) -> anyhow::Result<Platform> {
         let identity = &config.identity;
+        let master = Arc::new(MasterKey::load_or_create(&config)?);
+        let vault = warga_auth::Vault::open_or_init(store.clone(), master.clone()).await?;
         let audience = identity.audience.clone();
         let auth = match &identity.issuer {
             Some(issuer) => AuthContext {
@@ -57,7 +61,6 @@ impl Platform {
                 local: None,
             },
             None => {
-                let master = Arc::new(MasterKey::load_or_create(&config)?);
                 let longest = Duration::from_secs(identity.access_token_ttl_s.max(identity.id_token_ttl_s));
                 let rotation = Duration::from_secs(identity.key_rotation_days * 86_400);
                 let keyring = KeyRing::new(store.clone(), master, rotation, longest);
@@ -83,6 +86,7 @@ impl Platform {
             public_url,
             auth,
             limiter,
+            vault,
             clock,
         })
     }

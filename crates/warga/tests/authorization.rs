@@ -76,6 +76,26 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ("GET", "/api/v1/regions/provinces", "", Allowed::Public),
     (
         "POST",
+        "/api/v1/population/residents",
+        r#"{"nik": "3171075203950004", "full_name": "Siti", "birth_place": "Jakarta", "birth_date": "1995-03-12",
+            "sex": "female", "address": "Jl. Melati 1", "rt_rw": "001/002", "village": "Kebon Kacang",
+            "district": "317107", "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
+        "/api/v1/population/residents/lookup",
+        r#"{"nik": "3171075203950004"}"#,
+        Allowed::Roles(&[Role::Admin, Role::Officer, Role::RegistryOfficer]),
+    ),
+    (
+        "GET",
+        "/api/v1/stats",
+        "",
+        Allowed::Roles(&[Role::Admin, Role::Officer, Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
         "/api/v1/population/nik/check",
         r#"{"nik": "3171075203950004"}"#,
         Allowed::Roles(&[Role::RegistryOfficer, Role::Officer, Role::Admin]),

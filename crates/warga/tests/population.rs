@@ -129,3 +129,174 @@ async fn nik_checks_name_their_problem_and_field() {
         403
     );
 }
+
+async fn token_with(app: &common::TestApp, role: &str) -> String {
+    let local = app.platform.auth.local.clone().unwrap();
+    let claims = warga_auth::AccessClaims {
+        iss: String::new(),
+        sub: format!("{role}-7"),
+        aud: serde_json::json!("warga"),
+        exp: 0,
+        iat: 0,
+        nbf: None,
+        jti: None,
+        client_id: None,
+        azp: None,
+        scope: None,
+        roles: vec![role.into()],
+        realm_access: None,
+        preferred_username: None,
+        department: None,
+        officer_level: None,
+        msp_id: None,
+    };
+    local.minter.access_token(claims, 600).await.unwrap().token
+}
+
+fn resident(nik: &str, birth_date: &str, sex: &str, name: &str) -> Value {
+    serde_json::json!({
+        "nik": nik, "full_name": name, "birth_place": "Jakarta", "birth_date": birth_date, "sex": sex,
+        "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "Kebon Kacang", "district": "317107",
+        "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
+    })
+}
+
+#[tokio::test]
+async fn registrations_are_sealed_counted_once_and_found_by_nik() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    let registrar = token_with(&app, "registry_officer").await;
+    let officer = token_with(&app, "officer").await;
+    let post = |path: &'static str, token: String, body: Value| {
+        let (client, url) = (app.client.clone(), app.url.clone());
+        async move {
+            client
+                .post(format!("{url}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let people = [
+        ("3171075203950004", "1995-03-12", "female", "Siti Aminah"),
+        ("3171071203950005", "1995-03-12", "male", "Budi Santoso"),
+        ("3171071508600001", "1960-08-15", "male", "Made Wijaya"),
+    ];
+    for (nik, date, sex, name) in people {
+        let created = post(
+            "/api/v1/population/residents",
+            registrar.clone(),
+            resident(nik, date, sex, name),
+        )
+        .await;
+        assert_eq!(created.status(), 201, "{name}");
+    }
+    let again = post(
+        "/api/v1/population/residents",
+        registrar.clone(),
+        resident(people[0].0, people[0].1, "female", "X"),
+    )
+    .await;
+    assert_eq!(again.status(), 409, "a NIK is registered once");
+    let bad = post(
+        "/api/v1/population/residents",
+        registrar.clone(),
+        resident("3171075203950004", "1995-03-12", "male", "Y"),
+    )
+    .await;
+    assert_eq!(
+        bad.json::<Value>().await.unwrap()["type"],
+        "urn:warga:problem:nik-sex-mismatch"
+    );
+    assert_eq!(
+        post(
+            "/api/v1/population/residents",
+            officer.clone(),
+            resident("3171071203950009", "1995-03-12", "male", "Z")
+        )
+        .await
+        .status(),
+        403
+    );
+
+    // Nothing personal is stored in clear.
+    let rows: Vec<String> = sqlx::query_scalar("SELECT nik_index || sealed FROM population_residents")
+        .fetch_all(app.db.store.reader())
+        .await
+        .unwrap();
+    for row in &rows {
+        assert!(
+            !row.contains("3171075203950004") && !row.contains("Siti") && !row.contains("Kebon"),
+            "{row}"
+        );
+    }
+
+    let found = post(
+        "/api/v1/population/residents/lookup",
+        officer.clone(),
+        serde_json::json!({"nik": "3171075203950004"}),
+    )
+    .await;
+    assert_eq!(found.status(), 200);
+    let found: Value = found.json().await.unwrap();
+    assert_eq!(
+        (found["full_name"].as_str(), found["province"].as_str()),
+        (Some("Siti Aminah"), Some("31"))
+    );
+
+    // The statistics consumer counts each registration once.
+    common::wait_for("statistics", std::time::Duration::from_secs(10), || {
+        let (client, url, officer) = (app.client.clone(), app.url.clone(), officer.clone());
+        async move {
+            let stats: Value = client
+                .get(format!("{url}/api/v1/stats"))
+                .bearer_auth(officer)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            stats["total"] == 3
+        }
+    })
+    .await;
+    let stats: Value = app
+        .client
+        .get(format!("{}/api/v1/stats?province=31", app.url))
+        .bearer_auth(&officer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["by_region"][0]["code"], "3171");
+    assert_eq!(stats["by_region"][0]["residents"], 3);
+    let sexes: Vec<(String, i64)> = stats["by_sex"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["key"].as_str().unwrap().to_owned(), c["residents"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(sexes, vec![("female".to_owned(), 1), ("male".to_owned(), 2)]);
+    let bands: Vec<i64> = stats["by_age_band"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["residents"].as_i64().unwrap())
+        .collect();
+    assert_eq!(bands, vec![0, 0, 2, 0, 1], "two aged 31, one aged 66");
+    let citizen = token_with(&app, "citizen").await;
+    assert_eq!(
+        app.client
+            .get(format!("{}/api/v1/stats", app.url))
+            .bearer_auth(citizen)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+}

@@ -6,6 +6,7 @@
 
 pub mod nik;
 pub mod regions;
+pub mod residents;
 
 use std::sync::Arc;
 
@@ -23,10 +24,18 @@ use crate::regions::{REGIONS, Region};
 
 pub struct PopulationService;
 
+/// Portable DDL: the same step for SQLite and PostgreSQL.
+const STEPS: &[warga_store::MigrationStep] = &[warga_store::MigrationStep {
+    version: 2026112250,
+    description: "residents and statistics",
+    sql: include_str!("../migrations/2026112250_residents.sql"),
+}];
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(provinces, regencies, districts, check_nik),
-    components(schemas(Region, NikCheck, nik::Nik, nik::Sex)),
+    paths(provinces, regencies, districts, check_nik, register_resident, lookup_resident, statistics),
+    components(schemas(Region, NikCheck, nik::Nik, nik::Sex, residents::NewResident, residents::Resident, residents::Stats,
+                       residents::RegionCount, residents::Count, NikLookup)),
     tags((name = "regions", description = "Indonesia's provinces, regencies/cities and districts (data: idn-area-data, ODbL 1.0)"))
 )]
 struct PopulationApi;
@@ -41,23 +50,33 @@ impl Service for PopulationService {
     fn migrations(&self) -> MigrationSet {
         MigrationSet {
             owner: "population",
-            sqlite: &[],
-            postgres: &[],
+            sqlite: STEPS,
+            postgres: STEPS,
         }
     }
-    fn router(&self, _: &Platform) -> Router {
+    fn router(&self, platform: &Platform) -> Router {
         std::sync::LazyLock::force(&REGIONS);
         Router::new()
             .route("/api/v1/regions/provinces", get(provinces))
             .route("/api/v1/regions/provinces/{code}/regencies", get(regencies))
             .route("/api/v1/regions/regencies/{code}/districts", get(districts))
             .route("/api/v1/population/nik/check", axum::routing::post(check_nik))
+            .merge(
+                Router::new()
+                    .route("/api/v1/population/residents", axum::routing::post(register_resident))
+                    .route(
+                        "/api/v1/population/residents/lookup",
+                        axum::routing::post(lookup_resident),
+                    )
+                    .route("/api/v1/stats", get(statistics))
+                    .with_state(platform.clone()),
+            )
     }
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         PopulationApi::openapi()
     }
     fn handlers(&self, _: &Platform) -> Vec<Arc<dyn Handler>> {
-        Vec::new()
+        vec![Arc::new(residents::StatsCounter)]
     }
 }
 
@@ -138,4 +157,87 @@ async fn check_nik(auth: Auth, Json(input): Json<NikCheck>) -> Result<Json<nik::
         }
     };
     Ok(Json(parsed))
+}
+
+/// Registers a resident (registry officers).
+#[utoipa::path(post, path = "/api/v1/population/residents", tag = "residents", security(("bearer" = [])),
+    request_body = residents::NewResident, responses(
+    (status = 201, body = residents::Resident),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn register_resident(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    Json(input): Json<residents::NewResident>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
+    let resident = residents::register(&platform, &input, &actor).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(resident)).into_response())
+}
+
+/// A NIK to look up (in the body, so it stays out of URLs and access logs).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NikLookup {
+    pub nik: String,
+}
+
+/// A resident by NIK (administrators and officers).
+#[utoipa::path(post, path = "/api/v1/population/residents/lookup", tag = "residents", security(("bearer" = [])),
+    request_body = NikLookup, responses(
+    (status = 200, body = residents::Resident),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn lookup_resident(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    Json(input): Json<NikLookup>,
+) -> Result<Json<residents::Resident>, ApiError> {
+    let actor = auth
+        .require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?
+        .audit_actor();
+    let resident = residents::by_nik(&platform, &input.nik)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no resident has this NIK".into()))?;
+    warga_store::audit::record_alone(
+        &platform.store,
+        &warga_store::audit::AuditRecord {
+            actor: &actor,
+            action: "population.resident.read",
+            target: &format!("resident:{}", resident.id),
+            outcome: warga_store::audit::Outcome::Success,
+            details: None,
+        },
+    )
+    .await?;
+    Ok(Json(resident))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StatsFilter {
+    /// A province code: counts per regency/city of that province.
+    pub province: Option<String>,
+}
+
+/// Live population counts per region, sex and age band (officers and administrators).
+#[utoipa::path(get, path = "/api/v1/stats", tag = "residents", security(("bearer" = [])), params(StatsFilter), responses(
+    (status = 200, body = residents::Stats),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn statistics(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    axum::extract::Query(filter): axum::extract::Query<StatsFilter>,
+) -> Result<Json<residents::Stats>, ApiError> {
+    auth.require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?;
+    if let Some(code) = &filter.province
+        && REGIONS.province(code).is_none()
+    {
+        return Err(ApiError::validation("province", format!("no province {code}")));
+    }
+    Ok(Json(residents::stats(&platform, filter.province.as_deref()).await?))
 }

@@ -1,0 +1,327 @@
+//! Resident registration (P2) and the live statistics (P3) built from its events.
+//!
+//! A resident's KTP fields are sealed together with the vault (the row keeps only the data
+//! key's id); the NIK is found through its keyed hash and never stored in clear. Region
+//! codes, sex and birth year stay readable for statistics and search by region. Each
+//! registration emits `population.resident.registered` carrying ids, codes, sex and birth
+//! year only; the statistics consumer counts it once, whatever the bus redelivers.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use warga_bus::HandlerError;
+use warga_core::{Envelope, Event};
+use warga_http::{ApiError, Platform};
+use warga_store::audit::{AuditRecord, Outcome};
+use warga_store::{StoreError, Tx};
+
+use crate::nik::{self, Date, Sex};
+use crate::regions::REGIONS;
+
+/// The KTP fields of a new resident.
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResident {
+    pub nik: String,
+    pub full_name: String,
+    pub birth_place: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    pub sex: Sex,
+    pub address: String,
+    /// `001/002`.
+    pub rt_rw: String,
+    pub village: String,
+    /// District code, 6 digits.
+    pub district: String,
+    pub religion: String,
+    pub marital_status: String,
+    pub occupation: String,
+}
+
+/// A resident as officers see it.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Resident {
+    pub id: String,
+    #[serde(flatten)]
+    pub fields: NewResident,
+    pub province: String,
+    pub regency: String,
+    pub status: String,
+    pub created_at_ms: i64,
+}
+
+/// Event: a resident was registered. No name, NIK or address.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResidentRegistered {
+    pub resident_id: String,
+    pub province: String,
+    pub regency: String,
+    pub district: String,
+    pub sex: Sex,
+    pub birth_year: i32,
+}
+
+impl Event for ResidentRegistered {
+    const TOPIC: &'static str = "population.resident.registered";
+    const VERSION: u32 = 1;
+}
+
+fn sex_code(sex: Sex) -> &'static str {
+    match sex {
+        Sex::Male => "male",
+        Sex::Female => "female",
+    }
+}
+
+fn text(field: &'static str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(ApiError::validation(field, format!("must be 1 to {max} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+/// Validates a registration: every field, the NIK against the region table, the birth date
+/// and the sex, and the address district.
+pub fn check(new: &NewResident) -> Result<(NewResident, Date), ApiError> {
+    let birth_date = Date::parse_iso(new.birth_date.trim())
+        .ok_or_else(|| ApiError::validation("birth_date", "must be a date, YYYY-MM-DD"))?;
+    let today = warga_core::time::now_ms() / 86_400_000;
+    if birth_date.year < 1880 || i64::from(birth_date.year) > 1970 + today / 365 + 1 {
+        return Err(ApiError::validation("birth_date", "is not a plausible birth date"));
+    }
+    nik::validate(new.nik.trim(), &REGIONS, birth_date, new.sex)?;
+    let district = new.district.trim();
+    if REGIONS.district(district).is_none() {
+        return Err(ApiError::validation(
+            "district",
+            format!("no district has code {district}"),
+        ));
+    }
+    let rt_rw = new.rt_rw.trim();
+    let rt_rw_ok =
+        rt_rw.len() == 7 && rt_rw.as_bytes()[3] == b'/' && rt_rw.bytes().filter(u8::is_ascii_digit).count() == 6;
+    if !rt_rw_ok {
+        return Err(ApiError::validation("rt_rw", "must look like 001/002"));
+    }
+    let checked = NewResident {
+        nik: new.nik.trim().to_owned(),
+        full_name: text("full_name", &new.full_name, 120)?,
+        birth_place: text("birth_place", &new.birth_place, 80)?,
+        birth_date: new.birth_date.trim().to_owned(),
+        sex: new.sex,
+        address: text("address", &new.address, 200)?,
+        rt_rw: rt_rw.to_owned(),
+        village: text("village", &new.village, 80)?,
+        district: district.to_owned(),
+        religion: text("religion", &new.religion, 40)?,
+        marital_status: text("marital_status", &new.marital_status, 40)?,
+        occupation: text("occupation", &new.occupation, 80)?,
+    };
+    Ok((checked, birth_date))
+}
+
+/// Registers a resident in one transaction with its audit record and event.
+pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Result<Resident, ApiError> {
+    let (fields, birth_date) = check(new)?;
+    let id = uuid::Uuid::now_v7().hyphenated().to_string();
+    let nik_index = platform.vault.index(&fields.nik).await?;
+    let json = serde_json::to_vec(&fields).map_err(|e| ApiError::Internal(e.into()))?;
+    let sealed = platform.vault.seal(&json, &format!("resident:{id}")).await?;
+    let district = fields.district.clone();
+    let (province, regency) = (district[..2].to_owned(), district[..4].to_owned());
+    let now = warga_core::time::now_ms();
+    let mut tx = platform.store.begin().await?;
+    sqlx::query(
+        "INSERT INTO population_residents (id, nik_index, key_id, sealed, province, regency, district, sex, birth_year, \
+         status, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'alive', $10, $10)",
+    )
+    .bind(&id)
+    .bind(&nik_index)
+    .bind(&sealed.key_id)
+    .bind(&sealed.ciphertext)
+    .bind(&province)
+    .bind(&regency)
+    .bind(&district)
+    .bind(sex_code(fields.sex))
+    .bind(i64::from(birth_date.year))
+    .bind(now)
+    .execute(tx.conn())
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict { .. } => ApiError::Conflict("a resident with this NIK is registered".into()),
+        other => other.into(),
+    })?;
+    tx.audit(&AuditRecord {
+        actor,
+        action: "population.resident.register",
+        target: &format!("resident:{id}"),
+        outcome: Outcome::Success,
+        details: Some(serde_json::json!({ "district": district })),
+    })
+    .await?;
+    tx.append_event(&ResidentRegistered {
+        resident_id: id.clone(),
+        province: province.clone(),
+        regency: regency.clone(),
+        district,
+        sex: fields.sex,
+        birth_year: birth_date.year,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(Resident {
+        id,
+        fields,
+        province,
+        regency,
+        status: "alive".into(),
+        created_at_ms: now,
+    })
+}
+
+/// Finds a resident by NIK (through its keyed hash) and opens the sealed fields.
+pub async fn by_nik(platform: &Platform, nik: &str) -> Result<Option<Resident>, ApiError> {
+    let index = platform.vault.index(nik.trim()).await?;
+    let row = sqlx::query(
+        "SELECT id, key_id, sealed, province, regency, status, created_at_ms FROM population_residents WHERE nik_index = $1",
+    )
+    .bind(index)
+    .fetch_optional(platform.store.reader())
+    .await
+    .map_err(StoreError::from)?;
+    let Some(row) = row else { return Ok(None) };
+    let id: String = row.get(0);
+    let sealed = warga_auth::Sealed {
+        key_id: row.get(1),
+        ciphertext: row.get(2),
+    };
+    let json = platform.vault.open(&sealed, &format!("resident:{id}")).await?;
+    let fields: NewResident = serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Some(Resident {
+        id,
+        fields,
+        province: row.get(3),
+        regency: row.get(4),
+        status: row.get(5),
+        created_at_ms: row.get(6),
+    }))
+}
+
+/// Keeps `population_stats` in step with registrations.
+pub struct StatsCounter;
+
+#[async_trait::async_trait]
+impl warga_bus::Handler for StatsCounter {
+    fn name(&self) -> &'static str {
+        "population-stats"
+    }
+    fn topics(&self) -> &'static [&'static str] {
+        &[ResidentRegistered::TOPIC]
+    }
+    async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError> {
+        let registered: ResidentRegistered = event.decode()?;
+        sqlx::query(
+            "INSERT INTO population_stats (province, regency, sex, birth_year, residents) VALUES ($1, $2, $3, $4, 1) \
+             ON CONFLICT (province, regency, sex, birth_year) DO UPDATE SET residents = population_stats.residents + 1",
+        )
+        .bind(&registered.province)
+        .bind(&registered.regency)
+        .bind(sex_code(registered.sex))
+        .bind(i64::from(registered.birth_year))
+        .execute(tx.conn())
+        .await?;
+        Ok(())
+    }
+}
+
+/// Age bands of the statistics, in years.
+pub const AGE_BANDS: [(&str, u32, u32); 5] = [
+    ("0-14", 0, 14),
+    ("15-24", 15, 24),
+    ("25-54", 25, 54),
+    ("55-64", 55, 64),
+    ("65+", 65, 200),
+];
+
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    pub total: i64,
+    /// Per province, or per regency/city when a province was asked for.
+    pub by_region: Vec<RegionCount>,
+    pub by_sex: Vec<Count>,
+    pub by_age_band: Vec<Count>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RegionCount {
+    pub code: String,
+    pub name: String,
+    pub residents: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Count {
+    pub key: String,
+    pub residents: i64,
+}
+
+/// The live counts, for the country or one province.
+pub async fn stats(platform: &Platform, province: Option<&str>) -> Result<Stats, ApiError> {
+    let rows = sqlx::query(
+        "SELECT province, regency, sex, birth_year, residents FROM population_stats WHERE ($1 IS NULL OR province = $1)",
+    )
+    .bind(province)
+    .fetch_all(platform.store.reader())
+    .await
+    .map_err(StoreError::from)?;
+    let days_since_1970 = warga_core::time::now_ms() / 86_400_000;
+    let this_year = 1970 + (days_since_1970 * 100 / 36_525) as i32;
+    let mut by_region = std::collections::BTreeMap::<String, i64>::new();
+    let mut by_sex = std::collections::BTreeMap::<String, i64>::new();
+    let mut by_band = std::collections::BTreeMap::<&str, i64>::new();
+    let mut total = 0;
+    for row in rows {
+        let (p, r, sex, year, n): (String, String, String, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        total += n;
+        *by_region.entry(if province.is_some() { r } else { p }).or_default() += n;
+        *by_sex.entry(sex).or_default() += n;
+        let age = (i64::from(this_year) - year).max(0) as u32;
+        let band = AGE_BANDS
+            .iter()
+            .find(|(_, lo, hi)| (*lo..=*hi).contains(&age))
+            .map(|b| b.0)
+            .unwrap_or("65+");
+        *by_band.entry(band).or_default() += n;
+    }
+    let name = |code: &str| {
+        REGIONS
+            .province(code)
+            .or_else(|| REGIONS.regency(code))
+            .unwrap_or("")
+            .to_owned()
+    };
+    Ok(Stats {
+        total,
+        by_region: by_region
+            .into_iter()
+            .map(|(code, residents)| RegionCount {
+                name: name(&code),
+                code,
+                residents,
+            })
+            .collect(),
+        by_sex: by_sex
+            .into_iter()
+            .map(|(key, residents)| Count { key, residents })
+            .collect(),
+        by_age_band: AGE_BANDS
+            .iter()
+            .map(|(band, _, _)| Count {
+                key: (*band).to_owned(),
+                residents: by_band.get(band).copied().unwrap_or(0),
+            })
+            .collect(),
+    })
+}
