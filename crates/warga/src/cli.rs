@@ -41,6 +41,16 @@ pub enum Command {
     /// The audit log of every state-changing operation.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Population statistics.
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// Recompute the statistics from the residents table and report whether the live counts
+    /// agreed.
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]

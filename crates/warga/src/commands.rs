@@ -9,7 +9,7 @@ use warga_store::Store;
 
 use crate::cli::{
     AdminCommand, AuditCommand, Cli, ClientCommand, Command, ConfigCommand, DepartmentCommand, EventsCommand,
-    KeysCommand, OfficerCommand,
+    KeysCommand, OfficerCommand, StatsCommand,
 };
 use crate::{run, services};
 
@@ -95,6 +95,25 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Events(command) => events(load_config(file)?, command).await,
         Command::Admin(command) => admin(load_config(file)?, command).await,
+        Command::Stats(StatsCommand::Rebuild) => {
+            let config = load_config(file)?;
+            let store = Store::connect(&config).await?;
+            store.migrate(&services::migrations()).await?;
+            let rebuilt = warga_population::residents::rebuild_stats(&store).await?;
+            let agreed = if rebuilt.rows_differing == 0 {
+                "ya / yes"
+            } else {
+                "tidak / no"
+            };
+            println!(
+                "{} penduduk / residents; hitungan langsung cocok / live counts agreed: {agreed}",
+                rebuilt.residents
+            );
+            if rebuilt.rows_differing > 0 {
+                println!("{} baris diperbaiki / rows corrected", rebuilt.rows_differing);
+            }
+            Ok(())
+        }
         Command::Audit(AuditCommand::Export {
             from_ms,
             to_ms,

@@ -162,8 +162,19 @@ fn resident(nik: &str, birth_date: &str, sex: &str, name: &str) -> Value {
 }
 
 #[tokio::test]
-async fn registrations_are_sealed_counted_once_and_found_by_nik() {
-    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+async fn registrations_are_sealed_counted_once_and_found_by_nik_sqlite() {
+    registrations_are_sealed_counted_once_and_found_by_nik(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn registrations_are_sealed_counted_once_and_found_by_nik_postgres() {
+    registrations_are_sealed_counted_once_and_found_by_nik(Engine::Postgres).await;
+}
+
+async fn registrations_are_sealed_counted_once_and_found_by_nik(engine: Engine) {
+    let Some(app) = spawn_app(engine, Router::new(), vec![]).await else {
+        return;
+    };
     let registrar = token_with(&app, "registry_officer").await;
     let officer = token_with(&app, "officer").await;
     let post = |path: &'static str, token: String, body: Value| {

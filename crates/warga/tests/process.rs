@@ -235,6 +235,8 @@ fn every_command_has_help() {
         &["admin", "keys", "rotate"],
         &["audit"],
         &["audit", "export"],
+        &["stats"],
+        &["stats", "rebuild"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])

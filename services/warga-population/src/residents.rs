@@ -325,3 +325,74 @@ pub async fn stats(platform: &Platform, province: Option<&str>) -> Result<Stats,
             .collect(),
     })
 }
+
+/// The outcome of [`rebuild_stats`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rebuilt {
+    pub residents: i64,
+    /// Rows (province, regency, sex, birth year) whose live count differed from the rebuilt one.
+    pub rows_differing: usize,
+}
+
+/// Recomputes the statistics from the residents table, in one transaction that also marks
+/// every registration event already counted as processed for the statistics consumer (so a
+/// pending one is not counted twice). On PostgreSQL the transaction reads one snapshot
+/// (REPEATABLE READ); on SQLite writers are serialized anyway.
+pub async fn rebuild_stats(store: &warga_store::Store) -> Result<Rebuilt, StoreError> {
+    let mut tx = store.begin().await?;
+    if tx.backend() == warga_store::Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(tx.conn())
+            .await?;
+    }
+    let key = |row: &sqlx::any::AnyRow| -> (String, String, String, i64, i64) {
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
+    };
+    let before: std::collections::BTreeSet<_> =
+        sqlx::query("SELECT province, regency, sex, birth_year, residents FROM population_stats")
+            .fetch_all(tx.conn())
+            .await?
+            .iter()
+            .map(key)
+            .collect();
+    sqlx::query("DELETE FROM population_stats").execute(tx.conn()).await?;
+    sqlx::query(
+        "INSERT INTO population_stats (province, regency, sex, birth_year, residents) \
+         SELECT province, regency, sex, birth_year, COUNT(*) FROM population_residents \
+         GROUP BY province, regency, sex, birth_year",
+    )
+    .execute(tx.conn())
+    .await?;
+    sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id, processed_at_ms) \
+         SELECT $1, event_id, $2 FROM outbox WHERE topic = $3 \
+         ON CONFLICT (consumer, event_id) DO NOTHING",
+    )
+    .bind("population-stats")
+    .bind(warga_core::time::now_ms())
+    .bind(ResidentRegistered::TOPIC)
+    .execute(tx.conn())
+    .await?;
+    let after: std::collections::BTreeSet<_> =
+        sqlx::query("SELECT province, regency, sex, birth_year, residents FROM population_stats")
+            .fetch_all(tx.conn())
+            .await?
+            .iter()
+            .map(key)
+            .collect();
+    let residents = after.iter().map(|row| row.4).sum();
+    let rows_differing = before.symmetric_difference(&after).count();
+    tx.audit(&AuditRecord {
+        actor: "system:cli",
+        action: "population.stats.rebuild",
+        target: "population_stats",
+        outcome: Outcome::Success,
+        details: Some(serde_json::json!({ "residents": residents, "rows_differing": rows_differing })),
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(Rebuilt {
+        residents,
+        rows_differing,
+    })
+}
