@@ -311,3 +311,102 @@ async fn registrations_are_sealed_counted_once_and_found_by_nik(engine: Engine) 
         403
     );
 }
+
+#[tokio::test]
+async fn moves_keep_history_and_deaths_leave_the_counts() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    let registrar = token_with(&app, "registry_officer").await;
+    let client = app.client.clone();
+    let url = app.url.clone();
+    let post = |path: String, body: Value| {
+        let (client, registrar) = (client.clone(), registrar.clone());
+        async move {
+            client
+                .post(path)
+                .bearer_auth(registrar)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let created: Value = post(
+        format!("{url}/api/v1/population/residents"),
+        resident("3171075203950004", "1995-03-12", "female", "Siti Aminah"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let stats = |province: &'static str| {
+        let (client, url, registrar) = (client.clone(), url.clone(), registrar.clone());
+        async move {
+            let stats: Value = client
+                .get(format!("{url}/api/v1/stats?province={province}"))
+                .bearer_auth(registrar)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            stats["total"].as_i64().unwrap()
+        }
+    };
+    common::wait_for("registration counted", std::time::Duration::from_secs(10), || async {
+        stats("31").await == 1
+    })
+    .await;
+
+    // Moving to Kota Bandung (3273, Jawa Barat) moves the count and keeps the old address.
+    let moved = post(
+        format!("{url}/api/v1/population/residents/{id}/move"),
+        serde_json::json!({"address": "Jl. Braga 10", "rt_rw": "002/004", "village": "Braga", "district": "327301"}),
+    )
+    .await;
+    assert_eq!(moved.status(), 200);
+    let record: Value = moved.json().await.unwrap();
+    assert_eq!(record["province"], "32");
+    assert_eq!(record["previous_addresses"][0]["district"], "317107");
+    assert_eq!(
+        record["previous_addresses"][0]["address"],
+        "Jl. Kebon Kacang Raya No. 5"
+    );
+    common::wait_for("move counted", std::time::Duration::from_secs(10), || async {
+        stats("32").await == 1 && stats("31").await == 0
+    })
+    .await;
+    let nowhere = post(
+        format!("{url}/api/v1/population/residents/{id}/move"),
+        serde_json::json!({"address": "x", "rt_rw": "001/001", "village": "x", "district": "999999"}),
+    )
+    .await;
+    assert_eq!(nowhere.json::<Value>().await.unwrap()["field"], "district");
+
+    let died = post(
+        format!("{url}/api/v1/population/residents/{id}/death"),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(died.status(), 200);
+    common::wait_for("death counted", std::time::Duration::from_secs(10), || async {
+        stats("32").await == 0
+    })
+    .await;
+    assert_eq!(
+        post(
+            format!("{url}/api/v1/population/residents/{id}/death"),
+            serde_json::json!({})
+        )
+        .await
+        .status(),
+        409
+    );
+    let rebuilt = warga_population::residents::rebuild_stats(&app.db.store).await.unwrap();
+    assert_eq!(
+        (rebuilt.residents, rebuilt.rows_differing),
+        (0, 0),
+        "the live counts agree with the residents"
+    );
+}

@@ -25,17 +25,26 @@ use crate::regions::{REGIONS, Region};
 pub struct PopulationService;
 
 /// Portable DDL: the same step for SQLite and PostgreSQL.
-const STEPS: &[warga_store::MigrationStep] = &[warga_store::MigrationStep {
-    version: 2026112250,
-    description: "residents and statistics",
-    sql: include_str!("../migrations/2026112250_residents.sql"),
-}];
+const STEPS: &[warga_store::MigrationStep] = &[
+    warga_store::MigrationStep {
+        version: 2026112250,
+        description: "residents and statistics",
+        sql: include_str!("../migrations/2026112250_residents.sql"),
+    },
+    warga_store::MigrationStep {
+        version: 2026112251,
+        description: "address history",
+        sql: include_str!("../migrations/2026112251_moves.sql"),
+    },
+];
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(provinces, regencies, districts, check_nik, register_resident, lookup_resident, statistics),
+    paths(provinces, regencies, districts, check_nik, register_resident, lookup_resident, statistics, get_resident,
+          move_resident, record_death),
     components(schemas(Region, NikCheck, nik::Nik, nik::Sex, residents::NewResident, residents::Resident, residents::Stats,
-                       residents::RegionCount, residents::Count, NikLookup)),
+                       residents::RegionCount, residents::Count, NikLookup, residents::Move,
+                       residents::PastAddress, residents::ResidentRecord)),
     tags((name = "regions", description = "Indonesia's provinces, regencies/cities and districts (data: idn-area-data, ODbL 1.0)"))
 )]
 struct PopulationApi;
@@ -67,6 +76,15 @@ impl Service for PopulationService {
                     .route(
                         "/api/v1/population/residents/lookup",
                         axum::routing::post(lookup_resident),
+                    )
+                    .route("/api/v1/population/residents/{id}", get(get_resident))
+                    .route(
+                        "/api/v1/population/residents/{id}/move",
+                        axum::routing::post(move_resident),
+                    )
+                    .route(
+                        "/api/v1/population/residents/{id}/death",
+                        axum::routing::post(record_death),
                     )
                     .route("/api/v1/stats", get(statistics))
                     .with_state(platform.clone()),
@@ -240,4 +258,56 @@ async fn statistics(
         return Err(ApiError::validation("province", format!("no province {code}")));
     }
     Ok(Json(residents::stats(&platform, filter.province.as_deref()).await?))
+}
+
+/// A resident with their address history (administrators and officers).
+#[utoipa::path(get, path = "/api/v1/population/residents/{id}", tag = "residents", security(("bearer" = [])),
+    params(("id" = String, Path)), responses(
+    (status = 200, body = residents::ResidentRecord),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn get_resident(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<residents::ResidentRecord>, ApiError> {
+    auth.require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?;
+    Ok(Json(residents::record(&platform, &id).await?))
+}
+
+/// Records a move to a new address; the old one is kept in the history (registry officers).
+#[utoipa::path(post, path = "/api/v1/population/residents/{id}/move", tag = "residents", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = residents::Move, responses(
+    (status = 200, body = residents::ResidentRecord),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn move_resident(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(to): Json<residents::Move>,
+) -> Result<Json<residents::ResidentRecord>, ApiError> {
+    let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
+    Ok(Json(residents::move_resident(&platform, &id, &to, &actor).await?))
+}
+
+/// Records a resident's death (registry officers).
+#[utoipa::path(post, path = "/api/v1/population/residents/{id}/death", tag = "residents", security(("bearer" = [])),
+    params(("id" = String, Path)), responses(
+    (status = 200, body = residents::ResidentRecord),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn record_death(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<residents::ResidentRecord>, ApiError> {
+    let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
+    Ok(Json(residents::record_death(&platform, &id, &actor).await?))
 }

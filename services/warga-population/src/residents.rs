@@ -66,6 +66,53 @@ impl Event for ResidentRegistered {
     const VERSION: u32 = 1;
 }
 
+/// Where a resident is counted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub province: String,
+    pub regency: String,
+    pub district: String,
+}
+
+impl Place {
+    fn of(district: &str) -> Place {
+        Place {
+            province: district[..2].to_owned(),
+            regency: district[..4].to_owned(),
+            district: district.to_owned(),
+        }
+    }
+}
+
+/// Event: a resident moved. Region codes only.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResidentMoved {
+    pub resident_id: String,
+    pub from: Place,
+    pub to: Place,
+    pub sex: Sex,
+    pub birth_year: i32,
+}
+
+impl Event for ResidentMoved {
+    const TOPIC: &'static str = "population.resident.moved";
+    const VERSION: u32 = 1;
+}
+
+/// Event: a resident died.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResidentDied {
+    pub resident_id: String,
+    pub place: Place,
+    pub sex: Sex,
+    pub birth_year: i32,
+}
+
+impl Event for ResidentDied {
+    const TOPIC: &'static str = "population.resident.died";
+    const VERSION: u32 = 1;
+}
+
 fn sex_code(sex: Sex) -> &'static str {
     match sex {
         Sex::Male => "male",
@@ -217,22 +264,49 @@ impl warga_bus::Handler for StatsCounter {
         "population-stats"
     }
     fn topics(&self) -> &'static [&'static str] {
-        &[ResidentRegistered::TOPIC]
+        &[ResidentRegistered::TOPIC, ResidentMoved::TOPIC, ResidentDied::TOPIC]
     }
     async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError> {
-        let registered: ResidentRegistered = event.decode()?;
-        sqlx::query(
-            "INSERT INTO population_stats (province, regency, sex, birth_year, residents) VALUES ($1, $2, $3, $4, 1) \
-             ON CONFLICT (province, regency, sex, birth_year) DO UPDATE SET residents = population_stats.residents + 1",
-        )
-        .bind(&registered.province)
-        .bind(&registered.regency)
-        .bind(sex_code(registered.sex))
-        .bind(i64::from(registered.birth_year))
-        .execute(tx.conn())
-        .await?;
+        match event.topic.as_str() {
+            ResidentRegistered::TOPIC => {
+                let e: ResidentRegistered = event.decode()?;
+                count(tx, &e.province, &e.regency, e.sex, e.birth_year, 1).await?;
+            }
+            ResidentMoved::TOPIC => {
+                let e: ResidentMoved = event.decode()?;
+                count(tx, &e.from.province, &e.from.regency, e.sex, e.birth_year, -1).await?;
+                count(tx, &e.to.province, &e.to.regency, e.sex, e.birth_year, 1).await?;
+            }
+            ResidentDied::TOPIC => {
+                let e: ResidentDied = event.decode()?;
+                count(tx, &e.place.province, &e.place.regency, e.sex, e.birth_year, -1).await?;
+            }
+            other => return Err(format!("unexpected topic {other}").into()),
+        }
         Ok(())
     }
+}
+
+async fn count(
+    tx: &mut Tx,
+    province: &str,
+    regency: &str,
+    sex: Sex,
+    birth_year: i32,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO population_stats (province, regency, sex, birth_year, residents) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (province, regency, sex, birth_year) DO UPDATE SET residents = population_stats.residents + $5",
+    )
+    .bind(province)
+    .bind(regency)
+    .bind(sex_code(sex))
+    .bind(i64::from(birth_year))
+    .bind(delta)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// Age bands of the statistics, in years.
@@ -348,8 +422,9 @@ pub async fn rebuild_stats(store: &warga_store::Store) -> Result<Rebuilt, StoreE
     let key = |row: &sqlx::any::AnyRow| -> (String, String, String, i64, i64) {
         (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
     };
+    // Rows the consumer brought down to zero mean the same as no row.
     let before: std::collections::BTreeSet<_> =
-        sqlx::query("SELECT province, regency, sex, birth_year, residents FROM population_stats")
+        sqlx::query("SELECT province, regency, sex, birth_year, residents FROM population_stats WHERE residents <> 0")
             .fetch_all(tx.conn())
             .await?
             .iter()
@@ -358,19 +433,21 @@ pub async fn rebuild_stats(store: &warga_store::Store) -> Result<Rebuilt, StoreE
     sqlx::query("DELETE FROM population_stats").execute(tx.conn()).await?;
     sqlx::query(
         "INSERT INTO population_stats (province, regency, sex, birth_year, residents) \
-         SELECT province, regency, sex, birth_year, COUNT(*) FROM population_residents \
+         SELECT province, regency, sex, birth_year, COUNT(*) FROM population_residents WHERE status = 'alive' \
          GROUP BY province, regency, sex, birth_year",
     )
     .execute(tx.conn())
     .await?;
     sqlx::query(
         "INSERT INTO processed_events (consumer, event_id, processed_at_ms) \
-         SELECT $1, event_id, $2 FROM outbox WHERE topic = $3 \
+         SELECT $1, event_id, $2 FROM outbox WHERE topic IN ($3, $4, $5) \
          ON CONFLICT (consumer, event_id) DO NOTHING",
     )
     .bind("population-stats")
     .bind(warga_core::time::now_ms())
     .bind(ResidentRegistered::TOPIC)
+    .bind(ResidentMoved::TOPIC)
+    .bind(ResidentDied::TOPIC)
     .execute(tx.conn())
     .await?;
     let after: std::collections::BTreeSet<_> =
@@ -394,5 +471,219 @@ pub async fn rebuild_stats(store: &warga_store::Store) -> Result<Rebuilt, StoreE
     Ok(Rebuilt {
         residents,
         rows_differing,
+    })
+}
+
+/// A new address.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Move {
+    pub address: String,
+    pub rt_rw: String,
+    pub village: String,
+    pub district: String,
+}
+
+/// An earlier address.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PastAddress {
+    pub address: String,
+    pub rt_rw: String,
+    pub village: String,
+    pub district: String,
+    pub moved_at_ms: i64,
+}
+
+/// A resident with their earlier addresses, newest first.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ResidentRecord {
+    #[serde(flatten)]
+    pub resident: Resident,
+    pub previous_addresses: Vec<PastAddress>,
+}
+
+struct Loaded {
+    resident: Resident,
+    birth_year: i32,
+}
+
+async fn load(tx: &mut Tx, platform: &Platform, id: &str) -> Result<Loaded, ApiError> {
+    let row = sqlx::query(
+        "SELECT key_id, sealed, province, regency, status, created_at_ms, birth_year FROM population_residents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(StoreError::from)?
+    .ok_or_else(|| ApiError::NotFound(format!("no resident {id}")))?;
+    let sealed = warga_auth::Sealed {
+        key_id: row.get(0),
+        ciphertext: row.get(1),
+    };
+    let fields: NewResident = serde_json::from_slice(&platform.vault.open(&sealed, &format!("resident:{id}")).await?)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Loaded {
+        resident: Resident {
+            id: id.to_owned(),
+            fields,
+            province: row.get(2),
+            regency: row.get(3),
+            status: row.get(4),
+            created_at_ms: row.get(5),
+        },
+        birth_year: row.get::<i64, _>(6) as i32,
+    })
+}
+
+async fn store_fields(tx: &mut Tx, platform: &Platform, resident: &Resident, status: &str) -> Result<(), ApiError> {
+    let json = serde_json::to_vec(&resident.fields).map_err(|e| ApiError::Internal(e.into()))?;
+    let sealed = platform.vault.seal(&json, &format!("resident:{}", resident.id)).await?;
+    let place = Place::of(&resident.fields.district);
+    sqlx::query(
+        "UPDATE population_residents SET key_id = $1, sealed = $2, province = $3, regency = $4, district = $5, \
+         status = $6, updated_at_ms = $7 WHERE id = $8",
+    )
+    .bind(&sealed.key_id)
+    .bind(&sealed.ciphertext)
+    .bind(&place.province)
+    .bind(&place.regency)
+    .bind(&place.district)
+    .bind(status)
+    .bind(warga_core::time::now_ms())
+    .bind(&resident.id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Records a move: the old address goes to the history, the new one replaces it.
+pub async fn move_resident(platform: &Platform, id: &str, to: &Move, actor: &str) -> Result<ResidentRecord, ApiError> {
+    let district = to.district.trim();
+    if REGIONS.district(district).is_none() {
+        return Err(ApiError::validation(
+            "district",
+            format!("no district has code {district}"),
+        ));
+    }
+    let mut tx = platform.store.begin().await?;
+    let Loaded {
+        mut resident,
+        birth_year,
+    } = load(&mut tx, platform, id).await?;
+    if resident.status != "alive" {
+        return Err(ApiError::Conflict("the resident is recorded as deceased".into()));
+    }
+    let mut candidate = resident.fields.clone();
+    candidate.address = to.address.clone();
+    candidate.rt_rw = to.rt_rw.clone();
+    candidate.village = to.village.clone();
+    candidate.district = district.to_owned();
+    let (checked, _) = check(&candidate)?;
+    let now = warga_core::time::now_ms();
+    let past = PastAddress {
+        address: resident.fields.address.clone(),
+        rt_rw: resident.fields.rt_rw.clone(),
+        village: resident.fields.village.clone(),
+        district: resident.fields.district.clone(),
+        moved_at_ms: now,
+    };
+    let past_json = serde_json::to_vec(&past).map_err(|e| ApiError::Internal(e.into()))?;
+    let sealed_past = platform
+        .vault
+        .seal(&past_json, &format!("resident:{id}:address:{now}"))
+        .await?;
+    sqlx::query(
+        "INSERT INTO population_address_history (resident_id, moved_at_ms, key_id, sealed, district) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(&sealed_past.key_id)
+    .bind(&sealed_past.ciphertext)
+    .bind(&past.district)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    let from = Place::of(&resident.fields.district);
+    resident.fields = checked;
+    store_fields(&mut tx, platform, &resident, "alive").await?;
+    let to_place = Place::of(&resident.fields.district);
+    resident.province = to_place.province.clone();
+    resident.regency = to_place.regency.clone();
+    tx.audit(&AuditRecord {
+        actor,
+        action: "population.resident.move",
+        target: &format!("resident:{id}"),
+        outcome: Outcome::Success,
+        details: Some(serde_json::json!({ "from": from.district, "to": to_place.district })),
+    })
+    .await?;
+    tx.append_event(&ResidentMoved {
+        resident_id: id.to_owned(),
+        from,
+        to: to_place,
+        sex: resident.fields.sex,
+        birth_year,
+    })
+    .await?;
+    tx.commit().await?;
+    record(platform, id).await
+}
+
+/// Records a death.
+pub async fn record_death(platform: &Platform, id: &str, actor: &str) -> Result<ResidentRecord, ApiError> {
+    let mut tx = platform.store.begin().await?;
+    let Loaded { resident, birth_year } = load(&mut tx, platform, id).await?;
+    if resident.status != "alive" {
+        return Err(ApiError::Conflict("the death is already recorded".into()));
+    }
+    store_fields(&mut tx, platform, &resident, "deceased").await?;
+    tx.audit(&AuditRecord {
+        actor,
+        action: "population.resident.death",
+        target: &format!("resident:{id}"),
+        outcome: Outcome::Success,
+        details: None,
+    })
+    .await?;
+    tx.append_event(&ResidentDied {
+        resident_id: id.to_owned(),
+        place: Place::of(&resident.fields.district),
+        sex: resident.fields.sex,
+        birth_year,
+    })
+    .await?;
+    tx.commit().await?;
+    record(platform, id).await
+}
+
+/// A resident with their address history.
+pub async fn record(platform: &Platform, id: &str) -> Result<ResidentRecord, ApiError> {
+    let mut tx = platform.store.begin().await?;
+    let Loaded { resident, .. } = load(&mut tx, platform, id).await?;
+    let rows = sqlx::query(
+        "SELECT moved_at_ms, key_id, sealed FROM population_address_history WHERE resident_id = $1 ORDER BY moved_at_ms DESC",
+    )
+    .bind(id)
+    .fetch_all(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    tx.rollback().await?;
+    let mut previous_addresses = Vec::with_capacity(rows.len());
+    for row in rows {
+        let moved_at: i64 = row.get(0);
+        let sealed = warga_auth::Sealed {
+            key_id: row.get(1),
+            ciphertext: row.get(2),
+        };
+        let json = platform
+            .vault
+            .open(&sealed, &format!("resident:{id}:address:{moved_at}"))
+            .await?;
+        previous_addresses.push(serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.into()))?);
+    }
+    Ok(ResidentRecord {
+        resident,
+        previous_addresses,
     })
 }
