@@ -37,6 +37,7 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub identity: IdentityConfig,
     pub gateway: GatewayConfig,
+    pub population: PopulationConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -248,6 +249,36 @@ impl Default for IdentityConfig {
     }
 }
 
+/// Population services.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PopulationConfig {
+    pub sms: SmsConfig,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsProviderKind {
+    /// Keep messages in warga (readable by administrators): for a single machine and demos.
+    #[default]
+    Outbox,
+    /// A Twilio-compatible HTTP API.
+    Twilio,
+}
+
+/// How officer notifications are sent.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    pub provider: SmsProviderKind,
+    /// e.g. `https://api.twilio.com` or a compatible gateway.
+    pub twilio_base_url: Option<String>,
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<Secret<String>>,
+    /// The sender number or id.
+    pub twilio_from: Option<String>,
+}
+
 /// Limits applied at the edge to every service.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -302,6 +333,7 @@ impl Default for Config {
             workers: WorkersConfig::default(),
             identity: IdentityConfig::default(),
             gateway: GatewayConfig::default(),
+            population: PopulationConfig::default(),
         }
     }
 }
@@ -475,6 +507,22 @@ impl Config {
                 "gateway.redis_url",
                 "must start with redis:// or rediss://",
             ));
+        }
+        if self.population.sms.provider == SmsProviderKind::Twilio {
+            let sms = &self.population.sms;
+            for (key, missing) in [
+                ("population.sms.twilio_base_url", sms.twilio_base_url.is_none()),
+                ("population.sms.twilio_account_sid", sms.twilio_account_sid.is_none()),
+                ("population.sms.twilio_auth_token", sms.twilio_auth_token.is_none()),
+                ("population.sms.twilio_from", sms.twilio_from.is_none()),
+            ] {
+                if missing {
+                    return Err(ConfigError::new(
+                        key,
+                        "required when population.sms.provider = \"twilio\"",
+                    ));
+                }
+            }
         }
         if self.identity.lockout_account_failures == 0 || self.identity.lockout_ip_failures == 0 {
             return Err(ConfigError::new(

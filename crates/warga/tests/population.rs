@@ -410,3 +410,121 @@ async fn moves_keep_history_and_deaths_leave_the_counts() {
         "the live counts agree with the residents"
     );
 }
+
+async fn register_in_tanah_abang(app: &common::TestApp, nik: &str) {
+    let registrar = token_with(app, "registry_officer").await;
+    let admin = token_with(app, "admin").await;
+    let desk = app
+        .client
+        .post(format!("{}/api/v1/population/notify-desks", app.url))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"regency": "3171", "phone": "+6281234567890", "label": "Disdukcapil Jakarta Pusat"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(desk.status(), 201);
+    let started = std::time::Instant::now();
+    let created = app
+        .client
+        .post(format!("{}/api/v1/population/residents", app.url))
+        .bearer_auth(&registrar)
+        .json(&resident(nik, "1995-03-12", "female", "Siti Aminah"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "the registration does not wait for the SMS");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn new_registrations_notify_the_regency_desk_through_the_embedded_outbox() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    register_in_tanah_abang(&app, "3171075203950004").await;
+    let admin = token_with(&app, "admin").await;
+    common::wait_for("the SMS", std::time::Duration::from_secs(10), || {
+        let (client, url, admin) = (app.client.clone(), app.url.clone(), admin.clone());
+        async move {
+            let messages: Vec<Value> = client
+                .get(format!("{url}/api/v1/population/sms-outbox"))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            messages.len() == 1
+        }
+    })
+    .await;
+    let messages: Vec<Value> = app
+        .client
+        .get(format!("{}/api/v1/population/sms-outbox", app.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages[0]["to"], "+6281234567890");
+    let body = messages[0]["body"].as_str().unwrap();
+    assert!(body.contains("Tanah Abang"), "{body}");
+    assert!(
+        !body.contains("Siti") && !body.contains("3171075203950004"),
+        "no name or NIK in an SMS: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_twilio_compatible_provider_is_retried_until_it_accepts() {
+    use wiremock::matchers::{body_string_contains, header_exists, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let provider = MockServer::start().await;
+    let messages_path = "/2010-04-01/Accounts/AC0123/Messages.json";
+    Mock::given(method("POST"))
+        .and(path(messages_path))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages_path))
+        .and(header_exists("authorization"))
+        .and(body_string_contains("To=%2B6281234567890"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "SM1"})))
+        .expect(1)
+        .with_priority(2)
+        .mount(&provider)
+        .await;
+    let base = provider.uri();
+    let app = common::spawn_app_with(Engine::Sqlite, Router::new(), vec![], |config| {
+        config.population.sms.provider = warga_config::SmsProviderKind::Twilio;
+        config.population.sms.twilio_base_url = Some(base.clone());
+        config.population.sms.twilio_account_sid = Some("AC0123".into());
+        config.population.sms.twilio_auth_token = Some(warga_config::Secret::new("token".into()));
+        config.population.sms.twilio_from = Some("WARGA".into());
+        config.bus.backoff_base_ms = 20;
+        config.bus.backoff_max_ms = 100;
+    })
+    .await
+    .unwrap();
+    register_in_tanah_abang(&app, "3171075203950004").await;
+    common::wait_for(
+        "delivery after two failures",
+        std::time::Duration::from_secs(15),
+        || {
+            let provider = &provider;
+            async move { provider.received_requests().await.unwrap_or_default().len() >= 3 }
+        },
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        provider.received_requests().await.unwrap().len(),
+        3,
+        "sent once it was accepted, not again"
+    );
+    provider.verify().await;
+}

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod nik;
+pub mod notify;
 pub mod regions;
 pub mod residents;
 
@@ -35,6 +36,11 @@ const STEPS: &[warga_store::MigrationStep] = &[
         version: 2026112251,
         description: "address history",
         sql: include_str!("../migrations/2026112251_moves.sql"),
+    },
+    warga_store::MigrationStep {
+        version: 2026112252,
+        description: "officer notifications",
+        sql: include_str!("../migrations/2026112252_notifications.sql"),
     },
 ];
 
@@ -87,14 +93,41 @@ impl Service for PopulationService {
                         axum::routing::post(record_death),
                     )
                     .route("/api/v1/stats", get(statistics))
+                    .route("/api/v1/population/notify-desks", axum::routing::post(add_notify_desk))
+                    .route("/api/v1/population/sms-outbox", get(sms_outbox))
                     .with_state(platform.clone()),
             )
     }
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         PopulationApi::openapi()
     }
-    fn handlers(&self, _: &Platform) -> Vec<Arc<dyn Handler>> {
-        vec![Arc::new(residents::StatsCounter)]
+    fn handlers(&self, platform: &Platform) -> Vec<Arc<dyn Handler>> {
+        let sms = &platform.config.population.sms;
+        let provider: Arc<dyn notify::SmsProvider> = match sms.provider {
+            warga_config::SmsProviderKind::Outbox => Arc::new(notify::OutboxSms),
+            warga_config::SmsProviderKind::Twilio => {
+                let twilio = notify::TwilioSms::new(
+                    sms.twilio_base_url.as_deref().unwrap_or_default(),
+                    sms.twilio_account_sid.as_deref().unwrap_or_default(),
+                    sms.twilio_auth_token
+                        .as_ref()
+                        .map(|t| t.expose().as_str())
+                        .unwrap_or_default(),
+                    sms.twilio_from.as_deref().unwrap_or_default(),
+                );
+                match twilio {
+                    Ok(twilio) => Arc::new(twilio),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot set up the SMS provider; keeping messages in the outbox");
+                        Arc::new(notify::OutboxSms)
+                    }
+                }
+            }
+        };
+        vec![
+            Arc::new(residents::StatsCounter),
+            Arc::new(notify::RegistrationNotifier::new(provider)),
+        ]
     }
 }
 
@@ -310,4 +343,42 @@ async fn record_death(
 ) -> Result<Json<residents::ResidentRecord>, ApiError> {
     let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
     Ok(Json(residents::record_death(&platform, &id, &actor).await?))
+}
+
+/// A registry desk to notify of new registrations in a regency.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyDesk {
+    pub regency: String,
+    /// E.164, e.g. `+6281234567890`.
+    pub phone: String,
+    pub label: String,
+}
+
+async fn add_notify_desk(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    Json(desk): Json<NotifyDesk>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let actor = auth.require_any(&[Role::Admin])?.audit_actor();
+    let mut tx = platform.store.begin().await?;
+    notify::add_desk(&mut tx, desk.regency.trim(), desk.phone.trim(), &desk.label).await?;
+    tx.audit(&warga_store::audit::AuditRecord {
+        actor: &actor,
+        action: "population.notify_desk.add",
+        target: &format!("regency:{}", desk.regency.trim()),
+        outcome: warga_store::audit::Outcome::Success,
+        details: None,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(axum::http::StatusCode::CREATED)
+}
+
+async fn sms_outbox(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    auth.require_any(&[Role::Admin])?;
+    Ok(Json(notify::outbox(&platform.store, 100).await?))
 }

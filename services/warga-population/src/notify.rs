@@ -1,0 +1,175 @@
+//! Officer notifications (P4): a new registration is sent by SMS to the registry desks of
+//! its regency, through a provider: a Twilio-compatible HTTP API, or the embedded outbox
+//! (a table administrators can read). Sending happens in an event consumer, so a failing
+//! provider never fails or slows a registration; failures retry with backoff and end in
+//! the dead letters after `bus.max_attempts`, as every consumer's do. Delivery to the
+//! provider is at least once (a retry after a lost acknowledgement may send twice).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Row;
+use warga_bus::HandlerError;
+use warga_core::{Envelope, Event};
+use warga_store::Tx;
+
+use crate::regions::REGIONS;
+use crate::residents::ResidentRegistered;
+
+/// Sends one SMS.
+#[async_trait::async_trait]
+pub trait SmsProvider: Send + Sync + 'static {
+    /// Sends `body` to `to` (E.164), inside the consumer's transaction when the provider
+    /// stores messages itself.
+    async fn send(&self, tx: &mut Tx, to: &str, body: &str, event_id: &str) -> Result<(), HandlerError>;
+}
+
+/// The embedded provider: keeps messages in `population_sms_outbox`.
+pub struct OutboxSms;
+
+#[async_trait::async_trait]
+impl SmsProvider for OutboxSms {
+    async fn send(&self, tx: &mut Tx, to: &str, body: &str, event_id: &str) -> Result<(), HandlerError> {
+        sqlx::query("INSERT INTO population_sms_outbox (id, to_phone, body, event_id, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
+            .bind(uuid::Uuid::now_v7().hyphenated().to_string())
+            .bind(to)
+            .bind(body)
+            .bind(event_id)
+            .bind(warga_core::time::now_ms())
+            .execute(tx.conn())
+            .await?;
+        Ok(())
+    }
+}
+
+/// A Twilio-compatible HTTP API: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`.
+pub struct TwilioSms {
+    client: reqwest::Client,
+    base_url: String,
+    account_sid: String,
+    auth_token: String,
+    from: String,
+}
+
+impl TwilioSms {
+    pub fn new(base_url: &str, account_sid: &str, auth_token: &str, from: &str) -> Result<TwilioSms, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(TwilioSms {
+            client,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            account_sid: account_sid.to_owned(),
+            auth_token: auth_token.to_owned(),
+            from: from.to_owned(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl SmsProvider for TwilioSms {
+    async fn send(&self, _: &mut Tx, to: &str, body: &str, _: &str) -> Result<(), HandlerError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.base_url, self.account_sid
+        );
+        let response = self
+            .client
+            .post(url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .form(&[("To", to), ("From", self.from.as_str()), ("Body", body)])
+            .send()
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(format!("the SMS provider answered {status}").into())
+    }
+}
+
+/// Tells the registry desks of a regency about each new registration.
+pub struct RegistrationNotifier {
+    provider: Arc<dyn SmsProvider>,
+}
+
+impl RegistrationNotifier {
+    pub fn new(provider: Arc<dyn SmsProvider>) -> Self {
+        Self { provider }
+    }
+}
+
+#[async_trait::async_trait]
+impl warga_bus::Handler for RegistrationNotifier {
+    fn name(&self) -> &'static str {
+        "population-officer-notifier"
+    }
+    fn topics(&self) -> &'static [&'static str] {
+        &[ResidentRegistered::TOPIC]
+    }
+    async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError> {
+        let registered: ResidentRegistered = event.decode()?;
+        let phones: Vec<String> =
+            sqlx::query("SELECT phone FROM population_notify_desks WHERE regency = $1 ORDER BY phone")
+                .bind(&registered.regency)
+                .fetch_all(tx.conn())
+                .await?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+        let district = REGIONS.district(&registered.district).unwrap_or("?");
+        // No name or NIK in an SMS: the officer opens the record in warga.
+        let body = format!(
+            "warga: penduduk baru terdaftar di Kec. {district} (ref {}).",
+            &registered.resident_id[..8]
+        );
+        for phone in phones {
+            self.provider.send(tx, &phone, &body, event.id.as_str()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds a registry desk to notify for a regency.
+pub async fn add_desk(tx: &mut Tx, regency: &str, phone: &str, label: &str) -> Result<(), warga_http::ApiError> {
+    use warga_http::ApiError;
+    if REGIONS.regency(regency).is_none() {
+        return Err(ApiError::validation("regency", format!("no regency or city {regency}")));
+    }
+    let phone_ok =
+        phone.starts_with("+62") && (10..=16).contains(&phone.len()) && phone[1..].bytes().all(|b| b.is_ascii_digit());
+    if !phone_ok {
+        return Err(ApiError::validation(
+            "phone",
+            "must be an Indonesian number in E.164, e.g. +6281234567890",
+        ));
+    }
+    sqlx::query("INSERT INTO population_notify_desks (regency, phone, label, created_at_ms) VALUES ($1, $2, $3, $4)")
+        .bind(regency)
+        .bind(phone)
+        .bind(label.trim())
+        .bind(warga_core::time::now_ms())
+        .execute(tx.conn())
+        .await
+        .map_err(|e| match warga_store::StoreError::from(e) {
+            warga_store::StoreError::Conflict { .. } => ApiError::Conflict("this desk is already notified".into()),
+            other => other.into(),
+        })?;
+    Ok(())
+}
+
+/// Recent messages of the embedded provider, newest first.
+pub async fn outbox(store: &warga_store::Store, limit: i64) -> Result<Vec<serde_json::Value>, warga_store::StoreError> {
+    let rows = sqlx::query(
+        "SELECT to_phone, body, created_at_ms FROM population_sms_outbox ORDER BY created_at_ms DESC LIMIT $1",
+    )
+    .bind(limit.clamp(1, 500))
+    .fetch_all(store.reader())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| serde_json::json!({ "to": r.get::<String, _>(0), "body": r.get::<String, _>(1), "created_at_ms": r.get::<i64, _>(2) }))
+        .collect())
+}
