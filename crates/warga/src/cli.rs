@@ -44,6 +44,16 @@ pub enum Command {
     /// Population statistics.
     #[command(subcommand)]
     Stats(StatsCommand),
+    /// Keys that protect data at rest.
+    #[command(subcommand)]
+    Keys(DataKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataKeysCommand {
+    /// Make a new data key for new sealed values and re-wrap every data key with the current
+    /// master key.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]

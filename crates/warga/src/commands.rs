@@ -8,8 +8,8 @@ use warga_config::Config;
 use warga_store::Store;
 
 use crate::cli::{
-    AdminCommand, AuditCommand, Cli, ClientCommand, Command, ConfigCommand, DepartmentCommand, EventsCommand,
-    KeysCommand, OfficerCommand, StatsCommand,
+    AdminCommand, AuditCommand, Cli, ClientCommand, Command, ConfigCommand, DataKeysCommand, DepartmentCommand,
+    EventsCommand, KeysCommand, OfficerCommand, StatsCommand,
 };
 use crate::{run, services};
 
@@ -95,6 +95,16 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Events(command) => events(load_config(file)?, command).await,
         Command::Admin(command) => admin(load_config(file)?, command).await,
+        Command::Keys(DataKeysCommand::Rotate) => {
+            let config = load_config(file)?;
+            let store = Store::connect(&config).await?;
+            store.migrate(&services::migrations()).await?;
+            let master = std::sync::Arc::new(warga_auth::MasterKey::load_or_create(&config)?);
+            let vault = warga_auth::Vault::open_or_init(store, master).await?;
+            let (key, rewrapped) = vault.rotate().await?;
+            println!("kunci data baru / new data key: {key}; {rewrapped} kunci dibungkus ulang / keys re-wrapped");
+            Ok(())
+        }
         Command::Stats(StatsCommand::Rebuild) => {
             let config = load_config(file)?;
             let store = Store::connect(&config).await?;

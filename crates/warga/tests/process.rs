@@ -237,6 +237,8 @@ fn every_command_has_help() {
         &["audit", "export"],
         &["stats"],
         &["stats", "rebuild"],
+        &["keys"],
+        &["keys", "rotate"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
@@ -646,6 +648,10 @@ fn admin_commands_create_departments_officers_and_clients() {
     let (code, out, _) = run(&["admin", "keys", "rotate"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("new signing key"));
+
+    let (code, out, _) = run(&["keys", "rotate"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("keys re-wrapped"), "{out}");
 
     // Every change above is in the audit log, exported as CSV.
     let (code, csv, err) = run(&["audit", "export"]);
