@@ -47,6 +47,29 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
+    /// Claims for `sub` meant for `audience`, with nothing else set; the minter fills in
+    /// the issuer, the times and the token id.
+    pub fn new(sub: impl Into<String>, audience: &str) -> Self {
+        AccessClaims {
+            iss: String::new(),
+            sub: sub.into(),
+            aud: serde_json::json!(audience),
+            exp: 0,
+            iat: 0,
+            nbf: None,
+            jti: None,
+            client_id: None,
+            azp: None,
+            scope: None,
+            roles: Vec::new(),
+            realm_access: None,
+            preferred_username: None,
+            department: None,
+            officer_level: None,
+            msp_id: None,
+        }
+    }
+
     /// Roles from warga's `roles` claim and Keycloak's `realm_access.roles`, known ones only.
     pub fn role_set(&self) -> BTreeSet<Role> {
         let realm = self.realm_access.iter().flat_map(|r| r.roles.iter());

@@ -112,26 +112,15 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
 async fn token_for(app: &TestApp, role: Role) -> String {
-    let local = app.platform.auth.local.clone().unwrap();
     let claims = warga_auth::AccessClaims {
-        iss: String::new(),
-        sub: format!("{role}-subject"),
-        aud: serde_json::json!("warga"),
-        exp: 0,
-        iat: 0,
-        nbf: None,
-        jti: None,
         client_id: Some("matrix".into()),
-        azp: None,
-        scope: None,
         roles: vec![role.as_str().to_owned()],
-        realm_access: None,
-        preferred_username: None,
         department: (role == Role::Officer).then(|| "dinas-pu".to_owned()),
         officer_level: (role == Role::Officer).then(|| "staff".to_owned()),
         msp_id: (role == Role::LedgerMember).then(|| "BPJSMSP".to_owned()),
+        ..warga_auth::AccessClaims::new(format!("{role}-subject"), "warga")
     };
-    local.minter.access_token(claims, 3_600).await.unwrap().token
+    app.token_with(claims).await
 }
 
 #[tokio::test]

@@ -9,26 +9,7 @@ use serde_json::Value;
 use warga_config::Secret;
 
 async fn user_token(app: &TestApp, subject: &str) -> String {
-    let local = app.platform.auth.local.clone().unwrap();
-    let claims = warga_auth::AccessClaims {
-        iss: String::new(),
-        sub: subject.into(),
-        aud: serde_json::json!("warga"),
-        exp: 0,
-        iat: 0,
-        nbf: None,
-        jti: None,
-        client_id: Some("test".into()),
-        azp: None,
-        scope: None,
-        roles: vec!["citizen".into()],
-        realm_access: None,
-        preferred_username: None,
-        department: None,
-        officer_level: None,
-        msp_id: None,
-    };
-    local.minter.access_token(claims, 3_600).await.unwrap().token
+    app.token(subject, &["citizen"]).await
 }
 
 async fn whoami(app: &TestApp, token: &str) -> reqwest::Response {

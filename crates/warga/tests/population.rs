@@ -47,30 +47,9 @@ async fn regions_are_served_for_forms() {
 #[tokio::test]
 async fn nik_checks_name_their_problem_and_field() {
     let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
-    let local = app.platform.auth.local.clone().unwrap();
     let token = |role: &'static str| {
-        let minter = local.minter.clone();
-        async move {
-            let claims = warga_auth::AccessClaims {
-                iss: String::new(),
-                sub: format!("{role}-1"),
-                aud: serde_json::json!("warga"),
-                exp: 0,
-                iat: 0,
-                nbf: None,
-                jti: None,
-                client_id: None,
-                azp: None,
-                scope: None,
-                roles: vec![role.into()],
-                realm_access: None,
-                preferred_username: None,
-                department: None,
-                officer_level: None,
-                msp_id: None,
-            };
-            minter.access_token(claims, 600).await.unwrap().token
-        }
+        let app = &app;
+        async move { app.token(&format!("{role}-1"), &[role]).await }
     };
     let registrar = token("registry_officer").await;
     let check = |body: Value, bearer: String| {
@@ -131,26 +110,7 @@ async fn nik_checks_name_their_problem_and_field() {
 }
 
 async fn token_with(app: &common::TestApp, role: &str) -> String {
-    let local = app.platform.auth.local.clone().unwrap();
-    let claims = warga_auth::AccessClaims {
-        iss: String::new(),
-        sub: format!("{role}-7"),
-        aud: serde_json::json!("warga"),
-        exp: 0,
-        iat: 0,
-        nbf: None,
-        jti: None,
-        client_id: None,
-        azp: None,
-        scope: None,
-        roles: vec![role.into()],
-        realm_access: None,
-        preferred_username: None,
-        department: None,
-        officer_level: None,
-        msp_id: None,
-    };
-    local.minter.access_token(claims, 600).await.unwrap().token
+    app.token(&format!("{role}-7"), &[role]).await
 }
 
 fn resident(nik: &str, birth_date: &str, sex: &str, name: &str) -> Value {

@@ -797,22 +797,14 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 
 fn user_claims(state: &IdentityState, account: &Account, client_id: &str, scope: &str) -> AccessClaims {
     AccessClaims {
-        iss: String::new(),
-        sub: account.id.clone(),
-        aud: serde_json::json!(state.config().audience),
-        exp: 0,
-        iat: 0,
-        nbf: None,
-        jti: None,
         client_id: Some(client_id.to_owned()),
-        azp: None,
         scope: Some(scope.to_owned()),
         roles: account.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        realm_access: None,
         preferred_username: Some(account.username.clone()),
         department: account.department_id.clone(),
         officer_level: account.officer_level.map(|l| l.as_str().to_owned()),
         msp_id: account.msp_id.clone(),
+        ..AccessClaims::new(account.id.clone(), &state.config().audience)
     }
 }
 
@@ -1210,22 +1202,10 @@ async fn client_credentials_grant(
     let mut roles: Vec<String> = client.service_roles.iter().map(|r| r.as_str().to_owned()).collect();
     roles.push(Role::Service.as_str().to_owned());
     let claims = AccessClaims {
-        iss: String::new(),
-        sub: client.client_id.clone(),
-        aud: serde_json::json!(state.config().audience),
-        exp: 0,
-        iat: 0,
-        nbf: None,
-        jti: None,
         client_id: Some(client.client_id.clone()),
-        azp: None,
         scope: form.get("scope").cloned(),
         roles,
-        realm_access: None,
-        preferred_username: None,
-        department: None,
-        officer_level: None,
-        msp_id: None,
+        ..AccessClaims::new(client.client_id.clone(), &state.config().audience)
     };
     let ttl = state.config().access_token_ttl_s;
     let access = state.issuer.minter.access_token(claims, ttl).await?;

@@ -136,28 +136,24 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.url)).send().await.unwrap()
     }
 
-    /// A token of a monitoring service account (role `service`), minted by this app's issuer.
-    pub async fn operator_token(&self) -> String {
-        let local = self.platform.auth.local.clone().expect("a local issuer");
+    /// An access token minted by this app's issuer for `subject` with `roles`.
+    pub async fn token(&self, subject: &str, roles: &[&str]) -> String {
         let claims = warga_auth::AccessClaims {
-            iss: String::new(),
-            sub: "monitor".into(),
-            aud: serde_json::json!(self.platform.config.identity.audience),
-            exp: 0,
-            iat: 0,
-            nbf: None,
-            jti: None,
-            client_id: Some("monitor".into()),
-            azp: None,
-            scope: None,
-            roles: vec!["service".into()],
-            realm_access: None,
-            preferred_username: None,
-            department: None,
-            officer_level: None,
-            msp_id: None,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            ..warga_auth::AccessClaims::new(subject, &self.platform.config.identity.audience)
         };
+        self.token_with(claims).await
+    }
+
+    /// An access token for exactly these claims.
+    pub async fn token_with(&self, claims: warga_auth::AccessClaims) -> String {
+        let local = self.platform.auth.local.clone().expect("a local issuer");
         local.minter.access_token(claims, 3_600).await.unwrap().token
+    }
+
+    /// A token of a monitoring service account (role `service`).
+    pub async fn operator_token(&self) -> String {
+        self.token("monitor", &["service"]).await
     }
 
     /// GET as the monitoring service account.
