@@ -47,6 +47,23 @@ pub enum Command {
     /// Keys that protect data at rest.
     #[command(subcommand)]
     Keys(DataKeysCommand),
+    /// The resident registry.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Import residents from a CSV file (header: nik,full_name,birth_place,birth_date,sex,
+    /// address,rt_rw,village,district,religion,marital_status,occupation). Valid rows are
+    /// registered, residents already registered are skipped (re-running imports nothing
+    /// twice), and rejected rows are reported with their reason.
+    Import {
+        file: std::path::PathBuf,
+        /// Where to write the rejected rows (line and reason; no personal data).
+        #[arg(long, default_value = "rejected.csv")]
+        report: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ use warga_store::Store;
 
 use crate::cli::{
     AdminCommand, AuditCommand, Cli, ClientCommand, Command, ConfigCommand, DataKeysCommand, DepartmentCommand,
-    EventsCommand, KeysCommand, OfficerCommand, StatsCommand,
+    EventsCommand, KeysCommand, OfficerCommand, RegistryCommand, StatsCommand,
 };
 use crate::{run, services};
 
@@ -104,6 +104,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let (key, rewrapped) = vault.rotate().await?;
             println!("kunci data baru / new data key: {key}; {rewrapped} kunci dibungkus ulang / keys re-wrapped");
             Ok(())
+        }
+        Command::Registry(RegistryCommand::Import { file: csv_path, report }) => {
+            import_residents(load_config(file)?, &csv_path, &report).await
         }
         Command::Stats(StatsCommand::Rebuild) => {
             let config = load_config(file)?;
@@ -387,6 +390,71 @@ async fn export_audit(
         }
     }
     Ok(written)
+}
+
+/// Imports residents from CSV: valid rows registered, known NIKs skipped, rejects reported.
+async fn import_residents(config: Config, csv_path: &Path, report: &Path) -> Result<(), Failure> {
+    use warga_population::residents::{NewResident, register};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut reader = csv::Reader::from_path(csv_path)
+        .map_err(|e| Failure::usage(anyhow::anyhow!("cannot read {}: {e}", csv_path.display())))?;
+    let rows: Vec<(u64, Result<NewResident, csv::Error>)> = reader
+        .deserialize::<NewResident>()
+        .enumerate()
+        .map(|(i, row)| (i as u64 + 2, row))
+        .collect();
+    let store = Store::connect(&config).await?;
+    store.migrate(&services::migrations()).await?;
+    let bus = Bus::connect(&config.bus, store.clone()).await?;
+    let platform = warga_http::Platform::build(
+        std::sync::Arc::new(config.clone()),
+        store,
+        bus,
+        warga_http::server::public_url(&config, config.http.listen),
+        std::sync::Arc::new(warga_core::time::SystemClock),
+    )
+    .await?;
+    let progress = indicatif::ProgressBar::new(rows.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} baris / rows, {per_sec}, ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut rejects =
+        csv::Writer::from_path(report).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", report.display()))?;
+    rejects
+        .write_record(["line", "field", "reason"])
+        .map_err(anyhow::Error::from)?;
+    let (mut imported, mut known, mut rejected) = (0u64, 0u64, 0u64);
+    for (line, row) in rows {
+        let outcome = match row {
+            Err(error) => Err(("row".to_owned(), error.to_string())),
+            Ok(new) => match register(&platform, &new, "system:import").await {
+                Ok(_) => Ok(true),
+                Err(warga_http::ApiError::Conflict(_)) => Ok(false),
+                Err(warga_http::ApiError::Validation { field, detail }) => Err((field, detail)),
+                Err(warga_http::ApiError::Rule { field, detail, .. }) => Err((field.to_owned(), detail)),
+                Err(other) => return Err(anyhow::anyhow!("line {line}: {other}").into()),
+            },
+        };
+        match outcome {
+            Ok(true) => imported += 1,
+            Ok(false) => known += 1,
+            Err((field, reason)) => {
+                rejected += 1;
+                rejects
+                    .write_record([line.to_string(), field, reason])
+                    .map_err(anyhow::Error::from)?;
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    rejects.flush()?;
+    println!(
+        "{imported} diimpor / imported, {known} sudah terdaftar / already registered, {rejected} ditolak / rejected (see {})",
+        report.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -239,6 +239,8 @@ fn every_command_has_help() {
         &["stats", "rebuild"],
         &["keys"],
         &["keys", "rotate"],
+        &["registry"],
+        &["registry", "import"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
@@ -673,4 +675,59 @@ fn admin_commands_create_departments_officers_and_clients() {
     assert_eq!(code, Some(0));
     assert_eq!(only.lines().count(), 2, "header and the one client: {only}");
     assert!(err.contains("audit records exported"));
+}
+
+#[test]
+fn registry_import_is_idempotent_and_reports_rejected_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let header =
+        "nik,full_name,birth_place,birth_date,sex,address,rt_rw,village,district,religion,marital_status,occupation";
+    let row = |nik: &str, date: &str, sex: &str, name: &str| {
+        format!(
+            "{nik},\"{name}\",Jakarta,{date},{sex},\"Jl. Kebon Kacang, No. 5\",003/007,Kebon Kacang,317107,Islam,Kawin,Guru"
+        )
+    };
+    let csv = [
+        header.to_owned(),
+        row("3171075203950004", "1995-03-12", "female", "Siti Aminah"),
+        row("3171071203950005", "1995-03-12", "male", "Budi Santoso"),
+        row("3171071203950005", "1995-03-12", "male", "Budi Santoso"),
+        row("3199071203950006", "1995-03-12", "male", "Salah Kode"),
+        row("3171071508600001", "1960-08-15", "male", "Made Wijaya"),
+        "not,enough,columns".to_owned(),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("residents.csv"), csv).unwrap();
+    let run = || {
+        let output = warga(
+            dir.path(),
+            &["registry", "import", "residents.csv", "--report", "rejected.csv"],
+            &[],
+        )
+        .output()
+        .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let first = run();
+    assert!(
+        first.contains("3 diimpor / imported, 1 sudah terdaftar / already registered, 2 ditolak / rejected"),
+        "{first}"
+    );
+    let report = std::fs::read_to_string(dir.path().join("rejected.csv")).unwrap();
+    assert!(report.starts_with("line,field,reason"));
+    assert!(
+        report.contains("5,nik,") && report.contains("no regency or city has code 3199"),
+        "{report}"
+    );
+    assert!(report.contains("7,row,"), "{report}");
+    assert!(
+        !report.contains("Salah Kode") && !report.contains("3199071203950006"),
+        "no personal data in the report"
+    );
+    let second = run();
+    assert!(
+        second.contains("0 diimpor / imported, 4 sudah terdaftar / already registered, 2 ditolak / rejected"),
+        "{second}"
+    );
 }
