@@ -488,3 +488,251 @@ async fn a_twilio_compatible_provider_is_retried_until_it_accepts() {
     );
     provider.verify().await;
 }
+
+/// Sends a request as `token` and returns the status and the JSON body (Null when empty).
+async fn call(app: &common::TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let url = format!("{}{path}", app.url);
+    let request = match method {
+        "GET" => app.client.get(url),
+        _ => app.client.post(url),
+    };
+    let request = match body {
+        Some(body) => request.json(&body),
+        None => request,
+    };
+    let response = request.bearer_auth(token).send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn names(page: &Value) -> Vec<String> {
+    page["residents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["full_name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn sealed_names_are_found_by_prefix_and_region_sqlite() {
+    sealed_names_are_found_by_prefix_and_region(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sealed_names_are_found_by_prefix_and_region_postgres() {
+    sealed_names_are_found_by_prefix_and_region(Engine::Postgres).await;
+}
+
+async fn sealed_names_are_found_by_prefix_and_region(engine: Engine) {
+    let Some(app) = spawn_app(engine, Router::new(), vec![]).await else {
+        return;
+    };
+    let registrar = token_with(&app, "registry_officer").await;
+    let officer = token_with(&app, "officer").await;
+    let people = [
+        ("3171075203950004", "1995-03-12", "female", "Siti Aminah", "317107"),
+        ("3171071203950005", "1995-03-12", "male", "Budi Santoso", "317107"),
+        ("3171071508600001", "1960-08-15", "male", "Made Wijaya", "317107"),
+        ("3273011001900001", "1990-01-10", "male", "Siti Badriah", "327301"),
+    ];
+    for (nik, date, sex, name, district) in people {
+        let mut body = resident(nik, date, sex, name);
+        body["district"] = district.into();
+        let (status, _) = call(&app, "POST", "/api/v1/population/residents", &registrar, Some(body)).await;
+        assert_eq!(status, 201, "{name}");
+    }
+    let search = |query: &'static str| {
+        let (app, officer) = (&app, officer.clone());
+        async move {
+            call(
+                app,
+                "GET",
+                &format!("/api/v1/population/residents?{query}"),
+                &officer,
+                None,
+            )
+            .await
+        }
+    };
+    let (status, page) = search("name=siti").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(names(&page), ["Siti Aminah", "Siti Badriah"]);
+    assert_eq!(page["residents"][1]["place"], "Sukasari, Kota Bandung, Jawa Barat");
+    assert!(page["residents"][0].get("nik").is_none(), "lists carry no NIK");
+    assert_eq!(names(&search("name=siti&region=31").await.1), ["Siti Aminah"]);
+    assert_eq!(
+        names(&search("name=AMI%20sit").await.1),
+        ["Siti Aminah"],
+        "any order, any case"
+    );
+    assert_eq!(names(&search("name=santo").await.1), ["Budi Santoso"]);
+    assert!(names(&search("name=santoz").await.1).is_empty());
+    assert_eq!(names(&search("region=3171").await.1).len(), 3);
+
+    let (_, first) = search("region=317107&limit=2").await;
+    assert_eq!(names(&first), ["Siti Aminah", "Budi Santoso"]);
+    let after = first["next"].as_str().unwrap().to_owned();
+    let (_, second) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/population/residents?region=317107&limit=2&after={after}"),
+        &officer,
+        None,
+    )
+    .await;
+    assert_eq!(names(&second), ["Made Wijaya"]);
+    assert!(second["next"].is_null());
+
+    for (query, field) in [
+        ("name=si", "name"),
+        ("region=99", "region"),
+        ("", "name"),
+        ("region=31&limit=0", "limit"),
+    ] {
+        let (status, problem) = search(query).await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (400, Some(field)),
+            "{query}: {problem}"
+        );
+    }
+    let citizen = token_with(&app, "citizen").await;
+    let (status, _) = call(&app, "GET", "/api/v1/population/residents?name=siti", &citizen, None).await;
+    assert_eq!(status, 403);
+
+    // The index holds keyed hashes, not prefixes.
+    let tokens: Vec<String> = sqlx::query_scalar("SELECT token FROM population_name_tokens")
+        .fetch_all(app.db.store.reader())
+        .await
+        .unwrap();
+    assert!(tokens.len() > 20);
+    assert!(tokens.iter().all(|t| t.len() == 16 && !t.contains("sit")));
+}
+
+#[tokio::test]
+async fn a_citizen_is_linked_to_their_record_when_a_registry_officer_confirms() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    let registrar = token_with(&app, "registry_officer").await;
+    let citizen = app.token("citizen-42", &["citizen"]).await;
+    let (_, created) = call(
+        &app,
+        "POST",
+        "/api/v1/population/residents",
+        &registrar,
+        Some(resident("3171075203950004", "1995-03-12", "female", "Siti Aminah")),
+    )
+    .await;
+    let resident_id = created["id"].as_str().unwrap().to_owned();
+    let (_, other) = call(
+        &app,
+        "POST",
+        "/api/v1/population/residents",
+        &registrar,
+        Some(resident("3171071203950005", "1995-03-12", "male", "Budi Santoso")),
+    )
+    .await;
+    let me = || async { call(&app, "GET", "/api/v1/population/me", &citizen, None).await.1 };
+    assert_eq!(me().await["status"], "none");
+
+    let ask = |token: String, nik: &'static str, date: &'static str| {
+        let app = &app;
+        async move {
+            call(
+                app,
+                "POST",
+                "/api/v1/population/me/link",
+                &token,
+                Some(serde_json::json!({"nik": nik, "birth_date": date})),
+            )
+            .await
+        }
+    };
+    let (status, problem) = ask(citizen.clone(), "31710752", "1995-03-12").await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("nik")));
+    // A wrong birth date is not revealed to the citizen; the officer sees no match.
+    let (status, asked) = ask(citizen.clone(), "3171075203950004", "1995-03-13").await;
+    assert_eq!((status, asked["status"].as_str()), (202, Some("pending")));
+    assert_eq!(me().await["status"], "pending");
+    let (status, _) = ask(citizen.clone(), "3171075203950004", "1995-03-12").await;
+    assert_eq!(status, 409, "one request at a time");
+    let (_, waiting) = call(&app, "GET", "/api/v1/population/link-requests", &registrar, None).await;
+    assert_eq!(waiting[0]["username"], "citizen-42");
+    assert!(waiting[0]["resident"].is_null());
+    let request = waiting[0]["id"].as_str().unwrap().to_owned();
+    let decide = |id: String, body: Value| {
+        let (app, registrar) = (&app, registrar.clone());
+        async move {
+            call(
+                app,
+                "POST",
+                &format!("/api/v1/population/link-requests/{id}/decision"),
+                &registrar,
+                Some(body),
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(decide(request.clone(), serde_json::json!({"approve": true})).await, 409);
+    let refusal = serde_json::json!({"approve": false, "reason": "Tanggal lahir tidak sesuai KTP"});
+    assert_eq!(decide(request.clone(), refusal.clone()).await, 204);
+    assert_eq!(decide(request, refusal).await, 409, "decided once");
+    let mine = me().await;
+    assert_eq!(
+        (mine["status"].as_str(), mine["reason"].as_str()),
+        (Some("rejected"), Some("Tanggal lahir tidak sesuai KTP"))
+    );
+
+    let (status, _) = ask(citizen.clone(), "3171075203950004", "1995-03-12").await;
+    assert_eq!(status, 202);
+    let (_, waiting) = call(&app, "GET", "/api/v1/population/link-requests", &registrar, None).await;
+    assert_eq!(waiting[0]["resident"]["full_name"], "Siti Aminah");
+    let request = waiting[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/population/link-requests/{request}/decision"),
+        &citizen,
+        Some(serde_json::json!({"approve": true})),
+    )
+    .await;
+    assert_eq!(status, 403, "citizens do not decide");
+    assert_eq!(decide(request, serde_json::json!({"approve": true})).await, 204);
+    let mine = me().await;
+    assert_eq!(mine["status"], "linked");
+    assert_eq!(mine["resident"]["full_name"], "Siti Aminah");
+    assert_eq!(mine["resident"]["nik"], "3171075203950004");
+    let own = format!("/api/v1/population/residents/{resident_id}");
+    assert_eq!(
+        call(&app, "GET", &own, &citizen, None).await.0,
+        200,
+        "a citizen reads their own"
+    );
+    let theirs = format!("/api/v1/population/residents/{}", other["id"].as_str().unwrap());
+    assert_eq!(call(&app, "GET", &theirs, &citizen, None).await.0, 403);
+    assert_eq!(
+        ask(citizen.clone(), "3171071203950005", "1995-03-12").await.0,
+        409,
+        "linked once"
+    );
+    assert_eq!(
+        warga_population::links::linked_resident(&app.db.store, "citizen-42")
+            .await
+            .unwrap(),
+        Some(resident_id)
+    );
+
+    // Another account cannot take the same record.
+    let impostor = app.token("citizen-43", &["citizen"]).await;
+    assert_eq!(ask(impostor, "3171075203950004", "1995-03-12").await.0, 202);
+    let (_, waiting) = call(&app, "GET", "/api/v1/population/link-requests", &registrar, None).await;
+    let request = waiting[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(decide(request, serde_json::json!({"approve": true})).await, 409);
+    let linked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE topic = 'population.citizen.linked'")
+        .fetch_one(app.db.store.reader())
+        .await
+        .unwrap();
+    assert_eq!(linked, 1);
+}

@@ -4,10 +4,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod links;
 pub mod nik;
 pub mod notify;
 pub mod regions;
 pub mod residents;
+pub mod search;
 
 use std::sync::Arc;
 
@@ -42,15 +44,22 @@ const STEPS: &[warga_store::MigrationStep] = &[
         description: "officer notifications",
         sql: include_str!("../migrations/2026112252_notifications.sql"),
     },
+    warga_store::MigrationStep {
+        version: 2026112253,
+        description: "name search and citizen links",
+        sql: include_str!("../migrations/2026112253_search_and_links.sql"),
+    },
 ];
 
 #[derive(OpenApi)]
 #[openapi(
     paths(provinces, regencies, districts, check_nik, register_resident, lookup_resident, statistics, get_resident,
-          move_resident, record_death),
+          move_resident, record_death, search_residents, my_resident, ask_link, pending_links, decide_link),
     components(schemas(Region, NikCheck, nik::Nik, nik::Sex, residents::NewResident, residents::Resident, residents::Stats,
                        residents::RegionCount, residents::Count, NikLookup, residents::Move,
-                       residents::PastAddress, residents::ResidentRecord)),
+                       residents::PastAddress, residents::ResidentRecord,
+                       search::ResidentSummary, search::SearchPage, links::LinkAsk, links::MyResident,
+                       links::PendingLink, links::LinkDecision, LinkAsked)),
     tags((name = "regions", description = "Indonesia's provinces, regencies/cities and districts (data: idn-area-data, ODbL 1.0)"))
 )]
 struct PopulationApi;
@@ -60,7 +69,7 @@ impl Service for PopulationService {
         "population"
     }
     fn summary(&self) -> &'static str {
-        "population services: regions and NIK validation (registration to come)"
+        "population services: regions, NIK validation, resident registry, statistics, officer notifications"
     }
     fn migrations(&self) -> MigrationSet {
         MigrationSet {
@@ -78,7 +87,17 @@ impl Service for PopulationService {
             .route("/api/v1/population/nik/check", axum::routing::post(check_nik))
             .merge(
                 Router::new()
-                    .route("/api/v1/population/residents", axum::routing::post(register_resident))
+                    .route(
+                        "/api/v1/population/residents",
+                        get(search_residents).post(register_resident),
+                    )
+                    .route("/api/v1/population/me", get(my_resident))
+                    .route("/api/v1/population/me/link", axum::routing::post(ask_link))
+                    .route("/api/v1/population/link-requests", get(pending_links))
+                    .route(
+                        "/api/v1/population/link-requests/{id}/decision",
+                        axum::routing::post(decide_link),
+                    )
                     .route(
                         "/api/v1/population/residents/lookup",
                         axum::routing::post(lookup_resident),
@@ -293,7 +312,7 @@ async fn statistics(
     Ok(Json(residents::stats(&platform, filter.province.as_deref()).await?))
 }
 
-/// A resident with their address history (administrators and officers).
+/// A resident with their address history (administrators, officers, and the linked citizen).
 #[utoipa::path(get, path = "/api/v1/population/residents/{id}", tag = "residents", security(("bearer" = [])),
     params(("id" = String, Path)), responses(
     (status = 200, body = residents::ResidentRecord),
@@ -305,7 +324,14 @@ async fn get_resident(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<residents::ResidentRecord>, ApiError> {
-    auth.require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?;
+    let own = auth.0.has_role(Role::Citizen)
+        && links::linked_resident(&platform.store, &auth.0.subject)
+            .await?
+            .as_deref()
+            == Some(id.as_str());
+    if !own {
+        auth.require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?;
+    }
     Ok(Json(residents::record(&platform, &id).await?))
 }
 
@@ -381,4 +407,113 @@ async fn sms_outbox(
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     auth.require_any(&[Role::Admin])?;
     Ok(Json(notify::outbox(&platform.store, 100).await?))
+}
+
+/// Residents by name prefix and/or region, in order of registration (administrators and
+/// officers). Names are sealed; the search runs over a blind index (see `search`).
+#[utoipa::path(get, path = "/api/v1/population/residents", tag = "residents", security(("bearer" = [])),
+    params(search::SearchQuery), responses(
+    (status = 200, body = search::SearchPage),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn search_residents(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    axum::extract::Query(query): axum::extract::Query<search::SearchQuery>,
+) -> Result<Json<search::SearchPage>, ApiError> {
+    let actor = auth
+        .require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?
+        .audit_actor();
+    let page = search::search(&platform, &query).await?;
+    warga_store::audit::record_alone(
+        &platform.store,
+        &warga_store::audit::AuditRecord {
+            actor: &actor,
+            action: "population.resident.search",
+            target: "residents",
+            outcome: warga_store::audit::Outcome::Success,
+            details: Some(serde_json::json!({
+                "by_name": query.name.is_some(), "region": query.region, "results": page.residents.len()
+            })),
+        },
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+/// The signed-in citizen's link to their resident record, and the record once linked.
+#[utoipa::path(get, path = "/api/v1/population/me", tag = "residents", security(("bearer" = [])), responses(
+    (status = 200, body = links::MyResident),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn my_resident(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+) -> Result<Json<links::MyResident>, ApiError> {
+    let principal = auth.require_any(&[Role::Citizen])?;
+    Ok(Json(links::mine(&platform, &principal.subject).await?))
+}
+
+/// The answer to a link request: it waits for a registry officer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LinkAsked {
+    pub id: String,
+    pub status: &'static str,
+}
+
+/// A citizen asks to be linked to their resident record; a registry officer confirms.
+#[utoipa::path(post, path = "/api/v1/population/me/link", tag = "residents", security(("bearer" = [])),
+    request_body = links::LinkAsk, responses(
+    (status = 202, body = LinkAsked),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn ask_link(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    Json(input): Json<links::LinkAsk>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let principal = auth.require_any(&[Role::Citizen])?;
+    let username = principal.username.clone().unwrap_or_else(|| principal.subject.clone());
+    let id = links::ask(&platform, &principal.subject, &username, &input).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(LinkAsked { id, status: "pending" }),
+    )
+        .into_response())
+}
+
+/// Link requests waiting for a decision (registry officers, administrators).
+#[utoipa::path(get, path = "/api/v1/population/link-requests", tag = "residents", security(("bearer" = [])), responses(
+    (status = 200, body = Vec<links::PendingLink>),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn pending_links(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+) -> Result<Json<Vec<links::PendingLink>>, ApiError> {
+    auth.require_any(&[Role::RegistryOfficer, Role::Admin])?;
+    Ok(Json(links::pending(&platform, 100).await?))
+}
+
+/// Confirms or refuses a link request (registry officers).
+#[utoipa::path(post, path = "/api/v1/population/link-requests/{id}/decision", tag = "residents",
+    security(("bearer" = [])), params(("id" = String, Path)), request_body = links::LinkDecision, responses(
+    (status = 204),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn decide_link(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(decision): Json<links::LinkDecision>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
+    links::decide(&platform, &id, &decision, &actor).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

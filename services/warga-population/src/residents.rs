@@ -177,6 +177,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
     let sealed = platform.vault.seal(&json, &format!("resident:{id}")).await?;
     let district = fields.district.clone();
     let (province, regency) = (district[..2].to_owned(), district[..4].to_owned());
+    let name_tokens = crate::search::name_tokens(platform, &fields.full_name).await?;
     let now = warga_core::time::now_ms();
     let mut tx = platform.store.begin().await?;
     sqlx::query(
@@ -199,6 +200,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
         StoreError::Conflict { .. } => ApiError::Conflict("a resident with this NIK is registered".into()),
         other => other.into(),
     })?;
+    crate::search::store_tokens(&mut tx, &id, &name_tokens).await?;
     tx.audit(&AuditRecord {
         actor,
         action: "population.resident.register",
