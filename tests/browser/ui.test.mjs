@@ -104,3 +104,57 @@ test('English is one click away', async () => {
   await page.goto(`${base}/daftar`);
   assert.match(await page.textContent('h1'), /Create a resident account/, 'the choice is remembered');
 });
+
+test('a registry officer registers a resident and sees the statistics change', async () => {
+  const username = process.env.WARGA_REGISTRAR;
+  const oneTime = process.env.WARGA_REGISTRAR_PASSWORD;
+  assert.ok(username && oneTime, 'WARGA_REGISTRAR and WARGA_REGISTRAR_PASSWORD are set');
+  const page = await newPage();
+  // First sign-in with the one-time password: the provider asks for a new one.
+  await page.goto(`${base}/masuk`);
+  await page.fill('#username', username);
+  await page.fill('#password', oneTime);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#new_password');
+  await page.fill('#password', oneTime);
+  await page.fill('#new_password', `Loket-Dukcapil-${stamp}`);
+  await page.fill('#confirm', `Loket-Dukcapil-${stamp}`);
+  await Promise.all([page.waitForURL(/\/akun$/), page.click('button[type=submit]')]);
+
+  const total = async () => {
+    await page.goto(`${base}/statistik?provinsi=31`);
+    return Number((await page.textContent('#stats-total')).trim());
+  };
+  const before = await total();
+
+  await page.goto(`${base}/penduduk/baru`);
+  const serial = String(1 + (Date.now() % 9999)).padStart(4, '0');
+  const nik = `317107520395${serial}`;
+  await page.fill('#nik', nik);
+  await page.click('button[value=check]');
+  await page.waitForSelector('#nik-info');
+  assert.match(await page.textContent('#nik-info'), /NIK sah: Perempuan/);
+  assert.equal(await page.inputValue('#birth_date'), '1995-03-12', 'filled from the NIK');
+  assert.equal(await page.inputValue('#district'), '317107');
+  await page.fill('#full_name', `Siti Uji ${stamp}`);
+  await page.fill('#birth_place', 'Jakarta');
+  await page.fill('#address', 'Jl. Kebon Kacang Raya No. 5');
+  await page.fill('#rt_rw', '003/007');
+  await page.fill('#village', 'Kebon Kacang');
+  await page.selectOption('#religion', 'Islam');
+  await page.selectOption('#marital_status', 'Kawin');
+  await page.fill('#occupation', 'Guru');
+  await Promise.all([page.waitForURL(/m=registered/), page.click('#register')]);
+  assert.equal((await page.textContent('#resident-nik')).trim(), nik);
+
+  await page.goto(`${base}/penduduk?nama=${encodeURIComponent(`siti uji ${stamp}`.slice(0, 30))}`);
+  assert.match(await page.textContent('#results'), new RegExp(`Siti Uji ${stamp}`));
+
+  let after = before;
+  for (let i = 0; i < 40 && after !== before + 1; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    after = await total();
+  }
+  assert.equal(after, before + 1, 'the dashboard counts the new resident');
+  assert.ok(await page.$('svg.chart'), 'the charts are drawn');
+});

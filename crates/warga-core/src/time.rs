@@ -48,9 +48,40 @@ pub fn now_ms() -> i64 {
     SystemClock.now_ms()
 }
 
+/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM` in Western Indonesia Time (WIB, UTC+7),
+/// the zone of Sumatra, Java and West/Central Kalimantan, for screens.
+pub fn format_wib(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000) + 7 * 60;
+    let (days, minute_of_day) = (minutes.div_euclid(1_440), minutes.rem_euclid(1_440));
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm, proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        minute_of_day / 60,
+        minute_of_day % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wib_dates() {
+        assert_eq!(format_wib(0), "1970-01-01 07:00");
+        assert_eq!(format_wib(951_782_400_000), "2000-02-29 07:00");
+        assert_eq!(format_wib(1_795_307_400_000), "2026-11-22 07:30");
+        assert_eq!(format_wib(1_798_736_400_000), "2027-01-01 00:00");
+        assert_eq!(format_wib(-1), "1970-01-01 06:59");
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

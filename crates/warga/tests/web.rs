@@ -298,3 +298,252 @@ async fn an_administrator_creates_a_department_and_an_officer_in_english() {
     assert_eq!(created.status, 200, "{}", created.body);
     assert!(created.body.contains("One-time password") && created.body.contains("<td>budi.pu</td>"));
 }
+
+async fn account_with(app: &TestApp, username: &str, role: warga_core::identity::Role) {
+    warga_identity::create_officer_account(
+        &app.platform,
+        warga_identity::NewOfficer {
+            username: username.into(),
+            display_name: format!("{username} (uji)"),
+            email: None,
+            password: Some(PASSWORD.into()),
+            roles: vec![role],
+            department: None,
+            level: None,
+            msp_id: None,
+        },
+        "system:test",
+    )
+    .await
+    .unwrap();
+}
+
+fn text_of(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no #{id} in {html}")) + marker.len();
+    html[start..].split('<').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
+    use warga_core::identity::Role;
+    let app = app().await;
+    account_with(&app, "dukcapil.ani", Role::RegistryOfficer).await;
+    let mut officer = Browser::new(&app);
+    sign_in(&mut officer, "dukcapil.ani", PASSWORD).await;
+
+    let form = officer.get("/penduduk/baru").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = hidden(&form.body, "csrf");
+    // "Periksa NIK" validates inline and fills what the NIK determines.
+    let checked = officer
+        .post(
+            "/penduduk/baru",
+            &[("csrf", &csrf), ("action", "check"), ("nik", "3171075203950004")],
+        )
+        .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(checked.body.contains("NIK sah: Perempuan"), "{}", checked.body);
+    assert!(checked.body.contains("value=\"1995-03-12\""));
+    assert!(
+        checked.body.contains("<option value=\"317107\" selected>"),
+        "district filled from the NIK"
+    );
+    let wrong = officer
+        .post(
+            "/penduduk/baru",
+            &[("csrf", &csrf), ("action", "check"), ("nik", "9971075203950004")],
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.body.contains("id=\"nik-error\""), "the error sits at the field");
+    // Region pickers cascade through the server.
+    let picked = officer
+        .post(
+            "/penduduk/baru",
+            &[
+                ("csrf", &csrf),
+                ("action", "pick"),
+                ("province", "32"),
+                ("full_name", "Siti"),
+            ],
+        )
+        .await;
+    assert!(
+        picked
+            .body
+            .contains("<option value=\"3273\">Kota Bandung — 3273</option>")
+    );
+    assert!(picked.body.contains("value=\"Siti\""), "typed values are kept");
+
+    let fields = |nik: &'static str, name: &'static str, rt_rw: &'static str| {
+        vec![
+            ("action", "register"),
+            ("nik", nik),
+            ("full_name", name),
+            ("birth_place", "Jakarta"),
+            ("birth_date", "1995-03-12"),
+            ("sex", "female"),
+            ("address", "Jl. Kebon Kacang Raya No. 5"),
+            ("rt_rw", rt_rw),
+            ("village", "Kebon Kacang"),
+            ("province", "31"),
+            ("regency", "3171"),
+            ("district", "317107"),
+            ("religion", "Islam"),
+            ("marital_status", "Kawin"),
+            ("occupation", "Guru"),
+        ]
+    };
+    let mut bad = fields("3171075203950004", "Siti Aminah", "3/7");
+    bad.push(("csrf", &csrf));
+    let refused = officer.post("/penduduk/baru", &bad).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("id=\"rt_rw-error\""));
+    let mut good = fields("3171075203950004", "Siti Aminah", "003/007");
+    good.push(("csrf", &csrf));
+    let registered = officer.post("/penduduk/baru", &good).await;
+    assert_eq!(registered.status, 303, "{}", registered.body);
+    let record = officer.follow(registered).await;
+    assert_eq!(text_of(&record.body, "resident-nik"), "3171075203950004");
+    assert!(record.body.contains("Penduduk terdaftar."));
+    let again = officer.post("/penduduk/baru", &good).await;
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("id=\"nik-error\""));
+
+    let found = officer.get("/penduduk?nama=siti+ami&wilayah=31").await;
+    assert!(found.body.contains(">Siti Aminah</a>"), "{}", found.body);
+    let results = found.body.split("id=\"results\"").nth(1).unwrap();
+    let id = results
+        .split("href=\"/penduduk/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        officer
+            .get("/penduduk?nama=zzz")
+            .await
+            .body
+            .contains("id=\"no-results\"")
+    );
+
+    let moved = officer
+        .post(
+            &format!("/penduduk/{id}/pindah"),
+            &[
+                ("csrf", &csrf),
+                ("action", "move"),
+                ("address", "Jl. Braga 10"),
+                ("rt_rw", "002/004"),
+                ("village", "Braga"),
+                ("province", "32"),
+                ("regency", "3273"),
+                ("district", "327301"),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status, 303, "{id}: {}", moved.body);
+    let nobody = officer
+        .post(
+            "/penduduk/0190a0a0-0000-7000-8000-000000000000/pindah",
+            &[
+                ("csrf", &csrf),
+                ("action", "move"),
+                ("address", "x"),
+                ("rt_rw", "001/001"),
+                ("village", "x"),
+                ("district", "327301"),
+            ],
+        )
+        .await;
+    assert_eq!(nobody.status, 404, "{}", nobody.body);
+    let record = officer.follow(moved).await;
+    assert!(text_of(&record.body, "resident-place").contains("Kota Bandung"));
+    assert!(record.body.contains("id=\"history\"") && record.body.contains("Jl. Kebon Kacang Raya No. 5"));
+
+    // A citizen asks for the link; the officer approves it; the citizen sees their record.
+    let mut citizen = Browser::new(&app);
+    let form = citizen.get("/daftar").await;
+    let signed_up = citizen
+        .post(
+            "/daftar",
+            &[
+                ("csrf", &hidden(&form.body, "csrf")),
+                ("username", "siti.aminah"),
+                ("display_name", "Siti Aminah"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed_up.status, 303);
+    let account = sign_in(&mut citizen, "siti.aminah", PASSWORD).await;
+    assert!(account.body.contains("id=\"citizen-link\""));
+    let asked = citizen
+        .post(
+            "/akun/tautan",
+            &[
+                ("csrf", &hidden(&account.body, "csrf")),
+                ("nik", "3171075203950004"),
+                ("birth_date", "1995-03-12"),
+            ],
+        )
+        .await;
+    let account = citizen.follow(asked).await;
+    assert!(text_of(&account.body, "link-status").contains("menunggu"));
+    let requests = officer.get("/penduduk/tautan").await;
+    assert!(requests.body.contains("siti.aminah") && requests.body.contains(">Siti Aminah</a>"));
+    let request = requests
+        .body
+        .split("action=\"/penduduk/tautan/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let approved = officer
+        .post(
+            &format!("/penduduk/tautan/{request}"),
+            &[("csrf", &csrf), ("decision", "approve"), ("reason", "")],
+        )
+        .await;
+    assert!(approved.body.contains("Akun ditautkan."), "{}", approved.body);
+    let account = citizen.get("/akun").await;
+    assert!(text_of(&account.body, "link-status").contains("tertaut"));
+    assert!(account.body.contains("3171075203950004"));
+    assert_eq!(
+        citizen.get("/penduduk").await.status,
+        403,
+        "citizens do not search the registry"
+    );
+
+    // The statistics count the living resident in Jawa Barat once the consumer ran.
+    common::wait_for("counted", std::time::Duration::from_secs(10), || async {
+        let page = Browser::new(&app);
+        let mut page = page;
+        page.cookies = officer.cookies.clone();
+        let stats = page.get("/statistik?provinsi=32").await;
+        text_of(&stats.body, "stats-total") == "1" && stats.body.contains("Kota Bandung")
+    })
+    .await;
+    let stats = officer.get("/statistik").await;
+    assert!(stats.body.contains("<svg class=\"chart\""));
+    assert!(stats.body.contains("href=\"/statistik?provinsi=32\""));
+
+    let died = officer
+        .post(&format!("/penduduk/{id}/meninggal"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(died.status, 400, "the confirmation is required");
+    let died = officer
+        .post(
+            &format!("/penduduk/{id}/meninggal"),
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    let record = officer.follow(died).await;
+    assert_eq!(text_of(&record.body, "resident-status"), "Meninggal");
+    assert!(!record.body.contains("/pindah"), "no moves after death");
+}

@@ -54,12 +54,12 @@ const STEPS: &[warga_store::MigrationStep] = &[
 #[derive(OpenApi)]
 #[openapi(
     paths(provinces, regencies, districts, check_nik, register_resident, lookup_resident, statistics, get_resident,
-          move_resident, record_death, search_residents, my_resident, ask_link, pending_links, decide_link),
+          move_resident, record_death, search_residents, my_resident, ask_link, pending_links, decide_link, sms_outbox),
     components(schemas(Region, NikCheck, nik::Nik, nik::Sex, residents::NewResident, residents::Resident, residents::Stats,
                        residents::RegionCount, residents::Count, NikLookup, residents::Move,
                        residents::PastAddress, residents::ResidentRecord,
                        search::ResidentSummary, search::SearchPage, links::LinkAsk, links::MyResident,
-                       links::PendingLink, links::LinkDecision, LinkAsked)),
+                       links::PendingLink, links::LinkDecision, LinkAsked, notify::OutboxMessage)),
     tags((name = "regions", description = "Indonesia's provinces, regencies/cities and districts (data: idn-area-data, ODbL 1.0)"))
 )]
 struct PopulationApi;
@@ -401,11 +401,17 @@ async fn add_notify_desk(
     Ok(axum::http::StatusCode::CREATED)
 }
 
+/// The messages kept by the embedded SMS provider, newest first (administrators and
+/// registry officers).
+#[utoipa::path(get, path = "/api/v1/population/sms-outbox", tag = "residents", security(("bearer" = [])), responses(
+    (status = 200, body = Vec<notify::OutboxMessage>),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
 async fn sms_outbox(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    auth.require_any(&[Role::Admin])?;
+) -> Result<Json<Vec<notify::OutboxMessage>>, ApiError> {
+    auth.require_any(&[Role::Admin, Role::RegistryOfficer])?;
     Ok(Json(notify::outbox(&platform.store, 100).await?))
 }
 

@@ -161,7 +161,7 @@ pub async fn add_desk(tx: &mut Tx, regency: &str, phone: &str, label: &str) -> R
 }
 
 /// Recent messages of the embedded provider, newest first.
-pub async fn outbox(store: &warga_store::Store, limit: i64) -> Result<Vec<serde_json::Value>, warga_store::StoreError> {
+pub async fn outbox(store: &warga_store::Store, limit: i64) -> Result<Vec<OutboxMessage>, warga_store::StoreError> {
     let rows = sqlx::query(
         "SELECT to_phone, body, created_at_ms FROM population_sms_outbox ORDER BY created_at_ms DESC LIMIT $1",
     )
@@ -170,6 +170,18 @@ pub async fn outbox(store: &warga_store::Store, limit: i64) -> Result<Vec<serde_
     .await?;
     Ok(rows
         .iter()
-        .map(|r| serde_json::json!({ "to": r.get::<String, _>(0), "body": r.get::<String, _>(1), "created_at_ms": r.get::<i64, _>(2) }))
+        .map(|r| OutboxMessage {
+            to: r.get(0),
+            body: r.get(1),
+            created_at_ms: r.get(2),
+        })
         .collect())
+}
+
+/// A message kept by the embedded SMS provider.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OutboxMessage {
+    pub to: String,
+    pub body: String,
+    pub created_at_ms: i64,
 }

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod i18n;
+mod population;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,6 +76,22 @@ impl Service for WebService {
             .route("/web/callback", get(callback))
             .route("/keluar", axum::routing::post(sign_out))
             .route("/akun", get(account))
+            .route("/akun/tautan", axum::routing::post(population::ask_link))
+            .route("/penduduk", get(population::search_page))
+            .route(
+                "/penduduk/baru",
+                get(population::register_form).post(population::register),
+            )
+            .route("/penduduk/tautan", get(population::link_requests))
+            .route("/penduduk/tautan/{id}", axum::routing::post(population::decide_link))
+            .route("/penduduk/sms", get(population::sms_outbox))
+            .route("/penduduk/{id}", get(population::resident))
+            .route("/penduduk/{id}/pindah", axum::routing::post(population::move_resident))
+            .route(
+                "/penduduk/{id}/meninggal",
+                axum::routing::post(population::record_death),
+            )
+            .route("/statistik", get(population::statistics))
             .route("/admin/departemen", get(departments_page).post(create_department))
             .route("/admin/petugas", get(officers_page).post(create_officer))
             .with_state(platform.clone())
@@ -176,6 +193,8 @@ pub struct Layout {
 pub struct UserView {
     display_name: String,
     is_admin: bool,
+    is_registrar: bool,
+    reads_population: bool,
 }
 
 impl Context {
@@ -186,6 +205,10 @@ impl Context {
             user: self.session.as_ref().map(|s| UserView {
                 display_name: s.account.display_name.clone(),
                 is_admin: s.account.roles.contains(&Role::Admin),
+                is_registrar: s.account.roles.contains(&Role::RegistryOfficer),
+                reads_population: [Role::Admin, Role::Officer, Role::RegistryOfficer]
+                    .iter()
+                    .any(|r| s.account.roles.contains(r)),
             }),
             csrf: self.session.as_ref().map(|s| s.csrf.clone()).unwrap_or_default(),
         }
@@ -555,6 +578,8 @@ struct AccountPage {
     layout: Layout,
     account: accounts::AccountView,
     roles: String,
+    citizen: Option<population::CitizenLink>,
+    notice: Option<&'static str>,
 }
 
 async fn account(
@@ -566,16 +591,45 @@ async fn account(
     let Some(session) = &context.session else {
         return Ok(see_other("/masuk"));
     };
+    let notice = (query.get("m").map(String::as_str) == Some("link-asked")).then(|| context.t("link.asked"));
+    account_page_with(&platform, &context, session, None, notice, StatusCode::OK).await
+}
+
+/// The account page, with an error of the link form.
+async fn account_page(
+    platform: &Platform,
+    context: &Context,
+    session: &Session,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    account_page_with(platform, context, session, error, None, status).await
+}
+
+async fn account_page_with(
+    platform: &Platform,
+    context: &Context,
+    session: &Session,
+    error: Option<String>,
+    notice: Option<&'static str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
     let view = accounts::AccountView::from(&session.account);
     let roles = view.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+    let citizen = population::citizen_link(platform, session).await?.map(|mut link| {
+        link.error = error;
+        link
+    });
     Ok(page(
-        &context,
+        context,
         &AccountPage {
             layout: context.layout(),
             account: view,
             roles,
+            citizen,
+            notice,
         },
-        StatusCode::OK,
+        status,
     ))
 }
 

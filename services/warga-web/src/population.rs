@@ -1,0 +1,962 @@
+//! Screens of the population registry: search, registration with region pickers and NIK
+//! checks, a resident's record with moves and death, link requests of citizens, the
+//! statistics dashboard (server-rendered SVG) and the SMS outbox.
+//!
+//! Without client script, region pickers cascade through the server: "Muat wilayah" posts
+//! the form, which comes back with every typed value kept and the next list filled in.
+//! "Periksa NIK" checks the NIK the same way and fills birth date, sex and region from it.
+//! Every screen calls the population library directly, with the same checks, audit records
+//! and events as its HTTP API.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use warga_core::identity::Role;
+use warga_core::time::format_wib;
+use warga_http::{ApiError, Platform};
+use warga_population::nik::{self, Sex};
+use warga_population::regions::REGIONS;
+use warga_population::{links, notify, residents, search};
+
+use crate::{Context, Layout, Session, context, csrf_matches, message, page, see_other};
+
+const READERS: &[Role] = &[Role::Admin, Role::Officer, Role::RegistryOfficer];
+const REGISTRARS: &[Role] = &[Role::RegistryOfficer];
+
+/// The session if it holds one of `roles`, or the response for anyone else.
+fn require<'a>(context: &'a Context, roles: &[Role]) -> Result<&'a Session, Box<Response>> {
+    match &context.session {
+        None => Err(Box::new(see_other("/masuk"))),
+        Some(session) if roles.iter().any(|r| session.account.roles.contains(r)) => Ok(session),
+        Some(_) => Err(Box::new(message(
+            context,
+            StatusCode::FORBIDDEN,
+            context.t("error.role"),
+        ))),
+    }
+}
+
+macro_rules! session_or_return {
+    ($context:expr, $roles:expr) => {
+        match require(&$context, $roles) {
+            Ok(session) => session,
+            Err(response) => return Ok(*response),
+        }
+    };
+}
+
+fn actor(session: &Session) -> String {
+    format!("user:{}", session.account.id)
+}
+
+/// An option of a select.
+pub struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+fn choices(list: Vec<warga_population::regions::Region>, selected: &str) -> Vec<Choice> {
+    list.into_iter()
+        .map(|r| Choice {
+            selected: r.code == selected,
+            label: format!("{} — {}", r.name, r.code),
+            value: r.code,
+        })
+        .collect()
+}
+
+fn fixed_choices(values: &[&str], selected: &str) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|v| Choice {
+            value: (*v).to_owned(),
+            label: (*v).to_owned(),
+            selected: *v == selected,
+        })
+        .collect()
+}
+
+/// The three cascading region lists for a form.
+pub struct RegionPicker {
+    provinces: Vec<Choice>,
+    regencies: Vec<Choice>,
+    districts: Vec<Choice>,
+}
+
+fn picker(province: &str, regency: &str, district: &str) -> RegionPicker {
+    let regency_ok = regency.len() == 4 && regency.starts_with(province) && !province.is_empty();
+    let district_ok = district.len() == 6 && district.starts_with(regency) && regency_ok;
+    RegionPicker {
+        provinces: choices(REGIONS.provinces(), province),
+        regencies: if REGIONS.province(province).is_some() {
+            choices(REGIONS.regencies_of(province), if regency_ok { regency } else { "" })
+        } else {
+            Vec::new()
+        },
+        districts: if regency_ok {
+            choices(REGIONS.districts_of(regency), if district_ok { district } else { "" })
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The field a refusal names, and its text; other errors are not the user's and propagate.
+fn field_error(error: ApiError) -> Result<(String, String), ApiError> {
+    match error {
+        ApiError::Validation { field, detail } => Ok((field, detail)),
+        ApiError::Rule { field, detail, .. } => Ok((field.to_owned(), detail)),
+        ApiError::Conflict(detail) => Ok((String::new(), detail)),
+        other => Err(other),
+    }
+}
+
+fn sex_label(context: &Context, sex: Sex) -> &'static str {
+    match sex {
+        Sex::Male => context.t("sex.male"),
+        Sex::Female => context.t("sex.female"),
+    }
+}
+
+fn status_label(context: &Context, status: &str) -> &'static str {
+    match status {
+        "alive" => context.t("status.alive"),
+        _ => context.t("status.deceased"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Search
+
+pub struct Row {
+    id: String,
+    full_name: String,
+    birth_date: String,
+    sex: &'static str,
+    place: String,
+    status: &'static str,
+}
+
+impl Row {
+    fn of(context: &Context, r: search::ResidentSummary) -> Row {
+        Row {
+            sex: sex_label(context, r.sex),
+            status: status_label(context, &r.status),
+            id: r.id,
+            full_name: r.full_name,
+            birth_date: r.birth_date,
+            place: r.place,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "residents.html")]
+struct SearchPage {
+    layout: Layout,
+    name: String,
+    provinces: Vec<Choice>,
+    searched: bool,
+    rows: Vec<Row>,
+    next: Option<String>,
+    error: Option<String>,
+    can_register: bool,
+}
+
+pub async fn search_page(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    let session = session_or_return!(context, READERS);
+    let name = query.get("nama").cloned().unwrap_or_default();
+    let region = query.get("wilayah").cloned().unwrap_or_default();
+    let searched = !name.trim().is_empty() || !region.is_empty();
+    let mut page_data = SearchPage {
+        layout: context.layout(),
+        provinces: choices(REGIONS.provinces(), &region),
+        name: name.clone(),
+        searched,
+        rows: Vec::new(),
+        next: None,
+        error: None,
+        can_register: session.account.roles.contains(&Role::RegistryOfficer),
+    };
+    let mut status = StatusCode::OK;
+    if searched {
+        let wanted = search::SearchQuery {
+            name: Some(name.clone()).filter(|n| !n.trim().is_empty()),
+            region: Some(region.clone()).filter(|r| !r.is_empty()),
+            after: query.get("setelah").cloned(),
+            limit: Some(25),
+        };
+        match search::search(&platform, &wanted).await {
+            Ok(found) => {
+                warga_store::audit::record_alone(
+                    &platform.store,
+                    &warga_store::audit::AuditRecord {
+                        actor: &actor(session),
+                        action: "population.resident.search",
+                        target: "residents",
+                        outcome: warga_store::audit::Outcome::Success,
+                        details: Some(serde_json::json!({
+                            "by_name": wanted.name.is_some(), "region": wanted.region, "results": found.residents.len()
+                        })),
+                    },
+                )
+                .await?;
+                page_data.rows = found.residents.into_iter().map(|r| Row::of(&context, r)).collect();
+                page_data.next = found.next.map(|after| {
+                    serde_urlencoded::to_string([
+                        ("nama", name.as_str()),
+                        ("wilayah", region.as_str()),
+                        ("setelah", after.as_str()),
+                    ])
+                    .unwrap_or_default()
+                });
+            }
+            Err(error) => {
+                let (_, text) = field_error(error)?;
+                page_data.error = Some(text);
+                status = StatusCode::BAD_REQUEST;
+            }
+        }
+    }
+    Ok(page(&context, &page_data, status))
+}
+
+// ---------------------------------------------------------------------------------------
+// Registration
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResidentForm {
+    csrf: String,
+    action: String,
+    nik: String,
+    full_name: String,
+    birth_place: String,
+    birth_date: String,
+    sex: String,
+    address: String,
+    rt_rw: String,
+    village: String,
+    province: String,
+    regency: String,
+    district: String,
+    religion: String,
+    marital_status: String,
+    occupation: String,
+}
+
+const RELIGIONS: &[&str] = &[
+    "Islam",
+    "Kristen",
+    "Katolik",
+    "Hindu",
+    "Buddha",
+    "Khonghucu",
+    "Kepercayaan terhadap Tuhan YME",
+];
+const MARITAL: &[&str] = &["Belum Kawin", "Kawin", "Cerai Hidup", "Cerai Mati"];
+
+#[derive(Template)]
+#[template(path = "resident_new.html")]
+struct RegisterPage {
+    layout: Layout,
+    form: ResidentForm,
+    regions: RegionPicker,
+    religions: Vec<Choice>,
+    marital: Vec<Choice>,
+    error_field: String,
+    error_text: String,
+    nik_info: Option<String>,
+}
+
+fn register_page(
+    context: &Context,
+    form: ResidentForm,
+    error: Option<(String, String)>,
+    status: StatusCode,
+) -> Response {
+    register_page_with(context, form, error, None, status)
+}
+
+fn register_page_with(
+    context: &Context,
+    form: ResidentForm,
+    error: Option<(String, String)>,
+    nik_info: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let (error_field, error_text) = error.unwrap_or_default();
+    let template = RegisterPage {
+        layout: context.layout(),
+        regions: picker(&form.province, &form.regency, &form.district),
+        religions: fixed_choices(RELIGIONS, &form.religion),
+        marital: fixed_choices(MARITAL, &form.marital_status),
+        form,
+        error_field,
+        error_text,
+        nik_info,
+    };
+    page(context, &template, status)
+}
+
+pub async fn register_form(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    session_or_return!(context, REGISTRARS);
+    Ok(register_page(&context, ResidentForm::default(), None, StatusCode::OK))
+}
+
+/// What a NIK says, filling the fields it determines where they are empty.
+fn check_nik(context: &Context, form: &mut ResidentForm) -> Result<String, (String, String)> {
+    let parsed = nik::parse(form.nik.trim(), &REGIONS).map_err(|e| (e.field().to_owned(), e.to_string()))?;
+    let this_year_2 = (format_wib(warga_core::time::now_ms())[2..4])
+        .parse::<u32>()
+        .unwrap_or(0);
+    let century = if parsed.birth_year_2 <= this_year_2 { 2000 } else { 1900 };
+    let birth_date = format!(
+        "{:04}-{:02}-{:02}",
+        century + parsed.birth_year_2,
+        parsed.birth_month,
+        parsed.birth_day
+    );
+    if form.birth_date.trim().is_empty() {
+        form.birth_date = birth_date.clone();
+    }
+    if form.sex.is_empty() {
+        form.sex = match parsed.sex {
+            Sex::Male => "male".into(),
+            Sex::Female => "female".into(),
+        };
+    }
+    if form.district.is_empty() {
+        form.province = parsed.province.clone();
+        form.regency = parsed.regency.clone();
+        form.district = parsed.district.clone();
+    }
+    Ok(format!(
+        "{} {} · {} {} · {} {}",
+        context.t("nik.valid"),
+        sex_label(context, parsed.sex),
+        context.t("nik.born"),
+        birth_date,
+        context.t("nik.issued_in"),
+        search::place_name(&parsed.district)
+    ))
+}
+
+pub async fn register(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(mut form): Form<ResidentForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = session_or_return!(context, REGISTRARS);
+    if !csrf_matches(session, &form.csrf) {
+        let error = Some((String::new(), context.t("error.form").to_owned()));
+        return Ok(register_page(&context, form, error, StatusCode::BAD_REQUEST));
+    }
+    match form.action.as_str() {
+        "pick" => return Ok(register_page(&context, form, None, StatusCode::OK)),
+        "check" => {
+            return Ok(match check_nik(&context, &mut form) {
+                Ok(info) => register_page_with(&context, form, None, Some(info), StatusCode::OK),
+                Err(error) => register_page(&context, form, Some(error), StatusCode::BAD_REQUEST),
+            });
+        }
+        _ => {}
+    }
+    let sex = match form.sex.as_str() {
+        "male" => Sex::Male,
+        "female" => Sex::Female,
+        _ => {
+            let error = Some(("sex".to_owned(), context.t("error.choose").to_owned()));
+            return Ok(register_page(&context, form, error, StatusCode::BAD_REQUEST));
+        }
+    };
+    let new = residents::NewResident {
+        nik: form.nik.clone(),
+        full_name: form.full_name.clone(),
+        birth_place: form.birth_place.clone(),
+        birth_date: form.birth_date.clone(),
+        sex,
+        address: form.address.clone(),
+        rt_rw: form.rt_rw.clone(),
+        village: form.village.clone(),
+        district: form.district.clone(),
+        religion: form.religion.clone(),
+        marital_status: form.marital_status.clone(),
+        occupation: form.occupation.clone(),
+    };
+    match residents::register(&platform, &new, &actor(session)).await {
+        Ok(resident) => Ok(see_other(&format!("/penduduk/{}?m=registered", resident.id))),
+        Err(error) => {
+            let status = if matches!(error, ApiError::Conflict(_)) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let (field, text) = field_error(error)?;
+            let field = if status == StatusCode::CONFLICT {
+                "nik".to_owned()
+            } else {
+                field
+            };
+            Ok(register_page(&context, form, Some((field, text)), status))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A resident's record, moves and death
+
+pub struct Past {
+    when: String,
+    address: String,
+    place: String,
+}
+
+#[derive(Template)]
+#[template(path = "resident.html")]
+struct ResidentPage {
+    layout: Layout,
+    resident: residents::Resident,
+    sex: &'static str,
+    status: &'static str,
+    alive: bool,
+    place: String,
+    registered_at: String,
+    history: Vec<Past>,
+    can_change: bool,
+    notice: Option<&'static str>,
+    move_form: MoveForm,
+    regions: RegionPicker,
+    error_field: String,
+    error_text: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MoveForm {
+    csrf: String,
+    action: String,
+    address: String,
+    rt_rw: String,
+    village: String,
+    province: String,
+    regency: String,
+    district: String,
+    confirm: String,
+}
+
+/// What the record page shows besides the record: a notice, the move form as typed, and the
+/// field a refusal names.
+struct Shown {
+    notice: Option<&'static str>,
+    move_form: MoveForm,
+    error: Option<(String, String)>,
+    status: StatusCode,
+}
+
+impl Shown {
+    fn error(move_form: MoveForm, error: (String, String), status: StatusCode) -> Shown {
+        Shown {
+            notice: None,
+            move_form,
+            error: Some(error),
+            status,
+        }
+    }
+}
+
+async fn resident_page(
+    platform: &Platform,
+    context: &Context,
+    session: &Session,
+    id: &str,
+    shown: Shown,
+) -> Result<Response, ApiError> {
+    let Shown {
+        notice,
+        move_form,
+        error,
+        status,
+    } = shown;
+    let record = match residents::record(platform, id).await {
+        Ok(record) => record,
+        Err(ApiError::NotFound(_)) => return Ok(message(context, StatusCode::NOT_FOUND, context.t("error.not_found"))),
+        Err(other) => return Err(other),
+    };
+    let resident = record.resident;
+    let history = record
+        .previous_addresses
+        .into_iter()
+        .map(|p| Past {
+            when: format_wib(p.moved_at_ms),
+            address: format!("{}, RT/RW {}, {}", p.address, p.rt_rw, p.village),
+            place: search::place_name(&p.district),
+        })
+        .collect();
+    let (error_field, error_text) = error.unwrap_or_default();
+    let template = ResidentPage {
+        layout: context.layout(),
+        sex: sex_label(context, resident.fields.sex),
+        status: status_label(context, &resident.status),
+        alive: resident.status == "alive",
+        place: search::place_name(&resident.fields.district),
+        registered_at: format_wib(resident.created_at_ms),
+        history,
+        can_change: session.account.roles.contains(&Role::RegistryOfficer),
+        notice,
+        regions: picker(&move_form.province, &move_form.regency, &move_form.district),
+        move_form,
+        error_field,
+        error_text,
+        resident,
+    };
+    Ok(page(context, &template, status))
+}
+
+pub async fn resident(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    let session = session_or_return!(context, READERS);
+    let notice = match query.get("m").map(String::as_str) {
+        Some("registered") => Some(context.t("resident.registered")),
+        Some("moved") => Some(context.t("resident.moved")),
+        Some("died") => Some(context.t("resident.died")),
+        _ => None,
+    };
+    warga_store::audit::record_alone(
+        &platform.store,
+        &warga_store::audit::AuditRecord {
+            actor: &actor(session),
+            action: "population.resident.read",
+            target: &format!("resident:{id}"),
+            outcome: warga_store::audit::Outcome::Success,
+            details: None,
+        },
+    )
+    .await?;
+    let shown = Shown {
+        notice,
+        move_form: MoveForm::default(),
+        error: None,
+        status: StatusCode::OK,
+    };
+    resident_page(&platform, &context, session, &id, shown).await
+}
+
+pub async fn move_resident(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = session_or_return!(context, REGISTRARS);
+    if !csrf_matches(session, &form.csrf) {
+        let error = (String::new(), context.t("error.form").to_owned());
+        let shown = Shown::error(form, error, StatusCode::BAD_REQUEST);
+        return resident_page(&platform, &context, session, &id, shown).await;
+    }
+    if form.action == "pick" {
+        let shown = Shown {
+            notice: None,
+            move_form: form,
+            error: None,
+            status: StatusCode::OK,
+        };
+        return resident_page(&platform, &context, session, &id, shown).await;
+    }
+    let to = residents::Move {
+        address: form.address.clone(),
+        rt_rw: form.rt_rw.clone(),
+        village: form.village.clone(),
+        district: form.district.clone(),
+    };
+    match residents::move_resident(&platform, &id, &to, &actor(session)).await {
+        Ok(_) => Ok(see_other(&format!("/penduduk/{id}?m=moved"))),
+        Err(ApiError::NotFound(_)) => Ok(message(&context, StatusCode::NOT_FOUND, context.t("error.not_found"))),
+        Err(error) => {
+            let status = if matches!(error, ApiError::Conflict(_)) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let shown = Shown::error(form, field_error(error)?, status);
+            resident_page(&platform, &context, session, &id, shown).await
+        }
+    }
+}
+
+pub async fn record_death(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = session_or_return!(context, REGISTRARS);
+    if !csrf_matches(session, &form.csrf) || form.confirm != "yes" {
+        let error = ("confirm".to_owned(), context.t("death.confirm_needed").to_owned());
+        let shown = Shown::error(MoveForm::default(), error, StatusCode::BAD_REQUEST);
+        return resident_page(&platform, &context, session, &id, shown).await;
+    }
+    match residents::record_death(&platform, &id, &actor(session)).await {
+        Ok(_) => Ok(see_other(&format!("/penduduk/{id}?m=died"))),
+        Err(ApiError::NotFound(_)) => Ok(message(&context, StatusCode::NOT_FOUND, context.t("error.not_found"))),
+        Err(error) => {
+            let shown = Shown::error(MoveForm::default(), field_error(error)?, StatusCode::CONFLICT);
+            resident_page(&platform, &context, session, &id, shown).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Citizen links
+
+pub struct LinkRow {
+    id: String,
+    username: String,
+    asked_at: String,
+    resident: Option<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "links.html")]
+struct LinksPage {
+    layout: Layout,
+    requests: Vec<LinkRow>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+async fn links_page(
+    platform: &Platform,
+    context: &Context,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let requests = links::pending(platform, 100)
+        .await?
+        .into_iter()
+        .map(|p| LinkRow {
+            id: p.id,
+            username: p.username,
+            asked_at: format_wib(p.created_at_ms),
+            resident: p.resident.map(|r| Row::of(context, r)),
+        })
+        .collect();
+    let template = LinksPage {
+        layout: context.layout(),
+        requests,
+        notice,
+        error,
+    };
+    Ok(page(context, &template, status))
+}
+
+pub async fn link_requests(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    session_or_return!(context, REGISTRARS);
+    links_page(&platform, &context, None, None, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    csrf: String,
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn decide_link(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = session_or_return!(context, REGISTRARS);
+    if !csrf_matches(session, &form.csrf) {
+        return links_page(
+            &platform,
+            &context,
+            None,
+            Some(context.t("error.form").into()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let decision = links::LinkDecision {
+        approve: form.decision == "approve",
+        reason: Some(form.reason),
+    };
+    match links::decide(&platform, &id, &decision, &actor(session)).await {
+        Ok(()) => {
+            let notice = if decision.approve {
+                context.t("links.approved")
+            } else {
+                context.t("links.refused")
+            };
+            links_page(&platform, &context, Some(notice), None, StatusCode::OK).await
+        }
+        Err(error) => {
+            let status = match &error {
+                ApiError::Conflict(_) => StatusCode::CONFLICT,
+                ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let text = match error {
+                ApiError::NotFound(text) => text,
+                other => field_error(other)?.1,
+            };
+            links_page(&platform, &context, None, Some(text), status).await
+        }
+    }
+}
+
+/// A citizen's link, for the account page.
+pub struct CitizenLink {
+    pub status: String,
+    pub reason: Option<String>,
+    pub name: String,
+    pub nik: String,
+    pub place: String,
+    pub error: Option<String>,
+}
+
+pub async fn citizen_link(platform: &Platform, session: &Session) -> Result<Option<CitizenLink>, ApiError> {
+    if !session.account.roles.contains(&Role::Citizen) {
+        return Ok(None);
+    }
+    let mine = links::mine(platform, &session.account.id).await?;
+    let (name, nik, place) = match &mine.resident {
+        Some(record) => (
+            record.resident.fields.full_name.clone(),
+            record.resident.fields.nik.clone(),
+            search::place_name(&record.resident.fields.district),
+        ),
+        None => Default::default(),
+    };
+    Ok(Some(CitizenLink {
+        status: mine.status,
+        reason: mine.reason,
+        name,
+        nik,
+        place,
+        error: None,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AskForm {
+    csrf: String,
+    nik: String,
+    birth_date: String,
+}
+
+pub async fn ask_link(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<AskForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = session_or_return!(context, &[Role::Citizen]);
+    let error = if !csrf_matches(session, &form.csrf) {
+        Some(context.t("error.form").to_owned())
+    } else {
+        let ask = links::LinkAsk {
+            nik: form.nik,
+            birth_date: form.birth_date,
+        };
+        match links::ask(&platform, &session.account.id, &session.account.username, &ask).await {
+            Ok(_) => None,
+            Err(error) => Some(field_error(error).map(|(field, text)| {
+                if field.is_empty() {
+                    text
+                } else {
+                    format!("{field}: {text}")
+                }
+            })?),
+        }
+    };
+    match error {
+        None => Ok(see_other("/akun?m=link-asked")),
+        Some(error) => crate::account_page(&platform, &context, session, Some(error), StatusCode::BAD_REQUEST).await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Statistics
+
+/// One bar of a chart; geometry in SVG user units.
+pub struct Bar {
+    label: String,
+    value: i64,
+    y: i64,
+    width: i64,
+    href: Option<String>,
+}
+
+/// A horizontal bar chart.
+pub struct Chart {
+    title: &'static str,
+    height: i64,
+    bars: Vec<Bar>,
+}
+
+const BAR_HEIGHT: i64 = 22;
+const BAR_AREA: i64 = 420;
+
+fn chart(title: &'static str, items: Vec<(String, i64, Option<String>)>) -> Chart {
+    let max = items.iter().map(|i| i.1).max().unwrap_or(0).max(1);
+    let bars: Vec<Bar> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, (label, value, href))| Bar {
+            label,
+            value,
+            y: i as i64 * BAR_HEIGHT,
+            width: (value * BAR_AREA / max).max(i64::from(value > 0)),
+            href,
+        })
+        .collect();
+    Chart {
+        title,
+        height: bars.len() as i64 * BAR_HEIGHT + 4,
+        bars,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "stats.html")]
+struct StatsPage {
+    layout: Layout,
+    total: i64,
+    scope: String,
+    provinces: Vec<Choice>,
+    charts: Vec<Chart>,
+}
+
+pub async fn statistics(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    session_or_return!(context, READERS);
+    let province = query
+        .get("provinsi")
+        .filter(|code| REGIONS.province(code).is_some())
+        .cloned();
+    let stats = residents::stats(&platform, province.as_deref()).await?;
+    let regions = stats
+        .by_region
+        .iter()
+        .filter(|r| r.residents != 0)
+        .map(|r| {
+            let href = province.is_none().then(|| format!("/statistik?provinsi={}", r.code));
+            (r.name.clone(), r.residents, href)
+        })
+        .collect();
+    let sexes = stats
+        .by_sex
+        .iter()
+        .map(|c| {
+            let label = match c.key.as_str() {
+                "male" => context.t("sex.male"),
+                _ => context.t("sex.female"),
+            };
+            (label.to_owned(), c.residents, None)
+        })
+        .collect();
+    let bands = stats
+        .by_age_band
+        .iter()
+        .map(|c| (c.key.clone(), c.residents, None))
+        .collect();
+    let region_title = if province.is_some() {
+        context.t("stats.by_regency")
+    } else {
+        context.t("stats.by_province")
+    };
+    let template = StatsPage {
+        layout: context.layout(),
+        total: stats.total,
+        scope: province
+            .as_deref()
+            .and_then(|p| REGIONS.province(p))
+            .unwrap_or(context.t("stats.indonesia"))
+            .to_owned(),
+        provinces: choices(REGIONS.provinces(), province.as_deref().unwrap_or("")),
+        charts: vec![
+            chart(region_title, regions),
+            chart(context.t("stats.by_sex"), sexes),
+            chart(context.t("stats.by_age"), bands),
+        ],
+    };
+    Ok(page(&context, &template, StatusCode::OK))
+}
+
+// ---------------------------------------------------------------------------------------
+// SMS outbox
+
+pub struct Sms {
+    to: String,
+    body: String,
+    at: String,
+}
+
+#[derive(Template)]
+#[template(path = "sms.html")]
+struct SmsPage {
+    layout: Layout,
+    messages: Vec<Sms>,
+}
+
+pub async fn sms_outbox(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &query).await?;
+    session_or_return!(context, &[Role::Admin, Role::RegistryOfficer]);
+    let messages = notify::outbox(&platform.store, 200)
+        .await?
+        .into_iter()
+        .map(|m| Sms {
+            to: m.to,
+            body: m.body,
+            at: format_wib(m.created_at_ms),
+        })
+        .collect();
+    let template = SmsPage {
+        layout: context.layout(),
+        messages,
+    };
+    Ok(page(&context, &template, StatusCode::OK))
+}
