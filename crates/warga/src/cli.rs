@@ -50,6 +50,34 @@ pub enum Command {
     /// The resident registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Load tests that start their own warga and report Markdown for BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Concurrent resident registrations through HTTPS with real tokens, then a consistency
+    /// check (one statistics increment and one SMS per registration); on PostgreSQL also
+    /// pgbench single-row inserts on the same server for reference.
+    Registry {
+        /// A PostgreSQL server to run on (the run creates and drops its own database);
+        /// without it, SQLite in a temporary directory.
+        #[arg(long, value_name = "URL")]
+        postgres_url: Option<String>,
+        /// Registrations per concurrency level.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Requests in flight at once; repeat for several levels.
+        #[arg(long = "concurrency", default_values_t = [200, 10_000])]
+        concurrency: Vec<usize>,
+        /// API clients, each with its own token and connection.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds of pgbench (PostgreSQL only).
+        #[arg(long, default_value_t = 10)]
+        pgbench_seconds: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,8 @@ use warga_config::Config;
 use warga_store::Store;
 
 use crate::cli::{
-    AdminCommand, AuditCommand, Cli, ClientCommand, Command, ConfigCommand, DataKeysCommand, DepartmentCommand,
-    EventsCommand, KeysCommand, OfficerCommand, RegistryCommand, StatsCommand,
+    AdminCommand, AuditCommand, BenchCommand, Cli, ClientCommand, Command, ConfigCommand, DataKeysCommand,
+    DepartmentCommand, EventsCommand, KeysCommand, OfficerCommand, RegistryCommand, StatsCommand,
 };
 use crate::{run, services};
 
@@ -107,6 +107,22 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Registry(RegistryCommand::Import { file: csv_path, report }) => {
             import_residents(load_config(file)?, &csv_path, &report).await
+        }
+        Command::Bench(BenchCommand::Registry {
+            postgres_url,
+            count,
+            concurrency,
+            clients,
+            pgbench_seconds,
+        }) => {
+            crate::bench::registry(crate::bench::RegistryBench {
+                postgres_url,
+                count,
+                concurrency,
+                clients,
+                pgbench_seconds,
+            })
+            .await
         }
         Command::Stats(StatsCommand::Rebuild) => {
             let config = load_config(file)?;

@@ -241,6 +241,8 @@ fn every_command_has_help() {
         &["keys", "rotate"],
         &["registry"],
         &["registry", "import"],
+        &["bench"],
+        &["bench", "registry"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
@@ -730,4 +732,50 @@ fn registry_import_is_idempotent_and_reports_rejected_rows() {
         second.contains("0 diimpor / imported, 4 sudah terdaftar / already registered, 2 ditolak / rejected"),
         "{second}"
     );
+}
+
+/// `warga bench registry` end to end at a small size: it starts its own warga, registers
+/// through HTTPS with client-credential tokens and checks the counts and messages (it exits
+/// non-zero when they disagree). On PostgreSQL it also runs pgbench.
+#[test]
+fn bench_registry_runs_and_checks_consistency() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = [
+        "bench",
+        "registry",
+        "--count",
+        "60",
+        "--concurrency",
+        "8",
+        "--concurrency",
+        "60",
+        "--clients",
+        "3",
+    ];
+    let output = warga(dir.path(), &small, &[]).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("| SQLite | 60 | 60 | 0 |"), "{text}");
+    assert!(
+        text.contains("120 residents, 120 statistics increments, 120 SMS (0 events texted twice)"),
+        "{text}"
+    );
+
+    let Some(server) = warga_store::testing::engine_url("WARGA_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let on_postgres = [&small[..], &["--postgres-url", &server, "--pgbench-seconds", "1"]].concat();
+    let output = warga(dir.path(), &on_postgres, &[]).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("| PostgreSQL | 8 | 60 | 0 |"), "{text}");
+    assert!(text.contains("pgbench single-row INSERT"), "{text}");
 }
