@@ -210,10 +210,116 @@ pub fn validate(nik: &str, regions: &Regions, birth_date: Date, sex: Sex) -> Res
     Ok(parsed)
 }
 
+/// The properties every outcome of [`parse`] and [`validate`] has, on arbitrary input: the
+/// body of the `nik` fuzz target (`fuzz/`) and of a test over a pseudo-random corpus.
+/// Panics when one does not hold. The input is read as a NIK; its last bytes, when there
+/// are more than 16, also give a birth date and sex to validate against. Returns whether
+/// the NIK was accepted.
+pub fn check_invariants(data: &[u8]) -> bool {
+    let regions = &*crate::regions::REGIONS;
+    let (nik_bytes, extra) = data.split_at(data.len().min(16));
+    let text = String::from_utf8_lossy(nik_bytes);
+    let other = |sex: Sex| match sex {
+        Sex::Male => Sex::Female,
+        Sex::Female => Sex::Male,
+    };
+    let asked = match extra {
+        [y1, y2, m, d, s, ..] => Date::new(
+            1880 + i32::from(u16::from_le_bytes([*y1, *y2]) % 200),
+            u32::from(*m % 13),
+            u32::from(*d % 32),
+        )
+        .map(|date| (date, if *s % 2 == 0 { Sex::Male } else { Sex::Female })),
+        _ => None,
+    };
+    match parse(&text, regions) {
+        Ok(nik) => {
+            assert!(text.len() == NIK_DIGITS && text.bytes().all(|b| b.is_ascii_digit()));
+            assert_eq!(&text[..6], nik.district);
+            assert!(nik.district.starts_with(&nik.regency) && nik.regency.starts_with(&nik.province));
+            assert!(regions.district(&nik.district).is_some());
+            assert!((1..=9999).contains(&nik.serial));
+            let coded_day: u32 = text[6..8].parse().unwrap_or(0);
+            let offset = if nik.sex == Sex::Female { 40 } else { 0 };
+            assert_eq!(coded_day, nik.birth_day + offset);
+            let mut some_date = false;
+            for century in [1900, 2000] {
+                if let Some(date) = Date::new(century + nik.birth_year_2 as i32, nik.birth_month, nik.birth_day) {
+                    some_date = true;
+                    assert_eq!(validate(&text, regions, date, nik.sex).as_ref(), Ok(&nik));
+                    assert!(matches!(
+                        validate(&text, regions, date, other(nik.sex)),
+                        Err(NikError::SexMismatch { .. })
+                    ));
+                }
+            }
+            assert!(some_date, "an accepted NIK has a real birth date");
+            if let Some((date, sex)) = asked
+                && let Ok(valid) = validate(&text, regions, date, sex)
+            {
+                assert_eq!(valid, nik);
+                assert_eq!((date.day, date.month, sex), (nik.birth_day, nik.birth_month, nik.sex));
+            }
+            true
+        }
+        Err(error) => {
+            assert!(error.problem().starts_with("nik-") && !error.to_string().is_empty());
+            if let Some((date, sex)) = asked {
+                assert_eq!(
+                    validate(&text, regions, date, sex),
+                    Err(error),
+                    "validate refuses what parse refuses"
+                );
+            }
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::regions::REGIONS;
+
+    #[test]
+    fn invariants_hold_on_random_input() {
+        // xorshift64*: a fixed corpus, the same on every run.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        let districts: Vec<String> = REGIONS
+            .provinces()
+            .iter()
+            .flat_map(|p| REGIONS.regencies_of(&p.code))
+            .flat_map(|r| REGIONS.districts_of(&r.code))
+            .map(|d| d.code)
+            .collect();
+        let mut accepted = 0;
+        for round in 0..60_000 {
+            let mut data = Vec::new();
+            if round % 3 == 0 {
+                // Arbitrary bytes.
+                let len = next() % 24;
+                data.extend((0..len).map(|_| next() as u8));
+            } else {
+                // A real district and random digits: reaches the date and serial rules.
+                data.extend(districts[(next() % districts.len() as u64) as usize].bytes());
+                data.extend((0..10).map(|_| b'0' + (next() % 10) as u8));
+                if round % 3 == 1 {
+                    // Keep the day and month plausible so most are accepted.
+                    data[6] = b'0' + (next() % 7) as u8;
+                    data[8] = b'0' + (next() % 2) as u8;
+                }
+                data.extend((0..5).map(|_| next() as u8));
+            }
+            accepted += usize::from(check_invariants(&data));
+        }
+        assert!(accepted > 10_000, "the corpus reaches accepted NIKs too ({accepted})");
+    }
 
     fn date(text: &str) -> Date {
         Date::parse_iso(text).unwrap()
