@@ -107,6 +107,68 @@ async fn attempt(
     Ok(fresh)
 }
 
+/// Handles a batch of events in one transaction: for each, the processed-event record, the
+/// handler (unless a duplicate) and `finish`. All or nothing: on `Err` nothing was written
+/// and the caller retries each event on its own through [`process`], so one bad event
+/// cannot hold back the others. Each event keeps its own span, continuing its trace.
+pub(crate) async fn process_batch(
+    store: &Store,
+    handler: &dyn Handler,
+    envelopes: &[Envelope],
+    finish: Finish,
+) -> Result<(), HandlerError> {
+    let consumer = handler.name();
+    let started = std::time::Instant::now();
+    let mut tx = store.begin().await?;
+    let mut fresh_count = 0u64;
+    for envelope in envelopes {
+        let span = tracing::info_span!(
+            "consume",
+            consumer,
+            topic = %envelope.topic,
+            event_id = %envelope.id,
+            batch = envelopes.len(),
+            otel.kind = "consumer",
+        );
+        warga_telemetry::set_parent_from_traceparent(&span, envelope.traceparent.as_deref());
+        async {
+            let inserted = sqlx::query(
+                "INSERT INTO processed_events (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (consumer, event_id) DO NOTHING",
+            )
+            .bind(consumer)
+            .bind(envelope.id.as_str())
+            .bind(warga_core::time::now_ms())
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected();
+            if inserted == 1 {
+                fresh_count += 1;
+                handler.handle(&mut tx, envelope).await?;
+            }
+            finish.apply(&mut tx, consumer, envelope.id.as_str()).await?;
+            Ok::<(), HandlerError>(())
+        }
+        .instrument(span)
+        .await?;
+    }
+    tx.commit().await?;
+    // The histogram is per event: each event of the batch is observed at its share.
+    let share = started.elapsed().as_secs_f64() / envelopes.len().max(1) as f64;
+    let histogram = metrics::CONSUMER_HANDLE_SECONDS.with_label_values(&[consumer]);
+    for _ in envelopes {
+        histogram.observe(share);
+    }
+    metrics::CONSUMER_PROCESSED
+        .with_label_values(&[consumer])
+        .inc_by(fresh_count);
+    metrics::CONSUMER_DUPLICATES
+        .with_label_values(&[consumer])
+        .inc_by(envelopes.len() as u64 - fresh_count);
+    Ok(())
+}
+
 /// Rebuilds an envelope from its stored columns.
 pub(crate) fn envelope_from_row(
     event_id: String,

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use warga_config::BusConfig;
 use warga_store::{Store, StoreError};
 
-use crate::consume::{Finish, envelope_from_row, error_summary, process};
+use crate::consume::{Finish, envelope_from_row, error_summary, process, process_batch};
 use crate::relay::{OutboxRow, Publisher, mark_published};
 use crate::{BusError, DeadLetter, Handler, Outcome, ReplayFilter, metrics};
 
@@ -133,6 +133,12 @@ impl Worker {
                 }
             };
             let full = claimed.len() as i64 == CLAIM_BATCH;
+            // The whole lease in one transaction; if that fails, event by event below.
+            let claimed = if claimed.len() > 1 && self.deliver_batch(&claimed).await {
+                Vec::new()
+            } else {
+                claimed
+            };
             let mut pending = claimed.into_iter();
             for delivery in pending.by_ref() {
                 self.deliver(delivery).await;
@@ -198,6 +204,52 @@ impl Worker {
         match process(&self.store, self.handler.as_ref(), &envelope, Finish::DeleteDelivery).await {
             Outcome::Processed | Outcome::Duplicate => {}
             Outcome::Failed(error) => self.record_failure(&delivery, &error).await,
+        }
+    }
+
+    /// Handles every claimed delivery in one transaction. `false`: nothing was written (an
+    /// event is missing or unreadable, or a handler failed); deliver them one by one.
+    async fn deliver_batch(&self, claimed: &[Claimed]) -> bool {
+        let placeholders: Vec<String> = (1..=claimed.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT event_id, topic, version, payload, traceparent, occurred_at_ms FROM outbox WHERE event_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for delivery in claimed {
+            query = query.bind(&delivery.event_id);
+        }
+        let Ok(rows) = query.fetch_all(self.store.writer()).await else {
+            return false;
+        };
+        let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let envelope = envelope_from_row(
+                row.get(0),
+                row.get(1),
+                row.get(2),
+                row.get::<String, _>(3).as_str(),
+                row.get(4),
+                row.get(5),
+            );
+            match envelope {
+                Ok(envelope) => by_id.insert(envelope.id.as_str().to_owned(), envelope),
+                Err(_) => return false,
+            };
+        }
+        let Some(envelopes) = claimed
+            .iter()
+            .map(|d| by_id.remove(&d.event_id))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        match process_batch(&self.store, self.handler.as_ref(), &envelopes, Finish::DeleteDelivery).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(consumer = self.handler.name(), %error, "batch failed; delivering one by one");
+                false
+            }
         }
     }
 

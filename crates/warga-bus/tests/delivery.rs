@@ -70,6 +70,33 @@ impl Handler for Recorder {
     }
 }
 
+/// Fails on one event forever (a poison event); records the others like [`Recorder`].
+struct Picky;
+
+#[async_trait::async_trait]
+impl Handler for Picky {
+    fn name(&self) -> &'static str {
+        "picky"
+    }
+    fn topics(&self) -> &'static [&'static str] {
+        &[TallyChanged::TOPIC]
+    }
+    async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError> {
+        let change: TallyChanged = event.decode()?;
+        // Write first, then fail: a batch that included this event must leave no trace of it.
+        sqlx::query("INSERT INTO effects (consumer, event_id, tally_id) VALUES ($1, $2, $3)")
+            .bind("picky")
+            .bind(event.id.as_str())
+            .bind(&change.id)
+            .execute(tx.conn())
+            .await?;
+        if change.id == "tally-3" {
+            return Err("injected fault: this event cannot be handled".into());
+        }
+        Ok(())
+    }
+}
+
 /// A broker that can be switched off: while `down`, every publish fails.
 struct Switchable {
     inner: Arc<dyn Publisher>,
@@ -380,6 +407,43 @@ async fn restart_resumes_without_loss(db: Db, backend: BusBackend) {
     );
 }
 
+/// Events handled in batches: one poison event among twenty committed before the consumer
+/// starts (so they are leased together) dead-letters alone; the other nineteen apply once.
+async fn a_poison_event_does_not_hold_back_its_batch(db: Db, backend: BusBackend) {
+    const EVENTS: usize = 20;
+    let Some(setup) = setup(db, backend).await else {
+        return;
+    };
+    let store = setup.db.store.clone();
+    commit_changes(&store, EVENTS).await;
+    let shutdown = CancellationToken::new();
+    let workers = setup
+        .bus
+        .start_workers(vec![Arc::new(Picky) as Arc<dyn Handler>], shutdown.clone())
+        .await
+        .unwrap();
+    wait_for("the poison event dead-lettered", Duration::from_secs(60), || async {
+        !setup.bus.dead_letters(100).await.unwrap().is_empty()
+    })
+    .await;
+    wait_for("the others applied", Duration::from_secs(30), || async {
+        effects(&store, "picky").await.0 >= EVENTS as i64 - 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    workers.shutdown().await;
+    assert_eq!(effects(&store, "picky").await, (EVENTS as i64 - 1, EVENTS as i64 - 1));
+    let poisoned: i64 = sqlx::query("SELECT COUNT(*) FROM effects WHERE tally_id = 'tally-3'")
+        .fetch_one(store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(poisoned, 0, "nothing of the failed event was kept");
+    let letters = setup.bus.dead_letters(100).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].last_error.contains("cannot be handled"));
+}
+
 macro_rules! matrix {
     ($($scenario:ident),* $(,)?) => {
         mod in_process_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $scenario() { super::$scenario(super::Db::Sqlite, warga_config::BusBackend::InProcess).await } )* }
@@ -391,6 +455,7 @@ macro_rules! matrix {
 
 matrix!(
     outage_loses_and_doubles_nothing,
+    a_poison_event_does_not_hold_back_its_batch,
     failing_handler_dead_letters_and_replays,
     restart_resumes_without_loss
 );
