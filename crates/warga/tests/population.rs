@@ -736,3 +736,66 @@ async fn a_citizen_is_linked_to_their_record_when_a_registry_officer_confirms() 
         .unwrap();
     assert_eq!(linked, 1);
 }
+
+/// The statistics consumer and the officer notifier over NATS JetStream, on PostgreSQL: each
+/// registration counted once and texted once.
+#[tokio::test]
+async fn on_jetstream_each_registration_is_counted_and_texted_once() {
+    let Some(nats_url) = warga_store::testing::engine_url("WARGA_TEST_NATS_URL") else {
+        return;
+    };
+    let prefix = format!("pop{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let (url, stream_prefix) = (nats_url.clone(), prefix.clone());
+    let Some(mut app) = common::spawn_app_with(Engine::Postgres, Router::new(), vec![], move |config| {
+        config.bus.backend = warga_config::BusBackend::Nats;
+        config.bus.nats_url = Some(warga_config::Secret::new(url));
+        config.bus.nats_prefix = stream_prefix;
+    })
+    .await
+    else {
+        return;
+    };
+    let registrar = token_with(&app, "registry_officer").await;
+    let admin = token_with(&app, "admin").await;
+    let desk = serde_json::json!({"regency": "3171", "phone": "+6281234567890", "label": "Disdukcapil Jakarta Pusat"});
+    assert_eq!(
+        call(&app, "POST", "/api/v1/population/notify-desks", &admin, Some(desk))
+            .await
+            .0,
+        201
+    );
+    let people = [
+        ("3171075203950004", "female", "Siti Aminah"),
+        ("3171071203950005", "male", "Budi Santoso"),
+        ("3171075203950006", "female", "Dewi Lestari"),
+    ];
+    for (nik, sex, name) in people {
+        let body = resident(nik, "1995-03-12", sex, name);
+        assert_eq!(
+            call(&app, "POST", "/api/v1/population/residents", &registrar, Some(body))
+                .await
+                .0,
+            201
+        );
+    }
+    let counts = || async {
+        let (_, stats) = call(&app, "GET", "/api/v1/stats?province=31", &admin, None).await;
+        let (_, sms) = call(&app, "GET", "/api/v1/population/sms-outbox", &admin, None).await;
+        (stats["total"].as_i64().unwrap(), sms.as_array().unwrap().len())
+    };
+    common::wait_for("counted and texted", std::time::Duration::from_secs(20), || async {
+        counts().await == (3, 3)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(counts().await, (3, 3), "once each");
+    let rebuilt = warga_population::residents::rebuild_stats(&app.db.store).await.unwrap();
+    assert_eq!((rebuilt.residents, rebuilt.rows_differing), (3, 0));
+    app.shutdown().await;
+
+    let client = async_nats::connect(nats_url).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let upper = prefix.to_ascii_uppercase();
+    let _ = js.delete_stream(format!("{upper}_EVENTS")).await;
+    let _ = js.delete_stream(format!("{upper}_DLQ")).await;
+}
