@@ -1,0 +1,729 @@
+//! The network file: one YAML document in the spirit of Fabric's `configtx.yaml` and
+//! `crypto-config.yaml` together — organisations and their nodes, the ordering service
+//! (BatchSize, BatchTimeout, Raft options), channels with their member organisations, and
+//! chaincode definitions with a default endorsement policy and per-function overrides.
+//!
+//! [`Network::parse`] reads and checks it; every error names the line and column of the
+//! value at fault.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use marked_yaml::Spanned;
+use serde::Deserialize;
+
+use crate::policy::{Policy, SignaturePolicy};
+
+/// Most organisations, orderers, channels or chaincodes a network may list.
+pub const LIST_MAX: usize = 64;
+
+/// A refusal, at a place in the file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct NetworkError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// The file as written (every value that can be wrong carries its place)
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    name: Spanned<String>,
+    organizations: Vec<RawOrganization>,
+    orderer: RawOrderer,
+    channels: Vec<RawChannel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrganization {
+    name: Spanned<String>,
+    msp_id: Spanned<String>,
+    domain: Spanned<String>,
+    #[serde(default)]
+    peers: Vec<RawNode>,
+    /// Client users enrolled by `crypto generate` besides the admin, e.g. `User1`.
+    #[serde(default)]
+    users: Vec<Spanned<String>>,
+    /// Named policies of the organisation; `Endorsement`, `Readers`, `Writers`, `Admins`
+    /// default to Fabric's usual (`peer`, `member`, `member`, `admin`).
+    #[serde(default)]
+    policies: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Spanned<String>,
+    /// gRPC address (mutual TLS).
+    listen: Spanned<String>,
+    /// HTTP address of `/metrics` and `/healthz`.
+    operations: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrderer {
+    organization: RawOrdererOrg,
+    nodes: Vec<RawNode>,
+    batch_timeout_ms: Spanned<u64>,
+    batch_size: RawBatchSize,
+    raft: RawRaft,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrdererOrg {
+    name: Spanned<String>,
+    msp_id: Spanned<String>,
+    domain: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBatchSize {
+    max_message_count: Spanned<u32>,
+    absolute_max_bytes: Spanned<u32>,
+    preferred_max_bytes: Spanned<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRaft {
+    tick_interval_ms: Spanned<u64>,
+    election_tick: Spanned<u32>,
+    heartbeat_tick: Spanned<u32>,
+    snapshot_interval_bytes: Spanned<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    name: Spanned<String>,
+    organizations: Vec<Spanned<String>>,
+    #[serde(default)]
+    chaincodes: Vec<RawChaincode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChaincode {
+    name: Spanned<String>,
+    version: Spanned<String>,
+    endorsement_policy: Spanned<String>,
+    #[serde(default)]
+    functions: BTreeMap<String, Spanned<String>>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The checked network
+
+/// A peer or orderer node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    /// `name.domain`, the certificate's common name and DNS name.
+    pub host: String,
+    pub listen: SocketAddr,
+    pub operations: SocketAddr,
+}
+
+/// An application organisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    pub name: String,
+    pub msp_id: String,
+    pub domain: String,
+    pub peers: Vec<Node>,
+    pub users: Vec<String>,
+    /// Named signature policies (at least `Endorsement`, `Readers`, `Writers`, `Admins`).
+    pub policies: BTreeMap<String, SignaturePolicy>,
+}
+
+/// The ordering organisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrdererOrganization {
+    pub name: String,
+    pub msp_id: String,
+    pub domain: String,
+}
+
+/// Fabric's BatchSize.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchSize {
+    pub max_message_count: u32,
+    pub absolute_max_bytes: u32,
+    pub preferred_max_bytes: u32,
+}
+
+/// Fabric's etcdraft options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RaftOptions {
+    pub tick_interval_ms: u64,
+    pub election_tick: u32,
+    pub heartbeat_tick: u32,
+    pub snapshot_interval_bytes: u64,
+}
+
+/// The ordering service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Orderer {
+    pub organization: OrdererOrganization,
+    /// Raft ids are positions in this list, from 1.
+    pub nodes: Vec<Node>,
+    pub batch_timeout_ms: u64,
+    pub batch_size: BatchSize,
+    pub raft: RaftOptions,
+}
+
+/// A chaincode definition on a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chaincode {
+    pub name: String,
+    pub version: String,
+    pub endorsement_policy: Policy,
+    /// Overrides per function.
+    pub functions: BTreeMap<String, Policy>,
+}
+
+impl Chaincode {
+    /// The policy a function's transactions must satisfy.
+    pub fn policy_for(&self, function: &str) -> &Policy {
+        self.functions.get(function).unwrap_or(&self.endorsement_policy)
+    }
+}
+
+/// A channel: its member organisations (by MSP id) and chaincodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Channel {
+    pub name: String,
+    pub members: Vec<String>,
+    pub chaincodes: Vec<Chaincode>,
+}
+
+/// A checked network file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub name: String,
+    pub organizations: Vec<Organization>,
+    pub orderer: Orderer,
+    pub channels: Vec<Channel>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Checking
+
+fn at<T>(spanned: &Spanned<T>, message: impl Into<String>) -> NetworkError {
+    let (line, column) = spanned.span().start().map(|m| (m.line(), m.column())).unwrap_or((0, 0));
+    NetworkError {
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+fn check_name(value: &Spanned<String>, what: &str) -> Result<String, NetworkError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(at(
+            value,
+            format!("{what} '{}' must be 1–64 of A–Z, a–z, 0–9, '-', '_', '.'", &**value),
+        ))
+    }
+}
+
+fn check_domain(value: &Spanned<String>) -> Result<String, NetworkError> {
+    let ok = value.len() <= 253
+        && value.split('.').count() >= 2
+        && value.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(at(value, format!("'{}' is not a lower-case DNS domain", &**value)))
+    }
+}
+
+fn check_address(value: &Spanned<String>) -> Result<SocketAddr, NetworkError> {
+    value.parse().map_err(|_| {
+        at(
+            value,
+            format!("'{}' is not an address such as 127.0.0.1:7051", &**value),
+        )
+    })
+}
+
+fn check_policy(value: &Spanned<String>, members: &BTreeSet<&str>) -> Result<Policy, NetworkError> {
+    let policy = Policy::parse(value).map_err(|e| at(value, format!("policy: {e}")))?;
+    if let Policy::Signature(signature) = &policy {
+        for org in signature.organisations() {
+            if !members.contains(org.as_str()) {
+                return Err(at(value, format!("policy names {org}, which is not a member here")));
+            }
+        }
+    }
+    Ok(policy)
+}
+
+fn positive<T: Copy + PartialOrd + Default + std::fmt::Display>(
+    value: &Spanned<T>,
+    what: &str,
+) -> Result<T, NetworkError> {
+    if **value > T::default() {
+        Ok(**value)
+    } else {
+        Err(at(value, format!("{what} must be greater than 0")))
+    }
+}
+
+fn limit<T>(list: &[T], anchor: &Spanned<String>, what: &str) -> Result<(), NetworkError> {
+    if list.len() > LIST_MAX {
+        return Err(at(anchor, format!("more than {LIST_MAX} {what}")));
+    }
+    Ok(())
+}
+
+struct Addresses(BTreeSet<SocketAddr>);
+
+impl Addresses {
+    fn node(&mut self, raw: &RawNode, domain: &str) -> Result<Node, NetworkError> {
+        let name = check_name(&raw.name, "node name")?;
+        let listen = check_address(&raw.listen)?;
+        let operations = check_address(&raw.operations)?;
+        for (spanned, address) in [(&raw.listen, listen), (&raw.operations, operations)] {
+            if !self.0.insert(address) {
+                return Err(at(spanned, format!("address {address} is used twice")));
+            }
+        }
+        Ok(Node {
+            host: format!("{name}.{domain}"),
+            name,
+            listen,
+            operations,
+        })
+    }
+}
+
+impl Network {
+    /// Reads and checks a network file.
+    pub fn parse(yaml: &str) -> Result<Network, NetworkError> {
+        let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
+        let raw: RawNetwork = marked_yaml::from_yaml_with_options(0, yaml, options).map_err(|error| {
+            let place = match &error {
+                marked_yaml::FromYamlError::ParseYaml(load) => load_marker(load).map(|m| (m.line(), m.column())),
+                marked_yaml::FromYamlError::FromNode(node) => match (node.start_mark(), &**node) {
+                    (Some(m), _) => Some((m.line(), m.column())),
+                    // The loader keeps no place for an unknown key: find the key in the text.
+                    (None, marked_yaml::Error::UnknownFieldError(field, _, _)) => {
+                        yaml.lines().enumerate().find_map(|(i, line)| {
+                            let key = line.trim_start().trim_start_matches("- ");
+                            key.strip_prefix(field.as_str())
+                                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+                                .then(|| (i + 1, line.len() - key.len() + 1))
+                        })
+                    }
+                    (None, _) => None,
+                },
+            };
+            let (line, column) = place.unwrap_or((0, 0));
+            NetworkError {
+                line,
+                column,
+                message: error.to_string(),
+            }
+        })?;
+        raw.check()
+    }
+}
+
+fn load_marker(error: &marked_yaml::LoadError) -> Option<marked_yaml::Marker> {
+    use marked_yaml::LoadError as L;
+    match error {
+        L::TopLevelMustBeMapping(m)
+        | L::TopLevelMustBeSequence(m)
+        | L::UnexpectedAnchor(m)
+        | L::MappingKeyMustBeScalar(m)
+        | L::UnexpectedTag(m)
+        | L::ScanError(m, _) => Some(*m),
+        L::DuplicateKey(inner) => inner.key.span().start().copied(),
+    }
+}
+
+impl RawNetwork {
+    fn check(self) -> Result<Network, NetworkError> {
+        let name = check_name(&self.name, "network name")?;
+        let mut addresses = Addresses(BTreeSet::new());
+        if self.organizations.is_empty() {
+            return Err(at(&self.name, "a network needs at least one organisation"));
+        }
+        limit(&self.organizations, &self.name, "organisations")?;
+        let mut msp_ids = BTreeSet::new();
+        let mut org_names = BTreeMap::new();
+        let mut organizations = Vec::new();
+        for raw in &self.organizations {
+            let org_name = check_name(&raw.name, "organisation name")?;
+            let msp_id = check_name(&raw.msp_id, "MSP id")?;
+            if org_names.insert(org_name.clone(), msp_id.clone()).is_some() {
+                return Err(at(&raw.name, format!("organisation {org_name} is listed twice")));
+            }
+            if !msp_ids.insert(msp_id.clone()) {
+                return Err(at(&raw.msp_id, format!("MSP id {msp_id} is used twice")));
+            }
+            let domain = check_domain(&raw.domain)?;
+            if raw.peers.is_empty() {
+                return Err(at(
+                    &raw.name,
+                    format!("organisation {org_name} needs at least one peer"),
+                ));
+            }
+            limit(&raw.peers, &raw.name, "peers")?;
+            let peers = raw
+                .peers
+                .iter()
+                .map(|p| addresses.node(p, &domain))
+                .collect::<Result<Vec<_>, _>>()?;
+            let users = raw
+                .users
+                .iter()
+                .map(|u| check_name(u, "user name"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let own = BTreeSet::from([msp_id.as_str()]);
+            let mut policies = BTreeMap::new();
+            for (name, role) in [
+                ("Endorsement", "peer"),
+                ("Readers", "member"),
+                ("Writers", "member"),
+                ("Admins", "admin"),
+            ] {
+                let default =
+                    Policy::parse(&format!("'{msp_id}.{role}'")).map_err(|e| at(&raw.msp_id, e.to_string()))?;
+                if let Policy::Signature(policy) = default {
+                    policies.insert(name.to_owned(), policy);
+                }
+            }
+            for (name, text) in &raw.policies {
+                match check_policy(text, &own)? {
+                    Policy::Signature(policy) => {
+                        policies.insert(name.clone(), policy);
+                    }
+                    Policy::ImplicitMeta { .. } => {
+                        return Err(at(text, "an organisation's policy must be a signature policy"));
+                    }
+                }
+            }
+            organizations.push(Organization {
+                name: org_name,
+                msp_id,
+                domain,
+                peers,
+                users,
+                policies,
+            });
+        }
+
+        let raw_orderer = &self.orderer;
+        let orderer_org = OrdererOrganization {
+            name: check_name(&raw_orderer.organization.name, "organisation name")?,
+            msp_id: check_name(&raw_orderer.organization.msp_id, "MSP id")?,
+            domain: check_domain(&raw_orderer.organization.domain)?,
+        };
+        if !msp_ids.insert(orderer_org.msp_id.clone()) {
+            return Err(at(
+                &raw_orderer.organization.msp_id,
+                format!("MSP id {} is used twice", orderer_org.msp_id),
+            ));
+        }
+        let count = raw_orderer.nodes.len();
+        if !(1..=7).contains(&count) {
+            return Err(at(
+                &raw_orderer.organization.name,
+                format!("the ordering service needs 1 to 7 nodes (3 or 5 to tolerate failures); {count} given"),
+            ));
+        }
+        let nodes = raw_orderer
+            .nodes
+            .iter()
+            .map(|n| addresses.node(n, &orderer_org.domain))
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = &raw_orderer.batch_size;
+        let batch_size = BatchSize {
+            max_message_count: positive(&batch.max_message_count, "max_message_count")?,
+            absolute_max_bytes: positive(&batch.absolute_max_bytes, "absolute_max_bytes")?,
+            preferred_max_bytes: positive(&batch.preferred_max_bytes, "preferred_max_bytes")?,
+        };
+        if batch_size.preferred_max_bytes > batch_size.absolute_max_bytes {
+            return Err(at(
+                &batch.preferred_max_bytes,
+                "preferred_max_bytes must not exceed absolute_max_bytes",
+            ));
+        }
+        let raft_raw = &raw_orderer.raft;
+        let raft = RaftOptions {
+            tick_interval_ms: positive(&raft_raw.tick_interval_ms, "tick_interval_ms")?,
+            election_tick: positive(&raft_raw.election_tick, "election_tick")?,
+            heartbeat_tick: positive(&raft_raw.heartbeat_tick, "heartbeat_tick")?,
+            snapshot_interval_bytes: positive(&raft_raw.snapshot_interval_bytes, "snapshot_interval_bytes")?,
+        };
+        if raft.election_tick <= raft.heartbeat_tick {
+            return Err(at(
+                &raft_raw.election_tick,
+                "election_tick must be greater than heartbeat_tick",
+            ));
+        }
+        let orderer = Orderer {
+            organization: orderer_org,
+            nodes,
+            batch_timeout_ms: positive(&raw_orderer.batch_timeout_ms, "batch_timeout_ms")?,
+            batch_size,
+            raft,
+        };
+
+        if self.channels.is_empty() {
+            return Err(at(&self.name, "a network needs at least one channel"));
+        }
+        limit(&self.channels, &self.name, "channels")?;
+        let mut channel_names = BTreeSet::new();
+        let mut channels = Vec::new();
+        for raw in &self.channels {
+            // Fabric's channel name rule.
+            let ok = raw.name.len() < 250
+                && raw.name.starts_with(|c: char| c.is_ascii_lowercase())
+                && raw
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'));
+            if !ok {
+                return Err(at(
+                    &raw.name,
+                    format!(
+                        "channel name '{}' must start with a–z and use a–z, 0–9, '.', '-'",
+                        &*raw.name
+                    ),
+                ));
+            }
+            if !channel_names.insert(raw.name.to_string()) {
+                return Err(at(&raw.name, format!("channel {} is listed twice", &*raw.name)));
+            }
+            if raw.organizations.is_empty() {
+                return Err(at(&raw.name, "a channel needs at least one organisation"));
+            }
+            let mut members = Vec::new();
+            for org in &raw.organizations {
+                let msp = org_names
+                    .get(org.as_str())
+                    .ok_or_else(|| at(org, format!("no organisation is called {}", &**org)))?;
+                if members.contains(msp) {
+                    return Err(at(org, format!("{} is listed twice", &**org)));
+                }
+                members.push(msp.clone());
+            }
+            let member_set: BTreeSet<&str> = members.iter().map(String::as_str).collect();
+            limit(&raw.chaincodes, &raw.name, "chaincodes")?;
+            let mut chaincodes = Vec::new();
+            for cc in &raw.chaincodes {
+                let cc_name = check_name(&cc.name, "chaincode name")?;
+                if chaincodes.iter().any(|c: &Chaincode| c.name == cc_name) {
+                    return Err(at(&cc.name, format!("chaincode {cc_name} is defined twice here")));
+                }
+                let mut functions = BTreeMap::new();
+                for (function, policy) in &cc.functions {
+                    let ok = !function.is_empty()
+                        && function.len() <= 64
+                        && function.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    if !ok {
+                        return Err(at(
+                            policy,
+                            format!("function name '{function}' must be 1–64 of A–Z, a–z, 0–9, '_'"),
+                        ));
+                    }
+                    functions.insert(function.clone(), check_policy(policy, &member_set)?);
+                }
+                chaincodes.push(Chaincode {
+                    name: cc_name,
+                    version: check_name(&cc.version, "version")?,
+                    endorsement_policy: check_policy(&cc.endorsement_policy, &member_set)?,
+                    functions,
+                });
+            }
+            channels.push(Channel {
+                name: raw.name.to_string(),
+                members,
+                chaincodes,
+            });
+        }
+        Ok(Network {
+            name,
+            organizations,
+            orderer,
+            channels,
+        })
+    }
+}
+
+impl Network {
+    /// The organisation with this MSP id.
+    pub fn organization(&self, msp_id: &str) -> Option<&Organization> {
+        self.organizations.iter().find(|o| o.msp_id == msp_id)
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+}
+
+/// A channel's member organisations and their named policies, for implicit meta policies.
+pub struct ChannelView<'a> {
+    pub network: &'a Network,
+    pub channel: &'a Channel,
+}
+
+impl crate::policy::ChannelPolicies for ChannelView<'_> {
+    fn organisations(&self) -> Vec<String> {
+        self.channel.members.clone()
+    }
+    fn org_policy(&self, msp_id: &str, name: &str) -> Option<SignaturePolicy> {
+        self.network.organization(msp_id)?.policies.get(name).cloned()
+    }
+}
+
+/// The example network shipped with warga: BPJS Kesehatan, Puskesmas and RumahSakit, three
+/// orderers, the `bpjs-main` channel of all three and a regional channel of two.
+pub const BPJS_EXAMPLE: &str = include_str!("../../../network/bpjs.yaml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{MspRole, Signer};
+
+    #[test]
+    fn the_bpjs_example_network_is_valid() {
+        let network = Network::parse(BPJS_EXAMPLE).unwrap();
+        assert_eq!(network.organizations.len(), 3);
+        assert_eq!(network.orderer.nodes.len(), 3);
+        let main = network.channel("bpjs-main").unwrap();
+        assert_eq!(main.members, ["BPJSMSP", "PuskesmasMSP", "RumahSakitMSP"]);
+        let bpjs = &main.chaincodes[0];
+        assert_eq!(bpjs.policy_for("IssueCard").to_string(), "MAJORITY Endorsement");
+        assert_eq!(
+            bpjs.policy_for("RecordVisit").to_string(),
+            "AND('BPJSMSP.peer', 'PuskesmasMSP.peer')"
+        );
+        let view = ChannelView {
+            network: &network,
+            channel: main,
+        };
+        let peer = |msp: &str| Signer {
+            id: msp.into(),
+            msp_id: msp.into(),
+            roles: vec![MspRole::Peer],
+        };
+        assert!(
+            bpjs.policy_for("IssueCard")
+                .is_satisfied(&[peer("BPJSMSP"), peer("RumahSakitMSP")], &view)
+        );
+        assert!(!bpjs.policy_for("IssueCard").is_satisfied(&[peer("BPJSMSP")], &view));
+        let regional = network.channels.iter().find(|c| c.name != "bpjs-main").unwrap();
+        assert!(regional.members.len() < main.members.len());
+    }
+
+    fn refused(edit: impl Fn(&str) -> String) -> NetworkError {
+        Network::parse(&edit(BPJS_EXAMPLE)).unwrap_err()
+    }
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let example = BPJS_EXAMPLE;
+        let cases: Vec<(String, &str, &str)> = vec![
+            (
+                example.replace(
+                    "AND('BPJSMSP.peer', 'PuskesmasMSP.peer')",
+                    "AND('BPJSMSP.peer' 'PuskesmasMSP.peer')",
+                ),
+                "RecordVisit:",
+                "expected ',' or ')'",
+            ),
+            (
+                example.replacen("- Puskesmas\n", "- Klinik\n", 1),
+                "- Klinik",
+                "no organisation is called Klinik",
+            ),
+            (
+                example.replace("election_tick: 10", "election_tick: 1"),
+                "election_tick:",
+                "greater than heartbeat_tick",
+            ),
+            (
+                example.replace("name: bpjs-main", "name: BPJS_Main"),
+                "name: BPJS_Main",
+                "channel name",
+            ),
+            (
+                example.replace("127.0.0.1:7151", "127.0.0.1:7051"),
+                "127.0.0.1:7051",
+                "used twice",
+            ),
+            (
+                example.replacen("preferred_max_bytes: 2097152", "preferred_max_bytes: 99999999", 1),
+                "preferred_max_bytes:",
+                "must not exceed",
+            ),
+        ];
+        for (text, needle, message) in cases {
+            let error = Network::parse(&text).unwrap_err();
+            assert!(error.message.contains(message), "{error}");
+            let expected = if needle == "127.0.0.1:7051" {
+                // The second use is the one at fault.
+                text.lines()
+                    .enumerate()
+                    .filter(|(_, l)| l.contains(needle))
+                    .nth(1)
+                    .unwrap()
+                    .0
+                    + 1
+            } else {
+                line_of(&text, needle)
+            };
+            assert_eq!(error.line, expected, "{error}");
+        }
+        let misspelt = BPJS_EXAMPLE.replace("batch_timeout_ms:", "batch_timeout:");
+        let unknown = Network::parse(&misspelt).unwrap_err();
+        assert!(unknown.message.contains("batch_timeout"), "{unknown}");
+        assert_eq!(
+            (unknown.line, unknown.column),
+            (line_of(&misspelt, "batch_timeout:"), 3),
+            "{unknown}"
+        );
+        let twice = refused(|t| {
+            t.replacen(
+                "  batch_timeout_ms: 250\n",
+                "  batch_timeout_ms: 250\n  batch_timeout_ms: 300\n",
+                1,
+            )
+        });
+        assert!(twice.message.to_lowercase().contains("duplicate"), "{twice}");
+        let syntax = refused(|t| format!("{t}\n  - : : ["));
+        assert!(!syntax.message.is_empty());
+    }
+}
