@@ -53,6 +53,40 @@ pub enum Command {
     /// Load tests that start their own warga and report Markdown for BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The BPJS ledger: network files and crypto material.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Check a network file and summarise it.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Crypto material: CAs, identities with their role in the certificate, TLS.
+    #[command(subcommand)]
+    Crypto(CryptoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Check a network file; errors name the line.
+    Check {
+        /// The network file (YAML), e.g. network/bpjs.yaml.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CryptoCommand {
+    /// Generate every organisation's CA, TLS CA and identities (peers, orderers, admins,
+    /// users), laid out like Fabric's cryptogen output. Refuses to overwrite.
+    Generate {
+        #[arg(long, value_name = "FILE")]
+        network: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

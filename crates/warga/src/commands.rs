@@ -124,6 +124,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             })
             .await
         }
+        Command::Ledger(command) => crate::ledger::run(command),
         Command::Stats(StatsCommand::Rebuild) => {
             let config = load_config(file)?;
             let store = Store::connect(&config).await?;

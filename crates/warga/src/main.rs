@@ -10,6 +10,7 @@
 mod bench;
 mod cli;
 mod commands;
+mod ledger;
 mod run;
 mod services;
 

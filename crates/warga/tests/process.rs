@@ -243,6 +243,9 @@ fn every_command_has_help() {
         &["registry", "import"],
         &["bench"],
         &["bench", "registry"],
+        &["ledger"],
+        &["ledger", "network", "check"],
+        &["ledger", "crypto", "generate"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
@@ -778,4 +781,81 @@ fn bench_registry_runs_and_checks_consistency() {
     );
     assert!(text.contains("| PostgreSQL | 8 | 60 | 0 |"), "{text}");
     assert!(text.contains("pgbench single-row INSERT"), "{text}");
+}
+
+/// `warga ledger crypto generate` writes material that standard tools read: the role is in
+/// the certificate (`OU=peer`) and the chain verifies with `openssl verify`. A bad network
+/// file fails with one line naming the line of the file, exit 2.
+#[test]
+fn ledger_crypto_material_is_readable_by_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = concat!(env!("CARGO_MANIFEST_DIR"), "/../../network/bpjs.yaml");
+    let out = dir.path().join("crypto");
+    let out_arg = out.to_str().unwrap();
+    let generated = warga(
+        dir.path(),
+        &["ledger", "crypto", "generate", "--network", network, "--out", out_arg],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let org = out.join("peerOrganizations/puskesmas.warga.local");
+    let cert = org.join("peers/peer0.puskesmas.warga.local/msp/signcerts/peer0.puskesmas.warga.local-cert.pem");
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("OU = peer") && text.contains("CN = peer0.puskesmas.warga.local"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ecdsa-with-SHA256") && text.contains("prime256v1"),
+        "{text}"
+    );
+    let verified = Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(org.join("ca/ca.puskesmas.warga.local-cert.pem"))
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+
+    let again = warga(
+        dir.path(),
+        &["ledger", "crypto", "generate", "--network", network, "--out", out_arg],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(again.status.code(), Some(2), "nothing is overwritten");
+
+    let bad = dir.path().join("bad.yaml");
+    let text = std::fs::read_to_string(network)
+        .unwrap()
+        .replace("- Puskesmas\n", "- Klinik\n");
+    std::fs::write(&bad, &text).unwrap();
+    let checked = warga(dir.path(), &["ledger", "network", "check", bad.to_str().unwrap()], &[])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    let line = text.lines().position(|l| l.contains("- Klinik")).unwrap() + 1;
+    assert_eq!(checked.status.code(), Some(2));
+    assert!(
+        stderr.contains(&format!("line {line},")) && stderr.contains("Klinik"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }

@@ -1,0 +1,413 @@
+//! Crypto material for a network, laid out like Fabric's `cryptogen`:
+//!
+//! ```text
+//! OUT/peerOrganizations/bpjs.warga.local/
+//!     ca/ca.bpjs.warga.local-cert.pem, ca/priv_sk          the organisation's CA
+//!     tlsca/tlsca.bpjs.warga.local-cert.pem, tlsca/priv_sk  its TLS CA
+//!     msp/cacerts/…, msp/tlscacerts/…                       what others trust
+//!     peers/peer0.bpjs.warga.local/msp/{signcerts,keystore,cacerts}/…, tls/{server.crt,server.key,ca.crt}
+//!     users/Admin@bpjs.warga.local/…, users/User1@bpjs.warga.local/…
+//! OUT/ordererOrganizations/orderer.warga.local/orderers/orderer0.orderer.warga.local/…
+//! ```
+//!
+//! Identities carry their role as `OU` (admin, peer, orderer, client). Keys are ECDSA P-256
+//! in PKCS#8 PEM, written with mode 0600. Nothing is overwritten: an existing organisation
+//! directory is an error, so a CA key is never replaced by accident.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+};
+use time::OffsetDateTime;
+use warga_ledger_core::network::{Network, Node};
+use warga_ledger_core::policy::MspRole;
+
+/// Why generation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("{0} already exists; remove it or choose another output directory")]
+    Exists(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot make a certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    #[error("no randomness: {0}")]
+    Random(String),
+}
+
+/// Validity of CA certificates, in days.
+pub const CA_DAYS: i64 = 3_650;
+/// Validity of node and user certificates, in days.
+pub const IDENTITY_DAYS: i64 = 365;
+
+/// What was written.
+#[derive(Debug, Default)]
+pub struct Generated {
+    pub organizations: usize,
+    pub identities: usize,
+    pub files: usize,
+}
+
+struct Writer {
+    files: usize,
+}
+
+impl Writer {
+    fn write(&mut self, path: &Path, contents: &str, secret: bool) -> Result<(), GenerateError> {
+        let io = |source| GenerateError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if secret {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = secret;
+        let mut file = options.open(path).map_err(io)?;
+        std::io::Write::write_all(&mut file, contents.as_bytes()).map_err(io)?;
+        self.files += 1;
+        Ok(())
+    }
+}
+
+/// A random positive serial number of 16 bytes (no leading zero byte in DER).
+fn serial() -> Result<SerialNumber, GenerateError> {
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| GenerateError::Random("the system's random source failed".into()))?;
+    bytes[0] = (bytes[0] & 0x7f).max(1);
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+fn name(domain: &str, common_name: &str, unit: Option<&str>) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "ID");
+    dn.push(DnType::StateOrProvinceName, "DKI Jakarta");
+    dn.push(DnType::LocalityName, "Jakarta");
+    dn.push(DnType::OrganizationName, domain);
+    if let Some(unit) = unit {
+        dn.push(DnType::OrganizationalUnitName, unit);
+    }
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+/// A CA: its parameters (for issuing) and key.
+struct Authority {
+    issuer: Issuer<'static, KeyPair>,
+    certificate_pem: String,
+}
+
+fn authority(domain: &str, common_name: &str, now: OffsetDateTime) -> Result<(Authority, String), GenerateError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name(domain, common_name, None);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+    ];
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::days(CA_DAYS);
+    params.serial_number = Some(serial()?);
+    let certificate = params.self_signed(&key)?;
+    let key_pem = key.serialize_pem();
+    Ok((
+        Authority {
+            certificate_pem: certificate.pem(),
+            issuer: Issuer::new(params, key),
+        },
+        key_pem,
+    ))
+}
+
+/// A signing identity (role in OU) or a TLS certificate issued by `ca`.
+fn issue(
+    ca: &Authority,
+    domain: &str,
+    common_name: &str,
+    role: Option<MspRole>,
+    tls: Option<&[IpAddr]>,
+    now: OffsetDateTime,
+) -> Result<(String, String), GenerateError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name(domain, common_name, role.map(MspRole::as_str));
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::days(IDENTITY_DAYS);
+    params.serial_number = Some(serial()?);
+    params.use_authority_key_identifier_extension = true;
+    match tls {
+        None => params.key_usages = vec![KeyUsagePurpose::DigitalSignature],
+        Some(addresses) => {
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+            let mut sans = vec![
+                SanType::DnsName(common_name.try_into()?),
+                SanType::DnsName("localhost".try_into()?),
+            ];
+            sans.extend(addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+            params.subject_alt_names = sans;
+        }
+    }
+    let certificate = params.signed_by(&key, &ca.issuer)?;
+    Ok((certificate.pem(), key.serialize_pem()))
+}
+
+struct Org<'a> {
+    kind: &'static str,
+    domain: &'a str,
+    /// (host, role, addresses) of every node.
+    nodes: Vec<(String, MspRole, Vec<IpAddr>)>,
+    users: &'a [String],
+}
+
+fn node_addresses(node: &Node) -> Vec<IpAddr> {
+    let mut out = vec![node.listen.ip()];
+    if !out.contains(&node.operations.ip()) {
+        out.push(node.operations.ip());
+    }
+    out
+}
+
+fn write_org(out: &Path, org: &Org<'_>, now: OffsetDateTime, w: &mut Writer) -> Result<usize, GenerateError> {
+    let base = out.join(org.kind).join(org.domain);
+    if base.exists() {
+        return Err(GenerateError::Exists(base));
+    }
+    let (ca, ca_key) = authority(org.domain, &format!("ca.{}", org.domain), now)?;
+    let (tlsca, tlsca_key) = authority(org.domain, &format!("tlsca.{}", org.domain), now)?;
+    let ca_file = format!("ca.{}-cert.pem", org.domain);
+    let tlsca_file = format!("tlsca.{}-cert.pem", org.domain);
+    w.write(&base.join("ca").join(&ca_file), &ca.certificate_pem, false)?;
+    w.write(&base.join("ca/priv_sk"), &ca_key, true)?;
+    w.write(&base.join("tlsca").join(&tlsca_file), &tlsca.certificate_pem, false)?;
+    w.write(&base.join("tlsca/priv_sk"), &tlsca_key, true)?;
+    w.write(&base.join("msp/cacerts").join(&ca_file), &ca.certificate_pem, false)?;
+    w.write(
+        &base.join("msp/tlscacerts").join(&tlsca_file),
+        &tlsca.certificate_pem,
+        false,
+    )?;
+
+    let mut entities: Vec<(PathBuf, String, MspRole, Vec<IpAddr>)> = Vec::new();
+    let node_dir = if org.kind == "ordererOrganizations" {
+        "orderers"
+    } else {
+        "peers"
+    };
+    for (host, role, addresses) in &org.nodes {
+        entities.push((base.join(node_dir).join(host), host.clone(), *role, addresses.clone()));
+    }
+    let admin = format!("Admin@{}", org.domain);
+    entities.push((base.join("users").join(&admin), admin, MspRole::Admin, Vec::new()));
+    for user in org.users {
+        let cn = format!("{user}@{}", org.domain);
+        entities.push((base.join("users").join(&cn), cn, MspRole::Client, Vec::new()));
+    }
+    for (dir, cn, role, addresses) in &entities {
+        let (cert, key) = issue(&ca, org.domain, cn, Some(*role), None, now)?;
+        w.write(&dir.join("msp/signcerts").join(format!("{cn}-cert.pem")), &cert, false)?;
+        w.write(&dir.join("msp/keystore/priv_sk"), &key, true)?;
+        w.write(&dir.join("msp/cacerts").join(&ca_file), &ca.certificate_pem, false)?;
+        w.write(
+            &dir.join("msp/tlscacerts").join(&tlsca_file),
+            &tlsca.certificate_pem,
+            false,
+        )?;
+        let (tls_cert, tls_key) = issue(&tlsca, org.domain, cn, None, Some(addresses), now)?;
+        let (crt, key_file) = if addresses.is_empty() {
+            ("client.crt", "client.key")
+        } else {
+            ("server.crt", "server.key")
+        };
+        w.write(&dir.join("tls").join(crt), &tls_cert, false)?;
+        w.write(&dir.join("tls").join(key_file), &tls_key, true)?;
+        w.write(&dir.join("tls/ca.crt"), &tlsca.certificate_pem, false)?;
+    }
+    Ok(entities.len())
+}
+
+/// Writes crypto material for every organisation of `network` under `out`.
+pub fn generate(network: &Network, out: &Path, now: OffsetDateTime) -> Result<Generated, GenerateError> {
+    let mut w = Writer { files: 0 };
+    let mut generated = Generated::default();
+    let no_users: Vec<String> = Vec::new();
+    let orderer = Org {
+        kind: "ordererOrganizations",
+        domain: &network.orderer.organization.domain,
+        nodes: network
+            .orderer
+            .nodes
+            .iter()
+            .map(|n| (n.host.clone(), MspRole::Orderer, node_addresses(n)))
+            .collect(),
+        users: &no_users,
+    };
+    let mut orgs = vec![orderer];
+    for org in &network.organizations {
+        orgs.push(Org {
+            kind: "peerOrganizations",
+            domain: &org.domain,
+            nodes: org
+                .peers
+                .iter()
+                .map(|n| (n.host.clone(), MspRole::Peer, node_addresses(n)))
+                .collect(),
+            users: &org.users,
+        });
+    }
+    for org in &orgs {
+        generated.identities += write_org(out, org, now, &mut w)?;
+        generated.organizations += 1;
+    }
+    generated.files = w.files;
+    Ok(generated)
+}
+
+/// Where `generate` put an organisation's files.
+pub fn organization_dir(out: &Path, orderer: bool, domain: &str) -> PathBuf {
+    out.join(if orderer {
+        "ordererOrganizations"
+    } else {
+        "peerOrganizations"
+    })
+    .join(domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Msp, MspError, SigningIdentity, certificate_pem_to_der, revocation_list};
+    use warga_ledger_core::network::BPJS_EXAMPLE;
+
+    fn read(path: PathBuf) -> Vec<u8> {
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn generated_identities_validate_sign_and_are_revoked() {
+        let network = Network::parse(BPJS_EXAMPLE).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let generated = generate(&network, out.path(), now).unwrap();
+        assert_eq!(generated.organizations, 4);
+        // 3 peers + 3 orderers + 4 admins + 3 users.
+        assert_eq!(generated.identities, 13);
+        assert!(matches!(
+            generate(&network, out.path(), now),
+            Err(GenerateError::Exists(_))
+        ));
+
+        let org = organization_dir(out.path(), false, "bpjs.warga.local");
+        let ca_pem = read(org.join("ca/ca.bpjs.warga.local-cert.pem"));
+        let mut msp = Msp::new("BPJSMSP", certificate_pem_to_der(&ca_pem).unwrap()).unwrap();
+        let peer_dir = org.join("peers/peer0.bpjs.warga.local/msp");
+        let peer = SigningIdentity::from_pem(
+            "BPJSMSP",
+            &read(peer_dir.join("signcerts/peer0.bpjs.warga.local-cert.pem")),
+            &read(peer_dir.join("keystore/priv_sk")),
+        )
+        .unwrap();
+        let t = now.unix_timestamp();
+        let identity = msp.validate(&peer.certificate_der, t).unwrap();
+        assert_eq!(
+            (identity.role, identity.common_name.as_str()),
+            (MspRole::Peer, "peer0.bpjs.warga.local")
+        );
+        let signature = peer.sign(b"proposal bytes").unwrap();
+        identity.verify(b"proposal bytes", &signature).unwrap();
+        assert_eq!(identity.verify(b"other bytes", &signature), Err(MspError::BadSignature));
+
+        let admin_dir = org.join("users/Admin@bpjs.warga.local/msp");
+        let admin_cert =
+            certificate_pem_to_der(&read(admin_dir.join("signcerts/Admin@bpjs.warga.local-cert.pem"))).unwrap();
+        assert_eq!(msp.validate(&admin_cert, t).unwrap().role, MspRole::Admin);
+        let user = org.join("users/User1@bpjs.warga.local/msp/signcerts/User1@bpjs.warga.local-cert.pem");
+        assert_eq!(
+            msp.validate(&certificate_pem_to_der(&read(user)).unwrap(), t)
+                .unwrap()
+                .role,
+            MspRole::Client
+        );
+
+        // Another organisation's identity, an expired one, one not yet valid.
+        let other = organization_dir(out.path(), false, "puskesmas.warga.local")
+            .join("peers/peer0.puskesmas.warga.local/msp/signcerts/peer0.puskesmas.warga.local-cert.pem");
+        let other = certificate_pem_to_der(&read(other)).unwrap();
+        assert!(matches!(msp.validate(&other, t), Err(MspError::UnknownIssuer { .. })));
+        let later = t + (IDENTITY_DAYS + 1) * 86_400;
+        assert!(matches!(
+            msp.validate(&peer.certificate_der, later),
+            Err(MspError::Expired { .. })
+        ));
+        assert!(matches!(
+            msp.validate(&peer.certificate_der, t - 86_400),
+            Err(MspError::NotYetValid { .. })
+        ));
+        let ca_der = certificate_pem_to_der(&ca_pem).unwrap();
+        assert_eq!(msp.validate(&ca_der, t), Err(MspError::CaAsIdentity));
+
+        // Revocation: a list signed by the CA is honoured; one signed by another CA is not.
+        let ca_key = String::from_utf8(read(org.join("ca/priv_sk"))).unwrap();
+        let crl = revocation_list(
+            std::str::from_utf8(&ca_pem).unwrap(),
+            &ca_key,
+            std::slice::from_ref(&identity.serial),
+            1,
+            now,
+        )
+        .unwrap();
+        let other_org = organization_dir(out.path(), false, "rumahsakit.warga.local");
+        let foreign = revocation_list(
+            &String::from_utf8(read(other_org.join("ca/ca.rumahsakit.warga.local-cert.pem"))).unwrap(),
+            &String::from_utf8(read(other_org.join("ca/priv_sk"))).unwrap(),
+            std::slice::from_ref(&identity.serial),
+            1,
+            now,
+        )
+        .unwrap();
+        assert!(matches!(
+            msp.apply_revocation_list(&foreign),
+            Err(MspError::BadRevocationList { .. })
+        ));
+        assert_eq!(msp.apply_revocation_list(&crl).unwrap(), 1);
+        assert!(matches!(
+            msp.validate(&peer.certificate_der, t),
+            Err(MspError::Revoked { .. })
+        ));
+        assert_eq!(
+            msp.validate(&admin_cert, t).unwrap().role,
+            MspRole::Admin,
+            "others stay valid"
+        );
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(peer_dir.join("keystore/priv_sk"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "keys are private");
+        }
+        let tls = org.join("peers/peer0.bpjs.warga.local/tls");
+        assert!(tls.join("server.crt").exists() && tls.join("server.key").exists() && tls.join("ca.crt").exists());
+    }
+}

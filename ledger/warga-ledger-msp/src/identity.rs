@@ -1,0 +1,269 @@
+//! Identities: validation against an organisation's CA, signing and verifying.
+
+use std::collections::BTreeSet;
+
+use ring::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
+use warga_ledger_core::policy::{MspRole, Signer};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// Why an identity or a signature is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MspError {
+    #[error("not a readable X.509 certificate: {0}")]
+    Malformed(String),
+    #[error("the certificate was not issued by {msp_id}'s CA")]
+    UnknownIssuer { msp_id: String },
+    #[error("the certificate has expired (not after {not_after})")]
+    Expired { not_after: i64 },
+    #[error("the certificate is not valid yet (not before {not_before})")]
+    NotYetValid { not_before: i64 },
+    #[error("the certificate {serial} is revoked")]
+    Revoked { serial: String },
+    #[error("the certificate names no role (OU admin, peer, orderer or client)")]
+    NoRole,
+    #[error("a CA certificate cannot act as an identity")]
+    CaAsIdentity,
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("a private key that cannot be used: {0}")]
+    Key(String),
+    #[error("the revocation list is not signed by {msp_id}'s CA")]
+    BadRevocationList { msp_id: String },
+}
+
+/// A validated identity: who, in which organisation, in which role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub msp_id: String,
+    pub role: MspRole,
+    /// The subject's common name, e.g. `peer0.bpjs.warga.local` or `Admin@bpjs.warga.local`.
+    pub common_name: String,
+    /// The serial number, hex as in revocation lists.
+    pub serial: String,
+    /// SHA-256 of the certificate, hex: the identity's stable id.
+    pub id: String,
+    pub certificate_der: Vec<u8>,
+}
+
+impl Identity {
+    /// The identity as endorsement policies see it.
+    pub fn as_signer(&self) -> Signer {
+        Signer {
+            id: self.id.clone(),
+            msp_id: self.msp_id.clone(),
+            roles: vec![self.role],
+        }
+    }
+
+    /// Verifies an ECDSA P-256/SHA-256 signature (ASN.1 DER) made by this identity.
+    pub fn verify(&self, message: &[u8], signature_der: &[u8]) -> Result<(), MspError> {
+        let (_, cert) =
+            X509Certificate::from_der(&self.certificate_der).map_err(|e| MspError::Malformed(e.to_string()))?;
+        let key = UnparsedPublicKey::new(
+            &signature::ECDSA_P256_SHA256_ASN1,
+            cert.public_key().subject_public_key.data.as_ref(),
+        );
+        key.verify(message, signature_der).map_err(|_| MspError::BadSignature)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The PEM certificate's DER bytes.
+pub fn certificate_pem_to_der(pem: &[u8]) -> Result<Vec<u8>, MspError> {
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(pem).map_err(|e| MspError::Malformed(e.to_string()))?;
+    if parsed.label != "CERTIFICATE" {
+        return Err(MspError::Malformed(format!(
+            "a PEM {} block, not a CERTIFICATE",
+            parsed.label
+        )));
+    }
+    Ok(parsed.contents)
+}
+
+/// One organisation's membership: its CA and the serials it revoked.
+#[derive(Clone, Debug)]
+pub struct Msp {
+    pub msp_id: String,
+    ca_der: Vec<u8>,
+    revoked: BTreeSet<String>,
+}
+
+impl Msp {
+    /// An MSP trusting the CA certificate `ca_der`.
+    pub fn new(msp_id: impl Into<String>, ca_der: Vec<u8>) -> Result<Msp, MspError> {
+        let (_, ca) = X509Certificate::from_der(&ca_der).map_err(|e| MspError::Malformed(e.to_string()))?;
+        if !ca.is_ca() {
+            return Err(MspError::Malformed("the trusted certificate is not a CA".into()));
+        }
+        Ok(Msp {
+            msp_id: msp_id.into(),
+            ca_der,
+            revoked: BTreeSet::new(),
+        })
+    }
+
+    /// Adopts a revocation list (DER) after checking the CA signed it.
+    pub fn apply_revocation_list(&mut self, crl_der: &[u8]) -> Result<usize, MspError> {
+        let (_, ca) = X509Certificate::from_der(&self.ca_der).map_err(|e| MspError::Malformed(e.to_string()))?;
+        let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl_der)
+            .map_err(|e| MspError::Malformed(e.to_string()))?;
+        if crl.issuer() != ca.subject() || crl.verify_signature(ca.public_key()).is_err() {
+            return Err(MspError::BadRevocationList {
+                msp_id: self.msp_id.clone(),
+            });
+        }
+        let before = self.revoked.len();
+        self.revoked.extend(
+            crl.iter_revoked_certificates()
+                .map(|r| r.raw_serial_as_string().replace(':', "")),
+        );
+        Ok(self.revoked.len() - before)
+    }
+
+    /// Validates a certificate (DER) as an identity of this organisation at `now_s` (Unix
+    /// seconds): issued and signed by the CA, within its validity, not revoked, with a role.
+    pub fn validate(&self, certificate_der: &[u8], now_s: i64) -> Result<Identity, MspError> {
+        let (_, ca) = X509Certificate::from_der(&self.ca_der).map_err(|e| MspError::Malformed(e.to_string()))?;
+        let (_, cert) = X509Certificate::from_der(certificate_der).map_err(|e| MspError::Malformed(e.to_string()))?;
+        let unknown = || MspError::UnknownIssuer {
+            msp_id: self.msp_id.clone(),
+        };
+        if cert.issuer() != ca.subject() {
+            return Err(unknown());
+        }
+        cert.verify_signature(Some(ca.public_key())).map_err(|_| unknown())?;
+        if cert.is_ca() {
+            return Err(MspError::CaAsIdentity);
+        }
+        let validity = cert.validity();
+        if now_s > validity.not_after.timestamp() {
+            return Err(MspError::Expired {
+                not_after: validity.not_after.timestamp(),
+            });
+        }
+        if now_s < validity.not_before.timestamp() {
+            return Err(MspError::NotYetValid {
+                not_before: validity.not_before.timestamp(),
+            });
+        }
+        let serial = cert.raw_serial_as_string().replace(':', "");
+        if self.revoked.contains(&serial) {
+            return Err(MspError::Revoked { serial });
+        }
+        let role = cert
+            .subject()
+            .iter_organizational_unit()
+            .filter_map(|ou| ou.as_str().ok())
+            .find_map(|ou| match MspRole::parse(ou) {
+                Some(MspRole::Member) | None => None,
+                Some(role) => Some(role),
+            })
+            .ok_or(MspError::NoRole)?;
+        let common_name = cert
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok())
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Identity {
+            msp_id: self.msp_id.clone(),
+            role,
+            common_name,
+            serial,
+            id: hex(ring::digest::digest(&ring::digest::SHA256, certificate_der).as_ref()),
+            certificate_der: certificate_der.to_vec(),
+        })
+    }
+}
+
+/// A certificate with its private key (PKCS#8), able to sign.
+pub struct SigningIdentity {
+    pub msp_id: String,
+    pub certificate_der: Vec<u8>,
+    key: EcdsaKeyPair,
+}
+
+impl std::fmt::Debug for SigningIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningIdentity")
+            .field("msp_id", &self.msp_id)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+impl SigningIdentity {
+    /// From PEM files' contents: the certificate and a PKCS#8 `PRIVATE KEY`.
+    pub fn from_pem(msp_id: impl Into<String>, certificate_pem: &[u8], key_pem: &[u8]) -> Result<Self, MspError> {
+        let certificate_der = certificate_pem_to_der(certificate_pem)?;
+        let (_, key) = x509_parser::pem::parse_x509_pem(key_pem).map_err(|e| MspError::Key(e.to_string()))?;
+        if key.label != "PRIVATE KEY" {
+            return Err(MspError::Key(format!(
+                "a PEM {} block, not a PKCS#8 PRIVATE KEY",
+                key.label
+            )));
+        }
+        let rng = ring::rand::SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &key.contents, &rng)
+            .map_err(|e| MspError::Key(e.to_string()))?;
+        let (_, cert) = X509Certificate::from_der(&certificate_der).map_err(|e| MspError::Malformed(e.to_string()))?;
+        if cert.public_key().subject_public_key.data.as_ref() != key.public_key().as_ref() {
+            return Err(MspError::Key("the key does not belong to the certificate".into()));
+        }
+        Ok(SigningIdentity {
+            msp_id: msp_id.into(),
+            certificate_der,
+            key,
+        })
+    }
+
+    /// An ECDSA P-256/SHA-256 signature (ASN.1 DER) over `message`.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, MspError> {
+        let rng = ring::rand::SystemRandom::new();
+        self.key
+            .sign(&rng, message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|e| MspError::Key(e.to_string()))
+    }
+}
+
+/// A revocation list (DER) for `serials` (hex, as [`Identity::serial`]), signed by the CA
+/// whose certificate and PKCS#8 key are given in PEM.
+pub fn revocation_list(
+    ca_certificate_pem: &str,
+    ca_key_pem: &str,
+    serials: &[String],
+    crl_number: u64,
+    now: time::OffsetDateTime,
+) -> Result<Vec<u8>, MspError> {
+    let key = rcgen::KeyPair::from_pem(ca_key_pem).map_err(|e| MspError::Key(e.to_string()))?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(ca_certificate_pem, key).map_err(|e| MspError::Key(e.to_string()))?;
+    let mut revoked = Vec::with_capacity(serials.len());
+    for serial in serials {
+        let bytes = (0..serial.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(serial.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| MspError::Malformed(format!("serial {serial} is not hex")))?;
+        revoked.push(rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(&bytes),
+            revocation_time: now,
+            reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        });
+    }
+    let params = rcgen::CertificateRevocationListParams {
+        this_update: now,
+        next_update: now + time::Duration::days(7),
+        crl_number: rcgen::SerialNumber::from(crl_number),
+        issuing_distribution_point: None,
+        revoked_certs: revoked,
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    let crl = params.signed_by(&issuer).map_err(|e| MspError::Key(e.to_string()))?;
+    Ok(crl.der().to_vec())
+}

@@ -1,0 +1,20 @@
+//! Membership service providers (MSPs) for warga's ledger, as in Hyperledger Fabric: each
+//! organisation has a certificate authority; an identity is an X.509 certificate issued by
+//! it whose organisational unit (`OU=admin|peer|orderer|client`) is its role — visible to
+//! `openssl x509 -text` like Fabric's node OUs.
+//!
+//! - [`generate`]: crypto material for a whole network file (CAs, TLS CAs, node, admin and
+//!   user identities, TLS certificates), laid out like Fabric's `cryptogen` output.
+//! - [`Msp`]: validates an identity against its organisation's CA — chain, validity period,
+//!   revocation list, role — and verifies its signatures.
+//! - [`SigningIdentity`]: a certificate with its private key, to sign.
+//!
+//! Signatures are ECDSA P-256 with SHA-256 (ring); certificates and revocation lists are
+//! made by rcgen and read by x509-parser.
+
+#![forbid(unsafe_code)]
+
+pub mod generate;
+mod identity;
+
+pub use identity::{Identity, Msp, MspError, SigningIdentity, certificate_pem_to_der, revocation_list};
