@@ -56,6 +56,82 @@ pub enum Command {
     /// The BPJS ledger: network files and crypto material.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// An organisation's certificate authority (Fabric CA's register, enroll, revoke).
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CaOrg {
+    /// The network file.
+    #[arg(long, value_name = "FILE")]
+    pub network: PathBuf,
+    /// The organisation's name in the network file, e.g. BPJS.
+    #[arg(long)]
+    pub org: String,
+    /// The directory `warga ledger crypto generate` wrote.
+    #[arg(long, value_name = "DIR")]
+    pub crypto: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CaClient {
+    /// The CA's base URL, e.g. https://127.0.0.1:7054.
+    #[arg(long)]
+    pub url: String,
+    /// The organisation's TLS CA certificate, to trust the CA's HTTPS.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Serve the organisation's CA over HTTPS (its certificate from the organisation's TLS CA).
+    Serve {
+        #[command(flatten)]
+        org: CaOrg,
+        #[arg(long, default_value = "127.0.0.1:7054")]
+        listen: SocketAddr,
+    },
+    /// Register an enrollment id (as an admin of the organisation); prints its secret.
+    Register {
+        #[command(flatten)]
+        ca: CaClient,
+        /// The admin's MSP directory (with signcerts/ and keystore/).
+        #[arg(long, value_name = "DIR")]
+        admin_msp: PathBuf,
+        #[arg(long)]
+        msp_id: String,
+        #[arg(long)]
+        id: String,
+        /// client, peer, orderer or admin.
+        #[arg(long, default_value = "client")]
+        role: String,
+    },
+    /// Enroll: make a key, send a certificate request, write an MSP directory.
+    Enroll {
+        #[command(flatten)]
+        ca: CaClient,
+        #[arg(long)]
+        id: String,
+        /// The enrollment secret (or WARGA_CA_SECRET).
+        #[arg(long, env = "WARGA_CA_SECRET", hide_env_values = true)]
+        secret: String,
+        /// Where to write msp/{signcerts,keystore,cacerts}.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Revoke every certificate of an enrollment id (as an admin).
+    Revoke {
+        #[command(flatten)]
+        ca: CaClient,
+        #[arg(long, value_name = "DIR")]
+        admin_msp: PathBuf,
+        #[arg(long)]
+        msp_id: String,
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -125,6 +125,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             .await
         }
         Command::Ledger(command) => crate::ledger::run(command),
+        Command::Ca(command) => crate::ledger::ca(command).await,
         Command::Stats(StatsCommand::Rebuild) => {
             let config = load_config(file)?;
             let store = Store::connect(&config).await?;

@@ -246,6 +246,11 @@ fn every_command_has_help() {
         &["ledger"],
         &["ledger", "network", "check"],
         &["ledger", "crypto", "generate"],
+        &["ca"],
+        &["ca", "serve"],
+        &["ca", "register"],
+        &["ca", "enroll"],
+        &["ca", "revoke"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
@@ -858,4 +863,150 @@ fn ledger_crypto_material_is_readable_by_openssl() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+/// `warga ca serve` with the CLI clients: an admin registers an id, the id enrolls into an
+/// MSP directory whose certificate carries the role, the admin revokes it.
+#[test]
+fn ca_commands_register_enroll_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = concat!(env!("CARGO_MANIFEST_DIR"), "/../../network/bpjs.yaml");
+    let crypto = dir.path().join("crypto");
+    let crypto_arg = crypto.to_str().unwrap();
+    let generated = warga(
+        dir.path(),
+        &[
+            "ledger",
+            "crypto",
+            "generate",
+            "--network",
+            network,
+            "--out",
+            crypto_arg,
+        ],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(generated.status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = warga(
+        dir.path(),
+        &[
+            "ca",
+            "serve",
+            "--network",
+            network,
+            "--org",
+            "RumahSakit",
+            "--crypto",
+            crypto_arg,
+            "--listen",
+            &listen,
+        ],
+        &[],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let org = crypto.join("peerOrganizations/rumahsakit.warga.local");
+    let tls_ca = org.join("tlsca/tlsca.rumahsakit.warga.local-cert.pem");
+    let admin = org.join("users/Admin@rumahsakit.warga.local/msp");
+    let url = format!("https://127.0.0.1:{port}");
+    let client = |extra: &[&str]| {
+        let mut args = vec!["ca"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--url", &url, "--tls-ca", tls_ca.to_str().unwrap()]);
+        warga(dir.path(), &args, &[]).output().unwrap()
+    };
+    let admin_arg = admin.to_str().unwrap();
+    let mut registered = None;
+    for _ in 0..50 {
+        let output = client(&[
+            "register",
+            "--admin-msp",
+            admin_arg,
+            "--msp-id",
+            "RumahSakitMSP",
+            "--id",
+            "kasir-01",
+        ]);
+        if output.status.success() {
+            registered = Some(String::from_utf8(output.stdout).unwrap());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let registered = registered.expect("the CA answers");
+    let secret = registered.rsplit(": ").next().unwrap().trim().to_owned();
+    let out = dir.path().join("kasir");
+    let enrolled = client(&[
+        "enroll",
+        "--id",
+        "kasir-01",
+        "--secret",
+        &secret,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    let cert = out.join("msp/signcerts/kasir-01-cert.pem");
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let subject = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        subject.contains("OU = client") && subject.contains("CN = kasir-01"),
+        "{subject}"
+    );
+    let again = client(&[
+        "enroll",
+        "--id",
+        "kasir-01",
+        "--secret",
+        &secret,
+        "--out",
+        dir.path().join("k2").to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1), "one enrollment");
+    assert_eq!(String::from_utf8_lossy(&again.stderr).trim().lines().count(), 1);
+    let revoked = client(&[
+        "revoke",
+        "--admin-msp",
+        admin_arg,
+        "--msp-id",
+        "RumahSakitMSP",
+        "--id",
+        "kasir-01",
+    ]);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let not_admin = org.join("users/User1@rumahsakit.warga.local/msp");
+    let refused = client(&[
+        "register",
+        "--admin-msp",
+        not_admin.to_str().unwrap(),
+        "--msp-id",
+        "RumahSakitMSP",
+        "--id",
+        "x",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
 }

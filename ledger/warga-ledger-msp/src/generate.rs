@@ -136,6 +136,26 @@ fn authority(domain: &str, common_name: &str, now: OffsetDateTime) -> Result<(Au
     ))
 }
 
+/// The certificate parameters of an identity of `domain`: subject with the role as `OU`
+/// (none for TLS certificates), a fresh serial, [`IDENTITY_DAYS`] of validity from `now`.
+/// The generator and the CA service issue from the same parameters.
+pub fn identity_params(
+    domain: &str,
+    common_name: &str,
+    role: Option<MspRole>,
+    now: OffsetDateTime,
+) -> Result<CertificateParams, GenerateError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name(domain, common_name, role.map(MspRole::as_str));
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::days(IDENTITY_DAYS);
+    params.serial_number = Some(serial()?);
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    Ok(params)
+}
+
 /// A signing identity (role in OU) or a TLS certificate issued by `ca`.
 fn issue(
     ca: &Authority,
@@ -146,15 +166,9 @@ fn issue(
     now: OffsetDateTime,
 ) -> Result<(String, String), GenerateError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = name(domain, common_name, role.map(MspRole::as_str));
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.not_before = now - time::Duration::minutes(5);
-    params.not_after = now + time::Duration::days(IDENTITY_DAYS);
-    params.serial_number = Some(serial()?);
-    params.use_authority_key_identifier_extension = true;
+    let mut params = identity_params(domain, common_name, role, now)?;
     match tls {
-        None => params.key_usages = vec![KeyUsagePurpose::DigitalSignature],
+        None => {}
         Some(addresses) => {
             params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
