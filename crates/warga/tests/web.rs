@@ -429,6 +429,20 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
             .body
             .contains("id=\"no-results\"")
     );
+    let by_nik = officer
+        .post("/penduduk/nik", &[("csrf", &csrf), ("nik", "3171075203950004")])
+        .await;
+    assert_eq!(
+        by_nik.location.as_deref(),
+        Some(format!("/penduduk/{id}").as_str()),
+        "{} {}",
+        by_nik.status,
+        by_nik.body
+    );
+    let unknown = officer
+        .post("/penduduk/nik", &[("csrf", &csrf), ("nik", "3171075203950009")])
+        .await;
+    assert_eq!(unknown.status, 404);
 
     let moved = officer
         .post(

@@ -97,6 +97,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Nama (awal kata, min. 3 huruf)",
         "Name (word beginnings, 3+ letters)",
     ),
+    ("residents.by_nik", "Cari dengan NIK", "Find by NIK"),
+    (
+        "residents.no_nik",
+        "Tidak ada penduduk dengan NIK ini.",
+        "No resident has this NIK.",
+    ),
     ("residents.all_regions", "Semua provinsi", "All provinces"),
     ("residents.results", "Hasil pencarian", "Results"),
     (

@@ -82,6 +82,7 @@ impl Service for WebService {
                 "/penduduk/baru",
                 get(population::register_form).post(population::register),
             )
+            .route("/penduduk/nik", axum::routing::post(population::find_by_nik))
             .route("/penduduk/tautan", get(population::link_requests))
             .route("/penduduk/tautan/{id}", axum::routing::post(population::decide_link))
             .route("/penduduk/sms", get(population::sms_outbox))

@@ -232,6 +232,29 @@ pub async fn search_page(
     Ok(page(&context, &page_data, status))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct NikForm {
+    csrf: String,
+    nik: String,
+}
+
+/// Finds a resident by NIK: posted, so the NIK stays out of URLs and access logs.
+pub async fn find_by_nik(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<NikForm>,
+) -> Result<Response, ApiError> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = session_or_return!(context, READERS);
+    if !csrf_matches(session, &form.csrf) {
+        return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.form")));
+    }
+    match residents::by_nik(&platform, &form.nik).await? {
+        Some(resident) => Ok(see_other(&format!("/penduduk/{}", resident.id))),
+        None => Ok(message(&context, StatusCode::NOT_FOUND, context.t("residents.no_nik"))),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Registration
 
