@@ -87,18 +87,7 @@ async fn attempt(
     finish: Finish,
 ) -> Result<bool, HandlerError> {
     let mut tx = store.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO processed_events (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (consumer, event_id) DO NOTHING",
-    )
-    .bind(handler.name())
-    .bind(envelope.id.as_str())
-    .bind(warga_core::time::now_ms())
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?
-    .rows_affected();
-    let fresh = inserted == 1;
+    let fresh = record_processed(&mut tx, handler.name(), envelope.id.as_str()).await?;
     if fresh {
         handler.handle(&mut tx, envelope).await?;
     }
@@ -132,18 +121,7 @@ pub(crate) async fn process_batch(
         );
         warga_telemetry::set_parent_from_traceparent(&span, envelope.traceparent.as_deref());
         async {
-            let inserted = sqlx::query(
-                "INSERT INTO processed_events (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (consumer, event_id) DO NOTHING",
-            )
-            .bind(consumer)
-            .bind(envelope.id.as_str())
-            .bind(warga_core::time::now_ms())
-            .execute(tx.conn())
-            .await
-            .map_err(StoreError::from)?
-            .rows_affected();
-            if inserted == 1 {
+            if record_processed(&mut tx, consumer, envelope.id.as_str()).await? {
                 fresh_count += 1;
                 handler.handle(&mut tx, envelope).await?;
             }
@@ -167,6 +145,35 @@ pub(crate) async fn process_batch(
         .with_label_values(&[consumer])
         .inc_by(envelopes.len() as u64 - fresh_count);
     Ok(())
+}
+
+/// Records that `consumer` processed `event_id`; `false` when it had already.
+async fn record_processed(tx: &mut Tx, consumer: &str, event_id: &str) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (consumer, event_id) DO NOTHING",
+    )
+    .bind(consumer)
+    .bind(event_id)
+    .bind(warga_core::time::now_ms())
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Rebuilds an envelope from an outbox row selected as
+/// `event_id, topic, version, payload, traceparent, occurred_at_ms`.
+pub(crate) fn envelope_from_outbox_row(row: &sqlx::any::AnyRow) -> Result<Envelope, crate::BusError> {
+    use sqlx::Row;
+    envelope_from_row(
+        row.get(0),
+        row.get(1),
+        row.get(2),
+        row.get::<String, _>(3).as_str(),
+        row.get(4),
+        row.get(5),
+    )
 }
 
 /// Rebuilds an envelope from its stored columns.

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use warga_config::BusConfig;
 use warga_store::{Store, StoreError};
 
-use crate::consume::{Finish, envelope_from_row, error_summary, process, process_batch};
+use crate::consume::{Finish, envelope_from_outbox_row, error_summary, process, process_batch};
 use crate::relay::{OutboxRow, Publisher, mark_published};
 use crate::{BusError, DeadLetter, Handler, Outcome, ReplayFilter, metrics};
 
@@ -224,15 +224,7 @@ impl Worker {
         };
         let mut by_id = std::collections::HashMap::with_capacity(rows.len());
         for row in rows {
-            let envelope = envelope_from_row(
-                row.get(0),
-                row.get(1),
-                row.get(2),
-                row.get::<String, _>(3).as_str(),
-                row.get(4),
-                row.get(5),
-            );
-            match envelope {
+            match envelope_from_outbox_row(&row) {
                 Ok(envelope) => by_id.insert(envelope.id.as_str().to_owned(), envelope),
                 Err(_) => return false,
             };
@@ -261,14 +253,7 @@ impl Worker {
         .fetch_one(self.store.writer())
         .await
         .map_err(StoreError::from)?;
-        envelope_from_row(
-            row.get(0),
-            row.get(1),
-            row.get(2),
-            row.get::<String, _>(3).as_str(),
-            row.get(4),
-            row.get(5),
-        )
+        envelope_from_outbox_row(&row)
     }
 
     async fn record_failure(&self, delivery: &Claimed, error: &str) {
