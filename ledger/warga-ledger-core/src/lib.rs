@@ -5,8 +5,19 @@
 //! - [`policy`]: endorsement policies in Fabric's grammar and their evaluation.
 //! - [`network`]: the network file (organisations, orderers, channels, chaincode
 //!   definitions), checked with errors that name the line.
+//! - [`tx`]: proposals, responses, endorsements and transactions, and the canonical bytes
+//!   that are signed and hashed.
+//! - [`rwset`]: read/write sets, versions, the state a simulation reads.
+//! - [`chaincode`]: the contract API (Fabric's shim) and the simulator.
+//! - [`bpjs`]: the BPJS Kesehatan contract.
+//! - [`validate`]: the checks a committing peer runs on ordered transactions.
 
 #![forbid(unsafe_code)]
 
+pub mod bpjs;
+pub mod chaincode;
 pub mod network;
 pub mod policy;
+pub mod rwset;
+pub mod tx;
+pub mod validate;

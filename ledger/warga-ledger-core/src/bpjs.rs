@@ -1,0 +1,758 @@
+//! The BPJS Kesehatan contract: membership cards, facility visits, claims and referrals,
+//! with patients identified by NIK.
+//!
+//! State (JSON values under Fabric-style composite keys):
+//! `card/<nik>`, `visit/<nik>/<date>/<visit id>` (so a patient's history is one partial-key
+//! query), `visitid/<visit id>` → the visit's key, `claim/<claim id>`, `referral/<id>`.
+//! Endorsement policies say which organisations must agree; the contract also checks who
+//! invokes (BPJS issues cards and processes claims; Puskesmas and hospitals record visits),
+//! as Fabric chaincode checks its invoker. No names or diagnoses in clear beyond a code: the
+//! ledger is shared by every member of the channel (private data collections come later).
+
+use serde::{Deserialize, Serialize};
+
+use crate::chaincode::{ChaincodeError, Contract, Stub};
+
+pub const BPJS_MSP: &str = "BPJSMSP";
+pub const PUSKESMAS_MSP: &str = "PuskesmasMSP";
+pub const RUMAH_SAKIT_MSP: &str = "RumahSakitMSP";
+
+/// Maximum claim amount (rupiah) per diagnosis severity class — an example tariff table in
+/// the manner of INA-CBG groups; a deployment sets its own through chaincode upgrade.
+pub const TARIFFS: [(&str, u64); 4] = [
+    ("I", 1_500_000),
+    ("II", 5_000_000),
+    ("III", 15_000_000),
+    ("IV", 50_000_000),
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CardStatus {
+    Active,
+    Inactive,
+    Suspended,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub nik: String,
+    /// Care class 1, 2 or 3.
+    pub class: u8,
+    pub status: CardStatus,
+    /// `YYYY-MM-DD`, inclusive.
+    pub valid_until: String,
+    pub issued_at_ms: i64,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Visit {
+    pub visit_id: String,
+    pub nik: String,
+    pub facility_msp: String,
+    pub facility: String,
+    pub date: String,
+    /// ICD-10 code, e.g. `J06.9`.
+    pub diagnosis: String,
+    pub recorded_at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimStatus {
+    Submitted,
+    Approved,
+    Rejected,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub claim_id: String,
+    pub visit_id: String,
+    pub nik: String,
+    pub facility_msp: String,
+    pub amount: u64,
+    pub diagnosis_class: String,
+    pub status: ClaimStatus,
+    pub approved_amount: Option<u64>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferralStatus {
+    Pending,
+    Approved,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    pub referral_id: String,
+    pub nik: String,
+    pub from_msp: String,
+    pub to_facility: String,
+    pub reason: String,
+    pub status: ReferralStatus,
+    pub approved_by: Option<String>,
+}
+
+/// The contract.
+pub struct Bpjs;
+
+fn bad(message: impl Into<String>) -> ChaincodeError {
+    ChaincodeError::BadRequest(message.into())
+}
+
+fn args<const N: usize>(function: &str, args: &[String]) -> Result<[String; N], ChaincodeError> {
+    <[String; N]>::try_from(args.to_vec())
+        .map_err(|_| bad(format!("{function} takes {N} arguments, {} given", args.len())))
+}
+
+fn nik(value: &str) -> Result<&str, ChaincodeError> {
+    if value.len() == 16 && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value)
+    } else {
+        Err(bad("a NIK is 16 digits"))
+    }
+}
+
+fn id(what: &str, value: &str) -> Result<(), ChaincodeError> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(format!("{what} must be 1–64 of A–Z, a–z, 0–9, '-', '_'")))
+    }
+}
+
+/// `YYYY-MM-DD` of a real day.
+fn date(value: &str) -> Result<time::Date, ChaincodeError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, &format).map_err(|_| bad(format!("'{value}' is not a date YYYY-MM-DD")))
+}
+
+fn today(stub: &dyn Stub) -> time::Date {
+    time::OffsetDateTime::from_unix_timestamp(stub.tx_timestamp_ms().div_euclid(1000))
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN)
+}
+
+fn require_msp(stub: &dyn Stub, allowed: &[&str], what: &str) -> Result<(), ChaincodeError> {
+    if allowed.contains(&stub.invoker().msp_id.as_str()) {
+        Ok(())
+    } else {
+        Err(ChaincodeError::Forbidden(format!(
+            "{what} is for {}; the invoker is of {}",
+            allowed.join(" or "),
+            stub.invoker().msp_id
+        )))
+    }
+}
+
+fn load<T: for<'de> Deserialize<'de>>(stub: &mut dyn Stub, key: &str, what: &str) -> Result<T, ChaincodeError> {
+    let bytes = stub
+        .get_state(key)
+        .ok_or_else(|| ChaincodeError::NotFound(format!("no {what}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ChaincodeError::Conflict(format!("the stored {what} is unreadable: {e}")))
+}
+
+fn store<T: Serialize>(stub: &mut dyn Stub, key: &str, value: &T) -> Result<Vec<u8>, ChaincodeError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| bad(e.to_string()))?;
+    stub.put_state(key, bytes.clone())?;
+    Ok(bytes)
+}
+
+fn event(stub: &mut dyn Stub, name: &str, payload: serde_json::Value) {
+    stub.set_event(name, payload.to_string().into_bytes());
+}
+
+/// The card, refusing unless it is active and not expired on `on`.
+fn usable_card(stub: &mut dyn Stub, nik: &str, on: time::Date) -> Result<Card, ChaincodeError> {
+    let key = stub.create_composite_key("card", &[nik])?;
+    let card: Card = load(stub, &key, "card for this NIK")?;
+    if card.status != CardStatus::Active {
+        return Err(ChaincodeError::Conflict(
+            format!("the card is {:?}", card.status).to_lowercase(),
+        ));
+    }
+    if date(&card.valid_until)? < on {
+        return Err(ChaincodeError::Conflict(format!(
+            "the card expired on {}",
+            card.valid_until
+        )));
+    }
+    Ok(card)
+}
+
+impl Bpjs {
+    fn issue_card(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [nik_arg, class, valid_until] = args("IssueCard", a)?;
+        require_msp(stub, &[BPJS_MSP], "IssueCard")?;
+        let nik = nik(&nik_arg)?;
+        let class: u8 = class
+            .parse()
+            .ok()
+            .filter(|c| (1..=3).contains(c))
+            .ok_or_else(|| bad("class is 1, 2 or 3"))?;
+        if date(&valid_until)? < today(stub) {
+            return Err(bad("valid_until is in the past"));
+        }
+        let key = stub.create_composite_key("card", &[nik])?;
+        if stub.get_state(&key).is_some() {
+            return Err(ChaincodeError::Conflict("a card for this NIK exists".into()));
+        }
+        let card = Card {
+            nik: nik.to_owned(),
+            class,
+            status: CardStatus::Active,
+            valid_until: valid_until.clone(),
+            issued_at_ms: stub.tx_timestamp_ms(),
+            reason: None,
+        };
+        let bytes = store(stub, &key, &card)?;
+        event(
+            stub,
+            "CardIssued",
+            serde_json::json!({ "nik": nik, "class": class, "valid_until": valid_until }),
+        );
+        Ok(bytes)
+    }
+
+    fn verify_card(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [nik_arg] = args("VerifyCard", a)?;
+        let key = stub.create_composite_key("card", &[nik(&nik_arg)?])?;
+        let card: Card = load(stub, &key, "card for this NIK")?;
+        let expired = date(&card.valid_until)? < today(stub);
+        let status = match (&card.status, expired) {
+            (CardStatus::Active, true) => "expired",
+            (CardStatus::Active, false) => "active",
+            (CardStatus::Inactive, _) => "inactive",
+            (CardStatus::Suspended, _) => "suspended",
+        };
+        Ok(serde_json::json!({ "nik": card.nik, "class": card.class, "status": status, "valid_until": card.valid_until })
+            .to_string()
+            .into_bytes())
+    }
+
+    fn set_card_status(&self, stub: &mut dyn Stub, a: &[String], suspend: bool) -> Result<Vec<u8>, ChaincodeError> {
+        let function = if suspend { "SuspendCard" } else { "ReactivateCard" };
+        require_msp(stub, &[BPJS_MSP], function)?;
+        let (nik_arg, reason) = match (suspend, a) {
+            (true, [nik, reason]) => (nik, Some(reason.clone())),
+            (false, [nik, valid_until]) => (nik, Some(valid_until.clone())),
+            _ => return Err(bad(format!("{function} takes 2 arguments, {} given", a.len()))),
+        };
+        let key = stub.create_composite_key("card", &[nik(nik_arg)?])?;
+        let mut card: Card = load(stub, &key, "card for this NIK")?;
+        if suspend {
+            if card.status == CardStatus::Suspended {
+                return Err(ChaincodeError::Conflict("the card is already suspended".into()));
+            }
+            card.status = CardStatus::Suspended;
+            card.reason = reason;
+        } else {
+            if card.status == CardStatus::Active && date(&card.valid_until)? >= today(stub) {
+                return Err(ChaincodeError::Conflict("the card is active".into()));
+            }
+            let valid_until = reason.unwrap_or_default();
+            if date(&valid_until)? < today(stub) {
+                return Err(bad("valid_until is in the past"));
+            }
+            card.status = CardStatus::Active;
+            card.valid_until = valid_until;
+            card.reason = None;
+        }
+        let bytes = store(stub, &key, &card)?;
+        let name = if suspend { "CardSuspended" } else { "CardReactivated" };
+        event(stub, name, serde_json::json!({ "nik": card.nik }));
+        Ok(bytes)
+    }
+
+    fn record_visit(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [visit_id, nik_arg, day, diagnosis] = args("RecordVisit", a)?;
+        require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "RecordVisit")?;
+        id("visit_id", &visit_id)?;
+        let nik = nik(&nik_arg)?;
+        let on = date(&day)?;
+        if on > today(stub) {
+            return Err(bad("a visit cannot be in the future"));
+        }
+        let icd_ok = (3..=8).contains(&diagnosis.len())
+            && diagnosis.starts_with(|c: char| c.is_ascii_uppercase())
+            && diagnosis.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+        if !icd_ok {
+            return Err(bad("diagnosis is an ICD-10 code such as J06.9"));
+        }
+        usable_card(stub, nik, on)?;
+        let index = stub.create_composite_key("visitid", &[&visit_id])?;
+        if stub.get_state(&index).is_some() {
+            return Err(ChaincodeError::Conflict(format!("visit {visit_id} exists")));
+        }
+        let key = stub.create_composite_key("visit", &[nik, &day, &visit_id])?;
+        let visit = Visit {
+            visit_id: visit_id.clone(),
+            nik: nik.to_owned(),
+            facility_msp: stub.invoker().msp_id.clone(),
+            facility: stub.invoker().common_name.clone(),
+            date: day,
+            diagnosis,
+            recorded_at_ms: stub.tx_timestamp_ms(),
+        };
+        stub.put_state(&index, key.clone().into_bytes())?;
+        let bytes = store(stub, &key, &visit)?;
+        event(
+            stub,
+            "VisitRecorded",
+            serde_json::json!({ "visit_id": visit_id, "nik": nik, "facility": visit.facility_msp }),
+        );
+        Ok(bytes)
+    }
+
+    fn patient_history(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [nik_arg] = args("GetPatientHistory", a)?;
+        let nik = nik(&nik_arg)?;
+        let visits = stub
+            .get_state_by_partial_composite_key("visit", &[nik])?
+            .into_iter()
+            .map(|(_, value)| serde_json::from_slice::<serde_json::Value>(&value).unwrap_or_default())
+            .collect::<Vec<_>>();
+        serde_json::to_vec(&visits).map_err(|e| bad(e.to_string()))
+    }
+
+    fn submit_claim(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [claim_id, visit_id, amount, class] = args("SubmitClaim", a)?;
+        require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "SubmitClaim")?;
+        id("claim_id", &claim_id)?;
+        let amount: u64 = amount
+            .parse()
+            .ok()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| bad("amount is a positive number of rupiah"))?;
+        if !TARIFFS.iter().any(|(c, _)| *c == class) {
+            return Err(bad("diagnosis class is I, II, III or IV"));
+        }
+        let index = stub.create_composite_key("visitid", &[&visit_id])?;
+        let visit_key = stub
+            .get_state(&index)
+            .ok_or_else(|| ChaincodeError::NotFound(format!("no visit {visit_id}")))?;
+        let visit: Visit = load(stub, &String::from_utf8_lossy(&visit_key), "visit")?;
+        if visit.facility_msp != stub.invoker().msp_id {
+            return Err(ChaincodeError::Forbidden(
+                "only the facility of the visit claims it".into(),
+            ));
+        }
+        let key = stub.create_composite_key("claim", &[&claim_id])?;
+        if stub.get_state(&key).is_some() {
+            return Err(ChaincodeError::Conflict(format!("claim {claim_id} exists")));
+        }
+        let claim = Claim {
+            claim_id: claim_id.clone(),
+            visit_id,
+            nik: visit.nik,
+            facility_msp: visit.facility_msp,
+            amount,
+            diagnosis_class: class,
+            status: ClaimStatus::Submitted,
+            approved_amount: None,
+            reason: None,
+        };
+        let bytes = store(stub, &key, &claim)?;
+        event(
+            stub,
+            "ClaimSubmitted",
+            serde_json::json!({ "claim_id": claim_id, "amount": amount }),
+        );
+        Ok(bytes)
+    }
+
+    fn process_claim(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [claim_id, decision, value] = args("ProcessClaim", a)?;
+        require_msp(stub, &[BPJS_MSP], "ProcessClaim")?;
+        let key = stub.create_composite_key("claim", &[&claim_id])?;
+        let mut claim: Claim = load(stub, &key, "claim")?;
+        if claim.status != ClaimStatus::Submitted {
+            return Err(ChaincodeError::Conflict("the claim is already processed".into()));
+        }
+        match decision.as_str() {
+            "approve" => {
+                let approved: u64 = value
+                    .parse()
+                    .map_err(|_| bad("the approved amount is a number of rupiah"))?;
+                let tariff = TARIFFS
+                    .iter()
+                    .find(|(c, _)| *c == claim.diagnosis_class)
+                    .map(|(_, t)| *t)
+                    .unwrap_or(0);
+                if approved == 0 || approved > claim.amount || approved > tariff {
+                    return Err(bad(format!(
+                        "the approved amount must be 1 to {} (the claim, within the tariff of class {})",
+                        claim.amount.min(tariff),
+                        claim.diagnosis_class
+                    )));
+                }
+                claim.status = ClaimStatus::Approved;
+                claim.approved_amount = Some(approved);
+            }
+            "reject" => {
+                if value.trim().is_empty() {
+                    return Err(bad("a rejection needs a reason"));
+                }
+                claim.status = ClaimStatus::Rejected;
+                claim.reason = Some(value);
+            }
+            _ => return Err(bad("the decision is approve or reject")),
+        }
+        let bytes = store(stub, &key, &claim)?;
+        event(
+            stub,
+            "ClaimProcessed",
+            serde_json::json!({ "claim_id": claim_id, "status": claim.status, "approved_amount": claim.approved_amount }),
+        );
+        Ok(bytes)
+    }
+
+    fn create_referral(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [referral_id, nik_arg, to_facility, reason] = args("CreateReferral", a)?;
+        require_msp(stub, &[PUSKESMAS_MSP], "CreateReferral")?;
+        id("referral_id", &referral_id)?;
+        let nik = nik(&nik_arg)?;
+        if to_facility.trim().is_empty() || reason.trim().is_empty() {
+            return Err(bad("the receiving facility and the reason are required"));
+        }
+        let on = today(stub);
+        usable_card(stub, nik, on)?;
+        let key = stub.create_composite_key("referral", &[&referral_id])?;
+        if stub.get_state(&key).is_some() {
+            return Err(ChaincodeError::Conflict(format!("referral {referral_id} exists")));
+        }
+        let referral = Referral {
+            referral_id: referral_id.clone(),
+            nik: nik.to_owned(),
+            from_msp: stub.invoker().msp_id.clone(),
+            to_facility,
+            reason,
+            status: ReferralStatus::Pending,
+            approved_by: None,
+        };
+        let bytes = store(stub, &key, &referral)?;
+        event(
+            stub,
+            "ReferralCreated",
+            serde_json::json!({ "referral_id": referral_id, "nik": nik }),
+        );
+        Ok(bytes)
+    }
+
+    fn approve_referral(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [referral_id] = args("ApproveReferral", a)?;
+        require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "ApproveReferral")?;
+        let key = stub.create_composite_key("referral", &[&referral_id])?;
+        let mut referral: Referral = load(stub, &key, "referral")?;
+        if referral.status != ReferralStatus::Pending {
+            return Err(ChaincodeError::Conflict("the referral is already approved".into()));
+        }
+        referral.status = ReferralStatus::Approved;
+        referral.approved_by = Some(stub.invoker().common_name.clone());
+        let bytes = store(stub, &key, &referral)?;
+        event(
+            stub,
+            "ReferralApproved",
+            serde_json::json!({ "referral_id": referral_id }),
+        );
+        Ok(bytes)
+    }
+
+    fn history_for_key(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let Some((object_type, attributes)) = a.split_first() else {
+            return Err(bad(
+                "GetHistoryForKey takes an object type and its key parts, e.g. card <nik>",
+            ));
+        };
+        if !["card", "claim", "referral"].contains(&object_type.as_str()) {
+            return Err(bad("the object type is card, claim or referral"));
+        }
+        let parts: Vec<&str> = attributes.iter().map(String::as_str).collect();
+        let key = stub.create_composite_key(object_type, &parts)?;
+        let history = stub.get_history_for_key(&key);
+        serde_json::to_vec(&history).map_err(|e| bad(e.to_string()))
+    }
+}
+
+impl Contract for Bpjs {
+    fn name(&self) -> &'static str {
+        "bpjs"
+    }
+
+    fn invoke(&self, stub: &mut dyn Stub, function: &str, args: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        match function {
+            "IssueCard" => self.issue_card(stub, args),
+            "VerifyCard" => self.verify_card(stub, args),
+            "SuspendCard" => self.set_card_status(stub, args, true),
+            "ReactivateCard" => self.set_card_status(stub, args, false),
+            "RecordVisit" => self.record_visit(stub, args),
+            "GetPatientHistory" => self.patient_history(stub, args),
+            "SubmitClaim" => self.submit_claim(stub, args),
+            "ProcessClaim" => self.process_claim(stub, args),
+            "CreateReferral" => self.create_referral(stub, args),
+            "ApproveReferral" => self.approve_referral(stub, args),
+            "GetHistoryForKey" => self.history_for_key(stub, args),
+            other => Err(bad(format!("no function {other}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaincode::{Invoker, Simulator};
+    use crate::policy::MspRole;
+    use crate::rwset::{MemoryState, Version};
+
+    /// 2026-11-22 10:00 UTC.
+    const NOW_MS: i64 = 1_795_346_400_000;
+    const NIK: &str = "3171075203950004";
+
+    struct Ledger {
+        state: MemoryState,
+        block: u64,
+        now_ms: i64,
+    }
+
+    fn invoker(msp: &str) -> Invoker {
+        Invoker {
+            msp_id: msp.into(),
+            role: MspRole::Client,
+            common_name: format!("User1@{msp}"),
+            id: msp.into(),
+        }
+    }
+
+    impl Ledger {
+        fn new() -> Self {
+            Ledger {
+                state: MemoryState::default(),
+                block: 1,
+                now_ms: NOW_MS,
+            }
+        }
+
+        /// Simulates and, when it succeeds, commits (as a valid transaction of a new block).
+        fn call(&mut self, msp: &str, function: &str, args: &[&str]) -> Result<serde_json::Value, ChaincodeError> {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let tx_id = format!("tx{}", self.block);
+            let simulated = Simulator::new(&self.state, "bpjs", "bpjs-main", &tx_id, self.now_ms, invoker(msp))
+                .run(&Bpjs, function, &args)?;
+            self.state.apply(
+                &simulated.rwset,
+                Version {
+                    block: self.block,
+                    tx: 0,
+                },
+                &tx_id,
+                self.now_ms,
+            );
+            self.block += 1;
+            if let Some(event) = &simulated.event {
+                assert!(!event.name.is_empty());
+            }
+            Ok(serde_json::from_slice(&simulated.result).unwrap_or(serde_json::Value::Null))
+        }
+    }
+
+    fn kind(result: Result<serde_json::Value, ChaincodeError>) -> &'static str {
+        match result {
+            Ok(_) => "ok",
+            Err(ChaincodeError::BadRequest(_)) => "bad",
+            Err(ChaincodeError::Forbidden(_)) => "forbidden",
+            Err(ChaincodeError::NotFound(_)) => "missing",
+            Err(ChaincodeError::Conflict(_)) => "conflict",
+        }
+    }
+
+    #[test]
+    fn cards_are_issued_by_bpjs_and_honour_status_and_expiry() {
+        let mut l = Ledger::new();
+        assert_eq!(
+            kind(l.call(PUSKESMAS_MSP, "IssueCard", &[NIK, "1", "2027-12-31"])),
+            "forbidden"
+        );
+        assert_eq!(kind(l.call(BPJS_MSP, "IssueCard", &[NIK, "4", "2027-12-31"])), "bad");
+        assert_eq!(
+            kind(l.call(BPJS_MSP, "IssueCard", &["12345", "1", "2027-12-31"])),
+            "bad"
+        );
+        assert_eq!(kind(l.call(BPJS_MSP, "IssueCard", &[NIK, "1", "2025-01-01"])), "bad");
+        let card = l.call(BPJS_MSP, "IssueCard", &[NIK, "2", "2027-12-31"]).unwrap();
+        assert_eq!(card["status"], "active");
+        assert_eq!(
+            kind(l.call(BPJS_MSP, "IssueCard", &[NIK, "2", "2027-12-31"])),
+            "conflict"
+        );
+        assert_eq!(
+            l.call(RUMAH_SAKIT_MSP, "VerifyCard", &[NIK]).unwrap()["status"],
+            "active"
+        );
+
+        assert_eq!(kind(l.call(BPJS_MSP, "SuspendCard", &[NIK, "iuran menunggak"])), "ok");
+        assert_eq!(
+            l.call(PUSKESMAS_MSP, "VerifyCard", &[NIK]).unwrap()["status"],
+            "suspended"
+        );
+        assert_eq!(
+            kind(l.call(PUSKESMAS_MSP, "RecordVisit", &["v1", NIK, "2026-11-21", "J06.9"])),
+            "conflict"
+        );
+        assert_eq!(kind(l.call(BPJS_MSP, "ReactivateCard", &[NIK, "2027-12-31"])), "ok");
+        assert_eq!(
+            kind(l.call(BPJS_MSP, "ReactivateCard", &[NIK, "2027-12-31"])),
+            "conflict"
+        );
+
+        // Past the expiry date the card verifies as expired and visits are refused.
+        l.now_ms += 800 * 86_400_000;
+        assert_eq!(l.call(BPJS_MSP, "VerifyCard", &[NIK]).unwrap()["status"], "expired");
+        let day = "2029-01-30";
+        assert_eq!(
+            kind(l.call(PUSKESMAS_MSP, "RecordVisit", &["v2", NIK, day, "J06.9"])),
+            "conflict"
+        );
+
+        let history = l.call(BPJS_MSP, "GetHistoryForKey", &["card", NIK]).unwrap();
+        assert_eq!(history.as_array().unwrap().len(), 3, "issued, suspended, reactivated");
+    }
+
+    #[test]
+    fn visits_claims_and_referrals_follow_the_rules() {
+        let mut l = Ledger::new();
+        assert_eq!(
+            kind(l.call(PUSKESMAS_MSP, "RecordVisit", &["v1", NIK, "2026-11-20", "J06.9"])),
+            "missing"
+        );
+        l.call(BPJS_MSP, "IssueCard", &[NIK, "3", "2027-12-31"]).unwrap();
+        assert_eq!(
+            kind(l.call(BPJS_MSP, "RecordVisit", &["v1", NIK, "2026-11-20", "J06.9"])),
+            "forbidden"
+        );
+        assert_eq!(
+            kind(l.call(PUSKESMAS_MSP, "RecordVisit", &["v1", NIK, "2026-12-20", "J06.9"])),
+            "bad"
+        );
+        assert_eq!(
+            kind(l.call(PUSKESMAS_MSP, "RecordVisit", &["v1", NIK, "2026-11-20", "flu"])),
+            "bad"
+        );
+        l.call(PUSKESMAS_MSP, "RecordVisit", &["v1", NIK, "2026-11-20", "J06.9"])
+            .unwrap();
+        l.call(RUMAH_SAKIT_MSP, "RecordVisit", &["v2", NIK, "2026-11-10", "K35.8"])
+            .unwrap();
+        assert_eq!(
+            kind(l.call(PUSKESMAS_MSP, "RecordVisit", &["v1", NIK, "2026-11-20", "J06.9"])),
+            "conflict"
+        );
+        let history = l.call(BPJS_MSP, "GetPatientHistory", &[NIK]).unwrap();
+        let dates: Vec<&str> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["date"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dates,
+            ["2026-11-10", "2026-11-20"],
+            "by date, from one partial-key query"
+        );
+
+        assert_eq!(
+            kind(l.call(PUSKESMAS_MSP, "SubmitClaim", &["c1", "v2", "9000000", "III"])),
+            "forbidden"
+        );
+        assert_eq!(
+            kind(l.call(RUMAH_SAKIT_MSP, "SubmitClaim", &["c1", "v2", "9000000", "V"])),
+            "bad"
+        );
+        l.call(RUMAH_SAKIT_MSP, "SubmitClaim", &["c1", "v2", "9000000", "III"])
+            .unwrap();
+        assert_eq!(
+            kind(l.call(RUMAH_SAKIT_MSP, "ProcessClaim", &["c1", "approve", "9000000"])),
+            "forbidden"
+        );
+        assert_eq!(
+            kind(l.call(BPJS_MSP, "ProcessClaim", &["c1", "approve", "9500000"])),
+            "bad",
+            "over the claim"
+        );
+        let approved = l.call(BPJS_MSP, "ProcessClaim", &["c1", "approve", "8000000"]).unwrap();
+        assert_eq!(
+            (approved["status"].as_str(), approved["approved_amount"].as_u64()),
+            (Some("approved"), Some(8_000_000))
+        );
+        assert_eq!(
+            kind(l.call(BPJS_MSP, "ProcessClaim", &["c1", "reject", "duplikat"])),
+            "conflict"
+        );
+        l.call(PUSKESMAS_MSP, "SubmitClaim", &["c2", "v1", "2000000", "I"])
+            .unwrap();
+        assert_eq!(
+            kind(l.call(BPJS_MSP, "ProcessClaim", &["c2", "approve", "1600000"])),
+            "bad",
+            "over the tariff"
+        );
+        assert_eq!(kind(l.call(BPJS_MSP, "ProcessClaim", &["c2", "reject", " "])), "bad");
+        assert_eq!(
+            l.call(BPJS_MSP, "ProcessClaim", &["c2", "reject", "bukan indikasi"])
+                .unwrap()["status"],
+            "rejected"
+        );
+
+        assert_eq!(
+            kind(l.call(
+                RUMAH_SAKIT_MSP,
+                "CreateReferral",
+                &["r1", NIK, "RSUD Tarakan", "apendisitis"]
+            )),
+            "forbidden"
+        );
+        l.call(
+            PUSKESMAS_MSP,
+            "CreateReferral",
+            &["r1", NIK, "RSUD Tarakan", "apendisitis"],
+        )
+        .unwrap();
+        assert_eq!(kind(l.call(BPJS_MSP, "ApproveReferral", &["r1"])), "forbidden");
+        assert_eq!(
+            l.call(RUMAH_SAKIT_MSP, "ApproveReferral", &["r1"]).unwrap()["status"],
+            "approved"
+        );
+        assert_eq!(kind(l.call(RUMAH_SAKIT_MSP, "ApproveReferral", &["r1"])), "conflict");
+        assert_eq!(kind(l.call(BPJS_MSP, "Nonsense", &[])), "bad");
+    }
+
+    #[test]
+    fn simulations_record_reads_writes_ranges_and_events() {
+        let mut l = Ledger::new();
+        l.call(BPJS_MSP, "IssueCard", &[NIK, "1", "2027-12-31"]).unwrap();
+        let args: Vec<String> = ["v1", NIK, "2026-11-20", "J06.9"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let simulated = Simulator::new(&l.state, "bpjs", "bpjs-main", "t", NOW_MS, invoker(PUSKESMAS_MSP))
+            .run(&Bpjs, "RecordVisit", &args)
+            .unwrap();
+        let card_key = crate::chaincode::composite_key("card", &[NIK]).unwrap();
+        let card_read = simulated.rwset.reads.iter().find(|r| r.key == card_key).unwrap();
+        assert_eq!(card_read.version, Some(Version { block: 1, tx: 0 }));
+        assert_eq!(simulated.rwset.writes.len(), 2, "the visit and its id index");
+        assert!(simulated.rwset.is_canonical());
+        assert_eq!(simulated.event.unwrap().name, "VisitRecorded");
+        let history = Simulator::new(&l.state, "bpjs", "bpjs-main", "t2", NOW_MS, invoker(BPJS_MSP))
+            .run(&Bpjs, "GetPatientHistory", &[NIK.to_owned()])
+            .unwrap();
+        assert_eq!(history.rwset.range_reads.len(), 1);
+        assert!(history.rwset.writes.is_empty());
+    }
+}
