@@ -221,6 +221,14 @@ impl SigningIdentity {
         })
     }
 
+    /// The identity as transactions carry it.
+    pub fn creator(&self) -> warga_ledger_core::tx::Creator {
+        warga_ledger_core::tx::Creator {
+            msp_id: self.msp_id.clone(),
+            certificate: self.certificate_der.clone(),
+        }
+    }
+
     /// An ECDSA P-256/SHA-256 signature (ASN.1 DER) over `message`.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, MspError> {
         let rng = ring::rand::SystemRandom::new();
@@ -266,4 +274,57 @@ pub fn revocation_list(
     };
     let crl = params.signed_by(&issuer).map_err(|e| MspError::Key(e.to_string()))?;
     Ok(crl.der().to_vec())
+}
+
+/// The MSPs of a network's organisations, judging identities at a fixed time — what a peer
+/// validates a block with.
+#[derive(Clone, Debug, Default)]
+pub struct Msps {
+    msps: std::collections::BTreeMap<String, Msp>,
+    /// Unix seconds at which certificates must be valid.
+    pub now_s: i64,
+}
+
+impl Msps {
+    pub fn new(now_s: i64) -> Msps {
+        Msps {
+            msps: Default::default(),
+            now_s,
+        }
+    }
+
+    pub fn insert(&mut self, msp: Msp) {
+        self.msps.insert(msp.msp_id.clone(), msp);
+    }
+
+    pub fn get_mut(&mut self, msp_id: &str) -> Option<&mut Msp> {
+        self.msps.get_mut(msp_id)
+    }
+
+    /// The validated identity behind a creator.
+    pub fn identity(&self, creator: &warga_ledger_core::tx::Creator) -> Result<Identity, MspError> {
+        let msp = self.msps.get(&creator.msp_id).ok_or_else(|| MspError::UnknownIssuer {
+            msp_id: creator.msp_id.clone(),
+        })?;
+        msp.validate(&creator.certificate, self.now_s)
+    }
+}
+
+impl warga_ledger_core::validate::Membership for Msps {
+    fn identify(&self, creator: &warga_ledger_core::tx::Creator) -> Result<Signer, String> {
+        self.identity(creator).map(|i| i.as_signer()).map_err(|e| e.to_string())
+    }
+
+    fn verify(&self, creator: &warga_ledger_core::tx::Creator, message: &[u8], signature: &[u8]) -> bool {
+        // The key comes from the certificate; whether the certificate is valid is `identify`'s.
+        let Ok((_, cert)) = X509Certificate::from_der(&creator.certificate) else {
+            return false;
+        };
+        UnparsedPublicKey::new(
+            &signature::ECDSA_P256_SHA256_ASN1,
+            cert.public_key().subject_public_key.data.as_ref(),
+        )
+        .verify(message, signature)
+        .is_ok()
+    }
 }

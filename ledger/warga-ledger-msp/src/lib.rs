@@ -17,4 +17,4 @@
 pub mod generate;
 mod identity;
 
-pub use identity::{Identity, Msp, MspError, SigningIdentity, certificate_pem_to_der, revocation_list};
+pub use identity::{Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, revocation_list};
