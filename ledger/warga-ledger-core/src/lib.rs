@@ -11,9 +11,11 @@
 //! - [`chaincode`]: the contract API (Fabric's shim) and the simulator.
 //! - [`bpjs`]: the BPJS Kesehatan contract.
 //! - [`validate`]: the checks a committing peer runs on ordered transactions.
+//! - [`block`]: hash-chained blocks, the genesis block, metadata with validation codes.
 
 #![forbid(unsafe_code)]
 
+pub mod block;
 pub mod bpjs;
 pub mod chaincode;
 pub mod network;

@@ -16,5 +16,7 @@
 
 pub mod generate;
 mod identity;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use identity::{Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, revocation_list};

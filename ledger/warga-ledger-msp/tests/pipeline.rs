@@ -3,82 +3,42 @@
 //! checks give Fabric's validation codes — policies, signatures, revocation, expiry,
 //! membership of the channel, MVCC and phantom reads, duplicate ids.
 
-use std::path::{Path, PathBuf};
-
-use warga_ledger_core::bpjs::Bpjs;
-use warga_ledger_core::chaincode::{Invoker, Simulator};
-use warga_ledger_core::network::{BPJS_EXAMPLE, Network};
+use warga_ledger_core::network::Network;
 use warga_ledger_core::rwset::{MemoryState, Version};
-use warga_ledger_core::tx::{Endorsement, Proposal, Response, Transaction};
+use warga_ledger_core::tx::Transaction;
 use warga_ledger_core::validate::{BlockValidator, Membership, ValidationCode, check_transaction};
-use warga_ledger_msp::generate::{generate, organization_dir};
-use warga_ledger_msp::{Msp, Msps, SigningIdentity, certificate_pem_to_der, revocation_list};
+use warga_ledger_msp::generate::organization_dir;
+use warga_ledger_msp::testing::TestNetwork;
+use warga_ledger_msp::{Msps, SigningIdentity, revocation_list};
 
 const NIK: &str = "3171075203950004";
 
 struct World {
+    net: TestNetwork,
     network: Network,
-    dir: tempfile::TempDir,
     msps: Msps,
     state: MemoryState,
-    nonce: u64,
-}
-
-fn domain(msp: &str) -> &'static str {
-    match msp {
-        "BPJSMSP" => "bpjs.warga.local",
-        "PuskesmasMSP" => "puskesmas.warga.local",
-        _ => "rumahsakit.warga.local",
-    }
-}
-
-fn load(dir: &Path, msp: &str, kind: &str, name: &str) -> SigningIdentity {
-    let d = domain(msp);
-    let host = if kind == "peers" {
-        format!("{name}.{d}")
-    } else {
-        format!("{name}@{d}")
-    };
-    let base: PathBuf = organization_dir(dir, false, d).join(kind).join(&host).join("msp");
-    SigningIdentity::from_pem(
-        msp,
-        &std::fs::read(base.join(format!("signcerts/{host}-cert.pem"))).unwrap(),
-        &std::fs::read(base.join("keystore/priv_sk")).unwrap(),
-    )
-    .unwrap()
 }
 
 impl World {
     fn new() -> World {
-        let network = Network::parse(BPJS_EXAMPLE).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let now = time::OffsetDateTime::now_utc();
-        generate(&network, dir.path(), now).unwrap();
-        let mut msps = Msps::new(now.unix_timestamp());
-        for org in &network.organizations {
-            let ca = organization_dir(dir.path(), false, &org.domain).join(format!("ca/ca.{}-cert.pem", org.domain));
-            let der = certificate_pem_to_der(&std::fs::read(ca).unwrap()).unwrap();
-            msps.insert(Msp::new(org.msp_id.clone(), der).unwrap());
-        }
+        let net = TestNetwork::new();
         World {
-            network,
-            dir,
-            msps,
+            network: net.network.clone(),
+            msps: net.msps.clone(),
+            net,
             state: MemoryState::default(),
-            nonce: 0,
         }
     }
 
     fn client(&self, msp: &str) -> SigningIdentity {
-        load(self.dir.path(), msp, "users", "User1")
+        self.net.client(msp)
     }
 
     fn peer(&self, msp: &str) -> SigningIdentity {
-        load(self.dir.path(), msp, "peers", "peer0")
+        self.net.peer(msp)
     }
 
-    /// A signed proposal's simulation endorsed by the peers of `endorsers`, assembled and
-    /// signed by the client.
     fn transact(
         &mut self,
         channel: &str,
@@ -87,61 +47,8 @@ impl World {
         args: &[&str],
         endorsers: &[&str],
     ) -> Transaction {
-        self.nonce += 1;
-        let nonce = self.nonce.to_be_bytes().to_vec();
-        let creator = client.creator();
-        let proposal = Proposal {
-            channel: channel.into(),
-            chaincode: "bpjs".into(),
-            function: function.into(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            tx_id: Proposal::compute_tx_id(&nonce, &creator),
-            timestamp_ms: time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
-            nonce,
-            creator: creator.clone(),
-        };
-        let identity = self.msps.identity(&creator).unwrap();
-        let invoker = Invoker {
-            msp_id: identity.msp_id.clone(),
-            role: identity.role,
-            common_name: identity.common_name.clone(),
-            id: identity.id.clone(),
-        };
-        let simulated = Simulator::new(
-            &self.state,
-            "bpjs",
-            channel,
-            &proposal.tx_id,
-            proposal.timestamp_ms,
-            invoker,
-        )
-        .run(&Bpjs, function, &proposal.args)
-        .unwrap_or_else(|e| panic!("{function} refused: {e}"));
-        let response = Response {
-            proposal_hash: proposal.hash(),
-            rwset: simulated.rwset,
-            event: simulated.event,
-            result: simulated.result,
-        };
-        let endorsements: Vec<Endorsement> = endorsers
-            .iter()
-            .map(|msp| {
-                let peer = self.peer(msp);
-                Endorsement {
-                    endorser: peer.creator(),
-                    signature: peer.sign(&response.encode()).unwrap(),
-                }
-            })
-            .collect();
-        let signature = client
-            .sign(&Transaction::signed_bytes(&proposal, &response, &endorsements))
-            .unwrap();
-        Transaction {
-            proposal,
-            response,
-            endorsements,
-            signature,
-        }
+        self.net
+            .transact(&self.state, channel, client, function, args, endorsers)
     }
 
     /// Validates a block of transactions and commits the valid ones.
@@ -290,7 +197,7 @@ fn signatures_identities_and_channels_are_checked() {
 
     // A revoked endorser no longer counts; an expired creator is refused.
     let tx = w.transact("bpjs-main", &bpjs, "IssueCard", &[NIK, "1", "2027-12-31"], &endorsers);
-    let org = organization_dir(w.dir.path(), false, "puskesmas.warga.local");
+    let org = organization_dir(w.net.dir.path(), false, "puskesmas.warga.local");
     let peer_serial = w.msps.identity(&w.peer("PuskesmasMSP").creator()).unwrap().serial;
     let crl = revocation_list(
         &std::fs::read_to_string(org.join("ca/ca.puskesmas.warga.local-cert.pem")).unwrap(),

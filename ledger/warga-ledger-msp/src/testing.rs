@@ -1,0 +1,145 @@
+//! A generated network for tests: crypto material for the example BPJS network in a
+//! temporary directory, its MSPs, and transactions proposed, simulated, endorsed and signed
+//! through the real path with real certificates. Behind the `testing` feature.
+
+use std::path::{Path, PathBuf};
+
+use warga_ledger_core::bpjs::Bpjs;
+use warga_ledger_core::chaincode::{Invoker, Simulator};
+use warga_ledger_core::network::{BPJS_EXAMPLE, Network};
+use warga_ledger_core::rwset::StateReader;
+use warga_ledger_core::tx::{Endorsement, Proposal, Response, Transaction};
+
+use crate::generate::{generate, organization_dir};
+use crate::{Msp, Msps, SigningIdentity, certificate_pem_to_der};
+
+/// The example network with its crypto material.
+pub struct TestNetwork {
+    pub network: Network,
+    pub dir: tempfile::TempDir,
+    pub msps: Msps,
+    nonce: u64,
+}
+
+fn domain(msp: &str) -> &'static str {
+    match msp {
+        "BPJSMSP" => "bpjs.warga.local",
+        "PuskesmasMSP" => "puskesmas.warga.local",
+        _ => "rumahsakit.warga.local",
+    }
+}
+
+fn load(dir: &Path, msp: &str, kind: &str, name: &str) -> SigningIdentity {
+    let d = domain(msp);
+    let host = if kind == "peers" {
+        format!("{name}.{d}")
+    } else {
+        format!("{name}@{d}")
+    };
+    let base: PathBuf = organization_dir(dir, false, d).join(kind).join(&host).join("msp");
+    SigningIdentity::from_pem(
+        msp,
+        &std::fs::read(base.join(format!("signcerts/{host}-cert.pem"))).expect("certificate"),
+        &std::fs::read(base.join("keystore/priv_sk")).expect("key"),
+    )
+    .expect("identity")
+}
+
+impl TestNetwork {
+    pub fn new() -> TestNetwork {
+        let network = Network::parse(BPJS_EXAMPLE).expect("example network");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let now = time::OffsetDateTime::now_utc();
+        generate(&network, dir.path(), now).expect("crypto material");
+        let mut msps = Msps::new(now.unix_timestamp());
+        for org in &network.organizations {
+            let ca = organization_dir(dir.path(), false, &org.domain).join(format!("ca/ca.{}-cert.pem", org.domain));
+            let der = certificate_pem_to_der(&std::fs::read(ca).expect("CA")).expect("CA");
+            msps.insert(Msp::new(org.msp_id.clone(), der).expect("MSP"));
+        }
+        TestNetwork {
+            network,
+            dir,
+            msps,
+            nonce: 0,
+        }
+    }
+
+    /// `User1` of an organisation.
+    pub fn client(&self, msp: &str) -> SigningIdentity {
+        load(self.dir.path(), msp, "users", "User1")
+    }
+
+    /// `peer0` of an organisation.
+    pub fn peer(&self, msp: &str) -> SigningIdentity {
+        load(self.dir.path(), msp, "peers", "peer0")
+    }
+
+    /// A proposal of `client`, simulated against `state` and endorsed by the peers of
+    /// `endorsers`, assembled and signed by the client. Panics if the contract refuses.
+    #[allow(clippy::too_many_arguments)]
+    pub fn transact(
+        &mut self,
+        state: &dyn StateReader,
+        channel: &str,
+        client: &SigningIdentity,
+        function: &str,
+        args: &[&str],
+        endorsers: &[&str],
+    ) -> Transaction {
+        self.nonce += 1;
+        let nonce = self.nonce.to_be_bytes().to_vec();
+        let creator = client.creator();
+        let proposal = Proposal {
+            channel: channel.into(),
+            chaincode: "bpjs".into(),
+            function: function.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            tx_id: Proposal::compute_tx_id(&nonce, &creator),
+            timestamp_ms: time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
+            nonce,
+            creator: creator.clone(),
+        };
+        let identity = self.msps.identity(&creator).expect("a valid client");
+        let invoker = Invoker {
+            msp_id: identity.msp_id.clone(),
+            role: identity.role,
+            common_name: identity.common_name.clone(),
+            id: identity.id.clone(),
+        };
+        let simulated = Simulator::new(state, "bpjs", channel, &proposal.tx_id, proposal.timestamp_ms, invoker)
+            .run(&Bpjs, function, &proposal.args)
+            .unwrap_or_else(|e| panic!("{function} refused: {e}"));
+        let response = Response {
+            proposal_hash: proposal.hash(),
+            rwset: simulated.rwset,
+            event: simulated.event,
+            result: simulated.result,
+        };
+        let endorsements: Vec<Endorsement> = endorsers
+            .iter()
+            .map(|msp| {
+                let peer = self.peer(msp);
+                Endorsement {
+                    endorser: peer.creator(),
+                    signature: peer.sign(&response.encode()).expect("signature"),
+                }
+            })
+            .collect();
+        let signature = client
+            .sign(&Transaction::signed_bytes(&proposal, &response, &endorsements))
+            .expect("signature");
+        Transaction {
+            proposal,
+            response,
+            endorsements,
+            signature,
+        }
+    }
+}
+
+impl Default for TestNetwork {
+    fn default() -> Self {
+        Self::new()
+    }
+}

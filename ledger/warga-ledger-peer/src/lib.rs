@@ -1,0 +1,355 @@
+//! A peer's ledger for one channel, in one embedded ACID store (redb): the block store
+//! (append-only: block `n` is written once, after `n − 1`), the world state (value and
+//! version per key), the history index (every committed change per key) and the transaction
+//! index (block, position and validation code per id).
+//!
+//! [`PeerLedger::validate_and_commit`] takes an ordered block: it runs the stateless checks
+//! of every transaction in parallel, then MVCC and duplicates in order, records the codes in
+//! the block's metadata, and commits block, codes, state and history in **one** write
+//! transaction — so a crash at any point leaves the ledger at the previous block or at this
+//! one, never between. On open the tip is re-checked (hash link and data hash).
+
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use warga_ledger_core::block::Block;
+use warga_ledger_core::network::{Channel, Network};
+use warga_ledger_core::rwset::{HistoryEntry, StateReader, Version, VersionedValue};
+use warga_ledger_core::validate::{BlockValidator, Membership, ValidationCode, check_transaction};
+
+/// Block number → the block (JSON, metadata included).
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// Transaction id → (block, position, validation code).
+const TXS: TableDefinition<&str, (u64, u64, u8)> = TableDefinition::new("txs");
+/// `namespace \0 key` → (block, tx, value).
+const STATE: TableDefinition<&str, (u64, u64, &[u8])> = TableDefinition::new("state");
+/// A history entry's key: (`namespace \0 key`, block, tx).
+type HistoryKey<'a> = (&'a str, u64, u64);
+/// A history entry: (tx id, timestamp ms, deleted, value).
+type HistoryValue<'a> = (&'a str, i64, bool, &'a [u8]);
+const HISTORY: TableDefinition<HistoryKey, HistoryValue> = TableDefinition::new("history");
+
+/// Why the ledger refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("block {got} does not follow the ledger's height {height}")]
+    OutOfOrder { height: u64, got: u64 },
+    #[error("block {0} does not link to the previous block or its data hash is wrong")]
+    BrokenChain(u64),
+    #[error("block {0} is unreadable: {1}")]
+    Corrupt(u64, String),
+}
+
+fn storage(error: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Storage(error.to_string())
+}
+
+fn state_key(namespace: &str, key: &str) -> String {
+    format!("{namespace}\u{0}{key}")
+}
+
+/// One channel's ledger on one peer.
+pub struct PeerLedger {
+    db: redb::Database,
+    pub channel: String,
+}
+
+/// Where a transaction ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxStatus {
+    pub block: u64,
+    pub index: u64,
+    pub code: ValidationCode,
+}
+
+impl PeerLedger {
+    /// Opens (or creates) the ledger at `path`; a new ledger starts with `genesis`.
+    pub fn open(path: &Path, channel: &str, genesis: &Block) -> Result<PeerLedger, LedgerError> {
+        let db = redb::Database::create(path).map_err(storage)?;
+        let ledger = PeerLedger {
+            db,
+            channel: channel.to_owned(),
+        };
+        match ledger.height()? {
+            0 => {
+                if !genesis.links_to(None) {
+                    return Err(LedgerError::BrokenChain(0));
+                }
+                ledger.commit(genesis, &[])?;
+            }
+            height => {
+                // The tip must link to its predecessor: a torn write would show here.
+                let tip = ledger
+                    .block(height - 1)?
+                    .ok_or(LedgerError::Corrupt(height - 1, "missing".into()))?;
+                let previous = match height - 1 {
+                    0 => None,
+                    n => Some(
+                        ledger
+                            .block(n - 1)?
+                            .ok_or(LedgerError::Corrupt(n - 1, "missing".into()))?
+                            .header,
+                    ),
+                };
+                if !tip.links_to(previous.as_ref()) {
+                    return Err(LedgerError::BrokenChain(height - 1));
+                }
+                let stored_genesis = ledger.block(0)?.ok_or(LedgerError::Corrupt(0, "missing".into()))?;
+                if stored_genesis.header != genesis.header {
+                    return Err(LedgerError::BrokenChain(0));
+                }
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// The number of blocks.
+    pub fn height(&self) -> Result<u64, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = match read.open_table(BLOCKS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(storage(e)),
+        };
+        Ok(table.last().map_err(storage)?.map(|(k, _)| k.value() + 1).unwrap_or(0))
+    }
+
+    pub fn block(&self, number: u64) -> Result<Option<Block>, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = match read.open_table(BLOCKS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(storage(e)),
+        };
+        match table.get(number).map_err(storage)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(bytes.value())
+                .map(Some)
+                .map_err(|e| LedgerError::Corrupt(number, e.to_string())),
+        }
+    }
+
+    pub fn tx_status(&self, tx_id: &str) -> Result<Option<TxStatus>, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = match read.open_table(TXS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(storage(e)),
+        };
+        Ok(table.get(tx_id).map_err(storage)?.and_then(|v| {
+            let (block, index, code) = v.value();
+            ValidationCode::from_u8(code).map(|code| TxStatus { block, index, code })
+        }))
+    }
+
+    /// A consistent snapshot of world state and history, for simulation and validation.
+    pub fn snapshot(&self) -> Result<Snapshot, LedgerError> {
+        Ok(Snapshot(self.db.begin_read().map_err(storage)?))
+    }
+
+    /// Validates an ordered block (parallel stateless checks, then MVCC in order), records the
+    /// codes in its metadata and commits it. Returns the codes.
+    pub fn validate_and_commit(
+        &self,
+        mut block: Block,
+        network: &Network,
+        channel: &Channel,
+        membership: &dyn Membership,
+    ) -> Result<Vec<ValidationCode>, LedgerError> {
+        let txs = block.data.transactions();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(txs.len().max(1));
+        let chunk = txs.len().div_ceil(threads).max(1);
+        let stateless: Vec<ValidationCode> = std::thread::scope(|scope| {
+            let handles: Vec<_> = txs
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|tx| check_transaction(tx, network, channel, membership))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        if stateless.len() != txs.len() {
+            return Err(storage("a validation thread failed"));
+        }
+        let snapshot = self.snapshot()?;
+        let committed = |id: &str| snapshot.has_tx(id);
+        let mut validator = BlockValidator::new(block.header.number, &snapshot, &committed);
+        let codes: Vec<ValidationCode> = txs
+            .iter()
+            .zip(stateless)
+            .enumerate()
+            .map(|(i, (tx, code))| validator.validate(i as u64, tx, code))
+            .collect();
+        drop(validator);
+        drop(snapshot);
+        block.metadata.validation_codes = codes.iter().map(|c| *c as u8).collect();
+        self.commit(&block, &codes)?;
+        Ok(codes)
+    }
+
+    /// Appends a validated block: block, transaction index, state and history in one write.
+    pub fn commit(&self, block: &Block, codes: &[ValidationCode]) -> Result<(), LedgerError> {
+        let height = self.height()?;
+        if block.header.number != height {
+            return Err(LedgerError::OutOfOrder {
+                height,
+                got: block.header.number,
+            });
+        }
+        let previous = match height {
+            0 => None,
+            n => Some(
+                self.block(n - 1)?
+                    .ok_or(LedgerError::Corrupt(n - 1, "missing".into()))?
+                    .header,
+            ),
+        };
+        if !block.links_to(previous.as_ref()) {
+            return Err(LedgerError::BrokenChain(block.header.number));
+        }
+        let txs = block.data.transactions();
+        if codes.len() != txs.len() {
+            return Err(LedgerError::Corrupt(
+                block.header.number,
+                format!("{} validation codes for {} transactions", codes.len(), txs.len()),
+            ));
+        }
+        let bytes = serde_json::to_vec(block).map_err(storage)?;
+        let write = self.db.begin_write().map_err(storage)?;
+        {
+            let mut blocks = write.open_table(BLOCKS).map_err(storage)?;
+            let mut tx_index = write.open_table(TXS).map_err(storage)?;
+            let mut state = write.open_table(STATE).map_err(storage)?;
+            let mut history = write.open_table(HISTORY).map_err(storage)?;
+            blocks.insert(block.header.number, bytes.as_slice()).map_err(storage)?;
+            for (i, (tx, code)) in txs.iter().zip(codes).enumerate() {
+                let i = i as u64;
+                // The first occurrence of an id keeps the index (a duplicate is invalid anyway).
+                if tx_index.get(tx.proposal.tx_id.as_str()).map_err(storage)?.is_none() {
+                    tx_index
+                        .insert(tx.proposal.tx_id.as_str(), (block.header.number, i, *code as u8))
+                        .map_err(storage)?;
+                }
+                if *code != ValidationCode::Valid {
+                    continue;
+                }
+                let rwset = &tx.response.rwset;
+                for w in &rwset.writes {
+                    let key = state_key(&rwset.namespace, &w.key);
+                    match &w.value {
+                        Some(value) => {
+                            state
+                                .insert(key.as_str(), (block.header.number, i, value.as_slice()))
+                                .map_err(storage)?;
+                        }
+                        None => {
+                            state.remove(key.as_str()).map_err(storage)?;
+                        }
+                    }
+                    let value = w.value.as_deref().unwrap_or(&[]);
+                    history
+                        .insert(
+                            (key.as_str(), block.header.number, i),
+                            (
+                                tx.proposal.tx_id.as_str(),
+                                tx.proposal.timestamp_ms,
+                                w.value.is_none(),
+                                value,
+                            ),
+                        )
+                        .map_err(storage)?;
+                }
+            }
+        }
+        write.commit().map_err(storage)
+    }
+}
+
+/// A read snapshot of the ledger.
+pub struct Snapshot(redb::ReadTransaction);
+
+impl Snapshot {
+    fn has_tx(&self, tx_id: &str) -> bool {
+        self.0
+            .open_table(TXS)
+            .ok()
+            .and_then(|t| t.get(tx_id).ok().flatten())
+            .is_some()
+    }
+}
+
+impl StateReader for Snapshot {
+    fn get(&self, namespace: &str, key: &str) -> Option<VersionedValue> {
+        let table = self.0.open_table(STATE).ok()?;
+        let found = table.get(state_key(namespace, key).as_str()).ok()??;
+        let (block, tx, value) = found.value();
+        Some(VersionedValue {
+            value: value.to_vec(),
+            version: Version { block, tx },
+        })
+    }
+
+    fn range(&self, namespace: &str, start: &str, end: &str, limit: usize) -> Vec<(String, VersionedValue)> {
+        let Ok(table) = self.0.open_table(STATE) else {
+            return Vec::new();
+        };
+        let from = state_key(namespace, start);
+        // Without an end: every key of the namespace (`\u{1}` sorts after the separator).
+        let to = if end.is_empty() {
+            format!("{namespace}\u{1}")
+        } else {
+            state_key(namespace, end)
+        };
+        let prefix_len = namespace.len() + 1;
+        let Ok(range) = table.range(from.as_str()..to.as_str()) else {
+            return Vec::new();
+        };
+        range
+            .filter_map(Result::ok)
+            .take(limit)
+            .map(|(k, v)| {
+                let (block, tx, value) = v.value();
+                (
+                    k.value()[prefix_len..].to_owned(),
+                    VersionedValue {
+                        value: value.to_vec(),
+                        version: Version { block, tx },
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn history(&self, namespace: &str, key: &str) -> Vec<HistoryEntry> {
+        let Ok(table) = self.0.open_table(HISTORY) else {
+            return Vec::new();
+        };
+        let key = state_key(namespace, key);
+        let Ok(range) = table.range((key.as_str(), 0, 0)..=(key.as_str(), u64::MAX, u64::MAX)) else {
+            return Vec::new();
+        };
+        range
+            .filter_map(Result::ok)
+            .map(|(k, v)| {
+                let (_, block, tx) = k.value();
+                let (tx_id, timestamp_ms, deleted, value) = v.value();
+                HistoryEntry {
+                    tx_id: tx_id.to_owned(),
+                    version: Version { block, tx },
+                    timestamp_ms,
+                    value: (!deleted).then(|| value.to_vec()),
+                }
+            })
+            .collect()
+    }
+}
