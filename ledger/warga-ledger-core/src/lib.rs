@@ -12,12 +12,14 @@
 //! - [`bpjs`]: the BPJS Kesehatan contract.
 //! - [`validate`]: the checks a committing peer runs on ordered transactions.
 //! - [`block`]: hash-chained blocks, the genesis block, metadata with validation codes.
+//! - [`cutter`]: the orderer's block cutter (BatchSize, BatchTimeout).
 
 #![forbid(unsafe_code)]
 
 pub mod block;
 pub mod bpjs;
 pub mod chaincode;
+pub mod cutter;
 pub mod network;
 pub mod policy;
 pub mod rwset;

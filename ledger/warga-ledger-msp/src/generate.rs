@@ -295,6 +295,27 @@ pub fn generate(network: &Network, out: &Path, now: OffsetDateTime) -> Result<Ge
     Ok(generated)
 }
 
+/// The MSPs of every organisation of `network` (the orderer's too), trusting the CA
+/// certificates `generate` wrote under `out`, judging at `now_s`.
+pub fn load_msps(network: &Network, out: &Path, now_s: i64) -> Result<crate::Msps, crate::MspError> {
+    let mut msps = crate::Msps::new(now_s);
+    let orgs = network
+        .organizations
+        .iter()
+        .map(|o| (o.msp_id.as_str(), o.domain.as_str(), false))
+        .chain(std::iter::once((
+            network.orderer.organization.msp_id.as_str(),
+            network.orderer.organization.domain.as_str(),
+            true,
+        )));
+    for (msp_id, domain, orderer) in orgs {
+        let path = organization_dir(out, orderer, domain).join(format!("msp/cacerts/ca.{domain}-cert.pem"));
+        let pem = std::fs::read(&path).map_err(|e| crate::MspError::Malformed(format!("{}: {e}", path.display())))?;
+        msps.insert(crate::Msp::new(msp_id, crate::certificate_pem_to_der(&pem)?)?);
+    }
+    Ok(msps)
+}
+
 /// Where `generate` put an organisation's files.
 pub fn organization_dir(out: &Path, orderer: bool, domain: &str) -> PathBuf {
     out.join(if orderer {

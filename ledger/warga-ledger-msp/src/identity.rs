@@ -328,3 +328,23 @@ impl warga_ledger_core::validate::Membership for Msps {
         .is_ok()
     }
 }
+
+/// Signs a block as its orderer: the orderer's identity and its signature over the header
+/// hash go into the block's metadata.
+pub fn sign_block(block: &mut warga_ledger_core::block::Block, orderer: &SigningIdentity) -> Result<(), MspError> {
+    block.metadata.orderer = Some(orderer.creator());
+    block.metadata.signature = orderer.sign(&block.header.hash())?;
+    Ok(())
+}
+
+/// Checks a block's orderer signature: a valid identity with the orderer role, signing the
+/// header hash. Returns the orderer.
+pub fn verify_block_signature(block: &warga_ledger_core::block::Block, msps: &Msps) -> Result<Identity, MspError> {
+    let creator = block.metadata.orderer.as_ref().ok_or(MspError::BadSignature)?;
+    let identity = msps.identity(creator)?;
+    if identity.role != MspRole::Orderer {
+        return Err(MspError::NoRole);
+    }
+    identity.verify(&block.header.hash(), &block.metadata.signature)?;
+    Ok(identity)
+}

@@ -19,4 +19,7 @@ mod identity;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use identity::{Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, revocation_list};
+pub use identity::{
+    Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, revocation_list, sign_block,
+    verify_block_signature,
+};

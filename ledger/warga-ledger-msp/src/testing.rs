@@ -11,7 +11,7 @@ use warga_ledger_core::rwset::StateReader;
 use warga_ledger_core::tx::{Endorsement, Proposal, Response, Transaction};
 
 use crate::generate::{generate, organization_dir};
-use crate::{Msp, Msps, SigningIdentity, certificate_pem_to_der};
+use crate::{Msps, SigningIdentity};
 
 /// The example network with its crypto material.
 pub struct TestNetwork {
@@ -52,11 +52,7 @@ impl TestNetwork {
         let now = time::OffsetDateTime::now_utc();
         generate(&network, dir.path(), now).expect("crypto material");
         let mut msps = Msps::new(now.unix_timestamp());
-        for org in &network.organizations {
-            let ca = organization_dir(dir.path(), false, &org.domain).join(format!("ca/ca.{}-cert.pem", org.domain));
-            let der = certificate_pem_to_der(&std::fs::read(ca).expect("CA")).expect("CA");
-            msps.insert(Msp::new(org.msp_id.clone(), der).expect("MSP"));
-        }
+        msps = crate::generate::load_msps(&network, dir.path(), msps.now_s).expect("MSPs");
         TestNetwork {
             network,
             dir,
@@ -68,6 +64,22 @@ impl TestNetwork {
     /// `User1` of an organisation.
     pub fn client(&self, msp: &str) -> SigningIdentity {
         load(self.dir.path(), msp, "users", "User1")
+    }
+
+    /// `orderer0` of the ordering organisation.
+    pub fn orderer(&self) -> SigningIdentity {
+        let o = &self.network.orderer.organization;
+        let host = format!("orderer0.{}", o.domain);
+        let base = organization_dir(self.dir.path(), true, &o.domain)
+            .join("orderers")
+            .join(&host)
+            .join("msp");
+        SigningIdentity::from_pem(
+            o.msp_id.clone(),
+            &std::fs::read(base.join(format!("signcerts/{host}-cert.pem"))).expect("certificate"),
+            &std::fs::read(base.join("keystore/priv_sk")).expect("key"),
+        )
+        .expect("orderer identity")
     }
 
     /// `peer0` of an organisation.

@@ -11,9 +11,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod verify;
+
 use std::path::Path;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use warga_ledger_core::block::Block;
 use warga_ledger_core::network::{Channel, Network};
 use warga_ledger_core::rwset::{HistoryEntry, StateReader, Version, VersionedValue};
@@ -105,6 +107,29 @@ impl PeerLedger {
             }
         }
         Ok(ledger)
+    }
+
+    /// Opens an existing ledger file (e.g. a copy, for `verify`); refuses an empty one.
+    pub fn open_existing(path: &Path, channel: &str) -> Result<PeerLedger, LedgerError> {
+        let db = redb::Database::open(path).map_err(storage)?;
+        let ledger = PeerLedger {
+            db,
+            channel: channel.to_owned(),
+        };
+        if ledger.height()? == 0 {
+            return Err(LedgerError::Corrupt(0, "the ledger has no genesis block".into()));
+        }
+        Ok(ledger)
+    }
+
+    /// How many keys the world state holds.
+    pub fn state_len(&self) -> Result<u64, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        match read.open_table(STATE) {
+            Ok(table) => table.len().map_err(storage),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(storage(e)),
+        }
     }
 
     /// The number of blocks.

@@ -165,3 +165,107 @@ fn blocks_commit_atomically_with_state_history_and_codes_and_survive_reopening()
         Err(LedgerError::BrokenChain(0))
     ));
 }
+
+/// `verify` replays a ledger from its genesis block and refuses one whose stored codes lie,
+/// whose block is unsigned or signed by a non-orderer.
+#[test]
+fn verify_replays_the_ledger_and_catches_lies() {
+    use warga_ledger_msp::sign_block;
+    use warga_ledger_peer::verify::{VerifyError, verify};
+
+    let mut net = TestNetwork::new();
+    let network = net.network.clone();
+    let channel = network.channel("bpjs-main").unwrap().clone();
+    let genesis = network.genesis_block(&channel);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let ledger = PeerLedger::open(&path, "bpjs-main", &genesis).unwrap();
+    let msps = net.msps.clone();
+    let orderer = net.orderer();
+    let bpjs = net.client("BPJSMSP");
+    for (i, nik) in ["3171075203950004", "3171071203950005"].into_iter().enumerate() {
+        let snapshot = ledger.snapshot().unwrap();
+        let good = net.transact(
+            &snapshot,
+            "bpjs-main",
+            &bpjs,
+            "IssueCard",
+            &[nik, "2", "2027-12-31"],
+            &MAJORITY,
+        );
+        let bad = net.transact(
+            &snapshot,
+            "bpjs-main",
+            &bpjs,
+            "IssueCard",
+            &[nik, "1", "2027-12-31"],
+            &["BPJSMSP"],
+        );
+        drop(snapshot);
+        let mut block = Block::next(&ledger.block(i as u64).unwrap().unwrap().header, vec![good, bad]);
+        sign_block(&mut block, &orderer).unwrap();
+        ledger.validate_and_commit(block, &network, &channel, &msps).unwrap();
+    }
+    drop(ledger);
+    let report = verify(&path, &network, &channel, &msps).unwrap();
+    assert_eq!(
+        (report.blocks, report.transactions, report.valid, report.state_keys),
+        (3, 4, 2, 2)
+    );
+
+    // A ledger whose block 1 claims the policy failure was valid.
+    let lies = dir.path().join("lies.redb");
+    let liar = PeerLedger::open(&lies, "bpjs-main", &genesis).unwrap();
+    let snapshot = liar.snapshot().unwrap();
+    let weak = net.transact(
+        &snapshot,
+        "bpjs-main",
+        &bpjs,
+        "IssueCard",
+        &[NIK, "1", "2027-12-31"],
+        &["BPJSMSP"],
+    );
+    drop(snapshot);
+    let mut block = Block::next(&genesis.header, vec![weak]);
+    sign_block(&mut block, &orderer).unwrap();
+    block.metadata.validation_codes = vec![ValidationCode::Valid as u8];
+    liar.commit(&block, &[ValidationCode::Valid]).unwrap();
+    drop(liar);
+    let error = verify(&lies, &network, &channel, &msps).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            VerifyError::Code {
+                block: 1,
+                index: 0,
+                recomputed: "ENDORSEMENT_POLICY_FAILURE",
+                ..
+            }
+        ),
+        "{error}"
+    );
+
+    // Unsigned, and signed by a peer instead of an orderer.
+    for signer in [None, Some(net.peer("BPJSMSP"))] {
+        let copy = dir.path().join(format!("unsigned-{}.redb", signer.is_some()));
+        let unsigned = PeerLedger::open(&copy, "bpjs-main", &genesis).unwrap();
+        let mut block = Block::next(&genesis.header, Vec::new());
+        if let Some(signer) = &signer {
+            sign_block(&mut block, signer).unwrap();
+        }
+        unsigned.commit(&block, &[]).unwrap();
+        drop(unsigned);
+        let error = verify(&copy, &network, &channel, &msps).unwrap_err();
+        assert!(
+            matches!(error, VerifyError::OrdererSignature { block: 1, .. }),
+            "{error}"
+        );
+    }
+    let other = network.genesis_block(network.channel("jatim-puskesmas").unwrap());
+    let wrong = dir.path().join("wrong-genesis.redb");
+    drop(PeerLedger::open(&wrong, "bpjs-main", &other).unwrap());
+    assert!(matches!(
+        verify(&wrong, &network, &channel, &msps),
+        Err(VerifyError::Genesis)
+    ));
+}

@@ -1,0 +1,129 @@
+//! `warga ledger verify`: re-checks a ledger copy offline, trusting nothing it stores. Every
+//! block must link to the previous one by hash and match its data hash; block 0 must be the
+//! channel's genesis block from the network file; every other block must carry a valid
+//! orderer signature; every transaction is validated again from scratch — signatures,
+//! endorsements against the policies, MVCC over a state replayed from block 1 — and the codes
+//! must equal the stored ones; finally the stored world state must equal the replayed one.
+//! Certificates are judged at the time of the block's newest transaction.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use warga_ledger_core::network::{Channel, Network};
+use warga_ledger_core::rwset::{MemoryState, StateReader, Version};
+use warga_ledger_core::validate::{BlockValidator, ValidationCode, check_transaction};
+use warga_ledger_msp::{Msps, verify_block_signature};
+
+use crate::{LedgerError, PeerLedger};
+
+/// A clean bill: what was checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verified {
+    pub blocks: u64,
+    pub transactions: u64,
+    pub valid: u64,
+    pub state_keys: u64,
+}
+
+/// The first thing found wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("block 0 is not this channel's genesis block")]
+    Genesis,
+    #[error("block {0} does not link to block {prev} or its data hash is wrong", prev = .0.saturating_sub(1))]
+    Chain(u64),
+    #[error("block {block}: orderer signature: {reason}")]
+    OrdererSignature { block: u64, reason: String },
+    #[error("block {block}, transaction {index}: stored code {stored}, recomputed {recomputed}")]
+    Code {
+        block: u64,
+        index: usize,
+        stored: String,
+        recomputed: &'static str,
+    },
+    #[error("world state differs from the replayed blocks at key {0:?}")]
+    State(String),
+}
+
+/// Verifies the ledger at `path` for `channel` of `network`, with the organisations' CAs
+/// from `msps` (their clock is set per block).
+pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) -> Result<Verified, VerifyError> {
+    let ledger = PeerLedger::open_existing(path, &channel.name)?;
+    let height = ledger.height()?;
+    let genesis = ledger.block(0)?.ok_or(VerifyError::Genesis)?;
+    if genesis.header != network.genesis_block(channel).header || !genesis.links_to(None) {
+        return Err(VerifyError::Genesis);
+    }
+    let mut replayed = MemoryState::default();
+    let mut seen = BTreeSet::new();
+    let mut report = Verified {
+        blocks: height,
+        ..Verified::default()
+    };
+    let mut previous = genesis.header;
+    let mut msps = msps.clone();
+    for number in 1..height {
+        let block = ledger
+            .block(number)?
+            .ok_or(LedgerError::Corrupt(number, "missing".into()))?;
+        if !block.links_to(Some(&previous)) {
+            return Err(VerifyError::Chain(number));
+        }
+        let txs = block.data.transactions();
+        if let Some(newest) = txs.iter().map(|t| t.proposal.timestamp_ms).max() {
+            msps.now_s = newest.div_euclid(1000);
+        }
+        verify_block_signature(&block, &msps).map_err(|e| VerifyError::OrdererSignature {
+            block: number,
+            reason: e.to_string(),
+        })?;
+        let committed = |id: &str| seen.contains(id);
+        let mut validator = BlockValidator::new(number, &replayed, &committed);
+        let codes: Vec<ValidationCode> = txs
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| validator.validate(i as u64, tx, check_transaction(tx, network, channel, &msps)))
+            .collect();
+        drop(validator);
+        for (index, (tx, code)) in txs.iter().zip(&codes).enumerate() {
+            let stored = block.code(index);
+            if stored != Some(*code) {
+                return Err(VerifyError::Code {
+                    block: number,
+                    index,
+                    stored: stored.map_or("none", ValidationCode::as_str).to_owned(),
+                    recomputed: code.as_str(),
+                });
+            }
+            if *code == ValidationCode::Valid {
+                let version = Version {
+                    block: number,
+                    tx: index as u64,
+                };
+                replayed.apply(
+                    &tx.response.rwset,
+                    version,
+                    &tx.proposal.tx_id,
+                    tx.proposal.timestamp_ms,
+                );
+                report.valid += 1;
+            }
+            seen.insert(tx.proposal.tx_id.clone());
+            report.transactions += 1;
+        }
+        previous = block.header;
+    }
+    let snapshot = ledger.snapshot()?;
+    for ((namespace, key), value) in &replayed.values {
+        if snapshot.get(namespace, key).as_ref() != Some(value) {
+            return Err(VerifyError::State(key.clone()));
+        }
+    }
+    report.state_keys = ledger.state_len()?;
+    if report.state_keys != replayed.values.len() as u64 {
+        return Err(VerifyError::State("(a key the blocks never wrote)".into()));
+    }
+    Ok(report)
+}
