@@ -15,13 +15,15 @@ pub mod verify;
 
 use std::path::Path;
 
+use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use warga_ledger_core::block::Block;
 use warga_ledger_core::network::{Channel, Network};
 use warga_ledger_core::rwset::{HistoryEntry, StateReader, Version, VersionedValue};
 use warga_ledger_core::validate::{BlockValidator, Membership, ValidationCode, check_transaction};
+use warga_ledger_proto::v1;
 
-/// Block number → the block (JSON, metadata included).
+/// Block number → the block (protobuf, `warga.ledger.v1.Block`, metadata included).
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 /// Transaction id → (block, position, validation code).
 const TXS: TableDefinition<&str, (u64, u64, u8)> = TableDefinition::new("txs");
@@ -152,9 +154,12 @@ impl PeerLedger {
         };
         match table.get(number).map_err(storage)? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(bytes.value())
-                .map(Some)
-                .map_err(|e| LedgerError::Corrupt(number, e.to_string())),
+            Some(bytes) => {
+                let wire = v1::Block::decode(bytes.value()).map_err(|e| LedgerError::Corrupt(number, e.to_string()))?;
+                Block::try_from(wire)
+                    .map(Some)
+                    .map_err(|e| LedgerError::Corrupt(number, e.to_string()))
+            }
         }
     }
 
@@ -249,7 +254,7 @@ impl PeerLedger {
                 format!("{} validation codes for {} transactions", codes.len(), txs.len()),
             ));
         }
-        let bytes = serde_json::to_vec(block).map_err(storage)?;
+        let bytes = v1::Block::from(block.clone()).encode_to_vec();
         let write = self.db.begin_write().map_err(storage)?;
         {
             let mut blocks = write.open_table(BLOCKS).map_err(storage)?;
