@@ -68,8 +68,13 @@ impl TestNetwork {
 
     /// `orderer0` of the ordering organisation.
     pub fn orderer(&self) -> SigningIdentity {
+        self.orderer_n(0)
+    }
+
+    /// `orderer<n>` of the ordering organisation.
+    pub fn orderer_n(&self, n: usize) -> SigningIdentity {
         let o = &self.network.orderer.organization;
-        let host = format!("orderer0.{}", o.domain);
+        let host = format!("orderer{n}.{}", o.domain);
         let base = organization_dir(self.dir.path(), true, &o.domain)
             .join("orderers")
             .join(&host)

@@ -1,0 +1,248 @@
+//! The ordering service, with etcdraft's semantics on openraft (an established Raft library;
+//! nothing of consensus is written here):
+//!
+//! - a client broadcasts a transaction to the leader; the leader's block cutter (Fabric's
+//!   BatchSize and BatchTimeout) groups transactions into batches; each batch is one Raft
+//!   entry, proposed in order;
+//! - every orderer applies committed entries to its state machine, which builds block `n`
+//!   from batch and block `n − 1` — the same header everywhere — and signs it with its own
+//!   orderer identity ([`store`]);
+//! - `broadcast` answers only once the transaction's batch is committed by a majority, so an
+//!   acknowledged transaction survives the leader's crash;
+//! - leader election, failover, log replication, snapshots (all blocks) and log compaction
+//!   are openraft's; the log and the blocks live in one redb file per orderer.
+//!
+//! [`network::Router`] connects orderers in one process (for `warga up` and for
+//! deterministic tests of elections and partitions); the gRPC transport comes with the
+//! orderer processes.
+
+#![forbid(unsafe_code)]
+
+pub mod network;
+pub mod store;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use prost::Message;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use warga_ledger_core::block::Block;
+use warga_ledger_core::cutter::BlockCutter;
+use warga_ledger_core::network::Orderer as OrdererSettings;
+use warga_ledger_core::tx::Transaction;
+use warga_ledger_msp::SigningIdentity;
+use warga_ledger_proto::v1;
+
+use crate::store::{BlockMachine, BlocksSnapshot, LogStore, OrdererDb};
+
+/// A Raft entry: one batch of transactions (protobuf-encoded), one block.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Batch {
+    pub transactions: Vec<Vec<u8>>,
+}
+
+/// What applying an entry produced: the block it became, if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Ordered {
+    pub block: Option<u64>,
+}
+
+openraft::declare_raft_types!(
+    /// warga's Raft types: batches in, block numbers out, blocks as snapshots.
+    pub TypeConfig:
+        D = Batch,
+        R = Ordered,
+        NodeId = u64,
+        Node = BasicNode,
+        SnapshotData = BlocksSnapshot,
+);
+
+/// Why a broadcast was not ordered.
+#[derive(Debug, thiserror::Error)]
+pub enum BroadcastError {
+    #[error("this orderer is not the leader; the leader is {leader:?}")]
+    NotLeader { leader: Option<u64> },
+    #[error(transparent)]
+    TooLarge(#[from] warga_ledger_core::cutter::TooLarge),
+    #[error("the transaction is for channel {got}, this orderer serves {channel}")]
+    WrongChannel { channel: String, got: String },
+    #[error("ordering stopped before the transaction was committed: {0}")]
+    Interrupted(String),
+}
+
+/// The Raft timing of a network file's orderer settings: heartbeat = tick × heartbeat_tick,
+/// election timeout between tick × election_tick and twice that; snapshots every
+/// `snapshot_interval_bytes` of batches, counted as entries of `preferred_max_bytes`.
+pub fn raft_config(settings: &OrdererSettings) -> Result<Config, Box<openraft::ConfigError>> {
+    let tick = settings.raft.tick_interval_ms;
+    let entries =
+        (settings.raft.snapshot_interval_bytes / u64::from(settings.batch_size.preferred_max_bytes).max(1)).max(8);
+    Config {
+        cluster_name: "warga-orderer".into(),
+        heartbeat_interval: tick * u64::from(settings.raft.heartbeat_tick),
+        election_timeout_min: tick * u64::from(settings.raft.election_tick),
+        election_timeout_max: 2 * tick * u64::from(settings.raft.election_tick),
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(entries),
+        max_in_snapshot_log_to_keep: entries / 2,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(Box::new)
+}
+
+type Waiter = oneshot::Sender<Result<u64, String>>;
+
+struct Pending {
+    cutter: BlockCutter,
+    /// One per transaction in the cutter, in the same order.
+    waiters: VecDeque<Waiter>,
+}
+
+/// One orderer of a channel.
+pub struct OrdererNode {
+    pub id: u64,
+    pub channel: String,
+    pub raft: Raft<TypeConfig>,
+    pub db: OrdererDb,
+    pending: Arc<Mutex<Pending>>,
+    batches: mpsc::Sender<(Batch, Vec<Waiter>)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl OrdererNode {
+    /// Starts orderer `id` of `channel` on the database at `path`.
+    pub async fn start(
+        id: u64,
+        channel: &str,
+        settings: &OrdererSettings,
+        genesis: &Block,
+        signer: Arc<SigningIdentity>,
+        path: &std::path::Path,
+        network: network::NodeNetwork,
+    ) -> Result<OrdererNode, String> {
+        let db = OrdererDb::open(path).map_err(|e| e.to_string())?;
+        let machine = BlockMachine::new(db.clone(), genesis, signer).map_err(|e| e.to_string())?;
+        let config = Arc::new(raft_config(settings).map_err(|e| e.to_string())?);
+        let raft = Raft::new(id, config, network, LogStore(db.clone()), machine)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pending = Arc::new(Mutex::new(Pending {
+            cutter: BlockCutter::new(settings.batch_size, settings.batch_timeout_ms),
+            waiters: VecDeque::new(),
+        }));
+        // Batches are proposed one after another, in the order they were cut.
+        let (batches, mut queue) = mpsc::channel::<(Batch, Vec<Waiter>)>(64);
+        let proposer_raft = raft.clone();
+        let proposer = tokio::spawn(async move {
+            while let Some((batch, waiters)) = queue.recv().await {
+                let answer = match proposer_raft.client_write_ff(batch).await {
+                    Ok(receiver) => receiver,
+                    Err(error) => {
+                        for waiter in waiters {
+                            let _ = waiter.send(Err(error.to_string()));
+                        }
+                        continue;
+                    }
+                };
+                tokio::spawn(async move {
+                    let result = match answer.await {
+                        Ok(Ok(written)) => written.data.block.ok_or_else(|| "the batch made no block".to_owned()),
+                        Ok(Err(error)) => Err(error.to_string()),
+                        Err(error) => Err(error.to_string()),
+                    };
+                    for waiter in waiters {
+                        let _ = waiter.send(result.clone());
+                    }
+                });
+            }
+        });
+        // BatchTimeout: cut what waits when its deadline passes.
+        let timer_pending = pending.clone();
+        let timer_batches = batches.clone();
+        let timer = tokio::spawn(async move {
+            loop {
+                let deadline = timer_pending.lock().await.cutter.deadline_ms();
+                let wait = deadline.map_or(Duration::from_millis(50), |d| {
+                    Duration::from_millis((d - now_ms()).clamp(0, 50) as u64)
+                });
+                tokio::time::sleep(wait).await;
+                let mut p = timer_pending.lock().await;
+                if let Some(batch) = p.cutter.timed_out(now_ms()) {
+                    let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();
+                    drop(p);
+                    if timer_batches
+                        .send((Batch { transactions: batch }, waiters))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(OrdererNode {
+            id,
+            channel: channel.to_owned(),
+            raft,
+            db,
+            pending,
+            batches,
+            tasks: vec![proposer, timer],
+        })
+    }
+
+    /// Orders a transaction: answers with its block number once a majority committed it.
+    pub async fn broadcast(&self, tx: &Transaction) -> Result<u64, BroadcastError> {
+        if tx.proposal.channel != self.channel {
+            return Err(BroadcastError::WrongChannel {
+                channel: self.channel.clone(),
+                got: tx.proposal.channel.clone(),
+            });
+        }
+        let leader = self.raft.current_leader().await;
+        if leader != Some(self.id) {
+            return Err(BroadcastError::NotLeader { leader });
+        }
+        let bytes = v1::Transaction::from(tx.clone()).encode_to_vec();
+        let (sender, receiver) = oneshot::channel();
+        {
+            let mut p = self.pending.lock().await;
+            let cut = p.cutter.ordered(bytes, now_ms())?;
+            p.waiters.push_back(sender);
+            for batch in cut {
+                let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();
+                self.batches
+                    .send((Batch { transactions: batch }, waiters))
+                    .await
+                    .map_err(|e| BroadcastError::Interrupted(e.to_string()))?;
+            }
+        }
+        match receiver.await {
+            Ok(Ok(block)) => Ok(block),
+            Ok(Err(error)) => Err(BroadcastError::Interrupted(error)),
+            Err(error) => Err(BroadcastError::Interrupted(error.to_string())),
+        }
+    }
+
+    /// The number of blocks this orderer has.
+    pub fn height(&self) -> u64 {
+        self.db.height().unwrap_or(0)
+    }
+
+    /// Stops Raft and the batching tasks (as a crash would, minus the process exit).
+    pub async fn shutdown(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let _ = self.raft.shutdown().await;
+    }
+}

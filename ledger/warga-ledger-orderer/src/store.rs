@@ -1,0 +1,422 @@
+//! An orderer's durable state in one redb file: the Raft log (entries, vote, committed,
+//! purged) and the state machine — the channel's blocks — with the last applied log id and
+//! membership. Blocks are built at apply time from the replicated batch, so every orderer
+//! derives the same header from the same log; each signs the blocks it stores.
+
+// openraft's `StorageError` is large, and it is what the storage traits return; the helpers
+// here return it too rather than converting twice.
+#![allow(clippy::result_large_err)]
+
+use std::fmt::Debug;
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
+use openraft::{
+    Entry, EntryPayload, LogId, OptionalSend, RaftLogReader, RaftSnapshotBuilder, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership, Vote,
+};
+use prost::Message;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use warga_ledger_core::block::{Block, BlockHeader};
+use warga_ledger_msp::SigningIdentity;
+use warga_ledger_proto::v1;
+
+use crate::{Batch, Ordered, TypeConfig};
+
+type NodeId = u64;
+type Membership = StoredMembership<NodeId, openraft::BasicNode>;
+/// The applied log id, the membership and every block (encoded), read together.
+type AppliedBlocks = (Option<LogId<NodeId>>, Membership, Vec<Vec<u8>>);
+
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+
+fn io_error(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::write(&std::io::Error::other(e.to_string())).into()
+}
+
+fn read_error(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::read(&std::io::Error::other(e.to_string())).into()
+}
+
+/// The shared database of one orderer.
+#[derive(Clone)]
+pub struct OrdererDb(Arc<redb::Database>);
+
+impl OrdererDb {
+    pub fn open(path: &std::path::Path) -> Result<OrdererDb, redb::Error> {
+        let db = redb::Database::create(path)?;
+        let write = db.begin_write()?;
+        write.open_table(LOG)?;
+        write.open_table(META)?;
+        write.open_table(BLOCKS)?;
+        write.commit()?;
+        Ok(OrdererDb(Arc::new(db)))
+    }
+
+    fn meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StorageError<NodeId>> {
+        let read = self.0.begin_read().map_err(read_error)?;
+        let table = read.open_table(META).map_err(read_error)?;
+        match table.get(key).map_err(read_error)? {
+            Some(bytes) => serde_json::from_slice(bytes.value()).map(Some).map_err(read_error),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), StorageError<NodeId>> {
+        let bytes = serde_json::to_vec(value).map_err(io_error)?;
+        let write = self.0.begin_write().map_err(io_error)?;
+        write
+            .open_table(META)
+            .map_err(io_error)?
+            .insert(key, bytes.as_slice())
+            .map_err(io_error)?;
+        write.commit().map_err(io_error)
+    }
+
+    /// The applied log id and membership, and every block, read in one transaction.
+    fn consistent_state(&self) -> Result<AppliedBlocks, StorageError<NodeId>> {
+        let read = self.0.begin_read().map_err(read_error)?;
+        let meta = read.open_table(META).map_err(read_error)?;
+        let get = |key: &str| -> Result<Option<Vec<u8>>, StorageError<NodeId>> {
+            Ok(meta.get(key).map_err(read_error)?.map(|v| v.value().to_vec()))
+        };
+        let applied: Option<LogId<NodeId>> = match get("applied")? {
+            Some(bytes) => serde_json::from_slice::<Option<LogId<NodeId>>>(&bytes).map_err(read_error)?,
+            None => None,
+        };
+        let membership = match get("membership")? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(read_error)?,
+            None => StoredMembership::default(),
+        };
+        let blocks = read
+            .open_table(BLOCKS)
+            .map_err(read_error)?
+            .iter()
+            .map_err(read_error)?
+            .map(|item| item.map(|(_, v)| v.value().to_vec()).map_err(read_error))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((applied, membership, blocks))
+    }
+
+    /// The number of blocks.
+    pub fn height(&self) -> Result<u64, redb::Error> {
+        let read = self.0.begin_read()?;
+        let table = read.open_table(BLOCKS)?;
+        Ok(table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(0))
+    }
+
+    /// Block `number`, if stored.
+    pub fn block(&self, number: u64) -> Result<Option<Block>, redb::Error> {
+        let read = self.0.begin_read()?;
+        let table = read.open_table(BLOCKS)?;
+        let Some(bytes) = table.get(number)? else {
+            return Ok(None);
+        };
+        let wire = v1::Block::decode(bytes.value()).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+        Block::try_from(wire)
+            .map(Some)
+            .map_err(|e| redb::Error::Corrupted(e.to_string()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The Raft log
+
+/// The Raft log in redb.
+#[derive(Clone)]
+pub struct LogStore(pub OrdererDb);
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+        let read = self.0.0.begin_read().map_err(read_error)?;
+        let table = read.open_table(LOG).map_err(read_error)?;
+        let mut out = Vec::new();
+        for item in table.range(range).map_err(read_error)? {
+            let (_, value) = item.map_err(read_error)?;
+            out.push(serde_json::from_slice(value.value()).map_err(read_error)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let last_purged: Option<LogId<NodeId>> = self.0.meta("purged")?;
+        let read = self.0.0.begin_read().map_err(read_error)?;
+        let table = read.open_table(LOG).map_err(read_error)?;
+        let last = match table.last().map_err(read_error)? {
+            Some((_, value)) => {
+                let entry: Entry<TypeConfig> = serde_json::from_slice(value.value()).map_err(read_error)?;
+                Some(entry.log_id)
+            }
+            None => last_purged,
+        };
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.0.put_meta("vote", vote)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        self.0.meta("vote")
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<(), StorageError<NodeId>> {
+        self.0.put_meta("committed", &committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        Ok(self.0.meta::<Option<LogId<NodeId>>>("committed")?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let write = self.0.0.begin_write().map_err(io_error)?;
+        {
+            let mut table = write.open_table(LOG).map_err(io_error)?;
+            for entry in entries {
+                let bytes = serde_json::to_vec(&entry).map_err(io_error)?;
+                table.insert(entry.log_id.index, bytes.as_slice()).map_err(io_error)?;
+            }
+        }
+        // redb's commit is durable (fsync) by default: the callback follows the flush.
+        let result = write.commit().map_err(|e| std::io::Error::other(e.to_string()));
+        let failed = result.as_ref().err().map(|e| e.to_string());
+        callback.log_io_completed(result);
+        match failed {
+            Some(e) => Err(io_error(e)),
+            None => Ok(()),
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let write = self.0.0.begin_write().map_err(io_error)?;
+        {
+            let mut table = write.open_table(LOG).map_err(io_error)?;
+            table.retain(|index, _| index < log_id.index).map_err(io_error)?;
+        }
+        write.commit().map_err(io_error)
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.0.put_meta("purged", &log_id)?;
+        let write = self.0.0.begin_write().map_err(io_error)?;
+        {
+            let mut table = write.open_table(LOG).map_err(io_error)?;
+            table.retain(|index, _| index > log_id.index).map_err(io_error)?;
+        }
+        write.commit().map_err(io_error)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The state machine: the channel's blocks
+
+/// What a snapshot carries: every block (encoded) up to the snapshot's log id. A lagging or
+/// new orderer installs it and continues from the log.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BlocksSnapshot {
+    pub blocks: Vec<Vec<u8>>,
+}
+
+/// The state machine of one orderer.
+#[derive(Clone)]
+pub struct BlockMachine {
+    db: OrdererDb,
+    signer: Arc<SigningIdentity>,
+}
+
+impl BlockMachine {
+    /// A state machine over `db`, whose first block must be `genesis`, signing with `signer`.
+    pub fn new(db: OrdererDb, genesis: &Block, signer: Arc<SigningIdentity>) -> Result<BlockMachine, redb::Error> {
+        if db.height()? == 0 {
+            let write = db.0.begin_write()?;
+            write
+                .open_table(BLOCKS)?
+                .insert(0, v1::Block::from(genesis.clone()).encode_to_vec().as_slice())?;
+            write.commit()?;
+        }
+        Ok(BlockMachine { db, signer })
+    }
+
+    fn tip(&self) -> Result<BlockHeader, StorageError<NodeId>> {
+        let height = self.db.height().map_err(read_error)?;
+        let block = self
+            .db
+            .block(height.saturating_sub(1))
+            .map_err(read_error)?
+            .ok_or_else(|| read_error("no genesis block"))?;
+        Ok(block.header)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for BlockMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let (last_log_id, last_membership, blocks) = self.db.consistent_state()?;
+        let snapshot_id = format!("{}-{}", last_log_id.map(|l| l.index).unwrap_or(0), blocks.len());
+        Ok(Snapshot {
+            meta: SnapshotMeta {
+                last_log_id,
+                last_membership,
+                snapshot_id,
+            },
+            snapshot: Box::new(BlocksSnapshot { blocks }),
+        })
+    }
+}
+
+fn put_meta_in<T: serde::Serialize>(
+    write: &redb::WriteTransaction,
+    key: &str,
+    value: &T,
+) -> Result<(), StorageError<NodeId>> {
+    let bytes = serde_json::to_vec(value).map_err(io_error)?;
+    write
+        .open_table(META)
+        .map_err(io_error)?
+        .insert(key, bytes.as_slice())
+        .map_err(io_error)?;
+    Ok(())
+}
+
+impl RaftStateMachine<TypeConfig> for BlockMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, openraft::BasicNode>), StorageError<NodeId>> {
+        let applied = self.db.meta::<Option<LogId<NodeId>>>("applied")?.flatten();
+        let membership = self.db.meta("membership")?.unwrap_or_default();
+        Ok((applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Ordered>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut responses = Vec::new();
+        let mut tip = self.tip()?;
+        for entry in entries {
+            // The entry's effect and the applied log id commit together: a crash re-applies
+            // an entry entirely or not at all, never builds its block twice.
+            let write = self.db.0.begin_write().map_err(io_error)?;
+            let response = match entry.payload {
+                EntryPayload::Blank => Ordered { block: None },
+                EntryPayload::Membership(membership) => {
+                    put_meta_in(
+                        &write,
+                        "membership",
+                        &StoredMembership::new(Some(entry.log_id), membership),
+                    )?;
+                    Ordered { block: None }
+                }
+                EntryPayload::Normal(Batch { transactions }) => {
+                    let txs = transactions
+                        .iter()
+                        .map(|bytes| {
+                            v1::Transaction::decode(bytes.as_slice())
+                                .map_err(|e| e.to_string())
+                                .and_then(|t| {
+                                    warga_ledger_core::tx::Transaction::try_from(t).map_err(|e| e.to_string())
+                                })
+                        })
+                        .collect::<Result<Vec<_>, _>>();
+                    match txs {
+                        // The leader only proposes decodable transactions; a batch that is not
+                        // is skipped on every orderer alike.
+                        Err(error) => {
+                            tracing::error!(%error, index = entry.log_id.index, "an undecodable batch was skipped");
+                            Ordered { block: None }
+                        }
+                        Ok(txs) => {
+                            let mut block = Block::next(&tip, txs);
+                            warga_ledger_msp::sign_block(&mut block, &self.signer).map_err(io_error)?;
+                            let bytes = v1::Block::from(block.clone()).encode_to_vec();
+                            write
+                                .open_table(BLOCKS)
+                                .map_err(io_error)?
+                                .insert(block.header.number, bytes.as_slice())
+                                .map_err(io_error)?;
+                            tip = block.header.clone();
+                            Ordered {
+                                block: Some(block.header.number),
+                            }
+                        }
+                    }
+                }
+            };
+            put_meta_in(&write, "applied", &Some(entry.log_id))?;
+            write.commit().map_err(io_error)?;
+            responses.push(response);
+        }
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<BlocksSnapshot>, StorageError<NodeId>> {
+        Ok(Box::new(BlocksSnapshot { blocks: Vec::new() }))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
+        snapshot: Box<BlocksSnapshot>,
+    ) -> Result<(), StorageError<NodeId>> {
+        // Every block is checked to link to the one before before anything is replaced.
+        let mut previous: Option<BlockHeader> = None;
+        let mut decoded = Vec::with_capacity(snapshot.blocks.len());
+        for bytes in &snapshot.blocks {
+            let block = v1::Block::decode(bytes.as_slice())
+                .map_err(read_error)
+                .and_then(|w| Block::try_from(w).map_err(read_error))?;
+            if !block.links_to(previous.as_ref()) {
+                return Err(read_error(format!(
+                    "snapshot block {} does not link",
+                    block.header.number
+                )));
+            }
+            previous = Some(block.header.clone());
+            decoded.push(block);
+        }
+        let write = self.db.0.begin_write().map_err(io_error)?;
+        {
+            let mut table = write.open_table(BLOCKS).map_err(io_error)?;
+            table.retain(|_, _| false).map_err(io_error)?;
+            for (block, bytes) in decoded.iter().zip(&snapshot.blocks) {
+                table.insert(block.header.number, bytes.as_slice()).map_err(io_error)?;
+            }
+        }
+        put_meta_in(&write, "applied", &meta.last_log_id)?;
+        put_meta_in(&write, "membership", &meta.last_membership)?;
+        write.commit().map_err(io_error)
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        // Built on demand from the block store, in one read: it always matches the applied state.
+        let snapshot = self.build_snapshot().await?;
+        Ok(snapshot.meta.last_log_id.is_some().then_some(snapshot))
+    }
+}

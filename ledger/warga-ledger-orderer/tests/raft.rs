@@ -1,0 +1,292 @@
+//! Three orderers in one process over the in-process router: blocks cut by the batch rules
+//! and identical on every orderer; the leader killed — ordering resumes under a new one and
+//! nothing acknowledged is lost; the old leader restarted from disk catches up (through a
+//! snapshot once the log was compacted); a minority cannot order, and after healing every
+//! orderer holds the same chain.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::BasicNode;
+use warga_ledger_core::block::BlockHeader;
+use warga_ledger_core::network::Orderer as OrdererSettings;
+use warga_ledger_core::rwset::MemoryState;
+use warga_ledger_core::tx::Transaction;
+use warga_ledger_msp::testing::TestNetwork;
+use warga_ledger_orderer::OrdererNode;
+use warga_ledger_orderer::network::Router;
+
+struct Cluster {
+    net: TestNetwork,
+    router: Router,
+    dir: tempfile::TempDir,
+    settings: OrdererSettings,
+    nodes: BTreeMap<u64, OrdererNode>,
+}
+
+impl Cluster {
+    async fn new() -> Cluster {
+        let net = TestNetwork::new();
+        let mut settings = net.network.orderer.clone();
+        settings.batch_size.max_message_count = 5;
+        settings.batch_timeout_ms = 100;
+        settings.raft.tick_interval_ms = 50;
+        settings.raft.snapshot_interval_bytes = u64::from(settings.batch_size.preferred_max_bytes) * 8;
+        let mut cluster = Cluster {
+            net,
+            router: Router::default(),
+            dir: tempfile::tempdir().unwrap(),
+            settings,
+            nodes: BTreeMap::new(),
+        };
+        for id in 1..=3 {
+            cluster.start(id).await;
+        }
+        let members: BTreeMap<u64, BasicNode> = (1..=3)
+            .map(|id| (id, BasicNode::new(format!("orderer{}", id - 1))))
+            .collect();
+        cluster.nodes[&1].raft.initialize(members).await.unwrap();
+        cluster
+    }
+
+    async fn start(&mut self, id: u64) {
+        let channel = self.net.network.channel("bpjs-main").unwrap().clone();
+        let genesis = self.net.network.genesis_block(&channel);
+        let signer = Arc::new(self.net.orderer_n(id as usize - 1));
+        let path = self.dir.path().join(format!("orderer{id}.redb"));
+        let node = OrdererNode::start(
+            id,
+            "bpjs-main",
+            &self.settings,
+            &genesis,
+            signer,
+            &path,
+            self.router.node(id),
+        )
+        .await
+        .unwrap();
+        self.router.add(id, node.raft.clone());
+        self.nodes.insert(id, node);
+    }
+
+    async fn kill(&mut self, id: u64) {
+        self.router.remove(id);
+        if let Some(node) = self.nodes.remove(&id) {
+            node.shutdown().await;
+        }
+    }
+
+    /// The leader all running orderers agree on (other than `not`).
+    async fn leader(&self, not: Option<u64>) -> u64 {
+        for _ in 0..300 {
+            let mut seen = Vec::new();
+            for node in self.nodes.values() {
+                seen.push(node.raft.current_leader().await);
+            }
+            if let Some(Some(leader)) = seen.first().copied()
+                && seen.iter().all(|l| *l == Some(leader))
+                && Some(leader) != not
+                && self.nodes.contains_key(&leader)
+            {
+                return leader;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        panic!("no leader agreed on");
+    }
+
+    fn transactions(&mut self, n: usize) -> Vec<Transaction> {
+        let client = self.net.client("BPJSMSP");
+        let state = MemoryState::default();
+        (0..n)
+            .map(|_| {
+                self.net.transact(
+                    &state,
+                    "bpjs-main",
+                    &client,
+                    "GetPatientHistory",
+                    &["3171075203950004"],
+                    &["BPJSMSP"],
+                )
+            })
+            .collect()
+    }
+
+    /// Broadcasts every transaction to `leader`, as a client does: when leadership moves
+    /// under load (a busy machine can miss a heartbeat), a refused or interrupted one is
+    /// sent again to the leader of the moment. Returns each one's block.
+    async fn order(&self, leader: u64, txs: &[Transaction]) -> Vec<u64> {
+        let one = |tx: &Transaction| {
+            let tx = tx.clone();
+            async move {
+                let mut target = leader;
+                for _ in 0..20 {
+                    match self.nodes[&target].broadcast(&tx).await {
+                        Ok(block) => return block,
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            target = self.leader(None).await;
+                        }
+                    }
+                }
+                panic!("{} was never ordered", tx.proposal.tx_id);
+            }
+        };
+        futures::future::join_all(txs.iter().map(one)).await
+    }
+
+    async fn wait_height(&self, height: u64) {
+        for _ in 0..300 {
+            if self.nodes.values().all(|n| n.height() == height) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        let heights: Vec<u64> = self.nodes.values().map(|n| n.height()).collect();
+        panic!("orderers did not reach height {height}: {heights:?}");
+    }
+
+    /// Every orderer has the same header at every height, linked and signed.
+    fn same_chain(&self) -> Vec<BlockHeader> {
+        let height = self.nodes.values().next().unwrap().height();
+        let mut chain = Vec::new();
+        for number in 0..height {
+            let blocks: Vec<_> = self
+                .nodes
+                .values()
+                .map(|n| n.db.block(number).unwrap().unwrap())
+                .collect();
+            for block in &blocks {
+                assert_eq!(
+                    block.header, blocks[0].header,
+                    "block {number} differs between orderers"
+                );
+                assert!(block.links_to(chain.last()), "block {number} links");
+                if number > 0 {
+                    warga_ledger_msp::verify_block_signature(block, &self.net.msps).unwrap();
+                }
+            }
+            chain.push(blocks[0].header.clone());
+        }
+        chain
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_are_cut_replicated_and_survive_the_leader() {
+    let mut cluster = Cluster::new().await;
+    let leader = cluster.leader(None).await;
+    let txs = cluster.transactions(12);
+    let blocks = cluster.order(leader, &txs).await;
+    assert_eq!(
+        blocks.iter().filter(|b| **b == 1).count(),
+        5,
+        "MaxMessageCount cuts at 5"
+    );
+    assert_eq!(*blocks.iter().max().unwrap(), 3, "5 + 5 + 2 (the last by BatchTimeout)");
+    cluster.wait_height(4).await;
+    cluster.same_chain();
+    let follower = *cluster.nodes.keys().find(|id| **id != leader).unwrap();
+    assert!(matches!(
+        cluster.nodes[&follower].broadcast(&txs[0]).await,
+        Err(warga_ledger_orderer::BroadcastError::NotLeader { leader: Some(l) }) if l == leader
+    ));
+
+    // The leader dies; a new one is elected and ordering resumes; every acknowledged
+    // transaction is in the chain exactly once.
+    let killed_last_index = cluster.nodes[&leader]
+        .raft
+        .metrics()
+        .borrow()
+        .last_log_index
+        .unwrap_or(0);
+    cluster.kill(leader).await;
+    let new_leader = cluster.leader(Some(leader)).await;
+    let more = cluster.transactions(60);
+    cluster.order(new_leader, &more).await;
+    let survivors_height = cluster.nodes[&new_leader].height();
+    assert!(survivors_height >= 16, "{survivors_height}");
+    cluster.wait_height(survivors_height).await;
+    let chain = cluster.same_chain();
+    let mut ordered = Vec::new();
+    for number in 1..chain.len() as u64 {
+        let block = cluster.nodes[&new_leader].db.block(number).unwrap().unwrap();
+        ordered.extend(block.data.transactions().iter().map(|t| t.proposal.tx_id.clone()));
+    }
+    for tx in txs.iter().chain(&more) {
+        // A client that resent after a lost answer may have it twice; peers mark the second
+        // DUPLICATE_TXID. What was acknowledged is never missing.
+        assert!(
+            ordered.contains(&tx.proposal.tx_id),
+            "an acknowledged transaction is in the chain"
+        );
+    }
+
+    // Snapshots were taken by policy; the leader compacts its log past what the dead
+    // orderer has (openraft alone keeps a log a follower may still need), so the old leader,
+    // back from its disk, can only catch up through a snapshot.
+    let leader_raft = cluster.nodes[&new_leader].raft.clone();
+    let snapshot = leader_raft.metrics().borrow().snapshot.map(|l| l.index);
+    let snapshot = snapshot.expect("a snapshot was taken by policy");
+    assert!(snapshot > killed_last_index);
+    leader_raft.trigger().purge_log(snapshot).await.unwrap();
+    for _ in 0..100 {
+        if leader_raft
+            .metrics()
+            .borrow()
+            .purged
+            .is_some_and(|p| p.index > killed_last_index)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let purged = leader_raft.metrics().borrow().purged.map(|p| p.index);
+    assert!(purged.is_some_and(|p| p > killed_last_index), "{purged:?}");
+    cluster.start(leader).await;
+    cluster.wait_height(survivors_height).await;
+    cluster.same_chain();
+    let restarted = cluster.nodes[&leader].raft.metrics().borrow().snapshot.map(|l| l.index);
+    assert!(
+        restarted.is_some_and(|s| s >= snapshot),
+        "installed a snapshot: {restarted:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minority_cannot_order_and_heals_to_the_same_chain() {
+    let mut cluster = Cluster::new().await;
+    let leader = cluster.leader(None).await;
+    let txs = cluster.transactions(3);
+    cluster.order(leader, &txs).await;
+    cluster.wait_height(2).await;
+
+    // The leader is cut off: what it is given is not acknowledged; the majority elects
+    // another leader and goes on.
+    cluster.router.isolate(leader);
+    let stranded = cluster.transactions(1);
+    let attempt = tokio::time::timeout(Duration::from_secs(2), cluster.nodes[&leader].broadcast(&stranded[0])).await;
+    assert!(!matches!(attempt, Ok(Ok(_))), "an isolated leader acknowledges nothing");
+    let mut majority_leader = None;
+    for _ in 0..300 {
+        for (id, node) in &cluster.nodes {
+            if *id != leader && node.raft.current_leader().await == Some(*id) {
+                majority_leader = Some(*id);
+            }
+        }
+        if majority_leader.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let majority_leader = majority_leader.expect("the majority elects a leader");
+    let after = cluster.transactions(4);
+    let blocks = cluster.order(majority_leader, &after).await;
+    assert!(blocks.iter().all(|b| *b >= 2));
+
+    cluster.router.heal();
+    let height = cluster.nodes[&majority_leader].height();
+    cluster.wait_height(height).await;
+    cluster.same_chain();
+}
