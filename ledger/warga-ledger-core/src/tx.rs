@@ -131,6 +131,14 @@ impl Proposal {
     }
 }
 
+/// A proposal with its creator's signature over [`Proposal::encode`], as sent to endorsers.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignedProposal {
+    pub proposal: Proposal,
+    #[serde(with = "crate::tx::base64_bytes")]
+    pub signature: Vec<u8>,
+}
+
 /// An event a chaincode sets for its transaction (one per transaction, as in Fabric).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChaincodeEvent {

@@ -20,6 +20,8 @@
 
 pub mod network;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

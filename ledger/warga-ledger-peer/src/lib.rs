@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod endorse;
 pub mod verify;
 
 use std::path::Path;

@@ -1,0 +1,109 @@
+//! Endorsement, as Fabric's endorsing peers do it: check the signed proposal (channel,
+//! transaction id, the creator's certificate and membership of the channel, the signature,
+//! not already committed), simulate the chaincode against the peer's committed state, and
+//! sign the outcome.
+
+use warga_ledger_core::chaincode::{ChaincodeError, Contract, Invoker, Simulator};
+use warga_ledger_core::network::Channel;
+use warga_ledger_core::tx::{Endorsement, Proposal, Response, SignedProposal};
+use warga_ledger_msp::{Msps, SigningIdentity};
+
+use crate::{LedgerError, PeerLedger};
+
+/// Why a peer does not endorse.
+#[derive(Debug, thiserror::Error)]
+pub enum EndorseError {
+    #[error("the proposal is for channel {0}, which this peer does not serve")]
+    WrongChannel(String),
+    #[error("the transaction id does not match the nonce and creator")]
+    BadTxId,
+    #[error("the creator is not valid: {0}")]
+    Creator(String),
+    #[error("{0} is not a member of this channel")]
+    NotMember(String),
+    #[error("the proposal's signature does not verify")]
+    BadSignature,
+    #[error("transaction {0} is already on the ledger")]
+    Duplicate(String),
+    #[error("chaincode {0} is not defined on this channel")]
+    UnknownChaincode(String),
+    #[error("the chaincode refused: {0}")]
+    Refused(#[from] ChaincodeError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("the peer cannot sign: {0}")]
+    Signing(String),
+}
+
+/// What a peer endorses with: its channel, its organisations' MSPs, the contract and its key.
+pub struct Endorser<'a> {
+    pub ledger: &'a PeerLedger,
+    pub channel: &'a Channel,
+    pub msps: &'a Msps,
+    pub contract: &'a dyn Contract,
+    pub signer: &'a SigningIdentity,
+}
+
+impl Endorser<'_> {
+    /// Simulates `signed` and returns the response with this peer's endorsement.
+    pub fn endorse(&self, signed: &SignedProposal) -> Result<(Response, Endorsement), EndorseError> {
+        let proposal: &Proposal = &signed.proposal;
+        if proposal.channel != self.channel.name || self.ledger.channel != self.channel.name {
+            return Err(EndorseError::WrongChannel(proposal.channel.clone()));
+        }
+        if proposal.tx_id != Proposal::compute_tx_id(&proposal.nonce, &proposal.creator) {
+            return Err(EndorseError::BadTxId);
+        }
+        let identity = self
+            .msps
+            .identity(&proposal.creator)
+            .map_err(|e| EndorseError::Creator(e.to_string()))?;
+        if !self.channel.members.contains(&identity.msp_id) {
+            return Err(EndorseError::NotMember(identity.msp_id));
+        }
+        identity
+            .verify(&proposal.encode(), &signed.signature)
+            .map_err(|_| EndorseError::BadSignature)?;
+        if self.ledger.tx_status(&proposal.tx_id)?.is_some() {
+            return Err(EndorseError::Duplicate(proposal.tx_id.clone()));
+        }
+        if !self.channel.chaincodes.iter().any(|c| c.name == proposal.chaincode)
+            || self.contract.name() != proposal.chaincode
+        {
+            return Err(EndorseError::UnknownChaincode(proposal.chaincode.clone()));
+        }
+        let snapshot = self.ledger.snapshot()?;
+        let invoker = Invoker {
+            msp_id: identity.msp_id.clone(),
+            role: identity.role,
+            common_name: identity.common_name.clone(),
+            id: identity.id.clone(),
+        };
+        let simulated = Simulator::new(
+            &snapshot,
+            &proposal.chaincode,
+            &proposal.channel,
+            &proposal.tx_id,
+            proposal.timestamp_ms,
+            invoker,
+        )
+        .run(self.contract, &proposal.function, &proposal.args)?;
+        let response = Response {
+            proposal_hash: proposal.hash(),
+            rwset: simulated.rwset,
+            event: simulated.event,
+            result: simulated.result,
+        };
+        let signature = self
+            .signer
+            .sign(&response.encode())
+            .map_err(|e| EndorseError::Signing(e.to_string()))?;
+        Ok((
+            response,
+            Endorsement {
+                endorser: self.signer.creator(),
+                signature,
+            },
+        ))
+    }
+}
