@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod grpc;
 pub mod network;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -122,14 +123,14 @@ fn now_ms() -> i64 {
 
 impl OrdererNode {
     /// Starts orderer `id` of `channel` on the database at `path`.
-    pub async fn start(
+    pub async fn start<N: openraft::network::RaftNetworkFactory<TypeConfig>>(
         id: u64,
         channel: &str,
         settings: &OrdererSettings,
         genesis: &Block,
         signer: Arc<SigningIdentity>,
         path: &std::path::Path,
-        network: network::NodeNetwork,
+        network: N,
     ) -> Result<OrdererNode, String> {
         let db = OrdererDb::open(path).map_err(|e| e.to_string())?;
         let machine = BlockMachine::new(db.clone(), genesis, signer).map_err(|e| e.to_string())?;
@@ -241,7 +242,7 @@ impl OrdererNode {
     }
 
     /// Stops Raft and the batching tasks (as a crash would, minus the process exit).
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         for task in &self.tasks {
             task.abort();
         }

@@ -1,0 +1,345 @@
+//! Orderers over gRPC (tonic) with mutual TLS: Raft between orderers (`OrdererRaft`, openraft's
+//! messages as JSON), and Fabric's `AtomicBroadcast` for clients and peers — `Broadcast`
+//! answers with the block once committed, `Deliver` streams blocks from a number on and then
+//! as they are ordered.
+//!
+//! Every connection presents a certificate issued by a TLS CA of the network; the server
+//! knows which organisation's TLS CA issued the client's certificate. Raft is only for the
+//! orderer organisation; `Deliver` only for organisations that are members of the channel
+//! (and the orderers).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use openraft::error::{
+    Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed, StreamingError,
+    Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, SnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, OptionalSend, Snapshot, SnapshotMeta, Vote};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, Server, ServerTlsConfig};
+use tonic::{Request, Response, Status};
+use warga_ledger_proto::v1;
+use warga_ledger_proto::v1::atomic_broadcast_server::{AtomicBroadcast, AtomicBroadcastServer};
+use warga_ledger_proto::v1::orderer_raft_client::OrdererRaftClient;
+use warga_ledger_proto::v1::orderer_raft_server::{OrdererRaft, OrdererRaftServer};
+
+use crate::store::BlocksSnapshot;
+use crate::{BroadcastError, OrdererNode, TypeConfig};
+
+/// A node's TLS material: its certificate and key, and the TLS CAs it trusts, by MSP id.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    pub certificate_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    /// MSP id → that organisation's TLS CA certificate (PEM).
+    pub trusted: BTreeMap<String, Vec<u8>>,
+}
+
+impl TlsMaterial {
+    fn bundle(&self) -> Vec<u8> {
+        self.trusted.values().flatten().copied().collect()
+    }
+
+    /// Which organisation's TLS CA issued the client's certificate.
+    fn organisation_of(&self, client: &[u8]) -> Option<String> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let (_, cert) = X509Certificate::from_der(client).ok()?;
+        self.trusted.iter().find_map(|(msp, pem)| {
+            let der = warga_ledger_msp::certificate_pem_to_der(pem).ok()?;
+            let (_, ca) = X509Certificate::from_der(&der).ok()?;
+            (cert.issuer() == ca.subject() && cert.verify_signature(Some(ca.public_key())).is_ok()).then(|| msp.clone())
+        })
+    }
+}
+
+fn caller<T>(tls: &TlsMaterial, request: &Request<T>) -> Result<String, Status> {
+    let certs = request
+        .peer_certs()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    tls.organisation_of(leaf.as_ref())
+        .ok_or_else(|| Status::permission_denied("the client certificate is from no known organisation"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Server side
+
+/// The gRPC services of one orderer.
+pub struct OrdererServices {
+    pub node: Arc<OrdererNode>,
+    pub tls: TlsMaterial,
+    /// The orderer organisation's MSP id: the only one allowed to speak Raft.
+    pub orderer_msp: String,
+    /// Who may pull blocks: the channel's member organisations and the orderers.
+    pub readers: Vec<String>,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<Response<v1::RaftPayload>, Status> {
+    serde_json::to_vec(value)
+        .map(|json| Response::new(v1::RaftPayload { json }))
+        .map_err(|e| Status::internal(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(payload: &v1::RaftPayload) -> Result<T, Status> {
+    serde_json::from_slice(&payload.json).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+struct RaftService(Arc<OrdererServices>);
+
+#[tonic::async_trait]
+impl OrdererRaft for RaftService {
+    async fn append_entries(&self, request: Request<v1::RaftPayload>) -> Result<Response<v1::RaftPayload>, Status> {
+        self.0.raft_caller(&request)?;
+        let rpc: AppendEntriesRequest<TypeConfig> = parse(request.get_ref())?;
+        json(&self.0.node.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<v1::RaftPayload>) -> Result<Response<v1::RaftPayload>, Status> {
+        self.0.raft_caller(&request)?;
+        let rpc: VoteRequest<u64> = parse(request.get_ref())?;
+        json(&self.0.node.raft.vote(rpc).await)
+    }
+
+    async fn full_snapshot(&self, request: Request<v1::RaftPayload>) -> Result<Response<v1::RaftPayload>, Status> {
+        self.0.raft_caller(&request)?;
+        let (vote, meta, data): (Vote<u64>, SnapshotMeta<u64, BasicNode>, BlocksSnapshot) = parse(request.get_ref())?;
+        let snapshot = Snapshot {
+            meta,
+            snapshot: Box::new(data),
+        };
+        json(&self.0.node.raft.install_full_snapshot(vote, snapshot).await)
+    }
+}
+
+impl OrdererServices {
+    fn raft_caller<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        if caller(&self.tls, request)? == self.orderer_msp {
+            Ok(())
+        } else {
+            Err(Status::permission_denied("Raft is for orderers only"))
+        }
+    }
+}
+
+struct BroadcastService(Arc<OrdererServices>);
+
+#[tonic::async_trait]
+impl AtomicBroadcast for BroadcastService {
+    async fn broadcast(&self, request: Request<v1::Transaction>) -> Result<Response<v1::BroadcastResponse>, Status> {
+        caller(&self.0.tls, &request)?;
+        let tx = warga_ledger_core::tx::Transaction::try_from(request.into_inner())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        match self.0.node.broadcast(&tx).await {
+            Ok(block) => Ok(Response::new(v1::BroadcastResponse { block })),
+            Err(BroadcastError::NotLeader { leader }) => {
+                let mut status = Status::unavailable("not the leader");
+                if let Some(leader) = leader
+                    && let Ok(value) = leader.to_string().parse()
+                {
+                    status.metadata_mut().insert("x-warga-leader", value);
+                }
+                Err(status)
+            }
+            Err(e @ BroadcastError::TooLarge(_)) => Err(Status::invalid_argument(e.to_string())),
+            Err(e @ BroadcastError::WrongChannel { .. }) => Err(Status::not_found(e.to_string())),
+            Err(e @ BroadcastError::Interrupted(_)) => Err(Status::aborted(e.to_string())),
+        }
+    }
+
+    type DeliverStream = ReceiverStream<Result<v1::Block, Status>>;
+
+    async fn deliver(&self, request: Request<v1::DeliverRequest>) -> Result<Response<Self::DeliverStream>, Status> {
+        let who = caller(&self.0.tls, &request)?;
+        if !self.0.readers.contains(&who) {
+            return Err(Status::permission_denied(format!(
+                "{who} is not a member of this channel"
+            )));
+        }
+        let wanted = request.into_inner();
+        if wanted.channel != self.0.node.channel {
+            return Err(Status::not_found(format!("no channel {}", wanted.channel)));
+        }
+        let (sender, receiver) = tokio::sync::mpsc::channel(16);
+        let node = self.0.node.clone();
+        tokio::spawn(async move {
+            let mut next = wanted.start;
+            let mut applied = node.raft.metrics();
+            loop {
+                while next < node.height() {
+                    let block = match node.db.block(next) {
+                        Ok(Some(block)) => block,
+                        _ => return,
+                    };
+                    if sender.send(Ok(v1::Block::from(block))).await.is_err() {
+                        return;
+                    }
+                    next += 1;
+                }
+                if applied.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}
+
+/// Serves an orderer's gRPC services with mutual TLS on `listener` until `shutdown`.
+pub async fn serve(
+    services: OrdererServices,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(&services.tls.certificate_pem, &services.tls.key_pem))
+        .client_ca_root(Certificate::from_pem(services.tls.bundle()));
+    let services = Arc::new(services);
+    Server::builder()
+        .tls_config(tls)?
+        .add_service(OrdererRaftServer::new(RaftService(services.clone())))
+        .add_service(AtomicBroadcastServer::new(BroadcastService(services)))
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+        .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Client side: Raft between orderers
+
+/// How orderer `id` reaches the others: their addresses and host names, and its TLS.
+#[derive(Clone)]
+pub struct GrpcNetwork {
+    pub tls: TlsMaterial,
+    /// Raft id → (address, TLS host name).
+    pub peers: BTreeMap<u64, (SocketAddr, String)>,
+}
+
+impl GrpcNetwork {
+    /// A channel to `addr` authenticating with this node's certificate.
+    pub fn channel(&self, addr: SocketAddr, host: &str) -> Result<Channel, String> {
+        client_channel(&self.tls, addr, host)
+    }
+}
+
+/// A lazily connecting gRPC channel to `addr` (TLS name `host`) presenting `tls`'s certificate.
+pub fn client_channel(tls: &TlsMaterial, addr: SocketAddr, host: &str) -> Result<Channel, String> {
+    let config = ClientTlsConfig::new()
+        .ca_certificates(tls.trusted.values().map(Certificate::from_pem))
+        .identity(Identity::from_pem(&tls.certificate_pem, &tls.key_pem))
+        .domain_name(host.to_owned());
+    Ok(Channel::from_shared(format!("https://{addr}"))
+        .map_err(|e| e.to_string())?
+        .tls_config(config)
+        .map_err(|e| e.to_string())?
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .connect_lazy())
+}
+
+/// A Raft connection to one orderer.
+pub struct GrpcConnection {
+    target: u64,
+    client: Option<OrdererRaftClient<Channel>>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
+    type Network = GrpcConnection;
+
+    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> GrpcConnection {
+        let client = self
+            .peers
+            .get(&target)
+            .and_then(|(addr, host)| self.channel(*addr, host).ok())
+            .map(OrdererRaftClient::new);
+        GrpcConnection { target, client }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Transport(String);
+
+impl GrpcConnection {
+    async fn call<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &mut self,
+        which: &str,
+        request: &Req,
+    ) -> Result<Resp, Transport> {
+        let client = self
+            .client
+            .as_mut()
+            .ok_or_else(|| Transport(format!("no address for orderer {}", self.target)))?;
+        let payload = v1::RaftPayload {
+            json: serde_json::to_vec(request).map_err(|e| Transport(e.to_string()))?,
+        };
+        let reply = match which {
+            "append" => client.append_entries(payload).await,
+            "vote" => client.vote(payload).await,
+            _ => client.full_snapshot(payload).await,
+        }
+        .map_err(|status| Transport(format!("{}: {}", status.code(), status.message())))?;
+        serde_json::from_slice(&reply.into_inner().json).map_err(|e| Transport(e.to_string()))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for GrpcConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        let target = self.target;
+        let answer: Result<AppendEntriesResponse<u64>, RaftError<u64>> = self
+            .call("append", &rpc)
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(target, e)))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        _rpc: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>> {
+        // Snapshots travel whole through `full_snapshot`.
+        Err(RPCError::Network(NetworkError::new(&Transport(
+            "chunked snapshots are not used; see full_snapshot".into(),
+        ))))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        let target = self.target;
+        let answer: Result<VoteResponse<u64>, RaftError<u64>> = self
+            .call("vote", &rpc)
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(target, e)))
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote<u64>,
+        snapshot: Snapshot<TypeConfig>,
+        _cancel: impl std::future::Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<u64>, StreamingError<TypeConfig, Fatal<u64>>> {
+        let target = self.target;
+        let request = (vote, snapshot.meta, *snapshot.snapshot);
+        let answer: Result<SnapshotResponse<u64>, Fatal<u64>> = self
+            .call("snapshot", &request)
+            .await
+            .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))?;
+        answer.map_err(|e| StreamingError::RemoteError(RemoteError::new(target, e)))
+    }
+}

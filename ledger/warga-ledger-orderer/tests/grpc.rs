@@ -1,0 +1,253 @@
+//! Three orderers talking Raft over gRPC with mutual TLS on local ports; clients broadcast
+//! and peers pull blocks through Fabric's AtomicBroadcast. Only orderers may speak Raft, only
+//! members of the channel may pull its blocks, and a certificate from outside the network
+//! does not get past the handshake.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::BasicNode;
+use tokio_stream::StreamExt;
+use warga_ledger_core::rwset::MemoryState;
+use warga_ledger_msp::generate::organization_dir;
+use warga_ledger_msp::testing::TestNetwork;
+use warga_ledger_orderer::OrdererNode;
+use warga_ledger_orderer::grpc::{GrpcNetwork, OrdererServices, TlsMaterial, client_channel, serve};
+use warga_ledger_proto::v1;
+use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
+use warga_ledger_proto::v1::orderer_raft_client::OrdererRaftClient;
+
+const CHANNEL: &str = "jatim-puskesmas";
+
+fn trusted(net: &TestNetwork) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for org in &net.network.organizations {
+        let dir = organization_dir(net.dir.path(), false, &org.domain);
+        out.insert(
+            org.msp_id.clone(),
+            std::fs::read(dir.join(format!("tlsca/tlsca.{}-cert.pem", org.domain))).unwrap(),
+        );
+    }
+    let o = &net.network.orderer.organization;
+    let dir = organization_dir(net.dir.path(), true, &o.domain);
+    out.insert(
+        o.msp_id.clone(),
+        std::fs::read(dir.join(format!("tlsca/tlsca.{}-cert.pem", o.domain))).unwrap(),
+    );
+    out
+}
+
+fn tls(net: &TestNetwork, dir: &Path, server: bool) -> TlsMaterial {
+    let (cert, key) = if server {
+        ("server.crt", "server.key")
+    } else {
+        ("client.crt", "client.key")
+    };
+    TlsMaterial {
+        certificate_pem: std::fs::read(dir.join("tls").join(cert)).unwrap(),
+        key_pem: std::fs::read(dir.join("tls").join(key)).unwrap(),
+        trusted: trusted(net),
+    }
+}
+
+struct Running {
+    node: Arc<OrdererNode>,
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut net = TestNetwork::new();
+    let orderer_org = organization_dir(net.dir.path(), true, "orderer.warga.local");
+    let host = |i: u64| format!("orderer{}.orderer.warga.local", i - 1);
+    let mut listeners = BTreeMap::new();
+    for id in 1..=3u64 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listeners.insert(id, listener);
+    }
+    let peers: BTreeMap<u64, (SocketAddr, String)> = listeners
+        .iter()
+        .map(|(id, l)| (*id, (l.local_addr().unwrap(), host(*id))))
+        .collect();
+    let mut settings = net.network.orderer.clone();
+    settings.batch_timeout_ms = 100;
+    settings.raft.tick_interval_ms = 50;
+    let channel = net.network.channel(CHANNEL).unwrap().clone();
+    let genesis = net.network.genesis_block(&channel);
+    let data = tempfile::tempdir().unwrap();
+    let mut running = BTreeMap::new();
+    for (id, listener) in listeners {
+        let dir = orderer_org.join("orderers").join(host(id));
+        let material = tls(&net, &dir, true);
+        let network = GrpcNetwork {
+            tls: material.clone(),
+            peers: peers.clone(),
+        };
+        let signer = Arc::new(net.orderer_n(id as usize - 1));
+        let path = data.path().join(format!("orderer{id}.redb"));
+        let node = Arc::new(
+            OrdererNode::start(id, CHANNEL, &settings, &genesis, signer, &path, network)
+                .await
+                .unwrap(),
+        );
+        let mut readers = channel.members.clone();
+        readers.push("OrdererMSP".into());
+        let services = OrdererServices {
+            node: node.clone(),
+            tls: material,
+            orderer_msp: "OrdererMSP".into(),
+            readers,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let addr = peers[&id].0;
+        tokio::spawn(serve(services, listener, async {
+            let _ = stopped.await;
+        }));
+        running.insert(id, Running { node, addr, stop });
+    }
+    let members: BTreeMap<u64, BasicNode> = peers
+        .iter()
+        .map(|(id, (a, _))| (*id, BasicNode::new(a.to_string())))
+        .collect();
+    running[&1].node.raft.initialize(members).await.unwrap();
+    let leader = loop {
+        if let Some(leader) = running[&1].node.raft.current_leader().await {
+            break leader;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // A BPJS client broadcasts to the leader over mutual TLS.
+    let bpjs_user = organization_dir(net.dir.path(), false, "bpjs.warga.local").join("users/User1@bpjs.warga.local");
+    let client_tls = tls(&net, &bpjs_user, false);
+    let addresses: BTreeMap<u64, SocketAddr> = running.iter().map(|(id, r)| (*id, r.addr)).collect();
+    let to = |id: u64, tls: &TlsMaterial| client_channel(tls, addresses[&id], &host(id)).unwrap();
+    let client = net.client("BPJSMSP");
+    let state = MemoryState::default();
+    let tx = net.transact(
+        &state,
+        CHANNEL,
+        &client,
+        "GetPatientHistory",
+        &["3171075203950004"],
+        &["BPJSMSP"],
+    );
+    let mut broadcast = AtomicBroadcastClient::new(to(leader, &client_tls));
+    let ordered = broadcast
+        .broadcast(v1::Transaction::from(tx.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ordered.block, 1);
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let refused = AtomicBroadcastClient::new(to(follower, &client_tls))
+        .broadcast(v1::Transaction::from(tx.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        refused.metadata().get("x-warga-leader").unwrap().to_str().unwrap(),
+        leader.to_string()
+    );
+
+    // A Puskesmas peer pulls from a follower; blocks ordered later arrive on the same stream.
+    let puskesmas_peer =
+        organization_dir(net.dir.path(), false, "puskesmas.warga.local").join("peers/peer0.puskesmas.warga.local");
+    let peer_tls = tls(&net, &puskesmas_peer, true);
+    let mut stream = AtomicBroadcastClient::new(to(follower, &peer_tls))
+        .deliver(v1::DeliverRequest {
+            channel: CHANNEL.into(),
+            start: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let genesis_back: warga_ledger_core::block::Block = stream.next().await.unwrap().unwrap().try_into().unwrap();
+    assert_eq!(genesis_back.header, genesis.header);
+    let first: warga_ledger_core::block::Block = stream.next().await.unwrap().unwrap().try_into().unwrap();
+    assert_eq!(first.data.transactions()[0].proposal.tx_id, tx.proposal.tx_id);
+    let later = net.transact(
+        &state,
+        CHANNEL,
+        &client,
+        "GetPatientHistory",
+        &["3171071203950005"],
+        &["BPJSMSP"],
+    );
+    broadcast.broadcast(v1::Transaction::from(later.clone())).await.unwrap();
+    let second: warga_ledger_core::block::Block = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(second.header.number, 2);
+    assert!(second.links_to(Some(&first.header)));
+
+    // RumahSakit is not a member of this channel; a peer may not speak Raft.
+    let hospital_peer =
+        organization_dir(net.dir.path(), false, "rumahsakit.warga.local").join("peers/peer0.rumahsakit.warga.local");
+    let denied = AtomicBroadcastClient::new(to(follower, &tls(&net, &hospital_peer, true)))
+        .deliver(v1::DeliverRequest {
+            channel: CHANNEL.into(),
+            start: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let not_raft = OrdererRaftClient::new(to(follower, &peer_tls))
+        .vote(v1::RaftPayload { json: b"{}".to_vec() })
+        .await
+        .unwrap_err();
+    assert_eq!(not_raft.code(), tonic::Code::PermissionDenied);
+
+    // A certificate from no CA of the network does not get through the handshake.
+    let stranger = rcgen::generate_simple_self_signed(vec!["stranger".into()]).unwrap();
+    let outsider = TlsMaterial {
+        certificate_pem: stranger.cert.pem().into_bytes(),
+        key_pem: stranger.signing_key.serialize_pem().into_bytes(),
+        trusted: trusted(&net),
+    };
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        AtomicBroadcastClient::new(to(leader, &outsider)).broadcast(v1::Transaction::from(tx.clone())),
+    )
+    .await
+    .unwrap();
+    assert!(result.is_err(), "an outsider's certificate is refused");
+
+    // The leader goes down: the others elect a new one over gRPC and go on.
+    let old = running.remove(&leader).unwrap();
+    let _ = old.stop.send(());
+    old.node.shutdown().await;
+    let survivor = *running.keys().next().unwrap();
+    let new_leader = loop {
+        match running[&survivor].node.raft.current_leader().await {
+            Some(l) if l != leader => break l,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let third = net.transact(
+        &state,
+        CHANNEL,
+        &client,
+        "GetPatientHistory",
+        &["3171071508600001"],
+        &["BPJSMSP"],
+    );
+    let after = AtomicBroadcastClient::new(to(new_leader, &client_tls))
+        .broadcast(v1::Transaction::from(third))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.block, 3);
+    for (_, r) in running {
+        let _ = r.stop.send(());
+    }
+}
