@@ -59,6 +59,28 @@ pub enum Command {
     /// An organisation's certificate authority (Fabric CA's register, enroll, revoke).
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Run one orderer of a channel: Raft with the other orderers and AtomicBroadcast, over
+    /// gRPC with mutual TLS; /healthz and /metrics on its operations address.
+    Orderer(OrdererArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrdererArgs {
+    /// The network file.
+    #[arg(long, value_name = "FILE")]
+    pub network: PathBuf,
+    /// The directory `warga ledger crypto generate` wrote.
+    #[arg(long, value_name = "DIR")]
+    pub crypto: PathBuf,
+    /// This orderer's name in the network file, e.g. orderer0.
+    #[arg(long)]
+    pub name: String,
+    /// The channel to order.
+    #[arg(long)]
+    pub channel: String,
+    /// Where the Raft log and the blocks are kept.
+    #[arg(long, value_name = "DIR", default_value = "data/orderer")]
+    pub data: PathBuf,
 }
 
 #[derive(Debug, Args)]

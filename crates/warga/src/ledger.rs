@@ -249,3 +249,188 @@ pub async fn ca(command: CaCommand) -> Result<(), Failure> {
         }
     }
 }
+
+/// The TLS certificates of a node (`tls/server.crt`, `tls/server.key`) and every
+/// organisation's TLS CA, keyed by MSP id.
+fn node_tls(
+    network: &warga_ledger_core::network::Network,
+    crypto: &Path,
+    node_dir: &Path,
+) -> Result<warga_ledger_orderer::grpc::TlsMaterial, Failure> {
+    let read = |path: PathBuf| std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()));
+    let mut trusted = std::collections::BTreeMap::new();
+    for org in &network.organizations {
+        let dir = warga_ledger_msp::generate::organization_dir(crypto, false, &org.domain);
+        trusted.insert(
+            org.msp_id.clone(),
+            read(dir.join(format!("tlsca/tlsca.{}-cert.pem", org.domain)))?,
+        );
+    }
+    let o = &network.orderer.organization;
+    let dir = warga_ledger_msp::generate::organization_dir(crypto, true, &o.domain);
+    trusted.insert(
+        o.msp_id.clone(),
+        read(dir.join(format!("tlsca/tlsca.{}-cert.pem", o.domain)))?,
+    );
+    Ok(warga_ledger_orderer::grpc::TlsMaterial {
+        certificate_pem: read(node_dir.join("tls/server.crt"))?,
+        key_pem: read(node_dir.join("tls/server.key"))?,
+        trusted,
+    })
+}
+
+static ORDERER_TERM: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
+    warga_telemetry::register(
+        prometheus::IntGauge::new("warga_orderer_raft_term", "The Raft term this orderer is in.").expect("metric"),
+    )
+});
+static ORDERER_IS_LEADER: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
+    warga_telemetry::register(
+        prometheus::IntGauge::new("warga_orderer_is_leader", "1 while this orderer is the Raft leader.")
+            .expect("metric"),
+    )
+});
+static ORDERER_LEADER_CHANGES: std::sync::LazyLock<prometheus::IntCounter> = std::sync::LazyLock::new(|| {
+    warga_telemetry::register(
+        prometheus::IntCounter::new("warga_orderer_leader_changes_total", "Leaders seen change.").expect("metric"),
+    )
+});
+static ORDERER_BLOCK: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
+    warga_telemetry::register(
+        prometheus::IntGauge::new("warga_orderer_committed_block", "The newest block this orderer holds.")
+            .expect("metric"),
+    )
+});
+
+/// `warga orderer`: one orderer of one channel.
+pub async fn orderer(args: crate::cli::OrdererArgs) -> Result<(), Failure> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let network = read_network(&args.network)?;
+    let channel = network
+        .channel(&args.channel)
+        .ok_or_else(|| Failure::usage(anyhow!("--channel: no channel {} in the network file", args.channel)))?
+        .clone();
+    let position = network
+        .orderer
+        .nodes
+        .iter()
+        .position(|n| n.name == args.name)
+        .ok_or_else(|| Failure::usage(anyhow!("--name: no orderer {} in the network file", args.name)))?;
+    let me = network.orderer.nodes[position].clone();
+    let id = position as u64 + 1;
+    let org = &network.orderer.organization;
+    let node_dir = warga_ledger_msp::generate::organization_dir(&args.crypto, true, &org.domain)
+        .join("orderers")
+        .join(&me.host);
+    let signer = signing_identity(&node_dir.join("msp"), &org.msp_id)?;
+    let tls = node_tls(&network, &args.crypto, &node_dir)?;
+    let peers: std::collections::BTreeMap<u64, (std::net::SocketAddr, String)> = network
+        .orderer
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i as u64 + 1, (n.listen, n.host.clone())))
+        .collect();
+    std::fs::create_dir_all(&args.data).with_context(|| format!("cannot create {}", args.data.display()))?;
+    let path = args.data.join(format!("{}.redb", channel.name));
+    let grpc_network = warga_ledger_orderer::grpc::GrpcNetwork {
+        tls: tls.clone(),
+        peers: peers.clone(),
+    };
+    let genesis = network.genesis_block(&channel);
+    let node = Arc::new(
+        warga_ledger_orderer::OrdererNode::start(
+            id,
+            &channel.name,
+            &network.orderer,
+            &genesis,
+            Arc::new(signer),
+            &path,
+            grpc_network,
+        )
+        .await
+        .map_err(|e| anyhow!("cannot start the orderer: {e}"))?,
+    );
+    let mut readers = channel.members.clone();
+    readers.push(org.msp_id.clone());
+    let listener = tokio::net::TcpListener::bind(me.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", me.listen))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let services = warga_ledger_orderer::grpc::OrdererServices {
+        node: node.clone(),
+        tls,
+        orderer_msp: org.msp_id.clone(),
+        readers,
+    };
+    let grpc = tokio::spawn(warga_ledger_orderer::grpc::serve(services, listener, async {
+        let _ = stopped.await;
+    }));
+    // Every orderer proposes the same initial membership; Raft accepts it once.
+    let members: std::collections::BTreeMap<u64, openraft::BasicNode> = peers
+        .iter()
+        .map(|(i, (addr, _))| (*i, openraft::BasicNode::new(addr.to_string())))
+        .collect();
+    if let Err(error) = node.raft.initialize(members).await {
+        tracing::debug!(%error, "the cluster is already initialised");
+    }
+
+    // Operations: /healthz and /metrics, over plain HTTP on the operations address.
+    let metrics_node = node.clone();
+    tokio::spawn(async move {
+        let mut watch = metrics_node.raft.metrics();
+        let mut leader = None;
+        loop {
+            let m = watch.borrow().clone();
+            ORDERER_TERM.set(m.current_term as i64);
+            ORDERER_IS_LEADER.set(i64::from(m.current_leader == Some(id)));
+            if m.current_leader.is_some() && m.current_leader != leader {
+                if leader.is_some() {
+                    ORDERER_LEADER_CHANGES.inc();
+                }
+                leader = m.current_leader;
+            }
+            ORDERER_BLOCK.set(metrics_node.height().saturating_sub(1) as i64);
+            if watch.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    let health_node = node.clone();
+    let operations = axum::Router::new()
+        .route(
+            "/healthz",
+            axum::routing::get(move || {
+                let node = health_node.clone();
+                async move {
+                    let m = node.raft.metrics().borrow().clone();
+                    axum::Json(serde_json::json!({
+                        "status": "ok",
+                        "orderer": id,
+                        "channel": node.channel,
+                        "leader": m.current_leader,
+                        "term": m.current_term,
+                        "height": node.height(),
+                    }))
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(|| async { warga_telemetry::render_metrics() }),
+        );
+    let ops_listener = tokio::net::TcpListener::bind(me.operations)
+        .await
+        .with_context(|| format!("cannot listen on {}", me.operations))?;
+    tokio::spawn(async move { axum::serve(ops_listener, operations).await });
+    println!(
+        "orderer {} ({}) kanal / channel {}: gRPC {} (mTLS), operasi / operations http://{}",
+        me.name, id, channel.name, me.listen, me.operations
+    );
+
+    crate::run::wait_for_signal().await;
+    let _ = stop.send(());
+    node.shutdown().await;
+    let _ = grpc.await;
+    Ok(())
+}

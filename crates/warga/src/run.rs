@@ -149,7 +149,7 @@ fn print_banner(
     println!("  Hentikan dengan Ctrl+C / stop with Ctrl+C");
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -251,6 +251,7 @@ fn every_command_has_help() {
         &["ca", "register"],
         &["ca", "enroll"],
         &["ca", "revoke"],
+        &["orderer"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])

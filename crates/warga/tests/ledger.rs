@@ -1,0 +1,261 @@
+//! The ordering service as real processes: three `warga orderer` processes talking Raft over
+//! gRPC with mutual TLS. Clients broadcast; the leader is killed with SIGKILL mid-stream and
+//! ordering resumes under a new one; the killed orderer restarts from its disk and catches
+//! up; every orderer then serves the same chain. /healthz and /metrics answer.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_stream::StreamExt;
+use warga_ledger_core::network::BPJS_EXAMPLE;
+use warga_ledger_core::rwset::MemoryState;
+use warga_ledger_msp::generate::organization_dir;
+use warga_ledger_msp::testing::TestNetwork;
+use warga_ledger_orderer::grpc::{TlsMaterial, client_channel};
+use warga_ledger_proto::v1;
+use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_warga");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The example network with every address moved to a free local port.
+fn network_file(dir: &Path) -> (PathBuf, BTreeMap<String, (SocketAddr, SocketAddr)>) {
+    let mut text = BPJS_EXAMPLE.to_owned();
+    for port in [7050, 8050, 9050, 9443, 9444, 9445, 7051, 7151, 7251, 9451, 9551, 9651] {
+        text = text.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{}", free_port()));
+    }
+    let network = warga_ledger_core::network::Network::parse(&text).unwrap();
+    let nodes = network
+        .orderer
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), (n.listen, n.operations)))
+        .collect();
+    let path = dir.join("network.yaml");
+    std::fs::write(&path, text).unwrap();
+    (path, nodes)
+}
+
+fn start(network: &Path, crypto: &Path, name: &str, data: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(BIN)
+        .args([
+            "orderer",
+            "--network",
+            network.to_str().unwrap(),
+            "--crypto",
+            crypto.to_str().unwrap(),
+        ])
+        .args([
+            "--name",
+            name,
+            "--channel",
+            "bpjs-main",
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .env("WARGA_TELEMETRY__LOG_LEVEL", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+async fn health(http: &reqwest::Client, operations: SocketAddr) -> Option<Value> {
+    let response = http.get(format!("http://{operations}/healthz")).send().await.ok()?;
+    response.json().await.ok()
+}
+
+/// The leader the given orderers agree on, and the height each reports.
+async fn agreed_leader(http: &reqwest::Client, nodes: &[(String, SocketAddr)], not: Option<u64>) -> u64 {
+    for _ in 0..300 {
+        let mut leaders = Vec::new();
+        for (_, ops) in nodes {
+            leaders.push(health(http, *ops).await.and_then(|h| h["leader"].as_u64()));
+        }
+        if let Some(Some(leader)) = leaders.first().copied()
+            && leaders.iter().all(|l| *l == Some(leader))
+            && Some(leader) != not
+        {
+            return leader;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the orderers did not agree on a leader");
+}
+
+fn tls(net: &TestNetwork, dir: &Path, server: bool) -> TlsMaterial {
+    let mut trusted = BTreeMap::new();
+    for org in &net.network.organizations {
+        let d = organization_dir(net.dir.path(), false, &org.domain);
+        trusted.insert(
+            org.msp_id.clone(),
+            std::fs::read(d.join(format!("tlsca/tlsca.{}-cert.pem", org.domain))).unwrap(),
+        );
+    }
+    let d = organization_dir(net.dir.path(), true, "orderer.warga.local");
+    trusted.insert(
+        "OrdererMSP".into(),
+        std::fs::read(d.join("tlsca/tlsca.orderer.warga.local-cert.pem")).unwrap(),
+    );
+    let (cert, key) = if server {
+        ("server.crt", "server.key")
+    } else {
+        ("client.crt", "client.key")
+    };
+    TlsMaterial {
+        certificate_pem: std::fs::read(dir.join("tls").join(cert)).unwrap(),
+        key_pem: std::fs::read(dir.join("tls").join(key)).unwrap(),
+        trusted,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut net = TestNetwork::new();
+    let work = tempfile::tempdir().unwrap();
+    let (network, addresses) = network_file(work.path());
+    let names = ["orderer0", "orderer1", "orderer2"];
+    let mut children: BTreeMap<u64, Child> = BTreeMap::new();
+    for (i, name) in names.iter().enumerate() {
+        let data = work.path().join(name);
+        let log = work.path().join(format!("{name}.log"));
+        children.insert(i as u64 + 1, start(&network, net.dir.path(), name, &data, &log));
+    }
+    let http = reqwest::Client::new();
+    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), addresses[*n].1)).collect();
+    let leader = agreed_leader(&http, &ops, None).await;
+
+    let client_dir = organization_dir(net.dir.path(), false, "bpjs.warga.local").join("users/User1@bpjs.warga.local");
+    let client_tls = tls(&net, &client_dir, false);
+    let grpc = |id: u64, tls: &TlsMaterial| {
+        let name = names[id as usize - 1];
+        client_channel(tls, addresses[name].0, &format!("{name}.orderer.warga.local")).unwrap()
+    };
+    let client = net.client("BPJSMSP");
+    let state = MemoryState::default();
+    let mut txs = Vec::new();
+    for i in 0..40 {
+        let nik = format!("31710712039500{:02}", i + 10);
+        txs.push(net.transact(&state, "bpjs-main", &client, "GetPatientHistory", &[&nik], &["BPJSMSP"]));
+    }
+    let mut acknowledged = Vec::new();
+    let mut to = AtomicBroadcastClient::new(grpc(leader, &client_tls));
+    for tx in &txs[..10] {
+        to.broadcast(v1::Transaction::from(tx.clone())).await.unwrap();
+        acknowledged.push(tx.proposal.tx_id.clone());
+    }
+
+    // SIGKILL the leader; the other two elect one and go on.
+    let mut killed = children.remove(&leader).unwrap();
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let alive: Vec<(String, SocketAddr)> = ops
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u64 + 1 != leader)
+        .map(|(_, o)| o.clone())
+        .collect();
+    let new_leader = agreed_leader(&http, &alive, Some(leader)).await;
+    let mut to = AtomicBroadcastClient::new(grpc(new_leader, &client_tls));
+    for tx in &txs[10..] {
+        to.broadcast(v1::Transaction::from(tx.clone())).await.unwrap();
+        acknowledged.push(tx.proposal.tx_id.clone());
+    }
+    let height = health(&http, addresses[names[new_leader as usize - 1]].1)
+        .await
+        .unwrap()["height"]
+        .as_u64()
+        .unwrap();
+
+    // The old leader restarts from its disk and catches up.
+    let name = names[leader as usize - 1];
+    let data = work.path().join(name);
+    children.insert(
+        leader,
+        start(
+            &network,
+            net.dir.path(),
+            name,
+            &data,
+            &work.path().join("restarted.log"),
+        ),
+    );
+    let mut caught_up = false;
+    for _ in 0..300 {
+        if health(&http, addresses[name].1)
+            .await
+            .and_then(|h| h["height"].as_u64())
+            == Some(height)
+        {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(caught_up, "the restarted orderer reaches height {height}");
+
+    // Every orderer serves the same chain, with every acknowledged transaction in it.
+    let peer_dir =
+        organization_dir(net.dir.path(), false, "puskesmas.warga.local").join("peers/peer0.puskesmas.warga.local");
+    let peer_tls = tls(&net, &peer_dir, true);
+    let mut chains = Vec::new();
+    for id in 1..=3u64 {
+        let mut stream = AtomicBroadcastClient::new(grpc(id, &peer_tls))
+            .deliver(v1::DeliverRequest {
+                channel: "bpjs-main".into(),
+                start: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut chain = Vec::new();
+        while (chain.len() as u64) < height {
+            let block: warga_ledger_core::block::Block = stream.next().await.unwrap().unwrap().try_into().unwrap();
+            chain.push(block);
+        }
+        chains.push(chain);
+    }
+    for chain in &chains[1..] {
+        let hashes = |c: &Vec<warga_ledger_core::block::Block>| c.iter().map(|b| b.header.hash()).collect::<Vec<_>>();
+        assert_eq!(hashes(chain), hashes(&chains[0]), "the same block hash at every height");
+    }
+    let ordered: Vec<String> = chains[0]
+        .iter()
+        .flat_map(|b| b.data.transactions().iter().map(|t| t.proposal.tx_id.clone()))
+        .collect();
+    for id in &acknowledged {
+        assert!(ordered.contains(id), "acknowledged {id} is in the chain");
+    }
+    let metrics = http
+        .get(format!(
+            "http://{}/metrics",
+            addresses[names[new_leader as usize - 1]].1
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warga_orderer_is_leader 1") && metrics.contains("warga_orderer_committed_block"),
+        "{metrics}"
+    );
+    for (_, mut child) in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
