@@ -947,12 +947,13 @@ fn ca_commands_register_enroll_and_revoke() {
     let registered = registered.expect("the CA answers");
     let secret = registered.rsplit(": ").next().unwrap().trim().to_owned();
     let out = dir.path().join("kasir");
+    // `--secret=…`: a user-chosen secret may begin with '-'.
+    let secret_arg = format!("--secret={secret}");
     let enrolled = client(&[
         "enroll",
         "--id",
         "kasir-01",
-        "--secret",
-        &secret,
+        &secret_arg,
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -976,8 +977,7 @@ fn ca_commands_register_enroll_and_revoke() {
         "enroll",
         "--id",
         "kasir-01",
-        "--secret",
-        &secret,
+        &secret_arg,
         "--out",
         dir.path().join("k2").to_str().unwrap(),
     ]);

@@ -382,10 +382,11 @@ async fn register(State(ca): State<Ca>, method: Method, headers: HeaderMap, body
             });
         }
         None => {
+            // Hex: safe on any command line (a secret starting with '-' would read as a flag).
             let mut bytes = [0u8; 18];
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
                 .map_err(|_| internal("no randomness"))?;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         }
     };
     if state.registrations.contains_key(id) {
