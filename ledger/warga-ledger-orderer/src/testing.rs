@@ -31,7 +31,7 @@ impl Cluster {
         let mut settings = net.network.orderer.clone();
         settings.batch_size.max_message_count = 5;
         settings.batch_timeout_ms = 100;
-        settings.raft.tick_interval_ms = 50;
+        settings.raft.tick_interval_ms = 100;
         settings.raft.snapshot_interval_bytes = u64::from(settings.batch_size.preferred_max_bytes) * 8;
         let mut cluster = Cluster {
             net,

@@ -76,7 +76,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         .collect();
     let mut settings = net.network.orderer.clone();
     settings.batch_timeout_ms = 100;
-    settings.raft.tick_interval_ms = 50;
+    settings.raft.tick_interval_ms = 100;
     let channel = net.network.channel(CHANNEL).unwrap().clone();
     let genesis = net.network.genesis_block(&channel);
     let data = tempfile::tempdir().unwrap();
