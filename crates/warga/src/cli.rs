@@ -62,6 +62,31 @@ pub enum Command {
     /// Run one orderer of a channel: Raft with the other orderers and AtomicBroadcast, over
     /// gRPC with mutual TLS; /healthz and /metrics on its operations address.
     Orderer(OrdererArgs),
+    /// Run one peer of a channel: pull blocks from the orderers (gRPC, mutual TLS), validate
+    /// and commit them; /healthz and /metrics on its operations address.
+    Peer(PeerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PeerArgs {
+    /// The network file.
+    #[arg(long, value_name = "FILE")]
+    pub network: PathBuf,
+    /// The directory `warga ledger crypto generate` wrote.
+    #[arg(long, value_name = "DIR")]
+    pub crypto: PathBuf,
+    /// The peer's organisation, e.g. BPJS.
+    #[arg(long)]
+    pub org: String,
+    /// The peer's name in the network file, e.g. peer0.
+    #[arg(long)]
+    pub name: String,
+    /// The channel to join.
+    #[arg(long)]
+    pub channel: String,
+    /// Where the ledger is kept.
+    #[arg(long, value_name = "DIR", default_value = "data/peer")]
+    pub data: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +189,21 @@ pub enum LedgerCommand {
     /// Crypto material: CAs, identities with their role in the certificate, TLS.
     #[command(subcommand)]
     Crypto(CryptoCommand),
+    /// Re-check a ledger copy offline: genesis, hash chain, orderer signatures, every
+    /// transaction validated again, codes and world state equal to the replay.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[arg(long, value_name = "FILE")]
+    pub network: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub crypto: PathBuf,
+    #[arg(long)]
+    pub channel: String,
+    /// A peer's ledger file (a copy, or the file of a stopped peer).
+    pub ledger: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -127,6 +127,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Ledger(command) => crate::ledger::run(command),
         Command::Ca(command) => crate::ledger::ca(command).await,
         Command::Orderer(args) => crate::ledger::orderer(args).await,
+        Command::Peer(args) => crate::ledger::peer(args).await,
         Command::Stats(StatsCommand::Rebuild) => {
             let config = load_config(file)?;
             let store = Store::connect(&config).await?;

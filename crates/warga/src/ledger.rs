@@ -43,6 +43,20 @@ pub fn run(command: LedgerCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+        LedgerCommand::Verify(args) => {
+            let network = read_network(&args.network)?;
+            let channel = network
+                .channel(&args.channel)
+                .ok_or_else(|| Failure::usage(anyhow!("--channel: no channel {} in the network file", args.channel)))?;
+            let msps = warga_ledger_msp::generate::load_msps(&network, &args.crypto, 0)?;
+            let report = warga_ledger_peer::verify::verify(&args.ledger, &network, channel, &msps)
+                .map_err(|e| anyhow!("{}: {e}", args.ledger.display()))?;
+            println!(
+                "ledger valid / sah: {} blocks, {} transactions ({} valid), {} keys in the world state",
+                report.blocks, report.transactions, report.valid, report.state_keys
+            );
+            Ok(())
+        }
         LedgerCommand::Crypto(CryptoCommand::Generate { network, out }) => {
             let parsed = read_network(&network)?;
             let generated = warga_ledger_msp::generate::generate(&parsed, &out, time::OffsetDateTime::now_utc())
@@ -432,5 +446,187 @@ pub async fn orderer(args: crate::cli::OrdererArgs) -> Result<(), Failure> {
     let _ = stop.send(());
     node.shutdown().await;
     let _ = grpc.await;
+    Ok(())
+}
+
+static PEER_BLOCK: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
+    warga_telemetry::register(
+        prometheus::IntGauge::new("warga_peer_committed_block", "The newest block this peer committed.")
+            .expect("metric"),
+    )
+});
+static PEER_COMMIT_SECONDS: std::sync::LazyLock<prometheus::Histogram> = std::sync::LazyLock::new(|| {
+    warga_telemetry::register(
+        prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
+            "warga_peer_block_commit_seconds",
+            "Validating and committing one block.",
+        ))
+        .expect("metric"),
+    )
+});
+static PEER_CODES: std::sync::LazyLock<prometheus::IntCounterVec> = std::sync::LazyLock::new(|| {
+    warga_telemetry::register(
+        prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "warga_peer_transactions_total",
+                "Committed transactions by validation code.",
+            ),
+            &["code"],
+        )
+        .expect("metric"),
+    )
+});
+
+/// `warga peer`: one peer of one channel, committing what the orderers deliver.
+pub async fn peer(args: crate::cli::PeerArgs) -> Result<(), Failure> {
+    use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let network = Arc::new(read_network(&args.network)?);
+    let channel = network
+        .channel(&args.channel)
+        .ok_or_else(|| Failure::usage(anyhow!("--channel: no channel {} in the network file", args.channel)))?
+        .clone();
+    let org = network
+        .organizations
+        .iter()
+        .find(|o| o.name == args.org)
+        .ok_or_else(|| Failure::usage(anyhow!("--org: no organisation {} in the network file", args.org)))?
+        .clone();
+    if !channel.members.contains(&org.msp_id) {
+        return Err(Failure::usage(anyhow!(
+            "--channel: {} is not a member of {}",
+            org.name,
+            channel.name
+        )));
+    }
+    let me = org
+        .peers
+        .iter()
+        .find(|p| p.name == args.name)
+        .ok_or_else(|| Failure::usage(anyhow!("--name: {} has no peer {}", org.name, args.name)))?
+        .clone();
+    let node_dir = warga_ledger_msp::generate::organization_dir(&args.crypto, false, &org.domain)
+        .join("peers")
+        .join(&me.host);
+    let tls = node_tls(&network, &args.crypto, &node_dir)?;
+    let msps = warga_ledger_msp::generate::load_msps(&network, &args.crypto, 0)?;
+    std::fs::create_dir_all(&args.data).with_context(|| format!("cannot create {}", args.data.display()))?;
+    let genesis = network.genesis_block(&channel);
+    let ledger = Arc::new(
+        warga_ledger_peer::PeerLedger::open(
+            &args.data.join(format!("{}.redb", channel.name)),
+            &channel.name,
+            &genesis,
+        )
+        .map_err(|e| anyhow!("cannot open the ledger: {e}"))?,
+    );
+    PEER_BLOCK.set(ledger.height().unwrap_or(1) as i64 - 1);
+
+    let health_ledger = ledger.clone();
+    let channel_name = channel.name.clone();
+    let operations = axum::Router::new()
+        .route(
+            "/healthz",
+            axum::routing::get(move || {
+                let ledger = health_ledger.clone();
+                let channel = channel_name.clone();
+                async move {
+                    axum::Json(serde_json::json!({
+                        "status": "ok",
+                        "channel": channel,
+                        "height": ledger.height().unwrap_or(0),
+                    }))
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(|| async { warga_telemetry::render_metrics() }),
+        );
+    let ops_listener = tokio::net::TcpListener::bind(me.operations)
+        .await
+        .with_context(|| format!("cannot listen on {}", me.operations))?;
+    tokio::spawn(async move { axum::serve(ops_listener, operations).await });
+    println!(
+        "peer {} ({}) kanal / channel {}: tinggi / height {}, operasi / operations http://{}",
+        me.host,
+        org.msp_id,
+        channel.name,
+        ledger.height().unwrap_or(0),
+        me.operations
+    );
+
+    // Pull from the orderers in turn; on any failure, the next one, from the ledger's height.
+    let orderers: Vec<(std::net::SocketAddr, String)> = network
+        .orderer
+        .nodes
+        .iter()
+        .map(|n| (n.listen, n.host.clone()))
+        .collect();
+    let deliver = async move {
+        let mut turn = 0usize;
+        loop {
+            let (addr, host) = &orderers[turn % orderers.len()];
+            turn += 1;
+            let Ok(grpc) = warga_ledger_orderer::grpc::client_channel(&tls, *addr, host) else {
+                continue;
+            };
+            let start = ledger.height().unwrap_or(0);
+            let request = warga_ledger_proto::v1::DeliverRequest {
+                channel: channel.name.clone(),
+                start,
+            };
+            let mut stream = match AtomicBroadcastClient::new(grpc).deliver(request).await {
+                Ok(stream) => stream.into_inner(),
+                Err(status) => {
+                    tracing::debug!(%addr, %status, "an orderer did not deliver");
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    continue;
+                }
+            };
+            while let Ok(Some(wire)) = stream.message().await {
+                let Ok(block) = warga_ledger_core::block::Block::try_from(wire) else {
+                    tracing::error!(%addr, "an orderer sent an unreadable block");
+                    break;
+                };
+                if block.header.number < ledger.height().unwrap_or(0) {
+                    continue;
+                }
+                let (ledger, network, channel) = (ledger.clone(), network.clone(), channel.clone());
+                let mut msps = msps.clone();
+                let started = std::time::Instant::now();
+                let committed = tokio::task::spawn_blocking(move || {
+                    msps.now_s = time::OffsetDateTime::now_utc().unix_timestamp();
+                    let number = block.header.number;
+                    ledger
+                        .validate_and_commit(block, &network, &channel, &msps)
+                        .map(|codes| (number, codes))
+                })
+                .await;
+                match committed {
+                    Ok(Ok((number, codes))) => {
+                        PEER_COMMIT_SECONDS.observe(started.elapsed().as_secs_f64());
+                        PEER_BLOCK.set(number as i64);
+                        for code in codes {
+                            PEER_CODES.with_label_values(&[code.as_str()]).inc();
+                        }
+                    }
+                    Ok(Err(error)) => {
+                        tracing::error!(%error, "a delivered block was refused");
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "committing a block failed");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    };
+    tokio::select! {
+        _ = deliver => {}
+        _ = crate::run::wait_for_signal() => {}
+    }
     Ok(())
 }

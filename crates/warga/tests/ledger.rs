@@ -1,7 +1,8 @@
-//! The ordering service as real processes: three `warga orderer` processes talking Raft over
-//! gRPC with mutual TLS. Clients broadcast; the leader is killed with SIGKILL mid-stream and
-//! ordering resumes under a new one; the killed orderer restarts from its disk and catches
-//! up; every orderer then serves the same chain. /healthz and /metrics answer.
+//! The ledger's nodes as real processes: three `warga orderer` processes talking Raft over
+//! gRPC with mutual TLS, and a `warga peer` pulling and committing their blocks. The leader
+//! orderer and the peer are each killed with SIGKILL while work is under way and come back
+//! from their disks; chains agree, the peer's ledger passes `warga ledger verify`, /healthz
+//! and /metrics answer.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -255,6 +256,166 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
         "{metrics}"
     );
     for (_, mut child) in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn start_peer(network: &Path, crypto: &Path, data: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(BIN)
+        .args([
+            "peer",
+            "--network",
+            network.to_str().unwrap(),
+            "--crypto",
+            crypto.to_str().unwrap(),
+        ])
+        .args([
+            "--org",
+            "BPJS",
+            "--name",
+            "peer0",
+            "--channel",
+            "bpjs-main",
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_height(http: &reqwest::Client, operations: SocketAddr, height: u64) {
+    for _ in 0..300 {
+        if health(http, operations).await.and_then(|h| h["height"].as_u64()) == Some(height) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{operations} did not reach height {height}");
+}
+
+/// A peer process pulls blocks from the orderer processes and commits them; killed with
+/// SIGKILL while blocks arrive, it restarts from its disk and catches up; its ledger then
+/// passes `warga ledger verify`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_process_commits_survives_sigkill_and_its_ledger_verifies() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut net = TestNetwork::new();
+    let work = tempfile::tempdir().unwrap();
+    let (network, addresses) = network_file(work.path());
+    let text = std::fs::read_to_string(&network).unwrap();
+    let parsed = warga_ledger_core::network::Network::parse(&text).unwrap();
+    let peer_ops = parsed.organizations[0].peers[0].operations;
+    let names = ["orderer0", "orderer1", "orderer2"];
+    let mut children = Vec::new();
+    for name in names {
+        let log = work.path().join(format!("{name}.log"));
+        children.push(start(&network, net.dir.path(), name, &work.path().join(name), &log));
+    }
+    let http = reqwest::Client::new();
+    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), addresses[*n].1)).collect();
+    let leader = agreed_leader(&http, &ops, None).await;
+    let leader_name = names[leader as usize - 1];
+    let peer_data = work.path().join("peer");
+    let mut peer = start_peer(&network, net.dir.path(), &peer_data, &work.path().join("peer.log"));
+    wait_height(&http, peer_ops, 1).await;
+
+    let client_dir = organization_dir(net.dir.path(), false, "bpjs.warga.local").join("users/User1@bpjs.warga.local");
+    let client_tls = tls(&net, &client_dir, false);
+    let mut to = AtomicBroadcastClient::new(
+        client_channel(
+            &client_tls,
+            addresses[leader_name].0,
+            &format!("{leader_name}.orderer.warga.local"),
+        )
+        .unwrap(),
+    );
+    let client = net.client("BPJSMSP");
+    let state = MemoryState::default();
+    let mut issue = |i: usize| {
+        let nik = format!("3171071203950{:03}", i + 1);
+        net.transact(
+            &state,
+            "bpjs-main",
+            &client,
+            "IssueCard",
+            &[&nik, "1", "2027-12-31"],
+            &["BPJSMSP", "PuskesmasMSP"],
+        )
+    };
+    let first: Vec<_> = (0..10).map(&mut issue).collect();
+    let second: Vec<_> = (10..20).map(&mut issue).collect();
+    let mut height = 0;
+    for tx in &first {
+        height = to
+            .broadcast(v1::Transaction::from(tx.clone()))
+            .await
+            .unwrap()
+            .into_inner()
+            .block
+            + 1;
+    }
+    wait_height(&http, peer_ops, height).await;
+    let metrics = http
+        .get(format!("http://{peer_ops}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warga_peer_transactions_total{code=\"VALID\"} 10"),
+        "{metrics}"
+    );
+
+    // SIGKILL while blocks keep coming; restart from disk; catch up.
+    let broadcasting = async {
+        let mut last = 0;
+        for tx in &second {
+            last = to
+                .broadcast(v1::Transaction::from(tx.clone()))
+                .await
+                .unwrap()
+                .into_inner()
+                .block;
+        }
+        last
+    };
+    let killing = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        peer.kill().unwrap();
+        peer.wait().unwrap();
+    };
+    let (last, ()) = tokio::join!(broadcasting, killing);
+    let mut peer = start_peer(
+        &network,
+        net.dir.path(),
+        &peer_data,
+        &work.path().join("peer-restarted.log"),
+    );
+    wait_height(&http, peer_ops, last + 1).await;
+    peer.kill().unwrap();
+    peer.wait().unwrap();
+
+    let verified = Command::new(BIN)
+        .args(["ledger", "verify", "--network", network.to_str().unwrap(), "--crypto"])
+        .arg(net.dir.path())
+        .args(["--channel", "bpjs-main"])
+        .arg(peer_data.join("bpjs-main.redb"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(stdout.contains("20 transactions (20 valid), 20 keys"), "{stdout}");
+    for mut child in children {
         let _ = child.kill();
         let _ = child.wait();
     }

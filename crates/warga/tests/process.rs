@@ -252,6 +252,8 @@ fn every_command_has_help() {
         &["ca", "enroll"],
         &["ca", "revoke"],
         &["orderer"],
+        &["peer"],
+        &["ledger", "verify"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
