@@ -265,32 +265,15 @@ pub async fn ca(command: CaCommand) -> Result<(), Failure> {
 }
 
 /// The TLS certificates of a node (`tls/server.crt`, `tls/server.key`) and every
-/// organisation's TLS CA, keyed by MSP id.
+/// organisation's TLS CA.
 fn node_tls(
     network: &warga_ledger_core::network::Network,
     crypto: &Path,
     node_dir: &Path,
 ) -> Result<warga_ledger_orderer::grpc::TlsMaterial, Failure> {
-    let read = |path: PathBuf| std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()));
-    let mut trusted = std::collections::BTreeMap::new();
-    for org in &network.organizations {
-        let dir = warga_ledger_msp::generate::organization_dir(crypto, false, &org.domain);
-        trusted.insert(
-            org.msp_id.clone(),
-            read(dir.join(format!("tlsca/tlsca.{}-cert.pem", org.domain)))?,
-        );
-    }
-    let o = &network.orderer.organization;
-    let dir = warga_ledger_msp::generate::organization_dir(crypto, true, &o.domain);
-    trusted.insert(
-        o.msp_id.clone(),
-        read(dir.join(format!("tlsca/tlsca.{}-cert.pem", o.domain)))?,
-    );
-    Ok(warga_ledger_orderer::grpc::TlsMaterial {
-        certificate_pem: read(node_dir.join("tls/server.crt"))?,
-        key_pem: read(node_dir.join("tls/server.key"))?,
-        trusted,
-    })
+    Ok(warga_ledger_orderer::grpc::TlsMaterial::from_crypto(
+        network, crypto, node_dir, true,
+    )?)
 }
 
 static ORDERER_TERM: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
@@ -315,6 +298,31 @@ static ORDERER_BLOCK: std::sync::LazyLock<prometheus::IntGauge> = std::sync::Laz
             .expect("metric"),
     )
 });
+
+/// A node's operations endpoints over plain HTTP on `addr`: `/healthz` answering `health()`,
+/// and `/metrics`.
+async fn serve_operations(
+    addr: std::net::SocketAddr,
+    health: impl Fn() -> serde_json::Value + Clone + Send + Sync + 'static,
+) -> Result<(), Failure> {
+    let operations = axum::Router::new()
+        .route(
+            "/healthz",
+            axum::routing::get(move || {
+                let health = health.clone();
+                async move { axum::Json(health()) }
+            }),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(|| async { warga_telemetry::render_metrics() }),
+        );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tokio::spawn(async move { axum::serve(listener, operations).await });
+    Ok(())
+}
 
 /// `warga orderer`: one orderer of one channel.
 pub async fn orderer(args: crate::cli::OrdererArgs) -> Result<(), Failure> {
@@ -411,32 +419,18 @@ pub async fn orderer(args: crate::cli::OrdererArgs) -> Result<(), Failure> {
         }
     });
     let health_node = node.clone();
-    let operations = axum::Router::new()
-        .route(
-            "/healthz",
-            axum::routing::get(move || {
-                let node = health_node.clone();
-                async move {
-                    let m = node.raft.metrics().borrow().clone();
-                    axum::Json(serde_json::json!({
-                        "status": "ok",
-                        "orderer": id,
-                        "channel": node.channel,
-                        "leader": m.current_leader,
-                        "term": m.current_term,
-                        "height": node.height(),
-                    }))
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            axum::routing::get(|| async { warga_telemetry::render_metrics() }),
-        );
-    let ops_listener = tokio::net::TcpListener::bind(me.operations)
-        .await
-        .with_context(|| format!("cannot listen on {}", me.operations))?;
-    tokio::spawn(async move { axum::serve(ops_listener, operations).await });
+    serve_operations(me.operations, move || {
+        let m = health_node.raft.metrics().borrow().clone();
+        serde_json::json!({
+            "status": "ok",
+            "orderer": id,
+            "channel": health_node.channel,
+            "leader": m.current_leader,
+            "term": m.current_term,
+            "height": health_node.height(),
+        })
+    })
+    .await?;
     println!(
         "orderer {} ({}) kanal / channel {}: gRPC {} (mTLS), operasi / operations http://{}",
         me.name, id, channel.name, me.listen, me.operations
@@ -524,29 +518,14 @@ pub async fn peer(args: crate::cli::PeerArgs) -> Result<(), Failure> {
 
     let health_ledger = ledger.clone();
     let channel_name = channel.name.clone();
-    let operations = axum::Router::new()
-        .route(
-            "/healthz",
-            axum::routing::get(move || {
-                let ledger = health_ledger.clone();
-                let channel = channel_name.clone();
-                async move {
-                    axum::Json(serde_json::json!({
-                        "status": "ok",
-                        "channel": channel,
-                        "height": ledger.height().unwrap_or(0),
-                    }))
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            axum::routing::get(|| async { warga_telemetry::render_metrics() }),
-        );
-    let ops_listener = tokio::net::TcpListener::bind(me.operations)
-        .await
-        .with_context(|| format!("cannot listen on {}", me.operations))?;
-    tokio::spawn(async move { axum::serve(ops_listener, operations).await });
+    serve_operations(me.operations, move || {
+        serde_json::json!({
+            "status": "ok",
+            "channel": channel_name,
+            "height": health_ledger.height().unwrap_or(0),
+        })
+    })
+    .await?;
     println!(
         "peer {} ({}) kanal / channel {}: tinggi / height {}, operasi / operations http://{}",
         me.host,

@@ -97,29 +97,7 @@ async fn agreed_leader(http: &reqwest::Client, nodes: &[(String, SocketAddr)], n
 }
 
 fn tls(net: &TestNetwork, dir: &Path, server: bool) -> TlsMaterial {
-    let mut trusted = BTreeMap::new();
-    for org in &net.network.organizations {
-        let d = organization_dir(net.dir.path(), false, &org.domain);
-        trusted.insert(
-            org.msp_id.clone(),
-            std::fs::read(d.join(format!("tlsca/tlsca.{}-cert.pem", org.domain))).unwrap(),
-        );
-    }
-    let d = organization_dir(net.dir.path(), true, "orderer.warga.local");
-    trusted.insert(
-        "OrdererMSP".into(),
-        std::fs::read(d.join("tlsca/tlsca.orderer.warga.local-cert.pem")).unwrap(),
-    );
-    let (cert, key) = if server {
-        ("server.crt", "server.key")
-    } else {
-        ("client.crt", "client.key")
-    };
-    TlsMaterial {
-        certificate_pem: std::fs::read(dir.join("tls").join(cert)).unwrap(),
-        key_pem: std::fs::read(dir.join("tls").join(key)).unwrap(),
-        trusted,
-    }
+    TlsMaterial::from_crypto(&net.network, net.dir.path(), dir, server).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -231,6 +231,15 @@ impl<'a> BlockValidator<'a> {
             .all(|r| self.overlay.version(namespace, &r.key) == r.version)
     }
 
+    /// The final codes of a block's transactions, in order, given their stateless codes.
+    pub fn validate_all(&mut self, txs: &[Transaction], stateless: Vec<ValidationCode>) -> Vec<ValidationCode> {
+        txs.iter()
+            .zip(stateless)
+            .enumerate()
+            .map(|(i, (tx, code))| self.validate(i as u64, tx, code))
+            .collect()
+    }
+
     /// The final code of transaction number `index` whose stateless checks gave `code`;
     /// a valid transaction's writes become visible to the ones after it.
     pub fn validate(&mut self, index: u64, tx: &Transaction, code: ValidationCode) -> ValidationCode {

@@ -67,14 +67,7 @@ impl World {
             .map(|h| h.tx_id.clone())
             .collect();
         let is_committed = |id: &str| committed_ids.iter().any(|c| c == id);
-        let mut validator = BlockValidator::new(number, &self.state, &is_committed);
-        let codes: Vec<ValidationCode> = txs
-            .iter()
-            .zip(stateless)
-            .enumerate()
-            .map(|(i, (tx, code))| validator.validate(i as u64, tx, code))
-            .collect();
-        drop(validator);
+        let codes = BlockValidator::new(number, &self.state, &is_committed).validate_all(txs, stateless);
         for (i, (tx, code)) in txs.iter().zip(&codes).enumerate() {
             if *code == ValidationCode::Valid {
                 let version = Version {

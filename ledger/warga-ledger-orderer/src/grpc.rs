@@ -43,6 +43,45 @@ pub struct TlsMaterial {
 }
 
 impl TlsMaterial {
+    /// The TLS material of a node or user directory written by `crypto generate`
+    /// (`dir/tls/server.*` for nodes, `dir/tls/client.*` for users), trusting the TLS CA of
+    /// every organisation of `network`.
+    pub fn from_crypto(
+        network: &warga_ledger_core::network::Network,
+        crypto: &std::path::Path,
+        dir: &std::path::Path,
+        server: bool,
+    ) -> std::io::Result<TlsMaterial> {
+        use warga_ledger_msp::generate::organization_dir;
+        let read = |path: std::path::PathBuf| {
+            std::fs::read(&path).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        };
+        let orgs = network
+            .organizations
+            .iter()
+            .map(|o| (&o.msp_id, &o.domain, false))
+            .chain(std::iter::once((
+                &network.orderer.organization.msp_id,
+                &network.orderer.organization.domain,
+                true,
+            )));
+        let mut trusted = BTreeMap::new();
+        for (msp_id, domain, orderer) in orgs {
+            let ca = organization_dir(crypto, orderer, domain).join(format!("tlsca/tlsca.{domain}-cert.pem"));
+            trusted.insert(msp_id.clone(), read(ca)?);
+        }
+        let (cert, key) = if server {
+            ("server.crt", "server.key")
+        } else {
+            ("client.crt", "client.key")
+        };
+        Ok(TlsMaterial {
+            certificate_pem: read(dir.join("tls").join(cert))?,
+            key_pem: read(dir.join("tls").join(key))?,
+            trusted,
+        })
+    }
+
     fn bundle(&self) -> Vec<u8> {
         self.trusted.values().flatten().copied().collect()
     }

@@ -22,35 +22,8 @@ use warga_ledger_proto::v1::orderer_raft_client::OrdererRaftClient;
 
 const CHANNEL: &str = "jatim-puskesmas";
 
-fn trusted(net: &TestNetwork) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for org in &net.network.organizations {
-        let dir = organization_dir(net.dir.path(), false, &org.domain);
-        out.insert(
-            org.msp_id.clone(),
-            std::fs::read(dir.join(format!("tlsca/tlsca.{}-cert.pem", org.domain))).unwrap(),
-        );
-    }
-    let o = &net.network.orderer.organization;
-    let dir = organization_dir(net.dir.path(), true, &o.domain);
-    out.insert(
-        o.msp_id.clone(),
-        std::fs::read(dir.join(format!("tlsca/tlsca.{}-cert.pem", o.domain))).unwrap(),
-    );
-    out
-}
-
 fn tls(net: &TestNetwork, dir: &Path, server: bool) -> TlsMaterial {
-    let (cert, key) = if server {
-        ("server.crt", "server.key")
-    } else {
-        ("client.crt", "client.key")
-    };
-    TlsMaterial {
-        certificate_pem: std::fs::read(dir.join("tls").join(cert)).unwrap(),
-        key_pem: std::fs::read(dir.join("tls").join(key)).unwrap(),
-        trusted: trusted(net),
-    }
+    TlsMaterial::from_crypto(&net.network, net.dir.path(), dir, server).unwrap()
 }
 
 struct Running {
@@ -212,7 +185,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
     let outsider = TlsMaterial {
         certificate_pem: stranger.cert.pem().into_bytes(),
         key_pem: stranger.signing_key.serialize_pem().into_bytes(),
-        trusted: trusted(&net),
+        trusted: client_tls.trusted.clone(),
     };
     let result = tokio::time::timeout(
         Duration::from_secs(5),

@@ -214,14 +214,7 @@ impl PeerLedger {
         }
         let snapshot = self.snapshot()?;
         let committed = |id: &str| snapshot.has_tx(id);
-        let mut validator = BlockValidator::new(block.header.number, &snapshot, &committed);
-        let codes: Vec<ValidationCode> = txs
-            .iter()
-            .zip(stateless)
-            .enumerate()
-            .map(|(i, (tx, code))| validator.validate(i as u64, tx, code))
-            .collect();
-        drop(validator);
+        let codes = BlockValidator::new(block.header.number, &snapshot, &committed).validate_all(txs, stateless);
         drop(snapshot);
         block.metadata.validation_codes = codes.iter().map(|c| *c as u8).collect();
         self.commit(&block, &codes)?;

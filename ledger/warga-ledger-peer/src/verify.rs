@@ -80,13 +80,11 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
             reason: e.to_string(),
         })?;
         let committed = |id: &str| seen.contains(id);
-        let mut validator = BlockValidator::new(number, &replayed, &committed);
-        let codes: Vec<ValidationCode> = txs
+        let stateless: Vec<ValidationCode> = txs
             .iter()
-            .enumerate()
-            .map(|(i, tx)| validator.validate(i as u64, tx, check_transaction(tx, network, channel, &msps)))
+            .map(|tx| check_transaction(tx, network, channel, &msps))
             .collect();
-        drop(validator);
+        let codes = BlockValidator::new(number, &replayed, &committed).validate_all(txs, stateless);
         for (index, (tx, code)) in txs.iter().zip(&codes).enumerate() {
             let stored = block.code(index);
             if stored != Some(*code) {
