@@ -38,6 +38,7 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub gateway: GatewayConfig,
     pub population: PopulationConfig,
+    pub ledger: LedgerConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -249,6 +250,32 @@ impl Default for IdentityConfig {
     }
 }
 
+/// The BPJS ledger network `warga up` runs inside its process.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Run the orderers and one peer per organisation in `warga up`.
+    pub enabled: bool,
+    /// The network file; absent: the BPJS example network shipped with warga.
+    pub network: Option<PathBuf>,
+    /// The channel the embedded nodes serve.
+    pub channel: String,
+    /// Listen on free ports of 127.0.0.1 instead of the network file's addresses (several
+    /// instances on one machine, tests).
+    pub ephemeral_ports: bool,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            network: None,
+            channel: "bpjs-main".into(),
+            ephemeral_ports: false,
+        }
+    }
+}
+
 /// Population services.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -334,6 +361,7 @@ impl Default for Config {
             identity: IdentityConfig::default(),
             gateway: GatewayConfig::default(),
             population: PopulationConfig::default(),
+            ledger: LedgerConfig::default(),
         }
     }
 }

@@ -192,6 +192,90 @@ pub enum LedgerCommand {
     /// Re-check a ledger copy offline: genesis, hash chain, orderer signatures, every
     /// transaction validated again, codes and world state equal to the replay.
     Verify(VerifyArgs),
+    /// Submit a transaction through a peer's gateway: endorsements as the function's policy
+    /// asks, ordering, commit; prints the transaction id, block, validation code and result.
+    Invoke {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The chaincode function, e.g. IssueCard.
+        function: String,
+        /// The function's arguments.
+        args: Vec<String>,
+    },
+    /// Evaluate a function on a peer without ordering anything; prints its result.
+    Query {
+        #[command(flatten)]
+        client: ClientArgs,
+        function: String,
+        args: Vec<String>,
+    },
+    /// The channel's height and the hashes of its newest block, as a peer holds them.
+    Info {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A block, by number or by one of its transactions' ids.
+    Block {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The block number (default: the newest).
+        number: Option<u64>,
+        #[arg(long, conflicts_with = "number")]
+        tx_id: Option<String>,
+    },
+    /// Where a transaction is: its block and validation code.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+        tx_id: String,
+    },
+    /// Every committed change of a key, oldest first: the object type and its key parts,
+    /// e.g. `card 3171075203950004`.
+    History {
+        #[command(flatten)]
+        client: ClientArgs,
+        object_type: String,
+        parts: Vec<String>,
+    },
+    /// Committed blocks with their transactions' outcomes and chaincode events, one JSON line
+    /// each, from a block number on (resume where you stopped).
+    Events {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Stop after this many blocks (default: follow until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Include each whole block.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+/// Who a ledger client is and which peer it talks to.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The network file.
+    #[arg(long, value_name = "FILE")]
+    pub network: PathBuf,
+    /// The directory `warga ledger crypto generate` wrote.
+    #[arg(long, value_name = "DIR")]
+    pub crypto: PathBuf,
+    /// The client's organisation, e.g. BPJS.
+    #[arg(long)]
+    pub org: String,
+    /// The user whose identity signs, e.g. User1.
+    #[arg(long, default_value = "User1")]
+    pub user: String,
+    /// The organisation's peer to talk to.
+    #[arg(long, default_value = "peer0")]
+    pub peer: String,
+    /// The peer's address, when it is not the network file's (e.g. `warga up` on free ports).
+    #[arg(long)]
+    pub address: Option<SocketAddr>,
+    #[arg(long, default_value = "bpjs-main")]
+    pub channel: String,
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +296,18 @@ pub enum NetworkCommand {
     Check {
         /// The network file (YAML), e.g. network/bpjs.yaml.
         file: PathBuf,
+    },
+    /// Start a local network as separate processes — every orderer of the file and the
+    /// first peer of each member organisation of the channel — at the file's addresses;
+    /// crypto material is generated under DIR on first start. Ctrl+C stops them all.
+    Up {
+        #[arg(long, value_name = "FILE")]
+        network: PathBuf,
+        /// Crypto material, data and logs of every node.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(long, default_value = "bpjs-main")]
+        channel: String,
     },
 }
 

@@ -124,7 +124,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             })
             .await
         }
-        Command::Ledger(command) => crate::ledger::run(command),
+        Command::Ledger(command) => crate::ledger::run(command).await,
         Command::Ca(command) => crate::ledger::ca(command).await,
         Command::Orderer(args) => crate::ledger::orderer(args).await,
         Command::Peer(args) => crate::ledger::peer(args).await,

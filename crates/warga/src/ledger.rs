@@ -18,8 +18,148 @@ fn read_network(file: &Path) -> Result<warga_ledger_core::network::Network, Fail
 }
 
 /// Runs a `warga ledger …` command.
-pub fn run(command: LedgerCommand) -> Result<(), Failure> {
+pub async fn run(command: LedgerCommand) -> Result<(), Failure> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match command {
+        LedgerCommand::Network(NetworkCommand::Up { network, dir, channel }) => {
+            crate::ledger_net::up(&network, &dir, &channel).await
+        }
+        LedgerCommand::Invoke { client, function, args } => {
+            let status = connect(&client)?.submit(&function, &args).await.map_err(refused)?;
+            print_result(&status.result);
+            println!(
+                "transaksi / transaction {} → blok / block {}: {}",
+                status.tx_id, status.block, status.code_name
+            );
+            if status.code_name == "VALID" {
+                Ok(())
+            } else {
+                Err(anyhow!(
+                    "transaction {} was committed as invalid: {}",
+                    status.tx_id,
+                    status.code_name
+                )
+                .into())
+            }
+        }
+        LedgerCommand::Query { client, function, args } => {
+            let result = connect(&client)?.evaluate(&function, &args).await.map_err(refused)?;
+            print_result(&result);
+            Ok(())
+        }
+        LedgerCommand::Info { client } => {
+            let info = connect(&client)?.info().await.map_err(refused)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "channel": info.channel,
+                    "height": info.height,
+                    "current_hash": warga_ledger_core::tx::hex(&info.current_hash),
+                    "previous_hash": warga_ledger_core::tx::hex(&info.previous_hash),
+                })
+            );
+            Ok(())
+        }
+        LedgerCommand::Block { client, number, tx_id } => {
+            let client = connect(&client)?;
+            let block = match (number, tx_id) {
+                (_, Some(tx_id)) => client.block_by_tx_id(&tx_id).await,
+                (Some(number), None) => client.block(number).await,
+                (None, None) => {
+                    let height = client.info().await.map_err(refused)?.height;
+                    client.block(height - 1).await
+                }
+            }
+            .map_err(refused)?;
+            println!("{:#}", block_json(block)?);
+            Ok(())
+        }
+        LedgerCommand::Status { client, tx_id } => {
+            let status = connect(&client)?.status(&tx_id).await.map_err(refused)?;
+            println!(
+                "{}",
+                serde_json::json!({ "tx_id": status.tx_id, "block": status.block, "code": status.code_name })
+            );
+            Ok(())
+        }
+        LedgerCommand::History {
+            client,
+            object_type,
+            parts,
+        } => {
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            let key = warga_ledger_core::chaincode::composite_key(&object_type, &parts)
+                .map_err(|e| Failure::usage(anyhow!("the key: {e}")))?;
+            let history = connect(&client)?.history(&key).await.map_err(refused)?;
+            for change in history {
+                let value = change.value.as_deref().map(|v| {
+                    serde_json::from_slice::<serde_json::Value>(v)
+                        .unwrap_or_else(|_| serde_json::Value::from(String::from_utf8_lossy(v).into_owned()))
+                });
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "tx_id": change.tx_id,
+                        "block": change.block,
+                        "tx": change.tx,
+                        "timestamp_ms": change.timestamp_ms,
+                        "deleted": change.value.is_none(),
+                        "value": value,
+                    })
+                );
+            }
+            Ok(())
+        }
+        LedgerCommand::Events {
+            client,
+            from,
+            count,
+            full,
+        } => {
+            let mut stream = connect(&client)?.events(from, full).await.map_err(refused)?;
+            let mut seen = 0u64;
+            while count.is_none_or(|c| seen < c) {
+                let event = tokio::select! {
+                    next = stream.message() => match next.map_err(refused)? {
+                        Some(event) => event,
+                        None => break,
+                    },
+                    () = crate::run::wait_for_signal() => break,
+                };
+                let block = match event.block {
+                    Some(block) => Some(block_json(block)?),
+                    None => None,
+                };
+                let transactions: Vec<serde_json::Value> = event
+                    .transactions
+                    .into_iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "tx_id": t.tx_id,
+                            "code": t.code_name,
+                            "chaincode": t.chaincode,
+                            "function": t.function,
+                            "event": t.event.map(|e| serde_json::json!({
+                                "name": e.name,
+                                "payload": serde_json::from_slice::<serde_json::Value>(&e.payload)
+                                    .unwrap_or_else(|_| serde_json::Value::from(String::from_utf8_lossy(&e.payload).into_owned())),
+                            })),
+                        })
+                    })
+                    .collect();
+                let mut line = serde_json::json!({
+                    "block": event.number,
+                    "hash": warga_ledger_core::tx::hex(&event.hash),
+                    "transactions": transactions,
+                });
+                if let Some(block) = block {
+                    line["full"] = block;
+                }
+                println!("{line}");
+                seen += 1;
+            }
+            Ok(())
+        }
         LedgerCommand::Network(NetworkCommand::Check { file }) => {
             let network = read_network(&file)?;
             println!("jaringan / network {}: valid", network.name);
@@ -79,6 +219,90 @@ pub fn run(command: LedgerCommand) -> Result<(), Failure> {
     }
 }
 
+/// A client of the peer `args` names, as the user it names.
+fn connect(args: &crate::cli::ClientArgs) -> Result<warga_ledger_node::client::Client, Failure> {
+    let network = read_network(&args.network)?;
+    let org = network
+        .organizations
+        .iter()
+        .find(|o| o.name == args.org)
+        .ok_or_else(|| Failure::usage(anyhow!("--org: no organisation {} in the network file", args.org)))?;
+    let peer = org
+        .peers
+        .iter()
+        .find(|p| p.name == args.peer)
+        .ok_or_else(|| Failure::usage(anyhow!("--peer: {} has no peer {}", org.name, args.peer)))?;
+    if network.channel(&args.channel).is_none() {
+        return Err(Failure::usage(anyhow!(
+            "--channel: no channel {} in the network file",
+            args.channel
+        )));
+    }
+    warga_ledger_node::embedded::client_of(
+        &network,
+        &args.crypto,
+        &org.msp_id,
+        &args.user,
+        args.address.unwrap_or(peer.listen),
+        &peer.host,
+        &args.channel,
+    )
+    .map_err(node_failure)
+}
+
+/// A refusal from a peer, as one line.
+fn refused(status: tonic::Status) -> Failure {
+    anyhow!("the peer refused ({:?}): {}", status.code(), status.message()).into()
+}
+
+/// A chaincode's result: pretty JSON when it is JSON.
+fn print_result(result: &[u8]) {
+    if result.is_empty() {
+        return;
+    }
+    match serde_json::from_slice::<serde_json::Value>(result) {
+        Ok(json) => println!("{json:#}"),
+        Err(_) => println!("{}", String::from_utf8_lossy(result)),
+    }
+}
+
+/// A block for people: header hashes, who ordered it, and each transaction's outcome.
+fn block_json(wire: warga_ledger_proto::v1::Block) -> Result<serde_json::Value, Failure> {
+    use warga_ledger_core::tx::hex;
+    let block = warga_ledger_core::block::Block::try_from(wire).map_err(|e| anyhow!("an unreadable block: {e}"))?;
+    let transactions: Vec<serde_json::Value> = block
+        .data
+        .transactions()
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| {
+            serde_json::json!({
+                "tx_id": tx.proposal.tx_id,
+                "code": block.code(i).map(|c| c.as_str()),
+                "creator": tx.proposal.creator.msp_id,
+                "chaincode": tx.proposal.chaincode,
+                "function": tx.proposal.function,
+                "args": tx.proposal.args,
+                "timestamp_ms": tx.proposal.timestamp_ms,
+                "endorsers": tx.endorsements.iter().map(|e| e.endorser.msp_id.as_str()).collect::<Vec<_>>(),
+                "event": tx.response.event.as_ref().map(|e| e.name.as_str()),
+            })
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "number": block.header.number,
+        "hash": hex(&block.header.hash()),
+        "previous_hash": hex(&block.header.previous_hash),
+        "data_hash": hex(&block.header.data_hash),
+        "orderer": block.metadata.orderer.as_ref().map(|o| o.msp_id.as_str()),
+        "transactions": transactions,
+    });
+    if let warga_ledger_core::block::BlockData::Config(config) = &block.data {
+        out["config"] = serde_json::from_str(config).unwrap_or_default();
+    }
+    Ok(out)
+}
+
 /// The organisation's MSP id, domain and directory, from the network file.
 fn ca_config(org: &CaOrg) -> Result<warga_ledger_ca::CaConfig, Failure> {
     let network = read_network(&org.network)?;
@@ -112,23 +336,6 @@ fn https_trusting(tls_ca: &Path) -> Result<reqwest::Client, Failure> {
     Ok(reqwest::Client::builder().use_preconfigured_tls(tls).build()?)
 }
 
-/// The only `*.pem` in `dir/signcerts` and `dir/keystore/priv_sk`.
-fn signing_identity(msp_dir: &Path, msp_id: &str) -> Result<warga_ledger_msp::SigningIdentity, Failure> {
-    let signcerts = msp_dir.join("signcerts");
-    let cert = std::fs::read_dir(&signcerts)
-        .with_context(|| format!("cannot read {}", signcerts.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "pem"))
-        .ok_or_else(|| anyhow!("no certificate in {}", signcerts.display()))?;
-    let key = msp_dir.join("keystore/priv_sk");
-    Ok(warga_ledger_msp::SigningIdentity::from_pem(
-        msp_id,
-        &std::fs::read(&cert)?,
-        &std::fs::read(&key).with_context(|| format!("cannot read {}", key.display()))?,
-    )?)
-}
-
 async fn admin_call(
     ca: &CaClient,
     admin_msp: &Path,
@@ -136,7 +343,7 @@ async fn admin_call(
     path: &str,
     body: serde_json::Value,
 ) -> Result<serde_json::Value, Failure> {
-    let admin = signing_identity(admin_msp, msp_id)?;
+    let admin = warga_ledger_node::peer::signing_identity(admin_msp, msp_id).map_err(node_failure)?;
     let bytes = serde_json::to_vec(&body)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (authorization, timestamp) = warga_ledger_ca::client::admin_token(&admin, "POST", path, now, &bytes)?;
@@ -264,40 +471,12 @@ pub async fn ca(command: CaCommand) -> Result<(), Failure> {
     }
 }
 
-/// The TLS certificates of a node (`tls/server.crt`, `tls/server.key`) and every
-/// organisation's TLS CA.
-fn node_tls(
-    network: &warga_ledger_core::network::Network,
-    crypto: &Path,
-    node_dir: &Path,
-) -> Result<warga_ledger_orderer::grpc::TlsMaterial, Failure> {
-    Ok(warga_ledger_orderer::grpc::TlsMaterial::from_crypto(
-        network, crypto, node_dir, true,
-    )?)
+fn node_failure(error: warga_ledger_node::NodeError) -> Failure {
+    match error {
+        warga_ledger_node::NodeError::Usage(_) => Failure::usage(error),
+        other => anyhow!(other).into(),
+    }
 }
-
-static ORDERER_TERM: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
-    warga_telemetry::register(
-        prometheus::IntGauge::new("warga_orderer_raft_term", "The Raft term this orderer is in.").expect("metric"),
-    )
-});
-static ORDERER_IS_LEADER: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
-    warga_telemetry::register(
-        prometheus::IntGauge::new("warga_orderer_is_leader", "1 while this orderer is the Raft leader.")
-            .expect("metric"),
-    )
-});
-static ORDERER_LEADER_CHANGES: std::sync::LazyLock<prometheus::IntCounter> = std::sync::LazyLock::new(|| {
-    warga_telemetry::register(
-        prometheus::IntCounter::new("warga_orderer_leader_changes_total", "Leaders seen change.").expect("metric"),
-    )
-});
-static ORDERER_BLOCK: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
-    warga_telemetry::register(
-        prometheus::IntGauge::new("warga_orderer_committed_block", "The newest block this orderer holds.")
-            .expect("metric"),
-    )
-});
 
 /// A node's operations endpoints over plain HTTP on `addr`: `/healthz` answering `health()`,
 /// and `/metrics`.
@@ -327,285 +506,89 @@ async fn serve_operations(
 /// `warga orderer`: one orderer of one channel.
 pub async fn orderer(args: crate::cli::OrdererArgs) -> Result<(), Failure> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let network = read_network(&args.network)?;
-    let channel = network
-        .channel(&args.channel)
-        .ok_or_else(|| Failure::usage(anyhow!("--channel: no channel {} in the network file", args.channel)))?
+    let network = Arc::new(read_network(&args.network)?);
+    let me = network
+        .orderer
+        .nodes
+        .iter()
+        .find(|n| n.name == args.name)
+        .ok_or_else(|| Failure::usage(anyhow!("--name: no orderer {} in the network file", args.name)))?
         .clone();
-    let position = network
-        .orderer
-        .nodes
-        .iter()
-        .position(|n| n.name == args.name)
-        .ok_or_else(|| Failure::usage(anyhow!("--name: no orderer {} in the network file", args.name)))?;
-    let me = network.orderer.nodes[position].clone();
-    let id = position as u64 + 1;
-    let org = &network.orderer.organization;
-    let node_dir = warga_ledger_msp::generate::organization_dir(&args.crypto, true, &org.domain)
-        .join("orderers")
-        .join(&me.host);
-    let signer = signing_identity(&node_dir.join("msp"), &org.msp_id)?;
-    let tls = node_tls(&network, &args.crypto, &node_dir)?;
-    let peers: std::collections::BTreeMap<u64, (std::net::SocketAddr, String)> = network
-        .orderer
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (i as u64 + 1, (n.listen, n.host.clone())))
-        .collect();
-    std::fs::create_dir_all(&args.data).with_context(|| format!("cannot create {}", args.data.display()))?;
-    let path = args.data.join(format!("{}.redb", channel.name));
-    let grpc_network = warga_ledger_orderer::grpc::GrpcNetwork {
-        tls: tls.clone(),
-        peers: peers.clone(),
+    let config = warga_ledger_node::orderer::OrdererConfig {
+        network,
+        crypto: args.crypto,
+        name: args.name,
+        channel: args.channel,
+        data: args.data,
     };
-    let genesis = network.genesis_block(&channel);
-    let node = Arc::new(
-        warga_ledger_orderer::OrdererNode::start(
-            id,
-            &channel.name,
-            &network.orderer,
-            &genesis,
-            Arc::new(signer),
-            &path,
-            grpc_network,
-        )
+    let listener = warga_ledger_node::embedded::bind(me.listen)
         .await
-        .map_err(|e| anyhow!("cannot start the orderer: {e}"))?,
-    );
-    let mut readers = channel.members.clone();
-    readers.push(org.msp_id.clone());
-    let listener = tokio::net::TcpListener::bind(me.listen)
+        .map_err(node_failure)?;
+    let running = warga_ledger_node::orderer::RunningOrderer::start(&config, listener)
         .await
-        .with_context(|| format!("cannot listen on {}", me.listen))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let services = warga_ledger_orderer::grpc::OrdererServices {
-        node: node.clone(),
-        tls,
-        orderer_msp: org.msp_id.clone(),
-        readers,
-    };
-    let grpc = tokio::spawn(warga_ledger_orderer::grpc::serve(services, listener, async {
-        let _ = stopped.await;
-    }));
-    // Every orderer proposes the same initial membership; Raft accepts it once.
-    let members: std::collections::BTreeMap<u64, openraft::BasicNode> = peers
-        .iter()
-        .map(|(i, (addr, _))| (*i, openraft::BasicNode::new(addr.to_string())))
-        .collect();
-    if let Err(error) = node.raft.initialize(members).await {
-        tracing::debug!(%error, "the cluster is already initialised");
-    }
-
-    // Operations: /healthz and /metrics, over plain HTTP on the operations address.
-    let metrics_node = node.clone();
-    tokio::spawn(async move {
-        let mut watch = metrics_node.raft.metrics();
-        let mut leader = None;
-        loop {
-            let m = watch.borrow().clone();
-            ORDERER_TERM.set(m.current_term as i64);
-            ORDERER_IS_LEADER.set(i64::from(m.current_leader == Some(id)));
-            if m.current_leader.is_some() && m.current_leader != leader {
-                if leader.is_some() {
-                    ORDERER_LEADER_CHANGES.inc();
-                }
-                leader = m.current_leader;
-            }
-            ORDERER_BLOCK.set(metrics_node.height().saturating_sub(1) as i64);
-            if watch.changed().await.is_err() {
-                return;
-            }
-        }
-    });
-    let health_node = node.clone();
-    serve_operations(me.operations, move || {
-        let m = health_node.raft.metrics().borrow().clone();
-        serde_json::json!({
-            "status": "ok",
-            "orderer": id,
-            "channel": health_node.channel,
-            "leader": m.current_leader,
-            "term": m.current_term,
-            "height": health_node.height(),
-        })
-    })
-    .await?;
-    println!(
+        .map_err(node_failure)?;
+    let banner = format!(
         "orderer {} ({}) kanal / channel {}: gRPC {} (mTLS), operasi / operations http://{}",
-        me.name, id, channel.name, me.listen, me.operations
+        me.name, running.node.id, config.channel, me.listen, me.operations
     );
+    serve_until_signal(running, me.operations, banner).await
+}
 
+/// Serves a started node's `/healthz` and `/metrics`, prints its banner, and shuts it down
+/// on SIGINT or SIGTERM.
+async fn serve_until_signal(
+    running: impl warga_ledger_node::RunningNode,
+    operations: std::net::SocketAddr,
+    banner: String,
+) -> Result<(), Failure> {
+    let running = Arc::new(running);
+    let health = running.clone();
+    serve_operations(operations, move || health.health()).await?;
+    println!("{banner}");
     crate::run::wait_for_signal().await;
-    let _ = stop.send(());
-    node.shutdown().await;
-    let _ = grpc.await;
+    if let Ok(running) = Arc::try_unwrap(running) {
+        running.shutdown().await;
+    }
     Ok(())
 }
 
-static PEER_BLOCK: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
-    warga_telemetry::register(
-        prometheus::IntGauge::new("warga_peer_committed_block", "The newest block this peer committed.")
-            .expect("metric"),
-    )
-});
-static PEER_COMMIT_SECONDS: std::sync::LazyLock<prometheus::Histogram> = std::sync::LazyLock::new(|| {
-    warga_telemetry::register(
-        prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
-            "warga_peer_block_commit_seconds",
-            "Validating and committing one block.",
-        ))
-        .expect("metric"),
-    )
-});
-static PEER_CODES: std::sync::LazyLock<prometheus::IntCounterVec> = std::sync::LazyLock::new(|| {
-    warga_telemetry::register(
-        prometheus::IntCounterVec::new(
-            prometheus::Opts::new(
-                "warga_peer_transactions_total",
-                "Committed transactions by validation code.",
-            ),
-            &["code"],
-        )
-        .expect("metric"),
-    )
-});
-
-/// `warga peer`: one peer of one channel, committing what the orderers deliver.
+/// `warga peer`: one peer of one channel — endorser, gateway, ledger queries and events over
+/// gRPC, committing what the orderers deliver.
 pub async fn peer(args: crate::cli::PeerArgs) -> Result<(), Failure> {
-    use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let network = Arc::new(read_network(&args.network)?);
-    let channel = network
-        .channel(&args.channel)
-        .ok_or_else(|| Failure::usage(anyhow!("--channel: no channel {} in the network file", args.channel)))?
-        .clone();
-    let org = network
+    let me = network
         .organizations
         .iter()
         .find(|o| o.name == args.org)
         .ok_or_else(|| Failure::usage(anyhow!("--org: no organisation {} in the network file", args.org)))?
-        .clone();
-    if !channel.members.contains(&org.msp_id) {
-        return Err(Failure::usage(anyhow!(
-            "--channel: {} is not a member of {}",
-            org.name,
-            channel.name
-        )));
-    }
-    let me = org
         .peers
         .iter()
         .find(|p| p.name == args.name)
-        .ok_or_else(|| Failure::usage(anyhow!("--name: {} has no peer {}", org.name, args.name)))?
+        .ok_or_else(|| Failure::usage(anyhow!("--name: {} has no peer {}", args.org, args.name)))?
         .clone();
-    let node_dir = warga_ledger_msp::generate::organization_dir(&args.crypto, false, &org.domain)
-        .join("peers")
-        .join(&me.host);
-    let tls = node_tls(&network, &args.crypto, &node_dir)?;
-    let msps = warga_ledger_msp::generate::load_msps(&network, &args.crypto, 0)?;
-    std::fs::create_dir_all(&args.data).with_context(|| format!("cannot create {}", args.data.display()))?;
-    let genesis = network.genesis_block(&channel);
-    let ledger = Arc::new(
-        warga_ledger_peer::PeerLedger::open(
-            &args.data.join(format!("{}.redb", channel.name)),
-            &channel.name,
-            &genesis,
-        )
-        .map_err(|e| anyhow!("cannot open the ledger: {e}"))?,
-    );
-    PEER_BLOCK.set(ledger.height().unwrap_or(1) as i64 - 1);
-
-    let health_ledger = ledger.clone();
-    let channel_name = channel.name.clone();
-    serve_operations(me.operations, move || {
-        serde_json::json!({
-            "status": "ok",
-            "channel": channel_name,
-            "height": health_ledger.height().unwrap_or(0),
-        })
-    })
-    .await?;
-    println!(
-        "peer {} ({}) kanal / channel {}: tinggi / height {}, operasi / operations http://{}",
+    let config = warga_ledger_node::peer::PeerConfig {
+        network,
+        crypto: args.crypto,
+        organization: args.org,
+        name: args.name,
+        channel: args.channel,
+        data: args.data,
+    };
+    let listener = warga_ledger_node::embedded::bind(me.listen)
+        .await
+        .map_err(node_failure)?;
+    let running = warga_ledger_node::embedded::RunningPeer::start(&config, listener)
+        .await
+        .map_err(node_failure)?;
+    let banner = format!(
+        "peer {} ({}) kanal / channel {}: tinggi / height {}, gRPC {} (mTLS), operasi / operations http://{}",
         me.host,
-        org.msp_id,
-        channel.name,
-        ledger.height().unwrap_or(0),
+        running.peer.organization.msp_id,
+        config.channel,
+        running.peer.ledger.height().unwrap_or(0),
+        me.listen,
         me.operations
     );
-
-    // Pull from the orderers in turn; on any failure, the next one, from the ledger's height.
-    let orderers: Vec<(std::net::SocketAddr, String)> = network
-        .orderer
-        .nodes
-        .iter()
-        .map(|n| (n.listen, n.host.clone()))
-        .collect();
-    let deliver = async move {
-        let mut turn = 0usize;
-        loop {
-            let (addr, host) = &orderers[turn % orderers.len()];
-            turn += 1;
-            let Ok(grpc) = warga_ledger_orderer::grpc::client_channel(&tls, *addr, host) else {
-                continue;
-            };
-            let start = ledger.height().unwrap_or(0);
-            let request = warga_ledger_proto::v1::DeliverRequest {
-                channel: channel.name.clone(),
-                start,
-            };
-            let mut stream = match AtomicBroadcastClient::new(grpc).deliver(request).await {
-                Ok(stream) => stream.into_inner(),
-                Err(status) => {
-                    tracing::debug!(%addr, %status, "an orderer did not deliver");
-                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                    continue;
-                }
-            };
-            while let Ok(Some(wire)) = stream.message().await {
-                let Ok(block) = warga_ledger_core::block::Block::try_from(wire) else {
-                    tracing::error!(%addr, "an orderer sent an unreadable block");
-                    break;
-                };
-                if block.header.number < ledger.height().unwrap_or(0) {
-                    continue;
-                }
-                let (ledger, network, channel) = (ledger.clone(), network.clone(), channel.clone());
-                let mut msps = msps.clone();
-                let started = std::time::Instant::now();
-                let committed = tokio::task::spawn_blocking(move || {
-                    msps.now_s = time::OffsetDateTime::now_utc().unix_timestamp();
-                    let number = block.header.number;
-                    ledger
-                        .validate_and_commit(block, &network, &channel, &msps)
-                        .map(|codes| (number, codes))
-                })
-                .await;
-                match committed {
-                    Ok(Ok((number, codes))) => {
-                        PEER_COMMIT_SECONDS.observe(started.elapsed().as_secs_f64());
-                        PEER_BLOCK.set(number as i64);
-                        for code in codes {
-                            PEER_CODES.with_label_values(&[code.as_str()]).inc();
-                        }
-                    }
-                    Ok(Err(error)) => {
-                        tracing::error!(%error, "a delivered block was refused");
-                        break;
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "committing a block failed");
-                        break;
-                    }
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        }
-    };
-    tokio::select! {
-        _ = deliver => {}
-        _ = crate::run::wait_for_signal() => {}
-    }
-    Ok(())
+    serve_until_signal(running, me.operations, banner).await
 }

@@ -11,6 +11,7 @@ mod bench;
 mod cli;
 mod commands;
 mod ledger;
+mod ledger_net;
 mod run;
 mod services;
 

@@ -78,6 +78,12 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
         None
     };
 
+    let ledger = if mode != Mode::Serve && config.ledger.enabled {
+        Some(start_ledger(&config).await?)
+    } else {
+        None
+    };
+
     let names: Vec<_> = selected.iter().map(|s| s.name()).collect();
     let url = format!("https://{}", server.local_addr);
     tracing::info!(%url, services = ?names, database = store.backend().name(), bus = bus.backend_name(), "warga started");
@@ -93,6 +99,9 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
         }
         println!("  Masuk lewat klien OIDC / sign in through an OIDC client: {url}/.well-known/openid-configuration");
     }
+    if let Some(ledger) = &ledger {
+        print_ledger(&config, ledger);
+    }
     if let Some(password) = admin_password {
         println!("  Admin pertama / first administrator: admin");
         println!("  Kata sandi sekali pakai / one-time password (shown once): {password}");
@@ -107,9 +116,69 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
         }
     });
     served?;
+    if let Some(ledger) = ledger {
+        ledger.shutdown().await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The embedded ledger network: the configured network file (or the BPJS example), its
+/// orderers and one peer per member organisation, under `data_dir/ledger`.
+async fn start_ledger(config: &Config) -> Result<warga_ledger_node::embedded::EmbeddedNetwork, Failure> {
+    let text = match &config.ledger.network {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(anyhow::anyhow!("ledger.network: cannot read {}: {e}", path.display())))?,
+        None => warga_ledger_core::network::BPJS_EXAMPLE.to_owned(),
+    };
+    let network = warga_ledger_core::network::Network::parse(&text)
+        .map_err(|e| Failure::usage(anyhow::anyhow!("ledger.network: {e}")))?;
+    if network.channel(&config.ledger.channel).is_none() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "ledger.channel: no channel {} in the network file",
+            config.ledger.channel
+        )));
+    }
+    warga_ledger_node::embedded::EmbeddedNetwork::start(
+        network,
+        &config.ledger.channel,
+        &config.data_dir.join("ledger"),
+        config.ledger.ephemeral_ports,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot start the ledger network: {e}").into())
+}
+
+fn print_ledger(config: &Config, ledger: &warga_ledger_node::embedded::EmbeddedNetwork) {
+    let orderers: Vec<String> = ledger.orderers.iter().map(|o| o.me.listen.to_string()).collect();
+    println!(
+        "  Buku besar / ledger: kanal / channel {}, orderer Raft {}",
+        ledger.channel,
+        orderers.join(" ")
+    );
+    for peer in &ledger.peers {
+        println!(
+            "    peer {:<30} gRPC {} (mTLS)",
+            peer.peer.node.host, peer.peer.node.listen
+        );
+    }
+    let network = match &config.ledger.network {
+        Some(path) => path.display().to_string(),
+        None => "network/bpjs.yaml".into(),
+    };
+    let address = match ledger.peers.first() {
+        Some(peer) if config.ledger.ephemeral_ports => format!(" --address {}", peer.peer.node.listen),
+        _ => String::new(),
+    };
+    let org = ledger
+        .peers
+        .first()
+        .map_or("BPJS".to_owned(), |p| p.peer.organization.name.clone());
+    println!(
+        "    warga ledger query --network {network} --crypto {} --org {org}{address} VerifyCard <NIK>",
+        ledger.crypto.display()
+    );
 }
 
 fn print_banner(

@@ -230,7 +230,10 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("warga_orderer_is_leader 1") && metrics.contains("warga_orderer_committed_block"),
+        metrics.contains(&format!(
+            "warga_orderer_is_leader{{orderer=\"{}\"}} 1",
+            names[new_leader as usize - 1]
+        )) && metrics.contains("warga_orderer_committed_block"),
         "{metrics}"
     );
     for (_, mut child) in children {
@@ -346,7 +349,7 @@ async fn a_peer_process_commits_survives_sigkill_and_its_ledger_verifies() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("warga_peer_transactions_total{code=\"VALID\"} 10"),
+        metrics.contains("warga_peer_transactions_total{code=\"VALID\",peer=\"peer0.bpjs.warga.local\"} 10"),
         "{metrics}"
     );
 

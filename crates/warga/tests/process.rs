@@ -25,6 +25,8 @@ fn warga(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("WARGA_") && !k.starts_with("WARGA_TEST_")) {
         command.env_remove(key);
     }
+    // Many instances run at once: the embedded ledger listens on free ports.
+    command.env("WARGA_LEDGER__EPHEMERAL_PORTS", "true");
     for (key, value) in env {
         command.env(key, value);
     }
@@ -1012,4 +1014,83 @@ fn ca_commands_register_enroll_and_revoke() {
     );
     server.kill().unwrap();
     let _ = server.wait();
+}
+
+/// `warga up` runs the BPJS ledger network (three Raft orderers, a peer per organisation)
+/// inside its process; the ledger CLI reaches it like any network.
+#[test]
+fn up_runs_the_ledger_network_the_cli_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(dir.path(), &[]);
+    let mut peers = std::collections::BTreeMap::new();
+    for _ in 0..100 {
+        let banner = std::fs::read_to_string(&running.stdout).unwrap_or_default();
+        for line in banner.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["peer", host, "gRPC", addr, "(mTLS)"] = words.as_slice() {
+                peers.insert(host.to_string(), addr.to_string());
+            }
+        }
+        if peers.len() == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(peers.len(), 3, "three peers in the banner");
+    let network = dir.path().join("network.yaml");
+    std::fs::write(&network, warga_ledger_core::network::BPJS_EXAMPLE).unwrap();
+    let crypto = dir.path().join("data/ledger/crypto");
+    let cli = |org: &str, host: &str, args: &[&str]| {
+        let mut all = vec![
+            args[0].to_owned(),
+            "--network".into(),
+            network.to_string_lossy().into_owned(),
+            "--crypto".into(),
+            crypto.to_string_lossy().into_owned(),
+            "--org".into(),
+            org.into(),
+            format!("--address={}", peers[host]),
+        ];
+        all.extend(args[1..].iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut full = vec!["ledger"];
+        full.extend(refs);
+        warga(dir.path(), &full, &[]).output().unwrap()
+    };
+    let issued = cli(
+        "BPJS",
+        "peer0.bpjs.warga.local",
+        &["invoke", "IssueCard", "3171075203950004", "2", "2030-12-31"],
+    );
+    let stdout = String::from_utf8_lossy(&issued.stdout);
+    assert!(
+        issued.status.success() && stdout.contains(": VALID"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let verified = cli(
+        "RumahSakit",
+        "peer0.rumahsakit.warga.local",
+        &["query", "VerifyCard", "3171075203950004"],
+    );
+    let answer: Value = serde_json::from_slice(&verified.stdout).unwrap_or_default();
+    assert_eq!(
+        answer["status"],
+        "active",
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let refused = cli(
+        "BPJS",
+        "peer0.bpjs.warga.local",
+        &["invoke", "IssueCard", "31710752039500", "2", "2030-12-31"],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("NIK") && stderr.lines().count() == 1,
+        "one line saying why: {stderr}"
+    );
+    let (status, _) = running.terminate();
+    assert!(status.success());
 }

@@ -82,12 +82,13 @@ impl TlsMaterial {
         })
     }
 
-    fn bundle(&self) -> Vec<u8> {
+    /// Every trusted TLS CA, concatenated (PEM).
+    pub fn bundle(&self) -> Vec<u8> {
         self.trusted.values().flatten().copied().collect()
     }
 
     /// Which organisation's TLS CA issued the client's certificate.
-    fn organisation_of(&self, client: &[u8]) -> Option<String> {
+    pub fn organisation_of(&self, client: &[u8]) -> Option<String> {
         use x509_parser::prelude::{FromDer, X509Certificate};
         let (_, cert) = X509Certificate::from_der(client).ok()?;
         self.trusted.iter().find_map(|(msp, pem)| {
@@ -98,7 +99,8 @@ impl TlsMaterial {
     }
 }
 
-fn caller<T>(tls: &TlsMaterial, request: &Request<T>) -> Result<String, Status> {
+/// The MSP id of the organisation whose TLS CA issued the caller's certificate.
+pub fn caller<T>(tls: &TlsMaterial, request: &Request<T>) -> Result<String, Status> {
     let certs = request
         .peer_certs()
         .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;

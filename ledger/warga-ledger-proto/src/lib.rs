@@ -85,6 +85,28 @@ impl TryFrom<v1::Proposal> for core_tx::Proposal {
     }
 }
 
+impl From<core_tx::SignedProposal> for v1::SignedProposal {
+    fn from(p: core_tx::SignedProposal) -> Self {
+        v1::SignedProposal {
+            proposal: Some(p.proposal.into()),
+            signature: p.signature,
+        }
+    }
+}
+
+impl TryFrom<v1::SignedProposal> for core_tx::SignedProposal {
+    type Error = WireError;
+    fn try_from(p: v1::SignedProposal) -> Result<Self, WireError> {
+        Ok(core_tx::SignedProposal {
+            proposal: p
+                .proposal
+                .ok_or_else(|| missing("signed_proposal.proposal"))?
+                .try_into()?,
+            signature: p.signature,
+        })
+    }
+}
+
 fn version_out(v: Option<core_rw::Version>) -> Option<v1::Version> {
     v.map(|v| v1::Version {
         block: v.block,

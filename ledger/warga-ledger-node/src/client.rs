@@ -1,0 +1,155 @@
+//! The client side of a peer's gateway, as the CLI, tests and the benchmark use it: a signing
+//! identity and one peer to talk to. `submit` is Fabric's client flow — the gateway collects
+//! endorsements, the client signs the transaction, the gateway orders it and reports its
+//! commit.
+
+use std::net::SocketAddr;
+
+use tonic::Status;
+use tonic::transport::Channel;
+use warga_ledger_core::tx::{Proposal, SignedProposal, Transaction};
+use warga_ledger_msp::SigningIdentity;
+use warga_ledger_orderer::grpc::{TlsMaterial, client_channel};
+use warga_ledger_proto::v1;
+use warga_ledger_proto::v1::events_client::EventsClient;
+use warga_ledger_proto::v1::gateway_client::GatewayClient;
+use warga_ledger_proto::v1::ledger_client::LedgerClient;
+
+/// A client of one peer, for one channel and chaincode.
+#[derive(Clone)]
+pub struct Client {
+    pub channel: String,
+    pub chaincode: String,
+    identity: std::sync::Arc<SigningIdentity>,
+    gateway: GatewayClient<Channel>,
+    ledger: LedgerClient<Channel>,
+    events: EventsClient<Channel>,
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl Client {
+    /// A client of the peer at `addr` (TLS name `host`), authenticating with `tls` and
+    /// signing with `identity`. Connects lazily.
+    pub fn new(
+        tls: &TlsMaterial,
+        addr: SocketAddr,
+        host: &str,
+        identity: SigningIdentity,
+        channel: &str,
+        chaincode: &str,
+    ) -> Result<Client, String> {
+        let grpc = client_channel(tls, addr, host)?;
+        Ok(Client {
+            channel: channel.to_owned(),
+            chaincode: chaincode.to_owned(),
+            identity: std::sync::Arc::new(identity),
+            gateway: GatewayClient::new(grpc.clone()),
+            ledger: LedgerClient::new(grpc.clone()),
+            events: EventsClient::new(grpc),
+        })
+    }
+
+    /// A new proposal of this client, signed.
+    pub fn proposal(&self, function: &str, args: &[String]) -> Result<SignedProposal, Status> {
+        use ring::rand::SecureRandom;
+        let mut nonce = vec![0u8; 24];
+        ring::rand::SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| Status::internal("no randomness for the nonce"))?;
+        let creator = self.identity.creator();
+        let proposal = Proposal {
+            channel: self.channel.clone(),
+            chaincode: self.chaincode.clone(),
+            function: function.to_owned(),
+            args: args.to_vec(),
+            tx_id: Proposal::compute_tx_id(&nonce, &creator),
+            timestamp_ms: now_ms(),
+            nonce,
+            creator,
+        };
+        let signature = self
+            .identity
+            .sign(&proposal.encode())
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(SignedProposal { proposal, signature })
+    }
+
+    /// Runs a function on the peer without ordering anything; returns its result.
+    pub async fn evaluate(&self, function: &str, args: &[String]) -> Result<Vec<u8>, Status> {
+        let signed = self.proposal(function, args)?;
+        let reply = self.gateway.clone().evaluate(v1::SignedProposal::from(signed)).await?;
+        Ok(reply.into_inner().result)
+    }
+
+    /// Endorses, signs, orders and waits for the commit of a transaction.
+    pub async fn submit(&self, function: &str, args: &[String]) -> Result<v1::CommitStatus, Status> {
+        let signed = self.proposal(function, args)?;
+        self.submit_proposal(signed).await
+    }
+
+    /// [`Client::submit`] for a proposal made with [`Client::proposal`].
+    pub async fn submit_proposal(&self, signed: SignedProposal) -> Result<v1::CommitStatus, Status> {
+        let mut gateway = self.gateway.clone();
+        let unsigned = gateway.endorse(v1::SignedProposal::from(signed)).await?.into_inner();
+        let mut tx = Transaction::try_from(unsigned).map_err(|e| Status::internal(e.to_string()))?;
+        tx.signature = self
+            .identity
+            .sign(&Transaction::signed_bytes(&tx.proposal, &tx.response, &tx.endorsements))
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(gateway.submit(v1::Transaction::from(tx)).await?.into_inner())
+    }
+
+    pub async fn info(&self) -> Result<v1::ChannelInfo, Status> {
+        let request = v1::ChannelRequest {
+            channel: self.channel.clone(),
+        };
+        Ok(self.ledger.clone().info(request).await?.into_inner())
+    }
+
+    pub async fn block(&self, number: u64) -> Result<v1::Block, Status> {
+        let request = v1::BlockByNumberRequest {
+            channel: self.channel.clone(),
+            number,
+        };
+        Ok(self.ledger.clone().block_by_number(request).await?.into_inner())
+    }
+
+    pub async fn block_by_tx_id(&self, tx_id: &str) -> Result<v1::Block, Status> {
+        let request = v1::BlockByTxIdRequest {
+            channel: self.channel.clone(),
+            tx_id: tx_id.to_owned(),
+        };
+        Ok(self.ledger.clone().block_by_tx_id(request).await?.into_inner())
+    }
+
+    pub async fn status(&self, tx_id: &str) -> Result<v1::CommitStatus, Status> {
+        let request = v1::CommitStatusRequest {
+            channel: self.channel.clone(),
+            tx_id: tx_id.to_owned(),
+        };
+        Ok(self.ledger.clone().transaction_status(request).await?.into_inner())
+    }
+
+    /// Every committed change of `key` in this client's chaincode, oldest first.
+    pub async fn history(&self, key: &str) -> Result<Vec<v1::KeyModification>, Status> {
+        let request = v1::KeyHistoryRequest {
+            channel: self.channel.clone(),
+            chaincode: self.chaincode.clone(),
+            key: key.to_owned(),
+        };
+        Ok(self.ledger.clone().history(request).await?.into_inner().modifications)
+    }
+
+    /// Committed blocks from `start` on, as they come.
+    pub async fn events(&self, start: u64, full_blocks: bool) -> Result<tonic::Streaming<v1::BlockEvent>, Status> {
+        let request = v1::EventsRequest {
+            channel: self.channel.clone(),
+            start,
+            full_blocks,
+        };
+        Ok(self.events.clone().blocks(request).await?.into_inner())
+    }
+}

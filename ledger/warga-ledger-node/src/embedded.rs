@@ -1,0 +1,227 @@
+//! A whole ledger network in one process, as `warga up` runs it: the orderers of the network
+//! file and one peer per member organisation of a channel, each serving gRPC with mutual TLS
+//! on its own port — the code paths of the separate processes, only without the processes.
+//! Crypto material is generated on first start and kept with the data.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use warga_ledger_core::network::{Network, Node};
+use warga_ledger_orderer::grpc::TlsMaterial;
+
+use crate::NodeError;
+use crate::client::Client;
+use crate::gateway::Gateway;
+use crate::orderer::{OrdererConfig, RunningOrderer};
+use crate::peer::{PeerConfig, PeerNode, signing_identity};
+
+/// A peer serving gRPC and pulling blocks until [`RunningPeer::shutdown`].
+pub struct RunningPeer {
+    pub peer: Arc<PeerNode>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningPeer {
+    /// Opens the peer of `config`, serves its services on `listener` and pulls blocks from
+    /// the network file's orderers.
+    pub async fn start(config: &PeerConfig, listener: tokio::net::TcpListener) -> Result<RunningPeer, NodeError> {
+        let peer = PeerNode::open(config)?;
+        let gateway = Arc::new(Gateway::new(peer.clone()).map_err(NodeError::Transport)?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let services = crate::grpc::PeerServices::new(gateway);
+        let grpc = tokio::spawn(async move {
+            let served = crate::grpc::serve(services, listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the peer's gRPC server stopped");
+            }
+        });
+        let orderers = peer
+            .network
+            .orderer
+            .nodes
+            .iter()
+            .map(|n| (n.listen, n.host.clone()))
+            .collect();
+        let deliver = tokio::spawn(peer.clone().deliver(orderers));
+        Ok(RunningPeer {
+            peer,
+            stop,
+            tasks: vec![grpc, deliver],
+        })
+    }
+}
+
+impl crate::RunningNode for RunningPeer {
+    fn health(&self) -> serde_json::Value {
+        serde_json::json!({
+            "status": "ok",
+            "peer": self.peer.node.host,
+            "channel": self.peer.channel.name,
+            "height": self.peer.ledger.height().unwrap_or(0),
+        })
+    }
+
+    async fn shutdown(self) {
+        crate::stop_tasks(self.stop, self.tasks).await;
+    }
+}
+
+/// Binds a node's gRPC listener.
+pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, NodeError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| NodeError::Usage(format!("cannot listen on {addr}: {e}")))
+}
+
+/// Binds a node's listener — at its address, or a free port of 127.0.0.1 — and records the
+/// address bound.
+async fn bind_node(node: &mut Node, ephemeral: bool) -> Result<tokio::net::TcpListener, NodeError> {
+    let wanted = if ephemeral {
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        node.listen
+    };
+    let listener = bind(wanted).await?;
+    node.listen = listener
+        .local_addr()
+        .map_err(|e| NodeError::Io(format!("{wanted}: {e}")))?;
+    Ok(listener)
+}
+
+/// The orderers and one peer per member organisation of one channel, in this process.
+pub struct EmbeddedNetwork {
+    /// The network file, with the addresses the nodes actually listen on.
+    pub network: Arc<Network>,
+    pub channel: String,
+    pub crypto: PathBuf,
+    pub orderers: Vec<RunningOrderer>,
+    pub peers: Vec<RunningPeer>,
+}
+
+impl EmbeddedNetwork {
+    /// Starts the network under `dir` (`crypto/`, `orderers/…`, `peers/…`). With
+    /// `ephemeral_ports`, every node listens on a free port of 127.0.0.1 instead of the
+    /// network file's address (for tests and parallel instances).
+    pub async fn start(
+        mut network: Network,
+        channel: &str,
+        dir: &Path,
+        ephemeral_ports: bool,
+    ) -> Result<EmbeddedNetwork, NodeError> {
+        let members = network
+            .channel(channel)
+            .ok_or_else(|| NodeError::Usage(format!("no channel {channel} in the network file")))?
+            .members
+            .clone();
+        let crypto = dir.join("crypto");
+        if !crypto.exists() {
+            warga_ledger_msp::generate::generate(&network, &crypto, time::OffsetDateTime::now_utc())
+                .map_err(|e| NodeError::Crypto(e.to_string()))?;
+        }
+        // Bind first, so the addresses every node is told are the ones in use.
+        let mut orderer_listeners = Vec::new();
+        for node in &mut network.orderer.nodes {
+            orderer_listeners.push(bind_node(node, ephemeral_ports).await?);
+        }
+        let mut peer_listeners = Vec::new();
+        for org in network.organizations.iter_mut().filter(|o| members.contains(&o.msp_id)) {
+            let Some(node) = org.peers.first_mut() else {
+                continue;
+            };
+            let listener = bind_node(node, ephemeral_ports).await?;
+            peer_listeners.push((org.name.clone(), node.name.clone(), node.host.clone(), listener));
+        }
+        let network = Arc::new(network);
+        let mut orderers = Vec::new();
+        for (node, listener) in network.orderer.nodes.iter().zip(orderer_listeners) {
+            let config = OrdererConfig {
+                network: network.clone(),
+                crypto: crypto.clone(),
+                name: node.name.clone(),
+                channel: channel.to_owned(),
+                data: dir.join("orderers").join(&node.host),
+            };
+            orderers.push(RunningOrderer::start(&config, listener).await?);
+        }
+        let mut peers = Vec::new();
+        for (organization, name, host, listener) in peer_listeners {
+            let config = PeerConfig {
+                network: network.clone(),
+                crypto: crypto.clone(),
+                organization,
+                name,
+                channel: channel.to_owned(),
+                data: dir.join("peers").join(host),
+            };
+            peers.push(RunningPeer::start(&config, listener).await?);
+        }
+        Ok(EmbeddedNetwork {
+            network,
+            channel: channel.to_owned(),
+            crypto,
+            orderers,
+            peers,
+        })
+    }
+
+    /// The peer of organisation `msp_id`.
+    pub fn peer(&self, msp_id: &str) -> Option<&Arc<PeerNode>> {
+        self.peers
+            .iter()
+            .map(|p| &p.peer)
+            .find(|p| p.organization.msp_id == msp_id)
+    }
+
+    /// A client of `user` of organisation `msp_id`, talking to that organisation's peer.
+    pub fn client(&self, msp_id: &str, user: &str) -> Result<Client, NodeError> {
+        let peer = self
+            .peer(msp_id)
+            .ok_or_else(|| NodeError::Usage(format!("no peer of {msp_id} runs here")))?;
+        client_of(
+            &self.network,
+            &self.crypto,
+            msp_id,
+            user,
+            peer.node.listen,
+            &peer.node.host,
+            &self.channel,
+        )
+    }
+
+    /// Stops every node.
+    pub async fn shutdown(self) {
+        use crate::RunningNode as _;
+        for peer in self.peers {
+            peer.shutdown().await;
+        }
+        for orderer in self.orderers {
+            orderer.shutdown().await;
+        }
+    }
+}
+
+/// A client of `user` (e.g. `User1`) of organisation `msp_id`, with the identity and TLS
+/// client certificate `crypto generate` wrote, talking to the peer at `addr`.
+pub fn client_of(
+    network: &Network,
+    crypto: &Path,
+    msp_id: &str,
+    user: &str,
+    addr: std::net::SocketAddr,
+    host: &str,
+    channel: &str,
+) -> Result<Client, NodeError> {
+    let org = network
+        .organization(msp_id)
+        .ok_or_else(|| NodeError::Usage(format!("--org: no organisation {msp_id} in the network file")))?;
+    let dir = warga_ledger_msp::generate::organization_dir(crypto, false, &org.domain)
+        .join("users")
+        .join(format!("{user}@{}", org.domain));
+    let identity = signing_identity(&dir.join("msp"), msp_id)?;
+    let tls = TlsMaterial::from_crypto(network, crypto, &dir, false).map_err(|e| NodeError::Crypto(e.to_string()))?;
+    Client::new(&tls, addr, host, identity, channel, "bpjs").map_err(NodeError::Transport)
+}

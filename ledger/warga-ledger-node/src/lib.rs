@@ -1,0 +1,61 @@
+//! Ledger nodes as running services, shared by the separate processes (`warga orderer`,
+//! `warga peer`) and the embedded network of `warga up`:
+//!
+//! - [`peer`]: a peer of one channel — its ledger, endorsement, and the deliver task that
+//!   pulls blocks from the orderers and commits them;
+//! - [`gateway`]: Fabric's gateway — endorsements collected to satisfy the function's
+//!   policy, ordering, waiting for the commit;
+//! - [`grpc`]: the peer's services over mutual TLS (`Endorser`, `Gateway`, `Ledger`,
+//!   `Events`);
+//! - [`orderer`]: an orderer of one channel, Raft and `AtomicBroadcast` over gRPC;
+//! - [`client`]: the client side, for the CLI, tests and the benchmark;
+//! - [`embedded`]: the whole network in one process;
+//! - [`metrics`]: the nodes' Prometheus metrics, labelled by node.
+
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod embedded;
+pub mod gateway;
+pub mod grpc;
+pub mod metrics;
+pub mod orderer;
+pub mod peer;
+
+/// Why a node could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration names something the network file or crypto directory lacks.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("crypto material: {0}")]
+    Crypto(String),
+    #[error("ledger: {0}")]
+    Ledger(String),
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl NodeError {
+    pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> NodeError {
+        NodeError::Io(format!("{}: {error}", path.display()))
+    }
+}
+
+/// A node serving until it is shut down.
+pub trait RunningNode: Send + Sync + 'static {
+    /// What `/healthz` answers.
+    fn health(&self) -> serde_json::Value;
+    /// Stops serving and every task of the node.
+    fn shutdown(self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+async fn stop_tasks(stop: tokio::sync::oneshot::Sender<()>, tasks: Vec<tokio::task::JoinHandle<()>>) {
+    let _ = stop.send(());
+    for task in tasks {
+        task.abort();
+        let _ = task.await;
+    }
+}

@@ -1,0 +1,165 @@
+//! A running orderer of one channel: Raft over gRPC with mutual TLS to the other orderers
+//! of the network file, `AtomicBroadcast` for clients and peers, and its metrics.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use warga_ledger_core::network::{Network, Node};
+use warga_ledger_orderer::OrdererNode;
+use warga_ledger_orderer::grpc::{GrpcNetwork, OrdererServices, TlsMaterial};
+
+use crate::NodeError;
+use crate::metrics::{ORDERER_BLOCK, ORDERER_IS_LEADER, ORDERER_LEADER_CHANGES, ORDERER_TERM};
+use crate::peer::signing_identity;
+
+/// Where an orderer finds its network, identity and data.
+#[derive(Clone, Debug)]
+pub struct OrdererConfig {
+    pub network: Arc<Network>,
+    pub crypto: PathBuf,
+    /// The orderer's name in the network file.
+    pub name: String,
+    pub channel: String,
+    /// Where the Raft log and blocks live (`<channel>.redb`).
+    pub data: PathBuf,
+}
+
+/// An orderer serving gRPC until [`RunningOrderer::shutdown`].
+pub struct RunningOrderer {
+    pub node: Arc<OrdererNode>,
+    pub me: Node,
+    stop: tokio::sync::oneshot::Sender<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningOrderer {
+    /// Starts the orderer named in `config`, serving on `listener` (bound to its address).
+    pub async fn start(config: &OrdererConfig, listener: tokio::net::TcpListener) -> Result<RunningOrderer, NodeError> {
+        let network = &config.network;
+        let channel = network
+            .channel(&config.channel)
+            .ok_or_else(|| NodeError::Usage(format!("--channel: no channel {} in the network file", config.channel)))?
+            .clone();
+        let position = network
+            .orderer
+            .nodes
+            .iter()
+            .position(|n| n.name == config.name)
+            .ok_or_else(|| NodeError::Usage(format!("--name: no orderer {} in the network file", config.name)))?;
+        let me = network.orderer.nodes[position].clone();
+        let id = position as u64 + 1;
+        let org = &network.orderer.organization;
+        let node_dir = warga_ledger_msp::generate::organization_dir(&config.crypto, true, &org.domain)
+            .join("orderers")
+            .join(&me.host);
+        let signer = signing_identity(&node_dir.join("msp"), &org.msp_id)?;
+        let tls = TlsMaterial::from_crypto(network, &config.crypto, &node_dir, true)
+            .map_err(|e| NodeError::Crypto(e.to_string()))?;
+        let peers: BTreeMap<u64, (SocketAddr, String)> = network
+            .orderer
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as u64 + 1, (n.listen, n.host.clone())))
+            .collect();
+        std::fs::create_dir_all(&config.data).map_err(|e| NodeError::io(&config.data, e))?;
+        let path = config.data.join(format!("{}.redb", channel.name));
+        let node = Arc::new(
+            OrdererNode::start(
+                id,
+                &channel.name,
+                &network.orderer,
+                &network.genesis_block(&channel),
+                Arc::new(signer),
+                &path,
+                GrpcNetwork {
+                    tls: tls.clone(),
+                    peers: peers.clone(),
+                },
+            )
+            .await
+            .map_err(|e| NodeError::Ledger(format!("cannot start orderer {}: {e}", me.name)))?,
+        );
+        let mut readers = channel.members.clone();
+        readers.push(org.msp_id.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let services = OrdererServices {
+            node: node.clone(),
+            tls,
+            orderer_msp: org.msp_id.clone(),
+            readers,
+        };
+        let grpc = tokio::spawn(async move {
+            let served = warga_ledger_orderer::grpc::serve(services, listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the orderer's gRPC server stopped");
+            }
+        });
+        // Every orderer proposes the same initial membership; Raft accepts it once.
+        let members: BTreeMap<u64, openraft::BasicNode> = peers
+            .iter()
+            .map(|(i, (addr, _))| (*i, openraft::BasicNode::new(addr.to_string())))
+            .collect();
+        if let Err(error) = node.raft.initialize(members).await {
+            tracing::debug!(%error, "the cluster is already initialised");
+        }
+        let metrics = tokio::spawn(watch_metrics(node.clone(), me.name.clone()));
+        Ok(RunningOrderer {
+            node,
+            me,
+            stop,
+            tasks: vec![grpc, metrics],
+        })
+    }
+}
+
+impl crate::RunningNode for RunningOrderer {
+    fn health(&self) -> serde_json::Value {
+        let m = self.node.raft.metrics().borrow().clone();
+        serde_json::json!({
+            "status": "ok",
+            "orderer": self.node.id,
+            "name": self.me.name,
+            "channel": self.node.channel,
+            "leader": m.current_leader,
+            "term": m.current_term,
+            "height": self.node.height(),
+        })
+    }
+
+    /// Stops serving and stops Raft.
+    async fn shutdown(self) {
+        self.node.shutdown().await;
+        crate::stop_tasks(self.stop, self.tasks).await;
+    }
+}
+
+async fn watch_metrics(node: Arc<OrdererNode>, name: String) {
+    let mut watch = node.raft.metrics();
+    let mut leader = None;
+    let labels = [name.as_str()];
+    loop {
+        let m = watch.borrow_and_update().clone();
+        ORDERER_TERM.with_label_values(&labels).set(m.current_term as i64);
+        ORDERER_IS_LEADER
+            .with_label_values(&labels)
+            .set(i64::from(m.current_leader == Some(node.id)));
+        if m.current_leader.is_some() && m.current_leader != leader {
+            if leader.is_some() {
+                ORDERER_LEADER_CHANGES.with_label_values(&labels).inc();
+            }
+            leader = m.current_leader;
+        }
+        ORDERER_BLOCK
+            .with_label_values(&[name.as_str(), node.channel.as_str()])
+            .set(node.height().saturating_sub(1) as i64);
+        if watch.changed().await.is_err() {
+            return;
+        }
+    }
+}

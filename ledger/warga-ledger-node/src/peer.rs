@@ -1,0 +1,256 @@
+//! A running peer of one channel: its ledger, its endorser, and the task that pulls blocks
+//! from the orderers (Fabric's deliver client), validates and commits them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use warga_ledger_core::block::Block;
+use warga_ledger_core::chaincode::Contract;
+use warga_ledger_core::network::{Channel, Network, Node, Organization};
+use warga_ledger_core::tx::{Endorsement, Response, SignedProposal};
+use warga_ledger_msp::{Msps, SigningIdentity};
+use warga_ledger_orderer::grpc::{TlsMaterial, client_channel};
+use warga_ledger_peer::endorse::{EndorseError, Endorser};
+use warga_ledger_peer::{PeerLedger, TxStatus};
+use warga_ledger_proto::v1;
+use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
+
+use crate::NodeError;
+use crate::metrics::{PEER_BLOCK, PEER_CODES, PEER_COMMIT_SECONDS};
+
+/// Where a peer finds its network, identity and data.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    pub network: Arc<Network>,
+    /// The crypto directory `warga ledger crypto generate` wrote.
+    pub crypto: PathBuf,
+    /// The organisation's name in the network file.
+    pub organization: String,
+    /// The peer's name in its organisation.
+    pub name: String,
+    pub channel: String,
+    /// Where the ledger lives (`<channel>.redb`).
+    pub data: PathBuf,
+}
+
+/// One peer of one channel.
+pub struct PeerNode {
+    pub network: Arc<Network>,
+    pub channel: Channel,
+    pub organization: Organization,
+    pub node: Node,
+    pub ledger: Arc<PeerLedger>,
+    pub signer: SigningIdentity,
+    pub tls: TlsMaterial,
+    pub contract: Arc<dyn Contract>,
+    msps: Msps,
+    height: watch::Sender<u64>,
+}
+
+/// The current time as the MSP checks validity windows with it.
+fn now_s() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The only `*.pem` in `msp_dir/signcerts` and the key `msp_dir/keystore/priv_sk`.
+pub fn signing_identity(msp_dir: &Path, msp_id: &str) -> Result<SigningIdentity, NodeError> {
+    let signcerts = msp_dir.join("signcerts");
+    let read_dir = std::fs::read_dir(&signcerts).map_err(|e| NodeError::io(&signcerts, e))?;
+    let cert = read_dir
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "pem"))
+        .ok_or_else(|| NodeError::Usage(format!("no certificate in {}", signcerts.display())))?;
+    let key = msp_dir.join("keystore/priv_sk");
+    let cert_pem = std::fs::read(&cert).map_err(|e| NodeError::io(&cert, e))?;
+    let key_pem = std::fs::read(&key).map_err(|e| NodeError::io(&key, e))?;
+    SigningIdentity::from_pem(msp_id, &cert_pem, &key_pem).map_err(|e| NodeError::Crypto(e.to_string()))
+}
+
+impl PeerNode {
+    /// Opens the peer's ledger (creating it from the channel's genesis block) and identity.
+    pub fn open(config: &PeerConfig) -> Result<Arc<PeerNode>, NodeError> {
+        let network = config.network.clone();
+        let channel = network
+            .channel(&config.channel)
+            .ok_or_else(|| NodeError::Usage(format!("--channel: no channel {} in the network file", config.channel)))?
+            .clone();
+        let organization = network
+            .organizations
+            .iter()
+            .find(|o| o.name == config.organization)
+            .ok_or_else(|| {
+                NodeError::Usage(format!(
+                    "--org: no organisation {} in the network file",
+                    config.organization
+                ))
+            })?
+            .clone();
+        if !channel.members.contains(&organization.msp_id) {
+            return Err(NodeError::Usage(format!(
+                "--channel: {} is not a member of {}",
+                organization.name, channel.name
+            )));
+        }
+        let node = organization
+            .peers
+            .iter()
+            .find(|p| p.name == config.name)
+            .ok_or_else(|| NodeError::Usage(format!("--name: {} has no peer {}", organization.name, config.name)))?
+            .clone();
+        let node_dir = warga_ledger_msp::generate::organization_dir(&config.crypto, false, &organization.domain)
+            .join("peers")
+            .join(&node.host);
+        let tls = TlsMaterial::from_crypto(&network, &config.crypto, &node_dir, true)
+            .map_err(|e| NodeError::Crypto(e.to_string()))?;
+        let signer = signing_identity(&node_dir.join("msp"), &organization.msp_id)?;
+        let msps = warga_ledger_msp::generate::load_msps(&network, &config.crypto, now_s())
+            .map_err(|e| NodeError::Crypto(e.to_string()))?;
+        std::fs::create_dir_all(&config.data).map_err(|e| NodeError::io(&config.data, e))?;
+        let genesis = network.genesis_block(&channel);
+        let path = config.data.join(format!("{}.redb", channel.name));
+        let ledger = PeerLedger::open(&path, &channel.name, &genesis)
+            .map_err(|e| NodeError::Ledger(format!("{}: {e}", path.display())))?;
+        let height = ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))?;
+        let peer = PeerNode {
+            network,
+            channel,
+            organization,
+            node,
+            ledger: Arc::new(ledger),
+            signer,
+            tls,
+            contract: Arc::new(warga_ledger_core::bpjs::Bpjs),
+            msps,
+            height: watch::channel(height).0,
+        };
+        PEER_BLOCK
+            .with_label_values(&[peer.node.host.as_str(), peer.channel.name.as_str()])
+            .set(height as i64 - 1);
+        Ok(Arc::new(peer))
+    }
+
+    /// The MSPs, with validity windows checked against now.
+    pub fn msps(&self) -> Msps {
+        let mut msps = self.msps.clone();
+        msps.now_s = now_s();
+        msps
+    }
+
+    /// The ledger's height, which changes after every commit.
+    pub fn height(&self) -> watch::Receiver<u64> {
+        self.height.subscribe()
+    }
+
+    /// Endorses a proposal on this peer (checks, simulation, signature), off the async threads.
+    pub async fn endorse(self: &Arc<Self>, signed: SignedProposal) -> Result<(Response, Endorsement), EndorseError> {
+        let peer = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let msps = peer.msps();
+            Endorser {
+                ledger: &peer.ledger,
+                channel: &peer.channel,
+                msps: &msps,
+                contract: peer.contract.as_ref(),
+                signer: &peer.signer,
+            }
+            .endorse(&signed)
+        })
+        .await
+        .map_err(|e| EndorseError::Signing(format!("the endorsement task failed: {e}")))?
+    }
+
+    /// Where a transaction ended up, once this peer committed it; `None` after `timeout`.
+    pub async fn wait_for(&self, tx_id: &str, timeout: Duration) -> Result<Option<TxStatus>, NodeError> {
+        let mut height = self.height();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self
+                .ledger
+                .tx_status(tx_id)
+                .map_err(|e| NodeError::Ledger(e.to_string()))?
+            {
+                return Ok(Some(status));
+            }
+            match tokio::time::timeout_at(deadline, height.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Validates and commits one delivered block.
+    pub async fn commit(self: &Arc<Self>, block: Block) -> Result<(), NodeError> {
+        let peer = self.clone();
+        let started = std::time::Instant::now();
+        let number = block.header.number;
+        let codes = tokio::task::spawn_blocking(move || {
+            let msps = peer.msps();
+            peer.ledger
+                .validate_and_commit(block, &peer.network, &peer.channel, &msps)
+        })
+        .await
+        .map_err(|e| NodeError::Ledger(format!("the commit task failed: {e}")))?
+        .map_err(|e| NodeError::Ledger(e.to_string()))?;
+        let host = self.node.host.as_str();
+        PEER_COMMIT_SECONDS
+            .with_label_values(&[host])
+            .observe(started.elapsed().as_secs_f64());
+        PEER_BLOCK
+            .with_label_values(&[host, self.channel.name.as_str()])
+            .set(number as i64);
+        for code in codes {
+            PEER_CODES.with_label_values(&[host, code.as_str()]).inc();
+        }
+        self.height.send_replace(number + 1);
+        Ok(())
+    }
+
+    /// Pulls blocks from the orderers at `orderers` (address, TLS host name) in turn, from the
+    /// ledger's height on, and commits them; on any failure, the next orderer. Runs until
+    /// dropped.
+    pub async fn deliver(self: Arc<Self>, orderers: Vec<(SocketAddr, String)>) {
+        let mut turn = 0usize;
+        loop {
+            let (addr, host) = &orderers[turn % orderers.len()];
+            turn += 1;
+            if let Err(error) = self.deliver_from(*addr, host).await {
+                tracing::debug!(%addr, %error, peer = %self.node.host, "delivery from an orderer stopped");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    async fn deliver_from(self: &Arc<Self>, addr: SocketAddr, host: &str) -> Result<(), NodeError> {
+        let grpc = client_channel(&self.tls, addr, host).map_err(NodeError::Transport)?;
+        let start = self.ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))?;
+        let request = v1::DeliverRequest {
+            channel: self.channel.name.clone(),
+            start,
+        };
+        let mut stream = AtomicBroadcastClient::new(grpc)
+            .deliver(request)
+            .await
+            .map_err(|s| NodeError::Transport(s.to_string()))?
+            .into_inner();
+        while let Some(wire) = stream
+            .message()
+            .await
+            .map_err(|s| NodeError::Transport(s.to_string()))?
+        {
+            let block = Block::try_from(wire)
+                .map_err(|e| NodeError::Transport(format!("{addr} sent an unreadable block: {e}")))?;
+            if block.header.number < self.ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))? {
+                continue;
+            }
+            if let Err(error) = self.commit(block).await {
+                tracing::error!(%error, peer = %self.node.host, "a delivered block was refused");
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,260 @@
+//! The client API end to end on an embedded network (three Raft orderers and a peer per
+//! organisation, each serving gRPC with mutual TLS on its own port): every BPJS function
+//! through the gateway, ledger queries, resumable events, and refusals.
+
+use std::time::Duration;
+
+use tokio_stream::StreamExt as _;
+use tonic::Code;
+use warga_ledger_core::chaincode::composite_key;
+use warga_ledger_core::network::{BPJS_EXAMPLE, Network};
+use warga_ledger_node::RunningNode as _;
+use warga_ledger_node::client::Client;
+use warga_ledger_node::embedded::{EmbeddedNetwork, client_of};
+
+const NIK: &str = "3171075203950004";
+
+fn s(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).expect("JSON")
+}
+
+async fn start(channel: &str) -> (tempfile::TempDir, EmbeddedNetwork) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::parse(BPJS_EXAMPLE).unwrap();
+    let net = EmbeddedNetwork::start(network, channel, dir.path(), true)
+        .await
+        .unwrap();
+    (dir, net)
+}
+
+async fn submit_ok(client: &Client, function: &str, args: &[&str]) -> warga_ledger_proto::v1::CommitStatus {
+    let status = client
+        .submit(function, &s(args))
+        .await
+        .unwrap_or_else(|e| panic!("{function}: {e}"));
+    assert_eq!(status.code_name, "VALID", "{function}: {status:?}");
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bpjs_function_through_the_gateway() {
+    let (_dir, net) = start("bpjs-main").await;
+    let bpjs = net.client("BPJSMSP", "User1").unwrap();
+    let puskesmas = net.client("PuskesmasMSP", "User1").unwrap();
+    let hospital = net.client("RumahSakitMSP", "User1").unwrap();
+    let mut events = bpjs.events(0, false).await.unwrap();
+
+    // IssueCard: MAJORITY of the three organisations.
+    let issued = submit_ok(&bpjs, "IssueCard", &[NIK, "1", "2030-12-31"]).await;
+    assert!(issued.block >= 1);
+    let card = json(&issued.result);
+    assert_eq!(card["status"], "active");
+
+    // VerifyCard: evaluated on one peer, nothing ordered.
+    let height = bpjs.info().await.unwrap().height;
+    let verified = json(&puskesmas.evaluate("VerifyCard", &s(&[NIK])).await.unwrap());
+    assert_eq!(verified["status"], "active");
+    assert_eq!(bpjs.info().await.unwrap().height, height, "evaluate orders nothing");
+
+    // SuspendCard / ReactivateCard, by BPJS.
+    submit_ok(&bpjs, "SuspendCard", &[NIK, "iuran tertunggak"]).await;
+    let verified = json(&hospital.evaluate("VerifyCard", &s(&[NIK])).await.unwrap());
+    assert_eq!(verified["status"], "suspended");
+    let refused = puskesmas
+        .submit("RecordVisit", &s(&["V-1", NIK, &today(), "J06.9"]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused}");
+    assert!(refused.message().contains("suspended"), "{refused}");
+    submit_ok(&bpjs, "ReactivateCard", &[NIK, "2031-06-30"]).await;
+
+    // RecordVisit: AND(BPJS, Puskesmas) — the Puskesmas gateway asks the BPJS peer.
+    let visit = submit_ok(&puskesmas, "RecordVisit", &["V-1", NIK, &today(), "J06.9"]).await;
+    let block = bpjs.block_by_tx_id(&visit.tx_id).await.unwrap();
+    let tx = block_transactions(&block)
+        .into_iter()
+        .find(|t| t.proposal.tx_id == visit.tx_id)
+        .expect("the visit is in its block");
+    let endorsers: Vec<&str> = tx.endorsements.iter().map(|e| e.endorser.msp_id.as_str()).collect();
+    assert_eq!(
+        endorsers,
+        ["BPJSMSP", "PuskesmasMSP"],
+        "the policy's organisations endorsed"
+    );
+    submit_ok(&hospital, "RecordVisit", &["V-2", NIK, &today(), "K35.8"]).await;
+
+    // GetPatientHistory.
+    let history = json(&bpjs.evaluate("GetPatientHistory", &s(&[NIK])).await.unwrap());
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+
+    // SubmitClaim by the hospital that recorded the visit; ProcessClaim AND(BPJS, RumahSakit).
+    submit_ok(&hospital, "SubmitClaim", &["C-1", "V-2", "4000000", "II"]).await;
+    let too_much = bpjs
+        .submit("ProcessClaim", &s(&["C-1", "approve", "6000000"]))
+        .await
+        .unwrap_err();
+    assert!(too_much.message().contains("tariff"), "{too_much}");
+    let processed = submit_ok(&bpjs, "ProcessClaim", &["C-1", "approve", "3500000"]).await;
+    assert_eq!(json(&processed.result)["approved_amount"], 3500000);
+
+    // CreateReferral by the Puskesmas; ApproveReferral OR(Puskesmas, RumahSakit).
+    submit_ok(
+        &puskesmas,
+        "CreateReferral",
+        &["R-1", NIK, "RSUD Dr. Soetomo", "apendisitis"],
+    )
+    .await;
+    submit_ok(&hospital, "ApproveReferral", &["R-1"]).await;
+
+    // GetHistoryForKey (chaincode) and the peer's key history (ledger query) agree.
+    let card_history = json(&bpjs.evaluate("GetHistoryForKey", &s(&["card", NIK])).await.unwrap());
+    assert_eq!(card_history.as_array().map(Vec::len), Some(3), "{card_history}");
+    let key = composite_key("card", &[NIK]).unwrap();
+    let modifications = hospital.history(&key).await.unwrap();
+    assert_eq!(modifications.len(), 3);
+    assert_eq!(modifications[0].tx_id, issued.tx_id);
+
+    // Status, info and blocks.
+    let status = hospital.status(&visit.tx_id).await.unwrap();
+    assert_eq!((status.block, status.code_name.as_str()), (visit.block, "VALID"));
+    let info = bpjs.info().await.unwrap();
+    let tip = bpjs.block(info.height - 1).await.unwrap();
+    let header = tip.header.unwrap();
+    assert_eq!(header.previous_hash, info.previous_hash);
+    assert!(bpjs.block(info.height + 5).await.unwrap_err().code() == Code::NotFound);
+
+    // Events: the nine committed transactions once, in order, with their chaincode events.
+    let mut seen = Vec::new();
+    while seen.len() < 9 {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("events keep coming")
+            .expect("stream open")
+            .unwrap();
+        for tx in event.transactions {
+            seen.push((tx.function.clone(), tx.code_name.clone(), tx.event.map(|e| e.name)));
+        }
+    }
+    assert_eq!(seen.len(), 9, "each transaction once: {seen:?}");
+    assert_eq!(seen[0], ("IssueCard".into(), "VALID".into(), Some("CardIssued".into())));
+    assert!(seen.iter().any(|e| e.2.as_deref() == Some("ClaimProcessed")));
+
+    // Resumable: from the visit's block, the visit comes first again.
+    let mut resumed = hospital.events(visit.block, true).await.unwrap();
+    let first = resumed.next().await.unwrap().unwrap();
+    assert_eq!(first.number, visit.block);
+    assert!(first.transactions.iter().any(|t| t.tx_id == visit.tx_id));
+    assert!(first.block.is_some(), "full blocks when asked");
+
+    // Every peer holds the same chain.
+    let tip_hash = info.current_hash.clone();
+    for client in [&puskesmas, &hospital] {
+        let mut waited = 0;
+        loop {
+            let theirs = client.info().await.unwrap();
+            if theirs.height >= info.height {
+                assert_eq!(
+                    client.block(info.height - 1).await.unwrap().header,
+                    Some(header.clone())
+                );
+                break;
+            }
+            waited += 1;
+            assert!(waited < 100, "a peer did not catch up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(!tip_hash.is_empty());
+    net.shutdown().await;
+}
+
+fn block_transactions(block: &warga_ledger_proto::v1::Block) -> Vec<warga_ledger_core::tx::Transaction> {
+    warga_ledger_core::block::Block::try_from(block.clone())
+        .unwrap()
+        .data
+        .transactions()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_satisfies_the_policy_with_the_organisations_it_can_reach() {
+    let (_dir, mut net) = start("bpjs-main").await;
+    let bpjs = net.client("BPJSMSP", "User1").unwrap();
+    submit_ok(&bpjs, "IssueCard", &[NIK, "2", "2030-12-31"]).await;
+
+    // The Puskesmas peer goes down.
+    let position = net
+        .peers
+        .iter()
+        .position(|p| p.peer.organization.msp_id == "PuskesmasMSP")
+        .unwrap();
+    net.peers.remove(position).shutdown().await;
+
+    // MAJORITY: BPJS and RumahSakit still make two of three.
+    let issued = submit_ok(&bpjs, "IssueCard", &["3171075203950012", "1", "2030-12-31"]).await;
+    let block = bpjs.block_by_tx_id(&issued.tx_id).await.unwrap();
+    let tx = block_transactions(&block)
+        .into_iter()
+        .find(|t| t.proposal.tx_id == issued.tx_id)
+        .unwrap();
+    let endorsers: Vec<&str> = tx.endorsements.iter().map(|e| e.endorser.msp_id.as_str()).collect();
+    assert_eq!(endorsers, ["BPJSMSP", "RumahSakitMSP"]);
+
+    // ProcessClaim-style AND(BPJS, Puskesmas) for a visit cannot be met: the error names it.
+    let hospital = net.client("RumahSakitMSP", "User1").unwrap();
+    let refused = hospital
+        .submit("RecordVisit", &s(&["V-9", NIK, &today(), "J06.9"]))
+        .await
+        .unwrap_err();
+    // RecordVisit needs AND(BPJS, Puskesmas), whatever organisation invokes.
+    assert_eq!(refused.code(), Code::Unavailable, "{refused}");
+    assert!(
+        refused.message().contains("PuskesmasMSP"),
+        "the refusal names the missing organisation: {refused}"
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_members_can_neither_query_nor_invoke_a_channel() {
+    // The regional channel: BPJS and Puskesmas only.
+    let (_dir, net) = start("jatim-puskesmas").await;
+    let member = net.client("BPJSMSP", "User1").unwrap();
+    submit_ok(&member, "IssueCard", &[NIK, "3", "2030-12-31"]).await;
+
+    let bpjs_peer = net.peer("BPJSMSP").unwrap();
+    let outsider = client_of(
+        &net.network,
+        &net.crypto,
+        "RumahSakitMSP",
+        "User1",
+        bpjs_peer.node.listen,
+        &bpjs_peer.node.host,
+        "jatim-puskesmas",
+    )
+    .unwrap();
+    assert_eq!(outsider.info().await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(outsider.block(0).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(
+        outsider.events(0, false).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let evaluated = outsider.evaluate("VerifyCard", &s(&[NIK])).await.unwrap_err();
+    assert_eq!(evaluated.code(), Code::PermissionDenied, "{evaluated}");
+    let submitted = outsider
+        .submit("IssueCard", &s(&["3171075203950012", "1", "2030-12-31"]))
+        .await
+        .unwrap_err();
+    assert_eq!(submitted.code(), Code::PermissionDenied, "{submitted}");
+    net.shutdown().await;
+}
