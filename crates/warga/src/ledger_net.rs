@@ -1,7 +1,8 @@
 //! `warga ledger network up`: a local ledger network as separate processes — every orderer
 //! of the network file and the first peer of each member organisation of a channel, each a
 //! `warga orderer` or `warga peer` child of this command, at the file's addresses. For tests
-//! and demos; a deployment runs the same commands under its own supervisor.
+//! and demos; a deployment runs the same commands under its own supervisor. A node that
+//! exits is reported, not restarted: the others go on, as separate machines would.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -142,15 +143,21 @@ pub async fn up(network_file: &Path, dir: &Path, channel: &str) -> Result<(), Fa
     );
     println!("  Hentikan dengan Ctrl+C / stop with Ctrl+C");
 
-    // Until interrupted, or until a node dies (reported, and the others stopped).
-    let mut exited = None;
+    // Until interrupted. A node that exits is reported and the others keep running, as
+    // separate machines would (restart it with its own command and data directory).
+    let mut exited = vec![false; children.len()];
     loop {
         tokio::select! {
             () = crate::run::wait_for_signal() => break,
             () = tokio::time::sleep(Duration::from_millis(500)) => {
-                if let Some(child) = children.iter_mut().find_map(|c| matches!(c.process.try_wait(), Ok(Some(_))).then(|| c.name.clone())) {
-                    exited = Some(child);
-                    break;
+                for (child, exited) in children.iter_mut().zip(exited.iter_mut()) {
+                    if !*exited && let Ok(Some(status)) = child.process.try_wait() {
+                        *exited = true;
+                        eprintln!("{} berhenti / exited ({status}); log {}", child.name, child.log.display());
+                    }
+                }
+                if exited.iter().all(|e| *e) {
+                    return Err(anyhow!("every node exited").into());
                 }
             }
         }
@@ -158,8 +165,5 @@ pub async fn up(network_file: &Path, dir: &Path, channel: &str) -> Result<(), Fa
     for child in &mut children {
         stop(&mut child.process).await;
     }
-    match exited {
-        Some(name) => Err(anyhow!("{name} exited; the network is stopped").into()),
-        None => Ok(()),
-    }
+    Ok(())
 }

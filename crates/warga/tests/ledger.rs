@@ -2,7 +2,8 @@
 //! gRPC with mutual TLS, and a `warga peer` pulling and committing their blocks. The leader
 //! orderer and the peer are each killed with SIGKILL while work is under way and come back
 //! from their disks; chains agree, the peer's ledger passes `warga ledger verify`, /healthz
-//! and /metrics answer.
+//! and /metrics answer. A whole network of processes (`warga ledger network up`) loses its
+//! leader under load from the gateways and loses nothing acknowledged.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -400,4 +401,173 @@ async fn a_peer_process_commits_survives_sigkill_and_its_ledger_verifies() {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+fn sigkill(pid: u32) {
+    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// `warga ledger network up` starts three orderer and three peer processes; clients submit
+/// through the gateways while the Raft leader is killed with SIGKILL: ordering resumes after
+/// the election, every acknowledged transaction is valid on every peer, the killed orderer
+/// and a killed peer restart from their disks and catch up, and every peer holds the same
+/// block hash at every height.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_of_processes_survives_a_leader_kill_under_load() {
+    use warga_ledger_node::embedded::client_of;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let (network_path, orderer_addresses) = network_file(work.path());
+    let network = warga_ledger_core::network::Network::parse(&std::fs::read_to_string(&network_path).unwrap()).unwrap();
+    let dir = work.path().join("net");
+    let mut up = tokio::process::Command::new(BIN)
+        .args(["ledger", "network", "up", "--network"])
+        .arg(&network_path)
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The banner names every node's pid.
+    let mut pids: BTreeMap<String, u32> = BTreeMap::new();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(up.stdout.take().unwrap()));
+    while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [host, "pid", pid, ..] = words.as_slice() {
+            pids.insert(host.to_string(), pid.parse().unwrap());
+        }
+        if line.contains("Ctrl+C") {
+            break;
+        }
+    }
+    assert_eq!(pids.len(), 6, "three orderers and three peers: {pids:?}");
+    let crypto = dir.join("crypto");
+    let client = |msp: &str| {
+        let org = network.organization(msp).unwrap();
+        let peer = &org.peers[0];
+        client_of(&network, &crypto, msp, "User1", peer.listen, &peer.host, "bpjs-main").unwrap()
+    };
+    let bpjs = client("BPJSMSP");
+    let http = reqwest::Client::new();
+    let names = ["orderer0", "orderer1", "orderer2"];
+    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), orderer_addresses[*n].1)).collect();
+    let leader = agreed_leader(&http, &ops, None).await;
+    let leader_name = names[leader as usize - 1];
+
+    // Load: four clients issuing cards one after another; the leader dies under them.
+    let submit = |client: warga_ledger_node::client::Client, from: usize, count: usize| async move {
+        let mut acknowledged = Vec::new();
+        for i in from..from + count {
+            let nik = format!("3171071203{:06}", i);
+            if let Ok(status) = client
+                .submit("IssueCard", &[nik, "1".into(), "2030-12-31".into()])
+                .await
+            {
+                assert_eq!(status.code_name, "VALID", "{status:?}");
+                acknowledged.push(status.tx_id);
+            }
+        }
+        acknowledged
+    };
+    let load = futures::future::join_all((0..4).map(|w| tokio::spawn(submit(bpjs.clone(), w * 1000, 25))));
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        sigkill(pids[&format!("{leader_name}.orderer.warga.local")]);
+    };
+    let (results, ()) = tokio::join!(load, kill);
+    let acknowledged: Vec<String> = results.into_iter().flat_map(|r| r.unwrap()).collect();
+    assert!(
+        acknowledged.len() >= 90,
+        "most submits are acknowledged through the election ({} of 100)",
+        acknowledged.len()
+    );
+    eprintln!(
+        "{} of 100 submits acknowledged while the leader was killed",
+        acknowledged.len()
+    );
+    let alive: Vec<(String, SocketAddr)> = ops.iter().filter(|(n, _)| n != leader_name).cloned().collect();
+    agreed_leader(&http, &alive, Some(leader)).await;
+    let after = bpjs
+        .submit(
+            "IssueCard",
+            &["3171071203999999".into(), "2".into(), "2030-12-31".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.code_name, "VALID", "ordering resumed under the new leader");
+
+    // A peer is killed and misses blocks; MAJORITY is still met by the other two.
+    let puskesmas_host = "peer0.puskesmas.warga.local";
+    sigkill(pids[puskesmas_host]);
+    submit(bpjs.clone(), 5000, 5).await;
+
+    // The killed orderer and the killed peer restart from their disks.
+    let mut restarted = vec![
+        start(
+            &network_path,
+            &crypto,
+            leader_name,
+            &dir.join("orderers").join(format!("{leader_name}.orderer.warga.local")),
+            &work.path().join("orderer-restarted.log"),
+        ),
+        Command::new(BIN)
+            .args(["peer", "--network"])
+            .arg(&network_path)
+            .arg("--crypto")
+            .arg(&crypto)
+            .args([
+                "--org",
+                "Puskesmas",
+                "--name",
+                "peer0",
+                "--channel",
+                "bpjs-main",
+                "--data",
+            ])
+            .arg(dir.join("peers").join(puskesmas_host))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ];
+    let height = bpjs.info().await.unwrap().height;
+    wait_height(&http, orderer_addresses[leader_name].1, height).await;
+    let puskesmas = client("PuskesmasMSP");
+    let hospital = client("RumahSakitMSP");
+    let mut caught_up = false;
+    for _ in 0..300 {
+        if puskesmas.info().await.is_ok_and(|i| i.height >= height) {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(caught_up, "the restarted peer reaches height {height}");
+
+    // Every acknowledged transaction is valid on every peer; same hash at every height.
+    for peer in [&bpjs, &puskesmas, &hospital] {
+        for tx_id in &acknowledged {
+            assert_eq!(peer.status(tx_id).await.unwrap().code_name, "VALID");
+        }
+    }
+    for number in 0..height {
+        let expected = bpjs.block(number).await.unwrap().header;
+        assert_eq!(
+            puskesmas.block(number).await.unwrap().header,
+            expected,
+            "block {number}"
+        );
+        assert_eq!(hospital.block(number).await.unwrap().header, expected, "block {number}");
+    }
+
+    for child in &mut restarted {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let pid = up.id().unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
 }
