@@ -55,7 +55,7 @@ struct Level {
     latencies_ms: Vec<f64>,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -106,7 +106,7 @@ fn bench_districts() -> Vec<String> {
         .collect()
 }
 
-fn free_port() -> Result<u16, Failure> {
+pub(crate) fn free_port() -> Result<u16, Failure> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
@@ -163,7 +163,8 @@ async fn start(bench: &RegistryBench, districts: &[String]) -> Result<Target, Fa
     };
     let toml = format!(
         "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\nconcurrency_max = 1024\n{database}\
-         [gateway]\nuser_per_minute = 10000000\n[telemetry]\nlog_level = \"warn\"\n",
+         [gateway]\nuser_per_minute = 10000000\n[telemetry]\nlog_level = \"warn\"\n\
+         [ledger]\nenabled = false\n",
         data = dir.path().join("data").display().to_string(),
     );
     std::fs::write(&config_path, toml)?;

@@ -346,6 +346,36 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         pgbench_seconds: u32,
     },
+    /// The BPJS ledger under load, like Hyperledger Caliper: rate-controlled workers submit
+    /// through the peers' gateways (or evaluate), against the network as processes and inside
+    /// `warga up`; committed TPS, latency percentiles, and the ratio to this machine's
+    /// signature-verification ceiling.
+    Ledger {
+        /// Where: the network as processes, `warga up`, or both (repeat).
+        #[arg(long = "target", value_enum, default_values_t = [crate::bench_ledger::BenchTarget::Processes, crate::bench_ledger::BenchTarget::Up])]
+        targets: Vec<crate::bench_ledger::BenchTarget>,
+        /// What: repeat for several workloads.
+        #[arg(long = "workload", value_enum, default_values_t = [
+            crate::bench_ledger::Workload::IssueCard,
+            crate::bench_ledger::Workload::VerifyCard,
+            crate::bench_ledger::Workload::RecordVisit,
+            crate::bench_ledger::Workload::Mix,
+        ])]
+        workloads: Vec<crate::bench_ledger::Workload>,
+        /// Transactions per second (fixed-rate, after the ramp); 0: max-rate.
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
+        /// Seconds measured per workload.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Seconds of ramp before measuring.
+        #[arg(long, default_value_t = 3)]
+        ramp: u64,
+        /// Workers: transactions outstanding at most (fixed-rate) or clients sending back to
+        /// back (max-rate).
+        #[arg(long, default_value_t = 256)]
+        workers: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

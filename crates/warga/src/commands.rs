@@ -124,6 +124,24 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
             })
             .await
         }
+        Command::Bench(BenchCommand::Ledger {
+            targets,
+            workloads,
+            rate,
+            duration,
+            ramp,
+            workers,
+        }) => {
+            crate::bench_ledger::ledger(crate::bench_ledger::LedgerBench {
+                targets,
+                workloads,
+                rate,
+                duration: std::time::Duration::from_secs(duration),
+                ramp: std::time::Duration::from_secs(ramp),
+                workers,
+            })
+            .await
+        }
         Command::Ledger(command) => crate::ledger::run(command).await,
         Command::Ca(command) => crate::ledger::ca(command).await,
         Command::Orderer(args) => crate::ledger::orderer(args).await,

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_ledger;
 mod cli;
 mod commands;
 mod ledger;

@@ -106,6 +106,7 @@ pub async fn run(config: Config, selected: Vec<Arc<dyn Service>>, mode: Mode) ->
         println!("  Admin pertama / first administrator: admin");
         println!("  Kata sandi sekali pakai / one-time password (shown once): {password}");
     }
+    println!("  Hentikan dengan Ctrl+C / stop with Ctrl+C");
 
     wait_for_signal().await;
     tracing::info!("shutting down: draining requests and workers");
@@ -215,7 +216,6 @@ fn print_banner(
         bus.backend_name(),
         if config.workers.enabled { "on" } else { "off" }
     );
-    println!("  Hentikan dengan Ctrl+C / stop with Ctrl+C");
 }
 
 pub(crate) async fn wait_for_signal() {

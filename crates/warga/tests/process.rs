@@ -781,7 +781,7 @@ fn bench_registry_runs_and_checks_consistency() {
     let Some(server) = warga_store::testing::engine_url("WARGA_TEST_POSTGRES_URL") else {
         return;
     };
-    let on_postgres = [&small[..], &["--postgres-url", &server, "--pgbench-seconds", "1"]].concat();
+    let on_postgres = [&small[..], &["--postgres-url", &server, "--pgbench-seconds", "3"]].concat();
     let output = warga(dir.path(), &on_postgres, &[]).output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(

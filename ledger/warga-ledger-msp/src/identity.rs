@@ -1,6 +1,7 @@
 //! Identities: validation against an organisation's CA, signing and verifying.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
 
 use ring::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
 use warga_ledger_core::policy::{MspRole, Signer};
@@ -67,6 +68,13 @@ impl Identity {
     }
 }
 
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -84,12 +92,30 @@ pub fn certificate_pem_to_der(pem: &[u8]) -> Result<Vec<u8>, MspError> {
 }
 
 /// One organisation's membership: its CA and the serials it revoked.
+///
+/// Certificates found issued by the CA and carrying a role are remembered by their SHA-256
+/// (as Fabric's MSP caches deserialised identities), so a certificate seen in every
+/// transaction costs one signature check once; the validity window and revocation are
+/// checked on every use. Clones share what they remember.
 #[derive(Clone, Debug)]
 pub struct Msp {
     pub msp_id: String,
     ca_der: Vec<u8>,
     revoked: BTreeSet<String>,
+    checked: Arc<RwLock<HashMap<[u8; 32], Checked>>>,
 }
+
+/// What does not change about a certificate once the CA's signature on it verified.
+#[derive(Clone, Debug)]
+struct Checked {
+    identity: Identity,
+    public_key: Vec<u8>,
+    not_before: i64,
+    not_after: i64,
+}
+
+/// Certificates remembered per organisation before the memory starts over.
+const CHECKED_MAX: usize = 4096;
 
 impl Msp {
     /// An MSP trusting the CA certificate `ca_der`.
@@ -102,6 +128,7 @@ impl Msp {
             msp_id: msp_id.into(),
             ca_der,
             revoked: BTreeSet::new(),
+            checked: Arc::default(),
         })
     }
 
@@ -126,6 +153,47 @@ impl Msp {
     /// Validates a certificate (DER) as an identity of this organisation at `now_s` (Unix
     /// seconds): issued and signed by the CA, within its validity, not revoked, with a role.
     pub fn validate(&self, certificate_der: &[u8], now_s: i64) -> Result<Identity, MspError> {
+        let digest = digest(certificate_der);
+        let remembered = self.checked.read().ok().and_then(|m| m.get(&digest).cloned());
+        let checked = match remembered {
+            Some(checked) => checked,
+            None => {
+                let checked = self.check(certificate_der)?;
+                if let Ok(mut memory) = self.checked.write() {
+                    if memory.len() >= CHECKED_MAX {
+                        memory.clear();
+                    }
+                    memory.insert(digest, checked.clone());
+                }
+                checked
+            }
+        };
+        if now_s > checked.not_after {
+            return Err(MspError::Expired {
+                not_after: checked.not_after,
+            });
+        }
+        if now_s < checked.not_before {
+            return Err(MspError::NotYetValid {
+                not_before: checked.not_before,
+            });
+        }
+        if self.revoked.contains(&checked.identity.serial) {
+            return Err(MspError::Revoked {
+                serial: checked.identity.serial,
+            });
+        }
+        Ok(checked.identity)
+    }
+
+    /// The public key of a certificate this MSP validated before, if it did.
+    fn remembered_key(&self, certificate_der: &[u8]) -> Option<Vec<u8>> {
+        let memory = self.checked.read().ok()?;
+        memory.get(&digest(certificate_der)).map(|c| c.public_key.clone())
+    }
+
+    /// The checks that do not depend on time or revocation: issuer, signature, not a CA, role.
+    fn check(&self, certificate_der: &[u8]) -> Result<Checked, MspError> {
         let (_, ca) = X509Certificate::from_der(&self.ca_der).map_err(|e| MspError::Malformed(e.to_string()))?;
         let (_, cert) = X509Certificate::from_der(certificate_der).map_err(|e| MspError::Malformed(e.to_string()))?;
         let unknown = || MspError::UnknownIssuer {
@@ -139,20 +207,7 @@ impl Msp {
             return Err(MspError::CaAsIdentity);
         }
         let validity = cert.validity();
-        if now_s > validity.not_after.timestamp() {
-            return Err(MspError::Expired {
-                not_after: validity.not_after.timestamp(),
-            });
-        }
-        if now_s < validity.not_before.timestamp() {
-            return Err(MspError::NotYetValid {
-                not_before: validity.not_before.timestamp(),
-            });
-        }
         let serial = cert.raw_serial_as_string().replace(':', "");
-        if self.revoked.contains(&serial) {
-            return Err(MspError::Revoked { serial });
-        }
         let role = cert
             .subject()
             .iter_organizational_unit()
@@ -169,13 +224,18 @@ impl Msp {
             .next()
             .unwrap_or_default()
             .to_owned();
-        Ok(Identity {
-            msp_id: self.msp_id.clone(),
-            role,
-            common_name,
-            serial,
-            id: hex(ring::digest::digest(&ring::digest::SHA256, certificate_der).as_ref()),
-            certificate_der: certificate_der.to_vec(),
+        Ok(Checked {
+            identity: Identity {
+                msp_id: self.msp_id.clone(),
+                role,
+                common_name,
+                serial,
+                id: hex(&digest(certificate_der)),
+                certificate_der: certificate_der.to_vec(),
+            },
+            public_key: cert.public_key().subject_public_key.data.to_vec(),
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
         })
     }
 }
@@ -317,15 +377,20 @@ impl warga_ledger_core::validate::Membership for Msps {
 
     fn verify(&self, creator: &warga_ledger_core::tx::Creator, message: &[u8], signature: &[u8]) -> bool {
         // The key comes from the certificate; whether the certificate is valid is `identify`'s.
-        let Ok((_, cert)) = X509Certificate::from_der(&creator.certificate) else {
-            return false;
+        let remembered = self
+            .msps
+            .get(&creator.msp_id)
+            .and_then(|msp| msp.remembered_key(&creator.certificate));
+        let key = match remembered {
+            Some(key) => key,
+            None => match X509Certificate::from_der(&creator.certificate) {
+                Ok((_, cert)) => cert.public_key().subject_public_key.data.to_vec(),
+                Err(_) => return false,
+            },
         };
-        UnparsedPublicKey::new(
-            &signature::ECDSA_P256_SHA256_ASN1,
-            cert.public_key().subject_public_key.data.as_ref(),
-        )
-        .verify(message, signature)
-        .is_ok()
+        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, key)
+            .verify(message, signature)
+            .is_ok()
     }
 }
 

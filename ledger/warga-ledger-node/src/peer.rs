@@ -14,7 +14,7 @@ use warga_ledger_core::tx::{Endorsement, Response, SignedProposal};
 use warga_ledger_msp::{Msps, SigningIdentity};
 use warga_ledger_orderer::grpc::{TlsMaterial, client_channel};
 use warga_ledger_peer::endorse::{EndorseError, Endorser};
-use warga_ledger_peer::{PeerLedger, TxStatus};
+use warga_ledger_peer::{LedgerError, PeerLedger, TxStatus};
 use warga_ledger_proto::v1;
 use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
 
@@ -189,6 +189,15 @@ impl PeerNode {
         let number = block.header.number;
         let codes = tokio::task::spawn_blocking(move || {
             let msps = peer.msps();
+            // Only blocks an orderer of the network signed (as Fabric's deliver client checks).
+            let orderer = warga_ledger_msp::verify_block_signature(&block, &msps)
+                .map_err(|e| LedgerError::Corrupt(number, format!("the orderer's signature: {e}")))?;
+            if orderer.msp_id != peer.network.orderer.organization.msp_id {
+                return Err(LedgerError::Corrupt(
+                    number,
+                    format!("signed by {}, not an orderer", orderer.msp_id),
+                ));
+            }
             peer.ledger
                 .validate_and_commit(block, &peer.network, &peer.channel, &msps)
         })

@@ -1,0 +1,662 @@
+//! `warga bench ledger`: the BPJS ledger under load, in the manner of Hyperledger Caliper —
+//! rate-controlled workers submitting through the peers' gateways (endorse per policy,
+//! order, wait for the commit) or evaluating on a peer, against a network started for the
+//! run:
+//!
+//! - `processes`: `warga ledger network up` — three orderer and three peer processes;
+//! - `up`: `warga up` with its embedded network (the same nodes in one process).
+//!
+//! Rate control: `--rate N` sends N transactions per second (after a linear ramp from zero),
+//! with at most `--workers` outstanding; `--rate 0` is max-rate: `--workers` clients each
+//! submitting back to back (started one by one over the ramp). Only transactions sent after
+//! the ramp are measured: committed (or evaluated) per second, and latency from sending to
+//! the gateway's answer after the commit.
+//!
+//! In the same run the machine's ceiling is measured: ECDSA P-256 verifications per second
+//! on every core, divided by the verifications a transaction needs on this network (each
+//! endorser checks the proposal; each peer checks the creator's and every endorser's
+//! signature at commit) — the ratio says how close the ledger comes to the cryptography's
+//! limit on this machine.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use tokio::io::AsyncBufReadExt as _;
+use warga_ledger_core::network::{BPJS_EXAMPLE, ChannelView, Network};
+use warga_ledger_node::client::Client;
+
+use crate::bench::{free_port, percentile};
+use crate::commands::Failure;
+
+const CHANNEL: &str = "bpjs-main";
+
+/// Where the load goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchTarget {
+    /// `warga ledger network up`: every node its own process.
+    Processes,
+    /// `warga up`: the embedded network.
+    Up,
+}
+
+/// What the load is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// IssueCard by BPJS: writes a new key (MAJORITY of the three organisations).
+    IssueCard,
+    /// VerifyCard, evaluated on a peer: reads.
+    VerifyCard,
+    /// RecordVisit by a Puskesmas: reads the card, writes the visit (BPJS and Puskesmas).
+    RecordVisit,
+    /// Half VerifyCard, a quarter IssueCard, a quarter RecordVisit.
+    Mix,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::IssueCard => "IssueCard",
+            Workload::VerifyCard => "VerifyCard",
+            Workload::RecordVisit => "RecordVisit",
+            Workload::Mix => "mix",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LedgerBench {
+    pub targets: Vec<BenchTarget>,
+    pub workloads: Vec<Workload>,
+    /// Transactions per second; 0: max-rate.
+    pub rate: u32,
+    pub duration: Duration,
+    pub ramp: Duration,
+    pub workers: usize,
+}
+
+/// A network started for the run.
+struct Running {
+    child: tokio::process::Child,
+    network: Network,
+    crypto: PathBuf,
+    /// MSP id → the address of that organisation's peer.
+    peers: BTreeMap<String, SocketAddr>,
+    _dir: tempfile::TempDir,
+}
+
+/// A child's stdout, read until a line containing `until`; the rest goes to `log`.
+async fn banner(child: &mut tokio::process::Child, until: &str, log: PathBuf) -> Result<Vec<String>, Failure> {
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match tokio::time::timeout_at(deadline, lines.next_line()).await {
+            Ok(Ok(Some(line))) => {
+                let done = line.contains(until);
+                seen.push(line);
+                if done {
+                    break;
+                }
+            }
+            _ => return Err(anyhow!("the network did not start: {}", seen.join(" / ")).into()),
+        }
+    }
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        let Ok(mut file) = tokio::fs::File::create(log).await else {
+            return;
+        };
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = file.write_all(format!("{line}\n").as_bytes()).await;
+        }
+    });
+    Ok(seen)
+}
+
+fn command(exe: &Path, dir: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(exe);
+    // This run's configuration only: none of the caller's `WARGA_…` variables.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with(warga_config::ENV_PREFIX)) {
+        command.env_remove(key);
+    }
+    command
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+async fn start(target: BenchTarget) -> Result<Running, Failure> {
+    let dir = tempfile::tempdir()?;
+    let exe = std::env::current_exe()?;
+    let stderr = std::fs::File::create(dir.path().join("stderr.log"))?;
+    match target {
+        BenchTarget::Processes => {
+            let mut text = BPJS_EXAMPLE.to_owned();
+            for port in [7050, 8050, 9050, 9443, 9444, 9445, 7051, 7151, 7251, 9451, 9551, 9651] {
+                text = text.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{}", free_port()?));
+            }
+            let network = Network::parse(&text).map_err(|e| anyhow!("{e}"))?;
+            let file = dir.path().join("network.yaml");
+            std::fs::write(&file, &text)?;
+            let mut child = command(&exe, dir.path())
+                .args(["ledger", "network", "up", "--network"])
+                .arg(&file)
+                .arg("--dir")
+                .arg(dir.path().join("net"))
+                .stderr(stderr)
+                .spawn()
+                .context("starting warga ledger network up")?;
+            banner(&mut child, "Ctrl+C", dir.path().join("stdout.log")).await?;
+            let peers = network
+                .organizations
+                .iter()
+                .filter_map(|o| o.peers.first().map(|p| (o.msp_id.clone(), p.listen)))
+                .collect();
+            Ok(Running {
+                child,
+                network,
+                crypto: dir.path().join("net/crypto"),
+                peers,
+                _dir: dir,
+            })
+        }
+        BenchTarget::Up => {
+            let config = dir.path().join("bench.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "data_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n[telemetry]\nlog_level = \"warn\"\n\
+                     [ledger]\nephemeral_ports = true\n",
+                    dir.path().join("data").display().to_string()
+                ),
+            )?;
+            let mut child = command(&exe, dir.path())
+                .arg("--config")
+                .arg(&config)
+                .arg("up")
+                .stderr(stderr)
+                .spawn()
+                .context("starting warga up")?;
+            let lines = banner(&mut child, "Ctrl+C", dir.path().join("stdout.log")).await?;
+            let mut network = Network::parse(BPJS_EXAMPLE).map_err(|e| anyhow!("{e}"))?;
+            let mut peers = BTreeMap::new();
+            for line in &lines {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if let ["peer", host, "gRPC", addr, "(mTLS)"] = words.as_slice() {
+                    let addr: SocketAddr = addr.parse().map_err(|_| anyhow!("a peer address in {line:?}"))?;
+                    for org in &mut network.organizations {
+                        if let Some(peer) = org.peers.iter_mut().find(|p| p.host == *host) {
+                            peer.listen = addr;
+                            peers.insert(org.msp_id.clone(), addr);
+                        }
+                    }
+                }
+            }
+            if peers.len() != network.organizations.len() {
+                return Err(anyhow!("warga up did not report every peer: {}", lines.join(" / ")).into());
+            }
+            Ok(Running {
+                child,
+                network,
+                crypto: dir.path().join("data/ledger/crypto"),
+                peers,
+                _dir: dir,
+            })
+        }
+    }
+}
+
+impl Running {
+    fn client(&self, msp_id: &str) -> Result<Client, Failure> {
+        let org = self
+            .network
+            .organization(msp_id)
+            .ok_or_else(|| anyhow!("no organisation {msp_id}"))?;
+        let host = &org.peers[0].host;
+        Ok(warga_ledger_node::embedded::client_of(
+            &self.network,
+            &self.crypto,
+            msp_id,
+            "User1",
+            self.peers[msp_id],
+            host,
+            CHANNEL,
+        )
+        .map_err(|e| anyhow!("{e}"))?)
+    }
+
+    /// Signature verifications one transaction of `function` needs on this network: the
+    /// endorsers check the proposal, every peer the creator's and the endorsers' signatures.
+    fn verifications(&self, function: &str) -> f64 {
+        let Some(channel) = self.network.channel(CHANNEL) else {
+            return f64::NAN;
+        };
+        let Some(chaincode) = channel.chaincodes.first() else {
+            return f64::NAN;
+        };
+        let view = ChannelView {
+            network: &self.network,
+            channel,
+        };
+        let plans = warga_ledger_node::gateway::endorsement_plans(chaincode.policy_for(function), &view, "BPJSMSP");
+        let endorsers = plans.first().map_or(0, Vec::len) as f64;
+        let peers = channel.members.len() as f64;
+        endorsers + peers * (1.0 + endorsers)
+    }
+
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// The clients and the data a workload draws on.
+struct Load {
+    bpjs: Vec<Client>,
+    puskesmas: Vec<Client>,
+    readers: Vec<Client>,
+    /// Cards issued before measuring, for reads and visits.
+    cards: Vec<String>,
+    counter: AtomicU64,
+    today: String,
+}
+
+impl Load {
+    fn next(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn nik(n: u64) -> String {
+        format!("{:016}", 3_171_000_000_000_000u64 + n)
+    }
+
+    /// One operation of `workload`, the `i`-th.
+    async fn run(&self, workload: Workload, i: u64) -> Result<(), String> {
+        let pick = |clients: &[Client]| clients[(i as usize) % clients.len()].clone();
+        let card = || self.cards[(i as usize * 7919) % self.cards.len()].clone();
+        let kind = match workload {
+            Workload::Mix => match i % 4 {
+                0 | 1 => Workload::VerifyCard,
+                2 => Workload::IssueCard,
+                _ => Workload::RecordVisit,
+            },
+            other => other,
+        };
+        let submitted = match kind {
+            Workload::IssueCard => {
+                let args = [Self::nik(self.next()), "1".into(), "2030-12-31".into()];
+                pick(&self.bpjs).submit("IssueCard", &args).await
+            }
+            Workload::RecordVisit => {
+                let args = [
+                    format!("BV-{}", self.next()),
+                    card(),
+                    self.today.clone(),
+                    "J06.9".into(),
+                ];
+                pick(&self.puskesmas).submit("RecordVisit", &args).await
+            }
+            _ => {
+                return pick(&self.readers)
+                    .evaluate("VerifyCard", &[card()])
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| s.message().to_owned());
+            }
+        };
+        match submitted {
+            Ok(status) if status.code_name == "VALID" => Ok(()),
+            Ok(status) => Err(format!("committed as {}", status.code_name)),
+            Err(status) => Err(status.message().to_owned()),
+        }
+    }
+}
+
+/// One sample: when it was sent (since the start), how long until the answer, and how.
+struct Sample {
+    sent: Duration,
+    latency: Duration,
+    error: Option<String>,
+}
+
+struct Measured {
+    sent: usize,
+    ok: usize,
+    failed: usize,
+    tps: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    errors: BTreeMap<String, usize>,
+}
+
+fn measure(samples: &[Sample], ramp: Duration) -> Measured {
+    let window: Vec<&Sample> = samples.iter().filter(|s| s.sent >= ramp).collect();
+    let ok: Vec<&&Sample> = window.iter().filter(|s| s.error.is_none()).collect();
+    let end = ok.iter().map(|s| s.sent + s.latency).max().unwrap_or(ramp);
+    let seconds = (end.saturating_sub(ramp)).as_secs_f64().max(1e-9);
+    let mut latencies: Vec<f64> = ok.iter().map(|s| s.latency.as_secs_f64() * 1000.0).collect();
+    latencies.sort_by(f64::total_cmp);
+    let mut errors = BTreeMap::new();
+    for s in &window {
+        if let Some(error) = &s.error {
+            *errors.entry(error.chars().take(120).collect()).or_insert(0) += 1;
+        }
+    }
+    Measured {
+        sent: window.len(),
+        ok: ok.len(),
+        failed: window.len() - ok.len(),
+        tps: ok.len() as f64 / seconds,
+        p50: percentile(&latencies, 50.0),
+        p95: percentile(&latencies, 95.0),
+        p99: percentile(&latencies, 99.0),
+        errors,
+    }
+}
+
+/// When the `n`-th transaction leaves, at `rate` per second after a linear ramp over `ramp`.
+fn schedule(n: u64, rate: f64, ramp: f64) -> f64 {
+    let during_ramp = rate * ramp / 2.0;
+    if ramp > 0.0 && (n as f64) < during_ramp {
+        (2.0 * ramp * n as f64 / rate).sqrt()
+    } else {
+        ramp + (n as f64 - during_ramp) / rate
+    }
+}
+
+async fn drive(load: Arc<Load>, workload: Workload, bench: &LedgerBench) -> Vec<Sample> {
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let end = bench.ramp + bench.duration;
+    let record = {
+        let samples = samples.clone();
+        move |sent: Duration, latency: Duration, result: Result<(), String>| {
+            if let Ok(mut s) = samples.lock() {
+                s.push(Sample {
+                    sent,
+                    latency,
+                    error: result.err(),
+                });
+            }
+        }
+    };
+    if bench.rate == 0 {
+        // Max-rate: every worker back to back, started one by one over the ramp.
+        let mut tasks = Vec::new();
+        for w in 0..bench.workers {
+            let (load, record) = (load.clone(), record.clone());
+            let delay = bench.ramp.mul_f64(w as f64 / bench.workers as f64);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let mut i = w as u64;
+                while start.elapsed() < end {
+                    let sent = start.elapsed();
+                    let result = load.run(workload, i).await;
+                    record(sent, start.elapsed() - sent, result);
+                    i += bench_stride();
+                }
+            }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    } else {
+        let permits = Arc::new(tokio::sync::Semaphore::new(bench.workers));
+        let (rate, ramp) = (f64::from(bench.rate), bench.ramp.as_secs_f64());
+        let mut n = 0u64;
+        loop {
+            let at = Duration::from_secs_f64(schedule(n, rate, ramp));
+            if at >= end {
+                break;
+            }
+            tokio::time::sleep_until(tokio::time::Instant::from_std(start + at)).await;
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let (load, record) = (load.clone(), record.clone());
+            tokio::spawn(async move {
+                let sent = start.elapsed();
+                let result = load.run(workload, n).await;
+                record(sent, start.elapsed() - sent, result);
+                drop(permit);
+            });
+            n += 1;
+        }
+        let _ = permits.acquire_many(bench.workers as u32).await;
+    }
+    let mut samples = samples.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default();
+    samples.sort_by_key(|s| s.sent);
+    samples
+}
+
+/// Workers in max-rate mode draw every `bench_stride()`-th operation index, so they spread
+/// over the mix and the cards.
+fn bench_stride() -> u64 {
+    1_000_003
+}
+
+/// ECDSA P-256 (SHA-256) verifications per second on every core, for about `for_how_long`.
+fn verifications_per_second(for_how_long: Duration) -> Result<f64, Failure> {
+    use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|e| anyhow!("{e}"))?;
+    let key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).map_err(|e| anyhow!("{e}"))?;
+    // A transaction's signed bytes are a few hundred bytes to a few KiB.
+    let message = vec![7u8; 1024];
+    let signature = key.sign(&rng, &message).map_err(|e| anyhow!("{e}"))?;
+    let public = key.public_key().as_ref().to_vec();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = Instant::now();
+    let total: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let key = ring::signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &public);
+                    let mut n = 0u64;
+                    while started.elapsed() < for_how_long {
+                        for _ in 0..100 {
+                            if key.verify(&message, signature.as_ref()).is_ok() {
+                                n += 1;
+                            }
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cores} cores ({cpu})")
+}
+
+pub async fn ledger(bench: LedgerBench) -> Result<(), Failure> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if bench.workers == 0 || bench.duration.is_zero() {
+        return Err(Failure::usage(anyhow!("--workers and --duration must be above zero")));
+    }
+    let mode = if bench.rate == 0 {
+        format!("max-rate, {} workers", bench.workers)
+    } else {
+        format!("fixed {} tx/s, ≤ {} outstanding", bench.rate, bench.workers)
+    };
+    eprintln!("ceiling: measuring signature verifications on every core …");
+    let verify_rate = verifications_per_second(Duration::from_secs(3))?;
+    let mut rows = Vec::new();
+    for target in &bench.targets {
+        eprintln!("{target:?}: starting the network …");
+        let running = start(*target).await?;
+        let result = run_target(&running, *target, &bench, verify_rate, &mut rows).await;
+        running.stop().await;
+        result?;
+    }
+    println!("### warga bench ledger\n");
+    println!(
+        "Machine: {}; load generator, orderers and peers on the same machine. Mode: {mode}; {} s ramp, {} s measured per workload.\n",
+        machine(),
+        bench.ramp.as_secs(),
+        bench.duration.as_secs()
+    );
+    println!(
+        "Ceiling: {verify_rate:.0} ECDSA P-256 verifications/s on every core (ring), divided by the verifications a transaction needs.\n"
+    );
+    println!(
+        "| target | workload | sent | ok | failed | TPS | p50 ms | p95 ms | p99 ms | verifications/tx | ceiling TPS | TPS ÷ ceiling |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+async fn run_target(
+    running: &Running,
+    target: BenchTarget,
+    bench: &LedgerBench,
+    verify_rate: f64,
+    rows: &mut Vec<String>,
+) -> Result<(), Failure> {
+    // Several connections per organisation, as Caliper's workers each hold their own.
+    let connections = 4;
+    let clients = |msp: &str| {
+        (0..connections)
+            .map(|_| running.client(msp))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let today = {
+        let d = time::OffsetDateTime::now_utc().date();
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    let mut readers = clients("BPJSMSP")?;
+    readers.extend(clients("PuskesmasMSP")?);
+    readers.extend(clients("RumahSakitMSP")?);
+    let mut load = Load {
+        bpjs: clients("BPJSMSP")?,
+        puskesmas: clients("PuskesmasMSP")?,
+        readers,
+        cards: Vec::new(),
+        counter: AtomicU64::new(0),
+        today,
+    };
+    // Cards to read and visit, issued before anything is measured (the first submits also
+    // wait for the orderers' first election).
+    let seed = (bench.workers * 2).max(64) as u64;
+    let issued = futures::future::join_all((0..seed).map(|_| {
+        let nik = Load::nik(load.next());
+        let client = load.bpjs[0].clone();
+        async move {
+            client
+                .submit("IssueCard", &[nik.clone(), "1".into(), "2030-12-31".into()])
+                .await
+                .map(|_| nik)
+        }
+    }))
+    .await;
+    load.cards = issued.into_iter().filter_map(Result::ok).collect();
+    if load.cards.is_empty() {
+        return Err(anyhow!("{target:?}: no card could be issued before the run").into());
+    }
+    let load = Arc::new(load);
+    for workload in &bench.workloads {
+        eprintln!("{target:?}: {} …", workload.name());
+        let samples = drive(load.clone(), *workload, bench).await;
+        let m = measure(&samples, bench.ramp);
+        let per_tx = match workload {
+            Workload::IssueCard => running.verifications("IssueCard"),
+            Workload::RecordVisit => running.verifications("RecordVisit"),
+            Workload::VerifyCard => 1.0,
+            Workload::Mix => {
+                0.5 + 0.25 * running.verifications("IssueCard") + 0.25 * running.verifications("RecordVisit")
+            }
+        };
+        let ceiling = verify_rate / per_tx;
+        for (error, count) in &m.errors {
+            eprintln!("  {count} × {error}");
+        }
+        rows.push(format!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {per_tx:.1} | {ceiling:.0} | {:.2} |",
+            match target {
+                BenchTarget::Processes => "6 processes",
+                BenchTarget::Up => "warga up",
+            },
+            workload.name(),
+            m.sent,
+            m.ok,
+            m.failed,
+            m.tps,
+            m.p50,
+            m.p95,
+            m.p99,
+            m.tps / ceiling
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_ramps_then_holds_the_rate() {
+        // 100 tx/s after a 2 s ramp: 100 sent during the ramp, then one every 10 ms.
+        assert_eq!(schedule(0, 100.0, 2.0), 0.0);
+        assert!((schedule(100, 100.0, 2.0) - 2.0).abs() < 1e-9);
+        assert!((schedule(150, 100.0, 2.0) - 2.5).abs() < 1e-9);
+        assert!((schedule(25, 100.0, 2.0) - 1.0).abs() < 1e-9);
+        assert!((schedule(10, 100.0, 0.0) - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn only_the_window_after_the_ramp_counts() {
+        let s = |sent_ms: u64, latency_ms: u64, ok: bool| Sample {
+            sent: Duration::from_millis(sent_ms),
+            latency: Duration::from_millis(latency_ms),
+            error: (!ok).then(|| "refused".to_owned()),
+        };
+        let samples = [
+            s(500, 10, true),
+            s(1000, 100, true),
+            s(1500, 500, true),
+            s(1600, 5, false),
+        ];
+        let m = measure(&samples, Duration::from_secs(1));
+        assert_eq!((m.sent, m.ok, m.failed), (3, 2, 1));
+        // Two committed in the second from 1.0 s to the last answer at 2.0 s.
+        assert!((m.tps - 2.0).abs() < 1e-9);
+        assert_eq!(m.errors.get("refused"), Some(&1));
+    }
+}
