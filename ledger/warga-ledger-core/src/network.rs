@@ -283,6 +283,10 @@ fn check_policy(value: &Spanned<String>, members: &BTreeSet<&str>) -> Result<Pol
     Ok(policy)
 }
 
+/// The largest batch a network file may allow: a block, and a Raft entry carrying it, must
+/// fit in one gRPC message (100 MiB, Fabric's default).
+pub const ABSOLUTE_MAX_BYTES_LIMIT: u32 = 64 * 1024 * 1024;
+
 fn positive<T: Copy + PartialOrd + Default + std::fmt::Display>(
     value: &Spanned<T>,
     what: &str,
@@ -469,6 +473,14 @@ impl RawNetwork {
             absolute_max_bytes: positive(&batch.absolute_max_bytes, "absolute_max_bytes")?,
             preferred_max_bytes: positive(&batch.preferred_max_bytes, "preferred_max_bytes")?,
         };
+        if batch_size.absolute_max_bytes > ABSOLUTE_MAX_BYTES_LIMIT {
+            return Err(at(
+                &batch.absolute_max_bytes,
+                format!(
+                    "absolute_max_bytes must not exceed {ABSOLUTE_MAX_BYTES_LIMIT} (64 MiB): a block travels in one gRPC message"
+                ),
+            ));
+        }
         if batch_size.preferred_max_bytes > batch_size.absolute_max_bytes {
             return Err(at(
                 &batch.preferred_max_bytes,

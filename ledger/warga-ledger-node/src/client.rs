@@ -9,7 +9,7 @@ use tonic::Status;
 use tonic::transport::Channel;
 use warga_ledger_core::tx::{Proposal, SignedProposal, Transaction};
 use warga_ledger_msp::SigningIdentity;
-use warga_ledger_orderer::grpc::{TlsMaterial, client_channel};
+use warga_ledger_orderer::grpc::{MESSAGE_LIMIT, TlsMaterial, client_channel};
 use warga_ledger_proto::v1;
 use warga_ledger_proto::v1::events_client::EventsClient;
 use warga_ledger_proto::v1::gateway_client::GatewayClient;
@@ -46,9 +46,15 @@ impl Client {
             channel: channel.to_owned(),
             chaincode: chaincode.to_owned(),
             identity: std::sync::Arc::new(identity),
-            gateway: GatewayClient::new(grpc.clone()),
-            ledger: LedgerClient::new(grpc.clone()),
-            events: EventsClient::new(grpc),
+            gateway: GatewayClient::new(grpc.clone())
+                .max_decoding_message_size(MESSAGE_LIMIT)
+                .max_encoding_message_size(MESSAGE_LIMIT),
+            ledger: LedgerClient::new(grpc.clone())
+                .max_decoding_message_size(MESSAGE_LIMIT)
+                .max_encoding_message_size(MESSAGE_LIMIT),
+            events: EventsClient::new(grpc)
+                .max_decoding_message_size(MESSAGE_LIMIT)
+                .max_encoding_message_size(MESSAGE_LIMIT),
         })
     }
 

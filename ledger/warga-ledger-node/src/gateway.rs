@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 use warga_ledger_core::network::ChannelView;
 use warga_ledger_core::policy::{MspRole, Policy, Signer};
 use warga_ledger_core::tx::{Endorsement, Response, SignedProposal, Transaction};
-use warga_ledger_orderer::grpc::client_channel;
+use warga_ledger_orderer::grpc::{MESSAGE_LIMIT, client_channel};
 use warga_ledger_peer::TxStatus;
 use warga_ledger_peer::endorse::EndorseError;
 use warga_ledger_proto::v1;
@@ -119,7 +119,9 @@ impl Gateway {
                 .map(|p| {
                     Ok((
                         p.listen,
-                        EndorserClient::new(client_channel(&peer.tls, p.listen, &p.host)?),
+                        EndorserClient::new(client_channel(&peer.tls, p.listen, &p.host)?)
+                            .max_decoding_message_size(MESSAGE_LIMIT)
+                            .max_encoding_message_size(MESSAGE_LIMIT),
                     ))
                 })
                 .collect::<Result<Vec<_>, String>>()?;
@@ -133,7 +135,9 @@ impl Gateway {
             .map(|n| {
                 Ok((
                     n.listen,
-                    AtomicBroadcastClient::new(client_channel(&peer.tls, n.listen, &n.host)?),
+                    AtomicBroadcastClient::new(client_channel(&peer.tls, n.listen, &n.host)?)
+                        .max_decoding_message_size(MESSAGE_LIMIT)
+                        .max_encoding_message_size(MESSAGE_LIMIT),
                 ))
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -13,7 +13,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 use warga_ledger_core::block::Block;
 use warga_ledger_core::tx::{SignedProposal, Transaction};
-use warga_ledger_orderer::grpc::caller;
+use warga_ledger_orderer::grpc::{MESSAGE_LIMIT, caller};
 use warga_ledger_peer::TxStatus;
 use warga_ledger_peer::endorse::EndorseError;
 use warga_ledger_proto::v1;
@@ -351,10 +351,26 @@ pub async fn serve(
         .client_ca_root(Certificate::from_pem(tls_material.bundle()));
     Server::builder()
         .tls_config(tls)?
-        .add_service(EndorserServer::new(services.clone()))
-        .add_service(GatewayServer::new(services.clone()))
-        .add_service(LedgerServer::new(services.clone()))
-        .add_service(EventsServer::new(services))
+        .add_service(
+            EndorserServer::new(services.clone())
+                .max_decoding_message_size(MESSAGE_LIMIT)
+                .max_encoding_message_size(MESSAGE_LIMIT),
+        )
+        .add_service(
+            GatewayServer::new(services.clone())
+                .max_decoding_message_size(MESSAGE_LIMIT)
+                .max_encoding_message_size(MESSAGE_LIMIT),
+        )
+        .add_service(
+            LedgerServer::new(services.clone())
+                .max_decoding_message_size(MESSAGE_LIMIT)
+                .max_encoding_message_size(MESSAGE_LIMIT),
+        )
+        .add_service(
+            EventsServer::new(services)
+                .max_decoding_message_size(MESSAGE_LIMIT)
+                .max_encoding_message_size(MESSAGE_LIMIT),
+        )
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
 }

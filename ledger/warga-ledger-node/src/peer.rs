@@ -12,7 +12,7 @@ use warga_ledger_core::chaincode::Contract;
 use warga_ledger_core::network::{Channel, Network, Node, Organization};
 use warga_ledger_core::tx::{Endorsement, Response, SignedProposal};
 use warga_ledger_msp::{Msps, SigningIdentity};
-use warga_ledger_orderer::grpc::{TlsMaterial, client_channel};
+use warga_ledger_orderer::grpc::{MESSAGE_LIMIT, TlsMaterial, client_channel};
 use warga_ledger_peer::endorse::{EndorseError, Endorser};
 use warga_ledger_peer::{LedgerError, PeerLedger, TxStatus};
 use warga_ledger_proto::v1;
@@ -241,6 +241,8 @@ impl PeerNode {
             start,
         };
         let mut stream = AtomicBroadcastClient::new(grpc)
+            .max_decoding_message_size(MESSAGE_LIMIT)
+            .max_encoding_message_size(MESSAGE_LIMIT)
             .deliver(request)
             .await
             .map_err(|s| NodeError::Transport(s.to_string()))?

@@ -33,6 +33,10 @@ use warga_ledger_proto::v1::orderer_raft_server::{OrdererRaft, OrdererRaftServer
 use crate::store::BlocksSnapshot;
 use crate::{BroadcastError, OrdererNode, TypeConfig};
 
+/// The largest gRPC message a node sends or accepts, as Fabric's default `MaxRecvMsgSize`:
+/// blocks and Raft entries carry up to a batch's `absolute_max_bytes` each.
+pub const MESSAGE_LIMIT: usize = 100 * 1024 * 1024;
+
 /// A node's TLS material: its certificate and key, and the TLS CAs it trusts, by MSP id.
 #[derive(Clone)]
 pub struct TlsMaterial {
@@ -246,8 +250,16 @@ pub async fn serve(
     let services = Arc::new(services);
     Server::builder()
         .tls_config(tls)?
-        .add_service(OrdererRaftServer::new(RaftService(services.clone())))
-        .add_service(AtomicBroadcastServer::new(BroadcastService(services)))
+        .add_service(
+            OrdererRaftServer::new(RaftService(services.clone()))
+                .max_decoding_message_size(MESSAGE_LIMIT)
+                .max_encoding_message_size(MESSAGE_LIMIT),
+        )
+        .add_service(
+            AtomicBroadcastServer::new(BroadcastService(services))
+                .max_decoding_message_size(MESSAGE_LIMIT)
+                .max_encoding_message_size(MESSAGE_LIMIT),
+        )
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
 }
@@ -298,7 +310,11 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
             .peers
             .get(&target)
             .and_then(|(addr, host)| self.channel(*addr, host).ok())
-            .map(OrdererRaftClient::new);
+            .map(|channel| {
+                OrdererRaftClient::new(channel)
+                    .max_decoding_message_size(MESSAGE_LIMIT)
+                    .max_encoding_message_size(MESSAGE_LIMIT)
+            });
         GrpcConnection { target, client }
     }
 }

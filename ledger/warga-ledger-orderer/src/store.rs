@@ -235,6 +235,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 /// new orderer installs it and continues from the log.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlocksSnapshot {
+    #[serde(with = "crate::base64_list")]
     pub blocks: Vec<Vec<u8>>,
 }
 
