@@ -39,6 +39,10 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub population: PopulationConfig,
     pub ledger: LedgerConfig,
+    /// `warga orderer`: what its flags may also say.
+    pub orderer: LedgerNodeConfig,
+    /// `warga peer`: what its flags may also say.
+    pub peer: LedgerNodeConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -276,6 +280,24 @@ impl Default for LedgerConfig {
     }
 }
 
+/// One ledger node run as its own process (`warga orderer`, `warga peer`); a command-line
+/// flag wins over the value here.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerNodeConfig {
+    /// The network file.
+    pub network: Option<PathBuf>,
+    /// The directory `warga ledger crypto generate` wrote.
+    pub crypto: Option<PathBuf>,
+    /// The node's organisation (peers only), e.g. `BPJS`.
+    pub org: Option<String>,
+    /// The node's name in the network file, e.g. `orderer0` or `peer0`.
+    pub name: Option<String>,
+    pub channel: Option<String>,
+    /// Where the node keeps its data.
+    pub data: Option<PathBuf>,
+}
+
 /// Population services.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -362,6 +384,8 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             population: PopulationConfig::default(),
             ledger: LedgerConfig::default(),
+            orderer: LedgerNodeConfig::default(),
+            peer: LedgerNodeConfig::default(),
         }
     }
 }

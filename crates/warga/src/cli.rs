@@ -67,45 +67,47 @@ pub enum Command {
     Peer(PeerArgs),
 }
 
+/// A ledger node's settings; each may also come from the configuration file's `[peer]` or
+/// `[orderer]` section (or `WARGA_PEER__NAME`, …), the flag winning.
 #[derive(Debug, Args)]
 pub struct PeerArgs {
     /// The network file.
     #[arg(long, value_name = "FILE")]
-    pub network: PathBuf,
+    pub network: Option<PathBuf>,
     /// The directory `warga ledger crypto generate` wrote.
     #[arg(long, value_name = "DIR")]
-    pub crypto: PathBuf,
+    pub crypto: Option<PathBuf>,
     /// The peer's organisation, e.g. BPJS.
     #[arg(long)]
-    pub org: String,
+    pub org: Option<String>,
     /// The peer's name in the network file, e.g. peer0.
     #[arg(long)]
-    pub name: String,
+    pub name: Option<String>,
     /// The channel to join.
     #[arg(long)]
-    pub channel: String,
-    /// Where the ledger is kept.
-    #[arg(long, value_name = "DIR", default_value = "data/peer")]
-    pub data: PathBuf,
+    pub channel: Option<String>,
+    /// Where the ledger is kept (default data/peer).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct OrdererArgs {
     /// The network file.
     #[arg(long, value_name = "FILE")]
-    pub network: PathBuf,
+    pub network: Option<PathBuf>,
     /// The directory `warga ledger crypto generate` wrote.
     #[arg(long, value_name = "DIR")]
-    pub crypto: PathBuf,
+    pub crypto: Option<PathBuf>,
     /// This orderer's name in the network file, e.g. orderer0.
     #[arg(long)]
-    pub name: String,
+    pub name: Option<String>,
     /// The channel to order.
     #[arg(long)]
-    pub channel: String,
-    /// Where the Raft log and the blocks are kept.
-    #[arg(long, value_name = "DIR", default_value = "data/orderer")]
-    pub data: PathBuf,
+    pub channel: Option<String>,
+    /// Where the Raft log and the blocks are kept (default data/orderer).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

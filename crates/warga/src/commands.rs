@@ -144,8 +144,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Ledger(command) => crate::ledger::run(command).await,
         Command::Ca(command) => crate::ledger::ca(command).await,
-        Command::Orderer(args) => crate::ledger::orderer(args).await,
-        Command::Peer(args) => crate::ledger::peer(args).await,
+        Command::Orderer(args) => crate::ledger::orderer(args, load_config(file)?.orderer).await,
+        Command::Peer(args) => crate::ledger::peer(args, load_config(file)?.peer).await,
         Command::Stats(StatsCommand::Rebuild) => {
             let config = load_config(file)?;
             let store = Store::connect(&config).await?;

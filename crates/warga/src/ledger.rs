@@ -503,9 +503,38 @@ async fn serve_operations(
     Ok(())
 }
 
+/// A ledger node's settings, from flags and the configuration file.
+struct ResolvedNode {
+    network: PathBuf,
+    crypto: PathBuf,
+    org: String,
+    name: String,
+    channel: String,
+    data: PathBuf,
+}
+
+/// A node setting from its flag, else from the configuration file; one line naming both
+/// when neither has it.
+fn setting<T>(flag: Option<T>, configured: Option<T>, key: &str) -> Result<T, Failure> {
+    flag.or(configured).ok_or_else(|| {
+        Failure::usage(anyhow!(
+            "--{}: required (or `{key}` in the configuration file)",
+            key.rsplit('.').next().unwrap_or(key)
+        ))
+    })
+}
+
 /// `warga orderer`: one orderer of one channel.
-pub async fn orderer(args: crate::cli::OrdererArgs) -> Result<(), Failure> {
+pub async fn orderer(args: crate::cli::OrdererArgs, file: warga_config::LedgerNodeConfig) -> Result<(), Failure> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = ResolvedNode {
+        network: setting(args.network, file.network, "orderer.network")?,
+        crypto: setting(args.crypto, file.crypto, "orderer.crypto")?,
+        org: String::new(),
+        name: setting(args.name, file.name, "orderer.name")?,
+        channel: setting(args.channel, file.channel, "orderer.channel")?,
+        data: args.data.or(file.data).unwrap_or_else(|| "data/orderer".into()),
+    };
     let network = Arc::new(read_network(&args.network)?);
     let me = network
         .orderer
@@ -554,8 +583,16 @@ async fn serve_until_signal(
 
 /// `warga peer`: one peer of one channel — endorser, gateway, ledger queries and events over
 /// gRPC, committing what the orderers deliver.
-pub async fn peer(args: crate::cli::PeerArgs) -> Result<(), Failure> {
+pub async fn peer(args: crate::cli::PeerArgs, file: warga_config::LedgerNodeConfig) -> Result<(), Failure> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = ResolvedNode {
+        network: setting(args.network, file.network, "peer.network")?,
+        crypto: setting(args.crypto, file.crypto, "peer.crypto")?,
+        org: setting(args.org, file.org, "peer.org")?,
+        name: setting(args.name, file.name, "peer.name")?,
+        channel: setting(args.channel, file.channel, "peer.channel")?,
+        data: args.data.or(file.data).unwrap_or_else(|| "data/peer".into()),
+    };
     let network = Arc::new(read_network(&args.network)?);
     let me = network
         .organizations

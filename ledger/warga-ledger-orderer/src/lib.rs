@@ -30,7 +30,9 @@ use std::time::Duration;
 
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use prost::Message;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, oneshot};
 use warga_ledger_core::block::Block;
 use warga_ledger_core::cutter::BlockCutter;
 use warga_ledger_core::network::Orderer as OrdererSettings;
@@ -135,8 +137,10 @@ pub struct OrdererNode {
     pub channel: String,
     pub raft: Raft<TypeConfig>,
     pub db: OrdererDb,
+    /// Held only for cutting (never across an await).
     pending: Arc<Mutex<Pending>>,
-    batches: mpsc::Sender<(Batch, Vec<Waiter>)>,
+    /// Unbounded: every batch holds broadcasters that wait for its commit, which bounds it.
+    batches: mpsc::UnboundedSender<(Batch, Vec<Waiter>)>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -169,7 +173,7 @@ impl OrdererNode {
             waiters: VecDeque::new(),
         }));
         // Batches are proposed one after another, in the order they were cut.
-        let (batches, mut queue) = mpsc::channel::<(Batch, Vec<Waiter>)>(64);
+        let (batches, mut queue) = mpsc::unbounded_channel::<(Batch, Vec<Waiter>)>();
         let proposer_raft = raft.clone();
         let proposer = tokio::spawn(async move {
             while let Some((batch, waiters)) = queue.recv().await {
@@ -199,20 +203,16 @@ impl OrdererNode {
         let timer_batches = batches.clone();
         let timer = tokio::spawn(async move {
             loop {
-                let deadline = timer_pending.lock().await.cutter.deadline_ms();
+                let deadline = timer_pending.lock().ok().and_then(|p| p.cutter.deadline_ms());
                 let wait = deadline.map_or(Duration::from_millis(50), |d| {
                     Duration::from_millis((d - now_ms()).clamp(0, 50) as u64)
                 });
                 tokio::time::sleep(wait).await;
-                let mut p = timer_pending.lock().await;
+                let Ok(mut p) = timer_pending.lock() else { return };
                 if let Some(batch) = p.cutter.timed_out(now_ms()) {
                     let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();
-                    drop(p);
-                    if timer_batches
-                        .send((Batch { transactions: batch }, waiters))
-                        .await
-                        .is_err()
-                    {
+                    // Sent under the lock, so batches reach Raft in the order they were cut.
+                    if timer_batches.send((Batch { transactions: batch }, waiters)).is_err() {
                         return;
                     }
                 }
@@ -244,14 +244,16 @@ impl OrdererNode {
         let bytes = v1::Transaction::from(tx.clone()).encode_to_vec();
         let (sender, receiver) = oneshot::channel();
         {
-            let mut p = self.pending.lock().await;
+            let mut p = self
+                .pending
+                .lock()
+                .map_err(|_| BroadcastError::Interrupted("the batching state is poisoned".into()))?;
             let cut = p.cutter.ordered(bytes, now_ms())?;
             p.waiters.push_back(sender);
             for batch in cut {
                 let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();
                 self.batches
                     .send((Batch { transactions: batch }, waiters))
-                    .await
                     .map_err(|e| BroadcastError::Interrupted(e.to_string()))?;
             }
         }
