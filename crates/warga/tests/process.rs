@@ -1094,3 +1094,41 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
     let (status, _) = running.terminate();
     assert!(status.success());
 }
+
+/// Ledger nodes take their settings from flags or the configuration file's `[peer]` /
+/// `[orderer]` sections (and `WARGA_PEER__…`); what is missing is named in one line.
+#[test]
+fn ledger_nodes_read_their_settings_from_the_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = dir.path().join("network.yaml");
+    std::fs::write(&network, warga_ledger_core::network::BPJS_EXAMPLE).unwrap();
+    std::fs::write(
+        dir.path().join("node.toml"),
+        format!(
+            "[peer]\nnetwork = {:?}\ncrypto = \"crypto\"\norg = \"BPJS\"\nchannel = \"bpjs-main\"\n",
+            network.display().to_string()
+        ),
+    )
+    .unwrap();
+    let missing = warga(dir.path(), &["--config", "node.toml", "peer"], &[])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--name") && stderr.contains("peer.name"), "{stderr}");
+    // The environment fills it; the file's organisation is used: it has no peer9.
+    let named = warga(
+        dir.path(),
+        &["--config", "node.toml", "peer"],
+        &[("WARGA_PEER__NAME", "peer9")],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&named.stderr);
+    assert_eq!(named.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("BPJS has no peer peer9"), "{stderr}");
+    let orderer = warga(dir.path(), &["orderer", "--name", "orderer0"], &[])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&orderer.stderr).contains("orderer.network"));
+}
