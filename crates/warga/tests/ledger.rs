@@ -244,8 +244,13 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
 }
 
 fn start_peer(network: &Path, crypto: &Path, data: &Path, log: &Path) -> Child {
+    start_peer_with(network, crypto, data, log, &[])
+}
+
+fn start_peer_with(network: &Path, crypto: &Path, data: &Path, log: &Path, env: &[(&str, &str)]) -> Child {
     let log = std::fs::File::create(log).unwrap();
     Command::new(BIN)
+        .envs(env.iter().copied())
         .args([
             "peer",
             "--network",
@@ -570,4 +575,98 @@ async fn a_network_of_processes_survives_a_leader_kill_under_load() {
     let pid = up.id().unwrap();
     Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+}
+
+/// A peer process crashes inside the commit of block 3 — everything written, nothing yet
+/// durable (`WARGA_TEST_CRASH_AT=peer-commit:3` aborts it there, as `kill -9` would) — and its
+/// ledger is whole at block 2; restarted, it catches up and `warga ledger verify` passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_crashing_inside_a_commit_recovers_a_whole_ledger() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut net = TestNetwork::new();
+    let work = tempfile::tempdir().unwrap();
+    let (network, addresses) = network_file(work.path());
+    let parsed = warga_ledger_core::network::Network::parse(&std::fs::read_to_string(&network).unwrap()).unwrap();
+    let peer_ops = parsed.organizations[0].peers[0].operations;
+    let names = ["orderer0", "orderer1", "orderer2"];
+    let mut children = Vec::new();
+    for name in names {
+        let log = work.path().join(format!("{name}.log"));
+        children.push(start(&network, net.dir.path(), name, &work.path().join(name), &log));
+    }
+    let http = reqwest::Client::new();
+    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), addresses[*n].1)).collect();
+    let leader_name = names[agreed_leader(&http, &ops, None).await as usize - 1];
+    let client_dir = organization_dir(net.dir.path(), false, "bpjs.warga.local").join("users/User1@bpjs.warga.local");
+    let mut to = AtomicBroadcastClient::new(
+        client_channel(
+            &tls(&net, &client_dir, false),
+            addresses[leader_name].0,
+            &format!("{leader_name}.orderer.warga.local"),
+        )
+        .unwrap(),
+    );
+    // Five blocks of one transaction each, ordered before the peer starts.
+    let client = net.client("BPJSMSP");
+    let state = MemoryState::default();
+    for i in 0..5 {
+        let nik = format!("31710712039501{i:02}");
+        let tx = net.transact(
+            &state,
+            "bpjs-main",
+            &client,
+            "IssueCard",
+            &[&nik, "1", "2027-12-31"],
+            &["BPJSMSP", "PuskesmasMSP"],
+        );
+        to.broadcast(v1::Transaction::from(tx)).await.unwrap();
+    }
+
+    let peer_data = work.path().join("peer");
+    let mut crashing = start_peer_with(
+        &network,
+        net.dir.path(),
+        &peer_data,
+        &work.path().join("peer-crash.log"),
+        &[("WARGA_TEST_CRASH_AT", "peer-commit:3")],
+    );
+    let status = tokio::task::spawn_blocking(move || crashing.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(!status.success(), "the peer aborted inside the commit: {status}");
+    let log = std::fs::read_to_string(work.path().join("peer-crash.log")).unwrap();
+    assert!(log.contains("aborting at peer-commit 3"), "{log}");
+
+    let verify = || {
+        let output = Command::new(BIN)
+            .args(["ledger", "verify", "--network", network.to_str().unwrap(), "--crypto"])
+            .arg(net.dir.path())
+            .args(["--channel", "bpjs-main"])
+            .arg(peer_data.join("bpjs-main.redb"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let whole = verify();
+    assert!(
+        whole.contains("3 blocks, 2 transactions (2 valid)"),
+        "blocks 0–2 and nothing of 3: {whole}"
+    );
+
+    let mut peer = start_peer(&network, net.dir.path(), &peer_data, &work.path().join("peer.log"));
+    wait_height(&http, peer_ops, 6).await;
+    peer.kill().unwrap();
+    peer.wait().unwrap();
+    let caught_up = verify();
+    assert!(caught_up.contains("6 blocks, 5 transactions (5 valid)"), "{caught_up}");
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

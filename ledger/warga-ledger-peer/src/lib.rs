@@ -295,7 +295,28 @@ impl PeerLedger {
                 }
             }
         }
+        // Tests crash here, with everything written and nothing yet durable.
+        crash_point("peer-commit", block.header.number);
         write.commit().map_err(storage)
+    }
+}
+
+/// A crash point for tests of recovery: with `WARGA_TEST_CRASH_AT=<name>:<n>` in the environment
+/// the process aborts (no cleanup, as `kill -9`) when it reaches point `name` for item `n`.
+/// Read once; without the variable, a comparison of nothing.
+pub fn crash_point(name: &str, n: u64) {
+    static AT: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        let value = std::env::var("WARGA_TEST_CRASH_AT").ok()?;
+        let (point, number) = value.split_once(':')?;
+        Some((point.to_owned(), number.parse().ok()?))
+    });
+    if let Some((point, number)) = at
+        && point == name
+        && *number == n
+    {
+        eprintln!("WARGA_TEST_CRASH_AT: aborting at {name} {n}");
+        std::process::abort();
     }
 }
 
