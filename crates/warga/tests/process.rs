@@ -1132,3 +1132,46 @@ fn ledger_nodes_read_their_settings_from_the_configuration_file() {
         .unwrap();
     assert!(String::from_utf8_lossy(&orderer.stderr).contains("orderer.network"));
 }
+
+/// `warga bench ledger` runs end to end on a small scale: a network inside `warga up`,
+/// fixed-rate load through the gateways, a table with the ceiling's ratio.
+#[test]
+fn bench_ledger_runs_a_small_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "bench",
+        "ledger",
+        "--target",
+        "up",
+        "--workload",
+        "issue-card",
+        "--workload",
+        "verify-card",
+        "--rate",
+        "20",
+        "--workers",
+        "8",
+        "--duration",
+        "2",
+        "--ramp",
+        "1",
+    ];
+    let output = warga(dir.path(), &args, &[]).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for workload in ["IssueCard", "VerifyCard"] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| warga up | {workload} |")))
+            .unwrap_or_else(|| panic!("a row for {workload}: {text}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // | target | workload | sent | ok | failed | …
+        assert_eq!(cells[5], "0", "nothing failed: {row}");
+        assert!(cells[4].parse::<u32>().unwrap() >= 30, "about 20 tx/s for 2 s: {row}");
+    }
+    assert!(text.contains("verifications/s on every core"), "{text}");
+}
