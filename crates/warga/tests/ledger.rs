@@ -243,6 +243,46 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
     }
 }
 
+/// Three orderer processes of the example network on free ports, agreed on a leader.
+struct Orderers {
+    network: PathBuf,
+    addresses: BTreeMap<String, (SocketAddr, SocketAddr)>,
+    /// The operations address of BPJS's peer0.
+    peer_ops: SocketAddr,
+    leader_name: &'static str,
+    http: reqwest::Client,
+    children: Vec<Child>,
+}
+
+async fn three_orderers(work: &Path, crypto: &Path) -> Orderers {
+    let (network, addresses) = network_file(work);
+    let parsed = warga_ledger_core::network::Network::parse(&std::fs::read_to_string(&network).unwrap()).unwrap();
+    let names = ["orderer0", "orderer1", "orderer2"];
+    let children = names
+        .iter()
+        .map(|name| {
+            start(
+                &network,
+                crypto,
+                name,
+                &work.join(name),
+                &work.join(format!("{name}.log")),
+            )
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), addresses[*n].1)).collect();
+    let leader_name = names[agreed_leader(&http, &ops, None).await as usize - 1];
+    Orderers {
+        network,
+        addresses,
+        peer_ops: parsed.organizations[0].peers[0].operations,
+        leader_name,
+        http,
+        children,
+    }
+}
+
 fn start_peer(network: &Path, crypto: &Path, data: &Path, log: &Path) -> Child {
     start_peer_with(network, crypto, data, log, &[])
 }
@@ -292,20 +332,14 @@ async fn a_peer_process_commits_survives_sigkill_and_its_ledger_verifies() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut net = TestNetwork::new();
     let work = tempfile::tempdir().unwrap();
-    let (network, addresses) = network_file(work.path());
-    let text = std::fs::read_to_string(&network).unwrap();
-    let parsed = warga_ledger_core::network::Network::parse(&text).unwrap();
-    let peer_ops = parsed.organizations[0].peers[0].operations;
-    let names = ["orderer0", "orderer1", "orderer2"];
-    let mut children = Vec::new();
-    for name in names {
-        let log = work.path().join(format!("{name}.log"));
-        children.push(start(&network, net.dir.path(), name, &work.path().join(name), &log));
-    }
-    let http = reqwest::Client::new();
-    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), addresses[*n].1)).collect();
-    let leader = agreed_leader(&http, &ops, None).await;
-    let leader_name = names[leader as usize - 1];
+    let Orderers {
+        network,
+        addresses,
+        peer_ops,
+        leader_name,
+        http,
+        children,
+    } = three_orderers(work.path(), net.dir.path()).await;
     let peer_data = work.path().join("peer");
     let mut peer = start_peer(&network, net.dir.path(), &peer_data, &work.path().join("peer.log"));
     wait_height(&http, peer_ops, 1).await;
@@ -585,18 +619,14 @@ async fn a_peer_crashing_inside_a_commit_recovers_a_whole_ledger() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut net = TestNetwork::new();
     let work = tempfile::tempdir().unwrap();
-    let (network, addresses) = network_file(work.path());
-    let parsed = warga_ledger_core::network::Network::parse(&std::fs::read_to_string(&network).unwrap()).unwrap();
-    let peer_ops = parsed.organizations[0].peers[0].operations;
-    let names = ["orderer0", "orderer1", "orderer2"];
-    let mut children = Vec::new();
-    for name in names {
-        let log = work.path().join(format!("{name}.log"));
-        children.push(start(&network, net.dir.path(), name, &work.path().join(name), &log));
-    }
-    let http = reqwest::Client::new();
-    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), addresses[*n].1)).collect();
-    let leader_name = names[agreed_leader(&http, &ops, None).await as usize - 1];
+    let Orderers {
+        network,
+        addresses,
+        peer_ops,
+        leader_name,
+        http,
+        children,
+    } = three_orderers(work.path(), net.dir.path()).await;
     let client_dir = organization_dir(net.dir.path(), false, "bpjs.warga.local").join("users/User1@bpjs.warga.local");
     let mut to = AtomicBroadcastClient::new(
         client_channel(
