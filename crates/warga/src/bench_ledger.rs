@@ -589,6 +589,18 @@ async fn run_target(
     if load.cards.is_empty() {
         return Err(anyhow!("{target:?}: no card could be issued before the run").into());
     }
+    // Every peer has the cards before anyone reads or visits them (a gateway answers once
+    // its own peer committed; the others follow at their pace).
+    let height = load.bpjs[0].info().await.map_err(|s| anyhow!("{s}"))?.height;
+    for client in &load.readers {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.info().await.map_err(|s| anyhow!("{s}"))?.height < height {
+            if Instant::now() > deadline {
+                return Err(anyhow!("{target:?}: a peer did not reach height {height}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let load = Arc::new(load);
     for workload in &bench.workloads {
         eprintln!("{target:?}: {} …", workload.name());

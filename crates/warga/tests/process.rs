@@ -1068,9 +1068,10 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
         "{stdout}{}",
         String::from_utf8_lossy(&issued.stderr)
     );
+    // The gateway answered once its own peer committed; the others follow at their pace.
     let verified = cli(
-        "RumahSakit",
-        "peer0.rumahsakit.warga.local",
+        "BPJS",
+        "peer0.bpjs.warga.local",
         &["query", "VerifyCard", "3171075203950004"],
     );
     let answer: Value = serde_json::from_slice(&verified.stdout).unwrap_or_default();

@@ -363,10 +363,15 @@ impl Msps {
 
     /// The validated identity behind a creator.
     pub fn identity(&self, creator: &warga_ledger_core::tx::Creator) -> Result<Identity, MspError> {
+        self.identity_at(creator, self.now_s)
+    }
+
+    /// The identity behind a creator, validated at `now_s`.
+    pub fn identity_at(&self, creator: &warga_ledger_core::tx::Creator, now_s: i64) -> Result<Identity, MspError> {
         let msp = self.msps.get(&creator.msp_id).ok_or_else(|| MspError::UnknownIssuer {
             msp_id: creator.msp_id.clone(),
         })?;
-        msp.validate(&creator.certificate, self.now_s)
+        msp.validate(&creator.certificate, now_s)
     }
 }
 

@@ -84,12 +84,16 @@ impl RunningOrderer {
         );
         let mut readers = channel.members.clone();
         readers.push(org.msp_id.clone());
+        let msps = warga_ledger_msp::generate::load_msps(network, &config.crypto, 0)
+            .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let services = OrdererServices {
             node: node.clone(),
             tls,
             orderer_msp: org.msp_id.clone(),
             readers,
+            writers: channel.members.clone(),
+            msps,
         };
         let grpc = tokio::spawn(async move {
             let served = warga_ledger_orderer::grpc::serve(services, listener, async {

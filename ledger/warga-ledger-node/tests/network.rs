@@ -46,16 +46,35 @@ async fn submit_ok(client: &Client, function: &str, args: &[&str]) -> warga_ledg
     status
 }
 
+/// Peers commit at their own pace and a gateway endorses on its own peer's state: before
+/// another organisation acts on a change, every peer has committed its block.
+async fn everywhere(
+    peers: &[&Client],
+    status: warga_ledger_proto::v1::CommitStatus,
+) -> warga_ledger_proto::v1::CommitStatus {
+    for peer in peers {
+        for waited in 0.. {
+            if peer.info().await.unwrap().height > status.block {
+                break;
+            }
+            assert!(waited < 500, "a peer did not commit block {}", status.block);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    status
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bpjs_function_through_the_gateway() {
     let (_dir, net) = start("bpjs-main").await;
     let bpjs = net.client("BPJSMSP", "User1").unwrap();
     let puskesmas = net.client("PuskesmasMSP", "User1").unwrap();
     let hospital = net.client("RumahSakitMSP", "User1").unwrap();
+    let all = [&bpjs, &puskesmas, &hospital];
     let mut events = bpjs.events(0, false).await.unwrap();
 
     // IssueCard: MAJORITY of the three organisations.
-    let issued = submit_ok(&bpjs, "IssueCard", &[NIK, "1", "2030-12-31"]).await;
+    let issued = everywhere(&all, submit_ok(&bpjs, "IssueCard", &[NIK, "1", "2030-12-31"]).await).await;
     assert!(issued.block >= 1);
     let card = json(&issued.result);
     assert_eq!(card["status"], "active");
@@ -67,7 +86,7 @@ async fn every_bpjs_function_through_the_gateway() {
     assert_eq!(bpjs.info().await.unwrap().height, height, "evaluate orders nothing");
 
     // SuspendCard / ReactivateCard, by BPJS.
-    submit_ok(&bpjs, "SuspendCard", &[NIK, "iuran tertunggak"]).await;
+    everywhere(&all, submit_ok(&bpjs, "SuspendCard", &[NIK, "iuran tertunggak"]).await).await;
     let verified = json(&hospital.evaluate("VerifyCard", &s(&[NIK])).await.unwrap());
     assert_eq!(verified["status"], "suspended");
     let refused = puskesmas
@@ -76,10 +95,14 @@ async fn every_bpjs_function_through_the_gateway() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused}");
     assert!(refused.message().contains("suspended"), "{refused}");
-    submit_ok(&bpjs, "ReactivateCard", &[NIK, "2031-06-30"]).await;
+    everywhere(&all, submit_ok(&bpjs, "ReactivateCard", &[NIK, "2031-06-30"]).await).await;
 
     // RecordVisit: AND(BPJS, Puskesmas) — the Puskesmas gateway asks the BPJS peer.
-    let visit = submit_ok(&puskesmas, "RecordVisit", &["V-1", NIK, &today(), "J06.9"]).await;
+    let visit = everywhere(
+        &all,
+        submit_ok(&puskesmas, "RecordVisit", &["V-1", NIK, &today(), "J06.9"]).await,
+    )
+    .await;
     let block = bpjs.block_by_tx_id(&visit.tx_id).await.unwrap();
     let tx = block_transactions(&block)
         .into_iter()
@@ -91,30 +114,46 @@ async fn every_bpjs_function_through_the_gateway() {
         ["BPJSMSP", "PuskesmasMSP"],
         "the policy's organisations endorsed"
     );
-    submit_ok(&hospital, "RecordVisit", &["V-2", NIK, &today(), "K35.8"]).await;
+    everywhere(
+        &all,
+        submit_ok(&hospital, "RecordVisit", &["V-2", NIK, &today(), "K35.8"]).await,
+    )
+    .await;
 
     // GetPatientHistory.
     let history = json(&bpjs.evaluate("GetPatientHistory", &s(&[NIK])).await.unwrap());
     assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
 
     // SubmitClaim by the hospital that recorded the visit; ProcessClaim AND(BPJS, RumahSakit).
-    submit_ok(&hospital, "SubmitClaim", &["C-1", "V-2", "4000000", "II"]).await;
+    everywhere(
+        &all,
+        submit_ok(&hospital, "SubmitClaim", &["C-1", "V-2", "4000000", "II"]).await,
+    )
+    .await;
     let too_much = bpjs
         .submit("ProcessClaim", &s(&["C-1", "approve", "6000000"]))
         .await
         .unwrap_err();
     assert!(too_much.message().contains("tariff"), "{too_much}");
-    let processed = submit_ok(&bpjs, "ProcessClaim", &["C-1", "approve", "3500000"]).await;
+    let processed = everywhere(
+        &all,
+        submit_ok(&bpjs, "ProcessClaim", &["C-1", "approve", "3500000"]).await,
+    )
+    .await;
     assert_eq!(json(&processed.result)["approved_amount"], 3500000);
 
     // CreateReferral by the Puskesmas; ApproveReferral OR(Puskesmas, RumahSakit).
-    submit_ok(
-        &puskesmas,
-        "CreateReferral",
-        &["R-1", NIK, "RSUD Dr. Soetomo", "apendisitis"],
+    everywhere(
+        &all,
+        submit_ok(
+            &puskesmas,
+            "CreateReferral",
+            &["R-1", NIK, "RSUD Dr. Soetomo", "apendisitis"],
+        )
+        .await,
     )
     .await;
-    submit_ok(&hospital, "ApproveReferral", &["R-1"]).await;
+    everywhere(&all, submit_ok(&hospital, "ApproveReferral", &["R-1"]).await).await;
 
     // GetHistoryForKey (chaincode) and the peer's key history (ledger query) agree.
     let card_history = json(&bpjs.evaluate("GetHistoryForKey", &s(&["card", NIK])).await.unwrap());

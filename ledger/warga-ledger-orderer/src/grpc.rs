@@ -126,6 +126,10 @@ pub struct OrdererServices {
     pub orderer_msp: String,
     /// Who may pull blocks: the channel's member organisations and the orderers.
     pub readers: Vec<String>,
+    /// Who may broadcast: the channel's member organisations (Fabric's Writers policy); a
+    /// transaction's creator must be one, with a valid certificate and signature.
+    pub writers: Vec<String>,
+    pub msps: warga_ledger_msp::Msps,
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<Response<v1::RaftPayload>, Status> {
@@ -166,6 +170,29 @@ impl OrdererRaft for RaftService {
 }
 
 impl OrdererServices {
+    /// Fabric's Broadcast check: the creator is a writer of the channel, its certificate is
+    /// valid now, and it signed the transaction.
+    fn writer(&self, tx: &warga_ledger_core::tx::Transaction) -> Result<(), Status> {
+        let creator = &tx.proposal.creator;
+        if !self.writers.contains(&creator.msp_id) {
+            return Err(Status::permission_denied(format!(
+                "{} may not write to channel {}",
+                creator.msp_id, self.node.channel
+            )));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let identity = self
+            .msps
+            .identity_at(creator, now)
+            .map_err(|e| Status::permission_denied(format!("the creator: {e}")))?;
+        let signed = warga_ledger_core::tx::Transaction::signed_bytes(&tx.proposal, &tx.response, &tx.endorsements);
+        identity
+            .verify(&signed, &tx.signature)
+            .map_err(|_| Status::permission_denied("the creator's signature does not verify"))
+    }
+
     fn raft_caller<T>(&self, request: &Request<T>) -> Result<(), Status> {
         if caller(&self.tls, request)? == self.orderer_msp {
             Ok(())
@@ -183,6 +210,7 @@ impl AtomicBroadcast for BroadcastService {
         caller(&self.0.tls, &request)?;
         let tx = warga_ledger_core::tx::Transaction::try_from(request.into_inner())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        self.0.writer(&tx)?;
         match self.0.node.broadcast(&tx).await {
             Ok(block) => Ok(Response::new(v1::BroadcastResponse { block })),
             Err(BroadcastError::NotLeader { leader }) => {

@@ -75,6 +75,8 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             tls: material,
             orderer_msp: "OrdererMSP".into(),
             readers,
+            writers: channel.members.clone(),
+            msps: net.msps.clone(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let addr = peers[&id].0;
@@ -117,6 +119,11 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         .unwrap()
         .into_inner();
     assert_eq!(ordered.block, 1);
+    // Fabric's Writers check: a transaction its creator did not sign is not ordered.
+    let mut forged = v1::Transaction::from(tx.clone());
+    forged.proposal.as_mut().unwrap().args[0] = "3171075203950012".into();
+    let refused = broadcast.broadcast(forged).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     let refused = AtomicBroadcastClient::new(to(follower, &client_tls))
         .broadcast(v1::Transaction::from(tx.clone()))
