@@ -14,9 +14,9 @@
 //!
 //! In the same run the machine's ceiling is measured: ECDSA P-256 verifications per second
 //! on every core, divided by the verifications a transaction needs on this network (each
-//! endorser checks the proposal; each peer checks the creator's and every endorser's
-//! signature at commit) — the ratio says how close the ledger comes to the cryptography's
-//! limit on this machine.
+//! endorser checks the proposal, the orderer the creator's signature, each peer the
+//! creator's and every endorser's signature at commit) — the ratio says how close the
+//! ledger comes to the cryptography's limit on this machine.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -251,7 +251,9 @@ impl Running {
         let plans = warga_ledger_node::gateway::endorsement_plans(chaincode.policy_for(function), &view, "BPJSMSP");
         let endorsers = plans.first().map_or(0, Vec::len) as f64;
         let peers = channel.members.len() as f64;
-        endorsers + peers * (1.0 + endorsers)
+        // Endorsers check the proposal, the orderer the creator's signature (Writers), each
+        // peer the creator's and every endorser's at commit.
+        endorsers + 1.0 + peers * (1.0 + endorsers)
     }
 
     async fn stop(mut self) {
