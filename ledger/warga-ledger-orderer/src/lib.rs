@@ -141,14 +141,15 @@ pub struct OrdererNode {
     pending: Arc<Mutex<Pending>>,
     /// Unbounded: every batch holds broadcasters that wait for its commit, which bounds it.
     batches: mpsc::UnboundedSender<(Batch, Vec<Waiter>)>,
+    /// Where this node's batching clock starts.
+    origin: tokio::time::Instant,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// Milliseconds since `origin` on the runtime's monotonic clock — tokio's, which tests pause
+/// and advance — for BatchTimeout, which needs a duration, not the wall time.
+fn now_ms(origin: tokio::time::Instant) -> i64 {
+    origin.elapsed().as_millis() as i64
 }
 
 impl OrdererNode {
@@ -199,17 +200,18 @@ impl OrdererNode {
             }
         });
         // BatchTimeout: cut what waits when its deadline passes.
+        let origin = tokio::time::Instant::now();
         let timer_pending = pending.clone();
         let timer_batches = batches.clone();
         let timer = tokio::spawn(async move {
             loop {
                 let deadline = timer_pending.lock().ok().and_then(|p| p.cutter.deadline_ms());
                 let wait = deadline.map_or(Duration::from_millis(50), |d| {
-                    Duration::from_millis((d - now_ms()).clamp(0, 50) as u64)
+                    Duration::from_millis((d - now_ms(origin)).clamp(0, 50) as u64)
                 });
                 tokio::time::sleep(wait).await;
                 let Ok(mut p) = timer_pending.lock() else { return };
-                if let Some(batch) = p.cutter.timed_out(now_ms()) {
+                if let Some(batch) = p.cutter.timed_out(now_ms(origin)) {
                     let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();
                     // Sent under the lock, so batches reach Raft in the order they were cut.
                     if timer_batches.send((Batch { transactions: batch }, waiters)).is_err() {
@@ -225,6 +227,7 @@ impl OrdererNode {
             db,
             pending,
             batches,
+            origin,
             tasks: vec![proposer, timer],
         })
     }
@@ -248,7 +251,7 @@ impl OrdererNode {
                 .pending
                 .lock()
                 .map_err(|_| BroadcastError::Interrupted("the batching state is poisoned".into()))?;
-            let cut = p.cutter.ordered(bytes, now_ms())?;
+            let cut = p.cutter.ordered(bytes, now_ms(self.origin))?;
             p.waiters.push_back(sender);
             for batch in cut {
                 let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();

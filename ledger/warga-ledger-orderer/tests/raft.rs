@@ -3,12 +3,16 @@
 //! nothing acknowledged is lost; the old leader restarted from disk catches up (through a
 //! snapshot once the log was compacted); a minority cannot order, and after healing every
 //! orderer holds the same chain.
+//!
+//! Deterministic in time as in network: the runtime's clock is paused and only advances when
+//! every task waits (elections, heartbeats and BatchTimeout run on it), and the router cuts
+//! and heals links on command.
 
 use std::time::Duration;
 
 use warga_ledger_orderer::testing::Cluster;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn blocks_are_cut_replicated_and_survive_the_leader() {
     let mut cluster = Cluster::new().await;
     let leader = cluster.leader(None).await;
@@ -89,7 +93,7 @@ async fn blocks_are_cut_replicated_and_survive_the_leader() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_minority_cannot_order_and_heals_to_the_same_chain() {
     let mut cluster = Cluster::new().await;
     let leader = cluster.leader(None).await;
