@@ -234,7 +234,11 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
         metrics.contains(&format!(
             "warga_orderer_is_leader{{orderer=\"{}\"}} 1",
             names[new_leader as usize - 1]
-        )) && metrics.contains("warga_orderer_committed_block"),
+        )) && metrics.contains("warga_orderer_committed_block")
+            && metrics.contains(&format!(
+                "warga_orderer_raft_role{{orderer=\"{}\",role=\"leader\"}} 1",
+                names[new_leader as usize - 1]
+            )),
         "{metrics}"
     );
     for (_, mut child) in children {

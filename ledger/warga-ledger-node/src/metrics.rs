@@ -28,6 +28,13 @@ pub static ORDERER_IS_LEADER: LazyLock<IntGaugeVec> = LazyLock::new(|| {
         &["orderer"],
     )
 });
+pub static ORDERER_RAFT_ROLE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge(
+        "warga_orderer_raft_role",
+        "1 for the orderer's current Raft role (leader, follower, candidate, learner), 0 for the others.",
+        &["orderer", "role"],
+    )
+});
 pub static ORDERER_LEADER_CHANGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "warga_orderer_leader_changes_total",

@@ -11,7 +11,7 @@ use warga_ledger_orderer::OrdererNode;
 use warga_ledger_orderer::grpc::{GrpcNetwork, OrdererServices, TlsMaterial};
 
 use crate::NodeError;
-use crate::metrics::{ORDERER_BLOCK, ORDERER_IS_LEADER, ORDERER_LEADER_CHANGES, ORDERER_TERM};
+use crate::metrics::{ORDERER_BLOCK, ORDERER_IS_LEADER, ORDERER_LEADER_CHANGES, ORDERER_RAFT_ROLE, ORDERER_TERM};
 use crate::peer::signing_identity;
 
 /// Where an orderer finds its network, identity and data.
@@ -150,6 +150,17 @@ async fn watch_metrics(node: Arc<OrdererNode>, name: String) {
     loop {
         let m = watch.borrow_and_update().clone();
         ORDERER_TERM.with_label_values(&labels).set(m.current_term as i64);
+        let role = match m.state {
+            openraft::ServerState::Leader => "leader",
+            openraft::ServerState::Candidate => "candidate",
+            openraft::ServerState::Learner => "learner",
+            openraft::ServerState::Follower | openraft::ServerState::Shutdown => "follower",
+        };
+        for each in ["leader", "follower", "candidate", "learner"] {
+            ORDERER_RAFT_ROLE
+                .with_label_values(&[name.as_str(), each])
+                .set(i64::from(each == role));
+        }
         ORDERER_IS_LEADER
             .with_label_values(&labels)
             .set(i64::from(m.current_leader == Some(node.id)));
