@@ -256,6 +256,15 @@ fn every_command_has_help() {
         &["orderer"],
         &["peer"],
         &["ledger", "verify"],
+        &["ledger", "network", "up"],
+        &["ledger", "invoke"],
+        &["ledger", "query"],
+        &["ledger", "info"],
+        &["ledger", "block"],
+        &["ledger", "status"],
+        &["ledger", "history"],
+        &["ledger", "events"],
+        &["bench", "ledger"],
     ];
     for args in commands {
         let output = warga(dir.path(), &[args, &["--help"][..]].concat(), &[])
