@@ -158,9 +158,17 @@ impl OrdererRaft for RaftService {
         json(&self.0.node.raft.vote(rpc).await)
     }
 
-    async fn full_snapshot(&self, request: Request<v1::RaftPayload>) -> Result<Response<v1::RaftPayload>, Status> {
+    async fn full_snapshot(
+        &self,
+        request: Request<tonic::Streaming<v1::RaftPayload>>,
+    ) -> Result<Response<v1::RaftPayload>, Status> {
         self.0.raft_caller(&request)?;
-        let (vote, meta, data): (Vote<u64>, SnapshotMeta<u64, BasicNode>, BlocksSnapshot) = parse(request.get_ref())?;
+        let mut pieces = Vec::new();
+        let mut stream = request.into_inner();
+        while let Some(piece) = stream.message().await? {
+            pieces.push(piece);
+        }
+        let (vote, meta, data) = assemble_snapshot(&pieces)?;
         let snapshot = Snapshot {
             meta,
             snapshot: Box::new(data),
@@ -292,6 +300,60 @@ pub async fn serve(
         .await
 }
 
+/// How many bytes of blocks one snapshot message carries at most (a block larger than this
+/// travels alone; `absolute_max_bytes` keeps it within [`MESSAGE_LIMIT`]).
+pub const SNAPSHOT_CHUNK_BYTES: usize = 16 * 1024 * 1024;
+
+/// A snapshot as messages: `(vote, meta)` first, then the blocks in chunks of at most
+/// `chunk_bytes` (at least one block each).
+pub fn snapshot_pieces(
+    vote: &Vote<u64>,
+    meta: &SnapshotMeta<u64, BasicNode>,
+    data: &BlocksSnapshot,
+    chunk_bytes: usize,
+) -> Result<Vec<v1::RaftPayload>, serde_json::Error> {
+    let mut pieces = vec![v1::RaftPayload {
+        json: serde_json::to_vec(&(vote, meta))?,
+    }];
+    let mut chunk: Vec<Vec<u8>> = Vec::new();
+    let mut size = 0;
+    for block in &data.blocks {
+        if !chunk.is_empty() && size + block.len() > chunk_bytes {
+            pieces.push(v1::RaftPayload {
+                json: serde_json::to_vec(&BlocksSnapshot {
+                    blocks: std::mem::take(&mut chunk),
+                })?,
+            });
+            size = 0;
+        }
+        size += block.len();
+        chunk.push(block.clone());
+    }
+    if !chunk.is_empty() {
+        pieces.push(v1::RaftPayload {
+            json: serde_json::to_vec(&BlocksSnapshot { blocks: chunk })?,
+        });
+    }
+    Ok(pieces)
+}
+
+/// A snapshot on the wire: the vote it comes with, its metadata, its blocks.
+pub type SnapshotParts = (Vote<u64>, SnapshotMeta<u64, BasicNode>, BlocksSnapshot);
+
+/// The snapshot [`snapshot_pieces`] cut into messages.
+pub fn assemble_snapshot(pieces: &[v1::RaftPayload]) -> Result<SnapshotParts, Status> {
+    let (first, rest) = pieces
+        .split_first()
+        .ok_or_else(|| Status::invalid_argument("an empty snapshot stream"))?;
+    let (vote, meta): (Vote<u64>, SnapshotMeta<u64, BasicNode>) = parse(first)?;
+    let mut blocks = Vec::new();
+    for piece in rest {
+        let chunk: BlocksSnapshot = parse(piece)?;
+        blocks.extend(chunk.blocks);
+    }
+    Ok((vote, meta, BlocksSnapshot { blocks }))
+}
+
 // ---------------------------------------------------------------------------------------
 // Client side: Raft between orderers
 
@@ -366,12 +428,32 @@ impl GrpcConnection {
         };
         let reply = match which {
             "append" => client.append_entries(payload).await,
-            "vote" => client.vote(payload).await,
-            _ => client.full_snapshot(payload).await,
-        }
-        .map_err(|status| Transport(format!("{}: {}", status.code(), status.message())))?;
-        serde_json::from_slice(&reply.into_inner().json).map_err(|e| Transport(e.to_string()))
+            _ => client.vote(payload).await,
+        };
+        answer(reply)
     }
+
+    /// Sends a snapshot as a stream of pieces of at most [`SNAPSHOT_CHUNK_BYTES`] of blocks.
+    async fn send_snapshot<Resp: serde::de::DeserializeOwned>(
+        &mut self,
+        vote: &Vote<u64>,
+        meta: &SnapshotMeta<u64, BasicNode>,
+        data: &BlocksSnapshot,
+    ) -> Result<Resp, Transport> {
+        let client = self
+            .client
+            .as_mut()
+            .ok_or_else(|| Transport(format!("no address for orderer {}", self.target)))?;
+        let pieces = snapshot_pieces(vote, meta, data, SNAPSHOT_CHUNK_BYTES).map_err(|e| Transport(e.to_string()))?;
+        answer(client.full_snapshot(tokio_stream::iter(pieces)).await)
+    }
+}
+
+fn answer<Resp: serde::de::DeserializeOwned>(
+    reply: Result<Response<v1::RaftPayload>, Status>,
+) -> Result<Resp, Transport> {
+    let reply = reply.map_err(|status| Transport(format!("{}: {}", status.code(), status.message())))?;
+    serde_json::from_slice(&reply.into_inner().json).map_err(|e| Transport(e.to_string()))
 }
 
 impl RaftNetwork<TypeConfig> for GrpcConnection {
@@ -393,9 +475,9 @@ impl RaftNetwork<TypeConfig> for GrpcConnection {
         _rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>> {
-        // Snapshots travel whole through `full_snapshot`.
+        // Snapshots travel through `full_snapshot`, streamed in pieces.
         Err(RPCError::Network(NetworkError::new(&Transport(
-            "chunked snapshots are not used; see full_snapshot".into(),
+            "openraft's chunked snapshots are not used; see full_snapshot".into(),
         ))))
     }
 
@@ -420,11 +502,39 @@ impl RaftNetwork<TypeConfig> for GrpcConnection {
         _option: RPCOption,
     ) -> Result<SnapshotResponse<u64>, StreamingError<TypeConfig, Fatal<u64>>> {
         let target = self.target;
-        let request = (vote, snapshot.meta, *snapshot.snapshot);
         let answer: Result<SnapshotResponse<u64>, Fatal<u64>> = self
-            .call("snapshot", &request)
+            .send_snapshot(&vote, &snapshot.meta, &snapshot.snapshot)
             .await
             .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))?;
         answer.map_err(|e| StreamingError::RemoteError(RemoteError::new(target, e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_crosses_in_pieces_and_arrives_whole() {
+        let vote = Vote::new_committed(3, 1);
+        let meta = SnapshotMeta {
+            last_log_id: None,
+            last_membership: Default::default(),
+            snapshot_id: "s-1".into(),
+        };
+        let data = BlocksSnapshot {
+            blocks: (0..10u8).map(|i| vec![i; 100 + usize::from(i)]).collect(),
+        };
+        // 250 bytes a piece: two or three blocks each, never a block split.
+        let pieces = snapshot_pieces(&vote, &meta, &data, 250).unwrap();
+        assert!(pieces.len() >= 5, "{} pieces", pieces.len());
+        let (v, m, d) = assemble_snapshot(&pieces).unwrap();
+        assert_eq!((v, m, d), (vote, meta.clone(), data.clone()));
+        // A block larger than a piece travels alone.
+        let big = BlocksSnapshot {
+            blocks: vec![vec![1; 10], vec![2; 1000], vec![3; 10]],
+        };
+        assert_eq!(snapshot_pieces(&vote, &meta, &big, 100).unwrap().len(), 1 + 3);
+        assert!(assemble_snapshot(&[]).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! Three orderers talking Raft over gRPC with mutual TLS on local ports; clients broadcast
 //! and peers pull blocks through Fabric's AtomicBroadcast. Only orderers may speak Raft, only
-//! members of the channel may pull its blocks, and a certificate from outside the network
-//! does not get past the handshake.
+//! members of the channel may pull its blocks, a certificate from outside the network does
+//! not get past the handshake, and a restarted orderer catches up through a snapshot
+//! streamed in pieces.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -206,6 +207,9 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
     let old = running.remove(&leader).unwrap();
     let _ = old.stop.send(());
     old.node.shutdown().await;
+    let old_addr = old.addr;
+    let old_last_index = old.node.raft.metrics().borrow().last_log_index.unwrap_or(0);
+    drop(old.node);
     let survivor = *running.keys().next().unwrap();
     let new_leader = loop {
         match running[&survivor].node.raft.current_leader().await {
@@ -227,6 +231,82 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         .unwrap()
         .into_inner();
     assert_eq!(after.block, 3);
+
+    // The new leader snapshots and compacts its log past what the old leader has, so the old
+    // leader, back from its disk, catches up through a snapshot streamed over gRPC.
+    let leader_raft = running[&new_leader].node.raft.clone();
+    leader_raft.trigger().snapshot().await.unwrap();
+    let snapshot = loop {
+        if let Some(s) = leader_raft.metrics().borrow().snapshot {
+            break s.index;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(snapshot > old_last_index);
+    leader_raft.trigger().purge_log(snapshot).await.unwrap();
+    for _ in 0..250 {
+        if leader_raft
+            .metrics()
+            .borrow()
+            .purged
+            .is_some_and(|p| p.index >= snapshot)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let listener = tokio::net::TcpListener::bind(old_addr).await.unwrap();
+    let dir = orderer_org.join("orderers").join(host(leader));
+    let material = tls(&net, &dir, true);
+    let node = Arc::new(
+        OrdererNode::start(
+            leader,
+            CHANNEL,
+            &settings,
+            &genesis,
+            Arc::new(net.orderer_n(leader as usize - 1)),
+            &data.path().join(format!("orderer{leader}.redb")),
+            GrpcNetwork {
+                tls: material.clone(),
+                peers: peers.clone(),
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(
+        OrdererServices {
+            node: node.clone(),
+            tls: material,
+            orderer_msp: "OrdererMSP".into(),
+            readers: vec!["OrdererMSP".into()],
+            writers: channel.members.clone(),
+            msps: net.msps.clone(),
+        },
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let target = running[&new_leader].node.height();
+    for _ in 0..500 {
+        if node.height() == target {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(node.height(), target, "the restarted orderer caught up");
+    assert!(
+        node.raft
+            .metrics()
+            .borrow()
+            .snapshot
+            .is_some_and(|s| s.index >= snapshot),
+        "it installed the snapshot"
+    );
+    let _ = stop.send(());
+    node.shutdown().await;
     for (_, r) in running {
         let _ = r.stop.send(());
     }
