@@ -61,7 +61,7 @@ pub enum Command {
     Ca(CaCommand),
     /// Run one orderer of a channel: Raft with the other orderers and AtomicBroadcast, over
     /// gRPC with mutual TLS; /healthz and /metrics on its operations address.
-    Orderer(OrdererArgs),
+    Orderer(NodeArgs),
     /// Run one peer of a channel: pull blocks from the orderers (gRPC, mutual TLS), validate
     /// and commit them; /healthz and /metrics on its operations address.
     Peer(PeerArgs),
@@ -70,44 +70,31 @@ pub enum Command {
 /// A ledger node's settings; each may also come from the configuration file's `[peer]` or
 /// `[orderer]` section (or `WARGA_PEER__NAME`, …), the flag winning.
 #[derive(Debug, Args)]
-pub struct PeerArgs {
+pub struct NodeArgs {
     /// The network file.
     #[arg(long, value_name = "FILE")]
     pub network: Option<PathBuf>,
     /// The directory `warga ledger crypto generate` wrote.
     #[arg(long, value_name = "DIR")]
     pub crypto: Option<PathBuf>,
-    /// The peer's organisation, e.g. BPJS.
-    #[arg(long)]
-    pub org: Option<String>,
-    /// The peer's name in the network file, e.g. peer0.
+    /// The node's name in the network file, e.g. orderer0 or peer0.
     #[arg(long)]
     pub name: Option<String>,
-    /// The channel to join.
+    /// The channel to order or join.
     #[arg(long)]
     pub channel: Option<String>,
-    /// Where the ledger is kept (default data/peer).
+    /// Where the node keeps its data (default data/orderer or data/peer).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
-pub struct OrdererArgs {
-    /// The network file.
-    #[arg(long, value_name = "FILE")]
-    pub network: Option<PathBuf>,
-    /// The directory `warga ledger crypto generate` wrote.
-    #[arg(long, value_name = "DIR")]
-    pub crypto: Option<PathBuf>,
-    /// This orderer's name in the network file, e.g. orderer0.
+pub struct PeerArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The peer's organisation, e.g. BPJS.
     #[arg(long)]
-    pub name: Option<String>,
-    /// The channel to order.
-    #[arg(long)]
-    pub channel: Option<String>,
-    /// Where the Raft log and the blocks are kept (default data/orderer).
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
+    pub org: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -515,26 +515,43 @@ struct ResolvedNode {
 
 /// A node setting from its flag, else from the configuration file; one line naming both
 /// when neither has it.
-fn setting<T>(flag: Option<T>, configured: Option<T>, key: &str) -> Result<T, Failure> {
+fn setting<T>(flag: Option<T>, configured: Option<T>, section: &str, key: &str) -> Result<T, Failure> {
     flag.or(configured).ok_or_else(|| {
         Failure::usage(anyhow!(
-            "--{}: required (or `{key}` in the configuration file)",
-            key.rsplit('.').next().unwrap_or(key)
+            "--{key}: required (or `{section}.{key}` in the configuration file)"
         ))
     })
 }
 
+impl ResolvedNode {
+    /// The settings of `section` (`orderer` or `peer`), flags first; `org` only for peers.
+    fn resolve(
+        args: crate::cli::NodeArgs,
+        org: Option<Option<String>>,
+        file: warga_config::LedgerNodeConfig,
+        section: &str,
+    ) -> Result<ResolvedNode, Failure> {
+        Ok(ResolvedNode {
+            network: setting(args.network, file.network, section, "network")?,
+            crypto: setting(args.crypto, file.crypto, section, "crypto")?,
+            org: match org {
+                Some(flag) => setting(flag, file.org, section, "org")?,
+                None => String::new(),
+            },
+            name: setting(args.name, file.name, section, "name")?,
+            channel: setting(args.channel, file.channel, section, "channel")?,
+            data: args
+                .data
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("data").join(section)),
+        })
+    }
+}
+
 /// `warga orderer`: one orderer of one channel.
-pub async fn orderer(args: crate::cli::OrdererArgs, file: warga_config::LedgerNodeConfig) -> Result<(), Failure> {
+pub async fn orderer(args: crate::cli::NodeArgs, file: warga_config::LedgerNodeConfig) -> Result<(), Failure> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = ResolvedNode {
-        network: setting(args.network, file.network, "orderer.network")?,
-        crypto: setting(args.crypto, file.crypto, "orderer.crypto")?,
-        org: String::new(),
-        name: setting(args.name, file.name, "orderer.name")?,
-        channel: setting(args.channel, file.channel, "orderer.channel")?,
-        data: args.data.or(file.data).unwrap_or_else(|| "data/orderer".into()),
-    };
+    let args = ResolvedNode::resolve(args, None, file, "orderer")?;
     let network = Arc::new(read_network(&args.network)?);
     let me = network
         .orderer
@@ -585,14 +602,7 @@ async fn serve_until_signal(
 /// gRPC, committing what the orderers deliver.
 pub async fn peer(args: crate::cli::PeerArgs, file: warga_config::LedgerNodeConfig) -> Result<(), Failure> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = ResolvedNode {
-        network: setting(args.network, file.network, "peer.network")?,
-        crypto: setting(args.crypto, file.crypto, "peer.crypto")?,
-        org: setting(args.org, file.org, "peer.org")?,
-        name: setting(args.name, file.name, "peer.name")?,
-        channel: setting(args.channel, file.channel, "peer.channel")?,
-        data: args.data.or(file.data).unwrap_or_else(|| "data/peer".into()),
-    };
+    let args = ResolvedNode::resolve(args.node, Some(args.org), file, "peer")?;
     let network = Arc::new(read_network(&args.network)?);
     let me = network
         .organizations

@@ -91,15 +91,29 @@ impl TlsMaterial {
         self.trusted.values().flatten().copied().collect()
     }
 
-    /// Which organisation's TLS CA issued the client's certificate.
+    /// Which organisation's TLS CA issued the client's certificate. The TLS handshake has
+    /// already verified the certificate's chain to one of these CAs, so the issuer's name
+    /// decides; only if two CAs shared a name would a signature check choose between them.
     pub fn organisation_of(&self, client: &[u8]) -> Option<String> {
         use x509_parser::prelude::{FromDer, X509Certificate};
         let (_, cert) = X509Certificate::from_der(client).ok()?;
-        self.trusted.iter().find_map(|(msp, pem)| {
-            let der = warga_ledger_msp::certificate_pem_to_der(pem).ok()?;
-            let (_, ca) = X509Certificate::from_der(&der).ok()?;
-            (cert.issuer() == ca.subject() && cert.verify_signature(Some(ca.public_key())).is_ok()).then(|| msp.clone())
-        })
+        let cas: Vec<(&String, Vec<u8>)> = self
+            .trusted
+            .iter()
+            .filter_map(|(msp, pem)| Some((msp, warga_ledger_msp::certificate_pem_to_der(pem).ok()?)))
+            .collect();
+        let named: Vec<(&String, X509Certificate<'_>)> = cas
+            .iter()
+            .filter_map(|(msp, der)| Some((*msp, X509Certificate::from_der(der).ok()?.1)))
+            .filter(|(_, ca)| cert.issuer() == ca.subject())
+            .collect();
+        match named.as_slice() {
+            [(msp, _)] => Some((*msp).clone()),
+            several => several
+                .iter()
+                .find(|(_, ca)| cert.verify_signature(Some(ca.public_key())).is_ok())
+                .map(|(msp, _)| (*msp).clone()),
+        }
     }
 }
 
