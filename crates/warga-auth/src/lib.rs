@@ -18,7 +18,7 @@
 //! `x5u` headers are ignored).
 
 #![forbid(unsafe_code)]
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod claims;
 pub mod keyring;

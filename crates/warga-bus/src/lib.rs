@@ -17,7 +17,7 @@
 //! Delivery is at least once and unordered under retries; effects are exactly once.
 //! Invariant: nothing acknowledges an event before the effect it caused has committed.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod consume;
 mod inprocess;

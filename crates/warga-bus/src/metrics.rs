@@ -6,47 +6,42 @@ use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterV
 use warga_telemetry::register;
 
 pub static OUTBOX_BACKLOG: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(
-        IntGauge::new("warga_outbox_backlog", "Outbox events not yet published to the bus.").expect("valid metric"),
-    )
+    register(IntGauge::new(
+        "warga_outbox_backlog",
+        "Outbox events not yet published to the bus.",
+    ))
 });
 
 pub static RELAY_LAG_SECONDS: LazyLock<prometheus::Gauge> = LazyLock::new(|| {
-    register(
-        prometheus::Gauge::new(
-            "warga_relay_lag_seconds",
-            "Age of the oldest outbox event not yet published.",
-        )
-        .expect("valid metric"),
-    )
+    register(prometheus::Gauge::new(
+        "warga_relay_lag_seconds",
+        "Age of the oldest outbox event not yet published.",
+    ))
 });
 
 pub static EVENTS_PUBLISHED: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(IntCounter::new("warga_events_published_total", "Outbox events handed to the bus.").expect("valid metric"))
+    register(IntCounter::new(
+        "warga_events_published_total",
+        "Outbox events handed to the bus.",
+    ))
 });
 
 pub static RELAY_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(
-        IntCounter::new(
-            "warga_relay_failures_total",
-            "Relay rounds that failed to publish (broker or database down).",
-        )
-        .expect("valid metric"),
-    )
+    register(IntCounter::new(
+        "warga_relay_failures_total",
+        "Relay rounds that failed to publish (broker or database down).",
+    ))
 });
 
 pub static RELAY_PUBLISH_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
-    register(
-        Histogram::with_opts(HistogramOpts::new(
-            "warga_relay_publish_seconds",
-            "Time to publish one relay batch and record it as published.",
-        ))
-        .expect("valid metric"),
-    )
+    register(Histogram::with_opts(HistogramOpts::new(
+        "warga_relay_publish_seconds",
+        "Time to publish one relay batch and record it as published.",
+    )))
 });
 
 fn consumer_counter(name: &str, help: &str) -> IntCounterVec {
-    register(IntCounterVec::new(Opts::new(name, help), &["consumer"]).expect("valid metric"))
+    register(IntCounterVec::new(Opts::new(name, help), &["consumer"]))
 }
 
 pub static CONSUMER_PROCESSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -74,26 +69,20 @@ pub static CONSUMER_DEAD_LETTERED: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 pub static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    register(
-        IntGaugeVec::new(
-            Opts::new("warga_consumer_lag", "Events waiting for a consumer."),
-            &["consumer"],
-        )
-        .expect("valid metric"),
-    )
+    register(IntGaugeVec::new(
+        Opts::new("warga_consumer_lag", "Events waiting for a consumer."),
+        &["consumer"],
+    ))
 });
 
 pub static CONSUMER_HANDLE_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
-    register(
-        HistogramVec::new(
-            HistogramOpts::new(
-                "warga_consumer_handle_seconds",
-                "Time to handle one event, commit included.",
-            ),
-            &["consumer"],
-        )
-        .expect("valid metric"),
-    )
+    register(HistogramVec::new(
+        HistogramOpts::new(
+            "warga_consumer_handle_seconds",
+            "Time to handle one event, commit included.",
+        ),
+        &["consumer"],
+    ))
 });
 
 /// Touches every metric so `/metrics` lists them before the first event.

@@ -8,7 +8,7 @@
 //! being silently ignored. Secrets live in [`Secret`], whose `Debug`, `Display` and
 //! serialized form are `[redacted]`.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod secret;
 
@@ -156,7 +156,9 @@ impl Default for BusConfig {
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
+    /// Pretty when standard error is a terminal, JSON otherwise.
     #[default]
+    Auto,
     Json,
     Pretty,
 }
@@ -176,7 +178,7 @@ impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             log_level: "info".into(),
-            log_format: LogFormat::Json,
+            log_format: LogFormat::Auto,
             otlp_endpoint: None,
             service_name: "warga".into(),
         }

@@ -11,7 +11,7 @@
 //! Invariants: a handler never builds an error body itself — it returns [`ApiError`], whose
 //! `type` URIs are stable API; internal error text is logged, never sent.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
 mod extract;

@@ -16,43 +16,34 @@ use crate::problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemType};
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    warga_telemetry::register(
-        IntCounterVec::new(
-            Opts::new(
-                "warga_http_requests_total",
-                "HTTP requests by route template, method and status.",
-            ),
-            &["method", "route", "status"],
-        )
-        .expect("valid metric"),
-    )
+    warga_telemetry::register(IntCounterVec::new(
+        Opts::new(
+            "warga_http_requests_total",
+            "HTTP requests by route template, method and status.",
+        ),
+        &["method", "route", "status"],
+    ))
 });
 
 static HTTP_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
-    warga_telemetry::register(
-        HistogramVec::new(
-            HistogramOpts::new(
-                "warga_http_request_duration_seconds",
-                "HTTP request latency by route, method and status.",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
-            &["method", "route", "status"],
+    warga_telemetry::register(HistogramVec::new(
+        HistogramOpts::new(
+            "warga_http_request_duration_seconds",
+            "HTTP request latency by route, method and status.",
         )
-        .expect("valid metric"),
-    )
+        .buckets(vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]),
+        &["method", "route", "status"],
+    ))
 });
 
 /// Refused bearer tokens by reason: security monitoring without content.
 pub(crate) static AUTH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    warga_telemetry::register(
-        IntCounterVec::new(
-            Opts::new("warga_auth_failures_total", "Bearer tokens refused, by reason."),
-            &["reason"],
-        )
-        .expect("valid metric"),
-    )
+    warga_telemetry::register(IntCounterVec::new(
+        Opts::new("warga_auth_failures_total", "Bearer tokens refused, by reason."),
+        &["reason"],
+    ))
 });
 
 pub(crate) fn describe() {

@@ -33,25 +33,19 @@ const EXEMPT: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 const EXEMPT_PREFIXES: [&str; 2] = ["/static/", "/oauth2/assets/"];
 
 static LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    warga_telemetry::register(
-        IntCounterVec::new(
-            Opts::new("warga_rate_limited_total", "Requests refused by a rate limit."),
-            &["class", "kind"],
-        )
-        .expect("valid metric"),
-    )
+    warga_telemetry::register(IntCounterVec::new(
+        Opts::new("warga_rate_limited_total", "Requests refused by a rate limit."),
+        &["class", "kind"],
+    ))
 });
 static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    warga_telemetry::register(
-        IntCounterVec::new(
-            Opts::new(
-                "warga_rate_limit_errors_total",
-                "Rate-limit checks that failed open (Redis unreachable).",
-            ),
-            &["backend"],
-        )
-        .expect("valid metric"),
-    )
+    warga_telemetry::register(IntCounterVec::new(
+        Opts::new(
+            "warga_rate_limit_errors_total",
+            "Rate-limit checks that failed open (Redis unreachable).",
+        ),
+        &["backend"],
+    ))
 });
 
 /// GCRA in Redis: KEYS[1] the key; ARGV now, emission interval, tolerance (microseconds).

@@ -14,7 +14,7 @@
 //! * database errors are mapped in one place ([`StoreError::from`]): a missing row is
 //!   `NotFound`, a unique violation is `Conflict`, a lost connection is `Unavailable`.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod audit;
 mod error;

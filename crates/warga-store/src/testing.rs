@@ -3,6 +3,13 @@
 //! PostgreSQL tests run when `WARGA_TEST_POSTGRES_URL` is set. Without it they print that
 //! they were skipped — unless `CI=true`, where a missing engine is a failure.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test harness (the `testing` feature): a failed setup must fail the test at once"
+)]
+
 use std::time::Duration;
 
 use crate::{ConnectOptions, MigrationSet, Store};

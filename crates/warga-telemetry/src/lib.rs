@@ -1,7 +1,9 @@
 //! Logs, traces and metrics for every warga process.
 //!
-//! * Logs are JSON lines (or human-friendly with `telemetry.log_format = "pretty"`) through
-//!   `tracing-subscriber`; messages are lowercase with structured fields.
+//! * Logs go to standard error through `tracing-subscriber`: human-friendly on a terminal,
+//!   JSON lines otherwise (`telemetry.log_format` chooses); messages are lowercase with
+//!   structured fields. `telemetry.log_level` is warga's level; dependencies log at `warn`
+//!   unless `RUST_LOG` (or a directive with a target) says otherwise.
 //! * Every span is an OpenTelemetry span, so it has a trace id whether or not an exporter is
 //!   configured; with `telemetry.otlp_endpoint` spans are batched to an OTLP/gRPC collector.
 //! * The W3C `traceparent` of the current span is captured into events
@@ -10,7 +12,7 @@
 //! * Metrics live in the process-wide Prometheus registry; [`render_metrics`] is what
 //!   `/metrics` serves.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use std::collections::HashMap;
 
@@ -63,13 +65,18 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
 
     // The log filter applies to log output only: spans are traced (and carry trace ids into
     // events and problem documents) whatever the log level.
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.log_level))?;
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(directives(&config.log_level)))?;
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(LevelFilter::INFO);
     let registry = tracing_subscriber::registry().with(otel);
-    match config.log_format {
-        LogFormat::Json => {
+    let format = match config.log_format {
+        LogFormat::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => LogFormat::Pretty,
+        LogFormat::Auto => LogFormat::Json,
+        other => other,
+    };
+    match format {
+        LogFormat::Json | LogFormat::Auto => {
             let logs = tracing_subscriber::fmt::layer()
                 .json()
                 .flatten_event(true)
@@ -88,6 +95,21 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
         }
     }
     Ok(TelemetryGuard { provider })
+}
+
+/// The filter of `telemetry.log_level`: a plain level applies to warga's own crates, while
+/// dependencies (hyper, sqlx, …) log at `warn` and openraft — whose warnings are the
+/// ordinary back-and-forth of an election — at `error`; anything with a target or a comma is
+/// taken as written.
+fn directives(log_level: &str) -> String {
+    let level = log_level.trim();
+    let plain = !level.contains(['=', ',']);
+    let chattier_than_warn = matches!(level.to_ascii_lowercase().as_str(), "info" | "debug" | "trace");
+    if plain && chattier_than_warn {
+        format!("warn,openraft=error,warga={level}")
+    } else {
+        level.to_owned()
+    }
 }
 
 /// Installs tracing for tests once per process: spans get trace ids as in production, and
@@ -150,11 +172,35 @@ pub fn render_metrics() -> String {
         .unwrap_or_else(|error| format!("# metrics encoding failed: {error}\n"))
 }
 
-/// Registers a metric family in the process-wide registry, tolerating a second
-/// registration of the same collector (tests build several apps in one process).
-pub fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
+/// Registers a metric family (as its constructor returned it) in the process-wide
+/// registry, tolerating a second registration of the same collector (tests build several
+/// apps in one process).
+#[allow(
+    clippy::panic,
+    reason = "an invalid metric definition is a programming error, found by the first test that starts"
+)]
+pub fn register<C: prometheus::core::Collector + Clone + 'static>(definition: prometheus::Result<C>) -> C {
+    let collector = match definition {
+        Ok(collector) => collector,
+        Err(error) => panic!("metric definition is invalid: {error}"),
+    };
     match prometheus::register(Box::new(collector.clone())) {
         Ok(()) | Err(prometheus::Error::AlreadyReg) => collector,
         Err(error) => panic!("metric definition is invalid: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    #[test]
+    fn a_plain_level_quiets_dependencies() {
+        assert_eq!(super::directives("info"), "warn,openraft=error,warga=info");
+        assert_eq!(super::directives("debug"), "warn,openraft=error,warga=debug");
+        assert_eq!(super::directives("warn"), "warn");
+        assert_eq!(super::directives("off"), "off");
+        assert_eq!(
+            super::directives("openraft=info,warga=debug"),
+            "openraft=info,warga=debug"
+        );
     }
 }

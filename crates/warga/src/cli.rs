@@ -14,8 +14,20 @@ pub struct Cli {
     #[arg(long, short = 'c', global = true, env = "WARGA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// How logs are written to standard error, overriding `telemetry.log_format`: pretty on
+    /// a terminal and JSON otherwise (auto), or always one of them.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Auto,
+    Json,
+    Pretty,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,10 +72,10 @@ pub enum Command {
     #[command(subcommand)]
     Ca(CaCommand),
     /// Run one orderer of a channel: Raft with the other orderers and AtomicBroadcast, over
-    /// gRPC with mutual TLS; /healthz and /metrics on its operations address.
+    /// gRPC with mutual TLS; /healthz and /metrics over HTTPS on its operations address.
     Orderer(NodeArgs),
     /// Run one peer of a channel: pull blocks from the orderers (gRPC, mutual TLS), validate
-    /// and commit them; /healthz and /metrics on its operations address.
+    /// and commit them; /healthz and /metrics over HTTPS on its operations address.
     Peer(PeerArgs),
 }
 
@@ -341,16 +353,16 @@ pub enum BenchCommand {
     /// signature-verification ceiling.
     Ledger {
         /// Where: the network as processes, `warga up`, or both (repeat).
-        #[arg(long = "target", value_enum, default_values_t = [crate::bench_ledger::BenchTarget::Processes, crate::bench_ledger::BenchTarget::Up])]
-        targets: Vec<crate::bench_ledger::BenchTarget>,
+        #[arg(long = "target", value_enum, default_values_t = [warga_bench::ledger::BenchTarget::Processes, warga_bench::ledger::BenchTarget::Up])]
+        targets: Vec<warga_bench::ledger::BenchTarget>,
         /// What: repeat for several workloads.
         #[arg(long = "workload", value_enum, default_values_t = [
-            crate::bench_ledger::Workload::IssueCard,
-            crate::bench_ledger::Workload::VerifyCard,
-            crate::bench_ledger::Workload::RecordVisit,
-            crate::bench_ledger::Workload::Mix,
+            warga_bench::ledger::Workload::IssueCard,
+            warga_bench::ledger::Workload::VerifyCard,
+            warga_bench::ledger::Workload::RecordVisit,
+            warga_bench::ledger::Workload::Mix,
         ])]
-        workloads: Vec<crate::bench_ledger::Workload>,
+        workloads: Vec<warga_bench::ledger::Workload>,
         /// Transactions per second (fixed-rate, after the ramp); 0: max-rate.
         #[arg(long, default_value_t = 0)]
         rate: u32,

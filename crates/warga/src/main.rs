@@ -1,27 +1,33 @@
 //! `warga`: one binary, many roles.
 //!
-//! The binary is thin: it parses the command line, loads configuration, and composes the
-//! service libraries (`services/*`) with the platform crates. `warga up` runs every service
-//! in one process on embedded defaults; `warga serve --services …` runs a subset against
-//! shared engines (PostgreSQL, NATS JetStream).
+//! The binary is thin: it parses the command line ([`cli`]), loads configuration, and hands
+//! each command to its system's module under `commands/` — platform, identity, population,
+//! ledger, bench. What a command does lives in libraries: the composition of services in
+//! `warga-app`, the ledger's nodes and clients in `warga-ledger-*`, the load generators in
+//! `warga-bench`. Failures print as one line with an exit code ([`failure`]).
 
-#![forbid(unsafe_code)]
-
-mod bench;
-mod bench_ledger;
 mod cli;
-mod commands;
-mod ledger;
-mod ledger_net;
-mod run;
-mod services;
+mod commands {
+    pub mod bench;
+    pub mod identity;
+    pub mod ledger;
+    pub mod platform;
+    pub mod population;
+}
+mod failure;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use cli::{Cli, Command, ConfigCommand, DataKeysCommand, RegistryCommand, StatsCommand};
+use commands::{bench, identity, ledger, platform, population};
+use failure::{Failure, load_config};
+
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = Cli::parse();
+    // One crypto provider for every rustls user in the process (HTTPS, PostgreSQL, NATS, gRPC).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -29,7 +35,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::dispatch(cli)) {
+    match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line: the error and its causes.
@@ -37,5 +43,35 @@ fn main() -> ExitCode {
             eprintln!("warga: error: {line}");
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let config = || load_config(cli.config.as_deref(), cli.log_format);
+    match cli.command {
+        Command::Up(args) => platform::up(config()?, args).await,
+        Command::Serve(args) => platform::serve(config()?, args).await,
+        Command::Migrate => platform::migrate(config()?).await,
+        Command::Config(ConfigCommand::Check) => {
+            platform::config_check(&config()?);
+            Ok(())
+        }
+        Command::Services => {
+            platform::services();
+            Ok(())
+        }
+        Command::Events(command) => platform::events(config()?, command).await,
+        Command::Keys(DataKeysCommand::Rotate) => platform::rotate_data_keys(config()?).await,
+        Command::Audit(command) => platform::audit(config()?, command).await,
+        Command::Admin(command) => identity::admin(config()?, command).await,
+        Command::Registry(RegistryCommand::Import { file, report }) => {
+            population::import_residents(config()?, &file, &report).await
+        }
+        Command::Stats(StatsCommand::Rebuild) => population::rebuild_stats(config()?).await,
+        Command::Bench(command) => bench::bench(command).await,
+        Command::Ledger(command) => ledger::run(config()?, command).await,
+        Command::Ca(command) => ledger::ca(config()?, command).await,
+        Command::Orderer(args) => ledger::orderer(args, config()?).await,
+        Command::Peer(args) => ledger::peer(args, config()?).await,
     }
 }

@@ -74,8 +74,18 @@ fn start(network: &Path, crypto: &Path, name: &str, data: &Path, log: &Path) -> 
         .unwrap()
 }
 
+/// A client of the nodes' operations endpoints (HTTPS, trusting the network's TLS CAs).
+fn operations_http(network: &warga_ledger_core::network::Network, crypto: &Path) -> reqwest::Client {
+    use warga_ledger_node::lifecycle::{operations_client, tls_cas};
+    operations_client(&tls_cas(network, crypto).unwrap(), Duration::from_secs(5)).unwrap()
+}
+
+fn parse_network(file: &Path) -> warga_ledger_core::network::Network {
+    warga_ledger_core::network::Network::parse(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
 async fn health(http: &reqwest::Client, operations: SocketAddr) -> Option<Value> {
-    let response = http.get(format!("http://{operations}/healthz")).send().await.ok()?;
+    let response = http.get(format!("https://{operations}/healthz")).send().await.ok()?;
     response.json().await.ok()
 }
 
@@ -114,7 +124,7 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
         let log = work.path().join(format!("{name}.log"));
         children.insert(i as u64 + 1, start(&network, net.dir.path(), name, &data, &log));
     }
-    let http = reqwest::Client::new();
+    let http = operations_http(&parse_network(&network), net.dir.path());
     let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), addresses[*n].1)).collect();
     let leader = agreed_leader(&http, &ops, None).await;
 
@@ -221,7 +231,7 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
     }
     let metrics = http
         .get(format!(
-            "http://{}/metrics",
+            "https://{}/metrics",
             addresses[names[new_leader as usize - 1]].1
         ))
         .send()
@@ -274,7 +284,7 @@ async fn three_orderers(work: &Path, crypto: &Path) -> Orderers {
             )
         })
         .collect();
-    let http = reqwest::Client::new();
+    let http = operations_http(&parsed, crypto);
     let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), addresses[*n].1)).collect();
     let leader_name = names[agreed_leader(&http, &ops, None).await as usize - 1];
     Orderers {
@@ -385,7 +395,7 @@ async fn a_peer_process_commits_survives_sigkill_and_its_ledger_verifies() {
     }
     wait_height(&http, peer_ops, height).await;
     let metrics = http
-        .get(format!("http://{peer_ops}/metrics"))
+        .get(format!("https://{peer_ops}/metrics"))
         .send()
         .await
         .unwrap()
@@ -494,7 +504,7 @@ async fn a_network_of_processes_survives_a_leader_kill_under_load() {
         client_of(&network, &crypto, msp, "User1", peer.listen, &peer.host, "bpjs-main").unwrap()
     };
     let bpjs = client("BPJSMSP");
-    let http = reqwest::Client::new();
+    let http = operations_http(&network, &crypto);
     let names = ["orderer0", "orderer1", "orderer2"];
     let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), orderer_addresses[*n].1)).collect();
     let leader = agreed_leader(&http, &ops, None).await;
@@ -615,36 +625,23 @@ async fn a_network_of_processes_survives_a_leader_kill_under_load() {
     let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
 }
 
-/// A peer process crashes inside the commit of block 3 — everything written, nothing yet
-/// durable (`WARGA_TEST_CRASH_AT=peer-commit:3` aborts it there, as `kill -9` would) — and its
-/// ledger is whole at block 2; restarted, it catches up and `warga ledger verify` passes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_crashing_inside_a_commit_recovers_a_whole_ledger() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut net = TestNetwork::new();
-    let work = tempfile::tempdir().unwrap();
-    let Orderers {
-        network,
-        addresses,
-        peer_ops,
-        leader_name,
-        http,
-        children,
-    } = three_orderers(work.path(), net.dir.path()).await;
+/// Orders `count` IssueCard transactions (NIKs from `prefix`), one block each, through the
+/// leader, before any peer runs.
+async fn issue_cards(net: &mut TestNetwork, orderers: &Orderers, prefix: &str, count: usize) {
     let client_dir = organization_dir(net.dir.path(), false, "bpjs.warga.local").join("users/User1@bpjs.warga.local");
+    let leader = orderers.leader_name;
     let mut to = AtomicBroadcastClient::new(
         client_channel(
-            &tls(&net, &client_dir, false),
-            addresses[leader_name].0,
-            &format!("{leader_name}.orderer.warga.local"),
+            &tls(net, &client_dir, false),
+            orderers.addresses[leader].0,
+            &format!("{leader}.orderer.warga.local"),
         )
         .unwrap(),
     );
-    // Five blocks of one transaction each, ordered before the peer starts.
     let client = net.client("BPJSMSP");
     let state = MemoryState::default();
-    for i in 0..5 {
-        let nik = format!("31710712039501{i:02}");
+    for i in 0..count {
+        let nik = format!("{prefix}{i:02}");
         let tx = net.transact(
             &state,
             "bpjs-main",
@@ -655,6 +652,45 @@ async fn a_peer_crashing_inside_a_commit_recovers_a_whole_ledger() {
         );
         to.broadcast(v1::Transaction::from(tx)).await.unwrap();
     }
+}
+
+/// `warga ledger verify` of a stopped peer's ledger: what it printed, after asserting it
+/// passed.
+fn verify_ledger(network: &Path, crypto: &Path, peer_data: &Path) -> String {
+    let output = Command::new(BIN)
+        .args(["ledger", "verify", "--network", network.to_str().unwrap(), "--crypto"])
+        .arg(crypto)
+        .args(["--channel", "bpjs-main"])
+        .arg(peer_data.join("bpjs-main.redb"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A peer process crashes inside the commit of block 3 — everything written, nothing yet
+/// durable (`WARGA_TEST_CRASH_AT=peer-commit:3` aborts it there, as `kill -9` would) — and its
+/// ledger is whole at block 2; restarted, it catches up and `warga ledger verify` passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_crashing_inside_a_commit_recovers_a_whole_ledger() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut net = TestNetwork::new();
+    let work = tempfile::tempdir().unwrap();
+    let orderers = three_orderers(work.path(), net.dir.path()).await;
+    // Five blocks of one transaction each, ordered before the peer starts.
+    issue_cards(&mut net, &orderers, "31710712039501", 5).await;
+    let Orderers {
+        network,
+        peer_ops,
+        http,
+        children,
+        ..
+    } = orderers;
 
     let peer_data = work.path().join("peer");
     let mut crashing = start_peer_with(
@@ -671,22 +707,7 @@ async fn a_peer_crashing_inside_a_commit_recovers_a_whole_ledger() {
     let log = std::fs::read_to_string(work.path().join("peer-crash.log")).unwrap();
     assert!(log.contains("aborting at peer-commit 3"), "{log}");
 
-    let verify = || {
-        let output = Command::new(BIN)
-            .args(["ledger", "verify", "--network", network.to_str().unwrap(), "--crypto"])
-            .arg(net.dir.path())
-            .args(["--channel", "bpjs-main"])
-            .arg(peer_data.join("bpjs-main.redb"))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
-    };
+    let verify = || verify_ledger(&network, net.dir.path(), &peer_data);
     let whole = verify();
     assert!(
         whole.contains("3 blocks, 2 transactions (2 valid)"),
@@ -699,6 +720,71 @@ async fn a_peer_crashing_inside_a_commit_recovers_a_whole_ledger() {
     peer.wait().unwrap();
     let caught_up = verify();
     assert!(caught_up.contains("6 blocks, 5 transactions (5 valid)"), "{caught_up}");
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Sends SIGTERM and waits (at most 30 s) for the process to exit.
+async fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap()
+}
+
+/// SIGTERM stops an orderer and a peer process cleanly: each stops its operations endpoint,
+/// then the node, logs that it stopped, and exits 0; the peer's ledger then verifies and the
+/// orderer, restarted from its disk, rejoins at the height it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_orderer_and_peer_processes_cleanly() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut net = TestNetwork::new();
+    let work = tempfile::tempdir().unwrap();
+    let orderers = three_orderers(work.path(), net.dir.path()).await;
+    issue_cards(&mut net, &orderers, "31710712039502", 3).await;
+    let Orderers {
+        network,
+        addresses,
+        peer_ops,
+        leader_name,
+        http,
+        mut children,
+    } = orderers;
+    let peer_data = work.path().join("peer");
+    let peer_log = work.path().join("peer.log");
+    let peer = start_peer(&network, net.dir.path(), &peer_data, &peer_log);
+    wait_height(&http, peer_ops, 4).await;
+
+    let status = terminate(peer).await;
+    let log = std::fs::read_to_string(&peer_log).unwrap();
+    assert!(status.success(), "the peer exits 0 on SIGTERM: {status}\n{log}");
+    assert!(log.contains("stopped cleanly"), "the peer logs its clean stop: {log}");
+    let verified = verify_ledger(&network, net.dir.path(), &peer_data);
+    assert!(verified.contains("4 blocks, 3 transactions (3 valid)"), "{verified}");
+
+    // A follower orderer: SIGTERM, a clean exit, and a restart from its disk.
+    let names = ["orderer0", "orderer1", "orderer2"];
+    let follower = names.iter().position(|n| *n != leader_name).unwrap();
+    let name = names[follower];
+    let status = terminate(children.remove(follower)).await;
+    let log = std::fs::read_to_string(work.path().join(format!("{name}.log"))).unwrap();
+    assert!(status.success(), "the orderer exits 0 on SIGTERM: {status}\n{log}");
+    assert!(
+        log.contains("stopped cleanly"),
+        "the orderer logs its clean stop: {log}"
+    );
+    let restarted = start(
+        &network,
+        net.dir.path(),
+        name,
+        &work.path().join(name),
+        &work.path().join(format!("{name}-again.log")),
+    );
+    wait_height(&http, addresses[name].1, 4).await;
+    children.push(restarted);
     for mut child in children {
         let _ = child.kill();
         let _ = child.wait();

@@ -1,6 +1,6 @@
 //! Process-level tests: the real `warga` binary, started, killed and restarted.
 
-mod common;
+use warga_testkit as common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! The client side of the CA: admin tokens, and enroll/register/revoke calls.
+//! The client side of the CA: admin tokens, certificate requests, and [`CaClient`] for
+//! the register, enroll and revoke calls over HTTPS.
 
 use base64::Engine;
 use warga_ledger_msp::SigningIdentity;
@@ -37,4 +38,136 @@ pub fn certificate_request(common_name: &str) -> Result<(String, String), rcgen:
     params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
     let csr = params.serialize_request(&key)?;
     Ok((csr.pem()?, key.serialize_pem()))
+}
+
+/// Why a call to a CA failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the CA's TLS certificate: {0}")]
+    Tls(String),
+    #[error("cannot reach the CA: {0}")]
+    Transport(String),
+    /// The CA answered with an error: its status and problem detail.
+    #[error("the CA refused ({status}): {detail}")]
+    Refused { status: u16, detail: String },
+    #[error("signing the admin token: {0}")]
+    Sign(#[from] warga_ledger_msp::MspError),
+    #[error("a certificate request: {0}")]
+    Request(#[from] rcgen::Error),
+}
+
+/// What enrolment returns: the new key (PKCS#8 PEM, never sent), its certificate and the
+/// CA's certificate.
+pub struct Enrolled {
+    pub key_pem: String,
+    pub certificate_pem: String,
+    pub ca_certificate_pem: String,
+}
+
+/// A client of one CA over HTTPS, trusting exactly that CA's TLS certificate.
+pub struct CaClient {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl CaClient {
+    /// A client of the CA at `url` (e.g. `https://127.0.0.1:7054`) whose TLS certificate is
+    /// issued by `tls_ca_pem`; each call gives up after `timeout`.
+    pub fn new(url: &str, tls_ca_pem: &[u8], timeout: std::time::Duration) -> Result<CaClient, ClientError> {
+        let mut roots = rustls::RootCertStore::empty();
+        let der = warga_ledger_msp::certificate_pem_to_der(tls_ca_pem).map_err(|e| ClientError::Tls(e.to_string()))?;
+        roots.add(der.into()).map_err(|e| ClientError::Tls(e.to_string()))?;
+        let tls =
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| ClientError::Tls(e.to_string()))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        Ok(CaClient {
+            url: url.trim_end_matches('/').to_owned(),
+            http,
+        })
+    }
+
+    /// Registers `enrollment_id` with `role`, as the organisation's `admin`; returns the
+    /// one-time enrolment secret.
+    pub async fn register(
+        &self,
+        admin: &SigningIdentity,
+        enrollment_id: &str,
+        role: &str,
+    ) -> Result<String, ClientError> {
+        let body = serde_json::json!({ "enrollment_id": enrollment_id, "role": role });
+        let answer = self.admin_call(admin, "/api/v1/ca/register", &body).await?;
+        Ok(answer["secret"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Revokes `enrollment_id`'s certificates, as the organisation's `admin`; returns
+    /// whether anything was newly revoked.
+    pub async fn revoke(&self, admin: &SigningIdentity, enrollment_id: &str) -> Result<serde_json::Value, ClientError> {
+        let body = serde_json::json!({ "enrollment_id": enrollment_id });
+        let answer = self.admin_call(admin, "/api/v1/ca/revoke", &body).await?;
+        Ok(answer["revoked"].clone())
+    }
+
+    /// Enrolls `enrollment_id` with its secret: a new key made here, a certificate for it
+    /// from the CA.
+    pub async fn enroll(&self, enrollment_id: &str, secret: &str) -> Result<Enrolled, ClientError> {
+        let (csr, key_pem) = certificate_request(enrollment_id)?;
+        let response = self
+            .http
+            .post(format!("{}/api/v1/ca/enroll", self.url))
+            .basic_auth(enrollment_id, Some(secret))
+            .json(&serde_json::json!({ "csr": csr }))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let enrolled = answer(response).await?;
+        Ok(Enrolled {
+            key_pem,
+            certificate_pem: enrolled["certificate"].as_str().unwrap_or_default().to_owned(),
+            ca_certificate_pem: enrolled["ca_certificate"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    async fn admin_call(
+        &self,
+        admin: &SigningIdentity,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Transport(e.to_string()))?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let (authorization, timestamp) = admin_token(admin, "POST", path, now, &bytes)?;
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("authorization", authorization)
+            .header("x-warga-timestamp", timestamp)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        answer(response).await
+    }
+}
+
+/// The JSON body of a success, or the refusal with the problem's detail.
+async fn answer(response: reqwest::Response) -> Result<serde_json::Value, ClientError> {
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(ClientError::Refused {
+            status: status.as_u16(),
+            detail: body["detail"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
 }

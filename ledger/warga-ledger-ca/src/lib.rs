@@ -14,7 +14,7 @@
 //! minutes. The CA's state (registrations, issued serials, revocations) is one JSON file
 //! next to its key, replaced atomically on every change.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod client;
 

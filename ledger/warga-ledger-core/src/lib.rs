@@ -14,7 +14,7 @@
 //! - [`block`]: hash-chained blocks, the genesis block, metadata with validation codes.
 //! - [`cutter`]: the orderer's block cutter (BatchSize, BatchTimeout).
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod block;
 pub mod bpjs;

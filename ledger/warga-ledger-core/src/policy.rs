@@ -457,6 +457,10 @@ impl fmt::Display for Policy {
 /// The properties parsing has on arbitrary text: no panic, and an accepted policy prints
 /// back to text that parses to the same policy. The body of the `policy` fuzz target and of
 /// a test over a fixed corpus. Returns whether the text was accepted.
+#[allow(
+    clippy::panic,
+    reason = "a fuzz and test oracle: a broken invariant must abort the run"
+)]
 pub fn check_parse_invariants(data: &[u8]) -> bool {
     let text = String::from_utf8_lossy(data);
     match Policy::parse(&text) {

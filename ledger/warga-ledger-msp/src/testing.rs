@@ -2,6 +2,13 @@
 //! temporary directory, its MSPs, and transactions proposed, simulated, endorsed and signed
 //! through the real path with real certificates. Behind the `testing` feature.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test harness (the `testing` feature): a failed setup must fail the test at once"
+)]
+
 use std::path::{Path, PathBuf};
 
 use warga_ledger_core::bpjs::Bpjs;

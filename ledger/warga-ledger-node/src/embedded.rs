@@ -56,12 +56,19 @@ impl RunningPeer {
 }
 
 impl crate::RunningNode for RunningPeer {
-    fn health(&self) -> serde_json::Value {
-        serde_json::json!({
-            "status": "ok",
-            "peer": self.peer.node.host,
-            "channel": self.peer.channel.name,
-            "height": self.peer.ledger.height().unwrap_or(0),
+    fn tls(&self) -> &TlsMaterial {
+        &self.peer.tls
+    }
+
+    fn health(&self) -> crate::Health {
+        let peer = self.peer.clone();
+        Arc::new(move || {
+            serde_json::json!({
+                "status": "ok",
+                "peer": peer.node.host,
+                "channel": peer.channel.name,
+                "height": peer.ledger.height().unwrap_or(0),
+            })
         })
     }
 

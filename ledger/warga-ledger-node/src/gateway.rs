@@ -246,7 +246,10 @@ impl Gateway {
                     }
                 }
             }
-            let (first, (response, _)) = endorsed.iter().find(|(o, _)| plan.contains(o)).expect("non-empty plan");
+            // A plan names at least one organisation; an empty one would endorse nothing.
+            let Some((first, (response, _))) = endorsed.iter().find(|(o, _)| plan.contains(o)) else {
+                continue 'plans;
+            };
             let bytes = response.encode();
             for org in &plan {
                 if endorsed[org].0.encode() != bytes {

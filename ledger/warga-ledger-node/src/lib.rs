@@ -10,17 +10,24 @@
 //! - [`orderer`]: an orderer of one channel, Raft and `AtomicBroadcast` over gRPC;
 //! - [`client`]: the client side, for the CLI, tests and the benchmark;
 //! - [`embedded`]: the whole network in one process;
-//! - [`metrics`]: the nodes' Prometheus metrics, labelled by node.
+//! - [`metrics`]: the nodes' Prometheus metrics, labelled by node;
+//! - [`lifecycle`]: a node process's operations endpoint (health and metrics over TLS) and
+//!   its graceful shutdown;
+//! - [`render`]: blocks and block events as JSON for people (the CLI);
+//! - [`processes`]: `warga ledger network up`, a network of node processes.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod client;
 pub mod embedded;
 pub mod gateway;
 pub mod grpc;
+pub mod lifecycle;
 pub mod metrics;
 pub mod orderer;
 pub mod peer;
+pub mod processes;
+pub mod render;
 
 /// Why a node could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +51,16 @@ impl NodeError {
     }
 }
 
+/// What a node's `/healthz` answers, callable while the node runs (it holds shared parts
+/// of the node, never the node itself, so the node can still be shut down by value).
+pub type Health = std::sync::Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// A node serving until it is shut down.
 pub trait RunningNode: Send + Sync + 'static {
     /// What `/healthz` answers.
-    fn health(&self) -> serde_json::Value;
+    fn health(&self) -> Health;
+    /// The node's TLS material (its server certificate serves the operations endpoint too).
+    fn tls(&self) -> &warga_ledger_orderer::grpc::TlsMaterial;
     /// Stops serving and every task of the node.
     fn shutdown(self) -> impl std::future::Future<Output = ()> + Send;
 }

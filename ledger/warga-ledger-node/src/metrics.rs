@@ -7,11 +7,11 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 use warga_telemetry::register;
 
 fn gauge(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    register(IntGaugeVec::new(Opts::new(name, help), labels).expect("metric"))
+    register(IntGaugeVec::new(Opts::new(name, help), labels))
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    register(IntCounterVec::new(Opts::new(name, help), labels).expect("metric"))
+    register(IntCounterVec::new(Opts::new(name, help), labels))
 }
 
 pub static ORDERER_TERM: LazyLock<IntGaugeVec> = LazyLock::new(|| {
@@ -58,17 +58,14 @@ pub static PEER_BLOCK: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 pub static PEER_COMMIT_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
-    register(
-        HistogramVec::new(
-            HistogramOpts::new(
-                "warga_peer_block_commit_seconds",
-                "Validating and committing one block.",
-            )
-            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
-            &["peer"],
+    register(HistogramVec::new(
+        HistogramOpts::new(
+            "warga_peer_block_commit_seconds",
+            "Validating and committing one block.",
         )
-        .expect("metric"),
-    )
+        .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+        &["peer"],
+    ))
 });
 pub static PEER_CODES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(

@@ -30,6 +30,7 @@ pub struct OrdererConfig {
 pub struct RunningOrderer {
     pub node: Arc<OrdererNode>,
     pub me: Node,
+    tls: TlsMaterial,
     stop: tokio::sync::oneshot::Sender<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -87,6 +88,7 @@ impl RunningOrderer {
         let msps = warga_ledger_msp::generate::load_msps(network, &config.crypto, 0)
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let tls_for_operations = tls.clone();
         let services = OrdererServices {
             node: node.clone(),
             tls,
@@ -116,6 +118,7 @@ impl RunningOrderer {
         Ok(RunningOrderer {
             node,
             me,
+            tls: tls_for_operations,
             stop,
             tasks: vec![grpc, metrics],
         })
@@ -123,16 +126,24 @@ impl RunningOrderer {
 }
 
 impl crate::RunningNode for RunningOrderer {
-    fn health(&self) -> serde_json::Value {
-        let m = self.node.raft.metrics().borrow().clone();
-        serde_json::json!({
-            "status": "ok",
-            "orderer": self.node.id,
-            "name": self.me.name,
-            "channel": self.node.channel,
-            "leader": m.current_leader,
-            "term": m.current_term,
-            "height": self.node.height(),
+    fn tls(&self) -> &TlsMaterial {
+        &self.tls
+    }
+
+    fn health(&self) -> crate::Health {
+        let node = self.node.clone();
+        let name = self.me.name.clone();
+        Arc::new(move || {
+            let m = node.raft.metrics().borrow().clone();
+            serde_json::json!({
+                "status": "ok",
+                "orderer": node.id,
+                "name": name,
+                "channel": node.channel,
+                "leader": m.current_leader,
+                "term": m.current_term,
+                "height": node.height(),
+            })
         })
     }
 

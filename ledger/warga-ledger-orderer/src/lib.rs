@@ -16,7 +16,7 @@
 //! deterministic tests of elections and partitions); the gRPC transport comes with the
 //! orderer processes.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod grpc;
 pub mod network;

@@ -2,6 +2,13 @@
 //! crypto material, for tests of this crate and of the whole pipeline. Behind the `testing`
 //! feature.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test harness (the `testing` feature): a failed setup must fail the test at once"
+)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

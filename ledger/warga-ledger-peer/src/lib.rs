@@ -9,7 +9,7 @@
 //! transaction — so a crash at any point leaves the ledger at the previous block or at this
 //! one, never between. On open the tip is re-checked (hash link and data hash).
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod endorse;
 pub mod verify;

@@ -2,7 +2,7 @@
 //! conversion to and from `warga-ledger-core`'s domain types, by hand: the core never sees
 //! protobuf, and a message missing a required part is refused here with the field's name.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use warga_ledger_core::block as core_block;
 use warga_ledger_core::rwset as core_rw;

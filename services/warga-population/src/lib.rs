@@ -2,7 +2,7 @@
 //! on: the region table (`regions`) and NIK validation (`nik`), both pure, and the region
 //! API that forms use. Resident registration, statistics and officer notifications follow.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod links;
 pub mod nik;

@@ -109,13 +109,16 @@ impl Regions {
 }
 
 /// The table shipped with warga.
+#[allow(
+    clippy::panic,
+    reason = "the shipped tables are compiled in and checked by a test; a broken build must not start"
+)]
 pub static REGIONS: LazyLock<Regions> = LazyLock::new(|| {
     Regions::from_csv(
         include_str!("../data/regions/provinces.csv"),
         include_str!("../data/regions/regencies.csv"),
         include_str!("../data/regions/districts.csv"),
     )
-    // The shipped tables are checked by a test; a broken build must not start.
     .unwrap_or_else(|error| panic!("the shipped region table is invalid: {error}"))
 });
 

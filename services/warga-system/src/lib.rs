@@ -7,7 +7,7 @@
 //! deployment (and its bus) end to end; `deliveries` counts applied effects and stays 1
 //! however often the bus redelivers.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use std::sync::Arc;
 

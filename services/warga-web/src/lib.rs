@@ -11,7 +11,7 @@
 //! warga only); every form is protected against CSRF (the session's token, or a
 //! double-submit cookie before sign-in); authorization is checked on every request.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod i18n;
 mod population;

@@ -31,8 +31,8 @@ use tokio::io::AsyncBufReadExt as _;
 use warga_ledger_core::network::{BPJS_EXAMPLE, ChannelView, Network};
 use warga_ledger_node::client::Client;
 
-use crate::bench::{free_port, percentile};
-use crate::commands::Failure;
+use crate::BenchError;
+use crate::registry::{free_port, percentile};
 
 const CHANNEL: &str = "bpjs-main";
 
@@ -92,7 +92,7 @@ struct Running {
 }
 
 /// A child's stdout, read until a line containing `until`; the rest goes to `log`.
-async fn banner(child: &mut tokio::process::Child, until: &str, log: PathBuf) -> Result<Vec<String>, Failure> {
+async fn banner(child: &mut tokio::process::Child, until: &str, log: PathBuf) -> anyhow::Result<Vec<String>> {
     let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut seen = Vec::new();
@@ -106,7 +106,7 @@ async fn banner(child: &mut tokio::process::Child, until: &str, log: PathBuf) ->
                     break;
                 }
             }
-            _ => return Err(anyhow!("the network did not start: {}", seen.join(" / ")).into()),
+            _ => return Err(anyhow!("the network did not start: {}", seen.join(" / "))),
         }
     }
     tokio::spawn(async move {
@@ -135,7 +135,7 @@ fn command(exe: &Path, dir: &Path) -> tokio::process::Command {
     command
 }
 
-async fn start(target: BenchTarget) -> Result<Running, Failure> {
+async fn start(target: BenchTarget) -> anyhow::Result<Running> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
     let stderr = std::fs::File::create(dir.path().join("stderr.log"))?;
@@ -203,7 +203,7 @@ async fn start(target: BenchTarget) -> Result<Running, Failure> {
                 }
             }
             if peers.len() != network.organizations.len() {
-                return Err(anyhow!("warga up did not report every peer: {}", lines.join(" / ")).into());
+                return Err(anyhow!("warga up did not report every peer: {}", lines.join(" / ")));
             }
             Ok(Running {
                 child,
@@ -217,13 +217,13 @@ async fn start(target: BenchTarget) -> Result<Running, Failure> {
 }
 
 impl Running {
-    fn client(&self, msp_id: &str) -> Result<Client, Failure> {
+    fn client(&self, msp_id: &str) -> anyhow::Result<Client> {
         let org = self
             .network
             .organization(msp_id)
             .ok_or_else(|| anyhow!("no organisation {msp_id}"))?;
         let host = &org.peers[0].host;
-        Ok(warga_ledger_node::embedded::client_of(
+        warga_ledger_node::embedded::client_of(
             &self.network,
             &self.crypto,
             msp_id,
@@ -232,7 +232,7 @@ impl Running {
             host,
             CHANNEL,
         )
-        .map_err(|e| anyhow!("{e}"))?)
+        .map_err(|e| anyhow!("{e}"))
     }
 
     /// Signature verifications one transaction of `function` needs on this network: the
@@ -456,7 +456,7 @@ fn bench_stride() -> u64 {
 }
 
 /// ECDSA P-256 (SHA-256) verifications per second on every core, for about `for_how_long`.
-fn verifications_per_second(for_how_long: Duration) -> Result<f64, Failure> {
+fn verifications_per_second(for_how_long: Duration) -> anyhow::Result<f64> {
     use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|e| anyhow!("{e}"))?;
@@ -504,10 +504,10 @@ fn machine() -> String {
     format!("{cores} cores ({cpu})")
 }
 
-pub async fn ledger(bench: LedgerBench) -> Result<(), Failure> {
+pub async fn ledger(bench: LedgerBench) -> Result<(), BenchError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if bench.workers == 0 || bench.duration.is_zero() {
-        return Err(Failure::usage(anyhow!("--workers and --duration must be above zero")));
+        return Err(BenchError::Usage("--workers and --duration must be above zero".into()));
     }
     let mode = if bench.rate == 0 {
         format!("max-rate, {} workers", bench.workers)
@@ -550,7 +550,7 @@ async fn run_target(
     bench: &LedgerBench,
     verify_rate: f64,
     rows: &mut Vec<String>,
-) -> Result<(), Failure> {
+) -> anyhow::Result<()> {
     // Several connections per organisation, as Caliper's workers each hold their own.
     let connections = 4;
     let clients = |msp: &str| {
@@ -589,7 +589,7 @@ async fn run_target(
     .await;
     load.cards = issued.into_iter().filter_map(Result::ok).collect();
     if load.cards.is_empty() {
-        return Err(anyhow!("{target:?}: no card could be issued before the run").into());
+        return Err(anyhow!("{target:?}: no card could be issued before the run"));
     }
     // Every peer has the cards before anyone reads or visits them (a gateway answers once
     // its own peer committed; the others follow at their pace).
@@ -598,7 +598,7 @@ async fn run_target(
         let deadline = Instant::now() + Duration::from_secs(30);
         while client.info().await.map_err(|s| anyhow!("{s}"))?.height < height {
             if Instant::now() > deadline {
-                return Err(anyhow!("{target:?}: a peer did not reach height {height}").into());
+                return Err(anyhow!("{target:?}: a peer did not reach height {height}"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -1,7 +1,7 @@
 //! The HTTPS edge through the real stack: TLS, middleware, problem documents, health and
 //! readiness, metrics, OpenAPI, trace propagation and graceful shutdown.
 
-mod common;
+use warga_testkit as common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -323,8 +323,8 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         tokio::spawn(async move { client.get(format!("{url}/test/slow")).send().await })
     };
     gate.entered.notified().await;
-    let server = app.server.take().unwrap();
-    let shutdown = tokio::spawn(server.shutdown(Duration::from_secs(10)));
+    let running = app.running.take().unwrap();
+    let shutdown = tokio::spawn(running.shutdown(Duration::from_secs(10)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!shutdown.is_finished(), "shutdown waits for the in-flight request");
 

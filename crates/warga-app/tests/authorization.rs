@@ -1,6 +1,6 @@
 //! The authorization matrix: every protected route × every role, from one table.
 
-mod common;
+use warga_testkit as common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

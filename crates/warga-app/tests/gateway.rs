@@ -1,7 +1,7 @@
 //! The gateway's protections: per-user and per-address rate limits (in memory and shared
 //! through Redis), with a test clock instead of sleeping.
 
-mod common;
+use warga_testkit as common;
 
 use axum::Router;
 use common::{Engine, TestApp, spawn_app_with};

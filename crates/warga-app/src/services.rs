@@ -1,9 +1,12 @@
-//! The composition root: every service this binary can run.
+//! Every service of the platform, in one list.
 
 use std::sync::Arc;
 
+use warga_config::Config;
 use warga_http::Service;
-use warga_store::MigrationSet;
+use warga_store::{MigrationSet, Store};
+
+use crate::AppError;
 
 /// All services, in the order their routes and workers are mounted.
 pub fn all() -> Vec<Arc<dyn Service>> {
@@ -16,7 +19,7 @@ pub fn all() -> Vec<Arc<dyn Service>> {
 }
 
 /// The services named in `names`; an unknown name is an error listing the known ones.
-pub fn select(names: &[String]) -> Result<Vec<Arc<dyn Service>>, String> {
+pub fn select(names: &[String]) -> Result<Vec<Arc<dyn Service>>, AppError> {
     let all = all();
     let mut selected = Vec::new();
     for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
@@ -27,15 +30,15 @@ pub fn select(names: &[String]) -> Result<Vec<Arc<dyn Service>>, String> {
             Some(_) => {}
             None => {
                 let known: Vec<_> = all.iter().map(|s| s.name()).collect();
-                return Err(format!(
-                    "unknown service {name:?}; known services: {}",
+                return Err(AppError::Usage(format!(
+                    "--services: unknown service {name:?}; known services: {}",
                     known.join(", ")
-                ));
+                )));
             }
         }
     }
     if selected.is_empty() {
-        return Err("--services names no service".into());
+        return Err(AppError::Usage("--services names no service".into()));
     }
     Ok(selected)
 }
@@ -47,6 +50,13 @@ pub fn migrations() -> Vec<MigrationSet> {
     sets
 }
 
+/// The configured database, opened and migrated to the platform's whole schema.
+pub async fn open_store(config: &Config) -> Result<Store, AppError> {
+    let store = Store::connect(config).await.map_err(AppError::Database)?;
+    store.migrate(&migrations()).await.map_err(AppError::Migrate)?;
+    Ok(store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,7 +65,10 @@ mod tests {
     fn selects_known_services_once() {
         let picked = select(&["system".into(), " system ".into()]).unwrap();
         assert_eq!(picked.len(), 1);
-        let unknown = select(&["nope".into()]).err().expect("unknown service refused");
+        let unknown = select(&["nope".into()])
+            .err()
+            .expect("unknown service refused")
+            .to_string();
         assert!(
             unknown.contains("known services: identity, web, population, system"),
             "{unknown}"

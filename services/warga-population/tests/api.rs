@@ -1,6 +1,6 @@
 //! Population services through HTTPS: the region table that forms use.
 
-mod common;
+use warga_testkit as common;
 
 use axum::Router;
 use common::{Engine, spawn_app};

@@ -2,7 +2,7 @@
 //! protection, administration, roles, the audit log, and a second instance trusting the
 //! first as its external issuer.
 
-mod common;
+use warga_testkit as common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,49 +1,53 @@
-//! Test harness: a warga application on port 0 with a fresh database, and an HTTPS client
-//! that trusts the certificate warga generated for it.
+//! The test kit: what every warga test needs to run the platform for real.
+//!
+//! - [`spawn_app`] / [`spawn_app_with`]: every service composed by `warga-app` on a
+//!   listener bound before anything starts (no port is ever given up and taken again), a
+//!   fresh database per test — SQLite, or PostgreSQL when `WARGA_TEST_POSTGRES_URL` is set
+//!   (with `CI=true` a missing engine fails the test; elsewhere the test is skipped) — a
+//!   manual clock, and event workers;
+//! - [`client_trusting`]: an HTTPS client that trusts exactly the certificate the app made;
+//! - [`wait_for`]: waiting for an eventually consistent effect (a consumer's write) with a
+//!   deadline, for checks that have no event to wait on.
+//!
+//! Test output (logs) appears only when `TEST_LOG` is set.
 
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test kit fails loudly
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use tokio_util::sync::CancellationToken;
-use warga_bus::{Bus, Handler, Workers};
+use warga_bus::Handler;
 use warga_config::Config;
-use warga_http::server::Server;
-use warga_http::{Platform, Service};
+use warga_http::Platform;
 use warga_store::testing::TestDb;
 
+pub use warga_app::Running;
+
+/// The database engine a test runs on.
 #[derive(Clone, Copy, Debug)]
 pub enum Engine {
     Sqlite,
     Postgres,
 }
 
+/// A running platform for one test.
 pub struct TestApp {
+    /// `https://localhost:PORT` (the certificate's name).
     pub url: String,
     pub client: reqwest::Client,
     pub db: TestDb,
     pub platform: Platform,
-    pub server: Option<Server>,
-    pub workers: Option<Workers>,
+    /// The running platform, until [`TestApp::shutdown`] (or a test) takes it.
+    pub running: Option<Running>,
     pub dir: tempfile::TempDir,
     /// The clock of lockouts, codes and sessions; starts at the wall clock.
     pub clock: warga_core::time::ManualClock,
 }
 
-pub fn services() -> Vec<Arc<dyn Service>> {
-    vec![
-        Arc::new(warga_identity::IdentityService),
-        Arc::new(warga_web::WebService),
-        Arc::new(warga_population::PopulationService),
-        Arc::new(warga_system::SystemService),
-    ]
-}
-
-/// Starts the system service plus `extra` routes and `handlers`; `None` when the engine is
-/// not configured (the test is skipped).
+/// Starts every service plus `extra` routes and `handlers`; `None` when the engine is not
+/// configured (the test is skipped).
 pub async fn spawn_app(engine: Engine, extra: Router, handlers: Vec<Arc<dyn Handler>>) -> Option<TestApp> {
     spawn_app_with(engine, extra, handlers, |_| {}).await
 }
@@ -58,8 +62,7 @@ pub async fn spawn_app_with(
     warga_telemetry::init_for_tests();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let clock = warga_core::time::ManualClock::new(warga_core::time::now_ms());
-    let mut migrations = vec![warga_auth::MIGRATIONS];
-    migrations.extend(services().iter().map(|s| s.migrations()));
+    let migrations = warga_app::services::migrations();
     let db = match engine {
         Engine::Sqlite => TestDb::sqlite(&migrations).await,
         Engine::Postgres => TestDb::postgres(&migrations).await?,
@@ -69,40 +72,32 @@ pub async fn spawn_app_with(
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
     };
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    let listener = warga_http::server::bind(config.http.listen).unwrap();
+    // Bound here, served by the app: the port is known before anything starts.
+    let listener = warga_http::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = listener.local_addr().unwrap().port();
+    config.http.listen = listener.local_addr().unwrap();
     config.http.public_url = Some(format!("https://localhost:{port}"));
     config.http.body_limit_bytes = 64 * 1024;
     config.http.shutdown_grace_ms = 10_000;
     config.bus.poll_interval_ms = 50;
+    config.ledger.enabled = false;
     tune(&mut config);
-    let config = Arc::new(config);
-    let bus = Bus::connect(&config.bus, db.store.clone()).await.unwrap();
-    let public_url = config.http.public_url.clone().unwrap();
-    let platform = Platform::build(
-        config.clone(),
-        db.store.clone(),
-        bus.clone(),
-        public_url,
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    let services = services();
-    let tls = warga_http::tls::load_or_generate(&config).unwrap();
-    let app = warga_http::app_with(&platform, &services, extra);
-    let server = warga_http::server::serve(listener, &tls, app).unwrap();
-    let mut all_handlers: Vec<Arc<dyn Handler>> = services.iter().flat_map(|s| s.handlers(&platform)).collect();
-    all_handlers.extend(handlers);
-    let workers = bus.start_workers(all_handlers, CancellationToken::new()).await.unwrap();
+    let running = warga_app::Launch::new(config, warga_app::services::all(), warga_app::Mode::Serve)
+        .clock(Arc::new(clock.clone()))
+        .store(db.store.clone())
+        .listener(listener)
+        .routes(extra)
+        .handlers(handlers)
+        .bootstrap_admin(false)
+        .start()
+        .await
+        .unwrap();
     Some(TestApp {
-        url: format!("https://localhost:{}", server.local_addr.port()),
-        client: client_trusting(&tls.cert_path),
+        url: format!("https://localhost:{port}"),
+        client: client_trusting(&running.tls.cert_path),
         db,
-        platform,
-        server: Some(server),
-        workers: Some(workers),
+        platform: running.platform.clone(),
+        running: Some(running),
         dir,
         clock,
     })
@@ -180,17 +175,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Stops the platform (requests drained, workers finished) if a test has not already.
     pub async fn shutdown(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown(Duration::from_secs(10)).await.unwrap();
-        }
-        if let Some(workers) = self.workers.take() {
-            workers.shutdown().await;
+        if let Some(running) = self.running.take() {
+            running.shutdown(Duration::from_secs(10)).await.unwrap();
         }
     }
 }
 
-/// Polls `done` every 50 ms until it holds or `timeout` passes.
+/// Waits until `done` holds, checking again after each short pause, and fails the test
+/// naming `what` if it does not within `timeout`. For effects that have no event to wait on
+/// (a consumer's write seen through the API); never for a fixed delay.
 pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut done: F)
 where
     F: FnMut() -> Fut,
@@ -199,6 +194,6 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     while !done().await {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

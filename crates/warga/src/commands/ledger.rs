@@ -1,14 +1,18 @@
-//! `warga ledger …`: network files and crypto material of the BPJS ledger.
+//! The ledger's commands: `ledger …` (network files, crypto material, the client calls,
+//! a local network of processes), `ca …`, and the node processes `orderer` and `peer`.
 
-use std::path::Path;
-
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use warga_ledger_node::render;
 
 use crate::cli::{CaClient, CaCommand, CaOrg, CryptoCommand, LedgerCommand, NetworkCommand};
-use crate::commands::Failure;
+use crate::failure::{Failure, start_logging};
+
+/// How long a call to a CA may take.
+const CA_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn read_network(file: &Path) -> Result<warga_ledger_core::network::Network, Failure> {
     let text = std::fs::read_to_string(file)
@@ -18,11 +22,11 @@ fn read_network(file: &Path) -> Result<warga_ledger_core::network::Network, Fail
 }
 
 /// Runs a `warga ledger …` command.
-pub async fn run(command: LedgerCommand) -> Result<(), Failure> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result<(), Failure> {
     match command {
         LedgerCommand::Network(NetworkCommand::Up { network, dir, channel }) => {
-            crate::ledger_net::up(&network, &dir, &channel).await
+            let _logging = start_logging(&config)?;
+            network_up(&network, &dir, &channel).await
         }
         LedgerCommand::Invoke { client, function, args } => {
             let status = connect(&client)?.submit(&function, &args).await.map_err(refused)?;
@@ -49,15 +53,7 @@ pub async fn run(command: LedgerCommand) -> Result<(), Failure> {
         }
         LedgerCommand::Info { client } => {
             let info = connect(&client)?.info().await.map_err(refused)?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "channel": info.channel,
-                    "height": info.height,
-                    "current_hash": warga_ledger_core::tx::hex(&info.current_hash),
-                    "previous_hash": warga_ledger_core::tx::hex(&info.previous_hash),
-                })
-            );
+            println!("{}", render::channel_info(&info));
             Ok(())
         }
         LedgerCommand::Block { client, number, tx_id } => {
@@ -71,7 +67,7 @@ pub async fn run(command: LedgerCommand) -> Result<(), Failure> {
                 }
             }
             .map_err(refused)?;
-            println!("{:#}", block_json(block)?);
+            println!("{:#}", render::block(block).map_err(|e| anyhow!(e))?);
             Ok(())
         }
         LedgerCommand::Status { client, tx_id } => {
@@ -91,22 +87,8 @@ pub async fn run(command: LedgerCommand) -> Result<(), Failure> {
             let key = warga_ledger_core::chaincode::composite_key(&object_type, &parts)
                 .map_err(|e| Failure::usage(anyhow!("the key: {e}")))?;
             let history = connect(&client)?.history(&key).await.map_err(refused)?;
-            for change in history {
-                let value = change.value.as_deref().map(|v| {
-                    serde_json::from_slice::<serde_json::Value>(v)
-                        .unwrap_or_else(|_| serde_json::Value::from(String::from_utf8_lossy(v).into_owned()))
-                });
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "tx_id": change.tx_id,
-                        "block": change.block,
-                        "tx": change.tx,
-                        "timestamp_ms": change.timestamp_ms,
-                        "deleted": change.value.is_none(),
-                        "value": value,
-                    })
-                );
+            for change in &history {
+                println!("{}", render::key_modification(change));
             }
             Ok(())
         }
@@ -124,38 +106,9 @@ pub async fn run(command: LedgerCommand) -> Result<(), Failure> {
                         Some(event) => event,
                         None => break,
                     },
-                    () = crate::run::wait_for_signal() => break,
+                    () = warga_app::shutdown_signal() => break,
                 };
-                let block = match event.block {
-                    Some(block) => Some(block_json(block)?),
-                    None => None,
-                };
-                let transactions: Vec<serde_json::Value> = event
-                    .transactions
-                    .into_iter()
-                    .map(|t| {
-                        serde_json::json!({
-                            "tx_id": t.tx_id,
-                            "code": t.code_name,
-                            "chaincode": t.chaincode,
-                            "function": t.function,
-                            "event": t.event.map(|e| serde_json::json!({
-                                "name": e.name,
-                                "payload": serde_json::from_slice::<serde_json::Value>(&e.payload)
-                                    .unwrap_or_else(|_| serde_json::Value::from(String::from_utf8_lossy(&e.payload).into_owned())),
-                            })),
-                        })
-                    })
-                    .collect();
-                let mut line = serde_json::json!({
-                    "block": event.number,
-                    "hash": warga_ledger_core::tx::hex(&event.hash),
-                    "transactions": transactions,
-                });
-                if let Some(block) = block {
-                    line["full"] = block;
-                }
-                println!("{line}");
+                println!("{}", render::block_event(event).map_err(|e| anyhow!(e))?);
                 seen += 1;
             }
             Ok(())
@@ -247,7 +200,39 @@ fn connect(args: &crate::cli::ClientArgs) -> Result<warga_ledger_node::client::C
         &peer.host,
         &args.channel,
     )
-    .map_err(node_failure)
+    .map_err(Failure::node)
+}
+
+/// `warga ledger network up`: the nodes as child processes until Ctrl+C.
+async fn network_up(network_file: &Path, dir: &Path, channel: &str) -> Result<(), Failure> {
+    let exe = std::env::current_exe().context("cannot find the warga executable")?;
+    let mut network = warga_ledger_node::processes::LocalNetwork::start(&exe, network_file, dir, channel)
+        .await
+        .map_err(Failure::node)?;
+    println!(
+        "jaringan buku besar siap / ledger network ready — kanal / channel {channel}, {} proses / processes",
+        network.nodes.len()
+    );
+    for node in &network.nodes {
+        println!(
+            "  {:<28} pid {:<7} https://{}/healthz   log {}",
+            node.name,
+            node.pid().unwrap_or(0),
+            node.operations,
+            node.log.display()
+        );
+    }
+    let file = network_file.display();
+    println!(
+        "  Coba / try: warga ledger invoke --network {file} --crypto {} --org BPJS --channel {channel} IssueCard 3171075203950004 1 2030-12-31",
+        network.crypto.display()
+    );
+    println!("  Hentikan dengan Ctrl+C / stop with Ctrl+C");
+    // A node that exits is reported and the others keep running, as separate machines would
+    // (restart it with its own command and data directory).
+    let supervised = network.supervise(warga_app::shutdown_signal()).await;
+    network.stop().await;
+    supervised.map_err(Failure::node)
 }
 
 /// A refusal from a peer, as one line.
@@ -264,43 +249,6 @@ fn print_result(result: &[u8]) {
         Ok(json) => println!("{json:#}"),
         Err(_) => println!("{}", String::from_utf8_lossy(result)),
     }
-}
-
-/// A block for people: header hashes, who ordered it, and each transaction's outcome.
-fn block_json(wire: warga_ledger_proto::v1::Block) -> Result<serde_json::Value, Failure> {
-    use warga_ledger_core::tx::hex;
-    let block = warga_ledger_core::block::Block::try_from(wire).map_err(|e| anyhow!("an unreadable block: {e}"))?;
-    let transactions: Vec<serde_json::Value> = block
-        .data
-        .transactions()
-        .iter()
-        .enumerate()
-        .map(|(i, tx)| {
-            serde_json::json!({
-                "tx_id": tx.proposal.tx_id,
-                "code": block.code(i).map(|c| c.as_str()),
-                "creator": tx.proposal.creator.msp_id,
-                "chaincode": tx.proposal.chaincode,
-                "function": tx.proposal.function,
-                "args": tx.proposal.args,
-                "timestamp_ms": tx.proposal.timestamp_ms,
-                "endorsers": tx.endorsements.iter().map(|e| e.endorser.msp_id.as_str()).collect::<Vec<_>>(),
-                "event": tx.response.event.as_ref().map(|e| e.name.as_str()),
-            })
-        })
-        .collect();
-    let mut out = serde_json::json!({
-        "number": block.header.number,
-        "hash": hex(&block.header.hash()),
-        "previous_hash": hex(&block.header.previous_hash),
-        "data_hash": hex(&block.header.data_hash),
-        "orderer": block.metadata.orderer.as_ref().map(|o| o.msp_id.as_str()),
-        "transactions": transactions,
-    });
-    if let warga_ledger_core::block::BlockData::Config(config) = &block.data {
-        out["config"] = serde_json::from_str(config).unwrap_or_default();
-    }
-    Ok(out)
 }
 
 /// The organisation's MSP id, domain and directory, from the network file.
@@ -325,47 +273,16 @@ fn ca_config(org: &CaOrg) -> Result<warga_ledger_ca::CaConfig, Failure> {
     })
 }
 
-fn https_trusting(tls_ca: &Path) -> Result<reqwest::Client, Failure> {
-    let pem = std::fs::read(tls_ca).with_context(|| format!("cannot read {}", tls_ca.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(warga_ledger_msp::certificate_pem_to_der(&pem)?.into())?;
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(reqwest::Client::builder().use_preconfigured_tls(tls).build()?)
+/// A client of the CA `ca` names.
+fn ca_client(ca: &CaClient) -> Result<warga_ledger_ca::client::CaClient, Failure> {
+    let pem = std::fs::read(&ca.tls_ca).with_context(|| format!("cannot read {}", ca.tls_ca.display()))?;
+    warga_ledger_ca::client::CaClient::new(&ca.url, &pem, CA_TIMEOUT)
+        .map_err(|e| Failure::usage_msg(format!("--tls-ca: {e}")))
 }
 
-async fn admin_call(
-    ca: &CaClient,
-    admin_msp: &Path,
-    msp_id: &str,
-    path: &str,
-    body: serde_json::Value,
-) -> Result<serde_json::Value, Failure> {
-    let admin = warga_ledger_node::peer::signing_identity(admin_msp, msp_id).map_err(node_failure)?;
-    let bytes = serde_json::to_vec(&body)?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let (authorization, timestamp) = warga_ledger_ca::client::admin_token(&admin, "POST", path, now, &bytes)?;
-    let response = https_trusting(&ca.tls_ca)?
-        .post(format!("{}{path}", ca.url.trim_end_matches('/')))
-        .header("authorization", authorization)
-        .header("x-warga-timestamp", timestamp)
-        .header("content-type", "application/json")
-        .body(bytes)
-        .send()
-        .await?;
-    answer(response).await
-}
-
-async fn answer(response: reqwest::Response) -> Result<serde_json::Value, Failure> {
-    let status = response.status();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(anyhow!("the CA refused ({status}): {}", body["detail"].as_str().unwrap_or("")).into())
-    }
+/// The organisation admin's signing identity, from its MSP directory.
+fn admin_identity(admin_msp: &Path, msp_id: &str) -> Result<warga_ledger_msp::SigningIdentity, Failure> {
+    warga_ledger_node::peer::signing_identity(admin_msp, msp_id).map_err(Failure::node)
 }
 
 fn write_new(path: &PathBuf, contents: &str, secret: bool) -> Result<(), Failure> {
@@ -387,10 +304,10 @@ fn write_new(path: &PathBuf, contents: &str, secret: bool) -> Result<(), Failure
 }
 
 /// Runs a `warga ca …` command.
-pub async fn ca(command: CaCommand) -> Result<(), Failure> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+pub async fn ca(config: warga_config::Config, command: CaCommand) -> Result<(), Failure> {
     match command {
         CaCommand::Serve { org, listen } => {
+            let _logging = start_logging(&config)?;
             let config = ca_config(&org)?;
             let ca = warga_ledger_ca::Ca::open(config.clone())?;
             let (cert, key) = ca.tls_server_certificate(&[listen.ip()])?;
@@ -407,7 +324,7 @@ pub async fn ca(command: CaCommand) -> Result<(), Failure> {
                 .serve(ca.router().into_make_service());
             let stop = handle.clone();
             tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
+                warga_app::shutdown_signal().await;
                 stop.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
             });
             server.await?;
@@ -420,18 +337,9 @@ pub async fn ca(command: CaCommand) -> Result<(), Failure> {
             id,
             role,
         } => {
-            let registered = admin_call(
-                &ca,
-                &admin_msp,
-                &msp_id,
-                "/api/v1/ca/register",
-                serde_json::json!({ "enrollment_id": id, "role": role }),
-            )
-            .await?;
-            println!(
-                "terdaftar / registered {id}; rahasia pendaftaran / enrollment secret (shown once): {}",
-                registered["secret"].as_str().unwrap_or("")
-            );
+            let admin = admin_identity(&admin_msp, &msp_id)?;
+            let secret = ca_client(&ca)?.register(&admin, &id, &role).await?;
+            println!("terdaftar / registered {id}; rahasia pendaftaran / enrollment secret (shown once): {secret}");
             Ok(())
         }
         CaCommand::Revoke {
@@ -440,67 +348,28 @@ pub async fn ca(command: CaCommand) -> Result<(), Failure> {
             msp_id,
             id,
         } => {
-            let revoked = admin_call(
-                &ca,
-                &admin_msp,
-                &msp_id,
-                "/api/v1/ca/revoke",
-                serde_json::json!({ "enrollment_id": id }),
-            )
-            .await?;
-            println!("dicabut / revoked: {}", revoked["revoked"]);
+            let admin = admin_identity(&admin_msp, &msp_id)?;
+            let revoked = ca_client(&ca)?.revoke(&admin, &id).await?;
+            println!("dicabut / revoked: {revoked}");
             Ok(())
         }
         CaCommand::Enroll { ca, id, secret, out } => {
-            let (csr, key) = warga_ledger_ca::client::certificate_request(&id)?;
-            let response = https_trusting(&ca.tls_ca)?
-                .post(format!("{}/api/v1/ca/enroll", ca.url.trim_end_matches('/')))
-                .basic_auth(&id, Some(&secret))
-                .json(&serde_json::json!({ "csr": csr }))
-                .send()
-                .await?;
-            let enrolled = answer(response).await?;
-            let certificate = enrolled["certificate"].as_str().unwrap_or_default();
-            let ca_certificate = enrolled["ca_certificate"].as_str().unwrap_or_default();
-            write_new(&out.join("msp/keystore/priv_sk"), &key, true)?;
-            write_new(&out.join(format!("msp/signcerts/{id}-cert.pem")), certificate, false)?;
-            write_new(&out.join("msp/cacerts/ca-cert.pem"), ca_certificate, false)?;
+            let enrolled = ca_client(&ca)?.enroll(&id, &secret).await?;
+            write_new(&out.join("msp/keystore/priv_sk"), &enrolled.key_pem, true)?;
+            write_new(
+                &out.join(format!("msp/signcerts/{id}-cert.pem")),
+                &enrolled.certificate_pem,
+                false,
+            )?;
+            write_new(
+                &out.join("msp/cacerts/ca-cert.pem"),
+                &enrolled.ca_certificate_pem,
+                false,
+            )?;
             println!("terdaftar / enrolled {id} → {}", out.join("msp").display());
             Ok(())
         }
     }
-}
-
-fn node_failure(error: warga_ledger_node::NodeError) -> Failure {
-    match error {
-        warga_ledger_node::NodeError::Usage(_) => Failure::usage(error),
-        other => anyhow!(other).into(),
-    }
-}
-
-/// A node's operations endpoints over plain HTTP on `addr`: `/healthz` answering `health()`,
-/// and `/metrics`.
-async fn serve_operations(
-    addr: std::net::SocketAddr,
-    health: impl Fn() -> serde_json::Value + Clone + Send + Sync + 'static,
-) -> Result<(), Failure> {
-    let operations = axum::Router::new()
-        .route(
-            "/healthz",
-            axum::routing::get(move || {
-                let health = health.clone();
-                async move { axum::Json(health()) }
-            }),
-        )
-        .route(
-            "/metrics",
-            axum::routing::get(|| async { warga_telemetry::render_metrics() }),
-        );
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    tokio::spawn(async move { axum::serve(listener, operations).await });
-    Ok(())
 }
 
 /// A ledger node's settings, from flags and the configuration file.
@@ -549,9 +418,9 @@ impl ResolvedNode {
 }
 
 /// `warga orderer`: one orderer of one channel.
-pub async fn orderer(args: crate::cli::NodeArgs, file: warga_config::LedgerNodeConfig) -> Result<(), Failure> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = ResolvedNode::resolve(args, None, file, "orderer")?;
+pub async fn orderer(args: crate::cli::NodeArgs, config: warga_config::Config) -> Result<(), Failure> {
+    let _logging = start_logging(&config)?;
+    let args = ResolvedNode::resolve(args, None, config.orderer, "orderer")?;
     let network = Arc::new(read_network(&args.network)?);
     let me = network
         .orderer
@@ -569,40 +438,36 @@ pub async fn orderer(args: crate::cli::NodeArgs, file: warga_config::LedgerNodeC
     };
     let listener = warga_ledger_node::embedded::bind(me.listen)
         .await
-        .map_err(node_failure)?;
+        .map_err(Failure::node)?;
+    let operations = warga_ledger_node::lifecycle::bind_operations(me.operations).map_err(Failure::node)?;
     let running = warga_ledger_node::orderer::RunningOrderer::start(&config, listener)
         .await
-        .map_err(node_failure)?;
+        .map_err(Failure::node)?;
     let banner = format!(
-        "orderer {} ({}) kanal / channel {}: gRPC {} (mTLS), operasi / operations http://{}",
+        "orderer {} ({}) kanal / channel {}: gRPC {} (mTLS), operasi / operations https://{}",
         me.name, running.node.id, config.channel, me.listen, me.operations
     );
-    serve_until_signal(running, me.operations, banner).await
+    serve_until_signal(running, operations, banner).await
 }
 
-/// Serves a started node's `/healthz` and `/metrics`, prints its banner, and shuts it down
-/// on SIGINT or SIGTERM.
+/// Serves a started node's operations endpoint, prints its banner, and on SIGINT or SIGTERM
+/// stops the endpoint and then the node; returns once the node has stopped cleanly.
 async fn serve_until_signal(
     running: impl warga_ledger_node::RunningNode,
-    operations: std::net::SocketAddr,
+    operations: std::net::TcpListener,
     banner: String,
 ) -> Result<(), Failure> {
-    let running = Arc::new(running);
-    let health = running.clone();
-    serve_operations(operations, move || health.health()).await?;
     println!("{banner}");
-    crate::run::wait_for_signal().await;
-    if let Ok(running) = Arc::try_unwrap(running) {
-        running.shutdown().await;
-    }
-    Ok(())
+    warga_ledger_node::lifecycle::serve_until(running, operations, warga_app::shutdown_signal())
+        .await
+        .map_err(Failure::node)
 }
 
 /// `warga peer`: one peer of one channel — endorser, gateway, ledger queries and events over
 /// gRPC, committing what the orderers deliver.
-pub async fn peer(args: crate::cli::PeerArgs, file: warga_config::LedgerNodeConfig) -> Result<(), Failure> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = ResolvedNode::resolve(args.node, Some(args.org), file, "peer")?;
+pub async fn peer(args: crate::cli::PeerArgs, config: warga_config::Config) -> Result<(), Failure> {
+    let _logging = start_logging(&config)?;
+    let args = ResolvedNode::resolve(args.node, Some(args.org), config.peer, "peer")?;
     let network = Arc::new(read_network(&args.network)?);
     let me = network
         .organizations
@@ -624,12 +489,13 @@ pub async fn peer(args: crate::cli::PeerArgs, file: warga_config::LedgerNodeConf
     };
     let listener = warga_ledger_node::embedded::bind(me.listen)
         .await
-        .map_err(node_failure)?;
+        .map_err(Failure::node)?;
+    let operations = warga_ledger_node::lifecycle::bind_operations(me.operations).map_err(Failure::node)?;
     let running = warga_ledger_node::embedded::RunningPeer::start(&config, listener)
         .await
-        .map_err(node_failure)?;
+        .map_err(Failure::node)?;
     let banner = format!(
-        "peer {} ({}) kanal / channel {}: tinggi / height {}, gRPC {} (mTLS), operasi / operations http://{}",
+        "peer {} ({}) kanal / channel {}: tinggi / height {}, gRPC {} (mTLS), operasi / operations https://{}",
         me.host,
         running.peer.organization.msp_id,
         config.channel,
@@ -637,5 +503,5 @@ pub async fn peer(args: crate::cli::PeerArgs, file: warga_config::LedgerNodeConf
         me.listen,
         me.operations
     );
-    serve_until_signal(running, me.operations, banner).await
+    serve_until_signal(running, operations, banner).await
 }

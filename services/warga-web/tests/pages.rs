@@ -1,7 +1,7 @@
 //! The web UI through HTTPS as a browser without script sees it: sign-up, single sign-on
 //! through the provider, the account page, roles, CSRF, and sign-out.
 
-mod common;
+use warga_testkit as common;
 
 use std::collections::HashMap;
 

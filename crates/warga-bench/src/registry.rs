@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 use warga_population::regions::REGIONS;
 use warga_store::Store;
 
-use crate::commands::Failure;
+use crate::BenchError;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -106,7 +106,7 @@ fn bench_districts() -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn free_port() -> Result<u16, Failure> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
@@ -135,7 +135,7 @@ struct Target {
     _dir: tempfile::TempDir,
 }
 
-async fn start(bench: &RegistryBench, districts: &[String]) -> Result<Target, Failure> {
+async fn start(bench: &RegistryBench, districts: &[String]) -> anyhow::Result<Target> {
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let (database_url, drop) = match &bench.postgres_url {
@@ -181,7 +181,7 @@ async fn start(bench: &RegistryBench, districts: &[String]) -> Result<Target, Fa
         config.database.url = Some(warga_config::Secret::new(database_url.clone()));
     }
     let store = Store::connect(&config).await?;
-    store.migrate(&crate::services::migrations()).await?;
+    store.migrate(&warga_app::services::migrations()).await?;
     let mut secrets = Vec::new();
     let mut tx = store.begin().await?;
     for i in 0..bench.clients {
@@ -240,7 +240,7 @@ async fn start(bench: &RegistryBench, districts: &[String]) -> Result<Target, Fa
     })
 }
 
-fn https_client(cert: &Path) -> Result<reqwest::Client, Failure> {
+fn https_client(cert: &Path) -> anyhow::Result<reqwest::Client> {
     let pem = std::fs::read(cert)?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile_certs(&pem)? {
@@ -258,16 +258,16 @@ fn https_client(cert: &Path) -> Result<reqwest::Client, Failure> {
         .build()?)
 }
 
-fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, Failure> {
+fn rustls_pemfile_certs(pem: &[u8]) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
     Ok(rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>()?)
 }
 
-async fn wait_ready(target: &mut Target) -> Result<(), Failure> {
+async fn wait_ready(target: &mut Target) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = target.child.try_wait()? {
-            return Err(anyhow!("warga up exited early ({status})").into());
+            return Err(anyhow!("warga up exited early ({status})"));
         }
         if target.cert.exists()
             && let Ok(client) = https_client(&target.cert)
@@ -277,13 +277,13 @@ async fn wait_ready(target: &mut Target) -> Result<(), Failure> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(anyhow!("warga up did not become ready within 60 s").into());
+            return Err(anyhow!("warga up did not become ready within 60 s"));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-async fn tokens(target: &Target) -> Result<Vec<(reqwest::Client, String)>, Failure> {
+async fn tokens(target: &Target) -> anyhow::Result<Vec<(reqwest::Client, String)>> {
     let mut out = Vec::new();
     for (id, secret) in &target.secrets {
         let client = https_client(&target.cert)?;
@@ -355,12 +355,12 @@ async fn load(
     level
 }
 
-async fn scalar(store: &Store, sql: &str) -> Result<i64, Failure> {
+async fn scalar(store: &Store, sql: &str) -> anyhow::Result<i64> {
     Ok(sqlx::query(sql).fetch_one(store.reader()).await?.get::<i64, _>(0))
 }
 
 /// Waits until the consumers caught up with `expected` registrations; returns how long.
-async fn drained(store: &Store, expected: i64) -> Result<Duration, Failure> {
+async fn drained(store: &Store, expected: i64) -> anyhow::Result<Duration> {
     let started = Instant::now();
     loop {
         let counted = scalar(
@@ -378,15 +378,14 @@ async fn drained(store: &Store, expected: i64) -> Result<Duration, Failure> {
         if started.elapsed() > Duration::from_secs(600) {
             return Err(anyhow!(
                 "consumers did not catch up within 600 s: {counted} counted, {texted} texted of {expected}"
-            )
-            .into());
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// pgbench: single-row inserts, `clients` connections, on the bench database.
-fn pgbench(database_url: &str, clients: usize, seconds: u32) -> Result<f64, Failure> {
+fn pgbench(database_url: &str, clients: usize, seconds: u32) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("insert.sql");
     std::fs::write(
@@ -402,7 +401,7 @@ fn pgbench(database_url: &str, clients: usize, seconds: u32) -> Result<f64, Fail
         .status()
         .context("running psql (install postgresql-client)")?;
     if !setup.success() {
-        return Err(anyhow!("psql could not create the pgbench table").into());
+        return Err(anyhow!("psql could not create the pgbench table"));
     }
     let output = std::process::Command::new("pgbench")
         .args([
@@ -429,16 +428,15 @@ fn pgbench(database_url: &str, clients: usize, seconds: u32) -> Result<f64, Fail
                 "pgbench printed no tps: {text} {}",
                 String::from_utf8_lossy(&output.stderr)
             )
-            .into()
         })
 }
 
 /// Runs the benchmark and prints a Markdown report.
-pub async fn registry(bench: RegistryBench) -> Result<(), Failure> {
+pub async fn registry(bench: RegistryBench) -> Result<(), BenchError> {
     if bench.count == 0 || bench.clients == 0 || bench.concurrency.contains(&0) {
-        return Err(Failure::usage(anyhow!(
-            "--count, --clients and --concurrency must be greater than 0"
-        )));
+        return Err(BenchError::Usage(
+            "--count, --clients and --concurrency must be greater than 0".into(),
+        ));
     }
     let districts = bench_districts();
     let engine = if bench.postgres_url.is_some() {
@@ -481,11 +479,11 @@ pub async fn registry(bench: RegistryBench) -> Result<(), Failure> {
             .execute(&mut admin)
             .await;
     }
-    outcome.and(reference)
+    Ok(outcome.and(reference)?)
 }
 
 /// Loads, checks and prints the table; returns the best throughput.
-async fn run(bench: &RegistryBench, target: &mut Target, districts: &[String], engine: &str) -> Result<f64, Failure> {
+async fn run(bench: &RegistryBench, target: &mut Target, districts: &[String], engine: &str) -> anyhow::Result<f64> {
     wait_ready(target).await?;
     let callers = tokens(target).await?;
     eprintln!("{} clients hold tokens; loading …", callers.len());
@@ -559,7 +557,7 @@ async fn run(bench: &RegistryBench, target: &mut Target, districts: &[String], e
         .map(|(l, _)| l.ok as f64 / l.elapsed.as_secs_f64())
         .fold(0.0, f64::max);
     if !consistent {
-        return Err(anyhow!("the registrations, statistics and notifications disagree").into());
+        return Err(anyhow!("the registrations, statistics and notifications disagree"));
     }
     Ok(best)
 }

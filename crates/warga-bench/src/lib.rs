@@ -1,0 +1,27 @@
+//! warga's load generators, run by `warga bench …`:
+//!
+//! - [`registry`]: the population seed's load test — concurrent registrations through
+//!   HTTPS with real tokens against a `warga up` started for the run, consistency checked
+//!   in the database, throughput compared with pgbench on the same server;
+//! - [`ledger`]: Caliper-style rate-controlled load on the BPJS network (as processes and
+//!   inside `warga up`), TPS and latency against the machine's signature-verification
+//!   ceiling.
+//!
+//! Both drive a child `warga` process (the executable running them) and print Markdown for
+//! BENCHMARKS.md. Like the binary, they report failures with `anyhow`: they are drivers,
+//! called by nothing but the `warga bench` command.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod ledger;
+pub mod registry;
+
+/// Why a benchmark did not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The arguments cannot describe a run (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}

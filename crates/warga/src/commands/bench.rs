@@ -1,0 +1,41 @@
+//! `warga bench registry|ledger`: the load generators of `warga-bench`.
+
+use crate::cli::BenchCommand;
+use crate::failure::Failure;
+
+pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
+    match command {
+        BenchCommand::Registry {
+            postgres_url,
+            count,
+            concurrency,
+            clients,
+            pgbench_seconds,
+        } => warga_bench::registry::registry(warga_bench::registry::RegistryBench {
+            postgres_url,
+            count,
+            concurrency,
+            clients,
+            pgbench_seconds,
+        })
+        .await
+        .map_err(Failure::bench),
+        BenchCommand::Ledger {
+            targets,
+            workloads,
+            rate,
+            duration,
+            ramp,
+            workers,
+        } => warga_bench::ledger::ledger(warga_bench::ledger::LedgerBench {
+            targets,
+            workloads,
+            rate,
+            duration: std::time::Duration::from_secs(duration),
+            ramp: std::time::Duration::from_secs(ramp),
+            workers,
+        })
+        .await
+        .map_err(Failure::bench),
+    }
+}

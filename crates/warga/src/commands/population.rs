@@ -1,0 +1,81 @@
+//! The population service's commands: `registry import` and `stats rebuild`.
+
+use std::path::Path;
+
+use warga_config::Config;
+
+use crate::failure::Failure;
+
+/// `warga stats rebuild`: the statistics recounted from the residents, and whether the live
+/// counts agreed.
+pub async fn rebuild_stats(config: Config) -> Result<(), Failure> {
+    let store = warga_app::services::open_store(&config).await.map_err(Failure::app)?;
+    let rebuilt = warga_population::residents::rebuild_stats(&store).await?;
+    let agreed = if rebuilt.rows_differing == 0 {
+        "ya / yes"
+    } else {
+        "tidak / no"
+    };
+    println!(
+        "{} penduduk / residents; hitungan langsung cocok / live counts agreed: {agreed}",
+        rebuilt.residents
+    );
+    if rebuilt.rows_differing > 0 {
+        println!("{} baris diperbaiki / rows corrected", rebuilt.rows_differing);
+    }
+    Ok(())
+}
+
+/// `warga registry import`: valid rows registered, known NIKs skipped, rejects reported.
+pub async fn import_residents(config: Config, csv_path: &Path, report: &Path) -> Result<(), Failure> {
+    use warga_population::residents::{NewResident, register};
+    let mut reader = csv::Reader::from_path(csv_path)
+        .map_err(|e| Failure::usage_msg(format!("cannot read {}: {e}", csv_path.display())))?;
+    let rows: Vec<(u64, Result<NewResident, csv::Error>)> = reader
+        .deserialize::<NewResident>()
+        .enumerate()
+        .map(|(i, row)| (i as u64 + 2, row))
+        .collect();
+    let platform = warga_app::open_platform(config).await.map_err(Failure::app)?;
+    let progress = indicatif::ProgressBar::new(rows.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} baris / rows, {per_sec}, ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut rejects =
+        csv::Writer::from_path(report).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", report.display()))?;
+    rejects
+        .write_record(["line", "field", "reason"])
+        .map_err(anyhow::Error::from)?;
+    let (mut imported, mut known, mut rejected) = (0u64, 0u64, 0u64);
+    for (line, row) in rows {
+        let outcome = match row {
+            Err(error) => Err(("row".to_owned(), error.to_string())),
+            Ok(new) => match register(&platform, &new, "system:import").await {
+                Ok(_) => Ok(true),
+                Err(warga_http::ApiError::Conflict(_)) => Ok(false),
+                Err(warga_http::ApiError::Validation { field, detail }) => Err((field, detail)),
+                Err(warga_http::ApiError::Rule { field, detail, .. }) => Err((field.to_owned(), detail)),
+                Err(other) => return Err(anyhow::anyhow!("line {line}: {other}").into()),
+            },
+        };
+        match outcome {
+            Ok(true) => imported += 1,
+            Ok(false) => known += 1,
+            Err((field, reason)) => {
+                rejected += 1;
+                rejects
+                    .write_record([line.to_string(), field, reason])
+                    .map_err(anyhow::Error::from)?;
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    rejects.flush()?;
+    println!(
+        "{imported} diimpor / imported, {known} sudah terdaftar / already registered, {rejected} ditolak / rejected (see {})",
+        report.display()
+    );
+    Ok(())
+}
