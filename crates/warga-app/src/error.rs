@@ -14,10 +14,10 @@ pub enum AppError {
     Bus(#[source] warga_bus::BusError),
     #[error("cannot start event workers")]
     Workers(#[source] warga_bus::BusError),
-    #[error("cannot set up authentication and rate limits: {0}")]
-    Platform(String),
-    #[error("cannot serve HTTPS: {0}")]
-    Http(String),
+    #[error("cannot set up authentication and rate limits")]
+    Platform(#[source] warga_http::EdgeError),
+    #[error("cannot serve HTTPS")]
+    Http(#[source] warga_http::EdgeError),
     #[error("cannot bootstrap identity: {0}")]
     Identity(String),
     #[error("cannot start the ledger network: {0}")]

@@ -63,6 +63,8 @@ pub struct Running {
     pub ledger: Option<EmbeddedNetwork>,
     server: Server,
     workers: Option<Workers>,
+    /// The event handlers running here (empty without workers).
+    handlers: Vec<Arc<dyn Handler>>,
     /// Whether the store was opened here (and so is closed at shutdown).
     owns_store: bool,
 }
@@ -137,9 +139,11 @@ impl Launch {
         } = self;
         let listener = match listener {
             Some(listener) => listener,
-            None => warga_http::server::bind(config.http.listen).map_err(|e| AppError::Http(format!("{e:#}")))?,
+            None => warga_http::server::bind(config.http.listen).map_err(AppError::Http)?,
         };
-        let local_addr = listener.local_addr().map_err(|e| AppError::Http(e.to_string()))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| AppError::Http(warga_http::EdgeError::Serve(e.to_string())))?;
         let public_url = warga_http::server::public_url(&config, local_addr);
         let owns_store = store.is_none();
         let (platform, bus) = assemble(config, store, public_url, clock).await?;
@@ -162,13 +166,15 @@ impl Launch {
             None
         };
 
-        let tls = warga_http::tls::load_or_generate(&config).map_err(|e| AppError::Http(format!("{e:#}")))?;
+        let tls = warga_http::tls::load_or_generate(&config).map_err(AppError::Http)?;
         let app = warga_http::app_with(&platform, &services, routes);
-        let server = warga_http::server::serve(listener, &tls, app).map_err(|e| AppError::Http(format!("{e:#}")))?;
+        let server = warga_http::server::serve(listener, &tls, app).map_err(AppError::Http)?;
 
+        let mut running_handlers = Vec::new();
         let workers = if config.workers.enabled {
             let mut all: Vec<Arc<dyn Handler>> = services.iter().flat_map(|s| s.handlers(&platform)).collect();
             all.extend(handlers);
+            running_handlers = all.clone();
             match bus.start_workers(all, CancellationToken::new()).await {
                 Ok(workers) => Some(workers),
                 Err(error) => {
@@ -180,7 +186,8 @@ impl Launch {
             None
         };
 
-        let ledger = if mode != Mode::Serve && config.ledger.enabled {
+        let ledger_enabled = config.section::<warga_ledger_node::settings::LedgerConfig>().enabled;
+        let ledger = if mode != Mode::Serve && ledger_enabled {
             match crate::ledger::start(&config).await {
                 Ok(ledger) => Some(ledger),
                 Err(error) => {
@@ -208,6 +215,7 @@ impl Launch {
             ledger,
             server,
             workers,
+            handlers: running_handlers,
             owns_store,
         })
     }
@@ -222,6 +230,18 @@ impl Running {
     /// Open HTTPS connections right now.
     pub fn connection_count(&self) -> usize {
         self.server.connection_count()
+    }
+
+    /// Events not yet wholly handled here: outbox rows not yet published, and events
+    /// delivered to this process's consumers but not yet handled. Zero means every effect of
+    /// what has been committed so far is in place (dead letters aside).
+    pub async fn events_in_flight(&self) -> Result<u64, warga_bus::BusError> {
+        let bus = &self.platform.bus;
+        let mut total = bus.outbox_backlog().await?;
+        for handler in &self.handlers {
+            total += bus.pending(handler.as_ref()).await?;
+        }
+        Ok(total)
     }
 
     /// Whether event workers run in this process.
@@ -253,7 +273,7 @@ impl Running {
             platform.store.close().await;
         }
         tracing::info!("stopped");
-        served.map_err(|e| AppError::Http(format!("{e:#}")))
+        served.map_err(AppError::Http)
     }
 }
 
@@ -282,6 +302,6 @@ async fn assemble(
     let bus = Bus::connect(&config.bus, store.clone()).await.map_err(AppError::Bus)?;
     let platform = Platform::build(Arc::new(config), store, bus.clone(), public_url, clock)
         .await
-        .map_err(|e| AppError::Platform(format!("{e:#}")))?;
+        .map_err(AppError::Platform)?;
     Ok((platform, bus))
 }

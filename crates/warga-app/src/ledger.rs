@@ -3,29 +3,31 @@
 use warga_config::Config;
 use warga_ledger_core::network::{BPJS_EXAMPLE, Network};
 use warga_ledger_node::embedded::EmbeddedNetwork;
+use warga_ledger_node::settings::LedgerConfig;
 
 use crate::AppError;
 
 /// The configured network file (or the BPJS example), its orderers and one peer per member
 /// organisation of the configured channel, under `data_dir/ledger`.
 pub(crate) async fn start(config: &Config) -> Result<EmbeddedNetwork, AppError> {
-    let text = match &config.ledger.network {
+    let ledger = config.section::<LedgerConfig>();
+    let text = match &ledger.network {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| AppError::Usage(format!("ledger.network: cannot read {}: {e}", path.display())))?,
         None => BPJS_EXAMPLE.to_owned(),
     };
     let network = Network::parse(&text).map_err(|e| AppError::Usage(format!("ledger.network: {e}")))?;
-    if network.channel(&config.ledger.channel).is_none() {
+    if network.channel(&ledger.channel).is_none() {
         return Err(AppError::Usage(format!(
             "ledger.channel: no channel {} in the network file",
-            config.ledger.channel
+            ledger.channel
         )));
     }
     EmbeddedNetwork::start(
         network,
-        &config.ledger.channel,
+        &ledger.channel,
         &config.data_dir.join("ledger"),
-        config.ledger.ephemeral_ports,
+        ledger.ephemeral_ports,
     )
     .await
     .map_err(|e| AppError::Ledger(e.to_string()))

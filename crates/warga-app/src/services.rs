@@ -43,6 +43,18 @@ pub fn select(names: &[String]) -> Result<Vec<Arc<dyn Service>>, AppError> {
     Ok(selected)
 }
 
+/// Every configuration section the platform's services and the ledger register.
+pub fn config_sections() -> warga_config::Sections {
+    use warga_ledger_node::settings::{LedgerConfig, OrdererSettings, PeerSettings};
+    let sections = warga_config::Sections::new()
+        .with::<LedgerConfig>()
+        .with::<OrdererSettings>()
+        .with::<PeerSettings>();
+    all()
+        .iter()
+        .fold(sections, |sections, service| service.sections(sections))
+}
+
 /// Migrations of every service: the schema is the platform's whole, whatever a process runs.
 pub fn migrations() -> Vec<MigrationSet> {
     let mut sets = vec![warga_auth::MIGRATIONS];

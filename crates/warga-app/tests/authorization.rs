@@ -101,6 +101,59 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         Allowed::Roles(&[Role::RegistryOfficer, Role::Officer, Role::Admin]),
     ),
     ("GET", "/api/v1/regions/provinces/31/regencies", "", Allowed::Public),
+    ("GET", "/api/v1/regions/regencies/3171/districts", "", Allowed::Public),
+    (
+        "GET",
+        "/api/v1/population/residents?name=siti",
+        "",
+        Allowed::Roles(&[Role::Admin, Role::Officer, Role::RegistryOfficer]),
+    ),
+    (
+        "GET",
+        "/api/v1/population/residents/no-such-resident",
+        "",
+        Allowed::Roles(&[Role::Admin, Role::Officer, Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
+        "/api/v1/population/residents/no-such-resident/move",
+        r#"{"address": "Jl. Mawar 2", "rt_rw": "003/004", "village": "Gondangdia", "district": "317106"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
+        "/api/v1/population/residents/no-such-resident/death",
+        "{}",
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    (
+        "GET",
+        "/api/v1/population/sms-outbox",
+        "",
+        Allowed::Roles(&[Role::Admin, Role::RegistryOfficer]),
+    ),
+    ("GET", "/api/v1/population/me", "", Allowed::Roles(&[Role::Citizen])),
+    (
+        "POST",
+        "/api/v1/population/me/link",
+        r#"{"nik": "3171075203950004", "birth_date": "1995-03-12"}"#,
+        Allowed::Roles(&[Role::Citizen]),
+    ),
+    (
+        "GET",
+        "/api/v1/population/link-requests",
+        "",
+        Allowed::Roles(&[Role::RegistryOfficer, Role::Admin]),
+    ),
+    (
+        "POST",
+        "/api/v1/population/link-requests/no-such-request/decision",
+        r#"{"approve": false, "reason": "tidak cocok"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    ("GET", "/healthz", "", Allowed::Public),
+    ("GET", "/readyz", "", Allowed::Public),
+    ("GET", "/metrics", "", Allowed::Public),
     (
         "POST",
         "/api/v1/identity/register",
@@ -181,4 +234,53 @@ async fn every_protected_route_allows_exactly_its_roles() {
         failures.join("\n")
     );
     assert_eq!(checked, ROUTES.len() * 7);
+}
+
+/// Whether the concrete `path` of a row (its query aside) is an instance of the OpenAPI path `template`
+/// (`{name}` standing for one segment).
+fn instance_of(template: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let (template, path): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    template.len() == path.len()
+        && template
+            .iter()
+            .zip(&path)
+            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
+}
+
+/// The matrix is complete: every operation of the OpenAPI document — the platform's whole
+/// public API, merged from every service — has a row above, so a new route cannot ship
+/// without saying who may call it.
+#[tokio::test]
+async fn every_route_of_the_openapi_document_has_a_row_in_the_matrix() {
+    let app = spawn_app_with(Engine::Sqlite, Router::new(), vec![], |_| {})
+        .await
+        .unwrap();
+    let document: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let paths = document["paths"].as_object().expect("paths in the OpenAPI document");
+    let mut operations = 0;
+    let mut missing = Vec::new();
+    for (template, item) in paths {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            operations += 1;
+            let covered = ROUTES
+                .iter()
+                .any(|(m, path, _, _)| m.eq_ignore_ascii_case(method) && instance_of(template, path));
+            if !covered {
+                missing.push(format!("{} {template}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        operations > 10,
+        "the document lists the platform's operations: {document}"
+    );
+    assert!(
+        missing.is_empty(),
+        "operations without a row in the authorization matrix:\n{}",
+        missing.join("\n")
+    );
 }

@@ -325,14 +325,13 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     gate.entered.notified().await;
     let running = app.running.take().unwrap();
     let shutdown = tokio::spawn(running.shutdown(Duration::from_secs(10)));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!shutdown.is_finished(), "shutdown waits for the in-flight request");
-
+    // Draining has begun once new connections are refused (a positive marker, polled).
     let fresh = common::client_trusting(&app.dir.path().join("tls/cert.pem"));
-    assert!(
-        fresh.get(format!("{}/healthz", app.url)).send().await.is_err(),
-        "no new connections while draining"
-    );
+    common::wait_for("the listener to close", Duration::from_secs(10), || async {
+        fresh.get(format!("{}/healthz", app.url)).send().await.is_err()
+    })
+    .await;
+    assert!(!shutdown.is_finished(), "shutdown waits for the in-flight request");
 
     gate.release.notify_one();
     let response = in_flight.await.unwrap().expect("the in-flight request completes");

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use sqlx::Row;
@@ -31,7 +30,7 @@ const MISS_REFRESH_MIN: Duration = Duration::from_secs(1);
 /// The key that seals signing keys at rest (AES-256-GCM).
 pub struct MasterKey {
     id: String,
-    key: LessSafeKey,
+    key: crate::seal::SealingKey,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -78,7 +77,7 @@ impl MasterKey {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, AuthError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
+        let key = crate::seal::SealingKey::new(bytes)
             .map_err(|_| AuthError::Keys("the master key must be 32 bytes".into()))?;
         let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
         let id = digest.as_ref()[..6]
@@ -87,7 +86,7 @@ impl MasterKey {
             .collect::<String>();
         Ok(MasterKey {
             id: format!("mk-{id}"),
-            key: LessSafeKey::new(unbound),
+            key,
         })
     }
 
@@ -97,38 +96,11 @@ impl MasterKey {
 
     /// `base64(nonce || ciphertext || tag)`, bound to `context` (e.g. the key id).
     pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<String, AuthError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| AuthError::Keys("no randomness".into()))?;
-        let mut buf = plaintext.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| AuthError::Keys("sealing failed".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        Ok(STANDARD.encode(out))
+        self.key.seal(plaintext, context)
     }
 
     pub fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, AuthError> {
-        let bytes = STANDARD
-            .decode(sealed)
-            .map_err(|_| AuthError::Keys("sealed value is not base64".into()))?;
-        if bytes.len() < NONCE_LEN {
-            return Err(AuthError::Keys("sealed value is too short".into()));
-        }
-        let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| AuthError::Keys("bad nonce".into()))?;
-        let mut buf = rest.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
-            .map_err(|_| AuthError::Keys("cannot open a sealed key: wrong master key or tampered data".into()))?;
-        Ok(plain.to_vec())
+        self.key.open(sealed, context)
     }
 }
 
@@ -167,6 +139,9 @@ pub struct KeyRing {
     /// How long after retirement a key stays published: the longest token lifetime.
     publish_after_retire_ms: i64,
     cache: Arc<RwLock<Cache>>,
+    /// When keys are due for rotation and stop being published (the wall clock, or a
+    /// manual one in tests).
+    clock: Arc<dyn warga_core::time::Clock>,
 }
 
 impl KeyRing {
@@ -182,12 +157,19 @@ impl KeyRing {
                 jwks: Vec::new(),
                 loaded_at: None,
             })),
+            clock: Arc::new(warga_core::time::SystemClock),
         }
+    }
+
+    /// The same keyring reading time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn warga_core::time::Clock>) -> KeyRing {
+        self.clock = clock;
+        self
     }
 
     /// The key to sign with now: made when there is none, rotated when it is due.
     pub async fn signing_key(&self) -> Result<(String, EncodingKey), AuthError> {
-        let now = warga_core::time::now_ms();
+        let now = self.clock.now_ms();
         {
             let cache = self.cache.read().await;
             if let (Some((kid, key, created)), Some(at)) = (&cache.signing, cache.loaded_at)
@@ -237,7 +219,7 @@ impl KeyRing {
             "alg": "ES256",
         });
         let sealed = self.master.seal(pkcs8.as_ref(), &kid)?;
-        let now = warga_core::time::now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.store.begin().await?;
         sqlx::query(
             "UPDATE auth_signing_keys SET retired_at_ms = $1, publish_until_ms = $2 WHERE retired_at_ms IS NULL",
@@ -304,7 +286,7 @@ impl KeyRing {
     }
 
     async fn reload(&self) -> Result<(), AuthError> {
-        let now = warga_core::time::now_ms();
+        let now = self.clock.now_ms();
         let rows = sqlx::query(
             "SELECT kid, private_sealed, public_jwk, created_at_ms, retired_at_ms FROM auth_signing_keys \
              WHERE retired_at_ms IS NULL OR publish_until_ms > $1 ORDER BY created_at_ms",

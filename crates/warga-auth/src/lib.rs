@@ -25,6 +25,7 @@ pub mod keyring;
 pub mod mint;
 mod remote;
 pub mod revocation;
+mod seal;
 pub mod validate;
 pub mod vault;
 

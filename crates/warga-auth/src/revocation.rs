@@ -84,12 +84,14 @@ impl Revocations {
 
     /// Deletes rows of tokens that have expired anyway.
     pub async fn purge_expired(&self) -> Result<u64, AuthError> {
+        let mut tx = self.store.begin().await?;
         let deleted = sqlx::query("DELETE FROM auth_revoked_tokens WHERE expires_at_ms < $1")
             .bind(warga_core::time::now_ms())
-            .execute(self.store.writer())
+            .execute(tx.conn())
             .await
             .map_err(StoreError::from)?
             .rows_affected();
+        tx.commit().await?;
         Ok(deleted)
     }
 }

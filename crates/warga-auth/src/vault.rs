@@ -10,9 +10,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use sqlx::Row;
 use tokio::sync::RwLock;
@@ -162,27 +159,8 @@ impl Vault {
             .cloned()
             .ok_or_else(|| AuthError::Keys("data key missing".into()))?;
         drop(keys);
-        let sealing = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, key.as_ref()).map_err(|_| AuthError::Keys("bad key".into()))?,
-        );
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| AuthError::Keys("no randomness".into()))?;
-        let mut buf = plaintext.to_vec();
-        sealing
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| AuthError::Keys("sealing failed".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        Ok(Sealed {
-            key_id,
-            ciphertext: STANDARD.encode(out),
-        })
+        let ciphertext = crate::seal::SealingKey::new(key.as_ref())?.seal(plaintext, context)?;
+        Ok(Sealed { key_id, ciphertext })
     }
 
     /// Opens a sealed value (reloading the keys once if its data key is new to this process).
@@ -198,22 +176,7 @@ impl Vault {
             .get(&sealed.key_id)
             .cloned()
             .ok_or_else(|| AuthError::Keys(format!("unknown data key {}", sealed.key_id)))?;
-        let opening = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, key.as_ref()).map_err(|_| AuthError::Keys("bad key".into()))?,
-        );
-        let bytes = STANDARD
-            .decode(&sealed.ciphertext)
-            .map_err(|_| AuthError::Keys("sealed value is not base64".into()))?;
-        if bytes.len() < NONCE_LEN {
-            return Err(AuthError::Keys("sealed value is too short".into()));
-        }
-        let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| AuthError::Keys("bad nonce".into()))?;
-        let mut buf = rest.to_vec();
-        let plain = opening
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
-            .map_err(|_| AuthError::Keys("cannot open a sealed value: wrong key, context or tampered data".into()))?;
-        Ok(plain.to_vec())
+        crate::seal::SealingKey::new(key.as_ref())?.open(&sealed.ciphertext, context)
     }
 
     /// The keyed hash (hex) of `value` under the index key, for equality lookups.

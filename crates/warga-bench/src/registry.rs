@@ -173,10 +173,8 @@ async fn start(bench: &RegistryBench, districts: &[String]) -> anyhow::Result<Ta
     // configuration is this run's alone: `WARGA_…` variables of the caller's environment
     // (which might name a production database) reach neither this process's store nor the
     // child.
-    let mut config = warga_config::Config {
-        data_dir: dir.path().join("data"),
-        ..Default::default()
-    };
+    let mut config = warga_config::Config::default();
+    config.data_dir = dir.path().join("data");
     if !database_url.is_empty() {
         config.database.url = Some(warga_config::Secret::new(database_url.clone()));
     }

@@ -309,6 +309,15 @@ impl Worker {
     }
 }
 
+pub(crate) async fn pending(store: &Store, consumer: &str) -> Result<u64, BusError> {
+    let row = sqlx::query("SELECT COUNT(*) FROM event_deliveries WHERE consumer = $1 AND dead_at_ms IS NULL")
+        .bind(consumer)
+        .fetch_one(store.reader())
+        .await
+        .map_err(StoreError::from)?;
+    Ok(u64::try_from(row.get::<i64, _>(0)).unwrap_or(0))
+}
+
 pub(crate) async fn dead_letters(store: &Store, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
     let rows = sqlx::query(
         "SELECT d.consumer, d.event_id, o.topic, d.attempts, d.last_error, d.dead_at_ms \

@@ -210,6 +210,26 @@ impl Bus {
         Ok(Workers { set, shutdown })
     }
 
+    /// Outbox rows not yet published to the bus.
+    pub async fn outbox_backlog(&self) -> Result<u64, BusError> {
+        use sqlx::Row as _;
+        let row = sqlx::query("SELECT COUNT(*) FROM outbox WHERE published_at_ms IS NULL")
+            .fetch_one(self.inner.store.reader())
+            .await
+            .map_err(warga_store::StoreError::from)?;
+        Ok(u64::try_from(row.get::<i64, _>(0)).unwrap_or(0))
+    }
+
+    /// Events delivered to `handler`'s consumer (or waiting for it) that it has not yet
+    /// handled — its lag; dead letters excluded. With the outbox drained, zero means the
+    /// consumer has caught up with everything published.
+    pub async fn pending(&self, handler: &dyn Handler) -> Result<u64, BusError> {
+        match &self.inner.backend {
+            Backend::InProcess => inprocess::pending(&self.inner.store, handler.name()).await,
+            Backend::Nats(nats) => nats.pending(handler).await,
+        }
+    }
+
     /// Dead letters, oldest first, at most `limit`.
     pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
         match &self.inner.backend {

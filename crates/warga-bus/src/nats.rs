@@ -120,13 +120,33 @@ impl Nats {
         }
     }
 
+    /// Messages of `handler`'s durable consumers not yet acknowledged: pending delivery or
+    /// delivered and in hand.
+    pub(crate) async fn pending(&self, handler: &dyn Handler) -> Result<u64, BusError> {
+        let stream = self
+            .js
+            .get_stream(&self.events_stream)
+            .await
+            .map_err(|e| nats_error("no event stream", e))?;
+        let mut total = 0;
+        for topic in handler.topics() {
+            let mut consumer: PullConsumer = stream
+                .get_consumer(&durable_name(handler.name(), topic))
+                .await
+                .map_err(|e| nats_error("no such consumer", e))?;
+            let info = consumer.info().await.map_err(|e| nats_error("consumer info", e))?;
+            total += info.num_pending + info.num_ack_pending as u64;
+        }
+        Ok(total)
+    }
+
     pub(crate) async fn worker(
         &self,
         store: Store,
         handler: Arc<dyn Handler>,
         topic: &'static str,
     ) -> Result<NatsWorker, BusError> {
-        let durable = format!("{}-{}", handler.name(), topic.replace('.', "_"));
+        let durable = durable_name(handler.name(), topic);
         let stream = self
             .js
             .get_stream(&self.events_stream)
@@ -325,6 +345,11 @@ impl Publisher for NatsPublisher {
             None => Ok(acked.len()),
         }
     }
+}
+
+/// The durable consumer of one (consumer, topic) pair.
+fn durable_name(consumer: &str, topic: &str) -> String {
+    format!("{consumer}-{}", topic.replace('.', "_"))
 }
 
 pub(crate) struct NatsWorker {

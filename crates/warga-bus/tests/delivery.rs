@@ -101,12 +101,15 @@ impl Handler for Picky {
 struct Switchable {
     inner: Arc<dyn Publisher>,
     down: Arc<AtomicBool>,
+    /// Batches refused while down.
+    refused: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[async_trait::async_trait]
 impl Publisher for Switchable {
     async fn publish(&self, store: &Store, batch: &[OutboxRow]) -> Result<usize, BusError> {
         if self.down.load(Ordering::SeqCst) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
             return Err(BusError::Nats("broker unreachable (test switch)".into()));
         }
         self.inner.publish(store, batch).await
@@ -234,6 +237,23 @@ where
     }
 }
 
+/// Waits until the outbox is published and each of `handlers` has handled everything
+/// delivered to it — the positive marker before checking that nothing more arrives.
+async fn caught_up(bus: &Bus, store: &Store, handlers: &[&Arc<dyn Handler>]) {
+    wait_for("the consumers to catch up", Duration::from_secs(60), || async {
+        if unpublished(store).await != 0 {
+            return false;
+        }
+        for handler in handlers {
+            if bus.pending(handler.as_ref()).await.unwrap() != 0 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
 fn recorder(name: &'static str) -> (Arc<dyn Handler>, Arc<AtomicBool>) {
     let failing = Arc::new(AtomicBool::new(false));
     (
@@ -254,21 +274,28 @@ async fn outage_loses_and_doubles_nothing(db: Db, backend: BusBackend) {
     };
     let store = setup.db.store.clone();
     let down = Arc::new(AtomicBool::new(true));
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let publisher = Arc::new(Switchable {
         inner: setup.bus.publisher(),
         down: down.clone(),
+        refused: refused.clone(),
     });
     let (first, _) = recorder("first");
     let (second, _) = recorder("second");
     let shutdown = CancellationToken::new();
     let workers = setup
         .bus
-        .start_workers_with(publisher, vec![first, second], shutdown.clone())
+        .start_workers_with(publisher, vec![first.clone(), second.clone()], shutdown.clone())
         .await
         .unwrap();
 
     commit_changes(&store, CHANGES).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The relay has tried to publish since every change committed, and was refused.
+    let before = refused.load(Ordering::SeqCst);
+    wait_for("a refused publication", Duration::from_secs(30), || async {
+        refused.load(Ordering::SeqCst) > before
+    })
+    .await;
     assert_eq!(
         effects(&store, "first").await,
         (0, 0),
@@ -290,11 +317,7 @@ async fn outage_loses_and_doubles_nothing(db: Db, backend: BusBackend) {
         .execute(store.writer())
         .await
         .unwrap();
-    wait_for("re-publication", Duration::from_secs(60), || async {
-        unpublished(&store).await == 0
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    caught_up(&setup.bus, &store, &[&first, &second]).await;
     workers.shutdown().await;
     for consumer in ["first", "second"] {
         assert_eq!(
@@ -319,7 +342,7 @@ async fn failing_handler_dead_letters_and_replays(db: Db, backend: BusBackend) {
     let shutdown = CancellationToken::new();
     let workers = setup
         .bus
-        .start_workers(vec![flaky, steady], shutdown.clone())
+        .start_workers(vec![flaky.clone(), steady.clone()], shutdown.clone())
         .await
         .unwrap();
 
@@ -356,7 +379,7 @@ async fn failing_handler_dead_letters_and_replays(db: Db, backend: BusBackend) {
         effects(&store, "flaky").await.0 >= EVENTS as i64
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    caught_up(&setup.bus, &store, &[&flaky, &steady]).await;
     workers.shutdown().await;
     assert_eq!(effects(&store, "flaky").await, (EVENTS as i64, EVENTS as i64));
     assert_eq!(
@@ -391,14 +414,14 @@ async fn restart_resumes_without_loss(db: Db, backend: BusBackend) {
 
     let workers = setup
         .bus
-        .start_workers(vec![first], CancellationToken::new())
+        .start_workers(vec![first.clone()], CancellationToken::new())
         .await
         .unwrap();
     wait_for("the rest", Duration::from_secs(60), || async {
         effects(&store, "first").await.0 >= CHANGES as i64
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    caught_up(&setup.bus, &store, &[&first]).await;
     workers.shutdown().await;
     assert_eq!(
         effects(&store, "first").await,
@@ -417,9 +440,10 @@ async fn a_poison_event_does_not_hold_back_its_batch(db: Db, backend: BusBackend
     let store = setup.db.store.clone();
     commit_changes(&store, EVENTS).await;
     let shutdown = CancellationToken::new();
+    let picky: Arc<dyn Handler> = Arc::new(Picky);
     let workers = setup
         .bus
-        .start_workers(vec![Arc::new(Picky) as Arc<dyn Handler>], shutdown.clone())
+        .start_workers(vec![picky.clone()], shutdown.clone())
         .await
         .unwrap();
     wait_for("the poison event dead-lettered", Duration::from_secs(60), || async {
@@ -430,7 +454,7 @@ async fn a_poison_event_does_not_hold_back_its_batch(db: Db, backend: BusBackend
         effects(&store, "picky").await.0 >= EVENTS as i64 - 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    caught_up(&setup.bus, &store, &[&picky]).await;
     workers.shutdown().await;
     assert_eq!(effects(&store, "picky").await, (EVENTS as i64 - 1, EVENTS as i64 - 1));
     let poisoned: i64 = sqlx::query("SELECT COUNT(*) FROM effects WHERE tally_id = 'tally-3'")

@@ -11,6 +11,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod secret;
+mod section;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,13 +21,15 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use secret::Secret;
+pub use section::{Section, Sections};
 
 /// Environment variables that start with this prefix are configuration.
 pub const ENV_PREFIX: &str = "WARGA_";
 
-/// The whole configuration of one warga process.
+/// The whole configuration of one warga process: the platform's sections, and those the
+/// services it runs registered ([`Section`]).
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Config {
     /// Where the embedded database, the generated TLS certificate and other local state live.
     pub data_dir: PathBuf,
@@ -37,13 +40,22 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub identity: IdentityConfig,
     pub gateway: GatewayConfig,
-    pub population: PopulationConfig,
-    pub ledger: LedgerConfig,
-    /// `warga orderer`: what its flags may also say.
-    pub orderer: LedgerNodeConfig,
-    /// `warga peer`: what its flags may also say.
-    pub peer: LedgerNodeConfig,
+    /// The sections services registered (`[population]`, `[ledger]`, …).
+    #[serde(skip)]
+    sections: section::Values,
 }
+
+/// The platform's own top-level keys; every other key belongs to a registered section.
+const PLATFORM_KEYS: [&str; 8] = [
+    "data_dir",
+    "http",
+    "database",
+    "bus",
+    "telemetry",
+    "workers",
+    "identity",
+    "gateway",
+];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -256,80 +268,6 @@ impl Default for IdentityConfig {
     }
 }
 
-/// The BPJS ledger network `warga up` runs inside its process.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LedgerConfig {
-    /// Run the orderers and one peer per organisation in `warga up`.
-    pub enabled: bool,
-    /// The network file; absent: the BPJS example network shipped with warga.
-    pub network: Option<PathBuf>,
-    /// The channel the embedded nodes serve.
-    pub channel: String,
-    /// Listen on free ports of 127.0.0.1 instead of the network file's addresses (several
-    /// instances on one machine, tests).
-    pub ephemeral_ports: bool,
-}
-
-impl Default for LedgerConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            network: None,
-            channel: "bpjs-main".into(),
-            ephemeral_ports: false,
-        }
-    }
-}
-
-/// One ledger node run as its own process (`warga orderer`, `warga peer`); a command-line
-/// flag wins over the value here.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LedgerNodeConfig {
-    /// The network file.
-    pub network: Option<PathBuf>,
-    /// The directory `warga ledger crypto generate` wrote.
-    pub crypto: Option<PathBuf>,
-    /// The node's organisation (peers only), e.g. `BPJS`.
-    pub org: Option<String>,
-    /// The node's name in the network file, e.g. `orderer0` or `peer0`.
-    pub name: Option<String>,
-    pub channel: Option<String>,
-    /// Where the node keeps its data.
-    pub data: Option<PathBuf>,
-}
-
-/// Population services.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PopulationConfig {
-    pub sms: SmsConfig,
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum SmsProviderKind {
-    /// Keep messages in warga (readable by administrators): for a single machine and demos.
-    #[default]
-    Outbox,
-    /// A Twilio-compatible HTTP API.
-    Twilio,
-}
-
-/// How officer notifications are sent.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SmsConfig {
-    pub provider: SmsProviderKind,
-    /// e.g. `https://api.twilio.com` or a compatible gateway.
-    pub twilio_base_url: Option<String>,
-    pub twilio_account_sid: Option<String>,
-    pub twilio_auth_token: Option<Secret<String>>,
-    /// The sender number or id.
-    pub twilio_from: Option<String>,
-}
-
 /// Limits applied at the edge to every service.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -384,10 +322,7 @@ impl Default for Config {
             workers: WorkersConfig::default(),
             identity: IdentityConfig::default(),
             gateway: GatewayConfig::default(),
-            population: PopulationConfig::default(),
-            ledger: LedgerConfig::default(),
-            orderer: LedgerNodeConfig::default(),
-            peer: LedgerNodeConfig::default(),
+            sections: section::Values::default(),
         }
     }
 }
@@ -402,7 +337,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, message: impl Into<String>) -> Self {
+    pub fn new(key: &str, message: impl Into<String>) -> Self {
         Self {
             key: key.to_owned(),
             message: message.into(),
@@ -411,9 +346,28 @@ impl ConfigError {
 }
 
 impl Config {
-    /// Loads defaults, then `file` when given, then the process environment.
+    /// Loads defaults, then `file` when given, then the process environment — the
+    /// platform's sections only.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::from_figment(Self::figment(file))
+        Self::load_with(file, &Sections::new())
+    }
+
+    /// As [`Config::load`], with the sections the services registered.
+    pub fn load_with(file: Option<&Path>, sections: &Sections) -> Result<Self, ConfigError> {
+        Self::from_figment_with(Self::figment(file), sections)
+    }
+
+    /// A registered section (its default when the program did not register it).
+    pub fn section<S: Section>(&self) -> std::borrow::Cow<'_, S> {
+        match self.sections.get::<S>() {
+            Some(section) => std::borrow::Cow::Borrowed(section),
+            None => std::borrow::Cow::Owned(S::default()),
+        }
+    }
+
+    /// A section to change (tests tune the configuration before starting).
+    pub fn section_mut<S: Section>(&mut self) -> &mut S {
+        self.sections.get_mut::<S>()
     }
 
     /// The layered sources, for callers that add their own (tests use `figment::Jail`).
@@ -434,8 +388,35 @@ impl Config {
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment.extract().map_err(figment_error)?;
+        Self::from_figment_with(figment, &Sections::new())
+    }
+
+    /// The platform's sections and the registered ones from `figment`; a top-level key
+    /// neither knows is an error naming it and where it was set.
+    pub fn from_figment_with(figment: Figment, sections: &Sections) -> Result<Self, ConfigError> {
+        let root: std::collections::BTreeMap<String, figment::value::Value> =
+            figment.extract().map_err(figment_error)?;
+        {
+            for key in root.keys() {
+                let known = PLATFORM_KEYS.contains(&key.as_str()) || sections.keys().any(|k| k == key);
+                if !known {
+                    let source = figment
+                        .find_metadata(key)
+                        .map(|meta| match &meta.source {
+                            Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+                            _ if meta.name.contains("environment") => {
+                                format!(" (set as {ENV_PREFIX}{}…)", key.to_ascii_uppercase())
+                            }
+                            _ => String::new(),
+                        })
+                        .unwrap_or_default();
+                    return Err(ConfigError::new(key, format!("unknown key{source}")));
+                }
+            }
+        }
+        let mut config: Config = figment.extract().map_err(figment_error)?;
         config.validate()?;
+        config.sections = sections.load(&figment)?;
         Ok(config)
     }
 
@@ -562,22 +543,6 @@ impl Config {
                 "must start with redis:// or rediss://",
             ));
         }
-        if self.population.sms.provider == SmsProviderKind::Twilio {
-            let sms = &self.population.sms;
-            for (key, missing) in [
-                ("population.sms.twilio_base_url", sms.twilio_base_url.is_none()),
-                ("population.sms.twilio_account_sid", sms.twilio_account_sid.is_none()),
-                ("population.sms.twilio_auth_token", sms.twilio_auth_token.is_none()),
-                ("population.sms.twilio_from", sms.twilio_from.is_none()),
-            ] {
-                if missing {
-                    return Err(ConfigError::new(
-                        key,
-                        "required when population.sms.provider = \"twilio\"",
-                    ));
-                }
-            }
-        }
         if self.identity.lockout_account_failures == 0 || self.identity.lockout_ip_failures == 0 {
             return Err(ConfigError::new(
                 "identity.lockout_account_failures",
@@ -589,13 +554,22 @@ impl Config {
 
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
-        // Serializing plain data with string keys into TOML cannot fail.
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# unprintable configuration: {e}\n"))
+        let mut table = match toml::Value::try_from(self) {
+            Ok(toml::Value::Table(table)) => table,
+            Ok(_) | Err(_) => toml::Table::new(),
+        };
+        for (key, value) in &self.sections.0 {
+            if let Some(value) = value.to_toml() {
+                table.insert((*key).to_owned(), value);
+            }
+        }
+        // Plain data with string keys always prints as TOML.
+        toml::to_string_pretty(&table).unwrap_or_else(|e| format!("# unprintable configuration: {e}\n"))
     }
 }
 
 /// Turns figment's error into one line: the dotted key, what is wrong, and where it came from.
-fn figment_error(error: figment::Error) -> ConfigError {
+pub(crate) fn figment_error(error: figment::Error) -> ConfigError {
     let key = error.path.join(".");
     let source = error.metadata.as_ref().map(|meta| match &meta.source {
         Some(figment::Source::File(path)) => format!("{key} in {}", path.display()),
@@ -669,6 +643,75 @@ mod tests {
             assert!(err.to_string().contains("w.toml"), "{err}");
             Ok(())
         });
+    }
+
+    /// A section some service registers.
+    #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct Reports {
+        sla_hours: u32,
+        api_key: Option<Secret<String>>,
+    }
+
+    impl Section for Reports {
+        const KEY: &'static str = "reports";
+        fn validate(&self) -> Result<(), ConfigError> {
+            if self.sla_hours > 720 {
+                return Err(ConfigError::new("reports.sla_hours", "at most 720"));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn registered_sections_load_check_and_print_like_the_platform_s() {
+        Jail::expect_with(|jail| {
+            jail.create_file("w.toml", "[reports]\nsla_hours = 72\n")?;
+            // Unregistered, the section is refused, naming the key and the file.
+            let err = Config::load(Some(Path::new("w.toml"))).unwrap_err();
+            assert_eq!(err.key, "reports");
+            assert!(err.to_string().contains("w.toml"), "{err}");
+
+            jail.set_env("WARGA_REPORTS__API_KEY", "kunci-rahasia");
+            let sections = Sections::new().with::<Reports>();
+            let config = Config::load_with(Some(Path::new("w.toml")), &sections).unwrap();
+            assert_eq!(config.section::<Reports>().sla_hours, 72);
+            assert_eq!(
+                config.section::<Reports>().api_key.as_ref().unwrap().expose(),
+                "kunci-rahasia"
+            );
+            let printed = config.to_redacted_toml();
+            assert!(
+                printed.contains("[reports]") && printed.contains("sla_hours = 72"),
+                "{printed}"
+            );
+            assert!(!printed.contains("kunci-rahasia"), "{printed}");
+
+            // A bad value names its dotted key and variable; a semantic check its key.
+            jail.set_env("WARGA_REPORTS__SLA_HOURS", "lama");
+            let err = Config::load_with(None, &sections).unwrap_err();
+            assert_eq!(err.key, "reports.sla_hours", "{err}");
+            assert!(err.to_string().contains("WARGA_REPORTS__SLA_HOURS"), "{err}");
+            jail.set_env("WARGA_REPORTS__SLA_HOURS", "1000");
+            let err = Config::load_with(None, &sections).unwrap_err();
+            assert_eq!(err.key, "reports.sla_hours");
+            jail.set_env("WARGA_REPORTS__SLA_HOUR", "1");
+            let err = Config::load_with(None, &sections).unwrap_err();
+            assert!(err.to_string().contains("sla_hour"), "{err}");
+            Ok(())
+        });
+        // Not registered and not set: the default.
+        assert_eq!(Config::default().section::<Reports>().sla_hours, 0);
+    }
+
+    #[test]
+    fn the_platform_s_keys_are_the_config_s_fields() {
+        let printed: toml::Table = toml::from_str(&Config::default().to_redacted_toml()).unwrap();
+        let mut keys: Vec<&str> = printed.keys().map(String::as_str).collect();
+        let mut platform = PLATFORM_KEYS.to_vec();
+        keys.sort_unstable();
+        platform.sort_unstable();
+        assert_eq!(keys, platform);
     }
 
     #[test]

@@ -22,8 +22,28 @@ pub mod ratelimit;
 pub mod server;
 mod service;
 pub mod tls;
+pub mod web;
 
 pub use auth::{Auth, MaybeAuth};
+
+/// Why the edge could not be set up or served: a listener, TLS material, keys, the rate
+/// limiter's store. One line for the operator, naming what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTPS server: {0}")]
+    Serve(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error(transparent)]
+    Auth(#[from] warga_auth::AuthError),
+    #[error("the rate limiter's Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
 pub use extract::Json;
 pub use middleware::REQUEST_ID_HEADER;
 pub use ops::{app, app_with, openapi};

@@ -187,10 +187,15 @@ pub enum ApiError {
     Unavailable(String),
     /// Anything unexpected; its text is logged and never sent.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(#[from] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
+    /// Something unexpected, described for the log (never for the client).
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(error.into())
+    }
+
     pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
         ApiError::Validation {
             field: field.into(),

@@ -96,7 +96,7 @@ struct Inner {
 
 impl RateLimiter {
     /// In memory, or in Redis when `gateway.redis_url` is set (connecting now).
-    pub async fn connect(config: &GatewayConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RateLimiter> {
+    pub async fn connect(config: &GatewayConfig, clock: Arc<dyn Clock>) -> Result<RateLimiter, crate::EdgeError> {
         let backend = match &config.redis_url {
             Some(url) => {
                 let client = redis::Client::open(url.expose().as_str())?;

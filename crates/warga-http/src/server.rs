@@ -3,10 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 
+use crate::EdgeError;
 use crate::tls::TlsMaterial;
 
 /// A running HTTPS listener.
@@ -17,22 +17,24 @@ pub struct Server {
 }
 
 /// Binds `listen` (port 0 picks one); serve it with [`serve`].
-pub fn bind(listen: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
-    let listener = std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
-    listener.set_nonblocking(true)?;
+pub fn bind(listen: SocketAddr) -> Result<std::net::TcpListener, EdgeError> {
+    let refused = |source| EdgeError::Listen { addr: listen, source };
+    let listener = std::net::TcpListener::bind(listen).map_err(refused)?;
+    listener.set_nonblocking(true).map_err(refused)?;
     Ok(listener)
 }
 
 /// Binds `listen` (port 0 picks one) and serves `app` in the background.
-pub fn start(listen: SocketAddr, tls: &TlsMaterial, app: Router) -> anyhow::Result<Server> {
+pub fn start(listen: SocketAddr, tls: &TlsMaterial, app: Router) -> Result<Server, EdgeError> {
     serve(bind(listen)?, tls, app)
 }
 
 /// Serves `app` over TLS on a bound listener, in the background.
-pub fn serve(listener: std::net::TcpListener, tls: &TlsMaterial, app: Router) -> anyhow::Result<Server> {
-    let local_addr = listener.local_addr()?;
+pub fn serve(listener: std::net::TcpListener, tls: &TlsMaterial, app: Router) -> Result<Server, EdgeError> {
+    let local_addr = listener.local_addr().map_err(|e| EdgeError::Serve(e.to_string()))?;
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config.clone()))?
+    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config.clone()))
+        .map_err(|e| EdgeError::Serve(e.to_string()))?
         .handle(handle.clone());
     let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
     Ok(Server {
@@ -54,13 +56,12 @@ pub fn public_url(config: &warga_config::Config, local_addr: SocketAddr) -> Stri
 impl Server {
     /// Stops accepting connections, lets in-flight requests finish for up to `grace`, then
     /// closes what is left.
-    pub async fn shutdown(self, grace: Duration) -> anyhow::Result<()> {
+    pub async fn shutdown(self, grace: Duration) -> Result<(), EdgeError> {
         self.handle.graceful_shutdown(Some(grace));
         self.task
             .await
-            .context("server task failed")?
-            .context("server failed")?;
-        Ok(())
+            .map_err(|e| EdgeError::Serve(format!("the server task failed: {e}")))?
+            .map_err(|e| EdgeError::Serve(e.to_string()))
     }
 
     /// Open connections right now.

@@ -50,7 +50,7 @@ impl Platform {
         bus: Bus,
         public_url: String,
         clock: Arc<dyn warga_core::time::Clock>,
-    ) -> anyhow::Result<Platform> {
+    ) -> Result<Platform, crate::EdgeError> {
         let identity = &config.identity;
         let master = Arc::new(MasterKey::load_or_create(&config)?);
         let vault = warga_auth::Vault::open_or_init(store.clone(), master.clone()).await?;
@@ -107,4 +107,9 @@ pub trait Service: Send + Sync + 'static {
     fn openapi(&self) -> utoipa::openapi::OpenApi;
     /// Durable event consumers; they run where background workers are enabled.
     fn handlers(&self, platform: &Platform) -> Vec<Arc<dyn Handler>>;
+    /// The service's own configuration sections, registered so that the loader reads,
+    /// checks and prints them (`[population]`, …); none by default.
+    fn sections(&self, sections: warga_config::Sections) -> warga_config::Sections {
+        sections
+    }
 }

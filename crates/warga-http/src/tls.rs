@@ -10,10 +10,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use warga_config::Config;
+
+use crate::EdgeError;
+
+fn tls(message: String) -> EdgeError {
+    EdgeError::Tls(message)
+}
 
 /// A ready server configuration and what to tell the operator about it.
 pub struct TlsMaterial {
@@ -26,7 +31,7 @@ pub struct TlsMaterial {
 }
 
 /// Loads the configured certificate, or the generated one (creating it when missing).
-pub fn load_or_generate(config: &Config) -> anyhow::Result<TlsMaterial> {
+pub fn load_or_generate(config: &Config) -> Result<TlsMaterial, EdgeError> {
     let (cert_path, key_path, generated) = match (&config.http.tls_cert_path, &config.http.tls_key_path) {
         (Some(cert), Some(key)) => (cert.clone(), key.clone(), false),
         _ => {
@@ -43,21 +48,22 @@ pub fn load_or_generate(config: &Config) -> anyhow::Result<TlsMaterial> {
         }
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .with_context(|| format!("cannot read certificate {}", cert_path.display()))?
+        .map_err(|e| tls(format!("cannot read certificate {}: {e}", cert_path.display())))?
         .collect::<Result<_, _>>()
-        .with_context(|| format!("certificate {} is not valid PEM", cert_path.display()))?;
+        .map_err(|e| tls(format!("certificate {} is not valid PEM: {e}", cert_path.display())))?;
     let leaf = certs
         .first()
-        .with_context(|| format!("no certificate in {}", cert_path.display()))?;
+        .ok_or_else(|| tls(format!("no certificate in {}", cert_path.display())))?;
     let fingerprint_sha256 = fingerprint(leaf);
     let key = PrivateKeyDer::from_pem_file(&key_path)
-        .with_context(|| format!("cannot read private key {}", key_path.display()))?;
+        .map_err(|e| tls(format!("cannot read private key {}: {e}", key_path.display())))?;
     let mut server_config =
         rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .context("certificate and key do not match")?;
+            .map_err(|e| tls(format!("certificate and key do not match: {e}")))?;
     server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsMaterial {
         server_config: Arc::new(server_config),
@@ -67,30 +73,30 @@ pub fn load_or_generate(config: &Config) -> anyhow::Result<TlsMaterial> {
     })
 }
 
-fn generate_self_signed(dir: &Path, cert: &Path, key: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+fn generate_self_signed(dir: &Path, cert: &Path, key: &Path, listen: SocketAddr) -> Result<(), EdgeError> {
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
     if !listen.ip().is_unspecified() && !listen.ip().is_loopback() {
         names.push(listen.ip().to_string());
     }
-    let certified = rcgen::generate_simple_self_signed(names).context("cannot generate a self-signed certificate")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let certified = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| tls(format!("cannot generate a self-signed certificate: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| tls(format!("cannot create {}: {e}", dir.display())))?;
     write_private(key, certified.signing_key.serialize_pem().as_bytes())?;
-    std::fs::write(cert, certified.cert.pem()).with_context(|| format!("cannot write {}", cert.display()))?;
+    std::fs::write(cert, certified.cert.pem()).map_err(|e| tls(format!("cannot write {}: {e}", cert.display())))?;
     tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
     Ok(())
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), EdgeError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(contents)?;
-    Ok(())
+        .and_then(|mut file| file.write_all(contents))
+        .map_err(|e| tls(format!("cannot write {}: {e}", path.display())))
 }
 
 /// SHA-256 fingerprint as `AB:CD:…`, the form browsers and `openssl x509 -fingerprint` show.
@@ -111,10 +117,8 @@ mod tests {
     #[test]
     fn generates_once_then_reuses_and_honours_configured_paths() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.data_dir = dir.path().to_path_buf();
         let first = load_or_generate(&config).unwrap();
         assert!(first.generated);
         let mode = std::fs::metadata(dir.path().join("tls/key.pem")).unwrap().permissions();

@@ -150,16 +150,20 @@ async fn numbered_parameters_can_repeat(store: &Store) {
 }
 
 async fn commit_with_events_wakes_the_relay(store: &Store) {
-    let waiter = {
-        let store = store.clone();
-        tokio::spawn(async move { store.outbox_written().await })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A wake-up stored by an earlier commit is taken first (a timeout of zero polls once),
+    // so the one seen below can only come from this commit.
+    let _ = tokio::time::timeout(Duration::ZERO, store.outbox_written()).await;
+    assert!(
+        tokio::time::timeout(Duration::ZERO, store.outbox_written())
+            .await
+            .is_err(),
+        "no wake-up without a commit"
+    );
+    let woken = store.outbox_written();
     insert_note(store, "w", "wake").await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), waiter)
+    tokio::time::timeout(Duration::from_secs(5), woken)
         .await
-        .expect("woken")
-        .unwrap();
+        .expect("woken");
 }
 
 async fn ping_fails_once_closed(store: &Store) {

@@ -42,8 +42,19 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// Why logging and tracing could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("telemetry.otlp_endpoint: {0}")]
+    Exporter(String),
+    #[error("telemetry.log_level: {0}")]
+    Filter(String),
+    #[error("a logger is already installed: {0}")]
+    Installed(String),
+}
+
 /// Installs the global subscriber. Call once, early in `main`.
-pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
+pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let mut builder = SdkTracerProvider::builder().with_resource(
@@ -56,7 +67,8 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .with_endpoint(endpoint.clone())
-            .build()?;
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
@@ -65,7 +77,9 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
 
     // The log filter applies to log output only: spans are traced (and carry trace ids into
     // events and problem documents) whatever the log level.
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(directives(&config.log_level)))?;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(directives(&config.log_level)))
+        .map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(LevelFilter::INFO);
@@ -84,14 +98,20 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
                 .with_span_list(false)
                 .with_writer(std::io::stderr)
                 .with_filter(filter);
-            registry.with(logs).try_init()?
+            registry
+                .with(logs)
+                .try_init()
+                .map_err(|e| TelemetryError::Installed(e.to_string()))?
         }
         LogFormat::Pretty => {
             let logs = tracing_subscriber::fmt::layer()
                 .compact()
                 .with_writer(std::io::stderr)
                 .with_filter(filter);
-            registry.with(logs).try_init()?
+            registry
+                .with(logs)
+                .try_init()
+                .map_err(|e| TelemetryError::Installed(e.to_string()))?
         }
     }
     Ok(TelemetryGuard { provider })

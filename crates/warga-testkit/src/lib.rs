@@ -68,10 +68,8 @@ pub async fn spawn_app_with(
         Engine::Postgres => TestDb::postgres(&migrations).await?,
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.data_dir = dir.path().to_path_buf();
     // Bound here, served by the app: the port is known before anything starts.
     let listener = warga_http::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -80,7 +78,9 @@ pub async fn spawn_app_with(
     config.http.body_limit_bytes = 64 * 1024;
     config.http.shutdown_grace_ms = 10_000;
     config.bus.poll_interval_ms = 50;
-    config.ledger.enabled = false;
+    config
+        .section_mut::<warga_ledger_node::settings::LedgerConfig>()
+        .enabled = false;
     tune(&mut config);
     let running = warga_app::Launch::new(config, warga_app::services::all(), warga_app::Mode::Serve)
         .clock(Arc::new(clock.clone()))
@@ -175,6 +175,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Waits until every event committed so far has been published and handled by every
+    /// consumer — the positive marker before checking that nothing more happens.
+    pub async fn settled(&self) {
+        let running = self.running.as_ref().expect("the app is running");
+        wait_for("every event handled", Duration::from_secs(30), || async {
+            running.events_in_flight().await.unwrap() == 0
+        })
+        .await;
+    }
+
     /// Stops the platform (requests drained, workers finished) if a test has not already.
     pub async fn shutdown(&mut self) {
         if let Some(running) = self.running.take() {
@@ -196,4 +206,30 @@ where
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A port for a child process to bind later (a network file's addresses must be known
+/// before its nodes start). It lies below the kernel's ephemeral range (32768–60999 on
+/// Linux), so no `bind(…:0)` anywhere can be handed it in the meantime, and this process
+/// never gives it out twice; it is free when returned. Processes start at different points
+/// of the range (by process id), so two test binaries rarely meet.
+pub fn port_for_child() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 97) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % SPAN;
+        let port = u16::try_from(FIRST + offset).expect("below 32768");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN);
 }

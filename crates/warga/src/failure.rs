@@ -78,7 +78,8 @@ pub fn load_config(
     file: Option<&std::path::Path>,
     log_format: Option<crate::cli::LogFormatArg>,
 ) -> Result<warga_config::Config, Failure> {
-    let mut config = warga_config::Config::load(file).map_err(Failure::usage)?;
+    let mut config =
+        warga_config::Config::load_with(file, &warga_app::services::config_sections()).map_err(Failure::usage)?;
     if let Some(format) = log_format {
         config.telemetry.log_format = match format {
             crate::cli::LogFormatArg::Auto => warga_config::LogFormat::Auto,
@@ -91,5 +92,6 @@ pub fn load_config(
 
 /// Installs logging for a long-running command; logs go to standard error.
 pub fn start_logging(config: &warga_config::Config) -> Result<warga_telemetry::TelemetryGuard, Failure> {
-    warga_telemetry::init(&config.telemetry).map_err(|e| anyhow::anyhow!("cannot start logging: {e:#}").into())
+    warga_telemetry::init(&config.telemetry)
+        .map_err(|e| Failure::usage(anyhow::Error::new(e).context("cannot start logging")))
 }

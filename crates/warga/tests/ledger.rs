@@ -23,19 +23,15 @@ use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_warga");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The example network with every address moved to a free local port.
+/// The example network with every address moved to a port reserved for the node that will
+/// bind it.
 fn network_file(dir: &Path) -> (PathBuf, BTreeMap<String, (SocketAddr, SocketAddr)>) {
     let mut text = BPJS_EXAMPLE.to_owned();
     for port in [7050, 8050, 9050, 9443, 9444, 9445, 7051, 7151, 7251, 9451, 9551, 9651] {
-        text = text.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{}", free_port()));
+        text = text.replace(
+            &format!("127.0.0.1:{port}"),
+            &format!("127.0.0.1:{}", warga_testkit::port_for_child()),
+        );
     }
     let network = warga_ledger_core::network::Network::parse(&text).unwrap();
     let nodes = network

@@ -415,7 +415,13 @@ async fn serve_splits_gateway_and_workers_across_processes() {
         &[],
     );
     let id = gateway.post_probe("via gateway").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The gateway says it runs no workers, and indeed the probe stays pending there.
+    wait_for("the gateway's banner", Duration::from_secs(10), || async {
+        std::fs::read_to_string(&gateway.stdout)
+            .unwrap_or_default()
+            .contains("pekerja / workers: off")
+    })
+    .await;
     assert_eq!(
         gateway.probe(&id).await["status"],
         "pending",

@@ -14,7 +14,8 @@
 //! - [`lifecycle`]: a node process's operations endpoint (health and metrics over TLS) and
 //!   its graceful shutdown;
 //! - [`render`]: blocks and block events as JSON for people (the CLI);
-//! - [`processes`]: `warga ledger network up`, a network of node processes.
+//! - [`processes`]: `warga ledger network up`, a network of node processes;
+//! - [`settings`]: the ledger's configuration sections (`[ledger]`, `[orderer]`, `[peer]`).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -28,6 +29,7 @@ pub mod orderer;
 pub mod peer;
 pub mod processes;
 pub mod render;
+pub mod settings;
 
 /// Why a node could not start or run.
 #[derive(Debug, thiserror::Error)]

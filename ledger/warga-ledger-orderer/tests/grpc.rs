@@ -236,25 +236,26 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
     // leader, back from its disk, catches up through a snapshot streamed over gRPC.
     let leader_raft = running[&new_leader].node.raft.clone();
     leader_raft.trigger().snapshot().await.unwrap();
-    let snapshot = loop {
-        if let Some(s) = leader_raft.metrics().borrow().snapshot {
-            break s.index;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // Waits on Raft's own metrics (a watch channel): no fixed number of polls to run out
+    // of on a busy machine.
+    let snapshot = leader_raft
+        .wait(Some(Duration::from_secs(60)))
+        .metrics(|m| m.snapshot.is_some(), "the leader's snapshot")
+        .await
+        .unwrap()
+        .snapshot
+        .unwrap()
+        .index;
     assert!(snapshot > old_last_index);
     leader_raft.trigger().purge_log(snapshot).await.unwrap();
-    for _ in 0..250 {
-        if leader_raft
-            .metrics()
-            .borrow()
-            .purged
-            .is_some_and(|p| p.index >= snapshot)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    leader_raft
+        .wait(Some(Duration::from_secs(60)))
+        .metrics(
+            |m| m.purged.is_some_and(|p| p.index >= snapshot),
+            "the leader's log purged up to its snapshot",
+        )
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind(old_addr).await.unwrap();
     let dir = orderer_org.join("orderers").join(host(leader));
     let material = tls(&net, &dir, true);
@@ -290,12 +291,15 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         },
     ));
     let target = running[&new_leader].node.height();
-    for _ in 0..500 {
-        if node.height() == target {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let leader_applied = leader_raft.metrics().borrow().last_applied.map(|l| l.index);
+    node.raft
+        .wait(Some(Duration::from_secs(60)))
+        .metrics(
+            |m| m.last_applied.map(|l| l.index) >= leader_applied,
+            "the restarted orderer applied what the leader had",
+        )
+        .await
+        .unwrap();
     assert_eq!(node.height(), target, "the restarted orderer caught up");
     assert!(
         node.raft

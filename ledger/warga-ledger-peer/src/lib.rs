@@ -301,9 +301,11 @@ impl PeerLedger {
     }
 }
 
-/// A crash point for tests of recovery: with `WARGA_TEST_CRASH_AT=<name>:<n>` in the environment
-/// the process aborts (no cleanup, as `kill -9`) when it reaches point `name` for item `n`.
-/// Read once; without the variable, a comparison of nothing.
+/// A crash point (failpoint) for tests of recovery, compiled only with the `failpoints`
+/// feature — which test builds enable and release builds do not: with
+/// `WARGA_TEST_CRASH_AT=<name>:<n>` in the environment the process aborts (no cleanup, as
+/// `kill -9`) when it reaches point `name` for item `n`. Read once.
+#[cfg(feature = "failpoints")]
 pub fn crash_point(name: &str, n: u64) {
     static AT: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
     let at = AT.get_or_init(|| {
@@ -319,6 +321,11 @@ pub fn crash_point(name: &str, n: u64) {
         std::process::abort();
     }
 }
+
+/// Without the `failpoints` feature a crash point is nothing at all.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn crash_point(_name: &str, _n: u64) {}
 
 /// A read snapshot of the ledger.
 pub struct Snapshot(redb::ReadTransaction);

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::IdentityError;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use warga_core::Event;
 use warga_core::identity::{OfficerLevel, Role};
-use warga_http::ApiError;
 use warga_store::audit::{AuditRecord, Outcome};
 use warga_store::{StoreError, Tx};
 
@@ -162,11 +162,11 @@ pub async fn list(
 }
 
 /// Lowercases and checks a username: 3–64 of `a-z 0-9 . _ -`, starting with a letter or digit.
-pub fn normalize_username(username: &str) -> Result<String, ApiError> {
+pub fn normalize_username(username: &str) -> Result<String, IdentityError> {
     let username = username.trim().to_lowercase();
     let len = username.chars().count();
     if !(3..=USERNAME_CHARS_MAX).contains(&len) {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "username",
             format!("must be 3 to {USERNAME_CHARS_MAX} characters"),
         ));
@@ -176,7 +176,7 @@ pub fn normalize_username(username: &str) -> Result<String, ApiError> {
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
         && username.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     if !ok {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "username",
             "may contain only a-z, 0-9, '.', '_' and '-', and must start with a letter or digit",
         ));
@@ -184,17 +184,17 @@ pub fn normalize_username(username: &str) -> Result<String, ApiError> {
     Ok(username)
 }
 
-pub fn check_display_name(name: &str) -> Result<String, ApiError> {
+pub fn check_display_name(name: &str) -> Result<String, IdentityError> {
     let name = name.trim();
     let len = name.chars().count();
     if len == 0 || len > DISPLAY_NAME_CHARS_MAX {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "display_name",
             format!("must be 1 to {DISPLAY_NAME_CHARS_MAX} characters"),
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "display_name",
             "must not contain control characters",
         ));
@@ -202,7 +202,7 @@ pub fn check_display_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-fn check_email(email: &str) -> Result<String, ApiError> {
+fn check_email(email: &str) -> Result<String, IdentityError> {
     let email = email.trim();
     let valid = email.len() <= 254
         && email
@@ -210,13 +210,13 @@ fn check_email(email: &str) -> Result<String, ApiError> {
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
-        return Err(ApiError::validation("email", "is not an e-mail address"));
+        return Err(IdentityError::invalid("email", "is not an e-mail address"));
     }
     Ok(email.to_owned())
 }
 
 /// A department id: a short slug such as `dinas-pu`.
-pub fn check_department_id(id: &str) -> Result<String, ApiError> {
+pub fn check_department_id(id: &str) -> Result<String, IdentityError> {
     let id = id.trim().to_lowercase();
     let ok = (2..=48).contains(&id.len())
         && id
@@ -225,7 +225,7 @@ pub fn check_department_id(id: &str) -> Result<String, ApiError> {
         && !id.starts_with('-')
         && !id.ends_with('-');
     if !ok {
-        return Err(ApiError::validation("id", "must be 2 to 48 of a-z, 0-9 and '-'"));
+        return Err(IdentityError::invalid("id", "must be 2 to 48 of a-z, 0-9 and '-'"));
     }
     Ok(id)
 }
@@ -245,17 +245,27 @@ pub struct NewAccount {
 }
 
 /// Validates, hashes and stores `new` in `tx`, with its audit record and event.
-pub async fn create(tx: &mut Tx, new: NewAccount, actor: &str) -> Result<Account, ApiError> {
+pub async fn create(tx: &mut Tx, new: NewAccount, actor: &str) -> Result<Account, IdentityError> {
     create_inner(tx, new, None, actor).await
 }
 
 /// As [`create`], with the password already hashed (the demo seed hashes its one password
 /// once). `new.password` is still checked against the policy.
-pub async fn create_with_hash(tx: &mut Tx, new: NewAccount, hash: String, actor: &str) -> Result<Account, ApiError> {
+pub async fn create_with_hash(
+    tx: &mut Tx,
+    new: NewAccount,
+    hash: String,
+    actor: &str,
+) -> Result<Account, IdentityError> {
     create_inner(tx, new, Some(hash), actor).await
 }
 
-async fn create_inner(tx: &mut Tx, new: NewAccount, hash: Option<String>, actor: &str) -> Result<Account, ApiError> {
+async fn create_inner(
+    tx: &mut Tx,
+    new: NewAccount,
+    hash: Option<String>,
+    actor: &str,
+) -> Result<Account, IdentityError> {
     let username = normalize_username(&new.username)?;
     let display_name = check_display_name(&new.display_name)?;
     let email = new
@@ -264,25 +274,25 @@ async fn create_inner(tx: &mut Tx, new: NewAccount, hash: Option<String>, actor:
         .filter(|e| !e.trim().is_empty())
         .map(check_email)
         .transpose()?;
-    password::check_policy(&new.password, &username).map_err(|e| ApiError::validation("password", e.to_string()))?;
+    password::check_policy(&new.password, &username).map_err(|e| IdentityError::invalid("password", e.to_string()))?;
     if new.roles.is_empty() {
-        return Err(ApiError::validation("roles", "at least one role is required"));
+        return Err(IdentityError::invalid("roles", "at least one role is required"));
     }
     if new.roles.contains(&Role::Service) {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "roles",
             "service is for OAuth clients, not accounts",
         ));
     }
     let is_officer = new.roles.contains(&Role::Officer);
     if is_officer && (new.department_id.is_none() || new.officer_level.is_none()) {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "department",
             "an officer needs a department and a level",
         ));
     }
     if new.roles.contains(&Role::LedgerMember) && new.msp_id.as_deref().is_none_or(str::is_empty) {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "msp_id",
             "a ledger organisation member needs an MSP id",
         ));
@@ -295,20 +305,20 @@ async fn create_inner(tx: &mut Tx, new: NewAccount, hash: Option<String>, actor:
             .map_err(StoreError::from)?
             .is_some();
         if !exists {
-            return Err(ApiError::validation(
+            return Err(IdentityError::invalid(
                 "department",
                 format!("no department {department}"),
             ));
         }
     }
     if by_username(tx.conn(), &username).await?.is_some() {
-        return Err(ApiError::Conflict(format!("the username {username} is taken")));
+        return Err(IdentityError::Conflict(format!("the username {username} is taken")));
     }
     let password_hash = match hash {
         Some(hash) => hash,
         None => password::hash(new.password)
             .await
-            .map_err(|e| ApiError::Internal(anyhow_error(e)))?,
+            .map_err(|e| IdentityError::Internal(e.to_string()))?,
     };
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
     let now = warga_core::time::now_ms();
@@ -348,19 +358,15 @@ async fn create_inner(tx: &mut Tx, new: NewAccount, hash: Option<String>, actor:
     .await?;
     by_id(tx.conn(), &id)
         .await?
-        .ok_or_else(|| ApiError::Internal(anyhow_error("account vanished after insert")))
-}
-
-pub(crate) fn anyhow_error(message: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::msg(message.to_string())
+        .ok_or_else(|| IdentityError::Internal("account vanished after insert".into()))
 }
 
 /// Creates a department.
-pub async fn create_department(tx: &mut Tx, id: &str, name: &str, actor: &str) -> Result<(), ApiError> {
+pub async fn create_department(tx: &mut Tx, id: &str, name: &str, actor: &str) -> Result<(), IdentityError> {
     let id = check_department_id(id)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
-        return Err(ApiError::validation("name", "must be 1 to 120 characters"));
+        return Err(IdentityError::invalid("name", "must be 1 to 120 characters"));
     }
     sqlx::query("INSERT INTO identity_departments (id, name, created_at_ms) VALUES ($1, $2, $3)")
         .bind(&id)
@@ -369,7 +375,7 @@ pub async fn create_department(tx: &mut Tx, id: &str, name: &str, actor: &str) -
         .execute(tx.conn())
         .await
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict { .. } => ApiError::Conflict(format!("department {id} exists")),
+            StoreError::Conflict { .. } => IdentityError::Conflict(format!("department {id} exists")),
             other => other.into(),
         })?;
     tx.audit(&AuditRecord {
@@ -405,7 +411,7 @@ pub async fn departments(store: &warga_store::Store) -> Result<Vec<Department>, 
 }
 
 /// Disables an account: it can no longer sign in, and its refresh tokens stop working.
-pub async fn disable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), ApiError> {
+pub async fn disable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), IdentityError> {
     let now = warga_core::time::now_ms();
     let updated = sqlx::query("UPDATE identity_accounts SET status = 'disabled', updated_at_ms = $1 WHERE id = $2")
         .bind(now)
@@ -415,7 +421,7 @@ pub async fn disable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), ApiError>
         .map_err(StoreError::from)?
         .rows_affected();
     if updated == 0 {
-        return Err(ApiError::NotFound(format!("no account {id}")));
+        return Err(IdentityError::NotFound(format!("no account {id}")));
     }
     sqlx::query(
         "UPDATE identity_refresh_tokens SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL",

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 use warga_core::identity::{OfficerLevel, Role};
 use warga_http::{ApiError, Auth, Json, Platform, Problem};
+
+use crate::error::IdentityError;
 use warga_store::audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
 
 use crate::accounts::{self, AccountView, Department, NewAccount};
@@ -179,13 +181,13 @@ pub async fn create_officer_account(
     platform: &Platform,
     input: NewOfficer,
     actor: &str,
-) -> Result<CreatedOfficer, ApiError> {
+) -> Result<CreatedOfficer, IdentityError> {
     let mut roles: std::collections::BTreeSet<Role> = input.roles.into_iter().collect();
     if roles.is_empty() {
         roles.insert(Role::Officer);
     }
     if roles.contains(&Role::Admin) || roles.contains(&Role::Citizen) {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "roles",
             "officers get officer, registry_officer or ledger_member roles",
         ));

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::IdentityError;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use warga_core::identity::Role;
-use warga_http::ApiError;
 use warga_store::audit::{AuditRecord, Outcome};
 use warga_store::{Store, StoreError, Tx};
 
@@ -100,14 +100,14 @@ pub struct RegisteredClient {
     pub client_secret: Option<String>,
 }
 
-fn check_redirect(field: &str, uri: &str) -> Result<(), ApiError> {
+fn check_redirect(field: &str, uri: &str) -> Result<(), IdentityError> {
     let loopback =
         uri.starts_with("http://127.0.0.1") || uri.starts_with("http://localhost") || uri.starts_with("http://[::1]");
     let ok = (uri.starts_with("https://") || loopback) && !uri.contains('#') && uri.len() <= 2_000;
     if ok {
         Ok(())
     } else {
-        Err(ApiError::validation(
+        Err(IdentityError::invalid(
             field,
             "must be an https:// (or loopback http://) URL without a fragment",
         ))
@@ -115,44 +115,44 @@ fn check_redirect(field: &str, uri: &str) -> Result<(), ApiError> {
 }
 
 /// Registers a client; returns its secret once when confidential.
-pub async fn create(tx: &mut Tx, new: NewClient, actor: &str) -> Result<RegisteredClient, ApiError> {
+pub async fn create(tx: &mut Tx, new: NewClient, actor: &str) -> Result<RegisteredClient, IdentityError> {
     let id = new.client_id.trim();
     let id_ok = (3..=64).contains(&id.len())
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if !id_ok {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "client_id",
             "must be 3 to 64 of A-Z, a-z, 0-9, '-', '_', '.'",
         ));
     }
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::validation("name", "must be 1 to 100 characters"));
+        return Err(IdentityError::invalid("name", "must be 1 to 100 characters"));
     }
     if new.grant_types.is_empty() {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "grant_types",
             "at least one grant type is required",
         ));
     }
     for grant in &new.grant_types {
         if !GRANTS.contains(&grant.as_str()) {
-            return Err(ApiError::validation(
+            return Err(IdentityError::invalid(
                 "grant_types",
                 format!("unsupported grant type {grant}"),
             ));
         }
     }
     if new.grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) && !new.confidential {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "confidential",
             "client credentials need a confidential client",
         ));
     }
     if new.grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE) && new.redirect_uris.is_empty() {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "redirect_uris",
             "the authorization code grant needs a redirect URI",
         ));
@@ -164,7 +164,7 @@ pub async fn create(tx: &mut Tx, new: NewClient, actor: &str) -> Result<Register
         check_redirect("post_logout_redirect_uris", uri)?;
     }
     if new.service_roles.contains(&Role::Admin) {
-        return Err(ApiError::validation(
+        return Err(IdentityError::invalid(
             "service_roles",
             "a client cannot be an administrator",
         ));
@@ -190,7 +190,7 @@ pub async fn create(tx: &mut Tx, new: NewClient, actor: &str) -> Result<Register
     .execute(tx.conn())
     .await
     .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => ApiError::Conflict(format!("client {id} exists")),
+        StoreError::Conflict { .. } => IdentityError::Conflict(format!("client {id} exists")),
         other => other.into(),
     })?;
     tx.audit(&AuditRecord {

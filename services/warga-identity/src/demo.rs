@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 
 use warga_core::identity::{OfficerLevel, Role};
-use warga_http::{ApiError, Platform};
+use warga_http::Platform;
+
+use crate::error::IdentityError;
 
 use crate::accounts::{self, NewAccount};
 
@@ -113,7 +115,7 @@ fn people() -> Vec<Person> {
 }
 
 /// Seeds the demo world unless it is there already.
-pub async fn seed(platform: &Platform) -> Result<DemoSummary, ApiError> {
+pub async fn seed(platform: &Platform) -> Result<DemoSummary, IdentityError> {
     let logins = vec![
         ("warga (citizen)", "warga001".to_owned()),
         ("petugas dinas (officer, head)", "dinaspu.kepala".to_owned()),
@@ -130,7 +132,7 @@ pub async fn seed(platform: &Platform) -> Result<DemoSummary, ApiError> {
     }
     let hash = crate::password::hash(DEMO_PASSWORD.to_owned())
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+        .map_err(|e| IdentityError::Internal(e.to_string()))?;
     let mut tx = platform.store.begin().await?;
     let departments = AUTHORITIES.iter().copied().chain([
         ("pemkot", "Pemerintah Kota"),

@@ -15,6 +15,7 @@ pub mod accounts;
 mod admin;
 pub mod clients;
 pub mod demo;
+mod error;
 mod lockout;
 pub mod oidc;
 mod pages;
@@ -26,10 +27,11 @@ use axum::Router;
 use axum::routing::{get, post};
 use warga_bus::Handler;
 use warga_core::identity::Role;
-use warga_http::{ApiError, Platform, Service};
+use warga_http::{Platform, Service};
 use warga_store::{MigrationSet, MigrationStep};
 
 pub use admin::{CreatedOfficer, IdentityApi, NewOfficer, create_officer_account};
+pub use error::IdentityError;
 pub use lockout::LoginFailure;
 
 /// The identity service. Lockouts, codes and sessions follow the platform's clock.
@@ -93,7 +95,7 @@ impl Service for IdentityService {
 
 /// First start: make sure a signing key and an administrator exist. Returns the
 /// administrator's one-time password when one was generated (to be shown once).
-pub async fn bootstrap(platform: &Platform) -> Result<Option<String>, ApiError> {
+pub async fn bootstrap(platform: &Platform) -> Result<Option<String>, IdentityError> {
     if let Some(local) = &platform.auth.local {
         local.keyring.signing_key().await?;
     }
@@ -133,20 +135,22 @@ pub async fn bootstrap(platform: &Platform) -> Result<Option<String>, ApiError> 
 pub const WEB_CLIENT_ID: &str = "warga-web";
 
 /// Registers (or points at this deployment's current URL) the public client of the web UI.
-async fn ensure_web_client(platform: &Platform) -> Result<(), ApiError> {
+async fn ensure_web_client(platform: &Platform) -> Result<(), IdentityError> {
     let base = &platform.public_url;
     let callback = format!("{base}/web/callback");
     let after_logout = format!("{base}/");
     if clients::find(&platform.store, WEB_CLIENT_ID).await?.is_some() {
+        let mut tx = platform.store.begin().await?;
         sqlx::query(
             "UPDATE identity_clients SET redirect_uris = $1, post_logout_redirect_uris = $2 WHERE client_id = $3",
         )
         .bind(&callback)
         .bind(&after_logout)
         .bind(WEB_CLIENT_ID)
-        .execute(platform.store.writer())
+        .execute(tx.conn())
         .await
         .map_err(warga_store::StoreError::from)?;
+        tx.commit().await?;
         return Ok(());
     }
     let mut tx = platform.store.begin().await?;

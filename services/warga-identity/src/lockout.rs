@@ -63,10 +63,12 @@ pub async fn sign_in(
                 return Ok(Err(LoginFailure::Disabled));
             }
             if account.failed_logins > 0 {
+                let mut tx = store.begin().await?;
                 sqlx::query("UPDATE identity_accounts SET failed_logins = 0, locked_until_ms = 0 WHERE id = $1")
                     .bind(&account.id)
-                    .execute(store.writer())
+                    .execute(tx.conn())
                     .await?;
+                tx.commit().await?;
             }
             Ok(Ok(account))
         }

@@ -3,9 +3,8 @@
 //! styles only from warga itself, forms posting only to warga (and, after sign-in, on to
 //! the client's redirect origin).
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use warga_http::ProtocolError;
+use axum::http::StatusCode;
+use axum::response::Response;
 
 /// The stylesheet of the provider's pages, served at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = "body{font-family:system-ui,sans-serif;background:#f4f6f8;color:#1c2430;margin:0}\
@@ -161,30 +160,15 @@ pub fn page(lang: Lang, title: &str, body: &str, status: StatusCode, form_origin
         lang = lang.code(),
         title = escape(title),
     );
-    let form_action = match form_origin {
-        Some(origin) => format!("'self' {origin}"),
-        None => "'self'".to_owned(),
-    };
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
-         frame-ancestors 'none'; base-uri 'none'"
-    );
-    let mut response = (status, html).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    if !status.is_success() {
-        response.extensions_mut().insert(ProtocolError);
-    }
-    response
+    warga_http::web::html_page(
+        status,
+        html,
+        warga_http::web::PagePolicy {
+            form_origin,
+            // Provider pages carry codes and states in their URLs: nothing leaves with a Referer.
+            referrer: "no-referrer",
+        },
+    )
 }
 
 /// The origin (`scheme://host:port`) of an absolute URL.

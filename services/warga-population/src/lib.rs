@@ -4,12 +4,16 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod config;
+mod error;
 pub mod links;
 pub mod nik;
 pub mod notify;
 pub mod regions;
 pub mod residents;
 pub mod search;
+
+pub use error::PopulationError;
 
 use std::sync::Arc;
 
@@ -120,11 +124,15 @@ impl Service for PopulationService {
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         PopulationApi::openapi()
     }
+    fn sections(&self, sections: warga_config::Sections) -> warga_config::Sections {
+        sections.with::<config::PopulationConfig>()
+    }
     fn handlers(&self, platform: &Platform) -> Vec<Arc<dyn Handler>> {
-        let sms = &platform.config.population.sms;
+        let population = platform.config.section::<config::PopulationConfig>();
+        let sms = &population.sms;
         let provider: Arc<dyn notify::SmsProvider> = match sms.provider {
-            warga_config::SmsProviderKind::Outbox => Arc::new(notify::OutboxSms),
-            warga_config::SmsProviderKind::Twilio => {
+            config::SmsProviderKind::Outbox => Arc::new(notify::OutboxSms),
+            config::SmsProviderKind::Twilio => {
                 let twilio = notify::TwilioSms::new(
                     sms.twilio_base_url.as_deref().unwrap_or_default(),
                     sms.twilio_account_sid.as_deref().unwrap_or_default(),
@@ -178,17 +186,6 @@ async fn districts(Path(code): Path<String>) -> Result<Json<Vec<Region>>, ApiErr
     Ok(Json(REGIONS.districts_of(&code)))
 }
 
-impl From<nik::NikError> for ApiError {
-    fn from(error: nik::NikError) -> Self {
-        ApiError::Rule {
-            slug: error.problem(),
-            title: error.title(),
-            field: error.field(),
-            detail: error.to_string(),
-        }
-    }
-}
-
 /// A NIK to check, optionally against the birth date and sex being registered.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -216,9 +213,9 @@ async fn check_nik(auth: Auth, Json(input): Json<NikCheck>) -> Result<Json<nik::
         (Some(date), Some(sex)) => {
             let date = nik::Date::parse_iso(date)
                 .ok_or_else(|| ApiError::validation("birth_date", "must be a date, YYYY-MM-DD"))?;
-            nik::validate(&input.nik, &REGIONS, date, sex)?
+            nik::validate(&input.nik, &REGIONS, date, sex).map_err(PopulationError::from)?
         }
-        (None, None) => nik::parse(&input.nik, &REGIONS)?,
+        (None, None) => nik::parse(&input.nik, &REGIONS).map_err(PopulationError::from)?,
         _ => {
             return Err(ApiError::validation(
                 "birth_date",

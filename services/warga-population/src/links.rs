@@ -14,7 +14,9 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use warga_core::Event;
-use warga_http::{ApiError, Platform};
+use warga_http::Platform;
+
+use crate::error::PopulationError;
 use warga_store::audit::{AuditRecord, Outcome};
 use warga_store::{Store, StoreError};
 
@@ -82,14 +84,19 @@ pub async fn linked_resident(store: &Store, subject: &str) -> Result<Option<Stri
 }
 
 /// Files a citizen's request. Refused when the account is linked or a request waits.
-pub async fn ask(platform: &Platform, subject: &str, username: &str, input: &LinkAsk) -> Result<String, ApiError> {
+pub async fn ask(
+    platform: &Platform,
+    subject: &str,
+    username: &str,
+    input: &LinkAsk,
+) -> Result<String, PopulationError> {
     let nik = input.nik.trim();
     if nik.len() != 16 || !nik.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::validation("nik", "must be 16 digits"));
+        return Err(PopulationError::invalid("nik", "must be 16 digits"));
     }
     let birth_date = input.birth_date.trim();
     if crate::nik::Date::parse_iso(birth_date).is_none() {
-        return Err(ApiError::validation("birth_date", "must be a date, YYYY-MM-DD"));
+        return Err(PopulationError::invalid("birth_date", "must be a date, YYYY-MM-DD"));
     }
     let matched = residents::by_nik(platform, nik)
         .await?
@@ -103,7 +110,7 @@ pub async fn ask(platform: &Platform, subject: &str, username: &str, input: &Lin
         .await
         .map_err(StoreError::from)?;
     if linked.is_some() {
-        return Err(ApiError::Conflict(
+        return Err(PopulationError::Conflict(
             "this account is already linked to a resident".into(),
         ));
     }
@@ -113,7 +120,7 @@ pub async fn ask(platform: &Platform, subject: &str, username: &str, input: &Lin
         .await
         .map_err(StoreError::from)?;
     if waiting.is_some() {
-        return Err(ApiError::Conflict(
+        return Err(PopulationError::Conflict(
             "a request of this account is already waiting".into(),
         ));
     }
@@ -142,7 +149,7 @@ pub async fn ask(platform: &Platform, subject: &str, username: &str, input: &Lin
 }
 
 /// A citizen's link and, once linked, their own record.
-pub async fn mine(platform: &Platform, subject: &str) -> Result<MyResident, ApiError> {
+pub async fn mine(platform: &Platform, subject: &str) -> Result<MyResident, PopulationError> {
     if let Some(resident_id) = linked_resident(&platform.store, subject).await? {
         return Ok(MyResident {
             status: "linked".into(),
@@ -172,7 +179,7 @@ pub async fn mine(platform: &Platform, subject: &str) -> Result<MyResident, ApiE
 }
 
 /// Requests waiting for a decision, oldest first.
-pub async fn pending(platform: &Platform, limit: i64) -> Result<Vec<PendingLink>, ApiError> {
+pub async fn pending(platform: &Platform, limit: i64) -> Result<Vec<PendingLink>, PopulationError> {
     let rows = sqlx::query(
         "SELECT id, username, created_at_ms, resident_id FROM population_link_requests WHERE status = 'pending' \
          ORDER BY created_at_ms, id LIMIT $1",
@@ -209,7 +216,12 @@ pub async fn pending(platform: &Platform, limit: i64) -> Result<Vec<PendingLink>
 }
 
 /// Confirms or refuses a request (registry officers).
-pub async fn decide(platform: &Platform, id: &str, decision: &LinkDecision, actor: &str) -> Result<(), ApiError> {
+pub async fn decide(
+    platform: &Platform,
+    id: &str,
+    decision: &LinkDecision,
+    actor: &str,
+) -> Result<(), PopulationError> {
     let reason = decision
         .reason
         .as_deref()
@@ -217,7 +229,7 @@ pub async fn decide(platform: &Platform, id: &str, decision: &LinkDecision, acto
         .filter(|r| !r.is_empty())
         .map(str::to_owned);
     if reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
-        return Err(ApiError::validation("reason", "at most 200 characters"));
+        return Err(PopulationError::invalid("reason", "at most 200 characters"));
     }
     let mut tx = platform.store.begin().await?;
     let row = sqlx::query("SELECT subject, resident_id, status FROM population_link_requests WHERE id = $1")
@@ -225,15 +237,15 @@ pub async fn decide(platform: &Platform, id: &str, decision: &LinkDecision, acto
         .fetch_optional(tx.conn())
         .await
         .map_err(StoreError::from)?
-        .ok_or_else(|| ApiError::NotFound(format!("no link request {id}")))?;
+        .ok_or_else(|| PopulationError::NotFound(format!("no link request {id}")))?;
     let (subject, resident_id, status): (String, Option<String>, String) = (row.get(0), row.get(1), row.get(2));
     if status != "pending" {
-        return Err(ApiError::Conflict(format!("the request is already {status}")));
+        return Err(PopulationError::Conflict(format!("the request is already {status}")));
     }
     let now = platform.clock.now_ms();
     if decision.approve {
         let Some(resident_id) = resident_id else {
-            return Err(ApiError::Conflict(
+            return Err(PopulationError::Conflict(
                 "the NIK and birth date given match no living resident; refuse the request".into(),
             ));
         };
@@ -250,7 +262,7 @@ pub async fn decide(platform: &Platform, id: &str, decision: &LinkDecision, acto
         .await
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict { .. } => {
-                ApiError::Conflict("this resident is already linked to another account".into())
+                PopulationError::Conflict("this resident is already linked to another account".into())
             }
             other => other.into(),
         })?;

@@ -5,6 +5,7 @@
 //! the dead letters after `bus.max_attempts`, as every consumer's do. Delivery to the
 //! provider is at least once (a retry after a lost acknowledgement may send twice).
 
+use crate::error::PopulationError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -133,15 +134,17 @@ impl warga_bus::Handler for RegistrationNotifier {
 }
 
 /// Adds a registry desk to notify for a regency.
-pub async fn add_desk(tx: &mut Tx, regency: &str, phone: &str, label: &str) -> Result<(), warga_http::ApiError> {
-    use warga_http::ApiError;
+pub async fn add_desk(tx: &mut Tx, regency: &str, phone: &str, label: &str) -> Result<(), PopulationError> {
     if REGIONS.regency(regency).is_none() {
-        return Err(ApiError::validation("regency", format!("no regency or city {regency}")));
+        return Err(PopulationError::invalid(
+            "regency",
+            format!("no regency or city {regency}"),
+        ));
     }
     let phone_ok =
         phone.starts_with("+62") && (10..=16).contains(&phone.len()) && phone[1..].bytes().all(|b| b.is_ascii_digit());
     if !phone_ok {
-        return Err(ApiError::validation(
+        return Err(PopulationError::invalid(
             "phone",
             "must be an Indonesian number in E.164, e.g. +6281234567890",
         ));
@@ -154,7 +157,9 @@ pub async fn add_desk(tx: &mut Tx, regency: &str, phone: &str, label: &str) -> R
         .execute(tx.conn())
         .await
         .map_err(|e| match warga_store::StoreError::from(e) {
-            warga_store::StoreError::Conflict { .. } => ApiError::Conflict("this desk is already notified".into()),
+            warga_store::StoreError::Conflict { .. } => {
+                PopulationError::Conflict("this desk is already notified".into())
+            }
             other => other.into(),
         })?;
     Ok(())

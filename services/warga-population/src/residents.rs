@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use warga_bus::HandlerError;
 use warga_core::{Envelope, Event};
-use warga_http::{ApiError, Platform};
+use warga_http::Platform;
+
+use crate::error::PopulationError;
 use warga_store::audit::{AuditRecord, Outcome};
 use warga_store::{StoreError, Tx};
 
@@ -120,27 +122,30 @@ fn sex_code(sex: Sex) -> &'static str {
     }
 }
 
-fn text(field: &'static str, value: &str, max: usize) -> Result<String, ApiError> {
+fn text(field: &'static str, value: &str, max: usize) -> Result<String, PopulationError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(ApiError::validation(field, format!("must be 1 to {max} characters")));
+        return Err(PopulationError::invalid(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
     }
     Ok(value.to_owned())
 }
 
 /// Validates a registration: every field, the NIK against the region table, the birth date
 /// and the sex, and the address district.
-pub fn check(new: &NewResident) -> Result<(NewResident, Date), ApiError> {
+pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> {
     let birth_date = Date::parse_iso(new.birth_date.trim())
-        .ok_or_else(|| ApiError::validation("birth_date", "must be a date, YYYY-MM-DD"))?;
+        .ok_or_else(|| PopulationError::invalid("birth_date", "must be a date, YYYY-MM-DD"))?;
     let today = warga_core::time::now_ms() / 86_400_000;
     if birth_date.year < 1880 || i64::from(birth_date.year) > 1970 + today / 365 + 1 {
-        return Err(ApiError::validation("birth_date", "is not a plausible birth date"));
+        return Err(PopulationError::invalid("birth_date", "is not a plausible birth date"));
     }
     nik::validate(new.nik.trim(), &REGIONS, birth_date, new.sex)?;
     let district = new.district.trim();
     if REGIONS.district(district).is_none() {
-        return Err(ApiError::validation(
+        return Err(PopulationError::invalid(
             "district",
             format!("no district has code {district}"),
         ));
@@ -149,7 +154,7 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), ApiError> {
     let rt_rw_ok =
         rt_rw.len() == 7 && rt_rw.as_bytes()[3] == b'/' && rt_rw.bytes().filter(u8::is_ascii_digit).count() == 6;
     if !rt_rw_ok {
-        return Err(ApiError::validation("rt_rw", "must look like 001/002"));
+        return Err(PopulationError::invalid("rt_rw", "must look like 001/002"));
     }
     let checked = NewResident {
         nik: new.nik.trim().to_owned(),
@@ -169,11 +174,11 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), ApiError> {
 }
 
 /// Registers a resident in one transaction with its audit record and event.
-pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Result<Resident, ApiError> {
+pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Result<Resident, PopulationError> {
     let (fields, birth_date) = check(new)?;
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
     let nik_index = platform.vault.index(&fields.nik).await?;
-    let json = serde_json::to_vec(&fields).map_err(|e| ApiError::Internal(e.into()))?;
+    let json = serde_json::to_vec(&fields).map_err(PopulationError::corrupt)?;
     let sealed = platform.vault.seal(&json, &format!("resident:{id}")).await?;
     let district = fields.district.clone();
     let (province, regency) = (district[..2].to_owned(), district[..4].to_owned());
@@ -197,7 +202,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
     .execute(tx.conn())
     .await
     .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => ApiError::Conflict("a resident with this NIK is registered".into()),
+        StoreError::Conflict { .. } => PopulationError::Conflict("a resident with this NIK is registered".into()),
         other => other.into(),
     })?;
     crate::search::store_tokens(&mut tx, &id, &name_tokens).await?;
@@ -230,7 +235,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
 }
 
 /// Finds a resident by NIK (through its keyed hash) and opens the sealed fields.
-pub async fn by_nik(platform: &Platform, nik: &str) -> Result<Option<Resident>, ApiError> {
+pub async fn by_nik(platform: &Platform, nik: &str) -> Result<Option<Resident>, PopulationError> {
     let index = platform.vault.index(nik.trim()).await?;
     let row = sqlx::query(
         "SELECT id, key_id, sealed, province, regency, status, created_at_ms FROM population_residents WHERE nik_index = $1",
@@ -246,7 +251,7 @@ pub async fn by_nik(platform: &Platform, nik: &str) -> Result<Option<Resident>, 
         ciphertext: row.get(2),
     };
     let json = platform.vault.open(&sealed, &format!("resident:{id}")).await?;
-    let fields: NewResident = serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.into()))?;
+    let fields: NewResident = serde_json::from_slice(&json).map_err(PopulationError::corrupt)?;
     Ok(Some(Resident {
         id,
         fields,
@@ -343,7 +348,7 @@ pub struct Count {
 }
 
 /// The live counts, for the country or one province.
-pub async fn stats(platform: &Platform, province: Option<&str>) -> Result<Stats, ApiError> {
+pub async fn stats(platform: &Platform, province: Option<&str>) -> Result<Stats, PopulationError> {
     let rows = sqlx::query(
         "SELECT province, regency, sex, birth_year, residents FROM population_stats WHERE ($1 IS NULL OR province = $1)",
     )
@@ -509,7 +514,7 @@ struct Loaded {
     birth_year: i32,
 }
 
-async fn load(tx: &mut Tx, platform: &Platform, id: &str) -> Result<Loaded, ApiError> {
+async fn load(tx: &mut Tx, platform: &Platform, id: &str) -> Result<Loaded, PopulationError> {
     let row = sqlx::query(
         "SELECT key_id, sealed, province, regency, status, created_at_ms, birth_year FROM population_residents WHERE id = $1",
     )
@@ -517,13 +522,13 @@ async fn load(tx: &mut Tx, platform: &Platform, id: &str) -> Result<Loaded, ApiE
     .fetch_optional(tx.conn())
     .await
     .map_err(StoreError::from)?
-    .ok_or_else(|| ApiError::NotFound(format!("no resident {id}")))?;
+    .ok_or_else(|| PopulationError::NotFound(format!("no resident {id}")))?;
     let sealed = warga_auth::Sealed {
         key_id: row.get(0),
         ciphertext: row.get(1),
     };
     let fields: NewResident = serde_json::from_slice(&platform.vault.open(&sealed, &format!("resident:{id}")).await?)
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(PopulationError::corrupt)?;
     Ok(Loaded {
         resident: Resident {
             id: id.to_owned(),
@@ -537,8 +542,13 @@ async fn load(tx: &mut Tx, platform: &Platform, id: &str) -> Result<Loaded, ApiE
     })
 }
 
-async fn store_fields(tx: &mut Tx, platform: &Platform, resident: &Resident, status: &str) -> Result<(), ApiError> {
-    let json = serde_json::to_vec(&resident.fields).map_err(|e| ApiError::Internal(e.into()))?;
+async fn store_fields(
+    tx: &mut Tx,
+    platform: &Platform,
+    resident: &Resident,
+    status: &str,
+) -> Result<(), PopulationError> {
+    let json = serde_json::to_vec(&resident.fields).map_err(PopulationError::corrupt)?;
     let sealed = platform.vault.seal(&json, &format!("resident:{}", resident.id)).await?;
     let place = Place::of(&resident.fields.district);
     sqlx::query(
@@ -560,10 +570,15 @@ async fn store_fields(tx: &mut Tx, platform: &Platform, resident: &Resident, sta
 }
 
 /// Records a move: the old address goes to the history, the new one replaces it.
-pub async fn move_resident(platform: &Platform, id: &str, to: &Move, actor: &str) -> Result<ResidentRecord, ApiError> {
+pub async fn move_resident(
+    platform: &Platform,
+    id: &str,
+    to: &Move,
+    actor: &str,
+) -> Result<ResidentRecord, PopulationError> {
     let district = to.district.trim();
     if REGIONS.district(district).is_none() {
-        return Err(ApiError::validation(
+        return Err(PopulationError::invalid(
             "district",
             format!("no district has code {district}"),
         ));
@@ -574,7 +589,7 @@ pub async fn move_resident(platform: &Platform, id: &str, to: &Move, actor: &str
         birth_year,
     } = load(&mut tx, platform, id).await?;
     if resident.status != "alive" {
-        return Err(ApiError::Conflict("the resident is recorded as deceased".into()));
+        return Err(PopulationError::Conflict("the resident is recorded as deceased".into()));
     }
     let mut candidate = resident.fields.clone();
     candidate.address = to.address.clone();
@@ -590,7 +605,7 @@ pub async fn move_resident(platform: &Platform, id: &str, to: &Move, actor: &str
         district: resident.fields.district.clone(),
         moved_at_ms: now,
     };
-    let past_json = serde_json::to_vec(&past).map_err(|e| ApiError::Internal(e.into()))?;
+    let past_json = serde_json::to_vec(&past).map_err(PopulationError::corrupt)?;
     let sealed_past = platform
         .vault
         .seal(&past_json, &format!("resident:{id}:address:{now}"))
@@ -633,11 +648,11 @@ pub async fn move_resident(platform: &Platform, id: &str, to: &Move, actor: &str
 }
 
 /// Records a death.
-pub async fn record_death(platform: &Platform, id: &str, actor: &str) -> Result<ResidentRecord, ApiError> {
+pub async fn record_death(platform: &Platform, id: &str, actor: &str) -> Result<ResidentRecord, PopulationError> {
     let mut tx = platform.store.begin().await?;
     let Loaded { resident, birth_year } = load(&mut tx, platform, id).await?;
     if resident.status != "alive" {
-        return Err(ApiError::Conflict("the death is already recorded".into()));
+        return Err(PopulationError::Conflict("the death is already recorded".into()));
     }
     store_fields(&mut tx, platform, &resident, "deceased").await?;
     tx.audit(&AuditRecord {
@@ -660,7 +675,7 @@ pub async fn record_death(platform: &Platform, id: &str, actor: &str) -> Result<
 }
 
 /// A resident with their address history.
-pub async fn record(platform: &Platform, id: &str) -> Result<ResidentRecord, ApiError> {
+pub async fn record(platform: &Platform, id: &str) -> Result<ResidentRecord, PopulationError> {
     let mut tx = platform.store.begin().await?;
     let Loaded { resident, .. } = load(&mut tx, platform, id).await?;
     let rows = sqlx::query(
@@ -682,7 +697,7 @@ pub async fn record(platform: &Platform, id: &str) -> Result<ResidentRecord, Api
             .vault
             .open(&sealed, &format!("resident:{id}:address:{moved_at}"))
             .await?;
-        previous_addresses.push(serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.into()))?);
+        previous_addresses.push(serde_json::from_slice(&json).map_err(PopulationError::corrupt)?);
     }
     Ok(ResidentRecord {
         resident,

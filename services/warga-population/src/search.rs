@@ -14,7 +14,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use warga_http::{ApiError, Platform};
+use warga_http::Platform;
+
+use crate::error::PopulationError;
 use warga_store::{StoreError, Tx};
 
 use crate::nik::Sex;
@@ -46,14 +48,14 @@ fn prefix(word: &str, len: usize) -> String {
     word.chars().take(len).collect()
 }
 
-async fn token(platform: &Platform, prefix: &str) -> Result<String, ApiError> {
+async fn token(platform: &Platform, prefix: &str) -> Result<String, PopulationError> {
     let mut full = platform.vault.index(&format!("name-prefix\0{prefix}")).await?;
     full.truncate(16);
     Ok(full)
 }
 
 /// The index tokens of a name, computed before the writing transaction opens.
-pub async fn name_tokens(platform: &Platform, name: &str) -> Result<BTreeSet<String>, ApiError> {
+pub async fn name_tokens(platform: &Platform, name: &str) -> Result<BTreeSet<String>, PopulationError> {
     let mut prefixes = BTreeSet::new();
     for word in words(name) {
         let len = word.chars().count();
@@ -135,17 +137,20 @@ pub fn place_name(district: &str) -> String {
 
 /// Searches residents. At least a name or a region is needed; results are in order of
 /// registration.
-pub async fn search(platform: &Platform, query: &SearchQuery) -> Result<SearchPage, ApiError> {
+pub async fn search(platform: &Platform, query: &SearchQuery) -> Result<SearchPage, PopulationError> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("must be 1 to {MAX_PAGE}")));
+        return Err(PopulationError::invalid("limit", format!("must be 1 to {MAX_PAGE}")));
     }
     let name_words = words(query.name.as_deref().unwrap_or(""));
     if name_words.len() > MAX_QUERY_WORDS {
-        return Err(ApiError::validation("name", format!("at most {MAX_QUERY_WORDS} words")));
+        return Err(PopulationError::invalid(
+            "name",
+            format!("at most {MAX_QUERY_WORDS} words"),
+        ));
     }
     if name_words.iter().any(|w| w.chars().count() < MIN_PREFIX) {
-        return Err(ApiError::validation(
+        return Err(PopulationError::invalid(
             "name",
             format!("every word needs at least {MIN_PREFIX} letters"),
         ));
@@ -157,14 +162,14 @@ pub async fn search(platform: &Platform, query: &SearchQuery) -> Result<SearchPa
         Some(code) if code.len() == 4 && REGIONS.regency(code).is_some() => Some("regency"),
         Some(code) if code.len() == 6 && REGIONS.district(code).is_some() => Some("district"),
         Some(code) => {
-            return Err(ApiError::validation(
+            return Err(PopulationError::invalid(
                 "region",
                 format!("no province, regency/city or district has code {code}"),
             ));
         }
     };
     if name_words.is_empty() && region_column.is_none() {
-        return Err(ApiError::validation("name", "give a name, a region, or both"));
+        return Err(PopulationError::invalid("name", "give a name, a region, or both"));
     }
     let mut tokens = BTreeSet::new();
     for word in &name_words {
@@ -220,7 +225,7 @@ pub async fn search(platform: &Platform, query: &SearchQuery) -> Result<SearchPa
             ciphertext: row.get(2),
         };
         let json = platform.vault.open(&sealed, &format!("resident:{id}")).await?;
-        let fields: NewResident = serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.into()))?;
+        let fields: NewResident = serde_json::from_slice(&json).map_err(PopulationError::corrupt)?;
         let have = words(&fields.full_name);
         let matches = name_words
             .iter()

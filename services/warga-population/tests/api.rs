@@ -383,7 +383,6 @@ async fn register_in_tanah_abang(app: &common::TestApp, nik: &str) {
         .await
         .unwrap();
     assert_eq!(desk.status(), 201);
-    let started = std::time::Instant::now();
     let created = app
         .client
         .post(format!("{}/api/v1/population/residents", app.url))
@@ -392,8 +391,9 @@ async fn register_in_tanah_abang(app: &common::TestApp, nik: &str) {
         .send()
         .await
         .unwrap();
+    // Texting is a consumer's work after the commit: a registration succeeds whatever the
+    // provider does (the tests below make it refuse first).
     assert_eq!(created.status(), 201, "the registration does not wait for the SMS");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[tokio::test]
@@ -460,11 +460,12 @@ async fn a_twilio_compatible_provider_is_retried_until_it_accepts() {
         .await;
     let base = provider.uri();
     let app = common::spawn_app_with(Engine::Sqlite, Router::new(), vec![], |config| {
-        config.population.sms.provider = warga_config::SmsProviderKind::Twilio;
-        config.population.sms.twilio_base_url = Some(base.clone());
-        config.population.sms.twilio_account_sid = Some("AC0123".into());
-        config.population.sms.twilio_auth_token = Some(warga_config::Secret::new("token".into()));
-        config.population.sms.twilio_from = Some("WARGA".into());
+        let sms = &mut config.section_mut::<warga_population::config::PopulationConfig>().sms;
+        sms.provider = warga_population::config::SmsProviderKind::Twilio;
+        sms.twilio_base_url = Some(base.clone());
+        sms.twilio_account_sid = Some("AC0123".into());
+        sms.twilio_auth_token = Some(warga_config::Secret::new("token".into()));
+        sms.twilio_from = Some("WARGA".into());
         config.bus.backoff_base_ms = 20;
         config.bus.backoff_max_ms = 100;
     })
@@ -480,7 +481,7 @@ async fn a_twilio_compatible_provider_is_retried_until_it_accepts() {
         },
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.settled().await;
     assert_eq!(
         provider.received_requests().await.unwrap().len(),
         3,
@@ -787,7 +788,7 @@ async fn on_jetstream_each_registration_is_counted_and_texted_once() {
         counts().await == (3, 3)
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.settled().await;
     assert_eq!(counts().await, (3, 3), "once each");
     let rebuilt = warga_population::residents::rebuild_stats(&app.db.store).await.unwrap();
     assert_eq!((rebuilt.residents, rebuilt.rows_differing), (3, 0));

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -30,7 +30,7 @@ use serde::Deserialize;
 use sqlx::Row;
 use warga_bus::Handler;
 use warga_core::identity::{OfficerLevel, Role};
-use warga_http::{ApiError, Platform, ProtocolError, Service};
+use warga_http::{ApiError, Platform, Service};
 use warga_identity::accounts::{self, Account, Department};
 use warga_store::{MigrationSet, MigrationStep, StoreError};
 
@@ -38,7 +38,7 @@ use crate::i18n::{Lang, Tr};
 
 const SESSION_COOKIE: &str = "__Host-warga_web";
 const FORM_COOKIE: &str = "__Host-warga_form";
-const LANG_COOKIE: &str = "warga_lang";
+const LANG_COOKIE: &str = "__Host-warga_lang";
 const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
 const STYLESHEET: &str = include_str!("../assets/warga.css");
 
@@ -108,20 +108,29 @@ impl Service for WebService {
 // ---------------------------------------------------------------------------------------
 // Request context: language, session, layout
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+use warga_http::web::{cookie, set_cookie};
+
+/// Why a page handler stops before its page: a page to show instead (sign in first, a
+/// role the account lacks), or an error for the problem renderer. Handlers return
+/// `Result<Response, Stop>` and use `?` for both.
+pub(crate) enum Stop {
+    Page(Box<Response>),
+    Error(ApiError),
 }
 
-fn set_cookie(name: &str, value: &str, max_age_s: i64) -> HeaderValue {
-    let text = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_s}");
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1; Max-Age=0"))
+impl<E: Into<ApiError>> From<E> for Stop {
+    fn from(error: E) -> Stop {
+        Stop::Error(error.into())
+    }
+}
+
+impl IntoResponse for Stop {
+    fn into_response(self) -> Response {
+        match self {
+            Stop::Page(page) => *page,
+            Stop::Error(error) => error.into_response(),
+        }
+    }
 }
 
 fn random(bytes: usize) -> Result<String, ApiError> {
@@ -228,31 +237,15 @@ impl Context {
 fn page(context: &Context, template: &impl Template, status: StatusCode) -> Response {
     let html = match template.render() {
         Ok(html) => html,
-        Err(error) => return ApiError::Internal(anyhow::anyhow!("template failed: {error}")).into_response(),
+        Err(error) => return ApiError::internal(format!("template failed: {error}")).into_response(),
     };
-    let mut response = (status, html).into_response();
+    let mut response = warga_http::web::html_page(status, html, warga_http::web::PagePolicy::default());
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     if context.lang_changed {
         headers.append(
             header::SET_COOKIE,
             set_cookie(LANG_COOKIE, context.lang.code(), 365 * 86_400),
         );
-    }
-    if !status.is_success() {
-        response.extensions_mut().insert(ProtocolError);
     }
     response
 }
@@ -282,15 +275,7 @@ fn see_other(location: &str) -> Response {
 // Pages
 
 async fn stylesheet() -> Response {
-    let mut response = STYLESHEET.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    response
+    warga_http::web::stylesheet(STYLESHEET)
 }
 
 #[derive(Template)]
@@ -304,7 +289,7 @@ async fn home(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
     let notice = match (
         query.get("m").map(String::as_str),
@@ -340,7 +325,7 @@ fn signup_page(
     error: Option<String>,
     form: Option<&SignUpForm>,
     status: StatusCode,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let form_csrf = random(24)?;
     let template = SignUpPage {
         layout: context.layout(),
@@ -361,7 +346,7 @@ async fn signup_form(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
     signup_page(&context, None, None, StatusCode::OK)
 }
@@ -380,10 +365,9 @@ async fn signup(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Form(form): Form<SignUpForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let csrf_ok = cookie(&headers, FORM_COOKIE)
-        .is_some_and(|c| !c.is_empty() && warga_auth::constant_time_eq(c.as_bytes(), form.csrf.as_bytes()));
+    let csrf_ok = warga_http::web::double_submit_matches(&headers, FORM_COOKIE, &form.csrf);
     if !csrf_ok {
         return signup_page(
             &context,
@@ -405,7 +389,8 @@ async fn signup(
         },
         "anonymous",
     )
-    .await;
+    .await
+    .map_err(ApiError::from);
     match created {
         Ok(_) => {
             tx.commit().await?;
@@ -418,7 +403,7 @@ async fn signup(
             StatusCode::BAD_REQUEST,
         ),
         Err(ApiError::Conflict(detail)) => signup_page(&context, Some(detail), Some(&form), StatusCode::CONFLICT),
-        Err(other) => Err(other),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -427,7 +412,7 @@ async fn sign_in(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
     if context.session.is_some() {
         return Ok(see_other("/akun"));
@@ -435,6 +420,7 @@ async fn sign_in(
     let state = random(24)?;
     let verifier = random(48)?;
     let nonce = random(16)?;
+    let mut tx = platform.store.begin().await?;
     sqlx::query(
         "INSERT INTO web_logins (state, code_verifier, nonce, lang, expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -443,9 +429,10 @@ async fn sign_in(
     .bind(&nonce)
     .bind(context.lang.code())
     .bind(platform.clock.now_ms() + LOGIN_TTL_MS)
-    .execute(platform.store.writer())
+    .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
+    tx.commit().await?;
     let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
     let redirect_uri = format!("{}/web/callback", platform.public_url);
@@ -468,7 +455,7 @@ async fn callback(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
     let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
         return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.signin")));
@@ -513,6 +500,7 @@ async fn callback(
     let session = random(32)?;
     let now = platform.clock.now_ms();
     let ttl_s = platform.config.identity.session_ttl_s as i64;
+    let mut tx = platform.store.begin().await?;
     sqlx::query(
         "INSERT INTO web_sessions (id_hash, account_id, csrf, id_token, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -522,9 +510,10 @@ async fn callback(
     .bind(&id_token)
     .bind(now)
     .bind(now + ttl_s * 1000)
-    .execute(platform.store.writer())
+    .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
+    tx.commit().await?;
     let mut response = see_other("/akun");
     response
         .headers_mut()
@@ -538,7 +527,7 @@ struct CsrfForm {
 }
 
 fn csrf_matches(session: &Session, presented: &str) -> bool {
-    warga_auth::constant_time_eq(session.csrf.as_bytes(), presented.as_bytes())
+    warga_http::web::csrf_matches(&session.csrf, presented)
 }
 
 /// Ends the web session, then the provider's session (RP-initiated logout).
@@ -546,7 +535,7 @@ async fn sign_out(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
     let Some(session) = &context.session else {
         return Ok(see_other("/"));
@@ -554,11 +543,13 @@ async fn sign_out(
     if !csrf_matches(session, &form.csrf) {
         return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.form")));
     }
+    let mut tx = platform.store.begin().await?;
     sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
         .bind(&session.id_hash)
-        .execute(platform.store.writer())
+        .execute(tx.conn())
         .await
         .map_err(StoreError::from)?;
+    tx.commit().await?;
     let after = format!("{}/", platform.public_url);
     let query = serde_urlencoded::to_string([
         ("id_token_hint", session.id_token.as_str()),
@@ -587,7 +578,7 @@ async fn account(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
     let Some(session) = &context.session else {
         return Ok(see_other("/masuk"));
@@ -603,7 +594,7 @@ async fn account_page(
     session: &Session,
     error: Option<String>,
     status: StatusCode,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     account_page_with(platform, context, session, error, None, status).await
 }
 
@@ -614,7 +605,7 @@ async fn account_page_with(
     error: Option<String>,
     notice: Option<&'static str>,
     status: StatusCode,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let view = accounts::AccountView::from(&session.account);
     let roles = view.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
     let citizen = population::citizen_link(platform, session).await?.map(|mut link| {
@@ -652,7 +643,7 @@ async fn departments_response(
     notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let departments = accounts::departments(&platform.store).await?;
     Ok(page(
         context,
@@ -680,14 +671,14 @@ fn form_outcome(result: Result<String, ApiError>) -> Result<(Option<String>, Opt
 }
 
 /// The administrator's session, or the response for anyone else (sign in first, or 403).
-fn require_admin(context: &Context) -> Result<&Session, Box<Response>> {
+fn require_admin(context: &Context) -> Result<&Session, Stop> {
     match (&context.session, context.admin()) {
-        (None, _) => Err(Box::new(see_other("/masuk"))),
-        (Some(_), None) => Err(Box::new(message(
+        (None, _) => Err(Stop::Page(Box::new(see_other("/masuk")))),
+        (Some(_), None) => Err(Stop::Page(Box::new(message(
             context,
             StatusCode::FORBIDDEN,
             context.t("error.forbidden"),
-        ))),
+        )))),
         (Some(_), Some(session)) => Ok(session),
     }
 }
@@ -696,11 +687,9 @@ async fn departments_page(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    if let Err(response) = require_admin(&context) {
-        return Ok(*response);
-    }
+    require_admin(&context)?;
     departments_response(&platform, &context, None, None, StatusCode::OK).await
 }
 
@@ -715,12 +704,9 @@ async fn create_department(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Form(form): Form<DepartmentForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = match require_admin(&context) {
-        Ok(session) => session,
-        Err(response) => return Ok(*response),
-    };
+    let session = require_admin(&context)?;
     if !csrf_matches(session, &form.csrf) {
         return departments_response(
             &platform,
@@ -733,7 +719,9 @@ async fn create_department(
     }
     let actor = format!("user:{}", session.account.id);
     let mut tx = platform.store.begin().await?;
-    let created = accounts::create_department(&mut tx, &form.id, &form.name, &actor).await;
+    let created = accounts::create_department(&mut tx, &form.id, &form.name, &actor)
+        .await
+        .map_err(ApiError::from);
     if created.is_ok() {
         tx.commit().await?;
     }
@@ -765,7 +753,7 @@ async fn officers_response(
     notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let tr = Tr(context.lang);
     let officers = accounts::list(&platform.store, Some(Role::Officer), None, None, 500)
         .await?
@@ -800,11 +788,9 @@ async fn officers_page(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    if let Err(response) = require_admin(&context) {
-        return Ok(*response);
-    }
+    require_admin(&context)?;
     officers_response(&platform, &context, None, None, StatusCode::OK).await
 }
 
@@ -821,12 +807,9 @@ async fn create_officer(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Form(form): Form<OfficerForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = match require_admin(&context) {
-        Ok(session) => session,
-        Err(response) => return Ok(*response),
-    };
+    let session = require_admin(&context)?;
     if !csrf_matches(session, &form.csrf) {
         return officers_response(
             &platform,
@@ -862,7 +845,8 @@ async fn create_officer(
         },
         &actor,
     )
-    .await;
+    .await
+    .map_err(ApiError::from);
     let (notice, error, status) = form_outcome(created.map(|created| {
         let password = created.one_time_password.unwrap_or_default();
         format!(

@@ -23,31 +23,22 @@ use warga_population::nik::{self, Sex};
 use warga_population::regions::REGIONS;
 use warga_population::{links, notify, residents, search};
 
-use crate::{Context, Layout, Session, context, csrf_matches, message, page, see_other};
+use crate::{Context, Layout, Session, Stop, context, csrf_matches, message, page, see_other};
 
 const READERS: &[Role] = &[Role::Admin, Role::Officer, Role::RegistryOfficer];
 const REGISTRARS: &[Role] = &[Role::RegistryOfficer];
 
 /// The session if it holds one of `roles`, or the response for anyone else.
-fn require<'a>(context: &'a Context, roles: &[Role]) -> Result<&'a Session, Box<Response>> {
+fn require<'a>(context: &'a Context, roles: &[Role]) -> Result<&'a Session, Stop> {
     match &context.session {
-        None => Err(Box::new(see_other("/masuk"))),
+        None => Err(Stop::Page(Box::new(see_other("/masuk")))),
         Some(session) if roles.iter().any(|r| session.account.roles.contains(r)) => Ok(session),
-        Some(_) => Err(Box::new(message(
+        Some(_) => Err(Stop::Page(Box::new(message(
             context,
             StatusCode::FORBIDDEN,
             context.t("error.role"),
-        ))),
+        )))),
     }
-}
-
-macro_rules! session_or_return {
-    ($context:expr, $roles:expr) => {
-        match require(&$context, $roles) {
-            Ok(session) => session,
-            Err(response) => return Ok(*response),
-        }
-    };
 }
 
 fn actor(session: &Session) -> String {
@@ -173,9 +164,9 @@ pub async fn search_page(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    let session = session_or_return!(context, READERS);
+    let session = require(&context, READERS)?;
     let name = query.get("nama").cloned().unwrap_or_default();
     let region = query.get("wilayah").cloned().unwrap_or_default();
     let searched = !name.trim().is_empty() || !region.is_empty();
@@ -197,7 +188,7 @@ pub async fn search_page(
             after: query.get("setelah").cloned(),
             limit: Some(25),
         };
-        match search::search(&platform, &wanted).await {
+        match search::search(&platform, &wanted).await.map_err(ApiError::from) {
             Ok(found) => {
                 warga_store::audit::record_alone(
                     &platform.store,
@@ -243,9 +234,9 @@ pub async fn find_by_nik(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Form(form): Form<NikForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = session_or_return!(context, READERS);
+    let session = require(&context, READERS)?;
     if !csrf_matches(session, &form.csrf) {
         return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.form")));
     }
@@ -337,9 +328,9 @@ pub async fn register_form(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    session_or_return!(context, REGISTRARS);
+    require(&context, REGISTRARS)?;
     Ok(register_page(&context, ResidentForm::default(), None, StatusCode::OK))
 }
 
@@ -385,9 +376,9 @@ pub async fn register(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Form(mut form): Form<ResidentForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = session_or_return!(context, REGISTRARS);
+    let session = require(&context, REGISTRARS)?;
     if !csrf_matches(session, &form.csrf) {
         let error = Some((String::new(), context.t("error.form").to_owned()));
         return Ok(register_page(&context, form, error, StatusCode::BAD_REQUEST));
@@ -424,7 +415,10 @@ pub async fn register(
         marital_status: form.marital_status.clone(),
         occupation: form.occupation.clone(),
     };
-    match residents::register(&platform, &new, &actor(session)).await {
+    match residents::register(&platform, &new, &actor(session))
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(resident) => Ok(see_other(&format!("/penduduk/{}?m=registered", resident.id))),
         Err(error) => {
             let status = if matches!(error, ApiError::Conflict(_)) {
@@ -511,17 +505,17 @@ async fn resident_page(
     session: &Session,
     id: &str,
     shown: Shown,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let Shown {
         notice,
         move_form,
         error,
         status,
     } = shown;
-    let record = match residents::record(platform, id).await {
+    let record = match residents::record(platform, id).await.map_err(ApiError::from) {
         Ok(record) => record,
         Err(ApiError::NotFound(_)) => return Ok(message(context, StatusCode::NOT_FOUND, context.t("error.not_found"))),
-        Err(other) => return Err(other),
+        Err(other) => return Err(other.into()),
     };
     let resident = record.resident;
     let history = record
@@ -558,9 +552,9 @@ pub async fn resident(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    let session = session_or_return!(context, READERS);
+    let session = require(&context, READERS)?;
     let notice = match query.get("m").map(String::as_str) {
         Some("registered") => Some(context.t("resident.registered")),
         Some("moved") => Some(context.t("resident.moved")),
@@ -592,9 +586,9 @@ pub async fn move_resident(
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<MoveForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = session_or_return!(context, REGISTRARS);
+    let session = require(&context, REGISTRARS)?;
     if !csrf_matches(session, &form.csrf) {
         let error = (String::new(), context.t("error.form").to_owned());
         let shown = Shown::error(form, error, StatusCode::BAD_REQUEST);
@@ -615,7 +609,10 @@ pub async fn move_resident(
         village: form.village.clone(),
         district: form.district.clone(),
     };
-    match residents::move_resident(&platform, &id, &to, &actor(session)).await {
+    match residents::move_resident(&platform, &id, &to, &actor(session))
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(_) => Ok(see_other(&format!("/penduduk/{id}?m=moved"))),
         Err(ApiError::NotFound(_)) => Ok(message(&context, StatusCode::NOT_FOUND, context.t("error.not_found"))),
         Err(error) => {
@@ -635,15 +632,18 @@ pub async fn record_death(
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<MoveForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = session_or_return!(context, REGISTRARS);
+    let session = require(&context, REGISTRARS)?;
     if !csrf_matches(session, &form.csrf) || form.confirm != "yes" {
         let error = ("confirm".to_owned(), context.t("death.confirm_needed").to_owned());
         let shown = Shown::error(MoveForm::default(), error, StatusCode::BAD_REQUEST);
         return resident_page(&platform, &context, session, &id, shown).await;
     }
-    match residents::record_death(&platform, &id, &actor(session)).await {
+    match residents::record_death(&platform, &id, &actor(session))
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(_) => Ok(see_other(&format!("/penduduk/{id}?m=died"))),
         Err(ApiError::NotFound(_)) => Ok(message(&context, StatusCode::NOT_FOUND, context.t("error.not_found"))),
         Err(error) => {
@@ -678,7 +678,7 @@ async fn links_page(
     notice: Option<&'static str>,
     error: Option<String>,
     status: StatusCode,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let requests = links::pending(platform, 100)
         .await?
         .into_iter()
@@ -702,9 +702,9 @@ pub async fn link_requests(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    session_or_return!(context, REGISTRARS);
+    require(&context, REGISTRARS)?;
     links_page(&platform, &context, None, None, StatusCode::OK).await
 }
 
@@ -721,9 +721,9 @@ pub async fn decide_link(
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = session_or_return!(context, REGISTRARS);
+    let session = require(&context, REGISTRARS)?;
     if !csrf_matches(session, &form.csrf) {
         return links_page(
             &platform,
@@ -738,7 +738,10 @@ pub async fn decide_link(
         approve: form.decision == "approve",
         reason: Some(form.reason),
     };
-    match links::decide(&platform, &id, &decision, &actor(session)).await {
+    match links::decide(&platform, &id, &decision, &actor(session))
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(()) => {
             let notice = if decision.approve {
                 context.t("links.approved")
@@ -806,9 +809,9 @@ pub async fn ask_link(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Form(form): Form<AskForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = session_or_return!(context, &[Role::Citizen]);
+    let session = require(&context, &[Role::Citizen])?;
     let error = if !csrf_matches(session, &form.csrf) {
         Some(context.t("error.form").to_owned())
     } else {
@@ -816,7 +819,10 @@ pub async fn ask_link(
             nik: form.nik,
             birth_date: form.birth_date,
         };
-        match links::ask(&platform, &session.account.id, &session.account.username, &ask).await {
+        match links::ask(&platform, &session.account.id, &session.account.username, &ask)
+            .await
+            .map_err(ApiError::from)
+        {
             Ok(_) => None,
             Err(error) => Some(field_error(error).map(|(field, text)| {
                 if field.is_empty() {
@@ -889,9 +895,9 @@ pub async fn statistics(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    session_or_return!(context, READERS);
+    require(&context, READERS)?;
     let province = query
         .get("provinsi")
         .filter(|code| REGIONS.province(code).is_some())
@@ -965,9 +971,9 @@ pub async fn sms_outbox(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    session_or_return!(context, &[Role::Admin, Role::RegistryOfficer]);
+    require(&context, &[Role::Admin, Role::RegistryOfficer])?;
     let messages = notify::outbox(&platform.store, 200)
         .await?
         .into_iter()

@@ -18,11 +18,12 @@ fn parse_roles(names: &[String]) -> Result<Vec<warga_core::identity::Role>, Fail
         .collect()
 }
 
-/// An API error as a one-line CLI failure naming the field.
-fn api_failure(error: warga_http::ApiError) -> Failure {
-    match &error {
-        warga_http::ApiError::Validation { field, detail } => Failure::usage_msg(format!("{field}: {detail}")),
-        _ => Failure::from(anyhow::anyhow!("{error}")),
+/// An identity error as a one-line CLI failure: bad input (naming the field) is the
+/// operator's to fix, exit code 2.
+fn identity_failure(error: warga_identity::IdentityError) -> Failure {
+    match error {
+        warga_identity::IdentityError::Invalid { .. } => Failure::usage(error),
+        other => Failure::from(other),
     }
 }
 
@@ -34,7 +35,7 @@ pub async fn admin(config: Config, command: AdminCommand) -> Result<(), Failure>
             let mut tx = store.begin().await?;
             warga_identity::accounts::create_department(&mut tx, &id, &name, CLI_ACTOR)
                 .await
-                .map_err(api_failure)?;
+                .map_err(identity_failure)?;
             tx.commit().await?;
             println!("departemen dibuat / department created: {}", id.trim().to_lowercase());
         }
@@ -68,7 +69,7 @@ pub async fn admin(config: Config, command: AdminCommand) -> Result<(), Failure>
                 CLI_ACTOR,
             )
             .await
-            .map_err(api_failure)?;
+            .map_err(identity_failure)?;
             println!(
                 "petugas dibuat / officer created: {} ({})",
                 created.account.username, created.account.id
@@ -103,7 +104,7 @@ pub async fn admin(config: Config, command: AdminCommand) -> Result<(), Failure>
                 CLI_ACTOR,
             )
             .await
-            .map_err(api_failure)?;
+            .map_err(identity_failure)?;
             tx.commit().await?;
             println!("klien terdaftar / client registered: {}", registered.client_id);
             if let Some(secret) = registered.client_secret {

@@ -397,7 +397,7 @@ impl ResolvedNode {
     fn resolve(
         args: crate::cli::NodeArgs,
         org: Option<Option<String>>,
-        file: warga_config::LedgerNodeConfig,
+        file: warga_ledger_node::settings::LedgerNodeConfig,
         section: &str,
     ) -> Result<ResolvedNode, Failure> {
         Ok(ResolvedNode {
@@ -420,7 +420,15 @@ impl ResolvedNode {
 /// `warga orderer`: one orderer of one channel.
 pub async fn orderer(args: crate::cli::NodeArgs, config: warga_config::Config) -> Result<(), Failure> {
     let _logging = start_logging(&config)?;
-    let args = ResolvedNode::resolve(args, None, config.orderer, "orderer")?;
+    let args = ResolvedNode::resolve(
+        args,
+        None,
+        config
+            .section::<warga_ledger_node::settings::OrdererSettings>()
+            .into_owned()
+            .0,
+        "orderer",
+    )?;
     let network = Arc::new(read_network(&args.network)?);
     let me = network
         .orderer
@@ -467,7 +475,15 @@ async fn serve_until_signal(
 /// gRPC, committing what the orderers deliver.
 pub async fn peer(args: crate::cli::PeerArgs, config: warga_config::Config) -> Result<(), Failure> {
     let _logging = start_logging(&config)?;
-    let args = ResolvedNode::resolve(args.node, Some(args.org), config.peer, "peer")?;
+    let args = ResolvedNode::resolve(
+        args.node,
+        Some(args.org),
+        config
+            .section::<warga_ledger_node::settings::PeerSettings>()
+            .into_owned()
+            .0,
+        "peer",
+    )?;
     let network = Arc::new(read_network(&args.network)?);
     let me = network
         .organizations

@@ -118,12 +118,13 @@ fn print_banner(running: &Running, mode: Mode) {
                 peer.peer.node.host, peer.peer.node.listen
             );
         }
-        let network = match &config.ledger.network {
+        let settings = config.section::<warga_ledger_node::settings::LedgerConfig>();
+        let network = match &settings.network {
             Some(path) => path.display().to_string(),
             None => "network/bpjs.yaml".into(),
         };
         let address = match ledger.peers.first() {
-            Some(peer) if config.ledger.ephemeral_ports => format!(" --address {}", peer.peer.node.listen),
+            Some(peer) if settings.ephemeral_ports => format!(" --address {}", peer.peer.node.listen),
             _ => String::new(),
         };
         let org = ledger

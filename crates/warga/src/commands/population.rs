@@ -28,6 +28,7 @@ pub async fn rebuild_stats(config: Config) -> Result<(), Failure> {
 
 /// `warga registry import`: valid rows registered, known NIKs skipped, rejects reported.
 pub async fn import_residents(config: Config, csv_path: &Path, report: &Path) -> Result<(), Failure> {
+    use warga_population::PopulationError;
     use warga_population::residents::{NewResident, register};
     let mut reader = csv::Reader::from_path(csv_path)
         .map_err(|e| Failure::usage_msg(format!("cannot read {}: {e}", csv_path.display())))?;
@@ -53,10 +54,10 @@ pub async fn import_residents(config: Config, csv_path: &Path, report: &Path) ->
             Err(error) => Err(("row".to_owned(), error.to_string())),
             Ok(new) => match register(&platform, &new, "system:import").await {
                 Ok(_) => Ok(true),
-                Err(warga_http::ApiError::Conflict(_)) => Ok(false),
-                Err(warga_http::ApiError::Validation { field, detail }) => Err((field, detail)),
-                Err(warga_http::ApiError::Rule { field, detail, .. }) => Err((field.to_owned(), detail)),
-                Err(other) => return Err(anyhow::anyhow!("line {line}: {other}").into()),
+                Err(PopulationError::Conflict(_)) => Ok(false),
+                Err(PopulationError::Invalid { field, detail }) => Err((field, detail)),
+                Err(PopulationError::Nik(error)) => Err((error.field().to_owned(), error.to_string())),
+                Err(other) => return Err(anyhow::Error::new(other).context(format!("line {line}")).into()),
             },
         };
         match outcome {

@@ -1,0 +1,73 @@
+//! The ledger's sections of the configuration: `[ledger]` (the network `warga up` embeds),
+//! `[orderer]` and `[peer]` (what a node process's flags may also say).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use warga_config::Section;
+
+/// The BPJS ledger network `warga up` runs inside its process.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Run the orderers and one peer per organisation in `warga up`.
+    pub enabled: bool,
+    /// The network file; absent: the BPJS example network shipped with warga.
+    pub network: Option<PathBuf>,
+    /// The channel the embedded nodes serve.
+    pub channel: String,
+    /// Listen on free ports of 127.0.0.1 instead of the network file's addresses (several
+    /// instances on one machine, tests).
+    pub ephemeral_ports: bool,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            network: None,
+            channel: "bpjs-main".into(),
+            ephemeral_ports: false,
+        }
+    }
+}
+
+/// One ledger node run as its own process (`warga orderer`, `warga peer`); a command-line
+/// flag wins over the value here.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerNodeConfig {
+    /// The network file.
+    pub network: Option<PathBuf>,
+    /// The directory `warga ledger crypto generate` wrote.
+    pub crypto: Option<PathBuf>,
+    /// The node's organisation (peers only), e.g. `BPJS`.
+    pub org: Option<String>,
+    /// The node's name in the network file, e.g. `orderer0` or `peer0`.
+    pub name: Option<String>,
+    pub channel: Option<String>,
+    /// Where the node keeps its data.
+    pub data: Option<PathBuf>,
+}
+
+impl Section for LedgerConfig {
+    const KEY: &'static str = "ledger";
+}
+
+/// `[orderer]`: `warga orderer`'s settings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct OrdererSettings(pub LedgerNodeConfig);
+
+impl Section for OrdererSettings {
+    const KEY: &'static str = "orderer";
+}
+
+/// `[peer]`: `warga peer`'s settings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct PeerSettings(pub LedgerNodeConfig);
+
+impl Section for PeerSettings {
+    const KEY: &'static str = "peer";
+}

@@ -1,0 +1,74 @@
+//! What can go wrong in the population service, in its own terms; mapped to the HTTP
+//! problem once, where the router hands it out ([`From<PopulationError> for ApiError`]).
+//! The command line and the web screens read the same values (a rejected CSV row names the
+//! field; a form shows the detail).
+
+use warga_http::ApiError;
+use warga_store::StoreError;
+
+use crate::nik::NikError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PopulationError {
+    /// A field is missing, too long or malformed.
+    #[error("{field}: {detail}")]
+    Invalid { field: String, detail: String },
+    /// The NIK breaks one of its rules (region, date, sex, serial).
+    #[error(transparent)]
+    Nik(#[from] NikError),
+    #[error("{0}")]
+    NotFound(String),
+    /// The change contradicts what is recorded (a registered NIK, a recorded death, a link
+    /// already decided).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealing, opening or indexing with the vault.
+    #[error(transparent)]
+    Vault(#[from] warga_auth::AuthError),
+    /// A stored value that does not read back (sealed JSON of a resident).
+    #[error("a stored record is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl PopulationError {
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> PopulationError {
+        PopulationError::Invalid {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn corrupt(error: impl std::fmt::Display) -> PopulationError {
+        PopulationError::Corrupt(error.to_string())
+    }
+
+    /// The field at fault, when the caller's input is (the CLI's reject report).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            PopulationError::Invalid { field, .. } => Some(field),
+            PopulationError::Nik(error) => Some(error.field()),
+            _ => None,
+        }
+    }
+}
+
+impl From<PopulationError> for ApiError {
+    fn from(error: PopulationError) -> ApiError {
+        match error {
+            PopulationError::Invalid { field, detail } => ApiError::Validation { field, detail },
+            PopulationError::Nik(error) => ApiError::Rule {
+                slug: error.problem(),
+                title: error.title(),
+                field: error.field(),
+                detail: error.to_string(),
+            },
+            PopulationError::NotFound(message) => ApiError::NotFound(message),
+            PopulationError::Conflict(message) => ApiError::Conflict(message),
+            PopulationError::Store(error) => error.into(),
+            PopulationError::Vault(error) => error.into(),
+            PopulationError::Corrupt(message) => ApiError::internal(message),
+        }
+    }
+}
