@@ -372,7 +372,11 @@ async fn concurrency_limit_queues_requests_and_slow_ones_time_out_as_problems() 
     let holder = get("/test/slow");
     gate.entered.notified().await;
     let queued = get("/healthz");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The positive marker: the second request is in line for the slot.
+    common::wait_for("the second request in line", Duration::from_secs(10), || async {
+        app.platform.concurrency.waiting() == 1
+    })
+    .await;
     assert!(!queued.is_finished(), "the second request waits for the slot");
     gate.release.notify_one();
     assert_eq!(holder.await.unwrap().unwrap().status(), 200);

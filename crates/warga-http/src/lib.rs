@@ -14,6 +14,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
+mod concurrency;
 mod extract;
 mod middleware;
 mod ops;
@@ -25,6 +26,7 @@ pub mod tls;
 pub mod web;
 
 pub use auth::{Auth, MaybeAuth};
+pub use concurrency::ConcurrencyLimit;
 
 /// Why the edge could not be set up or served: a listener, TLS material, keys, the rate
 /// limiter's store. One line for the operator, naming what failed.

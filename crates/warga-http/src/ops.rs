@@ -177,7 +177,10 @@ pub fn app_with(platform: &Platform, services: &[Arc<dyn Service>], extra: Route
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(http.concurrency_max))
+        .layer(axum::middleware::from_fn_with_state(
+            platform.concurrency.clone(),
+            crate::concurrency::limit,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(http.request_timeout_ms),

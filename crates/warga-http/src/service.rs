@@ -23,6 +23,8 @@ pub struct Platform {
     pub vault: warga_auth::Vault,
     /// The clock of time-based rules (rate limits, lockouts, code and session expiry).
     pub clock: Arc<dyn warga_core::time::Clock>,
+    /// `http.concurrency_max` requests in handlers at once; the rest wait in line.
+    pub concurrency: crate::ConcurrencyLimit,
 }
 
 /// How tokens are checked, and — when warga is its own identity provider — issued.
@@ -79,6 +81,7 @@ impl Platform {
             }
         };
         let limiter = crate::ratelimit::RateLimiter::connect(&config.gateway, clock.clone()).await?;
+        let concurrency = crate::ConcurrencyLimit::new(config.http.concurrency_max);
         Ok(Platform {
             config,
             store,
@@ -88,6 +91,7 @@ impl Platform {
             limiter,
             vault,
             clock,
+            concurrency,
         })
     }
 }
