@@ -3,8 +3,8 @@
 //! validation code per transaction (as in Fabric, metadata is not covered by the hash).
 //! Block 0 of a channel is its genesis block: it carries the channel's configuration.
 
+use crate::code::ValidationCode;
 use crate::tx::{Creator, Encoder, Hash, Transaction, sha256};
-use crate::validate::ValidationCode;
 
 /// What is hash-chained.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -11,6 +11,8 @@
 //! - [`chaincode`]: the contract API (Fabric's shim) and the simulator.
 //! - [`bpjs`]: the BPJS Kesehatan contract.
 //! - [`validate`]: the checks a committing peer runs on ordered transactions.
+//! - [`encoding`]: the canonical bytes that are signed and hashed.
+//! - [`code`]: Fabric's validation codes.
 //! - [`block`]: hash-chained blocks, the genesis block, metadata with validation codes.
 //! - [`cutter`]: the orderer's block cutter (BatchSize, BatchTimeout).
 
@@ -19,7 +21,9 @@
 pub mod block;
 pub mod bpjs;
 pub mod chaincode;
+pub mod code;
 pub mod cutter;
+pub mod encoding;
 pub mod network;
 pub mod policy;
 pub mod rwset;

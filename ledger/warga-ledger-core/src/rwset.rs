@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::tx::Encoder;
+use crate::encoding::Encoder;
 
 /// Where a value was last written: block number and transaction number within the block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]

@@ -92,6 +92,7 @@ pub async fn serve_until<N: RunningNode>(
             return Err(error);
         }
     };
+    tracing::info!(operations = %endpoint.local_addr, "serving; operations endpoint over TLS");
     stop.await;
     tracing::info!("stopping: operations endpoint, then the node");
     endpoint.shutdown().await;

@@ -6,6 +6,7 @@
 
 pub mod config;
 mod error;
+pub mod ktp;
 pub mod links;
 pub mod nik;
 pub mod notify;

@@ -19,26 +19,7 @@ use warga_store::{StoreError, Tx};
 use crate::nik::{self, Date, Sex};
 use crate::regions::REGIONS;
 
-/// The KTP fields of a new resident.
-#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewResident {
-    pub nik: String,
-    pub full_name: String,
-    pub birth_place: String,
-    /// `YYYY-MM-DD`.
-    pub birth_date: String,
-    pub sex: Sex,
-    pub address: String,
-    /// `001/002`.
-    pub rt_rw: String,
-    pub village: String,
-    /// District code, 6 digits.
-    pub district: String,
-    pub religion: String,
-    pub marital_status: String,
-    pub occupation: String,
-}
+pub use crate::ktp::NewResident;
 
 /// A resident as officers see it.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]

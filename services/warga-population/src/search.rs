@@ -19,9 +19,9 @@ use warga_http::Platform;
 use crate::error::PopulationError;
 use warga_store::{StoreError, Tx};
 
+use crate::ktp::NewResident;
 use crate::nik::Sex;
 use crate::regions::REGIONS;
-use crate::residents::NewResident;
 
 /// The shortest prefix searched for.
 pub const MIN_PREFIX: usize = 3;
