@@ -24,6 +24,9 @@ use warga_http::Platform;
 use warga_store::testing::TestDb;
 
 pub use warga_app::Running;
+/// An engine's URL from `WARGA_TEST_…`; `None` (the test says it skipped) when unset, a
+/// failure under `CI=true`.
+pub use warga_store::testing::engine_url;
 
 /// The database engine a test runs on.
 #[derive(Clone, Copy, Debug)]
