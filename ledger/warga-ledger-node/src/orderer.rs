@@ -89,10 +89,13 @@ impl RunningOrderer {
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let tls_for_operations = tls.clone();
+        let consenters = warga_ledger_orderer::grpc::Consenters::from_crypto(network, &config.crypto)
+            .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let services = OrdererServices {
             node: node.clone(),
             tls,
             orderer_msp: org.msp_id.clone(),
+            consenters,
             readers,
             writers: channel.members.clone(),
             msps,

@@ -3,10 +3,14 @@
 //! answers with the block once committed, `Deliver` streams blocks from a number on and then
 //! as they are ordered.
 //!
-//! Every connection presents a certificate issued by a TLS CA of the network; the server
-//! knows which organisation's TLS CA issued the client's certificate. Raft is only for the
-//! orderer organisation; `Deliver` only for organisations that are members of the channel
-//! (and the orderers).
+//! Every connection presents a certificate issued by a TLS CA of the network. A caller's
+//! organisation is the one whose TLS CA *signed* its certificate — checked with the CA's
+//! public key, never by matching names, and remembered per certificate — so a certificate
+//! from an intermediate CA (say, one an organisation minted with another's name) belongs to
+//! no organisation. Raft is only for the channel's consenters, each pinned to its own TLS
+//! certificate (as etcdraft does): a Raft message is accepted only from the certificate of
+//! the node it claims to come from. `Deliver` is only for organisations that are members of
+//! the channel (and the orderers).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -44,9 +48,31 @@ pub struct TlsMaterial {
     pub key_pem: Vec<u8>,
     /// MSP id → that organisation's TLS CA certificate (PEM).
     pub trusted: BTreeMap<String, Vec<u8>>,
+    /// Which organisation each client certificate seen so far belongs to.
+    callers: Arc<CallerCache>,
 }
 
+/// Client certificates already attributed (by SHA-256 of the DER), so the signature check
+/// runs once per certificate, not once per call.
+#[derive(Default)]
+struct CallerCache {
+    known: std::sync::Mutex<std::collections::HashMap<[u8; 32], Option<String>>>,
+}
+
+/// At most this many client certificates are remembered; past it the memory starts over.
+const CALLERS_REMEMBERED: usize = 10_000;
+
 impl TlsMaterial {
+    /// A certificate and key (PEM) trusting these TLS CAs (MSP id → PEM).
+    pub fn new(certificate_pem: Vec<u8>, key_pem: Vec<u8>, trusted: BTreeMap<String, Vec<u8>>) -> TlsMaterial {
+        TlsMaterial {
+            certificate_pem,
+            key_pem,
+            trusted,
+            callers: Arc::default(),
+        }
+    }
+
     /// The TLS material of a node or user directory written by `crypto generate`
     /// (`dir/tls/server.*` for nodes, `dir/tls/client.*` for users), trusting the TLS CA of
     /// every organisation of `network`.
@@ -79,11 +105,11 @@ impl TlsMaterial {
         } else {
             ("client.crt", "client.key")
         };
-        Ok(TlsMaterial {
-            certificate_pem: read(dir.join("tls").join(cert))?,
-            key_pem: read(dir.join("tls").join(key))?,
+        Ok(TlsMaterial::new(
+            read(dir.join("tls").join(cert))?,
+            read(dir.join("tls").join(key))?,
             trusted,
-        })
+        ))
     }
 
     /// Every trusted TLS CA, concatenated (PEM).
@@ -91,41 +117,88 @@ impl TlsMaterial {
         self.trusted.values().flatten().copied().collect()
     }
 
-    /// Which organisation's TLS CA issued the client's certificate. The TLS handshake has
-    /// already verified the certificate's chain to one of these CAs, so the issuer's name
-    /// decides; only if two CAs shared a name would a signature check choose between them.
+    /// The organisation whose TLS CA signed `client` (DER), verified with each CA's public
+    /// key; `None` when none did (e.g. a certificate from an intermediate CA). The TLS
+    /// handshake has already checked the chain and the validity window; this decides whose
+    /// it is. Remembered per certificate.
     pub fn organisation_of(&self, client: &[u8]) -> Option<String> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, client);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        if let Ok(known) = self.callers.known.lock()
+            && let Some(answer) = known.get(&key)
+        {
+            return answer.clone();
+        }
+        let answer = self.signing_organisation(client);
+        if let Ok(mut known) = self.callers.known.lock() {
+            if known.len() >= CALLERS_REMEMBERED {
+                known.clear();
+            }
+            known.insert(key, answer.clone());
+        }
+        answer
+    }
+
+    fn signing_organisation(&self, client: &[u8]) -> Option<String> {
         use x509_parser::prelude::{FromDer, X509Certificate};
         let (_, cert) = X509Certificate::from_der(client).ok()?;
-        let cas: Vec<(&String, Vec<u8>)> = self
-            .trusted
-            .iter()
-            .filter_map(|(msp, pem)| Some((msp, warga_ledger_msp::certificate_pem_to_der(pem).ok()?)))
-            .collect();
-        let named: Vec<(&String, X509Certificate<'_>)> = cas
-            .iter()
-            .filter_map(|(msp, der)| Some((*msp, X509Certificate::from_der(der).ok()?.1)))
-            .filter(|(_, ca)| cert.issuer() == ca.subject())
-            .collect();
-        match named.as_slice() {
-            [(msp, _)] => Some((*msp).clone()),
-            several => several
-                .iter()
-                .find(|(_, ca)| cert.verify_signature(Some(ca.public_key())).is_ok())
-                .map(|(msp, _)| (*msp).clone()),
-        }
+        let mut signers = self.trusted.iter().filter(|(_, pem)| {
+            warga_ledger_msp::certificate_pem_to_der(pem)
+                .ok()
+                .and_then(|der| {
+                    let (_, ca) = X509Certificate::from_der(&der).ok()?;
+                    cert.verify_signature(Some(ca.public_key())).ok()
+                })
+                .is_some()
+        });
+        let (msp, _) = signers.next()?;
+        // Two organisations sharing one TLS CA key would make the answer ambiguous: no one.
+        signers.next().is_none().then(|| msp.clone())
     }
 }
 
-/// The MSP id of the organisation whose TLS CA issued the caller's certificate.
-pub fn caller<T>(tls: &TlsMaterial, request: &Request<T>) -> Result<String, Status> {
+/// The DER of the caller's certificate.
+fn client_certificate<T>(request: &Request<T>) -> Result<Vec<u8>, Status> {
     let certs = request
         .peer_certs()
         .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
     let leaf = certs
         .first()
         .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    tls.organisation_of(leaf.as_ref())
+    Ok(leaf.as_ref().to_vec())
+}
+
+/// The channel's consenters: each Raft node id and the TLS certificate (DER) it must speak
+/// with — the orderer's own `tls/server.crt` from the crypto directory.
+#[derive(Clone, Debug, Default)]
+pub struct Consenters(pub BTreeMap<u64, Vec<u8>>);
+
+impl Consenters {
+    /// The orderers of `network`, numbered as Raft numbers them (1, 2, … in file order).
+    pub fn from_crypto(
+        network: &warga_ledger_core::network::Network,
+        crypto: &std::path::Path,
+    ) -> std::io::Result<Consenters> {
+        let domain = &network.orderer.organization.domain;
+        let dir = warga_ledger_msp::generate::organization_dir(crypto, true, domain).join("orderers");
+        let mut pinned = BTreeMap::new();
+        for (i, node) in network.orderer.nodes.iter().enumerate() {
+            let path = dir.join(&node.host).join("tls/server.crt");
+            let pem =
+                std::fs::read(&path).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let der = warga_ledger_msp::certificate_pem_to_der(&pem)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+            pinned.insert(i as u64 + 1, der);
+        }
+        Ok(Consenters(pinned))
+    }
+}
+
+/// The MSP id of the organisation whose TLS CA issued the caller's certificate.
+pub fn caller<T>(tls: &TlsMaterial, request: &Request<T>) -> Result<String, Status> {
+    let leaf = client_certificate(request)?;
+    tls.organisation_of(&leaf)
         .ok_or_else(|| Status::permission_denied("the client certificate is from no known organisation"))
 }
 
@@ -136,8 +209,10 @@ pub fn caller<T>(tls: &TlsMaterial, request: &Request<T>) -> Result<String, Stat
 pub struct OrdererServices {
     pub node: Arc<OrdererNode>,
     pub tls: TlsMaterial,
-    /// The orderer organisation's MSP id: the only one allowed to speak Raft.
+    /// The orderer organisation's MSP id.
     pub orderer_msp: String,
+    /// Who may speak Raft, each as exactly one node.
+    pub consenters: Consenters,
     /// Who may pull blocks: the channel's member organisations and the orderers.
     pub readers: Vec<String>,
     /// Who may broadcast: the channel's member organisations (Fabric's Writers policy); a
@@ -161,14 +236,16 @@ struct RaftService(Arc<OrdererServices>);
 #[tonic::async_trait]
 impl OrdererRaft for RaftService {
     async fn append_entries(&self, request: Request<v1::RaftPayload>) -> Result<Response<v1::RaftPayload>, Status> {
-        self.0.raft_caller(&request)?;
+        let leaf = self.0.raft_caller(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = parse(request.get_ref())?;
+        self.0.raft_sender(&leaf, &rpc.vote)?;
         json(&self.0.node.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<v1::RaftPayload>) -> Result<Response<v1::RaftPayload>, Status> {
-        self.0.raft_caller(&request)?;
+        let leaf = self.0.raft_caller(&request)?;
         let rpc: VoteRequest<u64> = parse(request.get_ref())?;
+        self.0.raft_sender(&leaf, &rpc.vote)?;
         json(&self.0.node.raft.vote(rpc).await)
     }
 
@@ -176,13 +253,14 @@ impl OrdererRaft for RaftService {
         &self,
         request: Request<tonic::Streaming<v1::RaftPayload>>,
     ) -> Result<Response<v1::RaftPayload>, Status> {
-        self.0.raft_caller(&request)?;
+        let leaf = self.0.raft_caller(&request)?;
         let mut pieces = Vec::new();
         let mut stream = request.into_inner();
         while let Some(piece) = stream.message().await? {
             pieces.push(piece);
         }
         let (vote, meta, data) = assemble_snapshot(&pieces)?;
+        self.0.raft_sender(&leaf, &vote)?;
         let snapshot = Snapshot {
             meta,
             snapshot: Box::new(data),
@@ -215,11 +293,28 @@ impl OrdererServices {
             .map_err(|_| Status::permission_denied("the creator's signature does not verify"))
     }
 
-    fn raft_caller<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        if caller(&self.tls, request)? == self.orderer_msp {
-            Ok(())
+    /// The caller's certificate, if it is one of the consenters' (before anything is parsed).
+    fn raft_caller<T>(&self, request: &Request<T>) -> Result<Vec<u8>, Status> {
+        let leaf = client_certificate(request)?;
+        if self.consenters.0.values().any(|pinned| *pinned == leaf) {
+            Ok(leaf)
         } else {
-            Err(Status::permission_denied("Raft is for orderers only"))
+            tracing::warn!(channel = %self.node.channel, "refused a Raft message from a certificate that is no consenter's");
+            Err(Status::permission_denied("Raft is for the channel's consenters only"))
+        }
+    }
+
+    /// A Raft message speaks for the node in its vote: that node's certificate must carry it.
+    fn raft_sender(&self, leaf: &[u8], vote: &Vote<u64>) -> Result<(), Status> {
+        let claimed = vote.leader_id().voted_for();
+        match claimed.and_then(|id| self.consenters.0.get(&id)) {
+            Some(pinned) if pinned.as_slice() == leaf => Ok(()),
+            _ => {
+                tracing::warn!(channel = %self.node.channel, claimed = ?claimed, "refused a Raft message sent for another node");
+                Err(Status::permission_denied(
+                    "a Raft message must come from the certificate of the node it speaks for",
+                ))
+            }
         }
     }
 }

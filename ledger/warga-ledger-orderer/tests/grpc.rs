@@ -16,7 +16,7 @@ use warga_ledger_core::rwset::MemoryState;
 use warga_ledger_msp::generate::organization_dir;
 use warga_ledger_msp::testing::TestNetwork;
 use warga_ledger_orderer::OrdererNode;
-use warga_ledger_orderer::grpc::{GrpcNetwork, OrdererServices, TlsMaterial, client_channel, serve};
+use warga_ledger_orderer::grpc::{Consenters, GrpcNetwork, OrdererServices, TlsMaterial, client_channel, serve};
 use warga_ledger_proto::v1;
 use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
 use warga_ledger_proto::v1::orderer_raft_client::OrdererRaftClient;
@@ -25,6 +25,49 @@ const CHANNEL: &str = "jatim-puskesmas";
 
 fn tls(net: &TestNetwork, dir: &Path, server: bool) -> TlsMaterial {
     TlsMaterial::from_crypto(&net.network, net.dir.path(), dir, server).unwrap()
+}
+
+/// A client certificate chain (leaf, then an intermediate CA) and key, PEM: the intermediate
+/// is issued by RumahSakit's TLS CA (whose key that organisation holds) with the subject of
+/// BPJS's TLS CA.
+fn forged_intermediate_identity(crypto: &Path) -> (String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose,
+    };
+    let name = |domain: &str, cn: &str| {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CountryName, "ID");
+        dn.push(DnType::StateOrProvinceName, "DKI Jakarta");
+        dn.push(DnType::LocalityName, "Jakarta");
+        dn.push(DnType::OrganizationName, domain);
+        dn.push(DnType::CommonName, cn);
+        dn
+    };
+    let hospital = organization_dir(crypto, false, "rumahsakit.warga.local").join("tlsca");
+    let hospital_key = KeyPair::from_pem(&std::fs::read_to_string(hospital.join("priv_sk")).unwrap()).unwrap();
+    let mut hospital_params = CertificateParams::default();
+    hospital_params.distinguished_name = name("rumahsakit.warga.local", "tlsca.rumahsakit.warga.local");
+    let hospital_ca = Issuer::new(hospital_params, hospital_key);
+
+    let intermediate_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut intermediate = CertificateParams::default();
+    intermediate.distinguished_name = name("bpjs.warga.local", "tlsca.bpjs.warga.local");
+    intermediate.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    intermediate.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let intermediate_cert = intermediate.clone().signed_by(&intermediate_key, &hospital_ca).unwrap();
+    let intermediate_ca = Issuer::new(intermediate, intermediate_key);
+
+    let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf = CertificateParams::new(vec!["peer0.bpjs.warga.local".to_owned()]).unwrap();
+    leaf.distinguished_name = name("bpjs.warga.local", "peer0.bpjs.warga.local");
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let leaf_cert = leaf.signed_by(&leaf_key, &intermediate_ca).unwrap();
+    (
+        format!("{}{}", leaf_cert.pem(), intermediate_cert.pem()),
+        leaf_key.serialize_pem(),
+    )
 }
 
 struct Running {
@@ -54,6 +97,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
     let channel = net.network.channel(CHANNEL).unwrap().clone();
     let genesis = net.network.genesis_block(&channel);
     let data = tempfile::tempdir().unwrap();
+    let consenters = Consenters::from_crypto(&net.network, net.dir.path()).unwrap();
     let mut running = BTreeMap::new();
     for (id, listener) in listeners {
         let dir = orderer_org.join("orderers").join(host(id));
@@ -75,6 +119,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             node: node.clone(),
             tls: material,
             orderer_msp: "OrdererMSP".into(),
+            consenters: consenters.clone(),
             readers,
             writers: channel.members.clone(),
             msps: net.msps.clone(),
@@ -188,13 +233,78 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         .unwrap_err();
     assert_eq!(not_raft.code(), tonic::Code::PermissionDenied);
 
+    // Raft is pinned to each consenter's own certificate (as etcdraft): the orderer
+    // organisation's Admin — a valid certificate of that organisation — can neither vote
+    // nor append, and an orderer cannot speak for another; nothing changes.
+    let term_before = running[&follower].node.raft.metrics().borrow().current_term;
+    let admin_tls = tls(&net, &orderer_org.join("users/Admin@orderer.warga.local"), false);
+    let other = (1..=3).find(|id| *id != leader && *id != follower).unwrap();
+    let vote = |term: u64, candidate: u64| v1::RaftPayload {
+        json: serde_json::to_vec(&openraft::raft::VoteRequest::new(
+            openraft::Vote::new(term, candidate),
+            None,
+        ))
+        .unwrap(),
+    };
+    let append = |term: u64, leader: u64| v1::RaftPayload {
+        json: serde_json::to_vec(
+            &openraft::raft::AppendEntriesRequest::<warga_ledger_orderer::TypeConfig> {
+                vote: openraft::Vote::new_committed(term, leader),
+                prev_log_id: None,
+                entries: vec![],
+                leader_commit: None,
+            },
+        )
+        .unwrap(),
+    };
+    for (who, tls, claimed) in [
+        ("the orderer organisation's Admin", &admin_tls, other),
+        (
+            "an orderer speaking for another",
+            &tls(&net, &orderer_org.join("orderers").join(host(other)), true),
+            leader,
+        ),
+    ] {
+        let mut raft = OrdererRaftClient::new(to(follower, tls));
+        let refused = raft.vote(vote(term_before + 10, claimed)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{who}: {refused}");
+        let refused = raft
+            .append_entries(append(term_before + 10, claimed))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{who}: {refused}");
+    }
+    let after = running[&follower].node.raft.metrics().borrow().clone();
+    assert_eq!(after.current_term, term_before, "no step-down, no new term");
+    assert_eq!(after.current_leader, Some(leader));
+
+    // An organisation that holds its own TLS CA key (RumahSakit, no member of this channel)
+    // mints an intermediate CA named like BPJS's TLS CA and a client certificate under it.
+    // The handshake accepts the chain (it ends at RumahSakit's CA), but the certificate was
+    // signed by no organisation's TLS CA: it may neither read the channel nor speak Raft.
+    let forged = forged_intermediate_identity(net.dir.path());
+    let forged_tls = TlsMaterial::new(forged.0.into_bytes(), forged.1.into_bytes(), client_tls.trusted.clone());
+    let denied = AtomicBroadcastClient::new(to(follower, &forged_tls))
+        .deliver(v1::DeliverRequest {
+            channel: CHANNEL.into(),
+            start: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied}");
+    let denied = OrdererRaftClient::new(to(follower, &forged_tls))
+        .vote(vote(term_before + 10, leader))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied}");
+
     // A certificate from no CA of the network does not get through the handshake.
     let stranger = rcgen::generate_simple_self_signed(vec!["stranger".into()]).unwrap();
-    let outsider = TlsMaterial {
-        certificate_pem: stranger.cert.pem().into_bytes(),
-        key_pem: stranger.signing_key.serialize_pem().into_bytes(),
-        trusted: client_tls.trusted.clone(),
-    };
+    let outsider = TlsMaterial::new(
+        stranger.cert.pem().into_bytes(),
+        stranger.signing_key.serialize_pem().into_bytes(),
+        client_tls.trusted.clone(),
+    );
     let result = tokio::time::timeout(
         Duration::from_secs(5),
         AtomicBroadcastClient::new(to(leader, &outsider)).broadcast(v1::Transaction::from(tx.clone())),
@@ -281,6 +391,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             node: node.clone(),
             tls: material,
             orderer_msp: "OrdererMSP".into(),
+            consenters: consenters.clone(),
             readers: vec!["OrdererMSP".into()],
             writers: channel.members.clone(),
             msps: net.msps.clone(),
