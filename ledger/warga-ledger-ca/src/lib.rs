@@ -129,6 +129,9 @@ struct CaState {
 pub struct CaConfig {
     pub msp_id: String,
     pub domain: String,
+    /// Whether this is the orderer organisation's CA — the only one that issues the
+    /// orderer role (an application organisation's "orderer" would sign no block anyway).
+    pub orderer_organization: bool,
     /// The organisation's directory from `warga ledger crypto generate`.
     pub org_dir: PathBuf,
 }
@@ -371,6 +374,12 @@ async fn register(State(ca): State<Ca>, method: Method, headers: HeaderMap, body
         return Err(CaError::Invalid {
             field: "role",
             detail: "client, peer, orderer or admin".into(),
+        });
+    }
+    if request.role == MspRole::Orderer && !ca.0.config.orderer_organization {
+        return Err(CaError::Invalid {
+            field: "role",
+            detail: "only the orderer organisation's CA issues the orderer role".into(),
         });
     }
     let secret = match request.secret {

@@ -42,6 +42,7 @@ async fn start() -> Running {
     let ca = Ca::open(CaConfig {
         msp_id: "BPJSMSP".into(),
         domain: "bpjs.warga.local".into(),
+        orderer_organization: false,
         org_dir: org.clone(),
     })
     .unwrap();
@@ -166,6 +167,10 @@ async fn admins_register_identities_enroll_from_a_csr_and_revocations_are_honour
     let bad = serde_json::json!({ "enrollment_id": "x y", "role": "client" });
     let (status, problem) = ca.admin_post(&admin, "/api/v1/ca/register", &bad, now()).await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("enrollment_id")));
+    // An application organisation's CA does not issue the orderer role.
+    let orderer = serde_json::json!({ "enrollment_id": "orderer-palsu", "role": "orderer" });
+    let (status, problem) = ca.admin_post(&admin, "/api/v1/ca/register", &orderer, now()).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("role")), "{problem}");
 
     // Enroll: the secret, a P-256 key; the CA sets subject and role.
     let (csr, key) = client::certificate_request("whatever-the-requester-asks").unwrap();
@@ -211,6 +216,7 @@ async fn admins_register_identities_enroll_from_a_csr_and_revocations_are_honour
     let reopened = Ca::open(CaConfig {
         msp_id: "BPJSMSP".into(),
         domain: "bpjs.warga.local".into(),
+        orderer_organization: false,
         org_dir: ca.org.clone(),
     })
     .unwrap();

@@ -153,6 +153,16 @@ impl Msp {
     /// Validates a certificate (DER) as an identity of this organisation at `now_s` (Unix
     /// seconds): issued and signed by the CA, within its validity, not revoked, with a role.
     pub fn validate(&self, certificate_der: &[u8], now_s: i64) -> Result<Identity, MspError> {
+        self.validate_with(certificate_der, Some(now_s))
+    }
+
+    /// As [`Msp::validate`] without the validity window: issuer, signature, role and
+    /// revocation — what commit-time validation checks.
+    pub fn validate_timeless(&self, certificate_der: &[u8]) -> Result<Identity, MspError> {
+        self.validate_with(certificate_der, None)
+    }
+
+    fn validate_with(&self, certificate_der: &[u8], now_s: Option<i64>) -> Result<Identity, MspError> {
         let digest = digest(certificate_der);
         let remembered = self.checked.read().ok().and_then(|m| m.get(&digest).cloned());
         let checked = match remembered {
@@ -168,15 +178,17 @@ impl Msp {
                 checked
             }
         };
-        if now_s > checked.not_after {
-            return Err(MspError::Expired {
-                not_after: checked.not_after,
-            });
-        }
-        if now_s < checked.not_before {
-            return Err(MspError::NotYetValid {
-                not_before: checked.not_before,
-            });
+        if let Some(now_s) = now_s {
+            if now_s > checked.not_after {
+                return Err(MspError::Expired {
+                    not_after: checked.not_after,
+                });
+            }
+            if now_s < checked.not_before {
+                return Err(MspError::NotYetValid {
+                    not_before: checked.not_before,
+                });
+            }
         }
         if self.revoked.contains(&checked.identity.serial) {
             return Err(MspError::Revoked {
@@ -336,13 +348,18 @@ pub fn revocation_list(
     Ok(crl.der().to_vec())
 }
 
-/// The MSPs of a network's organisations, judging identities at a fixed time — what a peer
-/// validates a block with.
+/// The MSPs of a network's organisations. Endorsers and the orderers' ingress judge
+/// identities at their own time (`now_s`), as Fabric does; commit-time validation and
+/// offline verification judge them [`Msps::timeless`]: issuer, signature, role and
+/// revocation list, never a validity window against a local clock — so every peer, late or
+/// replaying years later, reaches the same verdict.
 #[derive(Clone, Debug, Default)]
 pub struct Msps {
     msps: std::collections::BTreeMap<String, Msp>,
-    /// Unix seconds at which certificates must be valid.
+    /// Unix seconds at which certificates must be valid (when `check_validity`).
     pub now_s: i64,
+    /// Whether validity windows are checked at all.
+    pub check_validity: bool,
 }
 
 impl Msps {
@@ -350,6 +367,16 @@ impl Msps {
         Msps {
             msps: Default::default(),
             now_s,
+            check_validity: true,
+        }
+    }
+
+    /// The same MSPs for commit-time validation: no validity window, no clock.
+    pub fn timeless(&self) -> Msps {
+        Msps {
+            msps: self.msps.clone(),
+            now_s: 0,
+            check_validity: false,
         }
     }
 
@@ -363,7 +390,19 @@ impl Msps {
 
     /// The validated identity behind a creator.
     pub fn identity(&self, creator: &warga_ledger_core::tx::Creator) -> Result<Identity, MspError> {
-        self.identity_at(creator, self.now_s)
+        if self.check_validity {
+            self.identity_at(creator, self.now_s)
+        } else {
+            self.identity_timeless(creator)
+        }
+    }
+
+    /// The identity behind a creator, its validity window not checked.
+    pub fn identity_timeless(&self, creator: &warga_ledger_core::tx::Creator) -> Result<Identity, MspError> {
+        let msp = self.msps.get(&creator.msp_id).ok_or_else(|| MspError::UnknownIssuer {
+            msp_id: creator.msp_id.clone(),
+        })?;
+        msp.validate_timeless(&creator.certificate)
     }
 
     /// The identity behind a creator, validated at `now_s`.
@@ -409,8 +448,17 @@ pub fn sign_block(block: &mut warga_ledger_core::block::Block, orderer: &Signing
 
 /// Checks a block's orderer signature: a valid identity with the orderer role, signing the
 /// header hash. Returns the orderer.
-pub fn verify_block_signature(block: &warga_ledger_core::block::Block, msps: &Msps) -> Result<Identity, MspError> {
+pub fn verify_block_signature(
+    block: &warga_ledger_core::block::Block,
+    msps: &Msps,
+    orderer_msp: &str,
+) -> Result<Identity, MspError> {
     let creator = block.metadata.orderer.as_ref().ok_or(MspError::BadSignature)?;
+    // Only the orderer organisation of the channel's configuration orders: an application
+    // organisation's certificate, whatever its OU says, signs no block.
+    if creator.msp_id != orderer_msp {
+        return Err(MspError::NoRole);
+    }
     let identity = msps.identity(creator)?;
     if identity.role != MspRole::Orderer {
         return Err(MspError::NoRole);

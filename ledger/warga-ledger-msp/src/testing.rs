@@ -111,6 +111,23 @@ impl TestNetwork {
         args: &[&str],
         endorsers: &[&str],
     ) -> Transaction {
+        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+        self.transact_at(state, channel, client, function, args, endorsers, now_ms)
+    }
+
+    /// As [`TestNetwork::transact`], with the proposal timestamped `timestamp_ms` (a client
+    /// may choose any).
+    #[allow(clippy::too_many_arguments)]
+    pub fn transact_at(
+        &mut self,
+        state: &dyn StateReader,
+        channel: &str,
+        client: &SigningIdentity,
+        function: &str,
+        args: &[&str],
+        endorsers: &[&str],
+        timestamp_ms: i64,
+    ) -> Transaction {
         self.nonce += 1;
         let nonce = self.nonce.to_be_bytes().to_vec();
         let creator = client.creator();
@@ -120,7 +137,7 @@ impl TestNetwork {
             function: function.into(),
             args: args.iter().map(|a| a.to_string()).collect(),
             tx_id: Proposal::compute_tx_id(&nonce, &creator),
-            timestamp_ms: time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
+            timestamp_ms,
             nonce,
             creator: creator.clone(),
         };

@@ -218,6 +218,14 @@ fn signatures_identities_and_channels_are_checked() {
         check_transaction(&tx, &w.network, channel, &later),
         ValidationCode::BadCreatorSignature
     );
+    // Commit-time validation reads no clock: the same transaction replayed two years later
+    // (its creator's certificate long expired) gets the code it got when committed.
+    let mut two_years_on = w.msps.timeless();
+    two_years_on.now_s += 2 * 365 * 86_400;
+    assert_eq!(
+        check_transaction(&tx, &w.network, channel, &two_years_on),
+        ValidationCode::Valid
+    );
     assert_eq!(
         check_transaction(&tx, &w.network, channel, &w.msps),
         ValidationCode::Valid

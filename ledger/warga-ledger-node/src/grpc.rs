@@ -29,7 +29,9 @@ use crate::peer::PeerNode;
 fn endorse_status(error: EndorseError) -> Status {
     match error {
         EndorseError::WrongChannel(_) | EndorseError::UnknownChaincode(_) => Status::not_found(error.to_string()),
-        EndorseError::BadTxId | EndorseError::BadSignature => Status::invalid_argument(error.to_string()),
+        EndorseError::BadTxId | EndorseError::BadSignature | EndorseError::Skewed { .. } => {
+            Status::invalid_argument(error.to_string())
+        }
         EndorseError::Creator(_) => Status::unauthenticated(error.to_string()),
         EndorseError::NotMember(_) => Status::permission_denied(error.to_string()),
         EndorseError::Duplicate(_) => Status::already_exists(error.to_string()),

@@ -188,16 +188,12 @@ impl PeerNode {
         let started = std::time::Instant::now();
         let number = block.header.number;
         let codes = tokio::task::spawn_blocking(move || {
-            let msps = peer.msps();
+            // Commit-time validation reads no clock: identities are judged by issuer,
+            // signature, role and revocation, so every peer, now or replaying later, agrees.
+            let msps = peer.msps.timeless();
             // Only blocks an orderer of the network signed (as Fabric's deliver client checks).
-            let orderer = warga_ledger_msp::verify_block_signature(&block, &msps)
+            warga_ledger_msp::verify_block_signature(&block, &msps, &peer.network.orderer.organization.msp_id)
                 .map_err(|e| LedgerError::Corrupt(number, format!("the orderer's signature: {e}")))?;
-            if orderer.msp_id != peer.network.orderer.organization.msp_id {
-                return Err(LedgerError::Corrupt(
-                    number,
-                    format!("signed by {}, not an orderer", orderer.msp_id),
-                ));
-            }
             peer.ledger
                 .validate_and_commit(block, &peer.network, &peer.channel, &msps)
         })

@@ -171,7 +171,12 @@ impl Cluster {
                 );
                 assert!(block.links_to(chain.last()), "block {number} links");
                 if number > 0 {
-                    warga_ledger_msp::verify_block_signature(block, &self.net.msps).expect("cluster");
+                    warga_ledger_msp::verify_block_signature(
+                        block,
+                        &self.net.msps,
+                        &self.net.network.orderer.organization.msp_id,
+                    )
+                    .expect("cluster");
                 }
             }
             chain.push(blocks[0].header.clone());

@@ -1,7 +1,13 @@
 //! Endorsement, as Fabric's endorsing peers do it: check the signed proposal (channel,
-//! transaction id, the creator's certificate and membership of the channel, the signature,
-//! not already committed), simulate the chaincode against the peer's committed state, and
-//! sign the outcome.
+//! transaction id, a timestamp within [`PROPOSAL_SKEW_S`] of this peer's clock, the creator's
+//! certificate valid now and a member of the channel, the signature, not already
+//! committed), simulate the chaincode against the peer's committed state, and sign the
+//! outcome. The endorser is where the clock is read (as in Fabric): the chaincode's time is
+//! the proposal's timestamp, which every endorser has checked, and commit-time validation
+//! reads no clock at all.
+
+/// How far a proposal's timestamp may be from the endorser's clock (Fabric: 15 minutes).
+pub const PROPOSAL_SKEW_S: i64 = 15 * 60;
 
 use warga_ledger_core::chaincode::{ChaincodeError, Contract, Invoker, Simulator};
 use warga_ledger_core::network::Channel;
@@ -17,6 +23,8 @@ pub enum EndorseError {
     WrongChannel(String),
     #[error("the transaction id does not match the nonce and creator")]
     BadTxId,
+    #[error("the proposal's timestamp is {skew_s} s from this peer's clock (at most {PROPOSAL_SKEW_S} s)")]
+    Skewed { skew_s: i64 },
     #[error("the creator is not valid: {0}")]
     Creator(String),
     #[error("{0} is not a member of this channel")]
@@ -53,6 +61,10 @@ impl Endorser<'_> {
         }
         if proposal.tx_id != Proposal::compute_tx_id(&proposal.nonce, &proposal.creator) {
             return Err(EndorseError::BadTxId);
+        }
+        let skew_s = proposal.timestamp_ms.div_euclid(1000).saturating_sub(self.msps.now_s);
+        if skew_s.abs() > PROPOSAL_SKEW_S {
+            return Err(EndorseError::Skewed { skew_s });
         }
         let identity = self
             .msps

@@ -269,3 +269,79 @@ fn verify_replays_the_ledger_and_catches_lies() {
         Err(VerifyError::Genesis)
     ));
 }
+
+/// Nothing a client chooses and no clock moves a verdict. A proposal timestamped ten years
+/// ahead — which an endorser refuses — is committed valid by a peer (timestamps and
+/// validity windows are not judged at commit), and `verify` agrees now and with the clock
+/// moved two years on, when every certificate involved has expired.
+#[test]
+fn no_clock_and_no_client_timestamp_changes_a_verdict() {
+    use warga_ledger_core::bpjs::Bpjs;
+    use warga_ledger_core::tx::SignedProposal;
+    use warga_ledger_peer::endorse::{EndorseError, Endorser};
+    use warga_ledger_peer::verify::verify;
+
+    let mut net = TestNetwork::new();
+    let network = net.network.clone();
+    let channel = network.channel("bpjs-main").unwrap().clone();
+    let genesis = network.genesis_block(&channel);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let ledger = PeerLedger::open(&path, "bpjs-main", &genesis).unwrap();
+    let msps = net.msps.clone();
+    let bpjs = net.client("BPJSMSP");
+    let ten_years_ms = 10 * 365 * 86_400 * 1_000;
+    let future = msps.now_s * 1_000 + ten_years_ms;
+    let snapshot = ledger.snapshot().unwrap();
+    let tx = net.transact_at(
+        &snapshot,
+        "bpjs-main",
+        &bpjs,
+        "IssueCard",
+        &[NIK, "2", "2099-12-31"],
+        &MAJORITY,
+        future,
+    );
+    drop(snapshot);
+
+    // The endorser reads its clock and refuses the proposal.
+    let signed = SignedProposal {
+        signature: bpjs.sign(&tx.proposal.encode()).unwrap(),
+        proposal: tx.proposal.clone(),
+    };
+    let endorser_key = net.peer("BPJSMSP");
+    let refused = Endorser {
+        ledger: &ledger,
+        channel: &channel,
+        msps: &msps,
+        contract: &Bpjs,
+        signer: &endorser_key,
+    }
+    .endorse(&signed)
+    .unwrap_err();
+    assert!(matches!(refused, EndorseError::Skewed { .. }), "{refused}");
+
+    // Committed anyway (endorsed elsewhere), it is judged without a clock: valid.
+    let mut block = Block::next(&genesis.header, vec![tx]);
+    warga_ledger_msp::sign_block(&mut block, &net.orderer()).unwrap();
+    let codes = ledger
+        .validate_and_commit(block, &network, &channel, &msps.timeless())
+        .unwrap();
+    assert_eq!(codes, vec![ValidationCode::Valid]);
+    drop(ledger);
+
+    let now = verify(&path, &network, &channel, &msps).unwrap();
+    let mut later = msps.clone();
+    later.now_s += 2 * 365 * 86_400;
+    let replayed = verify(&path, &network, &channel, &later).unwrap();
+    assert_eq!(
+        (now.blocks, now.transactions, now.valid, now.state_keys),
+        (
+            replayed.blocks,
+            replayed.transactions,
+            replayed.valid,
+            replayed.state_keys
+        )
+    );
+    assert_eq!((now.blocks, now.transactions, now.valid), (2, 1, 1));
+}

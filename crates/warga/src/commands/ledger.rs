@@ -270,6 +270,7 @@ fn ca_config(org: &CaOrg) -> Result<warga_ledger_ca::CaConfig, Failure> {
         org_dir: warga_ledger_msp::generate::organization_dir(&org.crypto, orderer, &domain),
         msp_id,
         domain,
+        orderer_organization: orderer,
     })
 }
 
