@@ -53,7 +53,12 @@ fn storage(error: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(error.to_string())
 }
 
-fn state_key(namespace: &str, key: &str) -> String {
+/// The history index as data: (`namespace \0 key`, block, tx) → (tx id, timestamp ms,
+/// deleted, value).
+pub type HistoryIndex = std::collections::BTreeMap<(String, u64, u64), (String, i64, bool, Vec<u8>)>;
+
+/// How state and history name a key of a namespace.
+pub fn state_key(namespace: &str, key: &str) -> String {
     format!("{namespace}\u{0}{key}")
 }
 
@@ -126,6 +131,44 @@ impl PeerLedger {
     }
 
     /// How many keys the world state holds.
+    /// The whole transaction index: id → (block, position, validation code).
+    pub fn tx_index(&self) -> Result<std::collections::BTreeMap<String, (u64, u64, u8)>, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = match read.open_table(TXS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut out = std::collections::BTreeMap::new();
+        for entry in table.iter().map_err(storage)? {
+            let (key, value) = entry.map_err(storage)?;
+            out.insert(key.value().to_owned(), value.value());
+        }
+        Ok(out)
+    }
+
+    /// The whole history index: (`namespace \0 key`, block, tx) → (tx id, timestamp ms,
+    /// deleted, value).
+    pub fn history_index(&self) -> Result<HistoryIndex, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = match read.open_table(HISTORY) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut out = HistoryIndex::new();
+        for entry in table.iter().map_err(storage)? {
+            let (key, value) = entry.map_err(storage)?;
+            let (state_key, block, tx) = key.value();
+            let (tx_id, timestamp_ms, deleted, bytes) = value.value();
+            out.insert(
+                (state_key.to_owned(), block, tx),
+                (tx_id.to_owned(), timestamp_ms, deleted, bytes.to_vec()),
+            );
+        }
+        Ok(out)
+    }
+
     pub fn state_len(&self) -> Result<u64, LedgerError> {
         let read = self.db.begin_read().map_err(storage)?;
         match read.open_table(STATE) {

@@ -3,10 +3,13 @@
 //! channel's genesis block from the network file; every other block must carry a valid
 //! orderer signature; every transaction is validated again from scratch — signatures,
 //! endorsements against the policies, MVCC over a state replayed from block 1 — and the codes
-//! must equal the stored ones; finally the stored world state must equal the replayed one.
-//! Certificates are judged at the time of the block's newest transaction.
+//! must equal the stored ones; finally the stored world state, the transaction index and
+//! the history must each equal what the blocks imply, so no table of the file can be changed
+//! unnoticed. Every block must be signed by an orderer of the orderer organisation.
+//! Certificates are judged as at commit: no validity window, so neither the verifier's
+//! clock nor any timestamp a client chose can change the verdict.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use warga_ledger_core::network::{Channel, Network};
@@ -45,6 +48,10 @@ pub enum VerifyError {
     },
     #[error("world state differs from the replayed blocks at key {0:?}")]
     State(String),
+    #[error("the transaction index differs from the blocks at transaction {0}")]
+    TxIndex(String),
+    #[error("the history differs from the blocks at key {key:?}, block {block}, transaction {tx}")]
+    History { key: String, block: u64, tx: u64 },
 }
 
 /// Verifies the ledger at `path` for `channel` of `network`, with the organisations' CAs
@@ -58,6 +65,9 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
     }
     let mut replayed = MemoryState::default();
     let mut seen = BTreeSet::new();
+    // The indexes the blocks imply, rebuilt to compare with the stored ones.
+    let mut tx_index: BTreeMap<String, (u64, u64, u8)> = BTreeMap::new();
+    let mut history = crate::HistoryIndex::new();
     let mut report = Verified {
         blocks: height,
         ..Verified::default()
@@ -96,11 +106,26 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
                     recomputed: code.as_str(),
                 });
             }
+            tx_index
+                .entry(tx.proposal.tx_id.clone())
+                .or_insert((number, index as u64, *code as u8));
             if *code == ValidationCode::Valid {
                 let version = Version {
                     block: number,
                     tx: index as u64,
                 };
+                let rwset = &tx.response.rwset;
+                for w in &rwset.writes {
+                    history.insert(
+                        (crate::state_key(&rwset.namespace, &w.key), number, index as u64),
+                        (
+                            tx.proposal.tx_id.clone(),
+                            tx.proposal.timestamp_ms,
+                            w.value.is_none(),
+                            w.value.clone().unwrap_or_default(),
+                        ),
+                    );
+                }
                 replayed.apply(
                     &tx.response.rwset,
                     version,
@@ -124,5 +149,41 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
     if report.state_keys != replayed.values.len() as u64 {
         return Err(VerifyError::State("(a key the blocks never wrote)".into()));
     }
+    let stored = ledger.tx_index()?;
+    if let Some(tx_id) = first_difference(&tx_index, &stored) {
+        return Err(VerifyError::TxIndex(tx_id.clone()));
+    }
+    let stored = ledger.history_index()?;
+    if let Some((key, block, tx)) = first_difference(&history, &stored) {
+        return Err(VerifyError::History {
+            key: key.replace('\u{0}', "/"),
+            block: *block,
+            tx: *tx,
+        });
+    }
     Ok(report)
+}
+
+/// The first key (in order) whose entry differs between `expected` and `stored`, present in
+/// only one of them included.
+fn first_difference<'a, K: Ord, V: PartialEq>(
+    expected: &'a BTreeMap<K, V>,
+    stored: &'a BTreeMap<K, V>,
+) -> Option<&'a K> {
+    let mut expected_iter = expected.iter();
+    let mut stored_iter = stored.iter();
+    loop {
+        match (expected_iter.next(), stored_iter.next()) {
+            (None, None) => return None,
+            (Some((k, _)), None) | (None, Some((k, _))) => return Some(k),
+            (Some((ke, ve)), Some((ks, vs))) => {
+                if ke != ks {
+                    return Some(if ke < ks { ke } else { ks });
+                }
+                if ve != vs {
+                    return Some(ke);
+                }
+            }
+        }
+    }
 }

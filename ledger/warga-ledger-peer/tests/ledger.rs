@@ -213,6 +213,9 @@ fn verify_replays_the_ledger_and_catches_lies() {
         (3, 4, 2, 2)
     );
 
+    // A changed byte in any table of the file is caught.
+    tamper_each_table(&path, dir.path(), &network, &channel, &msps);
+
     // A ledger whose block 1 claims the policy failure was valid.
     let lies = dir.path().join("lies.redb");
     let liar = PeerLedger::open(&lies, "bpjs-main", &genesis).unwrap();
@@ -261,6 +264,20 @@ fn verify_replays_the_ledger_and_catches_lies() {
             "{error}"
         );
     }
+    // Re-signed by an application organisation's certificate whose OU says "orderer" (minted
+    // with BPJS's CA key): only the orderer organisation orders.
+    let fake_orderer = bpjs_certificate_claiming_orderer(net.dir.path());
+    let copy = dir.path().join("resigned.redb");
+    let resigned = PeerLedger::open(&copy, "bpjs-main", &genesis).unwrap();
+    let mut block = Block::next(&genesis.header, Vec::new());
+    sign_block(&mut block, &fake_orderer).unwrap();
+    resigned.commit(&block, &[]).unwrap();
+    drop(resigned);
+    let error = verify(&copy, &network, &channel, &msps).unwrap_err();
+    assert!(
+        matches!(error, VerifyError::OrdererSignature { block: 1, .. }),
+        "{error}"
+    );
     let other = network.genesis_block(network.channel("jatim-puskesmas").unwrap());
     let wrong = dir.path().join("wrong-genesis.redb");
     drop(PeerLedger::open(&wrong, "bpjs-main", &other).unwrap());
@@ -344,4 +361,121 @@ fn no_clock_and_no_client_timestamp_changes_a_verdict() {
         )
     );
     assert_eq!((now.blocks, now.transactions, now.valid), (2, 1, 1));
+}
+
+/// Copies the verified ledger at `good` once per table, changes one byte of one entry in
+/// the copy, and expects `verify` to name what differs.
+fn tamper_each_table(
+    good: &std::path::Path,
+    dir: &std::path::Path,
+    network: &warga_ledger_core::network::Network,
+    channel: &warga_ledger_core::network::Channel,
+    msps: &warga_ledger_msp::Msps,
+) {
+    use redb::{ReadableTable, TableDefinition};
+    use warga_ledger_peer::verify::{VerifyError, verify};
+    // The ledger's tables, as the file names them.
+    const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+    const TXS: TableDefinition<&str, (u64, u64, u8)> = TableDefinition::new("txs");
+    const STATE: TableDefinition<&str, (u64, u64, &[u8])> = TableDefinition::new("state");
+    const HISTORY: TableDefinition<(&str, u64, u64), (&str, i64, bool, &[u8])> = TableDefinition::new("history");
+
+    let flip = |bytes: &[u8]| {
+        let mut changed = bytes.to_vec();
+        let last = changed.len() - 1;
+        changed[last] ^= 1;
+        changed
+    };
+    for table in ["blocks", "txs", "state", "history"] {
+        let copy = dir.join(format!("tampered-{table}.redb"));
+        std::fs::copy(good, &copy).unwrap();
+        let db = redb::Database::open(&copy).unwrap();
+        let write = db.begin_write().unwrap();
+        match table {
+            "blocks" => {
+                let mut t = write.open_table(BLOCKS).unwrap();
+                let bytes = t.get(1).unwrap().unwrap().value().to_vec();
+                t.insert(1, flip(&bytes).as_slice()).unwrap();
+            }
+            "txs" => {
+                let mut t = write.open_table(TXS).unwrap();
+                let (id, (block, index, code)) = {
+                    let (k, v) = t.iter().unwrap().next().unwrap().unwrap();
+                    (k.value().to_owned(), v.value())
+                };
+                t.insert(id.as_str(), (block, index, code ^ 1)).unwrap();
+            }
+            "state" => {
+                let mut t = write.open_table(STATE).unwrap();
+                let (key, (block, tx, value)) = {
+                    let (k, v) = t.iter().unwrap().next().unwrap().unwrap();
+                    let (b, i, val) = v.value();
+                    (k.value().to_owned(), (b, i, val.to_vec()))
+                };
+                t.insert(key.as_str(), (block, tx, flip(&value).as_slice())).unwrap();
+            }
+            _ => {
+                let mut t = write.open_table(HISTORY).unwrap();
+                let ((key, block, tx), (id, ts, deleted, value)) = {
+                    let (k, v) = t.iter().unwrap().next().unwrap().unwrap();
+                    let (key, block, tx) = k.value();
+                    let (id, ts, deleted, value) = v.value();
+                    (
+                        (key.to_owned(), block, tx),
+                        (id.to_owned(), ts, deleted, value.to_vec()),
+                    )
+                };
+                t.insert(
+                    (key.as_str(), block, tx),
+                    (id.as_str(), ts, deleted, flip(&value).as_slice()),
+                )
+                .unwrap();
+            }
+        }
+        write.commit().unwrap();
+        drop(db);
+        let error = verify(&copy, network, channel, msps).unwrap_err();
+        let named = match table {
+            // The last byte of block 1 is in its metadata (a validation code): recomputed.
+            "blocks" => matches!(
+                error,
+                VerifyError::Chain(1)
+                    | VerifyError::Ledger(_)
+                    | VerifyError::OrdererSignature { .. }
+                    | VerifyError::Code { block: 1, .. }
+            ),
+            "txs" => matches!(error, VerifyError::TxIndex(_)),
+            "state" => matches!(error, VerifyError::State(_)),
+            _ => matches!(error, VerifyError::History { .. }),
+        };
+        assert!(named, "{table}: {error}");
+    }
+}
+
+/// A BPJS identity with the orderer role in its OU, issued with BPJS's own CA key.
+fn bpjs_certificate_claiming_orderer(crypto: &std::path::Path) -> warga_ledger_msp::SigningIdentity {
+    use rcgen::{DistinguishedName, DnType, Issuer, KeyPair};
+    use warga_ledger_msp::generate::{identity_params, organization_dir};
+    let ca_dir = organization_dir(crypto, false, "bpjs.warga.local").join("ca");
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(ca_dir.join("priv_sk")).unwrap()).unwrap();
+    let mut ca_params = rcgen::CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "ID");
+    dn.push(DnType::StateOrProvinceName, "DKI Jakarta");
+    dn.push(DnType::LocalityName, "Jakarta");
+    dn.push(DnType::OrganizationName, "bpjs.warga.local");
+    dn.push(DnType::CommonName, "ca.bpjs.warga.local");
+    ca_params.distinguished_name = dn;
+    let ca = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let params = identity_params(
+        "bpjs.warga.local",
+        "orderer-palsu.bpjs.warga.local",
+        Some(warga_ledger_core::policy::MspRole::Orderer),
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let certificate = params.signed_by(&key, &ca).unwrap();
+    warga_ledger_msp::SigningIdentity::from_pem("BPJSMSP", certificate.pem().as_bytes(), key.serialize_pem().as_bytes())
+        .unwrap()
 }
