@@ -378,7 +378,9 @@ fn tamper_each_table(
     const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
     const TXS: TableDefinition<&str, (u64, u64, u8)> = TableDefinition::new("txs");
     const STATE: TableDefinition<&str, (u64, u64, &[u8])> = TableDefinition::new("state");
-    const HISTORY: TableDefinition<(&str, u64, u64), (&str, i64, bool, &[u8])> = TableDefinition::new("history");
+    type HistoryKey<'a> = (&'a str, u64, u64);
+    type HistoryValue<'a> = (&'a str, i64, bool, &'a [u8]);
+    const HISTORY: TableDefinition<HistoryKey, HistoryValue> = TableDefinition::new("history");
 
     let flip = |bytes: &[u8]| {
         let mut changed = bytes.to_vec();
