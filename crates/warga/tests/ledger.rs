@@ -464,7 +464,6 @@ fn sigkill(pid: u32) {
 /// block hash at every height.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_of_processes_survives_a_leader_kill_under_load() {
-    use warga_ledger_node::embedded::client_of;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let work = tempfile::tempdir().unwrap();
     let (network_path, orderer_addresses) = network_file(work.path());
@@ -497,7 +496,8 @@ async fn a_network_of_processes_survives_a_leader_kill_under_load() {
     let client = |msp: &str| {
         let org = network.organization(msp).unwrap();
         let peer = &org.peers[0];
-        client_of(&network, &crypto, msp, "User1", peer.listen, &peer.host, "bpjs-main").unwrap()
+        warga_ledger_node::embedded::client_of(&network, &crypto, msp, "User1", peer.listen, &peer.host, "bpjs-main")
+            .unwrap()
     };
     let bpjs = client("BPJSMSP");
     let http = operations_http(&network, &crypto);
@@ -785,4 +785,128 @@ async fn sigterm_stops_orderer_and_peer_processes_cleanly() {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+fn signal(pid: u32, which: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{which}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{which} {pid}");
+}
+
+/// A frozen orderer (SIGSTOP: alive, answering nothing) does not stop ordering, whoever it
+/// is — each of the three in turn, so the leader, a follower and the first in the network
+/// file all take their turn: submissions through the gateways go on within seconds (the
+/// gateway gives an orderer two seconds, Raft elects within its timeout, peers' block
+/// streams notice the silence through HTTP/2 pings), everything acknowledged is valid on
+/// every peer, and the frozen orderer catches up after SIGCONT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_orderer_does_not_stop_ordering() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let (network_path, orderer_addresses) = network_file(work.path());
+    let network = parse_network(&network_path);
+    let dir = work.path().join("net");
+    let mut up = tokio::process::Command::new(BIN)
+        .args(["ledger", "network", "up", "--network"])
+        .arg(&network_path)
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut pids: BTreeMap<String, u32> = BTreeMap::new();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(up.stdout.take().unwrap()));
+    while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [host, "pid", pid, ..] = words.as_slice() {
+            pids.insert(host.to_string(), pid.parse().unwrap());
+        }
+        if line.contains("Ctrl+C") {
+            break;
+        }
+    }
+    assert_eq!(pids.len(), 6, "three orderers and three peers: {pids:?}");
+    let crypto = dir.join("crypto");
+    let client = |msp: &str| {
+        let org = network.organization(msp).unwrap();
+        let peer = &org.peers[0];
+        warga_ledger_node::embedded::client_of(&network, &crypto, msp, "User1", peer.listen, &peer.host, "bpjs-main")
+            .unwrap()
+    };
+    let bpjs = client("BPJSMSP");
+    let http = operations_http(&network, &crypto);
+    let names = ["orderer0", "orderer1", "orderer2"];
+    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), orderer_addresses[*n].1)).collect();
+
+    let mut acknowledged = Vec::new();
+    let mut n = 0;
+    for (round, name) in names.iter().enumerate() {
+        let leader = agreed_leader(&http, &ops, None).await;
+        let role = if names[leader as usize - 1] == *name {
+            "leader"
+        } else {
+            "follower"
+        };
+        let pid = pids[&format!("{name}.orderer.warga.local")];
+        signal(pid, "STOP");
+        let frozen_at = std::time::Instant::now();
+        let mut first_ordered = None;
+        // Submissions go on while it is frozen (for at least eight seconds).
+        while frozen_at.elapsed() < Duration::from_secs(8) || first_ordered.is_none() {
+            n += 1;
+            let nik = format!("31710712{round:02}{n:06}");
+            let status = bpjs
+                .submit("IssueCard", &[nik, "1".into(), "2030-12-31".into()])
+                .await
+                .unwrap_or_else(|e| panic!("{name} ({role}) frozen: a submission failed: {e}"));
+            assert_eq!(status.code_name, "VALID", "{status:?}");
+            first_ordered.get_or_insert(frozen_at.elapsed());
+            acknowledged.push(status.tx_id);
+        }
+        let resumed = first_ordered.unwrap();
+        eprintln!("{name} ({role}) frozen: the first submission was ordered after {resumed:?}");
+        assert!(
+            resumed < Duration::from_secs(15),
+            "{name} ({role}) frozen: ordering resumed only after {resumed:?}"
+        );
+        signal(pid, "CONT");
+        // It catches up with the others.
+        let others: Vec<SocketAddr> = ops.iter().filter(|(o, _)| o != name).map(|(_, a)| *a).collect();
+        let mut caught_up = false;
+        for _ in 0..300 {
+            let target = health(&http, others[0]).await.and_then(|h| h["height"].as_u64());
+            let mine = health(&http, orderer_addresses[*name].1)
+                .await
+                .and_then(|h| h["height"].as_u64());
+            if target.is_some() && mine == target {
+                caught_up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(caught_up, "{name} caught up after SIGCONT");
+    }
+
+    // Everything acknowledged is valid on every peer.
+    for msp in ["BPJSMSP", "PuskesmasMSP", "RumahSakitMSP"] {
+        let peer = client(msp);
+        for tx_id in &acknowledged {
+            let mut status = peer.status(tx_id).await;
+            for _ in 0..100 {
+                if status.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                status = peer.status(tx_id).await;
+            }
+            assert_eq!(status.unwrap().code_name, "VALID", "{tx_id} on {msp}");
+        }
+    }
+    let pid = up.id().unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(20), up.wait()).await;
 }

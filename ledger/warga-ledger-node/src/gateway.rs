@@ -101,8 +101,17 @@ pub struct Gateway {
     endorsers: BTreeMap<String, Vec<(SocketAddr, EndorserClient<Channel>)>>,
     /// The orderers, in the network file's order.
     orderers: Vec<(SocketAddr, AtomicBroadcastClient<Channel>)>,
+    /// The orderer that last ordered for us (its position): where the next submission goes
+    /// first, so a frozen orderer early in the file is not asked every time.
+    leader_hint: std::sync::atomic::AtomicUsize,
     pub commit_timeout: Duration,
 }
+
+/// How long one Broadcast may take before the gateway asks the next orderer (a frozen
+/// orderer answers nothing; a healthy one answers within a batch timeout and a Raft round).
+const BROADCAST_ATTEMPT: Duration = Duration::from_secs(2);
+/// How long the gateway keeps trying to have a transaction ordered.
+const ORDERING_DEADLINE: Duration = Duration::from_secs(30);
 
 impl Gateway {
     /// A gateway for `peer`, reaching other peers and orderers at the network file's
@@ -145,6 +154,7 @@ impl Gateway {
             peer,
             endorsers,
             orderers,
+            leader_hint: std::sync::atomic::AtomicUsize::new(0),
             commit_timeout: Duration::from_secs(60),
         })
     }
@@ -287,17 +297,41 @@ impl Gateway {
             return Ok(status);
         }
         let wire = v1::Transaction::from(tx.clone());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        let mut next = 0usize;
+        let deadline = tokio::time::Instant::now() + ORDERING_DEADLINE;
+        let mut next = self.leader_hint.load(std::sync::atomic::Ordering::Relaxed);
+        // Orderers that let an attempt time out in this submission: a hint pointing at one
+        // (a follower that has not yet noticed its leader froze) is not followed.
+        let mut silent = std::collections::BTreeSet::new();
         let mut last_error = String::from("no orderer configured");
         loop {
             if self.orderers.is_empty() || tokio::time::Instant::now() >= deadline {
                 PEER_SUBMITS.with_label_values(&[host, "not_ordered"]).inc();
                 return Err(GatewayError::NotOrdered(last_error));
             }
+            // Skip an orderer that already let this submission time out, unless all did.
+            if silent.contains(&(next % self.orderers.len())) && silent.len() < self.orderers.len() {
+                next += 1;
+                continue;
+            }
             let (addr, client) = &self.orderers[next % self.orderers.len()];
-            match client.clone().broadcast(wire.clone()).await {
-                Ok(_) => break,
+            let attempt = BROADCAST_ATTEMPT.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let answer = match tokio::time::timeout(attempt, client.clone().broadcast(wire.clone())).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    tracing::warn!(orderer = %addr, peer = %host, "an orderer did not answer a broadcast in time; asking the next");
+                    last_error = format!("{addr}: no answer within {} s", attempt.as_secs());
+                    silent.insert(next % self.orderers.len());
+                    next += 1;
+                    continue;
+                }
+            };
+            match answer {
+                Ok(ordered) => {
+                    self.peer.expect_block(ordered.into_inner().block);
+                    self.leader_hint
+                        .store(next % self.orderers.len(), std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
                 Err(status) => {
                     last_error = format!("{addr}: {}", status.message());
                     // A follower names the leader (its Raft id, the position in the file).
@@ -307,7 +341,9 @@ impl Gateway {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.parse::<usize>().ok());
                     match (status.code(), leader) {
-                        (Code::Unavailable, Some(id)) if id >= 1 && id - 1 != next % self.orderers.len() => {
+                        (Code::Unavailable, Some(id))
+                            if id >= 1 && id - 1 != next % self.orderers.len() && !silent.contains(&(id - 1)) =>
+                        {
                             next = id - 1
                         }
                         (Code::Unavailable | Code::Aborted | Code::Unknown | Code::Cancelled, _) => {

@@ -182,6 +182,7 @@ async fn watch_metrics(node: Arc<OrdererNode>, name: String) {
             if leader.is_some() {
                 ORDERER_LEADER_CHANGES.with_label_values(&labels).inc();
             }
+            tracing::info!(orderer = %name, leader = ?m.current_leader, previous = ?leader, term = m.current_term, "raft leader elected");
             leader = m.current_leader;
         }
         ORDERER_BLOCK

@@ -48,7 +48,14 @@ pub struct PeerNode {
     pub contract: Arc<dyn Contract>,
     msps: Msps,
     height: watch::Sender<u64>,
+    /// Told when the orderer this peer pulls from is behind what was ordered (a block the
+    /// gateway knows exists does not arrive): the block stream moves to another orderer.
+    stalled: tokio::sync::Notify,
 }
+
+/// How long a block the orderers acknowledged may take to arrive before the peer's stream
+/// is taken for stalled.
+const BLOCK_ARRIVAL: Duration = Duration::from_secs(1);
 
 /// The current time as the MSP checks validity windows with it.
 fn now_s() -> i64 {
@@ -126,6 +133,7 @@ impl PeerNode {
             contract: Arc::new(warga_ledger_core::bpjs::Bpjs),
             msps,
             height: watch::channel(height).0,
+            stalled: tokio::sync::Notify::new(),
         };
         PEER_BLOCK
             .with_label_values(&[peer.node.host.as_str(), peer.channel.name.as_str()])
@@ -182,6 +190,20 @@ impl PeerNode {
         }
     }
 
+    /// Expects block `number` (acknowledged by the orderers) to arrive soon; if it has not
+    /// within [`BLOCK_ARRIVAL`], the block stream moves to another orderer.
+    pub fn expect_block(self: &Arc<Self>, number: u64) {
+        let peer = self.clone();
+        tokio::spawn(async move {
+            let mut height = peer.height();
+            let arrived = tokio::time::timeout(BLOCK_ARRIVAL, height.wait_for(|h| *h > number)).await;
+            if !matches!(arrived, Ok(Ok(_))) {
+                tracing::warn!(block = number, peer = %peer.node.host, "an ordered block did not arrive; moving the block stream to another orderer");
+                peer.stalled.notify_one();
+            }
+        });
+    }
+
     /// Validates and commits one delivered block.
     pub async fn commit(self: &Arc<Self>, block: Block) -> Result<(), NodeError> {
         let peer = self.clone();
@@ -219,11 +241,21 @@ impl PeerNode {
     /// dropped.
     pub async fn deliver(self: Arc<Self>, orderers: Vec<(SocketAddr, String)>) {
         let mut turn = 0usize;
+        let mut failures = 0u64;
         loop {
             let (addr, host) = &orderers[turn % orderers.len()];
             turn += 1;
-            if let Err(error) = self.deliver_from(*addr, host).await {
-                tracing::debug!(%addr, %error, peer = %self.node.host, "delivery from an orderer stopped");
+            match self.deliver_from(*addr, host).await {
+                Ok(()) => failures = 0,
+                Err(error) => {
+                    failures += 1;
+                    // One line when the connection is lost, then one per hundred retries.
+                    if failures == 1 || failures.is_multiple_of(100) {
+                        tracing::warn!(orderer = %host, %error, failures, peer = %self.node.host, "lost the orderer's block stream; trying the next orderer");
+                    } else {
+                        tracing::debug!(orderer = %host, %error, peer = %self.node.host, "delivery from an orderer stopped");
+                    }
+                }
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -236,6 +268,7 @@ impl PeerNode {
             channel: self.channel.name.clone(),
             start,
         };
+        let mut caught_up_to = None;
         let mut stream = AtomicBroadcastClient::new(grpc)
             .max_decoding_message_size(MESSAGE_LIMIT)
             .max_encoding_message_size(MESSAGE_LIMIT)
@@ -243,19 +276,28 @@ impl PeerNode {
             .await
             .map_err(|s| NodeError::Transport(s.to_string()))?
             .into_inner();
-        while let Some(wire) = stream
-            .message()
-            .await
-            .map_err(|s| NodeError::Transport(s.to_string()))?
-        {
+        loop {
+            let next = tokio::select! {
+                next = stream.message() => next.map_err(|s| NodeError::Transport(s.to_string()))?,
+                () = self.stalled.notified() => {
+                    return Err(NodeError::Transport(format!("{host} is behind what was ordered")));
+                }
+            };
+            let Some(wire) = next else { break };
             let block = Block::try_from(wire)
                 .map_err(|e| NodeError::Transport(format!("{addr} sent an unreadable block: {e}")))?;
             if block.header.number < self.ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))? {
                 continue;
             }
+            let number = block.header.number;
             if let Err(error) = self.commit(block).await {
-                tracing::error!(%error, peer = %self.node.host, "a delivered block was refused");
+                tracing::error!(%error, block = number, orderer = %host, peer = %self.node.host, "a delivered block was refused");
                 return Err(error);
+            }
+            // A peer that was behind says once when it has caught up with this stream.
+            if caught_up_to.is_none() && number >= start + 10 {
+                caught_up_to = Some(number);
+                tracing::info!(height = number + 1, from = start, orderer = %host, peer = %self.node.host, "catching up");
             }
         }
         Ok(())

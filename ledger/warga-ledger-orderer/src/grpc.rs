@@ -492,6 +492,11 @@ pub fn client_channel(tls: &TlsMaterial, addr: SocketAddr, host: &str) -> Result
         .tls_config(config)
         .map_err(|e| e.to_string())?
         .connect_timeout(std::time::Duration::from_secs(2))
+        // A frozen node (alive, not answering) is noticed within seconds: HTTP/2 pings go
+        // unanswered and the connection closes, so a block stream or a call moves on.
+        .http2_keep_alive_interval(std::time::Duration::from_secs(1))
+        .keep_alive_timeout(std::time::Duration::from_secs(2))
+        .keep_alive_while_idle(true)
         .connect_lazy())
 }
 
