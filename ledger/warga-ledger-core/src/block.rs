@@ -59,13 +59,40 @@ impl BlockData {
 }
 
 /// Outside the hash: who ordered the block and its signature over the header hash, and the
-/// committing peer's validation codes.
+/// committing peer's validation codes and commit hash.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlockMetadata {
     pub orderer: Option<Creator>,
     #[serde(with = "crate::tx::base64_bytes")]
     pub signature: Vec<u8>,
     pub validation_codes: Vec<u8>,
+    /// The committing peer's [`commit_hash`]; empty before a peer committed the block.
+    #[serde(default, with = "crate::tx::base64_bytes")]
+    pub commit_hash: Vec<u8>,
+}
+
+/// Fabric 2.x's commit hash, the evidence of a fork: chained over the previous block's
+/// commit hash, this block's number and validation codes, and the writes its valid
+/// transactions applied (namespace, key, value or deletion, in order). Two peers that
+/// validated and applied every block alike have equal commit hashes; the first block where
+/// they differ is where they diverged.
+pub fn commit_hash(previous: &[u8], block: &Block, codes: &[ValidationCode]) -> Hash {
+    let mut e = Encoder::new("warga.commit.v1");
+    e.bytes(previous).u64(block.header.number).count(codes.len());
+    for code in codes {
+        e.u64(*code as u64);
+    }
+    for (tx, code) in block.data.transactions().iter().zip(codes) {
+        if *code != ValidationCode::Valid {
+            continue;
+        }
+        let rwset = &tx.response.rwset;
+        e.count(rwset.writes.len());
+        for w in &rwset.writes {
+            e.str(&rwset.namespace).str(&w.key).opt_bytes(w.value.as_deref());
+        }
+    }
+    sha256(&e.finish())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -133,12 +133,24 @@ impl Response {
     }
 }
 
-/// An endorser's signature over a [`Response`].
+/// An endorser's signature over a [`Response`] and its own identity.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Endorsement {
     pub endorser: Creator,
     #[serde(with = "crate::tx::base64_bytes")]
     pub signature: Vec<u8>,
+}
+
+impl Endorsement {
+    /// What an endorser signs: the response and who endorses it (as Fabric's endorsement
+    /// signs the response payload with the endorser's identity), so a signature cannot be
+    /// presented under another certificate.
+    pub fn signed_bytes(response: &Response, endorser: &Creator) -> Vec<u8> {
+        let mut e = Encoder::new("warga.endorsement.v1");
+        e.bytes(&response.encode());
+        endorser.encode(&mut e);
+        e.finish()
+    }
 }
 
 /// An endorsed transaction, signed by its creator, as sent for ordering.

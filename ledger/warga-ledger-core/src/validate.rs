@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::network::{Channel, ChannelView, Network};
 use crate::policy::Signer;
 use crate::rwset::{HistoryEntry, KvRead, RwSet, StateReader, Version, VersionedValue};
-use crate::tx::{Creator, Proposal, Transaction};
+use crate::tx::{Creator, Endorsement, Proposal, Transaction};
 
 pub use crate::code::ValidationCode;
 
@@ -66,12 +66,14 @@ pub fn check_transaction(
     if !tx.response.rwset.is_canonical() {
         return ValidationCode::BadRwSet;
     }
-    let signed = tx.response.encode();
     let endorsers: Vec<Signer> = tx
         .endorsements
         .iter()
         .filter(|e| channel.members.contains(&e.endorser.msp_id))
-        .filter(|e| membership.verify(&e.endorser, &signed, &e.signature))
+        .filter(|e| {
+            let signed = Endorsement::signed_bytes(&tx.response, &e.endorser);
+            membership.verify(&e.endorser, &signed, &e.signature)
+        })
         .filter_map(|e| membership.identify(&e.endorser).ok())
         .collect();
     let view = ChannelView { network, channel };

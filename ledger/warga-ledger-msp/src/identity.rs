@@ -68,6 +68,19 @@ impl Identity {
     }
 }
 
+/// Verifies an ECDSA P-256/SHA-256 signature with the key of `certificate_der`, whatever
+/// the certificate's standing (a client checking what its gateway returned; validators
+/// judge membership themselves).
+pub fn verify_with_certificate(certificate_der: &[u8], message: &[u8], signature_der: &[u8]) -> Result<(), MspError> {
+    let (_, cert) = X509Certificate::from_der(certificate_der).map_err(|e| MspError::Malformed(e.to_string()))?;
+    UnparsedPublicKey::new(
+        &signature::ECDSA_P256_SHA256_ASN1,
+        cert.public_key().subject_public_key.data.as_ref(),
+    )
+    .verify(message, signature_der)
+    .map_err(|_| MspError::BadSignature)
+}
+
 fn digest(bytes: &[u8]) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut out = [0u8; 32];

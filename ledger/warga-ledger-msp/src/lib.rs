@@ -21,5 +21,5 @@ pub mod testing;
 
 pub use identity::{
     Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, revocation_list, sign_block,
-    verify_block_signature,
+    verify_block_signature, verify_with_certificate,
 };

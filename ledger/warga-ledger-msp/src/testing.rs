@@ -161,9 +161,12 @@ impl TestNetwork {
             .iter()
             .map(|msp| {
                 let peer = self.peer(msp);
+                let endorser = peer.creator();
                 Endorsement {
-                    endorser: peer.creator(),
-                    signature: peer.sign(&response.encode()).expect("signature"),
+                    signature: peer
+                        .sign(&Endorsement::signed_bytes(&response, &endorser))
+                        .expect("signature"),
+                    endorser,
                 }
             })
             .collect();

@@ -99,8 +99,12 @@ impl Client {
     /// [`Client::submit`] for a proposal made with [`Client::proposal`].
     pub async fn submit_proposal(&self, signed: SignedProposal) -> Result<v1::CommitStatus, Status> {
         let mut gateway = self.gateway.clone();
-        let unsigned = gateway.endorse(v1::SignedProposal::from(signed)).await?.into_inner();
+        let unsigned = gateway
+            .endorse(v1::SignedProposal::from(signed.clone()))
+            .await?
+            .into_inner();
         let mut tx = Transaction::try_from(unsigned).map_err(|e| Status::internal(e.to_string()))?;
+        check_endorsed(&signed, &tx).map_err(|e| Status::data_loss(format!("the gateway's transaction: {e}")))?;
         tx.signature = self
             .identity
             .sign(&Transaction::signed_bytes(&tx.proposal, &tx.response, &tx.endorsements))
@@ -158,4 +162,32 @@ impl Client {
         };
         Ok(self.events.clone().blocks(request).await?.into_inner())
     }
+}
+
+/// What a client checks before signing the transaction a gateway assembled: it carries the
+/// client's own proposal unchanged, its response answers that proposal, and every
+/// endorsement's signature verifies — with the certificate it names — over that response
+/// and that endorser. A gateway that altered the proposal, the response or an endorsement is
+/// refused; which endorsements satisfy the policy is for the validators to judge.
+pub fn check_endorsed(signed: &SignedProposal, tx: &Transaction) -> Result<(), String> {
+    if tx.proposal != signed.proposal {
+        return Err("its proposal is not the one this client signed".into());
+    }
+    if tx.response.proposal_hash != signed.proposal.hash() {
+        return Err("its response answers another proposal".into());
+    }
+    if tx.endorsements.is_empty() {
+        return Err("it carries no endorsement".into());
+    }
+    for endorsement in &tx.endorsements {
+        let bytes = warga_ledger_core::tx::Endorsement::signed_bytes(&tx.response, &endorsement.endorser);
+        warga_ledger_msp::verify_with_certificate(&endorsement.endorser.certificate, &bytes, &endorsement.signature)
+            .map_err(|_| {
+                format!(
+                    "the endorsement of {} does not sign its response",
+                    endorsement.endorser.msp_id
+                )
+            })?;
+    }
+    Ok(())
 }

@@ -206,6 +206,7 @@ impl Ledger for PeerServices {
             height,
             current_hash: tip.header.hash().to_vec(),
             previous_hash: tip.header.previous_hash.to_vec(),
+            commit_hash: tip.metadata.commit_hash.clone(),
         }))
     }
 

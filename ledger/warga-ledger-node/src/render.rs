@@ -38,6 +38,7 @@ pub fn block(wire: v1::Block) -> Result<Value, String> {
         "previous_hash": hex(&block.header.previous_hash),
         "data_hash": hex(&block.header.data_hash),
         "orderer": block.metadata.orderer.as_ref().map(|o| o.msp_id.as_str()),
+        "commit_hash": hex(&block.metadata.commit_hash),
         "transactions": transactions,
     });
     if let warga_ledger_core::block::BlockData::Config(config) = &block.data {
@@ -97,5 +98,6 @@ pub fn channel_info(info: &v1::ChannelInfo) -> Value {
         "height": info.height,
         "current_hash": hex(&info.current_hash),
         "previous_hash": hex(&info.previous_hash),
+        "commit_hash": hex(&info.commit_hash),
     })
 }

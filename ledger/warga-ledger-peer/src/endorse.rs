@@ -106,16 +106,11 @@ impl Endorser<'_> {
             event: simulated.event,
             result: simulated.result,
         };
+        let endorser = self.signer.creator();
         let signature = self
             .signer
-            .sign(&response.encode())
+            .sign(&Endorsement::signed_bytes(&response, &endorser))
             .map_err(|e| EndorseError::Signing(e.to_string()))?;
-        Ok((
-            response,
-            Endorsement {
-                endorser: self.signer.creator(),
-                signature,
-            },
-        ))
+        Ok((response, Endorsement { endorser, signature }))
     }
 }

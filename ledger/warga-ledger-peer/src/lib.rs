@@ -66,6 +66,8 @@ pub fn state_key(namespace: &str, key: &str) -> String {
 pub struct PeerLedger {
     db: redb::Database,
     pub channel: String,
+    /// The newest block's number and commit hash, so a commit need not re-read it.
+    tip_commit: std::sync::Mutex<Option<(u64, Vec<u8>)>>,
 }
 
 /// Where a transaction ended up.
@@ -83,6 +85,7 @@ impl PeerLedger {
         let ledger = PeerLedger {
             db,
             channel: channel.to_owned(),
+            tip_commit: std::sync::Mutex::new(None),
         };
         match ledger.height()? {
             0 => {
@@ -123,6 +126,7 @@ impl PeerLedger {
         let ledger = PeerLedger {
             db,
             channel: channel.to_owned(),
+            tip_commit: std::sync::Mutex::new(None),
         };
         if ledger.height()? == 0 {
             return Err(LedgerError::Corrupt(0, "the ledger has no genesis block".into()));
@@ -260,8 +264,38 @@ impl PeerLedger {
         let codes = BlockValidator::new(block.header.number, &snapshot, &committed).validate_all(txs, stateless);
         drop(snapshot);
         block.metadata.validation_codes = codes.iter().map(|c| *c as u8).collect();
+        let previous = self.commit_hash(block.header.number.saturating_sub(1))?;
+        block.metadata.commit_hash = warga_ledger_core::block::commit_hash(&previous, &block, &codes).to_vec();
         self.commit(&block, &codes)?;
+        if let Ok(mut tip) = self.tip_commit.lock() {
+            *tip = Some((block.header.number, block.metadata.commit_hash.clone()));
+        }
         Ok(codes)
+    }
+
+    /// The first block at which two ledgers of a channel disagree — different commit hashes:
+    /// validated or applied differently — or `None` while they agree on every block both
+    /// hold.
+    pub fn first_divergence(&self, other: &PeerLedger) -> Result<Option<u64>, LedgerError> {
+        let common = self.height()?.min(other.height()?);
+        for number in 1..common {
+            if self.commit_hash(number)? != other.commit_hash(number)? {
+                return Ok(Some(number));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The commit hash of block `number` (empty for the genesis block and for blocks
+    /// committed without validation).
+    pub fn commit_hash(&self, number: u64) -> Result<Vec<u8>, LedgerError> {
+        if let Ok(tip) = self.tip_commit.lock()
+            && let Some((tip_number, hash)) = tip.as_ref()
+            && *tip_number == number
+        {
+            return Ok(hash.clone());
+        }
+        Ok(self.block(number)?.map(|b| b.metadata.commit_hash).unwrap_or_default())
     }
 
     /// Appends a validated block: block, transaction index, state and history in one write.

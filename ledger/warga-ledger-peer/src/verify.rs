@@ -4,7 +4,8 @@
 //! orderer signature; every transaction is validated again from scratch — signatures,
 //! endorsements against the policies, MVCC over a state replayed from block 1 — and the codes
 //! must equal the stored ones; finally the stored world state, the transaction index and
-//! the history must each equal what the blocks imply, so no table of the file can be changed
+//! the history must each equal what the blocks imply, and every block's commit hash the one
+//! its codes and writes give, so no table of the file can be changed
 //! unnoticed. Every block must be signed by an orderer of the orderer organisation.
 //! Certificates are judged as at commit: no validity window, so neither the verifier's
 //! clock nor any timestamp a client chose can change the verdict.
@@ -48,6 +49,8 @@ pub enum VerifyError {
     },
     #[error("world state differs from the replayed blocks at key {0:?}")]
     State(String),
+    #[error("block {0}: the stored commit hash is not the one its codes and writes give")]
+    CommitHash(u64),
     #[error("the transaction index differs from the blocks at transaction {0}")]
     TxIndex(String),
     #[error("the history differs from the blocks at key {key:?}, block {block}, transaction {tx}")]
@@ -68,6 +71,7 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
     // The indexes the blocks imply, rebuilt to compare with the stored ones.
     let mut tx_index: BTreeMap<String, (u64, u64, u8)> = BTreeMap::new();
     let mut history = crate::HistoryIndex::new();
+    let mut commit = Vec::new();
     let mut report = Verified {
         blocks: height,
         ..Verified::default()
@@ -96,6 +100,7 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
             .map(|tx| check_transaction(tx, network, channel, &msps))
             .collect();
         let codes = BlockValidator::new(number, &replayed, &committed).validate_all(txs, stateless);
+        let expected = warga_ledger_core::block::commit_hash(&commit, &block, &codes).to_vec();
         for (index, (tx, code)) in txs.iter().zip(&codes).enumerate() {
             let stored = block.code(index);
             if stored != Some(*code) {
@@ -137,6 +142,10 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
             seen.insert(tx.proposal.tx_id.clone());
             report.transactions += 1;
         }
+        if block.metadata.commit_hash != expected {
+            return Err(VerifyError::CommitHash(number));
+        }
+        commit = expected;
         previous = block.header;
     }
     let snapshot = ledger.snapshot()?;

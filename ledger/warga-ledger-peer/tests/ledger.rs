@@ -445,6 +445,7 @@ fn tamper_each_table(
                     | VerifyError::Ledger(_)
                     | VerifyError::OrdererSignature { .. }
                     | VerifyError::Code { block: 1, .. }
+                    | VerifyError::CommitHash(1)
             ),
             "txs" => matches!(error, VerifyError::TxIndex(_)),
             "state" => matches!(error, VerifyError::State(_)),
@@ -480,4 +481,68 @@ fn bpjs_certificate_claiming_orderer(crypto: &std::path::Path) -> warga_ledger_m
     let certificate = params.signed_by(&key, &ca).unwrap();
     warga_ledger_msp::SigningIdentity::from_pem("BPJSMSP", certificate.pem().as_bytes(), key.serialize_pem().as_bytes())
         .unwrap()
+}
+
+/// Fork evidence: every committed block carries a commit hash chained over the previous
+/// one, its codes and its writes. Two peers that validate a block differently (one has
+/// revoked an endorser the other accepts) agree up to it and differ from it on, and the
+/// comparison names that block.
+#[test]
+fn commit_hashes_name_the_first_divergent_block() {
+    use warga_ledger_msp::generate::organization_dir;
+    let mut net = TestNetwork::new();
+    let network = net.network.clone();
+    let channel = network.channel("bpjs-main").unwrap().clone();
+    let genesis = network.genesis_block(&channel);
+    let dir = tempfile::tempdir().unwrap();
+    let a = PeerLedger::open(&dir.path().join("a.redb"), "bpjs-main", &genesis).unwrap();
+    let b = PeerLedger::open(&dir.path().join("b.redb"), "bpjs-main", &genesis).unwrap();
+    let msps = net.msps.timeless();
+    // Peer b has revoked Puskesmas's peer: its endorsements no longer count there.
+    let org = organization_dir(net.dir.path(), false, "puskesmas.warga.local");
+    let serial = net.msps.identity(&net.peer("PuskesmasMSP").creator()).unwrap().serial;
+    let crl = warga_ledger_msp::revocation_list(
+        &std::fs::read_to_string(org.join("ca/ca.puskesmas.warga.local-cert.pem")).unwrap(),
+        &std::fs::read_to_string(org.join("ca/priv_sk")).unwrap(),
+        &[serial],
+        1,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let mut revoked = msps.clone();
+    revoked
+        .get_mut("PuskesmasMSP")
+        .unwrap()
+        .apply_revocation_list(&crl)
+        .unwrap();
+
+    let orderer = net.orderer();
+    let bpjs = net.client("BPJSMSP");
+    let niks = ["3171075203950004", "3171071203950005", "3171075203950006"];
+    let mut previous = genesis.header.clone();
+    for (i, nik) in niks.into_iter().enumerate() {
+        let snapshot = a.snapshot().unwrap();
+        // Block 1 is endorsed by BPJS and RumahSakit; blocks 2 and 3 by BPJS and Puskesmas.
+        let endorsers = if i == 0 { ["BPJSMSP", "RumahSakitMSP"] } else { MAJORITY };
+        let tx = net.transact(
+            &snapshot,
+            "bpjs-main",
+            &bpjs,
+            "IssueCard",
+            &[nik, "2", "2027-12-31"],
+            &endorsers,
+        );
+        drop(snapshot);
+        let mut block = Block::next(&previous, vec![tx]);
+        warga_ledger_msp::sign_block(&mut block, &orderer).unwrap();
+        previous = block.header.clone();
+        a.validate_and_commit(block.clone(), &network, &channel, &msps).unwrap();
+        b.validate_and_commit(block, &network, &channel, &revoked).unwrap();
+    }
+    assert_eq!(a.commit_hash(1).unwrap(), b.commit_hash(1).unwrap());
+    assert_ne!(a.commit_hash(2).unwrap(), b.commit_hash(2).unwrap());
+    assert_ne!(a.commit_hash(3).unwrap(), b.commit_hash(3).unwrap());
+    assert!(!a.commit_hash(1).unwrap().is_empty());
+    assert_eq!(a.first_divergence(&b).unwrap(), Some(2));
+    assert_eq!(a.first_divergence(&a).unwrap(), None);
 }

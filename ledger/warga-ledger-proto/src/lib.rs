@@ -286,6 +286,7 @@ impl From<core_block::Block> for v1::Block {
                 orderer: b.metadata.orderer.map(Into::into),
                 signature: b.metadata.signature,
                 validation_codes: b.metadata.validation_codes,
+                commit_hash: b.metadata.commit_hash,
             }),
         }
     }
@@ -315,6 +316,7 @@ impl TryFrom<v1::Block> for core_block::Block {
                 orderer: metadata.orderer.map(Into::into),
                 signature: metadata.signature,
                 validation_codes: metadata.validation_codes,
+                commit_hash: metadata.commit_hash,
             },
         })
     }
