@@ -12,11 +12,15 @@
 //! the ramp are measured: committed (or evaluated) per second, and latency from sending to
 //! the gateway's answer after the commit.
 //!
-//! In the same run the machine's ceiling is measured: ECDSA P-256 verifications per second
-//! on every core, divided by the verifications a transaction needs on this network (each
-//! endorser checks the proposal, the orderer the creator's signature, each peer the
-//! creator's and every endorser's signature at commit) — the ratio says how close the
-//! ledger comes to the cryptography's limit on this machine.
+//! In the same run the machine's ceiling is measured: ECDSA P-256 verifications and
+//! signatures per second on every core, and what a transaction costs in them on this
+//! network — verifications: each endorser checks the proposal, the client checks every
+//! endorsement before signing, the orderer the creator's signature, each peer the creator's
+//! and every endorser's signature at commit; signatures: the client signs the proposal and
+//! the transaction, each endorser its endorsement. The ceiling is how many such
+//! transactions the cores could do if they did nothing but this cryptography; the ratio says
+//! how close the ledger comes to it. (The orderers' block signatures and the peers' checks of
+//! them are shared by a whole block and left out.)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -235,14 +239,14 @@ impl Running {
         .map_err(|e| anyhow!("{e}"))
     }
 
-    /// Signature verifications one transaction of `function` needs on this network: the
-    /// endorsers check the proposal, every peer the creator's and the endorsers' signatures.
-    fn verifications(&self, function: &str) -> f64 {
+    /// The public-key operations one transaction of `function` costs on this network:
+    /// (verifications, signatures).
+    fn crypto(&self, function: &str) -> (f64, f64) {
         let Some(channel) = self.network.channel(CHANNEL) else {
-            return f64::NAN;
+            return (f64::NAN, f64::NAN);
         };
         let Some(chaincode) = channel.chaincodes.first() else {
-            return f64::NAN;
+            return (f64::NAN, f64::NAN);
         };
         let view = ChannelView {
             network: &self.network,
@@ -251,9 +255,12 @@ impl Running {
         let plans = warga_ledger_node::gateway::endorsement_plans(chaincode.policy_for(function), &view, "BPJSMSP");
         let endorsers = plans.first().map_or(0, Vec::len) as f64;
         let peers = channel.members.len() as f64;
-        // Endorsers check the proposal, the orderer the creator's signature (Writers), each
-        // peer the creator's and every endorser's at commit.
-        endorsers + 1.0 + peers * (1.0 + endorsers)
+        // Verifications: endorsers check the proposal, the client every endorsement, the
+        // orderer the creator's signature (Writers), each peer the creator's and every
+        // endorser's at commit. Signatures: the client's two, one per endorser.
+        let verifications = endorsers + endorsers + 1.0 + peers * (1.0 + endorsers);
+        let signatures = 2.0 + endorsers;
+        (verifications, signatures)
     }
 
     async fn stop(mut self) {
@@ -456,6 +463,38 @@ fn bench_stride() -> u64 {
 }
 
 /// ECDSA P-256 (SHA-256) verifications per second on every core, for about `for_how_long`.
+/// ECDSA P-256 signatures per second on every core (ring), as the nodes and clients sign.
+fn signatures_per_second(for_how_long: Duration) -> anyhow::Result<f64> {
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|e| anyhow!("{e}"))?;
+    let key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).map_err(|e| anyhow!("{e}"))?;
+    let message = vec![7u8; 1024];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = Instant::now();
+    let total: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let rng = ring::rand::SystemRandom::new();
+                    let mut n = 0u64;
+                    while started.elapsed() < for_how_long {
+                        for _ in 0..100 {
+                            if key.sign(&rng, &message).is_ok() {
+                                n += 1;
+                            }
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
 fn verifications_per_second(for_how_long: Duration) -> anyhow::Result<f64> {
     use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
     let rng = ring::rand::SystemRandom::new();
@@ -504,6 +543,12 @@ fn machine() -> String {
     format!("{cores} cores ({cpu})")
 }
 
+/// The machine's public-key operations per second on every core, measured in the run.
+struct Rates {
+    verify: f64,
+    sign: f64,
+}
+
 pub async fn ledger(bench: LedgerBench) -> Result<(), BenchError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if bench.workers == 0 || bench.duration.is_zero() {
@@ -514,13 +559,16 @@ pub async fn ledger(bench: LedgerBench) -> Result<(), BenchError> {
     } else {
         format!("fixed {} tx/s, ≤ {} outstanding", bench.rate, bench.workers)
     };
-    eprintln!("ceiling: measuring signature verifications on every core …");
-    let verify_rate = verifications_per_second(Duration::from_secs(3))?;
+    eprintln!("ceiling: measuring signature verifications and signatures on every core …");
+    let rates = Rates {
+        verify: verifications_per_second(Duration::from_secs(3))?,
+        sign: signatures_per_second(Duration::from_secs(3))?,
+    };
     let mut rows = Vec::new();
     for target in &bench.targets {
         eprintln!("{target:?}: starting the network …");
         let running = start(*target).await?;
-        let result = run_target(&running, *target, &bench, verify_rate, &mut rows).await;
+        let result = run_target(&running, *target, &bench, &rates, &mut rows).await;
         running.stop().await;
         result?;
     }
@@ -532,12 +580,13 @@ pub async fn ledger(bench: LedgerBench) -> Result<(), BenchError> {
         bench.duration.as_secs()
     );
     println!(
-        "Ceiling: {verify_rate:.0} ECDSA P-256 verifications/s on every core (ring), divided by the verifications a transaction needs.\n"
+        "Ceiling: {:.0} ECDSA P-256 verifications/s and {:.0} signatures/s on every core (ring); a transaction's cost is its verifications and signatures at those rates.\n",
+        rates.verify, rates.sign
     );
     println!(
-        "| target | workload | sent | ok | failed | TPS | p50 ms | p95 ms | p99 ms | verifications/tx | ceiling TPS | TPS ÷ ceiling |"
+        "| target | workload | sent | ok | failed | TPS | p50 ms | p95 ms | p99 ms | verifications/tx | signatures/tx | ceiling TPS | TPS ÷ ceiling |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
         println!("{row}");
     }
@@ -548,7 +597,7 @@ async fn run_target(
     running: &Running,
     target: BenchTarget,
     bench: &LedgerBench,
-    verify_rate: f64,
+    rates: &Rates,
     rows: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     // Several connections per organisation, as Caliper's workers each hold their own.
@@ -608,20 +657,26 @@ async fn run_target(
         eprintln!("{target:?}: {} …", workload.name());
         let samples = drive(load.clone(), *workload, bench).await;
         let m = measure(&samples, bench.ramp);
-        let per_tx = match workload {
-            Workload::IssueCard => running.verifications("IssueCard"),
-            Workload::RecordVisit => running.verifications("RecordVisit"),
-            Workload::VerifyCard => 1.0,
+        let (verifications, signatures) = match workload {
+            Workload::IssueCard => running.crypto("IssueCard"),
+            Workload::RecordVisit => running.crypto("RecordVisit"),
+            // An evaluation: the client signs the proposal, the peer checks it.
+            Workload::VerifyCard => (1.0, 1.0),
             Workload::Mix => {
-                0.5 + 0.25 * running.verifications("IssueCard") + 0.25 * running.verifications("RecordVisit")
+                let (issue_v, issue_s) = running.crypto("IssueCard");
+                let (visit_v, visit_s) = running.crypto("RecordVisit");
+                (
+                    0.5 + 0.25 * issue_v + 0.25 * visit_v,
+                    0.5 + 0.25 * issue_s + 0.25 * visit_s,
+                )
             }
         };
-        let ceiling = verify_rate / per_tx;
+        let ceiling = 1.0 / (verifications / rates.verify + signatures / rates.sign);
         for (error, count) in &m.errors {
             eprintln!("  {count} × {error}");
         }
         rows.push(format!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {per_tx:.1} | {ceiling:.0} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {verifications:.1} | {signatures:.1} | {ceiling:.0} | {:.2} |",
             match target {
                 BenchTarget::Processes => "6 processes",
                 BenchTarget::Up => "warga up",

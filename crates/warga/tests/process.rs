@@ -1189,5 +1189,8 @@ fn bench_ledger_runs_a_small_load() {
         assert_eq!(cells[5], "0", "nothing failed: {row}");
         assert!(cells[4].parse::<u32>().unwrap() >= 30, "about 20 tx/s for 2 s: {row}");
     }
-    assert!(text.contains("verifications/s on every core"), "{text}");
+    assert!(
+        text.contains("verifications/s and") && text.contains("signatures/s on every core"),
+        "{text}"
+    );
 }
