@@ -51,6 +51,9 @@ pub struct PeerNode {
     /// Told when the orderer this peer pulls from is behind what was ordered (a block the
     /// gateway knows exists does not arrive): the block stream moves to another orderer.
     stalled: tokio::sync::Notify,
+    /// The highest block number received from the current stream (before it is committed:
+    /// a slow commit is not a stalled orderer).
+    received: watch::Sender<u64>,
 }
 
 /// How long a block the orderers acknowledged may take to arrive before the peer's stream
@@ -134,6 +137,7 @@ impl PeerNode {
             msps,
             height: watch::channel(height).0,
             stalled: tokio::sync::Notify::new(),
+            received: watch::channel(height.saturating_sub(1)).0,
         };
         PEER_BLOCK
             .with_label_values(&[peer.node.host.as_str(), peer.channel.name.as_str()])
@@ -190,13 +194,14 @@ impl PeerNode {
         }
     }
 
-    /// Expects block `number` (acknowledged by the orderers) to arrive soon; if it has not
-    /// within [`BLOCK_ARRIVAL`], the block stream moves to another orderer.
+    /// Expects block `number` (acknowledged by the orderers) to arrive soon; if it has been
+    /// neither received nor committed within [`BLOCK_ARRIVAL`], the block stream moves to
+    /// another orderer.
     pub fn expect_block(self: &Arc<Self>, number: u64) {
         let peer = self.clone();
         tokio::spawn(async move {
-            let mut height = peer.height();
-            let arrived = tokio::time::timeout(BLOCK_ARRIVAL, height.wait_for(|h| *h > number)).await;
+            let mut received = peer.received.subscribe();
+            let arrived = tokio::time::timeout(BLOCK_ARRIVAL, received.wait_for(|r| *r >= number)).await;
             if !matches!(arrived, Ok(Ok(_))) {
                 tracing::warn!(block = number, peer = %peer.node.host, "an ordered block did not arrive; moving the block stream to another orderer");
                 peer.stalled.notify_one();
@@ -286,6 +291,13 @@ impl PeerNode {
             let Some(wire) = next else { break };
             let block = Block::try_from(wire)
                 .map_err(|e| NodeError::Transport(format!("{addr} sent an unreadable block: {e}")))?;
+            self.received.send_if_modified(|r| {
+                let newer = block.header.number > *r;
+                if newer {
+                    *r = block.header.number;
+                }
+                newer
+            });
             if block.header.number < self.ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))? {
                 continue;
             }
