@@ -224,6 +224,22 @@ pub enum LedgerCommand {
         #[arg(long, conflicts_with = "number")]
         tx_id: Option<String>,
     },
+    /// Compare this peer's commit hashes with another organisation's peer, block by block:
+    /// they agree while both validated and applied every block alike; the first block where
+    /// they differ is where they diverged (exit code 1).
+    Compare {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The other peer's organisation, e.g. RumahSakit.
+        #[arg(long = "with", value_name = "ORG")]
+        with: String,
+        /// The other organisation's peer.
+        #[arg(long, default_value = "peer0")]
+        with_peer: String,
+        /// The other peer's address, when it is not the network file's.
+        #[arg(long)]
+        with_address: Option<SocketAddr>,
+    },
     /// Where a transaction is: its block and validation code.
     Status {
         #[command(flatten)]

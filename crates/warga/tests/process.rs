@@ -262,6 +262,7 @@ fn every_command_has_help() {
         &["ledger", "info"],
         &["ledger", "block"],
         &["ledger", "status"],
+        &["ledger", "compare"],
         &["ledger", "history"],
         &["ledger", "events"],
         &["bench", "ledger"],
@@ -1095,6 +1096,19 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
         "active",
         "{}",
         String::from_utf8_lossy(&verified.stderr)
+    );
+    // Two peers' commit hashes agree block by block.
+    let with_address = format!("--with-address={}", peers["peer0.rumahsakit.warga.local"]);
+    let compared = cli(
+        "BPJS",
+        "peer0.bpjs.warga.local",
+        &["compare", "--with", "RumahSakit", &with_address],
+    );
+    let stdout = String::from_utf8_lossy(&compared.stdout);
+    assert!(
+        compared.status.success() && stdout.contains("sepakat / agree"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&compared.stderr)
     );
     let refused = cli(
         "BPJS",

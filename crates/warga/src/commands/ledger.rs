@@ -70,6 +70,55 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
             println!("{:#}", render::block(block).map_err(|e| anyhow!(e))?);
             Ok(())
         }
+        LedgerCommand::Compare {
+            client,
+            with,
+            with_peer,
+            with_address,
+        } => {
+            let mine = connect(&client)?;
+            let other_args = crate::cli::ClientArgs {
+                network: client.network.clone(),
+                crypto: client.crypto.clone(),
+                org: with.clone(),
+                user: client.user.clone(),
+                peer: with_peer,
+                address: with_address,
+                channel: client.channel.clone(),
+            };
+            // The other organisation's peer, reached with this client's own identity.
+            let theirs = connect_as(&other_args, &client.org)?;
+            let height = mine
+                .info()
+                .await
+                .map_err(refused)?
+                .height
+                .min(theirs.info().await.map_err(refused)?.height);
+            for number in 1..height {
+                let (a, b) = (
+                    mine.block(number).await.map_err(refused)?,
+                    theirs.block(number).await.map_err(refused)?,
+                );
+                let hash = |b: &warga_ledger_proto::v1::Block| {
+                    b.metadata.as_ref().map(|m| m.commit_hash.clone()).unwrap_or_default()
+                };
+                if hash(&a) != hash(&b) {
+                    println!(
+                        "berbeda / diverged at block {number}: {} ({}) vs {} ({with})",
+                        warga_ledger_core::tx::hex(&hash(&a)),
+                        client.org,
+                        warga_ledger_core::tx::hex(&hash(&b)),
+                    );
+                    return Err(anyhow!("the peers diverged at block {number}").into());
+                }
+            }
+            println!(
+                "sepakat / agree: {} and {with} have the same commit hashes for blocks 1–{}",
+                client.org,
+                height.saturating_sub(1)
+            );
+            Ok(())
+        }
         LedgerCommand::Status { client, tx_id } => {
             let status = connect(&client)?.status(&tx_id).await.map_err(refused)?;
             println!(
@@ -174,12 +223,21 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
 
 /// A client of the peer `args` names, as the user it names.
 fn connect(args: &crate::cli::ClientArgs) -> Result<warga_ledger_node::client::Client, Failure> {
+    connect_as(args, &args.org)
+}
+
+/// A client of the peer of `args.org`, as user `args.user` of organisation `identity_org`.
+fn connect_as(args: &crate::cli::ClientArgs, identity_org: &str) -> Result<warga_ledger_node::client::Client, Failure> {
     let network = read_network(&args.network)?;
-    let org = network
-        .organizations
-        .iter()
-        .find(|o| o.name == args.org)
-        .ok_or_else(|| Failure::usage(anyhow!("--org: no organisation {} in the network file", args.org)))?;
+    let find = |name: &str, flag: &str| {
+        network
+            .organizations
+            .iter()
+            .find(|o| o.name == name)
+            .ok_or_else(|| Failure::usage(anyhow!("{flag}: no organisation {name} in the network file")))
+    };
+    let identity = find(identity_org, "--org")?;
+    let org = find(&args.org, if args.org == identity_org { "--org" } else { "--with" })?;
     let peer = org
         .peers
         .iter()
@@ -194,7 +252,7 @@ fn connect(args: &crate::cli::ClientArgs) -> Result<warga_ledger_node::client::C
     warga_ledger_node::embedded::client_of(
         &network,
         &args.crypto,
-        &org.msp_id,
+        &identity.msp_id,
         &args.user,
         args.address.unwrap_or(peer.listen),
         &peer.host,
