@@ -452,23 +452,21 @@ async fn a_peer_process_commits_survives_sigkill_and_its_ledger_verifies() {
     }
 }
 
-fn sigkill(pid: u32) {
-    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
-    assert!(status.success());
+/// `warga ledger network up` on free ports, started and ready.
+struct NetworkUp {
+    network_path: PathBuf,
+    orderer_addresses: BTreeMap<String, (SocketAddr, SocketAddr)>,
+    network: warga_ledger_core::network::Network,
+    crypto: PathBuf,
+    up: tokio::process::Child,
+    /// Every node's pid, by host name, from the banner.
+    pids: BTreeMap<String, u32>,
 }
 
-/// `warga ledger network up` starts three orderer and three peer processes; clients submit
-/// through the gateways while the Raft leader is killed with SIGKILL: ordering resumes after
-/// the election, every acknowledged transaction is valid on every peer, the killed orderer
-/// and a killed peer restart from their disks and catch up, and every peer holds the same
-/// block hash at every height.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_network_of_processes_survives_a_leader_kill_under_load() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let work = tempfile::tempdir().unwrap();
-    let (network_path, orderer_addresses) = network_file(work.path());
-    let network = warga_ledger_core::network::Network::parse(&std::fs::read_to_string(&network_path).unwrap()).unwrap();
-    let dir = work.path().join("net");
+async fn network_up(work: &Path) -> NetworkUp {
+    let (network_path, orderer_addresses) = network_file(work);
+    let network = parse_network(&network_path);
+    let dir = work.join("net");
     let mut up = tokio::process::Command::new(BIN)
         .args(["ledger", "network", "up", "--network"])
         .arg(&network_path)
@@ -492,7 +490,39 @@ async fn a_network_of_processes_survives_a_leader_kill_under_load() {
         }
     }
     assert_eq!(pids.len(), 6, "three orderers and three peers: {pids:?}");
-    let crypto = dir.join("crypto");
+    NetworkUp {
+        network_path,
+        orderer_addresses,
+        network,
+        crypto: dir.join("crypto"),
+        up,
+        pids,
+    }
+}
+
+fn sigkill(pid: u32) {
+    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// `warga ledger network up` starts three orderer and three peer processes; clients submit
+/// through the gateways while the Raft leader is killed with SIGKILL: ordering resumes after
+/// the election, every acknowledged transaction is valid on every peer, the killed orderer
+/// and a killed peer restart from their disks and catch up, and every peer holds the same
+/// block hash at every height.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_of_processes_survives_a_leader_kill_under_load() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let NetworkUp {
+        network_path,
+        orderer_addresses,
+        network,
+        crypto,
+        mut up,
+        pids,
+    } = network_up(work.path()).await;
+    let dir = work.path().join("net");
     let client = |msp: &str| {
         let org = network.organization(msp).unwrap();
         let peer = &org.peers[0];
@@ -805,32 +835,14 @@ fn signal(pid: u32, which: &str) {
 async fn a_frozen_orderer_does_not_stop_ordering() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let work = tempfile::tempdir().unwrap();
-    let (network_path, orderer_addresses) = network_file(work.path());
-    let network = parse_network(&network_path);
-    let dir = work.path().join("net");
-    let mut up = tokio::process::Command::new(BIN)
-        .args(["ledger", "network", "up", "--network"])
-        .arg(&network_path)
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut pids: BTreeMap<String, u32> = BTreeMap::new();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(up.stdout.take().unwrap()));
-    while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let [host, "pid", pid, ..] = words.as_slice() {
-            pids.insert(host.to_string(), pid.parse().unwrap());
-        }
-        if line.contains("Ctrl+C") {
-            break;
-        }
-    }
-    assert_eq!(pids.len(), 6, "three orderers and three peers: {pids:?}");
-    let crypto = dir.join("crypto");
+    let NetworkUp {
+        orderer_addresses,
+        network,
+        crypto,
+        mut up,
+        pids,
+        ..
+    } = network_up(work.path()).await;
     let client = |msp: &str| {
         let org = network.organization(msp).unwrap();
         let peer = &org.peers[0];
@@ -842,6 +854,14 @@ async fn a_frozen_orderer_does_not_stop_ordering() {
     let names = ["orderer0", "orderer1", "orderer2"];
     let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), orderer_addresses[*n].1)).collect();
 
+    // A channel member's TLS identity, to read an orderer's block stream.
+    let reader = TlsMaterial::from_crypto(
+        &network,
+        &crypto,
+        &organization_dir(&crypto, false, "bpjs.warga.local").join("peers/peer0.bpjs.warga.local"),
+        true,
+    )
+    .unwrap();
     let mut acknowledged = Vec::new();
     let mut n = 0;
     for (round, name) in names.iter().enumerate() {
@@ -874,36 +894,38 @@ async fn a_frozen_orderer_does_not_stop_ordering() {
             "{name} ({role}) frozen: ordering resumed only after {resumed:?}"
         );
         signal(pid, "CONT");
-        // It catches up with the others.
-        let others: Vec<SocketAddr> = ops.iter().filter(|(o, _)| o != name).map(|(_, a)| *a).collect();
-        let mut caught_up = false;
-        for _ in 0..300 {
-            let target = health(&http, others[0]).await.and_then(|h| h["height"].as_u64());
-            let mine = health(&http, orderer_addresses[*name].1)
+        // It catches up: its own block stream delivers the newest block ordered meanwhile.
+        let newest = bpjs.info().await.unwrap().height - 1;
+        let host = format!("{name}.orderer.warga.local");
+        let mut stream =
+            AtomicBroadcastClient::new(client_channel(&reader, orderer_addresses[*name].0, &host).unwrap())
+                .deliver(v1::DeliverRequest {
+                    channel: "bpjs-main".into(),
+                    start: newest,
+                })
                 .await
-                .and_then(|h| h["height"].as_u64());
-            if target.is_some() && mine == target {
-                caught_up = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(caught_up, "{name} caught up after SIGCONT");
+                .unwrap()
+                .into_inner();
+        let delivered = tokio::time::timeout(Duration::from_secs(60), stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("{name} did not catch up after SIGCONT"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(delivered.header.unwrap().number, newest, "{name} caught up");
     }
 
-    // Everything acknowledged is valid on every peer.
+    // Everything acknowledged is valid on every peer, once its event stream says it has
+    // committed the newest block.
+    let newest = bpjs.info().await.unwrap().height - 1;
     for msp in ["BPJSMSP", "PuskesmasMSP", "RumahSakitMSP"] {
         let peer = client(msp);
+        let mut events = peer.events(newest, false).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(60), events.message())
+            .await
+            .unwrap_or_else(|_| panic!("{msp} did not commit block {newest}"))
+            .unwrap();
         for tx_id in &acknowledged {
-            let mut status = peer.status(tx_id).await;
-            for _ in 0..100 {
-                if status.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                status = peer.status(tx_id).await;
-            }
-            assert_eq!(status.unwrap().code_name, "VALID", "{tx_id} on {msp}");
+            assert_eq!(peer.status(tx_id).await.unwrap().code_name, "VALID", "{tx_id} on {msp}");
         }
     }
     let pid = up.id().unwrap();
