@@ -98,6 +98,10 @@ pub struct NodeArgs {
     /// Where the node keeps its data (default data/orderer or data/peer).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Seconds between fetches of the revocation lists from the organisations' CAs
+    /// (`ca_url` in the network file; default 60; SIGHUP fetches at once).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub revocation_refresh_s: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +159,10 @@ pub enum CaCommand {
         /// client, peer, orderer or admin.
         #[arg(long, default_value = "client")]
         role: String,
+        /// A certificate attribute, NAME=VALUE (repeatable), e.g. `--attr facility=P3578010`:
+        /// the health facility the user acts for, which the BPJS contract reads.
+        #[arg(long = "attr", value_name = "NAME=VALUE", value_parser = attribute)]
+        attributes: Vec<(String, String)>,
     },
     /// Enroll: make a key, send a certificate request, write an MSP directory.
     Enroll {
@@ -582,4 +590,12 @@ pub enum EventsCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// `NAME=VALUE` of `--attr`.
+fn attribute(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not NAME=VALUE"))?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
 }

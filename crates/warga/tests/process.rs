@@ -957,6 +957,8 @@ fn ca_commands_register_enroll_and_revoke() {
             "RumahSakitMSP",
             "--id",
             "kasir-01",
+            "--attr",
+            "facility=R3578001",
         ]);
         if output.status.success() {
             registered = Some(String::from_utf8(output.stdout).unwrap());
@@ -984,14 +986,15 @@ fn ca_commands_register_enroll_and_revoke() {
     );
     let cert = out.join("msp/signcerts/kasir-01-cert.pem");
     let text = Command::new("openssl")
-        .args(["x509", "-noout", "-subject", "-in"])
+        .args(["x509", "-noout", "-text", "-in"])
         .arg(&cert)
         .output()
         .unwrap();
-    let subject = String::from_utf8_lossy(&text.stdout);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("OU = client") && text.contains("CN = kasir-01"), "{text}");
     assert!(
-        subject.contains("OU = client") && subject.contains("CN = kasir-01"),
-        "{subject}"
+        text.contains("1.2.3.4.5.6.7.8.1") && text.contains(r#""facility":"R3578001""#),
+        "the facility in Fabric CA's attribute extension: {text}"
     );
     let again = client(&[
         "enroll",
@@ -1013,6 +1016,18 @@ fn ca_commands_register_enroll_and_revoke() {
         "kasir-01",
     ]);
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let bad_attribute = client(&[
+        "register",
+        "--admin-msp",
+        admin_arg,
+        "--msp-id",
+        "RumahSakitMSP",
+        "--id",
+        "kasir-02",
+        "--attr",
+        "facility",
+    ]);
+    assert_eq!(bad_attribute.status.code(), Some(2), "NAME=VALUE is required");
     let not_admin = org.join("users/User1@rumahsakit.warga.local/msp");
     let refused = client(&[
         "register",

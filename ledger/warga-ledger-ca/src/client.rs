@@ -1,5 +1,5 @@
 //! The client side of the CA: admin tokens, certificate requests, and [`CaClient`] for
-//! the register, enroll and revoke calls over HTTPS.
+//! the register, enroll, revoke and revocation-list calls over HTTPS.
 
 use base64::Engine;
 use warga_ledger_msp::SigningIdentity;
@@ -94,15 +94,16 @@ impl CaClient {
         })
     }
 
-    /// Registers `enrollment_id` with `role`, as the organisation's `admin`; returns the
-    /// one-time enrolment secret.
+    /// Registers `enrollment_id` with `role` and the certificate `attributes` (e.g. its
+    /// `facility`), as the organisation's `admin`; returns the one-time enrolment secret.
     pub async fn register(
         &self,
         admin: &SigningIdentity,
         enrollment_id: &str,
         role: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
     ) -> Result<String, ClientError> {
-        let body = serde_json::json!({ "enrollment_id": enrollment_id, "role": role });
+        let body = serde_json::json!({ "enrollment_id": enrollment_id, "role": role, "attributes": attributes });
         let answer = self.admin_call(admin, "/api/v1/ca/register", &body).await?;
         Ok(answer["secret"].as_str().unwrap_or_default().to_owned())
     }
@@ -133,6 +134,29 @@ impl CaClient {
             certificate_pem: enrolled["certificate"].as_str().unwrap_or_default().to_owned(),
             ca_certificate_pem: enrolled["ca_certificate"].as_str().unwrap_or_default().to_owned(),
         })
+    }
+
+    /// The CA's current revocation list (DER), as published at `GET /api/v1/ca/crl`. Its
+    /// signature is the reader's to check (an [`warga_ledger_msp::Msp`] does, on applying it).
+    pub async fn revocation_list(&self) -> Result<Vec<u8>, ClientError> {
+        let response = self
+            .http
+            .get(format!("{}/api/v1/ca/crl", self.url))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ClientError::Refused {
+                status: status.as_u16(),
+                detail: "the revocation list".into(),
+            });
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(bytes.to_vec())
     }
 
     async fn admin_call(

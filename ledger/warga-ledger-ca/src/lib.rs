@@ -96,6 +96,10 @@ impl IntoResponse for CaError {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Registration {
     role: MspRole,
+    /// Written into every certificate enrolled for this id, beside `hf.EnrollmentID` and
+    /// `hf.Type` (as Fabric CA does).
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
     secret_sha256: String,
     enrollments_left: u32,
     registered_by: String,
@@ -202,6 +206,34 @@ impl Ca {
             .with_state(self.clone())
     }
 
+    /// Serves the CA over HTTPS on `listener` (its certificate from the organisation's TLS
+    /// CA, naming the listener's address) until `shutdown`, then lets requests in flight
+    /// finish for up to five seconds.
+    pub async fn serve(
+        &self,
+        listener: std::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), CaError> {
+        let local = listener.local_addr().map_err(internal)?;
+        let (cert, key) = self.tls_server_certificate(&[local.ip()])?;
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert.into_bytes(), key.into_bytes())
+            .await
+            .map_err(internal)?;
+        listener.set_nonblocking(true).map_err(internal)?;
+        let handle = axum_server::Handle::new();
+        let stop = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        });
+        axum_server::from_tcp_rustls(listener, tls)
+            .map_err(internal)?
+            .handle(handle)
+            .serve(self.router().into_make_service())
+            .await
+            .map_err(internal)
+    }
+
     /// The CA certificate (PEM).
     pub fn certificate_pem(&self) -> &str {
         &self.0.ca_certificate_pem
@@ -221,6 +253,7 @@ impl Ca {
             &self.0.config.domain,
             &host,
             None,
+            &BTreeMap::new(),
             time::OffsetDateTime::now_utc(),
         )
         .map_err(internal)?;
@@ -353,6 +386,10 @@ pub struct RegisterRequest {
     pub secret: Option<String>,
     #[serde(default)]
     pub max_enrollments: Option<u32>,
+    /// Attributes for the certificates of this id, e.g. `{"facility": "P3578010"}` (names
+    /// beginning `hf.` are the CA's own).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 async fn register(State(ca): State<Ca>, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response, CaError> {
@@ -382,6 +419,19 @@ async fn register(State(ca): State<Ca>, method: Method, headers: HeaderMap, body
             detail: "only the orderer organisation's CA issues the orderer role".into(),
         });
     }
+    if request.attributes.keys().any(|name| name.starts_with("hf.")) {
+        return Err(CaError::Invalid {
+            field: "attributes",
+            detail: "names beginning 'hf.' are the CA's own".into(),
+        });
+    }
+    let mut attributes = request.attributes.clone();
+    attributes.insert("hf.EnrollmentID".into(), id.to_owned());
+    attributes.insert("hf.Type".into(), request.role.as_str().to_owned());
+    warga_ledger_msp::attributes::check_all(&attributes).map_err(|detail| CaError::Invalid {
+        field: "attributes",
+        detail,
+    })?;
     let secret = match request.secret {
         Some(secret) if secret.chars().count() >= 16 => secret,
         Some(_) => {
@@ -412,6 +462,7 @@ async fn register(State(ca): State<Ca>, method: Method, headers: HeaderMap, body
         id.to_owned(),
         Registration {
             role: request.role,
+            attributes,
             secret_sha256: sha256_hex(secret.as_bytes()),
             enrollments_left: max,
             registered_by: admin.clone(),
@@ -484,6 +535,7 @@ async fn enroll(State(ca): State<Ca>, headers: HeaderMap, body: Bytes) -> Result
         &ca.0.config.domain,
         id,
         Some(role),
+        &registration.attributes,
         time::OffsetDateTime::now_utc(),
     )
     .map_err(internal)?;

@@ -1,7 +1,7 @@
 //! The CA over HTTPS: register (admins only, signed tokens), enroll from a CSR, revoke, and
 //! the revocation list honoured by an MSP.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -46,20 +46,10 @@ async fn start() -> Running {
         org_dir: org.clone(),
     })
     .unwrap();
-    let (cert, key) = ca.tls_server_certificate(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]).unwrap();
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert.into_bytes(), key.into_bytes())
-        .await
-        .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = ca.router();
-    tokio::spawn(async move {
-        axum_server::from_tcp_rustls(listener, tls)
-            .unwrap()
-            .serve(app.into_make_service())
-            .await
-    });
+    let serving = ca.clone();
+    tokio::spawn(async move { serving.serve(listener, std::future::pending()).await });
     let tlsca = std::fs::read(org.join("tlsca/tlsca.bpjs.warga.local-cert.pem")).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(certificate_pem_to_der(&tlsca).unwrap().into()).unwrap();
@@ -128,7 +118,11 @@ async fn admins_register_identities_enroll_from_a_csr_and_revocations_are_honour
     let ca = start().await;
     let admin = user(&ca.org, "Admin");
     let client_user = user(&ca.org, "User1");
-    let register = serde_json::json!({ "enrollment_id": "rs-jakarta-app", "role": "client" });
+    let register = serde_json::json!({
+        "enrollment_id": "rs-jakarta-app",
+        "role": "client",
+        "attributes": { "facility": "R3171001" },
+    });
 
     // Only an admin of this organisation, with a fresh, untampered token.
     let anonymous = ca
@@ -167,6 +161,19 @@ async fn admins_register_identities_enroll_from_a_csr_and_revocations_are_honour
     let bad = serde_json::json!({ "enrollment_id": "x y", "role": "client" });
     let (status, problem) = ca.admin_post(&admin, "/api/v1/ca/register", &bad, now()).await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("enrollment_id")));
+    for attributes in [
+        serde_json::json!({ "hf.Type": "admin" }),
+        serde_json::json!({ "bad name": "x" }),
+        serde_json::json!({ "facility": "line\nbreak" }),
+    ] {
+        let bad = serde_json::json!({ "enrollment_id": "rs-bad", "role": "client", "attributes": attributes });
+        let (status, problem) = ca.admin_post(&admin, "/api/v1/ca/register", &bad, now()).await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (400, Some("attributes")),
+            "{problem}"
+        );
+    }
     // An application organisation's CA does not issue the orderer role.
     let orderer = serde_json::json!({ "enrollment_id": "orderer-palsu", "role": "orderer" });
     let (status, problem) = ca.admin_post(&admin, "/api/v1/ca/register", &orderer, now()).await;
@@ -187,6 +194,16 @@ async fn admins_register_identities_enroll_from_a_csr_and_revocations_are_honour
         (validated.role, validated.common_name.as_str()),
         (MspRole::Client, "rs-jakarta-app")
     );
+    assert_eq!(
+        validated.attributes,
+        std::collections::BTreeMap::from([
+            ("facility".to_owned(), "R3171001".to_owned()),
+            ("hf.EnrollmentID".to_owned(), "rs-jakarta-app".to_owned()),
+            ("hf.Type".to_owned(), "client".to_owned()),
+        ]),
+        "the registered attributes, in Fabric CA's extension"
+    );
+    assert_eq!(validated.invoker().attribute("facility"), Some("R3171001"));
     let signature = identity.sign(b"proposal").unwrap();
     validated.verify(b"proposal", &signature).unwrap();
     let (csr2, _) = client::certificate_request("again").unwrap();

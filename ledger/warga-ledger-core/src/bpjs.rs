@@ -6,7 +6,11 @@
 //! query), `visitid/<visit id>` → the visit's key, `claim/<claim id>`, `referral/<id>`.
 //! Endorsement policies say which organisations must agree; the contract also checks who
 //! invokes (BPJS issues cards and processes claims; Puskesmas and hospitals record visits),
-//! as Fabric chaincode checks its invoker. No names or diagnoses in clear beyond a code: the
+//! as Fabric chaincode checks its invoker — down to the facility: an organisation such as
+//! `PuskesmasMSP` stands for many facilities, and a user acts for the one named by the
+//! `facility` attribute of their certificate (BPJS's *kode faskes*, written by the CA). A
+//! visit records its facility; only that facility claims it; a referral names the referring
+//! and the receiving facility, and only the receiving one approves it. No names or diagnoses in clear beyond a code: the
 //! ledger is shared by every member of the channel (private data collections come later).
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +20,8 @@ use crate::chaincode::{ChaincodeError, Contract, Stub};
 pub const BPJS_MSP: &str = "BPJSMSP";
 pub const PUSKESMAS_MSP: &str = "PuskesmasMSP";
 pub const RUMAH_SAKIT_MSP: &str = "RumahSakitMSP";
+/// The certificate attribute naming the facility a user acts for.
+pub const FACILITY_ATTRIBUTE: &str = "facility";
 
 /// Maximum claim amount (rupiah) per diagnosis severity class — an example tariff table in
 /// the manner of INA-CBG groups; a deployment sets its own through chaincode upgrade.
@@ -51,7 +57,10 @@ pub struct Visit {
     pub visit_id: String,
     pub nik: String,
     pub facility_msp: String,
+    /// The facility's code (the recording user's `facility` attribute).
     pub facility: String,
+    /// The common name of the user who recorded it.
+    pub recorded_by: String,
     pub date: String,
     /// ICD-10 code, e.g. `J06.9`.
     pub diagnosis: String,
@@ -72,6 +81,7 @@ pub struct Claim {
     pub visit_id: String,
     pub nik: String,
     pub facility_msp: String,
+    pub facility: String,
     pub amount: u64,
     pub diagnosis_class: String,
     pub status: ClaimStatus,
@@ -91,6 +101,9 @@ pub struct Referral {
     pub referral_id: String,
     pub nik: String,
     pub from_msp: String,
+    /// The referring facility's code.
+    pub from_facility: String,
+    /// The receiving facility's code.
     pub to_facility: String,
     pub reason: String,
     pub status: ReferralStatus,
@@ -127,6 +140,33 @@ fn id(what: &str, value: &str) -> Result<(), ChaincodeError> {
     } else {
         Err(bad(format!("{what} must be 1–64 of A–Z, a–z, 0–9, '-', '_'")))
     }
+}
+
+/// A facility code: 1–32 of `A–Z a–z 0–9 - _ .`.
+fn facility_code(value: &str) -> Result<&str, ChaincodeError> {
+    let ok = (1..=32).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(value)
+    } else {
+        Err(bad(format!(
+            "'{value}' is not a facility code (1–32 of A–Z, a–z, 0–9, '-', '_', '.')"
+        )))
+    }
+}
+
+/// The facility the invoker acts for: the `facility` attribute of its certificate.
+fn invoker_facility(stub: &dyn Stub, what: &str) -> Result<String, ChaincodeError> {
+    stub.invoker()
+        .attribute(FACILITY_ATTRIBUTE)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ChaincodeError::Forbidden(format!(
+                "{what} is done for a facility, and the invoker's certificate names none (attribute '{FACILITY_ATTRIBUTE}')"
+            ))
+        })
 }
 
 /// `YYYY-MM-DD` of a real day.
@@ -276,6 +316,7 @@ impl Bpjs {
     fn record_visit(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
         let [visit_id, nik_arg, day, diagnosis] = args("RecordVisit", a)?;
         require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "RecordVisit")?;
+        let facility = invoker_facility(stub, "RecordVisit")?;
         id("visit_id", &visit_id)?;
         let nik = nik(&nik_arg)?;
         let on = date(&day)?;
@@ -298,7 +339,8 @@ impl Bpjs {
             visit_id: visit_id.clone(),
             nik: nik.to_owned(),
             facility_msp: stub.invoker().msp_id.clone(),
-            facility: stub.invoker().common_name.clone(),
+            facility,
+            recorded_by: stub.invoker().common_name.clone(),
             date: day,
             diagnosis,
             recorded_at_ms: stub.tx_timestamp_ms(),
@@ -308,7 +350,7 @@ impl Bpjs {
         event(
             stub,
             "VisitRecorded",
-            serde_json::json!({ "visit_id": visit_id, "nik": nik, "facility": visit.facility_msp }),
+            serde_json::json!({ "visit_id": visit_id, "nik": nik, "facility": visit.facility }),
         );
         Ok(bytes)
     }
@@ -327,6 +369,7 @@ impl Bpjs {
     fn submit_claim(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
         let [claim_id, visit_id, amount, class] = args("SubmitClaim", a)?;
         require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "SubmitClaim")?;
+        let facility = invoker_facility(stub, "SubmitClaim")?;
         id("claim_id", &claim_id)?;
         let amount: u64 = amount
             .parse()
@@ -341,10 +384,11 @@ impl Bpjs {
             .get_state(&index)
             .ok_or_else(|| ChaincodeError::NotFound(format!("no visit {visit_id}")))?;
         let visit: Visit = load(stub, &String::from_utf8_lossy(&visit_key), "visit")?;
-        if visit.facility_msp != stub.invoker().msp_id {
-            return Err(ChaincodeError::Forbidden(
-                "only the facility of the visit claims it".into(),
-            ));
+        if visit.facility_msp != stub.invoker().msp_id || visit.facility != facility {
+            return Err(ChaincodeError::Forbidden(format!(
+                "only the facility of the visit ({}) claims it; the invoker acts for {facility}",
+                visit.facility
+            )));
         }
         let key = stub.create_composite_key("claim", &[&claim_id])?;
         if stub.get_state(&key).is_some() {
@@ -355,6 +399,7 @@ impl Bpjs {
             visit_id,
             nik: visit.nik,
             facility_msp: visit.facility_msp,
+            facility,
             amount,
             diagnosis_class: class,
             status: ClaimStatus::Submitted,
@@ -419,10 +464,15 @@ impl Bpjs {
     fn create_referral(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
         let [referral_id, nik_arg, to_facility, reason] = args("CreateReferral", a)?;
         require_msp(stub, &[PUSKESMAS_MSP], "CreateReferral")?;
+        let from_facility = invoker_facility(stub, "CreateReferral")?;
         id("referral_id", &referral_id)?;
         let nik = nik(&nik_arg)?;
-        if to_facility.trim().is_empty() || reason.trim().is_empty() {
-            return Err(bad("the receiving facility and the reason are required"));
+        facility_code(&to_facility)?;
+        if to_facility == from_facility {
+            return Err(bad("a facility does not refer a patient to itself"));
+        }
+        if reason.trim().is_empty() {
+            return Err(bad("the reason is required"));
         }
         let on = today(stub);
         usable_card(stub, nik, on)?;
@@ -434,6 +484,7 @@ impl Bpjs {
             referral_id: referral_id.clone(),
             nik: nik.to_owned(),
             from_msp: stub.invoker().msp_id.clone(),
+            from_facility,
             to_facility,
             reason,
             status: ReferralStatus::Pending,
@@ -443,7 +494,7 @@ impl Bpjs {
         event(
             stub,
             "ReferralCreated",
-            serde_json::json!({ "referral_id": referral_id, "nik": nik }),
+            serde_json::json!({ "referral_id": referral_id, "nik": nik, "to_facility": referral.to_facility }),
         );
         Ok(bytes)
     }
@@ -451,8 +502,15 @@ impl Bpjs {
     fn approve_referral(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
         let [referral_id] = args("ApproveReferral", a)?;
         require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "ApproveReferral")?;
+        let facility = invoker_facility(stub, "ApproveReferral")?;
         let key = stub.create_composite_key("referral", &[&referral_id])?;
         let mut referral: Referral = load(stub, &key, "referral")?;
+        if referral.to_facility != facility {
+            return Err(ChaincodeError::Forbidden(format!(
+                "only the receiving facility ({}) approves the referral; the invoker acts for {facility}",
+                referral.to_facility
+            )));
+        }
         if referral.status != ReferralStatus::Pending {
             return Err(ChaincodeError::Conflict("the referral is already approved".into()));
         }
@@ -509,6 +567,8 @@ impl Contract for Bpjs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
     use crate::chaincode::{Invoker, Simulator};
     use crate::policy::MspRole;
     use crate::rwset::{MemoryState, Version};
@@ -523,13 +583,31 @@ mod tests {
         now_ms: i64,
     }
 
-    fn invoker(msp: &str) -> Invoker {
+    /// Puskesmas A and B (one organisation, two facilities) and a hospital.
+    const PKM_A: &str = "P3578010";
+    const PKM_B: &str = "P3578020";
+    const RS: &str = "R3578001";
+
+    fn invoker_at(msp: &str, facility: Option<&str>) -> Invoker {
         Invoker {
             msp_id: msp.into(),
             role: MspRole::Client,
             common_name: format!("User1@{msp}"),
-            id: msp.into(),
+            id: format!("{msp}/{facility:?}"),
+            attributes: facility
+                .map(|f| BTreeMap::from([(FACILITY_ATTRIBUTE.to_owned(), f.to_owned())]))
+                .unwrap_or_default(),
         }
+    }
+
+    /// A user of `msp` at its first facility (none for BPJS).
+    fn invoker(msp: &str) -> Invoker {
+        let facility = match msp {
+            PUSKESMAS_MSP => Some(PKM_A),
+            RUMAH_SAKIT_MSP => Some(RS),
+            _ => None,
+        };
+        invoker_at(msp, facility)
     }
 
     impl Ledger {
@@ -543,9 +621,18 @@ mod tests {
 
         /// Simulates and, when it succeeds, commits (as a valid transaction of a new block).
         fn call(&mut self, msp: &str, function: &str, args: &[&str]) -> Result<serde_json::Value, ChaincodeError> {
+            self.call_as(invoker(msp), function, args)
+        }
+
+        fn call_as(
+            &mut self,
+            who: Invoker,
+            function: &str,
+            args: &[&str],
+        ) -> Result<serde_json::Value, ChaincodeError> {
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
             let tx_id = format!("tx{}", self.block);
-            let simulated = Simulator::new(&self.state, "bpjs", "bpjs-main", &tx_id, self.now_ms, invoker(msp))
+            let simulated = Simulator::new(&self.state, "bpjs", "bpjs-main", &tx_id, self.now_ms, who)
                 .run(&Bpjs, function, &args)?;
             self.state.apply(
                 &simulated.rwset,
@@ -710,19 +797,20 @@ mod tests {
         );
 
         assert_eq!(
+            kind(l.call(RUMAH_SAKIT_MSP, "CreateReferral", &["r1", NIK, RS, "apendisitis"])),
+            "forbidden"
+        );
+        assert_eq!(
             kind(l.call(
-                RUMAH_SAKIT_MSP,
+                PUSKESMAS_MSP,
                 "CreateReferral",
                 &["r1", NIK, "RSUD Tarakan", "apendisitis"]
             )),
-            "forbidden"
+            "bad",
+            "a facility code, not a name"
         );
-        l.call(
-            PUSKESMAS_MSP,
-            "CreateReferral",
-            &["r1", NIK, "RSUD Tarakan", "apendisitis"],
-        )
-        .unwrap();
+        l.call(PUSKESMAS_MSP, "CreateReferral", &["r1", NIK, RS, "apendisitis"])
+            .unwrap();
         assert_eq!(kind(l.call(BPJS_MSP, "ApproveReferral", &["r1"])), "forbidden");
         assert_eq!(
             l.call(RUMAH_SAKIT_MSP, "ApproveReferral", &["r1"]).unwrap()["status"],
@@ -730,6 +818,87 @@ mod tests {
         );
         assert_eq!(kind(l.call(RUMAH_SAKIT_MSP, "ApproveReferral", &["r1"])), "conflict");
         assert_eq!(kind(l.call(BPJS_MSP, "Nonsense", &[])), "bad");
+    }
+
+    #[test]
+    fn a_facility_acts_only_on_its_own_visits_claims_and_referrals() {
+        let mut l = Ledger::new();
+        let (a, b) = (
+            invoker_at(PUSKESMAS_MSP, Some(PKM_A)),
+            invoker_at(PUSKESMAS_MSP, Some(PKM_B)),
+        );
+        let hospital = invoker_at(RUMAH_SAKIT_MSP, Some(RS));
+        let nowhere = invoker_at(PUSKESMAS_MSP, None);
+        l.call(BPJS_MSP, "IssueCard", &[NIK, "3", "2027-12-31"]).unwrap();
+
+        assert_eq!(
+            kind(l.call_as(nowhere.clone(), "RecordVisit", &["v0", NIK, "2026-11-20", "J06.9"])),
+            "forbidden",
+            "a certificate without a facility records nothing"
+        );
+        let visit = l
+            .call_as(a.clone(), "RecordVisit", &["v1", NIK, "2026-11-20", "J06.9"])
+            .unwrap();
+        assert_eq!(
+            (visit["facility"].as_str(), visit["facility_msp"].as_str()),
+            (Some(PKM_A), Some(PUSKESMAS_MSP))
+        );
+        assert_eq!(
+            kind(l.call_as(b.clone(), "RecordVisit", &["v1", NIK, "2026-11-20", "A09"])),
+            "conflict",
+            "B cannot overwrite A's visit"
+        );
+        assert_eq!(
+            kind(l.call_as(b.clone(), "SubmitClaim", &["c1", "v1", "1000000", "I"])),
+            "forbidden",
+            "B cannot claim A's visit, though of the same organisation"
+        );
+        assert_eq!(
+            kind(l.call_as(nowhere, "SubmitClaim", &["c1", "v1", "1000000", "I"])),
+            "forbidden"
+        );
+        let claim = l
+            .call_as(a.clone(), "SubmitClaim", &["c1", "v1", "1000000", "I"])
+            .unwrap();
+        assert_eq!(claim["facility"], PKM_A);
+        assert_eq!(
+            kind(l.call_as(b.clone(), "ProcessClaim", &["c1", "approve", "1000000"])),
+            "forbidden",
+            "only BPJS processes claims"
+        );
+
+        let referral = l
+            .call_as(a.clone(), "CreateReferral", &["r1", NIK, RS, "apendisitis"])
+            .unwrap();
+        assert_eq!(
+            (referral["from_facility"].as_str(), referral["to_facility"].as_str()),
+            (Some(PKM_A), Some(RS))
+        );
+        assert_eq!(
+            kind(l.call_as(a.clone(), "CreateReferral", &["r2", NIK, PKM_A, "kontrol"])),
+            "bad",
+            "not to itself"
+        );
+        assert_eq!(
+            kind(l.call_as(b.clone(), "ApproveReferral", &["r1"])),
+            "forbidden",
+            "B is not the receiver"
+        );
+        assert_eq!(
+            kind(l.call_as(a, "ApproveReferral", &["r1"])),
+            "forbidden",
+            "nor is the referrer"
+        );
+        l.call_as(b, "CreateReferral", &["r3", NIK, PKM_A, "kontrol"]).unwrap();
+        assert_eq!(
+            kind(l.call_as(hospital.clone(), "ApproveReferral", &["r3"])),
+            "forbidden",
+            "a hospital cannot approve a referral to Puskesmas A"
+        );
+        assert_eq!(
+            l.call_as(hospital, "ApproveReferral", &["r1"]).unwrap()["status"],
+            "approved"
+        );
     }
 
     #[test]

@@ -36,6 +36,41 @@ pub enum ChaincodeError {
     Conflict(String),
 }
 
+/// Most attributes one certificate carries.
+pub const ATTRIBUTES_MAX: usize = 16;
+/// Longest attribute value, in bytes.
+pub const ATTRIBUTE_VALUE_BYTES_MAX: usize = 256;
+
+/// Checks one certificate attribute: a name of 1–64 of `A–Z a–z 0–9 . _ -`, a printable
+/// value of at most [`ATTRIBUTE_VALUE_BYTES_MAX`] bytes. Names beginning `hf.` are the CA's own.
+pub fn check_attribute(name: &str, value: &str) -> Result<(), String> {
+    let name_ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !name_ok {
+        return Err(format!(
+            "attribute name '{name}' must be 1–64 of A–Z, a–z, 0–9, '.', '_', '-'"
+        ));
+    }
+    if value.len() > ATTRIBUTE_VALUE_BYTES_MAX || value.chars().any(char::is_control) {
+        return Err(format!(
+            "attribute {name}: the value must be printable and at most {ATTRIBUTE_VALUE_BYTES_MAX} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the attributes of one certificate.
+pub fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<(), String> {
+    if attributes.len() > ATTRIBUTES_MAX {
+        return Err(format!("at most {ATTRIBUTES_MAX} attributes"));
+    }
+    attributes
+        .iter()
+        .try_for_each(|(name, value)| check_attribute(name, value))
+}
+
 /// The identity invoking the transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invoker {
@@ -44,6 +79,15 @@ pub struct Invoker {
     pub common_name: String,
     /// The certificate's SHA-256, hex.
     pub id: String,
+    /// The certificate's attributes (Fabric CA's attribute extension), e.g. `facility`.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Invoker {
+    /// An attribute of the invoker's certificate (Fabric's `cid.GetAttributeValue`).
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).map(String::as_str)
+    }
 }
 
 /// What a contract may do.

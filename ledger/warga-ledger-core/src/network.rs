@@ -49,6 +49,14 @@ struct RawOrganization {
     /// Client users enrolled by `crypto generate` besides the admin, e.g. `User1`.
     #[serde(default)]
     users: Vec<Spanned<String>>,
+    /// Certificate attributes of those users (as `warga ca register --attr` writes them),
+    /// e.g. `User1: { facility: P3578010 }`.
+    #[serde(default)]
+    user_attributes: std::collections::HashMap<Spanned<String>, BTreeMap<String, Spanned<String>>>,
+    /// The organisation's `warga ca` (HTTPS, its TLS certificate from the organisation's
+    /// TLS CA): nodes refresh its revocation list from there.
+    #[serde(default)]
+    ca_url: Option<Spanned<String>>,
     /// Named policies of the organisation; `Endorsement`, `Readers`, `Writers`, `Admins`
     /// default to Fabric's usual (`peer`, `member`, `member`, `admin`).
     #[serde(default)]
@@ -81,6 +89,8 @@ struct RawOrdererOrg {
     name: Spanned<String>,
     msp_id: Spanned<String>,
     domain: Spanned<String>,
+    #[serde(default)]
+    ca_url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +150,10 @@ pub struct Organization {
     pub domain: String,
     pub peers: Vec<Node>,
     pub users: Vec<String>,
+    /// Certificate attributes per user (users without any are absent).
+    pub user_attributes: BTreeMap<String, BTreeMap<String, String>>,
+    /// Where the organisation's CA publishes its revocation list, if it runs one.
+    pub ca_url: Option<String>,
     /// Named signature policies (at least `Endorsement`, `Readers`, `Writers`, `Admins`).
     pub policies: BTreeMap<String, SignaturePolicy>,
 }
@@ -150,6 +164,7 @@ pub struct OrdererOrganization {
     pub name: String,
     pub msp_id: String,
     pub domain: String,
+    pub ca_url: Option<String>,
 }
 
 /// Fabric's BatchSize.
@@ -223,6 +238,19 @@ fn at<T>(spanned: &Spanned<T>, message: impl Into<String>) -> NetworkError {
         line,
         column,
         message: message.into(),
+    }
+}
+
+/// An `https://` URL of at most 256 bytes, without spaces.
+fn check_url(value: &Spanned<String>) -> Result<String, NetworkError> {
+    let ok = value.starts_with("https://")
+        && value.len() > "https://".len()
+        && value.len() <= 256
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(value.trim_end_matches('/').to_owned())
+    } else {
+        Err(at(value, format!("'{}' is not an https:// URL", &**value)))
     }
 }
 
@@ -409,6 +437,27 @@ impl RawNetwork {
                 .iter()
                 .map(|u| check_name(u, "user name"))
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut user_attributes = BTreeMap::new();
+            let mut listed: Vec<_> = raw.user_attributes.iter().collect();
+            listed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            for (user, raw_attributes) in listed {
+                if !users.iter().any(|u| u == user.as_str()) {
+                    return Err(at(
+                        user,
+                        format!(
+                            "user_attributes names {}, who is not among the users of {org_name}",
+                            user.as_str()
+                        ),
+                    ));
+                }
+                let mut attributes = BTreeMap::new();
+                for (name, value) in raw_attributes {
+                    crate::chaincode::check_attribute(name, value).map_err(|e| at(value, e))?;
+                    attributes.insert(name.clone(), value.to_string());
+                }
+                crate::chaincode::check_attributes(&attributes).map_err(|e| at(&raw.name, e))?;
+                user_attributes.insert(user.to_string(), attributes);
+            }
             let own = BTreeSet::from([msp_id.as_str()]);
             let mut policies = BTreeMap::new();
             for (name, role) in [
@@ -439,6 +488,8 @@ impl RawNetwork {
                 domain,
                 peers,
                 users,
+                user_attributes,
+                ca_url: raw.ca_url.as_ref().map(check_url).transpose()?,
                 policies,
             });
         }
@@ -448,6 +499,7 @@ impl RawNetwork {
             name: check_name(&raw_orderer.organization.name, "organisation name")?,
             msp_id: check_name(&raw_orderer.organization.msp_id, "MSP id")?,
             domain: check_domain(&raw_orderer.organization.domain)?,
+            ca_url: raw_orderer.organization.ca_url.as_ref().map(check_url).transpose()?,
         };
         if !msp_ids.insert(orderer_org.msp_id.clone()) {
             return Err(at(
@@ -689,6 +741,9 @@ mod tests {
     fn the_bpjs_example_network_is_valid() {
         let network = Network::parse(BPJS_EXAMPLE).unwrap();
         assert_eq!(network.organizations.len(), 3);
+        let puskesmas = &network.organizations[1];
+        assert_eq!(puskesmas.users, ["User1", "User2"]);
+        assert_eq!(puskesmas.user_attributes["User2"]["facility"], "P3578020");
         assert_eq!(network.orderer.nodes.len(), 3);
         let main = network.channel("bpjs-main").unwrap();
         assert_eq!(main.members, ["BPJSMSP", "PuskesmasMSP", "RumahSakitMSP"]);
@@ -764,6 +819,25 @@ mod tests {
                 example.replace("127.0.0.1:7151", "127.0.0.1:7051"),
                 "127.0.0.1:7051",
                 "used twice",
+            ),
+            (
+                example.replacen("User2: { facility: P3578020 }", "User3: { facility: P3578020 }", 1),
+                "User3:",
+                "not among the users",
+            ),
+            (
+                example.replacen("User2: { facility: P3578020 }", "User2: { \"bad name\": P3578020 }", 1),
+                "User2:",
+                "attribute name",
+            ),
+            (
+                example.replacen(
+                    "    users: [User1]\n",
+                    "    users: [User1]\n    ca_url: http://127.0.0.1:7054\n",
+                    1,
+                ),
+                "ca_url:",
+                "https://",
             ),
             (
                 example.replacen("preferred_max_bytes: 2097152", "preferred_max_bytes: 99999999", 1),

@@ -6,7 +6,8 @@
 //!     tlsca/tlsca.bpjs.warga.local-cert.pem, tlsca/priv_sk  its TLS CA
 //!     msp/cacerts/…, msp/tlscacerts/…                       what others trust
 //!     peers/peer0.bpjs.warga.local/msp/{signcerts,keystore,cacerts}/…, tls/{server.crt,server.key,ca.crt}
-//!     users/Admin@bpjs.warga.local/…, users/User1@bpjs.warga.local/…
+//!     users/Admin@bpjs.warga.local/…, users/User1@bpjs.warga.local/… (with the attributes
+//!     the network file gives the user, in Fabric CA's extension)
 //! OUT/ordererOrganizations/orderer.warga.local/orderers/orderer0.orderer.warga.local/…
 //! ```
 //!
@@ -14,12 +15,13 @@
 //! in PKCS#8 PEM, written with mode 0600. Nothing is overwritten: an existing organisation
 //! directory is an error, so a CA key is never replaced by accident.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 use warga_ledger_core::network::{Network, Node};
@@ -40,6 +42,8 @@ pub enum GenerateError {
     Certificate(#[from] rcgen::Error),
     #[error("no randomness: {0}")]
     Random(String),
+    #[error("{0}")]
+    Attributes(String),
 }
 
 /// Validity of CA certificates, in days.
@@ -137,12 +141,14 @@ fn authority(domain: &str, common_name: &str, now: OffsetDateTime) -> Result<(Au
 }
 
 /// The certificate parameters of an identity of `domain`: subject with the role as `OU`
-/// (none for TLS certificates), a fresh serial, [`IDENTITY_DAYS`] of validity from `now`.
-/// The generator and the CA service issue from the same parameters.
+/// (none for TLS certificates), `attributes` in Fabric CA's extension (none when empty), a
+/// fresh serial, [`IDENTITY_DAYS`] of validity from `now`. The generator and the CA service
+/// issue from the same parameters.
 pub fn identity_params(
     domain: &str,
     common_name: &str,
     role: Option<MspRole>,
+    attributes: &BTreeMap<String, String>,
     now: OffsetDateTime,
 ) -> Result<CertificateParams, GenerateError> {
     let mut params = CertificateParams::default();
@@ -153,6 +159,13 @@ pub fn identity_params(
     params.serial_number = Some(serial()?);
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if !attributes.is_empty() {
+        crate::attributes::check_all(attributes).map_err(GenerateError::Attributes)?;
+        params.custom_extensions.push(CustomExtension::from_oid_content(
+            &crate::attributes::OID,
+            crate::attributes::encode(attributes),
+        ));
+    }
     Ok(params)
 }
 
@@ -162,11 +175,12 @@ fn issue(
     domain: &str,
     common_name: &str,
     role: Option<MspRole>,
+    attributes: &BTreeMap<String, String>,
     tls: Option<&[IpAddr]>,
     now: OffsetDateTime,
 ) -> Result<(String, String), GenerateError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut params = identity_params(domain, common_name, role, now)?;
+    let mut params = identity_params(domain, common_name, role, attributes, now)?;
     match tls {
         None => {}
         Some(addresses) => {
@@ -190,6 +204,7 @@ struct Org<'a> {
     /// (host, role, addresses) of every node.
     nodes: Vec<(String, MspRole, Vec<IpAddr>)>,
     users: &'a [String],
+    user_attributes: &'a BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn node_addresses(node: &Node) -> Vec<IpAddr> {
@@ -199,6 +214,10 @@ fn node_addresses(node: &Node) -> Vec<IpAddr> {
     }
     out
 }
+
+/// One identity to issue: its directory, common name, role, TLS addresses (none for a
+/// user) and certificate attributes.
+type Entity<'a> = (PathBuf, String, MspRole, Vec<IpAddr>, &'a BTreeMap<String, String>);
 
 fn write_org(out: &Path, org: &Org<'_>, now: OffsetDateTime, w: &mut Writer) -> Result<usize, GenerateError> {
     let base = out.join(org.kind).join(org.domain);
@@ -220,23 +239,43 @@ fn write_org(out: &Path, org: &Org<'_>, now: OffsetDateTime, w: &mut Writer) -> 
         false,
     )?;
 
-    let mut entities: Vec<(PathBuf, String, MspRole, Vec<IpAddr>)> = Vec::new();
+    let none = BTreeMap::new();
+    let mut entities: Vec<Entity<'_>> = Vec::new();
     let node_dir = if org.kind == "ordererOrganizations" {
         "orderers"
     } else {
         "peers"
     };
     for (host, role, addresses) in &org.nodes {
-        entities.push((base.join(node_dir).join(host), host.clone(), *role, addresses.clone()));
+        entities.push((
+            base.join(node_dir).join(host),
+            host.clone(),
+            *role,
+            addresses.clone(),
+            &none,
+        ));
     }
     let admin = format!("Admin@{}", org.domain);
-    entities.push((base.join("users").join(&admin), admin, MspRole::Admin, Vec::new()));
+    entities.push((
+        base.join("users").join(&admin),
+        admin,
+        MspRole::Admin,
+        Vec::new(),
+        &none,
+    ));
     for user in org.users {
         let cn = format!("{user}@{}", org.domain);
-        entities.push((base.join("users").join(&cn), cn, MspRole::Client, Vec::new()));
+        let attributes = org.user_attributes.get(user).unwrap_or(&none);
+        entities.push((
+            base.join("users").join(&cn),
+            cn,
+            MspRole::Client,
+            Vec::new(),
+            attributes,
+        ));
     }
-    for (dir, cn, role, addresses) in &entities {
-        let (cert, key) = issue(&ca, org.domain, cn, Some(*role), None, now)?;
+    for (dir, cn, role, addresses, attributes) in &entities {
+        let (cert, key) = issue(&ca, org.domain, cn, Some(*role), attributes, None, now)?;
         w.write(&dir.join("msp/signcerts").join(format!("{cn}-cert.pem")), &cert, false)?;
         w.write(&dir.join("msp/keystore/priv_sk"), &key, true)?;
         w.write(&dir.join("msp/cacerts").join(&ca_file), &ca.certificate_pem, false)?;
@@ -245,7 +284,7 @@ fn write_org(out: &Path, org: &Org<'_>, now: OffsetDateTime, w: &mut Writer) -> 
             &tlsca.certificate_pem,
             false,
         )?;
-        let (tls_cert, tls_key) = issue(&tlsca, org.domain, cn, None, Some(addresses), now)?;
+        let (tls_cert, tls_key) = issue(&tlsca, org.domain, cn, None, &none, Some(addresses), now)?;
         let (crt, key_file) = if addresses.is_empty() {
             ("client.crt", "client.key")
         } else {
@@ -263,6 +302,7 @@ pub fn generate(network: &Network, out: &Path, now: OffsetDateTime) -> Result<Ge
     let mut w = Writer { files: 0 };
     let mut generated = Generated::default();
     let no_users: Vec<String> = Vec::new();
+    let no_attributes = BTreeMap::new();
     let orderer = Org {
         kind: "ordererOrganizations",
         domain: &network.orderer.organization.domain,
@@ -273,6 +313,7 @@ pub fn generate(network: &Network, out: &Path, now: OffsetDateTime) -> Result<Ge
             .map(|n| (n.host.clone(), MspRole::Orderer, node_addresses(n)))
             .collect(),
         users: &no_users,
+        user_attributes: &no_attributes,
     };
     let mut orgs = vec![orderer];
     for org in &network.organizations {
@@ -285,6 +326,7 @@ pub fn generate(network: &Network, out: &Path, now: OffsetDateTime) -> Result<Ge
                 .map(|n| (n.host.clone(), MspRole::Peer, node_addresses(n)))
                 .collect(),
             users: &org.users,
+            user_attributes: &org.user_attributes,
         });
     }
     for org in &orgs {
@@ -343,8 +385,8 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let generated = generate(&network, out.path(), now).unwrap();
         assert_eq!(generated.organizations, 4);
-        // 3 peers + 3 orderers + 4 admins + 3 users.
-        assert_eq!(generated.identities, 13);
+        // 3 peers + 3 orderers + 4 admins + 4 users.
+        assert_eq!(generated.identities, 14);
         assert!(matches!(
             generate(&network, out.path(), now),
             Err(GenerateError::Exists(_))
@@ -381,6 +423,25 @@ mod tests {
                 .role,
             MspRole::Client
         );
+
+        assert!(
+            msp.validate(&admin_cert, t).unwrap().attributes.is_empty(),
+            "no attributes unless the network file gives some"
+        );
+        // A Puskesmas user carries her facility from the network file.
+        let puskesmas = organization_dir(out.path(), false, "puskesmas.warga.local");
+        let mut puskesmas_msp = Msp::new(
+            "PuskesmasMSP",
+            certificate_pem_to_der(&read(puskesmas.join("ca/ca.puskesmas.warga.local-cert.pem"))).unwrap(),
+        )
+        .unwrap();
+        let user2 =
+            puskesmas.join("users/User2@puskesmas.warga.local/msp/signcerts/User2@puskesmas.warga.local-cert.pem");
+        let user2 = puskesmas_msp
+            .validate(&certificate_pem_to_der(&read(user2)).unwrap(), t)
+            .unwrap();
+        assert_eq!(user2.attributes.get("facility").map(String::as_str), Some("P3578020"));
+        puskesmas_msp.apply_revocation_list(&[]).unwrap_err();
 
         // Another organisation's identity, an expired one, one not yet valid.
         let other = organization_dir(out.path(), false, "puskesmas.warga.local")

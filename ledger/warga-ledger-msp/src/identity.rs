@@ -1,6 +1,6 @@
 //! Identities: validation against an organisation's CA, signing and verifying.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use ring::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
@@ -44,9 +44,22 @@ pub struct Identity {
     /// SHA-256 of the certificate, hex: the identity's stable id.
     pub id: String,
     pub certificate_der: Vec<u8>,
+    /// Attributes the CA wrote into the certificate (see [`crate::attributes`]).
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl Identity {
+    /// The identity as a contract sees its invoker.
+    pub fn invoker(&self) -> warga_ledger_core::chaincode::Invoker {
+        warga_ledger_core::chaincode::Invoker {
+            msp_id: self.msp_id.clone(),
+            role: self.role,
+            common_name: self.common_name.clone(),
+            id: self.id.clone(),
+            attributes: self.attributes.clone(),
+        }
+    }
+
     /// The identity as endorsement policies see it.
     pub fn as_signer(&self) -> Signer {
         Signer {
@@ -163,6 +176,11 @@ impl Msp {
         Ok(self.revoked.len() - before)
     }
 
+    /// How many serials this MSP holds for revoked.
+    pub fn revoked_count(&self) -> usize {
+        self.revoked.len()
+    }
+
     /// Validates a certificate (DER) as an identity of this organisation at `now_s` (Unix
     /// seconds): issued and signed by the CA, within its validity, not revoked, with a role.
     pub fn validate(&self, certificate_der: &[u8], now_s: i64) -> Result<Identity, MspError> {
@@ -249,6 +267,14 @@ impl Msp {
             .next()
             .unwrap_or_default()
             .to_owned();
+        let attributes = match cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == crate::attributes::OID_DOTTED)
+        {
+            Some(extension) => crate::attributes::decode(extension.value)?,
+            None => BTreeMap::new(),
+        };
         Ok(Checked {
             identity: Identity {
                 msp_id: self.msp_id.clone(),
@@ -257,6 +283,7 @@ impl Msp {
                 serial,
                 id: hex(&digest(certificate_der)),
                 certificate_der: certificate_der.to_vec(),
+                attributes,
             },
             public_key: cert.public_key().subject_public_key.data.to_vec(),
             not_before: validity.not_before.timestamp(),
@@ -424,6 +451,68 @@ impl Msps {
             msp_id: creator.msp_id.clone(),
         })?;
         msp.validate(&creator.certificate, now_s)
+    }
+}
+
+/// A revocation list as a file holds it: PEM (`X509 CRL`) or DER.
+pub fn revocation_list_der(bytes: &[u8]) -> Result<Vec<u8>, MspError> {
+    if !bytes.starts_with(b"-----BEGIN") {
+        return Ok(bytes.to_vec());
+    }
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(bytes).map_err(|e| MspError::Malformed(e.to_string()))?;
+    if parsed.label != "X509 CRL" {
+        return Err(MspError::Malformed(format!(
+            "a PEM {} block, not an X509 CRL",
+            parsed.label
+        )));
+    }
+    Ok(parsed.contents)
+}
+
+/// The MSPs a running node judges callers with at its edge — the endorser and the orderers'
+/// Broadcast — whose revocation lists grow while it runs (loaded from the crypto directory,
+/// refreshed from the organisations' CAs). Clones share them. Commit-time validation does
+/// not use these: what a peer learnt when is not something every peer agrees on.
+#[derive(Clone, Debug, Default)]
+pub struct EdgeMsps(Arc<RwLock<Msps>>);
+
+impl EdgeMsps {
+    pub fn new(msps: Msps) -> EdgeMsps {
+        EdgeMsps(Arc::new(RwLock::new(msps)))
+    }
+
+    /// The MSPs as they are now, judging validity windows at `now_s`.
+    pub fn at(&self, now_s: i64) -> Msps {
+        let mut msps = match self.0.read() {
+            Ok(msps) => msps.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        msps.now_s = now_s;
+        msps.check_validity = true;
+        msps
+    }
+
+    /// The identity behind a creator, validated at `now_s` with the lists as they are now.
+    pub fn identity_at(&self, creator: &warga_ledger_core::tx::Creator, now_s: i64) -> Result<Identity, MspError> {
+        let msps = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        msps.identity_at(creator, now_s)
+    }
+
+    /// Adopts `msp_id`'s revocation list (DER or PEM) after checking its CA signed it;
+    /// returns how many serials were new. Lists only add: a revoked certificate stays so.
+    pub fn apply_revocation_list(&self, msp_id: &str, crl: &[u8]) -> Result<usize, MspError> {
+        let der = revocation_list_der(crl)?;
+        let mut msps = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let msp = msps.get_mut(msp_id).ok_or_else(|| MspError::UnknownIssuer {
+            msp_id: msp_id.to_owned(),
+        })?;
+        msp.apply_revocation_list(&der)
+    }
+
+    /// How many serials are held for revoked, over every organisation.
+    pub fn revoked_count(&self) -> usize {
+        let msps = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        msps.msps.values().map(Msp::revoked_count).sum()
     }
 }
 

@@ -8,18 +8,20 @@
 //! - [`Msp`]: validates an identity against its organisation's CA — chain, validity period,
 //!   revocation list, role — and verifies its signatures.
 //! - [`SigningIdentity`]: a certificate with its private key, to sign.
+//! - [`attributes`]: attributes in certificates (Fabric CA's extension), e.g. a facility code.
 //!
 //! Signatures are ECDSA P-256 with SHA-256 (ring); certificates and revocation lists are
 //! made by rcgen and read by x509-parser.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod attributes;
 pub mod generate;
 mod identity;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use identity::{
-    Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, revocation_list, sign_block,
-    verify_block_signature, verify_with_certificate,
+    EdgeMsps, Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, revocation_list,
+    revocation_list_der, sign_block, verify_block_signature, verify_with_certificate,
 };

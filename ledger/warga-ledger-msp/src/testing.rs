@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use warga_ledger_core::bpjs::Bpjs;
-use warga_ledger_core::chaincode::{Invoker, Simulator};
+use warga_ledger_core::chaincode::Simulator;
 use warga_ledger_core::network::{BPJS_EXAMPLE, Network};
 use warga_ledger_core::rwset::StateReader;
 use warga_ledger_core::tx::{Endorsement, Proposal, Response, Transaction};
@@ -142,12 +142,7 @@ impl TestNetwork {
             creator: creator.clone(),
         };
         let identity = self.msps.identity(&creator).expect("a valid client");
-        let invoker = Invoker {
-            msp_id: identity.msp_id.clone(),
-            role: identity.role,
-            common_name: identity.common_name.clone(),
-            id: identity.id.clone(),
-        };
+        let invoker = identity.invoker();
         let simulated = Simulator::new(state, "bpjs", channel, &proposal.tx_id, proposal.timestamp_ms, invoker)
             .run(&Bpjs, function, &proposal.args)
             .unwrap_or_else(|e| panic!("{function} refused: {e}"));

@@ -132,7 +132,7 @@ fn endorsement_policies_decide_with_real_identities() {
         "bpjs-main",
         &puskesmas,
         "CreateReferral",
-        &["r1", NIK, "RSUD Tarakan", "apendisitis"],
+        &["r1", NIK, "R3578001", "apendisitis"],
         &["BPJSMSP", "PuskesmasMSP"],
     );
     assert_eq!(w.commit(5, &[referral]), [ValidationCode::Valid]);

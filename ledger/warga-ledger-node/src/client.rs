@@ -98,8 +98,16 @@ impl Client {
 
     /// [`Client::submit`] for a proposal made with [`Client::proposal`].
     pub async fn submit_proposal(&self, signed: SignedProposal) -> Result<v1::CommitStatus, Status> {
-        let mut gateway = self.gateway.clone();
-        let unsigned = gateway
+        let tx = self.endorse(signed).await?;
+        self.submit_transaction(tx).await
+    }
+
+    /// Has the gateway collect endorsements for `signed`, checks that they are for this
+    /// proposal, and signs the transaction (Fabric's gateway `Endorse`).
+    pub async fn endorse(&self, signed: SignedProposal) -> Result<Transaction, Status> {
+        let unsigned = self
+            .gateway
+            .clone()
             .endorse(v1::SignedProposal::from(signed.clone()))
             .await?
             .into_inner();
@@ -109,7 +117,17 @@ impl Client {
             .identity
             .sign(&Transaction::signed_bytes(&tx.proposal, &tx.response, &tx.endorsements))
             .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(gateway.submit(v1::Transaction::from(tx)).await?.into_inner())
+        Ok(tx)
+    }
+
+    /// Orders a signed transaction and waits for its commit (Fabric's gateway `Submit`).
+    pub async fn submit_transaction(&self, tx: Transaction) -> Result<v1::CommitStatus, Status> {
+        Ok(self
+            .gateway
+            .clone()
+            .submit(v1::Transaction::from(tx))
+            .await?
+            .into_inner())
     }
 
     pub async fn info(&self) -> Result<v1::ChannelInfo, Status> {

@@ -47,11 +47,9 @@ impl RunningPeer {
             .map(|n| (n.listen, n.host.clone()))
             .collect();
         let deliver = tokio::spawn(peer.clone().deliver(orderers));
-        Ok(RunningPeer {
-            peer,
-            stop,
-            tasks: vec![grpc, deliver],
-        })
+        let mut tasks = vec![grpc, deliver];
+        tasks.extend(peer.revocations.spawn(config.revocation_refresh));
+        Ok(RunningPeer { peer, stop, tasks })
     }
 }
 
@@ -74,6 +72,10 @@ impl crate::RunningNode for RunningPeer {
 
     async fn shutdown(self) {
         crate::stop_tasks(self.stop, self.tasks).await;
+    }
+
+    fn revocations(&self) -> Arc<crate::revocation::Revocations> {
+        self.peer.revocations.clone()
     }
 }
 
@@ -114,10 +116,29 @@ impl EmbeddedNetwork {
     /// `ephemeral_ports`, every node listens on a free port of 127.0.0.1 instead of the
     /// network file's address (for tests and parallel instances).
     pub async fn start(
+        network: Network,
+        channel: &str,
+        dir: &Path,
+        ephemeral_ports: bool,
+    ) -> Result<EmbeddedNetwork, NodeError> {
+        Self::start_refreshing(
+            network,
+            channel,
+            dir,
+            ephemeral_ports,
+            crate::revocation::REFRESH_DEFAULT,
+        )
+        .await
+    }
+
+    /// As [`EmbeddedNetwork::start`], the nodes refreshing revocation lists from the
+    /// organisations' CAs every `revocation_refresh`.
+    pub async fn start_refreshing(
         mut network: Network,
         channel: &str,
         dir: &Path,
         ephemeral_ports: bool,
+        revocation_refresh: std::time::Duration,
     ) -> Result<EmbeddedNetwork, NodeError> {
         let members = network
             .channel(channel)
@@ -151,6 +172,7 @@ impl EmbeddedNetwork {
                 name: node.name.clone(),
                 channel: channel.to_owned(),
                 data: dir.join("orderers").join(&node.host),
+                revocation_refresh,
             };
             orderers.push(RunningOrderer::start(&config, listener).await?);
         }
@@ -163,6 +185,7 @@ impl EmbeddedNetwork {
                 name,
                 channel: channel.to_owned(),
                 data: dir.join("peers").join(host),
+                revocation_refresh,
             };
             peers.push(RunningPeer::start(&config, listener).await?);
         }

@@ -40,6 +40,13 @@ pub enum GatewayError {
         code: Code,
         message: String,
     },
+    /// An orderer refused the transaction (Broadcast's Writers check).
+    #[error("orderer {orderer} refused the transaction: {message}")]
+    Rejected {
+        orderer: String,
+        code: Code,
+        message: String,
+    },
     #[error("the endorsements differ: {0} simulated another outcome than {1}")]
     Mismatch(String, String),
     #[error("the endorsement policy {policy} cannot be satisfied: no peer of {unreachable} answered")]
@@ -350,9 +357,13 @@ impl Gateway {
                             next += 1;
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
-                        _ => {
+                        (code, _) => {
                             PEER_SUBMITS.with_label_values(&[host, "refused"]).inc();
-                            return Err(GatewayError::NotOrdered(last_error));
+                            return Err(GatewayError::Rejected {
+                                orderer: addr.to_string(),
+                                code,
+                                message: status.message().to_owned(),
+                            });
                         }
                     }
                 }

@@ -12,6 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 use warga_ledger_core::block::Block;
+use warga_ledger_core::chaincode::ChaincodeError;
 use warga_ledger_core::tx::{SignedProposal, Transaction};
 use warga_ledger_orderer::grpc::{MESSAGE_LIMIT, caller};
 use warga_ledger_peer::TxStatus;
@@ -35,7 +36,14 @@ fn endorse_status(error: EndorseError) -> Status {
         EndorseError::Creator(_) => Status::unauthenticated(error.to_string()),
         EndorseError::NotMember(_) => Status::permission_denied(error.to_string()),
         EndorseError::Duplicate(_) => Status::already_exists(error.to_string()),
-        EndorseError::Refused(_) => Status::failed_precondition(error.to_string()),
+        // The contract's refusal, by kind: a client tells a bad argument from a missing
+        // record, a refusal of who asks, and a state that does not allow it.
+        EndorseError::Refused(ref refusal) => match refusal {
+            ChaincodeError::BadRequest(_) => Status::invalid_argument(error.to_string()),
+            ChaincodeError::Forbidden(_) => Status::permission_denied(error.to_string()),
+            ChaincodeError::NotFound(_) => Status::not_found(error.to_string()),
+            ChaincodeError::Conflict(_) => Status::failed_precondition(error.to_string()),
+        },
         EndorseError::Ledger(_) | EndorseError::Signing(_) => Status::internal(error.to_string()),
     }
 }
@@ -44,7 +52,9 @@ fn gateway_status(error: GatewayError) -> Status {
     match error {
         GatewayError::Endorse(e) => endorse_status(e),
         GatewayError::UnknownChaincode(..) | GatewayError::WrongChannel(..) => Status::not_found(error.to_string()),
-        GatewayError::Refused { code, .. } => Status::new(code, error.to_string()),
+        GatewayError::Refused { code, .. } | GatewayError::Rejected { code, .. } => {
+            Status::new(code, error.to_string())
+        }
         GatewayError::Mismatch(..) => Status::aborted(error.to_string()),
         GatewayError::Unreachable { .. } | GatewayError::NotOrdered(_) => Status::unavailable(error.to_string()),
         GatewayError::Unsigned => Status::invalid_argument(error.to_string()),

@@ -14,6 +14,8 @@
 //! - [`lifecycle`]: a node process's operations endpoint (health and metrics over TLS) and
 //!   its graceful shutdown;
 //! - [`render`]: blocks and block events as JSON for people (the CLI);
+//! - [`revocation`]: the MSPs of the edge checks, their revocation lists refreshed from the
+//!   organisations' CAs;
 //! - [`processes`]: `warga ledger network up`, a network of node processes;
 //! - [`settings`]: the ledger's configuration sections (`[ledger]`, `[orderer]`, `[peer]`).
 
@@ -29,6 +31,7 @@ pub mod orderer;
 pub mod peer;
 pub mod processes;
 pub mod render;
+pub mod revocation;
 pub mod settings;
 
 /// Why a node could not start or run.
@@ -65,6 +68,8 @@ pub trait RunningNode: Send + Sync + 'static {
     fn tls(&self) -> &warga_ledger_orderer::grpc::TlsMaterial;
     /// Stops serving and every task of the node.
     fn shutdown(self) -> impl std::future::Future<Output = ()> + Send;
+    /// The revocation lists the node's edge checks use, refreshed on SIGHUP.
+    fn revocations(&self) -> std::sync::Arc<revocation::Revocations>;
 }
 
 async fn stop_tasks(stop: tokio::sync::oneshot::Sender<()>, tasks: Vec<tokio::task::JoinHandle<()>>) {

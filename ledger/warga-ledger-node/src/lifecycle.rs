@@ -93,7 +93,20 @@ pub async fn serve_until<N: RunningNode>(
         }
     };
     tracing::info!(operations = %endpoint.local_addr, "serving; operations endpoint over TLS");
+    // SIGHUP: refresh the revocation lists from the organisations' CAs now.
+    let revocations = node.revocations();
+    let hangups = tokio::spawn(async move {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; revocation lists refresh on schedule only");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            let new = revocations.refresh().await;
+            tracing::info!(new, "SIGHUP: revocation lists refreshed");
+        }
+    });
     stop.await;
+    hangups.abort();
     tracing::info!("stopping: operations endpoint, then the node");
     endpoint.shutdown().await;
     node.shutdown().await;

@@ -24,6 +24,8 @@ pub struct OrdererConfig {
     pub channel: String,
     /// Where the Raft log and blocks live (`<channel>.redb`).
     pub data: PathBuf,
+    /// How often Broadcast's revocation lists are fetched from the organisations' CAs.
+    pub revocation_refresh: std::time::Duration,
 }
 
 /// An orderer serving gRPC until [`RunningOrderer::shutdown`].
@@ -31,6 +33,7 @@ pub struct RunningOrderer {
     pub node: Arc<OrdererNode>,
     pub me: Node,
     tls: TlsMaterial,
+    revocations: Arc<crate::revocation::Revocations>,
     stop: tokio::sync::oneshot::Sender<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -78,6 +81,7 @@ impl RunningOrderer {
                 GrpcNetwork {
                     tls: tls.clone(),
                     peers: peers.clone(),
+                    channel: channel.name.clone(),
                 },
             )
             .await
@@ -85,8 +89,7 @@ impl RunningOrderer {
         );
         let mut readers = channel.members.clone();
         readers.push(org.msp_id.clone());
-        let msps = warga_ledger_msp::generate::load_msps(network, &config.crypto, 0)
-            .map_err(|e| NodeError::Crypto(e.to_string()))?;
+        let revocations = crate::revocation::Revocations::load(network, &config.crypto)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let tls_for_operations = tls.clone();
         let consenters = warga_ledger_orderer::grpc::Consenters::from_crypto(network, &config.crypto)
@@ -98,7 +101,7 @@ impl RunningOrderer {
             consenters,
             readers,
             writers: channel.members.clone(),
-            msps,
+            msps: revocations.edge().clone(),
         };
         let grpc = tokio::spawn(async move {
             let served = warga_ledger_orderer::grpc::serve(services, listener, async {
@@ -118,12 +121,15 @@ impl RunningOrderer {
             tracing::debug!(%error, "the cluster is already initialised");
         }
         let metrics = tokio::spawn(watch_metrics(node.clone(), me.name.clone()));
+        let mut tasks = vec![grpc, metrics];
+        tasks.extend(revocations.spawn(config.revocation_refresh));
         Ok(RunningOrderer {
             node,
             me,
             tls: tls_for_operations,
+            revocations,
             stop,
-            tasks: vec![grpc, metrics],
+            tasks,
         })
     }
 }
@@ -154,6 +160,10 @@ impl crate::RunningNode for RunningOrderer {
     async fn shutdown(self) {
         self.node.shutdown().await;
         crate::stop_tasks(self.stop, self.tasks).await;
+    }
+
+    fn revocations(&self) -> Arc<crate::revocation::Revocations> {
+        self.revocations.clone()
     }
 }
 

@@ -34,6 +34,8 @@ pub struct PeerConfig {
     pub channel: String,
     /// Where the ledger lives (`<channel>.redb`).
     pub data: PathBuf,
+    /// How often the endorser's revocation lists are fetched from the organisations' CAs.
+    pub revocation_refresh: Duration,
 }
 
 /// One peer of one channel.
@@ -46,7 +48,10 @@ pub struct PeerNode {
     pub signer: SigningIdentity,
     pub tls: TlsMaterial,
     pub contract: Arc<dyn Contract>,
+    /// The MSPs of commit-time validation (no clock, no lists learnt while running).
     msps: Msps,
+    /// The MSPs of the endorser, with revocation lists refreshed while the peer runs.
+    pub revocations: Arc<crate::revocation::Revocations>,
     height: watch::Sender<u64>,
     /// Told when the orderer this peer pulls from is behind what was ordered (a block the
     /// gateway knows exists does not arrive): the block stream moves to another orderer.
@@ -119,6 +124,7 @@ impl PeerNode {
         let signer = signing_identity(&node_dir.join("msp"), &organization.msp_id)?;
         let msps = warga_ledger_msp::generate::load_msps(&network, &config.crypto, now_s())
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
+        let revocations = crate::revocation::Revocations::load(&network, &config.crypto)?;
         std::fs::create_dir_all(&config.data).map_err(|e| NodeError::io(&config.data, e))?;
         let genesis = network.genesis_block(&channel);
         let path = config.data.join(format!("{}.redb", channel.name));
@@ -135,6 +141,7 @@ impl PeerNode {
             tls,
             contract: Arc::new(warga_ledger_core::bpjs::Bpjs),
             msps,
+            revocations,
             height: watch::channel(height).0,
             stalled: tokio::sync::Notify::new(),
             received: watch::channel(height.saturating_sub(1)).0,
@@ -145,11 +152,10 @@ impl PeerNode {
         Ok(Arc::new(peer))
     }
 
-    /// The MSPs, with validity windows checked against now.
+    /// The endorser's MSPs: validity windows checked against now, revocation lists as
+    /// last refreshed.
     pub fn msps(&self) -> Msps {
-        let mut msps = self.msps.clone();
-        msps.now_s = now_s();
-        msps
+        self.revocations.edge().at(now_s())
     }
 
     /// The ledger's height, which changes after every commit.

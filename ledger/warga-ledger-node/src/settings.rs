@@ -48,6 +48,8 @@ pub struct LedgerNodeConfig {
     pub channel: Option<String>,
     /// Where the node keeps its data.
     pub data: Option<PathBuf>,
+    /// Seconds between fetches of the revocation lists from the organisations' CAs.
+    pub revocation_refresh_s: Option<u64>,
 }
 
 impl Section for LedgerConfig {

@@ -120,6 +120,21 @@ async fn every_bpjs_function_through_the_gateway() {
     )
     .await;
 
+    // Facilities (certificate attributes): a user of Puskesmas B, of the same organisation,
+    // cannot claim, overwrite or approve what Puskesmas A did.
+    let puskesmas_b = net.client("PuskesmasMSP", "User2").unwrap();
+    let refused = puskesmas_b
+        .submit("SubmitClaim", &s(&["C-B", "V-1", "1000000", "I"]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused}");
+    assert!(refused.message().contains("P3578010"), "{refused}");
+    let refused = puskesmas_b
+        .submit("RecordVisit", &s(&["V-1", NIK, &today(), "A09"]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused}");
+
     // GetPatientHistory.
     let history = json(&bpjs.evaluate("GetPatientHistory", &s(&[NIK])).await.unwrap());
     assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
@@ -145,15 +160,29 @@ async fn every_bpjs_function_through_the_gateway() {
     // CreateReferral by the Puskesmas; ApproveReferral OR(Puskesmas, RumahSakit).
     everywhere(
         &all,
-        submit_ok(
-            &puskesmas,
-            "CreateReferral",
-            &["R-1", NIK, "RSUD Dr. Soetomo", "apendisitis"],
-        )
-        .await,
+        submit_ok(&puskesmas, "CreateReferral", &["R-1", NIK, "R3578001", "apendisitis"]).await,
     )
     .await;
-    everywhere(&all, submit_ok(&hospital, "ApproveReferral", &["R-1"]).await).await;
+    let refused = puskesmas_b.submit("ApproveReferral", &s(&["R-1"])).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::PermissionDenied,
+        "only the receiving facility: {refused}"
+    );
+    let referral = everywhere(&all, submit_ok(&hospital, "ApproveReferral", &["R-1"]).await).await;
+    let referral = json(&referral.result);
+    assert_eq!(
+        (referral["from_facility"].as_str(), referral["to_facility"].as_str()),
+        (Some("P3578010"), Some("R3578001"))
+    );
+    everywhere(
+        &all,
+        submit_ok(&puskesmas_b, "CreateReferral", &["R-2", NIK, "P3578010", "kontrol"]).await,
+    )
+    .await;
+    let refused = hospital.submit("ApproveReferral", &s(&["R-2"])).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused}");
+    everywhere(&all, submit_ok(&puskesmas, "ApproveReferral", &["R-2"]).await).await;
 
     // GetHistoryForKey (chaincode) and the peer's key history (ledger query) agree.
     let card_history = json(&bpjs.evaluate("GetHistoryForKey", &s(&["card", NIK])).await.unwrap());

@@ -34,7 +34,8 @@ use warga_ledger_proto::v1::atomic_broadcast_server::{AtomicBroadcast, AtomicBro
 use warga_ledger_proto::v1::orderer_raft_client::OrdererRaftClient;
 use warga_ledger_proto::v1::orderer_raft_server::{OrdererRaft, OrdererRaftServer};
 
-use crate::store::BlocksSnapshot;
+use crate::catch_up::{BlockSource, Pulled, Puller};
+use crate::store::ChainSnapshot;
 use crate::{BroadcastError, OrdererNode, TypeConfig};
 
 /// The largest gRPC message a node sends or accepts, as Fabric's default `MaxRecvMsgSize`:
@@ -218,7 +219,8 @@ pub struct OrdererServices {
     /// Who may broadcast: the channel's member organisations (Fabric's Writers policy); a
     /// transaction's creator must be one, with a valid certificate and signature.
     pub writers: Vec<String>,
-    pub msps: warga_ledger_msp::Msps,
+    /// The MSPs Broadcast judges creators with (revocation lists refreshed while running).
+    pub msps: warga_ledger_msp::EdgeMsps,
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<Response<v1::RaftPayload>, Status> {
@@ -257,6 +259,9 @@ impl OrdererRaft for RaftService {
         let mut pieces = Vec::new();
         let mut stream = request.into_inner();
         while let Some(piece) = stream.message().await? {
+            if pieces.len() == 2 {
+                return Err(Status::invalid_argument("a snapshot is two messages"));
+            }
             pieces.push(piece);
         }
         let (vote, meta, data) = assemble_snapshot(&pieces)?;
@@ -409,58 +414,37 @@ pub async fn serve(
         .await
 }
 
-/// How many bytes of blocks one snapshot message carries at most (a block larger than this
-/// travels alone; `absolute_max_bytes` keeps it within [`MESSAGE_LIMIT`]).
-pub const SNAPSHOT_CHUNK_BYTES: usize = 16 * 1024 * 1024;
-
-/// A snapshot as messages: `(vote, meta)` first, then the blocks in chunks of at most
-/// `chunk_bytes` (at least one block each).
+/// A snapshot as messages: `(vote, meta)`, then the chain's tip. Two messages whatever the
+/// chain's length (the tip block is within `absolute_max_bytes`, so within
+/// [`MESSAGE_LIMIT`]).
 pub fn snapshot_pieces(
     vote: &Vote<u64>,
     meta: &SnapshotMeta<u64, BasicNode>,
-    data: &BlocksSnapshot,
-    chunk_bytes: usize,
+    data: &ChainSnapshot,
 ) -> Result<Vec<v1::RaftPayload>, serde_json::Error> {
-    let mut pieces = vec![v1::RaftPayload {
-        json: serde_json::to_vec(&(vote, meta))?,
-    }];
-    let mut chunk: Vec<Vec<u8>> = Vec::new();
-    let mut size = 0;
-    for block in &data.blocks {
-        if !chunk.is_empty() && size + block.len() > chunk_bytes {
-            pieces.push(v1::RaftPayload {
-                json: serde_json::to_vec(&BlocksSnapshot {
-                    blocks: std::mem::take(&mut chunk),
-                })?,
-            });
-            size = 0;
-        }
-        size += block.len();
-        chunk.push(block.clone());
-    }
-    if !chunk.is_empty() {
-        pieces.push(v1::RaftPayload {
-            json: serde_json::to_vec(&BlocksSnapshot { blocks: chunk })?,
-        });
-    }
-    Ok(pieces)
+    Ok(vec![
+        v1::RaftPayload {
+            json: serde_json::to_vec(&(vote, meta))?,
+        },
+        v1::RaftPayload {
+            json: serde_json::to_vec(data)?,
+        },
+    ])
 }
 
-/// A snapshot on the wire: the vote it comes with, its metadata, its blocks.
-pub type SnapshotParts = (Vote<u64>, SnapshotMeta<u64, BasicNode>, BlocksSnapshot);
+/// A snapshot on the wire: the vote it comes with, its metadata, the chain's tip.
+pub type SnapshotParts = (Vote<u64>, SnapshotMeta<u64, BasicNode>, ChainSnapshot);
 
 /// The snapshot [`snapshot_pieces`] cut into messages.
 pub fn assemble_snapshot(pieces: &[v1::RaftPayload]) -> Result<SnapshotParts, Status> {
-    let (first, rest) = pieces
-        .split_first()
-        .ok_or_else(|| Status::invalid_argument("an empty snapshot stream"))?;
+    let [first, tip] = pieces else {
+        return Err(Status::invalid_argument(format!(
+            "a snapshot is two messages, not {}",
+            pieces.len()
+        )));
+    };
     let (vote, meta): (Vote<u64>, SnapshotMeta<u64, BasicNode>) = parse(first)?;
-    let mut blocks = Vec::new();
-    for piece in rest {
-        let chunk: BlocksSnapshot = parse(piece)?;
-        blocks.extend(chunk.blocks);
-    }
-    Ok((vote, meta, BlocksSnapshot { blocks }))
+    Ok((vote, meta, parse(tip)?))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -472,6 +456,69 @@ pub struct GrpcNetwork {
     pub tls: TlsMaterial,
     /// Raft id → (address, TLS host name).
     pub peers: BTreeMap<u64, (SocketAddr, String)>,
+    /// The channel ordered (for pulling its blocks over Deliver).
+    pub channel: String,
+}
+
+/// Blocks pulled over Deliver from the other orderers in turn.
+struct GrpcPuller {
+    me: u64,
+    network: GrpcNetwork,
+    turn: std::sync::atomic::AtomicUsize,
+}
+
+/// How long a pull waits for the next block before taking what it has.
+const PULL_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Puller for GrpcPuller {
+    fn pull(&self, from: u64, to: u64) -> Pulled<'_> {
+        Box::pin(async move {
+            let others: Vec<&(SocketAddr, String)> = self
+                .network
+                .peers
+                .iter()
+                .filter(|(id, _)| **id != self.me)
+                .map(|(_, peer)| peer)
+                .collect();
+            if others.is_empty() {
+                return Ok(Vec::new());
+            }
+            let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (addr, host) = others[turn % others.len()];
+            let channel = self.network.channel(*addr, host)?;
+            let mut client = warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient::new(channel)
+                .max_decoding_message_size(MESSAGE_LIMIT);
+            let request = v1::DeliverRequest {
+                channel: self.network.channel.clone(),
+                start: from,
+            };
+            let mut stream = tokio::time::timeout(PULL_IDLE, client.deliver(request))
+                .await
+                .map_err(|_| format!("{addr}: no answer"))?
+                .map_err(|s| format!("{addr}: {}", s.message()))?
+                .into_inner();
+            let mut blocks = Vec::new();
+            while (blocks.len() as u64) < to - from {
+                match tokio::time::timeout(PULL_IDLE, stream.message()).await {
+                    Ok(Ok(Some(block))) => blocks.push(prost::Message::encode_to_vec(&block)),
+                    Ok(Ok(None)) | Err(_) => break,
+                    Ok(Err(status)) if blocks.is_empty() => return Err(format!("{addr}: {}", status.message())),
+                    Ok(Err(_)) => break,
+                }
+            }
+            Ok(blocks)
+        })
+    }
+}
+
+impl BlockSource for GrpcNetwork {
+    fn clone_source(&self, me: u64) -> Arc<dyn Puller> {
+        Arc::new(GrpcPuller {
+            me,
+            network: self.clone(),
+            turn: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
 }
 
 impl GrpcNetwork {
@@ -547,18 +594,18 @@ impl GrpcConnection {
         answer(reply)
     }
 
-    /// Sends a snapshot as a stream of pieces of at most [`SNAPSHOT_CHUNK_BYTES`] of blocks.
+    /// Sends a snapshot (its metadata, then the chain's tip) as a stream.
     async fn send_snapshot<Resp: serde::de::DeserializeOwned>(
         &mut self,
         vote: &Vote<u64>,
         meta: &SnapshotMeta<u64, BasicNode>,
-        data: &BlocksSnapshot,
+        data: &ChainSnapshot,
     ) -> Result<Resp, Transport> {
         let client = self
             .client
             .as_mut()
             .ok_or_else(|| Transport(format!("no address for orderer {}", self.target)))?;
-        let pieces = snapshot_pieces(vote, meta, data, SNAPSHOT_CHUNK_BYTES).map_err(|e| Transport(e.to_string()))?;
+        let pieces = snapshot_pieces(vote, meta, data).map_err(|e| Transport(e.to_string()))?;
         answer(client.full_snapshot(tokio_stream::iter(pieces)).await)
     }
 }
@@ -629,26 +676,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_snapshot_crosses_in_pieces_and_arrives_whole() {
+    fn a_snapshot_is_two_messages_whatever_the_chain() {
         let vote = Vote::new_committed(3, 1);
         let meta = SnapshotMeta {
             last_log_id: None,
             last_membership: Default::default(),
             snapshot_id: "s-1".into(),
         };
-        let data = BlocksSnapshot {
-            blocks: (0..10u8).map(|i| vec![i; 100 + usize::from(i)]).collect(),
-        };
-        // 250 bytes a piece: two or three blocks each, never a block split.
-        let pieces = snapshot_pieces(&vote, &meta, &data, 250).unwrap();
-        assert!(pieces.len() >= 5, "{} pieces", pieces.len());
+        let data = ChainSnapshot { tip: vec![7; 1000] };
+        let pieces = snapshot_pieces(&vote, &meta, &data).unwrap();
+        assert_eq!(pieces.len(), 2);
         let (v, m, d) = assemble_snapshot(&pieces).unwrap();
         assert_eq!((v, m, d), (vote, meta.clone(), data.clone()));
-        // A block larger than a piece travels alone.
-        let big = BlocksSnapshot {
-            blocks: vec![vec![1; 10], vec![2; 1000], vec![3; 10]],
-        };
-        assert_eq!(snapshot_pieces(&vote, &meta, &big, 100).unwrap().len(), 1 + 3);
         assert!(assemble_snapshot(&[]).is_err());
+        assert!(assemble_snapshot(&pieces[..1]).is_err());
     }
 }

@@ -9,8 +9,10 @@
 //!   orderer identity ([`store`]);
 //! - `broadcast` answers only once the transaction's batch is committed by a majority, so an
 //!   acknowledged transaction survives the leader's crash;
-//! - leader election, failover, log replication, snapshots (all blocks) and log compaction
-//!   are openraft's; the log and the blocks live in one redb file per orderer.
+//! - leader election, failover, log replication, snapshots and log compaction are
+//!   openraft's; the log and the blocks live in one redb file per orderer. A snapshot is the
+//!   chain's tip, not the chain; an orderer that installs one pulls the blocks below it from
+//!   the others over Deliver ([`catch_up`]).
 //!
 //! [`network::Router`] connects orderers in one process (for `warga up` and for
 //! deterministic tests of elections and partitions); the gRPC transport comes with the
@@ -18,6 +20,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod catch_up;
 pub mod grpc;
 pub mod network;
 pub mod store;
@@ -40,7 +43,7 @@ use warga_ledger_core::tx::Transaction;
 use warga_ledger_msp::SigningIdentity;
 use warga_ledger_proto::v1;
 
-use crate::store::{BlockMachine, BlocksSnapshot, LogStore, OrdererDb};
+use crate::store::{BlockMachine, ChainSnapshot, LogStore, OrdererDb};
 
 /// A Raft entry: one batch of transactions (protobuf-encoded), one block.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -68,6 +71,22 @@ pub(crate) mod base64_list {
     }
 }
 
+pub(crate) mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        STANDARD
+            .decode(String::deserialize(d)?)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// What applying an entry produced: the block it became, if any.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ordered {
@@ -81,7 +100,7 @@ openraft::declare_raft_types!(
         R = Ordered,
         NodeId = u64,
         Node = BasicNode,
-        SnapshotData = BlocksSnapshot,
+        SnapshotData = ChainSnapshot,
 );
 
 /// Why a broadcast was not ordered.
@@ -143,6 +162,8 @@ pub struct OrdererNode {
     batches: mpsc::UnboundedSender<(Batch, Vec<Waiter>)>,
     /// Where this node's batching clock starts.
     origin: tokio::time::Instant,
+    /// Counts the pulls that filled part of a snapshot's gap.
+    filled: tokio::sync::watch::Receiver<u64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -154,7 +175,7 @@ fn now_ms(origin: tokio::time::Instant) -> i64 {
 
 impl OrdererNode {
     /// Starts orderer `id` of `channel` on the database at `path`.
-    pub async fn start<N: openraft::network::RaftNetworkFactory<TypeConfig>>(
+    pub async fn start<N: openraft::network::RaftNetworkFactory<TypeConfig> + catch_up::BlockSource>(
         id: u64,
         channel: &str,
         settings: &OrdererSettings,
@@ -165,6 +186,13 @@ impl OrdererNode {
     ) -> Result<OrdererNode, String> {
         let db = OrdererDb::open(path).map_err(|e| e.to_string())?;
         let machine = BlockMachine::new(db.clone(), genesis, signer).map_err(|e| e.to_string())?;
+        let (filled_tx, filled) = tokio::sync::watch::channel(0);
+        let catch_up = tokio::spawn(catch_up::run(
+            db.clone(),
+            machine.gap_notify(),
+            network.clone_source(id),
+            filled_tx,
+        ));
         let config = Arc::new(raft_config(settings).map_err(|e| e.to_string())?);
         let raft = Raft::new(id, config, network, LogStore(db.clone()), machine)
             .await
@@ -228,7 +256,8 @@ impl OrdererNode {
             pending,
             batches,
             origin,
-            tasks: vec![proposer, timer],
+            filled,
+            tasks: vec![proposer, timer, catch_up],
         })
     }
 
@@ -267,9 +296,24 @@ impl OrdererNode {
         }
     }
 
-    /// The number of blocks this orderer has.
+    /// The number of the next block (the tip's + 1). After a snapshot, blocks below the
+    /// tip may still be on their way: see [`OrdererNode::caught_up`].
     pub fn height(&self) -> u64 {
         self.db.height().unwrap_or(0)
+    }
+
+    /// Returns once no block below the tip is missing (at once when none is).
+    pub async fn caught_up(&self) {
+        let mut filled = self.filled.clone();
+        loop {
+            filled.borrow_and_update();
+            if !matches!(self.db.gap(), Ok(Some(_))) {
+                return;
+            }
+            if filled.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Stops Raft and the batching tasks (as a crash would, minus the process exit).

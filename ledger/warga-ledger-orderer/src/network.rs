@@ -15,6 +15,8 @@ use openraft::raft::{
 use openraft::{BasicNode, OptionalSend, Raft, Snapshot, Vote};
 
 use crate::TypeConfig;
+use crate::catch_up::{BlockSource, Pulled, Puller};
+use crate::store::OrdererDb;
 
 #[derive(Debug, thiserror::Error)]
 #[error("orderer {0} is unreachable")]
@@ -23,6 +25,8 @@ struct Down(u64);
 #[derive(Default)]
 struct Links {
     nodes: BTreeMap<u64, Raft<TypeConfig>>,
+    /// Each orderer's blocks, for catching up after a snapshot.
+    stores: BTreeMap<u64, OrdererDb>,
     /// Cut links, both directions: (lower id, higher id).
     cut: BTreeSet<(u64, u64)>,
 }
@@ -32,14 +36,18 @@ struct Links {
 pub struct Router(Arc<Mutex<Links>>);
 
 impl Router {
-    /// Makes orderer `id` reachable.
-    pub fn add(&self, id: u64, raft: Raft<TypeConfig>) {
-        self.links().nodes.insert(id, raft);
+    /// Makes orderer `id` (its Raft and its blocks) reachable.
+    pub fn add(&self, id: u64, raft: Raft<TypeConfig>, db: OrdererDb) {
+        let mut links = self.links();
+        links.nodes.insert(id, raft);
+        links.stores.insert(id, db);
     }
 
     /// Makes orderer `id` unreachable (as if its process died).
     pub fn remove(&self, id: u64) {
-        self.links().nodes.remove(&id);
+        let mut links = self.links();
+        links.nodes.remove(&id);
+        links.stores.remove(&id);
     }
 
     /// Cuts every link of `id` to the others.
@@ -75,6 +83,44 @@ impl Router {
             return Err(Down(to));
         }
         links.nodes.get(&to).cloned().ok_or(Down(to))
+    }
+}
+
+/// Blocks pulled by one orderer from the others' stores, over the router's links.
+struct RouterPuller {
+    me: u64,
+    router: Router,
+}
+
+impl Puller for RouterPuller {
+    fn pull(&self, from: u64, to: u64) -> Pulled<'_> {
+        Box::pin(async move {
+            let stores: Vec<OrdererDb> = {
+                let links = self.router.links();
+                links
+                    .stores
+                    .iter()
+                    .filter(|(id, _)| **id != self.me && !links.cut.contains(&(self.me.min(**id), self.me.max(**id))))
+                    .map(|(_, db)| db.clone())
+                    .collect()
+            };
+            for db in stores {
+                let blocks = db.encoded_blocks(from, to).map_err(|e| e.to_string())?;
+                if !blocks.is_empty() {
+                    return Ok(blocks);
+                }
+            }
+            Ok(Vec::new())
+        })
+    }
+}
+
+impl BlockSource for NodeNetwork {
+    fn clone_source(&self, me: u64) -> std::sync::Arc<dyn Puller> {
+        std::sync::Arc::new(RouterPuller {
+            me,
+            router: self.router.clone(),
+        })
     }
 }
 

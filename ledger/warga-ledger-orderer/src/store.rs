@@ -2,6 +2,12 @@
 //! purged) and the state machine — the channel's blocks — with the last applied log id and
 //! membership. Blocks are built at apply time from the replicated batch, so every orderer
 //! derives the same header from the same log; each signs the blocks it stores.
+//!
+//! A snapshot is the chain's tip — the last block and the membership — not the chain: its
+//! size does not grow with the chain. An orderer that installs one stores the tip, notes
+//! the blocks it lacks below it (the *gap*), and pulls them from the other orderers over
+//! Deliver, as Fabric's onboarding does ([`crate::catch_up`]); each pulled block must chain
+//! to the block before it, and the last to the tip, so no orderer can slip in another.
 
 // openraft's `StorageError` is large, and it is what the storage traits return; the helpers
 // here return it too rather than converting twice.
@@ -26,8 +32,8 @@ use crate::{Batch, Ordered, TypeConfig};
 
 type NodeId = u64;
 type Membership = StoredMembership<NodeId, openraft::BasicNode>;
-/// The applied log id, the membership and every block (encoded), read together.
-type AppliedBlocks = (Option<LogId<NodeId>>, Membership, Vec<Vec<u8>>);
+/// The applied log id, the membership and the last block (encoded), read together.
+type AppliedTip = (Option<LogId<NodeId>>, Membership, Vec<u8>);
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
@@ -76,8 +82,8 @@ impl OrdererDb {
         write.commit().map_err(io_error)
     }
 
-    /// The applied log id and membership, and every block, read in one transaction.
-    fn consistent_state(&self) -> Result<AppliedBlocks, StorageError<NodeId>> {
+    /// The applied log id and membership, and the last block, read in one transaction.
+    fn consistent_state(&self) -> Result<AppliedTip, StorageError<NodeId>> {
         let read = self.0.begin_read().map_err(read_error)?;
         let meta = read.open_table(META).map_err(read_error)?;
         let get = |key: &str| -> Result<Option<Vec<u8>>, StorageError<NodeId>> {
@@ -91,21 +97,111 @@ impl OrdererDb {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(read_error)?,
             None => StoredMembership::default(),
         };
-        let blocks = read
+        let tip = read
             .open_table(BLOCKS)
             .map_err(read_error)?
-            .iter()
+            .last()
             .map_err(read_error)?
-            .map(|item| item.map(|(_, v)| v.value().to_vec()).map_err(read_error))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((applied, membership, blocks))
+            .map(|(_, v)| v.value().to_vec())
+            .ok_or_else(|| read_error("no genesis block"))?;
+        Ok((applied, membership, tip))
     }
 
-    /// The number of blocks.
+    /// The blocks this orderer lacks below its tip after installing a snapshot, `from..to`
+    /// (none when its chain is whole).
+    pub fn gap(&self) -> Result<Option<(u64, u64)>, redb::Error> {
+        let read = self.0.begin_read()?;
+        let meta = read.open_table(META)?;
+        match meta.get("gap")? {
+            Some(bytes) => serde_json::from_slice(bytes.value()).map_err(|e| redb::Error::Corrupted(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores blocks pulled to fill the gap (encoded, in order from the gap's start) after
+    /// checking that they chain from the block below the gap and, when they close it, into
+    /// the block above; returns the gap that remains.
+    pub fn fill_gap(&self, blocks: &[Vec<u8>]) -> Result<Option<(u64, u64)>, String> {
+        let Some((from, to)) = self.gap().map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let below = self
+            .block(from.saturating_sub(1))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("block {} below the gap is missing", from.saturating_sub(1)))?;
+        let mut previous = below.header;
+        let mut next = from;
+        for bytes in blocks.iter().take((to - from) as usize) {
+            let block = v1::Block::decode(bytes.as_slice())
+                .map_err(|e| e.to_string())
+                .and_then(|w| Block::try_from(w).map_err(|e| e.to_string()))?;
+            if !block.links_to(Some(&previous)) {
+                return Err(format!(
+                    "block {} does not chain to block {}",
+                    block.header.number, previous.number
+                ));
+            }
+            previous = block.header;
+            next += 1;
+        }
+        if next == to {
+            let above = self
+                .block(to)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("block {to} above the gap is missing"))?;
+            if !above.links_to(Some(&previous)) {
+                return Err(format!(
+                    "the pulled blocks do not chain to block {to}, the snapshot's tip"
+                ));
+            }
+        }
+        let remaining = (next < to).then_some((next, to));
+        let write = self.0.begin_write().map_err(|e| e.to_string())?;
+        {
+            let mut table = write.open_table(BLOCKS).map_err(|e| e.to_string())?;
+            for (number, bytes) in (from..next).zip(blocks) {
+                table.insert(number, bytes.as_slice()).map_err(|e| e.to_string())?;
+            }
+        }
+        put_meta_in(&write, "gap", &remaining).map_err(|e| e.to_string())?;
+        write.commit().map_err(|e| e.to_string())?;
+        Ok(remaining)
+    }
+
+    /// The number of the next block this orderer will build (its tip's number + 1). With a
+    /// gap, blocks below the tip may still be missing: see [`OrdererDb::gap`].
     pub fn height(&self) -> Result<u64, redb::Error> {
         let read = self.0.begin_read()?;
         let table = read.open_table(BLOCKS)?;
         Ok(table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(0))
+    }
+
+    /// Writes blocks as they are (a test harness's chain).
+    #[cfg(feature = "testing")]
+    pub(crate) fn insert_blocks(&self, blocks: &[(u64, Vec<u8>)]) -> Result<(), redb::Error> {
+        let write = self.0.begin_write()?;
+        {
+            let mut table = write.open_table(BLOCKS)?;
+            for (number, bytes) in blocks {
+                table.insert(*number, bytes.as_slice())?;
+            }
+        }
+        write.commit()?;
+        Ok(())
+    }
+
+    /// Blocks `from..to` as stored (encoded), stopping at the first this orderer lacks.
+    pub fn encoded_blocks(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, redb::Error> {
+        let read = self.0.begin_read()?;
+        let table = read.open_table(BLOCKS)?;
+        let mut out = Vec::new();
+        for number in from..to {
+            match table.get(number)? {
+                Some(bytes) => out.push(bytes.value().to_vec()),
+                None => break,
+            }
+        }
+        Ok(out)
     }
 
     /// Block `number`, if stored.
@@ -231,12 +327,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 // ---------------------------------------------------------------------------------------
 // The state machine: the channel's blocks
 
-/// What a snapshot carries: every block (encoded) up to the snapshot's log id. A lagging or
-/// new orderer installs it and continues from the log.
+/// What a snapshot carries: the chain's tip — the last block (encoded) at the snapshot's
+/// log id. A lagging or new orderer installs it, continues from the log, and pulls the
+/// blocks below the tip that it lacks from the other orderers.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BlocksSnapshot {
-    #[serde(with = "crate::base64_list")]
-    pub blocks: Vec<Vec<u8>>,
+pub struct ChainSnapshot {
+    #[serde(with = "crate::base64_bytes")]
+    pub tip: Vec<u8>,
 }
 
 /// The state machine of one orderer.
@@ -244,6 +341,8 @@ pub struct BlocksSnapshot {
 pub struct BlockMachine {
     db: OrdererDb,
     signer: Arc<SigningIdentity>,
+    /// Told when a snapshot left a gap to fill.
+    gap: Arc<tokio::sync::Notify>,
 }
 
 impl BlockMachine {
@@ -256,7 +355,16 @@ impl BlockMachine {
                 .insert(0, v1::Block::from(genesis.clone()).encode_to_vec().as_slice())?;
             write.commit()?;
         }
-        Ok(BlockMachine { db, signer })
+        Ok(BlockMachine {
+            db,
+            signer,
+            gap: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Notified whenever installing a snapshot left blocks to pull.
+    pub fn gap_notify(&self) -> Arc<tokio::sync::Notify> {
+        self.gap.clone()
     }
 
     fn tip(&self) -> Result<BlockHeader, StorageError<NodeId>> {
@@ -272,15 +380,15 @@ impl BlockMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for BlockMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let (last_log_id, last_membership, blocks) = self.db.consistent_state()?;
-        let snapshot_id = format!("{}-{}", last_log_id.map(|l| l.index).unwrap_or(0), blocks.len());
+        let (last_log_id, last_membership, tip) = self.db.consistent_state()?;
+        let snapshot_id = format!("{}-{}", last_log_id.map(|l| l.index).unwrap_or(0), tip.len());
         Ok(Snapshot {
             meta: SnapshotMeta {
                 last_log_id,
                 last_membership,
                 snapshot_id,
             },
-            snapshot: Box::new(BlocksSnapshot { blocks }),
+            snapshot: Box::new(ChainSnapshot { tip }),
         })
     }
 }
@@ -377,42 +485,64 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<BlocksSnapshot>, StorageError<NodeId>> {
-        Ok(Box::new(BlocksSnapshot { blocks: Vec::new() }))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<ChainSnapshot>, StorageError<NodeId>> {
+        Ok(Box::new(ChainSnapshot { tip: Vec::new() }))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
-        snapshot: Box<BlocksSnapshot>,
+        snapshot: Box<ChainSnapshot>,
     ) -> Result<(), StorageError<NodeId>> {
-        // Every block is checked to link to the one before before anything is replaced.
-        let mut previous: Option<BlockHeader> = None;
-        let mut decoded = Vec::with_capacity(snapshot.blocks.len());
-        for bytes in &snapshot.blocks {
-            let block = v1::Block::decode(bytes.as_slice())
-                .map_err(read_error)
-                .and_then(|w| Block::try_from(w).map_err(read_error))?;
-            if !block.links_to(previous.as_ref()) {
+        let tip = v1::Block::decode(snapshot.tip.as_slice())
+            .map_err(read_error)
+            .and_then(|w| Block::try_from(w).map_err(read_error))?;
+        if tip.header.data_hash != tip.data.hash() {
+            return Err(read_error(format!(
+                "the snapshot's tip block {} is altered",
+                tip.header.number
+            )));
+        }
+        let number = tip.header.number;
+        let height = self.db.height().map_err(read_error)?;
+        let gap = match self.db.block(number).map_err(read_error)? {
+            // The tip is a block this orderer has: it must be the same block.
+            Some(own) if own.header.hash() != tip.header.hash() => {
                 return Err(read_error(format!(
-                    "snapshot block {} does not link",
-                    block.header.number
+                    "the snapshot's block {number} is not this orderer's block {number}"
                 )));
             }
-            previous = Some(block.header.clone());
-            decoded.push(block);
-        }
+            Some(_) => self.db.gap().map_err(read_error)?,
+            // Below the tip, what this orderer lacks: its own gap, or from its height on.
+            None => match self.db.gap().map_err(read_error)? {
+                Some((from, _)) => Some((from, number)),
+                None if height < number => Some((height, number)),
+                None => None,
+            },
+        };
         let write = self.db.0.begin_write().map_err(io_error)?;
         {
             let mut table = write.open_table(BLOCKS).map_err(io_error)?;
-            table.retain(|_, _| false).map_err(io_error)?;
-            for (block, bytes) in decoded.iter().zip(&snapshot.blocks) {
-                table.insert(block.header.number, bytes.as_slice()).map_err(io_error)?;
+            // Blocks above the tip are rebuilt from the log that follows the snapshot.
+            table.retain(|n, _| n <= number).map_err(io_error)?;
+            if table.get(number).map_err(io_error)?.is_none() {
+                table.insert(number, snapshot.tip.as_slice()).map_err(io_error)?;
             }
         }
         put_meta_in(&write, "applied", &meta.last_log_id)?;
         put_meta_in(&write, "membership", &meta.last_membership)?;
-        write.commit().map_err(io_error)
+        put_meta_in(&write, "gap", &gap)?;
+        write.commit().map_err(io_error)?;
+        if let Some((from, to)) = gap {
+            tracing::info!(
+                tip = number,
+                from,
+                to,
+                "installed a snapshot (the chain's tip); pulling the blocks below it from the other orderers"
+            );
+            self.gap.notify_one();
+        }
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {

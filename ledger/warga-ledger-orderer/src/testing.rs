@@ -73,7 +73,7 @@ impl Cluster {
         )
         .await
         .expect("cluster");
-        self.router.add(id, node.raft.clone());
+        self.router.add(id, node.raft.clone(), node.db.clone());
         self.nodes.insert(id, node);
     }
 
@@ -146,6 +146,9 @@ impl Cluster {
     pub async fn wait_height(&self, height: u64) {
         for _ in 0..300 {
             if self.nodes.values().all(|n| n.height() == height) {
+                for node in self.nodes.values() {
+                    node.caught_up().await;
+                }
                 return;
             }
             tokio::time::sleep(Duration::from_millis(30)).await;
@@ -183,4 +186,49 @@ impl Cluster {
         }
         chain
     }
+}
+
+/// An orderer's store holding a chain of `blocks` blocks after genesis, each of
+/// `transactions` real (endorsed, signed) transactions and signed by orderer0 — written in
+/// one database transaction, for measuring what costs grow with the chain.
+pub fn chain(
+    path: &std::path::Path,
+    blocks: u64,
+    transactions: usize,
+) -> (crate::store::OrdererDb, crate::store::BlockMachine) {
+    use prost::Message as _;
+    let mut net = TestNetwork::new();
+    let channel = net.network.channel("bpjs-main").expect("chain").clone();
+    let genesis = net.network.genesis_block(&channel);
+    let client = net.client("BPJSMSP");
+    let state = MemoryState::default();
+    let txs: Vec<Transaction> = (0..transactions)
+        .map(|_| {
+            net.transact(
+                &state,
+                "bpjs-main",
+                &client,
+                "VerifyCard",
+                &["3171075203950004"],
+                &["BPJSMSP"],
+            )
+        })
+        .collect();
+    let signer = Arc::new(net.orderer());
+    let db = crate::store::OrdererDb::open(path).expect("chain");
+    let machine = crate::store::BlockMachine::new(db.clone(), &genesis, signer.clone()).expect("chain");
+    let mut tip = genesis.header.clone();
+    let encoded: Vec<(u64, Vec<u8>)> = (0..blocks)
+        .map(|_| {
+            let mut block = warga_ledger_core::block::Block::next(&tip, txs.clone());
+            warga_ledger_msp::sign_block(&mut block, &signer).expect("chain");
+            tip = block.header.clone();
+            (
+                block.header.number,
+                warga_ledger_proto::v1::Block::from(block).encode_to_vec(),
+            )
+        })
+        .collect();
+    db.insert_blocks(&encoded).expect("chain");
+    (db, machine)
 }

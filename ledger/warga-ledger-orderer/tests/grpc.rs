@@ -105,6 +105,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         let network = GrpcNetwork {
             tls: material.clone(),
             peers: peers.clone(),
+            channel: CHANNEL.into(),
         };
         let signer = Arc::new(net.orderer_n(id as usize - 1));
         let path = data.path().join(format!("orderer{id}.redb"));
@@ -122,7 +123,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             consenters: consenters.clone(),
             readers,
             writers: channel.members.clone(),
-            msps: net.msps.clone(),
+            msps: warga_ledger_msp::EdgeMsps::new(net.msps.clone()),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let addr = peers[&id].0;
@@ -341,6 +342,16 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         .unwrap()
         .into_inner();
     assert_eq!(after.block, 3);
+    // Two more blocks: the old leader will lack blocks 3 and 4 below the snapshot's tip.
+    for (expected, nik) in [(4, "3171071508600002"), (5, "3171071508600003")] {
+        let more = net.transact(&state, CHANNEL, &client, "GetPatientHistory", &[nik], &["BPJSMSP"]);
+        let ordered = AtomicBroadcastClient::new(to(new_leader, &client_tls))
+            .broadcast(v1::Transaction::from(more))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ordered.block, expected);
+    }
 
     // The new leader snapshots and compacts its log past what the old leader has, so the old
     // leader, back from its disk, catches up through a snapshot streamed over gRPC.
@@ -380,6 +391,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             GrpcNetwork {
                 tls: material.clone(),
                 peers: peers.clone(),
+                channel: CHANNEL.into(),
             },
         )
         .await
@@ -394,7 +406,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             consenters: consenters.clone(),
             readers: vec!["OrdererMSP".into()],
             writers: channel.members.clone(),
-            msps: net.msps.clone(),
+            msps: warga_ledger_msp::EdgeMsps::new(net.msps.clone()),
         },
         listener,
         async {
@@ -411,7 +423,25 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         )
         .await
         .unwrap();
-    assert_eq!(node.height(), target, "the restarted orderer caught up");
+    assert_eq!(node.height(), target, "the restarted orderer has the tip");
+    // The snapshot was the tip only: the blocks below it came over Deliver, chained.
+    tokio::time::timeout(Duration::from_secs(60), node.caught_up())
+        .await
+        .expect("the blocks below the tip were pulled");
+    for number in 0..target {
+        assert_eq!(
+            node.db.block(number).unwrap().map(|b| b.header),
+            running[&new_leader].node.db.block(number).unwrap().map(|b| b.header),
+            "block {number}"
+        );
+    }
+    let own = net.orderer_n(leader as usize - 1).certificate_der;
+    let pulled = node.db.block(3).unwrap().unwrap();
+    let signer = pulled.metadata.orderer.as_ref().map(|o| o.certificate.clone());
+    assert!(
+        signer.is_some_and(|c| c != own),
+        "block 3 came from another orderer, with its signature"
+    );
     assert!(
         node.raft
             .metrics()

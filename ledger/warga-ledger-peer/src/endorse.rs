@@ -9,7 +9,7 @@
 /// How far a proposal's timestamp may be from the endorser's clock (Fabric: 15 minutes).
 pub const PROPOSAL_SKEW_S: i64 = 15 * 60;
 
-use warga_ledger_core::chaincode::{ChaincodeError, Contract, Invoker, Simulator};
+use warga_ledger_core::chaincode::{ChaincodeError, Contract, Simulator};
 use warga_ledger_core::network::Channel;
 use warga_ledger_core::tx::{Endorsement, Proposal, Response, SignedProposal};
 use warga_ledger_msp::{Msps, SigningIdentity};
@@ -85,12 +85,7 @@ impl Endorser<'_> {
             return Err(EndorseError::UnknownChaincode(proposal.chaincode.clone()));
         }
         let snapshot = self.ledger.snapshot()?;
-        let invoker = Invoker {
-            msp_id: identity.msp_id.clone(),
-            role: identity.role,
-            common_name: identity.common_name.clone(),
-            id: identity.id.clone(),
-        };
+        let invoker = identity.invoker();
         let simulated = Simulator::new(
             &snapshot,
             &proposal.chaincode,

@@ -475,6 +475,7 @@ fn bpjs_certificate_claiming_orderer(crypto: &std::path::Path) -> warga_ledger_m
         "bpjs.warga.local",
         "orderer-palsu.bpjs.warga.local",
         Some(warga_ledger_core::policy::MspRole::Orderer),
+        &Default::default(),
         time::OffsetDateTime::now_utc(),
     )
     .unwrap();

@@ -369,24 +369,13 @@ pub async fn ca(config: warga_config::Config, command: CaCommand) -> Result<(), 
             let _logging = start_logging(&config)?;
             let config = ca_config(&org)?;
             let ca = warga_ledger_ca::Ca::open(config.clone())?;
-            let (cert, key) = ca.tls_server_certificate(&[listen.ip()])?;
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert.into_bytes(), key.into_bytes()).await?;
             let listener = warga_http::server::bind(listen)?;
             let local = listener.local_addr()?;
             println!(
                 "CA {} ({}) mendengarkan di / listening on https://{local}",
                 config.domain, config.msp_id
             );
-            let handle = axum_server::Handle::new();
-            let server = axum_server::from_tcp_rustls(listener, tls)?
-                .handle(handle.clone())
-                .serve(ca.router().into_make_service());
-            let stop = handle.clone();
-            tokio::spawn(async move {
-                warga_app::shutdown_signal().await;
-                stop.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-            });
-            server.await?;
+            ca.serve(listener, warga_app::shutdown_signal()).await?;
             Ok(())
         }
         CaCommand::Register {
@@ -395,9 +384,11 @@ pub async fn ca(config: warga_config::Config, command: CaCommand) -> Result<(), 
             msp_id,
             id,
             role,
+            attributes,
         } => {
             let admin = admin_identity(&admin_msp, &msp_id)?;
-            let secret = ca_client(&ca)?.register(&admin, &id, &role).await?;
+            let attributes = attributes.into_iter().collect();
+            let secret = ca_client(&ca)?.register(&admin, &id, &role, &attributes).await?;
             println!("terdaftar / registered {id}; rahasia pendaftaran / enrollment secret (shown once): {secret}");
             Ok(())
         }
@@ -439,6 +430,7 @@ struct ResolvedNode {
     name: String,
     channel: String,
     data: PathBuf,
+    revocation_refresh: std::time::Duration,
 }
 
 /// A node setting from its flag, else from the configuration file; one line naming both
@@ -472,6 +464,10 @@ impl ResolvedNode {
                 .data
                 .or(file.data)
                 .unwrap_or_else(|| PathBuf::from("data").join(section)),
+            revocation_refresh: args.revocation_refresh_s.or(file.revocation_refresh_s).map_or(
+                warga_ledger_node::revocation::REFRESH_DEFAULT,
+                std::time::Duration::from_secs,
+            ),
         })
     }
 }
@@ -502,6 +498,7 @@ pub async fn orderer(args: crate::cli::NodeArgs, config: warga_config::Config) -
         name: args.name,
         channel: args.channel,
         data: args.data,
+        revocation_refresh: args.revocation_refresh,
     };
     let listener = warga_ledger_node::embedded::bind(me.listen)
         .await
@@ -561,6 +558,7 @@ pub async fn peer(args: crate::cli::PeerArgs, config: warga_config::Config) -> R
         name: args.name,
         channel: args.channel,
         data: args.data,
+        revocation_refresh: args.revocation_refresh,
     };
     let listener = warga_ledger_node::embedded::bind(me.listen)
         .await
