@@ -114,9 +114,11 @@ pub struct Gateway {
     pub commit_timeout: Duration,
 }
 
-/// How long one Broadcast may take before the gateway asks the next orderer (a frozen
-/// orderer answers nothing; a healthy one answers within a batch timeout and a Raft round).
-const BROADCAST_ATTEMPT: Duration = Duration::from_secs(2);
+/// How long one Broadcast may take beyond the network's BatchTimeout before the gateway
+/// asks the next orderer (a frozen orderer answers nothing; a healthy one answers within a
+/// batch timeout and a Raft round). Asking again is safe: a transaction ordered twice is
+/// committed once, the second copy marked DUPLICATE_TXID.
+const BROADCAST_ATTEMPT_BEYOND_BATCH: Duration = Duration::from_secs(1);
 /// How long the gateway keeps trying to have a transaction ordered.
 const ORDERING_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -321,7 +323,9 @@ impl Gateway {
                 continue;
             }
             let (addr, client) = &self.orderers[next % self.orderers.len()];
-            let attempt = BROADCAST_ATTEMPT.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let attempt = (Duration::from_millis(self.peer.network.orderer.batch_timeout_ms)
+                + BROADCAST_ATTEMPT_BEYOND_BATCH)
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
             let answer = match tokio::time::timeout(attempt, client.clone().broadcast(wire.clone())).await {
                 Ok(answer) => answer,
                 Err(_) => {

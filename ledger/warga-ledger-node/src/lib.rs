@@ -48,6 +48,9 @@ pub enum NodeError {
     Ledger(String),
     #[error("transport: {0}")]
     Transport(String),
+    /// A block stream from this orderer lags what the orderers acknowledged.
+    #[error("{0} is behind what was ordered")]
+    Stalled(String),
 }
 
 impl NodeError {

@@ -64,6 +64,9 @@ pub struct PeerNode {
 /// How long a block the orderers acknowledged may take to arrive before the peer's stream
 /// is taken for stalled.
 const BLOCK_ARRIVAL: Duration = Duration::from_secs(1);
+/// How long opening a block stream may take (a frozen orderer accepts the connection and
+/// then answers nothing).
+const STREAM_OPEN: Duration = Duration::from_secs(2);
 
 /// The current time as the MSP checks validity windows with it.
 fn now_s() -> i64 {
@@ -209,7 +212,7 @@ impl PeerNode {
             let mut received = peer.received.subscribe();
             let arrived = tokio::time::timeout(BLOCK_ARRIVAL, received.wait_for(|r| *r >= number)).await;
             if !matches!(arrived, Ok(Ok(_))) {
-                tracing::warn!(block = number, peer = %peer.node.host, "an ordered block did not arrive; moving the block stream to another orderer");
+                tracing::debug!(block = number, peer = %peer.node.host, "an ordered block did not arrive in time");
                 peer.stalled.notify_one();
             }
         });
@@ -258,6 +261,12 @@ impl PeerNode {
             turn += 1;
             match self.deliver_from(*addr, host).await {
                 Ok(()) => failures = 0,
+                // A stalled stream moves to the next orderer at once.
+                Err(NodeError::Stalled(host)) => {
+                    failures = 0;
+                    tracing::warn!(orderer = %host, peer = %self.node.host, "the orderer's block stream is behind what was ordered; moving to the next orderer");
+                    continue;
+                }
                 Err(error) => {
                     failures += 1;
                     // One line when the connection is lost, then one per hundred retries.
@@ -280,19 +289,18 @@ impl PeerNode {
             start,
         };
         let mut caught_up_to = None;
-        let mut stream = AtomicBroadcastClient::new(grpc)
+        let mut client = AtomicBroadcastClient::new(grpc)
             .max_decoding_message_size(MESSAGE_LIMIT)
-            .max_encoding_message_size(MESSAGE_LIMIT)
-            .deliver(request)
+            .max_encoding_message_size(MESSAGE_LIMIT);
+        let mut stream = tokio::time::timeout(STREAM_OPEN, client.deliver(request))
             .await
+            .map_err(|_| NodeError::Transport(format!("{host} did not open a block stream in time")))?
             .map_err(|s| NodeError::Transport(s.to_string()))?
             .into_inner();
         loop {
             let next = tokio::select! {
                 next = stream.message() => next.map_err(|s| NodeError::Transport(s.to_string()))?,
-                () = self.stalled.notified() => {
-                    return Err(NodeError::Transport(format!("{host} is behind what was ordered")));
-                }
+                () = self.stalled.notified() => return Err(NodeError::Stalled(host.to_owned())),
             };
             let Some(wire) = next else { break };
             let block = Block::try_from(wire)

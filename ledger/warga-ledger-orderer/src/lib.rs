@@ -116,18 +116,26 @@ pub enum BroadcastError {
     Interrupted(String),
 }
 
-/// The Raft timing of a network file's orderer settings: heartbeat = tick × heartbeat_tick,
-/// election timeout between tick × election_tick and twice that; snapshots every
-/// `snapshot_interval_bytes` of batches, counted as entries of `preferred_max_bytes`.
+/// The Raft timing of a network file's orderer settings: heartbeat = tick × heartbeat_tick;
+/// a follower that hears no leader for about the election timeout E = tick × election_tick
+/// campaigns — openraft waits out a leader lease (its `election_timeout_max`) and then its
+/// own timeout (between `election_timeout_min` and the max), so those are set to E/2 and
+/// E/3: a silent leader is replaced after 5/6 E to E, as etcd's E, not openraft's default of
+/// two to three E; snapshots every `snapshot_interval_bytes` of batches, counted as entries
+/// of `preferred_max_bytes`.
 pub fn raft_config(settings: &OrdererSettings) -> Result<Config, Box<openraft::ConfigError>> {
     let tick = settings.raft.tick_interval_ms;
+    let heartbeat = tick * u64::from(settings.raft.heartbeat_tick);
+    let election = tick * u64::from(settings.raft.election_tick);
+    let timeout_min = (election / 3).max(heartbeat + 1);
+    let timeout_max = (election / 2).max(timeout_min + 1);
     let entries =
         (settings.raft.snapshot_interval_bytes / u64::from(settings.batch_size.preferred_max_bytes).max(1)).max(8);
     Config {
         cluster_name: "warga-orderer".into(),
-        heartbeat_interval: tick * u64::from(settings.raft.heartbeat_tick),
-        election_timeout_min: tick * u64::from(settings.raft.election_tick),
-        election_timeout_max: 2 * tick * u64::from(settings.raft.election_tick),
+        heartbeat_interval: heartbeat,
+        election_timeout_min: timeout_min,
+        election_timeout_max: timeout_max,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(entries),
         max_in_snapshot_log_to_keep: entries / 2,
         // An AppendEntries message must stay within the gRPC limit: batches of up to
