@@ -208,7 +208,7 @@ pub fn chain(
                 &state,
                 "bpjs-main",
                 &client,
-                "VerifyCard",
+                "GetPatientHistory",
                 &["3171075203950004"],
                 &["BPJSMSP"],
             )
