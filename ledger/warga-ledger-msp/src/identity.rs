@@ -46,6 +46,8 @@ pub struct Identity {
     pub certificate_der: Vec<u8>,
     /// Attributes the CA wrote into the certificate (see [`crate::attributes`]).
     pub attributes: BTreeMap<String, String>,
+    /// The certificate's public key (an uncompressed P-256 point), read once at validation.
+    pub public_key: Vec<u8>,
 }
 
 impl Identity {
@@ -71,13 +73,9 @@ impl Identity {
 
     /// Verifies an ECDSA P-256/SHA-256 signature (ASN.1 DER) made by this identity.
     pub fn verify(&self, message: &[u8], signature_der: &[u8]) -> Result<(), MspError> {
-        let (_, cert) =
-            X509Certificate::from_der(&self.certificate_der).map_err(|e| MspError::Malformed(e.to_string()))?;
-        let key = UnparsedPublicKey::new(
-            &signature::ECDSA_P256_SHA256_ASN1,
-            cert.public_key().subject_public_key.data.as_ref(),
-        );
-        key.verify(message, signature_der).map_err(|_| MspError::BadSignature)
+        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, &self.public_key)
+            .verify(message, signature_der)
+            .map_err(|_| MspError::BadSignature)
     }
 }
 
@@ -135,7 +133,6 @@ pub struct Msp {
 #[derive(Clone, Debug)]
 struct Checked {
     identity: Identity,
-    public_key: Vec<u8>,
     not_before: i64,
     not_after: i64,
 }
@@ -232,7 +229,9 @@ impl Msp {
     /// The public key of a certificate this MSP validated before, if it did.
     fn remembered_key(&self, certificate_der: &[u8]) -> Option<Vec<u8>> {
         let memory = self.checked.read().ok()?;
-        memory.get(&digest(certificate_der)).map(|c| c.public_key.clone())
+        memory
+            .get(&digest(certificate_der))
+            .map(|c| c.identity.public_key.clone())
     }
 
     /// The checks that do not depend on time or revocation: issuer, signature, not a CA, role.
@@ -284,8 +283,8 @@ impl Msp {
                 id: hex(&digest(certificate_der)),
                 certificate_der: certificate_der.to_vec(),
                 attributes,
+                public_key: cert.public_key().subject_public_key.data.to_vec(),
             },
-            public_key: cert.public_key().subject_public_key.data.to_vec(),
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
         })

@@ -151,8 +151,8 @@ impl GatewayRpc for PeerServices {
     async fn evaluate(&self, request: Request<v1::SignedProposal>) -> Result<Response<v1::EvaluateResponse>, Status> {
         caller(&self.peer().tls, &request)?;
         let signed = signed_proposal(request)?;
-        match self.peer().endorse(signed).await {
-            Ok((response, _)) => {
+        match self.peer().evaluate(signed).await {
+            Ok(response) => {
                 self.received("evaluated");
                 Ok(Response::new(v1::EvaluateResponse {
                     result: response.result,

@@ -184,6 +184,25 @@ impl PeerNode {
         .map_err(|e| EndorseError::Signing(format!("the endorsement task failed: {e}")))?
     }
 
+    /// Evaluates a proposal on this peer: the endorser's checks and the simulation, without
+    /// a signature (nothing of it is ordered), off the async threads.
+    pub async fn evaluate(self: &Arc<Self>, signed: SignedProposal) -> Result<Response, EndorseError> {
+        let peer = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let msps = peer.msps();
+            Endorser {
+                ledger: &peer.ledger,
+                channel: &peer.channel,
+                msps: &msps,
+                contract: peer.contract.as_ref(),
+                signer: &peer.signer,
+            }
+            .simulate(&signed)
+        })
+        .await
+        .map_err(|e| EndorseError::Signing(format!("the evaluation task failed: {e}")))?
+    }
+
     /// Where a transaction ended up, once this peer committed it; `None` after `timeout`.
     pub async fn wait_for(&self, tx_id: &str, timeout: Duration) -> Result<Option<TxStatus>, NodeError> {
         let mut height = self.height();

@@ -55,6 +55,18 @@ pub struct Endorser<'a> {
 impl Endorser<'_> {
     /// Simulates `signed` and returns the response with this peer's endorsement.
     pub fn endorse(&self, signed: &SignedProposal) -> Result<(Response, Endorsement), EndorseError> {
+        let response = self.simulate(signed)?;
+        let endorser = self.signer.creator();
+        let signature = self
+            .signer
+            .sign(&Endorsement::signed_bytes(&response, &endorser))
+            .map_err(|e| EndorseError::Signing(e.to_string()))?;
+        Ok((response, Endorsement { endorser, signature }))
+    }
+
+    /// Every check of [`Endorser::endorse`] and the simulation, without the peer's
+    /// signature: what an evaluation (a query, never ordered) needs.
+    pub fn simulate(&self, signed: &SignedProposal) -> Result<Response, EndorseError> {
         let proposal: &Proposal = &signed.proposal;
         if proposal.channel != self.channel.name || self.ledger.channel != self.channel.name {
             return Err(EndorseError::WrongChannel(proposal.channel.clone()));
@@ -95,17 +107,11 @@ impl Endorser<'_> {
             invoker,
         )
         .run(self.contract, &proposal.function, &proposal.args)?;
-        let response = Response {
+        Ok(Response {
             proposal_hash: proposal.hash(),
             rwset: simulated.rwset,
             event: simulated.event,
             result: simulated.result,
-        };
-        let endorser = self.signer.creator();
-        let signature = self
-            .signer
-            .sign(&Endorsement::signed_bytes(&response, &endorser))
-            .map_err(|e| EndorseError::Signing(e.to_string()))?;
-        Ok((response, Endorsement { endorser, signature }))
+        })
     }
 }
