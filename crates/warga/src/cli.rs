@@ -102,6 +102,10 @@ pub struct NodeArgs {
     /// (`ca_url` in the network file; default 60; SIGHUP fetches at once).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub revocation_refresh_s: Option<u64>,
+    /// Stop cleanly when standard input closes (`warga ledger network up` starts its nodes
+    /// so, so that they end with it).
+    #[arg(long, hide = true)]
+    pub stop_with_parent: bool,
 }
 
 #[derive(Debug, Args)]

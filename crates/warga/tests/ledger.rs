@@ -955,7 +955,23 @@ async fn a_frozen_orderer_does_not_stop_ordering() {
             assert_eq!(peer.status(tx_id).await.unwrap().code_name, "VALID", "{tx_id} on {msp}");
         }
     }
-    let pid = up.id().unwrap();
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(20), up.wait()).await;
+    // `network up` killed outright: its nodes notice (their standard input closes) and stop
+    // cleanly instead of living on as orphans.
+    sigkill(up.id().unwrap());
+    let _ = up.wait().await;
+    for (name, pid) in &pids {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        let gone = tokio::time::timeout(Duration::from_secs(20), async {
+            // Not our child (a grandchild): nothing to wait on but its /proc entry.
+            while proc_dir.exists()
+                && !std::fs::read_to_string(proc_dir.join("stat"))
+                    .unwrap_or_default()
+                    .contains(") Z ")
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(gone.is_ok(), "{name} outlived `warga ledger network up`");
+    }
 }

@@ -91,6 +91,9 @@ impl LocalNetwork {
         for (node, mut args) in planned {
             let log = logs.join(format!("{}.log", node.host));
             args.extend(["--network", &file, "--crypto", &crypto_arg, "--channel", channel].map(String::from));
+            // A node stops when this process ends however it ends (even SIGKILL): its
+            // standard input is a pipe from here, closed by the kernel then.
+            args.push("--stop-with-parent".into());
             match spawn(exe, &args, &log) {
                 Ok(process) => started.nodes.push(NodeProcess {
                     name: node.host.clone(),
@@ -154,7 +157,7 @@ fn spawn(exe: &Path, args: &[String], log: &Path) -> Result<tokio::process::Chil
     let stderr = std::fs::File::create(log).map_err(|e| NodeError::io(log, e))?;
     tokio::process::Command::new(exe)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(stderr)
         .kill_on_drop(true)

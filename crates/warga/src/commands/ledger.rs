@@ -431,6 +431,7 @@ struct ResolvedNode {
     channel: String,
     data: PathBuf,
     revocation_refresh: std::time::Duration,
+    stop_with_parent: bool,
 }
 
 /// A node setting from its flag, else from the configuration file; one line naming both
@@ -468,6 +469,7 @@ impl ResolvedNode {
                 warga_ledger_node::revocation::REFRESH_DEFAULT,
                 std::time::Duration::from_secs,
             ),
+            stop_with_parent: args.stop_with_parent,
         })
     }
 }
@@ -511,20 +513,40 @@ pub async fn orderer(args: crate::cli::NodeArgs, config: warga_config::Config) -
         "orderer {} ({}) kanal / channel {}: gRPC {} (mTLS), operasi / operations https://{}",
         me.name, running.node.id, config.channel, me.listen, me.operations
     );
-    serve_until_signal(running, operations, banner).await
+    serve_until_signal(running, operations, banner, args.stop_with_parent).await
 }
 
 /// Serves a started node's operations endpoint, prints its banner, and on SIGINT or SIGTERM
-/// stops the endpoint and then the node; returns once the node has stopped cleanly.
+/// (or, with `stop_with_parent`, when standard input closes) stops the endpoint and then the
+/// node; returns once the node has stopped cleanly.
 async fn serve_until_signal(
     running: impl warga_ledger_node::RunningNode,
     operations: std::net::TcpListener,
     banner: String,
+    stop_with_parent: bool,
 ) -> Result<(), Failure> {
     println!("{banner}");
-    warga_ledger_node::lifecycle::serve_until(running, operations, warga_app::shutdown_signal())
+    let stop = async move {
+        if stop_with_parent {
+            tokio::select! {
+                () = warga_app::shutdown_signal() => {}
+                () = stdin_closed() => tracing::warn!("the parent process is gone (standard input closed); stopping"),
+            }
+        } else {
+            warga_app::shutdown_signal().await;
+        }
+    };
+    warga_ledger_node::lifecycle::serve_until(running, operations, stop)
         .await
         .map_err(Failure::node)
+}
+
+/// Returns when standard input reaches its end (or fails).
+async fn stdin_closed() {
+    use tokio::io::AsyncReadExt as _;
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = [0u8; 64];
+    while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
 }
 
 /// `warga peer`: one peer of one channel — endorser, gateway, ledger queries and events over
@@ -576,5 +598,5 @@ pub async fn peer(args: crate::cli::PeerArgs, config: warga_config::Config) -> R
         me.listen,
         me.operations
     );
-    serve_until_signal(running, operations, banner).await
+    serve_until_signal(running, operations, banner, args.stop_with_parent).await
 }
