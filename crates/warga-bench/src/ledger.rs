@@ -83,6 +83,9 @@ pub struct LedgerBench {
     pub duration: Duration,
     pub ramp: Duration,
     pub workers: usize,
+    /// The network's BatchTimeout, in place of the shipped file's 250 ms (a network tuned
+    /// for latency cuts blocks sooner).
+    pub batch_timeout_ms: Option<u64>,
 }
 
 /// A network started for the run.
@@ -139,13 +142,21 @@ fn command(exe: &Path, dir: &Path) -> tokio::process::Command {
     command
 }
 
-async fn start(target: BenchTarget) -> anyhow::Result<Running> {
+/// The shipped network file, with `batch_timeout_ms` in place of its BatchTimeout.
+fn network_text(batch_timeout_ms: Option<u64>) -> String {
+    match batch_timeout_ms {
+        Some(ms) => BPJS_EXAMPLE.replacen("batch_timeout_ms: 250", &format!("batch_timeout_ms: {ms}"), 1),
+        None => BPJS_EXAMPLE.to_owned(),
+    }
+}
+
+async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) -> anyhow::Result<Running> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
     let stderr = std::fs::File::create(dir.path().join("stderr.log"))?;
     match target {
         BenchTarget::Processes => {
-            let mut text = BPJS_EXAMPLE.to_owned();
+            let mut text = network_text(batch_timeout_ms);
             for port in [7050, 8050, 9050, 9443, 9444, 9445, 7051, 7151, 7251, 9451, 9551, 9651] {
                 text = text.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{}", free_port()?));
             }
@@ -176,12 +187,15 @@ async fn start(target: BenchTarget) -> anyhow::Result<Running> {
         }
         BenchTarget::Up => {
             let config = dir.path().join("bench.toml");
+            let file = dir.path().join("network.yaml");
+            std::fs::write(&file, network_text(batch_timeout_ms))?;
             std::fs::write(
                 &config,
                 format!(
                     "data_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n[telemetry]\nlog_level = \"warn\"\n\
-                     [ledger]\nephemeral_ports = true\n",
-                    dir.path().join("data").display().to_string()
+                     [ledger]\nephemeral_ports = true\nnetwork = {:?}\n",
+                    dir.path().join("data").display().to_string(),
+                    file.display().to_string()
                 ),
             )?;
             let mut child = command(&exe, dir.path())
@@ -192,7 +206,7 @@ async fn start(target: BenchTarget) -> anyhow::Result<Running> {
                 .spawn()
                 .context("starting warga up")?;
             let lines = banner(&mut child, "Ctrl+C", dir.path().join("stdout.log")).await?;
-            let mut network = Network::parse(BPJS_EXAMPLE).map_err(|e| anyhow!("{e}"))?;
+            let mut network = Network::parse(&network_text(batch_timeout_ms)).map_err(|e| anyhow!("{e}"))?;
             let mut peers = BTreeMap::new();
             for line in &lines {
                 let words: Vec<&str> = line.split_whitespace().collect();
@@ -567,17 +581,18 @@ pub async fn ledger(bench: LedgerBench) -> Result<(), BenchError> {
     let mut rows = Vec::new();
     for target in &bench.targets {
         eprintln!("{target:?}: starting the network …");
-        let running = start(*target).await?;
+        let running = start(*target, bench.batch_timeout_ms).await?;
         let result = run_target(&running, *target, &bench, &rates, &mut rows).await;
         running.stop().await;
         result?;
     }
     println!("### warga bench ledger\n");
     println!(
-        "Machine: {}; load generator, orderers and peers on the same machine. Mode: {mode}; {} s ramp, {} s measured per workload.\n",
+        "Machine: {}; load generator, orderers and peers on the same machine. Mode: {mode}; {} s ramp, {} s measured per workload; BatchTimeout {} ms.\n",
         machine(),
         bench.ramp.as_secs(),
-        bench.duration.as_secs()
+        bench.duration.as_secs(),
+        bench.batch_timeout_ms.unwrap_or(250)
     );
     println!(
         "Ceiling: {:.0} ECDSA P-256 verifications/s and {:.0} signatures/s on every core (ring); a transaction's cost is its verifications and signatures at those rates.\n",

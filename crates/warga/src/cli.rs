@@ -404,6 +404,10 @@ pub enum BenchCommand {
         /// back (max-rate).
         #[arg(long, default_value_t = 256)]
         workers: usize,
+        /// The network's BatchTimeout in milliseconds instead of the shipped file's 250 (a
+        /// network tuned for latency).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch_timeout_ms: Option<u64>,
     },
 }
 

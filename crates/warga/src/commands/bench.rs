@@ -27,6 +27,7 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
             duration,
             ramp,
             workers,
+            batch_timeout_ms,
         } => warga_bench::ledger::ledger(warga_bench::ledger::LedgerBench {
             targets,
             workloads,
@@ -34,6 +35,7 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
             duration: std::time::Duration::from_secs(duration),
             ramp: std::time::Duration::from_secs(ramp),
             workers,
+            batch_timeout_ms,
         })
         .await
         .map_err(Failure::bench),
