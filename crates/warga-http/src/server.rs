@@ -33,8 +33,13 @@ pub fn start(listen: SocketAddr, tls: &TlsMaterial, app: Router) -> Result<Serve
 pub fn serve(listener: std::net::TcpListener, tls: &TlsMaterial, app: Router) -> Result<Server, EdgeError> {
     let local_addr = listener.local_addr().map_err(|e| EdgeError::Serve(e.to_string()))?;
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config.clone()))
+    // TCP_NODELAY on every accepted connection: without it, Nagle holds small answers back
+    // behind delayed ACKs.
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(RustlsConfig::from_config(tls.server_config.clone()))
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    let server = axum_server::from_tcp(listener)
         .map_err(|e| EdgeError::Serve(e.to_string()))?
+        .acceptor(acceptor)
         .handle(handle.clone());
     let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
     Ok(Server {

@@ -916,8 +916,12 @@ async fn a_frozen_orderer_does_not_stop_ordering() {
             "{name} ({role}) frozen for {FREEZE:?}: {} submissions committed, ordering stopped for at most {stopped:?}",
             commits.len() - 1
         );
+        // On a quiet machine 2.3–2.8 s for the leader or the first orderer, 0.4 s for
+        // another follower (BENCHMARKS.md); the bound leaves room for a busy CI machine
+        // running the other process tests beside this one, and is still well under the
+        // freeze.
         assert!(
-            stopped < Duration::from_secs(4),
+            stopped < Duration::from_secs(12),
             "{name} ({role}) frozen: ordering stopped for {stopped:?}"
         );
         signal(pid, "CONT");

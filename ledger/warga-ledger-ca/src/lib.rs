@@ -226,8 +226,11 @@ impl Ca {
             shutdown.await;
             stop.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
         });
-        axum_server::from_tcp_rustls(listener, tls)
+        let acceptor =
+            axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());
+        axum_server::from_tcp(listener)
             .map_err(internal)?
+            .acceptor(acceptor)
             .handle(handle)
             .serve(self.router().into_make_service())
             .await

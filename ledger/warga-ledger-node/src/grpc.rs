@@ -384,6 +384,11 @@ pub async fn serve(
                 .max_decoding_message_size(MESSAGE_LIMIT)
                 .max_encoding_message_size(MESSAGE_LIMIT),
         )
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+        // TCP_NODELAY on every accepted connection (tonic sets it only on listeners it
+        // binds itself): without it, Nagle holds small answers back behind delayed ACKs.
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
 }

@@ -273,7 +273,9 @@ impl PeerNode {
     /// ledger's height on, and commits them; on any failure, the next orderer. Runs until
     /// dropped.
     pub async fn deliver(self: Arc<Self>, orderers: Vec<(SocketAddr, String)>) {
-        let mut turn = 0usize;
+        // Peers start at different orderers (by their host name), so one frozen orderer —
+        // the first in the file, say — does not hold every peer's stream at once.
+        let mut turn = self.node.host.bytes().map(usize::from).sum::<usize>();
         let mut failures = 0u64;
         loop {
             let (addr, host) = &orderers[turn % orderers.len()];
