@@ -63,7 +63,9 @@ pub struct PeerNode {
 
 /// How long a block the orderers acknowledged may take to arrive before the peer's stream
 /// is taken for stalled.
-const BLOCK_ARRIVAL: Duration = Duration::from_secs(1);
+const BLOCK_ARRIVAL: Duration = Duration::from_millis(500);
+/// Blocks read from a stream ahead of the one being committed.
+const READ_AHEAD: usize = 8;
 /// How long opening a block stream may take (a frozen orderer accepts the connection and
 /// then answers nothing).
 const STREAM_OPEN: Duration = Duration::from_secs(2);
@@ -318,35 +320,61 @@ impl PeerNode {
             .map_err(|_| NodeError::Transport(format!("{host} did not open a block stream in time")))?
             .map_err(|s| NodeError::Transport(s.to_string()))?
             .into_inner();
-        loop {
-            let next = tokio::select! {
-                next = stream.message() => next.map_err(|s| NodeError::Transport(s.to_string()))?,
-                () = self.stalled.notified() => return Err(NodeError::Stalled(host.to_owned())),
-            };
-            let Some(wire) = next else { break };
-            let block = Block::try_from(wire)
-                .map_err(|e| NodeError::Transport(format!("{addr} sent an unreadable block: {e}")))?;
-            self.received.send_if_modified(|r| {
-                let newer = block.header.number > *r;
-                if newer {
-                    *r = block.header.number;
+        // The stream is read ahead of committing, so `received` moves while a commit runs:
+        // a slow commit is never taken for a stalled orderer.
+        let (ahead, mut blocks) = tokio::sync::mpsc::channel::<Block>(READ_AHEAD);
+        let peer = self.clone();
+        let reader_host = host.to_owned();
+        let reader = tokio::spawn(async move {
+            loop {
+                let wire = match stream.message().await {
+                    Ok(Some(wire)) => wire,
+                    Ok(None) => return Ok(()),
+                    Err(status) => return Err(NodeError::Transport(status.to_string())),
+                };
+                let block = Block::try_from(wire)
+                    .map_err(|e| NodeError::Transport(format!("{reader_host} sent an unreadable block: {e}")))?;
+                peer.received.send_if_modified(|r| {
+                    let newer = block.header.number > *r;
+                    if newer {
+                        *r = block.header.number;
+                    }
+                    newer
+                });
+                if ahead.send(block).await.is_err() {
+                    return Ok(());
                 }
-                newer
-            });
-            if block.header.number < self.ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))? {
-                continue;
             }
-            let number = block.header.number;
-            if let Err(error) = self.commit(block).await {
-                tracing::error!(%error, block = number, orderer = %host, peer = %self.node.host, "a delivered block was refused");
-                return Err(error);
-            }
-            // A peer that was behind says once when it has caught up with this stream.
-            if caught_up_to.is_none() && number >= start + 10 {
-                caught_up_to = Some(number);
-                tracing::info!(height = number + 1, from = start, orderer = %host, peer = %self.node.host, "catching up");
+        });
+        let committed = async {
+            loop {
+                let next = tokio::select! {
+                    next = blocks.recv() => next,
+                    () = self.stalled.notified() => return Err(NodeError::Stalled(host.to_owned())),
+                };
+                let Some(block) = next else { return Ok(()) };
+                if block.header.number < self.ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))? {
+                    continue;
+                }
+                let number = block.header.number;
+                if let Err(error) = self.commit(block).await {
+                    tracing::error!(%error, block = number, orderer = %host, peer = %self.node.host, "a delivered block was refused");
+                    return Err(error);
+                }
+                // A peer that was behind says once when it has caught up with this stream.
+                if caught_up_to.is_none() && number >= start + 10 {
+                    caught_up_to = Some(number);
+                    tracing::info!(height = number + 1, from = start, orderer = %host, peer = %self.node.host, "catching up");
+                }
             }
         }
-        Ok(())
+        .await;
+        reader.abort();
+        match (committed, reader.await) {
+            (Err(error), _) => Err(error),
+            // The stream ended: the reader says why.
+            (Ok(()), Ok(read)) => read,
+            (Ok(()), Err(_)) => Ok(()),
+        }
     }
 }
