@@ -332,18 +332,25 @@ impl AtomicBroadcast for BroadcastService {
         caller(&self.0.tls, &request)?;
         let tx = warga_ledger_core::tx::Transaction::try_from(request.into_inner())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let not_leader = |leader: Option<u64>| {
+            let mut status = Status::unavailable("not the leader");
+            if let Some(leader) = leader
+                && let Ok(value) = leader.to_string().parse()
+            {
+                status.metadata_mut().insert("x-warga-leader", value);
+            }
+            status
+        };
+        // Only the leader orders: a follower names it at once, before the Writers check
+        // spends a verification on a transaction it will not order.
+        let leader = self.0.node.raft.current_leader().await;
+        if leader != Some(self.0.node.id) {
+            return Err(not_leader(leader));
+        }
         self.0.writer(&tx)?;
         match self.0.node.broadcast(&tx).await {
             Ok(block) => Ok(Response::new(v1::BroadcastResponse { block })),
-            Err(BroadcastError::NotLeader { leader }) => {
-                let mut status = Status::unavailable("not the leader");
-                if let Some(leader) = leader
-                    && let Ok(value) = leader.to_string().parse()
-                {
-                    status.metadata_mut().insert("x-warga-leader", value);
-                }
-                Err(status)
-            }
+            Err(BroadcastError::NotLeader { leader }) => Err(not_leader(leader)),
             Err(e @ BroadcastError::TooLarge(_)) => Err(Status::invalid_argument(e.to_string())),
             Err(e @ BroadcastError::WrongChannel { .. }) => Err(Status::not_found(e.to_string())),
             Err(e @ BroadcastError::Interrupted(_)) => Err(Status::aborted(e.to_string())),
