@@ -910,12 +910,8 @@ fn ca_commands_register_enroll_and_revoke() {
     .output()
     .unwrap();
     assert!(generated.status.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    // Port 0: the CA binds a free port and names it in its banner, printed once it listens.
+    let listen = "127.0.0.1:0".to_owned();
     let mut server = warga(
         dir.path(),
         &[
@@ -932,14 +928,22 @@ fn ca_commands_register_enroll_and_revoke() {
         ],
         &[],
     )
-    .stdout(Stdio::null())
+    .stdout(Stdio::piped())
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
+    let mut banner = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no URL in the CA's banner: {banner:?}"))
+        .to_owned();
     let org = crypto.join("peerOrganizations/rumahsakit.warga.local");
     let tls_ca = org.join("tlsca/tlsca.rumahsakit.warga.local-cert.pem");
     let admin = org.join("users/Admin@rumahsakit.warga.local/msp");
-    let url = format!("https://127.0.0.1:{port}");
     let client = |extra: &[&str]| {
         let mut args = vec!["ca"];
         args.extend_from_slice(extra);
@@ -947,26 +951,19 @@ fn ca_commands_register_enroll_and_revoke() {
         warga(dir.path(), &args, &[]).output().unwrap()
     };
     let admin_arg = admin.to_str().unwrap();
-    let mut registered = None;
-    for _ in 0..50 {
-        let output = client(&[
-            "register",
-            "--admin-msp",
-            admin_arg,
-            "--msp-id",
-            "RumahSakitMSP",
-            "--id",
-            "kasir-01",
-            "--attr",
-            "facility=R3578001",
-        ]);
-        if output.status.success() {
-            registered = Some(String::from_utf8(output.stdout).unwrap());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let registered = registered.expect("the CA answers");
+    let output = client(&[
+        "register",
+        "--admin-msp",
+        admin_arg,
+        "--msp-id",
+        "RumahSakitMSP",
+        "--id",
+        "kasir-01",
+        "--attr",
+        "facility=R3578001",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let registered = String::from_utf8(output.stdout).unwrap();
     let secret = registered.rsplit(": ").next().unwrap().trim().to_owned();
     let out = dir.path().join("kasir");
     // `--secret=…`: a user-chosen secret may begin with '-'.
