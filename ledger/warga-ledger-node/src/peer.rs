@@ -170,39 +170,33 @@ impl PeerNode {
 
     /// Endorses a proposal on this peer (checks, simulation, signature), off the async threads.
     pub async fn endorse(self: &Arc<Self>, signed: SignedProposal) -> Result<(Response, Endorsement), EndorseError> {
-        let peer = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let msps = peer.msps();
-            Endorser {
-                ledger: &peer.ledger,
-                channel: &peer.channel,
-                msps: &msps,
-                contract: peer.contract.as_ref(),
-                signer: &peer.signer,
-            }
-            .endorse(&signed)
-        })
-        .await
-        .map_err(|e| EndorseError::Signing(format!("the endorsement task failed: {e}")))?
+        self.with_endorser(move |endorser| endorser.endorse(&signed)).await
     }
 
     /// Evaluates a proposal on this peer: the endorser's checks and the simulation, without
     /// a signature (nothing of it is ordered), off the async threads.
     pub async fn evaluate(self: &Arc<Self>, signed: SignedProposal) -> Result<Response, EndorseError> {
+        self.with_endorser(move |endorser| endorser.simulate(&signed)).await
+    }
+
+    /// Runs `work` with this peer's endorser (its MSPs as of now) on a blocking thread.
+    async fn with_endorser<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Endorser<'_>) -> Result<T, EndorseError> + Send + 'static,
+    ) -> Result<T, EndorseError> {
         let peer = self.clone();
         tokio::task::spawn_blocking(move || {
             let msps = peer.msps();
-            Endorser {
+            work(&Endorser {
                 ledger: &peer.ledger,
                 channel: &peer.channel,
                 msps: &msps,
                 contract: peer.contract.as_ref(),
                 signer: &peer.signer,
-            }
-            .simulate(&signed)
+            })
         })
         .await
-        .map_err(|e| EndorseError::Signing(format!("the evaluation task failed: {e}")))?
+        .map_err(|e| EndorseError::Signing(format!("the endorsement task failed: {e}")))?
     }
 
     /// Where a transaction ended up, once this peer committed it; `None` after `timeout`.
