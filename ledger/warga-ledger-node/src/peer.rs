@@ -14,7 +14,7 @@ use warga_ledger_core::tx::{Endorsement, Response, SignedProposal};
 use warga_ledger_msp::{Msps, SigningIdentity};
 use warga_ledger_orderer::grpc::{MESSAGE_LIMIT, TlsMaterial, client_channel};
 use warga_ledger_peer::endorse::{EndorseError, Endorser};
-use warga_ledger_peer::{LedgerError, PeerLedger, TxStatus};
+use warga_ledger_peer::{LedgerError, PeerLedger, Prechecked, TxStatus};
 use warga_ledger_proto::v1;
 use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
 
@@ -66,6 +66,9 @@ pub struct PeerNode {
 const BLOCK_ARRIVAL: Duration = Duration::from_millis(500);
 /// Blocks read from a stream ahead of the one being committed.
 const READ_AHEAD: usize = 8;
+
+/// A delivered block's precheck, running or done.
+type Precheck = tokio::task::JoinHandle<Result<Prechecked, NodeError>>;
 /// How long opening a block stream may take (a frozen orderer accepts the connection and
 /// then answers nothing).
 const STREAM_OPEN: Duration = Duration::from_secs(2);
@@ -233,24 +236,39 @@ impl PeerNode {
         });
     }
 
+    /// What can be judged of a delivered block before the blocks ahead of it commit: the
+    /// orderer's signature and every transaction's stateless checks. Blocking (runs on a
+    /// blocking thread, while the block before it commits).
+    fn precheck(&self, block: Block) -> Result<Prechecked, NodeError> {
+        // Commit-time validation reads no clock: identities are judged by issuer,
+        // signature, role and revocation, so every peer, now or replaying later, agrees.
+        let msps = self.msps.timeless();
+        // Only blocks an orderer of the network signed (as Fabric's deliver client checks).
+        let number = block.header.number;
+        warga_ledger_msp::verify_block_signature(&block, &msps, &self.network.orderer.organization.msp_id).map_err(
+            |e| NodeError::Ledger(LedgerError::Corrupt(number, format!("the orderer's signature: {e}")).to_string()),
+        )?;
+        Ok(Prechecked::new(block, &self.network, &self.channel, &msps))
+    }
+
     /// Validates and commits one delivered block.
     pub async fn commit(self: &Arc<Self>, block: Block) -> Result<(), NodeError> {
         let peer = self.clone();
+        let prechecked = tokio::task::spawn_blocking(move || peer.precheck(block))
+            .await
+            .map_err(|e| NodeError::Ledger(format!("the validation task failed: {e}")))??;
+        self.commit_prechecked(prechecked).await
+    }
+
+    /// Finishes validating a prechecked block (MVCC, in order) and commits it.
+    async fn commit_prechecked(self: &Arc<Self>, prechecked: Prechecked) -> Result<(), NodeError> {
+        let peer = self.clone();
         let started = std::time::Instant::now();
-        let number = block.header.number;
-        let codes = tokio::task::spawn_blocking(move || {
-            // Commit-time validation reads no clock: identities are judged by issuer,
-            // signature, role and revocation, so every peer, now or replaying later, agrees.
-            let msps = peer.msps.timeless();
-            // Only blocks an orderer of the network signed (as Fabric's deliver client checks).
-            warga_ledger_msp::verify_block_signature(&block, &msps, &peer.network.orderer.organization.msp_id)
-                .map_err(|e| LedgerError::Corrupt(number, format!("the orderer's signature: {e}")))?;
-            peer.ledger
-                .validate_and_commit(block, &peer.network, &peer.channel, &msps)
-        })
-        .await
-        .map_err(|e| NodeError::Ledger(format!("the commit task failed: {e}")))?
-        .map_err(|e| NodeError::Ledger(e.to_string()))?;
+        let number = prechecked.number();
+        let codes = tokio::task::spawn_blocking(move || peer.ledger.commit_prechecked(prechecked))
+            .await
+            .map_err(|e| NodeError::Ledger(format!("the commit task failed: {e}")))?
+            .map_err(|e| NodeError::Ledger(e.to_string()))?;
         let host = self.node.host.as_str();
         PEER_COMMIT_SECONDS
             .with_label_values(&[host])
@@ -315,8 +333,10 @@ impl PeerNode {
             .map_err(|s| NodeError::Transport(s.to_string()))?
             .into_inner();
         // The stream is read ahead of committing, so `received` moves while a commit runs:
-        // a slow commit is never taken for a stalled orderer.
-        let (ahead, mut blocks) = tokio::sync::mpsc::channel::<Block>(READ_AHEAD);
+        // a slow commit is never taken for a stalled orderer. Each block read is prechecked
+        // at once (signatures, on a blocking thread), so block n + 1's signatures are
+        // verified while block n commits; the commit loop takes the results in order.
+        let (ahead, mut blocks) = tokio::sync::mpsc::channel::<Precheck>(READ_AHEAD);
         let peer = self.clone();
         let reader_host = host.to_owned();
         let reader = tokio::spawn(async move {
@@ -335,7 +355,9 @@ impl PeerNode {
                     }
                     newer
                 });
-                if ahead.send(block).await.is_err() {
+                let checker = peer.clone();
+                let check = tokio::task::spawn_blocking(move || checker.precheck(block));
+                if ahead.send(check).await.is_err() {
                     return Ok(());
                 }
             }
@@ -346,12 +368,23 @@ impl PeerNode {
                     next = blocks.recv() => next,
                     () = self.stalled.notified() => return Err(NodeError::Stalled(host.to_owned())),
                 };
-                let Some(block) = next else { return Ok(()) };
-                if block.header.number < self.ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))? {
+                let Some(check) = next else { return Ok(()) };
+                let prechecked = check
+                    .await
+                    .map_err(|e| NodeError::Ledger(format!("the validation task failed: {e}")))
+                    .and_then(|checked| checked);
+                let prechecked = match prechecked {
+                    Ok(prechecked) => prechecked,
+                    Err(error) => {
+                        tracing::error!(%error, orderer = %host, peer = %self.node.host, "a delivered block was refused");
+                        return Err(error);
+                    }
+                };
+                if prechecked.number() < self.ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))? {
                     continue;
                 }
-                let number = block.header.number;
-                if let Err(error) = self.commit(block).await {
+                let number = prechecked.number();
+                if let Err(error) = self.commit_prechecked(prechecked).await {
                     tracing::error!(%error, block = number, orderer = %host, peer = %self.node.host, "a delivered block was refused");
                     return Err(error);
                 }

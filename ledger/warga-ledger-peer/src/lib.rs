@@ -18,7 +18,7 @@ use std::path::Path;
 
 use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use warga_ledger_core::block::Block;
+use warga_ledger_core::block::{Block, BlockHeader};
 use warga_ledger_core::network::{Channel, Network};
 use warga_ledger_core::rwset::{HistoryEntry, StateReader, Version, VersionedValue};
 use warga_ledger_core::validate::{BlockValidator, Membership, ValidationCode, check_transaction};
@@ -66,8 +66,51 @@ pub fn state_key(namespace: &str, key: &str) -> String {
 pub struct PeerLedger {
     db: redb::Database,
     pub channel: String,
-    /// The newest block's number and commit hash, so a commit need not re-read it.
-    tip_commit: std::sync::Mutex<Option<(u64, Vec<u8>)>>,
+    /// The newest block's header and commit hash, so a commit need not re-read the block.
+    tip: std::sync::Mutex<Option<(BlockHeader, Vec<u8>)>>,
+}
+
+/// An ordered block with what can be judged of it before the blocks ahead of it commit:
+/// the stateless checks of every transaction and its data hash. A peer prechecks block
+/// `n + 1` while block `n` commits; MVCC, which needs the state `n` leaves, comes after.
+pub struct Prechecked {
+    block: Block,
+    stateless: Vec<ValidationCode>,
+    data_hash_ok: bool,
+}
+
+impl Prechecked {
+    /// Runs the stateless checks of every transaction (in parallel) and the data hash.
+    pub fn new(block: Block, network: &Network, channel: &Channel, membership: &dyn Membership) -> Prechecked {
+        let txs = block.data.transactions();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(txs.len().max(1));
+        let chunk = txs.len().div_ceil(threads).max(1);
+        let stateless: Vec<ValidationCode> = std::thread::scope(|scope| {
+            let handles: Vec<_> = txs
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|tx| check_transaction(tx, network, channel, membership))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        let data_hash_ok = block.header.data_hash == block.data.hash();
+        Prechecked {
+            block,
+            stateless,
+            data_hash_ok,
+        }
+    }
+
+    pub fn number(&self) -> u64 {
+        self.block.header.number
+    }
 }
 
 /// Where a transaction ended up.
@@ -85,7 +128,7 @@ impl PeerLedger {
         let ledger = PeerLedger {
             db,
             channel: channel.to_owned(),
-            tip_commit: std::sync::Mutex::new(None),
+            tip: std::sync::Mutex::new(None),
         };
         match ledger.height()? {
             0 => {
@@ -126,7 +169,7 @@ impl PeerLedger {
         let ledger = PeerLedger {
             db,
             channel: channel.to_owned(),
-            tip_commit: std::sync::Mutex::new(None),
+            tip: std::sync::Mutex::new(None),
         };
         if ledger.height()? == 0 {
             return Err(LedgerError::Corrupt(0, "the ledger has no genesis block".into()));
@@ -233,31 +276,29 @@ impl PeerLedger {
     /// codes in its metadata and commits it. Returns the codes.
     pub fn validate_and_commit(
         &self,
-        mut block: Block,
+        block: Block,
         network: &Network,
         channel: &Channel,
         membership: &dyn Membership,
     ) -> Result<Vec<ValidationCode>, LedgerError> {
+        self.commit_prechecked(Prechecked::new(block, network, channel, membership))
+    }
+
+    /// Finishes validating a prechecked block (MVCC and duplicates in order, against the
+    /// state the blocks before it left), records the codes in its metadata and commits it.
+    /// Returns the codes.
+    pub fn commit_prechecked(&self, prechecked: Prechecked) -> Result<Vec<ValidationCode>, LedgerError> {
+        let Prechecked {
+            mut block,
+            stateless,
+            data_hash_ok,
+        } = prechecked;
         let txs = block.data.transactions();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(txs.len().max(1));
-        let chunk = txs.len().div_ceil(threads).max(1);
-        let stateless: Vec<ValidationCode> = std::thread::scope(|scope| {
-            let handles: Vec<_> = txs
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|tx| check_transaction(tx, network, channel, membership))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-        });
         if stateless.len() != txs.len() {
             return Err(storage("a validation thread failed"));
+        }
+        if !data_hash_ok {
+            return Err(LedgerError::BrokenChain(block.header.number));
         }
         let snapshot = self.snapshot()?;
         let committed = |id: &str| snapshot.has_tx(id);
@@ -266,10 +307,7 @@ impl PeerLedger {
         block.metadata.validation_codes = codes.iter().map(|c| *c as u8).collect();
         let previous = self.commit_hash(block.header.number.saturating_sub(1))?;
         block.metadata.commit_hash = warga_ledger_core::block::commit_hash(&previous, &block, &codes).to_vec();
-        self.commit(&block, &codes)?;
-        if let Ok(mut tip) = self.tip_commit.lock() {
-            *tip = Some((block.header.number, block.metadata.commit_hash.clone()));
-        }
+        self.append(&block, &codes, true)?;
         Ok(codes)
     }
 
@@ -289,9 +327,9 @@ impl PeerLedger {
     /// The commit hash of block `number` (empty for the genesis block and for blocks
     /// committed without validation).
     pub fn commit_hash(&self, number: u64) -> Result<Vec<u8>, LedgerError> {
-        if let Ok(tip) = self.tip_commit.lock()
-            && let Some((tip_number, hash)) = tip.as_ref()
-            && *tip_number == number
+        if let Ok(tip) = self.tip.lock()
+            && let Some((header, hash)) = tip.as_ref()
+            && header.number == number
         {
             return Ok(hash.clone());
         }
@@ -300,6 +338,29 @@ impl PeerLedger {
 
     /// Appends a validated block: block, transaction index, state and history in one write.
     pub fn commit(&self, block: &Block, codes: &[ValidationCode]) -> Result<(), LedgerError> {
+        self.append(block, codes, false)
+    }
+
+    /// The newest block's header: remembered from the last commit, read once otherwise.
+    fn tip_header(&self, height: u64) -> Result<Option<BlockHeader>, LedgerError> {
+        if height == 0 {
+            return Ok(None);
+        }
+        if let Ok(tip) = self.tip.lock()
+            && let Some((header, _)) = tip.as_ref()
+            && header.number + 1 == height
+        {
+            return Ok(Some(header.clone()));
+        }
+        let block = self
+            .block(height - 1)?
+            .ok_or(LedgerError::Corrupt(height - 1, "missing".into()))?;
+        Ok(Some(block.header))
+    }
+
+    /// Appends `block` after the tip, checking the link (and the data hash unless the caller
+    /// already did), in one write transaction.
+    fn append(&self, block: &Block, codes: &[ValidationCode], data_hash_checked: bool) -> Result<(), LedgerError> {
         let height = self.height()?;
         if block.header.number != height {
             return Err(LedgerError::OutOfOrder {
@@ -307,15 +368,12 @@ impl PeerLedger {
                 got: block.header.number,
             });
         }
-        let previous = match height {
-            0 => None,
-            n => Some(
-                self.block(n - 1)?
-                    .ok_or(LedgerError::Corrupt(n - 1, "missing".into()))?
-                    .header,
-            ),
+        let previous = self.tip_header(height)?;
+        let linked = match previous.as_ref() {
+            None => block.header.number == 0 && block.header.previous_hash == [0; 32],
+            Some(p) => block.header.number == p.number + 1 && block.header.previous_hash == p.hash(),
         };
-        if !block.links_to(previous.as_ref()) {
+        if !linked || (!data_hash_checked && block.header.data_hash != block.data.hash()) {
             return Err(LedgerError::BrokenChain(block.header.number));
         }
         let txs = block.data.transactions();
@@ -374,7 +432,11 @@ impl PeerLedger {
         }
         // Tests crash here, with everything written and nothing yet durable.
         crash_point("peer-commit", block.header.number);
-        write.commit().map_err(storage)
+        write.commit().map_err(storage)?;
+        if let Ok(mut tip) = self.tip.lock() {
+            *tip = Some((block.header.clone(), block.metadata.commit_hash.clone()));
+        }
+        Ok(())
     }
 }
 

@@ -547,3 +547,60 @@ fn commit_hashes_name_the_first_divergent_block() {
     assert_eq!(a.first_divergence(&b).unwrap(), Some(2));
     assert_eq!(a.first_divergence(&a).unwrap(), None);
 }
+
+/// A peer checks block n + 1's signatures while block n commits; MVCC and duplicates must
+/// still be judged against the state block n leaves, and a prechecked block whose data was
+/// changed after it was hashed is refused.
+#[test]
+fn a_block_prechecked_before_its_predecessor_commits_is_judged_against_that_predecessor() {
+    use warga_ledger_peer::Prechecked;
+    let mut net = TestNetwork::new();
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = Block::genesis("{\"channel\":\"bpjs-main\"}".into());
+    let ledger = PeerLedger::open(&dir.path().join("bpjs-main.redb"), "bpjs-main", &genesis).unwrap();
+    let network = net.network.clone();
+    let channel = network.channel("bpjs-main").unwrap().clone();
+    let msps = net.msps.clone();
+    let bpjs = net.client("BPJSMSP");
+
+    // Both blocks simulated against the genesis state: block 2 suspends the card block 1
+    // issues (read of a key block 1 writes) and repeats block 1's transaction.
+    let snapshot = ledger.snapshot().unwrap();
+    let issued = net.transact(
+        &snapshot,
+        "bpjs-main",
+        &bpjs,
+        "IssueCard",
+        &[NIK, "1", "2027-12-31"],
+        &MAJORITY,
+    );
+    let stale = net.transact(
+        &snapshot,
+        "bpjs-main",
+        &bpjs,
+        "IssueCard",
+        &[NIK, "2", "2028-12-31"],
+        &MAJORITY,
+    );
+    drop(snapshot);
+    let one = Block::next(&genesis.header, vec![issued.clone()]);
+    let two = Block::next(&one.header, vec![stale, issued]);
+    let mut tampered = Block::next(&one.header, vec![]);
+    tampered.data = one.data.clone();
+
+    let first = Prechecked::new(one, &network, &channel, &msps);
+    let second = Prechecked::new(two, &network, &channel, &msps);
+    let forged = Prechecked::new(tampered, &network, &channel, &msps);
+    assert_eq!(ledger.commit_prechecked(first).unwrap(), [ValidationCode::Valid]);
+    assert!(matches!(
+        ledger.commit_prechecked(forged),
+        Err(LedgerError::BrokenChain(2))
+    ));
+    assert_eq!(ledger.height().unwrap(), 2, "nothing of the forged block was written");
+    assert_eq!(
+        ledger.commit_prechecked(second).unwrap(),
+        [ValidationCode::MvccReadConflict, ValidationCode::DuplicateTxId],
+        "judged against block 1's writes, not the state at precheck time"
+    );
+    assert_eq!(ledger.height().unwrap(), 3);
+}
