@@ -14,6 +14,7 @@ pub fn all() -> Vec<Arc<dyn Service>> {
         Arc::new(warga_identity::IdentityService),
         Arc::new(warga_web::WebService),
         Arc::new(warga_population::PopulationService),
+        Arc::new(warga_reports::ReportsService),
         Arc::new(warga_system::SystemService),
     ]
 }
@@ -82,7 +83,7 @@ mod tests {
             .expect("unknown service refused")
             .to_string();
         assert!(
-            unknown.contains("known services: identity, web, population, system"),
+            unknown.contains("known services: identity, web, population, reports, system"),
             "{unknown}"
         );
         assert!(select(&[String::new()]).is_err());

@@ -67,11 +67,18 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Paths whose requests are authenticated but never attributed: the caller's subject is not
+/// recorded in the request's span (so in no log line or trace). JagaWarga's anonymous
+/// reports are filed here; the handler keeps the account out of everything it stores.
+pub const UNATTRIBUTED_PATHS: &[&str] = &["/api/v1/reports/anonymous"];
+
 pub(crate) async fn authenticate(State(validator): State<TokenValidator>, mut req: Request, next: Next) -> Response {
     if let Some(token) = bearer_token(req.headers()) {
         match validator.validate(token).await {
             Ok(principal) => {
-                tracing::Span::current().record("subject", principal.subject.as_str());
+                if !UNATTRIBUTED_PATHS.contains(&req.uri().path()) {
+                    tracing::Span::current().record("subject", principal.subject.as_str());
+                }
                 req.extensions_mut().insert(principal);
             }
             Err(error) => {

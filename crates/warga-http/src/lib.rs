@@ -25,7 +25,7 @@ mod service;
 pub mod tls;
 pub mod web;
 
-pub use auth::{Auth, MaybeAuth};
+pub use auth::{Auth, MaybeAuth, UNATTRIBUTED_PATHS};
 pub use concurrency::ConcurrencyLimit;
 
 /// Why the edge could not be set up or served: a listener, TLS material, keys, the rate

@@ -185,6 +185,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A per-account quota is used up (429).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Anything unexpected; its text is logged and never sent.
     #[error(transparent)]
     Internal(#[from] Box<dyn std::error::Error + Send + Sync>),
@@ -215,6 +218,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => ProblemType::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ProblemType::UnsupportedMediaType,
             ApiError::Unavailable(_) => ProblemType::Unavailable,
+            ApiError::TooManyRequests(_) => ProblemType::RateLimited,
             ApiError::Internal(_) => ProblemType::Internal,
         }
     }

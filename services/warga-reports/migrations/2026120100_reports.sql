@@ -1,0 +1,48 @@
+-- JagaWarga reports. An anonymous report keeps no account: reporter is NULL, its times are
+-- coarsened to the hour, and only a slow hash of its receipt code lets the reporter follow
+-- it. Text is stored after scrubbing personal data out of it. Coordinates in microdegrees.
+CREATE TABLE reports (
+    id             TEXT   PRIMARY KEY,
+    reporter       TEXT   NULL,
+    visibility     TEXT   NOT NULL,
+    category       TEXT   NOT NULL,
+    department     TEXT   NOT NULL,
+    title          TEXT   NOT NULL,
+    description    TEXT   NOT NULL,
+    latitude_e6    BIGINT NOT NULL,
+    longitude_e6   BIGINT NOT NULL,
+    district       TEXT   NOT NULL,
+    status         TEXT   NOT NULL,
+    receipt_hash   TEXT   NULL,
+    upvotes        BIGINT NOT NULL DEFAULT 0,
+    created_at_ms  BIGINT NOT NULL,
+    updated_at_ms  BIGINT NOT NULL
+);
+CREATE INDEX reports_reporter ON reports (reporter, created_at_ms);
+CREATE INDEX reports_department ON reports (department, status, created_at_ms);
+CREATE INDEX reports_public ON reports (visibility, created_at_ms, id);
+
+-- A report's timeline: every status change and comment. `internal` entries are for the
+-- departments only. `actor` is the officer's account; a reporter's own entries (submitted,
+-- withdrawn) name no account.
+CREATE TABLE report_events (
+    report_id     TEXT   NOT NULL REFERENCES reports (id),
+    seq           BIGINT NOT NULL,
+    status        TEXT   NOT NULL,
+    note          TEXT   NULL,
+    internal      BIGINT NOT NULL,
+    actor         TEXT   NULL,
+    department    TEXT   NULL,
+    at_ms         BIGINT NOT NULL,
+    PRIMARY KEY (report_id, seq)
+);
+
+-- Abuse control for anonymous reports: per window, a short-lived keyed hash of the account
+-- and how many anonymous reports it filed. Never joined to a report; rows of past windows
+-- are deleted when a new window starts.
+CREATE TABLE report_anonymous_quota (
+    window_start_ms BIGINT NOT NULL,
+    account_key     TEXT   NOT NULL,
+    used            BIGINT NOT NULL,
+    PRIMARY KEY (window_start_ms, account_key)
+);

@@ -1,0 +1,243 @@
+//! JagaWarga (SPEC R1–R9): citizens report city problems — public, private or anonymous —
+//! and the department responsible sees and triages only its own.
+//!
+//! - [`categories`]: what can be reported and which department acts on it;
+//! - [`scrub`]: personal data taken out of a report's text before it is stored;
+//! - [`reports`]: submitting, the reporter's list, the public feed, following an anonymous
+//!   report by receipt, the departments' queue and triage — with who may see what.
+//!
+//! Anonymous reports are filed at their own route, `POST /api/v1/reports/anonymous`, which
+//! the platform's edge never attributes to an account in logs or traces
+//! ([`warga_http::UNATTRIBUTED_PATHS`]).
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod categories;
+pub mod config;
+mod error;
+pub mod reports;
+pub mod scrub;
+
+pub use error::ReportsError;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use utoipa::OpenApi;
+use warga_bus::Handler;
+use warga_core::identity::Role;
+use warga_http::{ApiError, Auth, Json, MaybeAuth, Platform, Problem, Service};
+use warga_store::MigrationSet;
+
+use crate::categories::{CATEGORIES, Category};
+use crate::reports::{FeedPage, FeedQuery, NewReport, ReportView, Submitted, Triage, Visibility};
+
+pub struct ReportsService;
+
+/// Portable DDL: the same step for SQLite and PostgreSQL.
+const STEPS: &[warga_store::MigrationStep] = &[warga_store::MigrationStep {
+    version: 2026120100,
+    description: "reports, their timelines and the anonymous quota",
+    sql: include_str!("../migrations/2026120100_reports.sql"),
+}];
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list_categories, submit, submit_anonymous, feed, mine, get_report, withdraw, follow, queue, triage),
+    components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
+                       Triage, reports::Action, Receipt)),
+    tags((name = "reports", description = "JagaWarga: city problems reported by citizens, triaged by departments"))
+)]
+struct ReportsApi;
+
+impl Service for ReportsService {
+    fn name(&self) -> &'static str {
+        "reports"
+    }
+    fn summary(&self) -> &'static str {
+        "JagaWarga: citizen reports of city problems, department triage"
+    }
+    fn migrations(&self) -> MigrationSet {
+        MigrationSet {
+            owner: "reports",
+            sqlite: STEPS,
+            postgres: STEPS,
+        }
+    }
+    fn router(&self, platform: &Platform) -> Router {
+        Router::new()
+            .route("/api/v1/reports/categories", get(list_categories))
+            .route("/api/v1/reports", get(feed).post(submit))
+            .route("/api/v1/reports/anonymous", post(submit_anonymous))
+            .route("/api/v1/reports/mine", get(mine))
+            .route("/api/v1/reports/receipt", post(follow))
+            .route("/api/v1/reports/queue", get(queue))
+            .route("/api/v1/reports/{id}", get(get_report))
+            .route("/api/v1/reports/{id}/withdraw", post(withdraw))
+            .route("/api/v1/reports/{id}/triage", post(triage))
+            .with_state(platform.clone())
+    }
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        ReportsApi::openapi()
+    }
+    fn sections(&self, sections: warga_config::Sections) -> warga_config::Sections {
+        sections.with::<config::ReportsConfig>()
+    }
+    fn handlers(&self, _platform: &Platform) -> Vec<Arc<dyn Handler>> {
+        Vec::new()
+    }
+}
+
+/// What can be reported, and the department that acts on each.
+#[utoipa::path(get, path = "/api/v1/reports/categories", tag = "reports", responses((status = 200, body = [Category])))]
+async fn list_categories() -> Json<&'static [Category]> {
+    Json(CATEGORIES)
+}
+
+fn anonymous_per_day(platform: &Platform) -> u32 {
+    platform.config.section::<config::ReportsConfig>().anonymous_per_day
+}
+
+/// Files a public or private report (a citizen linked to a living resident).
+#[utoipa::path(post, path = "/api/v1/reports", tag = "reports", security(("bearer" = [])),
+    request_body = NewReport, responses(
+    (status = 201, body = Submitted),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn submit(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Json(new): Json<NewReport>,
+) -> Result<Response, ApiError> {
+    if new.visibility == Visibility::Anonymous {
+        return Err(ApiError::validation(
+            "visibility",
+            "laporan anonim dikirim ke /api/v1/reports/anonymous",
+        ));
+    }
+    let submitted = reports::submit(&platform, &auth.0, &new, anonymous_per_day(&platform)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(submitted)).into_response())
+}
+
+/// Files an anonymous report: nothing stored, logged or published names the account; the
+/// answer carries the receipt code, shown once.
+#[utoipa::path(post, path = "/api/v1/reports/anonymous", tag = "reports", security(("bearer" = [])),
+    request_body = NewReport, responses(
+    (status = 201, body = Submitted),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 429, body = Problem, content_type = "application/problem+json"),
+))]
+async fn submit_anonymous(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Json(mut new): Json<NewReport>,
+) -> Result<Response, ApiError> {
+    new.visibility = Visibility::Anonymous;
+    let submitted = reports::submit(&platform, &auth.0, &new, anonymous_per_day(&platform)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(submitted)).into_response())
+}
+
+/// Public reports, newest first.
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(FeedQuery), responses(
+    (status = 200, body = FeedPage),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+))]
+async fn feed(State(platform): State<Platform>, Query(query): Query<FeedQuery>) -> Result<Json<FeedPage>, ApiError> {
+    Ok(Json(reports::feed(&platform, &query).await?))
+}
+
+/// The caller's own public and private reports.
+#[utoipa::path(get, path = "/api/v1/reports/mine", tag = "reports", security(("bearer" = [])),
+    responses((status = 200, body = [ReportView])))]
+async fn mine(State(platform): State<Platform>, auth: Auth) -> Result<Json<Vec<ReportView>>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(reports::mine(&platform, &auth.0.subject).await?))
+}
+
+/// One report, if the caller may see it.
+#[utoipa::path(get, path = "/api/v1/reports/{id}", tag = "reports", responses(
+    (status = 200, body = ReportView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn get_report(
+    State(platform): State<Platform>,
+    MaybeAuth(viewer): MaybeAuth,
+    Path(id): Path<String>,
+) -> Result<Json<ReportView>, ApiError> {
+    Ok(Json(reports::get(&platform, viewer.as_ref(), &id).await?))
+}
+
+/// The reporter withdraws a report no department has acted on yet.
+#[utoipa::path(post, path = "/api/v1/reports/{id}/withdraw", tag = "reports", security(("bearer" = [])), responses(
+    (status = 200, body = ReportView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn withdraw(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ReportView>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(reports::withdraw(&platform, &auth.0, &id).await?))
+}
+
+/// A receipt code (in the body, so it stays out of URLs and access logs).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Receipt {
+    code: String,
+}
+
+/// Follows an anonymous report by its receipt code, without signing in.
+#[utoipa::path(post, path = "/api/v1/reports/receipt", tag = "reports", request_body = Receipt, responses(
+    (status = 200, body = ReportView),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+))]
+async fn follow(State(platform): State<Platform>, Json(receipt): Json<Receipt>) -> Result<Json<ReportView>, ApiError> {
+    Ok(Json(reports::by_receipt(&platform, &receipt.code).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct QueueQuery {
+    status: Option<String>,
+}
+
+/// The officer's department's reports (every department's for the top office).
+#[utoipa::path(get, path = "/api/v1/reports/queue", tag = "reports", security(("bearer" = [])), params(QueueQuery),
+    responses(
+    (status = 200, body = [ReportView]),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn queue(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Query(query): Query<QueueQuery>,
+) -> Result<Json<Vec<ReportView>>, ApiError> {
+    Ok(Json(reports::queue(&platform, &auth.0, query.status.as_deref()).await?))
+}
+
+/// A department acknowledges, starts, resolves, rejects or comments on its report.
+#[utoipa::path(post, path = "/api/v1/reports/{id}/triage", tag = "reports", security(("bearer" = [])),
+    request_body = Triage, responses(
+    (status = 200, body = ReportView),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn triage(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(step): Json<Triage>,
+) -> Result<Json<ReportView>, ApiError> {
+    Ok(Json(reports::triage(&platform, &auth.0, &id, &step).await?))
+}

@@ -1,0 +1,821 @@
+//! Reports: submitting (R1) with anonymity before anything is stored (R-S2/S4), the
+//! reporter's own list and withdrawal (R2), the public feed (R3), and the departments'
+//! queue and triage with isolation (R5, R-S1).
+//!
+//! Who sees a report:
+//! - **public**: everyone (the reporter's account is never shown);
+//! - **private**: the reporter, the responsible department and the city's top office;
+//! - **anonymous**: the responsible department and the top office; the reporter only by
+//!   the receipt code. Nothing stored links it to an account: no reporter, no audit record,
+//!   a random id, times coarsened to the hour, an outbox event without trace context.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use warga_core::Event;
+use warga_core::identity::{Principal, Role};
+use warga_http::Platform;
+use warga_population::regions::REGIONS;
+use warga_store::StoreError;
+use warga_store::audit::{AuditRecord, Outcome};
+
+use crate::categories::{self, TOP_AUTHORITY};
+use crate::error::ReportsError;
+use crate::scrub::scrub;
+
+/// An hour, the grain of an anonymous report's times.
+const HOUR_MS: i64 = 3_600_000;
+/// A day, the window of the anonymous-report quota.
+const DAY_MS: i64 = 86_400_000;
+
+/// Who may see a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    Public,
+    Private,
+    Anonymous,
+}
+
+impl Visibility {
+    fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+            Visibility::Anonymous => "anonymous",
+        }
+    }
+
+    fn parse(value: &str) -> Visibility {
+        match value {
+            "public" => Visibility::Public,
+            "anonymous" => Visibility::Anonymous,
+            _ => Visibility::Private,
+        }
+    }
+}
+
+/// What a citizen sends.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReport {
+    pub title: String,
+    pub description: String,
+    /// A category id (`GET /api/v1/reports/categories`).
+    pub category: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    /// The district (kecamatan) code, 6 digits, from the region table.
+    pub district: String,
+    pub visibility: Visibility,
+}
+
+/// A report as its reader may see it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ReportView {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub department: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub district: String,
+    pub visibility: Visibility,
+    /// `submitted`, `acknowledged`, `in_progress`, `resolved`, `rejected` or `withdrawn`.
+    pub status: String,
+    pub upvotes: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// Status changes and comments, oldest first (internal notes only for departments).
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One step of a report's life.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    pub status: String,
+    pub note: Option<String>,
+    /// Seen only by departments and the top office.
+    pub internal: bool,
+    /// The acting department (none for the reporter's own steps).
+    pub department: Option<String>,
+    pub at_ms: i64,
+}
+
+/// The answer to a submission.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Submitted {
+    pub report: ReportView,
+    /// For an anonymous report only: the code to follow it without signing in. Shown once;
+    /// warga keeps only a slow hash of it.
+    pub receipt: Option<String>,
+}
+
+/// Event: a report was filed. No account, no text.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReportSubmitted {
+    pub report_id: String,
+    pub category: String,
+    pub department: String,
+    pub district: String,
+    pub visibility: Visibility,
+}
+
+impl Event for ReportSubmitted {
+    const TOPIC: &'static str = "reports.report.submitted";
+    const VERSION: u32 = 1;
+}
+
+/// Event: a report's status changed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReportStatusChanged {
+    pub report_id: String,
+    pub department: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl Event for ReportStatusChanged {
+    const TOPIC: &'static str = "reports.report.status_changed";
+    const VERSION: u32 = 1;
+}
+
+fn char_len(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Checks the fields; returns them trimmed.
+fn check(new: &NewReport) -> Result<(String, String, &'static categories::Category), ReportsError> {
+    let title = new.title.trim().to_owned();
+    let description = new.description.trim().to_owned();
+    if !(5..=120).contains(&char_len(&title)) {
+        return Err(ReportsError::invalid("title", "judul harus 5 sampai 120 karakter"));
+    }
+    if !(10..=5000).contains(&char_len(&description)) {
+        return Err(ReportsError::invalid(
+            "description",
+            "uraian harus 10 sampai 5.000 karakter",
+        ));
+    }
+    if title
+        .chars()
+        .chain(description.chars())
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ReportsError::invalid("description", "teks berisi karakter kendali"));
+    }
+    let category =
+        categories::by_id(&new.category).ok_or_else(|| ReportsError::invalid("category", "kategori tidak dikenal"))?;
+    // Indonesia's extent, with its outer islands.
+    if !(new.latitude.is_finite() && (-11.5..=6.5).contains(&new.latitude)) {
+        return Err(ReportsError::invalid("latitude", "lokasi di luar wilayah Indonesia"));
+    }
+    if !(new.longitude.is_finite() && (94.5..=141.5).contains(&new.longitude)) {
+        return Err(ReportsError::invalid("longitude", "lokasi di luar wilayah Indonesia"));
+    }
+    if new.district.len() != 6 || REGIONS.district(&new.district).is_none() {
+        return Err(ReportsError::invalid("district", "kode kecamatan tidak dikenal"));
+    }
+    Ok((title, description, category))
+}
+
+/// The reporter's resident record, which must exist and be alive (R-S3).
+async fn reporter_names(platform: &Platform, subject: &str) -> Result<Vec<String>, ReportsError> {
+    let resident_id = warga_population::links::linked_resident(&platform.store, subject)
+        .await?
+        .ok_or_else(|| {
+            // The account's state, not its role: a citizen may report once linked.
+            ReportsError::Conflict(
+                "hanya warga yang akunnya sudah ditautkan ke data kependudukan yang dapat melapor".into(),
+            )
+        })?;
+    let record = warga_population::residents::record(platform, &resident_id)
+        .await
+        .map_err(|e| ReportsError::Internal(e.to_string()))?;
+    if record.resident.status != "alive" {
+        return Err(ReportsError::Conflict("data kependudukan akun ini tidak aktif".into()));
+    }
+    Ok(vec![record.resident.fields.full_name])
+}
+
+/// Counts an anonymous report against the account's daily quota, under a keyed hash of
+/// the account and the day that is never stored with the report.
+async fn spend_anonymous_quota(platform: &Platform, subject: &str, per_day: u32, now: i64) -> Result<(), ReportsError> {
+    let window = now - now.rem_euclid(DAY_MS);
+    let key = platform
+        .vault
+        .index(&format!("reports:anonymous-quota:{window}:{subject}"))
+        .await?;
+    let mut tx = platform.store.begin().await?;
+    sqlx::query("DELETE FROM report_anonymous_quota WHERE window_start_ms < $1")
+        .bind(window)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    sqlx::query(
+        "INSERT INTO report_anonymous_quota (window_start_ms, account_key, used) VALUES ($1, $2, 1) \
+         ON CONFLICT (window_start_ms, account_key) DO UPDATE SET used = report_anonymous_quota.used + 1",
+    )
+    .bind(window)
+    .bind(&key)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    let used: i64 =
+        sqlx::query("SELECT used FROM report_anonymous_quota WHERE window_start_ms = $1 AND account_key = $2")
+            .bind(window)
+            .bind(&key)
+            .fetch_one(tx.conn())
+            .await
+            .map_err(StoreError::from)?
+            .get(0);
+    if used > i64::from(per_day) {
+        tx.rollback().await?;
+        return Err(ReportsError::TooMany(format!(
+            "batas {per_day} laporan anonim per hari sudah tercapai"
+        )));
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A slow hash of a receipt's secret (argon2id), on the blocking pool.
+async fn hash_secret(secret: String) -> Result<String, ReportsError> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        argon2::Argon2::default()
+            .hash_password(secret.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| ReportsError::Internal(e.to_string()))
+    })
+    .await
+    .map_err(|e| ReportsError::Internal(e.to_string()))?
+}
+
+async fn verify_secret(secret: String, stored: String) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored)
+            .map(|parsed| {
+                argon2::Argon2::default()
+                    .verify_password(secret.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Files a report for a citizen linked to a living resident.
+pub async fn submit(
+    platform: &Platform,
+    citizen: &Principal,
+    new: &NewReport,
+    anonymous_per_day: u32,
+) -> Result<Submitted, ReportsError> {
+    if !citizen.has_role(Role::Citizen) {
+        return Err(ReportsError::Forbidden("hanya warga yang dapat melapor".into()));
+    }
+    let (title, description, category) = check(new)?;
+    let names = reporter_names(platform, &citizen.subject).await?;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let title = scrub(&title, &names);
+    let description = scrub(&description, &names);
+    let anonymous = new.visibility == Visibility::Anonymous;
+    let exact_now = platform.clock.now_ms();
+    if anonymous {
+        spend_anonymous_quota(platform, &citizen.subject, anonymous_per_day, exact_now).await?;
+    }
+    let now = if anonymous {
+        exact_now - exact_now.rem_euclid(HOUR_MS)
+    } else {
+        exact_now
+    };
+    // Random, so an id tells nothing of when or by whom (a time-ordered id would).
+    let id = warga_auth::random_token(16)?;
+    let (receipt, receipt_hash) = if anonymous {
+        let secret = warga_auth::random_token(16)?;
+        let hash = hash_secret(secret.clone()).await?;
+        (Some(format!("{id}.{secret}")), Some(hash))
+    } else {
+        (None, None)
+    };
+    let reporter = (!anonymous).then(|| citizen.subject.clone());
+    let latitude_e6 = (new.latitude * 1e6).round() as i64;
+    let longitude_e6 = (new.longitude * 1e6).round() as i64;
+    let mut tx = platform.store.begin().await?;
+    sqlx::query(
+        "INSERT INTO reports (id, reporter, visibility, category, department, title, description, latitude_e6, \
+         longitude_e6, district, status, receipt_hash, upvotes, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, 0, $12, $12)",
+    )
+    .bind(&id)
+    .bind(reporter.as_deref())
+    .bind(new.visibility.as_str())
+    .bind(category.id)
+    .bind(category.department)
+    .bind(&title)
+    .bind(&description)
+    .bind(latitude_e6)
+    .bind(longitude_e6)
+    .bind(&new.district)
+    .bind(receipt_hash.as_deref())
+    .bind(now)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    append_step(&mut tx, &id, "submitted", None, false, None, None, now).await?;
+    let event = ReportSubmitted {
+        report_id: id.clone(),
+        category: category.id.to_owned(),
+        department: category.department.to_owned(),
+        district: new.district.clone(),
+        visibility: new.visibility,
+    };
+    if anonymous {
+        // No audit record (it would name the account), and an event with the coarse time
+        // and no trace context (which would lead back to the request).
+        tx.append_envelope(&warga_core::Envelope::new(&event, now, None))
+            .await?;
+    } else {
+        tx.audit(&AuditRecord {
+            actor: &citizen.audit_actor(),
+            action: "reports.report.submit",
+            target: &format!("report:{id}"),
+            outcome: Outcome::Success,
+            details: Some(serde_json::json!({ "category": category.id, "visibility": new.visibility.as_str() })),
+        })
+        .await?;
+        tx.append_event(&event).await?;
+    }
+    tx.commit().await?;
+    let report = load(platform, &id, true).await?.ok_or(ReportsError::NotFound)?;
+    Ok(Submitted {
+        report: report.into_view(false),
+        receipt,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn append_step(
+    tx: &mut warga_store::Tx,
+    report_id: &str,
+    status: &str,
+    note: Option<&str>,
+    internal: bool,
+    actor: Option<&str>,
+    department: Option<&str>,
+    at_ms: i64,
+) -> Result<(), ReportsError> {
+    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM report_events WHERE report_id = $1")
+        .bind(report_id)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(StoreError::from)?
+        .get(0);
+    sqlx::query(
+        "INSERT INTO report_events (report_id, seq, status, note, internal, actor, department, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(report_id)
+    .bind(seq)
+    .bind(status)
+    .bind(note)
+    .bind(i64::from(internal))
+    .bind(actor)
+    .bind(department)
+    .bind(at_ms)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// A stored report with what decides who may see it.
+struct Stored {
+    view: ReportView,
+    reporter: Option<String>,
+    receipt_hash: Option<String>,
+}
+
+impl Stored {
+    fn into_view(self, with_internal: bool) -> ReportView {
+        let mut view = self.view;
+        if !with_internal {
+            view.timeline.retain(|e| !e.internal);
+        }
+        view
+    }
+
+    /// Whether `viewer` may read it, and whether as the department (internal notes).
+    fn access(&self, viewer: Option<&Principal>) -> Option<bool> {
+        if let Some(p) = viewer
+            && p.has_role(Role::Officer)
+            && let Some(dept) = p.department.as_deref()
+            && (dept == self.view.department || dept == TOP_AUTHORITY)
+        {
+            return Some(true);
+        }
+        match self.view.visibility {
+            Visibility::Public => Some(false),
+            Visibility::Private => viewer
+                .is_some_and(|p| self.reporter.as_deref() == Some(p.subject.as_str()))
+                .then_some(false),
+            Visibility::Anonymous => None,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, reporter, visibility, category, department, title, description, latitude_e6, longitude_e6, \
+                       district, status, receipt_hash, upvotes, created_at_ms, updated_at_ms";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Stored {
+    Stored {
+        reporter: row.get(1),
+        receipt_hash: row.get(11),
+        view: ReportView {
+            id: row.get(0),
+            visibility: Visibility::parse(row.get(2)),
+            category: row.get(3),
+            department: row.get(4),
+            title: row.get(5),
+            description: row.get(6),
+            latitude: row.get::<i64, _>(7) as f64 / 1e6,
+            longitude: row.get::<i64, _>(8) as f64 / 1e6,
+            district: row.get(9),
+            status: row.get(10),
+            upvotes: row.get(12),
+            created_at_ms: row.get(13),
+            updated_at_ms: row.get(14),
+            timeline: Vec::new(),
+        },
+    }
+}
+
+async fn load(platform: &Platform, id: &str, with_timeline: bool) -> Result<Option<Stored>, ReportsError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM reports WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(platform.store.reader())
+        .await
+        .map_err(StoreError::from)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut stored = from_row(&row);
+    if with_timeline {
+        stored.view.timeline = timeline(platform, id).await?;
+    }
+    Ok(Some(stored))
+}
+
+async fn timeline(platform: &Platform, id: &str) -> Result<Vec<TimelineEntry>, ReportsError> {
+    let rows = sqlx::query(
+        "SELECT status, note, internal, department, at_ms FROM report_events WHERE report_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(platform.store.reader())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(rows
+        .iter()
+        .map(|r| TimelineEntry {
+            status: r.get(0),
+            note: r.get(1),
+            internal: r.get::<i64, _>(2) != 0,
+            department: r.get(3),
+            at_ms: r.get(4),
+        })
+        .collect())
+}
+
+/// One report, as `viewer` may see it; not found when they may not (a private report's
+/// existence is not confirmed to others).
+pub async fn get(platform: &Platform, viewer: Option<&Principal>, id: &str) -> Result<ReportView, ReportsError> {
+    let stored = load(platform, id, true).await?.ok_or(ReportsError::NotFound)?;
+    match stored.access(viewer) {
+        Some(as_department) => Ok(stored.into_view(as_department)),
+        None => Err(ReportsError::NotFound),
+    }
+}
+
+/// An anonymous report followed by its receipt code (`<id>.<secret>`).
+pub async fn by_receipt(platform: &Platform, code: &str) -> Result<ReportView, ReportsError> {
+    let refused = || ReportsError::invalid("receipt", "kode tanda terima tidak dikenali");
+    let (id, secret) = code.trim().split_once('.').ok_or_else(refused)?;
+    if id.len() > 64 || secret.len() > 64 {
+        return Err(refused());
+    }
+    let stored = load(platform, id, true).await?;
+    // The same slow check whether or not the report exists.
+    let hash = stored
+        .as_ref()
+        .and_then(|s| s.receipt_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let valid = verify_secret(secret.to_owned(), hash).await;
+    match stored {
+        Some(stored) if valid && stored.receipt_hash.is_some() => Ok(stored.into_view(false)),
+        _ => Err(refused()),
+    }
+}
+
+/// A receipt hash nobody has a secret for, checked when the id is unknown.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    argon2::Argon2::default()
+        .hash_password(b"no receipt has this secret", &SaltString::generate(&mut OsRng))
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+/// The reporter's own reports (public and private; anonymous ones are not theirs to list).
+pub async fn mine(platform: &Platform, subject: &str) -> Result<Vec<ReportView>, ReportsError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM reports WHERE reporter = $1 ORDER BY created_at_ms DESC, id DESC LIMIT 200"
+    ))
+    .bind(subject)
+    .fetch_all(platform.store.reader())
+    .await
+    .map_err(StoreError::from)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut stored = from_row(row);
+        stored.view.timeline = timeline(platform, &stored.view.id).await?;
+        out.push(stored.into_view(false));
+    }
+    Ok(out)
+}
+
+/// Filters of the public feed.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    pub category: Option<String>,
+    pub status: Option<String>,
+    /// A province (2 digits), regency (4) or district (6) code.
+    pub region: Option<String>,
+    /// From a previous page's `next`.
+    pub cursor: Option<String>,
+    /// At most 100; 20 by default.
+    pub limit: Option<i64>,
+}
+
+/// A page of the public feed, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeedPage {
+    pub reports: Vec<ReportView>,
+    /// The cursor of the next page; none on the last.
+    pub next: Option<String>,
+}
+
+/// Public reports, newest first, filtered; cursor pagination on (time, id).
+pub async fn feed(platform: &Platform, query: &FeedQuery) -> Result<FeedPage, ReportsError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ReportsError::invalid("limit", "antara 1 dan 100"));
+    }
+    if let Some(category) = &query.category
+        && categories::by_id(category).is_none()
+    {
+        return Err(ReportsError::invalid("category", "kategori tidak dikenal"));
+    }
+    let region = match &query.region {
+        Some(code) if matches!(code.len(), 2 | 4 | 6) && code.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{code}%")
+        }
+        Some(_) => return Err(ReportsError::invalid("region", "kode wilayah 2, 4 atau 6 angka")),
+        None => "%".to_owned(),
+    };
+    let (before_ms, before_id) = match &query.cursor {
+        Some(cursor) => {
+            let (ms, id) = cursor
+                .split_once('~')
+                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| ReportsError::invalid("cursor", "kursor tidak valid"))?;
+            (ms, id)
+        }
+        None => (i64::MAX, String::new()),
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM reports WHERE visibility = 'public' \
+         AND ($1 = '' OR category = $1) AND ($2 = '' OR status = $2) AND district LIKE $3 \
+         AND (created_at_ms < $4 OR (created_at_ms = $4 AND ($5 = '' OR id < $5))) \
+         ORDER BY created_at_ms DESC, id DESC LIMIT $6"
+    ))
+    .bind(query.category.as_deref().unwrap_or(""))
+    .bind(query.status.as_deref().unwrap_or(""))
+    .bind(&region)
+    .bind(before_ms)
+    .bind(&before_id)
+    .bind(limit + 1)
+    .fetch_all(platform.store.reader())
+    .await
+    .map_err(StoreError::from)?;
+    let mut reports: Vec<ReportView> = rows.iter().map(|r| from_row(r).into_view(false)).collect();
+    let next = if reports.len() as i64 > limit {
+        reports.truncate(limit as usize);
+        reports.last().map(|r| format!("{}~{}", r.created_at_ms, r.id))
+    } else {
+        None
+    };
+    Ok(FeedPage { reports, next })
+}
+
+/// The department's reports (every department's for the top office), newest first.
+pub async fn queue(
+    platform: &Platform,
+    officer: &Principal,
+    status: Option<&str>,
+) -> Result<Vec<ReportView>, ReportsError> {
+    let department = officer_department(officer)?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM reports WHERE ($1 = '{TOP_AUTHORITY}' OR department = $1) AND ($2 = '' OR status = $2) \
+         ORDER BY created_at_ms DESC, id DESC LIMIT 500"
+    ))
+    .bind(department)
+    .bind(status.unwrap_or(""))
+    .fetch_all(platform.store.reader())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(rows.iter().map(|r| from_row(r).into_view(true)).collect())
+}
+
+fn officer_department(officer: &Principal) -> Result<&str, ReportsError> {
+    match officer.department.as_deref() {
+        Some(department)
+            if officer.has_role(Role::Officer)
+                && (department == TOP_AUTHORITY || categories::is_department(department)) =>
+        {
+            Ok(department)
+        }
+        _ => Err(ReportsError::Forbidden(
+            "hanya petugas dinas yang menangani laporan yang dapat melihat antrean".into(),
+        )),
+    }
+}
+
+/// What a department does to a report.
+#[derive(Clone, Copy, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Verified: it is ours and real.
+    Acknowledge,
+    /// Work has started.
+    Start,
+    /// Done (a note for the reporter is required).
+    Resolve,
+    /// Not a real problem, or not actionable (a note is required).
+    Reject,
+    /// A comment without a status change.
+    Comment,
+}
+
+/// A department's step on a report.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Triage {
+    pub action: Action,
+    pub note: Option<String>,
+    /// For the departments only (not shown to the reporter or the public).
+    #[serde(default)]
+    pub internal: bool,
+}
+
+/// Applies a department's step; only officers of the report's own department may.
+pub async fn triage(
+    platform: &Platform,
+    officer: &Principal,
+    id: &str,
+    step: &Triage,
+) -> Result<ReportView, ReportsError> {
+    let department = officer_department(officer)?;
+    let note = step.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if let Some(note) = note
+        && char_len(note) > 2000
+    {
+        return Err(ReportsError::invalid("note", "catatan paling banyak 2.000 karakter"));
+    }
+    let mut tx = platform.store.begin().await?;
+    let row = sqlx::query("SELECT department, status FROM reports WHERE id = $1")
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    let Some(row) = row else {
+        return Err(ReportsError::NotFound);
+    };
+    let (owner, from): (String, String) = (row.get(0), row.get(1));
+    if owner != department {
+        // Another department's report does not exist for this officer.
+        return Err(ReportsError::NotFound);
+    }
+    let to = match (step.action, from.as_str()) {
+        (Action::Comment, _) => from.clone(),
+        (Action::Acknowledge, "submitted") => "acknowledged".into(),
+        (Action::Start, "submitted" | "acknowledged") => "in_progress".into(),
+        (Action::Resolve, "acknowledged" | "in_progress") => "resolved".into(),
+        (Action::Reject, "submitted" | "acknowledged") => "rejected".into(),
+        (action, status) => {
+            return Err(ReportsError::Conflict(format!(
+                "tindakan {action:?} tidak berlaku untuk laporan berstatus {status}"
+            )));
+        }
+    };
+    if matches!(step.action, Action::Resolve | Action::Reject | Action::Comment) && note.is_none() {
+        return Err(ReportsError::invalid("note", "catatan wajib diisi untuk tindakan ini"));
+    }
+    if step.internal && !matches!(step.action, Action::Comment) {
+        return Err(ReportsError::invalid(
+            "internal",
+            "hanya komentar yang dapat bersifat internal",
+        ));
+    }
+    let now = platform.clock.now_ms();
+    if to != from {
+        sqlx::query("UPDATE reports SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4")
+            .bind(&to)
+            .bind(now)
+            .bind(id)
+            .bind(&from)
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+    }
+    append_step(
+        &mut tx,
+        id,
+        &to,
+        note,
+        step.internal,
+        Some(&officer.subject),
+        Some(department),
+        now,
+    )
+    .await?;
+    tx.audit(&AuditRecord {
+        actor: &officer.audit_actor(),
+        action: "reports.report.triage",
+        target: &format!("report:{id}"),
+        outcome: Outcome::Success,
+        details: Some(serde_json::json!({ "from": from, "to": to })),
+    })
+    .await?;
+    if to != from {
+        tx.append_event(&ReportStatusChanged {
+            report_id: id.to_owned(),
+            department: department.to_owned(),
+            from,
+            to,
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    let stored = load(platform, id, true).await?.ok_or(ReportsError::NotFound)?;
+    Ok(stored.into_view(true))
+}
+
+/// The reporter withdraws their own report while no department has acted on it.
+pub async fn withdraw(platform: &Platform, citizen: &Principal, id: &str) -> Result<ReportView, ReportsError> {
+    let mut tx = platform.store.begin().await?;
+    let row = sqlx::query("SELECT reporter, status, department FROM reports WHERE id = $1")
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    let Some(row) = row else {
+        return Err(ReportsError::NotFound);
+    };
+    let (reporter, status, department): (Option<String>, String, String) = (row.get(0), row.get(1), row.get(2));
+    if reporter.as_deref() != Some(citizen.subject.as_str()) {
+        return Err(ReportsError::NotFound);
+    }
+    if status != "submitted" {
+        return Err(ReportsError::Conflict(
+            "laporan yang sudah ditangani dinas tidak dapat ditarik".into(),
+        ));
+    }
+    let now = platform.clock.now_ms();
+    sqlx::query("UPDATE reports SET status = 'withdrawn', updated_at_ms = $1 WHERE id = $2 AND status = 'submitted'")
+        .bind(now)
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    append_step(&mut tx, id, "withdrawn", None, false, None, None, now).await?;
+    tx.audit(&AuditRecord {
+        actor: &citizen.audit_actor(),
+        action: "reports.report.withdraw",
+        target: &format!("report:{id}"),
+        outcome: Outcome::Success,
+        details: None,
+    })
+    .await?;
+    tx.append_event(&ReportStatusChanged {
+        report_id: id.to_owned(),
+        department,
+        from: status,
+        to: "withdrawn".into(),
+    })
+    .await?;
+    tx.commit().await?;
+    get(platform, Some(citizen), id).await
+}

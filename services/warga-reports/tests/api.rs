@@ -1,0 +1,574 @@
+//! JagaWarga through HTTPS on SQLite and PostgreSQL: who may report, what is stored of an
+//! anonymous report (nothing that names its reporter), who sees which report, the public
+//! feed, triage by the responsible department only, withdrawal, and the anonymous quota.
+
+use warga_testkit as common;
+
+use axum::Router;
+use common::{Engine, TestApp};
+use serde_json::{Value, json};
+use sqlx::Row;
+use warga_population::links::{self, LinkAsk, LinkDecision};
+use warga_population::residents::{self, NewResident};
+
+const NIK_A: &str = "3171075203950004";
+const NIK_B: &str = "3171071203950005";
+
+fn resident(nik: &str, birth_date: &str, sex: &str, name: &str) -> NewResident {
+    serde_json::from_value(json!({
+        "nik": nik, "full_name": name, "birth_place": "Jakarta", "birth_date": birth_date, "sex": sex,
+        "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "Kebon Kacang", "district": "317107",
+        "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
+    }))
+    .unwrap()
+}
+
+/// Registers a resident and links the account `subject` to it, through the population
+/// service's own functions (an officer's confirmation).
+async fn linked_citizen(app: &TestApp, subject: &str, nik: &str, birth_date: &str, sex: &str, name: &str) -> String {
+    residents::register(&app.platform, &resident(nik, birth_date, sex, name), "user:capil")
+        .await
+        .unwrap();
+    let request = links::ask(
+        &app.platform,
+        subject,
+        subject,
+        &LinkAsk {
+            nik: nik.into(),
+            birth_date: birth_date.into(),
+        },
+    )
+    .await
+    .unwrap();
+    links::decide(
+        &app.platform,
+        &request,
+        &LinkDecision {
+            approve: true,
+            reason: None,
+        },
+        "user:capil",
+    )
+    .await
+    .unwrap();
+    app.token(subject, &["citizen"]).await
+}
+
+async fn officer(app: &TestApp, subject: &str, department: &str) -> String {
+    let claims = warga_auth::AccessClaims {
+        roles: vec!["officer".into()],
+        department: Some(department.into()),
+        ..warga_auth::AccessClaims::new(subject, &app.platform.config.identity.audience)
+    };
+    app.token_with(claims).await
+}
+
+async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+    let mut request = app.client.post(format!("{}{path}", app.url)).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = app.client.get(format!("{}{path}", app.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+fn report(title: &str, category: &str, visibility: &str) -> Value {
+    json!({
+        "title": title, "description": "Lubang besar di tengah jalan, berbahaya untuk motor.",
+        "category": category, "latitude": -6.1862, "longitude": 106.8063, "district": "317107",
+        "visibility": visibility
+    })
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(app.platform.store.reader())
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Every text the reports service wrote: its tables, its events and its audit records.
+async fn written_by_reports(app: &TestApp) -> String {
+    let queries = [
+        "SELECT COALESCE(reporter, '') || ' ' || id || ' ' || title || ' ' || description || ' ' || \
+         COALESCE(receipt_hash, '') FROM reports",
+        "SELECT COALESCE(note, '') || ' ' || COALESCE(actor, '') || ' ' || COALESCE(department, '') FROM report_events",
+        "SELECT CAST(payload AS TEXT) || ' ' || COALESCE(traceparent, '') FROM outbox WHERE topic LIKE 'reports.%'",
+        "SELECT actor || ' ' || target || ' ' || COALESCE(CAST(details AS TEXT), '') || ' ' || COALESCE(trace_id, '') \
+         FROM audit_log WHERE action LIKE 'reports.%'",
+        "SELECT account_key FROM report_anonymous_quota",
+    ];
+    let mut all = String::new();
+    for sql in queries {
+        for row in sqlx::query(sql).fetch_all(app.platform.store.reader()).await.unwrap() {
+            all.push_str(&row.get::<String, _>(0));
+            all.push('\n');
+        }
+    }
+    all
+}
+
+async fn reports_end_to_end(engine: Engine) {
+    let Some(app) = common::spawn_app_with(engine, Router::new(), vec![], |config| {
+        config
+            .section_mut::<warga_reports::config::ReportsConfig>()
+            .anonymous_per_day = 2;
+    })
+    .await
+    else {
+        eprintln!("skipped: engine not configured");
+        return;
+    };
+    let siti = linked_citizen(&app, "citizen-siti", NIK_A, "1995-03-12", "female", "Siti Aminah").await;
+    let budi = linked_citizen(&app, "citizen-budi", NIK_B, "1995-03-12", "male", "Budi Santoso").await;
+    let stranger = app.token("citizen-unlinked", &["citizen"]).await;
+    let pu = officer(&app, "officer-pu", "dinas-pu").await;
+    let dlh = officer(&app, "officer-dlh", "dlh").await;
+    let mayor = officer(&app, "officer-mayor", "pemkot").await;
+
+    // Categories for the form, in Bahasa Indonesia.
+    let categories: Vec<Value> = get(&app, "/api/v1/reports/categories", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        categories
+            .iter()
+            .any(|c| c["id"] == "jalan-rusak" && c["department"] == "dinas-pu")
+    );
+
+    // Only a citizen (403 otherwise) linked to a resident (409 otherwise) may report.
+    let refused = post(
+        &app,
+        "/api/v1/reports",
+        Some(&stranger),
+        report("Jalan berlubang", "jalan-rusak", "public"),
+    )
+    .await;
+    assert_eq!(refused.status(), 409, "a citizen, but not yet linked to a resident");
+    let problem: Value = refused.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("ditautkan"), "{problem}");
+    assert_eq!(
+        post(
+            &app,
+            "/api/v1/reports",
+            Some(&pu),
+            report("Jalan berlubang", "jalan-rusak", "public")
+        )
+        .await
+        .status(),
+        403
+    );
+
+    // Bad input names the field; nothing is stored.
+    for (body, field) in [
+        (report("Jalan berlubang", "nope", "public"), "category"),
+        (report("Ja", "jalan-rusak", "public"), "title"),
+        (
+            json!({"title": "Jalan berlubang", "description": "x".repeat(10_000), "category": "jalan-rusak",
+                "latitude": -6.2, "longitude": 106.8, "district": "317107", "visibility": "public"}),
+            "description",
+        ),
+        (
+            json!({"title": "Jalan berlubang", "description": "Lubang besar sekali di sini", "category": "jalan-rusak",
+                "latitude": 51.5, "longitude": 106.8, "district": "317107", "visibility": "public"}),
+            "latitude",
+        ),
+        (
+            json!({"title": "Jalan berlubang", "description": "Lubang besar sekali di sini", "category": "jalan-rusak",
+                "latitude": -6.2, "longitude": 106.8, "district": "999999", "visibility": "public"}),
+            "district",
+        ),
+    ] {
+        let response = post(&app, "/api/v1/reports", Some(&siti), body).await;
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.json::<Value>().await.unwrap()["field"], field);
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM reports").await,
+        0,
+        "nothing half-written"
+    );
+
+    // Siti files a public and a private report; Budi a public one about rubbish.
+    let public: Value = {
+        let response = post(
+            &app,
+            "/api/v1/reports",
+            Some(&siti),
+            report("Jalan berlubang di Kebon Kacang", "jalan-rusak", "public"),
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    };
+    assert!(public["receipt"].is_null(), "only anonymous reports get a receipt");
+    let public_id = public["report"]["id"].as_str().unwrap().to_owned();
+    let private: Value = post(
+        &app,
+        "/api/v1/reports",
+        Some(&siti),
+        report("Got mampet depan rumah", "saluran-tersumbat", "private"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let private_id = private["report"]["id"].as_str().unwrap().to_owned();
+    let rubbish: Value = post(
+        &app,
+        "/api/v1/reports",
+        Some(&budi),
+        report("Sampah menumpuk di taman", "sampah-liar", "public"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let rubbish_id = rubbish["report"]["id"].as_str().unwrap().to_owned();
+
+    // Who sees the private report: its reporter, its department, the top office.
+    for (token, status) in [
+        (Some(siti.as_str()), 200),
+        (Some(budi.as_str()), 404),
+        (None, 404),
+        (Some(pu.as_str()), 200),
+        (Some(dlh.as_str()), 404),
+        (Some(mayor.as_str()), 200),
+    ] {
+        assert_eq!(
+            get(&app, &format!("/api/v1/reports/{private_id}"), token)
+                .await
+                .status(),
+            status
+        );
+    }
+    assert_eq!(
+        get(&app, &format!("/api/v1/reports/{public_id}"), None).await.status(),
+        200
+    );
+
+    // The public feed: public reports only, filtered, paged by cursor.
+    let page: Value = get(&app, "/api/v1/reports?limit=1", None).await.json().await.unwrap();
+    assert_eq!(page["reports"].as_array().unwrap().len(), 1);
+    let next = page["next"].as_str().unwrap().to_owned();
+    let rest: Value = get(&app, &format!("/api/v1/reports?limit=1&cursor={next}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut seen: Vec<String> = [&page, &rest]
+        .iter()
+        .flat_map(|p| {
+            p["reports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    seen.sort();
+    let mut expected = vec![public_id.clone(), rubbish_id.clone()];
+    expected.sort();
+    assert_eq!(seen, expected, "both public reports, once each; never the private one");
+    assert!(rest["next"].is_null());
+    let roads: Value = get(&app, "/api/v1/reports?category=jalan-rusak&region=3171", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(roads["reports"].as_array().unwrap().len(), 1);
+    assert_eq!(get(&app, "/api/v1/reports?region=31x", None).await.status(), 400);
+
+    // My reports: Siti's two.
+    let mine: Vec<Value> = get(&app, "/api/v1/reports/mine", Some(&siti))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 2);
+
+    // Departments see only their own queue; the top office sees all.
+    let queue = |token: String| {
+        let app = &app;
+        async move {
+            let list: Vec<Value> = get(app, "/api/v1/reports/queue", Some(&token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let mut ids: Vec<String> = list.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut pu_expected = vec![public_id.clone(), private_id.clone()];
+    pu_expected.sort();
+    assert_eq!(queue(pu.clone()).await, pu_expected);
+    assert_eq!(queue(dlh.clone()).await, vec![rubbish_id.clone()]);
+    assert_eq!(queue(mayor.clone()).await.len(), 3);
+    assert_eq!(get(&app, "/api/v1/reports/queue", Some(&siti)).await.status(), 403);
+
+    // Triage: only the responsible department; notes where the step needs one.
+    let triage = |id: String, token: String, body: Value| {
+        let app = &app;
+        async move { post(app, &format!("/api/v1/reports/{id}/triage"), Some(&token), body).await }
+    };
+    assert_eq!(
+        triage(public_id.clone(), dlh.clone(), json!({"action": "acknowledge"}))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        triage(public_id.clone(), pu.clone(), json!({"action": "resolve"}))
+            .await
+            .status(),
+        409
+    );
+    assert_eq!(
+        triage(public_id.clone(), pu.clone(), json!({"action": "acknowledge"}))
+            .await
+            .status(),
+        200
+    );
+    let no_note = triage(public_id.clone(), pu.clone(), json!({"action": "resolve"})).await;
+    assert_eq!(
+        (
+            no_note.status().as_u16(),
+            no_note.json::<Value>().await.unwrap()["field"].clone()
+        ),
+        (400, json!("note"))
+    );
+    assert_eq!(
+        triage(
+            public_id.clone(),
+            pu.clone(),
+            json!({"action": "comment", "note": "tim survei besok", "internal": true})
+        )
+        .await
+        .status(),
+        200
+    );
+    let resolved: Value = triage(
+        public_id.clone(),
+        pu.clone(),
+        json!({"action": "resolve", "note": "Sudah ditambal."}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(resolved["status"], "resolved");
+    // The reporter sees the public steps, not the internal note.
+    let seen_by_siti: Value = get(&app, &format!("/api/v1/reports/{public_id}"), Some(&siti))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let steps: Vec<&str> = seen_by_siti["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["submitted", "acknowledged", "resolved"]);
+    assert!(!seen_by_siti.to_string().contains("tim survei"));
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM outbox WHERE topic = 'reports.report.status_changed'"
+        )
+        .await,
+        2
+    );
+
+    // Withdrawal: only the reporter, only before a department acted.
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/reports/{public_id}/withdraw"),
+            Some(&siti),
+            json!({})
+        )
+        .await
+        .status(),
+        409
+    );
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/reports/{private_id}/withdraw"),
+            Some(&budi),
+            json!({})
+        )
+        .await
+        .status(),
+        404
+    );
+    let withdrawn: Value = post(
+        &app,
+        &format!("/api/v1/reports/{private_id}/withdraw"),
+        Some(&siti),
+        json!({}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(withdrawn["status"], "withdrawn");
+
+    // Anonymous: Budi writes who he is into the text; nothing that names him is stored.
+    let before = written_by_reports(&app).await;
+    let anonymous = post(
+        &app,
+        "/api/v1/reports/anonymous",
+        Some(&budi),
+        json!({
+            "title": "Pungutan liar pedagang di trotoar",
+            "description": format!("Saya Budi Santoso, NIK {NIK_B}, HP 0812-3456-7890, email budi.s@contoh.co.id. \
+                                    Pedagang ditarik uang setiap hari."),
+            "category": "pedagang-liar", "latitude": -6.19, "longitude": 106.81, "district": "317107",
+            "visibility": "public"
+        }),
+    )
+    .await;
+    assert_eq!(anonymous.status(), 201);
+    let anonymous: Value = anonymous.json().await.unwrap();
+    let receipt = anonymous["receipt"].as_str().unwrap().to_owned();
+    let anonymous_id = anonymous["report"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(anonymous["report"]["visibility"], "anonymous");
+    assert_eq!(
+        anonymous["report"]["created_at_ms"].as_i64().unwrap() % 3_600_000,
+        0,
+        "coarsened to the hour"
+    );
+    let after = written_by_reports(&app).await;
+    let earlier: std::collections::HashSet<&str> = before.lines().collect();
+    let new_text: String = after
+        .lines()
+        .filter(|line| !earlier.contains(line))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for secret in [
+        "citizen-budi",
+        "Budi",
+        "Santoso",
+        NIK_B,
+        "3456",
+        "7890",
+        "budi.s",
+        "contoh.co.id",
+    ] {
+        assert!(
+            !new_text.contains(secret),
+            "{secret:?} was stored with the anonymous report:\n{new_text}"
+        );
+    }
+    assert!(
+        new_text.contains("[NIK disembunyikan]") && new_text.contains("[nama disembunyikan]"),
+        "{new_text}"
+    );
+    assert!(
+        !new_text.contains(&receipt) && !new_text.contains(receipt.split_once('.').unwrap().1),
+        "only a hash of the receipt"
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) FROM reports WHERE id = '{anonymous_id}' AND reporter IS NULL")
+        )
+        .await,
+        1
+    );
+    // Not in Budi's list, not in the public feed; the department and the receipt see it.
+    let budis: Vec<Value> = get(&app, "/api/v1/reports/mine", Some(&budi))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(budis.iter().all(|r| r["id"] != anonymous_id.as_str()));
+    assert_eq!(
+        get(&app, &format!("/api/v1/reports/{anonymous_id}"), Some(&budi))
+            .await
+            .status(),
+        404
+    );
+    let satpol = officer(&app, "officer-satpol", "satpol-pp").await;
+    assert_eq!(
+        get(&app, &format!("/api/v1/reports/{anonymous_id}"), Some(&satpol))
+            .await
+            .status(),
+        200
+    );
+    let followed: Value = post(&app, "/api/v1/reports/receipt", None, json!({ "code": receipt }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(followed["id"], anonymous_id.as_str());
+    let forged = format!("{anonymous_id}.AAAAAAAAAAAAAAAAAAAAAA");
+    assert_eq!(
+        post(&app, "/api/v1/reports/receipt", None, json!({ "code": forged }))
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        post(&app, "/api/v1/reports/receipt", None, json!({ "code": "no-dot" }))
+            .await
+            .status(),
+        400
+    );
+
+    // The quota (two a day here): the third anonymous report is refused, with a 429.
+    let second = post(
+        &app,
+        "/api/v1/reports/anonymous",
+        Some(&budi),
+        report("Lampu jalan mati total", "lampu-jalan", "anonymous"),
+    )
+    .await;
+    assert_eq!(second.status(), 201);
+    let third = post(
+        &app,
+        "/api/v1/reports/anonymous",
+        Some(&budi),
+        report("Lampu jalan mati lagi", "lampu-jalan", "anonymous"),
+    )
+    .await;
+    assert_eq!(third.status(), 429);
+    assert_eq!(
+        post(
+            &app,
+            "/api/v1/reports",
+            Some(&budi),
+            report("Lampu jalan mati", "lampu-jalan", "anonymous")
+        )
+        .await
+        .status(),
+        400,
+        "anonymous reports have their own route"
+    );
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(doc["paths"].get("/api/v1/reports/anonymous").is_some());
+}
+
+#[tokio::test]
+async fn reports_on_sqlite() {
+    reports_end_to_end(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn reports_on_postgres() {
+    reports_end_to_end(Engine::Postgres).await;
+}
