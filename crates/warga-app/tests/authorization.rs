@@ -177,6 +177,24 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ("GET", "/api/v1/reports/queue", "", Allowed::Roles(&[Role::Officer])),
     ("GET", "/api/v1/reports/no-such-report", "", Allowed::Public),
     (
+        "PATCH",
+        "/api/v1/reports/no-such-report",
+        r#"{"title": "Jalan berlubang parah"}"#,
+        Allowed::Roles(&[Role::Citizen]),
+    ),
+    (
+        "PUT",
+        "/api/v1/reports/no-such-report/upvote",
+        "",
+        Allowed::Roles(&[Role::Citizen]),
+    ),
+    (
+        "DELETE",
+        "/api/v1/reports/no-such-report/upvote",
+        "",
+        Allowed::Roles(&[Role::Citizen]),
+    ),
+    (
         "POST",
         "/api/v1/reports/no-such-report/withdraw",
         "{}",

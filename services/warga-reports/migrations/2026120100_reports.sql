@@ -46,3 +46,11 @@ CREATE TABLE report_anonymous_quota (
     used            BIGINT NOT NULL,
     PRIMARY KEY (window_start_ms, account_key)
 );
+
+-- One upvote per citizen and public report, under a keyed hash of (report, account): a
+-- vote cannot be traced to an account, nor two votes of one account linked across reports.
+CREATE TABLE report_upvotes (
+    report_id TEXT NOT NULL REFERENCES reports (id),
+    voter_key TEXT NOT NULL,
+    PRIMARY KEY (report_id, voter_key)
+);

@@ -47,9 +47,10 @@ const STEPS: &[warga_store::MigrationStep] = &[warga_store::MigrationStep {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_categories, submit, submit_anonymous, feed, mine, get_report, withdraw, follow, queue, triage),
+    paths(list_categories, submit, submit_anonymous, feed, mine, get_report, edit, upvote, unvote, withdraw, follow, queue,
+          triage),
     components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
-                       Triage, reports::Action, Receipt)),
+                       Triage, reports::Action, reports::ReportEdit, Receipt)),
     tags((name = "reports", description = "JagaWarga: city problems reported by citizens, triaged by departments"))
 )]
 struct ReportsApi;
@@ -76,7 +77,8 @@ impl Service for ReportsService {
             .route("/api/v1/reports/mine", get(mine))
             .route("/api/v1/reports/receipt", post(follow))
             .route("/api/v1/reports/queue", get(queue))
-            .route("/api/v1/reports/{id}", get(get_report))
+            .route("/api/v1/reports/{id}", get(get_report).patch(edit))
+            .route("/api/v1/reports/{id}/upvote", axum::routing::put(upvote).delete(unvote))
             .route("/api/v1/reports/{id}/withdraw", post(withdraw))
             .route("/api/v1/reports/{id}/triage", post(triage))
             .with_state(platform.clone())
@@ -171,6 +173,52 @@ async fn get_report(
     Path(id): Path<String>,
 ) -> Result<Json<ReportView>, ApiError> {
     Ok(Json(reports::get(&platform, viewer.as_ref(), &id).await?))
+}
+
+/// The reporter edits their report (title, description, category) until a department acts.
+#[utoipa::path(patch, path = "/api/v1/reports/{id}", tag = "reports", security(("bearer" = [])),
+    request_body = reports::ReportEdit, responses(
+    (status = 200, body = ReportView),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn edit(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(change): Json<reports::ReportEdit>,
+) -> Result<Json<ReportView>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(reports::edit(&platform, &auth.0, &id, &change).await?))
+}
+
+/// Supports a public report: one upvote per citizen, idempotent.
+#[utoipa::path(put, path = "/api/v1/reports/{id}/upvote", tag = "reports", security(("bearer" = [])), responses(
+    (status = 200, body = ReportView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn upvote(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ReportView>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(reports::vote(&platform, &auth.0, &id, true).await?))
+}
+
+/// Takes an upvote back (idempotent).
+#[utoipa::path(delete, path = "/api/v1/reports/{id}/upvote", tag = "reports", security(("bearer" = [])), responses(
+    (status = 200, body = ReportView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn unvote(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ReportView>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(reports::vote(&platform, &auth.0, &id, false).await?))
 }
 
 /// The reporter withdraws a report no department has acted on yet.

@@ -553,6 +553,8 @@ pub struct FeedQuery {
     pub status: Option<String>,
     /// A province (2 digits), regency (4) or district (6) code.
     pub region: Option<String>,
+    /// `recent` (newest first, the default) or `upvotes` (most supported first).
+    pub sort: Option<String>,
     /// From a previous page's `next`.
     pub cursor: Option<String>,
     /// At most 100; 20 by default.
@@ -585,21 +587,42 @@ pub async fn feed(platform: &Platform, query: &FeedQuery) -> Result<FeedPage, Re
         Some(_) => return Err(ReportsError::invalid("region", "kode wilayah 2, 4 atau 6 angka")),
         None => "%".to_owned(),
     };
-    let (before_ms, before_id) = match &query.cursor {
+    let by_upvotes = match query.sort.as_deref() {
+        None | Some("recent") => false,
+        Some("upvotes") => true,
+        Some(_) => return Err(ReportsError::invalid("sort", "recent atau upvotes")),
+    };
+    // The cursor is the last row's sort key: (time, id), or (upvotes, time, id).
+    let bad_cursor = || ReportsError::invalid("cursor", "kursor tidak valid");
+    let (before_votes, before_ms, before_id) = match &query.cursor {
         Some(cursor) => {
-            let (ms, id) = cursor
-                .split_once('~')
-                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| ReportsError::invalid("cursor", "kursor tidak valid"))?;
-            (ms, id)
+            let parts: Vec<&str> = cursor.split('~').collect();
+            match (by_upvotes, parts.as_slice()) {
+                (false, [ms, id]) => (i64::MAX, ms.parse::<i64>().map_err(|_| bad_cursor())?, (*id).to_owned()),
+                (true, [votes, ms, id]) => (
+                    votes.parse::<i64>().map_err(|_| bad_cursor())?,
+                    ms.parse::<i64>().map_err(|_| bad_cursor())?,
+                    (*id).to_owned(),
+                ),
+                _ => return Err(bad_cursor()),
+            }
         }
-        None => (i64::MAX, String::new()),
+        None => (i64::MAX, i64::MAX, String::new()),
+    };
+    let after_cursor = if by_upvotes {
+        "(upvotes < $7 OR (upvotes = $7 AND (created_at_ms < $4 OR (created_at_ms = $4 AND ($5 = '' OR id < $5)))))"
+    } else {
+        "($7 = $7 AND (created_at_ms < $4 OR (created_at_ms = $4 AND ($5 = '' OR id < $5))))"
+    };
+    let order = if by_upvotes {
+        "upvotes DESC, created_at_ms DESC, id DESC"
+    } else {
+        "created_at_ms DESC, id DESC"
     };
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM reports WHERE visibility = 'public' \
          AND ($1 = '' OR category = $1) AND ($2 = '' OR status = $2) AND district LIKE $3 \
-         AND (created_at_ms < $4 OR (created_at_ms = $4 AND ($5 = '' OR id < $5))) \
-         ORDER BY created_at_ms DESC, id DESC LIMIT $6"
+         AND {after_cursor} ORDER BY {order} LIMIT $6"
     ))
     .bind(query.category.as_deref().unwrap_or(""))
     .bind(query.status.as_deref().unwrap_or(""))
@@ -607,13 +630,20 @@ pub async fn feed(platform: &Platform, query: &FeedQuery) -> Result<FeedPage, Re
     .bind(before_ms)
     .bind(&before_id)
     .bind(limit + 1)
+    .bind(before_votes)
     .fetch_all(platform.store.reader())
     .await
     .map_err(StoreError::from)?;
     let mut reports: Vec<ReportView> = rows.iter().map(|r| from_row(r).into_view(false)).collect();
     let next = if reports.len() as i64 > limit {
         reports.truncate(limit as usize);
-        reports.last().map(|r| format!("{}~{}", r.created_at_ms, r.id))
+        reports.last().map(|r| {
+            if by_upvotes {
+                format!("{}~{}~{}", r.upvotes, r.created_at_ms, r.id)
+            } else {
+                format!("{}~{}", r.created_at_ms, r.id)
+            }
+        })
     } else {
         None
     };
@@ -814,6 +844,123 @@ pub async fn withdraw(platform: &Platform, citizen: &Principal, id: &str) -> Res
         department,
         from: status,
         to: "withdrawn".into(),
+    })
+    .await?;
+    tx.commit().await?;
+    get(platform, Some(citizen), id).await
+}
+
+/// Upvotes a public report (`up`) or takes the upvote back; idempotent both ways. Returns
+/// the report with its count.
+pub async fn vote(platform: &Platform, citizen: &Principal, id: &str, up: bool) -> Result<ReportView, ReportsError> {
+    if !citizen.has_role(Role::Citizen) {
+        return Err(ReportsError::Forbidden(
+            "hanya warga yang dapat mendukung laporan".into(),
+        ));
+    }
+    let voter = platform
+        .vault
+        .index(&format!("reports:upvote:{id}:{}", citizen.subject))
+        .await?;
+    let mut tx = platform.store.begin().await?;
+    let visibility: Option<String> = sqlx::query("SELECT visibility FROM reports WHERE id = $1")
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(StoreError::from)?
+        .map(|r| r.get(0));
+    if visibility.as_deref() != Some("public") {
+        return Err(ReportsError::NotFound);
+    }
+    let changed = if up {
+        sqlx::query("INSERT INTO report_upvotes (report_id, voter_key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+    } else {
+        sqlx::query("DELETE FROM report_upvotes WHERE report_id = $1 AND voter_key = $2")
+    }
+    .bind(id)
+    .bind(&voter)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?
+    .rows_affected();
+    if changed == 1 {
+        // The count moves only with the row that changed, in the same transaction: right
+        // under concurrent votes.
+        sqlx::query("UPDATE reports SET upvotes = upvotes + $1 WHERE id = $2")
+            .bind(if up { 1i64 } else { -1 })
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+    }
+    tx.commit().await?;
+    get(platform, Some(citizen), id).await
+}
+
+/// What a reporter may change before a department acts.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// A new category (and so, perhaps, a new department).
+    pub category: Option<String>,
+}
+
+/// The reporter edits their own (public or private) report while it is `submitted`.
+pub async fn edit(
+    platform: &Platform,
+    citizen: &Principal,
+    id: &str,
+    change: &ReportEdit,
+) -> Result<ReportView, ReportsError> {
+    let current = load(platform, id, false).await?.ok_or(ReportsError::NotFound)?;
+    if current.reporter.as_deref() != Some(citizen.subject.as_str()) {
+        return Err(ReportsError::NotFound);
+    }
+    let view = &current.view;
+    let new = NewReport {
+        title: change.title.clone().unwrap_or_else(|| view.title.clone()),
+        description: change.description.clone().unwrap_or_else(|| view.description.clone()),
+        category: change.category.clone().unwrap_or_else(|| view.category.clone()),
+        latitude: view.latitude,
+        longitude: view.longitude,
+        district: view.district.clone(),
+        visibility: view.visibility,
+    };
+    let (title, description, category) = check(&new)?;
+    let names = reporter_names(platform, &citizen.subject).await?;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (title, description) = (scrub(&title, &names), scrub(&description, &names));
+    let now = platform.clock.now_ms();
+    let mut tx = platform.store.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE reports SET title = $1, description = $2, category = $3, department = $4, updated_at_ms = $5 \
+         WHERE id = $6 AND reporter = $7 AND status = 'submitted'",
+    )
+    .bind(&title)
+    .bind(&description)
+    .bind(category.id)
+    .bind(category.department)
+    .bind(now)
+    .bind(id)
+    .bind(&citizen.subject)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?
+    .rows_affected();
+    if updated != 1 {
+        return Err(ReportsError::Conflict(
+            "laporan yang sudah ditangani dinas tidak dapat diubah".into(),
+        ));
+    }
+    append_step(&mut tx, id, "edited", None, false, None, None, now).await?;
+    tx.audit(&AuditRecord {
+        actor: &citizen.audit_actor(),
+        action: "reports.report.edit",
+        target: &format!("report:{id}"),
+        outcome: Outcome::Success,
+        details: Some(serde_json::json!({ "category": category.id })),
     })
     .await?;
     tx.commit().await?;

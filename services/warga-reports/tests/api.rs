@@ -6,6 +6,7 @@ use warga_testkit as common;
 
 use axum::Router;
 use common::{Engine, TestApp};
+use futures::future::join_all;
 use serde_json::{Value, json};
 use sqlx::Row;
 use warga_population::links::{self, LinkAsk, LinkDecision};
@@ -114,6 +115,26 @@ async fn written_by_reports(app: &TestApp) -> String {
         }
     }
     all
+}
+
+/// Ten more linked citizens, to vote at once.
+async fn futures_voters(app: &TestApp) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for i in 0..10 {
+        let nik = format!("31710712039500{:02}", 10 + i);
+        tokens.push(
+            linked_citizen(
+                app,
+                &format!("citizen-voter-{i}"),
+                &nik,
+                "1995-03-12",
+                "male",
+                "Pemilih Setia",
+            )
+            .await,
+        );
+    }
+    tokens
 }
 
 async fn reports_end_to_end(engine: Engine) {
@@ -288,6 +309,97 @@ async fn reports_end_to_end(engine: Engine) {
         .unwrap();
     assert_eq!(roads["reports"].as_array().unwrap().len(), 1);
     assert_eq!(get(&app, "/api/v1/reports?region=31x", None).await.status(), 400);
+
+    // Upvotes: one per citizen, idempotent, revocable, right under concurrency; public only.
+    let vote = |token: String, up: bool| {
+        let (app, id) = (&app, rubbish_id.clone());
+        async move {
+            let request = if up {
+                app.client.put(format!("{}/api/v1/reports/{id}/upvote", app.url))
+            } else {
+                app.client.delete(format!("{}/api/v1/reports/{id}/upvote", app.url))
+            };
+            let response = request.bearer_auth(token).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()["upvotes"].as_i64().unwrap()
+        }
+    };
+    let voters: Vec<String> = futures_voters(&app).await;
+    let votes = voters
+        .iter()
+        .map(|t| vote(t.clone(), true))
+        .chain(voters.iter().map(|t| vote(t.clone(), true)));
+    let _ = join_all(votes).await;
+    assert_eq!(
+        vote(siti.clone(), true).await,
+        voters.len() as i64 + 1,
+        "each citizen counted once"
+    );
+    assert_eq!(vote(siti.clone(), false).await, voters.len() as i64);
+    assert_eq!(
+        vote(siti.clone(), false).await,
+        voters.len() as i64,
+        "taking back twice changes nothing"
+    );
+    assert_eq!(
+        app.client
+            .put(format!("{}/api/v1/reports/{private_id}/upvote", app.url))
+            .bearer_auth(&budi)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "private reports take no votes"
+    );
+    let top: Value = get(&app, "/api/v1/reports?sort=upvotes&limit=1", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(top["reports"][0]["id"], rubbish_id.as_str());
+    let second: Value = get(
+        &app,
+        &format!(
+            "/api/v1/reports?sort=upvotes&limit=1&cursor={}",
+            top["next"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(second["reports"][0]["id"], public_id.as_str());
+    assert_eq!(get(&app, "/api/v1/reports?sort=loudest", None).await.status(), 400);
+
+    // Editing: the reporter only, until a department acts; the text is scrubbed again.
+    let edited = app
+        .client
+        .patch(format!("{}/api/v1/reports/{private_id}", app.url))
+        .bearer_auth(&siti)
+        .json(&json!({"description": "Got mampet, hubungi Siti di 081234567890 kalau perlu."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    let edited: Value = edited.json().await.unwrap();
+    assert!(
+        !edited["description"].as_str().unwrap().contains("081234567890"),
+        "{edited}"
+    );
+    assert!(!edited["description"].as_str().unwrap().contains("Siti"), "{edited}");
+    assert_eq!(
+        app.client
+            .patch(format!("{}/api/v1/reports/{private_id}", app.url))
+            .bearer_auth(&budi)
+            .json(&json!({"title": "Bukan laporan saya"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     // My reports: Siti's two.
     let mine: Vec<Value> = get(&app, "/api/v1/reports/mine", Some(&siti))
