@@ -168,6 +168,13 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         Allowed::Roles(&[Role::Citizen]),
     ),
     ("GET", "/api/v1/reports/mine", "", Allowed::Roles(&[Role::Citizen])),
+    ("GET", "/api/v1/reports/inbox", "", Allowed::Roles(&[Role::Citizen])),
+    (
+        "POST",
+        "/api/v1/reports/inbox/read",
+        "",
+        Allowed::Roles(&[Role::Citizen]),
+    ),
     (
         "POST",
         "/api/v1/reports/receipt",

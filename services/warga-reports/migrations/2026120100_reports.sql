@@ -54,3 +54,18 @@ CREATE TABLE report_upvotes (
     voter_key TEXT NOT NULL,
     PRIMARY KEY (report_id, voter_key)
 );
+
+-- The reporter's in-app inbox (R4): one entry per status change of their own public or
+-- private reports, written by a consumer of `reports.report.status_changed` (the event id
+-- keeps a redelivered event from writing twice). Anonymous reports have no inbox: their
+-- receipt holder reads the timeline.
+CREATE TABLE report_inbox (
+    event_id    TEXT   PRIMARY KEY,
+    subject     TEXT   NOT NULL,
+    report_id   TEXT   NOT NULL REFERENCES reports (id),
+    status      TEXT   NOT NULL,
+    message     TEXT   NOT NULL,
+    at_ms       BIGINT NOT NULL,
+    read_at_ms  BIGINT NULL
+);
+CREATE INDEX report_inbox_subject ON report_inbox (subject, at_ms);

@@ -4,7 +4,8 @@
 //! - [`categories`]: what can be reported and which department acts on it;
 //! - [`scrub`]: personal data taken out of a report's text before it is stored;
 //! - [`reports`]: submitting, the reporter's list, the public feed, following an anonymous
-//!   report by receipt, the departments' queue and triage — with who may see what.
+//!   report by receipt, the departments' queue and triage — with who may see what;
+//! - [`inbox`]: each status change reaches the reporter's inbox through the bus.
 //!
 //! Anonymous reports are filed at their own route, `POST /api/v1/reports/anonymous`, which
 //! the platform's edge never attributes to an account in logs or traces
@@ -15,6 +16,7 @@
 pub mod categories;
 pub mod config;
 mod error;
+pub mod inbox;
 pub mod reports;
 pub mod scrub;
 
@@ -47,10 +49,11 @@ const STEPS: &[warga_store::MigrationStep] = &[warga_store::MigrationStep {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_categories, submit, submit_anonymous, feed, mine, get_report, edit, upvote, unvote, withdraw, follow, queue,
+    paths(list_categories, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
           triage),
     components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
-                       Triage, reports::Action, reports::ReportEdit, Receipt)),
+                       Triage, reports::Action, reports::ReportEdit, Receipt,
+                       inbox::Inbox, inbox::Notification)),
     tags((name = "reports", description = "JagaWarga: city problems reported by citizens, triaged by departments"))
 )]
 struct ReportsApi;
@@ -75,6 +78,8 @@ impl Service for ReportsService {
             .route("/api/v1/reports", get(feed).post(submit))
             .route("/api/v1/reports/anonymous", post(submit_anonymous))
             .route("/api/v1/reports/mine", get(mine))
+            .route("/api/v1/reports/inbox", get(my_inbox))
+            .route("/api/v1/reports/inbox/read", post(read_inbox))
             .route("/api/v1/reports/receipt", post(follow))
             .route("/api/v1/reports/queue", get(queue))
             .route("/api/v1/reports/{id}", get(get_report).patch(edit))
@@ -90,7 +95,7 @@ impl Service for ReportsService {
         sections.with::<config::ReportsConfig>()
     }
     fn handlers(&self, _platform: &Platform) -> Vec<Arc<dyn Handler>> {
-        Vec::new()
+        vec![Arc::new(inbox::ReporterNotifier)]
     }
 }
 
@@ -160,6 +165,22 @@ async fn feed(State(platform): State<Platform>, Query(query): Query<FeedQuery>) 
 async fn mine(State(platform): State<Platform>, auth: Auth) -> Result<Json<Vec<ReportView>>, ApiError> {
     auth.require_any(&[Role::Citizen])?;
     Ok(Json(reports::mine(&platform, &auth.0.subject).await?))
+}
+
+/// The citizen's notifications: every status change of their reports.
+#[utoipa::path(get, path = "/api/v1/reports/inbox", tag = "reports", security(("bearer" = [])),
+    responses((status = 200, body = inbox::Inbox)))]
+async fn my_inbox(State(platform): State<Platform>, auth: Auth) -> Result<Json<inbox::Inbox>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(inbox::inbox(&platform, &auth.0.subject).await?))
+}
+
+/// Marks the citizen's notifications read.
+#[utoipa::path(post, path = "/api/v1/reports/inbox/read", tag = "reports", security(("bearer" = [])),
+    responses((status = 200, body = inbox::Inbox)))]
+async fn read_inbox(State(platform): State<Platform>, auth: Auth) -> Result<Json<inbox::Inbox>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(inbox::mark_read(&platform, &auth.0.subject).await?))
 }
 
 /// One report, if the caller may see it.

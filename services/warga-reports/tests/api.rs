@@ -504,6 +504,44 @@ async fn reports_end_to_end(engine: Engine) {
         2
     );
 
+    // Each status change reached Siti's inbox through the bus, once; an internal comment did not.
+    app.settled().await;
+    let inbox: Value = get(&app, "/api/v1/reports/inbox", Some(&siti))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = inbox["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["resolved", "acknowledged"], "{inbox}");
+    assert_eq!(inbox["unread"], 2);
+    assert!(
+        inbox["notifications"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sudah diselesaikan")
+    );
+    let read: Value = post(&app, "/api/v1/reports/inbox/read", Some(&siti), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["unread"], 0);
+    let budis_inbox: Value = get(&app, "/api/v1/reports/inbox", Some(&budi))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        budis_inbox["notifications"].as_array().unwrap().len(),
+        0,
+        "only the reporter is told"
+    );
+
     // Withdrawal: only the reporter, only before a department acted.
     assert_eq!(
         post(

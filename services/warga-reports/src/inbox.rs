@@ -1,0 +1,125 @@
+//! Notifications to reporters (R4): every status change of a citizen's own report reaches
+//! their in-app inbox through the outbox and the bus, once, whatever the bus redelivers.
+//! A citizen's own withdrawal is not news to them; anonymous reports have no recipient
+//! (their receipt holder reads the timeline).
+
+use serde::Serialize;
+use sqlx::Row;
+use warga_bus::HandlerError;
+use warga_core::{Envelope, Event};
+use warga_http::Platform;
+use warga_store::{StoreError, Tx};
+
+use crate::error::ReportsError;
+use crate::reports::ReportStatusChanged;
+
+/// A status in the reporter's words.
+pub fn status_text(status: &str) -> &'static str {
+    match status {
+        "acknowledged" => "sudah diverifikasi dinas",
+        "in_progress" => "sedang dikerjakan",
+        "resolved" => "sudah diselesaikan",
+        "rejected" => "ditolak",
+        "withdrawn" => "ditarik",
+        "submitted" => "terkirim",
+        _ => "diperbarui",
+    }
+}
+
+/// Writes the reporter's inbox entry for a status change.
+pub struct ReporterNotifier;
+
+#[async_trait::async_trait]
+impl warga_bus::Handler for ReporterNotifier {
+    fn name(&self) -> &'static str {
+        "reports-reporter-inbox"
+    }
+    fn topics(&self) -> &'static [&'static str] {
+        &[ReportStatusChanged::TOPIC]
+    }
+    async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError> {
+        let changed: ReportStatusChanged = event.decode()?;
+        if changed.to == "withdrawn" {
+            return Ok(());
+        }
+        let row = sqlx::query("SELECT reporter, title FROM reports WHERE id = $1")
+            .bind(&changed.report_id)
+            .fetch_optional(tx.conn())
+            .await?;
+        let Some(row) = row else { return Ok(()) };
+        let (reporter, title): (Option<String>, String) = (row.get(0), row.get(1));
+        let Some(reporter) = reporter else { return Ok(()) };
+        let message = format!("Laporan \"{title}\" {}.", status_text(&changed.to));
+        sqlx::query(
+            "INSERT INTO report_inbox (event_id, subject, report_id, status, message, at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event.id.as_str())
+        .bind(&reporter)
+        .bind(&changed.report_id)
+        .bind(&changed.to)
+        .bind(&message)
+        .bind(event.occurred_at_ms)
+        .execute(tx.conn())
+        .await?;
+        Ok(())
+    }
+}
+
+/// One notification.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Notification {
+    pub report_id: String,
+    pub status: String,
+    pub message: String,
+    pub at_ms: i64,
+    pub read: bool,
+}
+
+/// The citizen's inbox, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Inbox {
+    pub unread: i64,
+    pub notifications: Vec<Notification>,
+}
+
+pub async fn inbox(platform: &Platform, subject: &str) -> Result<Inbox, ReportsError> {
+    let rows = sqlx::query(
+        "SELECT report_id, status, message, at_ms, read_at_ms FROM report_inbox WHERE subject = $1 \
+         ORDER BY at_ms DESC, event_id DESC LIMIT 100",
+    )
+    .bind(subject)
+    .fetch_all(platform.store.reader())
+    .await
+    .map_err(StoreError::from)?;
+    let notifications: Vec<Notification> = rows
+        .iter()
+        .map(|r| Notification {
+            report_id: r.get(0),
+            status: r.get(1),
+            message: r.get(2),
+            at_ms: r.get(3),
+            read: r.get::<Option<i64>, _>(4).is_some(),
+        })
+        .collect();
+    let unread: i64 = sqlx::query("SELECT COUNT(*) FROM report_inbox WHERE subject = $1 AND read_at_ms IS NULL")
+        .bind(subject)
+        .fetch_one(platform.store.reader())
+        .await
+        .map_err(StoreError::from)?
+        .get(0);
+    Ok(Inbox { unread, notifications })
+}
+
+/// Marks every notification of the citizen read.
+pub async fn mark_read(platform: &Platform, subject: &str) -> Result<Inbox, ReportsError> {
+    let mut tx = platform.store.begin().await?;
+    sqlx::query("UPDATE report_inbox SET read_at_ms = $1 WHERE subject = $2 AND read_at_ms IS NULL")
+        .bind(platform.clock.now_ms())
+        .bind(subject)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    tx.commit().await?;
+    inbox(platform, subject).await
+}
