@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio_util::sync::CancellationToken;
-use warga_bus::{Bus, Handler, Workers};
+use warga_bus::{Bus, Handler};
 use warga_config::Config;
 use warga_core::time::{Clock, SystemClock};
 use warga_http::server::Server;
@@ -62,7 +62,7 @@ pub struct Running {
     pub demo: Option<DemoSummary>,
     pub ledger: Option<EmbeddedNetwork>,
     server: Server,
-    workers: Option<Workers>,
+    workers: Option<Background>,
     /// The event handlers running here (empty without workers).
     handlers: Vec<Arc<dyn Handler>>,
     /// Whether the store was opened here (and so is closed at shutdown).
@@ -176,7 +176,12 @@ impl Launch {
             all.extend(handlers);
             running_handlers = all.clone();
             match bus.start_workers(all, CancellationToken::new()).await {
-                Ok(workers) => Some(workers),
+                Ok(workers) => {
+                    let jobs = services.iter().flat_map(|s| s.jobs(&platform)).collect();
+                    let stop_jobs = CancellationToken::new();
+                    let job_tasks = warga_http::spawn_jobs(jobs, stop_jobs.clone());
+                    Some((workers, stop_jobs, job_tasks))
+                }
                 Err(error) => {
                     let _ = server.shutdown(Duration::ZERO).await;
                     return Err(AppError::Workers(error));
@@ -193,7 +198,7 @@ impl Launch {
                 Err(error) => {
                     let _ = server.shutdown(Duration::ZERO).await;
                     if let Some(workers) = workers {
-                        workers.shutdown().await;
+                        stop_workers(workers).await;
                     }
                     return Err(error);
                 }
@@ -263,7 +268,7 @@ impl Running {
         } = self;
         let (served, ()) = tokio::join!(server.shutdown(grace), async {
             if let Some(workers) = workers {
-                workers.shutdown().await;
+                stop_workers(workers).await;
             }
         });
         if let Some(ledger) = ledger {
@@ -275,6 +280,19 @@ impl Running {
         tracing::info!("stopped");
         served.map_err(AppError::Http)
     }
+}
+
+/// Event consumers and periodic jobs, stopped together (a job's pass in progress finishes).
+type Background = (warga_bus::Workers, CancellationToken, Vec<tokio::task::JoinHandle<()>>);
+
+async fn stop_workers((workers, stop_jobs, job_tasks): Background) {
+    stop_jobs.cancel();
+    let jobs = async {
+        for task in job_tasks {
+            let _ = task.await;
+        }
+    };
+    tokio::join!(workers.shutdown(), jobs);
 }
 
 /// The platform of `config` without serving it: the store opened and migrated, the bus

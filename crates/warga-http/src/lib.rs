@@ -50,4 +50,4 @@ pub use extract::Json;
 pub use middleware::REQUEST_ID_HEADER;
 pub use ops::{app, app_with, openapi};
 pub use problem::{ApiError, Problem, ProblemType, ProtocolError};
-pub use service::{AuthContext, LocalIssuer, Platform, Service};
+pub use service::{AuthContext, Job, LocalIssuer, Platform, Service, spawn_jobs};

@@ -116,4 +116,54 @@ pub trait Service: Send + Sync + 'static {
     fn sections(&self, sections: warga_config::Sections) -> warga_config::Sections {
         sections
     }
+    /// Work the service does on its own schedule (durable timers, sweeps); it runs where
+    /// background workers are enabled, beside the event consumers. None by default.
+    fn jobs(&self, _platform: &Platform) -> Vec<Arc<dyn Job>> {
+        Vec::new()
+    }
+}
+
+/// A periodic job: [`Job::run`] is called every [`Job::interval`] until shutdown. Its state
+/// lives in the database (leases, not memory), so any number of processes may run it.
+#[async_trait::async_trait]
+pub trait Job: Send + Sync + 'static {
+    /// For logs: lowercase, `-` between words.
+    fn name(&self) -> &'static str;
+    fn interval(&self) -> std::time::Duration;
+    /// One pass; returns how many items it handled (for the log).
+    async fn run(&self) -> Result<usize, String>;
+}
+
+/// Runs `jobs` until `stop` is cancelled; each pass's failure is logged, and the next pass
+/// comes at the job's interval. A pass in progress finishes before the task ends.
+pub fn spawn_jobs(
+    jobs: Vec<Arc<dyn Job>>,
+    stop: tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    jobs.into_iter()
+        .map(|job| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tracing::info!(
+                    job = job.name(),
+                    interval_ms = job.interval().as_millis() as u64,
+                    "job started"
+                );
+                loop {
+                    match job.run().await {
+                        Ok(0) => {}
+                        Ok(done) => tracing::info!(job = job.name(), done, "job pass"),
+                        Err(error) => {
+                            tracing::warn!(job = job.name(), %error, "job pass failed; retrying at the next interval")
+                        }
+                    }
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(job.interval()) => {}
+                    }
+                }
+                tracing::info!(job = job.name(), "job stopped");
+            })
+        })
+        .collect()
 }

@@ -15,6 +15,8 @@ CREATE TABLE reports (
     status         TEXT   NOT NULL,
     receipt_hash   TEXT   NULL,
     upvotes        BIGINT NOT NULL DEFAULT 0,
+    -- 0: the department; 1: its head (a missed response); 2: the top office (a missed resolution).
+    escalation_level BIGINT NOT NULL DEFAULT 0,
     created_at_ms  BIGINT NOT NULL,
     updated_at_ms  BIGINT NOT NULL
 );
@@ -69,3 +71,17 @@ CREATE TABLE report_inbox (
     read_at_ms  BIGINT NULL
 );
 CREATE INDEX report_inbox_subject ON report_inbox (subject, at_ms);
+
+-- Service-level timers (R8): durable, leased, fired once. `state` is pending, fired or
+-- cancelled; a worker claims a due timer with a lease and fires it in one transaction.
+CREATE TABLE report_timers (
+    report_id      TEXT   NOT NULL REFERENCES reports (id),
+    kind           TEXT   NOT NULL,
+    due_at_ms      BIGINT NOT NULL,
+    state          TEXT   NOT NULL,
+    lease_owner    TEXT   NULL,
+    lease_until_ms BIGINT NULL,
+    fired_at_ms    BIGINT NULL,
+    PRIMARY KEY (report_id, kind)
+);
+CREATE INDEX report_timers_due ON report_timers (state, due_at_ms);

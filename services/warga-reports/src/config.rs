@@ -10,11 +10,49 @@ pub struct ReportsConfig {
     /// Anonymous reports one account may file per day (abuse control; counted under a
     /// short-lived keyed hash of the account, never with the report).
     pub anonymous_per_day: u32,
+    /// Service levels and escalation.
+    pub sla: SlaConfig,
 }
 
 impl Default for ReportsConfig {
     fn default() -> Self {
-        ReportsConfig { anonymous_per_day: 5 }
+        ReportsConfig {
+            anonymous_per_day: 5,
+            sla: SlaConfig::default(),
+        }
+    }
+}
+
+/// How service levels are counted (`[reports.sla]`). A category's levels are in working
+/// days (SP4N-LAPOR!: verified within 3, answered within 5); a working day is Monday to
+/// Friday in WIB, except the holidays listed here.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlaConfig {
+    /// Holidays every year, `MM-DD` (the fixed national ones by default).
+    pub yearly_holidays: Vec<String>,
+    /// Holidays of a given year, `YYYY-MM-DD` (the moving ones — Idul Fitri, Nyepi, Waisak,
+    /// … — from the year's joint ministerial decree, SKB 3 Menteri).
+    pub holidays: Vec<String>,
+    /// When set, a working day lasts this many seconds and no calendar applies: for demos
+    /// and tests.
+    pub working_day_seconds: Option<u64>,
+    /// The department is warned when this share of a deadline's time has passed.
+    pub warn_at_percent: u32,
+    /// How often the timer job looks for due timers.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        SlaConfig {
+            // Tahun Baru, Hari Buruh, Hari Lahir Pancasila, Hari Kemerdekaan, Natal.
+            yearly_holidays: ["01-01", "05-01", "06-01", "08-17", "12-25"].map(String::from).to_vec(),
+            holidays: Vec::new(),
+            working_day_seconds: None,
+            warn_at_percent: 80,
+            poll_interval_ms: 5_000,
+        }
     }
 }
 
@@ -27,6 +65,29 @@ impl Section for ReportsConfig {
                 "reports.anonymous_per_day",
                 "must be at least 1 (anonymous reporting is part of the service)",
             ));
+        }
+        let sla = &self.sla;
+        if !(1..=99).contains(&sla.warn_at_percent) {
+            return Err(ConfigError::new("reports.sla.warn_at_percent", "between 1 and 99"));
+        }
+        if sla.poll_interval_ms == 0 || sla.working_day_seconds == Some(0) {
+            return Err(ConfigError::new("reports.sla", "intervals must be positive"));
+        }
+        for day in &sla.yearly_holidays {
+            if crate::sla::parse_month_day(day).is_none() {
+                return Err(ConfigError::new(
+                    "reports.sla.yearly_holidays",
+                    format!("{day:?} is not MM-DD"),
+                ));
+            }
+        }
+        for day in &sla.holidays {
+            if crate::sla::parse_date(day).is_none() {
+                return Err(ConfigError::new(
+                    "reports.sla.holidays",
+                    format!("{day:?} is not YYYY-MM-DD"),
+                ));
+            }
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 //! - [`scrub`]: personal data taken out of a report's text before it is stored;
 //! - [`reports`]: submitting, the reporter's list, the public feed, following an anonymous
 //!   report by receipt, the departments' queue and triage — with who may see what;
-//! - [`inbox`]: each status change reaches the reporter's inbox through the bus.
+//! - [`inbox`]: each status change reaches the reporter's inbox through the bus;
+//! - [`sla`]: working-day deadlines, durable leased timers, warnings and escalation.
 //!
 //! Anonymous reports are filed at their own route, `POST /api/v1/reports/anonymous`, which
 //! the platform's edge never attributes to an account in logs or traces
@@ -19,6 +20,7 @@ mod error;
 pub mod inbox;
 pub mod reports;
 pub mod scrub;
+pub mod sla;
 
 pub use error::ReportsError;
 
@@ -97,6 +99,15 @@ impl Service for ReportsService {
     fn handlers(&self, _platform: &Platform) -> Vec<Arc<dyn Handler>> {
         vec![Arc::new(inbox::ReporterNotifier)]
     }
+    fn jobs(&self, platform: &Platform) -> Vec<Arc<dyn warga_http::Job>> {
+        // A lease owner unique to this process (replicas share the timers).
+        let owner = format!(
+            "{}-{}",
+            std::process::id(),
+            warga_auth::random_token(6).unwrap_or_default()
+        );
+        vec![Arc::new(sla::SlaJob::new(platform.clone(), owner))]
+    }
 }
 
 /// What can be reported, and the department that acts on each.
@@ -105,8 +116,8 @@ async fn list_categories() -> Json<&'static [Category]> {
     Json(CATEGORIES)
 }
 
-fn anonymous_per_day(platform: &Platform) -> u32 {
-    platform.config.section::<config::ReportsConfig>().anonymous_per_day
+fn settings(platform: &Platform) -> std::borrow::Cow<'_, config::ReportsConfig> {
+    platform.config.section::<config::ReportsConfig>()
 }
 
 /// Files a public or private report (a citizen linked to a living resident).
@@ -127,7 +138,7 @@ async fn submit(
             "laporan anonim dikirim ke /api/v1/reports/anonymous",
         ));
     }
-    let submitted = reports::submit(&platform, &auth.0, &new, anonymous_per_day(&platform)).await?;
+    let submitted = reports::submit(&platform, &auth.0, &new, &settings(&platform)).await?;
     Ok((axum::http::StatusCode::CREATED, Json(submitted)).into_response())
 }
 
@@ -146,7 +157,7 @@ async fn submit_anonymous(
     Json(mut new): Json<NewReport>,
 ) -> Result<Response, ApiError> {
     new.visibility = Visibility::Anonymous;
-    let submitted = reports::submit(&platform, &auth.0, &new, anonymous_per_day(&platform)).await?;
+    let submitted = reports::submit(&platform, &auth.0, &new, &settings(&platform)).await?;
     Ok((axum::http::StatusCode::CREATED, Json(submitted)).into_response())
 }
 

@@ -84,6 +84,8 @@ pub struct ReportView {
     /// `submitted`, `acknowledged`, `in_progress`, `resolved`, `rejected` or `withdrawn`.
     pub status: String,
     pub upvotes: i64,
+    /// 0: with the department; 1: escalated to its head; 2: to the city's top office.
+    pub escalation_level: i64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     /// Status changes and comments, oldest first (internal notes only for departments).
@@ -273,7 +275,7 @@ pub async fn submit(
     platform: &Platform,
     citizen: &Principal,
     new: &NewReport,
-    anonymous_per_day: u32,
+    config: &crate::config::ReportsConfig,
 ) -> Result<Submitted, ReportsError> {
     if !citizen.has_role(Role::Citizen) {
         return Err(ReportsError::Forbidden("hanya warga yang dapat melapor".into()));
@@ -286,7 +288,7 @@ pub async fn submit(
     let anonymous = new.visibility == Visibility::Anonymous;
     let exact_now = platform.clock.now_ms();
     if anonymous {
-        spend_anonymous_quota(platform, &citizen.subject, anonymous_per_day, exact_now).await?;
+        spend_anonymous_quota(platform, &citizen.subject, config.anonymous_per_day, exact_now).await?;
     }
     let now = if anonymous {
         exact_now - exact_now.rem_euclid(HOUR_MS)
@@ -327,6 +329,7 @@ pub async fn submit(
     .await
     .map_err(StoreError::from)?;
     append_step(&mut tx, &id, "submitted", None, false, None, None, now).await?;
+    crate::sla::set_timers(&mut tx, &config.sla, &id, category, now).await?;
     let event = ReportSubmitted {
         report_id: id.clone(),
         category: category.id.to_owned(),
@@ -359,7 +362,7 @@ pub async fn submit(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn append_step(
+pub(crate) async fn append_step(
     tx: &mut warga_store::Tx,
     report_id: &str,
     status: &str,
@@ -429,7 +432,7 @@ impl Stored {
 }
 
 const COLUMNS: &str = "id, reporter, visibility, category, department, title, description, latitude_e6, longitude_e6, \
-                       district, status, receipt_hash, upvotes, created_at_ms, updated_at_ms";
+                       district, status, receipt_hash, upvotes, created_at_ms, updated_at_ms, escalation_level";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Stored {
     Stored {
@@ -449,6 +452,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Stored {
             upvotes: row.get(12),
             created_at_ms: row.get(13),
             updated_at_ms: row.get(14),
+            escalation_level: row.get(15),
             timeline: Vec::new(),
         },
     }
@@ -725,7 +729,7 @@ pub async fn triage(
         return Err(ReportsError::invalid("note", "catatan paling banyak 2.000 karakter"));
     }
     let mut tx = platform.store.begin().await?;
-    let row = sqlx::query("SELECT department, status FROM reports WHERE id = $1")
+    let row = sqlx::query("SELECT department, status, escalation_level FROM reports WHERE id = $1")
         .bind(id)
         .fetch_optional(tx.conn())
         .await
@@ -733,8 +737,15 @@ pub async fn triage(
     let Some(row) = row else {
         return Err(ReportsError::NotFound);
     };
-    let (owner, from): (String, String) = (row.get(0), row.get(1));
-    if owner != department {
+    let (owner, from, level): (String, String, i64) = (row.get(0), row.get(1), row.get(2));
+    if department == TOP_AUTHORITY {
+        // The top office watches every report and acts once one is escalated to it.
+        if level < 2 {
+            return Err(ReportsError::Forbidden(
+                "Pemerintah Kota menindaklanjuti laporan setelah dieskalasi kepadanya".into(),
+            ));
+        }
+    } else if owner != department {
         // Another department's report does not exist for this officer.
         return Err(ReportsError::NotFound);
     }
@@ -760,6 +771,11 @@ pub async fn triage(
         ));
     }
     let now = platform.clock.now_ms();
+    match to.as_str() {
+        "resolved" | "rejected" => crate::sla::cancel_timers(&mut tx, id, true).await?,
+        "acknowledged" | "in_progress" => crate::sla::cancel_timers(&mut tx, id, false).await?,
+        _ => {}
+    }
     if to != from {
         sqlx::query("UPDATE reports SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4")
             .bind(&to)
@@ -831,6 +847,7 @@ pub async fn withdraw(platform: &Platform, citizen: &Principal, id: &str) -> Res
         .await
         .map_err(StoreError::from)?;
     append_step(&mut tx, id, "withdrawn", None, false, None, None, now).await?;
+    crate::sla::cancel_timers(&mut tx, id, true).await?;
     tx.audit(&AuditRecord {
         actor: &citizen.audit_actor(),
         action: "reports.report.withdraw",

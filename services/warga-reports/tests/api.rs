@@ -722,3 +722,177 @@ async fn reports_on_sqlite() {
 async fn reports_on_postgres() {
     reports_end_to_end(Engine::Postgres).await;
 }
+
+/// Service levels with a manual clock (a "working day" is a minute here): warned, breached,
+/// escalated to the department head and then to the top office — each timer fired exactly
+/// once by two workers racing for it — and cancelled by the department's steps.
+async fn sla_escalation(engine: Engine) {
+    let Some(app) = common::spawn_app_with(engine, Router::new(), vec![], |config| {
+        let reports = config.section_mut::<warga_reports::config::ReportsConfig>();
+        reports.sla.working_day_seconds = Some(60);
+        // The platform's own job passes once at start, then waits an hour: this test
+        // drives the passes itself.
+        reports.sla.poll_interval_ms = 3_600_000;
+    })
+    .await
+    else {
+        eprintln!("skipped: engine not configured");
+        return;
+    };
+    let siti = linked_citizen(&app, "citizen-siti", NIK_A, "1995-03-12", "female", "Siti Aminah").await;
+    let pu = officer(&app, "officer-pu", "dinas-pu").await;
+    let mayor = officer(&app, "officer-mayor", "pemkot").await;
+    let filed: Value = post(
+        &app,
+        "/api/v1/reports",
+        Some(&siti),
+        report("Jalan amblas di Kebon Kacang", "jalan-rusak", "public"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = filed["report"]["id"].as_str().unwrap().to_owned();
+    let other: Value = post(
+        &app,
+        "/api/v1/reports",
+        Some(&siti),
+        report("Got meluap di Kebon Kacang", "saluran-tersumbat", "public"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let other_id = other["report"]["id"].as_str().unwrap().to_owned();
+    let (a, b) = (
+        warga_reports::sla::SlaJob::new(app.platform.clone(), "worker-a"),
+        warga_reports::sla::SlaJob::new(app.platform.clone(), "worker-b"),
+    );
+    let race = || async {
+        let (x, y) = tokio::join!(a.fire_due(), b.fire_due());
+        x.unwrap() + y.unwrap()
+    };
+    let steps = |token: String| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            let view: Value = get(app, &format!("/api/v1/reports/{id}"), Some(&token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let steps: Vec<String> = view["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["status"].as_str().unwrap().to_owned())
+                .collect();
+            (steps, view["escalation_level"].as_i64().unwrap())
+        }
+    };
+
+    // Response: 3 "days" = 180 s; warned at 80 % (144 s).
+    app.clock.advance_ms(100_000);
+    assert_eq!(race().await, 0, "nothing due yet");
+    app.clock.advance_ms(50_000);
+    assert_eq!(race().await, 2, "the response warning of each report, once");
+    let (seen, level) = steps(pu.clone()).await;
+    assert_eq!(
+        (seen.as_slice(), level),
+        (["submitted", "sla_warning"].map(String::from).as_slice(), 0)
+    );
+    assert_eq!(steps(siti.clone()).await.0, ["submitted"], "warnings are internal");
+
+    // The department acknowledges the other report: its response deadline is met.
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/reports/{other_id}/triage"),
+            Some(&pu),
+            json!({"action": "acknowledge"})
+        )
+        .await
+        .status(),
+        200
+    );
+    app.clock.advance_ms(50_000); // 200 s: the first report's response deadline passed.
+    assert_eq!(race().await, 1, "one escalation, by one of the two workers");
+    assert_eq!(race().await, 0, "and never again");
+    let (seen, level) = steps(siti.clone()).await;
+    assert_eq!(seen.last().map(String::as_str), Some("escalated"));
+    assert_eq!(level, 1, "to the department head");
+    // The top office may not act before the report reaches it.
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/reports/{id}/triage"),
+            Some(&mayor),
+            json!({"action": "acknowledge"})
+        )
+        .await
+        .status(),
+        403
+    );
+
+    // Resolution: 5 "days" = 300 s, warned at 240 s; both reports' timers run on.
+    app.clock.advance_ms(50_000); // 250 s
+    assert_eq!(race().await, 2, "both resolution warnings");
+    app.clock.advance_ms(60_000); // 310 s
+    assert_eq!(race().await, 2, "both resolutions missed");
+    assert_eq!(steps(pu.clone()).await.1, 2, "to the top office");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM outbox WHERE topic = 'reports.report.escalated'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM outbox WHERE topic = 'reports.report.sla_warning'"
+        )
+        .await,
+        4
+    );
+    // Now the top office acts; a closed report's timers are cancelled.
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/reports/{id}/triage"),
+            Some(&mayor),
+            json!({"action": "acknowledge"})
+        )
+        .await
+        .status(),
+        200
+    );
+    let resolved = post(
+        &app,
+        &format!("/api/v1/reports/{id}/triage"),
+        Some(&mayor),
+        json!({"action": "resolve", "note": "Ditangani langsung oleh Pemerintah Kota."}),
+    )
+    .await;
+    assert_eq!(resolved.status(), 200);
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) FROM report_timers WHERE report_id = '{id}' AND state = 'pending'")
+        )
+        .await,
+        0
+    );
+    app.clock.advance_ms(10 * 60_000);
+    assert_eq!(race().await, 0);
+}
+
+#[tokio::test]
+async fn sla_on_sqlite() {
+    sla_escalation(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sla_on_postgres() {
+    sla_escalation(Engine::Postgres).await;
+}
