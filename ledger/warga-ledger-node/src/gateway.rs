@@ -115,11 +115,10 @@ pub struct Gateway {
 }
 
 /// How long one Broadcast may take beyond the network's BatchTimeout before the gateway
-/// also asks the next orderer (a frozen orderer answers nothing; a healthy one answers
-/// within a batch timeout and a Raft round). The first attempt is not abandoned: whichever
-/// answers first wins, so a leader that is only slow costs nothing. Asking twice is safe: a
-/// transaction ordered twice is committed once, the second copy marked DUPLICATE_TXID.
-const BROADCAST_HEDGE_BEYOND_BATCH: Duration = Duration::from_millis(500);
+/// asks the next orderer (a frozen orderer answers nothing; a healthy one answers within a
+/// batch timeout and a Raft round). Asking again is safe: a transaction ordered twice is
+/// committed once, the second copy marked DUPLICATE_TXID.
+const BROADCAST_ATTEMPT_BEYOND_BATCH: Duration = Duration::from_secs(1);
 /// How long the gateway keeps trying to have a transaction ordered.
 const ORDERING_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -308,88 +307,68 @@ impl Gateway {
         }
         let wire = v1::Transaction::from(tx.clone());
         let deadline = tokio::time::Instant::now() + ORDERING_DEADLINE;
-        let hedge = Duration::from_millis(self.peer.network.orderer.batch_timeout_ms) + BROADCAST_HEDGE_BEYOND_BATCH;
         let mut next = self.leader_hint.load(std::sync::atomic::Ordering::Relaxed);
-        // Orderers that let an attempt run past the hedge in this submission: a hint pointing
-        // at one (a follower that has not yet noticed its leader froze) is not followed.
+        // Orderers that let an attempt time out in this submission: a hint pointing at one
+        // (a follower that has not yet noticed its leader froze) is not followed.
         let mut silent = std::collections::BTreeSet::new();
         let mut last_error = String::from("no orderer configured");
-        // Attempts in flight (aborted when the submission returns): (orderer position, answer).
-        let mut attempts = tokio::task::JoinSet::new();
-        'attempt: loop {
+        loop {
             if self.orderers.is_empty() || tokio::time::Instant::now() >= deadline {
                 PEER_SUBMITS.with_label_values(&[host, "not_ordered"]).inc();
                 return Err(GatewayError::NotOrdered(last_error));
             }
-            // Skip an orderer that already let this submission run past the hedge, unless all did.
+            // Skip an orderer that already let this submission time out, unless all did.
             if silent.contains(&(next % self.orderers.len())) && silent.len() < self.orderers.len() {
                 next += 1;
                 continue;
             }
-            let position = next % self.orderers.len();
-            let (addr, client) = &self.orderers[position];
-            let (mut client, request) = (client.clone(), wire.clone());
-            attempts.spawn(async move { (position, client.broadcast(request).await) });
-            let hedge_at = (tokio::time::Instant::now() + hedge).min(deadline);
-            // Wait for an answer from any attempt in flight, until the hedge.
-            loop {
-                let answer = match tokio::time::timeout_at(hedge_at, attempts.join_next()).await {
-                    Err(_) => {
-                        tracing::warn!(orderer = %addr, peer = %host, "an orderer did not answer a broadcast in time; asking the next as well");
-                        last_error = format!("{addr}: no answer within {} ms", hedge.as_millis());
-                        silent.insert(position);
-                        next += 1;
-                        continue 'attempt;
-                    }
-                    // Every attempt answered (with a refusal): try the next orderer now.
-                    Ok(None) => continue 'attempt,
-                    Ok(Some(Err(join))) => {
-                        last_error = format!("a broadcast task failed: {join}");
-                        continue;
-                    }
-                    Ok(Some(Ok(answer))) => answer,
-                };
-                let (answered, result) = answer;
-                let (answered_addr, _) = &self.orderers[answered];
-                match result {
-                    Ok(ordered) => {
-                        self.peer.expect_block(ordered.into_inner().block);
-                        self.leader_hint.store(answered, std::sync::atomic::Ordering::Relaxed);
-                        attempts.abort_all();
-                        break 'attempt;
-                    }
-                    Err(status) => {
-                        last_error = format!("{answered_addr}: {}", status.message());
-                        // A follower names the leader (its Raft id, the position in the file).
-                        let leader = status
-                            .metadata()
-                            .get("x-warga-leader")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse::<usize>().ok());
-                        match (status.code(), leader) {
-                            (Code::Unavailable, Some(id))
-                                if id >= 1 && id - 1 != answered && !silent.contains(&(id - 1)) =>
-                            {
-                                next = id - 1
-                            }
-                            (Code::Unavailable | Code::Aborted | Code::Unknown | Code::Cancelled, _) => {
-                                next += 1;
-                                tokio::time::sleep(Duration::from_millis(100)).await;
-                            }
-                            (code, _) => {
-                                PEER_SUBMITS.with_label_values(&[host, "refused"]).inc();
-                                return Err(GatewayError::Rejected {
-                                    orderer: answered_addr.to_string(),
-                                    code,
-                                    message: status.message().to_owned(),
-                                });
-                            }
+            let (addr, client) = &self.orderers[next % self.orderers.len()];
+            let attempt = (Duration::from_millis(self.peer.network.orderer.batch_timeout_ms)
+                + BROADCAST_ATTEMPT_BEYOND_BATCH)
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let answer = match tokio::time::timeout(attempt, client.clone().broadcast(wire.clone())).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    tracing::warn!(orderer = %addr, peer = %host, "an orderer did not answer a broadcast in time; asking the next");
+                    last_error = format!("{addr}: no answer within {} s", attempt.as_secs());
+                    silent.insert(next % self.orderers.len());
+                    next += 1;
+                    continue;
+                }
+            };
+            match answer {
+                Ok(ordered) => {
+                    self.peer.expect_block(ordered.into_inner().block);
+                    self.leader_hint
+                        .store(next % self.orderers.len(), std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
+                Err(status) => {
+                    last_error = format!("{addr}: {}", status.message());
+                    // A follower names the leader (its Raft id, the position in the file).
+                    let leader = status
+                        .metadata()
+                        .get("x-warga-leader")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<usize>().ok());
+                    match (status.code(), leader) {
+                        (Code::Unavailable, Some(id))
+                            if id >= 1 && id - 1 != next % self.orderers.len() && !silent.contains(&(id - 1)) =>
+                        {
+                            next = id - 1
                         }
-                        // An earlier attempt's refusal: the newest one may still answer.
-                        if !attempts.is_empty() && answered != position {
-                            continue;
+                        (Code::Unavailable | Code::Aborted | Code::Unknown | Code::Cancelled, _) => {
+                            next += 1;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
                         }
-                        continue 'attempt;
+                        (code, _) => {
+                            PEER_SUBMITS.with_label_values(&[host, "refused"]).inc();
+                            return Err(GatewayError::Rejected {
+                                orderer: addr.to_string(),
+                                code,
+                                message: status.message().to_owned(),
+                            });
+                        }
                     }
                 }
             }
