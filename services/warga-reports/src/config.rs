@@ -74,7 +74,7 @@ impl Section for ReportsConfig {
             return Err(ConfigError::new("reports.sla", "intervals must be positive"));
         }
         for day in &sla.yearly_holidays {
-            if crate::sla::parse_month_day(day).is_none() {
+            if crate::calendar::parse_month_day(day).is_none() {
                 return Err(ConfigError::new(
                     "reports.sla.yearly_holidays",
                     format!("{day:?} is not MM-DD"),
@@ -82,7 +82,7 @@ impl Section for ReportsConfig {
             }
         }
         for day in &sla.holidays {
-            if crate::sla::parse_date(day).is_none() {
+            if crate::calendar::parse_date(day).is_none() {
                 return Err(ConfigError::new(
                     "reports.sla.holidays",
                     format!("{day:?} is not YYYY-MM-DD"),

@@ -14,6 +14,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod calendar;
 pub mod categories;
 pub mod config;
 mod error;
@@ -21,6 +22,7 @@ pub mod inbox;
 pub mod reports;
 pub mod scrub;
 pub mod sla;
+pub mod timeline;
 
 pub use error::ReportsError;
 

@@ -328,7 +328,7 @@ pub async fn submit(
     .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
-    append_step(&mut tx, &id, "submitted", None, false, None, None, now).await?;
+    crate::timeline::append_step(&mut tx, &id, "submitted", None, false, None, None, now).await?;
     crate::sla::set_timers(&mut tx, &config.sla, &id, category, now).await?;
     let event = ReportSubmitted {
         report_id: id.clone(),
@@ -359,41 +359,6 @@ pub async fn submit(
         report: report.into_view(false),
         receipt,
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn append_step(
-    tx: &mut warga_store::Tx,
-    report_id: &str,
-    status: &str,
-    note: Option<&str>,
-    internal: bool,
-    actor: Option<&str>,
-    department: Option<&str>,
-    at_ms: i64,
-) -> Result<(), ReportsError> {
-    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM report_events WHERE report_id = $1")
-        .bind(report_id)
-        .fetch_one(tx.conn())
-        .await
-        .map_err(StoreError::from)?
-        .get(0);
-    sqlx::query(
-        "INSERT INTO report_events (report_id, seq, status, note, internal, actor, department, at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(report_id)
-    .bind(seq)
-    .bind(status)
-    .bind(note)
-    .bind(i64::from(internal))
-    .bind(actor)
-    .bind(department)
-    .bind(at_ms)
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?;
-    Ok(())
 }
 
 /// A stored report with what decides who may see it.
@@ -786,7 +751,7 @@ pub async fn triage(
             .await
             .map_err(StoreError::from)?;
     }
-    append_step(
+    crate::timeline::append_step(
         &mut tx,
         id,
         &to,
@@ -846,7 +811,7 @@ pub async fn withdraw(platform: &Platform, citizen: &Principal, id: &str) -> Res
         .execute(tx.conn())
         .await
         .map_err(StoreError::from)?;
-    append_step(&mut tx, id, "withdrawn", None, false, None, None, now).await?;
+    crate::timeline::append_step(&mut tx, id, "withdrawn", None, false, None, None, now).await?;
     crate::sla::cancel_timers(&mut tx, id, true).await?;
     tx.audit(&AuditRecord {
         actor: &citizen.audit_actor(),
@@ -971,7 +936,7 @@ pub async fn edit(
             "laporan yang sudah ditangani dinas tidak dapat diubah".into(),
         ));
     }
-    append_step(&mut tx, id, "edited", None, false, None, None, now).await?;
+    crate::timeline::append_step(&mut tx, id, "edited", None, false, None, None, now).await?;
     tx.audit(&AuditRecord {
         actor: &citizen.audit_actor(),
         action: "reports.report.edit",

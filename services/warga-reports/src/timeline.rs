@@ -1,0 +1,44 @@
+//! A report's timeline: every status change and comment, in order (`report_events`).
+
+use sqlx::Row;
+use warga_store::{StoreError, Tx};
+
+use crate::error::ReportsError;
+
+/// Appends one step to a report's timeline in `tx`. `internal` steps are for the
+/// departments only; `actor` and `department` are none for the reporter's own steps and the
+/// service's (warnings, escalations).
+#[allow(clippy::too_many_arguments)]
+pub async fn append_step(
+    tx: &mut Tx,
+    report_id: &str,
+    status: &str,
+    note: Option<&str>,
+    internal: bool,
+    actor: Option<&str>,
+    department: Option<&str>,
+    at_ms: i64,
+) -> Result<(), ReportsError> {
+    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM report_events WHERE report_id = $1")
+        .bind(report_id)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(StoreError::from)?
+        .get(0);
+    sqlx::query(
+        "INSERT INTO report_events (report_id, seq, status, note, internal, actor, department, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(report_id)
+    .bind(seq)
+    .bind(status)
+    .bind(note)
+    .bind(i64::from(internal))
+    .bind(actor)
+    .bind(department)
+    .bind(at_ms)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
