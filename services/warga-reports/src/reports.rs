@@ -666,6 +666,22 @@ pub enum Action {
     Reject,
     /// A comment without a status change.
     Comment,
+    /// Not this department's: send it to `department` (a note is required). The report
+    /// returns to `submitted` there; its deadlines keep running from the filing.
+    NotOurs,
+}
+
+/// Event: a department sent a report on to another.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReportRerouted {
+    pub report_id: String,
+    pub from_department: String,
+    pub to_department: String,
+}
+
+impl Event for ReportRerouted {
+    const TOPIC: &'static str = "reports.report.rerouted";
+    const VERSION: u32 = 1;
 }
 
 /// A department's step on a report.
@@ -677,6 +693,8 @@ pub struct Triage {
     /// For the departments only (not shown to the reporter or the public).
     #[serde(default)]
     pub internal: bool,
+    /// For `not_ours`: the department that should act.
+    pub department: Option<String>,
 }
 
 /// Applies a department's step; only officers of the report's own department may.
@@ -720,13 +738,18 @@ pub async fn triage(
         (Action::Start, "submitted" | "acknowledged") => "in_progress".into(),
         (Action::Resolve, "acknowledged" | "in_progress") => "resolved".into(),
         (Action::Reject, "submitted" | "acknowledged") => "rejected".into(),
+        (Action::NotOurs, "submitted" | "acknowledged") => "submitted".into(),
         (action, status) => {
             return Err(ReportsError::Conflict(format!(
                 "tindakan {action:?} tidak berlaku untuk laporan berstatus {status}"
             )));
         }
     };
-    if matches!(step.action, Action::Resolve | Action::Reject | Action::Comment) && note.is_none() {
+    if matches!(
+        step.action,
+        Action::Resolve | Action::Reject | Action::Comment | Action::NotOurs
+    ) && note.is_none()
+    {
         return Err(ReportsError::invalid("note", "catatan wajib diisi untuk tindakan ini"));
     }
     if step.internal && !matches!(step.action, Action::Comment) {
@@ -736,6 +759,50 @@ pub async fn triage(
         ));
     }
     let now = platform.clock.now_ms();
+    if let Action::NotOurs = step.action {
+        let target = step.department.as_deref().unwrap_or_default();
+        if !categories::is_department(target) || target == owner {
+            return Err(ReportsError::invalid("department", "dinas tujuan tidak dikenal"));
+        }
+        sqlx::query("UPDATE reports SET department = $1, status = 'submitted', updated_at_ms = $2 WHERE id = $3")
+            .bind(target)
+            .bind(now)
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+        crate::timeline::append_step(
+            &mut tx,
+            id,
+            "rerouted",
+            note,
+            false,
+            Some(&officer.subject),
+            Some(department),
+            now,
+        )
+        .await?;
+        tx.audit(&AuditRecord {
+            actor: &officer.audit_actor(),
+            action: "reports.report.reroute",
+            target: &format!("report:{id}"),
+            outcome: Outcome::Success,
+            details: Some(serde_json::json!({ "from": owner, "to": target })),
+        })
+        .await?;
+        tx.append_event(&ReportRerouted {
+            report_id: id.to_owned(),
+            from_department: owner,
+            to_department: target.to_owned(),
+        })
+        .await?;
+        tx.commit().await?;
+        let stored = load(platform, id, true).await?.ok_or(ReportsError::NotFound)?;
+        return Ok(stored.into_view(true));
+    }
+    if step.department.is_some() {
+        return Err(ReportsError::invalid("department", "hanya untuk tindakan not_ours"));
+    }
     match to.as_str() {
         "resolved" | "rejected" => crate::sla::cancel_timers(&mut tx, id, true).await?,
         "acknowledged" | "in_progress" => crate::sla::cancel_timers(&mut tx, id, false).await?,

@@ -542,6 +542,58 @@ async fn reports_end_to_end(engine: Engine) {
         "only the reporter is told"
     );
 
+    // "Not ours": Dinas PU sends the drain report on to DLH, which now has it in its queue.
+    assert_eq!(
+        triage(
+            private_id.clone(),
+            pu.clone(),
+            json!({"action": "not_ours", "department": "dinas-pu", "note": "x"})
+        )
+        .await
+        .status(),
+        400,
+        "not to itself"
+    );
+    assert_eq!(
+        triage(
+            private_id.clone(),
+            pu.clone(),
+            json!({"action": "not_ours", "department": "dlh"})
+        )
+        .await
+        .status(),
+        400
+    );
+    let rerouted: Value = triage(
+        private_id.clone(),
+        pu.clone(),
+        json!({"action": "not_ours", "department": "dlh", "note": "Saluran lingkungan: DLH."}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (rerouted["department"].as_str(), rerouted["status"].as_str()),
+        (Some("dlh"), Some("submitted"))
+    );
+    assert_eq!(queue(dlh.clone()).await.len(), 2);
+    assert_eq!(
+        get(&app, &format!("/api/v1/reports/{private_id}"), Some(&pu))
+            .await
+            .status(),
+        404,
+        "no longer Dinas PU's"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM outbox WHERE topic = 'reports.report.rerouted'"
+        )
+        .await,
+        1
+    );
+
     // Withdrawal: only the reporter, only before a department acted.
     assert_eq!(
         post(
