@@ -17,6 +17,8 @@ CREATE TABLE reports (
     upvotes        BIGINT NOT NULL DEFAULT 0,
     -- 0: the department; 1: its head (a missed response); 2: the top office (a missed resolution).
     escalation_level BIGINT NOT NULL DEFAULT 0,
+    -- While waiting for the reporter: the status to return to when they answer.
+    paused_status  TEXT   NULL,
     created_at_ms  BIGINT NOT NULL,
     updated_at_ms  BIGINT NOT NULL
 );
@@ -72,7 +74,8 @@ CREATE TABLE report_inbox (
 );
 CREATE INDEX report_inbox_subject ON report_inbox (subject, at_ms);
 
--- Service-level timers (R8): durable, leased, fired once. `state` is pending, fired or
+-- Service-level timers (R8): durable, leased, fired once. `state` is pending, paused (while
+-- the department waits for the reporter; `remaining_ms` is what was left), fired or
 -- cancelled; a worker claims a due timer with a lease and fires it in one transaction.
 CREATE TABLE report_timers (
     report_id      TEXT   NOT NULL REFERENCES reports (id),
@@ -82,6 +85,7 @@ CREATE TABLE report_timers (
     lease_owner    TEXT   NULL,
     lease_until_ms BIGINT NULL,
     fired_at_ms    BIGINT NULL,
+    remaining_ms   BIGINT NULL,
     PRIMARY KEY (report_id, kind)
 );
 CREATE INDEX report_timers_due ON report_timers (state, due_at_ms);

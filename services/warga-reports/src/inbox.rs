@@ -18,6 +18,7 @@ pub fn status_text(status: &str) -> &'static str {
     match status {
         "acknowledged" => "sudah diverifikasi dinas",
         "in_progress" => "sedang dikerjakan",
+        "waiting_reporter" => "menunggu jawaban Anda",
         "resolved" => "sudah diselesaikan",
         "rejected" => "ditolak",
         "withdrawn" => "ditarik",

@@ -53,10 +53,10 @@ const STEPS: &[warga_store::MigrationStep] = &[warga_store::MigrationStep {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_categories, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
+    paths(list_categories, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
           triage),
     components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
-                       Triage, reports::Action, reports::ReportEdit, Receipt,
+                       Triage, reports::Action, reports::ReportEdit, Receipt, Answer, ReceiptAnswer,
                        inbox::Inbox, inbox::Notification)),
     tags((name = "reports", description = "JagaWarga: city problems reported by citizens, triaged by departments"))
 )]
@@ -85,10 +85,12 @@ impl Service for ReportsService {
             .route("/api/v1/reports/inbox", get(my_inbox))
             .route("/api/v1/reports/inbox/read", post(read_inbox))
             .route("/api/v1/reports/receipt", post(follow))
+            .route("/api/v1/reports/receipt/reply", post(reply_by_receipt))
             .route("/api/v1/reports/queue", get(queue))
             .route("/api/v1/reports/{id}", get(get_report).patch(edit))
             .route("/api/v1/reports/{id}/upvote", axum::routing::put(upvote).delete(unvote))
             .route("/api/v1/reports/{id}/withdraw", post(withdraw))
+            .route("/api/v1/reports/{id}/reply", post(reply))
             .route("/api/v1/reports/{id}/triage", post(triage))
             .with_state(platform.clone())
     }
@@ -275,6 +277,56 @@ async fn withdraw(
 #[serde(deny_unknown_fields)]
 struct Receipt {
     code: String,
+}
+
+/// The reporter's answer to a department's question.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Answer {
+    note: String,
+}
+
+/// An anonymous reporter's answer, with the receipt code.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReceiptAnswer {
+    code: String,
+    note: String,
+}
+
+/// The reporter answers the department's question; the report's deadlines run again.
+#[utoipa::path(post, path = "/api/v1/reports/{id}/reply", tag = "reports", security(("bearer" = [])),
+    request_body = Answer, responses(
+    (status = 200, body = ReportView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn reply(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(answer): Json<Answer>,
+) -> Result<Json<ReportView>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(
+        reports::reply(&platform, reports::Replier::Reporter(&auth.0), &id, &answer.note).await?,
+    ))
+}
+
+/// An anonymous reporter answers the department's question with the receipt code.
+#[utoipa::path(post, path = "/api/v1/reports/receipt/reply", tag = "reports", request_body = ReceiptAnswer, responses(
+    (status = 200, body = ReportView),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
+async fn reply_by_receipt(
+    State(platform): State<Platform>,
+    Json(answer): Json<ReceiptAnswer>,
+) -> Result<Json<ReportView>, ApiError> {
+    let id = answer.code.split('.').next().unwrap_or_default().to_owned();
+    Ok(Json(
+        reports::reply(&platform, reports::Replier::Receipt(&answer.code), &id, &answer.note).await?,
+    ))
 }
 
 /// Follows an anonymous report by its receipt code, without signing in.

@@ -81,7 +81,8 @@ pub struct ReportView {
     pub longitude: f64,
     pub district: String,
     pub visibility: Visibility,
-    /// `submitted`, `acknowledged`, `in_progress`, `resolved`, `rejected` or `withdrawn`.
+    /// `submitted`, `acknowledged`, `in_progress`, `waiting_reporter`, `resolved`, `rejected`
+    /// or `withdrawn`.
     pub status: String,
     pub upvotes: i64,
     /// 0: with the department; 1: escalated to its head; 2: to the city's top office.
@@ -666,6 +667,9 @@ pub enum Action {
     Reject,
     /// A comment without a status change.
     Comment,
+    /// Ask the reporter something (the note is the question): the report waits for their
+    /// answer and its deadlines stop until then.
+    AskReporter,
     /// Not this department's: send it to `department` (a note is required). The report
     /// returns to `submitted` there; its deadlines keep running from the filing.
     NotOurs,
@@ -737,7 +741,8 @@ pub async fn triage(
         (Action::Acknowledge, "submitted") => "acknowledged".into(),
         (Action::Start, "submitted" | "acknowledged") => "in_progress".into(),
         (Action::Resolve, "acknowledged" | "in_progress") => "resolved".into(),
-        (Action::Reject, "submitted" | "acknowledged") => "rejected".into(),
+        (Action::Reject, "submitted" | "acknowledged" | "waiting_reporter") => "rejected".into(),
+        (Action::AskReporter, "submitted" | "acknowledged" | "in_progress") => "waiting_reporter".into(),
         (Action::NotOurs, "submitted" | "acknowledged") => "submitted".into(),
         (action, status) => {
             return Err(ReportsError::Conflict(format!(
@@ -806,6 +811,15 @@ pub async fn triage(
     match to.as_str() {
         "resolved" | "rejected" => crate::sla::cancel_timers(&mut tx, id, true).await?,
         "acknowledged" | "in_progress" => crate::sla::cancel_timers(&mut tx, id, false).await?,
+        "waiting_reporter" => {
+            crate::sla::pause_timers(&mut tx, id, now).await?;
+            sqlx::query("UPDATE reports SET paused_status = $1 WHERE id = $2")
+                .bind(&from)
+                .bind(id)
+                .execute(tx.conn())
+                .await
+                .map_err(StoreError::from)?;
+        }
         _ => {}
     }
     if to != from {
@@ -1014,4 +1028,66 @@ pub async fn edit(
     .await?;
     tx.commit().await?;
     get(platform, Some(citizen), id).await
+}
+
+/// Who answers a department's question: the signed-in reporter, or an anonymous report's
+/// receipt holder.
+pub enum Replier<'a> {
+    Reporter(&'a Principal),
+    Receipt(&'a str),
+}
+
+/// The reporter's answer to a department's question: the report returns to the status it
+/// had and its deadlines run again with what was left of them.
+pub async fn reply(platform: &Platform, who: Replier<'_>, id: &str, note: &str) -> Result<ReportView, ReportsError> {
+    let note = note.trim();
+    if !(1..=2000).contains(&char_len(note)) {
+        return Err(ReportsError::invalid("note", "jawaban 1 sampai 2.000 karakter"));
+    }
+    let (id, names) = match who {
+        Replier::Reporter(citizen) => {
+            let stored = load(platform, id, false).await?.ok_or(ReportsError::NotFound)?;
+            if stored.reporter.as_deref() != Some(citizen.subject.as_str()) {
+                return Err(ReportsError::NotFound);
+            }
+            (id.to_owned(), reporter_names(platform, &citizen.subject).await?)
+        }
+        Replier::Receipt(code) => (by_receipt(platform, code).await?.id, Vec::new()),
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let note = scrub(note, &names);
+    let now = platform.clock.now_ms();
+    let mut tx = platform.store.begin().await?;
+    let row = sqlx::query("SELECT status, paused_status, department FROM reports WHERE id = $1")
+        .bind(&id)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    let (status, paused, department): (String, Option<String>, String) = (row.get(0), row.get(1), row.get(2));
+    let (Some(back), "waiting_reporter") = (paused, status.as_str()) else {
+        return Err(ReportsError::Conflict(
+            "dinas tidak sedang menunggu jawaban untuk laporan ini".into(),
+        ));
+    };
+    sqlx::query(
+        "UPDATE reports SET status = $1, paused_status = NULL, updated_at_ms = $2 WHERE id = $3 AND status = 'waiting_reporter'",
+    )
+    .bind(&back)
+    .bind(now)
+    .bind(&id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    crate::sla::resume_timers(&mut tx, &id, now).await?;
+    crate::timeline::append_step(&mut tx, &id, "reporter_replied", Some(&note), false, None, None, now).await?;
+    tx.append_event(&ReportStatusChanged {
+        report_id: id.clone(),
+        department,
+        from: status,
+        to: back,
+    })
+    .await?;
+    tx.commit().await?;
+    let stored = load(platform, &id, true).await?.ok_or(ReportsError::NotFound)?;
+    Ok(stored.into_view(false))
 }

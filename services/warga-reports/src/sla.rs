@@ -61,10 +61,39 @@ pub async fn set_timers(
 pub async fn cancel_timers(tx: &mut Tx, report_id: &str, all: bool) -> Result<(), ReportsError> {
     let pattern = if all { "%" } else { "response%" };
     sqlx::query(
-        "UPDATE report_timers SET state = 'cancelled' WHERE report_id = $1 AND state = 'pending' AND kind LIKE $2",
+        "UPDATE report_timers SET state = 'cancelled' WHERE report_id = $1 AND state IN ('pending', 'paused') AND kind LIKE $2",
     )
     .bind(report_id)
     .bind(pattern)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Stops a report's clocks while the department waits for the reporter: each pending
+/// timer keeps what was left of it.
+pub async fn pause_timers(tx: &mut Tx, report_id: &str, now: i64) -> Result<(), ReportsError> {
+    sqlx::query(
+        "UPDATE report_timers SET state = 'paused', remaining_ms = due_at_ms - $1, lease_owner = NULL, \
+         lease_until_ms = NULL WHERE report_id = $2 AND state = 'pending'",
+    )
+    .bind(now)
+    .bind(report_id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Restarts a report's paused clocks with what was left of them.
+pub async fn resume_timers(tx: &mut Tx, report_id: &str, now: i64) -> Result<(), ReportsError> {
+    sqlx::query(
+        "UPDATE report_timers SET state = 'pending', due_at_ms = $1 + remaining_ms, remaining_ms = NULL \
+         WHERE report_id = $2 AND state = 'paused'",
+    )
+    .bind(now)
+    .bind(report_id)
     .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;

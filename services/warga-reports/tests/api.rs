@@ -948,3 +948,148 @@ async fn sla_on_sqlite() {
 async fn sla_on_postgres() {
     sla_escalation(Engine::Postgres).await;
 }
+
+/// Waiting for the reporter stops the clock: nothing fires however long they take; their
+/// answer (signed in, or by receipt for an anonymous report) restarts it with what was left.
+async fn sla_pauses_while_waiting(engine: Engine) {
+    let Some(app) = common::spawn_app_with(engine, Router::new(), vec![], |config| {
+        let reports = config.section_mut::<warga_reports::config::ReportsConfig>();
+        reports.sla.working_day_seconds = Some(60);
+        reports.sla.poll_interval_ms = 3_600_000;
+    })
+    .await
+    else {
+        eprintln!("skipped: engine not configured");
+        return;
+    };
+    let siti = linked_citizen(&app, "citizen-siti", NIK_A, "1995-03-12", "female", "Siti Aminah").await;
+    let pu = officer(&app, "officer-pu", "dinas-pu").await;
+    let satpol = officer(&app, "officer-satpol", "satpol-pp").await;
+    let job = warga_reports::sla::SlaJob::new(app.platform.clone(), "worker-a");
+    let filed: Value = post(
+        &app,
+        "/api/v1/reports",
+        Some(&siti),
+        report("Jalan amblas dekat pasar", "jalan-rusak", "public"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = filed["report"]["id"].as_str().unwrap().to_owned();
+    let ask = |id: String, token: String| {
+        let app = &app;
+        async move {
+            post(
+                app,
+                &format!("/api/v1/reports/{id}/triage"),
+                Some(&token),
+                json!({"action": "ask_reporter", "note": "Di sebelah mana tepatnya?"}),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/reports/{id}/reply"),
+            Some(&siti),
+            json!({"note": "Di depan pasar."})
+        )
+        .await
+        .status(),
+        409,
+        "nothing was asked yet"
+    );
+    app.clock.advance_ms(100_000); // 44 s left to the response warning, 80 s to the deadline.
+    let asked = ask(id.clone(), pu.clone()).await;
+    assert_eq!(asked.status(), 200);
+    assert_eq!(asked.json::<Value>().await.unwrap()["status"], "waiting_reporter");
+    app.clock.advance_ms(1_000_000);
+    assert_eq!(job.fire_due().await.unwrap(), 0, "the clock is stopped while waiting");
+    app.settled().await;
+    let inbox: Value = get(&app, "/api/v1/reports/inbox", Some(&siti))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["notifications"][0]["status"], "waiting_reporter");
+    let answered = post(
+        &app,
+        &format!("/api/v1/reports/{id}/reply"),
+        Some(&siti),
+        json!({"note": "Di depan pasar, HP saya 081234567890."}),
+    )
+    .await;
+    assert_eq!(answered.status(), 200);
+    let answered: Value = answered.json().await.unwrap();
+    assert_eq!(answered["status"], "submitted", "back where it was");
+    assert!(
+        !answered.to_string().contains("081234567890"),
+        "the answer is scrubbed too"
+    );
+    app.clock.advance_ms(40_000);
+    assert_eq!(
+        job.fire_due().await.unwrap(),
+        0,
+        "4 s of the warning's time are still left"
+    );
+    app.clock.advance_ms(5_000);
+    assert_eq!(
+        job.fire_due().await.unwrap(),
+        1,
+        "the response warning, with the time that was left"
+    );
+
+    // An anonymous reporter answers with the receipt code.
+    let anonymous: Value = post(
+        &app,
+        "/api/v1/reports/anonymous",
+        Some(&siti),
+        report("Pedagang menutup trotoar", "pedagang-liar", "anonymous"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let anonymous_id = anonymous["report"]["id"].as_str().unwrap().to_owned();
+    let receipt = anonymous["receipt"].as_str().unwrap().to_owned();
+    assert_eq!(ask(anonymous_id.clone(), satpol.clone()).await.status(), 200);
+    let forged = format!("{anonymous_id}.AAAAAAAAAAAAAAAAAAAAAA");
+    assert_eq!(
+        post(
+            &app,
+            "/api/v1/reports/receipt/reply",
+            None,
+            json!({"code": forged, "note": "x"})
+        )
+        .await
+        .status(),
+        400
+    );
+    let answered: Value = post(
+        &app,
+        "/api/v1/reports/receipt/reply",
+        None,
+        json!({"code": receipt, "note": "Setiap sore jam 4."}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(answered["status"], "submitted");
+    assert_eq!(
+        answered["timeline"].as_array().unwrap().last().unwrap()["status"],
+        "reporter_replied"
+    );
+}
+
+#[tokio::test]
+async fn sla_pause_on_sqlite() {
+    sla_pauses_while_waiting(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sla_pause_on_postgres() {
+    sla_pauses_while_waiting(Engine::Postgres).await;
+}
