@@ -181,6 +181,18 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         r#"{"code": "no-such.receipt"}"#,
         Allowed::Public,
     ),
+    (
+        "POST",
+        "/api/v1/reports/receipt/reply",
+        r#"{"code": "no-such.receipt", "note": "Lokasinya di depan masjid."}"#,
+        Allowed::Public,
+    ),
+    (
+        "POST",
+        "/api/v1/reports/no-such-report/reply",
+        r#"{"note": "Lokasinya di depan masjid."}"#,
+        Allowed::Roles(&[Role::Citizen]),
+    ),
     ("GET", "/api/v1/reports/queue", "", Allowed::Roles(&[Role::Officer])),
     ("GET", "/api/v1/reports/no-such-report", "", Allowed::Public),
     (
