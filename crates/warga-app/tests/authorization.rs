@@ -194,6 +194,12 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         Allowed::Roles(&[Role::Citizen]),
     ),
     ("GET", "/api/v1/reports/queue", "", Allowed::Roles(&[Role::Officer])),
+    (
+        "GET",
+        "/api/v1/reports/officer-inbox",
+        "",
+        Allowed::Roles(&[Role::Officer]),
+    ),
     ("GET", "/api/v1/reports/no-such-report", "", Allowed::Public),
     (
         "PATCH",

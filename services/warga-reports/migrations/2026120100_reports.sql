@@ -89,3 +89,17 @@ CREATE TABLE report_timers (
     PRIMARY KEY (report_id, kind)
 );
 CREATE INDEX report_timers_due ON report_timers (state, due_at_ms);
+
+-- What officers are told (R4, R8): warnings and re-routed reports for a department's
+-- officers, escalations for its head (level 1) or the top office (level 2). `min_rank` is
+-- the lowest officer level that sees an entry: 0 staff, 1 head, 2 top.
+CREATE TABLE report_officer_inbox (
+    event_id    TEXT   PRIMARY KEY,
+    department  TEXT   NOT NULL,
+    min_rank    BIGINT NOT NULL,
+    report_id   TEXT   NOT NULL REFERENCES reports (id),
+    kind        TEXT   NOT NULL,
+    message     TEXT   NOT NULL,
+    at_ms       BIGINT NOT NULL
+);
+CREATE INDEX report_officer_inbox_department ON report_officer_inbox (department, at_ms);

@@ -53,11 +53,11 @@ const STEPS: &[warga_store::MigrationStep] = &[warga_store::MigrationStep {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_categories, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
+    paths(list_categories, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
           triage),
     components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
                        Triage, reports::Action, reports::ReportEdit, Receipt, Answer, ReceiptAnswer,
-                       inbox::Inbox, inbox::Notification)),
+                       inbox::Inbox, inbox::Notification, inbox::OfficerNotification)),
     tags((name = "reports", description = "JagaWarga: city problems reported by citizens, triaged by departments"))
 )]
 struct ReportsApi;
@@ -87,6 +87,7 @@ impl Service for ReportsService {
             .route("/api/v1/reports/receipt", post(follow))
             .route("/api/v1/reports/receipt/reply", post(reply_by_receipt))
             .route("/api/v1/reports/queue", get(queue))
+            .route("/api/v1/reports/officer-inbox", get(officer_inbox))
             .route("/api/v1/reports/{id}", get(get_report).patch(edit))
             .route("/api/v1/reports/{id}/upvote", axum::routing::put(upvote).delete(unvote))
             .route("/api/v1/reports/{id}/withdraw", post(withdraw))
@@ -101,7 +102,7 @@ impl Service for ReportsService {
         sections.with::<config::ReportsConfig>()
     }
     fn handlers(&self, _platform: &Platform) -> Vec<Arc<dyn Handler>> {
-        vec![Arc::new(inbox::ReporterNotifier)]
+        vec![Arc::new(inbox::ReporterNotifier), Arc::new(inbox::OfficerNotifier)]
     }
     fn jobs(&self, platform: &Platform) -> Vec<Arc<dyn warga_http::Job>> {
         // A lease owner unique to this process (replicas share the timers).
@@ -277,6 +278,19 @@ async fn withdraw(
 #[serde(deny_unknown_fields)]
 struct Receipt {
     code: String,
+}
+
+/// What the officer's department and level are told: warnings, escalations, re-routed
+/// reports.
+#[utoipa::path(get, path = "/api/v1/reports/officer-inbox", tag = "reports", security(("bearer" = [])), responses(
+    (status = 200, body = [inbox::OfficerNotification]),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn officer_inbox(
+    State(platform): State<Platform>,
+    auth: Auth,
+) -> Result<Json<Vec<inbox::OfficerNotification>>, ApiError> {
+    Ok(Json(inbox::officer_inbox(&platform, &auth.0).await?))
 }
 
 /// The reporter's answer to a department's question.

@@ -56,9 +56,14 @@ async fn linked_citizen(app: &TestApp, subject: &str, nik: &str, birth_date: &st
 }
 
 async fn officer(app: &TestApp, subject: &str, department: &str) -> String {
+    officer_at(app, subject, department, "staff").await
+}
+
+async fn officer_at(app: &TestApp, subject: &str, department: &str, level: &str) -> String {
     let claims = warga_auth::AccessClaims {
         roles: vec!["officer".into()],
         department: Some(department.into()),
+        officer_level: Some(level.into()),
         ..warga_auth::AccessClaims::new(subject, &app.platform.config.identity.audience)
     };
     app.token_with(claims).await
@@ -593,6 +598,17 @@ async fn reports_end_to_end(engine: Engine) {
         .await,
         1
     );
+    app.settled().await;
+    let told: Vec<Value> = get(&app, "/api/v1/reports/officer-inbox", Some(&dlh))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        told.iter()
+            .any(|n| n["kind"] == "rerouted" && n["report_id"] == private_id.as_str()),
+        "DLH is told: {told:?}"
+    );
 
     // Withdrawal: only the reporter, only before a department acted.
     assert_eq!(
@@ -872,6 +888,25 @@ async fn sla_escalation(engine: Engine) {
     let (seen, level) = steps(siti.clone()).await;
     assert_eq!(seen.last().map(String::as_str), Some("escalated"));
     assert_eq!(level, 1, "to the department head");
+    // The department's staff were warned; its head is told of the escalation.
+    app.settled().await;
+    let kinds = |token: String| {
+        let app = &app;
+        async move {
+            let inbox: Vec<Value> = get(app, "/api/v1/reports/officer-inbox", Some(&token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let mut kinds: Vec<String> = inbox.iter().map(|n| n["kind"].as_str().unwrap().to_owned()).collect();
+            kinds.sort();
+            kinds
+        }
+    };
+    let head = officer_at(&app, "officer-pu-head", "dinas-pu", "head").await;
+    assert_eq!(kinds(pu.clone()).await, ["sla_warning", "sla_warning"]);
+    assert_eq!(kinds(head.clone()).await, ["escalated", "sla_warning", "sla_warning"]);
+    assert!(kinds(mayor.clone()).await.is_empty(), "not yet the top office's");
     // The top office may not act before the report reaches it.
     assert_eq!(
         post(
@@ -906,6 +941,12 @@ async fn sla_escalation(engine: Engine) {
         )
         .await,
         4
+    );
+    app.settled().await;
+    assert_eq!(
+        kinds(mayor.clone()).await,
+        ["escalated", "escalated"],
+        "both missed resolutions reach the top office"
     );
     // Now the top office acts; a closed report's timers are cancelled.
     assert_eq!(
