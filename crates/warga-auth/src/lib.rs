@@ -26,6 +26,7 @@ pub mod mint;
 mod remote;
 pub mod revocation;
 mod seal;
+pub mod slow_hash;
 pub mod validate;
 pub mod vault;
 

@@ -1,10 +1,7 @@
 //! Passwords: argon2id hashing off the async runtime, and the password policy.
 
-use std::sync::LazyLock;
-
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+// Hashing is the platform's (`warga_auth::slow_hash`), shared with receipt codes.
+pub use warga_auth::slow_hash::{hash, verify};
 
 /// Shortest and longest password accepted, in characters.
 pub const PASSWORD_CHARS_MIN: usize = 10;
@@ -35,13 +32,6 @@ const DENY_LIST: &[&str] = &[
     "warga12345",
     "wargawarga",
 ];
-
-/// OWASP's recommended argon2id parameters: 19 MiB, 2 passes, 1 lane.
-fn hasher() -> Argon2<'static> {
-    // The constants are valid argon2 parameters.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
 
 /// Why a password is refused; the text is shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,42 +72,6 @@ pub fn check_policy(password: &str, username: &str) -> Result<(), PolicyError> {
         return Err(PolicyError::TooCommon);
     }
     Ok(())
-}
-
-/// Hashes a password (argon2id, random salt) on the blocking pool.
-pub async fn hash(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        hasher()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
-/// A hash of a password nobody has, verified for unknown usernames so that a missing
-/// account takes as long to refuse as a wrong password.
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    let salt = SaltString::generate(&mut OsRng);
-    hasher()
-        .hash_password(b"no account has this password", &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
-});
-
-/// Verifies `password` against `stored` (or the dummy hash) on the blocking pool.
-pub async fn verify(password: String, stored: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
-        let Ok(parsed) = PasswordHash::new(&stored) else {
-            return false;
-        };
-        hasher().verify_password(password.as_bytes(), &parsed).is_ok()
-    })
-    .await
-    .unwrap_or(false)
 }
 
 /// A random password for accounts created by an administrator (shown once).

@@ -242,35 +242,6 @@ async fn spend_anonymous_quota(platform: &Platform, subject: &str, per_day: u32,
     Ok(())
 }
 
-/// A slow hash of a receipt's secret (argon2id), on the blocking pool.
-async fn hash_secret(secret: String) -> Result<String, ReportsError> {
-    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2::Argon2::default()
-            .hash_password(secret.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| ReportsError::Internal(e.to_string()))
-    })
-    .await
-    .map_err(|e| ReportsError::Internal(e.to_string()))?
-}
-
-async fn verify_secret(secret: String, stored: String) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored)
-            .map(|parsed| {
-                argon2::Argon2::default()
-                    .verify_password(secret.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
-}
-
 /// Files a report for a citizen linked to a living resident.
 pub async fn submit(
     platform: &Platform,
@@ -300,7 +271,9 @@ pub async fn submit(
     let id = warga_auth::random_token(16)?;
     let (receipt, receipt_hash) = if anonymous {
         let secret = warga_auth::random_token(16)?;
-        let hash = hash_secret(secret.clone()).await?;
+        let hash = warga_auth::slow_hash::hash(secret.clone())
+            .await
+            .map_err(ReportsError::Internal)?;
         (Some(format!("{id}.{secret}")), Some(hash))
     } else {
         (None, None)
@@ -476,26 +449,14 @@ pub async fn by_receipt(platform: &Platform, code: &str) -> Result<ReportView, R
         return Err(refused());
     }
     let stored = load(platform, id, true).await?;
-    // The same slow check whether or not the report exists.
-    let hash = stored
-        .as_ref()
-        .and_then(|s| s.receipt_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.clone());
-    let valid = verify_secret(secret.to_owned(), hash).await;
+    // The same slow check whether or not the report exists (a dummy hash when it does not).
+    let hash = stored.as_ref().and_then(|s| s.receipt_hash.clone());
+    let valid = warga_auth::slow_hash::verify(secret.to_owned(), hash).await;
     match stored {
         Some(stored) if valid && stored.receipt_hash.is_some() => Ok(stored.into_view(false)),
         _ => Err(refused()),
     }
 }
-
-/// A receipt hash nobody has a secret for, checked when the id is unknown.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-    argon2::Argon2::default()
-        .hash_password(b"no receipt has this secret", &SaltString::generate(&mut OsRng))
-        .map(|h| h.to_string())
-        .unwrap_or_default()
-});
 
 /// The reporter's own reports (public and private; anonymous ones are not theirs to list).
 pub async fn mine(platform: &Platform, subject: &str) -> Result<Vec<ReportView>, ReportsError> {

@@ -791,19 +791,22 @@ async fn reports_on_postgres() {
     reports_end_to_end(Engine::Postgres).await;
 }
 
+/// A platform whose working "days" last a minute, for the service-level tests. Its own
+/// timer job passes once at start, then waits an hour: the tests drive the passes.
+async fn minute_days(engine: Engine) -> Option<TestApp> {
+    common::spawn_app_with(engine, Router::new(), vec![], |config| {
+        let reports = config.section_mut::<warga_reports::config::ReportsConfig>();
+        reports.sla.working_day_seconds = Some(60);
+        reports.sla.poll_interval_ms = 3_600_000;
+    })
+    .await
+}
+
 /// Service levels with a manual clock (a "working day" is a minute here): warned, breached,
 /// escalated to the department head and then to the top office — each timer fired exactly
 /// once by two workers racing for it — and cancelled by the department's steps.
 async fn sla_escalation(engine: Engine) {
-    let Some(app) = common::spawn_app_with(engine, Router::new(), vec![], |config| {
-        let reports = config.section_mut::<warga_reports::config::ReportsConfig>();
-        reports.sla.working_day_seconds = Some(60);
-        // The platform's own job passes once at start, then waits an hour: this test
-        // drives the passes itself.
-        reports.sla.poll_interval_ms = 3_600_000;
-    })
-    .await
-    else {
+    let Some(app) = minute_days(engine).await else {
         eprintln!("skipped: engine not configured");
         return;
     };
@@ -993,13 +996,7 @@ async fn sla_on_postgres() {
 /// Waiting for the reporter stops the clock: nothing fires however long they take; their
 /// answer (signed in, or by receipt for an anonymous report) restarts it with what was left.
 async fn sla_pauses_while_waiting(engine: Engine) {
-    let Some(app) = common::spawn_app_with(engine, Router::new(), vec![], |config| {
-        let reports = config.section_mut::<warga_reports::config::ReportsConfig>();
-        reports.sla.working_day_seconds = Some(60);
-        reports.sla.poll_interval_ms = 3_600_000;
-    })
-    .await
-    else {
+    let Some(app) = minute_days(engine).await else {
         eprintln!("skipped: engine not configured");
         return;
     };
