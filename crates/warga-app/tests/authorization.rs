@@ -201,6 +201,13 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         Allowed::Roles(&[Role::Officer]),
     ),
     ("GET", "/api/v1/reports/no-such-report", "", Allowed::Public),
+    ("GET", "/api/v1/reports/no-such-report/photos/1", "", Allowed::Public),
+    (
+        "POST",
+        "/api/v1/reports/receipt/photos/1",
+        r#"{"code": "no-such.receipt"}"#,
+        Allowed::Public,
+    ),
     (
         "PATCH",
         "/api/v1/reports/no-such-report",

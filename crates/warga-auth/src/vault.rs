@@ -148,6 +148,13 @@ impl Vault {
     /// Seals `plaintext`, bound to `context` (e.g. `resident:<id>:name`): a value moved to
     /// another row or column does not open.
     pub async fn seal(&self, plaintext: &[u8], context: &str) -> Result<Sealed, AuthError> {
+        let (key_id, key) = self.current_key().await?;
+        let ciphertext = key.seal(plaintext, context)?;
+        Ok(Sealed { key_id, ciphertext })
+    }
+
+    /// The data key new values are sealed with, and its id.
+    async fn current_key(&self) -> Result<(String, crate::seal::SealingKey), AuthError> {
         let keys = self.keys.read().await;
         let key_id = keys
             .current
@@ -159,13 +166,30 @@ impl Vault {
             .cloned()
             .ok_or_else(|| AuthError::Keys("data key missing".into()))?;
         drop(keys);
-        let ciphertext = crate::seal::SealingKey::new(key.as_ref())?.seal(plaintext, context)?;
-        Ok(Sealed { key_id, ciphertext })
+        Ok((key_id, crate::seal::SealingKey::new(key.as_ref())?))
     }
 
     /// Opens a sealed value (reloading the keys once if its data key is new to this process).
     pub async fn open(&self, sealed: &Sealed, context: &str) -> Result<Vec<u8>, AuthError> {
-        if !self.keys.read().await.seal.contains_key(&sealed.key_id) {
+        self.sealing_key(&sealed.key_id)
+            .await?
+            .open(&sealed.ciphertext, context)
+    }
+
+    /// Seals a large value (a file) as raw bytes; returns the data key's id, to be stored
+    /// beside it, and `nonce ‖ ciphertext ‖ tag`.
+    pub async fn seal_bytes(&self, plaintext: &[u8], context: &str) -> Result<(String, Vec<u8>), AuthError> {
+        let (key_id, key) = self.current_key().await?;
+        Ok((key_id, key.seal_bytes(plaintext, context)?))
+    }
+
+    /// Opens what [`Vault::seal_bytes`] sealed.
+    pub async fn open_bytes(&self, key_id: &str, sealed: Vec<u8>, context: &str) -> Result<Vec<u8>, AuthError> {
+        self.sealing_key(key_id).await?.open_bytes(sealed, context)
+    }
+
+    async fn sealing_key(&self, key_id: &str) -> Result<crate::seal::SealingKey, AuthError> {
+        if !self.keys.read().await.seal.contains_key(key_id) {
             self.load().await?;
         }
         let key = self
@@ -173,10 +197,10 @@ impl Vault {
             .read()
             .await
             .seal
-            .get(&sealed.key_id)
+            .get(key_id)
             .cloned()
-            .ok_or_else(|| AuthError::Keys(format!("unknown data key {}", sealed.key_id)))?;
-        crate::seal::SealingKey::new(key.as_ref())?.open(&sealed.ciphertext, context)
+            .ok_or_else(|| AuthError::Keys(format!("unknown data key {key_id}")))?;
+        crate::seal::SealingKey::new(key.as_ref())
     }
 
     /// The keyed hash (hex) of `value` under the index key, for equality lookups.
@@ -260,6 +284,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(other.open(&after, "resident:2:name").await.unwrap(), b"Budi");
+        let (key_id, file) = vault.seal_bytes(b"photo bytes", "report:r:photo:1").await.unwrap();
+        assert_eq!(key_id, new_key);
+        assert_eq!(
+            other
+                .open_bytes(&key_id, file.clone(), "report:r:photo:1")
+                .await
+                .unwrap(),
+            b"photo bytes"
+        );
+        assert!(other.open_bytes(&key_id, file, "report:r:photo:2").await.is_err());
         let wrong = Vault::new(db.store.clone(), Arc::new(MasterKey::from_bytes(&[4; 32]).unwrap()));
         assert!(
             wrong.open(&sealed, "resident:1:name").await.is_err(),

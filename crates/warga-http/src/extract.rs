@@ -124,3 +124,78 @@ mod tests {
         }
     }
 }
+
+/// A part of a multipart form other than its `data`: a file as it arrived, unchecked.
+#[derive(Debug, Clone)]
+pub struct FormFile {
+    /// The part's name (`photos`).
+    pub name: String,
+    pub bytes: Bytes,
+}
+
+/// A JSON body (`application/json`), or a `multipart/form-data` body whose part `data`
+/// holds the same JSON and whose other parts are files. Errors are problem documents: a
+/// missing or malformed `data` names its field, as [`Json`] does.
+#[derive(Debug)]
+pub struct JsonWithFiles<T> {
+    pub value: T,
+    pub files: Vec<FormFile>,
+}
+
+/// Parts a form may have; a longer form is refused before more is read.
+const MAX_FORM_PARTS: usize = 16;
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonWithFiles<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !multipart {
+            let Json(value) = Json::<T>::from_request(req, state).await?;
+            return Ok(JsonWithFiles {
+                value,
+                files: Vec::new(),
+            });
+        }
+        let form_error = |error: axum::extract::multipart::MultipartError| {
+            if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(format!("formulir multipart tidak valid: {}", error.body_text()))
+            }
+        };
+        let mut form = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+        let mut data = None;
+        let mut files = Vec::new();
+        let mut parts = 0;
+        while let Some(field) = form.next_field().await.map_err(form_error)? {
+            parts += 1;
+            if parts > MAX_FORM_PARTS {
+                return Err(ApiError::validation(
+                    "body",
+                    format!("formulir paling banyak {MAX_FORM_PARTS} bagian"),
+                ));
+            }
+            let name = field.name().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(form_error)?;
+            if name == "data" {
+                data = Some(bytes);
+            } else if name.is_empty() {
+                return Err(ApiError::validation("body", "bagian formulir tanpa nama"));
+            } else {
+                files.push(FormFile { name, bytes });
+            }
+        }
+        let data = data.ok_or_else(|| ApiError::validation("data", "bagian `data` (JSON) tidak ada"))?;
+        Ok(JsonWithFiles {
+            value: parse(&data)?,
+            files,
+        })
+    }
+}

@@ -46,7 +46,7 @@ pub enum EdgeError {
     #[error("the rate limiter's Redis: {0}")]
     Redis(#[from] redis::RedisError),
 }
-pub use extract::Json;
+pub use extract::{FormFile, Json, JsonWithFiles};
 pub use middleware::REQUEST_ID_HEADER;
 pub use ops::{app, app_with, openapi};
 pub use problem::{ApiError, Problem, ProblemType, ProtocolError};

@@ -10,6 +10,10 @@ pub struct ReportsConfig {
     /// Anonymous reports one account may file per day (abuse control; counted under a
     /// short-lived keyed hash of the account, never with the report).
     pub anonymous_per_day: u32,
+    /// The largest photo accepted, in bytes (a phone's photo is 2–6 MB).
+    pub photo_max_bytes: usize,
+    /// The most pixels a photo may have, in millions (decoding needs memory in proportion).
+    pub photo_max_megapixels: u32,
     /// Service levels and escalation.
     pub sla: SlaConfig,
 }
@@ -18,6 +22,8 @@ impl Default for ReportsConfig {
     fn default() -> Self {
         ReportsConfig {
             anonymous_per_day: 5,
+            photo_max_bytes: 8 * 1024 * 1024,
+            photo_max_megapixels: 50,
             sla: SlaConfig::default(),
         }
     }
@@ -56,6 +62,20 @@ impl Default for SlaConfig {
     }
 }
 
+impl ReportsConfig {
+    pub fn photo_limits(&self) -> crate::photos::PhotoLimits {
+        crate::photos::PhotoLimits {
+            max_bytes: self.photo_max_bytes,
+            max_pixels: u64::from(self.photo_max_megapixels) * 1_000_000,
+        }
+    }
+
+    /// The largest request body of a submission: every photo at its largest, and the form.
+    pub fn upload_body_limit(&self) -> usize {
+        self.photo_max_bytes * crate::attachments::MAX_PHOTOS + 256 * 1024
+    }
+}
+
 impl Section for ReportsConfig {
     const KEY: &'static str = "reports";
 
@@ -65,6 +85,12 @@ impl Section for ReportsConfig {
                 "reports.anonymous_per_day",
                 "must be at least 1 (anonymous reporting is part of the service)",
             ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.photo_max_bytes) {
+            return Err(ConfigError::new("reports.photo_max_bytes", "between 1 KiB and 64 MiB"));
+        }
+        if !(1..=200).contains(&self.photo_max_megapixels) {
+            return Err(ConfigError::new("reports.photo_max_megapixels", "between 1 and 200"));
         }
         let sla = &self.sla;
         if !(1..=99).contains(&sla.warn_at_percent) {

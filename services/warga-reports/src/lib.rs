@@ -14,11 +14,13 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod attachments;
 pub mod calendar;
 pub mod categories;
 pub mod config;
 mod error;
 pub mod inbox;
+pub mod photos;
 pub mod reports;
 pub mod scrub;
 pub mod sla;
@@ -36,7 +38,7 @@ use serde::Deserialize;
 use utoipa::OpenApi;
 use warga_bus::Handler;
 use warga_core::identity::Role;
-use warga_http::{ApiError, Auth, Json, MaybeAuth, Platform, Problem, Service};
+use warga_http::{ApiError, Auth, Json, JsonWithFiles, MaybeAuth, Platform, Problem, Service};
 use warga_store::MigrationSet;
 
 use crate::categories::{CATEGORIES, Category};
@@ -45,19 +47,27 @@ use crate::reports::{FeedPage, FeedQuery, NewReport, ReportView, Submitted, Tria
 pub struct ReportsService;
 
 /// Portable DDL: the same step for SQLite and PostgreSQL.
-const STEPS: &[warga_store::MigrationStep] = &[warga_store::MigrationStep {
-    version: 2026120100,
-    description: "reports, their timelines and the anonymous quota",
-    sql: include_str!("../migrations/2026120100_reports.sql"),
-}];
+const STEPS: &[warga_store::MigrationStep] = &[
+    warga_store::MigrationStep {
+        version: 2026120100,
+        description: "reports, their timelines and the anonymous quota",
+        sql: include_str!("../migrations/2026120100_reports.sql"),
+    },
+    warga_store::MigrationStep {
+        version: 2026120101,
+        description: "reports' photos",
+        sql: include_str!("../migrations/2026120101_report_photos.sql"),
+    },
+];
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_categories, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
+    paths(list_categories, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
           triage),
     components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
                        Triage, reports::Action, reports::ReportEdit, Receipt, Answer, ReceiptAnswer,
-                       inbox::Inbox, inbox::Notification, inbox::OfficerNotification)),
+                       inbox::Inbox, inbox::Notification, inbox::OfficerNotification,
+                       attachments::PhotoView)),
     tags((name = "reports", description = "JagaWarga: city problems reported by citizens, triaged by departments"))
 )]
 struct ReportsApi;
@@ -77,10 +87,14 @@ impl Service for ReportsService {
         }
     }
     fn router(&self, platform: &Platform) -> Router {
+        // Forms with photos may be larger than the platform's body limit.
+        let uploads = axum::extract::DefaultBodyLimit::max(settings(platform).upload_body_limit());
         Router::new()
             .route("/api/v1/reports/categories", get(list_categories))
-            .route("/api/v1/reports", get(feed).post(submit))
-            .route("/api/v1/reports/anonymous", post(submit_anonymous))
+            .route("/api/v1/reports", get(feed).post(submit).layer(uploads))
+            .route("/api/v1/reports/anonymous", post(submit_anonymous).layer(uploads))
+            .route("/api/v1/reports/{id}/photos/{number}", get(photo))
+            .route("/api/v1/reports/receipt/photos/{number}", post(photo_by_receipt))
             .route("/api/v1/reports/mine", get(mine))
             .route("/api/v1/reports/inbox", get(my_inbox))
             .route("/api/v1/reports/inbox/read", post(read_inbox))
@@ -92,7 +106,7 @@ impl Service for ReportsService {
             .route("/api/v1/reports/{id}/upvote", axum::routing::put(upvote).delete(unvote))
             .route("/api/v1/reports/{id}/withdraw", post(withdraw))
             .route("/api/v1/reports/{id}/reply", post(reply))
-            .route("/api/v1/reports/{id}/triage", post(triage))
+            .route("/api/v1/reports/{id}/triage", post(triage).layer(uploads))
             .with_state(platform.clone())
     }
     fn openapi(&self) -> utoipa::openapi::OpenApi {
@@ -121,7 +135,7 @@ async fn list_categories() -> Json<&'static [Category]> {
     Json(CATEGORIES)
 }
 
-fn settings(platform: &Platform) -> std::borrow::Cow<'_, config::ReportsConfig> {
+pub(crate) fn settings(platform: &Platform) -> std::borrow::Cow<'_, config::ReportsConfig> {
     platform.config.section::<config::ReportsConfig>()
 }
 
@@ -135,15 +149,17 @@ fn settings(platform: &Platform) -> std::borrow::Cow<'_, config::ReportsConfig> 
 async fn submit(
     State(platform): State<Platform>,
     auth: Auth,
-    Json(new): Json<NewReport>,
+    form: JsonWithFiles<NewReport>,
 ) -> Result<Response, ApiError> {
+    let new = form.value;
     if new.visibility == Visibility::Anonymous {
         return Err(ApiError::validation(
             "visibility",
             "laporan anonim dikirim ke /api/v1/reports/anonymous",
         ));
     }
-    let submitted = reports::submit(&platform, &auth.0, &new, &settings(&platform)).await?;
+    let photos = uploads(form.files)?;
+    let submitted = reports::submit(&platform, &auth.0, &new, photos, &settings(&platform)).await?;
     Ok((axum::http::StatusCode::CREATED, Json(submitted)).into_response())
 }
 
@@ -159,10 +175,12 @@ async fn submit(
 async fn submit_anonymous(
     State(platform): State<Platform>,
     auth: Auth,
-    Json(mut new): Json<NewReport>,
+    form: JsonWithFiles<NewReport>,
 ) -> Result<Response, ApiError> {
+    let mut new = form.value;
     new.visibility = Visibility::Anonymous;
-    let submitted = reports::submit(&platform, &auth.0, &new, &settings(&platform)).await?;
+    let photos = uploads(form.files)?;
+    let submitted = reports::submit(&platform, &auth.0, &new, photos, &settings(&platform)).await?;
     Ok((axum::http::StatusCode::CREATED, Json(submitted)).into_response())
 }
 
@@ -385,7 +403,75 @@ async fn triage(
     State(platform): State<Platform>,
     auth: Auth,
     Path(id): Path<String>,
-    Json(step): Json<Triage>,
+    form: JsonWithFiles<Triage>,
 ) -> Result<Json<ReportView>, ApiError> {
-    Ok(Json(reports::triage(&platform, &auth.0, &id, &step).await?))
+    let photos = uploads(form.files)?;
+    Ok(Json(
+        reports::triage(&platform, &auth.0, &id, &form.value, photos).await?,
+    ))
+}
+
+/// A form's files as photos: parts named `photos`, numbered in errors as `photos[i]`.
+fn uploads(files: Vec<warga_http::FormFile>) -> Result<Vec<attachments::Upload>, ApiError> {
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(i, file)| {
+            if file.name != "photos" {
+                return Err(ApiError::validation(
+                    file.name,
+                    "bagian formulir tidak dikenal; foto dikirim sebagai `photos`",
+                ));
+            }
+            Ok(attachments::Upload {
+                field: format!("photos[{i}]"),
+                bytes: file.bytes,
+            })
+        })
+        .collect()
+}
+
+/// A photo's bytes, as the browser should treat them: never sniffed, never cached by
+/// shared caches (a private report's photo is personal data).
+fn photo_response(content_type: String, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, content_type),
+            (axum::http::header::CACHE_CONTROL, "private, no-store".to_owned()),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, "inline".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// One of a report's photos, for a reader who may see the report.
+#[utoipa::path(get, path = "/api/v1/reports/{id}/photos/{number}", tag = "reports", responses(
+    (status = 200, description = "the photo (JPEG or PNG), re-encoded without metadata", content_type = "image/jpeg"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn photo(
+    State(platform): State<Platform>,
+    MaybeAuth(viewer): MaybeAuth,
+    Path((id, number)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let (content_type, bytes) = reports::photo(&platform, viewer.as_ref(), &id, number).await?;
+    Ok(photo_response(content_type, bytes))
+}
+
+/// One of an anonymous report's photos, for the holder of its receipt code.
+#[utoipa::path(post, path = "/api/v1/reports/receipt/photos/{number}", tag = "reports", request_body = Receipt,
+    responses(
+    (status = 200, description = "the photo (JPEG or PNG), re-encoded without metadata", content_type = "image/jpeg"),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn photo_by_receipt(
+    State(platform): State<Platform>,
+    Path(number): Path<i64>,
+    Json(receipt): Json<Receipt>,
+) -> Result<Response, ApiError> {
+    let (content_type, bytes) = reports::photo_by_receipt(&platform, &receipt.code, number).await?;
+    Ok(photo_response(content_type, bytes))
 }

@@ -18,6 +18,7 @@ use warga_population::regions::REGIONS;
 use warga_store::StoreError;
 use warga_store::audit::{AuditRecord, Outcome};
 
+use crate::attachments::{MAX_PHOTOS, Upload};
 use crate::categories::{self, TOP_AUTHORITY};
 use crate::error::ReportsError;
 use crate::scrub::scrub;
@@ -91,6 +92,9 @@ pub struct ReportView {
     pub updated_at_ms: i64,
     /// Status changes and comments, oldest first (internal notes only for departments).
     pub timeline: Vec<TimelineEntry>,
+    /// Photos, at `/api/v1/reports/{id}/photos/{number}` (by receipt for an anonymous
+    /// report's reporter: `POST /api/v1/reports/receipt/photos/{number}`).
+    pub photos: Vec<crate::attachments::PhotoView>,
 }
 
 /// One step of a report's life.
@@ -247,12 +251,21 @@ pub async fn submit(
     platform: &Platform,
     citizen: &Principal,
     new: &NewReport,
+    uploads: Vec<Upload>,
     config: &crate::config::ReportsConfig,
 ) -> Result<Submitted, ReportsError> {
     if !citizen.has_role(Role::Citizen) {
         return Err(ReportsError::Forbidden("hanya warga yang dapat melapor".into()));
     }
     let (title, description, category) = check(new)?;
+    if uploads.len() > MAX_PHOTOS {
+        return Err(ReportsError::invalid(
+            "photos",
+            format!("paling banyak {MAX_PHOTOS} foto per laporan"),
+        ));
+    }
+    // Every photo is checked before anything is stored or counted.
+    let photos = crate::attachments::prepare(uploads, config.photo_limits()).await?;
     let names = reporter_names(platform, &citizen.subject).await?;
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let title = scrub(&title, &names);
@@ -327,7 +340,11 @@ pub async fn submit(
         .await?;
         tx.append_event(&event).await?;
     }
-    tx.commit().await?;
+    let written = crate::attachments::attach(platform, &mut tx, &id, "reporter", photos, now).await?;
+    if let Err(error) = tx.commit().await {
+        written.discard().await;
+        return Err(error.into());
+    }
     let report = load(platform, &id, true).await?.ok_or(ReportsError::NotFound)?;
     Ok(Submitted {
         report: report.into_view(false),
@@ -393,6 +410,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Stored {
             updated_at_ms: row.get(14),
             escalation_level: row.get(15),
             timeline: Vec::new(),
+            photos: Vec::new(),
         },
     }
 }
@@ -407,6 +425,7 @@ async fn load(platform: &Platform, id: &str, with_timeline: bool) -> Result<Opti
     let mut stored = from_row(&row);
     if with_timeline {
         stored.view.timeline = timeline(platform, id).await?;
+        stored.view.photos = crate::attachments::list(platform, id).await?;
     }
     Ok(Some(stored))
 }
@@ -439,6 +458,24 @@ pub async fn get(platform: &Platform, viewer: Option<&Principal>, id: &str) -> R
         Some(as_department) => Ok(stored.into_view(as_department)),
         None => Err(ReportsError::NotFound),
     }
+}
+
+/// A report's photo (content type, bytes), for a reader who may see the report.
+pub async fn photo(
+    platform: &Platform,
+    viewer: Option<&Principal>,
+    id: &str,
+    number: i64,
+) -> Result<(String, Vec<u8>), ReportsError> {
+    let stored = load(platform, id, false).await?.ok_or(ReportsError::NotFound)?;
+    stored.access(viewer).ok_or(ReportsError::NotFound)?;
+    crate::attachments::open(platform, id, number).await
+}
+
+/// An anonymous report's photo, for the holder of its receipt code.
+pub async fn photo_by_receipt(platform: &Platform, code: &str, number: i64) -> Result<(String, Vec<u8>), ReportsError> {
+    let report = by_receipt(platform, code).await?;
+    crate::attachments::open(platform, &report.id, number).await
 }
 
 /// An anonymous report followed by its receipt code (`<id>.<secret>`).
@@ -668,14 +705,26 @@ pub async fn triage(
     officer: &Principal,
     id: &str,
     step: &Triage,
+    uploads: Vec<Upload>,
 ) -> Result<ReportView, ReportsError> {
     let department = officer_department(officer)?;
+    if !uploads.is_empty() && !matches!(step.action, Action::Resolve) {
+        return Err(ReportsError::invalid(
+            "photos",
+            "foto hanya dilampirkan saat laporan diselesaikan",
+        ));
+    }
+    if uploads.len() > 1 {
+        return Err(ReportsError::invalid("photos", "satu foto hasil penyelesaian"));
+    }
     let note = step.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
     if let Some(note) = note
         && char_len(note) > 2000
     {
         return Err(ReportsError::invalid("note", "catatan paling banyak 2.000 karakter"));
     }
+    // Decoded before the transaction, which must stay short.
+    let photos = crate::attachments::prepare(uploads, crate::settings(platform).photo_limits()).await?;
     let mut tx = platform.store.begin().await?;
     let row = sqlx::query("SELECT department, status, escalation_level FROM reports WHERE id = $1")
         .bind(id)
@@ -769,6 +818,7 @@ pub async fn triage(
     if step.department.is_some() {
         return Err(ReportsError::invalid("department", "hanya untuk tindakan not_ours"));
     }
+
     match to.as_str() {
         "resolved" | "rejected" => crate::sla::cancel_timers(&mut tx, id, true).await?,
         "acknowledged" | "in_progress" => crate::sla::cancel_timers(&mut tx, id, false).await?,
@@ -821,7 +871,11 @@ pub async fn triage(
         })
         .await?;
     }
-    tx.commit().await?;
+    let written = crate::attachments::attach(platform, &mut tx, id, "department", photos, now).await?;
+    if let Err(error) = tx.commit().await {
+        written.discard().await;
+        return Err(error.into());
+    }
     let stored = load(platform, id, true).await?.ok_or(ReportsError::NotFound)?;
     Ok(stored.into_view(true))
 }

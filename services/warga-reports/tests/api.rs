@@ -9,97 +9,9 @@ use common::{Engine, TestApp};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use sqlx::Row;
-use warga_population::links::{self, LinkAsk, LinkDecision};
-use warga_population::residents::{self, NewResident};
 
-const NIK_A: &str = "3171075203950004";
-const NIK_B: &str = "3171071203950005";
-
-fn resident(nik: &str, birth_date: &str, sex: &str, name: &str) -> NewResident {
-    serde_json::from_value(json!({
-        "nik": nik, "full_name": name, "birth_place": "Jakarta", "birth_date": birth_date, "sex": sex,
-        "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "Kebon Kacang", "district": "317107",
-        "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
-    }))
-    .unwrap()
-}
-
-/// Registers a resident and links the account `subject` to it, through the population
-/// service's own functions (an officer's confirmation).
-async fn linked_citizen(app: &TestApp, subject: &str, nik: &str, birth_date: &str, sex: &str, name: &str) -> String {
-    residents::register(&app.platform, &resident(nik, birth_date, sex, name), "user:capil")
-        .await
-        .unwrap();
-    let request = links::ask(
-        &app.platform,
-        subject,
-        subject,
-        &LinkAsk {
-            nik: nik.into(),
-            birth_date: birth_date.into(),
-        },
-    )
-    .await
-    .unwrap();
-    links::decide(
-        &app.platform,
-        &request,
-        &LinkDecision {
-            approve: true,
-            reason: None,
-        },
-        "user:capil",
-    )
-    .await
-    .unwrap();
-    app.token(subject, &["citizen"]).await
-}
-
-async fn officer(app: &TestApp, subject: &str, department: &str) -> String {
-    officer_at(app, subject, department, "staff").await
-}
-
-async fn officer_at(app: &TestApp, subject: &str, department: &str, level: &str) -> String {
-    let claims = warga_auth::AccessClaims {
-        roles: vec!["officer".into()],
-        department: Some(department.into()),
-        officer_level: Some(level.into()),
-        ..warga_auth::AccessClaims::new(subject, &app.platform.config.identity.audience)
-    };
-    app.token_with(claims).await
-}
-
-async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
-    let mut request = app.client.post(format!("{}{path}", app.url)).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
-
-async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = app.client.get(format!("{}{path}", app.url));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
-
-fn report(title: &str, category: &str, visibility: &str) -> Value {
-    json!({
-        "title": title, "description": "Lubang besar di tengah jalan, berbahaya untuk motor.",
-        "category": category, "latitude": -6.1862, "longitude": 106.8063, "district": "317107",
-        "visibility": visibility
-    })
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query(sql)
-        .fetch_one(app.platform.store.reader())
-        .await
-        .unwrap()
-        .get(0)
-}
+mod support;
+use support::*;
 
 /// Every text the reports service wrote: its tables, its events and its audit records.
 async fn written_by_reports(app: &TestApp) -> String {

@@ -1,0 +1,257 @@
+//! A report's photos (R1): at most [`MAX_PHOTOS`] from the reporter, and one with each
+//! department's resolution. Each is made safe by [`crate::photos::sanitize`] before
+//! anything is stored, sealed by the vault (AES-256-GCM under the current data key, bound to
+//! its report and place) and kept as an opaque file under a random name; the database
+//! keeps the file's name, the data key's id and the photo's size.
+//!
+//! Files are written before the transaction that records them commits, and removed again
+//! if it does not: a failed submission leaves nothing behind that a report points to. The
+//! file of an anonymous report carries the report's coarse time as its modification time,
+//! so the file system does not keep the exact moment either.
+//!
+//! The store is the data directory (`<data_dir>/reports/photos`), which suits one machine;
+//! several gateway replicas need a shared object store behind [`BlobStore`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::Row;
+use warga_http::Platform;
+use warga_store::{StoreError, Tx};
+
+use crate::error::ReportsError;
+use crate::photos::{Photo, PhotoLimits, sanitize};
+
+/// Photos a reporter may attach to one report.
+pub const MAX_PHOTOS: usize = 5;
+
+/// A photo as it arrived, before any check.
+#[derive(Debug)]
+pub struct Upload {
+    /// The request's field, for errors (`photos[2]`).
+    pub field: String,
+    pub bytes: axum::body::Bytes,
+}
+
+/// A stored photo, as a reader of the report sees it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct PhotoView {
+    /// Its place among the report's photos, from 1.
+    pub number: i64,
+    pub content_type: String,
+    pub width: i64,
+    pub height: i64,
+    pub size_bytes: i64,
+    /// `reporter` or `department` (a resolution's photo).
+    pub source: String,
+}
+
+/// Where sealed files live.
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Vec<u8>, modified_ms: i64) -> std::io::Result<()>;
+    async fn get(&self, key: &str) -> std::io::Result<Vec<u8>>;
+    async fn delete(&self, key: &str) -> std::io::Result<()>;
+}
+
+/// Files under a directory, written atomically (a temporary file, synced, then renamed).
+pub struct DiskBlobs {
+    root: PathBuf,
+}
+
+impl DiskBlobs {
+    pub fn new(root: PathBuf) -> DiskBlobs {
+        DiskBlobs { root }
+    }
+
+    fn path(&self, key: &str) -> std::io::Result<PathBuf> {
+        // Keys are ours (random, URL-safe); anything else is refused, never joined.
+        if key.len() < 8 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob key"));
+        }
+        Ok(self.root.join(&key[..2]).join(key))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for DiskBlobs {
+    async fn put(&self, key: &str, bytes: Vec<u8>, modified_ms: i64) -> std::io::Result<()> {
+        let path = self.path(key)?;
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent"))?;
+            std::fs::create_dir_all(dir)?;
+            let tmp = path.with_extension("part");
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(modified_ms).unwrap_or(0));
+            file.set_times(std::fs::FileTimes::new().set_accessed(at).set_modified(at))?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    async fn get(&self, key: &str) -> std::io::Result<Vec<u8>> {
+        tokio::fs::read(self.path(key)?).await
+    }
+
+    async fn delete(&self, key: &str) -> std::io::Result<()> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The platform's store of photos.
+pub fn blobs(platform: &Platform) -> Arc<dyn BlobStore> {
+    Arc::new(DiskBlobs::new(platform.config.data_dir.join("reports").join("photos")))
+}
+
+/// Checks and re-encodes uploads off the async threads; the first bad one fails them all.
+pub async fn prepare(uploads: Vec<Upload>, limits: PhotoLimits) -> Result<Vec<Photo>, ReportsError> {
+    tokio::task::spawn_blocking(move || {
+        uploads
+            .iter()
+            .map(|upload| sanitize(&upload.field, &upload.bytes, limits))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| ReportsError::Internal(format!("photo task: {e}")))?
+}
+
+fn context(report_id: &str, number: i64) -> String {
+    format!("report:{report_id}:photo:{number}")
+}
+
+/// Files sealed and written, to be removed again if the transaction recording them fails.
+pub struct Written {
+    store: Arc<dyn BlobStore>,
+    keys: Vec<String>,
+}
+
+impl Written {
+    /// Removes the files (the transaction did not commit).
+    pub async fn discard(self) {
+        for key in &self.keys {
+            if let Err(error) = self.store.delete(key).await {
+                tracing::warn!(%error, "removing the file of a photo whose report was not stored");
+            }
+        }
+    }
+}
+
+/// Seals and writes `photos` and records them in `tx`, numbered after the report's
+/// existing photos.
+pub async fn attach(
+    platform: &Platform,
+    tx: &mut Tx,
+    report_id: &str,
+    source: &str,
+    photos: Vec<Photo>,
+    at_ms: i64,
+) -> Result<Written, ReportsError> {
+    let store = blobs(platform);
+    let mut written = Written {
+        store: store.clone(),
+        keys: Vec::new(),
+    };
+    if photos.is_empty() {
+        return Ok(written);
+    }
+    let result = async {
+        let last: i64 = sqlx::query("SELECT COALESCE(MAX(number), 0) FROM report_photos WHERE report_id = $1")
+            .bind(report_id)
+            .fetch_one(tx.conn())
+            .await
+            .map_err(StoreError::from)?
+            .get(0);
+        for (i, photo) in photos.into_iter().enumerate() {
+            let number = last + 1 + i64::try_from(i).unwrap_or(0);
+            let (key_id, sealed) = platform
+                .vault
+                .seal_bytes(&photo.bytes, &context(report_id, number))
+                .await?;
+            let key = warga_auth::random_token(16)?;
+            store
+                .put(&key, sealed, at_ms)
+                .await
+                .map_err(|e| ReportsError::Internal(format!("writing a photo: {e}")))?;
+            written.keys.push(key.clone());
+            sqlx::query(
+                "INSERT INTO report_photos (report_id, number, blob_key, key_id, content_type, width, height, \
+                 size_bytes, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(report_id)
+            .bind(number)
+            .bind(&key)
+            .bind(&key_id)
+            .bind(photo.content_type)
+            .bind(i64::from(photo.width))
+            .bind(i64::from(photo.height))
+            .bind(i64::try_from(photo.bytes.len()).unwrap_or(i64::MAX))
+            .bind(source)
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+        }
+        Ok::<(), ReportsError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(written),
+        Err(error) => {
+            written.discard().await;
+            Err(error)
+        }
+    }
+}
+
+/// A report's photos, in order.
+pub async fn list(platform: &Platform, report_id: &str) -> Result<Vec<PhotoView>, ReportsError> {
+    let rows = sqlx::query(
+        "SELECT number, content_type, width, height, size_bytes, source FROM report_photos \
+         WHERE report_id = $1 ORDER BY number",
+    )
+    .bind(report_id)
+    .fetch_all(platform.store.reader())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(rows
+        .iter()
+        .map(|r| PhotoView {
+            number: r.get(0),
+            content_type: r.get(1),
+            width: r.get(2),
+            height: r.get(3),
+            size_bytes: r.get(4),
+            source: r.get(5),
+        })
+        .collect())
+}
+
+/// One photo's content type and bytes, opened. The caller has checked the reader may see
+/// the report.
+pub async fn open(platform: &Platform, report_id: &str, number: i64) -> Result<(String, Vec<u8>), ReportsError> {
+    let row =
+        sqlx::query("SELECT blob_key, key_id, content_type FROM report_photos WHERE report_id = $1 AND number = $2")
+            .bind(report_id)
+            .bind(number)
+            .fetch_optional(platform.store.reader())
+            .await
+            .map_err(StoreError::from)?
+            .ok_or(ReportsError::NotFound)?;
+    let (key, key_id, content_type): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    let sealed = blobs(platform)
+        .get(&key)
+        .await
+        .map_err(|e| ReportsError::Internal(format!("reading a photo: {e}")))?;
+    let bytes = platform
+        .vault
+        .open_bytes(&key_id, sealed, &context(report_id, number))
+        .await?;
+    Ok((content_type, bytes))
+}
