@@ -202,6 +202,12 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ),
     ("GET", "/api/v1/reports/no-such-report", "", Allowed::Public),
     ("GET", "/api/v1/reports/no-such-report/photos/1", "", Allowed::Public),
+    // Open311 GeoReport v2: reading is public; filing is by api_key (services/warga-reports/tests/open311.rs).
+    ("GET", "/open311/v2/services.json", "", Allowed::Public),
+    ("GET", "/open311/v2/services/jalan-rusak.xml", "", Allowed::Public),
+    ("GET", "/open311/v2/requests.json", "", Allowed::Public),
+    ("GET", "/open311/v2/requests/no-such-report.xml", "", Allowed::Public),
+    ("GET", "/open311/v2/tokens/no-such-report.json", "", Allowed::Public),
     (
         "POST",
         "/api/v1/reports/receipt/photos/1",

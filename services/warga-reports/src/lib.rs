@@ -20,6 +20,7 @@ pub mod categories;
 pub mod config;
 mod error;
 pub mod inbox;
+pub mod open311;
 pub mod photos;
 pub mod reports;
 pub mod scrub;
@@ -107,6 +108,11 @@ impl Service for ReportsService {
             .route("/api/v1/reports/{id}/withdraw", post(withdraw))
             .route("/api/v1/reports/{id}/reply", post(reply))
             .route("/api/v1/reports/{id}/triage", post(triage).layer(uploads))
+            .route(
+                "/open311/v2/{file}",
+                get(open311::get_collection).post(open311::post_request),
+            )
+            .route("/open311/v2/{collection}/{file}", get(open311::get_item))
             .with_state(platform.clone())
     }
     fn openapi(&self) -> utoipa::openapi::OpenApi {

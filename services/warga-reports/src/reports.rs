@@ -618,6 +618,68 @@ pub async fn feed(platform: &Platform, query: &FeedQuery) -> Result<FeedPage, Re
     Ok(FeedPage { reports, next })
 }
 
+/// What a public listing outside the feed (Open311) asks for.
+#[derive(Debug, Default)]
+pub struct PublicFilter {
+    /// Only these reports (none: any).
+    pub ids: Vec<String>,
+    pub category: Option<String>,
+    /// `Some(true)`: still open; `Some(false)`: closed (resolved, rejected, withdrawn).
+    pub open: Option<bool>,
+    /// Filed at or after, before (ms).
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub limit: i64,
+}
+
+/// The statuses in which a report still waits for an answer.
+pub const OPEN_STATUSES: &[&str] = &["submitted", "acknowledged", "in_progress", "waiting_reporter"];
+
+/// Public reports by filter, newest first, with their public timeline and photos.
+pub async fn public_reports(platform: &Platform, filter: &PublicFilter) -> Result<Vec<ReportView>, ReportsError> {
+    let open_list = OPEN_STATUSES
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let ids = (0..filter.ids.len())
+        .map(|i| format!("${}", i + 6))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let by_id = if filter.ids.is_empty() {
+        String::new()
+    } else {
+        format!(" AND id IN ({ids})")
+    };
+    let sql = format!(
+        "SELECT id FROM reports WHERE visibility = 'public' AND created_at_ms >= $1 AND created_at_ms < $2          AND ($3 = '' OR category = $3)          AND ($4 = 'any' OR ($4 = 'open' AND status IN ({open_list})) OR ($4 = 'closed' AND status NOT IN ({open_list}))){by_id}          ORDER BY created_at_ms DESC, id DESC LIMIT $5"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(filter.from_ms)
+        .bind(filter.to_ms)
+        .bind(filter.category.as_deref().unwrap_or(""))
+        .bind(match filter.open {
+            None => "any",
+            Some(true) => "open",
+            Some(false) => "closed",
+        })
+        .bind(filter.limit);
+    for id in &filter.ids {
+        query = query.bind(id);
+    }
+    let rows = query
+        .fetch_all(platform.store.reader())
+        .await
+        .map_err(StoreError::from)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(stored) = load(platform, &row.get::<String, _>(0), true).await? {
+            out.push(stored.into_view(false));
+        }
+    }
+    Ok(out)
+}
+
 /// The department's reports (every department's for the top office), newest first.
 pub async fn queue(
     platform: &Platform,
