@@ -95,9 +95,23 @@ pub fn by_id(id: &str) -> Option<&'static Category> {
     CATEGORIES.iter().find(|c| c.id == id)
 }
 
+/// The departments that act on reports: (identity service's id, name).
+pub const DEPARTMENTS: &[(&str, &str)] = &[
+    ("dinas-pu", "Dinas Pekerjaan Umum"),
+    ("dlh", "Dinas Lingkungan Hidup"),
+    ("dishub", "Dinas Perhubungan"),
+    ("satpol-pp", "Satuan Polisi Pamong Praja"),
+    ("damkar", "Dinas Pemadam Kebakaran"),
+];
+
 /// Whether `department` is responsible for any category.
 pub fn is_department(department: &str) -> bool {
-    CATEGORIES.iter().any(|c| c.department == department)
+    DEPARTMENTS.iter().any(|(id, _)| *id == department)
+}
+
+/// A department's name (its id when it is not one of [`DEPARTMENTS`]).
+pub fn department_name(id: &str) -> &str {
+    DEPARTMENTS.iter().find(|(d, _)| *d == id).map_or(id, |(_, name)| name)
 }
 
 #[cfg(test)]
@@ -109,6 +123,7 @@ mod tests {
         for (i, c) in CATEGORIES.iter().enumerate() {
             assert!(CATEGORIES[..i].iter().all(|o| o.id != c.id), "{} twice", c.id);
             assert!(!c.department.is_empty() && c.department != TOP_AUTHORITY);
+            assert!(is_department(c.department), "{} has no name", c.department);
         }
         assert_eq!(by_id("jalan-rusak").map(|c| c.department), Some("dinas-pu"));
         assert!(by_id("nope").is_none());

@@ -168,17 +168,6 @@ fn escape(out: &mut String, text: &str) {
     }
 }
 
-fn department_name(id: &str) -> &str {
-    match id {
-        "dinas-pu" => "Dinas Pekerjaan Umum",
-        "dlh" => "Dinas Lingkungan Hidup",
-        "dishub" => "Dinas Perhubungan",
-        "satpol-pp" => "Satuan Polisi Pamong Praja",
-        "damkar" => "Dinas Pemadam Kebakaran",
-        other => other,
-    }
-}
-
 /// ISO 8601 with the WIB offset, as the standard's datetimes.
 fn datetime(ms: i64) -> String {
     let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
@@ -202,7 +191,7 @@ fn service(category: &categories::Category) -> Value {
         "metadata": true,
         "type": "realtime",
         "keywords": category.id.replace('-', ","),
-        "group": department_name(category.department),
+        "group": categories::department_name(category.department),
     })
 }
 
@@ -252,7 +241,7 @@ fn request(platform: &Platform, report: &ReportView) -> Value {
         "service_name": service_name,
         "service_code": report.category,
         "description": format!("{}\n\n{}", report.title, report.description),
-        "agency_responsible": department_name(&report.department),
+        "agency_responsible": categories::department_name(&report.department),
         "service_notice": "",
         "requested_datetime": datetime(report.created_at_ms),
         "updated_datetime": datetime(report.updated_at_ms),
@@ -505,7 +494,7 @@ pub(crate) async fn post_request(
         "service_request_id": submitted.report.id,
         "service_notice": format!(
             "Diteruskan ke {}; diverifikasi dalam 3 hari kerja",
-            department_name(&submitted.report.department)
+            categories::department_name(&submitted.report.department)
         ),
         "account_id": Value::Null,
     }]);

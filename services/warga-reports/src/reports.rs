@@ -495,6 +495,17 @@ pub async fn by_receipt(platform: &Platform, code: &str) -> Result<ReportView, R
     }
 }
 
+/// Whether `subject` filed report `id` (under their name: anonymous reports are no one's).
+pub async fn is_reporter(platform: &Platform, subject: &str, id: &str) -> Result<bool, ReportsError> {
+    let row = sqlx::query("SELECT 1 FROM reports WHERE id = $1 AND reporter = $2")
+        .bind(id)
+        .bind(subject)
+        .fetch_optional(platform.store.reader())
+        .await
+        .map_err(StoreError::from)?;
+    Ok(row.is_some())
+}
+
 /// The reporter's own reports (public and private; anonymous ones are not theirs to list).
 pub async fn mine(platform: &Platform, subject: &str) -> Result<Vec<ReportView>, ReportsError> {
     let rows = sqlx::query(&format!(

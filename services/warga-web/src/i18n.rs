@@ -81,6 +81,206 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("error.not_found", "Data tidak ditemukan.", "Not found."),
     ("error.choose", "pilih salah satu", "choose one"),
     ("nav.residents", "Penduduk", "Residents"),
+    ("nav.report", "Lapor", "Report a problem"),
+    ("nav.my_reports", "Laporan saya", "My reports"),
+    ("nav.feed", "Laporan publik", "Public reports"),
+    ("nav.queue", "Antrean dinas", "Department queue"),
+    ("report.new", "Laporkan masalah kota", "Report a city problem"),
+    (
+        "report.new.intro",
+        "Jalan rusak, got tersumbat, sampah liar, pohon berbahaya: laporan Anda diteruskan ke dinas yang bertanggung jawab.",
+        "A broken road, a blocked drain, illegal dumping, a dangerous tree: your report goes to the department responsible.",
+    ),
+    ("report.what", "Masalahnya", "The problem"),
+    ("report.category", "Kategori", "Category"),
+    ("report.title", "Judul (5–120 karakter)", "Title (5–120 characters)"),
+    (
+        "report.description",
+        "Uraian (10–5.000 karakter)",
+        "Description (10–5,000 characters)",
+    ),
+    (
+        "report.scrub_hint",
+        "NIK, nomor telepon, surel dan nama Anda dihapus otomatis dari teks sebelum disimpan.",
+        "NIKs, phone numbers, e-mail addresses and your name are removed from the text before it is stored.",
+    ),
+    ("report.where", "Lokasinya", "Where"),
+    ("report.latitude", "Lintang (latitude)", "Latitude"),
+    ("report.longitude", "Bujur (longitude)", "Longitude"),
+    (
+        "report.coordinates_hint",
+        "Salin dari aplikasi peta di ponsel Anda (tekan lama pada titik lokasi).",
+        "Copy them from the map app on your phone (long-press the spot).",
+    ),
+    ("report.photos", "Foto", "Photos"),
+    (
+        "report.photos_hint",
+        "Foto JPEG, PNG atau WebP, opsional",
+        "JPEG, PNG or WebP photos, optional",
+    ),
+    ("report.photo", "Foto", "Photo"),
+    (
+        "report.photo_department",
+        "Foto hasil penyelesaian dari dinas",
+        "The department's photo of the resolution",
+    ),
+    ("report.visibility", "Siapa yang dapat melihat", "Who can see it"),
+    ("report.visibility.public", "Publik", "Public"),
+    (
+        "report.visibility.public_hint",
+        "tampil di laporan publik, tanpa nama Anda",
+        "shown among public reports, without your name",
+    ),
+    ("report.visibility.private", "Privat", "Private"),
+    (
+        "report.visibility.private_hint",
+        "hanya Anda dan dinas terkait",
+        "only you and the department",
+    ),
+    ("report.visibility.anonymous", "Anonim", "Anonymous"),
+    (
+        "report.visibility.anonymous_hint",
+        "tidak tersimpan siapa pelapornya; Anda mengikuti dengan kode tanda terima",
+        "nothing stored says who reported it; you follow it with a receipt code",
+    ),
+    ("report.send", "Kirim laporan", "Send the report"),
+    (
+        "report.submitted",
+        "Laporan terkirim dan diteruskan ke dinas terkait.",
+        "Report sent to the department responsible.",
+    ),
+    ("report.done", "Tersimpan.", "Saved."),
+    (
+        "report.error.coordinate",
+        "isi dengan angka desimal, mis. -6.1862",
+        "a decimal number, e.g. -6.1862",
+    ),
+    ("report.error.action", "Tindakan tidak dikenal.", "Unknown action."),
+    ("report.supporters", "pendukung", "supporters"),
+    ("report.escalated", "dieskalasi ke tingkat", "escalated to level"),
+    ("report.timeline", "Riwayat", "Timeline"),
+    ("report.internal", "internal", "internal"),
+    ("report.upvote", "Dukung laporan ini", "Support this report"),
+    ("report.unvote", "Batalkan dukungan", "Withdraw support"),
+    ("report.answer", "Jawab dinas", "Answer the department"),
+    (
+        "report.answer_hint",
+        "Jawaban Anda untuk pertanyaan dinas",
+        "Your answer to the department's question",
+    ),
+    ("report.withdraw", "Tarik laporan", "Withdraw the report"),
+    ("report.status.submitted", "Terkirim", "Submitted"),
+    ("report.status.acknowledged", "Diverifikasi", "Verified"),
+    ("report.status.in_progress", "Sedang dikerjakan", "In progress"),
+    (
+        "report.status.waiting_reporter",
+        "Menunggu jawaban pelapor",
+        "Waiting for the reporter",
+    ),
+    ("report.status.resolved", "Selesai", "Resolved"),
+    ("report.status.rejected", "Ditolak", "Rejected"),
+    ("report.status.withdrawn", "Ditarik pelapor", "Withdrawn"),
+    (
+        "report.status.rerouted",
+        "Dialihkan ke dinas lain",
+        "Sent to another department",
+    ),
+    ("report.status.edited", "Diubah pelapor", "Edited by the reporter"),
+    ("report.status.escalated", "Dieskalasi", "Escalated"),
+    (
+        "report.status.reporter_replied",
+        "Pelapor menjawab",
+        "The reporter answered",
+    ),
+    (
+        "report.status.sla_warning",
+        "Peringatan batas waktu",
+        "Deadline warning",
+    ),
+    ("receipt.title", "Laporan anonim terkirim", "Anonymous report sent"),
+    (
+        "receipt.sent",
+        "Laporan Anda terkirim tanpa identitas.",
+        "Your report was sent without your identity.",
+    ),
+    (
+        "receipt.keep",
+        "Simpan kode tanda terima ini untuk mengikuti laporan dan menjawab pertanyaan dinas:",
+        "Keep this receipt code to follow the report and answer the department's questions:",
+    ),
+    (
+        "receipt.once",
+        "Kode ini hanya ditampilkan sekali dan tidak dapat dipulihkan: warga tidak menyimpannya.",
+        "This code is shown only once and cannot be recovered: warga does not keep it.",
+    ),
+    ("receipt.follow", "Ikuti laporan anonim", "Follow an anonymous report"),
+    ("receipt.code", "Kode tanda terima", "Receipt code"),
+    ("reports.mine", "Laporan saya", "My reports"),
+    (
+        "reports.none",
+        "Anda belum membuat laporan.",
+        "You have not reported anything yet.",
+    ),
+    (
+        "reports.anonymous_hint",
+        "Laporan anonim tidak tercantum di sini.",
+        "Anonymous reports are not listed here.",
+    ),
+    ("inbox.title", "Pemberitahuan", "Notifications"),
+    ("inbox.empty", "Belum ada pemberitahuan.", "No notifications yet."),
+    ("inbox.mark_read", "Tandai sudah dibaca", "Mark as read"),
+    ("triage.title", "Tindak lanjut dinas", "Department action"),
+    ("triage.action", "Tindakan", "Action"),
+    ("triage.acknowledge", "Verifikasi", "Verify"),
+    ("triage.start", "Mulai kerjakan", "Start work"),
+    ("triage.resolve", "Selesaikan", "Resolve"),
+    ("triage.reject", "Tolak", "Reject"),
+    ("triage.ask_reporter", "Tanya pelapor", "Ask the reporter"),
+    ("triage.comment", "Komentar", "Comment"),
+    (
+        "triage.not_ours",
+        "Bukan kewenangan kami (alihkan)",
+        "Not ours (send on)",
+    ),
+    (
+        "triage.note",
+        "Catatan (wajib untuk selesai, tolak, komentar, alihkan)",
+        "Note (required to resolve, reject, comment, send on)",
+    ),
+    (
+        "triage.internal",
+        "Komentar internal (tidak terlihat pelapor)",
+        "Internal comment (not shown to the reporter)",
+    ),
+    (
+        "triage.department",
+        "Dinas tujuan (untuk dialihkan)",
+        "Department to send it to",
+    ),
+    (
+        "triage.photo",
+        "Foto hasil (saat menyelesaikan)",
+        "Photo of the result (when resolving)",
+    ),
+    ("triage.submit", "Simpan tindakan", "Save the action"),
+    ("feed.title", "Laporan publik", "Public reports"),
+    ("feed.all", "Semua", "All"),
+    ("feed.sort", "Urutkan", "Sort by"),
+    ("feed.recent", "Terbaru", "Newest"),
+    ("feed.upvotes", "Dukungan terbanyak", "Most supported"),
+    ("feed.none", "Tidak ada laporan yang cocok.", "No report matches."),
+    ("queue.title", "Antrean laporan", "Report queue"),
+    (
+        "queue.live",
+        "Halaman ini diperbarui setiap 30 detik.",
+        "This page refreshes every 30 seconds.",
+    ),
+    (
+        "queue.empty",
+        "Tidak ada laporan di antrean.",
+        "No reports in the queue.",
+    ),
+    ("queue.alerts", "Peringatan dan eskalasi", "Warnings and escalations"),
     ("nav.stats", "Statistik", "Statistics"),
     ("nav.links", "Tautan akun", "Account links"),
     ("nav.sms", "Kotak SMS", "SMS outbox"),
@@ -247,6 +447,17 @@ impl Lang {
 pub struct Tr(pub Lang);
 
 impl Tr {
+    /// The text of `key`, if there is one (for keys made from data, such as a status).
+    pub fn find(&self, key: &str) -> Option<&'static str> {
+        TEXTS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, id, en)| match self.0 {
+                Lang::Id => *id,
+                Lang::En => *en,
+            })
+    }
+
     pub fn get(&self, key: &str) -> &'static str {
         match TEXTS.iter().find(|(k, _, _)| *k == key) {
             Some((_, id, en)) => match self.0 {
@@ -290,6 +501,15 @@ mod tests {
             include_str!("../templates/stats.html"),
             include_str!("../templates/sms.html"),
             include_str!("../templates/forms.html"),
+            include_str!("../templates/report_new.html"),
+            include_str!("../templates/report_receipt.html"),
+            include_str!("../templates/report_item.html"),
+            include_str!("../templates/report_body.html"),
+            include_str!("../templates/report.html"),
+            include_str!("../templates/reports_mine.html"),
+            include_str!("../templates/reports_feed.html"),
+            include_str!("../templates/report_follow.html"),
+            include_str!("../templates/department_queue.html"),
         ];
         for template in templates {
             for piece in template.split("t.get(\"").skip(1) {

@@ -15,6 +15,7 @@
 
 mod i18n;
 mod population;
+mod reports;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,6 +69,13 @@ impl Service for WebService {
         MIGRATIONS
     }
     fn router(&self, platform: &Platform) -> Router {
+        // Report forms carry photos: a larger body than the platform's default.
+        let uploads = axum::extract::DefaultBodyLimit::max(
+            platform
+                .config
+                .section::<warga_reports::config::ReportsConfig>()
+                .upload_body_limit(),
+        );
         Router::new()
             .route("/", get(home))
             .route("/static/warga.css", get(stylesheet))
@@ -95,6 +103,23 @@ impl Service for WebService {
             .route("/statistik", get(population::statistics))
             .route("/admin/departemen", get(departments_page).post(create_department))
             .route("/admin/petugas", get(officers_page).post(create_officer))
+            .route(
+                "/lapor",
+                get(reports::new_report_form)
+                    .post(reports::submit_report)
+                    .layer(uploads),
+            )
+            .route("/laporan", get(reports::mine))
+            .route("/laporan/kotak-masuk/baca", axum::routing::post(reports::read_inbox))
+            .route("/laporan/publik", get(reports::feed))
+            .route("/laporan/tanda-terima", get(reports::follow_form).post(reports::follow))
+            .route("/laporan/{id}", get(reports::show))
+            .route("/laporan/{id}/foto/{number}", get(reports::photo))
+            .route("/laporan/{id}/tarik", axum::routing::post(reports::withdraw))
+            .route("/laporan/{id}/jawab", axum::routing::post(reports::answer))
+            .route("/laporan/{id}/dukung", axum::routing::post(reports::vote))
+            .route("/laporan/{id}/tindak", axum::routing::post(reports::act).layer(uploads))
+            .route("/dinas", get(reports::queue))
             .with_state(platform.clone())
     }
     fn openapi(&self) -> utoipa::openapi::OpenApi {
@@ -202,6 +227,9 @@ pub struct Layout {
 
 pub struct UserView {
     display_name: String,
+    is_citizen: bool,
+    /// An officer of a department (the reports queue).
+    is_department: bool,
     is_admin: bool,
     is_registrar: bool,
     reads_population: bool,
@@ -214,6 +242,8 @@ impl Context {
             t: Tr(self.lang),
             user: self.session.as_ref().map(|s| UserView {
                 display_name: s.account.display_name.clone(),
+                is_citizen: s.account.roles.contains(&Role::Citizen),
+                is_department: s.account.roles.contains(&Role::Officer) && s.account.department_id.is_some(),
                 is_admin: s.account.roles.contains(&Role::Admin),
                 is_registrar: s.account.roles.contains(&Role::RegistryOfficer),
                 reads_population: [Role::Admin, Role::Officer, Role::RegistryOfficer]

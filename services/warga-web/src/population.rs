@@ -47,9 +47,9 @@ fn actor(session: &Session) -> String {
 
 /// An option of a select.
 pub struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
+    pub(crate) value: String,
+    pub(crate) label: String,
+    pub(crate) selected: bool,
 }
 
 fn choices(list: Vec<warga_population::regions::Region>, selected: &str) -> Vec<Choice> {
@@ -75,12 +75,12 @@ fn fixed_choices(values: &[&str], selected: &str) -> Vec<Choice> {
 
 /// The three cascading region lists for a form.
 pub struct RegionPicker {
-    provinces: Vec<Choice>,
-    regencies: Vec<Choice>,
-    districts: Vec<Choice>,
+    pub(crate) provinces: Vec<Choice>,
+    pub(crate) regencies: Vec<Choice>,
+    pub(crate) districts: Vec<Choice>,
 }
 
-fn picker(province: &str, regency: &str, district: &str) -> RegionPicker {
+pub(crate) fn picker(province: &str, regency: &str, district: &str) -> RegionPicker {
     let regency_ok = regency.len() == 4 && regency.starts_with(province) && !province.is_empty();
     let district_ok = district.len() == 6 && district.starts_with(regency) && regency_ok;
     RegionPicker {

@@ -104,6 +104,40 @@ impl Browser {
         self.absorb(response).await
     }
 
+    /// Posts a `multipart/form-data` form: text fields, then files as (name, file name, bytes).
+    async fn post_multipart(&mut self, path: &str, fields: &[(&str, &str)], files: &[(&str, &str, Vec<u8>)]) -> Page {
+        let boundary = "warga-page-test-6f1c2e";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        for (name, file_name, bytes) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("cookie", self.cookie_header())
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.absorb(response).await
+    }
+
     /// Follows redirects from `page` the way a browser would, returning the final page.
     async fn follow(&mut self, mut page: Page) -> Page {
         while let Some(location) = page.location.take().filter(|_| page.status == 303) {
@@ -560,4 +594,246 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
     let record = officer.follow(died).await;
     assert_eq!(text_of(&record.body, "resident-status"), "Meninggal");
     assert!(!record.body.contains("/pindah"), "no moves after death");
+}
+
+/// A camera's photo: a JPEG with a GPS tag in its EXIF.
+fn photo_with_gps() -> Vec<u8> {
+    let pixels = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 60]));
+    let mut plain = Vec::new();
+    image::DynamicImage::ImageRgb8(pixels)
+        .write_to(&mut std::io::Cursor::new(&mut plain), image::ImageFormat::Jpeg)
+        .unwrap();
+    let mut app1 = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+    app1.extend_from_slice(b"\0\x01\x88\x25\0\x04\0\0\0\x01\0\0\0\x1a\0\0\0\0GPS-LOKASI-RUMAH");
+    let mut jpeg = plain[..2].to_vec();
+    jpeg.extend_from_slice(&[0xFF, 0xE1]);
+    jpeg.extend_from_slice(&u16::try_from(app1.len() + 2).unwrap().to_be_bytes());
+    jpeg.extend_from_slice(&app1);
+    jpeg.extend_from_slice(&plain[2..]);
+    jpeg
+}
+
+#[tokio::test]
+async fn a_citizen_reports_with_a_photo_a_department_resolves_and_an_anonymous_reporter_follows_by_receipt() {
+    use warga_core::identity::{OfficerLevel, Role};
+    let app = app().await;
+    // A citizen linked to a registered resident, and an officer of Dinas PU.
+    let mut tx = app.platform.store.begin().await.unwrap();
+    warga_identity::accounts::create_department(&mut tx, "dinas-pu", "Dinas Pekerjaan Umum", "system")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = app.platform.store.begin().await.unwrap();
+    let citizen_id = warga_identity::accounts::create(
+        &mut tx,
+        warga_identity::accounts::NewAccount {
+            username: "siti.warga".into(),
+            display_name: "Siti Aminah".into(),
+            password: PASSWORD.into(),
+            roles: [Role::Citizen].into_iter().collect(),
+            ..Default::default()
+        },
+        "anonymous",
+    )
+    .await
+    .unwrap()
+    .id;
+    tx.commit().await.unwrap();
+    let resident: warga_population::residents::NewResident = serde_json::from_value(serde_json::json!({
+        "nik": "3171075203950004", "full_name": "Siti Aminah", "birth_place": "Jakarta", "birth_date": "1995-03-12",
+        "sex": "female", "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "Kebon Kacang",
+        "district": "317107", "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
+    }))
+    .unwrap();
+    warga_population::residents::register(&app.platform, &resident, "user:capil")
+        .await
+        .unwrap();
+    let ask = warga_population::links::LinkAsk {
+        nik: "3171075203950004".into(),
+        birth_date: "1995-03-12".into(),
+    };
+    let request = warga_population::links::ask(&app.platform, &citizen_id, "siti.warga", &ask)
+        .await
+        .unwrap();
+    let decision = warga_population::links::LinkDecision {
+        approve: true,
+        reason: None,
+    };
+    warga_population::links::decide(&app.platform, &request, &decision, "user:capil")
+        .await
+        .unwrap();
+    warga_identity::create_officer_account(
+        &app.platform,
+        warga_identity::NewOfficer {
+            username: "pu.budi".into(),
+            display_name: "Budi (Dinas PU)".into(),
+            email: None,
+            password: Some(PASSWORD.into()),
+            roles: vec![Role::Officer],
+            department: Some("dinas-pu".into()),
+            level: Some(OfficerLevel::Staff),
+            msp_id: None,
+        },
+        "system:test",
+    )
+    .await
+    .unwrap();
+
+    let mut citizen = Browser::new(&app);
+    sign_in(&mut citizen, "siti.warga", PASSWORD).await;
+    let form = citizen.get("/lapor").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("enctype=\"multipart/form-data\""));
+    let csrf = hidden(&form.body, "csrf");
+    let fields = |visibility: &'static str, title: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("action", "submit".to_owned()),
+            ("category", "jalan-rusak".to_owned()),
+            ("title", title.to_owned()),
+            (
+                "description",
+                "Lubang besar di depan pasar, hubungi saya di 081234567890. <script>alert(1)</script>".to_owned(),
+            ),
+            ("province", "31".to_owned()),
+            ("regency", "3171".to_owned()),
+            ("district", "317107".to_owned()),
+            ("latitude", "-6,1862".to_owned()),
+            ("longitude", "106.8063".to_owned()),
+            ("visibility", visibility.to_owned()),
+        ]
+    };
+    let as_pairs = |fields: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { fields.clone() };
+
+    // A fake photo: the page says which one, and nothing is stored.
+    let bad = as_pairs(&fields("public", "Jalan berlubang di Kebon Kacang"));
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = citizen
+        .post_multipart(
+            "/lapor",
+            &bad,
+            &[("photos", "foto.jpg", b"<html>bukan foto</html>".to_vec())],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("id=\"photos-error\""), "{}", refused.body);
+    assert!(
+        refused.body.contains("Jalan berlubang di Kebon Kacang"),
+        "what was typed is kept"
+    );
+
+    // With a real photo: filed, routed, and shown with its photo.
+    let sent = citizen
+        .post_multipart("/lapor", &bad, &[("photos", "IMG_0001.JPG", photo_with_gps())])
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let location = sent.location.clone().unwrap();
+    let id = location
+        .trim_start_matches("/laporan/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let shown = citizen.follow(sent).await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.contains("Laporan terkirim"), "{}", shown.body);
+    assert!(shown.body.contains("Dinas Pekerjaan Umum"));
+    assert!(shown.body.contains("[nomor telepon dihapus]") || !shown.body.contains("081234567890"));
+    assert!(!shown.body.contains("<script>alert(1)"), "text is rendered inert");
+    let img = format!("/laporan/{id}/foto/1");
+    assert!(shown.body.contains(&img), "{}", shown.body);
+    let served = citizen
+        .client
+        .get(citizen.url(&img))
+        .header("cookie", citizen.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.headers()["content-type"], "image/jpeg");
+    let served = served.bytes().await.unwrap();
+    assert!(
+        !served.windows(16).any(|w| w == b"GPS-LOKASI-RUMAH"),
+        "the photo's metadata is gone"
+    );
+
+    // The department's queue has it; the officer verifies, then resolves with a note.
+    let mut officer = Browser::new(&app);
+    sign_in(&mut officer, "pu.budi", PASSWORD).await;
+    let queue = officer.get("/dinas").await;
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    assert!(queue.body.contains("Jalan berlubang di Kebon Kacang"));
+    let report = officer.get(&format!("/laporan/{id}")).await;
+    assert!(report.body.contains("id=\"triage\""), "the department may act");
+    let officer_csrf = hidden(&report.body, "csrf");
+    for (action, note) in [
+        ("acknowledge", ""),
+        ("start", ""),
+        ("resolve", "Lubang sudah ditambal."),
+    ] {
+        let done = officer
+            .post_multipart(
+                &format!("/laporan/{id}/tindak"),
+                &[("csrf", &officer_csrf), ("action", action), ("note", note)],
+                &[],
+            )
+            .await;
+        assert_eq!(done.status, 303, "{action}: {}", done.body);
+    }
+    let citizen_view = citizen.get(&format!("/laporan/{id}")).await;
+    assert!(citizen_view.body.contains("Selesai"));
+    assert!(citizen_view.body.contains("Lubang sudah ditambal."));
+    assert!(
+        !citizen_view.body.contains("id=\"triage\""),
+        "the citizen cannot act as the department"
+    );
+
+    // The reporter's inbox tells them, through the bus.
+    app.settled().await;
+    let mine = citizen.get("/laporan").await;
+    assert_eq!(mine.status, 200);
+    assert!(mine.body.contains("id=\"inbox-unread\""), "{}", mine.body);
+    assert!(mine.body.contains(&format!("/laporan/{id}")));
+
+    // Anonymous: the receipt is shown once; anyone holding it follows the report.
+    let anonymous = fields("anonymous", "Pungutan liar di jembatan");
+    let anonymous: Vec<(&str, &str)> = anonymous.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let receipt_page = citizen.post_multipart("/lapor", &anonymous, &[]).await;
+    assert_eq!(receipt_page.status, 201, "{}", receipt_page.body);
+    let code = text_of(&receipt_page.body, "receipt-code");
+    assert!(code.len() > 40, "{code}");
+    let mut stranger = Browser::new(&app);
+    let follow = stranger.get("/laporan/tanda-terima").await;
+    let follow_csrf = hidden(&follow.body, "csrf");
+    let wrong = stranger
+        .post(
+            "/laporan/tanda-terima",
+            &[("csrf", &follow_csrf), ("code", "salah.kode"), ("action", "show")],
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert!(
+        wrong.body.contains("kode tanda terima tidak dikenali"),
+        "{}",
+        wrong.body
+    );
+    let follow_csrf = hidden(&wrong.body, "csrf");
+    let followed = stranger
+        .post(
+            "/laporan/tanda-terima",
+            &[("csrf", &follow_csrf), ("code", &code), ("action", "show")],
+        )
+        .await;
+    assert_eq!(followed.status, 200, "{}", followed.body);
+    assert!(followed.body.contains("Pungutan liar di jembatan"));
+    let mine = citizen.get("/laporan").await;
+    assert!(
+        !mine.body.contains("Pungutan liar di jembatan"),
+        "an anonymous report is no one's"
+    );
+
+    // The public feed lists the public report, not the anonymous one.
+    let feed = stranger.get("/laporan/publik").await;
+    assert_eq!(feed.status, 200);
+    assert!(feed.body.contains("Jalan berlubang di Kebon Kacang"));
+    assert!(!feed.body.contains("Pungutan liar"));
 }
