@@ -158,3 +158,177 @@ test('a registry officer registers a resident and sees the statistics change', a
   assert.equal(after, before + 1, 'the dashboard counts the new resident');
   assert.ok(await page.$('svg.chart'), 'the charts are drawn');
 });
+
+// A phone's screen: the pages must fit without sideways scrolling.
+async function fitsA390pxPhone(page, what) {
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `${what} is ${width}px wide on a 390px phone`);
+}
+
+// A photo as a phone's camera would give it, drawn by the browser itself.
+async function cameraPhoto() {
+  const page = await newPage();
+  await page.setContent('<canvas id="c" width="96" height="64"></canvas>');
+  const url = await page.evaluate(() => {
+    const canvas = document.getElementById('c');
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#7a5c3a'; g.fillRect(0, 0, 96, 64);
+    g.fillStyle = '#222'; g.beginPath(); g.arc(48, 32, 18, 0, 7); g.fill();
+    return canvas.toDataURL('image/jpeg', 0.9);
+  });
+  await page.close();
+  return Buffer.from(url.split(',')[1], 'base64');
+}
+
+async function phonePage() {
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true, locale: 'id-ID', viewport: { width: 390, height: 844 }, isMobile: true,
+  });
+  return context.newPage();
+}
+
+test('JagaWarga: a citizen reports with a photo, the department resolves it, the reporter is told; an anonymous report is followed by receipt', async () => {
+  const registrarPassword = `Loket-Dukcapil-${stamp}`;
+  const citizenName = `rina.${stamp}`;
+  const password = 'Kopi-Tubruk-Pagi-2026';
+  const serial = String(1 + ((Date.now() + 4321) % 9999)).padStart(4, '0');
+  const nik = `317107520395${serial}`;
+  const title = `Jalan berlubang ${stamp}`;
+
+  // The registry holds the citizen, and their account is linked to the record.
+  const registrar = await newPage();
+  await signIn(registrar, process.env.WARGA_REGISTRAR, registrarPassword);
+  await registrar.goto(`${base}/penduduk/baru`);
+  await registrar.fill('#nik', nik);
+  await registrar.click('button[value=check]');
+  await registrar.waitForSelector('#nik-info');
+  await registrar.fill('#full_name', `Rina Pelapor ${stamp}`);
+  await registrar.fill('#birth_place', 'Jakarta');
+  await registrar.fill('#address', 'Jl. Kebon Kacang Raya No. 9');
+  await registrar.fill('#rt_rw', '003/007');
+  await registrar.fill('#village', 'Kebon Kacang');
+  await registrar.selectOption('#religion', 'Islam');
+  await registrar.selectOption('#marital_status', 'Kawin');
+  await registrar.fill('#occupation', 'Pedagang');
+  await Promise.all([registrar.waitForURL(/m=registered/), registrar.click('#register')]);
+
+  const citizen = await phonePage();
+  await citizen.goto(`${base}/daftar`);
+  await citizen.fill('#display_name', `Rina Pelapor ${stamp}`);
+  await citizen.fill('#username', citizenName);
+  await citizen.fill('#password', password);
+  await Promise.all([citizen.waitForURL(/m=registered/), citizen.click('main button[type=submit]')]);
+  await signIn(citizen, citizenName, password);
+  await citizen.fill('#nik', nik);
+  await citizen.fill('#birth_date', '1995-03-12');
+  await Promise.all([citizen.waitForURL(/m=link-asked/), citizen.click('#citizen-link button[type=submit]')]);
+
+  await registrar.goto(`${base}/penduduk/tautan`);
+  const request = registrar.locator('article.request', { hasText: citizenName });
+  await request.locator('button[value=approve]').click();
+  await registrar.waitForSelector('.notice');
+  await citizen.goto(`${base}/akun`);
+  assert.match(await citizen.textContent('#link-status'), /tertaut/);
+
+  // A department officer of Dinas PU, created by the administrator.
+  const admin = await newPage();
+  await signIn(admin, 'admin', adminPassword);
+  await admin.goto(`${base}/admin/departemen`);
+  if (!(await admin.textContent('main')).includes('dinas-pu')) {
+    await admin.fill('#id', 'dinas-pu');
+    await admin.fill('#name', 'Dinas Pekerjaan Umum');
+    await admin.click('main button[type=submit]');
+    await admin.waitForSelector('.notice');
+  }
+  await admin.goto(`${base}/admin/petugas`);
+  const officerName = `pu.${stamp}`;
+  await admin.fill('#username', officerName);
+  await admin.fill('#display_name', 'Budi Dinas PU');
+  await admin.selectOption('#department', 'dinas-pu');
+  await admin.selectOption('#level', 'staff');
+  await admin.click('main button[type=submit]');
+  await admin.waitForSelector('.notice');
+  const oneTime = (await admin.textContent('.notice')).split(':').slice(1).join(':').trim().split(' ')[0];
+
+  // The citizen reports on a phone, with a photo.
+  await citizen.goto(`${base}/lapor`);
+  await fitsA390pxPhone(citizen, 'the report form');
+  await citizen.selectOption('#category', 'jalan-rusak');
+  await citizen.fill('#title', title);
+  await citizen.fill('#description', 'Lubang besar di depan pasar, berbahaya untuk motor. <b>tebal</b>');
+  await citizen.selectOption('#province', '31');
+  await citizen.click('button[value=pick]');
+  await citizen.selectOption('#regency', '3171');
+  await citizen.click('button[value=pick]');
+  await citizen.selectOption('#district', '317107');
+  await citizen.fill('#title', title);
+  await citizen.fill('#latitude', '-6.1862');
+  await citizen.fill('#longitude', '106.8063');
+  await citizen.setInputFiles('#photos', { name: 'IMG_0001.jpg', mimeType: 'image/jpeg', buffer: await cameraPhoto() });
+  await Promise.all([citizen.waitForURL(/\/laporan\/[^/]+\?m=submitted/), citizen.click('#submit-report')]);
+  const reportUrl = citizen.url().split('?')[0];
+  assert.match(await citizen.textContent('#report-status'), /Terkirim/);
+  assert.match(await citizen.textContent('.description'), /<b>tebal<\/b>/, 'markup is shown as text');
+  const photoWidth = await citizen.evaluate(() => document.querySelector('.photos img').naturalWidth);
+  assert.equal(photoWidth, 96, 'the photo is served to its reporter');
+  await fitsA390pxPhone(citizen, 'a report');
+
+  // The officer: first sign-in sets a password; the queue has the report; verify, start, resolve.
+  const officer = await phonePage();
+  await officer.goto(`${base}/masuk`);
+  await officer.fill('#username', officerName);
+  await officer.fill('#password', oneTime);
+  await officer.click('button[type=submit]');
+  await officer.waitForSelector('#new_password');
+  await officer.fill('#password', oneTime);
+  await officer.fill('#new_password', `Dinas-PU-${stamp}-Aman`);
+  await officer.fill('#confirm', `Dinas-PU-${stamp}-Aman`);
+  await Promise.all([officer.waitForURL(/\/akun$/), officer.click('button[type=submit]')]);
+  await officer.goto(`${base}/dinas`);
+  await fitsA390pxPhone(officer, 'the department queue');
+  await Promise.all([officer.waitForURL(reportUrl), officer.click(`#queue a:has-text("${title}")`)]);
+  for (const [action, note] of [['acknowledge', ''], ['start', ''], ['resolve', 'Lubang sudah ditambal aspal.']]) {
+    await officer.selectOption('#action', action);
+    await officer.fill('#note', note);
+    await Promise.all([officer.waitForURL(/m=done/), officer.click('#triage-submit')]);
+  }
+  assert.match(await officer.textContent('#report-status'), /Selesai/);
+
+  // The reporter sees it resolved, and their inbox says so (delivered through the bus).
+  let told = false;
+  for (let i = 0; i < 40 && !told; i++) {
+    await citizen.goto(`${base}/laporan`);
+    told = (await citizen.textContent('#inbox')).includes('sudah diselesaikan');
+    if (!told) await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.ok(told, 'the inbox tells the reporter');
+  await fitsA390pxPhone(citizen, 'my reports');
+  await citizen.goto(reportUrl);
+  assert.match(await citizen.textContent('#timeline'), /Lubang sudah ditambal aspal/);
+
+  // Anonymous: the receipt is shown once, and a browser without any session follows it.
+  await citizen.goto(`${base}/lapor`);
+  await citizen.selectOption('#category', 'sampah-liar');
+  await citizen.fill('#title', `Sampah liar ${stamp}`);
+  await citizen.fill('#description', 'Tumpukan sampah di tepi sungai setiap malam.');
+  await citizen.selectOption('#province', '31');
+  await citizen.click('button[value=pick]');
+  await citizen.selectOption('#regency', '3171');
+  await citizen.click('button[value=pick]');
+  await citizen.selectOption('#district', '317107');
+  await citizen.fill('#latitude', '-6.1870');
+  await citizen.fill('#longitude', '106.8070');
+  await citizen.check('#visibility-anonymous');
+  await citizen.click('#submit-report');
+  await citizen.waitForSelector('#receipt-code');
+  const code = (await citizen.textContent('#receipt-code')).trim();
+  await fitsA390pxPhone(citizen, 'the receipt');
+
+  const stranger = await phonePage();
+  await stranger.goto(`${base}/laporan/tanda-terima`);
+  await stranger.fill('#code', code);
+  await stranger.click('button[value=show]');
+  await stranger.waitForSelector('#followed');
+  assert.match(await stranger.textContent('#followed'), new RegExp(`Sampah liar ${stamp}`));
+  await fitsA390pxPhone(stranger, 'following by receipt');
+});

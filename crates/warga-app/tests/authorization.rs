@@ -196,6 +196,36 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ("GET", "/api/v1/reports/queue", "", Allowed::Roles(&[Role::Officer])),
     (
         "GET",
+        "/api/v1/reports/analytics",
+        "",
+        Allowed::Roles(&[Role::Officer, Role::Admin]),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/analytics/departments",
+        "",
+        Allowed::Roles(&[Role::Officer, Role::Admin]),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/analytics/heatmap.geojson",
+        "",
+        Allowed::Roles(&[Role::Officer, Role::Admin]),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/analytics/heatmap.svg",
+        "",
+        Allowed::Roles(&[Role::Officer, Role::Admin]),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/analytics/export.csv",
+        "",
+        Allowed::Roles(&[Role::Officer, Role::Admin]),
+    ),
+    (
+        "GET",
         "/api/v1/reports/officer-inbox",
         "",
         Allowed::Roles(&[Role::Officer]),

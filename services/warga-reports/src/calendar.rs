@@ -51,6 +51,25 @@ pub fn parse_date(text: &str) -> Option<i64> {
     (civil_from_days(days) == (y, m, d)).then_some(days)
 }
 
+/// A day number as `YYYY-MM-DD`.
+pub fn format_date(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A time as `YYYY-MM-DDTHH:MM:SS+07:00` (ISO 8601 in WIB).
+pub fn format_datetime(ms: i64) -> String {
+    let local = ms + WIB_MS;
+    let seconds = local.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}+07:00",
+        format_date(local.div_euclid(DAY_MS)),
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
 /// `MM-DD` as (month, day).
 pub fn parse_month_day(text: &str) -> Option<(i64, i64)> {
     let (m, d) = text.split_once('-')?;
@@ -133,6 +152,14 @@ mod tests {
         assert_eq!(decree.deadline(wib("2026-12-24", 9), 1), wib("2026-12-30", 0) - 1);
         // Demo days are plain seconds.
         assert_eq!(Calendar::new(&yearly, &[], Some(10)).deadline(1_000, 3), 31_000);
+    }
+
+    #[test]
+    fn dates_format_in_wib() {
+        assert_eq!(format_date(0), "1970-01-01");
+        assert_eq!(parse_date(&format_date(20_788)), Some(20_788));
+        assert_eq!(format_datetime(0), "1970-01-01T07:00:00+07:00");
+        assert_eq!(format_datetime(17 * 3_600_000 + 61_000), "1970-01-02T00:01:01+07:00");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod analytics;
 pub mod attachments;
 pub mod calendar;
 pub mod categories;
@@ -63,12 +64,13 @@ const STEPS: &[warga_store::MigrationStep] = &[
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_categories, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
+    paths(list_categories, analytics_summary, analytics_departments, analytics_geojson, analytics_svg, analytics_csv, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
           triage),
     components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
                        Triage, reports::Action, reports::ReportEdit, Receipt, Answer, ReceiptAnswer,
                        inbox::Inbox, inbox::Notification, inbox::OfficerNotification,
-                       attachments::PhotoView)),
+                       attachments::PhotoView, analytics::Summary, analytics::Count, analytics::Durations,
+                       analytics::Compliance, analytics::DepartmentTrend, analytics::DepartmentWeek)),
     tags((name = "reports", description = "JagaWarga: city problems reported by citizens, triaged by departments"))
 )]
 struct ReportsApi;
@@ -102,6 +104,11 @@ impl Service for ReportsService {
             .route("/api/v1/reports/receipt", post(follow))
             .route("/api/v1/reports/receipt/reply", post(reply_by_receipt))
             .route("/api/v1/reports/queue", get(queue))
+            .route("/api/v1/reports/analytics", get(analytics_summary))
+            .route("/api/v1/reports/analytics/departments", get(analytics_departments))
+            .route("/api/v1/reports/analytics/heatmap.geojson", get(analytics_geojson))
+            .route("/api/v1/reports/analytics/heatmap.svg", get(analytics_svg))
+            .route("/api/v1/reports/analytics/export.csv", get(analytics_csv))
             .route("/api/v1/reports/officer-inbox", get(officer_inbox))
             .route("/api/v1/reports/{id}", get(get_report).patch(edit))
             .route("/api/v1/reports/{id}/upvote", axum::routing::put(upvote).delete(unvote))
@@ -480,4 +487,111 @@ async fn photo_by_receipt(
 ) -> Result<Response, ApiError> {
     let (content_type, bytes) = reports::photo_by_receipt(&platform, &receipt.code, number).await?;
     Ok(photo_response(content_type, bytes))
+}
+
+/// Counts, times and service-level compliance of the reports in the caller's scope (a
+/// department's officers: their own; the top office and administrators: every one).
+#[utoipa::path(get, path = "/api/v1/reports/analytics", tag = "reports", security(("bearer" = [])),
+    params(analytics::AnalyticsQuery), responses(
+    (status = 200, body = analytics::Summary),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn analytics_summary(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Query(query): Query<analytics::AnalyticsQuery>,
+) -> Result<Json<analytics::Summary>, ApiError> {
+    Ok(Json(analytics::summary(&platform, &auth.0, &query).await?))
+}
+
+/// The departments compared, over the window and week by week (the mayor's dashboard).
+#[utoipa::path(get, path = "/api/v1/reports/analytics/departments", tag = "reports", security(("bearer" = [])),
+    params(analytics::AnalyticsQuery), responses(
+    (status = 200, body = [analytics::DepartmentTrend]),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn analytics_departments(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Query(query): Query<analytics::AnalyticsQuery>,
+) -> Result<Json<Vec<analytics::DepartmentTrend>>, ApiError> {
+    Ok(Json(analytics::departments(&platform, &auth.0, &query).await?))
+}
+
+/// Reports per grid cell as GeoJSON (cells of `cell` degrees, never points).
+#[utoipa::path(get, path = "/api/v1/reports/analytics/heatmap.geojson", tag = "reports", security(("bearer" = [])),
+    params(analytics::AnalyticsQuery), responses(
+    (status = 200, description = "a GeoJSON FeatureCollection", content_type = "application/geo+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn analytics_geojson(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Query(query): Query<analytics::AnalyticsQuery>,
+) -> Result<Response, ApiError> {
+    let collection = analytics::heatmap_geojson(&platform, &auth.0, &query).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/geo+json")],
+        collection.to_string(),
+    )
+        .into_response())
+}
+
+/// The heatmap drawn on the server as an SVG map (Natural Earth's outline of Indonesia).
+#[utoipa::path(get, path = "/api/v1/reports/analytics/heatmap.svg", tag = "reports", security(("bearer" = [])),
+    params(analytics::AnalyticsQuery), responses(
+    (status = 200, description = "an SVG map", content_type = "image/svg+xml"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn analytics_svg(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Query(query): Query<analytics::AnalyticsQuery>,
+) -> Result<Response, ApiError> {
+    Ok(svg_response(analytics::heatmap_svg(&platform, &auth.0, &query).await?))
+}
+
+/// An SVG drawn by warga: no script may run in it, even opened on its own.
+pub fn svg_response(svg: String) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'none'"),
+            (axum::http::header::CACHE_CONTROL, "private, no-store"),
+        ],
+        svg,
+    )
+        .into_response()
+}
+
+/// The reports in scope as CSV (codes and times; no text, no reporter).
+#[utoipa::path(get, path = "/api/v1/reports/analytics/export.csv", tag = "reports", security(("bearer" = [])),
+    params(analytics::AnalyticsQuery), responses(
+    (status = 200, description = "CSV, one report per line", content_type = "text/csv"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn analytics_csv(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Query(query): Query<analytics::AnalyticsQuery>,
+) -> Result<Response, ApiError> {
+    Ok(csv_response(analytics::export_csv(&platform, &auth.0, &query).await?))
+}
+
+/// A CSV download.
+pub fn csv_response(csv: String) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"laporan-jagawarga.csv\"",
+            ),
+            (axum::http::header::CACHE_CONTROL, "private, no-store"),
+        ],
+        csv,
+    )
+        .into_response()
 }

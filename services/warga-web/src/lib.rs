@@ -13,6 +13,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod charts;
 mod i18n;
 mod population;
 mod reports;
@@ -120,6 +121,9 @@ impl Service for WebService {
             .route("/laporan/{id}/dukung", axum::routing::post(reports::vote))
             .route("/laporan/{id}/tindak", axum::routing::post(reports::act).layer(uploads))
             .route("/dinas", get(reports::queue))
+            .route("/dasbor", get(reports::dashboard))
+            .route("/dasbor/peta.svg", get(reports::dashboard_map))
+            .route("/dasbor/laporan.csv", get(reports::dashboard_csv))
             .with_state(platform.clone())
     }
     fn openapi(&self) -> utoipa::openapi::OpenApi {
@@ -231,6 +235,8 @@ pub struct UserView {
     /// An officer of a department (the reports queue).
     is_department: bool,
     is_admin: bool,
+    /// Sees the reports dashboard (a department's officer, the top office, an administrator).
+    sees_dashboard: bool,
     is_registrar: bool,
     reads_population: bool,
 }
@@ -244,6 +250,8 @@ impl Context {
                 display_name: s.account.display_name.clone(),
                 is_citizen: s.account.roles.contains(&Role::Citizen),
                 is_department: s.account.roles.contains(&Role::Officer) && s.account.department_id.is_some(),
+                sees_dashboard: s.account.roles.contains(&Role::Admin)
+                    || (s.account.roles.contains(&Role::Officer) && s.account.department_id.is_some()),
                 is_admin: s.account.roles.contains(&Role::Admin),
                 is_registrar: s.account.roles.contains(&Role::RegistryOfficer),
                 reads_population: [Role::Admin, Role::Officer, Role::RegistryOfficer]

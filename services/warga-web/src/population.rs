@@ -842,45 +842,6 @@ pub async fn ask_link(
 // ---------------------------------------------------------------------------------------
 // Statistics
 
-/// One bar of a chart; geometry in SVG user units.
-pub struct Bar {
-    label: String,
-    value: i64,
-    y: i64,
-    width: i64,
-    href: Option<String>,
-}
-
-/// A horizontal bar chart.
-pub struct Chart {
-    title: &'static str,
-    height: i64,
-    bars: Vec<Bar>,
-}
-
-const BAR_HEIGHT: i64 = 22;
-const BAR_AREA: i64 = 420;
-
-fn chart(title: &'static str, items: Vec<(String, i64, Option<String>)>) -> Chart {
-    let max = items.iter().map(|i| i.1).max().unwrap_or(0).max(1);
-    let bars: Vec<Bar> = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, (label, value, href))| Bar {
-            label,
-            value,
-            y: i as i64 * BAR_HEIGHT,
-            width: (value * BAR_AREA / max).max(i64::from(value > 0)),
-            href,
-        })
-        .collect();
-    Chart {
-        title,
-        height: bars.len() as i64 * BAR_HEIGHT + 4,
-        bars,
-    }
-}
-
 #[derive(Template)]
 #[template(path = "stats.html")]
 struct StatsPage {
@@ -888,7 +849,7 @@ struct StatsPage {
     total: i64,
     scope: String,
     provinces: Vec<Choice>,
-    charts: Vec<Chart>,
+    charts: Vec<crate::charts::Chart>,
 }
 
 pub async fn statistics(
@@ -943,9 +904,9 @@ pub async fn statistics(
             .to_owned(),
         provinces: choices(REGIONS.provinces(), province.as_deref().unwrap_or("")),
         charts: vec![
-            chart(region_title, regions),
-            chart(context.t("stats.by_sex"), sexes),
-            chart(context.t("stats.by_age"), bands),
+            crate::charts::counts(region_title, regions),
+            crate::charts::counts(context.t("stats.by_sex"), sexes),
+            crate::charts::counts(context.t("stats.by_age"), bands),
         ],
     };
     Ok(page(&context, &template, StatusCode::OK))

@@ -939,3 +939,262 @@ pub async fn queue(
         .insert("refresh", axum::http::HeaderValue::from_static("30"));
     Ok(response)
 }
+
+// ---------------------------------------------------------------------------------------
+// The dashboard: a department's, or every department's for the mayor's office
+
+use crate::charts::{Chart, chart, counts};
+use warga_reports::analytics::{self, AnalyticsQuery};
+
+fn officer_or_admin(context: &Context) -> Result<&Session, Stop> {
+    let session = signed_in(context)?;
+    let roles = &session.account.roles;
+    if roles.contains(&Role::Admin) || (roles.contains(&Role::Officer) && session.account.department_id.is_some()) {
+        Ok(session)
+    } else {
+        Err(Stop::Page(Box::new(message(
+            context,
+            StatusCode::FORBIDDEN,
+            context.t("error.role"),
+        ))))
+    }
+}
+
+fn analytics_query(query: &HashMap<String, String>) -> AnalyticsQuery {
+    let pick = |name: &str| query.get(name).filter(|v| !v.is_empty()).cloned();
+    AnalyticsQuery {
+        from: pick("dari"),
+        to: pick("sampai"),
+        department: pick("dinas"),
+        ..AnalyticsQuery::default()
+    }
+}
+
+/// One department's row of a week.
+pub struct WeekRow {
+    department: String,
+    week: String,
+    filed: i64,
+    backlog: i64,
+    escalations: i64,
+    compliance: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    from: String,
+    to: String,
+    departments: Vec<Choice>,
+    all_departments: bool,
+    total: i64,
+    open: i64,
+    escalated: i64,
+    compliance: String,
+    response: String,
+    resolution: String,
+    charts: Vec<Chart>,
+    weeks: Vec<WeekRow>,
+    query: String,
+    error: Option<String>,
+}
+
+fn hours(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |h| format!("{h:.1} jam"))
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |p| format!("{p:.0}%"))
+}
+
+pub async fn dashboard(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &query).await?;
+    let session = officer_or_admin(&context)?;
+    let principal = principal(&platform, session);
+    let asked = analytics_query(&query);
+    let all_departments = analytics::scope(&principal).map_err(ApiError::from)?.is_none();
+    let (summary, trends) = match analytics::summary(&platform, &principal, &asked).await {
+        Ok(summary) => (
+            summary,
+            analytics::departments(&platform, &principal, &asked)
+                .await
+                .map_err(ApiError::from)?,
+        ),
+        Err(ReportsError::Invalid { field, detail }) => {
+            let retry = analytics::summary(&platform, &principal, &AnalyticsQuery::default())
+                .await
+                .map_err(ApiError::from)?;
+            let trends = analytics::departments(&platform, &principal, &AnalyticsQuery::default())
+                .await
+                .map_err(ApiError::from)?;
+            return Ok(dashboard_page(
+                &context,
+                retry,
+                trends,
+                all_departments,
+                &HashMap::new(),
+                Some(format!("{field}: {detail}")),
+            ));
+        }
+        Err(other) => return Err(Stop::Error(other.into())),
+    };
+    Ok(dashboard_page(&context, summary, trends, all_departments, &query, None))
+}
+
+fn dashboard_page(
+    context: &Context,
+    summary: analytics::Summary,
+    trends: Vec<analytics::DepartmentTrend>,
+    all_departments: bool,
+    query: &HashMap<String, String>,
+    error: Option<String>,
+) -> Response {
+    let per_department =
+        |title: &str, value: fn(&analytics::DepartmentTrend) -> Option<f64>, shown: fn(Option<f64>) -> String| {
+            chart(
+                title,
+                trends
+                    .iter()
+                    .map(|t| (t.name.clone(), value(t).unwrap_or(0.0), shown(value(t)), None))
+                    .collect(),
+            )
+        };
+    let charts = vec![
+        per_department(context.t("dashboard.compliance"), |t| t.compliance_percent, percent),
+        per_department(
+            context.t("dashboard.median_response"),
+            |t| t.median_response_hours,
+            hours,
+        ),
+        per_department(
+            context.t("dashboard.median_resolution"),
+            |t| t.median_resolution_hours,
+            hours,
+        ),
+        per_department(
+            context.t("dashboard.backlog"),
+            |t| Some(t.backlog as f64),
+            |v| format!("{}", v.unwrap_or(0.0) as i64),
+        ),
+        per_department(
+            context.t("dashboard.escalations"),
+            |t| Some(t.escalations as f64),
+            |v| format!("{}", v.unwrap_or(0.0) as i64),
+        ),
+        counts(
+            context.t("dashboard.by_category"),
+            summary
+                .by_category
+                .iter()
+                .map(|c| (category_name(context, &c.key), c.count, None))
+                .collect(),
+        ),
+        counts(
+            context.t("dashboard.by_status"),
+            summary
+                .by_status
+                .iter()
+                .map(|c| (status_label(context, &c.key), c.count, None))
+                .collect(),
+        ),
+        counts(
+            context.t("dashboard.by_district"),
+            summary
+                .by_district
+                .iter()
+                .take(15)
+                .map(|c| (format!("{} ({})", c.name, c.key), c.count, None))
+                .collect(),
+        ),
+    ];
+    let weeks = trends
+        .iter()
+        .flat_map(|t| {
+            t.weeks.iter().map(|w| WeekRow {
+                department: t.name.clone(),
+                week: w.week.clone(),
+                filed: w.filed,
+                backlog: w.backlog,
+                escalations: w.escalations,
+                compliance: percent(w.compliance_percent),
+            })
+        })
+        .collect();
+    let selected = query.get("dinas").cloned().unwrap_or_default();
+    let params: Vec<(&str, &str)> = [("dari", &summary.from), ("sampai", &summary.to)]
+        .into_iter()
+        .map(|(k, v)| (k, v.as_str()))
+        .chain((!selected.is_empty()).then_some(("dinas", selected.as_str())))
+        .collect();
+    let template = DashboardPage {
+        layout: context.layout(),
+        departments: warga_reports::categories::DEPARTMENTS
+            .iter()
+            .map(|(id, name)| Choice {
+                value: (*id).to_owned(),
+                label: (*name).to_owned(),
+                selected: *id == selected,
+            })
+            .collect(),
+        all_departments,
+        total: summary.total,
+        open: summary.open,
+        escalated: summary.escalated,
+        compliance: percent(summary.compliance.percent),
+        response: format!(
+            "{} / {}",
+            hours(summary.response.p50_hours),
+            hours(summary.response.p90_hours)
+        ),
+        resolution: format!(
+            "{} / {}",
+            hours(summary.resolution.p50_hours),
+            hours(summary.resolution.p90_hours)
+        ),
+        query: serde_urlencoded::to_string(&params).unwrap_or_default(),
+        from: summary.from,
+        to: summary.to,
+        charts,
+        weeks,
+        error,
+    };
+    let status = if template.error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    page(context, &template, status)
+}
+
+/// The dashboard's map, for the signed-in officer's scope.
+pub async fn dashboard_map(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &query).await?;
+    let session = officer_or_admin(&context)?;
+    let svg = analytics::heatmap_svg(&platform, &principal(&platform, session), &analytics_query(&query))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(warga_reports::svg_response(svg))
+}
+
+/// The dashboard's reports as CSV.
+pub async fn dashboard_csv(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &query).await?;
+    let session = officer_or_admin(&context)?;
+    let csv = analytics::export_csv(&platform, &principal(&platform, session), &analytics_query(&query))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(warga_reports::csv_response(csv))
+}

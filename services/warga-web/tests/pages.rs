@@ -836,4 +836,24 @@ async fn a_citizen_reports_with_a_photo_a_department_resolves_and_an_anonymous_r
     assert_eq!(feed.status, 200);
     assert!(feed.body.contains("Jalan berlubang di Kebon Kacang"));
     assert!(!feed.body.contains("Pungutan liar"));
+
+    // The department's dashboard: both reports are Dinas PU's; one resolved within its deadlines.
+    let dashboard = officer.get("/dasbor").await;
+    assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+    assert_eq!(text_of(&dashboard.body, "dashboard-total"), "2");
+    assert_eq!(text_of(&dashboard.body, "dashboard-compliance"), "100%");
+    assert!(
+        dashboard.body.contains("<svg class=\"chart\""),
+        "charts drawn in the page"
+    );
+    let map = officer.get("/dasbor/peta.svg").await;
+    assert_eq!(map.status, 200);
+    assert!(map.body.contains("<title>2 laporan</title>"));
+    let csv = officer.get("/dasbor/laporan.csv").await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.body.lines().count(), 3);
+    assert_eq!(citizen.get("/dasbor").await.status, 403, "citizens see no dashboard");
+    let bad = officer.get("/dasbor?dari=kemarin").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("from: tanggal YYYY-MM-DD"));
 }
