@@ -33,6 +33,14 @@ impl EventId {
     pub fn new() -> Self {
         Self(uuid::Uuid::now_v7().hyphenated().to_string())
     }
+
+    /// An id whose time part is `at_ms` rather than now (its other 74 bits random), for an
+    /// event whose exact time must not be kept: its id says no more than its stated time.
+    pub fn at(at_ms: i64) -> Self {
+        let ms = u64::try_from(at_ms).unwrap_or(0);
+        let timestamp = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, ((ms % 1000) * 1_000_000) as u32);
+        Self(uuid::Uuid::new_v7(timestamp).hyphenated().to_string())
+    }
     /// Wraps an id read back from storage or the bus.
     pub fn from_stored(id: impl Into<String>) -> Self {
         Self(id.into())
@@ -135,6 +143,16 @@ impl Envelope {
             traceparent,
             // Serializing a plain data struct into a Value cannot fail.
             payload: serde_json::to_value(event).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// An envelope that keeps no more than `occurred_at_ms` of when it was made: its id's
+    /// time is that time, and it carries no trace context (which would lead back to the
+    /// request). For events of anonymous acts, stamped with a coarsened time.
+    pub fn untraced<E: Event>(event: &E, occurred_at_ms: i64) -> Self {
+        Self {
+            id: EventId::at(occurred_at_ms),
+            ..Envelope::new(event, occurred_at_ms, None)
         }
     }
 

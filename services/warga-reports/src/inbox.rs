@@ -14,7 +14,7 @@ use warga_http::Platform;
 use warga_store::{StoreError, Tx};
 
 use crate::error::ReportsError;
-use crate::reports::{ReportRerouted, ReportStatusChanged};
+use crate::reports::{ReportRerouted, ReportStatusChanged, ReportSubmitted};
 use crate::sla::{ReportEscalated, SlaWarning};
 
 /// A status in the reporter's words.
@@ -148,7 +148,12 @@ impl warga_bus::Handler for OfficerNotifier {
         "reports-officer-inbox"
     }
     fn topics(&self) -> &'static [&'static str] {
-        &[SlaWarning::TOPIC, ReportEscalated::TOPIC, ReportRerouted::TOPIC]
+        &[
+            ReportSubmitted::TOPIC,
+            SlaWarning::TOPIC,
+            ReportEscalated::TOPIC,
+            ReportRerouted::TOPIC,
+        ]
     }
     async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError> {
         let (department, min_rank, report_id, kind, message) = match event.topic.as_str() {
@@ -191,6 +196,17 @@ impl warga_bus::Handler for OfficerNotifier {
                     )
                 }
             }
+            ReportSubmitted::TOPIC => {
+                let submitted: ReportSubmitted = event.decode()?;
+                let category = crate::categories::by_id(&submitted.category).map_or("", |c| c.name);
+                (
+                    submitted.department,
+                    0,
+                    submitted.report_id,
+                    "submitted",
+                    format!("Laporan baru: {category}."),
+                )
+            }
             ReportRerouted::TOPIC => {
                 let rerouted: ReportRerouted = event.decode()?;
                 let message = format!("Laporan diteruskan dari {} ke dinas ini.", rerouted.from_department);
@@ -219,7 +235,7 @@ impl warga_bus::Handler for OfficerNotifier {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OfficerNotification {
     pub report_id: String,
-    /// `sla_warning`, `escalated` or `rerouted`.
+    /// `submitted` (a new report), `sla_warning`, `escalated` or `rerouted`.
     pub kind: String,
     pub message: String,
     pub at_ms: i64,

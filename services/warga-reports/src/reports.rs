@@ -327,8 +327,7 @@ pub async fn submit(
     if anonymous {
         // No audit record (it would name the account), and an event with the coarse time
         // and no trace context (which would lead back to the request).
-        tx.append_envelope(&warga_core::Envelope::new(&event, now, None))
-            .await?;
+        tx.append_envelope(&warga_core::Envelope::untraced(&event, now)).await?;
     } else {
         tx.audit(&AuditRecord {
             actor: &citizen.audit_actor(),

@@ -620,6 +620,20 @@ async fn reports_end_to_end(engine: Engine) {
         .await,
         1
     );
+    // Its event's id keeps no more of the time than the hour (a UUIDv7's first 48 bits are
+    // its milliseconds).
+    let row = sqlx::query("SELECT event_id, occurred_at_ms FROM outbox WHERE payload LIKE $1")
+        .bind(format!("%{anonymous_id}%"))
+        .fetch_one(app.platform.store.reader())
+        .await
+        .unwrap();
+    let (event_id, occurred): (String, i64) = (row.get(0), row.get(1));
+    let id_ms = i64::from_str_radix(&event_id.replace('-', "")[..12], 16).unwrap();
+    assert_eq!(
+        (id_ms, occurred % 3_600_000),
+        (occurred, 0),
+        "the event id is the coarse hour"
+    );
     // Not in Budi's list, not in the public feed; the department and the receipt see it.
     let budis: Vec<Value> = get(&app, "/api/v1/reports/mine", Some(&budi))
         .await
@@ -819,8 +833,15 @@ async fn sla_escalation(engine: Engine) {
         }
     };
     let head = officer_at(&app, "officer-pu-head", "dinas-pu", "head").await;
-    assert_eq!(kinds(pu.clone()).await, ["sla_warning", "sla_warning"]);
-    assert_eq!(kinds(head.clone()).await, ["escalated", "sla_warning", "sla_warning"]);
+    // Each new report was announced to the department too.
+    assert_eq!(
+        kinds(pu.clone()).await,
+        ["sla_warning", "sla_warning", "submitted", "submitted"]
+    );
+    assert_eq!(
+        kinds(head.clone()).await,
+        ["escalated", "sla_warning", "sla_warning", "submitted", "submitted"]
+    );
     assert!(kinds(mayor.clone()).await.is_empty(), "not yet the top office's");
     // The top office may not act before the report reaches it.
     assert_eq!(
