@@ -193,7 +193,8 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   const password = 'Kopi-Tubruk-Pagi-2026';
   const serial = String(1 + ((Date.now() + 4321) % 9999)).padStart(4, '0');
   const nik = `317107520395${serial}`;
-  const title = `Jalan berlubang ${stamp}`;
+  // Not the stamp: it is part of the reporter's name, which is scrubbed from what they write.
+  const title = `Jalan berlubang di pasar blok ${serial}`;
 
   // The registry holds the citizen, and their account is linked to the record.
   const registrar = await newPage();
@@ -286,7 +287,10 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   await Promise.all([officer.waitForURL(/\/akun$/), officer.click('button[type=submit]')]);
   await officer.goto(`${base}/dinas`);
   await fitsA390pxPhone(officer, 'the department queue');
-  await Promise.all([officer.waitForURL(reportUrl), officer.click(`#queue a:has-text("${title}")`)]);
+  assert.match(await officer.textContent('#queue'), new RegExp(title));
+  const href = await officer.getAttribute(`#queue a:has-text("${title}")`, 'href');
+  assert.equal(`${base}${href}`, reportUrl, 'the queue links to the report');
+  await officer.goto(reportUrl);
   for (const [action, note] of [['acknowledge', ''], ['start', ''], ['resolve', 'Lubang sudah ditambal aspal.']]) {
     await officer.selectOption('#action', action);
     await officer.fill('#note', note);
@@ -309,7 +313,7 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   // Anonymous: the receipt is shown once, and a browser without any session follows it.
   await citizen.goto(`${base}/lapor`);
   await citizen.selectOption('#category', 'sampah-liar');
-  await citizen.fill('#title', `Sampah liar ${stamp}`);
+  await citizen.fill('#title', `Sampah liar di kali blok ${serial}`);
   await citizen.fill('#description', 'Tumpukan sampah di tepi sungai setiap malam.');
   await citizen.selectOption('#province', '31');
   await citizen.click('button[value=pick]');
@@ -329,6 +333,6 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   await stranger.fill('#code', code);
   await stranger.click('button[value=show]');
   await stranger.waitForSelector('#followed');
-  assert.match(await stranger.textContent('#followed'), new RegExp(`Sampah liar ${stamp}`));
+  assert.match(await stranger.textContent('#followed'), new RegExp(`Sampah liar di kali blok ${serial}`));
   await fitsA390pxPhone(stranger, 'following by receipt');
 });
