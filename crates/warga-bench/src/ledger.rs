@@ -36,7 +36,7 @@ use warga_ledger_core::network::{BPJS_EXAMPLE, ChannelView, Network};
 use warga_ledger_node::client::Client;
 
 use crate::BenchError;
-use crate::registry::{free_port, percentile};
+use crate::child::{free_port, percentile};
 
 const CHANNEL: &str = "bpjs-main";
 

@@ -3,18 +3,22 @@
 //! - [`registry`]: the population seed's load test — concurrent registrations through
 //!   HTTPS with real tokens against a `warga up` started for the run, consistency checked
 //!   in the database, throughput compared with pgbench on the same server;
+//! - [`reports`]: JagaWarga's flood — citizens' reports through HTTPS at fixed and maximum
+//!   rates, with and without photos, until every department has been told;
 //! - [`ledger`]: Caliper-style rate-controlled load on the BPJS network (as processes and
 //!   inside `warga up`), TPS and latency against the machine's signature-verification
 //!   ceiling.
 //!
-//! Both drive a child `warga` process (the executable running them) and print Markdown for
+//! Each drives a child `warga` process (the executable running them) and print Markdown for
 //! BENCHMARKS.md. Like the binary, they report failures with `anyhow`: they are drivers,
 //! called by nothing but the `warga bench` command.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod child;
 pub mod ledger;
 pub mod registry;
+pub mod reports;
 
 /// Why a benchmark did not run to the end.
 #[derive(Debug, thiserror::Error)]

@@ -18,17 +18,16 @@
 //! The gateway's per-user limit is raised for the child (the limiter still runs on every
 //! request): this measures registration throughput, not the limiter's refusals.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow};
-use sqlx::Row;
+use anyhow::anyhow;
 use tokio::sync::Semaphore;
 use warga_population::regions::REGIONS;
 use warga_store::Store;
 
 use crate::BenchError;
+use crate::child::{Target, https_client, percentile, pgbench, scalar, wait_ready};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -53,14 +52,6 @@ struct Level {
     errors: usize,
     elapsed: Duration,
     latencies_ms: Vec<f64>,
-}
-
-pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 /// The `n`-th registration: a valid NIK (unique per `n` below 16,800 per district), spread
@@ -106,82 +97,10 @@ fn bench_districts() -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[after_scheme..].find('/').map_or(base.len(), |i| i + after_scheme);
-    match query {
-        Some(query) => format!("{}/{database}?{query}", &base[..host_end]),
-        None => format!("{}/{database}", &base[..host_end]),
-    }
-}
-
-/// The warga under test: a child process and how to reach its database.
-struct Target {
-    child: tokio::process::Child,
-    url: String,
-    cert: PathBuf,
-    store: Store,
-    database_url: String,
-    /// The database to drop afterwards (PostgreSQL).
-    drop: Option<(String, String)>,
-    secrets: Vec<(String, String)>,
-    _dir: tempfile::TempDir,
-}
-
 async fn start(bench: &RegistryBench, districts: &[String]) -> anyhow::Result<Target> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let (database_url, drop) = match &bench.postgres_url {
-        // The embedded default: `data_dir/warga.db`.
-        None => (String::new(), None),
-        Some(server) => {
-            let name = format!("warga_bench_{}", std::process::id());
-            let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(server)
-                .await
-                .context("connecting to the PostgreSQL server")?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-                .execute(&mut admin)
-                .await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await?;
-            (with_database(server, &name), Some((server.clone(), name)))
-        }
-    };
-    let config_path = dir.path().join("bench.toml");
-    let database = if database_url.is_empty() {
-        String::new()
-    } else {
-        format!("[database]\nurl = {database_url:?}\n")
-    };
-    let toml = format!(
-        "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\nconcurrency_max = 1024\n{database}\
-         [gateway]\nuser_per_minute = 10000000\n[telemetry]\nlog_level = \"warn\"\n\
-         [ledger]\nenabled = false\n",
-        data = dir.path().join("data").display().to_string(),
-    );
-    std::fs::write(&config_path, toml)?;
-
-    // Schema, clients and registry desks, through the same libraries as the CLI. The
-    // configuration is this run's alone: `WARGA_…` variables of the caller's environment
-    // (which might name a production database) reach neither this process's store nor the
-    // child.
-    let mut config = warga_config::Config::default();
-    config.data_dir = dir.path().join("data");
-    if !database_url.is_empty() {
-        config.database.url = Some(warga_config::Secret::new(database_url.clone()));
-    }
-    let store = Store::connect(&config).await?;
-    store.migrate(&warga_app::services::migrations()).await?;
-    let mut secrets = Vec::new();
-    let mut tx = store.begin().await?;
+    let mut target = Target::prepare(bench.postgres_url.as_deref(), "").await?;
+    // Clients and registry desks, through the same libraries as the CLI.
+    let mut tx = target.store.begin().await?;
     for i in 0..bench.clients {
         let registered = warga_identity::clients::create(
             &mut tx,
@@ -198,7 +117,7 @@ async fn start(bench: &RegistryBench, districts: &[String]) -> anyhow::Result<Ta
         )
         .await
         .map_err(|e| anyhow!("registering a client: {e}"))?;
-        secrets.push((
+        target.secrets.push((
             registered.client_id,
             registered.client_secret.ok_or_else(|| anyhow!("no client secret"))?,
         ));
@@ -209,76 +128,8 @@ async fn start(bench: &RegistryBench, districts: &[String]) -> anyhow::Result<Ta
             .map_err(|e| anyhow!("adding a registry desk: {e}"))?;
     }
     tx.commit().await?;
-
-    let exe = std::env::current_exe()?;
-    let log = std::fs::File::create(dir.path().join("warga.log"))?;
-    let mut command = tokio::process::Command::new(exe);
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with(warga_config::ENV_PREFIX)) {
-        command.env_remove(key);
-    }
-    let child = command
-        .arg("--config")
-        .arg(&config_path)
-        .arg("up")
-        .current_dir(dir.path())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting warga up")?;
-    Ok(Target {
-        child,
-        url: format!("https://127.0.0.1:{port}"),
-        cert: dir.path().join("data/tls/cert.pem"),
-        store,
-        database_url,
-        drop,
-        secrets,
-        _dir: dir,
-    })
-}
-
-fn https_client(cert: &Path) -> anyhow::Result<reqwest::Client> {
-    let pem = std::fs::read(cert)?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile_certs(&pem)? {
-        roots.add(cert)?;
-    }
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(Duration::from_secs(120))
-        .pool_max_idle_per_host(1024)
-        .build()?)
-}
-
-fn rustls_pemfile_certs(pem: &[u8]) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
-    use rustls::pki_types::pem::PemObject;
-    Ok(rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>()?)
-}
-
-async fn wait_ready(target: &mut Target) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = target.child.try_wait()? {
-            return Err(anyhow!("warga up exited early ({status})"));
-        }
-        if target.cert.exists()
-            && let Ok(client) = https_client(&target.cert)
-            && let Ok(response) = client.get(format!("{}/readyz", target.url)).send().await
-            && response.status().is_success()
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(anyhow!("warga up did not become ready within 60 s"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    target.spawn()?;
+    Ok(target)
 }
 
 async fn tokens(target: &Target) -> anyhow::Result<Vec<(reqwest::Client, String)>> {
@@ -353,10 +204,6 @@ async fn load(
     level
 }
 
-async fn scalar(store: &Store, sql: &str) -> anyhow::Result<i64> {
-    Ok(sqlx::query(sql).fetch_one(store.reader()).await?.get::<i64, _>(0))
-}
-
 /// Waits until the consumers caught up with `expected` registrations; returns how long.
 async fn drained(store: &Store, expected: i64) -> anyhow::Result<Duration> {
     let started = Instant::now();
@@ -382,53 +229,6 @@ async fn drained(store: &Store, expected: i64) -> anyhow::Result<Duration> {
     }
 }
 
-/// pgbench: single-row inserts, `clients` connections, on the bench database.
-fn pgbench(database_url: &str, clients: usize, seconds: u32) -> anyhow::Result<f64> {
-    let dir = tempfile::tempdir()?;
-    let script = dir.path().join("insert.sql");
-    std::fs::write(
-        &script,
-        "INSERT INTO bench_insert (payload) VALUES (md5(random()::text));\n",
-    )?;
-    let setup = std::process::Command::new("psql")
-        .args([
-            database_url,
-            "-qc",
-            "CREATE TABLE IF NOT EXISTS bench_insert (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)",
-        ])
-        .status()
-        .context("running psql (install postgresql-client)")?;
-    if !setup.success() {
-        return Err(anyhow!("psql could not create the pgbench table"));
-    }
-    let output = std::process::Command::new("pgbench")
-        .args([
-            "-n",
-            "-j",
-            "2",
-            "-c",
-            &clients.to_string(),
-            "-T",
-            &seconds.to_string(),
-            "-f",
-        ])
-        .arg(&script)
-        .arg(database_url)
-        .output()
-        .context("running pgbench (install postgresql-contrib or postgresql-client)")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l["tps = ".len()..].split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            anyhow!(
-                "pgbench printed no tps: {text} {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
-}
-
 /// Runs the benchmark and prints a Markdown report.
 pub async fn registry(bench: RegistryBench) -> Result<(), BenchError> {
     if bench.count == 0 || bench.clients == 0 || bench.concurrency.contains(&0) {
@@ -445,12 +245,7 @@ pub async fn registry(bench: RegistryBench) -> Result<(), BenchError> {
     eprintln!("starting warga up on {engine} …");
     let mut target = start(&bench, &districts).await?;
     let outcome = run(&bench, &mut target, &districts, engine).await;
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(target.child.id().map(|p| p.to_string()).unwrap_or_default())
-        .status();
-    let _ = tokio::time::timeout(Duration::from_secs(15), target.child.wait()).await;
-    target.store.close().await;
+    target.stop().await;
     // pgbench runs alone on the server, after warga has stopped and let go of its connections.
     let reference = match (&outcome, &target.drop) {
         (Ok(best), Some(_)) => {
@@ -470,13 +265,7 @@ pub async fn registry(bench: RegistryBench) -> Result<(), BenchError> {
         }
         _ => Ok(()),
     };
-    if let Some((server, name)) = &target.drop
-        && let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(server).await
-    {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    }
+    target.drop_database().await;
     Ok(outcome.and(reference)?)
 }
 

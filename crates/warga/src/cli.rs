@@ -375,6 +375,33 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         pgbench_seconds: u32,
     },
+    /// JagaWarga's flood (R-SC1): citizens' reports through HTTPS with real tokens at fixed
+    /// rates and at the maximum, optionally with a ~200 KB photo each; every accepted report
+    /// checked stored, routed and announced to its department once.
+    Reports {
+        /// A PostgreSQL server to run on (the run creates and drops its own database);
+        /// without it, SQLite in a temporary directory.
+        #[arg(long, value_name = "URL")]
+        postgres_url: Option<String>,
+        /// NATS JetStream as the bus (with --postgres-url).
+        #[arg(long, value_name = "URL")]
+        nats_url: Option<String>,
+        /// Reports per load.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Fixed rates in reports per second; repeat for several loads.
+        #[arg(long = "rate", default_values_t = [500, 1_000])]
+        rates: Vec<u32>,
+        /// Reports in flight in the max-rate load (0: none).
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Reports with a ~200 KB photo each, in a load of their own (0: none).
+        #[arg(long, default_value_t = 500)]
+        photo_count: usize,
+        /// Citizens filing, each linked to a resident and holding a token.
+        #[arg(long, default_value_t = 200)]
+        citizens: usize,
+    },
     /// The BPJS ledger under load, like Hyperledger Caliper: rate-controlled workers submit
     /// through the peers' gateways (or evaluate), against the network as processes and inside
     /// `warga up`; committed TPS, latency percentiles, and the ratio to this machine's

@@ -1,4 +1,4 @@
-//! `warga bench registry|ledger`: the load generators of `warga-bench`.
+//! `warga bench registry|reports|ledger`: the load generators of `warga-bench`.
 
 use crate::cli::BenchCommand;
 use crate::failure::Failure;
@@ -17,6 +17,25 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
             concurrency,
             clients,
             pgbench_seconds,
+        })
+        .await
+        .map_err(Failure::bench),
+        BenchCommand::Reports {
+            postgres_url,
+            nats_url,
+            count,
+            rates,
+            concurrency,
+            photo_count,
+            citizens,
+        } => warga_bench::reports::reports(warga_bench::reports::ReportsBench {
+            postgres_url,
+            nats_url,
+            count,
+            rates,
+            concurrency,
+            photo_count,
+            citizens,
         })
         .await
         .map_err(Failure::bench),
