@@ -196,6 +196,18 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ("GET", "/api/v1/reports/queue", "", Allowed::Roles(&[Role::Officer])),
     (
         "GET",
+        "/api/v1/reports/webhook-deliveries",
+        "",
+        Allowed::Roles(&[Role::Admin]),
+    ),
+    (
+        "POST",
+        "/api/v1/reports/webhook-deliveries/no-such-delivery/retry",
+        "",
+        Allowed::Roles(&[Role::Admin]),
+    ),
+    (
+        "GET",
         "/api/v1/reports/analytics",
         "",
         Allowed::Roles(&[Role::Officer, Role::Admin]),

@@ -16,6 +16,10 @@ pub struct ReportsConfig {
     pub photo_max_megapixels: u32,
     /// Service levels and escalation.
     pub sla: SlaConfig,
+    /// Departments' webhooks (`[[reports.webhooks]]`), HMAC-signed.
+    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
+    /// How often the delivery job looks for due webhook deliveries.
+    pub webhook_poll_ms: u64,
 }
 
 impl Default for ReportsConfig {
@@ -25,6 +29,8 @@ impl Default for ReportsConfig {
             photo_max_bytes: 8 * 1024 * 1024,
             photo_max_megapixels: 50,
             sla: SlaConfig::default(),
+            webhooks: Vec::new(),
+            webhook_poll_ms: 1_000,
         }
     }
 }
@@ -92,6 +98,10 @@ impl Section for ReportsConfig {
         if !(1..=200).contains(&self.photo_max_megapixels) {
             return Err(ConfigError::new("reports.photo_max_megapixels", "between 1 and 200"));
         }
+        if self.webhook_poll_ms == 0 {
+            return Err(ConfigError::new("reports.webhook_poll_ms", "must be positive"));
+        }
+        crate::webhooks::validate(&self.webhooks)?;
         let sla = &self.sla;
         if !(1..=99).contains(&sla.warn_at_percent) {
             return Err(ConfigError::new("reports.sla.warn_at_percent", "between 1 and 99"));

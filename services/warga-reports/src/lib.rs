@@ -27,6 +27,7 @@ pub mod reports;
 pub mod scrub;
 pub mod sla;
 pub mod timeline;
+pub mod webhooks;
 
 pub use error::ReportsError;
 
@@ -60,17 +61,22 @@ const STEPS: &[warga_store::MigrationStep] = &[
         description: "reports' photos",
         sql: include_str!("../migrations/2026120101_report_photos.sql"),
     },
+    warga_store::MigrationStep {
+        version: 2026120102,
+        description: "reports' webhook deliveries",
+        sql: include_str!("../migrations/2026120102_report_webhooks.sql"),
+    },
 ];
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_categories, analytics_summary, analytics_departments, analytics_geojson, analytics_svg, analytics_csv, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
+    paths(list_categories, webhook_deliveries, retry_webhook, analytics_summary, analytics_departments, analytics_geojson, analytics_svg, analytics_csv, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
           triage),
     components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
                        Triage, reports::Action, reports::ReportEdit, Receipt, Answer, ReceiptAnswer,
                        inbox::Inbox, inbox::Notification, inbox::OfficerNotification,
                        attachments::PhotoView, analytics::Summary, analytics::Count, analytics::Durations,
-                       analytics::Compliance, analytics::DepartmentTrend, analytics::DepartmentWeek)),
+                       analytics::Compliance, analytics::DepartmentTrend, analytics::DepartmentWeek, webhooks::Delivery)),
     tags((name = "reports", description = "JagaWarga: city problems reported by citizens, triaged by departments"))
 )]
 struct ReportsApi;
@@ -104,6 +110,8 @@ impl Service for ReportsService {
             .route("/api/v1/reports/receipt", post(follow))
             .route("/api/v1/reports/receipt/reply", post(reply_by_receipt))
             .route("/api/v1/reports/queue", get(queue))
+            .route("/api/v1/reports/webhook-deliveries", get(webhook_deliveries))
+            .route("/api/v1/reports/webhook-deliveries/{id}/retry", post(retry_webhook))
             .route("/api/v1/reports/analytics", get(analytics_summary))
             .route("/api/v1/reports/analytics/departments", get(analytics_departments))
             .route("/api/v1/reports/analytics/heatmap.geojson", get(analytics_geojson))
@@ -128,8 +136,12 @@ impl Service for ReportsService {
     fn sections(&self, sections: warga_config::Sections) -> warga_config::Sections {
         sections.with::<config::ReportsConfig>()
     }
-    fn handlers(&self, _platform: &Platform) -> Vec<Arc<dyn Handler>> {
-        vec![Arc::new(inbox::ReporterNotifier), Arc::new(inbox::OfficerNotifier)]
+    fn handlers(&self, platform: &Platform) -> Vec<Arc<dyn Handler>> {
+        vec![
+            Arc::new(inbox::ReporterNotifier),
+            Arc::new(inbox::OfficerNotifier),
+            Arc::new(webhooks::WebhookOutbox::new(settings(platform).webhooks.clone())),
+        ]
     }
     fn jobs(&self, platform: &Platform) -> Vec<Arc<dyn warga_http::Job>> {
         // A lease owner unique to this process (replicas share the timers).
@@ -138,7 +150,12 @@ impl Service for ReportsService {
             std::process::id(),
             warga_auth::random_token(6).unwrap_or_default()
         );
-        vec![Arc::new(sla::SlaJob::new(platform.clone(), owner))]
+        let mut jobs: Vec<Arc<dyn warga_http::Job>> = vec![Arc::new(sla::SlaJob::new(platform.clone(), owner.clone()))];
+        match webhooks::WebhookJob::new(platform.clone(), owner) {
+            Ok(job) => jobs.push(Arc::new(job)),
+            Err(error) => tracing::error!(%error, "webhook deliveries cannot run"),
+        }
+        jobs
     }
 }
 
@@ -594,4 +611,42 @@ pub fn csv_response(csv: String) -> Response {
         csv,
     )
         .into_response()
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct DeliveryQuery {
+    /// `pending`, `delivered` or `dead` (the default: the dead letters).
+    state: Option<String>,
+}
+
+/// Webhook deliveries by state (administrators): the dead letters by default.
+#[utoipa::path(get, path = "/api/v1/reports/webhook-deliveries", tag = "reports", security(("bearer" = [])),
+    params(DeliveryQuery), responses(
+    (status = 200, body = [webhooks::Delivery]),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn webhook_deliveries(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Query(query): Query<DeliveryQuery>,
+) -> Result<Json<Vec<webhooks::Delivery>>, ApiError> {
+    let state = query.state.as_deref().unwrap_or("dead");
+    Ok(Json(webhooks::deliveries(&platform, &auth.0, state).await?))
+}
+
+/// Sends a dead-lettered webhook delivery again (administrators).
+#[utoipa::path(post, path = "/api/v1/reports/webhook-deliveries/{id}/retry", tag = "reports", security(("bearer" = [])),
+    responses(
+    (status = 204),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn retry_webhook(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    webhooks::retry(&platform, &auth.0, &id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
