@@ -196,6 +196,18 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ("GET", "/api/v1/reports/queue", "", Allowed::Roles(&[Role::Officer])),
     (
         "GET",
+        "/api/v1/reports/queue/live",
+        "",
+        Allowed::Roles(&[Role::Officer]),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/inbox/live",
+        "",
+        Allowed::Roles(&[Role::Citizen]),
+    ),
+    (
+        "GET",
         "/api/v1/reports/webhook-deliveries",
         "",
         Allowed::Roles(&[Role::Admin]),

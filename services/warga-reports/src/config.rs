@@ -20,6 +20,8 @@ pub struct ReportsConfig {
     pub webhooks: Vec<crate::webhooks::WebhookConfig>,
     /// How often the delivery job looks for due webhook deliveries.
     pub webhook_poll_ms: u64,
+    /// How often a live view (server-sent events) reads its changes.
+    pub live_poll_ms: u64,
 }
 
 impl Default for ReportsConfig {
@@ -31,6 +33,7 @@ impl Default for ReportsConfig {
             sla: SlaConfig::default(),
             webhooks: Vec::new(),
             webhook_poll_ms: 1_000,
+            live_poll_ms: 1_000,
         }
     }
 }
@@ -98,8 +101,8 @@ impl Section for ReportsConfig {
         if !(1..=200).contains(&self.photo_max_megapixels) {
             return Err(ConfigError::new("reports.photo_max_megapixels", "between 1 and 200"));
         }
-        if self.webhook_poll_ms == 0 {
-            return Err(ConfigError::new("reports.webhook_poll_ms", "must be positive"));
+        if self.webhook_poll_ms == 0 || self.live_poll_ms == 0 {
+            return Err(ConfigError::new("reports", "poll intervals must be positive"));
         }
         crate::webhooks::validate(&self.webhooks)?;
         let sla = &self.sla;

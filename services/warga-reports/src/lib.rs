@@ -21,6 +21,7 @@ pub mod categories;
 pub mod config;
 mod error;
 pub mod inbox;
+pub mod live;
 pub mod open311;
 pub mod photos;
 pub mod reports;
@@ -70,7 +71,7 @@ const STEPS: &[warga_store::MigrationStep] = &[
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_categories, webhook_deliveries, retry_webhook, analytics_summary, analytics_departments, analytics_geojson, analytics_svg, analytics_csv, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
+    paths(list_categories, queue_live, inbox_live, webhook_deliveries, retry_webhook, analytics_summary, analytics_departments, analytics_geojson, analytics_svg, analytics_csv, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
           triage),
     components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
                        Triage, reports::Action, reports::ReportEdit, Receipt, Answer, ReceiptAnswer,
@@ -110,6 +111,8 @@ impl Service for ReportsService {
             .route("/api/v1/reports/receipt", post(follow))
             .route("/api/v1/reports/receipt/reply", post(reply_by_receipt))
             .route("/api/v1/reports/queue", get(queue))
+            .route("/api/v1/reports/queue/live", get(queue_live))
+            .route("/api/v1/reports/inbox/live", get(inbox_live))
             .route("/api/v1/reports/webhook-deliveries", get(webhook_deliveries))
             .route("/api/v1/reports/webhook-deliveries/{id}/retry", post(retry_webhook))
             .route("/api/v1/reports/analytics", get(analytics_summary))
@@ -649,4 +652,30 @@ async fn retry_webhook(
 ) -> Result<Response, ApiError> {
     webhooks::retry(&platform, &auth.0, &id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+/// The officer's department's queue as server-sent events: a `snapshot`, then `report` and
+/// `removed` events as reports arrive and change.
+#[utoipa::path(get, path = "/api/v1/reports/queue/live", tag = "reports", security(("bearer" = [])), responses(
+    (status = 200, description = "server-sent events", content_type = "text/event-stream"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn queue_live(State(platform): State<Platform>, auth: Auth) -> Result<Response, ApiError> {
+    let stream = live::queue(&platform, &auth.0).await?;
+    Ok(axum::response::sse::Sse::new(stream)
+        .keep_alive(axum::response::sse::KeepAlive::default())
+        .into_response())
+}
+
+/// The citizen's notifications as server-sent events: a `snapshot`, then a `notification`
+/// for each status change of their reports.
+#[utoipa::path(get, path = "/api/v1/reports/inbox/live", tag = "reports", security(("bearer" = [])), responses(
+    (status = 200, description = "server-sent events", content_type = "text/event-stream"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn inbox_live(State(platform): State<Platform>, auth: Auth) -> Result<Response, ApiError> {
+    let stream = live::notifications(&platform, &auth.0).await?;
+    Ok(axum::response::sse::Sse::new(stream)
+        .keep_alive(axum::response::sse::KeepAlive::default())
+        .into_response())
 }
