@@ -180,9 +180,9 @@ async function cameraPhoto() {
   return Buffer.from(url.split(',')[1], 'base64');
 }
 
-async function phonePage() {
+async function phonePage(options = {}) {
   const context = await browser.newContext({
-    ignoreHTTPSErrors: true, locale: 'id-ID', viewport: { width: 390, height: 844 }, isMobile: true,
+    ignoreHTTPSErrors: true, locale: 'id-ID', viewport: { width: 390, height: 844 }, isMobile: true, ...options,
   });
   return context.newPage();
 }
@@ -213,7 +213,8 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   await registrar.fill('#occupation', 'Pedagang');
   await Promise.all([registrar.waitForURL(/m=registered/), registrar.click('#register')]);
 
-  const citizen = await phonePage();
+  // The citizen's phone is in Tanah Abang, and lets the page know.
+  const citizen = await phonePage({ geolocation: { latitude: -6.1862, longitude: 106.8063 }, permissions: ['geolocation'] });
   await citizen.goto(`${base}/daftar`);
   await citizen.fill('#display_name', `Rina Pelapor ${stamp}`);
   await citizen.fill('#username', citizenName);
@@ -263,8 +264,11 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   await citizen.click('button[value=pick]');
   await citizen.selectOption('#district', '317107');
   await citizen.fill('#title', title);
-  await citizen.fill('#latitude', '-6.1862');
-  await citizen.fill('#longitude', '106.8063');
+  // "Use my location": warga's own script, allowed by the page's policy, fills the point.
+  await citizen.click('#use-location');
+  await citizen.waitForFunction(() => document.getElementById('latitude').value !== '');
+  assert.equal(await citizen.inputValue('#latitude'), '-6.186200');
+  assert.equal(await citizen.inputValue('#longitude'), '106.806300');
   await citizen.setInputFiles('#photos', { name: 'IMG_0001.jpg', mimeType: 'image/jpeg', buffer: await cameraPhoto() });
   await Promise.all([citizen.waitForURL(/\/laporan\/[^/]+\?m=submitted/), citizen.click('#submit-report')]);
   const reportUrl = citizen.url().split('?')[0];

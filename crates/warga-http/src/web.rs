@@ -52,6 +52,9 @@ pub struct PagePolicy<'a> {
     pub form_origin: Option<&'a str>,
     /// The `Referrer-Policy`: `no-referrer` where URLs carry codes, `same-origin` elsewhere.
     pub referrer: &'static str,
+    /// The page loads script files served by warga itself (`script-src 'self'`; never
+    /// inline script). No page does unless it says so.
+    pub own_scripts: bool,
 }
 
 impl Default for PagePolicy<'_> {
@@ -59,6 +62,7 @@ impl Default for PagePolicy<'_> {
         PagePolicy {
             form_origin: None,
             referrer: "same-origin",
+            own_scripts: false,
         }
     }
 }
@@ -72,8 +76,9 @@ pub fn html_page(status: StatusCode, html: String, policy: PagePolicy<'_>) -> Re
         Some(origin) => format!("'self' {origin}"),
         None => "'self'".to_owned(),
     };
+    let script = if policy.own_scripts { "script-src 'self'; " } else { "" };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+        "default-src 'none'; {script}style-src 'self'; img-src 'self'; form-action {form_action}; \
          frame-ancestors 'none'; base-uri 'none'"
     );
     let mut response = (status, html).into_response();
@@ -91,6 +96,19 @@ pub fn html_page(status: StatusCode, html: String, policy: PagePolicy<'_>) -> Re
     if !status.is_success() {
         response.extensions_mut().insert(ProtocolError);
     }
+    response
+}
+
+/// A script file compiled into the binary, cacheable for an hour.
+pub fn script(js: &'static str) -> Response {
+    let mut response = js.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     response
 }
 
@@ -155,6 +173,7 @@ mod tests {
             PagePolicy {
                 form_origin: Some("https://client.example"),
                 referrer: "no-referrer",
+                own_scripts: false,
             },
         );
         let csp = response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
@@ -163,5 +182,15 @@ mod tests {
         assert!(!csp.contains("script-src"), "{csp}");
         assert_eq!(response.headers()["referrer-policy"], "no-referrer");
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        let with_script = html_page(
+            StatusCode::OK,
+            String::new(),
+            PagePolicy {
+                own_scripts: true,
+                ..PagePolicy::default()
+            },
+        );
+        let csp = with_script.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'self';") && !csp.contains("unsafe"), "{csp}");
     }
 }

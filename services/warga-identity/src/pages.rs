@@ -167,6 +167,7 @@ pub fn page(lang: Lang, title: &str, body: &str, status: StatusCode, form_origin
             form_origin,
             // Provider pages carry codes and states in their URLs: nothing leaves with a Referer.
             referrer: "no-referrer",
+            own_scripts: false,
         },
     )
 }

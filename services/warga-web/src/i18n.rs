@@ -82,6 +82,14 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("error.choose", "pilih salah satu", "choose one"),
     ("nav.residents", "Penduduk", "Residents"),
     ("nav.report", "Lapor", "Report a problem"),
+    ("report.use_location", "Gunakan lokasi saya", "Use my location"),
+    ("report.location_wait", "Mencari lokasi…", "Finding your location…"),
+    ("report.location_done", "Lokasi terisi.", "Location filled in."),
+    (
+        "report.location_failed",
+        "Lokasi tidak tersedia; isi secara manual.",
+        "Location unavailable; please type it.",
+    ),
     ("nav.dashboard", "Dasbor laporan", "Reports dashboard"),
     (
         "dashboard.title",

@@ -1,5 +1,5 @@
-//! The web UI of warga: server-rendered pages, no client script, every asset served by
-//! warga itself (it must work on an intranet without a CDN).
+//! The web UI of warga: server-rendered pages that need no client script, every asset
+//! served by warga itself (it must work on an intranet without a CDN).
 //!
 //! Bahasa Indonesia by default, English on request (`?lang=en`, remembered in a cookie).
 //! Signing in is single sign-on through warga's own OpenID Connect provider: `/masuk`
@@ -8,7 +8,8 @@
 //! whose hash is stored). Signing out ends this session and the provider's.
 //!
 //! Every page carries a strict Content-Security-Policy (no script, styles and forms from
-//! warga only); every form is protected against CSRF (the session's token, or a
+//! warga only; the report form alone loads one script file of warga's, `lokasi.js`, for
+//! "use my location", and works without it); every form is protected against CSRF (the session's token, or a
 //! double-submit cookie before sign-in); authorization is checked on every request.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -80,6 +81,7 @@ impl Service for WebService {
         Router::new()
             .route("/", get(home))
             .route("/static/warga.css", get(stylesheet))
+            .route("/static/lokasi.js", get(location_script))
             .route("/daftar", get(signup_form).post(signup))
             .route("/masuk", get(sign_in))
             .route("/web/callback", get(callback))
@@ -273,11 +275,21 @@ impl Context {
 
 /// Renders a page with the security headers every page carries.
 fn page(context: &Context, template: &impl Template, status: StatusCode) -> Response {
+    page_with(context, template, status, warga_http::web::PagePolicy::default())
+}
+
+/// [`page`] under a policy of its own (a page that loads warga's own script files).
+fn page_with(
+    context: &Context,
+    template: &impl Template,
+    status: StatusCode,
+    policy: warga_http::web::PagePolicy<'_>,
+) -> Response {
     let html = match template.render() {
         Ok(html) => html,
         Err(error) => return ApiError::internal(format!("template failed: {error}")).into_response(),
     };
-    let mut response = warga_http::web::html_page(status, html, warga_http::web::PagePolicy::default());
+    let mut response = warga_http::web::html_page(status, html, policy);
     let headers = response.headers_mut();
     if context.lang_changed {
         headers.append(
@@ -314,6 +326,11 @@ fn see_other(location: &str) -> Response {
 
 async fn stylesheet() -> Response {
     warga_http::web::stylesheet(STYLESHEET)
+}
+
+/// The report form's "use my location" button: the only script warga serves.
+async fn location_script() -> Response {
+    warga_http::web::script(include_str!("../assets/lokasi.js"))
 }
 
 #[derive(Template)]

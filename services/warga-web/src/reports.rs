@@ -257,7 +257,12 @@ fn new_report_page(
         max_photos: warga_reports::attachments::MAX_PHOTOS,
         max_mb: settings.photo_max_bytes.div_ceil(1024 * 1024),
     };
-    page(context, &template, status)
+    // The one page with a script: warga's own "use my location" (never inline script).
+    let policy = warga_http::web::PagePolicy {
+        own_scripts: true,
+        ..warga_http::web::PagePolicy::default()
+    };
+    crate::page_with(context, &template, status, policy)
 }
 
 pub async fn new_report_form(

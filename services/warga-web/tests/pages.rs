@@ -684,6 +684,18 @@ async fn a_citizen_reports_with_a_photo_a_department_resolves_and_an_anonymous_r
     let form = citizen.get("/lapor").await;
     assert_eq!(form.status, 200, "{}", form.body);
     assert!(form.body.contains("enctype=\"multipart/form-data\""));
+    let csp = form.csp.clone().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(
+        !citizen.get("/laporan").await.csp.unwrap().contains("script-src"),
+        "no other page runs script"
+    );
+    let script = citizen.get("/static/lokasi.js").await;
+    assert_eq!(script.status, 200);
+    assert!(script.body.contains("navigator.geolocation"));
     let csrf = hidden(&form.body, "csrf");
     let fields = |visibility: &'static str, title: &'static str| {
         vec![
