@@ -54,6 +54,8 @@ struct Load {
     sent: usize,
     ok: usize,
     errors: usize,
+    /// Error statuses and how often (0: no answer).
+    statuses: std::collections::BTreeMap<u16, usize>,
     elapsed: Duration,
     latencies_ms: Vec<f64>,
     notified_after: Duration,
@@ -208,8 +210,8 @@ async fn load(
                 }
                 None => request.json(&body),
             };
-            let ok = matches!(request.send().await, Ok(r) if r.status().as_u16() == 201);
-            (ok, from.elapsed().as_secs_f64() * 1000.0)
+            let status = request.send().await.map_or(0, |r| r.status().as_u16());
+            (status, from.elapsed().as_secs_f64() * 1000.0)
         });
     }
     let mut out = Load {
@@ -218,17 +220,19 @@ async fn load(
         sent: count,
         ok: 0,
         errors: 0,
+        statuses: std::collections::BTreeMap::new(),
         elapsed: Duration::ZERO,
         latencies_ms: Vec::with_capacity(count),
         notified_after: Duration::ZERO,
     };
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((ok, ms)) => {
-                if ok {
+            Ok((status, ms)) => {
+                if status == 201 {
                     out.ok += 1;
                 } else {
                     out.errors += 1;
+                    *out.statuses.entry(status).or_default() += 1;
                 }
                 out.latencies_ms.push(ms);
             }
@@ -374,11 +378,12 @@ async fn run(bench: &ReportsBench, target: &mut Target, tokens: &[String], engin
         accepted += measured.ok as i64;
         measured.notified_after = notified(target, accepted).await?;
         eprintln!(
-            "{}{}: {} ok, {} errors in {:.2} s; the last department told {:.2} s later",
+            "{}{}: {} ok, {} errors {:?} in {:.2} s; the last department told {:.2} s later",
             measured.name,
             if with_photo { " with photos" } else { "" },
             measured.ok,
             measured.errors,
+            measured.statuses,
             measured.elapsed.as_secs_f64(),
             measured.notified_after.as_secs_f64()
         );
@@ -423,7 +428,12 @@ async fn run(bench: &ReportsBench, target: &mut Target, tokens: &[String], engin
             if l.photo { "~200 KB" } else { "–" },
             l.sent,
             l.ok,
-            l.errors,
+            if l.errors == 0 {
+                "0".to_owned()
+            } else {
+                let by_status: Vec<String> = l.statuses.iter().map(|(s, n)| format!("{n}×{s}")).collect();
+                format!("{} ({})", l.errors, by_status.join(", "))
+            },
             l.ok as f64 / l.elapsed.as_secs_f64(),
             percentile(&l.latencies_ms, 50.0),
             percentile(&l.latencies_ms, 95.0),

@@ -655,6 +655,34 @@ pub async fn record_death(platform: &Platform, id: &str, actor: &str) -> Result<
     record(platform, id).await
 }
 
+/// A resident as they are now, read without a transaction (from the read pool: it does not
+/// wait for, or hold up, writers). For services that need the current record only, such as
+/// the reports service checking that its reporter is alive and scrubbing their name.
+pub async fn current(platform: &Platform, id: &str) -> Result<Resident, PopulationError> {
+    let row = sqlx::query(
+        "SELECT key_id, sealed, province, regency, status, created_at_ms FROM population_residents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(platform.store.reader())
+    .await
+    .map_err(StoreError::from)?
+    .ok_or_else(|| PopulationError::NotFound(format!("no resident {id}")))?;
+    let sealed = warga_auth::Sealed {
+        key_id: row.get(0),
+        ciphertext: row.get(1),
+    };
+    let fields: NewResident = serde_json::from_slice(&platform.vault.open(&sealed, &format!("resident:{id}")).await?)
+        .map_err(PopulationError::corrupt)?;
+    Ok(Resident {
+        id: id.to_owned(),
+        fields,
+        province: row.get(2),
+        regency: row.get(3),
+        status: row.get(4),
+        created_at_ms: row.get(5),
+    })
+}
+
 /// A resident with their address history.
 pub async fn record(platform: &Platform, id: &str) -> Result<ResidentRecord, PopulationError> {
     let mut tx = platform.store.begin().await?;

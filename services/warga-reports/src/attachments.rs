@@ -131,6 +131,8 @@ fn context(report_id: &str, number: i64) -> String {
 pub struct Written {
     store: Arc<dyn BlobStore>,
     keys: Vec<String>,
+    /// The photos as their readers will see them once the transaction commits.
+    pub views: Vec<PhotoView>,
 }
 
 impl Written {
@@ -158,6 +160,7 @@ pub async fn attach(
     let mut written = Written {
         store: store.clone(),
         keys: Vec::new(),
+        views: Vec::new(),
     };
     if photos.is_empty() {
         return Ok(written);
@@ -197,6 +200,14 @@ pub async fn attach(
             .execute(tx.conn())
             .await
             .map_err(StoreError::from)?;
+            written.views.push(PhotoView {
+                number,
+                content_type: photo.content_type.to_owned(),
+                width: i64::from(photo.width),
+                height: i64::from(photo.height),
+                size_bytes: i64::try_from(photo.bytes.len()).unwrap_or(i64::MAX),
+                source: source.to_owned(),
+            });
         }
         Ok::<(), ReportsError>(())
     }

@@ -196,13 +196,13 @@ async fn reporter_names(platform: &Platform, subject: &str) -> Result<Vec<String
                 "hanya warga yang akunnya sudah ditautkan ke data kependudukan yang dapat melapor".into(),
             )
         })?;
-    let record = warga_population::residents::record(platform, &resident_id)
+    let resident = warga_population::residents::current(platform, &resident_id)
         .await
         .map_err(|e| ReportsError::Internal(e.to_string()))?;
-    if record.resident.status != "alive" {
+    if resident.status != "alive" {
         return Err(ReportsError::Conflict("data kependudukan akun ini tidak aktif".into()));
     }
-    Ok(vec![record.resident.fields.full_name])
+    Ok(vec![resident.fields.full_name])
 }
 
 /// Counts an anonymous report against the account's daily quota, under a keyed hash of
@@ -344,11 +344,33 @@ pub async fn submit(
         written.discard().await;
         return Err(error.into());
     }
-    let report = load(platform, &id, true).await?.ok_or(ReportsError::NotFound)?;
-    Ok(Submitted {
-        report: report.into_view(false),
-        receipt,
-    })
+    // The answer is built from what was just committed, not read back: once the report is
+    // stored, the reporter is told so (a failed read-back would make them file it twice).
+    let report = ReportView {
+        id,
+        title,
+        description,
+        category: category.id.to_owned(),
+        department: category.department.to_owned(),
+        latitude: latitude_e6 as f64 / 1e6,
+        longitude: longitude_e6 as f64 / 1e6,
+        district: new.district.clone(),
+        visibility: new.visibility,
+        status: "submitted".into(),
+        upvotes: 0,
+        escalation_level: 0,
+        created_at_ms: now,
+        updated_at_ms: now,
+        timeline: vec![TimelineEntry {
+            status: "submitted".into(),
+            note: None,
+            internal: false,
+            department: None,
+            at_ms: now,
+        }],
+        photos: written.views,
+    };
+    Ok(Submitted { report, receipt })
 }
 
 /// A stored report with what decides who may see it.
