@@ -162,13 +162,17 @@ async fn facts(platform: &Platform, filter: &Filter) -> Result<Vec<Fact>, Report
             .bind(filter.category.clone())
             .bind(filter.region.clone())
     }
-    let reader = platform.store.reader();
+    // A department's own analysis is held to its rows by row-level security as well.
+    let mut read = platform.store.reader().begin().await.map_err(StoreError::from)?;
+    if !filter.department.is_empty() {
+        crate::reports::scope_to_department(platform, &mut read, &filter.department).await?;
+    }
     let rows_sql = format!(
         "SELECT r.id, r.category, r.department, r.district, r.status, r.created_at_ms, r.escalation_level, \
          r.latitude_e6, r.longitude_e6 FROM reports r WHERE {WHERE} ORDER BY r.created_at_ms LIMIT {MAX_ROWS}"
     );
     let rows = bind(&rows_sql, filter)
-        .fetch_all(reader)
+        .fetch_all(&mut *read)
         .await
         .map_err(StoreError::from)?;
     let steps_sql = format!(
@@ -179,7 +183,7 @@ async fn facts(platform: &Platform, filter: &Filter) -> Result<Vec<Fact>, Report
          FROM report_events e JOIN reports r ON r.id = e.report_id WHERE {WHERE} GROUP BY e.report_id"
     );
     let steps = bind(&steps_sql, filter)
-        .fetch_all(reader)
+        .fetch_all(&mut *read)
         .await
         .map_err(StoreError::from)?;
     let timers_sql = format!(
@@ -187,9 +191,10 @@ async fn facts(platform: &Platform, filter: &Filter) -> Result<Vec<Fact>, Report
          WHERE {WHERE} AND t.kind IN ('response', 'resolution')"
     );
     let timers = bind(&timers_sql, filter)
-        .fetch_all(reader)
+        .fetch_all(&mut *read)
         .await
         .map_err(StoreError::from)?;
+    read.rollback().await.map_err(StoreError::from)?;
     let mut times: HashMap<String, (Option<i64>, Option<i64>)> = HashMap::with_capacity(steps.len());
     for row in &steps {
         times.insert(row.get(0), (row.get(1), row.get(2)));

@@ -69,6 +69,30 @@ const STEPS: &[warga_store::MigrationStep] = &[
     },
 ];
 
+/// SQLite: the portable steps, then the row-level security step's placeholder.
+const SQLITE_STEPS: &[warga_store::MigrationStep] = &[
+    STEPS[0],
+    STEPS[1],
+    STEPS[2],
+    warga_store::MigrationStep {
+        version: 2026120103,
+        description: "row-level security of reports by department (PostgreSQL only)",
+        sql: include_str!("../migrations/sqlite/2026120103_report_rls.sql"),
+    },
+];
+
+/// PostgreSQL: the portable steps, then row-level security by department.
+const POSTGRES_STEPS: &[warga_store::MigrationStep] = &[
+    STEPS[0],
+    STEPS[1],
+    STEPS[2],
+    warga_store::MigrationStep {
+        version: 2026120103,
+        description: "row-level security of reports by department (PostgreSQL only)",
+        sql: include_str!("../migrations/postgres/2026120103_report_rls.sql"),
+    },
+];
+
 #[derive(OpenApi)]
 #[openapi(
     paths(list_categories, queue_live, inbox_live, webhook_deliveries, retry_webhook, analytics_summary, analytics_departments, analytics_geojson, analytics_svg, analytics_csv, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
@@ -92,8 +116,8 @@ impl Service for ReportsService {
     fn migrations(&self) -> MigrationSet {
         MigrationSet {
             owner: "reports",
-            sqlite: STEPS,
-            postgres: STEPS,
+            sqlite: SQLITE_STEPS,
+            postgres: POSTGRES_STEPS,
         }
     }
     fn router(&self, platform: &Platform) -> Router {

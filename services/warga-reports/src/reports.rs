@@ -719,16 +719,38 @@ pub async fn queue(
     status: Option<&str>,
 ) -> Result<Vec<ReportView>, ReportsError> {
     let department = officer_department(officer)?;
+    // The department is checked here and, on PostgreSQL, by row-level security as well.
+    let mut read = platform.store.reader().begin().await.map_err(StoreError::from)?;
+    scope_to_department(platform, &mut read, department).await?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM reports WHERE ($1 = '{TOP_AUTHORITY}' OR department = $1) AND ($2 = '' OR status = $2) \
          ORDER BY created_at_ms DESC, id DESC LIMIT 500"
     ))
     .bind(department)
     .bind(status.unwrap_or(""))
-    .fetch_all(platform.store.reader())
+    .fetch_all(&mut *read)
     .await
     .map_err(StoreError::from)?;
+    read.rollback().await.map_err(StoreError::from)?;
     Ok(rows.iter().map(|r| from_row(r).into_view(true)).collect())
+}
+
+/// On PostgreSQL, limits what `conn`'s transaction sees and changes to `department`'s
+/// reports by row-level security (migration `2026120103`); nothing on SQLite, which has
+/// none. The top office's department sees every report.
+pub async fn scope_to_department(
+    platform: &Platform,
+    conn: &mut sqlx::AnyConnection,
+    department: &str,
+) -> Result<(), ReportsError> {
+    if platform.store.backend() == warga_store::Backend::Postgres {
+        sqlx::query("SELECT set_config('warga.department', $1, true)")
+            .bind(department)
+            .execute(conn)
+            .await
+            .map_err(StoreError::from)?;
+    }
+    Ok(())
 }
 
 fn officer_department(officer: &Principal) -> Result<&str, ReportsError> {
@@ -820,6 +842,7 @@ pub async fn triage(
     // Decoded before the transaction, which must stay short.
     let photos = crate::attachments::prepare(uploads, crate::settings(platform).photo_limits()).await?;
     let mut tx = platform.store.begin().await?;
+    scope_to_department(platform, tx.conn(), department).await?;
     let row = sqlx::query("SELECT department, status, escalation_level FROM reports WHERE id = $1")
         .bind(id)
         .fetch_optional(tx.conn())
