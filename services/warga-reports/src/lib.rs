@@ -69,6 +69,13 @@ const STEPS: &[warga_store::MigrationStep] = &[
     },
 ];
 
+/// Portable, after the engine-specific step 2026120103.
+const IDEMPOTENCY: warga_store::MigrationStep = warga_store::MigrationStep {
+    version: 2026120104,
+    description: "idempotency keys of report submissions",
+    sql: include_str!("../migrations/2026120104_report_idempotency.sql"),
+};
+
 /// SQLite: the portable steps, then the row-level security step's placeholder.
 const SQLITE_STEPS: &[warga_store::MigrationStep] = &[
     STEPS[0],
@@ -79,6 +86,7 @@ const SQLITE_STEPS: &[warga_store::MigrationStep] = &[
         description: "row-level security of reports by department (PostgreSQL only)",
         sql: include_str!("../migrations/sqlite/2026120103_report_rls.sql"),
     },
+    IDEMPOTENCY,
 ];
 
 /// PostgreSQL: the portable steps, then row-level security by department.
@@ -91,6 +99,7 @@ const POSTGRES_STEPS: &[warga_store::MigrationStep] = &[
         description: "row-level security of reports by department (PostgreSQL only)",
         sql: include_str!("../migrations/postgres/2026120103_report_rls.sql"),
     },
+    IDEMPOTENCY,
 ];
 
 #[derive(OpenApi)]
@@ -206,6 +215,7 @@ pub(crate) fn settings(platform: &Platform) -> std::borrow::Cow<'_, config::Repo
 async fn submit(
     State(platform): State<Platform>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     form: JsonWithFiles<NewReport>,
 ) -> Result<Response, ApiError> {
     let new = form.value;
@@ -215,9 +225,53 @@ async fn submit(
             "laporan anonim dikirim ke /api/v1/reports/anonymous",
         ));
     }
+    let key = idempotency_key(&headers)?;
+    if let Some(key) = &key
+        && let Some(earlier) = reports::by_idempotency_key(&platform, &auth.0, key).await?
+    {
+        return Ok(replayed(earlier));
+    }
     let photos = uploads(form.files)?;
-    let submitted = reports::submit(&platform, &auth.0, &new, photos, &settings(&platform)).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(submitted)).into_response())
+    match reports::submit(&platform, &auth.0, &new, photos, &settings(&platform), key.as_deref()).await {
+        Ok(submitted) => Ok((axum::http::StatusCode::CREATED, Json(submitted)).into_response()),
+        // The same key raced this request and won: answer with its report.
+        Err(ReportsError::Store(warga_store::StoreError::Conflict { .. })) if key.is_some() => {
+            let key = key.as_deref().unwrap_or_default();
+            match reports::by_idempotency_key(&platform, &auth.0, key).await? {
+                Some(earlier) => Ok(replayed(earlier)),
+                None => Err(ApiError::Conflict("laporan dengan kunci ini sedang diproses".into())),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The `Idempotency-Key` header, when sent: 8 to 128 visible ASCII characters.
+fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if !(8..=128).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::validation(
+            "Idempotency-Key",
+            "8 sampai 128 karakter ASCII tanpa spasi",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// The answer to a repeated submission: the report the key filed first.
+fn replayed(report: ReportView) -> Response {
+    let mut response = (
+        axum::http::StatusCode::CREATED,
+        Json(Submitted { report, receipt: None }),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    response
 }
 
 /// Files an anonymous report: nothing stored, logged or published names the account; the
@@ -232,12 +286,19 @@ async fn submit(
 async fn submit_anonymous(
     State(platform): State<Platform>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     form: JsonWithFiles<NewReport>,
 ) -> Result<Response, ApiError> {
+    if headers.contains_key("idempotency-key") {
+        return Err(ApiError::validation(
+            "Idempotency-Key",
+            "laporan anonim tidak menerima kunci idempotensi: kunci itu akan mengaitkan akun dengan laporan",
+        ));
+    }
     let mut new = form.value;
     new.visibility = Visibility::Anonymous;
     let photos = uploads(form.files)?;
-    let submitted = reports::submit(&platform, &auth.0, &new, photos, &settings(&platform)).await?;
+    let submitted = reports::submit(&platform, &auth.0, &new, photos, &settings(&platform), None).await?;
     Ok((axum::http::StatusCode::CREATED, Json(submitted)).into_response())
 }
 

@@ -487,7 +487,7 @@ pub(crate) async fn post_request(
         visibility,
     };
     let config = crate::settings(&platform);
-    let submitted = reports::submit(&platform, &citizen, &new, Vec::<Upload>::new(), &config)
+    let submitted = reports::submit(&platform, &citizen, &new, Vec::<Upload>::new(), &config, None)
         .await
         .map_err(|e| Failure::from_reports(e, format))?;
     let body = json!([{

@@ -253,6 +253,7 @@ pub async fn submit(
     new: &NewReport,
     uploads: Vec<Upload>,
     config: &crate::config::ReportsConfig,
+    idempotency_key: Option<&str>,
 ) -> Result<Submitted, ReportsError> {
     if !citizen.has_role(Role::Citizen) {
         return Err(ReportsError::Forbidden("hanya warga yang dapat melapor".into()));
@@ -339,6 +340,25 @@ pub async fn submit(
         .await?;
         tx.append_event(&event).await?;
     }
+    if let Some(key) = idempotency_key {
+        if anonymous {
+            return Err(ReportsError::invalid("Idempotency-Key", "tidak untuk laporan anonim"));
+        }
+        let key_hash = idempotency_hash(platform, citizen, key).await?;
+        sqlx::query("DELETE FROM report_idempotency WHERE created_at_ms < $1")
+            .bind(now - DAY_MS)
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+        // A second request with the key conflicts here and is answered with the first's report.
+        sqlx::query("INSERT INTO report_idempotency (key_hash, report_id, created_at_ms) VALUES ($1, $2, $3)")
+            .bind(&key_hash)
+            .bind(&id)
+            .bind(now)
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+    }
     let written = crate::attachments::attach(platform, &mut tx, &id, "reporter", photos, now).await?;
     if let Err(error) = tx.commit().await {
         written.discard().await;
@@ -371,6 +391,32 @@ pub async fn submit(
         photos: written.views,
     };
     Ok(Submitted { report, receipt })
+}
+
+async fn idempotency_hash(platform: &Platform, citizen: &Principal, key: &str) -> Result<String, ReportsError> {
+    Ok(platform
+        .vault
+        .index(&format!("reports:idempotency:{}:{key}", citizen.subject))
+        .await?)
+}
+
+/// The report a citizen's earlier submission with `key` filed (within a day), if any.
+pub async fn by_idempotency_key(
+    platform: &Platform,
+    citizen: &Principal,
+    key: &str,
+) -> Result<Option<ReportView>, ReportsError> {
+    let key_hash = idempotency_hash(platform, citizen, key).await?;
+    let row = sqlx::query("SELECT report_id FROM report_idempotency WHERE key_hash = $1 AND created_at_ms >= $2")
+        .bind(&key_hash)
+        .bind(platform.clock.now_ms() - DAY_MS)
+        .fetch_optional(platform.store.reader())
+        .await
+        .map_err(StoreError::from)?;
+    match row {
+        Some(row) => Ok(Some(get(platform, Some(citizen), &row.get::<String, _>(0)).await?)),
+        None => Ok(None),
+    }
 }
 
 /// A stored report with what decides who may see it.

@@ -391,7 +391,7 @@ pub async fn submit_report(
     };
     let settings = platform.config.section::<warga_reports::config::ReportsConfig>();
     let principal = principal(&platform, session);
-    match reports::submit(&platform, &principal, &new, photos, &settings).await {
+    match reports::submit(&platform, &principal, &new, photos, &settings, None).await {
         Ok(submitted) => match submitted.receipt {
             Some(code) => {
                 let template = ReceiptPage {
