@@ -599,6 +599,12 @@ pub struct FeedQuery {
     pub status: Option<String>,
     /// A province (2 digits), regency (4) or district (6) code.
     pub region: Option<String>,
+    /// An area: `west,south,east,north` in degrees (longitude, latitude).
+    pub bbox: Option<String>,
+    /// Filed at or after this time (Unix milliseconds).
+    pub since: Option<i64>,
+    /// Filed before this time (Unix milliseconds).
+    pub until: Option<i64>,
     /// `recent` (newest first, the default) or `upvotes` (most supported first).
     pub sort: Option<String>,
     /// From a previous page's `next`.
@@ -633,6 +639,29 @@ pub async fn feed(platform: &Platform, query: &FeedQuery) -> Result<FeedPage, Re
         Some(_) => return Err(ReportsError::invalid("region", "kode wilayah 2, 4 atau 6 angka")),
         None => "%".to_owned(),
     };
+    // The area as microdegrees: (west, south, east, north).
+    let area = match &query.bbox {
+        None => (i64::MIN, i64::MIN, i64::MAX, i64::MAX),
+        Some(text) => {
+            let bad = || ReportsError::invalid("bbox", "west,south,east,north dalam derajat");
+            let parts: Vec<f64> = text
+                .split(',')
+                .map(|p| p.trim().parse::<f64>().map_err(|_| bad()))
+                .collect::<Result<_, _>>()?;
+            let [west, south, east, north] = parts[..] else {
+                return Err(bad());
+            };
+            if !(parts.iter().all(|v| v.is_finite()) && west < east && south < north) {
+                return Err(bad());
+            }
+            let e6 = |v: f64| (v * 1e6).round() as i64;
+            (e6(west), e6(south), e6(east), e6(north))
+        }
+    };
+    let (since, until) = (query.since.unwrap_or(i64::MIN), query.until.unwrap_or(i64::MAX));
+    if since >= until {
+        return Err(ReportsError::invalid("since", "harus sebelum `until`"));
+    }
     let by_upvotes = match query.sort.as_deref() {
         None | Some("recent") => false,
         Some("upvotes") => true,
@@ -668,6 +697,8 @@ pub async fn feed(platform: &Platform, query: &FeedQuery) -> Result<FeedPage, Re
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM reports WHERE visibility = 'public' \
          AND ($1 = '' OR category = $1) AND ($2 = '' OR status = $2) AND district LIKE $3 \
+         AND longitude_e6 >= $8 AND latitude_e6 >= $9 AND longitude_e6 <= $10 AND latitude_e6 <= $11 \
+         AND created_at_ms >= $12 AND created_at_ms < $13 \
          AND {after_cursor} ORDER BY {order} LIMIT $6"
     ))
     .bind(query.category.as_deref().unwrap_or(""))
@@ -677,6 +708,12 @@ pub async fn feed(platform: &Platform, query: &FeedQuery) -> Result<FeedPage, Re
     .bind(&before_id)
     .bind(limit + 1)
     .bind(before_votes)
+    .bind(area.0)
+    .bind(area.1)
+    .bind(area.2)
+    .bind(area.3)
+    .bind(since)
+    .bind(until)
     .fetch_all(platform.store.reader())
     .await
     .map_err(StoreError::from)?;

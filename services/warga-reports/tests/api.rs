@@ -226,6 +226,31 @@ async fn reports_end_to_end(engine: Engine) {
         .unwrap();
     assert_eq!(roads["reports"].as_array().unwrap().len(), 1);
     assert_eq!(get(&app, "/api/v1/reports?region=31x", None).await.status(), 400);
+    // By area and time.
+    let listed = |query: &'static str| {
+        let app = &app;
+        async move {
+            let page: Value = get(app, &format!("/api/v1/reports?{query}"), None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            page["reports"].as_array().map_or(usize::MAX, Vec::len)
+        }
+    };
+    assert_eq!(listed("bbox=106.7,-6.3,106.9,-6.1").await, 2, "around Tanah Abang");
+    assert_eq!(listed("bbox=112.6,-7.4,112.9,-7.1").await, 0, "Surabaya");
+    assert_eq!(listed("since=0&until=1").await, 0, "filed long after 1970");
+    assert_eq!(listed("since=0").await, 2);
+    for (query, field) in [
+        ("bbox=106.9,-6.3,106.7,-6.1", "bbox"),
+        ("bbox=1,2,3", "bbox"),
+        ("since=5&until=5", "since"),
+    ] {
+        let refused = get(&app, &format!("/api/v1/reports?{query}"), None).await;
+        assert_eq!(refused.status(), 400, "{query}");
+        assert_eq!(refused.json::<Value>().await.unwrap()["field"], field);
+    }
 
     // Upvotes: one per citizen, idempotent, revocable, right under concurrency; public only.
     let vote = |token: String, up: bool| {
