@@ -1,7 +1,7 @@
 //! The reports service's section of the configuration, `[reports]`.
 
 use serde::{Deserialize, Serialize};
-use warga_config::{ConfigError, Section};
+use warga_config::{ConfigError, Secret, Section};
 
 /// JagaWarga.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -17,7 +17,7 @@ pub struct ReportsConfig {
     /// Service levels and escalation.
     pub sla: SlaConfig,
     /// Departments' webhooks (`[[reports.webhooks]]`), HMAC-signed.
-    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
+    pub webhooks: Vec<WebhookConfig>,
     /// How often the delivery job looks for due webhook deliveries.
     pub webhook_poll_ms: u64,
     /// How often a live view (server-sent events) reads its changes.
@@ -71,6 +71,44 @@ impl Default for SlaConfig {
     }
 }
 
+/// One department's hook (`[[reports.webhooks]]`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Unique; deliveries name their hook by it.
+    pub name: String,
+    /// The department whose reports it receives (`pemkot`: every department's).
+    pub department: String,
+    /// `https://…` (plain `http://` only to this machine, for tests and local relays).
+    pub url: String,
+    /// The HMAC key, at least 32 characters; set it from a secret store
+    /// (`WARGA_REPORTS__WEBHOOKS__0__SECRET`), not in a file.
+    pub secret: Secret<String>,
+}
+
+/// Checks hooks as the configuration is loaded.
+pub fn validate_webhooks(hooks: &[WebhookConfig]) -> Result<(), ConfigError> {
+    for (i, hook) in hooks.iter().enumerate() {
+        let field = |name: &str| format!("reports.webhooks[{i}].{name}");
+        if hook.name.is_empty() || hooks[..i].iter().any(|h| h.name == hook.name) {
+            return Err(ConfigError::new(&field("name"), "a unique, non-empty name"));
+        }
+        if !(crate::categories::is_department(&hook.department) || hook.department == crate::categories::TOP_AUTHORITY)
+        {
+            return Err(ConfigError::new(&field("department"), "not a department of reports"));
+        }
+        let url = reqwest::Url::parse(&hook.url).map_err(|e| ConfigError::new(&field("url"), e.to_string()))?;
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+            return Err(ConfigError::new(&field("url"), "https, or http to this machine only"));
+        }
+        if hook.secret.expose().chars().count() < 32 {
+            return Err(ConfigError::new(&field("secret"), "at least 32 characters"));
+        }
+    }
+    Ok(())
+}
+
 impl ReportsConfig {
     pub fn photo_limits(&self) -> crate::photos::PhotoLimits {
         crate::photos::PhotoLimits {
@@ -104,7 +142,7 @@ impl Section for ReportsConfig {
         if self.webhook_poll_ms == 0 || self.live_poll_ms == 0 {
             return Err(ConfigError::new("reports", "poll intervals must be positive"));
         }
-        crate::webhooks::validate(&self.webhooks)?;
+        validate_webhooks(&self.webhooks)?;
         let sla = &self.sla;
         if !(1..=99).contains(&sla.warn_at_percent) {
             return Err(ConfigError::new("reports.sla.warn_at_percent", "between 1 and 99"));
@@ -129,5 +167,30 @@ impl Section for ReportsConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_are_checked() {
+        let hook = |url: &str, secret: &str| WebhookConfig {
+            name: "pu".into(),
+            department: "dinas-pu".into(),
+            url: url.into(),
+            secret: Secret::new(secret.into()),
+        };
+        let long = "x".repeat(32);
+        assert!(validate_webhooks(&[hook("https://pu.example.go.id/hook", &long)]).is_ok());
+        assert!(validate_webhooks(&[hook("http://127.0.0.1:9000/hook", &long)]).is_ok());
+        assert!(
+            validate_webhooks(&[hook("http://pu.example.go.id/hook", &long)]).is_err(),
+            "plain http abroad"
+        );
+        assert!(validate_webhooks(&[hook("https://pu.example.go.id/hook", "short")]).is_err());
+        let twice = [hook("https://a.example/h", &long), hook("https://b.example/h", &long)];
+        assert!(validate_webhooks(&twice).is_err(), "names are unique");
     }
 }

@@ -20,59 +20,21 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::Row;
 use warga_bus::HandlerError;
-use warga_config::{ConfigError, Secret};
 use warga_core::identity::{Principal, Role};
 use warga_core::{Envelope, Event};
 use warga_http::Platform;
 use warga_store::{StoreError, Tx};
 
+pub use crate::config::WebhookConfig;
 use crate::error::ReportsError;
 use crate::reports::{ReportRerouted, ReportStatusChanged, ReportSubmitted};
 use crate::sla::ReportEscalated;
 
 /// How far a receiver's clock and a signature's timestamp may differ.
 pub const TOLERANCE_SECONDS: i64 = 300;
-
-/// One department's hook (`[[reports.webhooks]]`).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// Unique; deliveries name their hook by it.
-    pub name: String,
-    /// The department whose reports it receives (`pemkot`: every department's).
-    pub department: String,
-    /// `https://…` (plain `http://` only to this machine, for tests and local relays).
-    pub url: String,
-    /// The HMAC key, at least 32 characters; set it from a secret store
-    /// (`WARGA_REPORTS__WEBHOOKS__0__SECRET`), not in a file.
-    pub secret: Secret<String>,
-}
-
-/// Checks hooks as the configuration is loaded.
-pub fn validate(hooks: &[WebhookConfig]) -> Result<(), ConfigError> {
-    for (i, hook) in hooks.iter().enumerate() {
-        let field = |name: &str| format!("reports.webhooks[{i}].{name}");
-        if hook.name.is_empty() || hooks[..i].iter().any(|h| h.name == hook.name) {
-            return Err(ConfigError::new(&field("name"), "a unique, non-empty name"));
-        }
-        if !(crate::categories::is_department(&hook.department) || hook.department == crate::categories::TOP_AUTHORITY)
-        {
-            return Err(ConfigError::new(&field("department"), "not a department of reports"));
-        }
-        let url = reqwest::Url::parse(&hook.url).map_err(|e| ConfigError::new(&field("url"), e.to_string()))?;
-        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
-            return Err(ConfigError::new(&field("url"), "https, or http to this machine only"));
-        }
-        if hook.secret.expose().chars().count() < 32 {
-            return Err(ConfigError::new(&field("secret"), "at least 32 characters"));
-        }
-    }
-    Ok(())
-}
 
 /// `v1=<hex>`: the signature of `body` sent at `timestamp`.
 pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
@@ -435,25 +397,5 @@ mod tests {
         assert_eq!(WebhookJob::backoff_ms(1), 2_000);
         assert_eq!(WebhookJob::backoff_ms(3), 8_000);
         assert_eq!(WebhookJob::backoff_ms(40), 3_600_000);
-    }
-
-    #[test]
-    fn hooks_are_checked() {
-        let hook = |url: &str, secret: &str| WebhookConfig {
-            name: "pu".into(),
-            department: "dinas-pu".into(),
-            url: url.into(),
-            secret: Secret::new(secret.into()),
-        };
-        let long = "x".repeat(32);
-        assert!(validate(&[hook("https://pu.example.go.id/hook", &long)]).is_ok());
-        assert!(validate(&[hook("http://127.0.0.1:9000/hook", &long)]).is_ok());
-        assert!(
-            validate(&[hook("http://pu.example.go.id/hook", &long)]).is_err(),
-            "plain http abroad"
-        );
-        assert!(validate(&[hook("https://pu.example.go.id/hook", "short")]).is_err());
-        let twice = [hook("https://a.example/h", &long), hook("https://b.example/h", &long)];
-        assert!(validate(&twice).is_err(), "names are unique");
     }
 }
