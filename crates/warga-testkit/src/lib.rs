@@ -71,19 +71,8 @@ pub async fn spawn_app_with(
         Engine::Postgres => TestDb::postgres(&migrations).await?,
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
-    // Bound here, served by the app: the port is known before anything starts.
-    let listener = warga_http::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (mut config, listener) = test_config(dir.path());
     let port = listener.local_addr().unwrap().port();
-    config.http.listen = listener.local_addr().unwrap();
-    config.http.public_url = Some(format!("https://localhost:{port}"));
-    config.http.body_limit_bytes = 64 * 1024;
-    config.http.shutdown_grace_ms = 10_000;
-    config.bus.poll_interval_ms = 50;
-    config
-        .section_mut::<warga_ledger_node::settings::LedgerConfig>()
-        .enabled = false;
     tune(&mut config);
     let running = warga_app::Launch::new(config, warga_app::services::all(), warga_app::Mode::Serve)
         .clock(Arc::new(clock.clone()))
@@ -104,6 +93,40 @@ pub async fn spawn_app_with(
         dir,
         clock,
     })
+}
+
+/// The test kit's configuration under `dir`, and the listener it names (bound here, served
+/// by the app: the port is known before anything starts).
+fn test_config(dir: &Path) -> (Config, std::net::TcpListener) {
+    let mut config = Config::default();
+    config.data_dir = dir.to_path_buf();
+    let listener = warga_http::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    config.http.listen = listener.local_addr().unwrap();
+    config.http.public_url = Some(format!("https://localhost:{port}"));
+    config.http.body_limit_bytes = 64 * 1024;
+    config.http.shutdown_grace_ms = 10_000;
+    config.bus.poll_interval_ms = 50;
+    config
+        .section_mut::<warga_ledger_node::settings::LedgerConfig>()
+        .enabled = false;
+    (config, listener)
+}
+
+/// Another process of the same deployment as `app`: the composed platform on `app`'s
+/// database and data directory (so its master key and certificate), with its own listener
+/// (`tune` adjusts it first). Stop it with `Running::shutdown`.
+pub async fn start_replica(app: &TestApp, tune: impl FnOnce(&mut Config)) -> Running {
+    let (mut config, listener) = test_config(app.dir.path());
+    tune(&mut config);
+    warga_app::Launch::new(config, warga_app::services::all(), warga_app::Mode::Serve)
+        .clock(Arc::new(app.clock.clone()))
+        .store(app.db.store.clone())
+        .listener(listener)
+        .bootstrap_admin(false)
+        .start()
+        .await
+        .unwrap()
 }
 
 /// An HTTPS client that trusts exactly the certificate at `cert_path`.

@@ -19,6 +19,15 @@ pub async fn append_step(
     department: Option<&str>,
     at_ms: i64,
 ) -> Result<(), ReportsError> {
+    // Steps of one report are appended one transaction at a time (a department's step and a
+    // timer firing at once would otherwise take the same number). SQLite has one writer.
+    if tx.backend() == warga_store::Backend::Postgres {
+        sqlx::query("SELECT 1 FROM reports WHERE id = $1 FOR UPDATE")
+            .bind(report_id)
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+    }
     let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM report_events WHERE report_id = $1")
         .bind(report_id)
         .fetch_one(tx.conn())

@@ -1,14 +1,16 @@
-//! Fault isolation (R-R1) over NATS JetStream: a nats-server this test starts on its own
-//! port is killed while citizens keep reporting and a department keeps working — every
-//! report is still accepted and triaged — and started again on the same store; then every
-//! notification arrives, each exactly once.
+//! Fault isolation (R-R1). First with no consumer running at all: a process that serves
+//! requests without event workers accepts reports and triage, and when a worker process
+//! starts on the same database every notification arrives, once. Then over NATS JetStream:
+//! a nats-server this test starts on its own port is killed while citizens keep reporting
+//! and a department keeps working — every report is still accepted and triaged — and
+//! started again on the same store; then every notification arrives, each exactly once.
 
 use std::process::{Child, Command};
 use std::time::Duration;
 
 use axum::Router;
 use serde_json::{Value, json};
-use warga_testkit::{Engine, TestApp, port_for_child, spawn_app_with, wait_for};
+use warga_testkit::{Engine, TestApp, port_for_child, spawn_app_with, start_replica, wait_for};
 
 mod support;
 use support::*;
@@ -157,4 +159,71 @@ async fn broker_down(engine: Engine) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_on_sqlite() {
     broker_down(Engine::Sqlite).await;
+}
+
+async fn consumers_stopped(engine: Engine) {
+    // A front door without event workers: the consumers are stopped.
+    let Some(app) = spawn_app_with(engine, Router::new(), vec![], |config| {
+        config.workers.enabled = false;
+    })
+    .await
+    else {
+        return;
+    };
+    let siti = linked_citizen(&app, "citizen-siti", NIK_A, "1995-03-12", "female", "Siti Aminah").await;
+    let pu = officer(&app, "officer-pu", "dinas-pu").await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let response = post(
+            &app,
+            "/api/v1/reports",
+            Some(&siti),
+            report(&format!("Got tersumbat nomor {n}"), "saluran-tersumbat", "public"),
+        )
+        .await;
+        assert_eq!(response.status(), 201, "accepted while no consumer runs");
+        let filed: Value = response.json().await.unwrap();
+        ids.push(filed["report"]["id"].as_str().unwrap().to_owned());
+    }
+    for id in ids.iter().take(3) {
+        let verified = post(
+            &app,
+            &format!("/api/v1/reports/{id}/triage"),
+            Some(&pu),
+            json!({ "action": "acknowledge" }),
+        )
+        .await;
+        assert_eq!(verified.status(), 200);
+    }
+    let submitted = "SELECT COUNT(*) FROM report_officer_inbox WHERE kind = 'submitted'";
+    let told = "SELECT COUNT(*) FROM report_inbox WHERE status = 'acknowledged'";
+    assert_eq!(
+        (count(&app, submitted).await, count(&app, told).await),
+        (0, 0),
+        "no worker anywhere yet"
+    );
+
+    // A worker process starts on the same database: everything arrives, once.
+    let worker = start_replica(&app, |_| {}).await;
+    wait_for("the stopped consumers' backlog", Duration::from_secs(60), || async {
+        count(&app, submitted).await == 5 && count(&app, told).await == 3
+    })
+    .await;
+    worker.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        (count(&app, submitted).await, count(&app, told).await),
+        (5, 3),
+        "once each"
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM report_inbox").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_stopped_on_sqlite() {
+    consumers_stopped(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_stopped_on_postgres() {
+    consumers_stopped(Engine::Postgres).await;
 }
