@@ -73,3 +73,111 @@ mod tests {
         assert_eq!(chart("t", vec![("x".into(), 0.0, "–".into(), None)]).bars[0].width, 0);
     }
 }
+
+/// One line of a line chart.
+pub struct Series {
+    pub(crate) name: String,
+    pub(crate) color: &'static str,
+    /// SVG `points`: `x,y x,y …`.
+    pub(crate) points: String,
+    /// Where its legend entry sits.
+    pub(crate) legend_y: i64,
+}
+
+/// A line chart over weeks: one series per department.
+pub struct LineChart {
+    pub(crate) title: String,
+    pub(crate) series: Vec<Series>,
+    /// (x, label) along the bottom.
+    pub(crate) x_labels: Vec<(i64, String)>,
+    /// (y, label) up the left side.
+    pub(crate) y_labels: Vec<(i64, String)>,
+    pub(crate) height: i64,
+}
+
+const PALETTE: [&str; 6] = ["#0b5cad", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0f766e"];
+const PLOT_LEFT: f64 = 50.0;
+const PLOT_WIDTH: f64 = 480.0;
+const PLOT_TOP: f64 = 10.0;
+const PLOT_HEIGHT: f64 = 180.0;
+
+/// A line chart of `series` — (name, one value per x; none where there is no value) — over
+/// the `x` labels. Values scale from 0 to the largest (or `max` when given, e.g. 100 %).
+pub fn lines(
+    title: impl Into<String>,
+    x: &[String],
+    series: Vec<(String, Vec<Option<f64>>)>,
+    max: Option<f64>,
+) -> LineChart {
+    let top = max.unwrap_or_else(|| {
+        series
+            .iter()
+            .flat_map(|(_, v)| v.iter().flatten())
+            .fold(0.0_f64, |a, b| a.max(*b))
+    });
+    let top = if top > 0.0 { top } else { 1.0 };
+    let step = if x.len() > 1 {
+        PLOT_WIDTH / (x.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let px = |i: usize| PLOT_LEFT + step * i as f64;
+    let py = |v: f64| PLOT_TOP + PLOT_HEIGHT * (1.0 - (v / top).clamp(0.0, 1.0));
+    let series: Vec<Series> = series
+        .into_iter()
+        .enumerate()
+        .map(|(n, (name, values))| Series {
+            name,
+            color: PALETTE[n % PALETTE.len()],
+            points: values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| format!("{:.1},{:.1}", px(i), py(v))))
+                .collect::<Vec<_>>()
+                .join(" "),
+            legend_y: 20 + 18 * n as i64,
+        })
+        .collect();
+    let x_labels = x
+        .iter()
+        .enumerate()
+        .map(|(i, label)| (px(i) as i64, label.clone()))
+        .collect();
+    let y_labels = [0.0, 0.5, 1.0]
+        .iter()
+        .map(|f| (py(top * f) as i64, format!("{:.0}", top * f)))
+        .collect();
+    LineChart {
+        title: title.into(),
+        height: (PLOT_TOP + PLOT_HEIGHT + 40.0) as i64,
+        series,
+        x_labels,
+        y_labels,
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn lines_scale_and_skip_missing_values() {
+        let weeks = vec![
+            "2026-11-01".to_owned(),
+            "2026-11-08".to_owned(),
+            "2026-11-15".to_owned(),
+        ];
+        let chart = lines(
+            "t",
+            &weeks,
+            vec![("PU".into(), vec![Some(100.0), None, Some(50.0)])],
+            Some(100.0),
+        );
+        assert_eq!(
+            chart.series[0].points, "50.0,10.0 530.0,100.0",
+            "the missing week is skipped"
+        );
+        assert_eq!(chart.x_labels.len(), 3);
+        assert_eq!(chart.y_labels[2].1, "100");
+    }
+}

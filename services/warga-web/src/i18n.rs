@@ -140,6 +140,16 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("dashboard.week", "Minggu mulai", "Week of"),
     ("dashboard.filed", "Masuk", "Filed"),
+    (
+        "dashboard.filed_weekly",
+        "Laporan masuk per minggu, per dinas",
+        "Reports filed per week, by department",
+    ),
+    (
+        "dashboard.compliance_weekly",
+        "Kepatuhan batas waktu per minggu (%), per dinas",
+        "Deadlines met per week (%), by department",
+    ),
     ("nav.my_reports", "Laporan saya", "My reports"),
     ("nav.feed", "Laporan publik", "Public reports"),
     ("nav.queue", "Antrean dinas", "Department queue"),

@@ -948,7 +948,7 @@ pub async fn queue(
 // ---------------------------------------------------------------------------------------
 // The dashboard: a department's, or every department's for the mayor's office
 
-use crate::charts::{Chart, chart, counts};
+use crate::charts::{Chart, LineChart, chart, counts, lines};
 use warga_reports::analytics::{self, AnalyticsQuery};
 
 fn officer_or_admin(context: &Context) -> Result<&Session, Stop> {
@@ -1000,6 +1000,8 @@ struct DashboardPage {
     response: String,
     resolution: String,
     charts: Vec<Chart>,
+    /// The departments over time: filed, and deadlines met, week by week.
+    trends: Vec<LineChart>,
     weeks: Vec<WeekRow>,
     query: String,
     error: Option<String>,
@@ -1117,6 +1119,30 @@ fn dashboard_page(
                 .collect(),
         ),
     ];
+    let week_labels: Vec<String> = trends
+        .first()
+        .map(|t| t.weeks.iter().map(|w| w.week[5..].to_owned()).collect())
+        .unwrap_or_default();
+    let over_time = vec![
+        lines(
+            context.t("dashboard.filed_weekly"),
+            &week_labels,
+            trends
+                .iter()
+                .map(|t| (t.name.clone(), t.weeks.iter().map(|w| Some(w.filed as f64)).collect()))
+                .collect(),
+            None,
+        ),
+        lines(
+            context.t("dashboard.compliance_weekly"),
+            &week_labels,
+            trends
+                .iter()
+                .map(|t| (t.name.clone(), t.weeks.iter().map(|w| w.compliance_percent).collect()))
+                .collect(),
+            Some(100.0),
+        ),
+    ];
     let weeks = trends
         .iter()
         .flat_map(|t| {
@@ -1165,6 +1191,7 @@ fn dashboard_page(
         from: summary.from,
         to: summary.to,
         charts,
+        trends: over_time,
         weeks,
         error,
     };

@@ -858,6 +858,10 @@ async fn a_citizen_reports_with_a_photo_a_department_resolves_and_an_anonymous_r
         dashboard.body.contains("<svg class=\"chart\""),
         "charts drawn in the page"
     );
+    assert!(
+        dashboard.body.contains("<polyline points=\""),
+        "the departments over time"
+    );
     let map = officer.get("/dasbor/peta.svg").await;
     assert_eq!(map.status, 200);
     assert!(map.body.contains("<title>2 laporan</title>"));
