@@ -199,18 +199,33 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
     let peer_tls = tls(&net, &peer_dir, true);
     let mut chains = Vec::new();
     for id in 1..=3u64 {
-        let mut stream = AtomicBroadcastClient::new(grpc(id, &peer_tls))
-            .deliver(v1::DeliverRequest {
-                channel: "bpjs-main".into(),
-                start: 0,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let mut chain = Vec::new();
+        // A deliver stream may end (an orderer that just rejoined can close it while it
+        // settles); a client resumes from the next block, as peers do, within a deadline.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut chain: Vec<warga_ledger_core::block::Block> = Vec::new();
         while (chain.len() as u64) < height {
-            let block: warga_ledger_core::block::Block = stream.next().await.unwrap().unwrap().try_into().unwrap();
-            chain.push(block);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "orderer {id} delivered {} of {height} blocks within 60 s",
+                chain.len()
+            );
+            let opened = AtomicBroadcastClient::new(grpc(id, &peer_tls))
+                .deliver(v1::DeliverRequest {
+                    channel: "bpjs-main".into(),
+                    start: chain.len() as u64,
+                })
+                .await;
+            let Ok(stream) = opened else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            let mut stream = stream.into_inner();
+            while (chain.len() as u64) < height {
+                match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+                    Ok(Some(Ok(block))) => chain.push(block.try_into().unwrap()),
+                    _ => break,
+                }
+            }
         }
         chains.push(chain);
     }
