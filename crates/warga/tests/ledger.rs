@@ -209,17 +209,14 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
                 "orderer {id} delivered {} of {height} blocks within 60 s",
                 chain.len()
             );
-            let opened = AtomicBroadcastClient::new(grpc(id, &peer_tls))
+            let mut stream = AtomicBroadcastClient::new(grpc(id, &peer_tls))
                 .deliver(v1::DeliverRequest {
                     channel: "bpjs-main".into(),
                     start: chain.len() as u64,
                 })
-                .await;
-            let Ok(stream) = opened else {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            };
-            let mut stream = stream.into_inner();
+                .await
+                .unwrap()
+                .into_inner();
             while (chain.len() as u64) < height {
                 match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
                     Ok(Some(Ok(block))) => chain.push(block.try_into().unwrap()),

@@ -247,6 +247,18 @@ async fn facts(platform: &Platform, filter: &Filter) -> Result<Vec<Fact>, Report
         .collect())
 }
 
+/// The caller's scope, the checked filter, and the reports it selects.
+async fn scoped_facts(
+    platform: &Platform,
+    principal: &Principal,
+    query: &AnalyticsQuery,
+) -> Result<(Option<String>, Filter, Vec<Fact>), ReportsError> {
+    let scope = scope(principal)?;
+    let filter = check(query, scope.as_deref(), platform.clock.now_ms())?;
+    let facts = facts(platform, &filter).await?;
+    Ok((scope, filter, facts))
+}
+
 /// A count under a key.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Count {
@@ -419,9 +431,7 @@ pub async fn summary(
     principal: &Principal,
     query: &AnalyticsQuery,
 ) -> Result<Summary, ReportsError> {
-    let scope = scope(principal)?;
-    let filter = check(query, scope.as_deref(), platform.clock.now_ms())?;
-    let facts = facts(platform, &filter).await?;
+    let (_, filter, facts) = scoped_facts(platform, principal, query).await?;
     Ok(summarize(&filter, &facts))
 }
 
@@ -473,9 +483,7 @@ pub async fn departments(
     principal: &Principal,
     query: &AnalyticsQuery,
 ) -> Result<Vec<DepartmentTrend>, ReportsError> {
-    let scope = scope(principal)?;
-    let filter = check(query, scope.as_deref(), platform.clock.now_ms())?;
-    let facts = facts(platform, &filter).await?;
+    let (scope, filter, facts) = scoped_facts(platform, principal, query).await?;
     let responded = |f: &Fact| f.responded_at_ms.map(|at| at - f.created_at_ms);
     let resolved = |f: &Fact| {
         (!is_open(&f.status) && f.status != "withdrawn")
@@ -540,9 +548,7 @@ pub async fn export_csv(
     principal: &Principal,
     query: &AnalyticsQuery,
 ) -> Result<String, ReportsError> {
-    let scope = scope(principal)?;
-    let filter = check(query, scope.as_deref(), platform.clock.now_ms())?;
-    let facts = facts(platform, &filter).await?;
+    let (_, _, facts) = scoped_facts(platform, principal, query).await?;
     let mut out = String::from(
         "id,filed_at,category,department,district,status,escalation_level,response_hours,resolution_hours,\
          response_sla,resolution_sla\r\n",
@@ -615,9 +621,9 @@ pub async fn heatmap_geojson(
     principal: &Principal,
     query: &AnalyticsQuery,
 ) -> Result<serde_json::Value, ReportsError> {
-    let scope = scope(principal)?;
-    let filter = check(query, scope.as_deref(), platform.clock.now_ms())?;
-    let grid = grid(&facts(platform, &filter).await?, cell_size(query)?);
+    let cell = cell_size(query)?;
+    let (_, _, facts) = scoped_facts(platform, principal, query).await?;
+    let grid = grid(&facts, cell);
     let features: Vec<serde_json::Value> = grid
         .cells
         .iter()
@@ -665,9 +671,9 @@ pub async fn heatmap_svg(
     principal: &Principal,
     query: &AnalyticsQuery,
 ) -> Result<String, ReportsError> {
-    let scope = scope(principal)?;
-    let filter = check(query, scope.as_deref(), platform.clock.now_ms())?;
-    let grid = grid(&facts(platform, &filter).await?, cell_size(query)?);
+    let cell = cell_size(query)?;
+    let (_, filter, facts) = scoped_facts(platform, principal, query).await?;
+    let grid = grid(&facts, cell);
     Ok(draw_map(
         &grid,
         &format!("{} – {}", date(filter.from_ms), date(filter.to_ms - DAY_MS)),

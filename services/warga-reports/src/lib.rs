@@ -551,7 +551,7 @@ fn uploads(files: Vec<warga_http::FormFile>) -> Result<Vec<attachments::Upload>,
 
 /// A photo's bytes, as the browser should treat them: never sniffed, never cached by
 /// shared caches (a private report's photo is personal data).
-fn photo_response(content_type: String, bytes: Vec<u8>) -> Response {
+pub fn photo_response(content_type: String, bytes: Vec<u8>) -> Response {
     (
         [
             (axum::http::header::CONTENT_TYPE, content_type),
@@ -746,10 +746,16 @@ async fn retry_webhook(
     (status = 403, body = Problem, content_type = "application/problem+json"),
 ))]
 async fn queue_live(State(platform): State<Platform>, auth: Auth) -> Result<Response, ApiError> {
-    let stream = live::queue(&platform, &auth.0).await?;
-    Ok(axum::response::sse::Sse::new(stream)
+    Ok(event_stream(live::queue(&platform, &auth.0).await?))
+}
+
+/// Server-sent events with keep-alive comments.
+fn event_stream(
+    stream: impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>> + Send + 'static,
+) -> Response {
+    axum::response::sse::Sse::new(stream)
         .keep_alive(axum::response::sse::KeepAlive::default())
-        .into_response())
+        .into_response()
 }
 
 /// The citizen's notifications as server-sent events: a `snapshot`, then a `notification`
@@ -759,8 +765,5 @@ async fn queue_live(State(platform): State<Platform>, auth: Auth) -> Result<Resp
     (status = 403, body = Problem, content_type = "application/problem+json"),
 ))]
 async fn inbox_live(State(platform): State<Platform>, auth: Auth) -> Result<Response, ApiError> {
-    let stream = live::notifications(&platform, &auth.0).await?;
-    Ok(axum::response::sse::Sse::new(stream)
-        .keep_alive(axum::response::sse::KeepAlive::default())
-        .into_response())
+    Ok(event_stream(live::notifications(&platform, &auth.0).await?))
 }

@@ -15,7 +15,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use warga_core::identity::{Principal, PrincipalKind, Role};
 use warga_core::time::format_wib;
@@ -592,15 +592,7 @@ pub async fn photo(
     let (content_type, bytes) = reports::photo(&platform, viewer.as_ref(), &id, number)
         .await
         .map_err(ApiError::from)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "private, no-store".to_owned()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(warga_reports::photo_response(content_type, bytes))
 }
 
 #[derive(Debug, Deserialize)]
