@@ -9,17 +9,23 @@
 //! file of an anonymous report carries the report's coarse time as its modification time,
 //! so the file system does not keep the exact moment either.
 //!
-//! The store is the data directory (`<data_dir>/reports/photos`), which suits one machine;
-//! several gateway replicas need a shared object store behind [`BlobStore`].
+//! The store is the data directory (`<data_dir>/reports/photos`) by default, which suits
+//! one machine; gateway replicas share an S3-compatible object store instead
+//! (`[reports.photo_store] kind = "s3"`, [`S3Blobs`]). Either sees only sealed bytes under
+//! random names. An object store records the moment of each upload itself
+//! (`Last-Modified`), which a file's modification time can be made not to.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::Row;
 use warga_http::Platform;
 use warga_store::{StoreError, Tx};
 
+use crate::config::{PhotoStoreConfig, PhotoStoreKind};
 use crate::error::ReportsError;
 use crate::photos::{Photo, PhotoLimits, sanitize};
 
@@ -66,10 +72,7 @@ impl DiskBlobs {
     }
 
     fn path(&self, key: &str) -> std::io::Result<PathBuf> {
-        // Keys are ours (random, URL-safe); anything else is refused, never joined.
-        if key.len() < 8 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob key"));
-        }
+        let key = check_key(key)?;
         Ok(self.root.join(&key[..2]).join(key))
     }
 }
@@ -106,9 +109,136 @@ impl BlobStore for DiskBlobs {
     }
 }
 
-/// The platform's store of photos.
-pub fn blobs(platform: &Platform) -> Arc<dyn BlobStore> {
-    Arc::new(DiskBlobs::new(platform.config.data_dir.join("reports").join("photos")))
+/// Keys are ours (random, URL-safe); anything else is refused, never joined to a path.
+fn check_key(key: &str) -> std::io::Result<&str> {
+    if key.len() < 8 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob key"));
+    }
+    Ok(key)
+}
+
+/// Objects in a bucket of an S3-compatible store (signed with AWS Signature V4), each
+/// request bounded by the configured deadline, retries included.
+pub struct S3Blobs {
+    store: object_store::aws::AmazonS3,
+    prefix: String,
+}
+
+impl S3Blobs {
+    pub fn new(config: &PhotoStoreConfig) -> Result<S3Blobs, ReportsError> {
+        let deadline = Duration::from_millis(config.timeout_ms);
+        let retry = object_store::RetryConfig {
+            max_retries: 2,
+            retry_timeout: deadline,
+            ..object_store::RetryConfig::default()
+        };
+        let client = object_store::ClientOptions::new()
+            .with_timeout(deadline)
+            .with_connect_timeout(deadline.min(Duration::from_secs(5)))
+            .with_allow_http(config.allow_http);
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(config.endpoint.clone().unwrap_or_default())
+            .with_bucket_name(config.bucket.clone().unwrap_or_default())
+            .with_region(config.region.clone())
+            .with_access_key_id(config.access_key_id.clone().unwrap_or_default())
+            .with_secret_access_key(
+                config
+                    .secret_access_key
+                    .as_ref()
+                    .map(|s| s.expose().clone())
+                    .unwrap_or_default(),
+            )
+            // Path-style requests (`endpoint/bucket/key`), which every S3-compatible store
+            // answers; virtual hosts need DNS per bucket.
+            .with_virtual_hosted_style_request(false)
+            .with_allow_http(config.allow_http)
+            .with_retry(retry)
+            .with_client_options(client)
+            .build()
+            .map_err(|e| ReportsError::Internal(format!("the photo store's settings: {e}")))?;
+        Ok(S3Blobs {
+            store,
+            prefix: config.prefix.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn path(&self, key: &str) -> std::io::Result<object_store::path::Path> {
+        let key = check_key(key)?;
+        let name = if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}/{key}", self.prefix)
+        };
+        object_store::path::Path::parse(name).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    }
+}
+
+fn object_error(error: object_store::Error) -> std::io::Error {
+    match error {
+        object_store::Error::NotFound { .. } => std::io::Error::new(std::io::ErrorKind::NotFound, error),
+        other => std::io::Error::other(other),
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for S3Blobs {
+    async fn put(&self, key: &str, bytes: Vec<u8>, _modified_ms: i64) -> std::io::Result<()> {
+        use object_store::ObjectStoreExt;
+        self.store
+            .put(&self.path(key)?, object_store::PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(object_error)
+    }
+
+    async fn get(&self, key: &str) -> std::io::Result<Vec<u8>> {
+        use object_store::ObjectStoreExt;
+        let object = self.store.get(&self.path(key)?).await.map_err(object_error)?;
+        Ok(object.bytes().await.map_err(object_error)?.to_vec())
+    }
+
+    async fn delete(&self, key: &str) -> std::io::Result<()> {
+        use object_store::ObjectStoreExt;
+        match self.store.delete(&self.path(key)?).await {
+            Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+            Err(error) => Err(object_error(error)),
+        }
+    }
+}
+
+/// The stores in use, built once per configuration: an object store's client keeps its
+/// connections between requests.
+static STORES: LazyLock<Mutex<HashMap<String, Arc<dyn BlobStore>>>> = LazyLock::new(Mutex::default);
+
+/// The platform's store of photos, as `[reports.photo_store]` says.
+pub fn blobs(platform: &Platform) -> Result<Arc<dyn BlobStore>, ReportsError> {
+    let config = crate::settings(platform).photo_store.clone();
+    let identity = match config.kind {
+        PhotoStoreKind::Disk => format!("disk\n{}", platform.config.data_dir.display()),
+        PhotoStoreKind::S3 => format!(
+            "s3\n{}\n{}\n{}\n{}\n{}\n{}",
+            config.endpoint.as_deref().unwrap_or_default(),
+            config.bucket.as_deref().unwrap_or_default(),
+            config.prefix,
+            config.access_key_id.as_deref().unwrap_or_default(),
+            config
+                .secret_access_key
+                .as_ref()
+                .map(|s| s.expose().as_str())
+                .unwrap_or_default(),
+            config.timeout_ms,
+        ),
+    };
+    let mut stores = STORES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(store) = stores.get(&identity) {
+        return Ok(store.clone());
+    }
+    let store: Arc<dyn BlobStore> = match config.kind {
+        PhotoStoreKind::Disk => Arc::new(DiskBlobs::new(platform.config.data_dir.join("reports").join("photos"))),
+        PhotoStoreKind::S3 => Arc::new(S3Blobs::new(&config)?),
+    };
+    stores.insert(identity, store.clone());
+    Ok(store)
 }
 
 /// Checks and re-encodes uploads off the async threads; the first bad one fails them all.
@@ -156,7 +286,7 @@ pub async fn attach(
     photos: Vec<Photo>,
     at_ms: i64,
 ) -> Result<Written, ReportsError> {
-    let store = blobs(platform);
+    let store = blobs(platform)?;
     let mut written = Written {
         store: store.clone(),
         keys: Vec::new(),
@@ -179,11 +309,14 @@ pub async fn attach(
                 .seal_bytes(&photo.bytes, &context(report_id, number))
                 .await?;
             let key = warga_auth::random_token(16)?;
-            store
-                .put(&key, sealed, at_ms)
-                .await
-                .map_err(|e| ReportsError::Internal(format!("writing a photo: {e}")))?;
+            // Recorded before the write: a write that failed late may still have landed.
             written.keys.push(key.clone());
+            store.put(&key, sealed, at_ms).await.map_err(|error| {
+                tracing::error!(%error, "the photo store refused or did not answer a write");
+                ReportsError::Unavailable(
+                    "penyimpanan foto sedang tidak dapat dihubungi; coba lagi sebentar lagi".into(),
+                )
+            })?;
             sqlx::query(
                 "INSERT INTO report_photos (report_id, number, blob_key, key_id, content_type, width, height, \
                  size_bytes, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -256,10 +389,14 @@ pub async fn open(platform: &Platform, report_id: &str, number: i64) -> Result<(
             .map_err(StoreError::from)?
             .ok_or(ReportsError::NotFound)?;
     let (key, key_id, content_type): (String, String, String) = (row.get(0), row.get(1), row.get(2));
-    let sealed = blobs(platform)
-        .get(&key)
-        .await
-        .map_err(|e| ReportsError::Internal(format!("reading a photo: {e}")))?;
+    let sealed = blobs(platform)?.get(&key).await.map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            ReportsError::Internal(format!("a recorded photo's file is missing: {error}"))
+        } else {
+            tracing::error!(%error, "the photo store refused or did not answer a read");
+            ReportsError::Unavailable("penyimpanan foto sedang tidak dapat dihubungi; coba lagi sebentar lagi".into())
+        }
+    })?;
     let bytes = platform
         .vault
         .open_bytes(&key_id, sealed, &context(report_id, number))

@@ -22,6 +22,8 @@ pub struct ReportsConfig {
     pub webhook_poll_ms: u64,
     /// How often a live view (server-sent events) reads its changes.
     pub live_poll_ms: u64,
+    /// Where photos are kept (`[reports.photo_store]`).
+    pub photo_store: PhotoStoreConfig,
 }
 
 impl Default for ReportsConfig {
@@ -34,7 +36,104 @@ impl Default for ReportsConfig {
             webhooks: Vec::new(),
             webhook_poll_ms: 1_000,
             live_poll_ms: 1_000,
+            photo_store: PhotoStoreConfig::default(),
         }
+    }
+}
+
+/// Where photos are kept. They are sealed by the vault before they leave the process, so
+/// neither the disk nor the object store sees a photo's content.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhotoStoreConfig {
+    /// `disk` (under the data directory: one machine) or `s3` (an S3-compatible object
+    /// store — MinIO, Garage, Ceph RGW, a cloud's — shared by gateway replicas).
+    pub kind: PhotoStoreKind,
+    /// The object store's URL, `https://…`; `http://` only with `allow_http`.
+    pub endpoint: Option<String>,
+    pub bucket: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    /// Set it from a secret store (`WARGA_REPORTS__PHOTO_STORE__SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<Secret<String>>,
+    /// Objects' names begin with it.
+    pub prefix: String,
+    /// Plain HTTP to the object store (a private network; requests are still signed and
+    /// photos sealed).
+    pub allow_http: bool,
+    /// The deadline of one request to the object store, retries included.
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoStoreKind {
+    #[default]
+    Disk,
+    S3,
+}
+
+impl Default for PhotoStoreConfig {
+    fn default() -> Self {
+        PhotoStoreConfig {
+            kind: PhotoStoreKind::Disk,
+            endpoint: None,
+            bucket: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            prefix: "reports/photos".into(),
+            allow_http: false,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl PhotoStoreConfig {
+    /// Checks an `s3` store's settings; a `disk` store needs none.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.timeout_ms == 0 {
+            return Err(ConfigError::new("reports.photo_store.timeout_ms", "must be positive"));
+        }
+        if self.kind == PhotoStoreKind::Disk {
+            return Ok(());
+        }
+        let field = |name: &str| format!("reports.photo_store.{name}");
+        let endpoint = self
+            .endpoint
+            .as_deref()
+            .ok_or_else(|| ConfigError::new(&field("endpoint"), "required for an s3 store"))?;
+        let url = reqwest::Url::parse(endpoint).map_err(|e| ConfigError::new(&field("endpoint"), e.to_string()))?;
+        if !(url.scheme() == "https" || (url.scheme() == "http" && self.allow_http)) {
+            return Err(ConfigError::new(
+                &field("endpoint"),
+                "https (plain http only with allow_http = true)",
+            ));
+        }
+        let bucket = self.bucket.as_deref().unwrap_or_default();
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !bucket_ok {
+            return Err(ConfigError::new(
+                &field("bucket"),
+                "an S3 bucket name (3–63 of a–z, 0–9, '-', '.')",
+            ));
+        }
+        if self.access_key_id.as_deref().unwrap_or_default().is_empty() {
+            return Err(ConfigError::new(&field("access_key_id"), "required for an s3 store"));
+        }
+        if self.secret_access_key.as_ref().is_none_or(|s| s.expose().is_empty()) {
+            return Err(ConfigError::new(
+                &field("secret_access_key"),
+                "required for an s3 store",
+            ));
+        }
+        if self.prefix.starts_with('/') || self.prefix.contains("..") {
+            return Err(ConfigError::new(&field("prefix"), "a relative name without '..'"));
+        }
+        Ok(())
     }
 }
 
@@ -143,6 +242,7 @@ impl Section for ReportsConfig {
             return Err(ConfigError::new("reports", "poll intervals must be positive"));
         }
         validate_webhooks(&self.webhooks)?;
+        self.photo_store.validate()?;
         let sla = &self.sla;
         if !(1..=99).contains(&sla.warn_at_percent) {
             return Err(ConfigError::new("reports.sla.warn_at_percent", "between 1 and 99"));
@@ -192,5 +292,49 @@ mod tests {
         assert!(validate_webhooks(&[hook("https://pu.example.go.id/hook", "short")]).is_err());
         let twice = [hook("https://a.example/h", &long), hook("https://b.example/h", &long)];
         assert!(validate_webhooks(&twice).is_err(), "names are unique");
+    }
+
+    #[test]
+    fn an_object_store_needs_its_settings() {
+        assert!(PhotoStoreConfig::default().validate().is_ok(), "the disk needs none");
+        let s3 = PhotoStoreConfig {
+            kind: PhotoStoreKind::S3,
+            endpoint: Some("https://s3.example.go.id".into()),
+            bucket: Some("jagawarga-photos".into()),
+            access_key_id: Some("warga".into()),
+            secret_access_key: Some(Secret::new("k".repeat(40))),
+            ..PhotoStoreConfig::default()
+        };
+        assert!(s3.validate().is_ok());
+        let plain = PhotoStoreConfig {
+            endpoint: Some("http://10.0.0.5:9000".into()),
+            ..s3.clone()
+        };
+        let error = plain.validate().unwrap_err().to_string();
+        assert!(error.contains("reports.photo_store.endpoint"), "{error}");
+        assert!(
+            PhotoStoreConfig {
+                allow_http: true,
+                ..plain
+            }
+            .validate()
+            .is_ok()
+        );
+        let bad_bucket = PhotoStoreConfig {
+            bucket: Some("Photos_2026".into()),
+            ..s3.clone()
+        };
+        assert!(bad_bucket.validate().unwrap_err().to_string().contains("bucket"));
+        let no_secret = PhotoStoreConfig {
+            secret_access_key: None,
+            ..s3
+        };
+        assert!(
+            no_secret
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("secret_access_key")
+        );
     }
 }

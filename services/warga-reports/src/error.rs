@@ -25,6 +25,9 @@ pub enum ReportsError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Vault(#[from] warga_auth::AuthError),
+    /// A store the service depends on (the photo store) does not answer in time.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -48,6 +51,7 @@ impl From<ReportsError> for ApiError {
             ReportsError::TooMany(message) => ApiError::TooManyRequests(message),
             ReportsError::Store(error) => error.into(),
             ReportsError::Vault(error) => error.into(),
+            ReportsError::Unavailable(message) => ApiError::Unavailable(message),
             ReportsError::Internal(message) => ApiError::internal(message),
         }
     }
