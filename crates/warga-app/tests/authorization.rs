@@ -169,6 +169,19 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ),
     ("GET", "/api/v1/reports/mine", "", Allowed::Roles(&[Role::Citizen])),
     ("GET", "/api/v1/reports/inbox", "", Allowed::Roles(&[Role::Citizen])),
+    ("GET", "/api/v1/reports/contact", "", Allowed::Roles(&[Role::Citizen])),
+    (
+        "PUT",
+        "/api/v1/reports/contact",
+        r#"{"phone": "081234567890"}"#,
+        Allowed::Roles(&[Role::Citizen]),
+    ),
+    (
+        "DELETE",
+        "/api/v1/reports/contact",
+        "",
+        Allowed::Roles(&[Role::Citizen]),
+    ),
     (
         "POST",
         "/api/v1/reports/inbox/read",

@@ -130,28 +130,7 @@ impl Service for PopulationService {
     }
     fn handlers(&self, platform: &Platform) -> Vec<Arc<dyn Handler>> {
         let population = platform.config.section::<config::PopulationConfig>();
-        let sms = &population.sms;
-        let provider: Arc<dyn notify::SmsProvider> = match sms.provider {
-            config::SmsProviderKind::Outbox => Arc::new(notify::OutboxSms),
-            config::SmsProviderKind::Twilio => {
-                let twilio = notify::TwilioSms::new(
-                    sms.twilio_base_url.as_deref().unwrap_or_default(),
-                    sms.twilio_account_sid.as_deref().unwrap_or_default(),
-                    sms.twilio_auth_token
-                        .as_ref()
-                        .map(|t| t.expose().as_str())
-                        .unwrap_or_default(),
-                    sms.twilio_from.as_deref().unwrap_or_default(),
-                );
-                match twilio {
-                    Ok(twilio) => Arc::new(twilio),
-                    Err(error) => {
-                        tracing::error!(%error, "cannot set up the SMS provider; keeping messages in the outbox");
-                        Arc::new(notify::OutboxSms)
-                    }
-                }
-            }
-        };
+        let provider = notify::provider(&population.sms);
         vec![
             Arc::new(residents::StatsCounter),
             Arc::new(notify::RegistrationNotifier::new(provider)),

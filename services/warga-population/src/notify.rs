@@ -17,12 +17,46 @@ use warga_store::Tx;
 use crate::regions::REGIONS;
 use crate::residents::ResidentRegistered;
 
-/// Sends one SMS.
+/// Sends one SMS; the population's officer notifications and the reports' messages to
+/// reporters share it.
 #[async_trait::async_trait]
 pub trait SmsProvider: Send + Sync + 'static {
-    /// Sends `body` to `to` (E.164), inside the consumer's transaction when the provider
-    /// stores messages itself.
-    async fn send(&self, tx: &mut Tx, to: &str, body: &str, event_id: &str) -> Result<(), HandlerError>;
+    /// Sends `body` to `to` (E.164). A provider that keeps messages itself records them in
+    /// `tx`, the caller's transaction (kept exactly when the caller's work is); one that
+    /// calls out over the network ([`SmsProvider::remote`]) does not use it, and callers
+    /// that can send outside any transaction pass `None`.
+    async fn send(&self, tx: Option<&mut Tx>, to: &str, body: &str, event_id: &str) -> Result<(), HandlerError>;
+
+    /// Whether sending is a network call (then no transaction should be held open for it).
+    fn remote(&self) -> bool {
+        false
+    }
+}
+
+/// The provider `[population.sms]` configures.
+pub fn provider(config: &crate::config::SmsConfig) -> Arc<dyn SmsProvider> {
+    match config.provider {
+        crate::config::SmsProviderKind::Outbox => Arc::new(OutboxSms),
+        crate::config::SmsProviderKind::Twilio => {
+            let twilio = TwilioSms::new(
+                config.twilio_base_url.as_deref().unwrap_or_default(),
+                config.twilio_account_sid.as_deref().unwrap_or_default(),
+                config
+                    .twilio_auth_token
+                    .as_ref()
+                    .map(|t| t.expose().as_str())
+                    .unwrap_or_default(),
+                config.twilio_from.as_deref().unwrap_or_default(),
+            );
+            match twilio {
+                Ok(twilio) => Arc::new(twilio),
+                Err(error) => {
+                    tracing::error!(%error, "cannot set up the SMS provider; keeping messages in the outbox");
+                    Arc::new(OutboxSms)
+                }
+            }
+        }
+    }
 }
 
 /// The embedded provider: keeps messages in `population_sms_outbox`.
@@ -30,7 +64,8 @@ pub struct OutboxSms;
 
 #[async_trait::async_trait]
 impl SmsProvider for OutboxSms {
-    async fn send(&self, tx: &mut Tx, to: &str, body: &str, event_id: &str) -> Result<(), HandlerError> {
+    async fn send(&self, tx: Option<&mut Tx>, to: &str, body: &str, event_id: &str) -> Result<(), HandlerError> {
+        let tx = tx.ok_or("the embedded SMS outbox records messages in the caller's transaction")?;
         sqlx::query("INSERT INTO population_sms_outbox (id, to_phone, body, event_id, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
             .bind(uuid::Uuid::now_v7().hyphenated().to_string())
             .bind(to)
@@ -71,7 +106,11 @@ impl TwilioSms {
 
 #[async_trait::async_trait]
 impl SmsProvider for TwilioSms {
-    async fn send(&self, _: &mut Tx, to: &str, body: &str, _: &str) -> Result<(), HandlerError> {
+    fn remote(&self) -> bool {
+        true
+    }
+
+    async fn send(&self, _: Option<&mut Tx>, to: &str, body: &str, _: &str) -> Result<(), HandlerError> {
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             self.base_url, self.account_sid
@@ -127,7 +166,9 @@ impl warga_bus::Handler for RegistrationNotifier {
             &registered.resident_id[..8]
         );
         for phone in phones {
-            self.provider.send(tx, &phone, &body, event.id.as_str()).await?;
+            self.provider
+                .send(Some(&mut *tx), &phone, &body, event.id.as_str())
+                .await?;
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ pub mod attachments;
 pub mod calendar;
 pub mod categories;
 pub mod config;
+pub mod contacts;
 mod error;
 pub mod inbox;
 pub mod live;
@@ -76,6 +77,13 @@ const IDEMPOTENCY: warga_store::MigrationStep = warga_store::MigrationStep {
     sql: include_str!("../migrations/2026120104_report_idempotency.sql"),
 };
 
+/// Portable, after the idempotency keys.
+const CONTACTS: warga_store::MigrationStep = warga_store::MigrationStep {
+    version: 2026120105,
+    description: "reporters' contacts; messages to reporters among the deliveries",
+    sql: include_str!("../migrations/2026120105_report_contacts.sql"),
+};
+
 /// SQLite: the portable steps, then the row-level security step's placeholder.
 const SQLITE_STEPS: &[warga_store::MigrationStep] = &[
     STEPS[0],
@@ -87,6 +95,7 @@ const SQLITE_STEPS: &[warga_store::MigrationStep] = &[
         sql: include_str!("../migrations/sqlite/2026120103_report_rls.sql"),
     },
     IDEMPOTENCY,
+    CONTACTS,
 ];
 
 /// PostgreSQL: the portable steps, then row-level security by department.
@@ -100,13 +109,14 @@ const POSTGRES_STEPS: &[warga_store::MigrationStep] = &[
         sql: include_str!("../migrations/postgres/2026120103_report_rls.sql"),
     },
     IDEMPOTENCY,
+    CONTACTS,
 ];
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_categories, queue_live, inbox_live, webhook_deliveries, retry_webhook, analytics_summary, analytics_departments, analytics_geojson, analytics_svg, analytics_csv, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
+    paths(list_categories, my_contact, set_contact, remove_contact, queue_live, inbox_live, webhook_deliveries, retry_webhook, analytics_summary, analytics_departments, analytics_geojson, analytics_svg, analytics_csv, photo, photo_by_receipt, officer_inbox, reply, reply_by_receipt, submit, submit_anonymous, feed, mine, my_inbox, read_inbox, get_report, edit, upvote, unvote, withdraw, follow, queue,
           triage),
-    components(schemas(Category, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
+    components(schemas(Category, contacts::Contact, NewReport, ReportView, reports::TimelineEntry, Submitted, Visibility, FeedPage,
                        Triage, reports::Action, reports::ReportEdit, Receipt, Answer, ReceiptAnswer,
                        inbox::Inbox, inbox::Notification, inbox::OfficerNotification,
                        attachments::PhotoView, analytics::Summary, analytics::Count, analytics::Durations,
@@ -141,6 +151,10 @@ impl Service for ReportsService {
             .route("/api/v1/reports/mine", get(mine))
             .route("/api/v1/reports/inbox", get(my_inbox))
             .route("/api/v1/reports/inbox/read", post(read_inbox))
+            .route(
+                "/api/v1/reports/contact",
+                get(my_contact).put(set_contact).delete(remove_contact),
+            )
             .route("/api/v1/reports/receipt", post(follow))
             .route("/api/v1/reports/receipt/reply", post(reply_by_receipt))
             .route("/api/v1/reports/queue", get(queue))
@@ -170,7 +184,10 @@ impl Service for ReportsService {
         ReportsApi::openapi()
     }
     fn sections(&self, sections: warga_config::Sections) -> warga_config::Sections {
-        sections.with::<config::ReportsConfig>()
+        // `[population.sms]` too: messages to reporters use the population's SMS provider.
+        sections
+            .with::<config::ReportsConfig>()
+            .with::<warga_population::config::PopulationConfig>()
     }
     fn handlers(&self, platform: &Platform) -> Vec<Arc<dyn Handler>> {
         vec![
@@ -325,6 +342,39 @@ async fn mine(State(platform): State<Platform>, auth: Auth) -> Result<Json<Vec<R
 async fn my_inbox(State(platform): State<Platform>, auth: Auth) -> Result<Json<inbox::Inbox>, ApiError> {
     auth.require_any(&[Role::Citizen])?;
     Ok(Json(inbox::inbox(&platform, &auth.0.subject).await?))
+}
+
+/// Where the citizen receives their reports' updates besides the inbox (SMS).
+#[utoipa::path(get, path = "/api/v1/reports/contact", tag = "reports", security(("bearer" = [])),
+    responses((status = 200, body = contacts::Contact)))]
+async fn my_contact(State(platform): State<Platform>, auth: Auth) -> Result<Json<contacts::Contact>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(contacts::get(&platform, &auth.0.subject).await?))
+}
+
+/// Sets the citizen's contact for updates (sealed; removed by sending neither).
+#[utoipa::path(put, path = "/api/v1/reports/contact", tag = "reports", security(("bearer" = [])),
+    request_body = contacts::Contact, responses(
+    (status = 200, body = contacts::Contact),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+))]
+async fn set_contact(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Json(contact): Json<contacts::Contact>,
+) -> Result<Json<contacts::Contact>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(contacts::set(&platform, &auth.0, contact).await?))
+}
+
+/// Removes the citizen's contact: updates reach only the inbox.
+#[utoipa::path(delete, path = "/api/v1/reports/contact", tag = "reports", security(("bearer" = [])),
+    responses((status = 200, body = contacts::Contact)))]
+async fn remove_contact(State(platform): State<Platform>, auth: Auth) -> Result<Json<contacts::Contact>, ApiError> {
+    auth.require_any(&[Role::Citizen])?;
+    Ok(Json(
+        contacts::set(&platform, &auth.0, contacts::Contact::default()).await?,
+    ))
 }
 
 /// Marks the citizen's notifications read.

@@ -1,5 +1,7 @@
 //! Forwarding (R7): each department's reports sent on to its own systems by HMAC-signed
-//! webhooks.
+//! webhooks. The same deliveries carry reporters' SMS messages (R4): the reporters'
+//! consumer (`inbox::ReporterNotifier`) writes one for a reporter who gave a phone
+//! (`contacts`), and the job sends it through the population service's SMS provider.
 //!
 //! A consumer of the reports' events (`reports-webhooks`) writes one delivery per matching
 //! hook into `report_webhook_deliveries`, in the same transaction that records the event as
@@ -134,11 +136,13 @@ impl warga_bus::Handler for WebhookOutbox {
     }
 }
 
-/// Sends due deliveries; any number of these may run against one database.
+/// Sends due deliveries — the departments' webhooks and the reporters' SMS messages; any
+/// number of these may run against one database.
 pub struct WebhookJob {
     platform: Platform,
     owner: String,
     client: reqwest::Client,
+    sms: std::sync::Arc<dyn warga_population::notify::SmsProvider>,
 }
 
 /// Attempts before a delivery is dead-lettered.
@@ -153,10 +157,14 @@ impl WebhookJob {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ReportsError::Internal(format!("webhook client: {e}")))?;
+        // The population service's provider (`[population.sms]`), shared.
+        let population = platform.config.section::<warga_population::config::PopulationConfig>();
+        let sms = warga_population::notify::provider(&population.sms);
         Ok(WebhookJob {
             platform,
             owner: owner.into(),
             client,
+            sms,
         })
     }
 
@@ -193,21 +201,38 @@ impl WebhookJob {
             .await
             .map_err(StoreError::from)?
             .rows_affected();
-            let row = sqlx::query("SELECT hook, event_id, body, attempts FROM report_webhook_deliveries WHERE id = $1")
-                .bind(&id)
-                .fetch_one(tx.conn())
-                .await
-                .map_err(StoreError::from)?;
+            let row = sqlx::query(
+                "SELECT hook, event_id, body, attempts, channel, recipient FROM report_webhook_deliveries WHERE id = $1",
+            )
+            .bind(&id)
+            .fetch_one(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
             tx.commit().await?;
             if claimed == 0 {
                 continue;
             }
             let (hook_name, event_id, body, attempts): (String, String, String, i64) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
-            // The call happens outside any transaction.
-            let outcome = match hooks.iter().find(|h| h.name == hook_name) {
-                Some(hook) => self.send(hook, &event_id, &body).await,
-                None => Err(format!("the hook {hook_name:?} is no longer configured")),
+            let (channel, recipient): (String, Option<String>) = (row.get(4), row.get(5));
+            // Network calls happen outside any transaction; an embedded provider records
+            // its message in the transaction that marks the delivery done.
+            let (outcome, tx) = match channel.as_str() {
+                "sms" => {
+                    self.send_sms(recipient.as_deref().unwrap_or_default(), &event_id, &body)
+                        .await
+                }
+                _ => {
+                    let outcome = match hooks.iter().find(|h| h.name == hook_name) {
+                        Some(hook) => self.send(hook, &event_id, &body).await,
+                        None => Err(format!("the hook {hook_name:?} is no longer configured")),
+                    };
+                    (outcome, None)
+                }
+            };
+            let mut tx = match tx {
+                Some(tx) => tx,
+                None => self.platform.store.begin().await?,
             };
             let now = self.platform.clock.now_ms();
             let attempts = attempts + 1;
@@ -236,11 +261,36 @@ impl WebhookJob {
             .bind((state == "delivered").then_some(now))
             .bind(&id)
             .bind(&self.owner)
-            .execute(self.platform.store.writer())
+            .execute(tx.conn())
             .await
             .map_err(StoreError::from)?;
+            tx.commit().await?;
         }
         Ok(delivered)
+    }
+
+    /// Sends a reporter's SMS to the phone they gave (read now: a contact removed since
+    /// the message was written is not used, and the message counts as done).
+    async fn send_sms(&self, subject: &str, event_id: &str, body: &str) -> (Result<(), String>, Option<Tx>) {
+        let phone = match crate::contacts::get(&self.platform, subject).await {
+            Ok(contact) => contact.phone,
+            Err(error) => return (Err(format!("reading the reporter's contact: {error}")), None),
+        };
+        let Some(phone) = phone else {
+            return (Ok(()), None);
+        };
+        if self.sms.remote() {
+            let outcome = self.sms.send(None, &phone, body, event_id).await;
+            return (outcome.map_err(|e| e.to_string()), None);
+        }
+        let mut tx = match self.platform.store.begin().await {
+            Ok(tx) => tx,
+            Err(error) => return (Err(error.to_string()), None),
+        };
+        match self.sms.send(Some(&mut tx), &phone, body, event_id).await {
+            Ok(()) => (Ok(()), Some(tx)),
+            Err(error) => (Err(error.to_string()), None),
+        }
     }
 
     async fn send(&self, hook: &WebhookConfig, event_id: &str, body: &str) -> Result<(), String> {
@@ -282,6 +332,9 @@ impl warga_http::Job for WebhookJob {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: String,
+    /// `webhook`, or `sms` (a message to a reporter).
+    pub channel: String,
+    /// The hook's name (`sms` for a reporter's message).
     pub hook: String,
     pub event_id: String,
     pub topic: String,
@@ -310,7 +363,7 @@ pub async fn deliveries(
         return Err(ReportsError::invalid("state", "pending, delivered atau dead"));
     }
     let rows = sqlx::query(
-        "SELECT id, hook, event_id, topic, state, attempts, last_error FROM report_webhook_deliveries \
+        "SELECT id, hook, event_id, topic, state, attempts, last_error, channel FROM report_webhook_deliveries \
          WHERE state = $1 ORDER BY created_at_ms DESC, id LIMIT 200",
     )
     .bind(state)
@@ -321,6 +374,7 @@ pub async fn deliveries(
         .iter()
         .map(|r| Delivery {
             id: r.get(0),
+            channel: r.get(7),
             hook: r.get(1),
             event_id: r.get(2),
             topic: r.get(3),
