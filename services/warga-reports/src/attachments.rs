@@ -29,8 +29,7 @@ use crate::config::{PhotoStoreConfig, PhotoStoreKind};
 use crate::error::ReportsError;
 use crate::photos::{Photo, PhotoLimits, sanitize};
 
-/// Photos a reporter may attach to one report.
-pub const MAX_PHOTOS: usize = 5;
+pub use crate::config::MAX_PHOTOS;
 
 /// A photo as it arrived, before any check.
 #[derive(Debug)]

@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use warga_config::{ConfigError, Secret, Section};
 
+/// Photos a reporter may attach to one report.
+pub const MAX_PHOTOS: usize = 5;
+
 /// JagaWarga.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,6 +27,8 @@ pub struct ReportsConfig {
     pub live_poll_ms: u64,
     /// Where photos are kept (`[reports.photo_store]`).
     pub photo_store: PhotoStoreConfig,
+    /// The mail server of reporters' updates by e-mail (`[reports.email]`).
+    pub email: EmailConfig,
 }
 
 impl Default for ReportsConfig {
@@ -37,6 +42,57 @@ impl Default for ReportsConfig {
             webhook_poll_ms: 1_000,
             live_poll_ms: 1_000,
             photo_store: PhotoStoreConfig::default(),
+            email: EmailConfig::default(),
+        }
+    }
+}
+
+/// Reporters' updates by e-mail: off until a mail server is named.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// `smtps://user:password@host:465`, `smtp://user:password@host:587?tls=required`, or
+    /// plain `smtp://127.0.0.1:25` to a relay on this machine; set it from a secret store
+    /// (`WARGA_REPORTS__EMAIL__SMTP_URL`).
+    pub smtp_url: Option<Secret<String>>,
+    /// The sender, `Name <address>`.
+    pub from: String,
+    /// The deadline of one message's sending.
+    pub timeout_ms: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            smtp_url: None,
+            from: "JagaWarga <jagawarga@localhost>".into(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl EmailConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.timeout_ms == 0 {
+            return Err(ConfigError::new("reports.email.timeout_ms", "must be positive"));
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new("reports.email.from", "a sender, `Name <address>`"));
+        }
+        let Some(url) = &self.smtp_url else {
+            return Ok(());
+        };
+        let field = "reports.email.smtp_url";
+        let url = reqwest::Url::parse(url.expose()).map_err(|e| ConfigError::new(field, e.to_string()))?;
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        let tls_required = url.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+        match url.scheme() {
+            "smtps" => Ok(()),
+            "smtp" if tls_required || loopback => Ok(()),
+            _ => Err(ConfigError::new(
+                field,
+                "smtps://, smtp://…?tls=required, or plain smtp:// to this machine only",
+            )),
         }
     }
 }
@@ -218,7 +274,7 @@ impl ReportsConfig {
 
     /// The largest request body of a submission: every photo at its largest, and the form.
     pub fn upload_body_limit(&self) -> usize {
-        self.photo_max_bytes * crate::attachments::MAX_PHOTOS + 256 * 1024
+        self.photo_max_bytes * MAX_PHOTOS + 256 * 1024
     }
 }
 
@@ -243,6 +299,7 @@ impl Section for ReportsConfig {
         }
         validate_webhooks(&self.webhooks)?;
         self.photo_store.validate()?;
+        self.email.validate()?;
         let sla = &self.sla;
         if !(1..=99).contains(&sla.warn_at_percent) {
             return Err(ConfigError::new("reports.sla.warn_at_percent", "between 1 and 99"));
@@ -292,6 +349,28 @@ mod tests {
         assert!(validate_webhooks(&[hook("https://pu.example.go.id/hook", "short")]).is_err());
         let twice = [hook("https://a.example/h", &long), hook("https://b.example/h", &long)];
         assert!(validate_webhooks(&twice).is_err(), "names are unique");
+    }
+
+    #[test]
+    fn mail_servers_are_reached_over_tls_unless_local() {
+        let with = |url: &str| EmailConfig {
+            smtp_url: Some(Secret::new(url.into())),
+            ..EmailConfig::default()
+        };
+        assert!(EmailConfig::default().validate().is_ok(), "off by default");
+        assert!(with("smtps://u:p@smtp.example.go.id:465").validate().is_ok());
+        assert!(
+            with("smtp://u:p@smtp.example.go.id:587?tls=required")
+                .validate()
+                .is_ok()
+        );
+        assert!(with("smtp://127.0.0.1:2525").validate().is_ok());
+        assert!(with("smtp://smtp.example.go.id:25").validate().is_err(), "plain abroad");
+        let bad_sender = EmailConfig {
+            from: "not an address".into(),
+            ..EmailConfig::default()
+        };
+        assert!(bad_sender.validate().is_err());
     }
 
     #[test]

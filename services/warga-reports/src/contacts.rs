@@ -83,6 +83,12 @@ pub fn checked(contact: Contact) -> Result<Contact, ReportsError> {
 /// Sets (or, with neither, removes) the citizen's contact.
 pub async fn set(platform: &Platform, citizen: &Principal, contact: Contact) -> Result<Contact, ReportsError> {
     let contact = checked(contact)?;
+    if contact.email.is_some() && crate::settings(platform).email.smtp_url.is_none() {
+        return Err(ReportsError::invalid(
+            "email",
+            "pemberitahuan lewat e-mail belum tersedia di layanan ini; gunakan nomor ponsel",
+        ));
+    }
     let subject = citizen.subject.as_str();
     let seal = |value: Option<String>, what: &'static str| async move {
         match value {

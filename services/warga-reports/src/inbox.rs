@@ -31,8 +31,12 @@ pub fn status_text(status: &str) -> &'static str {
     }
 }
 
-/// Writes the reporter's inbox entry for a status change.
-pub struct ReporterNotifier;
+/// Writes the reporter's inbox entry for a status change, and the messages by SMS and
+/// e-mail they asked for.
+pub struct ReporterNotifier {
+    /// Where the reporter opens the report (links in messages).
+    pub public_url: String,
+}
 
 #[async_trait::async_trait]
 impl warga_bus::Handler for ReporterNotifier {
@@ -67,29 +71,15 @@ impl warga_bus::Handler for ReporterNotifier {
         .bind(event.occurred_at_ms)
         .execute(tx.conn())
         .await?;
-        // By SMS too, when the reporter asked for it: a delivery sent by the leased job
-        // outside any transaction (`webhooks::WebhookJob`), retried and dead-lettered.
-        if crate::contacts::wants(tx, &reporter, "sms").await? {
-            let short: String = title.chars().take(60).collect();
-            let text = format!(
-                "JagaWarga: laporan \"{short}\" {}. Rincian: /laporan/{}",
-                status_text(&changed.to),
-                changed.report_id
-            );
-            sqlx::query(
-                "INSERT INTO report_webhook_deliveries (id, hook, event_id, topic, body, state, attempts, next_at_ms, \
-                 created_at_ms, channel, recipient) VALUES ($1, 'sms', $2, $3, $4, 'pending', 0, 0, $5, 'sms', $6) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(format!("{}:sms", event.id.as_str()))
-            .bind(event.id.as_str())
-            .bind(&event.topic)
-            .bind(&text)
-            .bind(event.occurred_at_ms)
-            .bind(&reporter)
-            .execute(tx.conn())
-            .await?;
-        }
+        // By SMS and e-mail too, where the reporter asked for it.
+        let short: String = title.chars().take(60).collect();
+        let text = format!(
+            "JagaWarga: laporan \"{short}\" {}. Rincian: {}/laporan/{}",
+            status_text(&changed.to),
+            self.public_url,
+            changed.report_id
+        );
+        crate::messages::enqueue(tx, event, &reporter, &text).await?;
         Ok(())
     }
 }

@@ -20,9 +20,11 @@ pub mod calendar;
 pub mod categories;
 pub mod config;
 pub mod contacts;
+pub mod deliveries;
 mod error;
 pub mod inbox;
 pub mod live;
+pub mod messages;
 pub mod open311;
 pub mod photos;
 pub mod reports;
@@ -120,7 +122,7 @@ const POSTGRES_STEPS: &[warga_store::MigrationStep] = &[
                        Triage, reports::Action, reports::ReportEdit, Receipt, Answer, ReceiptAnswer,
                        inbox::Inbox, inbox::Notification, inbox::OfficerNotification,
                        attachments::PhotoView, analytics::Summary, analytics::Count, analytics::Durations,
-                       analytics::Compliance, analytics::DepartmentTrend, analytics::DepartmentWeek, webhooks::Delivery)),
+                       analytics::Compliance, analytics::DepartmentTrend, analytics::DepartmentWeek, deliveries::Delivery)),
     tags((name = "reports", description = "JagaWarga: city problems reported by citizens, triaged by departments"))
 )]
 struct ReportsApi;
@@ -191,7 +193,9 @@ impl Service for ReportsService {
     }
     fn handlers(&self, platform: &Platform) -> Vec<Arc<dyn Handler>> {
         vec![
-            Arc::new(inbox::ReporterNotifier),
+            Arc::new(inbox::ReporterNotifier {
+                public_url: platform.public_url.trim_end_matches('/').to_owned(),
+            }),
             Arc::new(inbox::OfficerNotifier),
             Arc::new(webhooks::WebhookOutbox::new(settings(platform).webhooks.clone())),
         ]
@@ -204,12 +208,29 @@ impl Service for ReportsService {
             warga_auth::random_token(6).unwrap_or_default()
         );
         let mut jobs: Vec<Arc<dyn warga_http::Job>> = vec![Arc::new(sla::SlaJob::new(platform.clone(), owner.clone()))];
-        match webhooks::WebhookJob::new(platform.clone(), owner) {
-            Ok(job) => jobs.push(Arc::new(job)),
-            Err(error) => tracing::error!(%error, "webhook deliveries cannot run"),
+        match channels(platform) {
+            Ok(channels) => jobs.push(Arc::new(deliveries::DeliveryJob::new(
+                platform.clone(),
+                owner,
+                channels,
+            ))),
+            Err(error) => tracing::error!(%error, "deliveries (webhooks, SMS, e-mail) cannot run"),
         }
         jobs
     }
+}
+
+/// The ways deliveries leave, as the configuration sets them up: webhooks, SMS (the
+/// population service's provider, `[population.sms]`) and, with `[reports.email]`, e-mail.
+pub fn channels(platform: &Platform) -> Result<Vec<Arc<dyn deliveries::Channel>>, ReportsError> {
+    let mut channels: Vec<Arc<dyn deliveries::Channel>> = vec![
+        Arc::new(webhooks::WebhookChannel::new()?),
+        Arc::new(messages::SmsChannel::from_config(platform)),
+    ];
+    if let Some(email) = messages::EmailChannel::from_config(platform)? {
+        channels.push(Arc::new(email));
+    }
+    Ok(channels)
 }
 
 /// What can be reported, and the department that acts on each.
@@ -761,16 +782,16 @@ struct DeliveryQuery {
 /// Webhook deliveries by state (administrators): the dead letters by default.
 #[utoipa::path(get, path = "/api/v1/reports/webhook-deliveries", tag = "reports", security(("bearer" = [])),
     params(DeliveryQuery), responses(
-    (status = 200, body = [webhooks::Delivery]),
+    (status = 200, body = [deliveries::Delivery]),
     (status = 403, body = Problem, content_type = "application/problem+json"),
 ))]
 async fn webhook_deliveries(
     State(platform): State<Platform>,
     auth: Auth,
     Query(query): Query<DeliveryQuery>,
-) -> Result<Json<Vec<webhooks::Delivery>>, ApiError> {
+) -> Result<Json<Vec<deliveries::Delivery>>, ApiError> {
     let state = query.state.as_deref().unwrap_or("dead");
-    Ok(Json(webhooks::deliveries(&platform, &auth.0, state).await?))
+    Ok(Json(deliveries::deliveries(&platform, &auth.0, state).await?))
 }
 
 /// Sends a dead-lettered webhook delivery again (administrators).
@@ -785,7 +806,7 @@ async fn retry_webhook(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    webhooks::retry(&platform, &auth.0, &id).await?;
+    deliveries::retry(&platform, &auth.0, &id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 

@@ -62,12 +62,18 @@ async fn sms_by_outbox(engine: Engine) {
     let siti = linked_citizen(&app, "citizen-siti", NIK_A, "1995-03-12", "female", "Siti Aminah").await;
     let budi = linked_citizen(&app, "citizen-budi", NIK_B, "1995-03-12", "male", "Budi Santoso").await;
     let pu = officer(&app, "officer-pu", "dinas-pu").await;
-    let job = warga_reports::webhooks::WebhookJob::new(app.platform.clone(), "worker-a").unwrap();
+    let job = warga_reports::deliveries::DeliveryJob::new(
+        app.platform.clone(),
+        "worker-a",
+        warga_reports::channels(&app.platform).unwrap(),
+    );
 
     // Bad numbers are refused by field, with nothing stored.
     for (body, field) in [
         (json!({ "phone": "021-345678" }), "phone"),
         (json!({ "email": "siti@" }), "email"),
+        // A well-formed address, but this deployment has no mail server.
+        (json!({ "email": "siti@contoh.go.id" }), "email"),
     ] {
         let response = put(&app, "/api/v1/reports/contact", &siti, body).await;
         assert_eq!(response.status(), 400);
@@ -231,7 +237,11 @@ async fn sms_through_a_remote_provider_is_retried() {
     };
     let siti = linked_citizen(&app, "citizen-siti", NIK_A, "1995-03-12", "female", "Siti Aminah").await;
     let pu = officer(&app, "officer-pu", "dinas-pu").await;
-    let job = warga_reports::webhooks::WebhookJob::new(app.platform.clone(), "worker-a").unwrap();
+    let job = warga_reports::deliveries::DeliveryJob::new(
+        app.platform.clone(),
+        "worker-a",
+        warga_reports::channels(&app.platform).unwrap(),
+    );
     let response = put(
         &app,
         "/api/v1/reports/contact",

@@ -108,7 +108,11 @@ async fn webhooks(engine: Engine) {
     let dumping_id = dumping["report"]["id"].as_str().unwrap().to_owned();
     app.settled().await;
 
-    let job = warga_reports::webhooks::WebhookJob::new(app.platform.clone(), "worker-a").unwrap();
+    let job = warga_reports::deliveries::DeliveryJob::new(
+        app.platform.clone(),
+        "worker-a",
+        warga_reports::channels(&app.platform).unwrap(),
+    );
     assert_eq!(job.deliver_due().await.unwrap(), 0, "both receivers failed");
     assert_eq!(job.deliver_due().await.unwrap(), 0, "nothing is due before its backoff");
     app.clock.advance_ms(2_000);
