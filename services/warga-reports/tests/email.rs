@@ -84,17 +84,6 @@ fn python() -> Option<String> {
     None
 }
 
-async fn triage(app: &TestApp, officer: &str, id: &str, action: &str) {
-    let response = post(
-        app,
-        &format!("/api/v1/reports/{id}/triage"),
-        Some(officer),
-        json!({ "action": action, "note": "Ditangani." }),
-    )
-    .await;
-    assert_eq!(response.status(), 200, "{action}");
-}
-
 async fn email(engine: Engine) {
     let Some(python) = python() else {
         return;

@@ -38,17 +38,6 @@ async fn file_report(app: &TestApp, citizen: &str, title: &str) -> String {
     filed["report"]["id"].as_str().unwrap().to_owned()
 }
 
-async fn triage(app: &TestApp, officer: &str, id: &str, action: &str) {
-    let response = post(
-        app,
-        &format!("/api/v1/reports/{id}/triage"),
-        Some(officer),
-        json!({ "action": action, "note": "Ditangani oleh regu jalan." }),
-    )
-    .await;
-    assert_eq!(response.status(), 200, "{action}");
-}
-
 async fn sms_by_outbox(engine: Engine) {
     let Some(app) = spawn_app_with(engine, Router::new(), vec![], |config| {
         config

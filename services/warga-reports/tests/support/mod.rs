@@ -151,3 +151,15 @@ pub async fn post_form(
     }
     request.send().await.unwrap()
 }
+
+/// A department's step on a report (with a note), which must succeed.
+pub async fn triage(app: &TestApp, officer: &str, id: &str, action: &str) {
+    let response = post(
+        app,
+        &format!("/api/v1/reports/{id}/triage"),
+        Some(officer),
+        json!({ "action": action, "note": "Ditangani." }),
+    )
+    .await;
+    assert_eq!(response.status(), 200, "{action}");
+}
