@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use serde_json::{Value, json};
-use warga_testkit::{Engine, TestApp, port_for_child, spawn_app_with, wait_for};
+use warga_testkit::{Engine, port_for_child, spawn_app_with, wait_for};
 
 mod support;
 use support::*;
