@@ -114,6 +114,7 @@ impl Service for WebService {
             )
             .route("/laporan", get(reports::mine))
             .route("/laporan/kotak-masuk/baca", axum::routing::post(reports::read_inbox))
+            .route("/laporan/kontak", axum::routing::post(reports::save_contact))
             .route("/laporan/publik", get(reports::feed))
             .route("/laporan/tanda-terima", get(reports::follow_form).post(reports::follow))
             .route("/laporan/{id}", get(reports::show))

@@ -434,6 +434,12 @@ struct MinePage {
     reports: Vec<ReportItem>,
     unread: i64,
     notifications: Vec<NotificationItem>,
+    contact: ContactForm,
+    /// The deployment has a mail server: the e-mail field is offered.
+    email_available: bool,
+    notice: Option<String>,
+    error_field: String,
+    error_text: String,
 }
 
 pub struct NotificationItem {
@@ -443,22 +449,48 @@ pub struct NotificationItem {
     read: bool,
 }
 
-pub async fn mine(
-    State(platform): State<Platform>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+/// The citizen's contact for updates, as the form holds it.
+#[derive(Debug, Default, Deserialize)]
+pub struct ContactForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn mine_page(
+    context: &Context,
+    platform: &Platform,
+    contact: Option<ContactForm>,
+    notice: Option<String>,
+    error: Option<(String, String, StatusCode)>,
 ) -> Result<Response, Stop> {
-    let context = context(&platform, &headers, &query).await?;
-    let session = citizen(&context)?;
-    let reports = reports::mine(&platform, &session.account.id)
+    let session = citizen(context)?;
+    let reports = reports::mine(platform, &session.account.id)
         .await
         .map_err(ApiError::from)?;
-    let inbox = inbox::inbox(&platform, &session.account.id)
+    let inbox = inbox::inbox(platform, &session.account.id)
         .await
         .map_err(ApiError::from)?;
+    let contact = match contact {
+        Some(form) => form,
+        None => {
+            let stored = warga_reports::contacts::get(platform, &session.account.id)
+                .await
+                .map_err(ApiError::from)?;
+            ContactForm {
+                csrf: String::new(),
+                phone: stored.phone.unwrap_or_default(),
+                email: stored.email.unwrap_or_default(),
+            }
+        }
+    };
+    let (error_field, error_text, status) = error.unwrap_or((String::new(), String::new(), StatusCode::OK));
     let template = MinePage {
         layout: context.layout(),
-        reports: reports.into_iter().map(|r| ReportItem::of(&context, r)).collect(),
+        reports: reports.into_iter().map(|r| ReportItem::of(context, r)).collect(),
         unread: inbox.unread,
         notifications: inbox
             .notifications
@@ -470,8 +502,53 @@ pub async fn mine(
                 read: n.read,
             })
             .collect(),
+        contact,
+        email_available: platform
+            .config
+            .section::<warga_reports::config::ReportsConfig>()
+            .email
+            .smtp_url
+            .is_some(),
+        notice,
+        error_field,
+        error_text,
     };
-    Ok(page(&context, &template, StatusCode::OK))
+    Ok(page(context, &template, status))
+}
+
+pub async fn mine(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &query).await?;
+    let notice = query.get("kontak").map(|_| context.t("contact.saved").to_owned());
+    mine_page(&context, &platform, None, notice, None).await
+}
+
+/// Saves (or, emptied, removes) where the citizen receives updates.
+pub async fn save_contact(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<ContactForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = citizen(&context)?;
+    if !csrf_matches(session, &form.csrf) {
+        return Ok(message(&context, StatusCode::FORBIDDEN, context.t("error.form")));
+    }
+    let principal = principal(&platform, session);
+    let contact = warga_reports::contacts::Contact {
+        phone: Some(form.phone.clone()),
+        email: Some(form.email.clone()),
+    };
+    match warga_reports::contacts::set(&platform, &principal, contact).await {
+        Ok(_) => Ok(see_other("/laporan?kontak=1#kontak")),
+        Err(error) => {
+            let (field, text, status) = refusal(error)?;
+            mine_page(&context, &platform, Some(form), None, Some((field, text, status))).await
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -806,6 +806,36 @@ async fn a_citizen_reports_with_a_photo_a_department_resolves_and_an_anonymous_r
     assert!(mine.body.contains("id=\"inbox-unread\""), "{}", mine.body);
     assert!(mine.body.contains(&format!("/laporan/{id}")));
 
+    // Updates by SMS: a wrong number is refused at its field; a right one is kept as +62….
+    assert!(
+        !mine.body.contains("id=\"email\""),
+        "no e-mail field without a mail server"
+    );
+    let csrf = hidden(&mine.body, "csrf");
+    let refused = citizen
+        .post(
+            "/laporan/kontak",
+            &[("csrf", &csrf), ("phone", "021-555"), ("email", "")],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("aria-describedby=\"phone-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("bukan nomor ponsel Indonesia"));
+    let saved = citizen
+        .post(
+            "/laporan/kontak",
+            &[("csrf", &csrf), ("phone", "0812 3456 7890"), ("email", "")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let saved = citizen.get("/laporan?kontak=1").await;
+    assert!(saved.body.contains("Tersimpan."));
+    assert!(saved.body.contains("value=\"+6281234567890\""), "{}", saved.body);
+
     // Anonymous: the receipt is shown once; anyone holding it follows the report.
     let anonymous = fields("anonymous", "Pungutan liar di jembatan");
     let anonymous: Vec<(&str, &str)> = anonymous.iter().map(|(k, v)| (*k, v.as_str())).collect();
