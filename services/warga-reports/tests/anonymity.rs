@@ -2,8 +2,9 @@
 //! recognisable user agent, a NIK, a phone number, an e-mail address and the reporter's
 //! name in the text and GPS in the photo. Then every row the submissions wrote (every table,
 //! every column, compared with a dump taken before), the photo files, the logs (captured as
-//! JSON, with their spans) and the metrics are searched for each of those identifiers: no
-//! hits. A public report's request, for contrast, is attributed — so the capture is shown to
+//! JSON, with their spans), the exported traces (every span with its attributes and events,
+//! as an OpenTelemetry exporter receives them) and the metrics are searched for each of
+//! those identifiers: no hits. A public report's request, for contrast, is attributed — so the capture is shown to
 //! see what it should. On SQLite and on PostgreSQL.
 
 use std::io::Write;
@@ -32,6 +33,23 @@ impl Write for Captured {
 impl Captured {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Every span exported, as an OpenTelemetry collector would receive it.
+#[derive(Clone)]
+struct Traces(opentelemetry_sdk::trace::InMemorySpanExporter);
+
+impl Traces {
+    /// The spans exported after the first `from`, each with its attributes and events.
+    fn text(&self, from: usize) -> (usize, String) {
+        let spans = self.0.get_finished_spans().unwrap();
+        let text = spans[from.min(spans.len())..]
+            .iter()
+            .map(|span| format!("{span:?}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        (spans.len(), text)
     }
 }
 
@@ -149,7 +167,7 @@ fn files(dir: &std::path::Path) -> Vec<Vec<u8>> {
 const AGENT: &str = "LeakProbe/4.2 (Android 14; Pixel-Rahasia-7731)";
 const ANONYMOUS: &str = "citizen-anonymous-9c2e";
 
-async fn leak_test(engine: Engine, captured: &Captured) {
+async fn leak_test(engine: Engine, captured: &Captured, traces: &Traces) {
     let Some(app) = spawn_app(engine, Router::new(), vec![]).await else {
         return;
     };
@@ -174,6 +192,7 @@ async fn leak_test(engine: Engine, captured: &Captured) {
     app.settled().await;
     let before = dump(&app).await;
     let log_mark = captured.text().len();
+    let (trace_mark, _) = traces.text(0);
 
     // Two anonymous reports: JSON, and multipart with a photo carrying GPS.
     let text = "Saya Agus Wijaya (NIK 3171071203950013, HP 0812-3456-7890 atau +62 812 3456 7890, \
@@ -250,6 +269,11 @@ async fn leak_test(engine: Engine, captured: &Captured) {
         logs.contains("/api/v1/reports/anonymous"),
         "the anonymous requests were logged"
     );
+    let (_, traced) = traces.text(trace_mark);
+    assert!(
+        traced.contains("/api/v1/reports/anonymous"),
+        "the anonymous requests were traced"
+    );
     let metrics = app
         .client
         .get(format!("{}/metrics", app.url))
@@ -284,6 +308,7 @@ async fn leak_test(engine: Engine, captured: &Captured) {
             .collect();
         assert!(rows.is_empty(), "{identifier:?} was stored: {rows:#?}");
         assert!(!logs.contains(identifier), "{identifier:?} reached the logs");
+        assert!(!traced.contains(identifier), "{identifier:?} reached the traces");
         assert!(!metrics.contains(identifier), "{identifier:?} reached the metrics");
         for file in &photo_files {
             assert!(
@@ -306,19 +331,34 @@ async fn leak_test(engine: Engine, captured: &Captured) {
 async fn anonymous_reports_leave_no_trace_of_their_reporter() {
     let captured = Captured::default();
     let writer = captured.clone();
-    // Set before the test kit's own (which then stays out of the way).
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
+    // Logs as JSON and spans to an in-memory exporter, set before the test kit's own
+    // subscriber (which then stays out of the way).
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let traces = Traces(exporter);
+    tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("warga")))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(true)
+                .with_writer(move || writer.clone())
+                .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG),
+        )
         .init();
-    leak_test(Engine::Sqlite, &captured).await;
-    leak_test(Engine::Postgres, &captured).await;
+    leak_test(Engine::Sqlite, &captured, &traces).await;
+    leak_test(Engine::Postgres, &captured, &traces).await;
     let logs = captured.text();
     assert!(
         logs.contains("citizen-public-7f3a"),
         "the capture sees a public report's subject"
     );
+    assert!(traces.text(0).1.contains("citizen-public-7f3a"), "so do the traces");
 }
