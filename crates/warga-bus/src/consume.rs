@@ -155,7 +155,7 @@ async fn record_processed(tx: &mut Tx, consumer: &str, event_id: &str) -> Result
     )
     .bind(consumer)
     .bind(event_id)
-    .bind(warga_core::time::now_ms())
+    .bind(warga_core::time::hour_ceiling(warga_core::time::now_ms()))
     .execute(tx.conn())
     .await?
     .rows_affected();

@@ -146,7 +146,7 @@ pub async fn unpublished(store: &Store, limit: u32) -> Result<Vec<OutboxRow>, Bu
 
 /// Marks rows published inside an open transaction.
 pub(crate) async fn mark_published(tx: &mut warga_store::Tx, event_ids: &[&str]) -> Result<(), StoreError> {
-    let now = warga_core::time::now_ms();
+    let now = warga_core::time::hour_ceiling(warga_core::time::now_ms());
     for event_id in event_ids {
         sqlx::query("UPDATE outbox SET published_at_ms = $1 WHERE event_id = $2 AND published_at_ms IS NULL")
             .bind(now)

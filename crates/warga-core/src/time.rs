@@ -48,6 +48,16 @@ pub fn now_ms() -> i64 {
     SystemClock.now_ms()
 }
 
+/// `ms` raised to the next whole hour (unchanged when it is one). The bus's bookkeeping
+/// times — when an event was published, when a consumer processed it — are kept so: they
+/// serve retention only (raised, never lowered, so nothing is dropped early), and an exact
+/// one would date the event of an anonymous report finer than its hour (R-S4).
+pub fn hour_ceiling(ms: i64) -> i64 {
+    const HOUR_MS: i64 = 3_600_000;
+    let rest = ms.rem_euclid(HOUR_MS);
+    if rest == 0 { ms } else { ms + (HOUR_MS - rest) }
+}
+
 /// A Unix time in milliseconds as `YYYY-MM-DD HH:MM` in Western Indonesia Time (WIB, UTC+7),
 /// the zone of Sumatra, Java and West/Central Kalimantan, for screens.
 pub fn format_wib(ms: i64) -> String {
@@ -73,6 +83,13 @@ pub fn format_wib(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bookkeeping_times_are_raised_to_the_hour() {
+        assert_eq!(hour_ceiling(1_796_176_800_000), 1_796_176_800_000);
+        assert_eq!(hour_ceiling(1_796_176_800_001), 1_796_180_400_000);
+        assert_eq!(hour_ceiling(1_796_180_399_999), 1_796_180_400_000);
+    }
 
     #[test]
     fn wib_dates() {

@@ -432,7 +432,7 @@ pub async fn rebuild_stats(store: &warga_store::Store) -> Result<Rebuilt, StoreE
          ON CONFLICT (consumer, event_id) DO NOTHING",
     )
     .bind("population-stats")
-    .bind(warga_core::time::now_ms())
+    .bind(warga_core::time::hour_ceiling(warga_core::time::now_ms()))
     .bind(ResidentRegistered::TOPIC)
     .bind(ResidentMoved::TOPIC)
     .bind(ResidentDied::TOPIC)

@@ -126,9 +126,12 @@ impl DeliveryJob {
             };
             let now = self.platform.clock.now_ms();
             let attempts = attempts + 1;
+            // A finished delivery keeps its hour only, as the bus's bookkeeping does: a
+            // webhook of an anonymous report would otherwise date it.
+            let finished = warga_core::time::hour_ceiling(now);
             let (state, next_at, error, tx) = match outcome {
-                Ok(tx) => ("delivered", now, None, tx),
-                Err(error) if attempts >= MAX_ATTEMPTS => ("dead", now, Some(error), None),
+                Ok(tx) => ("delivered", finished, None, tx),
+                Err(error) if attempts >= MAX_ATTEMPTS => ("dead", finished, Some(error), None),
                 Err(error) => ("pending", now + Self::backoff_ms(attempts), Some(error), None),
             };
             match (&error, state) {
@@ -154,7 +157,7 @@ impl DeliveryJob {
             .bind(attempts)
             .bind(next_at)
             .bind(error.as_deref())
-            .bind((state == "delivered").then_some(now))
+            .bind((state == "delivered").then_some(finished))
             .bind(&id)
             .bind(&self.owner)
             .execute(tx.conn())

@@ -234,6 +234,40 @@ async fn leak_test(engine: Engine, captured: &Captured, traces: &Traces) {
     assert_eq!(filed.status(), 201);
     let receipt: serde_json::Value = filed.json().await.unwrap();
     let report_id = receipt["report"]["id"].as_str().unwrap().to_owned();
+    // Every time the submissions wrote — the reports and their timelines, the outbox and
+    // its bookkeeping, the consumers' rows — is a whole hour, and so dates nothing finer.
+    app.settled().await;
+    let submitted: Vec<String> = dump(&app).await.difference(&before).cloned().collect();
+    // Deadlines are counted from the hour (to the end of a working day, a warning at a
+    // share of the time), so they are not whole hours themselves: they are checked to be
+    // the same for both reports, filed at different moments of the same hour.
+    let ids: Vec<&str> = submitted
+        .iter()
+        .filter(|line| line.starts_with("outbox|"))
+        .filter_map(|line| line.split("\"report_id\":\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let timers_of = |id: &str| -> std::collections::BTreeSet<String> {
+        submitted
+            .iter()
+            .filter(|line| line.starts_with("report_timers|") && line.contains(id))
+            .map(|line| line.replace(id, ""))
+            .collect()
+    };
+    assert_eq!(timers_of(ids[0]).len(), 4);
+    assert_eq!(timers_of(ids[0]), timers_of(ids[1]), "deadlines from the hour alone");
+    let exact: Vec<&String> = submitted
+        .iter()
+        .filter(|line| !line.starts_with("report_timers|"))
+        .filter(|line| {
+            line.split('|').any(|field| {
+                field
+                    .parse::<i64>()
+                    .is_ok_and(|ms| (1_500_000_000_000..2_500_000_000_000).contains(&ms) && ms % 3_600_000 != 0)
+            })
+        })
+        .collect();
+    assert!(exact.is_empty(), "times finer than the hour: {exact:#?}");
     // The department acts on it, so the consumers write too.
     let pu = {
         let claims = warga_auth::AccessClaims {
