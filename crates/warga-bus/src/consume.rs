@@ -28,6 +28,24 @@ pub(crate) enum Finish {
 }
 
 impl Finish {
+    /// [`Finish::apply`] for a batch: one statement per [`crate::STATEMENT_ROWS`] events.
+    async fn apply_many(self, tx: &mut Tx, consumer: &str, event_ids: &[&str]) -> Result<(), StoreError> {
+        if let Finish::DeleteDelivery = self {
+            for chunk in event_ids.chunks(crate::STATEMENT_ROWS) {
+                let sql = format!(
+                    "DELETE FROM event_deliveries WHERE consumer = $1 AND event_id IN ({})",
+                    crate::placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(&sql).bind(consumer);
+                for event_id in chunk {
+                    query = query.bind(*event_id);
+                }
+                query.execute(tx.conn()).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn apply(self, tx: &mut Tx, consumer: &str, event_id: &str) -> Result<(), StoreError> {
         match self {
             Finish::Nothing => Ok(()),
@@ -110,6 +128,10 @@ pub(crate) async fn process_batch(
     let started = std::time::Instant::now();
     let mut tx = store.begin().await?;
     let mut fresh_count = 0u64;
+    // The processed-event records of the whole batch first (one statement per
+    // STATEMENT_ROWS events): the ones written are the events not yet processed.
+    let ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
+    let mut fresh = record_processed_many(&mut tx, consumer, &ids).await?;
     for envelope in envelopes {
         let span = tracing::info_span!(
             "consume",
@@ -121,16 +143,17 @@ pub(crate) async fn process_batch(
         );
         warga_telemetry::set_parent_from_traceparent(&span, envelope.traceparent.as_deref());
         async {
-            if record_processed(&mut tx, consumer, envelope.id.as_str()).await? {
+            // Removed when handled: the same event twice in a batch is handled once.
+            if fresh.remove(envelope.id.as_str()) {
                 fresh_count += 1;
                 handler.handle(&mut tx, envelope).await?;
             }
-            finish.apply(&mut tx, consumer, envelope.id.as_str()).await?;
             Ok::<(), HandlerError>(())
         }
         .instrument(span)
         .await?;
     }
+    finish.apply_many(&mut tx, consumer, &ids).await?;
     tx.commit().await?;
     // The histogram is per event: each event of the batch is observed at its share.
     let share = started.elapsed().as_secs_f64() / envelopes.len().max(1) as f64;
@@ -145,6 +168,34 @@ pub(crate) async fn process_batch(
         .with_label_values(&[consumer])
         .inc_by(envelopes.len() as u64 - fresh_count);
     Ok(())
+}
+
+/// Records that `consumer` processed each of `event_ids`; returns those it had not before.
+async fn record_processed_many(
+    tx: &mut Tx,
+    consumer: &str,
+    event_ids: &[&str],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut fresh = std::collections::HashSet::new();
+    let at = warga_core::time::hour_ceiling(warga_core::time::now_ms());
+    for chunk in event_ids.chunks(crate::STATEMENT_ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| format!("($1, ${}, $2)", 3 + i))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO processed_events (consumer, event_id, processed_at_ms) VALUES {values} \
+             ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
+        );
+        let mut query = sqlx::query(&sql).bind(consumer).bind(at);
+        for event_id in chunk {
+            query = query.bind(*event_id);
+        }
+        for row in query.fetch_all(tx.conn()).await? {
+            fresh.insert(sqlx::Row::get::<String, _>(&row, 0));
+        }
+    }
+    Ok(fresh)
 }
 
 /// Records that `consumer` processed `event_id`; `false` when it had already.

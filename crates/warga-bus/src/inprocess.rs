@@ -67,23 +67,30 @@ impl Publisher for FanOut {
             .collect();
         let now = warga_core::time::now_ms();
         let mut tx = store.begin().await?;
-        for row in batch {
-            for (consumer, topics) in &consumers {
-                if !topics.contains(&row.envelope.topic) {
-                    continue;
-                }
-                sqlx::query(
-                    "INSERT INTO event_deliveries (consumer, event_id, seq, attempts, next_attempt_at_ms, lease_until_ms) \
-                     VALUES ($1, $2, $3, 0, $4, 0) ON CONFLICT (consumer, event_id) DO NOTHING",
-                )
-                .bind(consumer)
-                .bind(row.envelope.id.as_str())
-                .bind(row.seq)
-                .bind(now)
-                .execute(tx.conn())
-                .await
-                .map_err(StoreError::from)?;
+        // One row per (consumer, event) owed, written a statement per STATEMENT_ROWS rows.
+        let owed: Vec<(&str, &OutboxRow)> = batch
+            .iter()
+            .flat_map(|row| {
+                consumers
+                    .iter()
+                    .filter(|(_, topics)| topics.contains(&row.envelope.topic))
+                    .map(move |(consumer, _)| (consumer.as_str(), row))
+            })
+            .collect();
+        for chunk in owed.chunks(crate::STATEMENT_ROWS) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${}, 0, $1, 0)", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO event_deliveries (consumer, event_id, seq, attempts, next_attempt_at_ms, lease_until_ms) \
+                 VALUES {values} ON CONFLICT (consumer, event_id) DO NOTHING"
+            );
+            let mut query = sqlx::query(&sql).bind(now);
+            for (consumer, row) in chunk {
+                query = query.bind(*consumer).bind(row.envelope.id.as_str()).bind(row.seq);
             }
+            query.execute(tx.conn()).await.map_err(StoreError::from)?;
         }
         let ids: Vec<&str> = batch.iter().map(|r| r.envelope.id.as_str()).collect();
         mark_published(&mut tx, &ids).await?;

@@ -40,6 +40,18 @@ pub use relay::Publisher;
 /// What a handler returns when it cannot apply an event now; the event is retried.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Rows written or named by one statement of the bus's bookkeeping: a batch costs a few
+/// statements, not a few per event (each statement is a round trip to the database).
+pub(crate) const STATEMENT_ROWS: usize = 200;
+
+/// `$first, $first+1, …`: `count` numbered placeholders.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A durable, idempotent consumer of events.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {

@@ -144,15 +144,20 @@ pub async fn unpublished(store: &Store, limit: u32) -> Result<Vec<OutboxRow>, Bu
         .collect()
 }
 
-/// Marks rows published inside an open transaction.
+/// Marks rows published inside an open transaction: one statement per
+/// [`crate::STATEMENT_ROWS`] rows.
 pub(crate) async fn mark_published(tx: &mut warga_store::Tx, event_ids: &[&str]) -> Result<(), StoreError> {
     let now = warga_core::time::hour_ceiling(warga_core::time::now_ms());
-    for event_id in event_ids {
-        sqlx::query("UPDATE outbox SET published_at_ms = $1 WHERE event_id = $2 AND published_at_ms IS NULL")
-            .bind(now)
-            .bind(*event_id)
-            .execute(tx.conn())
-            .await?;
+    for chunk in event_ids.chunks(crate::STATEMENT_ROWS) {
+        let sql = format!(
+            "UPDATE outbox SET published_at_ms = $1 WHERE published_at_ms IS NULL AND event_id IN ({})",
+            crate::placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for event_id in chunk {
+            query = query.bind(*event_id);
+        }
+        query.execute(tx.conn()).await?;
     }
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! A report's timeline: every status change and comment, in order (`report_events`).
 
-use sqlx::Row;
 use warga_store::{StoreError, Tx};
 
 use crate::error::ReportsError;
@@ -28,18 +27,12 @@ pub async fn append_step(
             .await
             .map_err(StoreError::from)?;
     }
-    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM report_events WHERE report_id = $1")
-        .bind(report_id)
-        .fetch_one(tx.conn())
-        .await
-        .map_err(StoreError::from)?
-        .get(0);
+    // The next number is taken in the insert itself: one statement.
     sqlx::query(
         "INSERT INTO report_events (report_id, seq, status, note, internal, actor, department, at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7 FROM report_events WHERE report_id = $1",
     )
     .bind(report_id)
-    .bind(seq)
     .bind(status)
     .bind(note)
     .bind(i64::from(internal))
