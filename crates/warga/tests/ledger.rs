@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
 use std::time::Duration;
 
 use serde_json::Value;
@@ -45,29 +46,55 @@ fn network_file(dir: &Path) -> (PathBuf, BTreeMap<String, (SocketAddr, SocketAdd
     (path, nodes)
 }
 
-fn start(network: &Path, crypto: &Path, name: &str, data: &Path, log: &Path) -> Child {
+/// A node's process, killed when dropped: a test that fails leaves no orderer or peer
+/// running behind it.
+struct Process(Child);
+
+impl std::ops::Deref for Process {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(network: &Path, crypto: &Path, name: &str, data: &Path, log: &Path) -> Process {
     let log = std::fs::File::create(log).unwrap();
-    Command::new(BIN)
-        .args([
-            "orderer",
-            "--network",
-            network.to_str().unwrap(),
-            "--crypto",
-            crypto.to_str().unwrap(),
-        ])
-        .args([
-            "--name",
-            name,
-            "--channel",
-            "bpjs-main",
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .env("WARGA_TELEMETRY__LOG_LEVEL", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    Process(
+        Command::new(BIN)
+            .args([
+                "orderer",
+                "--network",
+                network.to_str().unwrap(),
+                "--crypto",
+                crypto.to_str().unwrap(),
+            ])
+            .args([
+                "--name",
+                name,
+                "--channel",
+                "bpjs-main",
+                "--data",
+                data.to_str().unwrap(),
+            ])
+            .env("WARGA_TELEMETRY__LOG_LEVEL", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// A client of the nodes' operations endpoints (HTTPS, trusting the network's TLS CAs).
@@ -114,7 +141,7 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
     let work = tempfile::tempdir().unwrap();
     let (network, addresses) = network_file(work.path());
     let names = ["orderer0", "orderer1", "orderer2"];
-    let mut children: BTreeMap<u64, Child> = BTreeMap::new();
+    let mut children: BTreeMap<u64, Process> = BTreeMap::new();
     for (i, name) in names.iter().enumerate() {
         let data = work.path().join(name);
         let log = work.path().join(format!("{name}.log"));
@@ -273,7 +300,7 @@ struct Orderers {
     peer_ops: SocketAddr,
     leader_name: &'static str,
     http: reqwest::Client,
-    children: Vec<Child>,
+    children: Vec<Process>,
 }
 
 async fn three_orderers(work: &Path, crypto: &Path) -> Orderers {
@@ -305,35 +332,37 @@ async fn three_orderers(work: &Path, crypto: &Path) -> Orderers {
     }
 }
 
-fn start_peer(network: &Path, crypto: &Path, data: &Path, log: &Path) -> Child {
+fn start_peer(network: &Path, crypto: &Path, data: &Path, log: &Path) -> Process {
     start_peer_with(network, crypto, data, log, &[])
 }
 
-fn start_peer_with(network: &Path, crypto: &Path, data: &Path, log: &Path, env: &[(&str, &str)]) -> Child {
+fn start_peer_with(network: &Path, crypto: &Path, data: &Path, log: &Path, env: &[(&str, &str)]) -> Process {
     let log = std::fs::File::create(log).unwrap();
-    Command::new(BIN)
-        .envs(env.iter().copied())
-        .args([
-            "peer",
-            "--network",
-            network.to_str().unwrap(),
-            "--crypto",
-            crypto.to_str().unwrap(),
-        ])
-        .args([
-            "--org",
-            "BPJS",
-            "--name",
-            "peer0",
-            "--channel",
-            "bpjs-main",
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    Process(
+        Command::new(BIN)
+            .envs(env.iter().copied())
+            .args([
+                "peer",
+                "--network",
+                network.to_str().unwrap(),
+                "--crypto",
+                crypto.to_str().unwrap(),
+            ])
+            .args([
+                "--org",
+                "BPJS",
+                "--name",
+                "peer0",
+                "--channel",
+                "bpjs-main",
+                "--data",
+                data.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
 }
 
 async fn wait_height(http: &reqwest::Client, operations: SocketAddr, height: u64) {
@@ -604,25 +633,27 @@ async fn a_network_of_processes_survives_a_leader_kill_under_load() {
             &dir.join("orderers").join(format!("{leader_name}.orderer.warga.local")),
             &work.path().join("orderer-restarted.log"),
         ),
-        Command::new(BIN)
-            .args(["peer", "--network"])
-            .arg(&network_path)
-            .arg("--crypto")
-            .arg(&crypto)
-            .args([
-                "--org",
-                "Puskesmas",
-                "--name",
-                "peer0",
-                "--channel",
-                "bpjs-main",
-                "--data",
-            ])
-            .arg(dir.join("peers").join(puskesmas_host))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        Process(
+            Command::new(BIN)
+                .args(["peer", "--network"])
+                .arg(&network_path)
+                .arg("--crypto")
+                .arg(&crypto)
+                .args([
+                    "--org",
+                    "Puskesmas",
+                    "--name",
+                    "peer0",
+                    "--channel",
+                    "bpjs-main",
+                    "--data",
+                ])
+                .arg(dir.join("peers").join(puskesmas_host))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ),
     ];
     let height = bpjs.info().await.unwrap().height;
     wait_height(&http, orderer_addresses[leader_name].1, height).await;
@@ -765,7 +796,7 @@ async fn a_peer_crashing_inside_a_commit_recovers_a_whole_ledger() {
 }
 
 /// Sends SIGTERM and waits (at most 30 s) for the process to exit.
-async fn terminate(mut child: Child) -> std::process::ExitStatus {
+async fn terminate(mut child: Process) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     tokio::task::spawn_blocking(move || child.wait().unwrap())
@@ -837,6 +868,25 @@ fn signal(pid: u32, which: &str) {
     assert!(status.success(), "kill -{which} {pid}");
 }
 
+/// A process frozen with SIGSTOP, thawed (SIGCONT) when dropped: a failing test leaves no
+/// stopped process behind, which could never notice its parent is gone.
+struct Frozen(u32);
+
+impl Frozen {
+    fn freeze(pid: u32) -> Frozen {
+        signal(pid, "STOP");
+        Frozen(pid)
+    }
+
+    fn thaw(self) {}
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
+    }
+}
+
 /// A frozen orderer (SIGSTOP for 30 s: alive, answering nothing) does not stop ordering,
 /// whoever it is — each of the three in turn, so the leader, a follower and the first in the
 /// network file all take their turn — under load from eight clients: commits go on within
@@ -886,7 +936,7 @@ async fn a_frozen_orderer_does_not_stop_ordering() {
             "follower"
         };
         let pid = pids[&format!("{name}.orderer.warga.local")];
-        signal(pid, "STOP");
+        let frozen = Frozen::freeze(pid);
         let frozen_at = tokio::time::Instant::now();
         let until = frozen_at + FREEZE;
         // Eight clients submit back to back for as long as it is frozen; every submission
@@ -936,7 +986,7 @@ async fn a_frozen_orderer_does_not_stop_ordering() {
             stopped < Duration::from_secs(12),
             "{name} ({role}) frozen: ordering stopped for {stopped:?}"
         );
-        signal(pid, "CONT");
+        frozen.thaw();
         // It catches up: its own block stream delivers the newest block ordered meanwhile.
         let newest = bpjs.info().await.unwrap().height - 1;
         let host = format!("{name}.orderer.warga.local");
