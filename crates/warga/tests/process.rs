@@ -245,6 +245,7 @@ fn every_command_has_help() {
         &["registry", "import"],
         &["bench"],
         &["bench", "registry"],
+        &["bench", "reports"],
         &["ledger"],
         &["ledger", "network", "check"],
         &["ledger", "crypto", "generate"],
