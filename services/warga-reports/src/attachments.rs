@@ -58,6 +58,8 @@ pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Vec<u8>, modified_ms: i64) -> std::io::Result<()>;
     async fn get(&self, key: &str) -> std::io::Result<Vec<u8>>;
     async fn delete(&self, key: &str) -> std::io::Result<()>;
+    /// Every file: its key and when it was written (ms since the epoch).
+    async fn list(&self) -> std::io::Result<Vec<(String, i64)>>;
 }
 
 /// Files under a directory, written atomically (a temporary file, synced, then renamed).
@@ -105,6 +107,34 @@ impl BlobStore for DiskBlobs {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+
+    async fn list(&self) -> std::io::Result<Vec<(String, i64)>> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            let Ok(dirs) = std::fs::read_dir(&root) else {
+                return Ok(out);
+            };
+            for dir in dirs {
+                for file in std::fs::read_dir(dir?.path())? {
+                    let file = file?;
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    // Keys only (a `.part` file is a write in progress).
+                    if check_key(&name).is_err() {
+                        continue;
+                    }
+                    let modified = file.metadata()?.modified()?;
+                    let ms = modified
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                    out.push((name, ms));
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 }
 
@@ -202,6 +232,26 @@ impl BlobStore for S3Blobs {
             Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
             Err(error) => Err(object_error(error)),
         }
+    }
+
+    async fn list(&self) -> std::io::Result<Vec<(String, i64)>> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        let prefix = (!self.prefix.is_empty()).then(|| object_store::path::Path::from(self.prefix.as_str()));
+        let objects: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(prefix.as_ref())
+            .try_collect()
+            .await
+            .map_err(object_error)?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|meta| {
+                let key = meta.location.filename()?.to_owned();
+                check_key(&key).ok()?;
+                Some((key, meta.last_modified.timestamp_millis()))
+            })
+            .collect())
     }
 }
 
@@ -350,6 +400,62 @@ pub async fn attach(
             written.discard().await;
             Err(error)
         }
+    }
+}
+
+/// Files left by writes whose transaction never committed — a photo written after its
+/// deadline had passed, a process killed between the write and the commit — are removed
+/// once older than `older_than_ms` and named by no report. Returns how many.
+pub async fn sweep(platform: &Platform, older_than_ms: i64) -> Result<usize, ReportsError> {
+    let store = blobs(platform)?;
+    let cutoff = platform.clock.now_ms() - older_than_ms;
+    let listed = store
+        .list()
+        .await
+        .map_err(|e| ReportsError::Unavailable(format!("listing the photo store: {e}")))?;
+    let mut removed = 0;
+    for (key, modified_ms) in listed {
+        if modified_ms >= cutoff {
+            continue;
+        }
+        let named: i64 = sqlx::query("SELECT COUNT(*) FROM report_photos WHERE blob_key = $1")
+            .bind(&key)
+            .fetch_one(platform.store.reader())
+            .await
+            .map_err(StoreError::from)?
+            .get(0);
+        if named == 0 {
+            store
+                .delete(&key)
+                .await
+                .map_err(|e| ReportsError::Unavailable(format!("removing an orphaned photo: {e}")))?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "orphaned photo files removed");
+    }
+    Ok(removed)
+}
+
+/// Removes orphaned photo files every hour (any replica; removing twice is harmless).
+pub struct PhotoSweepJob {
+    pub platform: Platform,
+}
+
+/// Files younger than this are never removed: their transaction may still be open.
+pub const ORPHAN_AGE_MS: i64 = 24 * 3_600_000;
+
+#[async_trait::async_trait]
+impl warga_http::Job for PhotoSweepJob {
+    fn name(&self) -> &'static str {
+        "reports-photo-sweep"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(3_600)
+    }
+    async fn run(&self) -> Result<usize, String> {
+        sweep(&self.platform, ORPHAN_AGE_MS).await.map_err(|e| e.to_string())
     }
 }
 

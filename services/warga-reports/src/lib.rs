@@ -207,7 +207,12 @@ impl Service for ReportsService {
             std::process::id(),
             warga_auth::random_token(6).unwrap_or_default()
         );
-        let mut jobs: Vec<Arc<dyn warga_http::Job>> = vec![Arc::new(sla::SlaJob::new(platform.clone(), owner.clone()))];
+        let mut jobs: Vec<Arc<dyn warga_http::Job>> = vec![
+            Arc::new(sla::SlaJob::new(platform.clone(), owner.clone())),
+            Arc::new(attachments::PhotoSweepJob {
+                platform: platform.clone(),
+            }),
+        ];
         match channels(platform) {
             Ok(channels) => jobs.push(Arc::new(deliveries::DeliveryJob::new(
                 platform.clone(),

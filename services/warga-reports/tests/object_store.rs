@@ -5,7 +5,7 @@
 //! for those who may see it, and not readable from the store without the keys; with the
 //! store frozen (SIGSTOP) a submission with a photo fails within its deadline as a 503
 //! problem with nothing recorded, and with the store dead likewise, while reports without
-//! photos are still accepted.
+//! photos are still accepted. An object no report names is swept once old enough.
 
 use std::io::{BufRead, BufReader, Cursor};
 use std::process::{Child, Command, Stdio};
@@ -264,6 +264,37 @@ async fn photos_in_an_object_store(engine: Engine) {
     .await;
     assert_eq!(response.status(), 201);
     let before = (count(&app, reports).await, count(&app, photos).await);
+
+    // An object no report names (a write whose transaction never committed) is removed by
+    // the sweep once it is old enough; the photos of reports stay.
+    let store = warga_reports::attachments::blobs(&app.platform).unwrap();
+    store.put("orphan-0123456789", b"sealed".to_vec(), 0).await.unwrap();
+    let age = warga_reports::attachments::ORPHAN_AGE_MS;
+    assert_eq!(
+        warga_reports::attachments::sweep(&app.platform, age).await.unwrap(),
+        0,
+        "too young"
+    );
+    app.clock.advance_ms(age + 3_600_000);
+    assert!(warga_reports::attachments::sweep(&app.platform, age).await.unwrap() >= 1);
+    let left: Vec<String> = store.list().await.unwrap().into_iter().map(|(key, _)| key).collect();
+    assert!(!left.contains(&"orphan-0123456789".to_owned()));
+    let named: Vec<String> = {
+        use sqlx::Row;
+        sqlx::query("SELECT blob_key FROM report_photos")
+            .fetch_all(app.platform.store.reader())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    assert!(
+        named.iter().all(|key| left.contains(key)),
+        "every photo of a report kept"
+    );
+    let response = get(&app, &format!("/api/v1/reports/{id}/photos/1"), Some(&citizen)).await;
+    assert_eq!(response.status(), 200);
 
     // Dead: refused at once, nothing recorded; a report without photos is still accepted.
     drop(server);

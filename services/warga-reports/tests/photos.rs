@@ -374,6 +374,24 @@ async fn photos_of_reports(engine: Engine) {
         before,
         "nothing stored of a refused submission"
     );
+
+    // A file no report names is swept once it is old enough; the reports' photos stay.
+    let store = warga_reports::attachments::blobs(&app.platform).unwrap();
+    let now = warga_core::time::Clock::now_ms(&app.clock);
+    store.put("orphan-0123456789", b"sealed".to_vec(), now).await.unwrap();
+    let age = warga_reports::attachments::ORPHAN_AGE_MS;
+    assert_eq!(
+        warga_reports::attachments::sweep(&app.platform, age).await.unwrap(),
+        0,
+        "too young"
+    );
+    app.clock.advance_ms(age + 3_600_000);
+    assert_eq!(warga_reports::attachments::sweep(&app.platform, age).await.unwrap(), 1);
+    assert_eq!(
+        i64::try_from(stored_files(&app).len()).unwrap(),
+        count(&app, "SELECT COUNT(*) FROM report_photos").await,
+        "every report's photo kept, the orphan gone"
+    );
 }
 
 #[tokio::test]
