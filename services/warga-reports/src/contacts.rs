@@ -166,21 +166,14 @@ pub async fn get(platform: &Platform, subject: &str) -> Result<Contact, ReportsE
     })
 }
 
-/// Whether the reporter wants messages by `channel` (`sms`, `email`), read in the
-/// consumer's transaction.
-pub async fn wants(tx: &mut Tx, subject: &str, channel: &str) -> Result<bool, StoreError> {
-    let column = match channel {
-        "sms" => "phone_sealed",
-        "email" => "email_sealed",
-        _ => return Ok(false),
-    };
-    let row = sqlx::query(&format!(
-        "SELECT COUNT(*) FROM report_contacts WHERE subject = $1 AND {column} IS NOT NULL"
-    ))
-    .bind(subject)
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(row.get::<i64, _>(0) > 0)
+/// Whether the reporter wants messages by SMS and by e-mail, read in the consumer's
+/// transaction.
+pub async fn wants(tx: &mut Tx, subject: &str) -> Result<(bool, bool), StoreError> {
+    let row = sqlx::query("SELECT COUNT(phone_sealed), COUNT(email_sealed) FROM report_contacts WHERE subject = $1")
+        .bind(subject)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok((row.get::<i64, _>(0) > 0, row.get::<i64, _>(1) > 0))
 }
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ use crate::error::ReportsError;
 /// Writes, in the consumer's transaction, one delivery of `text` per channel the reporter
 /// chose; the event's id makes each one once whatever the bus redelivers.
 pub async fn enqueue(tx: &mut Tx, event: &Envelope, reporter: &str, text: &str) -> Result<(), StoreError> {
-    for channel in ["sms", "email"] {
-        if !crate::contacts::wants(tx, reporter, channel).await? {
+    let (sms, email) = crate::contacts::wants(tx, reporter).await?;
+    for (channel, wanted) in [("sms", sms), ("email", email)] {
+        if !wanted {
             continue;
         }
         sqlx::query(
@@ -38,6 +39,14 @@ pub async fn enqueue(tx: &mut Tx, event: &Envelope, reporter: &str, text: &str) 
         .await?;
     }
     Ok(())
+}
+
+/// The recipient's contact as it is now (one removed since the message was written is
+/// not used).
+async fn contact_of(platform: &Platform, due: &Due) -> Result<crate::contacts::Contact, String> {
+    crate::contacts::get(platform, due.recipient.as_deref().unwrap_or_default())
+        .await
+        .map_err(|e| format!("reading the reporter's contact: {e}"))
 }
 
 /// SMS through the population service's provider.
@@ -62,9 +71,7 @@ impl Channel for SmsChannel {
     }
 
     async fn send(&self, platform: &Platform, due: &Due) -> Result<Option<Tx>, String> {
-        let contact = crate::contacts::get(platform, due.recipient.as_deref().unwrap_or_default())
-            .await
-            .map_err(|e| format!("reading the reporter's contact: {e}"))?;
+        let contact = contact_of(platform, due).await?;
         // A number removed since the message was written is not used.
         let Some(phone) = contact.phone else {
             return Ok(None);
@@ -118,9 +125,7 @@ impl Channel for EmailChannel {
 
     async fn send(&self, platform: &Platform, due: &Due) -> Result<Option<Tx>, String> {
         use lettre::AsyncTransport;
-        let contact = crate::contacts::get(platform, due.recipient.as_deref().unwrap_or_default())
-            .await
-            .map_err(|e| format!("reading the reporter's contact: {e}"))?;
+        let contact = contact_of(platform, due).await?;
         let Some(email) = contact.email else {
             return Ok(None);
         };
