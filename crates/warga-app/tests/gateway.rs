@@ -103,6 +103,10 @@ async fn replicas_sharing_redis_share_the_budget() {
         .await
         .unwrap();
     assert_eq!(first.platform.limiter.backend_name(), "redis");
+    // One deployment, one time: each test app's manual clock starts at the wall clock when it
+    // is made, and a budget refills with time, so the replicas' clocks are made to agree.
+    use warga_core::time::Clock as _;
+    first.clock.advance_ms(second.clock.now_ms() - first.clock.now_ms());
     // The same subject on both replicas (each trusts its own keys; the budget is per subject).
     let on_first = user_token(&first, "shared-user").await;
     let on_second = user_token(&second, "shared-user").await;
