@@ -24,6 +24,13 @@ use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_warga");
 
+/// The tests of this file start whole networks of processes on the same two cores. Raft's
+/// election timeout (1 s in the example network) holds only while a node is scheduled within
+/// it, so the test that freezes orderers and measures how long ordering stops runs alone
+/// (write), the others beside each other (read): its figures are those of one network under
+/// its own load, not of six networks fighting for the cores.
+static NETWORKS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// The example network with every address moved to a port reserved for the node that will
 /// bind it.
 fn network_file(dir: &Path) -> (PathBuf, BTreeMap<String, (SocketAddr, SocketAddr)>) {
@@ -136,6 +143,7 @@ fn tls(net: &TestNetwork, dir: &Path, server: bool) -> TlsMaterial {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
+    let _beside_others = NETWORKS.read().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut net = TestNetwork::new();
     let work = tempfile::tempdir().unwrap();
@@ -380,6 +388,7 @@ async fn wait_height(http: &reqwest::Client, operations: SocketAddr, height: u64
 /// passes `warga ledger verify`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_process_commits_survives_sigkill_and_its_ledger_verifies() {
+    let _beside_others = NETWORKS.read().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut net = TestNetwork::new();
     let work = tempfile::tempdir().unwrap();
@@ -553,6 +562,7 @@ fn sigkill(pid: u32) {
 /// block hash at every height.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_of_processes_survives_a_leader_kill_under_load() {
+    let _beside_others = NETWORKS.read().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let work = tempfile::tempdir().unwrap();
     let NetworkUp {
@@ -747,6 +757,7 @@ fn verify_ledger(network: &Path, crypto: &Path, peer_data: &Path) -> String {
 /// ledger is whole at block 2; restarted, it catches up and `warga ledger verify` passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_crashing_inside_a_commit_recovers_a_whole_ledger() {
+    let _beside_others = NETWORKS.read().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut net = TestNetwork::new();
     let work = tempfile::tempdir().unwrap();
@@ -809,6 +820,7 @@ async fn terminate(mut child: Process) -> std::process::ExitStatus {
 /// orderer, restarted from its disk, rejoins at the height it had.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_orderer_and_peer_processes_cleanly() {
+    let _beside_others = NETWORKS.read().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut net = TestNetwork::new();
     let work = tempfile::tempdir().unwrap();
@@ -896,6 +908,7 @@ impl Drop for Frozen {
 /// catches up after SIGCONT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_orderer_does_not_stop_ordering() {
+    let _alone = NETWORKS.write().await;
     /// How long each orderer stays frozen (SIGSTOP), as a stuck process would.
     const FREEZE: Duration = Duration::from_secs(30);
     let _ = rustls::crypto::ring::default_provider().install_default();
