@@ -45,21 +45,24 @@ pub struct AuditRecord<'a> {
 }
 
 pub(crate) async fn append(conn: &mut sqlx::AnyConnection, record: &AuditRecord<'_>) -> Result<(), StoreError> {
+    insert(record).execute(conn).await?;
+    Ok(())
+}
+
+/// The insert of `record`, for [`crate::Tx::execute_all`].
+pub fn insert(record: &AuditRecord<'_>) -> crate::Statement {
     sqlx::query(
         "INSERT INTO audit_log (id, at_ms, actor, action, target, outcome, trace_id, details) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(warga_core::EventId::new().as_str())
+    .bind(warga_core::EventId::new().as_str().to_owned())
     .bind(warga_core::time::now_ms())
-    .bind(record.actor)
-    .bind(record.action)
-    .bind(record.target)
+    .bind(record.actor.to_owned())
+    .bind(record.action.to_owned())
+    .bind(record.target.to_owned())
     .bind(record.outcome.as_str())
     .bind(warga_telemetry::current_trace_id())
     .bind(record.details.as_ref().map(|d| d.to_string()))
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Appends a record in a transaction of its own (for refused or failed attempts).

@@ -235,6 +235,44 @@ async fn sqlite_pragmas(conn: &mut AnyConnection, read_only: bool) -> Result<(),
     Ok(())
 }
 
+/// A statement with its parameters bound to owned values, for [`Tx::execute_all`].
+pub type Statement = sqlx::query::Query<'static, Any, sqlx::any::AnyArguments<'static>>;
+
+/// `sql` with every `$n` parameter outside quotes raised by `offset`.
+fn renumber(sql: &str, offset: usize) -> String {
+    if offset == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                out.push('$');
+                out.push_str(&(n + offset).to_string());
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 /// A write transaction. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
@@ -284,6 +322,65 @@ impl Tx {
     /// Appends an audit record in this transaction.
     pub async fn audit(&mut self, record: &audit::AuditRecord<'_>) -> Result<(), StoreError> {
         audit::append(self.conn(), record).await
+    }
+
+    /// The insert that [`Tx::append_event`] runs, for [`Tx::execute_all`].
+    pub fn event_insert<E: Event>(&mut self, event: &E) -> Statement {
+        let envelope = Envelope::new(
+            event,
+            warga_core::time::now_ms(),
+            warga_telemetry::current_traceparent(),
+        );
+        self.envelope_insert(&envelope)
+    }
+
+    /// The insert that [`Tx::append_envelope`] runs, for [`Tx::execute_all`]; the envelope
+    /// counts as appended (the relay is woken after the commit).
+    pub fn envelope_insert(&mut self, envelope: &Envelope) -> Statement {
+        self.events_appended += 1;
+        sqlx::query(
+            "INSERT INTO outbox (event_id, topic, version, payload, traceparent, occurred_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(envelope.id.as_str().to_owned())
+        .bind(envelope.topic.clone())
+        .bind(i64::from(envelope.version))
+        .bind(envelope.payload.to_string())
+        .bind(envelope.traceparent.clone())
+        .bind(envelope.occurred_at_ms)
+    }
+
+    /// Runs `statements` in order, in one round trip to SQLite's connection thread (one
+    /// multi-statement query whose parameters are renumbered); PostgreSQL runs them one by
+    /// one. For a transaction's writes that need no answer: each hop to the single SQLite
+    /// writer is time the writer is held while the task waits to be scheduled again.
+    /// Statements are warga's own SQL (`$n` parameters, no `$` inside literals).
+    pub async fn execute_all(&mut self, statements: Vec<Statement>) -> Result<(), StoreError> {
+        use sqlx::Execute as _;
+        match self.backend() {
+            Backend::Postgres => {
+                for statement in statements {
+                    statement.execute(self.conn()).await?;
+                }
+            }
+            Backend::Sqlite => {
+                let mut sql = String::new();
+                let mut arguments = sqlx::any::AnyArguments::default();
+                for mut statement in statements {
+                    let offset = arguments.values.0.len();
+                    sql.push_str(&renumber(statement.sql(), offset));
+                    sql.push_str(";\n");
+                    if let Some(mut own) = statement
+                        .take_arguments()
+                        .map_err(|e| StoreError::from(sqlx::Error::Encode(e)))?
+                    {
+                        arguments.values.0.append(&mut own.values.0);
+                    }
+                }
+                sqlx::query_with(&sql, arguments).execute(self.conn()).await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

@@ -166,6 +166,63 @@ async fn commit_with_events_wakes_the_relay(store: &Store) {
         .expect("woken");
 }
 
+/// Several statements in one call: each sees its own parameters (renumbered on SQLite, a
+/// literal `$1` left alone), in order, with the event counted as appended.
+async fn statements_run_together_in_order(store: &Store) {
+    let mut tx = store.begin().await.unwrap();
+    let note = |id: &str, body: &str, n: i64| {
+        sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, $2, $3)")
+            .bind(id.to_owned())
+            .bind(body.to_owned())
+            .bind(n)
+    };
+    let envelope = warga_core::Envelope::new(&NoteWritten { id: "t1".into() }, 1, None);
+    let event = tx.envelope_insert(&envelope);
+    tx.execute_all(vec![
+        note("t1", "costs $1", 1),
+        note("t2", "kedua", 2),
+        // Reads the rows written before it in the same call.
+        sqlx::query("UPDATE notes SET n = n + $1 WHERE id IN ($2, $3)")
+            .bind(10_i64)
+            .bind("t1".to_owned())
+            .bind("t2".to_owned()),
+        event,
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let rows = sqlx::query("SELECT id, body, n FROM notes WHERE id IN ('t1', 't2') ORDER BY id")
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    assert_eq!(
+        rows,
+        [("t1".into(), "costs $1".into(), 11), ("t2".into(), "kedua".into(), 12)]
+    );
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM outbox WHERE topic = 'test.note.written'").await,
+        1
+    );
+}
+
+/// A statement of the batch that fails fails the call, and the transaction rolled back
+/// leaves none of them.
+async fn a_failing_statement_fails_them_all(store: &Store) {
+    insert_note(store, "dup", "first").await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let err = tx
+        .execute_all(vec![
+            sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, 'x', 1)").bind("fresh".to_owned()),
+            sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, 'x', 1)").bind("dup".to_owned()),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    drop(tx);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM notes WHERE id = 'fresh'").await, 0);
+}
+
 async fn ping_fails_once_closed(store: &Store) {
     store.ping(Duration::from_secs(2)).await.unwrap();
     store.close().await;
@@ -206,6 +263,8 @@ behaviour_suite!(
     text_round_trips_exactly,
     numbered_parameters_can_repeat,
     commit_with_events_wakes_the_relay,
+    statements_run_together_in_order,
+    a_failing_statement_fails_them_all,
     ping_fails_once_closed,
 );
 

@@ -295,29 +295,6 @@ pub async fn submit(
     let reporter = (!anonymous).then(|| citizen.subject.clone());
     let latitude_e6 = (new.latitude * 1e6).round() as i64;
     let longitude_e6 = (new.longitude * 1e6).round() as i64;
-    let mut tx = platform.store.begin().await?;
-    sqlx::query(
-        "INSERT INTO reports (id, reporter, visibility, category, department, title, description, latitude_e6, \
-         longitude_e6, district, status, receipt_hash, upvotes, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, 0, $12, $12)",
-    )
-    .bind(&id)
-    .bind(reporter.as_deref())
-    .bind(new.visibility.as_str())
-    .bind(category.id)
-    .bind(category.department)
-    .bind(&title)
-    .bind(&description)
-    .bind(latitude_e6)
-    .bind(longitude_e6)
-    .bind(&new.district)
-    .bind(receipt_hash.as_deref())
-    .bind(now)
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?;
-    crate::timeline::append_step(&mut tx, &id, "submitted", None, false, None, None, now).await?;
-    crate::sla::set_timers(&mut tx, &config.sla, &id, category, now).await?;
     let event = ReportSubmitted {
         report_id: id.clone(),
         category: category.id.to_owned(),
@@ -325,21 +302,45 @@ pub async fn submit(
         district: new.district.clone(),
         visibility: new.visibility,
     };
+    let mut tx = platform.store.begin().await?;
+    // The report, its first step, its timers, the event and the audit record in one round
+    // trip (SQLite's one writer is held for each).
+    let mut writes = vec![
+        sqlx::query(
+            "INSERT INTO reports (id, reporter, visibility, category, department, title, description, latitude_e6, \
+             longitude_e6, district, status, receipt_hash, upvotes, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, 0, $12, $12)",
+        )
+        .bind(id.clone())
+        .bind(reporter.clone())
+        .bind(new.visibility.as_str())
+        .bind(category.id)
+        .bind(category.department)
+        .bind(title.clone())
+        .bind(description.clone())
+        .bind(latitude_e6)
+        .bind(longitude_e6)
+        .bind(new.district.clone())
+        .bind(receipt_hash.clone())
+        .bind(now),
+        crate::timeline::step_insert(&id, "submitted", None, false, None, None, now),
+        crate::sla::timers_insert(&config.sla, &id, category, now),
+    ];
     if anonymous {
         // No audit record (it would name the account), and an event with the coarse time
         // and no trace context (which would lead back to the request).
-        tx.append_envelope(&warga_core::Envelope::untraced(&event, now)).await?;
+        writes.push(tx.envelope_insert(&warga_core::Envelope::untraced(&event, now)));
     } else {
-        tx.audit(&AuditRecord {
+        writes.push(warga_store::audit::insert(&AuditRecord {
             actor: &citizen.audit_actor(),
             action: "reports.report.submit",
             target: &format!("report:{id}"),
             outcome: Outcome::Success,
             details: Some(serde_json::json!({ "category": category.id, "visibility": new.visibility.as_str() })),
-        })
-        .await?;
-        tx.append_event(&event).await?;
+        }));
+        writes.push(tx.event_insert(&event));
     }
+    tx.execute_all(writes).await?;
     if let Some(key) = idempotency_key {
         if anonymous {
             return Err(ReportsError::invalid("Idempotency-Key", "tidak untuk laporan anonim"));

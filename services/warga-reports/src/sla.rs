@@ -28,32 +28,22 @@ use crate::error::ReportsError;
 const LEASE_MS: i64 = 30_000;
 
 /// The timers of a report just filed.
-pub async fn set_timers(
-    tx: &mut Tx,
-    config: &SlaConfig,
-    report_id: &str,
-    category: &Category,
-    from_ms: i64,
-) -> Result<(), ReportsError> {
+/// The insert of a new report's four timers (one statement), for [`Tx::execute_all`].
+pub fn timers_insert(config: &SlaConfig, report_id: &str, category: &Category, from_ms: i64) -> warga_store::Statement {
     let calendar = Calendar::new(&config.yearly_holidays, &config.holidays, config.working_day_seconds);
     let response = calendar.deadline(from_ms, category.response_days);
     let resolution = calendar.deadline(from_ms, category.resolution_days);
     let warn = |due: i64| from_ms + (due - from_ms) * i64::from(config.warn_at_percent) / 100;
-    // The four in one statement.
     sqlx::query(
         "INSERT INTO report_timers (report_id, kind, due_at_ms, state) VALUES \
          ($1, 'response_warning', $2, 'pending'), ($1, 'response', $3, 'pending'), \
          ($1, 'resolution_warning', $4, 'pending'), ($1, 'resolution', $5, 'pending')",
     )
-    .bind(report_id)
+    .bind(report_id.to_owned())
     .bind(warn(response))
     .bind(response)
     .bind(warn(resolution))
     .bind(resolution)
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?;
-    Ok(())
 }
 
 /// Cancels the pending timers a step satisfies: `response` ones when a department acts,

@@ -27,20 +27,33 @@ pub async fn append_step(
             .await
             .map_err(StoreError::from)?;
     }
-    // The next number is taken in the insert itself: one statement.
+    tx.execute_all(vec![step_insert(
+        report_id, status, note, internal, actor, department, at_ms,
+    )])
+    .await?;
+    Ok(())
+}
+
+/// The insert of a step, numbered in the statement itself, for [`Tx::execute_all`]: on its
+/// own only in a transaction that wrote the report (no other can step it meanwhile).
+pub fn step_insert(
+    report_id: &str,
+    status: &str,
+    note: Option<&str>,
+    internal: bool,
+    actor: Option<&str>,
+    department: Option<&str>,
+    at_ms: i64,
+) -> warga_store::Statement {
     sqlx::query(
         "INSERT INTO report_events (report_id, seq, status, note, internal, actor, department, at_ms) \
          SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7 FROM report_events WHERE report_id = $1",
     )
-    .bind(report_id)
-    .bind(status)
-    .bind(note)
+    .bind(report_id.to_owned())
+    .bind(status.to_owned())
+    .bind(note.map(str::to_owned))
     .bind(i64::from(internal))
-    .bind(actor)
-    .bind(department)
+    .bind(actor.map(str::to_owned))
+    .bind(department.map(str::to_owned))
     .bind(at_ms)
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?;
-    Ok(())
 }
