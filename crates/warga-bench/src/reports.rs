@@ -210,7 +210,14 @@ async fn load(
                 }
                 None => request.json(&body),
             };
-            let status = request.send().await.map_or(0, |r| r.status().as_u16());
+            let status = match request.send().await {
+                Ok(response) => response.status().as_u16(),
+                Err(error) => {
+                    // No answer at all: say why (the table counts it as status 0).
+                    eprintln!("a report got no answer: {error:?}");
+                    0
+                }
+            };
             (status, from.elapsed().as_secs_f64() * 1000.0)
         });
     }

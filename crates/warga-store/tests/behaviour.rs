@@ -223,6 +223,62 @@ async fn a_failing_statement_fails_them_all(store: &Store) {
     assert_eq!(count(store, "SELECT COUNT(*) FROM notes WHERE id = 'fresh'").await, 0);
 }
 
+/// Many transactions at once (on SQLite, members of group commits): every committed one is
+/// stored and readable when its commit returns; one that fails or is dropped leaves nothing
+/// and does not take the others with it.
+async fn concurrent_transactions_commit_or_fail_alone(store: &Store) {
+    let tasks: Vec<_> = (0..120)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let id = format!("g{i}");
+                let mut tx = store.begin().await.unwrap();
+                sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, 'g', $2)")
+                    .bind(&id)
+                    .bind(i as i64)
+                    .execute(tx.conn())
+                    .await
+                    .unwrap();
+                match i % 3 {
+                    // Committed: readable from another connection as soon as commit returns.
+                    0 => {
+                        tx.commit().await.unwrap();
+                        let seen = sqlx::query("SELECT COUNT(*) FROM notes WHERE id = $1")
+                            .bind(&id)
+                            .fetch_one(store.reader())
+                            .await
+                            .unwrap()
+                            .get::<i64, _>(0);
+                        assert_eq!(seen, 1, "{id} committed but not readable");
+                    }
+                    // A failing statement, then dropped (an early return with `?`).
+                    1 => {
+                        let err = sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, 'again', 0)")
+                            .bind(&id)
+                            .execute(tx.conn())
+                            .await
+                            .unwrap_err();
+                        assert!(matches!(StoreError::from(err), StoreError::Conflict { .. }));
+                        drop(tx);
+                    }
+                    // Rolled back explicitly.
+                    _ => tx.rollback().await.unwrap(),
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(count(store, "SELECT COUNT(*) FROM notes WHERE body = 'g'").await, 40);
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM notes WHERE body = 'g' AND n % 3 <> 0").await,
+        0
+    );
+    // The writer is free again: a later transaction commits on its own.
+    insert_note(store, "after", "x").await.unwrap();
+}
+
 async fn ping_fails_once_closed(store: &Store) {
     store.ping(Duration::from_secs(2)).await.unwrap();
     store.close().await;
@@ -265,6 +321,7 @@ behaviour_suite!(
     commit_with_events_wakes_the_relay,
     statements_run_together_in_order,
     a_failing_statement_fails_them_all,
+    concurrent_transactions_commit_or_fail_alone,
     ping_fails_once_closed,
 );
 
