@@ -168,7 +168,7 @@ async fn citizens(target: &Target, count: usize) -> anyhow::Result<Vec<String>> 
 #[allow(clippy::too_many_arguments)]
 async fn load(
     target: &Target,
-    client: &reqwest::Client,
+    clients: &[reqwest::Client],
     tokens: &[String],
     name: String,
     first: usize,
@@ -193,7 +193,7 @@ async fn load(
         };
         let permit = limit.clone().acquire_owned().await;
         let (client, token, url, photo) = (
-            client.clone(),
+            clients[n % clients.len()].clone(),
             tokens[n % tokens.len()].clone(),
             url.clone(),
             photo.clone(),
@@ -352,6 +352,12 @@ pub async fn reports(bench: ReportsBench) -> Result<(), BenchError> {
 async fn run(bench: &ReportsBench, target: &mut Target, tokens: &[String], engine: &str) -> anyhow::Result<f64> {
     wait_ready(target).await?;
     let client = https_client(&target.cert)?;
+    // Each citizen on a phone of their own: a connection each, as the city's citizens would
+    // come (one shared HTTP/2 connection would run at its stream limit under the flood).
+    let clients = tokens
+        .iter()
+        .map(|_| https_client(&target.cert))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut loads = Vec::new();
     let mut first = 0;
     let mut accepted = 0i64;
@@ -379,7 +385,7 @@ async fn run(bench: &ReportsBench, target: &mut Target, tokens: &[String], engin
             bench.concurrency.max(1)
         };
         let photo = with_photo.then(|| picture.clone());
-        let mut measured = load(target, &client, tokens, name, first, count, rate, concurrency, photo).await;
+        let mut measured = load(target, &clients, tokens, name, first, count, rate, concurrency, photo).await;
         measured.photo = with_photo;
         first += count;
         accepted += measured.ok as i64;

@@ -18,6 +18,7 @@
 
 pub mod audit;
 mod error;
+mod group;
 pub mod migrate;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -65,6 +66,8 @@ struct Inner {
     /// Woken after a commit that appended events, so the relay publishes without waiting
     /// for its next poll.
     outbox_written: Notify,
+    /// SQLite's write transactions, committed in groups ([`group`]).
+    group: Option<group::GroupCommit>,
 }
 
 impl std::fmt::Debug for Store {
@@ -154,12 +157,15 @@ impl Store {
             }
         };
         tracing::debug!(backend = backend.name(), "database connected");
+        let group =
+            (backend == Backend::Sqlite).then(|| group::GroupCommit::new(writer.clone(), options.acquire_timeout));
         Ok(Store {
             inner: Arc::new(Inner {
                 backend,
                 writer,
                 reader,
                 outbox_written: Notify::new(),
+                group,
             }),
         })
     }
@@ -178,9 +184,13 @@ impl Store {
         &self.inner.writer
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction (on SQLite, a member of a group commit: its `commit`
+    /// returns once the group's transaction, holding its work, committed).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let inner = self.inner.writer.begin().await?;
+        let inner = match &self.inner.group {
+            Some(group) => TxConn::Member(group.begin().await?),
+            None => TxConn::Own(self.inner.writer.begin().await?),
+        };
         Ok(Tx {
             inner,
             events_appended: 0,
@@ -273,9 +283,15 @@ fn renumber(sql: &str, offset: usize) -> String {
     out
 }
 
+/// A transaction of its own (PostgreSQL), or a member of SQLite's group commit.
+enum TxConn {
+    Own(sqlx::Transaction<'static, Any>),
+    Member(group::Member),
+}
+
 /// A write transaction. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
-    inner: sqlx::Transaction<'static, Any>,
+    inner: TxConn,
     events_appended: usize,
     store: Store,
 }
@@ -283,7 +299,10 @@ pub struct Tx {
 impl Tx {
     /// The connection to run statements on: `query(..).execute(tx.conn())`.
     pub fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.inner
+        match &mut self.inner {
+            TxConn::Own(tx) => tx,
+            TxConn::Member(member) => member.conn(),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -389,7 +408,10 @@ impl Tx {
             events_appended,
             store,
         } = self;
-        inner.commit().await?;
+        match inner {
+            TxConn::Own(tx) => tx.commit().await?,
+            TxConn::Member(member) => member.commit().await?,
+        }
         if events_appended > 0 {
             store.notify_outbox_written();
         }
@@ -397,7 +419,10 @@ impl Tx {
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
-        self.inner.rollback().await?;
+        match self.inner {
+            TxConn::Own(tx) => tx.rollback().await?,
+            TxConn::Member(member) => member.rollback().await?,
+        }
         Ok(())
     }
 }
