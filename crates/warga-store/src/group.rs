@@ -44,6 +44,8 @@ pub(crate) struct Group {
 pub(crate) struct Member {
     guard: Option<OwnedMutexGuard<Group>>,
     waiting: Arc<AtomicUsize>,
+    /// Its savepoint is open (what a rollback undoes).
+    in_savepoint: bool,
 }
 
 impl GroupCommit {
@@ -60,32 +62,41 @@ impl GroupCommit {
     pub(crate) async fn begin(&self) -> Result<Member, StoreError> {
         let waiting = Waiting::new(self.waiting.clone(), self.state.clone());
         let locked = tokio::time::timeout(self.acquire_timeout, self.state.clone().lock_owned()).await;
-        let Ok(mut guard) = locked else {
+        let Ok(guard) = locked else {
             return Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut));
         };
         waiting.done();
+        // From here the member owns the turn: a begin that fails or is cancelled ends it
+        // through `finish` or the member's drop, so the group is never left open unattended.
         let mut member = Member {
-            guard: None,
+            guard: Some(guard),
             waiting: self.waiting.clone(),
+            in_savepoint: false,
         };
-        if guard.conn.is_none() {
+        if let Err(error) = self.start(&mut member).await {
+            member.finish().await;
+            return Err(error);
+        }
+        Ok(member)
+    }
+
+    async fn start(&self, member: &mut Member) -> Result<(), StoreError> {
+        let Some(group) = member.guard.as_mut() else {
+            return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
+        };
+        if group.conn.is_none() {
             let mut conn = match tokio::time::timeout(self.acquire_timeout, self.writer.acquire()).await {
                 Ok(conn) => conn?,
                 Err(_) => return Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
             };
             conn.execute("BEGIN").await?;
-            guard.conn = Some(conn);
+            group.conn = Some(conn);
         }
-        let started = match guard.conn.as_mut() {
-            Some(conn) => conn.execute("SAVEPOINT warga_member").await.map(|_| ()),
-            None => Ok(()),
-        };
-        member.guard = Some(guard);
-        if let Err(error) = started {
-            member.finish().await;
-            return Err(error.into());
+        if let Some(conn) = group.conn.as_mut() {
+            conn.execute("SAVEPOINT warga_member").await?;
+            member.in_savepoint = true;
         }
-        Ok(member)
+        Ok(())
     }
 }
 
@@ -99,22 +110,28 @@ impl Member {
     }
 
     /// Releases this member's savepoint and waits until the shared transaction committed.
+    /// The release and the commit run on a task of their own: a caller that stops waiting
+    /// (a cancelled request) cannot leave the group half-way through its commit.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         let (told, outcome) = oneshot::channel();
         let Some(mut guard) = self.guard.take() else {
             return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
         };
-        let released = match guard.conn.as_mut() {
-            Some(conn) => conn.execute("RELEASE warga_member").await.map(|_| ()),
-            None => Err(sqlx::Error::PoolClosed),
-        };
-        if let Err(error) = released {
-            self.guard = Some(guard);
-            self.finish().await;
-            return Err(error.into());
-        }
-        guard.released.push(told);
-        pass_or_commit(guard, &self.waiting).await;
+        let waiting = self.waiting.clone();
+        tokio::spawn(async move {
+            let released = match guard.conn.as_mut() {
+                Some(conn) => conn.execute("RELEASE warga_member").await.map(|_| ()),
+                None => Err(sqlx::Error::PoolClosed),
+            };
+            match released {
+                Ok(()) => guard.released.push(told),
+                Err(error) => {
+                    roll_back_member(&mut guard).await;
+                    let _ = told.send(Err(error.to_string()));
+                }
+            }
+            pass_or_commit(guard, &waiting).await;
+        });
         match outcome.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(StoreError::Unavailable(sqlx::Error::Protocol(message))),
@@ -128,10 +145,19 @@ impl Member {
         Ok(())
     }
 
+    /// Rolls this member back and ends its turn, on a task of its own (which may commit the
+    /// group: a cancelled caller must not interrupt that).
     async fn finish(&mut self) {
         if let Some(mut guard) = self.guard.take() {
-            roll_back_member(&mut guard).await;
-            pass_or_commit(guard, &self.waiting).await;
+            let waiting = self.waiting.clone();
+            let in_savepoint = self.in_savepoint;
+            let _ = tokio::spawn(async move {
+                if in_savepoint {
+                    roll_back_member(&mut guard).await;
+                }
+                pass_or_commit(guard, &waiting).await;
+            })
+            .await;
         }
     }
 }
@@ -142,9 +168,12 @@ impl Drop for Member {
         // savepoint is rolled back and the group passed on or committed, on the runtime.
         if let Some(mut guard) = self.guard.take() {
             let waiting = self.waiting.clone();
+            let in_savepoint = self.in_savepoint;
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move {
-                    roll_back_member(&mut guard).await;
+                    if in_savepoint {
+                        roll_back_member(&mut guard).await;
+                    }
                     pass_or_commit(guard, &waiting).await;
                 });
             }

@@ -279,6 +279,24 @@ async fn concurrent_transactions_commit_or_fail_alone(store: &Store) {
     insert_note(store, "after", "x").await.unwrap();
 }
 
+/// A transaction that gives up waiting for the writer (its caller cancelled) leaves the one
+/// holding it free to commit, and the writer free afterwards.
+async fn a_cancelled_begin_strands_nothing(store: &Store) {
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query("INSERT INTO notes (id, body, n) VALUES ('held', 'x', 1)")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    if store.backend() == warga_store::Backend::Sqlite {
+        // The writer is held by `tx`: this one waits, and is cancelled while waiting.
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), store.begin()).await;
+        assert!(gave_up.is_err(), "a second writer got in while the first held it");
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(count(store, "SELECT COUNT(*) FROM notes WHERE id = 'held'").await, 1);
+    insert_note(store, "next", "x").await.unwrap();
+}
+
 async fn ping_fails_once_closed(store: &Store) {
     store.ping(Duration::from_secs(2)).await.unwrap();
     store.close().await;
@@ -322,6 +340,7 @@ behaviour_suite!(
     statements_run_together_in_order,
     a_failing_statement_fails_them_all,
     concurrent_transactions_commit_or_fail_alone,
+    a_cancelled_begin_strands_nothing,
     ping_fails_once_closed,
 );
 
