@@ -280,6 +280,17 @@ async fn submit(
         // The same key raced this request and won: answer with its report.
         Err(ReportsError::Store(warga_store::StoreError::Conflict { .. })) if key.is_some() => {
             let key = key.as_deref().unwrap_or_default();
+            // On SQLite the winner may still be in the group of transactions this one was
+            // in, not yet committed: an empty transaction's commit returns once that group
+            // committed, so the winner's report is then readable (and durable).
+            platform
+                .store
+                .begin()
+                .await
+                .map_err(ReportsError::from)?
+                .commit()
+                .await
+                .map_err(ReportsError::from)?;
             match reports::by_idempotency_key(&platform, &auth.0, key).await? {
                 Some(earlier) => Ok(replayed(earlier)),
                 None => Err(ApiError::Conflict("laporan dengan kunci ini sedang diproses".into())),
