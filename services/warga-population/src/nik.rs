@@ -5,6 +5,11 @@
 //! the day, and a serial number (never 0000). The century is not in the number: it is
 //! resolved against the registered birth date, with which the NIK must agree, as with the
 //! registered sex. Every failure has its own problem type and names the field at fault.
+//!
+//! A NIK is for life: it keeps the region codes in force when it was issued, also after the
+//! region was split or renumbered (Kalimantan Utara in 2012, the Papua provinces in 2022).
+//! Such a NIK is accepted by the former codes in the region table, and says where that
+//! region is today.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +78,50 @@ pub struct Nik {
     pub birth_year_2: u32,
     pub sex: Sex,
     pub serial: u32,
+    /// Where the NIK was issued, by the names its codes had: "District, Regency, Province".
+    pub issued_in: String,
+    /// Present when the NIK carries codes that were later replaced: the region today.
+    pub current: Option<CurrentRegion>,
+}
+
+/// Where a NIK was issued and, when its codes were later replaced, where that is today: what a
+/// resident's record shows beside the address (the NIK's region is where the number was
+/// issued, not where the person lives).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NikRegion {
+    pub issued_in: String,
+    pub current: Option<CurrentRegion>,
+}
+
+impl NikRegion {
+    /// The region of a registered NIK (validated when it was registered).
+    pub fn of(nik: &str, regions: &Regions) -> NikRegion {
+        match parse(nik, regions) {
+            Ok(parsed) => NikRegion {
+                issued_in: parsed.issued_in,
+                current: parsed.current,
+            },
+            Err(_) => NikRegion {
+                issued_in: regions.place_name(nik.get(..6).unwrap_or_default()),
+                current: None,
+            },
+        }
+    }
+}
+
+/// Where a region a NIK names by former codes is today.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CurrentRegion {
+    pub province: String,
+    pub regency: String,
+    /// Absent when the NIK's district digits are not in the shipped tables (the former
+    /// regencies of Kalimantan Timur that became Kalimantan Utara).
+    pub district: Option<String>,
+    /// "District, Regency, Province" under today's codes.
+    pub place: String,
+    /// The year of the change and the law that made it.
+    pub since: u16,
+    pub basis: String,
 }
 
 /// Why a NIK is refused. [`NikError::problem`] is the problem type's last segment,
@@ -150,12 +199,7 @@ pub fn parse(nik: &str, regions: &Regions) -> Result<Nik, NikError> {
     if regions.province(province).is_none() {
         return Err(NikError::UnknownProvince(province.to_owned()));
     }
-    if regions.regency(regency).is_none() {
-        return Err(NikError::UnknownRegency(regency.to_owned()));
-    }
-    if regions.district(district).is_none() {
-        return Err(NikError::UnknownDistrict(district.to_owned()));
-    }
+    let current = current_region(regions, regency, district)?;
     let coded_day = two_digits(&bytes[6..8]);
     let month = two_digits(&bytes[8..10]);
     let year_2 = two_digits(&bytes[10..12]);
@@ -184,7 +228,40 @@ pub fn parse(nik: &str, regions: &Regions) -> Result<Nik, NikError> {
         birth_year_2: year_2,
         sex,
         serial,
+        issued_in: regions.place_name(district),
+        current,
     })
+}
+
+/// `None` when the NIK's regency and district codes are in use; today's region when they are
+/// former codes; an error when they are neither.
+fn current_region(regions: &Regions, regency: &str, district: &str) -> Result<Option<CurrentRegion>, NikError> {
+    let regency_in_use = regions.regency(regency).is_some();
+    let former_regency = regions.former(regency);
+    if !regency_in_use && former_regency.is_none() {
+        return Err(NikError::UnknownRegency(regency.to_owned()));
+    }
+    if regions.district(district).is_some() {
+        return Ok(None);
+    }
+    let (former, district_now) = match (regions.former(district), former_regency) {
+        (Some(former), _) => (former, Some(former.successor.clone())),
+        // A former regency whose former districts are not listed: the digits cannot be checked.
+        (None, Some(former)) if !regions.knows_districts_of(regency) => (former, None),
+        _ => return Err(NikError::UnknownDistrict(district.to_owned())),
+    };
+    let regency_now = district_now
+        .as_deref()
+        .map_or(former.successor.as_str(), |d| &d[..4])
+        .to_owned();
+    Ok(Some(CurrentRegion {
+        province: regency_now[..2].to_owned(),
+        place: regions.place_name(district_now.as_deref().unwrap_or(&regency_now)),
+        regency: regency_now,
+        district: district_now,
+        since: former.year,
+        basis: former.basis.clone(),
+    }))
 }
 
 /// Parses `nik` and checks it against the registered birth date and sex.
@@ -237,7 +314,20 @@ pub fn check_invariants(data: &[u8]) -> bool {
             assert!(text.len() == NIK_DIGITS && text.bytes().all(|b| b.is_ascii_digit()));
             assert_eq!(&text[..6], nik.district);
             assert!(nik.district.starts_with(&nik.regency) && nik.regency.starts_with(&nik.province));
-            assert!(regions.district(&nik.district).is_some());
+            match &nik.current {
+                None => assert!(regions.district(&nik.district).is_some()),
+                Some(now) => {
+                    assert!(regions.district(&nik.district).is_none(), "a code in use is not former");
+                    assert!(regions.regency(&now.regency).is_some() && now.regency.starts_with(&now.province));
+                    match &now.district {
+                        Some(district) => {
+                            assert!(regions.district(district).is_some() && district.starts_with(&now.regency));
+                            assert_eq!(regions.former(&nik.district).map(|f| &f.successor), Some(district));
+                        }
+                        None => assert!(!regions.knows_districts_of(&nik.regency)),
+                    }
+                }
+            }
             assert!((1..=9999).contains(&nik.serial));
             let coded_day: u32 = text[6..8].parse().unwrap_or(0);
             let offset = if nik.sex == Sex::Female { 40 } else { 0 };
@@ -297,6 +387,8 @@ mod tests {
             .flat_map(|p| REGIONS.regencies_of(&p.code))
             .flat_map(|r| REGIONS.districts_of(&r.code))
             .map(|d| d.code)
+            // Former districts and regencies too (a Kalimantan Utara regency from before 2012).
+            .chain(["910201", "911336", "640401", "647399"].map(String::from))
             .collect();
         let mut accepted = 0;
         for round in 0..60_000 {
@@ -339,6 +431,52 @@ mod tests {
         );
         // The same date for a woman: day + 40.
         assert_eq!(parse("3171075203950004", &REGIONS).unwrap().sex, Sex::Female);
+    }
+
+    #[test]
+    fn niks_issued_before_a_split_are_accepted_with_todays_region() {
+        // Province level: Merauke was in Papua (91) until Papua Selatan (93) in 2022.
+        let merauke = parse("9101011203950004", &REGIONS).unwrap();
+        assert_eq!((merauke.province.as_str(), merauke.regency.as_str()), ("91", "9101"));
+        let now = merauke.current.unwrap();
+        assert_eq!((now.province.as_str(), now.regency.as_str()), ("93", "9301"));
+        assert_eq!(now.district.as_deref(), Some("930101"));
+        assert_eq!(now.since, 2022);
+        assert!(now.basis.starts_with("UU 14/2022"), "{}", now.basis);
+        assert!(
+            merauke.issued_in.ends_with("Kabupaten Merauke, Papua"),
+            "{}",
+            merauke.issued_in
+        );
+        assert!(now.place.ends_with("Kabupaten Merauke, Papua Selatan"), "{}", now.place);
+        // Regency and district renumbered: Kurulu, Jayawijaya, was 9102 03 and is 9501 02.
+        let kurulu = parse("9102035203950004", &REGIONS).unwrap();
+        assert_eq!(kurulu.current.unwrap().district.as_deref(), Some("950102"));
+        assert_eq!(kurulu.issued_in, "Kurulu, Kabupaten Jayawijaya, Papua");
+        // Kalimantan Utara (2012): the regency is known, its former districts are not listed.
+        let tarakan = parse("6473011203950004", &REGIONS).unwrap();
+        let now = tarakan.current.unwrap();
+        assert_eq!(
+            (now.province.as_str(), now.regency.as_str(), now.district),
+            ("65", "6571", None)
+        );
+        assert_eq!(now.place, "Kota Tarakan, Kalimantan Utara");
+        // A NIK whose codes are in use has no "current".
+        assert!(parse("3171071203950004", &REGIONS).unwrap().current.is_none());
+        // Unknown codes are still refused, former regencies included.
+        assert_eq!(
+            parse("9199011203950004", &REGIONS).unwrap_err(),
+            NikError::UnknownRegency("9199".into())
+        );
+        assert_eq!(
+            parse("9102991203950004", &REGIONS).unwrap_err(),
+            NikError::UnknownDistrict("910299".into()),
+            "Jayawijaya's former districts are listed: 99 is not one"
+        );
+        assert_eq!(
+            parse("6499011203950004", &REGIONS).unwrap_err(),
+            NikError::UnknownRegency("6499".into())
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Indonesia's administrative regions (38 provinces, their regencies and cities, and their
-//! districts), shipped with warga as data (see `data/regions/SOURCE.md`) and loaded once.
-//! Pure: no IO beyond parsing the tables compiled into the binary.
+//! districts), shipped with warga as data (see `data/regions/SOURCE.md`) and loaded once,
+//! with the former codes a NIK may still carry after a split or renumbering and their
+//! successors. Pure: no IO beyond parsing the tables compiled into the binary.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -14,12 +15,25 @@ pub struct Region {
     pub name: String,
 }
 
+/// A regency or district code no longer in use: what it was, and the code that replaced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Former {
+    pub name: String,
+    /// Today's code (same length) in the table.
+    pub successor: String,
+    /// The year of the change.
+    pub year: u16,
+    /// The law that made it, e.g. `UU 16/2022 (Papua Pegunungan)`.
+    pub basis: String,
+}
+
 /// The region table, keyed by code.
 #[derive(Debug, Default)]
 pub struct Regions {
     provinces: BTreeMap<String, String>,
     regencies: BTreeMap<String, String>,
     districts: BTreeMap<String, String>,
+    former: BTreeMap<String, Former>,
 }
 
 fn parse(csv: &str, digits: usize, table: &mut BTreeMap<String, String>) -> Result<(), String> {
@@ -60,6 +74,77 @@ impl Regions {
             return Err(format!("district {orphan} has no regency"));
         }
         Ok(regions)
+    }
+
+    /// Adds the former codes (`code,name,successor,year,basis`), checking that each is not
+    /// a code in use, that its successor is, and that a former district's regency is either
+    /// in use or former itself.
+    pub fn with_former(mut self, csv: &str) -> Result<Regions, String> {
+        for (number, line) in csv.lines().enumerate().skip(1) {
+            let at = |what: &str| format!("former line {}: {what}", number + 1);
+            let fields: Vec<&str> = line.splitn(5, ',').collect();
+            let [code, name, successor, year, basis] = fields[..] else {
+                return Err(at("not 5 fields"));
+            };
+            let in_use = |code: &str| match code.len() {
+                4 => self.regencies.contains_key(code),
+                6 => self.districts.contains_key(code),
+                _ => false,
+            };
+            if in_use(code) || successor.len() != code.len() || !in_use(successor) {
+                return Err(at(&format!(
+                    "{code} -> {successor} is not a former code and its successor"
+                )));
+            }
+            if code.len() == 6 && !in_use(&code[..4]) && !self.former.contains_key(&code[..4]) {
+                return Err(at(&format!("district {code} has no regency")));
+            }
+            let former = Former {
+                name: name.trim_matches('"').to_owned(),
+                successor: successor.to_owned(),
+                year: year.parse().map_err(|_| at("year"))?,
+                basis: basis.trim_matches('"').to_owned(),
+            };
+            if self.former.insert(code.to_owned(), former).is_some() {
+                return Err(at(&format!("code {code} twice")));
+            }
+        }
+        Ok(self)
+    }
+
+    /// A former regency or district code.
+    pub fn former(&self, code: &str) -> Option<&Former> {
+        self.former.get(code)
+    }
+
+    /// Whether the table lists the districts of `regency` (in use, or former with its
+    /// districts listed). The former regencies of Kalimantan Utara are listed without theirs.
+    pub fn knows_districts_of(&self, regency: &str) -> bool {
+        self.regencies.contains_key(regency)
+            || self
+                .former
+                .range(format!("{regency}00")..)
+                .next()
+                .is_some_and(|(code, _)| code.len() == 6 && code.starts_with(regency))
+    }
+
+    /// "District, Regency, Province" for a code of any level, in use or former; former
+    /// parts by their former names. Unknown parts are left out.
+    pub fn place_name(&self, code: &str) -> String {
+        let name = |code: Option<&str>| -> Option<&str> {
+            let code = code?;
+            match code.len() {
+                2 => self.province(code),
+                4 => self.regency(code),
+                _ => self.district(code),
+            }
+            .or_else(|| self.former(code).map(|f| f.name.as_str()))
+        };
+        [code.get(..6), code.get(..4), code.get(..2)]
+            .into_iter()
+            .filter_map(name)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn province(&self, code: &str) -> Option<&str> {
@@ -119,6 +204,7 @@ pub static REGIONS: LazyLock<Regions> = LazyLock::new(|| {
         include_str!("../data/regions/regencies.csv"),
         include_str!("../data/regions/districts.csv"),
     )
+    .and_then(|regions| regions.with_former(include_str!("../data/regions/former.csv")))
     .unwrap_or_else(|error| panic!("the shipped region table is invalid: {error}"))
 });
 
@@ -135,6 +221,32 @@ mod tests {
         assert_eq!(REGIONS.regencies_of("31").len(), 6, "five cities and Kepulauan Seribu");
         assert!(REGIONS.districts_of("3174").iter().any(|d| d.name == "Kebayoran Baru"));
         assert!(REGIONS.regencies_of("3").is_empty() && REGIONS.districts_of("317").is_empty());
+    }
+
+    #[test]
+    fn former_codes_lead_to_their_successors() {
+        let merauke = REGIONS.former("9101").unwrap();
+        assert_eq!((merauke.successor.as_str(), merauke.year), ("9301", 2022));
+        assert!(merauke.basis.starts_with("UU 14/2022"));
+        // Districts are matched by name: Jayawijaya's were renumbered in Papua Pegunungan.
+        let kurulu = REGIONS.former("910203").unwrap();
+        assert_eq!(REGIONS.district(&kurulu.successor), Some("Kurulu"));
+        assert_eq!(kurulu.successor, "950102");
+        assert_eq!(
+            REGIONS.former("911336").unwrap().successor,
+            "950334",
+            "Holuon is Holuwon"
+        );
+        assert_eq!(REGIONS.former("6404").unwrap().successor, "6501", "Bulungan, 2012");
+        assert!(REGIONS.former("3171").is_none() && REGIONS.former("317107").is_none());
+        assert!(REGIONS.knows_districts_of("9102") && REGIONS.knows_districts_of("3171"));
+        assert!(
+            !REGIONS.knows_districts_of("6404"),
+            "Kaltara's former districts are not listed"
+        );
+        assert!(!REGIONS.knows_districts_of("9199"));
+        assert_eq!(REGIONS.place_name("910201"), "Wamena, Kabupaten Jayawijaya, Papua");
+        assert_eq!(REGIONS.place_name("640401"), "Kabupaten Bulungan, Kalimantan Timur");
     }
 
     #[test]
@@ -160,5 +272,20 @@ mod tests {
                 .unwrap_err()
                 .contains("twice")
         );
+        let table = || Regions::from_csv(provinces, "code,name\n1101,X\n", "code,name\n110101,Y\n").unwrap();
+        let header = "code,name,successor,year,basis\n";
+        for (former, why) in [
+            ("1101,X,1101,2000,UU", "a code in use"),
+            ("1102,X,1199,2000,UU", "successor not in use"),
+            ("110201,X,110101,2000,UU", "no regency"),
+            ("1102,X,1101,soon,UU", "year"),
+            ("1102,X,1101", "fields"),
+        ] {
+            assert!(table().with_former(&format!("{header}{former}\n")).is_err(), "{why}");
+        }
+        let ok = table()
+            .with_former(&format!("{header}1102,X,1101,2000,UU\n110201,Z,110101,2000,UU\n"))
+            .unwrap();
+        assert_eq!(ok.former("110201").unwrap().successor, "110101");
     }
 }

@@ -27,10 +27,13 @@ pub struct Resident {
     pub id: String,
     #[serde(flatten)]
     pub fields: NewResident,
+    /// The address's province and regency (where the resident lives).
     pub province: String,
     pub regency: String,
     pub status: String,
     pub created_at_ms: i64,
+    /// Where the NIK was issued, and that region today when its codes were replaced.
+    pub nik_region: nik::NikRegion,
 }
 
 /// Event: a resident was registered. No name, NIK or address.
@@ -207,6 +210,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
     tx.commit().await?;
     Ok(Resident {
         id,
+        nik_region: nik::NikRegion::of(&fields.nik, &REGIONS),
         fields,
         province,
         regency,
@@ -235,6 +239,7 @@ pub async fn by_nik(platform: &Platform, nik: &str) -> Result<Option<Resident>, 
     let fields: NewResident = serde_json::from_slice(&json).map_err(PopulationError::corrupt)?;
     Ok(Some(Resident {
         id,
+        nik_region: nik::NikRegion::of(&fields.nik, &REGIONS),
         fields,
         province: row.get(3),
         regency: row.get(4),
@@ -513,6 +518,7 @@ async fn load(tx: &mut Tx, platform: &Platform, id: &str) -> Result<Loaded, Popu
     Ok(Loaded {
         resident: Resident {
             id: id.to_owned(),
+            nik_region: nik::NikRegion::of(&fields.nik, &REGIONS),
             fields,
             province: row.get(2),
             regency: row.get(3),
@@ -675,6 +681,7 @@ pub async fn current(platform: &Platform, id: &str) -> Result<Resident, Populati
         .map_err(PopulationError::corrupt)?;
     Ok(Resident {
         id: id.to_owned(),
+        nik_region: nik::NikRegion::of(&fields.nik, &REGIONS),
         fields,
         province: row.get(2),
         regency: row.get(3),

@@ -124,15 +124,10 @@ pub struct SearchPage {
     pub next: Option<String>,
 }
 
-/// The human-readable place of a district code.
+/// The human-readable place of a district code (in use or former): "District, Regency,
+/// Province".
 pub fn place_name(district: &str) -> String {
-    let part = |name: Option<&str>| name.unwrap_or("?").to_owned();
-    format!(
-        "{}, {}, {}",
-        part(REGIONS.district(district)),
-        part(REGIONS.regency(district.get(..4).unwrap_or(""))),
-        part(REGIONS.province(district.get(..2).unwrap_or("")))
-    )
+    REGIONS.place_name(district)
 }
 
 /// Searches residents. At least a name or a region is needed; results are in order of

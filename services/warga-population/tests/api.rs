@@ -109,6 +109,86 @@ async fn nik_checks_name_their_problem_and_field() {
     );
 }
 
+#[tokio::test]
+async fn niks_issued_before_a_split_are_registered_and_show_todays_region() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    let registrar = token_with(&app, "registry_officer").await;
+    // Kurulu, Jayawijaya: Papua (9102 03) until Papua Pegunungan (9501 02) in 2022.
+    let (status, parts) = call(
+        &app,
+        "POST",
+        "/api/v1/population/nik/check",
+        &registrar,
+        Some(serde_json::json!({"nik": "9102035203950004"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{parts}");
+    assert_eq!(parts["district"], "910203", "the NIK's own codes are kept");
+    assert_eq!(parts["issued_in"], "Kurulu, Kabupaten Jayawijaya, Papua");
+    assert_eq!(parts["current"]["district"], "950102");
+    assert_eq!(
+        parts["current"]["place"],
+        "Kurulu, Kabupaten Jayawijaya, Papua Pegunungan"
+    );
+    assert_eq!(parts["current"]["since"], 2022);
+    // Tarakan, before Kalimantan Utara (2012): accepted, its district digits not checkable.
+    let (status, parts) = call(
+        &app,
+        "POST",
+        "/api/v1/population/nik/check",
+        &registrar,
+        Some(serde_json::json!({"nik": "6473021203800004", "birth_date": "1980-03-12", "sex": "male"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{parts}");
+    assert_eq!(
+        (&parts["current"]["regency"], &parts["current"]["district"]),
+        (&serde_json::json!("6571"), &Value::Null)
+    );
+    // Unknown codes are still refused.
+    let (status, problem) = call(
+        &app,
+        "POST",
+        "/api/v1/population/nik/check",
+        &registrar,
+        Some(serde_json::json!({"nik": "9102995203950004"})),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (400, Some("urn:warga:problem:nik-district"))
+    );
+
+    // A woman with that NIK who lives in Tanah Abang: registered; the NIK's region is where
+    // it was issued, the address (and the statistics) where she lives.
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/api/v1/population/residents",
+        &registrar,
+        Some(resident("9102035203950004", "1995-03-12", "female", "Maria Wenda")),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        (created["province"].as_str(), created["regency"].as_str()),
+        (Some("31"), Some("3171"))
+    );
+    assert_eq!(created["nik_region"]["current"]["regency"], "9501");
+    let (_, found) = call(
+        &app,
+        "POST",
+        "/api/v1/population/residents/lookup",
+        &registrar,
+        Some(serde_json::json!({"nik": "9102035203950004"})),
+    )
+    .await;
+    assert_eq!(
+        found["nik_region"]["issued_in"], "Kurulu, Kabupaten Jayawijaya, Papua",
+        "{found}"
+    );
+}
+
 async fn token_with(app: &common::TestApp, role: &str) -> String {
     app.token(&format!("{role}-7"), &[role]).await
 }

@@ -418,6 +418,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("nik.valid", "NIK sah:", "Valid NIK:"),
     ("nik.born", "lahir", "born"),
     ("nik.issued_in", "diterbitkan di", "issued in"),
+    ("nik.since", "sejak", "since"),
+    ("nik.issued_in_label", "NIK diterbitkan di", "NIK issued in"),
     ("resident.registered", "Penduduk terdaftar.", "Resident registered."),
     ("resident.moved", "Kepindahan dicatat.", "Move recorded."),
     ("resident.died", "Kematian dicatat.", "Death recorded."),

@@ -356,19 +356,33 @@ fn check_nik(context: &Context, form: &mut ResidentForm) -> Result<String, (Stri
             Sex::Female => "female".into(),
         };
     }
+    // The address starts where the NIK was issued, under today's codes.
     if form.district.is_empty() {
-        form.province = parsed.province.clone();
-        form.regency = parsed.regency.clone();
-        form.district = parsed.district.clone();
+        match &parsed.current {
+            None => {
+                form.province = parsed.province.clone();
+                form.regency = parsed.regency.clone();
+                form.district = parsed.district.clone();
+            }
+            Some(now) => {
+                form.province = now.province.clone();
+                form.regency = now.regency.clone();
+                form.district = now.district.clone().unwrap_or_default();
+            }
+        }
     }
+    let today = match &parsed.current {
+        Some(now) => format!(" ({} {}: {})", context.t("nik.since"), now.since, now.place),
+        None => String::new(),
+    };
     Ok(format!(
-        "{} {} · {} {} · {} {}",
+        "{} {} · {} {} · {} {}{today}",
         context.t("nik.valid"),
         sex_label(context, parsed.sex),
         context.t("nik.born"),
         birth_date,
         context.t("nik.issued_in"),
-        search::place_name(&parsed.district)
+        parsed.issued_in
     ))
 }
 

@@ -383,6 +383,26 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
         checked.body.contains("<option value=\"317107\" selected>"),
         "district filled from the NIK"
     );
+    // A NIK issued in Papua before the 2022 split: today's region beside it, and the address
+    // starts there under today's codes.
+    let former = officer
+        .post(
+            "/penduduk/baru",
+            &[("csrf", &csrf), ("action", "check"), ("nik", "9102035203950004")],
+        )
+        .await;
+    assert_eq!(former.status, 200, "{}", former.body);
+    assert!(
+        former.body.contains(
+            "Kurulu, Kabupaten Jayawijaya, Papua (sejak 2022: Kurulu, Kabupaten Jayawijaya, Papua Pegunungan)"
+        ),
+        "{}",
+        former.body
+    );
+    assert!(
+        former.body.contains("<option value=\"950102\" selected>"),
+        "today's district"
+    );
     let wrong = officer
         .post(
             "/penduduk/baru",
