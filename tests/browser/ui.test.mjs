@@ -140,7 +140,7 @@ test('a registry officer registers a resident and sees the statistics change', a
   await page.fill('#birth_place', 'Jakarta');
   await page.fill('#address', 'Jl. Kebon Kacang Raya No. 5');
   await page.fill('#rt_rw', '003/007');
-  await page.fill('#village', 'Kebon Kacang');
+  await page.selectOption('#village', '3171071006');
   await page.selectOption('#religion', 'Islam');
   await page.selectOption('#marital_status', 'Kawin');
   await page.fill('#occupation', 'Guru');
@@ -207,7 +207,7 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   await registrar.fill('#birth_place', 'Jakarta');
   await registrar.fill('#address', 'Jl. Kebon Kacang Raya No. 9');
   await registrar.fill('#rt_rw', '003/007');
-  await registrar.fill('#village', 'Kebon Kacang');
+  await registrar.selectOption('#village', '3171071006');
   await registrar.selectOption('#religion', 'Islam');
   await registrar.selectOption('#marital_status', 'Kawin');
   await registrar.fill('#occupation', 'Pedagang');

@@ -1,7 +1,8 @@
 """Turns idn-area-data's CSVs into the compact tables warga ships.
 
-Codes lose their dots (11.01.01 -> 110101: the first six digits of a NIK), names are kept as
-published, rows are sorted by code, and every code is checked to belong to its parent.
+Codes lose their dots (11.01.01 -> 110101: the first six digits of a NIK; villages
+11.01.01.2001 -> 1101012001), names are kept as published, rows are sorted by code, and every
+code is checked to belong to its parent.
 """
 
 import csv
@@ -29,6 +30,12 @@ for r in rows("districts"):
     parent = r["regency_code"].replace(".", "")
     assert parent in regencies and code.startswith(parent) and len(code) == 6, r
     districts[code] = r["name"]
+villages = {}
+for r in rows("villages"):
+    code = r["code"].replace(".", "")
+    parent = r["district_code"].replace(".", "")
+    assert parent in districts and code.startswith(parent) and len(code) == 10, r
+    villages[code] = r["name"]
 
 
 def write(name, table):
@@ -42,4 +49,5 @@ def write(name, table):
 write("provinces", provinces)
 write("regencies", regencies)
 write("districts", districts)
-print(f"{len(provinces)} provinces, {len(regencies)} regencies, {len(districts)} districts")
+write("villages", villages)
+print(f"{len(provinces)} provinces, {len(regencies)} regencies, {len(districts)} districts, {len(villages)} villages")

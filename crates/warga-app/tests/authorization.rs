@@ -78,7 +78,7 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         "POST",
         "/api/v1/population/residents",
         r#"{"nik": "3171075203950004", "full_name": "Siti", "birth_place": "Jakarta", "birth_date": "1995-03-12",
-            "sex": "female", "address": "Jl. Melati 1", "rt_rw": "001/002", "village": "Kebon Kacang",
+            "sex": "female", "address": "Jl. Melati 1", "rt_rw": "001/002", "village": "3171071006",
             "district": "317107", "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"}"#,
         Allowed::Roles(&[Role::RegistryOfficer]),
     ),
@@ -102,6 +102,7 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ),
     ("GET", "/api/v1/regions/provinces/31/regencies", "", Allowed::Public),
     ("GET", "/api/v1/regions/regencies/3171/districts", "", Allowed::Public),
+    ("GET", "/api/v1/regions/districts/317107/villages", "", Allowed::Public),
     (
         "GET",
         "/api/v1/population/residents?name=siti",
@@ -117,7 +118,7 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     (
         "POST",
         "/api/v1/population/residents/no-such-resident/move",
-        r#"{"address": "Jl. Mawar 2", "rt_rw": "003/004", "village": "Gondangdia", "district": "317106"}"#,
+        r#"{"address": "Jl. Mawar 2", "rt_rw": "003/004", "village": "3171061004", "district": "317106"}"#,
         Allowed::Roles(&[Role::RegistryOfficer]),
     ),
     (

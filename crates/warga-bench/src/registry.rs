@@ -77,7 +77,7 @@ fn resident(n: usize, districts: &[String]) -> serde_json::Value {
         "sex": if female { "female" } else { "male" },
         "address": format!("Jl. Merdeka No. {}", 1 + n % 200),
         "rt_rw": "001/002",
-        "village": "Sukamaju",
+        "village": REGIONS.villages_of(district).first().map(|v| v.code.clone()).unwrap_or_default(),
         "district": district,
         "religion": "Islam",
         "marital_status": "Kawin",

@@ -132,7 +132,7 @@ async fn citizens(target: &Target, count: usize) -> anyhow::Result<Vec<String>> 
         let resident: warga_population::residents::NewResident = serde_json::from_value(serde_json::json!({
             "nik": nik, "full_name": format!("Warga Banjir {n}"), "birth_place": "Jakarta",
             "birth_date": format!("1980-{month:02}-{day:02}"), "sex": "female",
-            "address": "Jl. Kebon Kacang Raya", "rt_rw": "001/002", "village": "Kebon Kacang", "district": "317107",
+            "address": "Jl. Kebon Kacang Raya", "rt_rw": "001/002", "village": "3171071006", "district": "317107",
             "religion": "Islam", "marital_status": "Kawin", "occupation": "Pedagang",
         }))?;
         warga_population::residents::register(&platform, &resident, "system:bench")

@@ -441,7 +441,8 @@ pub enum BenchCommand {
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
     /// Import residents from a CSV file (header: nik,full_name,birth_place,birth_date,sex,
-    /// address,rt_rw,village,district,religion,marital_status,occupation). Valid rows are
+    /// address,rt_rw,village,district,religion,marital_status,occupation, and optionally
+    /// postal_code; village is the 10-digit code of the region table). Valid rows are
     /// registered, residents already registered are skipped (re-running imports nothing
     /// twice), and rejected rows are reported with their reason.
     Import {

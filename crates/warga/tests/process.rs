@@ -716,7 +716,7 @@ fn registry_import_is_idempotent_and_reports_rejected_rows() {
         "nik,full_name,birth_place,birth_date,sex,address,rt_rw,village,district,religion,marital_status,occupation";
     let row = |nik: &str, date: &str, sex: &str, name: &str| {
         format!(
-            "{nik},\"{name}\",Jakarta,{date},{sex},\"Jl. Kebon Kacang, No. 5\",003/007,Kebon Kacang,317107,Islam,Kawin,Guru"
+            "{nik},\"{name}\",Jakarta,{date},{sex},\"Jl. Kebon Kacang, No. 5\",003/007,3171071006,317107,Islam,Kawin,Guru"
         )
     };
     let csv = [

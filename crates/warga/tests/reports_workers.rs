@@ -94,7 +94,7 @@ async fn two_worker_processes_escalate_each_deadline_once() {
     let resident: NewResident = serde_json::from_value(json!({
         "nik": "3171075203950004", "full_name": "Siti Aminah", "birth_place": "Jakarta",
         "birth_date": "1995-03-12", "sex": "female", "address": "Jl. Kebon Kacang Raya No. 5",
-        "rt_rw": "003/007", "village": "Kebon Kacang", "district": "317107", "religion": "Islam",
+        "rt_rw": "003/007", "village": "3171071006", "district": "317107", "religion": "Islam",
         "marital_status": "Kawin", "occupation": "Guru"
     }))
     .unwrap();

@@ -18,9 +18,14 @@ pub struct NewResident {
     pub address: String,
     /// `001/002`.
     pub rt_rw: String,
+    /// Village (desa or kelurahan) code, 10 digits, from the region table, in `district`.
+    /// (Records registered before villages were coded hold its name.)
     pub village: String,
     /// District code, 6 digits.
     pub district: String,
+    /// Five digits, optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
     pub religion: String,
     pub marital_status: String,
     pub occupation: String,

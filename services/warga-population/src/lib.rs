@@ -58,7 +58,7 @@ const STEPS: &[warga_store::MigrationStep] = &[
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(provinces, regencies, districts, check_nik, register_resident, lookup_resident, statistics, get_resident,
+    paths(provinces, regencies, districts, villages, check_nik, register_resident, lookup_resident, statistics, get_resident,
           move_resident, record_death, search_residents, my_resident, ask_link, pending_links, decide_link, sms_outbox),
     components(schemas(Region, NikCheck, nik::Nik, nik::Sex, residents::NewResident, residents::Resident, residents::Stats,
                        residents::RegionCount, residents::Count, NikLookup, residents::Move,
@@ -89,6 +89,7 @@ impl Service for PopulationService {
             .route("/api/v1/regions/provinces", get(provinces))
             .route("/api/v1/regions/provinces/{code}/regencies", get(regencies))
             .route("/api/v1/regions/regencies/{code}/districts", get(districts))
+            .route("/api/v1/regions/districts/{code}/villages", get(villages))
             .route("/api/v1/population/nik/check", axum::routing::post(check_nik))
             .merge(
                 Router::new()
@@ -164,6 +165,17 @@ async fn districts(Path(code): Path<String>) -> Result<Json<Vec<Region>>, ApiErr
         return Err(ApiError::NotFound(format!("no regency or city {code}")));
     }
     Ok(Json(REGIONS.districts_of(&code)))
+}
+
+/// The villages (desa and kelurahan) of a district: the codes an address uses.
+#[utoipa::path(get, path = "/api/v1/regions/districts/{code}/villages", tag = "regions",
+    params(("code" = String, Path, description = "District code, 6 digits")),
+    responses((status = 200, body = Vec<Region>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn villages(Path(code): Path<String>) -> Result<Json<Vec<Region>>, ApiError> {
+    if REGIONS.district(&code).is_none() {
+        return Err(ApiError::NotFound(format!("no district {code}")));
+    }
+    Ok(Json(REGIONS.villages_of(&code)))
 }
 
 /// A NIK to check, optionally against the birth date and sex being registered.

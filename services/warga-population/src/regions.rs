@@ -1,5 +1,5 @@
-//! Indonesia's administrative regions (38 provinces, their regencies and cities, and their
-//! districts), shipped with warga as data (see `data/regions/SOURCE.md`) and loaded once,
+//! Indonesia's administrative regions (38 provinces, their regencies and cities, their
+//! districts, and the villages — desa and kelurahan — of each district), shipped with warga as data (see `data/regions/SOURCE.md`) and loaded once,
 //! with the former codes a NIK may still carry after a split or renumbering and their
 //! successors. Pure: no IO beyond parsing the tables compiled into the binary.
 
@@ -10,7 +10,7 @@ use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Region {
-    /// 2 digits (province), 4 (regency or city), or 6 (district).
+    /// 2 digits (province), 4 (regency or city), 6 (district) or 10 (village).
     pub code: String,
     pub name: String,
 }
@@ -33,6 +33,7 @@ pub struct Regions {
     provinces: BTreeMap<String, String>,
     regencies: BTreeMap<String, String>,
     districts: BTreeMap<String, String>,
+    villages: BTreeMap<String, String>,
     former: BTreeMap<String, Former>,
 }
 
@@ -74,6 +75,15 @@ impl Regions {
             return Err(format!("district {orphan} has no regency"));
         }
         Ok(regions)
+    }
+
+    /// Adds the villages (10 digits: district + 4), checking that each belongs to a district.
+    pub fn with_villages(mut self, csv: &str) -> Result<Regions, String> {
+        parse(csv, 10, &mut self.villages).map_err(|e| format!("villages: {e}"))?;
+        if let Some(orphan) = self.villages.keys().find(|c| !self.districts.contains_key(&c[..6])) {
+            return Err(format!("village {orphan} has no district"));
+        }
+        Ok(self)
     }
 
     /// Adds the former codes (`code,name,successor,year,basis`), checking that each is not
@@ -156,6 +166,9 @@ impl Regions {
     pub fn district(&self, code: &str) -> Option<&str> {
         self.districts.get(code).map(String::as_str)
     }
+    pub fn village(&self, code: &str) -> Option<&str> {
+        self.villages.get(code).map(String::as_str)
+    }
 
     fn children(table: &BTreeMap<String, String>, prefix: &str) -> Vec<Region> {
         table
@@ -188,8 +201,20 @@ impl Regions {
         }
     }
 
+    /// The villages (desa and kelurahan) of a district.
+    pub fn villages_of(&self, district: &str) -> Vec<Region> {
+        if district.len() != 6 {
+            Vec::new()
+        } else {
+            Self::children(&self.villages, district)
+        }
+    }
+
     pub fn counts(&self) -> (usize, usize, usize) {
         (self.provinces.len(), self.regencies.len(), self.districts.len())
+    }
+    pub fn village_count(&self) -> usize {
+        self.villages.len()
     }
 }
 
@@ -204,6 +229,7 @@ pub static REGIONS: LazyLock<Regions> = LazyLock::new(|| {
         include_str!("../data/regions/regencies.csv"),
         include_str!("../data/regions/districts.csv"),
     )
+    .and_then(|regions| regions.with_villages(include_str!("../data/regions/villages.csv")))
     .and_then(|regions| regions.with_former(include_str!("../data/regions/former.csv")))
     .unwrap_or_else(|error| panic!("the shipped region table is invalid: {error}"))
 });
@@ -221,6 +247,17 @@ mod tests {
         assert_eq!(REGIONS.regencies_of("31").len(), 6, "five cities and Kepulauan Seribu");
         assert!(REGIONS.districts_of("3174").iter().any(|d| d.name == "Kebayoran Baru"));
         assert!(REGIONS.regencies_of("3").is_empty() && REGIONS.districts_of("317").is_empty());
+        assert_eq!(REGIONS.village_count(), 83_762);
+        assert_eq!(REGIONS.village("3171071006"), Some("Kebon Kacang"));
+        assert_eq!(REGIONS.village("3513152017"), Some("Soka\"an"), "quotes in names");
+        assert!(
+            REGIONS
+                .villages_of("317107")
+                .iter()
+                .all(|v| v.code.starts_with("317107"))
+        );
+        assert_eq!(REGIONS.villages_of("317107").len(), 7, "Tanah Abang's seven kelurahan");
+        assert!(REGIONS.villages_of("31710").is_empty());
     }
 
     #[test]
@@ -272,6 +309,18 @@ mod tests {
                 .unwrap_err()
                 .contains("twice")
         );
+        let villages = |csv: &str| {
+            Regions::from_csv(provinces, "code,name\n1101,X\n", "code,name\n110101,Y\n")
+                .unwrap()
+                .with_villages(csv)
+        };
+        assert!(villages("code,name\n1101012001,V\n").is_ok());
+        assert!(
+            villages("code,name\n1101022001,V\n")
+                .unwrap_err()
+                .contains("no district")
+        );
+        assert!(villages("code,name\n110101200,V\n").unwrap_err().contains("10 digits"));
         let table = || Regions::from_csv(provinces, "code,name\n1101,X\n", "code,name\n110101,Y\n").unwrap();
         let header = "code,name,successor,year,basis\n";
         for (former, why) in [

@@ -117,6 +117,29 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<String, Populati
     Ok(value.to_owned())
 }
 
+/// An address's district and village: codes in the region table, the village in the district.
+fn check_place(district: &str, village: &str) -> Result<(), PopulationError> {
+    if REGIONS.district(district).is_none() {
+        return Err(PopulationError::invalid(
+            "district",
+            format!("no district has code {district}"),
+        ));
+    }
+    if REGIONS.village(village).is_none() {
+        return Err(PopulationError::invalid(
+            "village",
+            format!("no village has code {village} (10 digits from the region table)"),
+        ));
+    }
+    if !village.starts_with(district) {
+        return Err(PopulationError::invalid(
+            "village",
+            format!("village {village} is not in district {district}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Validates a registration: every field, the NIK against the region table, the birth date
 /// and the sex, and the address district.
 pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> {
@@ -128,12 +151,13 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> 
     }
     nik::validate(new.nik.trim(), &REGIONS, birth_date, new.sex)?;
     let district = new.district.trim();
-    if REGIONS.district(district).is_none() {
-        return Err(PopulationError::invalid(
-            "district",
-            format!("no district has code {district}"),
-        ));
-    }
+    let village = new.village.trim();
+    check_place(district, village)?;
+    let postal_code = match new.postal_code.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(code) if code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()) => Some(code.to_owned()),
+        Some(_) => return Err(PopulationError::invalid("postal_code", "must be 5 digits")),
+    };
     let rt_rw = new.rt_rw.trim();
     let rt_rw_ok =
         rt_rw.len() == 7 && rt_rw.as_bytes()[3] == b'/' && rt_rw.bytes().filter(u8::is_ascii_digit).count() == 6;
@@ -148,8 +172,9 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> 
         sex: new.sex,
         address: text("address", &new.address, 200)?,
         rt_rw: rt_rw.to_owned(),
-        village: text("village", &new.village, 80)?,
+        village: village.to_owned(),
         district: district.to_owned(),
+        postal_code,
         religion: text("religion", &new.religion, 40)?,
         marital_status: text("marital_status", &new.marital_status, 40)?,
         occupation: text("occupation", &new.occupation, 80)?,
@@ -473,8 +498,11 @@ pub async fn rebuild_stats(store: &warga_store::Store) -> Result<Rebuilt, StoreE
 pub struct Move {
     pub address: String,
     pub rt_rw: String,
+    /// Village code, 10 digits, in `district`.
     pub village: String,
     pub district: String,
+    #[serde(default)]
+    pub postal_code: Option<String>,
 }
 
 /// An earlier address.
@@ -484,6 +512,8 @@ pub struct PastAddress {
     pub rt_rw: String,
     pub village: String,
     pub district: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
     pub moved_at_ms: i64,
 }
 
@@ -564,12 +594,7 @@ pub async fn move_resident(
     actor: &str,
 ) -> Result<ResidentRecord, PopulationError> {
     let district = to.district.trim();
-    if REGIONS.district(district).is_none() {
-        return Err(PopulationError::invalid(
-            "district",
-            format!("no district has code {district}"),
-        ));
-    }
+    check_place(district, to.village.trim())?;
     let mut tx = platform.store.begin().await?;
     let Loaded {
         mut resident,
@@ -583,6 +608,7 @@ pub async fn move_resident(
     candidate.rt_rw = to.rt_rw.clone();
     candidate.village = to.village.clone();
     candidate.district = district.to_owned();
+    candidate.postal_code = to.postal_code.clone();
     let (checked, _) = check(&candidate)?;
     let now = warga_core::time::now_ms();
     let past = PastAddress {
@@ -590,6 +616,7 @@ pub async fn move_resident(
         rt_rw: resident.fields.rt_rw.clone(),
         village: resident.fields.village.clone(),
         district: resident.fields.district.clone(),
+        postal_code: resident.fields.postal_code.clone(),
         moved_at_ms: now,
     };
     let past_json = serde_json::to_vec(&past).map_err(PopulationError::corrupt)?;

@@ -189,6 +189,68 @@ async fn niks_issued_before_a_split_are_registered_and_show_todays_region() {
     );
 }
 
+#[tokio::test]
+async fn addresses_use_village_codes_from_the_table() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    let villages: Vec<Value> = app
+        .get("/api/v1/regions/districts/317107/villages")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        villages
+            .iter()
+            .any(|v| v["code"] == "3171071006" && v["name"] == "Kebon Kacang")
+    );
+    assert_eq!(app.get("/api/v1/regions/districts/999999/villages").await.status(), 404);
+
+    let registrar = token_with(&app, "registry_officer").await;
+    let with = |field: &str, value: Value| {
+        let mut body = resident("3171075203950004", "1995-03-12", "female", "Siti Aminah");
+        body[field] = value;
+        body
+    };
+    for (field, value, why) in [
+        ("village", serde_json::json!("Kebon Kacang"), "a name, not a code"),
+        ("village", serde_json::json!("3171079999"), "no such village"),
+        (
+            "village",
+            serde_json::json!("3171061004"),
+            "Gondangdia is in another district",
+        ),
+        ("postal_code", serde_json::json!("1025"), "four digits"),
+        ("postal_code", serde_json::json!("10a50"), "not digits"),
+    ] {
+        let (status, problem) = call(
+            &app,
+            "POST",
+            "/api/v1/population/residents",
+            &registrar,
+            Some(with(field, value)),
+        )
+        .await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (400, Some(field)),
+            "{why}: {problem}"
+        );
+    }
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/api/v1/population/residents",
+        &registrar,
+        Some(with("postal_code", serde_json::json!("10250"))),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        (created["village"].as_str(), created["postal_code"].as_str()),
+        (Some("3171071006"), Some("10250"))
+    );
+}
+
 async fn token_with(app: &common::TestApp, role: &str) -> String {
     app.token(&format!("{role}-7"), &[role]).await
 }
@@ -196,7 +258,7 @@ async fn token_with(app: &common::TestApp, role: &str) -> String {
 fn resident(nik: &str, birth_date: &str, sex: &str, name: &str) -> Value {
     serde_json::json!({
         "nik": nik, "full_name": name, "birth_place": "Jakarta", "birth_date": birth_date, "sex": sex,
-        "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "Kebon Kacang", "district": "317107",
+        "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "3171071006", "district": "317107",
         "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
     })
 }
@@ -402,7 +464,7 @@ async fn moves_keep_history_and_deaths_leave_the_counts() {
     // Moving to Kota Bandung (3273, Jawa Barat) moves the count and keeps the old address.
     let moved = post(
         format!("{url}/api/v1/population/residents/{id}/move"),
-        serde_json::json!({"address": "Jl. Braga 10", "rt_rw": "002/004", "village": "Braga", "district": "327301"}),
+        serde_json::json!({"address": "Jl. Braga 10", "rt_rw": "002/004", "village": "3273191001", "district": "327319"}),
     )
     .await;
     assert_eq!(moved.status(), 200);
@@ -621,6 +683,7 @@ async fn sealed_names_are_found_by_prefix_and_region(engine: Engine) {
     for (nik, date, sex, name, district) in people {
         let mut body = resident(nik, date, sex, name);
         body["district"] = district.into();
+        body["village"] = format!("{district}1001").into();
         let (status, _) = call(&app, "POST", "/api/v1/population/residents", &registrar, Some(body)).await;
         assert_eq!(status, 201, "{name}");
     }

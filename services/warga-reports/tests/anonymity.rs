@@ -56,7 +56,7 @@ impl Traces {
 async fn linked(app: &TestApp, subject: &str, nik: &str, name: &str) -> String {
     let resident: NewResident = serde_json::from_value(json!({
         "nik": nik, "full_name": name, "birth_place": "Jakarta", "birth_date": "1995-03-12", "sex": "male",
-        "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "Kebon Kacang", "district": "317107",
+        "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "3171071006", "district": "317107",
         "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
     }))
     .unwrap();

@@ -402,6 +402,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("field.sex", "Jenis kelamin", "Sex"),
     ("field.address", "Alamat", "Address"),
     ("field.village", "Kelurahan/desa", "Village"),
+    ("field.postal_code", "Kode pos (opsional)", "Postal code (optional)"),
     ("field.province", "Provinsi", "Province"),
     ("field.regency", "Kabupaten/kota", "Regency/city"),
     ("field.district", "Kecamatan", "District"),

@@ -73,11 +73,14 @@ fn fixed_choices(values: &[&str], selected: &str) -> Vec<Choice> {
         .collect()
 }
 
-/// The three cascading region lists for a form.
+/// The cascading region lists for a form: province, regency, district and — for an address —
+/// village.
 pub struct RegionPicker {
     pub(crate) provinces: Vec<Choice>,
     pub(crate) regencies: Vec<Choice>,
     pub(crate) districts: Vec<Choice>,
+    pub(crate) with_villages: bool,
+    pub(crate) villages: Vec<Choice>,
 }
 
 pub(crate) fn picker(province: &str, regency: &str, district: &str) -> RegionPicker {
@@ -95,7 +98,25 @@ pub(crate) fn picker(province: &str, regency: &str, district: &str) -> RegionPic
         } else {
             Vec::new()
         },
+        with_villages: false,
+        villages: Vec::new(),
     }
+}
+
+/// The picker of an address, down to its village (desa or kelurahan).
+fn address_picker(province: &str, regency: &str, district: &str, village: &str) -> RegionPicker {
+    let mut regions = picker(province, regency, district);
+    regions.with_villages = true;
+    if regions.districts.iter().any(|d| d.selected) {
+        regions.villages = choices(REGIONS.villages_of(district), village);
+    }
+    regions
+}
+
+/// A village's name from its code; an address registered before villages were coded holds
+/// the name itself.
+fn village_name(village: &str) -> &str {
+    REGIONS.village(village).unwrap_or(village)
 }
 
 /// The field a refusal names, and its text; other errors are not the user's and propagate.
@@ -262,6 +283,7 @@ pub struct ResidentForm {
     address: String,
     rt_rw: String,
     village: String,
+    postal_code: String,
     province: String,
     regency: String,
     district: String,
@@ -313,7 +335,7 @@ fn register_page_with(
     let (error_field, error_text) = error.unwrap_or_default();
     let template = RegisterPage {
         layout: context.layout(),
-        regions: picker(&form.province, &form.regency, &form.district),
+        regions: address_picker(&form.province, &form.regency, &form.district, &form.village),
         religions: fixed_choices(RELIGIONS, &form.religion),
         marital: fixed_choices(MARITAL, &form.marital_status),
         form,
@@ -425,6 +447,7 @@ pub async fn register(
         rt_rw: form.rt_rw.clone(),
         village: form.village.clone(),
         district: form.district.clone(),
+        postal_code: Some(form.postal_code.clone()),
         religion: form.religion.clone(),
         marital_status: form.marital_status.clone(),
         occupation: form.occupation.clone(),
@@ -469,6 +492,7 @@ struct ResidentPage {
     status: &'static str,
     alive: bool,
     place: String,
+    village: String,
     registered_at: String,
     history: Vec<Past>,
     can_change: bool,
@@ -487,6 +511,7 @@ pub struct MoveForm {
     address: String,
     rt_rw: String,
     village: String,
+    postal_code: String,
     province: String,
     regency: String,
     district: String,
@@ -537,7 +562,7 @@ async fn resident_page(
         .into_iter()
         .map(|p| Past {
             when: format_wib(p.moved_at_ms),
-            address: format!("{}, RT/RW {}, {}", p.address, p.rt_rw, p.village),
+            address: format!("{}, RT/RW {}, {}", p.address, p.rt_rw, village_name(&p.village)),
             place: search::place_name(&p.district),
         })
         .collect();
@@ -548,11 +573,17 @@ async fn resident_page(
         status: status_label(context, &resident.status),
         alive: resident.status == "alive",
         place: search::place_name(&resident.fields.district),
+        village: village_name(&resident.fields.village).to_owned(),
         registered_at: format_wib(resident.created_at_ms),
         history,
         can_change: session.account.roles.contains(&Role::RegistryOfficer),
         notice,
-        regions: picker(&move_form.province, &move_form.regency, &move_form.district),
+        regions: address_picker(
+            &move_form.province,
+            &move_form.regency,
+            &move_form.district,
+            &move_form.village,
+        ),
         move_form,
         error_field,
         error_text,
@@ -622,6 +653,7 @@ pub async fn move_resident(
         rt_rw: form.rt_rw.clone(),
         village: form.village.clone(),
         district: form.district.clone(),
+        postal_code: Some(form.postal_code.clone()),
     };
     match residents::move_resident(&platform, &id, &to, &actor(session))
         .await

@@ -440,7 +440,7 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
             ("sex", "female"),
             ("address", "Jl. Kebon Kacang Raya No. 5"),
             ("rt_rw", rt_rw),
-            ("village", "Kebon Kacang"),
+            ("village", "3171071006"),
             ("province", "31"),
             ("regency", "3171"),
             ("district", "317107"),
@@ -506,10 +506,10 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
                 ("action", "move"),
                 ("address", "Jl. Braga 10"),
                 ("rt_rw", "002/004"),
-                ("village", "Braga"),
+                ("village", "3273191001"),
                 ("province", "32"),
                 ("regency", "3273"),
-                ("district", "327301"),
+                ("district", "327319"),
             ],
         )
         .await;
@@ -522,8 +522,8 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
                 ("action", "move"),
                 ("address", "x"),
                 ("rt_rw", "001/001"),
-                ("village", "x"),
-                ("district", "327301"),
+                ("village", "3273191001"),
+                ("district", "327319"),
             ],
         )
         .await;
@@ -661,7 +661,7 @@ async fn a_citizen_reports_with_a_photo_a_department_resolves_and_an_anonymous_r
     tx.commit().await.unwrap();
     let resident: warga_population::residents::NewResident = serde_json::from_value(serde_json::json!({
         "nik": "3171075203950004", "full_name": "Siti Aminah", "birth_place": "Jakarta", "birth_date": "1995-03-12",
-        "sex": "female", "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "Kebon Kacang",
+        "sex": "female", "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "3171071006",
         "district": "317107", "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
     }))
     .unwrap();

@@ -14,7 +14,7 @@ pub const NIK_B: &str = "3171071203950005";
 pub fn resident(nik: &str, birth_date: &str, sex: &str, name: &str) -> NewResident {
     serde_json::from_value(json!({
         "nik": nik, "full_name": name, "birth_place": "Jakarta", "birth_date": birth_date, "sex": sex,
-        "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "Kebon Kacang", "district": "317107",
+        "address": "Jl. Kebon Kacang Raya No. 5", "rt_rw": "003/007", "village": "3171071006", "district": "317107",
         "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
     }))
     .unwrap()
