@@ -35,7 +35,11 @@ async fn the_101st_request_in_a_minute_gets_429_then_the_budget_returns() {
     }
     let refused = whoami(&app, &siti).await;
     assert_eq!(refused.status(), 429);
-    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(
+        refused.headers()["retry-after"],
+        "60",
+        "the first request leaves the rolling minute"
+    );
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["type"], "urn:warga:problem:rate-limited");
     assert_eq!(
@@ -87,6 +91,55 @@ async fn anonymous_callers_are_limited_per_address_and_route_class() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let jwks = |app: &TestApp, client: &'static str| {
+        app.client
+            .get(format!("{}/oauth2/jwks", app.url))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    // Not configured: the header is the client's own claim, and everyone here is 127.0.0.1.
+    let direct = spawn_app_with(Engine::Sqlite, Router::new(), vec![], |config| {
+        config.gateway.route_classes[0].anonymous_per_minute = 2;
+    })
+    .await
+    .unwrap();
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        assert_eq!(jwks(&direct, client).await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        jwks(&direct, "203.0.113.3").await.unwrap().status(),
+        429,
+        "a forged header does not buy a new budget"
+    );
+    // Behind a proxy at 127.0.0.0/8: the forwarded client counts.
+    let proxied = spawn_app_with(Engine::Sqlite, Router::new(), vec![], |config| {
+        config.gateway.route_classes[0].anonymous_per_minute = 2;
+        config.http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        assert_eq!(jwks(&proxied, "203.0.113.1").await.unwrap().status(), 200);
+    }
+    let refused = jwks(&proxied, "203.0.113.1").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2 requests in any 60 seconds"),
+        "{problem}"
+    );
+    assert_eq!(
+        jwks(&proxied, "203.0.113.2").await.unwrap().status(),
+        200,
+        "another client behind the same proxy"
+    );
+}
+
+#[tokio::test]
 async fn replicas_sharing_redis_share_the_budget() {
     let Some(redis) = warga_store::testing::engine_url("WARGA_TEST_REDIS_URL") else {
         return;
@@ -122,4 +175,11 @@ async fn replicas_sharing_redis_share_the_budget() {
         "the 101st, wherever it lands"
     );
     assert_eq!(whoami(&first, &on_first).await.status(), 429);
+    // The rolling minute holds in Redis too: half a minute on, nothing has left the window.
+    first.clock.advance_ms(30_000);
+    second.clock.advance_ms(30_000);
+    assert_eq!(whoami(&second, &on_second).await.status(), 429);
+    first.clock.advance_ms(30_000);
+    second.clock.advance_ms(30_000);
+    assert_eq!(whoami(&second, &on_second).await.status(), 200, "a minute after the first");
 }

@@ -76,6 +76,11 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// How long shutdown waits for in-flight requests before closing connections.
     pub shutdown_grace_ms: u64,
+    /// Reverse proxies in front of warga, as CIDR ranges (`10.0.0.0/8`; one address is
+    /// `192.0.2.7/32`). A
+    /// request from one of them is attributed to the client its `Forwarded` or
+    /// `X-Forwarded-For` header names; from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
@@ -89,6 +94,7 @@ impl Default for HttpConfig {
             concurrency_max: 512,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }

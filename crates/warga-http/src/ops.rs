@@ -194,6 +194,10 @@ pub fn app_with(platform: &Platform, services: &[Arc<dyn Service>], extra: Route
             platform.auth.validator.clone(),
             crate::auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(http.trusted_proxies.clone()),
+            crate::client::attribute,
+        ))
         .layer(axum::middleware::from_fn(middleware::problems))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -1,20 +1,23 @@
-//! Per-user and per-address rate limits (GCRA), shared through Redis across replicas.
+//! Per-user and per-address rate limits over a rolling minute, shared through Redis across
+//! replicas.
 //!
-//! The generic cell rate algorithm keeps one number per key — the theoretical arrival time
-//! (TAT) of the next request — which makes it cheap in memory and atomic in one Redis Lua
-//! script. A limit of N per minute admits a burst of N, then one request every 60/N s.
-//! Authenticated requests are counted per token subject, anonymous ones per client address;
+//! "N requests per minute" holds in every window of 60 seconds, wherever it starts: each key
+//! keeps the times of its admitted requests of the last minute (a sliding log, at most N
+//! times), and a request is admitted only while fewer than N fall in the 60 seconds before
+//! it. (A token bucket or GCRA with a burst of N would let up to 2N through in the first
+//! minute: the burst, then its refill.) In Redis the log is a sorted set updated by one Lua
+//! script, so replicas share it atomically. Authenticated requests are counted per token subject, anonymous ones per client address;
 //! route classes (longest path prefix) carry their own limits. Probes (`/healthz`,
 //! `/readyz`, `/metrics`) and static assets are never limited. A refused request gets 429 with `Retry-After`.
 //! If Redis cannot be reached the request is let through (fail open) and counted in
 //! `warga_rate_limit_errors_total`: the limiter protects the services, it must not take
 //! them down.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -23,6 +26,7 @@ use warga_config::GatewayConfig;
 use warga_core::identity::Principal;
 use warga_core::time::Clock;
 
+use crate::client::ClientAddr;
 use crate::problem::{Problem, ProblemType};
 
 const PERIOD_US: i64 = 60_000_000;
@@ -48,20 +52,22 @@ static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     ))
 });
 
-/// GCRA in Redis: KEYS[1] the key; ARGV now, emission interval, tolerance (microseconds).
-/// Returns {1, debt} when admitted, {0, wait} when refused.
-const GCRA_LUA: &str = r"
+/// The rolling log in Redis: KEYS[1] a sorted set of admitted times; ARGV now (µs), the
+/// window (µs), the limit, and a member unique to this request. Returns {1, admitted in the
+/// window including this one} when admitted, {0, µs until the oldest leaves} when refused.
+const WINDOW_LUA: &str = r"
 local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local tolerance = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-if now < tat - tolerance then
-  return {0, tat - tolerance - now}
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+  return {1, count + 1}
 end
-local next_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1000)
-return {1, next_tat - now}
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, tonumber(oldest[2]) + window - now}
 ";
 
 /// The outcome of one check.
@@ -75,7 +81,8 @@ pub struct Decision {
 }
 
 enum Backend {
-    Memory(Mutex<HashMap<String, i64>>),
+    /// Per key, the admitted times of the last window, oldest first.
+    Memory(Mutex<HashMap<String, VecDeque<i64>>>),
     Redis {
         manager: redis::aio::ConnectionManager,
         script: redis::Script,
@@ -103,7 +110,7 @@ impl RateLimiter {
                 let manager = redis::aio::ConnectionManager::new(client).await?;
                 Backend::Redis {
                     manager,
-                    script: redis::Script::new(GCRA_LUA),
+                    script: redis::Script::new(WINDOW_LUA),
                 }
             }
             None => Backend::Memory(Mutex::new(HashMap::new())),
@@ -126,34 +133,45 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one request of `key` against `per_minute`.
+    /// Counts one request of `key` against `per_minute`, over the rolling minute before now.
     pub async fn check(&self, key: &str, per_minute: u32) -> Decision {
+        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
         let per_minute = per_minute.max(1);
-        let interval = PERIOD_US / i64::from(per_minute);
-        let tolerance = PERIOD_US - interval;
+        let limit = per_minute as usize;
         let now = self.inner.clock.now_ms() * 1_000;
+        // Admitted: how many the window holds with this one. Refused: µs until one leaves.
         let (allowed, value) = match &self.inner.backend {
             Backend::Memory(map) => {
                 let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 if map.len() >= MEMORY_KEYS_SWEEP_AT {
-                    map.retain(|_, tat| *tat > now);
+                    map.retain(|_, log| log.back().is_some_and(|last| *last > now - PERIOD_US));
                 }
-                let tat = map.get(key).copied().unwrap_or(now).max(now);
-                if now < tat - tolerance {
-                    (false, tat - tolerance - now)
-                } else {
-                    map.insert(key.to_owned(), tat + interval);
-                    (true, tat + interval - now)
+                let log = map.entry(key.to_owned()).or_default();
+                while log.front().is_some_and(|oldest| *oldest <= now - PERIOD_US) {
+                    log.pop_front();
+                }
+                match log.front() {
+                    Some(oldest) if log.len() >= limit => (false, oldest + PERIOD_US - now),
+                    _ => {
+                        log.push_back(now);
+                        (true, log.len() as i64)
+                    }
                 }
             }
             Backend::Redis { manager, script } => {
                 let mut connection = manager.clone();
                 let redis_key = format!("{}:{key}", self.inner.config.redis_prefix);
+                let member = format!(
+                    "{now}-{}-{}",
+                    std::process::id(),
+                    SEQUENCE.fetch_add(1, Ordering::Relaxed)
+                );
                 let result: Result<(i64, i64), _> = script
                     .key(redis_key)
                     .arg(now)
-                    .arg(interval)
-                    .arg(tolerance)
+                    .arg(PERIOD_US)
+                    .arg(per_minute)
+                    .arg(member)
                     .invoke_async(&mut connection)
                     .await;
                 match result {
@@ -171,21 +189,15 @@ impl RateLimiter {
                 }
             }
         };
-        if allowed {
-            let remaining = ((PERIOD_US - value) / interval).clamp(0, i64::from(per_minute)) as u32;
-            Decision {
-                allowed,
-                limit: per_minute,
-                remaining,
-                retry_after_us: 0,
-            }
-        } else {
-            Decision {
-                allowed,
-                limit: per_minute,
-                remaining: 0,
-                retry_after_us: value,
-            }
+        Decision {
+            allowed,
+            limit: per_minute,
+            remaining: if allowed {
+                (i64::from(per_minute) - value).max(0) as u32
+            } else {
+                0
+            },
+            retry_after_us: if allowed { 0 } else { value.max(0) },
         }
     }
 
@@ -216,10 +228,7 @@ pub(crate) async fn limit(State(limiter): State<RateLimiter>, req: Request, next
     let (kind, subject) = match principal {
         Some(p) => ("user", p.subject.clone()),
         None => {
-            let ip = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string());
+            let ip = req.extensions().get::<ClientAddr>().map(|c| c.0.to_string());
             ("address", ip.unwrap_or_else(|| "unknown".into()))
         }
     };
@@ -231,7 +240,7 @@ pub(crate) async fn limit(State(limiter): State<RateLimiter>, req: Request, next
         let mut response = Problem::new(
             ProblemType::RateLimited,
             Some(format!(
-                "at most {per_minute} requests per minute; retry in {retry_after_s} s"
+                "at most {per_minute} requests in any 60 seconds; retry in {retry_after_s} s"
             )),
         )
         .into_response();
@@ -254,11 +263,12 @@ mod tests {
     use warga_core::time::ManualClock;
 
     #[tokio::test]
-    async fn gcra_admits_a_burst_then_one_per_interval() {
+    async fn no_rolling_minute_admits_more_than_the_limit() {
         let clock = ManualClock::new(1_000_000);
         let limiter = RateLimiter::connect(&GatewayConfig::default(), Arc::new(clock.clone()))
             .await
             .unwrap();
+        // 100 at once: the 101st waits for the first to leave the window, a minute later.
         for i in 0..100 {
             let decision = limiter.check("u", 100).await;
             assert!(decision.allowed, "request {i}");
@@ -266,18 +276,40 @@ mod tests {
         }
         let refused = limiter.check("u", 100).await;
         assert!(!refused.allowed);
-        assert_eq!(refused.retry_after_us, 600_000, "one request frees up every 0.6 s");
+        assert_eq!(refused.retry_after_us, 60_000_000);
         assert!(limiter.check("other", 100).await.allowed, "keys are independent");
-        clock.advance_ms(600);
-        assert!(limiter.check("u", 100).await.allowed);
+        // A bucket would refill here (one per 0.6 s); the rolling minute does not.
+        clock.advance_ms(30_000);
         assert!(!limiter.check("u", 100).await.allowed);
-        clock.advance_ms(60_000);
+        clock.advance_ms(29_999);
+        assert_eq!(limiter.check("u", 100).await.retry_after_us, 1_000);
+        clock.advance_ms(1);
         for _ in 0..100 {
-            assert!(
-                limiter.check("u", 100).await.allowed,
-                "a quiet minute restores the burst"
-            );
+            assert!(limiter.check("u", 100).await.allowed, "the first 100 left the window");
         }
+        assert!(!limiter.check("u", 100).await.allowed);
+    }
+
+    #[tokio::test]
+    async fn a_steady_caller_never_gets_more_than_the_limit_in_any_window() {
+        // One request every 250 ms for five minutes, against 100 per minute: whatever was
+        // admitted, every 60-second window holds at most 100 of them.
+        let clock = ManualClock::new(0);
+        let limiter = RateLimiter::connect(&GatewayConfig::default(), Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let mut admitted = Vec::new();
+        for step in 0..1_200_i64 {
+            if limiter.check("steady", 100).await.allowed {
+                admitted.push(step * 250);
+            }
+            clock.advance_ms(250);
+        }
+        for (i, start) in admitted.iter().enumerate() {
+            let in_window = admitted[i..].iter().take_while(|t| **t < start + 60_000).count();
+            assert!(in_window <= 100, "{in_window} in the minute from {start} ms");
+        }
+        assert_eq!(admitted.len(), 500, "100 in each of the five minutes");
     }
 
     #[tokio::test]

@@ -176,7 +176,7 @@ pub(super) fn hidden_fields(params: &AuthorizeParams) -> String {
 /// the page to show instead.
 pub(super) async fn sign_in_from_form(
     state: &IdentityState,
-    peer: SocketAddr,
+    client: std::net::IpAddr,
     headers: &HeaderMap,
     params: &AuthorizeParams,
     csrf: &str,
@@ -209,7 +209,7 @@ pub(super) async fn sign_in_from_form(
         state.clock.as_ref(),
         username,
         password,
-        peer.ip(),
+        client,
     )
     .await;
     match outcome {
@@ -282,7 +282,7 @@ pub struct PasswordChangeForm {
 /// Sets a new password in place of a one-time one, then completes the sign-in.
 pub async fn change_password(
     State(state): State<IdentityState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Extension(ClientAddr(client)): axum::Extension<ClientAddr>,
     headers: HeaderMap,
     Form(form): Form<PasswordChangeForm>,
 ) -> Response {
@@ -290,7 +290,7 @@ pub async fn change_password(
     let lang = params.lang();
     let (checked, fresh_csrf, account) = match sign_in_from_form(
         &state,
-        peer,
+        client,
         &headers,
         params,
         &form.csrf,
@@ -456,14 +456,14 @@ pub async fn authorize_get(
 
 pub async fn authorize_post(
     State(state): State<IdentityState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Extension(ClientAddr(client)): axum::Extension<ClientAddr>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let params = &form.params;
     let (checked, fresh_csrf, account) = match sign_in_from_form(
         &state,
-        peer,
+        client,
         &headers,
         params,
         &form.csrf,

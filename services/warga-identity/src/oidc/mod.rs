@@ -4,10 +4,9 @@
 //! they share (state, OAuth errors, imports) lives here.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -17,6 +16,7 @@ use sqlx::Row;
 use warga_auth::{AccessClaims, token_hash};
 use warga_core::identity::Role;
 use warga_core::time::Clock;
+use warga_http::client::ClientAddr;
 use warga_http::{ApiError, Auth, LocalIssuer, Platform, ProtocolError};
 use warga_store::StoreError;
 use warga_store::audit::{AuditRecord, Outcome};
