@@ -157,11 +157,16 @@ impl Launch {
             None
         };
         let demo = if mode == Mode::Demo {
-            Some(
-                warga_identity::demo::seed(&platform)
+            let summary = warga_identity::demo::seed(&platform)
+                .await
+                .map_err(|e| AppError::Identity(format!("cannot seed the demo: {e}")))?;
+            for service in &services {
+                service
+                    .seed_demo(&platform)
                     .await
-                    .map_err(|e| AppError::Identity(format!("cannot seed the demo: {e}")))?,
-            )
+                    .map_err(|e| AppError::Identity(format!("cannot seed the {} demo: {e}", service.name())))?;
+            }
+            Some(summary)
         } else {
             None
         };

@@ -133,6 +133,19 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         "",
         Allowed::Roles(&[Role::Admin, Role::RegistryOfficer]),
     ),
+    ("GET", "/api/v1/population/notify-desks", "", Allowed::Roles(ADMIN)),
+    (
+        "POST",
+        "/api/v1/population/notify-desks",
+        r#"{"regency": "3171", "phone": "+6281234567890", "label": "Meja"}"#,
+        Allowed::Roles(ADMIN),
+    ),
+    (
+        "DELETE",
+        "/api/v1/population/notify-desks/3171/+6281299999999",
+        "",
+        Allowed::Roles(ADMIN),
+    ),
     ("GET", "/api/v1/population/me", "", Allowed::Roles(&[Role::Citizen])),
     (
         "POST",

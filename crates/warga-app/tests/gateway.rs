@@ -181,5 +181,9 @@ async fn replicas_sharing_redis_share_the_budget() {
     assert_eq!(whoami(&second, &on_second).await.status(), 429);
     first.clock.advance_ms(30_000);
     second.clock.advance_ms(30_000);
-    assert_eq!(whoami(&second, &on_second).await.status(), 200, "a minute after the first");
+    assert_eq!(
+        whoami(&second, &on_second).await.status(),
+        200,
+        "a minute after the first"
+    );
 }

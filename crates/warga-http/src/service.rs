@@ -121,6 +121,14 @@ pub trait Service: Send + Sync + 'static {
     fn jobs(&self, _platform: &Platform) -> Vec<Arc<dyn Job>> {
         Vec::new()
     }
+    /// Example data for `warga up --demo`, after the demo accounts exist; running it again
+    /// changes nothing. None by default.
+    fn seed_demo<'a>(
+        &'a self,
+        _platform: &'a Platform,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A periodic job: [`Job::run`] is called every [`Job::interval`] until shutdown. Its state

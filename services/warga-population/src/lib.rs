@@ -59,12 +59,13 @@ const STEPS: &[warga_store::MigrationStep] = &[
 #[derive(OpenApi)]
 #[openapi(
     paths(provinces, regencies, districts, villages, check_nik, register_resident, lookup_resident, statistics, get_resident,
-          move_resident, record_death, search_residents, my_resident, ask_link, pending_links, decide_link, sms_outbox),
+          move_resident, record_death, search_residents, my_resident, ask_link, pending_links, decide_link, sms_outbox,
+          list_notify_desks, add_notify_desk, remove_notify_desk),
     components(schemas(Region, NikCheck, nik::Nik, nik::Sex, residents::NewResident, residents::Resident, residents::Stats,
                        residents::RegionCount, residents::Count, NikLookup, residents::Move,
                        residents::PastAddress, residents::ResidentRecord,
                        search::ResidentSummary, search::SearchPage, links::LinkAsk, links::MyResident,
-                       links::PendingLink, links::LinkDecision, LinkAsked, notify::OutboxMessage)),
+                       links::PendingLink, links::LinkDecision, LinkAsked, notify::OutboxMessage, notify::OutboxPage, notify::Desk, NotifyDesk)),
     tags((name = "regions", description = "Indonesia's provinces, regencies/cities and districts (data: idn-area-data, ODbL 1.0)"))
 )]
 struct PopulationApi;
@@ -118,7 +119,14 @@ impl Service for PopulationService {
                         axum::routing::post(record_death),
                     )
                     .route("/api/v1/stats", get(statistics))
-                    .route("/api/v1/population/notify-desks", axum::routing::post(add_notify_desk))
+                    .route(
+                        "/api/v1/population/notify-desks",
+                        get(list_notify_desks).post(add_notify_desk),
+                    )
+                    .route(
+                        "/api/v1/population/notify-desks/{regency}/{phone}",
+                        axum::routing::delete(remove_notify_desk),
+                    )
                     .route("/api/v1/population/sms-outbox", get(sms_outbox))
                     .with_state(platform.clone()),
             )
@@ -136,6 +144,12 @@ impl Service for PopulationService {
             Arc::new(residents::StatsCounter),
             Arc::new(notify::RegistrationNotifier::new(provider)),
         ]
+    }
+    fn seed_demo<'a>(
+        &'a self,
+        platform: &'a Platform,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move { notify::seed_demo_desks(platform).await.map_err(|e| e.to_string()) })
     }
 }
 
@@ -370,38 +384,92 @@ pub struct NotifyDesk {
     pub label: String,
 }
 
+/// Adds a registry desk to text about new registrations in its regency (administrators).
+#[utoipa::path(post, path = "/api/v1/population/notify-desks", tag = "residents", security(("bearer" = [])),
+    request_body = NotifyDesk, responses(
+    (status = 201),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+))]
 async fn add_notify_desk(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
     Json(desk): Json<NotifyDesk>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let actor = auth.require_any(&[Role::Admin])?.audit_actor();
-    let mut tx = platform.store.begin().await?;
-    notify::add_desk(&mut tx, desk.regency.trim(), desk.phone.trim(), &desk.label).await?;
-    tx.audit(&warga_store::audit::AuditRecord {
-        actor: &actor,
-        action: "population.notify_desk.add",
-        target: &format!("regency:{}", desk.regency.trim()),
-        outcome: warga_store::audit::Outcome::Success,
-        details: None,
-    })
-    .await?;
-    tx.commit().await?;
+    notify::add_desk_audited(&platform, &actor, desk.regency.trim(), desk.phone.trim(), &desk.label).await?;
     Ok(axum::http::StatusCode::CREATED)
 }
 
-/// The messages kept by the embedded SMS provider, newest first (administrators and
-/// registry officers).
-#[utoipa::path(get, path = "/api/v1/population/sms-outbox", tag = "residents", security(("bearer" = [])), responses(
-    (status = 200, body = Vec<notify::OutboxMessage>),
+/// The registry desks, by regency (administrators).
+#[utoipa::path(get, path = "/api/v1/population/notify-desks", tag = "residents", security(("bearer" = [])), responses(
+    (status = 200, body = Vec<notify::Desk>),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+async fn list_notify_desks(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+) -> Result<Json<Vec<notify::Desk>>, ApiError> {
+    auth.require_any(&[Role::Admin])?;
+    Ok(Json(notify::desks(&platform.store).await?))
+}
+
+/// Stops texting a registry desk (administrators).
+#[utoipa::path(delete, path = "/api/v1/population/notify-desks/{regency}/{phone}", tag = "residents", security(("bearer" = [])),
+    params(("regency" = String, Path, description = "Regency or city code, 4 digits"),
+           ("phone" = String, Path, description = "E.164, e.g. +6281234567890")),
+    responses(
+    (status = 204),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn remove_notify_desk(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    auth: Auth,
+    Path((regency, phone)): Path<(String, String)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let actor = auth.require_any(&[Role::Admin])?.audit_actor();
+    notify::remove_desk_audited(&platform, &actor, &regency, &phone).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Where a page of the SMS outbox starts.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    /// The `next` of the previous page.
+    pub before: Option<String>,
+    /// 1–200; 50 by default.
+    pub limit: Option<i64>,
+}
+
+/// The messages kept by the embedded SMS provider, newest first, a page at a time:
+/// administrators see every message, registry officers those to registry desks.
+#[utoipa::path(get, path = "/api/v1/population/sms-outbox", tag = "residents", security(("bearer" = [])),
+    params(OutboxQuery), responses(
+    (status = 200, body = notify::OutboxPage),
     (status = 403, body = Problem, content_type = "application/problem+json"),
 ))]
 async fn sms_outbox(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
-) -> Result<Json<Vec<notify::OutboxMessage>>, ApiError> {
+    axum::extract::Query(query): axum::extract::Query<OutboxQuery>,
+) -> Result<Json<notify::OutboxPage>, ApiError> {
     auth.require_any(&[Role::Admin, Role::RegistryOfficer])?;
-    Ok(Json(notify::outbox(&platform.store, 100).await?))
+    let reader = if auth.0.has_role(Role::Admin) {
+        notify::OutboxReader::Everything
+    } else {
+        notify::OutboxReader::DesksOnly
+    };
+    let page = notify::outbox(
+        &platform.store,
+        reader,
+        query.before.as_deref(),
+        query.limit.unwrap_or(50),
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// Residents by name prefix and/or region, in order of registration (administrators and

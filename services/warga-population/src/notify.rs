@@ -160,10 +160,11 @@ impl warga_bus::Handler for RegistrationNotifier {
                 .map(|row| row.get(0))
                 .collect();
         let district = REGIONS.district(&registered.district).unwrap_or("?");
-        // No name or NIK in an SMS: the officer opens the record in warga.
+        // No name or NIK in an SMS: the officer opens the record in warga by its reference,
+        // the resident's id (unique to this registration).
         let body = format!(
-            "warga: penduduk baru terdaftar di Kec. {district} (ref {}).",
-            &registered.resident_id[..8]
+            "warga: penduduk baru terdaftar di Kec. {district}. Ref {}",
+            registered.resident_id
         );
         for phone in phones {
             self.provider
@@ -206,27 +207,165 @@ pub async fn add_desk(tx: &mut Tx, regency: &str, phone: &str, label: &str) -> R
     Ok(())
 }
 
-/// Recent messages of the embedded provider, newest first.
-pub async fn outbox(store: &warga_store::Store, limit: i64) -> Result<Vec<OutboxMessage>, warga_store::StoreError> {
-    let rows = sqlx::query(
-        "SELECT to_phone, body, created_at_ms FROM population_sms_outbox ORDER BY created_at_ms DESC LIMIT $1",
-    )
-    .bind(limit.clamp(1, 500))
-    .fetch_all(store.reader())
+/// Adds a desk with its audit record, in one transaction.
+pub async fn add_desk_audited(
+    platform: &warga_http::Platform,
+    actor: &str,
+    regency: &str,
+    phone: &str,
+    label: &str,
+) -> Result<(), PopulationError> {
+    let mut tx = platform.store.begin().await?;
+    add_desk(&mut tx, regency, phone, label).await?;
+    audit_desk(&mut tx, actor, "population.notify_desk.add", regency).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes a desk with its audit record, in one transaction.
+pub async fn remove_desk_audited(
+    platform: &warga_http::Platform,
+    actor: &str,
+    regency: &str,
+    phone: &str,
+) -> Result<(), PopulationError> {
+    let mut tx = platform.store.begin().await?;
+    remove_desk(&mut tx, regency, phone).await?;
+    audit_desk(&mut tx, actor, "population.notify_desk.remove", regency).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn audit_desk(tx: &mut Tx, actor: &str, action: &str, regency: &str) -> Result<(), PopulationError> {
+    tx.audit(&warga_store::audit::AuditRecord {
+        actor,
+        action,
+        target: &format!("regency:{regency}"),
+        outcome: warga_store::audit::Outcome::Success,
+        details: None,
+    })
     .await?;
+    Ok(())
+}
+
+/// The demo's registry desks: one for each city of Jakarta (`warga up --demo`).
+pub async fn seed_demo_desks(platform: &warga_http::Platform) -> Result<(), PopulationError> {
+    for (i, regency) in ["3171", "3172", "3173", "3174", "3175"].iter().enumerate() {
+        let phone = format!("+62811000010{i}");
+        let label = format!("Meja Dukcapil {}", REGIONS.regency(regency).unwrap_or(regency));
+        match add_desk_audited(platform, "system:demo", regency, &phone, &label).await {
+            Ok(()) | Err(PopulationError::Conflict(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+/// A registry desk told of new registrations in a regency.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Desk {
+    pub regency: String,
+    pub regency_name: String,
+    pub phone: String,
+    pub label: String,
+    pub created_at_ms: i64,
+}
+
+/// Every registry desk, by regency and phone.
+pub async fn desks(store: &warga_store::Store) -> Result<Vec<Desk>, warga_store::StoreError> {
+    let rows =
+        sqlx::query("SELECT regency, phone, label, created_at_ms FROM population_notify_desks ORDER BY regency, phone")
+            .fetch_all(store.reader())
+            .await?;
     Ok(rows
         .iter()
-        .map(|r| OutboxMessage {
-            to: r.get(0),
-            body: r.get(1),
-            created_at_ms: r.get(2),
+        .map(|r| {
+            let regency: String = r.get(0);
+            Desk {
+                regency_name: REGIONS.regency(&regency).unwrap_or_default().to_owned(),
+                regency,
+                phone: r.get(1),
+                label: r.get(2),
+                created_at_ms: r.get(3),
+            }
         })
         .collect())
+}
+
+/// Stops notifying a desk. Not found when there is no such desk.
+pub async fn remove_desk(tx: &mut Tx, regency: &str, phone: &str) -> Result<(), PopulationError> {
+    let removed = sqlx::query("DELETE FROM population_notify_desks WHERE regency = $1 AND phone = $2")
+        .bind(regency)
+        .bind(phone)
+        .execute(tx.conn())
+        .await
+        .map_err(warga_store::StoreError::from)?
+        .rows_affected();
+    if removed == 0 {
+        return Err(PopulationError::NotFound(format!("no desk {phone} for {regency}")));
+    }
+    Ok(())
+}
+
+/// Who reads the outbox: administrators see every message; registry officers only those to
+/// registry desks (a reporter's update or a password reset code is not theirs to read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxReader {
+    Everything,
+    DesksOnly,
+}
+
+/// A page of the embedded provider's messages, newest first; `next` is the cursor (`before`)
+/// of the following page, if there may be one.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OutboxPage {
+    pub messages: Vec<OutboxMessage>,
+    pub next: Option<String>,
+}
+
+/// Messages older than `before` (a message id; ids grow with time), at most `limit`.
+pub async fn outbox(
+    store: &warga_store::Store,
+    reader: OutboxReader,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<OutboxPage, warga_store::StoreError> {
+    let limit = limit.clamp(1, 200);
+    let desks_only = if reader == OutboxReader::DesksOnly {
+        " AND to_phone IN (SELECT phone FROM population_notify_desks)"
+    } else {
+        ""
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT id, to_phone, body, created_at_ms FROM population_sms_outbox WHERE id < $1{desks_only} \
+         ORDER BY id DESC LIMIT $2"
+    ))
+    .bind(before.unwrap_or("~"))
+    .bind(limit + 1)
+    .fetch_all(store.reader())
+    .await?;
+    let mut messages: Vec<OutboxMessage> = rows
+        .iter()
+        .map(|r| OutboxMessage {
+            id: r.get(0),
+            to: r.get(1),
+            body: r.get(2),
+            created_at_ms: r.get(3),
+        })
+        .collect();
+    let next = if messages.len() as i64 > limit {
+        messages.truncate(limit as usize);
+        messages.last().map(|m| m.id.clone())
+    } else {
+        None
+    };
+    Ok(OutboxPage { messages, next })
 }
 
 /// A message kept by the embedded SMS provider.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct OutboxMessage {
+    pub id: String,
     pub to: String,
     pub body: String,
     pub created_at_ms: i64,

@@ -251,6 +251,128 @@ async fn addresses_use_village_codes_from_the_table() {
     );
 }
 
+#[tokio::test]
+async fn registry_desks_are_managed_and_each_sms_names_its_own_registration() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    let admin = token_with(&app, "admin").await;
+    let registrar = token_with(&app, "registry_officer").await;
+    let desk = serde_json::json!({"regency": "3171", "phone": "+6281234567890", "label": "Dukcapil Jakarta Pusat"});
+    let (status, _) = call(&app, "POST", "/api/v1/population/notify-desks", &admin, Some(desk)).await;
+    assert_eq!(status, 201);
+    let (_, desks) = call(&app, "GET", "/api/v1/population/notify-desks", &admin, None).await;
+    assert_eq!(desks[0]["regency_name"], "Kota Administrasi Jakarta Pusat", "{desks}");
+
+    // Three registrations in the same minute: three SMS, each naming its own resident.
+    let people = [
+        ("3171075203950004", "female", "Siti Aminah"),
+        ("3171071203950005", "male", "Budi Santoso"),
+        ("3171075203950006", "female", "Dewi Lestari"),
+    ];
+    let mut ids = Vec::new();
+    for (nik, sex, name) in people {
+        let (status, created) = call(
+            &app,
+            "POST",
+            "/api/v1/population/residents",
+            &registrar,
+            Some(resident(nik, "1995-03-12", sex, name)),
+        )
+        .await;
+        assert_eq!(status, 201);
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    // A message that is not to a desk (a reporter's update, say): administrators only.
+    sqlx::query(
+        "INSERT INTO population_sms_outbox (id, to_phone, body, event_id, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind("00000000-0000-7000-8000-000000000001")
+    .bind("+6289999999999")
+    .bind("warga: laporan Anda diselesaikan")
+    .bind("e-1")
+    .bind(1_i64)
+    .execute(app.db.store.writer())
+    .await
+    .unwrap();
+    let outbox = |token: String, query: &'static str| {
+        let app = &app;
+        async move {
+            call(
+                app,
+                "GET",
+                &format!("/api/v1/population/sms-outbox{query}"),
+                &token,
+                None,
+            )
+            .await
+            .1
+        }
+    };
+    common::wait_for("three SMS", std::time::Duration::from_secs(10), || async {
+        outbox(registrar.clone(), "").await["messages"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 3
+    })
+    .await;
+    let seen = outbox(registrar.clone(), "").await;
+    for id in &ids {
+        assert_eq!(
+            seen["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["body"].as_str().unwrap().ends_with(&format!("Ref {id}")))
+                .count(),
+            1,
+            "one SMS names {id}: {seen}"
+        );
+    }
+    assert_eq!(seen["next"], Value::Null);
+    // Administrators see all four, two at a time.
+    let first = outbox(admin.clone(), "?limit=2").await;
+    assert_eq!(first["messages"].as_array().unwrap().len(), 2);
+    let next = first["next"].as_str().unwrap().to_owned();
+    let (_, second) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/population/sms-outbox?limit=2&before={next}"),
+        &admin,
+        None,
+    )
+    .await;
+    let second = second["messages"].as_array().unwrap();
+    assert_eq!(second.len(), 2);
+    assert_eq!(second[1]["to"], "+6289999999999", "the oldest last");
+
+    let remove = "/api/v1/population/notify-desks/3171/+6281234567890";
+    assert_eq!(call(&app, "DELETE", remove, &admin, None).await.0, 204);
+    let (status, problem) = call(&app, "DELETE", remove, &admin, None).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (404, Some("urn:warga:problem:not-found"))
+    );
+    let (_, desks) = call(&app, "GET", "/api/v1/population/notify-desks", &admin, None).await;
+    assert_eq!(desks, serde_json::json!([]));
+
+    // `warga up --demo` seeds a desk for each city of Jakarta, once however often it runs.
+    use warga_http::Service as _;
+    for _ in 0..2 {
+        warga_population::PopulationService
+            .seed_demo(&app.platform)
+            .await
+            .unwrap();
+    }
+    let (_, desks) = call(&app, "GET", "/api/v1/population/notify-desks", &admin, None).await;
+    let regencies: Vec<&str> = desks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["regency"].as_str().unwrap())
+        .collect();
+    assert_eq!(regencies, ["3171", "3172", "3173", "3174", "3175"]);
+}
+
 async fn token_with(app: &common::TestApp, role: &str) -> String {
     app.token(&format!("{role}-7"), &[role]).await
 }
@@ -546,7 +668,7 @@ async fn new_registrations_notify_the_regency_desk_through_the_embedded_outbox()
     common::wait_for("the SMS", std::time::Duration::from_secs(10), || {
         let (client, url, admin) = (app.client.clone(), app.url.clone(), admin.clone());
         async move {
-            let messages: Vec<Value> = client
+            let page: Value = client
                 .get(format!("{url}/api/v1/population/sms-outbox"))
                 .bearer_auth(admin)
                 .send()
@@ -555,11 +677,11 @@ async fn new_registrations_notify_the_regency_desk_through_the_embedded_outbox()
                 .json()
                 .await
                 .unwrap();
-            messages.len() == 1
+            page["messages"].as_array().unwrap().len() == 1
         }
     })
     .await;
-    let messages: Vec<Value> = app
+    let page: Value = app
         .client
         .get(format!("{}/api/v1/population/sms-outbox", app.url))
         .bearer_auth(&admin)
@@ -569,6 +691,7 @@ async fn new_registrations_notify_the_regency_desk_through_the_embedded_outbox()
         .json()
         .await
         .unwrap();
+    let messages = page["messages"].as_array().unwrap();
     assert_eq!(messages[0]["to"], "+6281234567890");
     let body = messages[0]["body"].as_str().unwrap();
     assert!(body.contains("Tanah Abang"), "{body}");
@@ -637,6 +760,7 @@ async fn call(app: &common::TestApp, method: &str, path: &str, token: &str, body
     let url = format!("{}{path}", app.url);
     let request = match method {
         "GET" => app.client.get(url),
+        "DELETE" => app.client.delete(url),
         _ => app.client.post(url),
     };
     let request = match body {
@@ -925,7 +1049,10 @@ async fn on_jetstream_each_registration_is_counted_and_texted_once() {
     let counts = || async {
         let (_, stats) = call(&app, "GET", "/api/v1/stats?province=31", &admin, None).await;
         let (_, sms) = call(&app, "GET", "/api/v1/population/sms-outbox", &admin, None).await;
-        (stats["total"].as_i64().unwrap(), sms.as_array().unwrap().len())
+        (
+            stats["total"].as_i64().unwrap(),
+            sms["messages"].as_array().unwrap().len(),
+        )
     };
     common::wait_for("counted and texted", std::time::Duration::from_secs(20), || async {
         counts().await == (3, 3)

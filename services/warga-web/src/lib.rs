@@ -107,6 +107,10 @@ impl Service for WebService {
             .route("/admin/departemen", get(departments_page).post(create_department))
             .route("/admin/petugas", get(officers_page).post(create_officer))
             .route(
+                "/admin/meja-dukcapil",
+                get(population::desks).post(population::change_desks),
+            )
+            .route(
                 "/lapor",
                 get(reports::new_report_form)
                     .post(reports::submit_report)

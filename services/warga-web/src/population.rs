@@ -972,6 +972,8 @@ pub struct Sms {
 struct SmsPage {
     layout: Layout,
     messages: Vec<Sms>,
+    /// The link to older messages, if there may be some.
+    older: Option<String>,
 }
 
 pub async fn sms_outbox(
@@ -980,9 +982,16 @@ pub async fn sms_outbox(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    require(&context, &[Role::Admin, Role::RegistryOfficer])?;
-    let messages = notify::outbox(&platform.store, 200)
-        .await?
+    let session = require(&context, &[Role::Admin, Role::RegistryOfficer])?;
+    let reader = if session.account.roles.contains(&Role::Admin) {
+        notify::OutboxReader::Everything
+    } else {
+        notify::OutboxReader::DesksOnly
+    };
+    let before = query.get("sebelum").map(String::as_str);
+    let outbox = notify::outbox(&platform.store, reader, before, 50).await?;
+    let messages = outbox
+        .messages
         .into_iter()
         .map(|m| Sms {
             to: m.to,
@@ -993,6 +1002,121 @@ pub async fn sms_outbox(
     let template = SmsPage {
         layout: context.layout(),
         messages,
+        older: outbox.next.map(|id| format!("/penduduk/sms?sebelum={id}")),
     };
     Ok(page(&context, &template, StatusCode::OK))
+}
+
+// ---------------------------------------------------------------------------------------
+// Registry desks (administrators)
+
+#[derive(Template)]
+#[template(path = "desks.html")]
+struct DesksPage {
+    layout: Layout,
+    desks: Vec<notify::Desk>,
+    regencies: Vec<Choice>,
+    form: DeskForm,
+    notice: Option<&'static str>,
+    error_field: String,
+    error_text: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DeskForm {
+    csrf: String,
+    action: String,
+    regency: String,
+    phone: String,
+    label: String,
+}
+
+async fn desks_response(
+    platform: &Platform,
+    context: &Context,
+    form: DeskForm,
+    notice: Option<&'static str>,
+    error: Option<(String, String)>,
+    status: StatusCode,
+) -> Result<Response, Stop> {
+    let regencies = REGIONS
+        .provinces()
+        .into_iter()
+        .flat_map(|p| REGIONS.regencies_of(&p.code))
+        .collect();
+    let (error_field, error_text) = error.unwrap_or_default();
+    let template = DesksPage {
+        layout: context.layout(),
+        desks: notify::desks(&platform.store).await?,
+        regencies: choices(regencies, &form.regency),
+        form,
+        notice,
+        error_field,
+        error_text,
+    };
+    Ok(page(context, &template, status))
+}
+
+pub async fn desks(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &query).await?;
+    crate::require_admin(&context)?;
+    desks_response(&platform, &context, DeskForm::default(), None, None, StatusCode::OK).await
+}
+
+/// Adds a desk (`action=add`) or stops texting one (`action=remove`).
+pub async fn change_desks(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<DeskForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = crate::require_admin(&context)?;
+    if !csrf_matches(session, &form.csrf) {
+        let error = Some((String::new(), context.t("error.form").to_owned()));
+        return desks_response(&platform, &context, form, None, error, StatusCode::BAD_REQUEST).await;
+    }
+    let actor = actor(session);
+    let (regency, phone) = (form.regency.trim().to_owned(), form.phone.trim().to_owned());
+    let (done, notice) = if form.action == "remove" {
+        (
+            notify::remove_desk_audited(&platform, &actor, &regency, &phone).await,
+            context.t("desks.removed"),
+        )
+    } else {
+        (
+            notify::add_desk_audited(&platform, &actor, &regency, &phone, &form.label).await,
+            context.t("desks.added"),
+        )
+    };
+    match done.map_err(ApiError::from) {
+        Ok(()) => {
+            desks_response(
+                &platform,
+                &context,
+                DeskForm::default(),
+                Some(notice),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(ApiError::NotFound(detail)) => {
+            let error = Some((String::new(), detail));
+            desks_response(&platform, &context, form, None, error, StatusCode::NOT_FOUND).await
+        }
+        Err(error) => {
+            let status = if matches!(error, ApiError::Conflict(_)) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let error = Some(field_error(error)?);
+            desks_response(&platform, &context, form, None, error, status).await
+        }
+    }
 }

@@ -331,6 +331,33 @@ async fn an_administrator_creates_a_department_and_an_officer_in_english() {
         .await;
     assert_eq!(created.status, 200, "{}", created.body);
     assert!(created.body.contains("One-time password") && created.body.contains("<td>budi.pu</td>"));
+
+    // Registry desks: added, refused with the field named, removed.
+    let desks = browser.get("/admin/meja-dukcapil?lang=id").await;
+    assert!(desks.body.contains("id=\"no-desks\""), "{}", desks.body);
+    let desk = |phone: &'static str, action: &'static str| {
+        [
+            ("action", action),
+            ("regency", "3171"),
+            ("phone", phone),
+            ("label", "Meja Jakarta Pusat"),
+        ]
+    };
+    let mut form = desk("+6281234567890", "add").to_vec();
+    form.push(("csrf", &csrf));
+    let added = browser.post("/admin/meja-dukcapil", &form).await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert!(added.body.contains("Meja ditambahkan.") && added.body.contains("<td>+6281234567890</td>"));
+    let mut form = desk("0812", "add").to_vec();
+    form.push(("csrf", &csrf));
+    let bad = browser.post("/admin/meja-dukcapil", &form).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("id=\"phone-error\""), "{}", bad.body);
+    let mut form = desk("+6281234567890", "remove").to_vec();
+    form.push(("csrf", &csrf));
+    let removed = browser.post("/admin/meja-dukcapil", &form).await;
+    assert_eq!(removed.status, 200);
+    assert!(removed.body.contains("Meja dihapus.") && removed.body.contains("id=\"no-desks\""));
 }
 
 async fn account_with(app: &TestApp, username: &str, role: warga_core::identity::Role) {
