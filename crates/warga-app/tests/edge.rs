@@ -31,6 +31,58 @@ async fn problem(response: reqwest::Response, status: u16, type_suffix: &str) ->
 }
 
 #[tokio::test]
+async fn strict_edges_over_http_2_and_http_1_1() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    let token = app.operator_token().await;
+    let cert = &app.running.as_ref().unwrap().tls.cert_path;
+    let http1 = common::http1_client_trusting(cert);
+    for (client, version) in [
+        (&app.client, reqwest::Version::HTTP_2),
+        (&http1, reqwest::Version::HTTP_11),
+    ] {
+        let post = |body: reqwest::Body| {
+            client
+                .post(format!("{}/api/v1/system/probes", app.url))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        // Oversize, with a Content-Length and streamed without one.
+        let big = format!(r#"{{"note": "{}"}}"#, "x".repeat(2 * 1024 * 1024));
+        let response = post(big.clone().into()).await.unwrap();
+        assert_eq!(response.version(), version);
+        problem(response, 413, "payload-too-large").await;
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            big.into_bytes().chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+        let streamed = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+        problem(post(streamed).await.unwrap(), 413, "payload-too-large").await;
+        // One JSON value and nothing after it.
+        let trailing = post(r#"{"note": "a"} {"note": "b"}"#.into()).await.unwrap();
+        let body = problem(trailing, 400, "invalid-json").await;
+        assert!(body["detail"].as_str().unwrap().contains("trailing"), "{body}");
+    }
+    // A bad query parameter is named.
+    let registrar = app.token("registrar-1", &["registry_officer", "admin"]).await;
+    let outbox = |query: &str| {
+        app.client
+            .get(format!("{}/api/v1/population/sms-outbox?{query}", app.url))
+            .bearer_auth(&registrar)
+            .send()
+    };
+    let body = problem(outbox("limit=banyak").await.unwrap(), 400, "validation").await;
+    assert_eq!(body["field"], "limit");
+    let body = problem(outbox("limitt=5").await.unwrap(), 400, "validation").await;
+    assert_eq!(body["field"], "limitt");
+    let count: i64 = sqlx::query("SELECT COUNT(*) FROM outbox")
+        .fetch_one(app.db.store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0, "no refused request wrote anything");
+}
+
+#[tokio::test]
 async fn health_is_alive_and_every_response_has_a_request_id() {
     let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
     let response = app.get("/healthz").await;

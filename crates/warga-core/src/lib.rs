@@ -9,6 +9,7 @@
 pub mod event;
 pub mod identity;
 pub mod resilience;
+pub mod text;
 pub mod time;
 
 pub use event::{DecodeError, Envelope, Event, EventId, TopicError, validate_topic};

@@ -1,4 +1,5 @@
-//! A JSON extractor whose rejections are problem documents naming the field at fault.
+//! JSON and query-string extractors whose rejections are problem documents naming the field
+//! or parameter at fault.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -44,9 +45,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// Deserializes `bytes`, naming the failing field.
+/// Deserializes `bytes`, naming the failing field. One JSON value and nothing after it
+/// (whitespace aside): a body with trailing data is refused, not half-read.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = deserialize(deserializer)?;
+    deserializer
+        .end()
+        .map_err(|_| ApiError::InvalidJson("trailing data after the JSON value".into()))?;
+    Ok(value)
+}
+
+fn deserialize<'de, T: DeserializeOwned>(
+    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -64,6 +76,39 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             None => path,
         };
         ApiError::validation(field, strip_position(&message))
+    })
+}
+
+/// Like `axum::extract::Query`, but a bad query string becomes
+/// `urn:warga:problem:validation` with `field` naming the parameter (a mistyped, missing or
+/// unknown one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
+    }
+}
+
+/// Deserializes a query string, naming the failing parameter.
+pub(crate) fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let named = ["missing field `", "unknown field `", "duplicate field `"]
+            .iter()
+            .find_map(|prefix| message.strip_prefix(prefix))
+            .and_then(|rest| rest.split('`').next());
+        let parameter = match named {
+            Some(name) if path == "." => name.to_owned(),
+            _ if path == "." => "query".to_owned(),
+            _ => path,
+        };
+        ApiError::validation(parameter, message)
     })
 }
 
@@ -117,11 +162,41 @@ mod tests {
             (r#"{"name": "Siti", "address": {}}"#, Validation, Some("address.rt")),
             (r#"{"name": "Siti", "#, InvalidJson, None),
             ("not json", InvalidJson, None),
+            // One value, nothing after it.
+            (
+                r#"{"name": "Siti", "address": {"rt": 1}} {"name": "X"}"#,
+                InvalidJson,
+                None,
+            ),
+            (r#"{"name": "Siti", "address": {"rt": 1}}x"#, InvalidJson, None),
         ];
         for (body, kind, field) in cases {
             let (got_kind, got_field) = field_of(body);
             assert_eq!((got_kind, got_field.as_deref()), (*kind, *field), "{body}");
         }
+        assert!(parse::<Resident>(b"{\"name\": \"Siti\", \"address\": {\"rt\": 1}}\n  ").is_ok());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Page {
+        limit: Option<u32>,
+        region: String,
+    }
+
+    #[test]
+    fn names_the_query_parameter_at_fault() {
+        let parameter = |query: &str| {
+            let problem = parse_query::<Page>(query).unwrap_err().to_problem();
+            problem.field
+        };
+        assert_eq!(parameter("region=31&limit=lima").as_deref(), Some("limit"));
+        assert_eq!(parameter("limit=5").as_deref(), Some("region"));
+        assert_eq!(parameter("region=31&sort=new").as_deref(), Some("sort"));
+        assert_eq!(parameter("region=31&limit=-1").as_deref(), Some("limit"));
+        let page: Page = parse_query("region=31&limit=5").unwrap();
+        assert_eq!((page.limit, page.region.as_str()), (Some(5), "31"));
     }
 }
 

@@ -47,7 +47,7 @@ pub enum EdgeError {
     #[error("the rate limiter's Redis: {0}")]
     Redis(#[from] redis::RedisError),
 }
-pub use extract::{FormFile, Json, JsonWithFiles};
+pub use extract::{FormFile, Json, JsonWithFiles, Query};
 pub use middleware::REQUEST_ID_HEADER;
 pub use ops::{app, app_with, openapi};
 pub use problem::{ApiError, Problem, ProblemType, ProtocolError};

@@ -134,8 +134,20 @@ pub fn client_trusting(cert_path: &Path) -> reqwest::Client {
     client_builder_trusting(cert_path).build().unwrap()
 }
 
+/// As [`client_trusting`], speaking HTTP/1.1 only (ALPN offers nothing else).
+pub fn http1_client_trusting(cert_path: &Path) -> reqwest::Client {
+    builder_with_alpn(cert_path, vec![b"http/1.1".to_vec()])
+        .http1_only()
+        .build()
+        .unwrap()
+}
+
 /// As [`client_trusting`], to be configured further (e.g. not to follow redirects).
 pub fn client_builder_trusting(cert_path: &Path) -> reqwest::ClientBuilder {
+    builder_with_alpn(cert_path, vec![b"h2".to_vec(), b"http/1.1".to_vec()])
+}
+
+fn builder_with_alpn(cert_path: &Path, alpn: Vec<Vec<u8>>) -> reqwest::ClientBuilder {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -146,7 +158,7 @@ pub fn client_builder_trusting(cert_path: &Path) -> reqwest::ClientBuilder {
     let mut tls = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tls.alpn_protocols = alpn;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(Duration::from_secs(30))

@@ -193,10 +193,13 @@ pub fn check_display_name(name: &str) -> Result<String, IdentityError> {
             format!("must be 1 to {DISPLAY_NAME_CHARS_MAX} characters"),
         ));
     }
-    if name.chars().any(char::is_control) {
+    if let Some(hidden) = warga_core::text::hidden_character(name) {
         return Err(IdentityError::invalid(
             "display_name",
-            "must not contain control characters",
+            format!(
+                "must not contain invisible or control characters (U+{:04X})",
+                u32::from(hidden)
+            ),
         ));
     }
     Ok(name.to_owned())

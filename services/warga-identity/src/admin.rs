@@ -2,14 +2,14 @@
 //! officers, accounts, OAuth clients, key rotation, and the audit log.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 use warga_core::identity::{OfficerLevel, Role};
-use warga_http::{ApiError, Auth, Json, Platform, Problem};
+use warga_http::{ApiError, Auth, Json, Platform, Problem, Query};
 
 use crate::error::IdentityError;
 use warga_store::audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};

@@ -631,6 +631,17 @@ async fn administrators_manage_departments_and_officers_and_roles_are_enforced()
     )
     .await;
     assert_eq!(weak.json::<Value>().await.unwrap()["field"], "password");
+    let reversed = post(
+        "/api/v1/identity/register",
+        None,
+        serde_json::json!({"username": "ani", "display_name": "Ani \u{202E}nimdA", "password": "Kopi-Tubruk-Pagi"}),
+    )
+    .await;
+    assert_eq!(
+        reversed.json::<Value>().await.unwrap()["field"],
+        "display_name",
+        "a right-to-left override in a name is refused"
+    );
     let citizen = tokens_for(&app, "siti", "Kopi-Tubruk-Pagi").await["access_token"]
         .as_str()
         .unwrap()

@@ -304,7 +304,7 @@ pub struct StatsFilter {
 async fn statistics(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
-    axum::extract::Query(filter): axum::extract::Query<StatsFilter>,
+    warga_http::Query(filter): warga_http::Query<StatsFilter>,
 ) -> Result<Json<residents::Stats>, ApiError> {
     auth.require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?;
     if let Some(code) = &filter.province
@@ -454,7 +454,7 @@ pub struct OutboxQuery {
 async fn sms_outbox(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
-    axum::extract::Query(query): axum::extract::Query<OutboxQuery>,
+    warga_http::Query(query): warga_http::Query<OutboxQuery>,
 ) -> Result<Json<notify::OutboxPage>, ApiError> {
     auth.require_any(&[Role::Admin, Role::RegistryOfficer])?;
     let reader = if auth.0.has_role(Role::Admin) {
@@ -483,7 +483,7 @@ async fn sms_outbox(
 async fn search_residents(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
-    axum::extract::Query(query): axum::extract::Query<search::SearchQuery>,
+    warga_http::Query(query): warga_http::Query<search::SearchQuery>,
 ) -> Result<Json<search::SearchPage>, ApiError> {
     let actor = auth
         .require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?

@@ -108,10 +108,19 @@ fn sex_code(sex: Sex) -> &'static str {
 
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, PopulationError> {
     let value = value.trim();
-    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+    if value.is_empty() || value.chars().count() > max {
         return Err(PopulationError::invalid(
             field,
             format!("must be 1 to {max} characters"),
+        ));
+    }
+    if let Some(hidden) = warga_core::text::hidden_character(value) {
+        return Err(PopulationError::invalid(
+            field,
+            format!(
+                "must not contain invisible or control characters (U+{:04X})",
+                u32::from(hidden)
+            ),
         ));
     }
     Ok(value.to_owned())

@@ -221,6 +221,21 @@ async fn addresses_use_village_codes_from_the_table() {
         ),
         ("postal_code", serde_json::json!("1025"), "four digits"),
         ("postal_code", serde_json::json!("10a50"), "not digits"),
+        (
+            "full_name",
+            serde_json::json!("Siti \u{202E}hanimA"),
+            "a right-to-left override",
+        ),
+        (
+            "full_name",
+            serde_json::json!("Siti\u{200B}Aminah"),
+            "a zero-width space",
+        ),
+        (
+            "birth_place",
+            serde_json::json!("Jakarta\u{2066}"),
+            "a bidirectional isolate",
+        ),
     ] {
         let (status, problem) = call(
             &app,

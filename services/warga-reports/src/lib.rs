@@ -38,14 +38,14 @@ pub use error::ReportsError;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use utoipa::OpenApi;
 use warga_bus::Handler;
 use warga_core::identity::Role;
-use warga_http::{ApiError, Auth, Json, JsonWithFiles, MaybeAuth, Platform, Problem, Service};
+use warga_http::{ApiError, Auth, Json, JsonWithFiles, MaybeAuth, Platform, Problem, Query, Service};
 use warga_store::MigrationSet;
 
 use crate::categories::{CATEGORIES, Category};
