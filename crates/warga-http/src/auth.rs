@@ -50,6 +50,38 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
     }
 }
 
+/// A set of roles, as a type, for [`Authorized`].
+pub trait RoleSet: Send + Sync + 'static {
+    const ROLES: &'static [Role];
+}
+
+/// Citizens (residents' own accounts).
+pub struct Citizens;
+impl RoleSet for Citizens {
+    const ROLES: &'static [Role] = &[Role::Citizen];
+}
+
+/// Department officers.
+pub struct Officers;
+impl RoleSet for Officers {
+    const ROLES: &'static [Role] = &[Role::Officer];
+}
+
+/// The authenticated caller holding one of `R`'s roles, checked when the handler's arguments
+/// are extracted — before a body is read, so a caller without the role gets 403 whatever it
+/// sent. For handlers whose body extractor parses on extraction (multipart forms); others
+/// take [`Auth`] and a [`crate::JsonBody`] parsed after [`Auth::require_any`].
+pub struct Authorized<R: RoleSet>(pub Principal, std::marker::PhantomData<R>);
+
+impl<S: Send + Sync, R: RoleSet> FromRequestParts<S> for Authorized<R> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        auth.require_any(R::ROLES)?;
+        Ok(Authorized(auth.0, std::marker::PhantomData))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for MaybeAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {

@@ -26,7 +26,7 @@ mod service;
 pub mod tls;
 pub mod web;
 
-pub use auth::{Auth, MaybeAuth, UNATTRIBUTED_PATHS};
+pub use auth::{Auth, Authorized, Citizens, MaybeAuth, Officers, RoleSet, UNATTRIBUTED_PATHS};
 pub use concurrency::ConcurrencyLimit;
 
 /// Why the edge could not be set up or served: a listener, TLS material, keys, the rate
@@ -47,7 +47,7 @@ pub enum EdgeError {
     #[error("the rate limiter's Redis: {0}")]
     Redis(#[from] redis::RedisError),
 }
-pub use extract::{FormFile, Json, JsonWithFiles, Query};
+pub use extract::{FormFile, Json, JsonBody, JsonWithFiles, Query};
 pub use middleware::REQUEST_ID_HEADER;
 pub use ops::{app, app_with, openapi};
 pub use problem::{ApiError, Problem, ProblemType, ProtocolError};

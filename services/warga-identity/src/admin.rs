@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 use warga_core::identity::{OfficerLevel, Role};
-use warga_http::{ApiError, Auth, Json, Platform, Problem, Query};
+use warga_http::{ApiError, Auth, Json, JsonBody, Platform, Problem, Query};
 
 use crate::error::IdentityError;
 use warga_store::audit::{AuditEntry, AuditQuery, AuditRecord, Outcome};
@@ -131,12 +131,9 @@ pub struct NewDepartment {
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
 ))]
-async fn create_department(
-    State(platform): State<Platform>,
-    auth: Auth,
-    Json(input): Json<NewDepartment>,
-) -> Result<Response, ApiError> {
+async fn create_department(State(platform): State<Platform>, auth: Auth, body: JsonBody) -> Result<Response, ApiError> {
     let actor = auth.require_any(&[Role::Admin])?.audit_actor();
+    let input: NewDepartment = body.parse()?;
     let mut tx = platform.store.begin().await?;
     accounts::create_department(&mut tx, &input.id, &input.name, &actor).await?;
     tx.commit().await?;
@@ -225,12 +222,9 @@ pub async fn create_officer_account(
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
 ))]
-async fn create_officer(
-    State(platform): State<Platform>,
-    auth: Auth,
-    Json(input): Json<NewOfficer>,
-) -> Result<Response, ApiError> {
+async fn create_officer(State(platform): State<Platform>, auth: Auth, body: JsonBody) -> Result<Response, ApiError> {
     let actor = auth.require_any(&[Role::Admin])?.audit_actor();
+    let input: NewOfficer = body.parse()?;
     let created = create_officer_account(&platform, input, &actor).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -298,12 +292,9 @@ async fn disable_account(
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
 ))]
-async fn create_client(
-    State(platform): State<Platform>,
-    auth: Auth,
-    Json(input): Json<NewClient>,
-) -> Result<Response, ApiError> {
+async fn create_client(State(platform): State<Platform>, auth: Auth, body: JsonBody) -> Result<Response, ApiError> {
     let actor = auth.require_any(&[Role::Admin])?.audit_actor();
+    let input: NewClient = body.parse()?;
     let mut tx = platform.store.begin().await?;
     let registered = clients::create(&mut tx, input, &actor).await?;
     tx.commit().await?;

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use utoipa::OpenApi;
 use warga_bus::Handler;
 use warga_core::identity::Role;
-use warga_http::{ApiError, Auth, Json, Platform, Problem, Service};
+use warga_http::{ApiError, Auth, Json, JsonBody, Platform, Problem, Service};
 use warga_store::MigrationSet;
 
 use crate::regions::{REGIONS, Region};
@@ -213,8 +213,9 @@ pub struct NikCheck {
     (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
 ))]
-async fn check_nik(auth: Auth, Json(input): Json<NikCheck>) -> Result<Json<nik::Nik>, ApiError> {
+async fn check_nik(auth: Auth, body: JsonBody) -> Result<Json<nik::Nik>, ApiError> {
     auth.require_any(&[Role::RegistryOfficer, Role::Officer, Role::Admin])?;
+    let input: NikCheck = body.parse()?;
     let parsed = match (&input.birth_date, input.sex) {
         (Some(date), Some(sex)) => {
             let date = nik::Date::parse_iso(date)
@@ -243,10 +244,11 @@ async fn check_nik(auth: Auth, Json(input): Json<NikCheck>) -> Result<Json<nik::
 async fn register_resident(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
-    Json(input): Json<residents::NewResident>,
+    body: JsonBody,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
+    let input: residents::NewResident = body.parse()?;
     let resident = residents::register(&platform, &input, &actor).await?;
     Ok((axum::http::StatusCode::CREATED, Json(resident)).into_response())
 }
@@ -268,11 +270,12 @@ pub struct NikLookup {
 async fn lookup_resident(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
-    Json(input): Json<NikLookup>,
+    body: JsonBody,
 ) -> Result<Json<residents::Resident>, ApiError> {
     let actor = auth
         .require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?
         .audit_actor();
+    let input: NikLookup = body.parse()?;
     let resident = residents::by_nik(&platform, &input.nik)
         .await?
         .ok_or_else(|| ApiError::NotFound("no resident has this NIK".into()))?;
@@ -351,9 +354,10 @@ async fn move_resident(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
     Path(id): Path<String>,
-    Json(to): Json<residents::Move>,
+    body: JsonBody,
 ) -> Result<Json<residents::ResidentRecord>, ApiError> {
     let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
+    let to: residents::Move = body.parse()?;
     Ok(Json(residents::move_resident(&platform, &id, &to, &actor).await?))
 }
 
@@ -395,9 +399,10 @@ pub struct NotifyDesk {
 async fn add_notify_desk(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
-    Json(desk): Json<NotifyDesk>,
+    body: JsonBody,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let actor = auth.require_any(&[Role::Admin])?.audit_actor();
+    let desk: NotifyDesk = body.parse()?;
     notify::add_desk_audited(&platform, &actor, desk.regency.trim(), desk.phone.trim(), &desk.label).await?;
     Ok(axum::http::StatusCode::CREATED)
 }
@@ -536,10 +541,11 @@ pub struct LinkAsked {
 async fn ask_link(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
-    Json(input): Json<links::LinkAsk>,
+    body: JsonBody,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let principal = auth.require_any(&[Role::Citizen])?;
+    let input: links::LinkAsk = body.parse()?;
     let username = principal.username.clone().unwrap_or_else(|| principal.subject.clone());
     let id = links::ask(&platform, &principal.subject, &username, &input).await?;
     Ok((
@@ -574,9 +580,10 @@ async fn decide_link(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
     Path(id): Path<String>,
-    Json(decision): Json<links::LinkDecision>,
+    body: JsonBody,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
+    let decision: links::LinkDecision = body.parse()?;
     links::decide(&platform, &id, &decision, &actor).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -45,7 +45,10 @@ use serde::Deserialize;
 use utoipa::OpenApi;
 use warga_bus::Handler;
 use warga_core::identity::Role;
-use warga_http::{ApiError, Auth, Json, JsonWithFiles, MaybeAuth, Platform, Problem, Query, Service};
+use warga_http::{
+    ApiError, Auth, Authorized, Citizens, Json, JsonBody, JsonWithFiles, MaybeAuth, Officers, Platform, Problem, Query,
+    Service,
+};
 use warga_store::MigrationSet;
 
 use crate::categories::{CATEGORIES, Category};
@@ -257,7 +260,7 @@ pub(crate) fn settings(platform: &Platform) -> std::borrow::Cow<'_, config::Repo
 ))]
 async fn submit(
     State(platform): State<Platform>,
-    auth: Auth,
+    auth: Authorized<Citizens>,
     headers: axum::http::HeaderMap,
     form: JsonWithFiles<NewReport>,
 ) -> Result<Response, ApiError> {
@@ -339,7 +342,7 @@ fn replayed(report: ReportView) -> Response {
 ))]
 async fn submit_anonymous(
     State(platform): State<Platform>,
-    auth: Auth,
+    auth: Authorized<Citizens>,
     headers: axum::http::HeaderMap,
     form: JsonWithFiles<NewReport>,
 ) -> Result<Response, ApiError> {
@@ -398,9 +401,10 @@ async fn my_contact(State(platform): State<Platform>, auth: Auth) -> Result<Json
 async fn set_contact(
     State(platform): State<Platform>,
     auth: Auth,
-    Json(contact): Json<contacts::Contact>,
+    body: JsonBody,
 ) -> Result<Json<contacts::Contact>, ApiError> {
     auth.require_any(&[Role::Citizen])?;
+    let contact: contacts::Contact = body.parse()?;
     Ok(Json(contacts::set(&platform, &auth.0, contact).await?))
 }
 
@@ -447,9 +451,10 @@ async fn edit(
     State(platform): State<Platform>,
     auth: Auth,
     Path(id): Path<String>,
-    Json(change): Json<reports::ReportEdit>,
+    body: JsonBody,
 ) -> Result<Json<ReportView>, ApiError> {
     auth.require_any(&[Role::Citizen])?;
+    let change: reports::ReportEdit = body.parse()?;
     Ok(Json(reports::edit(&platform, &auth.0, &id, &change).await?))
 }
 
@@ -542,9 +547,10 @@ async fn reply(
     State(platform): State<Platform>,
     auth: Auth,
     Path(id): Path<String>,
-    Json(answer): Json<Answer>,
+    body: JsonBody,
 ) -> Result<Json<ReportView>, ApiError> {
     auth.require_any(&[Role::Citizen])?;
+    let answer: Answer = body.parse()?;
     Ok(Json(
         reports::reply(&platform, reports::Replier::Reporter(&auth.0), &id, &answer.note).await?,
     ))
@@ -606,7 +612,7 @@ async fn queue(
 ))]
 async fn triage(
     State(platform): State<Platform>,
-    auth: Auth,
+    auth: Authorized<Officers>,
     Path(id): Path<String>,
     form: JsonWithFiles<Triage>,
 ) -> Result<Json<ReportView>, ApiError> {

@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use warga_bus::{Handler, HandlerError};
 use warga_core::identity::Role;
 use warga_core::{Envelope, Event};
-use warga_http::{ApiError, Auth, Json, Platform, Problem, Service};
+use warga_http::{ApiError, Auth, Json, JsonBody, Platform, Problem, Service};
 use warga_store::audit::{AuditRecord, Outcome};
 use warga_store::{MigrationSet, MigrationStep, Store, Tx};
 
@@ -118,8 +118,9 @@ pub struct ProbeView {
     (status = 202, body = ProbeView, description = "The probe is on its way"),
     (status = 400, body = Problem, content_type = "application/problem+json"),
 ))]
-async fn create_probe(State(store): State<Store>, auth: Auth, Json(new): Json<NewProbe>) -> Result<Response, ApiError> {
+async fn create_probe(State(store): State<Store>, auth: Auth, body: JsonBody) -> Result<Response, ApiError> {
     let actor = auth.require_any(OPERATORS)?.audit_actor();
+    let new: NewProbe = body.parse()?;
     if let Some(note) = &new.note {
         if note.chars().count() > NOTE_CHARS_MAX {
             return Err(ApiError::validation(
