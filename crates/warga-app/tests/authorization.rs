@@ -85,8 +85,8 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     (
         "POST",
         "/api/v1/population/residents/lookup",
-        r#"{"nik": "3171075203950004"}"#,
-        Allowed::Roles(&[Role::Admin, Role::Officer, Role::RegistryOfficer]),
+        r#"{"nik": "3171075203950004", "purpose": "pelayanan KTP-el"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
     ),
     (
         "GET",
@@ -105,15 +105,15 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ("GET", "/api/v1/regions/districts/317107/villages", "", Allowed::Public),
     (
         "GET",
-        "/api/v1/population/residents?name=siti",
+        "/api/v1/population/residents?name=siti&purpose=pelayanan+KK",
         "",
-        Allowed::Roles(&[Role::Admin, Role::Officer, Role::RegistryOfficer]),
+        Allowed::Roles(&[Role::RegistryOfficer]),
     ),
     (
         "GET",
-        "/api/v1/population/residents/no-such-resident",
+        "/api/v1/population/residents/no-such-resident?purpose=pelayanan+KK",
         "",
-        Allowed::Roles(&[Role::Admin, Role::Officer, Role::RegistryOfficer]),
+        Allowed::Roles(&[Role::RegistryOfficer]),
     ),
     (
         "POST",
@@ -157,7 +157,7 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         "GET",
         "/api/v1/population/link-requests",
         "",
-        Allowed::Roles(&[Role::RegistryOfficer, Role::Admin]),
+        Allowed::Roles(&[Role::RegistryOfficer]),
     ),
     (
         "POST",

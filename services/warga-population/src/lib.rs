@@ -258,9 +258,33 @@ async fn register_resident(
 #[serde(deny_unknown_fields)]
 pub struct NikLookup {
     pub nik: String,
+    /// Why the record is read (UU PDP 27/2022): kept in the audit log, e.g. `pelayanan KTP-el`.
+    pub purpose: String,
 }
 
-/// A resident by NIK (administrators and officers).
+/// Why a personal record is read: 3 to 200 visible characters.
+fn purpose(value: Option<&str>) -> Result<String, ApiError> {
+    let value = value.map(str::trim).unwrap_or_default();
+    let length = value.chars().count();
+    if !(3..=200).contains(&length) || warga_core::text::hidden_character(value).is_some() {
+        return Err(ApiError::validation(
+            "purpose",
+            "state why the record is read (3 to 200 characters); it is kept in the audit log",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Where a personal record is read, with its purpose.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    /// Why the record is read; required of registry officers (a resident reading their own
+    /// record need not say).
+    pub purpose: Option<String>,
+}
+
+/// A resident by NIK (registry officers; the purpose is kept in the audit log).
 #[utoipa::path(post, path = "/api/v1/population/residents/lookup", tag = "residents", security(("bearer" = [])),
     request_body = NikLookup, responses(
     (status = 200, body = residents::Resident),
@@ -272,24 +296,13 @@ async fn lookup_resident(
     auth: Auth,
     body: JsonBody,
 ) -> Result<Json<residents::Resident>, ApiError> {
-    let actor = auth
-        .require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?
-        .audit_actor();
+    let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
     let input: NikLookup = body.parse()?;
+    let purpose = purpose(Some(&input.purpose))?;
     let resident = residents::by_nik(&platform, &input.nik)
         .await?
         .ok_or_else(|| ApiError::NotFound("no resident has this NIK".into()))?;
-    warga_store::audit::record_alone(
-        &platform.store,
-        &warga_store::audit::AuditRecord {
-            actor: &actor,
-            action: "population.resident.read",
-            target: &format!("resident:{}", resident.id),
-            outcome: warga_store::audit::Outcome::Success,
-            details: None,
-        },
-    )
-    .await?;
+    residents::audit_read(&platform, &actor, &resident.id, &purpose).await?;
     Ok(Json(resident))
 }
 
@@ -318,10 +331,12 @@ async fn statistics(
     Ok(Json(residents::stats(&platform, filter.province.as_deref()).await?))
 }
 
-/// A resident with their address history (administrators, officers, and the linked citizen).
+/// A resident with their address history (registry officers, stating the purpose, and the
+/// linked citizen). Every read is in the audit log with its purpose.
 #[utoipa::path(get, path = "/api/v1/population/residents/{id}", tag = "residents", security(("bearer" = [])),
-    params(("id" = String, Path)), responses(
+    params(("id" = String, Path), ReadQuery), responses(
     (status = 200, body = residents::ResidentRecord),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -329,16 +344,22 @@ async fn get_resident(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
     Path(id): Path<String>,
+    warga_http::Query(query): warga_http::Query<ReadQuery>,
 ) -> Result<Json<residents::ResidentRecord>, ApiError> {
     let own = auth.0.has_role(Role::Citizen)
         && links::linked_resident(&platform.store, &auth.0.subject)
             .await?
             .as_deref()
             == Some(id.as_str());
-    if !own {
-        auth.require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?;
-    }
-    Ok(Json(residents::record(&platform, &id).await?))
+    let purpose = if own {
+        query.purpose.unwrap_or_else(|| "own record".into())
+    } else {
+        auth.require_any(&[Role::RegistryOfficer])?;
+        purpose(query.purpose.as_deref())?
+    };
+    let record = residents::record(&platform, &id).await?;
+    residents::audit_read(&platform, &auth.0.audit_actor(), &id, &purpose).await?;
+    Ok(Json(record))
 }
 
 /// Records a move to a new address; the old one is kept in the history (registry officers).
@@ -490,9 +511,8 @@ async fn search_residents(
     auth: Auth,
     warga_http::Query(query): warga_http::Query<search::SearchQuery>,
 ) -> Result<Json<search::SearchPage>, ApiError> {
-    let actor = auth
-        .require_any(&[Role::Admin, Role::Officer, Role::RegistryOfficer])?
-        .audit_actor();
+    let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
+    let purpose = purpose(query.purpose.as_deref())?;
     let page = search::search(&platform, &query).await?;
     warga_store::audit::record_alone(
         &platform.store,
@@ -502,7 +522,8 @@ async fn search_residents(
             target: "residents",
             outcome: warga_store::audit::Outcome::Success,
             details: Some(serde_json::json!({
-                "by_name": query.name.is_some(), "region": query.region, "results": page.residents.len()
+                "by_name": query.name.is_some(), "region": query.region, "results": page.residents.len(),
+                "purpose": purpose,
             })),
         },
     )
@@ -564,7 +585,7 @@ async fn pending_links(
     axum::extract::State(platform): axum::extract::State<Platform>,
     auth: Auth,
 ) -> Result<Json<Vec<links::PendingLink>>, ApiError> {
-    auth.require_any(&[Role::RegistryOfficer, Role::Admin])?;
+    auth.require_any(&[Role::RegistryOfficer])?;
     Ok(Json(links::pending(&platform, 100).await?))
 }
 

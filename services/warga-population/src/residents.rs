@@ -282,6 +282,27 @@ pub async fn by_nik(platform: &Platform, nik: &str) -> Result<Option<Resident>, 
     }))
 }
 
+/// Records that `actor` read a resident's personal record, and why (UU PDP 27/2022).
+pub async fn audit_read(
+    platform: &Platform,
+    actor: &str,
+    resident_id: &str,
+    purpose: &str,
+) -> Result<(), PopulationError> {
+    warga_store::audit::record_alone(
+        &platform.store,
+        &AuditRecord {
+            actor,
+            action: "population.resident.read",
+            target: &format!("resident:{resident_id}"),
+            outcome: Outcome::Success,
+            details: Some(serde_json::json!({ "purpose": purpose })),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Keeps `population_stats` in step with registrations.
 pub struct StatsCounter;
 

@@ -102,6 +102,9 @@ pub struct SearchQuery {
     pub after: Option<String>,
     /// Page size, 1–100 (default 20).
     pub limit: Option<u32>,
+    /// Why residents are searched (UU PDP 27/2022); required over the API, kept in the audit
+    /// log.
+    pub purpose: Option<String>,
 }
 
 /// A resident in a list of search results (no NIK: open the record for it).

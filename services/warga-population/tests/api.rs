@@ -180,7 +180,7 @@ async fn niks_issued_before_a_split_are_registered_and_show_todays_region() {
         "POST",
         "/api/v1/population/residents/lookup",
         &registrar,
-        Some(serde_json::json!({"nik": "9102035203950004"})),
+        Some(serde_json::json!({"nik": "9102035203950004", "purpose": "pelayanan KTP-el"})),
     )
     .await;
     assert_eq!(
@@ -482,13 +482,38 @@ async fn registrations_are_sealed_counted_once_and_found_by_nik(engine: Engine) 
         );
     }
 
-    let found = post(
+    // Need to know (UU PDP 27/2022): a department officer sees statistics, not people; a
+    // registry officer reads a record only stating why, and the read is audited with it.
+    let refused = post(
         "/api/v1/population/residents/lookup",
         officer.clone(),
-        serde_json::json!({"nik": "3171075203950004"}),
+        serde_json::json!({"nik": "3171075203950004", "purpose": "ingin tahu"}),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let no_purpose = post(
+        "/api/v1/population/residents/lookup",
+        registrar.clone(),
+        serde_json::json!({"nik": "3171075203950004", "purpose": " "}),
+    )
+    .await;
+    assert_eq!(no_purpose.json::<Value>().await.unwrap()["field"], "purpose");
+    let found = post(
+        "/api/v1/population/residents/lookup",
+        registrar.clone(),
+        serde_json::json!({"nik": "3171075203950004", "purpose": "pelayanan KTP-el"}),
     )
     .await;
     assert_eq!(found.status(), 200);
+    let purposes: Vec<String> =
+        sqlx::query_scalar("SELECT details FROM audit_log WHERE action = 'population.resident.read'")
+            .fetch_all(app.db.store.reader())
+            .await
+            .unwrap();
+    assert!(
+        purposes.iter().any(|d| d.contains("pelayanan KTP-el")),
+        "the read is audited with its purpose: {purposes:?}"
+    );
     let found: Value = found.json().await.unwrap();
     assert_eq!(
         (found["full_name"].as_str(), found["province"].as_str()),
@@ -827,18 +852,22 @@ async fn sealed_names_are_found_by_prefix_and_region(engine: Engine) {
         assert_eq!(status, 201, "{name}");
     }
     let search = |query: &'static str| {
-        let (app, officer) = (&app, officer.clone());
+        let (app, registrar) = (&app, registrar.clone());
         async move {
             call(
                 app,
                 "GET",
-                &format!("/api/v1/population/residents?{query}"),
-                &officer,
+                &format!("/api/v1/population/residents?purpose=pelayanan+KK&{query}"),
+                &registrar,
                 None,
             )
             .await
         }
     };
+    let (status, _) = call(&app, "GET", "/api/v1/population/residents?name=siti", &officer, None).await;
+    assert_eq!(status, 403, "department officers see statistics only");
+    let (status, problem) = call(&app, "GET", "/api/v1/population/residents?name=siti", &registrar, None).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("purpose")));
     let (status, page) = search("name=siti").await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(names(&page), ["Siti Aminah", "Siti Badriah"]);
@@ -860,8 +889,8 @@ async fn sealed_names_are_found_by_prefix_and_region(engine: Engine) {
     let (_, second) = call(
         &app,
         "GET",
-        &format!("/api/v1/population/residents?region=317107&limit=2&after={after}"),
-        &officer,
+        &format!("/api/v1/population/residents?purpose=pelayanan+KK&region=317107&limit=2&after={after}"),
+        &registrar,
         None,
     )
     .await;

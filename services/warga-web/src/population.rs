@@ -25,7 +25,11 @@ use warga_population::{links, notify, residents, search};
 
 use crate::{Context, Layout, Session, Stop, context, csrf_matches, message, page, see_other};
 
-const READERS: &[Role] = &[Role::Admin, Role::Officer, Role::RegistryOfficer];
+/// The purpose recorded for a search from the registry's screen.
+const SEARCH_PURPOSE: &str = "pelayanan Dukcapil: pencarian penduduk di layar petugas";
+
+/// Who sees population statistics (no personal data).
+const STATS_READERS: &[Role] = &[Role::Admin, Role::Officer, Role::RegistryOfficer];
 const REGISTRARS: &[Role] = &[Role::RegistryOfficer];
 
 /// The session if it holds one of `roles`, or the response for anyone else.
@@ -187,7 +191,7 @@ pub async fn search_page(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    let session = require(&context, READERS)?;
+    let session = require(&context, REGISTRARS)?;
     let name = query.get("nama").cloned().unwrap_or_default();
     let region = query.get("wilayah").cloned().unwrap_or_default();
     let searched = !name.trim().is_empty() || !region.is_empty();
@@ -208,6 +212,7 @@ pub async fn search_page(
             region: Some(region.clone()).filter(|r| !r.is_empty()),
             after: query.get("setelah").cloned(),
             limit: Some(25),
+            purpose: Some(SEARCH_PURPOSE.into()),
         };
         match search::search(&platform, &wanted).await.map_err(ApiError::from) {
             Ok(found) => {
@@ -219,7 +224,8 @@ pub async fn search_page(
                         target: "residents",
                         outcome: warga_store::audit::Outcome::Success,
                         details: Some(serde_json::json!({
-                            "by_name": wanted.name.is_some(), "region": wanted.region, "results": found.residents.len()
+                            "by_name": wanted.name.is_some(), "region": wanted.region, "results": found.residents.len(),
+                            "purpose": SEARCH_PURPOSE,
                         })),
                     },
                 )
@@ -257,7 +263,7 @@ pub async fn find_by_nik(
     Form(form): Form<NikForm>,
 ) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = require(&context, READERS)?;
+    let session = require(&context, REGISTRARS)?;
     if !csrf_matches(session, &form.csrf) {
         return Ok(message(&context, StatusCode::BAD_REQUEST, context.t("error.form")));
     }
@@ -599,24 +605,23 @@ pub async fn resident(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    let session = require(&context, READERS)?;
+    let session = require(&context, REGISTRARS)?;
     let notice = match query.get("m").map(String::as_str) {
         Some("registered") => Some(context.t("resident.registered")),
         Some("moved") => Some(context.t("resident.moved")),
         Some("died") => Some(context.t("resident.died")),
         _ => None,
     };
-    warga_store::audit::record_alone(
-        &platform.store,
-        &warga_store::audit::AuditRecord {
-            actor: &actor(session),
-            action: "population.resident.read",
-            target: &format!("resident:{id}"),
-            outcome: warga_store::audit::Outcome::Success,
-            details: None,
-        },
-    )
-    .await?;
+    // The purpose of a read from the registry's own screens is the work the screen is for.
+    let purpose = match query.get("m").map(String::as_str) {
+        Some("registered") => "pendaftaran penduduk",
+        Some("moved") => "pencatatan pindah alamat",
+        Some("died") => "pencatatan kematian",
+        _ => "pelayanan Dukcapil: data penduduk di layar petugas",
+    };
+    residents::audit_read(&platform, &actor(session), &id, purpose)
+        .await
+        .map_err(ApiError::from)?;
     let shown = Shown {
         notice,
         move_form: MoveForm::default(),
@@ -904,7 +909,7 @@ pub async fn statistics(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    require(&context, READERS)?;
+    require(&context, STATS_READERS)?;
     let province = query
         .get("provinsi")
         .filter(|code| REGIONS.province(code).is_some())
