@@ -33,7 +33,7 @@ async function signIn(page, username, password) {
   await page.waitForSelector('h1:has-text("Masuk ke warga")');
   await page.fill('#username', username);
   await page.fill('#password', password);
-  await Promise.all([page.waitForURL(/\/akun$/), page.click('button[type=submit]')]);
+  await Promise.all([page.waitForURL(/\/(akun|dinas|dasbor|penduduk\/tautan)$/), page.click('button[type=submit]')]);
 }
 
 test('a resident signs up, signs in and signs out', async () => {
@@ -119,7 +119,7 @@ test('a registry officer registers a resident and sees the statistics change', a
   await page.fill('#password', oneTime);
   await page.fill('#new_password', `Loket-Dukcapil-${stamp}`);
   await page.fill('#confirm', `Loket-Dukcapil-${stamp}`);
-  await Promise.all([page.waitForURL(/\/akun$/), page.click('button[type=submit]')]);
+  await Promise.all([page.waitForURL(/\/penduduk\/tautan$/), page.click('button[type=submit]')]);
 
   const total = async () => {
     await page.goto(`${base}/statistik?provinsi=31`);
@@ -147,6 +147,15 @@ test('a registry officer registers a resident and sees the statistics change', a
   await Promise.all([page.waitForURL(/m=registered/), page.click('#register')]);
   assert.equal((await page.textContent('#resident-nik')).trim(), nik);
 
+  // The registry's screens on a phone: the statistics (a table beside each chart) and the
+  // search results reflow at 390 px.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/statistik?provinsi=31`);
+  await fitsA390pxPhone(page, 'the statistics');
+  assert.ok(await page.$('details.chart-table table'), 'each chart has a table');
+  await page.goto(`${base}/penduduk?nama=${encodeURIComponent(`siti uji ${stamp}`.slice(0, 30))}`);
+  await fitsA390pxPhone(page, 'the search results');
+  await page.setViewportSize({ width: 1280, height: 800 });
   await page.goto(`${base}/penduduk?nama=${encodeURIComponent(`siti uji ${stamp}`.slice(0, 30))}`);
   assert.match(await page.textContent('#results'), new RegExp(`Siti Uji ${stamp}`));
 
@@ -288,7 +297,7 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   await officer.fill('#password', oneTime);
   await officer.fill('#new_password', `Dinas-PU-${stamp}-Aman`);
   await officer.fill('#confirm', `Dinas-PU-${stamp}-Aman`);
-  await Promise.all([officer.waitForURL(/\/akun$/), officer.click('button[type=submit]')]);
+  await Promise.all([officer.waitForURL(/\/dinas$/), officer.click('button[type=submit]')]);
   await officer.goto(`${base}/dinas`);
   await fitsA390pxPhone(officer, 'the department queue');
   assert.match(await officer.textContent('#queue'), new RegExp(title));

@@ -108,6 +108,42 @@ async fn health_is_alive_and_every_response_has_a_request_id() {
 }
 
 #[tokio::test]
+async fn browsers_get_a_page_for_an_unknown_address_and_api_clients_a_problem() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    let browse = |path: &'static str, language: &'static str| {
+        app.client
+            .get(format!("{}{path}", app.url))
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .header("accept-language", language)
+            .send()
+    };
+    let page = browse("/tidak/ada", "id-ID,id;q=0.9").await.unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.headers().contains_key("content-security-policy"));
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains("Halaman tidak ditemukan") && body.contains("lang=\"id\""),
+        "{body}"
+    );
+    let english = browse("/no/such/page", "en-GB,en;q=0.8")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(english.contains("Page not found"), "{english}");
+    // Under the APIs, and for clients that do not ask for HTML: a problem document.
+    problem(browse("/api/v1/no-such", "id").await.unwrap(), 404, "not-found").await;
+    problem(app.get("/tidak/ada").await, 404, "not-found").await;
+}
+
+#[tokio::test]
 async fn errors_are_problem_documents() {
     let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
     problem(app.get("/no/such/page").await, 404, "not-found").await;

@@ -123,8 +123,27 @@ async fn metrics() -> impl IntoResponse {
     )
 }
 
-async fn not_found() -> Response {
+/// An unknown path: a page for a browser, a problem document for everyone else (API clients
+/// ask for JSON; paths under the APIs always get one).
+async fn not_found(req: axum::extract::Request) -> Response {
+    if wants_page(&req) {
+        return crate::web::not_found_page(&req);
+    }
     Problem::new(ProblemType::NotFound, Some("no such resource".into())).into_response()
+}
+
+/// A browser navigating: a GET or HEAD that accepts HTML, outside the API prefixes.
+fn wants_page(req: &axum::extract::Request) -> bool {
+    const API_PREFIXES: [&str; 4] = ["/api/", "/open311/", "/oauth2/", "/.well-known/"];
+    let path = req.uri().path();
+    let accepts_html = req
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    (req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD)
+        && accepts_html
+        && !API_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
 }
 
 async fn method_not_allowed() -> Response {

@@ -124,6 +124,43 @@ pub fn stylesheet(css: &'static str) -> Response {
     response
 }
 
+/// The page a browser gets for an unknown address: in Bahasa Indonesia, or English when the
+/// language cookie or `Accept-Language` asks for it; a link home; 404.
+pub fn not_found_page(req: &axum::extract::Request) -> Response {
+    let english = cookie(req.headers(), "__Host-warga_lang").map_or_else(
+        || {
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("en"))
+        },
+        |lang| lang == "en",
+    );
+    let (lang, title, text, home) = if english {
+        (
+            "en",
+            "Page not found",
+            "There is no page at this address.",
+            "Back to the home page",
+        )
+    } else {
+        (
+            "id",
+            "Halaman tidak ditemukan",
+            "Tidak ada halaman di alamat ini.",
+            "Kembali ke beranda",
+        )
+    };
+    let html = format!(
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} — warga</title><link rel=\"stylesheet\" href=\"/static/warga.css\"></head>\
+         <body><main><section class=\"card\"><h1>{title}</h1><p>{text}</p>\
+         <p><a href=\"/\">{home}</a></p></section></main></body></html>\n"
+    );
+    html_page(StatusCode::NOT_FOUND, html, PagePolicy::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -490,9 +490,10 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("stats.empty", "Belum ada data.", "No data yet."),
     (
         "stats.live",
-        "Angka diperbarui dalam hitungan detik setelah setiap pendaftaran.",
-        "Counts are updated within seconds of each registration.",
+        "Angka diperbarui dalam hitungan detik setelah setiap pendaftaran; halaman ini memuat ulang sendiri setiap 30 detik.",
+        "Counts are updated within seconds of each registration; this page reloads itself every 30 seconds.",
     ),
+    ("chart.as_table", "Lihat sebagai tabel", "Show as a table"),
     ("sms.title", "Kotak keluar SMS", "SMS outbox"),
     (
         "sms.intro",

@@ -467,6 +467,22 @@ async fn signup(
     }
 }
 
+/// Where a person lands after signing in: an officer on their work — the top office on the
+/// dashboard, a department's officer on the queue, a registry officer on the link requests
+/// waiting for them; everyone else on their account.
+fn landing(account: &warga_identity::accounts::Account) -> &'static str {
+    let roles = &account.roles;
+    if roles.contains(&Role::Officer) && account.officer_level == Some(warga_core::identity::OfficerLevel::Top) {
+        "/dasbor"
+    } else if roles.contains(&Role::Officer) && account.department_id.is_some() {
+        "/dinas"
+    } else if roles.contains(&Role::RegistryOfficer) {
+        "/penduduk/tautan"
+    } else {
+        "/akun"
+    }
+}
+
 /// Starts single sign-on at warga's provider (authorization code with PKCE).
 async fn sign_in(
     State(platform): State<Platform>,
@@ -474,8 +490,8 @@ async fn sign_in(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    if context.session.is_some() {
-        return Ok(see_other("/akun"));
+    if let Some(session) = &context.session {
+        return Ok(see_other(landing(&session.account)));
     }
     let state = random(24)?;
     let verifier = random(48)?;
@@ -574,7 +590,7 @@ async fn callback(
     .await
     .map_err(StoreError::from)?;
     tx.commit().await?;
-    let mut response = see_other("/akun");
+    let mut response = see_other(landing(&account));
     response
         .headers_mut()
         .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &session, ttl_s));
