@@ -54,6 +54,11 @@ const STEPS: &[warga_store::MigrationStep] = &[
         description: "name search and citizen links",
         sql: include_str!("../migrations/2026112253_search_and_links.sql"),
     },
+    warga_store::MigrationStep {
+        version: 2026120201,
+        description: "link requests matched at registration",
+        sql: include_str!("../migrations/2026120201_link_rematch.sql"),
+    },
 ];
 
 #[derive(OpenApi)]

@@ -7,7 +7,10 @@
 //! while later services (reports, BPJS) act on the link as the person's identity.
 //!
 //! The citizen's answers are compared with the record when they ask and then forgotten;
-//! the request keeps only the matching resident (if any), which the officer sees. The
+//! the request keeps only the matching resident (if any), which the officer sees. When no
+//! resident matches yet — the citizen asked before the registry office registered them —
+//! the request keeps a keyed hash of the NIK and birth date (never the values), and the
+//! registration of that resident completes the match (`residents::register`). The
 //! citizen is told only that the request waits, so the form is no oracle for whether a
 //! NIK exists. A confirmed link emits `population.citizen.linked` (ids only).
 
@@ -46,6 +49,8 @@ pub struct MyResident {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PendingLink {
     pub id: String,
+    /// The account that asked.
+    pub subject: String,
     pub username: String,
     pub created_at_ms: i64,
     /// The living resident whose NIK and birth date the citizen gave, if any.
@@ -102,6 +107,10 @@ pub async fn ask(
         .await?
         .filter(|r| r.status == "alive" && r.fields.birth_date == birth_date)
         .map(|r| r.id);
+    let match_index = match matched {
+        Some(_) => None,
+        None => Some(residents::link_match_index(platform, nik, birth_date).await?),
+    };
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
     let mut tx = platform.store.begin().await?;
     let linked = sqlx::query("SELECT 1 FROM population_citizen_links WHERE subject = $1")
@@ -125,14 +134,15 @@ pub async fn ask(
         ));
     }
     sqlx::query(
-        "INSERT INTO population_link_requests (id, subject, username, resident_id, status, created_at_ms) \
-         VALUES ($1, $2, $3, $4, 'pending', $5)",
+        "INSERT INTO population_link_requests (id, subject, username, resident_id, status, created_at_ms, match_index) \
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6)",
     )
     .bind(&id)
     .bind(subject)
     .bind(username)
     .bind(&matched)
     .bind(platform.clock.now_ms())
+    .bind(&match_index)
     .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
@@ -181,7 +191,7 @@ pub async fn mine(platform: &Platform, subject: &str) -> Result<MyResident, Popu
 /// Requests waiting for a decision, oldest first.
 pub async fn pending(platform: &Platform, limit: i64) -> Result<Vec<PendingLink>, PopulationError> {
     let rows = sqlx::query(
-        "SELECT id, username, created_at_ms, resident_id FROM population_link_requests WHERE status = 'pending' \
+        "SELECT id, username, created_at_ms, resident_id, subject FROM population_link_requests WHERE status = 'pending' \
          ORDER BY created_at_ms, id LIMIT $1",
     )
     .bind(limit)
@@ -207,6 +217,7 @@ pub async fn pending(platform: &Platform, limit: i64) -> Result<Vec<PendingLink>
         };
         out.push(PendingLink {
             id: row.get(0),
+            subject: row.get(4),
             username: row.get(1),
             created_at_ms: row.get(2),
             resident,

@@ -191,7 +191,35 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> 
     Ok((checked, birth_date))
 }
 
-/// Registers a resident in one transaction with its audit record and event.
+/// The keyed hash a waiting request keeps of the NIK and birth date it gave.
+pub async fn link_match_index(platform: &Platform, nik: &str, birth_date: &str) -> Result<String, PopulationError> {
+    Ok(platform
+        .vault
+        .index(&format!("link-request:{nik}:{birth_date}"))
+        .await?)
+}
+
+/// In the transaction registering a resident: waiting requests that gave this resident's
+/// NIK and birth date now match them. Returns how many.
+async fn rematch_link_requests(
+    tx: &mut warga_store::Tx,
+    resident_id: &str,
+    match_index: &str,
+) -> Result<u64, PopulationError> {
+    let done = sqlx::query(
+        "UPDATE population_link_requests SET resident_id = $1, match_index = NULL \
+         WHERE match_index = $2 AND status = 'pending' AND resident_id IS NULL",
+    )
+    .bind(resident_id)
+    .bind(match_index)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(done.rows_affected())
+}
+
+/// Registers a resident in one transaction with its audit record and event; link requests
+/// that waited for this resident now match them.
 pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Result<Resident, PopulationError> {
     let (fields, birth_date) = check(new)?;
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
@@ -201,6 +229,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
     let district = fields.district.clone();
     let (province, regency) = (district[..2].to_owned(), district[..4].to_owned());
     let name_tokens = crate::search::name_tokens(platform, &fields.full_name).await?;
+    let link_index = link_match_index(platform, &fields.nik, &fields.birth_date).await?;
     let now = warga_core::time::now_ms();
     let mut tx = platform.store.begin().await?;
     sqlx::query(
@@ -241,6 +270,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
         birth_year: birth_date.year,
     })
     .await?;
+    rematch_link_requests(&mut tx, &id, &link_index).await?;
     tx.commit().await?;
     Ok(Resident {
         id,

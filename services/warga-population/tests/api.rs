@@ -388,6 +388,74 @@ async fn registry_desks_are_managed_and_each_sms_names_its_own_registration() {
     assert_eq!(regencies, ["3171", "3172", "3173", "3174", "3175"]);
 }
 
+#[tokio::test]
+async fn a_request_made_before_the_registration_matches_once_the_resident_is_registered() {
+    let app = spawn_app(Engine::Sqlite, Router::new(), vec![]).await.unwrap();
+    let registrar = token_with(&app, "registry_officer").await;
+    let early = app.token("citizen-7", &["citizen"]).await;
+    let wrong = app.token("citizen-8", &["citizen"]).await;
+    let ask = |token: String, date: &'static str| {
+        let app = &app;
+        async move {
+            call(
+                app,
+                "POST",
+                "/api/v1/population/me/link",
+                &token,
+                Some(serde_json::json!({"nik": "3171075203950004", "birth_date": date})),
+            )
+            .await
+            .0
+        }
+    };
+    // Both ask before the registry office has registered Siti; one gives a wrong birth date.
+    assert_eq!(ask(early, "1995-03-12").await, 202);
+    assert_eq!(ask(wrong, "1995-03-13").await, 202);
+    let waiting = || async {
+        call(&app, "GET", "/api/v1/population/link-requests", &registrar, None)
+            .await
+            .1
+    };
+    assert!(
+        waiting()
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["resident"].is_null())
+    );
+    // Nothing of what they typed is kept in clear.
+    let kept: Vec<String> = sqlx::query_scalar("SELECT COALESCE(match_index, '') FROM population_link_requests")
+        .fetch_all(app.db.store.reader())
+        .await
+        .unwrap();
+    assert!(kept.iter().all(|k| !k.is_empty() && !k.contains("3171075203950004")));
+
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/api/v1/population/residents",
+        &registrar,
+        Some(resident("3171075203950004", "1995-03-12", "female", "Siti Aminah")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let now = waiting().await;
+    let by_subject = |subject: &str| {
+        now.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["subject"] == subject)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_subject("citizen-7")["resident"]["id"], created["id"], "{now}");
+    assert!(
+        by_subject("citizen-8")["resident"].is_null(),
+        "a wrong birth date still matches nothing"
+    );
+}
+
 async fn token_with(app: &common::TestApp, role: &str) -> String {
     app.token(&format!("{role}-7"), &[role]).await
 }

@@ -446,6 +446,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Residents ask for their account to be linked to their record. Check the KTP before approving.",
     ),
     ("links.none", "Tidak ada permintaan.", "No requests."),
+    ("links.account_name", "Nama di akun", "Name on the account"),
+    (
+        "links.name_differs",
+        "Nama di akun berbeda dengan nama di data kependudukan: periksa KTP sebelum menyetujui.",
+        "The account's name differs from the resident's: check the KTP before approving.",
+    ),
     ("links.matches", "Cocok dengan:", "Matches:"),
     (
         "links.no_match",

@@ -710,8 +710,20 @@ pub async fn record_death(
 pub struct LinkRow {
     id: String,
     username: String,
+    /// The account's full name, as the citizen gave it at sign-up.
+    account_name: String,
+    /// The account's name and the resident's differ (beyond case and spacing): look twice.
+    name_differs: bool,
     asked_at: String,
     resident: Option<Row>,
+}
+
+/// A name compared loosely: case, spacing and punctuation aside.
+fn name_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 #[derive(Template)]
@@ -730,16 +742,26 @@ async fn links_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, Stop> {
-    let requests = links::pending(platform, 100)
-        .await?
-        .into_iter()
-        .map(|p| LinkRow {
+    let mut requests = Vec::new();
+    for p in links::pending(platform, 100).await? {
+        let account_name = warga_identity::accounts::by_id(platform.store.reader(), &p.subject)
+            .await
+            .map_err(ApiError::from)?
+            .map(|a| a.display_name)
+            .unwrap_or_default();
+        let name_differs = p
+            .resident
+            .as_ref()
+            .is_some_and(|r| name_key(&r.full_name) != name_key(&account_name));
+        requests.push(LinkRow {
             id: p.id,
             username: p.username,
+            account_name,
+            name_differs,
             asked_at: format_wib(p.created_at_ms),
             resident: p.resident.map(|r| Row::of(context, r)),
-        })
-        .collect();
+        });
+    }
     let template = LinksPage {
         layout: context.layout(),
         requests,
@@ -1123,5 +1145,18 @@ pub async fn change_desks(
             let error = Some(field_error(error)?);
             desks_response(&platform, &context, form, None, error, status).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_key;
+
+    #[test]
+    fn names_are_compared_loosely_but_not_too_loosely() {
+        assert_eq!(name_key("Siti  Aminah"), name_key("SITI AMINAH"));
+        assert_eq!(name_key("Nur'aini"), name_key("Nuraini"));
+        assert_ne!(name_key("Siti Aminah"), name_key("Siti Aminah Putri"));
+        assert_ne!(name_key("Budi Santoso"), name_key("Budi Susanto"));
     }
 }

@@ -595,6 +595,14 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
     assert!(text_of(&account.body, "link-status").contains("menunggu"));
     let requests = officer.get("/penduduk/tautan").await;
     assert!(requests.body.contains("siti.aminah") && requests.body.contains(">Siti Aminah</a>"));
+    assert!(
+        requests
+            .body
+            .contains("<strong class=\"account-name\">Siti Aminah</strong>")
+            && !requests.body.contains("name-differs"),
+        "the account's name beside the resident's, and they agree: {}",
+        requests.body
+    );
     let request = requests
         .body
         .split("action=\"/penduduk/tautan/")
