@@ -29,6 +29,12 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ("GET", "/api/v1/identity/whoami", "", Allowed::Roles(ANY_USER)),
     ("GET", "/api/v1/identity/me", "", Allowed::Roles(ANY_USER)),
     (
+        "POST",
+        "/api/v1/identity/me/password",
+        r#"{"current_password": "not-it", "new_password": "Kopi-Tubruk-Sore"}"#,
+        Allowed::Roles(ANY_USER),
+    ),
+    (
         "GET",
         "/api/v1/identity/departments",
         "",

@@ -414,6 +414,67 @@ pub async fn departments(store: &warga_store::Store) -> Result<Vec<Department>, 
 }
 
 /// Disables an account: it can no longer sign in, and its refresh tokens stop working.
+/// A signed-in person changes their own password: the current one is checked, the new one
+/// must pass the policy and differ. Other devices' refresh tokens are revoked (they sign in
+/// again with the new password); the change is audited.
+pub async fn change_password(
+    store: &warga_store::Store,
+    account_id: &str,
+    current: &str,
+    new: &str,
+) -> Result<(), IdentityError> {
+    let account = by_id(store.reader(), account_id)
+        .await?
+        .filter(Account::is_active)
+        .ok_or_else(|| IdentityError::NotFound(format!("no account {account_id}")))?;
+    if !crate::password::verify(current.to_owned(), Some(account.password_hash.clone())).await {
+        return Err(IdentityError::invalid(
+            "current_password",
+            "is not this account's password",
+        ));
+    }
+    if new == current {
+        return Err(IdentityError::invalid(
+            "new_password",
+            "must differ from the current password",
+        ));
+    }
+    crate::password::check_policy(new, &account.username)
+        .map_err(|error| IdentityError::invalid("new_password", error.to_string()))?;
+    let hash = crate::password::hash(new.to_owned())
+        .await
+        .map_err(IdentityError::Internal)?;
+    let now = warga_core::time::now_ms();
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "UPDATE identity_accounts SET password_hash = $1, must_change_password = 0, updated_at_ms = $2 WHERE id = $3",
+    )
+    .bind(hash)
+    .bind(now)
+    .bind(account_id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    sqlx::query(
+        "UPDATE identity_refresh_tokens SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    tx.audit(&AuditRecord {
+        actor: &format!("user:{account_id}"),
+        action: "identity.password.change",
+        target: &format!("account:{account_id}"),
+        outcome: Outcome::Success,
+        details: None,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn disable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), IdentityError> {
     let now = warga_core::time::now_ms();
     let updated = sqlx::query("UPDATE identity_accounts SET status = 'disabled', updated_at_ms = $1 WHERE id = $2")

@@ -20,9 +20,9 @@ use crate::password;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(register, me, whoami, list_departments, create_department, create_officer, list_accounts, disable_account,
+    paths(register, me, change_password, whoami, list_departments, create_department, create_officer, list_accounts, disable_account,
           create_client, rotate_keys, audit_log),
-    components(schemas(SignUp, AccountView, Department, NewDepartment, NewOfficer, CreatedOfficer, NewClient,
+    components(schemas(SignUp, PasswordChange, AccountView, Department, NewDepartment, NewOfficer, CreatedOfficer, NewClient,
                        RegisteredClient, AuditPage)),
     tags((name = "identity", description = "Accounts, departments, officers and OAuth clients"),
          (name = "audit", description = "The audit log"))
@@ -33,6 +33,7 @@ pub(crate) fn router(platform: Platform) -> Router {
     Router::new()
         .route("/api/v1/identity/register", post(register))
         .route("/api/v1/identity/me", get(me))
+        .route("/api/v1/identity/me/password", post(change_password))
         .route("/api/v1/identity/whoami", get(whoami))
         .route(
             "/api/v1/identity/departments",
@@ -80,6 +81,38 @@ async fn register(State(platform): State<Platform>, Json(input): Json<SignUp>) -
     .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(AccountView::from(&account))).into_response())
+}
+
+/// A password change by the signed-in person.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes the caller's own password (any signed-in person, at any time): the current
+/// password is checked, the new one must pass the policy; refresh tokens of other devices
+/// are revoked.
+#[utoipa::path(post, path = "/api/v1/identity/me/password", tag = "identity", security(("bearer" = [])),
+    request_body = PasswordChange, responses(
+    (status = 204),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+))]
+async fn change_password(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Json(input): Json<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    accounts::change_password(
+        &platform.store,
+        &auth.0.subject,
+        &input.current_password,
+        &input.new_password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The signed-in account.

@@ -642,7 +642,52 @@ async fn administrators_manage_departments_and_officers_and_roles_are_enforced()
         "display_name",
         "a right-to-left override in a name is refused"
     );
-    let citizen = tokens_for(&app, "siti", "Kopi-Tubruk-Pagi").await["access_token"]
+    // Siti changes her password herself: the current one is checked, the new one must pass
+    // the policy; afterwards only the new one signs in, and her other refresh tokens are gone.
+    let first = tokens_for(&app, "siti", "Kopi-Tubruk-Pagi").await;
+    let access = first["access_token"].as_str().unwrap().to_owned();
+    let change = |current: &'static str, new: &'static str| {
+        post(
+            "/api/v1/identity/me/password",
+            Some(access.clone()),
+            serde_json::json!({"current_password": current, "new_password": new}),
+        )
+    };
+    let wrong = change("Salah-Sandi-1", "Teh-Manis-Hangat-2").await;
+    assert_eq!(wrong.json::<Value>().await.unwrap()["field"], "current_password");
+    let weak = change("Kopi-Tubruk-Pagi", "password123").await;
+    assert_eq!(weak.json::<Value>().await.unwrap()["field"], "new_password");
+    assert_eq!(change("Kopi-Tubruk-Pagi", "Teh-Manis-Hangat-2").await.status(), 204);
+    let refresh_with = |token_value: String| {
+        let app = &app;
+        async move {
+            token(
+                app,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token_value),
+                    ("client_id", APP),
+                ],
+            )
+            .await
+            .0
+        }
+    };
+    let before = first["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        refresh_with(before).await,
+        400,
+        "the refresh token from before the change is revoked"
+    );
+    let after = tokens_for(&app, "siti", "Teh-Manis-Hangat-2").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(refresh_with(after).await, 200, "one issued after the change works");
+    let (_, challenge) = pkce();
+    let old_password = sign_in(&app, &browser(&app), "siti", "Kopi-Tubruk-Pagi", &challenge).await;
+    assert_ne!(old_password.status, 303, "the old password no longer signs in");
+    let citizen = tokens_for(&app, "siti", "Teh-Manis-Hangat-2").await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();

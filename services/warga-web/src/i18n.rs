@@ -446,6 +446,31 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Residents ask for their account to be linked to their record. Check the KTP before approving.",
     ),
     ("links.none", "Tidak ada permintaan.", "No requests."),
+    ("password.title", "Ganti kata sandi", "Change password"),
+    ("password.current", "Kata sandi saat ini", "Current password"),
+    ("password.new", "Kata sandi baru", "New password"),
+    ("password.confirm", "Ulangi kata sandi baru", "Repeat the new password"),
+    ("password.change", "Simpan kata sandi", "Save password"),
+    (
+        "password.changed",
+        "Kata sandi diganti. Perangkat lain perlu masuk lagi.",
+        "Password changed. Other devices must sign in again.",
+    ),
+    (
+        "password.differ",
+        "Kedua kata sandi baru tidak sama.",
+        "The two new passwords differ.",
+    ),
+    (
+        "password.wrong_current",
+        "Kata sandi saat ini salah.",
+        "The current password is wrong.",
+    ),
+    (
+        "password.weak",
+        "Kata sandi baru tidak memenuhi aturan",
+        "The new password breaks a rule",
+    ),
     ("links.account_name", "Nama di akun", "Name on the account"),
     (
         "links.name_differs",

@@ -88,6 +88,7 @@ impl Service for WebService {
             .route("/keluar", axum::routing::post(sign_out))
             .route("/akun", get(account))
             .route("/akun/tautan", axum::routing::post(population::ask_link))
+            .route("/akun/sandi", axum::routing::post(change_password))
             .route("/penduduk", get(population::search_page))
             .route(
                 "/penduduk/baru",
@@ -648,6 +649,10 @@ struct AccountPage {
     roles: String,
     citizen: Option<population::CitizenLink>,
     notice: Option<&'static str>,
+    /// The password form's outcome: a notice, or the field at fault and why.
+    password_notice: Option<&'static str>,
+    password_field: String,
+    password_error: String,
 }
 
 async fn account(
@@ -660,7 +665,17 @@ async fn account(
         return Ok(see_other("/masuk"));
     };
     let notice = (query.get("m").map(String::as_str) == Some("link-asked")).then(|| context.t("link.asked"));
-    account_page_with(&platform, &context, session, None, notice, StatusCode::OK).await
+    let password = (query.get("m").map(String::as_str) == Some("password")).then(|| context.t("password.changed"));
+    account_page_full(
+        &platform,
+        &context,
+        session,
+        None,
+        notice,
+        (password, None),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// The account page, with an error of the link form.
@@ -682,6 +697,23 @@ async fn account_page_with(
     notice: Option<&'static str>,
     status: StatusCode,
 ) -> Result<Response, Stop> {
+    account_page_full(platform, context, session, error, notice, (None, None), status).await
+}
+
+/// The password form's outcome on the account page.
+type PasswordOutcome = (Option<&'static str>, Option<(String, String)>);
+
+async fn account_page_full(
+    platform: &Platform,
+    context: &Context,
+    session: &Session,
+    error: Option<String>,
+    notice: Option<&'static str>,
+    password: PasswordOutcome,
+    status: StatusCode,
+) -> Result<Response, Stop> {
+    let (password_notice, password_error) = password;
+    let (password_field, password_error) = password_error.unwrap_or_default();
     let view = accounts::AccountView::from(&session.account);
     let roles = view.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
     let citizen = population::citizen_link(platform, session).await?.map(|mut link| {
@@ -696,9 +728,67 @@ async fn account_page_with(
             roles,
             citizen,
             notice,
+            password_notice,
+            password_field,
+            password_error,
         },
         status,
     ))
+}
+
+#[derive(Debug, Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+    confirm: String,
+}
+
+/// `/akun/sandi`: the signed-in person changes their password.
+async fn change_password(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let Some(session) = &context.session else {
+        return Ok(see_other("/masuk"));
+    };
+    let refuse = |field: &str, text: String| (None, Some((field.to_owned(), text)));
+    let outcome = if !csrf_matches(session, &form.csrf) {
+        refuse("", context.t("error.form").to_owned())
+    } else if form.new_password != form.confirm {
+        refuse("confirm", context.t("password.differ").to_owned())
+    } else {
+        match accounts::change_password(
+            &platform.store,
+            &session.account.id,
+            &form.current_password,
+            &form.new_password,
+        )
+        .await
+        {
+            Ok(()) => return Ok(see_other("/akun?m=password")),
+            Err(warga_identity::IdentityError::Invalid { field, detail }) => {
+                let text = match field.as_str() {
+                    "current_password" => context.t("password.wrong_current").to_owned(),
+                    _ => format!("{}: {detail}", context.t("password.weak")),
+                };
+                refuse(&field, text)
+            }
+            Err(other) => return Err(ApiError::from(other).into()),
+        }
+    };
+    account_page_full(
+        &platform,
+        &context,
+        session,
+        None,
+        None,
+        outcome,
+        StatusCode::BAD_REQUEST,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------

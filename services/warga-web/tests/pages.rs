@@ -261,6 +261,41 @@ async fn a_resident_signs_up_signs_in_sees_their_account_and_signs_out() {
     );
     assert!(account.body.contains("citizen"));
 
+    // The password can be changed at any time; errors sit at their field, in Indonesian.
+    let csrf = hidden(&account.body, "csrf");
+    let change = |current: &'static str, new: &'static str, confirm: &'static str| {
+        [
+            ("current_password", current),
+            ("new_password", new),
+            ("confirm", confirm),
+        ]
+    };
+    let mut form = change("Salah-Sekali-9", "Teh-Manis-Hangat-2", "Teh-Manis-Hangat-2").to_vec();
+    form.push(("csrf", &csrf));
+    let wrong = browser.post("/akun/sandi", &form).await;
+    assert_eq!(wrong.status, 400);
+    assert!(
+        wrong.body.contains("id=\"current_password-error\"")
+            && wrong.body.contains("aria-describedby=\"current_password-error\"")
+            && wrong.body.contains("Kata sandi saat ini salah."),
+        "{}",
+        wrong.body
+    );
+    let mut form = change(PASSWORD, "Teh-Manis-Hangat-2", "Teh-Manis-Hangat-3").to_vec();
+    form.push(("csrf", &csrf));
+    assert!(
+        browser
+            .post("/akun/sandi", &form)
+            .await
+            .body
+            .contains("id=\"confirm-error\"")
+    );
+    let mut form = change(PASSWORD, "Teh-Manis-Hangat-2", "Teh-Manis-Hangat-2").to_vec();
+    form.push(("csrf", &csrf));
+    let changed = browser.post("/akun/sandi", &form).await;
+    assert_eq!(changed.location.as_deref(), Some("/akun?m=password"));
+    assert!(browser.follow(changed).await.body.contains("Kata sandi diganti."));
+
     // A citizen is refused the administration pages, with a page rather than JSON.
     let refused = browser.get("/admin/departemen").await;
     assert_eq!(refused.status, 403);
