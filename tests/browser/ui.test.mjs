@@ -46,9 +46,15 @@ test('a resident signs up, signs in and signs out', async () => {
   await page.fill('#display_name', 'Siti Aminah');
   await page.fill('#username', username);
   await page.fill('#password', password);
-  await Promise.all([page.waitForURL(/m=registered/), page.click('main button[type=submit]')]);
-  assert.match(await page.textContent('.notice'), /Pendaftaran berhasil/);
+  // Signed up is signed in: the account page, without typing the password again.
+  await Promise.all([page.waitForURL(/\/akun$/), page.click('main button[type=submit]')]);
+  assert.equal((await page.textContent('#account-username')).trim(), username);
+  await Promise.all([page.waitForURL((url) => new URL(url).pathname === '/'), page.click('header button:has-text("Keluar")')]);
 
+  // The sign-in page leads to sign-up for those without an account.
+  await page.goto(`${base}/masuk`);
+  await page.waitForSelector('h1:has-text("Masuk ke warga")');
+  assert.ok(await page.$('a[href="/daftar"]'), 'a link to sign up');
   await signIn(page, username, password);
   assert.equal((await page.textContent('#account-username')).trim(), username);
   assert.match(await page.textContent('header'), /Siti Aminah/);
@@ -228,8 +234,7 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   await citizen.fill('#display_name', `Rina Pelapor ${stamp}`);
   await citizen.fill('#username', citizenName);
   await citizen.fill('#password', password);
-  await Promise.all([citizen.waitForURL(/m=registered/), citizen.click('main button[type=submit]')]);
-  await signIn(citizen, citizenName, password);
+  await Promise.all([citizen.waitForURL(/\/akun$/), citizen.click('main button[type=submit]')]);
   await citizen.fill('#nik', nik);
   await citizen.fill('#birth_date', '1995-03-12');
   await Promise.all([citizen.waitForURL(/m=link-asked/), citizen.click('#citizen-link button[type=submit]')]);

@@ -64,6 +64,14 @@ pub const PASSWORD: Text = Text {
     id: "Kata sandi",
     en: "Password",
 };
+pub const NO_ACCOUNT: Text = Text {
+    id: "Belum punya akun?",
+    en: "No account yet?",
+};
+pub const SIGN_UP: Text = Text {
+    id: "Daftar",
+    en: "Sign up",
+};
 pub const SUBMIT: Text = Text {
     id: "Masuk",
     en: "Sign in",

@@ -453,9 +453,14 @@ async fn signup(
     .await
     .map_err(ApiError::from);
     match created {
-        Ok(_) => {
+        Ok(account) => {
             tx.commit().await?;
-            Ok(see_other("/?m=registered"))
+            // Signed up is signed in: a provider session, then the ordinary sign-in, which
+            // completes without asking again and lands on the account page.
+            let cookie = warga_identity::oidc::sign_in_created_account(&platform, &account).await?;
+            let mut response = see_other("/masuk");
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            Ok(response)
         }
         Err(ApiError::Validation { field, detail }) => signup_page(
             &context,

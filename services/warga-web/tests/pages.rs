@@ -250,9 +250,10 @@ async fn a_resident_signs_up_signs_in_sees_their_account_and_signs_out() {
             ],
         )
         .await;
-    assert_eq!((done.status, done.location.as_deref()), (303, Some("/?m=registered")));
-
-    let account = sign_in(&mut browser, "siti", PASSWORD).await;
+    // Signed up is signed in: through the provider without a second password prompt, to the
+    // account page.
+    assert_eq!((done.status, done.location.as_deref()), (303, Some("/masuk")));
+    let account = browser.follow(done).await;
     assert_eq!(account.status, 200);
     assert!(
         account.body.contains("id=\"account-username\">siti<"),
@@ -614,7 +615,7 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
         )
         .await;
     assert_eq!(signed_up.status, 303);
-    let account = sign_in(&mut citizen, "siti.aminah", PASSWORD).await;
+    let account = citizen.follow(signed_up).await;
     assert!(account.body.contains("id=\"citizen-link\""));
     let asked = citizen
         .post(

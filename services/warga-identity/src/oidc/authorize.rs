@@ -390,7 +390,10 @@ pub(super) fn login_page(
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label for=\"username\">{user}</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">{pass}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-         <button type=\"submit\">{submit}</button></form>",
+         <button type=\"submit\">{submit}</button></form>\
+         <p>{no_account} <a href=\"/daftar\">{sign_up}</a></p>",
+        no_account = pages::NO_ACCOUNT.get(lang),
+        sign_up = pages::SIGN_UP.get(lang),
         title = pages::SIGN_IN.get(lang),
         for_ = pages::SIGNING_IN_FOR.get(lang),
         client = escape(&client.name),
@@ -486,6 +489,28 @@ pub async fn authorize_post(
         );
     }
     complete_sign_in(&state, &checked, params, &account).await
+}
+
+/// Signs a just-created account in at the provider, for a page of the same deployment (the
+/// web UI's sign-up): a provider session, returned as the `Set-Cookie` value to send. The
+/// browser then completes an ordinary authorization request without being asked again.
+pub async fn sign_in_created_account(platform: &Platform, account: &Account) -> Result<HeaderValue, ApiError> {
+    let issuer = platform
+        .auth
+        .local
+        .clone()
+        .ok_or_else(|| ApiError::internal("tokens come from an external issuer"))?;
+    let state = IdentityState {
+        platform: platform.clone(),
+        issuer,
+        clock: platform.clock.clone(),
+    };
+    let session = create_session(&state, account).await?;
+    Ok(warga_http::web::set_cookie(
+        SESSION_COOKIE,
+        &session,
+        state.config().session_ttl_s as i64,
+    ))
 }
 
 pub(super) async fn create_session(state: &IdentityState, account: &Account) -> Result<String, ApiError> {
