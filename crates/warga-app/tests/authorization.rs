@@ -61,6 +61,18 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
     ),
     (
         "POST",
+        "/api/v1/identity/accounts/no-such-account/enable",
+        "",
+        Allowed::Roles(ADMIN),
+    ),
+    (
+        "POST",
+        "/api/v1/identity/accounts/no-such-account/reset-password",
+        "",
+        Allowed::Roles(ADMIN),
+    ),
+    (
+        "POST",
         "/api/v1/identity/clients",
         r#"{"client_id": "client{n}", "name": "Client {n}", "confidential": true, "grant_types": ["client_credentials"]}"#,
         Allowed::Roles(ADMIN),

@@ -475,6 +475,75 @@ pub async fn change_password(
     Ok(())
 }
 
+/// Lets a disabled account sign in again.
+pub async fn enable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), IdentityError> {
+    let updated = sqlx::query("UPDATE identity_accounts SET status = 'active', updated_at_ms = $1 WHERE id = $2")
+        .bind(warga_core::time::now_ms())
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
+    if updated == 0 {
+        return Err(IdentityError::NotFound(format!("no account {id}")));
+    }
+    tx.audit(&AuditRecord {
+        actor,
+        action: "identity.account.enable",
+        target: &format!("account:{id}"),
+        outcome: Outcome::Success,
+        details: None,
+    })
+    .await?;
+    Ok(())
+}
+
+/// An administrator resets an account's password: a one-time password (returned, shown
+/// once) that must be changed at the next sign-in; the account's sessions and refresh tokens
+/// end.
+pub async fn reset_password(store: &warga_store::Store, id: &str, actor: &str) -> Result<String, IdentityError> {
+    let password = crate::password::one_time_password();
+    let hash = crate::password::hash(password.clone())
+        .await
+        .map_err(IdentityError::Internal)?;
+    let now = warga_core::time::now_ms();
+    let mut tx = store.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE identity_accounts SET password_hash = $1, must_change_password = 1, failed_logins = 0, \
+         locked_until_ms = 0, updated_at_ms = $2 WHERE id = $3",
+    )
+    .bind(hash)
+    .bind(now)
+    .bind(id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?
+    .rows_affected();
+    if updated == 0 {
+        return Err(IdentityError::NotFound(format!("no account {id}")));
+    }
+    for table in ["identity_refresh_tokens", "identity_sessions"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL"
+        ))
+        .bind(now)
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    }
+    tx.audit(&AuditRecord {
+        actor,
+        action: "identity.password.reset",
+        target: &format!("account:{id}"),
+        outcome: Outcome::Success,
+        details: None,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(password)
+}
+
 pub async fn disable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), IdentityError> {
     let now = warga_core::time::now_ms();
     let updated = sqlx::query("UPDATE identity_accounts SET status = 'disabled', updated_at_ms = $1 WHERE id = $2")

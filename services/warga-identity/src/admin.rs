@@ -20,9 +20,9 @@ use crate::password;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(register, me, change_password, whoami, list_departments, create_department, create_officer, list_accounts, disable_account,
+    paths(register, me, change_password, whoami, list_departments, create_department, create_officer, list_accounts, disable_account, enable_account, reset_password,
           create_client, rotate_keys, audit_log),
-    components(schemas(SignUp, PasswordChange, AccountView, Department, NewDepartment, NewOfficer, CreatedOfficer, NewClient,
+    components(schemas(SignUp, PasswordChange, PasswordReset, AccountView, Department, NewDepartment, NewOfficer, CreatedOfficer, NewClient,
                        RegisteredClient, AuditPage)),
     tags((name = "identity", description = "Accounts, departments, officers and OAuth clients"),
          (name = "audit", description = "The audit log"))
@@ -42,6 +42,8 @@ pub(crate) fn router(platform: Platform) -> Router {
         .route("/api/v1/identity/officers", post(create_officer))
         .route("/api/v1/identity/accounts", get(list_accounts))
         .route("/api/v1/identity/accounts/{id}/disable", post(disable_account))
+        .route("/api/v1/identity/accounts/{id}/enable", post(enable_account))
+        .route("/api/v1/identity/accounts/{id}/reset-password", post(reset_password))
         .route("/api/v1/identity/clients", post(create_client))
         .route("/api/v1/identity/keys/rotate", post(rotate_keys))
         .route("/api/v1/audit", get(audit_log))
@@ -296,6 +298,49 @@ async fn list_accounts(
 }
 
 /// Disables an account; its sessions and refresh tokens end.
+/// Lets a disabled account sign in again (administrators).
+#[utoipa::path(post, path = "/api/v1/identity/accounts/{id}/enable", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path)), responses(
+    (status = 204),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn enable_account(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let principal = auth.require_any(&[Role::Admin])?;
+    let mut tx = platform.store.begin().await?;
+    accounts::enable(&mut tx, &id, &principal.audit_actor()).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A one-time password set by an administrator, shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PasswordReset {
+    pub one_time_password: String,
+}
+
+/// Resets an account's password to a one-time password, to be changed at the next sign-in;
+/// the account's sessions and refresh tokens end (administrators).
+#[utoipa::path(post, path = "/api/v1/identity/accounts/{id}/reset-password", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path)), responses(
+    (status = 200, body = PasswordReset),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+async fn reset_password(
+    State(platform): State<Platform>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<PasswordReset>, ApiError> {
+    let principal = auth.require_any(&[Role::Admin])?;
+    let one_time_password = accounts::reset_password(&platform.store, &id, &principal.audit_actor()).await?;
+    Ok(Json(PasswordReset { one_time_password }))
+}
+
 #[utoipa::path(post, path = "/api/v1/identity/accounts/{id}/disable", tag = "identity", security(("bearer" = [])),
     params(("id" = String, Path)), responses(
     (status = 204),

@@ -107,6 +107,7 @@ impl Service for WebService {
             .route("/statistik", get(population::statistics))
             .route("/admin/departemen", get(departments_page).post(create_department))
             .route("/admin/petugas", get(officers_page).post(create_officer))
+            .route("/admin/petugas/{id}", axum::routing::post(change_officer))
             .route(
                 "/admin/meja-dukcapil",
                 get(population::desks).post(population::change_desks),
@@ -902,10 +903,13 @@ async fn create_department(
 }
 
 pub struct OfficerRow {
+    id: String,
     username: String,
     display_name: String,
+    role: &'static str,
     department: String,
     level: &'static str,
+    active: bool,
 }
 
 #[derive(Template)]
@@ -926,10 +930,21 @@ async fn officers_response(
     status: StatusCode,
 ) -> Result<Response, Stop> {
     let tr = Tr(context.lang);
-    let officers = accounts::list(&platform.store, Some(Role::Officer), None, None, 500)
-        .await?
+    // Staff accounts: department officers and registry officers, by username.
+    let mut staff = accounts::list(&platform.store, Some(Role::Officer), None, None, 500).await?;
+    staff.extend(accounts::list(&platform.store, Some(Role::RegistryOfficer), None, None, 500).await?);
+    staff.sort_by(|a, b| a.username.cmp(&b.username));
+    staff.dedup_by(|a, b| a.id == b.id);
+    let officers = staff
         .into_iter()
         .map(|a| OfficerRow {
+            role: if a.roles.contains(&Role::RegistryOfficer) {
+                tr.get("role.registry_officer")
+            } else {
+                tr.get("role.officer")
+            },
+            active: a.is_active(),
+            id: a.id,
             username: a.username,
             display_name: a.display_name,
             department: a.department_id.unwrap_or_default(),
@@ -970,8 +985,67 @@ struct OfficerForm {
     csrf: String,
     username: String,
     display_name: String,
+    /// `officer` (a department's) or `registry_officer` (Dukcapil).
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
     department: String,
     level: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountActionForm {
+    csrf: String,
+    /// `disable`, `enable` or `reset`.
+    action: String,
+}
+
+/// `/admin/petugas/{id}`: disable, enable, or reset the password of a staff account.
+async fn change_officer(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(form): Form<AccountActionForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = require_admin(&context)?;
+    if !csrf_matches(session, &form.csrf) {
+        let error = Some(context.t("error.form").into());
+        return officers_response(&platform, &context, None, error, StatusCode::BAD_REQUEST).await;
+    }
+    let actor = format!("user:{}", session.account.id);
+    let outcome: Result<String, ApiError> = match form.action.as_str() {
+        "disable" if id == session.account.id => Err(ApiError::validation("id", context.t("officers.not_self"))),
+        "disable" | "enable" => async {
+            let mut tx = platform.store.begin().await?;
+            if form.action == "disable" {
+                accounts::disable(&mut tx, &id, &actor).await?;
+            } else {
+                accounts::enable(&mut tx, &id, &actor).await?;
+            }
+            tx.commit().await?;
+            Ok(context
+                .t(if form.action == "disable" {
+                    "officers.disabled"
+                } else {
+                    "officers.enabled"
+                })
+                .to_owned())
+        }
+        .await
+        .map_err(|e: warga_identity::IdentityError| ApiError::from(e)),
+        "reset" => accounts::reset_password(&platform.store, &id, &actor)
+            .await
+            .map(|password| format!("{} {password}", context.t("officers.reset")))
+            .map_err(ApiError::from),
+        _ => Err(ApiError::validation("action", "disable, enable or reset")),
+    };
+    let outcome = match outcome {
+        Err(ApiError::NotFound(detail)) => Err(ApiError::Conflict(detail)),
+        other => other,
+    };
+    let (notice, error, status) = form_outcome(outcome)?;
+    officers_response(&platform, &context, notice, error, status).await
 }
 
 async fn create_officer(
@@ -1004,15 +1078,28 @@ async fn create_officer(
     let actor = format!("user:{}", session.account.id);
     let created = warga_identity::create_officer_account(
         &platform,
-        warga_identity::NewOfficer {
-            username: form.username,
-            display_name: form.display_name,
-            email: None,
-            password: None,
-            roles: vec![Role::Officer],
-            department: Some(form.department),
-            level: Some(level),
-            msp_id: None,
+        if form.role == "registry_officer" {
+            warga_identity::NewOfficer {
+                username: form.username,
+                display_name: form.display_name,
+                email: None,
+                password: None,
+                roles: vec![Role::RegistryOfficer],
+                department: Some(form.department).filter(|d| !d.is_empty()),
+                level: None,
+                msp_id: None,
+            }
+        } else {
+            warga_identity::NewOfficer {
+                username: form.username,
+                display_name: form.display_name,
+                email: None,
+                password: None,
+                roles: vec![Role::Officer],
+                department: Some(form.department),
+                level: Some(level),
+                msp_id: None,
+            }
         },
         &actor,
     )

@@ -366,7 +366,77 @@ async fn an_administrator_creates_a_department_and_an_officer_in_english() {
         )
         .await;
     assert_eq!(created.status, 200, "{}", created.body);
-    assert!(created.body.contains("One-time password") && created.body.contains("<td>budi.pu</td>"));
+    assert!(created.body.contains("One-time password") && created.body.contains(">budi.pu</td>"));
+
+    // A registry officer is created from the same screen, with the role chosen there; the
+    // account can be disabled, enabled and its password reset.
+    let registrar = browser
+        .post(
+            "/admin/petugas",
+            &[
+                ("csrf", &csrf),
+                ("username", "ani.capil"),
+                ("display_name", "Ani"),
+                ("role", "registry_officer"),
+                ("department", ""),
+                ("level", "staff"),
+            ],
+        )
+        .await;
+    assert_eq!(registrar.status, 200, "{}", registrar.body);
+    let row = registrar
+        .body
+        .split("id=\"officer-ani.capil\"")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(row.contains("Registry officer"), "{row}");
+    let id = row
+        .split("action=\"/admin/petugas/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let act = |action: &'static str| [("action", action)];
+    let mut form = act("disable").to_vec();
+    form.push(("csrf", &csrf));
+    let disabled = browser.post(&format!("/admin/petugas/{id}"), &form).await;
+    assert!(disabled.body.contains("Account disabled"), "{}", disabled.body);
+    let mut form = act("enable").to_vec();
+    form.push(("csrf", &csrf));
+    assert!(
+        browser
+            .post(&format!("/admin/petugas/{id}"), &form)
+            .await
+            .body
+            .contains("Account enabled again.")
+    );
+    let mut form = act("reset").to_vec();
+    form.push(("csrf", &csrf));
+    let reset = browser.post(&format!("/admin/petugas/{id}"), &form).await;
+    let password = reset
+        .body
+        .split("One-time password (shown once, to be changed at sign-in): ")
+        .nth(1)
+        .unwrap();
+    let password = password.split(['<', ' ']).next().unwrap().to_owned();
+    let mut ani = Browser::new(&app);
+    let start = ani.get("/masuk").await;
+    let login = ani.follow(start).await;
+    assert!(
+        login.body.contains("href=\"/daftar\""),
+        "the sign-in page links to sign-up"
+    );
+    let first = sign_in(&mut ani, "ani.capil", &password).await;
+    assert!(
+        first.body.contains("id=\"new_password\""),
+        "the reset password signs in once, to set a new one: {}",
+        first.body
+    );
 
     // Registry desks: added, refused with the field named, removed.
     let desks = browser.get("/admin/meja-dukcapil?lang=id").await;
