@@ -455,14 +455,7 @@ pub async fn change_password(
     .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
-    sqlx::query(
-        "UPDATE identity_refresh_tokens SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL",
-    )
-    .bind(now)
-    .bind(account_id)
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?;
+    revoke(&mut tx, account_id, now, &[REFRESH_TOKENS]).await?;
     tx.audit(&AuditRecord {
         actor: &format!("user:{account_id}"),
         action: "identity.password.change",
@@ -472,6 +465,24 @@ pub async fn change_password(
     })
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+const REFRESH_TOKENS: &str = "identity_refresh_tokens";
+const SESSIONS: &str = "identity_sessions";
+
+/// Ends an account's refresh tokens and/or provider sessions (`tables`) as of `now`.
+async fn revoke(tx: &mut Tx, account_id: &str, now: i64, tables: &[&str]) -> Result<(), IdentityError> {
+    for table in tables {
+        sqlx::query(&format!(
+            "UPDATE {table} SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL"
+        ))
+        .bind(now)
+        .bind(account_id)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    }
     Ok(())
 }
 
@@ -522,16 +533,7 @@ pub async fn reset_password(store: &warga_store::Store, id: &str, actor: &str) -
     if updated == 0 {
         return Err(IdentityError::NotFound(format!("no account {id}")));
     }
-    for table in ["identity_refresh_tokens", "identity_sessions"] {
-        sqlx::query(&format!(
-            "UPDATE {table} SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL"
-        ))
-        .bind(now)
-        .bind(id)
-        .execute(tx.conn())
-        .await
-        .map_err(StoreError::from)?;
-    }
+    revoke(&mut tx, id, now, &[REFRESH_TOKENS, SESSIONS]).await?;
     tx.audit(&AuditRecord {
         actor,
         action: "identity.password.reset",
@@ -556,20 +558,7 @@ pub async fn disable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), IdentityE
     if updated == 0 {
         return Err(IdentityError::NotFound(format!("no account {id}")));
     }
-    sqlx::query(
-        "UPDATE identity_refresh_tokens SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?;
-    sqlx::query("UPDATE identity_sessions SET revoked_at_ms = $1 WHERE account_id = $2 AND revoked_at_ms IS NULL")
-        .bind(now)
-        .bind(id)
-        .execute(tx.conn())
-        .await
-        .map_err(StoreError::from)?;
+    revoke(tx, id, now, &[REFRESH_TOKENS, SESSIONS]).await?;
     tx.audit(&AuditRecord {
         actor,
         action: "identity.account.disable",
