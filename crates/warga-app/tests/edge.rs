@@ -138,8 +138,17 @@ async fn browsers_get_a_page_for_an_unknown_address_and_api_clients_a_problem() 
         .await
         .unwrap();
     assert!(english.contains("Page not found"), "{english}");
-    // Under the APIs, and for clients that do not ask for HTML: a problem document.
-    problem(browse("/api/v1/no-such", "id").await.unwrap(), 404, "not-found").await;
+    // Under the APIs, and for clients that do not ask for HTML: a problem document, titled
+    // in Bahasa Indonesia unless the client asks for English.
+    let body = problem(browse("/api/v1/no-such", "id").await.unwrap(), 404, "not-found").await;
+    assert_eq!(body["title"], "Tidak ditemukan");
+    let body = problem(
+        browse("/api/v1/no-such", "en-US,en;q=0.9").await.unwrap(),
+        404,
+        "not-found",
+    )
+    .await;
+    assert_eq!(body["title"], "Not found");
     problem(app.get("/tidak/ada").await, 404, "not-found").await;
 }
 

@@ -101,6 +101,7 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
 /// including the ones produced by axum itself and by layers (404, 405, 408, 413, panics).
 pub(crate) async fn problems(req: Request, next: Next) -> Response {
     let request_id = request_id(&req);
+    let english = crate::web::wants_english(req.headers());
     let mut response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -124,6 +125,9 @@ pub(crate) async fn problems(req: Request, next: Next) -> Response {
     };
     problem.request_id = request_id;
     problem.trace_id = warga_telemetry::current_trace_id();
+    if let Some(title) = problem.title_id.filter(|_| !english) {
+        problem.title = title.to_owned();
+    }
     let mut rendered = problem.into_response();
     *rendered.status_mut() = status;
     for (name, value) in response.headers() {

@@ -82,6 +82,27 @@ impl ProblemType {
         }
     }
 
+    /// The title in Bahasa Indonesia, which problem documents carry unless the client asks
+    /// for English (`Accept-Language` or the language cookie).
+    pub fn title_id(self) -> &'static str {
+        match self {
+            ProblemType::BadRequest => "Permintaan tidak dapat diproses",
+            ProblemType::InvalidJson => "Isi permintaan bukan JSON yang sah",
+            ProblemType::Validation => "Ada isian yang tidak sah",
+            ProblemType::Unauthorized => "Perlu masuk terlebih dahulu",
+            ProblemType::Forbidden => "Tidak diizinkan",
+            ProblemType::NotFound => "Tidak ditemukan",
+            ProblemType::MethodNotAllowed => "Metode tidak didukung",
+            ProblemType::RequestTimeout => "Permintaan terlalu lama",
+            ProblemType::Conflict => "Bertentangan dengan keadaan saat ini",
+            ProblemType::PayloadTooLarge => "Isi permintaan terlalu besar",
+            ProblemType::UnsupportedMediaType => "Jenis isi tidak didukung",
+            ProblemType::RateLimited => "Terlalu banyak permintaan",
+            ProblemType::Internal => "Terjadi kesalahan di server",
+            ProblemType::Unavailable => "Layanan sedang tidak tersedia",
+        }
+    }
+
     /// The problem type a bare status code stands for (for responses made by layers).
     pub fn from_status(status: StatusCode) -> ProblemType {
         match status.as_u16() {
@@ -122,6 +143,10 @@ pub struct Problem {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The title in Bahasa Indonesia, put in `title` at the edge unless the client asks for
+    /// English.
+    #[serde(skip)]
+    pub title_id: Option<&'static str>,
 }
 
 impl Problem {
@@ -135,6 +160,7 @@ impl Problem {
             request_id: None,
             trace_id: None,
             extra: None,
+            title_id: Some(kind.title_id()),
         }
     }
 
@@ -162,6 +188,8 @@ pub enum ApiError {
     Rule {
         slug: &'static str,
         title: &'static str,
+        /// The title in Bahasa Indonesia.
+        title_id: &'static str,
         field: &'static str,
         detail: String,
     },
@@ -239,9 +267,16 @@ impl ApiError {
         let mut problem = Problem::new(kind, detail);
         match self {
             ApiError::Validation { field, .. } => problem.field = Some(field.clone()),
-            ApiError::Rule { slug, title, field, .. } => {
+            ApiError::Rule {
+                slug,
+                title,
+                title_id,
+                field,
+                ..
+            } => {
                 problem.type_uri = format!("urn:warga:problem:{slug}");
                 problem.title = (*title).to_owned();
+                problem.title_id = Some(title_id);
                 problem.field = Some((*field).to_owned());
             }
             _ => {}

@@ -124,18 +124,22 @@ pub fn stylesheet(css: &'static str) -> Response {
     response
 }
 
+/// Whether a client asked for English: the web UI's language cookie, or else the first
+/// language of `Accept-Language`. Bahasa Indonesia otherwise.
+pub fn wants_english(headers: &HeaderMap) -> bool {
+    match cookie(headers, "__Host-warga_lang") {
+        Some(lang) => lang == "en",
+        None => headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("en")),
+    }
+}
+
 /// The page a browser gets for an unknown address: in Bahasa Indonesia, or English when the
 /// language cookie or `Accept-Language` asks for it; a link home; 404.
 pub fn not_found_page(req: &axum::extract::Request) -> Response {
-    let english = cookie(req.headers(), "__Host-warga_lang").map_or_else(
-        || {
-            req.headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("en"))
-        },
-        |lang| lang == "en",
-    );
+    let english = wants_english(req.headers());
     let (lang, title, text, home) = if english {
         (
             "en",

@@ -61,6 +61,7 @@ impl From<PopulationError> for ApiError {
             PopulationError::Nik(error) => ApiError::Rule {
                 slug: error.problem(),
                 title: error.title(),
+                title_id: error.title_id(),
                 field: error.field(),
                 detail: error.to_string(),
             },

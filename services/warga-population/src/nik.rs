@@ -174,6 +174,20 @@ impl NikError {
         }
     }
 
+    /// The title in Bahasa Indonesia.
+    pub fn title_id(&self) -> &'static str {
+        match self {
+            NikError::Format => "NIK terdiri atas 16 angka",
+            NikError::UnknownProvince(_) => "Kode provinsi dalam NIK tidak dikenal",
+            NikError::UnknownRegency(_) => "Kode kabupaten/kota dalam NIK tidak dikenal",
+            NikError::UnknownDistrict(_) => "Kode kecamatan dalam NIK tidak dikenal",
+            NikError::BirthDate => "NIK tidak memuat tanggal lahir yang sah",
+            NikError::Serial => "Nomor urut NIK tidak boleh 0000",
+            NikError::BirthDateMismatch { .. } => "NIK tidak cocok dengan tanggal lahir",
+            NikError::SexMismatch { .. } => "NIK tidak cocok dengan jenis kelamin",
+        }
+    }
+
     pub fn field(&self) -> &'static str {
         match self {
             NikError::BirthDateMismatch { .. } => "birth_date",

@@ -98,6 +98,16 @@ async fn nik_checks_name_their_problem_and_field() {
         assert_eq!(response.status(), 400, "{body}");
         let problem: Value = response.json().await.unwrap();
         assert_eq!(problem["type"], format!("urn:warga:problem:{slug}"), "{body}");
+        let title = problem["title"].as_str().unwrap();
+        assert!(
+            !["Unknown", "The NIK", "A NIK"]
+                .iter()
+                .any(|english| title.starts_with(english)),
+            "titled in Bahasa Indonesia: {problem}"
+        );
+        if slug == "nik-district" {
+            assert_eq!(title, "Kode kecamatan dalam NIK tidak dikenal");
+        }
         assert_eq!(problem["field"], field, "{body}");
     }
     let citizen = token("citizen").await;
