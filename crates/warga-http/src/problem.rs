@@ -193,6 +193,10 @@ pub enum ApiError {
         field: &'static str,
         detail: String,
     },
+    /// Several fields refused at once (a form's every error, not just the first): the
+    /// problem is the first one's, with all of them under `errors` (`field`, `detail`).
+    #[error("{} fields are invalid", .0.len())]
+    Fields(Vec<ApiError>),
     #[error("invalid JSON: {0}")]
     InvalidJson(String),
     #[error("{0}")]
@@ -236,7 +240,7 @@ impl ApiError {
 
     pub fn kind(&self) -> ProblemType {
         match self {
-            ApiError::Validation { .. } | ApiError::Rule { .. } => ProblemType::Validation,
+            ApiError::Validation { .. } | ApiError::Rule { .. } | ApiError::Fields(_) => ProblemType::Validation,
             ApiError::InvalidJson(_) => ProblemType::InvalidJson,
             ApiError::BadRequest(_) => ProblemType::BadRequest,
             ApiError::Unauthorized(_) => ProblemType::Unauthorized,
@@ -252,6 +256,24 @@ impl ApiError {
     }
 
     pub fn to_problem(&self) -> Problem {
+        if let ApiError::Fields(errors) = self {
+            let Some(first) = errors.first() else {
+                return Problem::new(ProblemType::Validation, None);
+            };
+            let mut problem = first.to_problem();
+            let all = errors
+                .iter()
+                .map(|error| {
+                    let each = error.to_problem();
+                    serde_json::json!({ "field": each.field, "detail": each.detail, "type": each.type_uri })
+                })
+                .collect();
+            problem
+                .extra
+                .get_or_insert_with(Default::default)
+                .insert("errors".into(), serde_json::Value::Array(all));
+            return problem;
+        }
         let kind = self.kind();
         let detail = match self {
             ApiError::Internal(error) => {

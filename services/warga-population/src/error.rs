@@ -16,6 +16,9 @@ pub enum PopulationError {
     /// The NIK breaks one of its rules (region, date, sex, serial).
     #[error(transparent)]
     Nik(#[from] NikError),
+    /// Several fields refused at once (every error of a form); each is `Invalid` or `Nik`.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Fields(Vec<PopulationError>),
     #[error("{0}")]
     NotFound(String),
     /// The change contradicts what is recorded (a registered NIK, a recorded death, a link
@@ -49,6 +52,7 @@ impl PopulationError {
         match self {
             PopulationError::Invalid { field, .. } => Some(field),
             PopulationError::Nik(error) => Some(error.field()),
+            PopulationError::Fields(errors) => errors.first().and_then(PopulationError::field),
             _ => None,
         }
     }
@@ -58,6 +62,7 @@ impl From<PopulationError> for ApiError {
     fn from(error: PopulationError) -> ApiError {
         match error {
             PopulationError::Invalid { field, detail } => ApiError::Validation { field, detail },
+            PopulationError::Fields(errors) => ApiError::Fields(errors.into_iter().map(ApiError::from).collect()),
             PopulationError::Nik(error) => ApiError::Rule {
                 slug: error.problem(),
                 title: error.title(),

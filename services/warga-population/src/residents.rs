@@ -152,43 +152,80 @@ fn check_place(district: &str, village: &str) -> Result<(), PopulationError> {
 /// Validates a registration: every field, the NIK against the region table, the birth date
 /// and the sex, and the address district.
 pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> {
-    let birth_date = Date::parse_iso(new.birth_date.trim())
-        .ok_or_else(|| PopulationError::invalid("birth_date", "must be a date, YYYY-MM-DD"))?;
-    let today = warga_core::time::now_ms() / 86_400_000;
-    if birth_date.year < 1880 || i64::from(birth_date.year) > 1970 + today / 365 + 1 {
-        return Err(PopulationError::invalid("birth_date", "is not a plausible birth date"));
+    // Every field is checked, so that a form shows all its errors at once.
+    let mut errors = Vec::new();
+    fn keep(errors: &mut Vec<PopulationError>, result: Result<String, PopulationError>) -> String {
+        result.unwrap_or_else(|error| {
+            errors.push(error);
+            String::new()
+        })
     }
-    nik::validate(new.nik.trim(), &REGIONS, birth_date, new.sex)?;
+    let today = warga_core::time::now_ms() / 86_400_000;
+    let birth_date = Date::parse_iso(new.birth_date.trim());
+    let birth_date_error = match birth_date {
+        None => Some(PopulationError::invalid("birth_date", "must be a date, YYYY-MM-DD")),
+        Some(date) if date.year < 1880 || i64::from(date.year) > 1970 + today / 365 + 1 => {
+            Some(PopulationError::invalid("birth_date", "is not a plausible birth date"))
+        }
+        Some(_) => None,
+    };
+    let nik_checked = match (&birth_date_error, birth_date) {
+        (None, Some(date)) => nik::validate(new.nik.trim(), &REGIONS, date, new.sex).map(|_| ()),
+        _ => nik::parse(new.nik.trim(), &REGIONS).map(|_| ()),
+    };
+    if let Err(error) = nik_checked {
+        errors.push(error.into());
+    }
+    if let Some(error) = birth_date_error {
+        errors.push(error);
+    }
     let district = new.district.trim();
     let village = new.village.trim();
-    check_place(district, village)?;
+    if let Err(error) = check_place(district, village) {
+        errors.push(error);
+    }
     let postal_code = match new.postal_code.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(code) if code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()) => Some(code.to_owned()),
-        Some(_) => return Err(PopulationError::invalid("postal_code", "must be 5 digits")),
+        Some(_) => {
+            errors.push(PopulationError::invalid("postal_code", "must be 5 digits"));
+            None
+        }
     };
     let rt_rw = new.rt_rw.trim();
     let rt_rw_ok =
         rt_rw.len() == 7 && rt_rw.as_bytes()[3] == b'/' && rt_rw.bytes().filter(u8::is_ascii_digit).count() == 6;
     if !rt_rw_ok {
-        return Err(PopulationError::invalid("rt_rw", "must look like 001/002"));
+        errors.push(PopulationError::invalid("rt_rw", "must look like 001/002"));
     }
-    let checked = NewResident {
-        nik: new.nik.trim().to_owned(),
-        full_name: text("full_name", &new.full_name, 120)?,
-        birth_place: text("birth_place", &new.birth_place, 80)?,
-        birth_date: new.birth_date.trim().to_owned(),
-        sex: new.sex,
-        address: text("address", &new.address, 200)?,
-        rt_rw: rt_rw.to_owned(),
-        village: village.to_owned(),
-        district: district.to_owned(),
-        postal_code,
-        religion: text("religion", &new.religion, 40)?,
-        marital_status: text("marital_status", &new.marital_status, 40)?,
-        occupation: text("occupation", &new.occupation, 80)?,
-    };
-    Ok((checked, birth_date))
+    let full_name = keep(&mut errors, text("full_name", &new.full_name, 120));
+    let birth_place = keep(&mut errors, text("birth_place", &new.birth_place, 80));
+    let address = keep(&mut errors, text("address", &new.address, 200));
+    let religion = keep(&mut errors, text("religion", &new.religion, 40));
+    let marital_status = keep(&mut errors, text("marital_status", &new.marital_status, 40));
+    let occupation = keep(&mut errors, text("occupation", &new.occupation, 80));
+    match (errors.len(), birth_date) {
+        (0, Some(birth_date)) => Ok((
+            NewResident {
+                nik: new.nik.trim().to_owned(),
+                full_name,
+                birth_place,
+                birth_date: new.birth_date.trim().to_owned(),
+                sex: new.sex,
+                address,
+                rt_rw: rt_rw.to_owned(),
+                village: village.to_owned(),
+                district: district.to_owned(),
+                postal_code,
+                religion,
+                marital_status,
+                occupation,
+            },
+            birth_date,
+        )),
+        (1, _) => Err(errors.remove(0)),
+        _ => Err(PopulationError::Fields(errors)),
+    }
 }
 
 /// The keyed hash a waiting request keeps of the NIK and birth date it gave.

@@ -261,6 +261,20 @@ async fn addresses_use_village_codes_from_the_table() {
             "{why}: {problem}"
         );
     }
+    // A form's every error at once: the first as the problem's field, all under `errors`.
+    let mut two = with("postal_code", serde_json::json!("1025"));
+    two["village"] = serde_json::json!("3171061004");
+    two["full_name"] = serde_json::json!("");
+    let (status, problem) = call(&app, "POST", "/api/v1/population/residents", &registrar, Some(two)).await;
+    assert_eq!(status, 400);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["village", "postal_code", "full_name"], "{problem}");
+    assert_eq!(problem["field"], "village");
     let (status, created) = call(
         &app,
         "POST",

@@ -446,6 +446,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Residents ask for their account to be linked to their record. Check the KTP before approving.",
     ),
     ("links.none", "Tidak ada permintaan.", "No requests."),
+    (
+        "error.fix_fields",
+        "Periksa isian yang ditandai di bawah.",
+        "Check the fields marked below.",
+    ),
     ("field.role", "Peran", "Role"),
     ("role.officer", "Petugas dinas", "Department officer"),
     ("role.registry_officer", "Petugas Dukcapil", "Registry officer"),

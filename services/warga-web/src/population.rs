@@ -129,6 +129,11 @@ fn field_error(error: ApiError) -> Result<(String, String), ApiError> {
         ApiError::Validation { field, detail } => Ok((field, detail)),
         ApiError::Rule { field, detail, .. } => Ok((field.to_owned(), detail)),
         ApiError::Conflict(detail) => Ok((String::new(), detail)),
+        // Forms that show one error show the first.
+        ApiError::Fields(all) => match all.into_iter().next() {
+            Some(first) => field_error(first),
+            None => Ok((String::new(), String::new())),
+        },
         other => Err(other),
     }
 }
@@ -317,9 +322,18 @@ struct RegisterPage {
     regions: RegionPicker,
     religions: Vec<Choice>,
     marital: Vec<Choice>,
+    /// Every refused field and why (all at once); an empty field is about the whole form.
+    errors: Vec<(String, String)>,
+    /// The region picker's own error (district or village), for its macro.
     error_field: String,
     error_text: String,
     nik_info: Option<String>,
+}
+
+impl RegisterPage {
+    fn invalid(&self, field: &str) -> bool {
+        self.errors.iter().any(|(name, _)| name == field)
+    }
 }
 
 fn register_page(
@@ -328,18 +342,23 @@ fn register_page(
     error: Option<(String, String)>,
     status: StatusCode,
 ) -> Response {
-    register_page_with(context, form, error, None, status)
+    register_page_with(context, form, error.into_iter().collect(), None, status)
 }
 
 fn register_page_with(
     context: &Context,
     form: ResidentForm,
-    error: Option<(String, String)>,
+    errors: Vec<(String, String)>,
     nik_info: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let (error_field, error_text) = error.unwrap_or_default();
+    let (error_field, error_text) = errors
+        .iter()
+        .find(|(field, _)| field == "district" || field == "village")
+        .cloned()
+        .unwrap_or_default();
     let template = RegisterPage {
+        errors,
         layout: context.layout(),
         regions: address_picker(&form.province, &form.regency, &form.district, &form.village),
         religions: fixed_choices(RELIGIONS, &form.religion),
@@ -429,7 +448,7 @@ pub async fn register(
         "pick" => return Ok(register_page(&context, form, None, StatusCode::OK)),
         "check" => {
             return Ok(match check_nik(&context, &mut form) {
-                Ok(info) => register_page_with(&context, form, None, Some(info), StatusCode::OK),
+                Ok(info) => register_page_with(&context, form, Vec::new(), Some(info), StatusCode::OK),
                 Err(error) => register_page(&context, form, Some(error), StatusCode::BAD_REQUEST),
             });
         }
@@ -469,13 +488,12 @@ pub async fn register(
             } else {
                 StatusCode::BAD_REQUEST
             };
-            let (field, text) = field_error(error)?;
-            let field = if status == StatusCode::CONFLICT {
-                "nik".to_owned()
-            } else {
-                field
+            let errors = match error {
+                ApiError::Fields(all) => all.into_iter().map(field_error).collect::<Result<Vec<_>, _>>()?,
+                ApiError::Conflict(detail) => vec![("nik".to_owned(), detail)],
+                one => vec![field_error(one)?],
             };
-            Ok(register_page(&context, form, Some((field, text)), status))
+            Ok(register_page_with(&context, form, errors, None, status))
         }
     }
 }

@@ -592,6 +592,22 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
     let refused = officer.post("/penduduk/baru", &bad).await;
     assert_eq!(refused.status, 400);
     assert!(refused.body.contains("id=\"rt_rw-error\""));
+    // Every error of the form at once, each at its field.
+    let mut two_wrong: Vec<(&str, &str)> = fields("3171075203950004", "", "3/7")
+        .into_iter()
+        .map(|(k, v)| if k == "occupation" { (k, "") } else { (k, v) })
+        .collect();
+    two_wrong.push(("csrf", &csrf));
+    let refused = officer.post("/penduduk/baru", &two_wrong).await;
+    for field in ["full_name", "rt_rw", "occupation"] {
+        assert!(
+            refused.body.contains(&format!("id=\"{field}-error\""))
+                && refused.body.contains(&format!("aria-describedby=\"{field}-error\"")),
+            "{field}: {}",
+            refused.body
+        );
+    }
+    assert!(refused.body.contains("id=\"form-errors\""));
     let mut good = fields("3171075203950004", "Siti Aminah", "003/007");
     good.push(("csrf", &csrf));
     let registered = officer.post("/penduduk/baru", &good).await;
