@@ -114,6 +114,25 @@ pub fn random_token(bytes: usize) -> Result<String, AuthError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
 }
 
+/// A uniformly random code of `digits` decimal digits (1 to 9), e.g. a one-time code sent
+/// by SMS; drawn by rejection so that no code is likelier than another.
+pub fn random_code(digits: u32) -> Result<String, AuthError> {
+    use ring::rand::SecureRandom;
+    let digits = digits.clamp(1, 9);
+    let modulus = 10u32.pow(digits);
+    let limit = u32::MAX - u32::MAX % modulus;
+    let rng = ring::rand::SystemRandom::new();
+    loop {
+        let mut buf = [0u8; 4];
+        rng.fill(&mut buf)
+            .map_err(|_| AuthError::Keys("no randomness".into()))?;
+        let value = u32::from_le_bytes(buf);
+        if value < limit {
+            return Ok(format!("{:0width$}", value % modulus, width = digits as usize));
+        }
+    }
+}
+
 /// SHA-256 of a secret token as hex: what is stored instead of the token.
 pub fn token_hash(token: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());

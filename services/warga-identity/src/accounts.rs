@@ -486,6 +486,46 @@ async fn revoke(tx: &mut Tx, account_id: &str, now: i64, tables: &[&str]) -> Res
     Ok(())
 }
 
+/// Sets the password chosen with a recovery code (already checked by the caller): the code
+/// is used up, a lockout lifted, the account's sessions and refresh tokens end; audited.
+pub async fn set_password_after_recovery(
+    store: &warga_store::Store,
+    account_id: &str,
+    new_password: &str,
+) -> Result<(), IdentityError> {
+    let hash = crate::password::hash(new_password.to_owned())
+        .await
+        .map_err(IdentityError::Internal)?;
+    let now = warga_core::time::now_ms();
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "UPDATE identity_accounts SET password_hash = $1, must_change_password = 0, failed_logins = 0, \
+         locked_until_ms = 0, updated_at_ms = $2 WHERE id = $3",
+    )
+    .bind(hash)
+    .bind(now)
+    .bind(account_id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    sqlx::query("DELETE FROM identity_password_resets WHERE account_id = $1")
+        .bind(account_id)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::from)?;
+    revoke(&mut tx, account_id, now, &[REFRESH_TOKENS, SESSIONS]).await?;
+    tx.audit(&AuditRecord {
+        actor: &format!("user:{account_id}"),
+        action: "identity.password.recovered",
+        target: &format!("account:{account_id}"),
+        outcome: Outcome::Success,
+        details: None,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Lets a disabled account sign in again.
 pub async fn enable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), IdentityError> {
     let updated = sqlx::query("UPDATE identity_accounts SET status = 'active', updated_at_ms = $1 WHERE id = $2")

@@ -20,6 +20,7 @@ mod lockout;
 pub mod oidc;
 mod pages;
 pub mod password;
+pub mod recovery;
 
 use std::sync::Arc;
 
@@ -39,11 +40,18 @@ pub use lockout::LoginFailure;
 pub struct IdentityService;
 
 /// Portable DDL: the same step for SQLite and PostgreSQL.
-const STEPS: &[MigrationStep] = &[MigrationStep {
-    version: 2026112230,
-    description: "identity",
-    sql: include_str!("../migrations/2026112230_identity.sql"),
-}];
+const STEPS: &[MigrationStep] = &[
+    MigrationStep {
+        version: 2026112230,
+        description: "identity",
+        sql: include_str!("../migrations/2026112230_identity.sql"),
+    },
+    MigrationStep {
+        version: 2026120202,
+        description: "password recovery by SMS",
+        sql: include_str!("../migrations/2026120202_recovery.sql"),
+    },
+];
 
 const MIGRATIONS: MigrationSet = MigrationSet {
     owner: "identity",

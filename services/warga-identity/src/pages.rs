@@ -64,6 +64,10 @@ pub const PASSWORD: Text = Text {
     id: "Kata sandi",
     en: "Password",
 };
+pub const FORGOT: Text = Text {
+    id: "Lupa kata sandi?",
+    en: "Forgot your password?",
+};
 pub const NO_ACCOUNT: Text = Text {
     id: "Belum punya akun?",
     en: "No account yet?",

@@ -17,6 +17,7 @@
 mod charts;
 mod i18n;
 mod population;
+mod recovery;
 mod reports;
 
 use std::collections::HashMap;
@@ -89,6 +90,9 @@ impl Service for WebService {
             .route("/akun", get(account))
             .route("/akun/tautan", axum::routing::post(population::ask_link))
             .route("/akun/sandi", axum::routing::post(change_password))
+            .route("/akun/telepon", axum::routing::post(set_phone))
+            .route("/lupa-sandi", get(recovery::form).post(recovery::ask))
+            .route("/lupa-sandi/kode", axum::routing::post(recovery::reset))
             .route("/penduduk", get(population::search_page))
             .route(
                 "/penduduk/baru",
@@ -358,6 +362,7 @@ async fn home(
         query.get("state").map(String::as_str),
     ) {
         (Some("registered"), _) => Some(context.t("signup.done")),
+        (Some("password-recovered"), _) => Some(context.t("forgot.done")),
         (_, Some("signedout")) => Some(context.t("signout.done")),
         _ => None,
     };
@@ -659,6 +664,10 @@ struct AccountPage {
     password_notice: Option<&'static str>,
     password_field: String,
     password_error: String,
+    /// The recovery phone, and the outcome of its form.
+    phone: String,
+    phone_notice: Option<&'static str>,
+    phone_error: Option<&'static str>,
 }
 
 async fn account(
@@ -672,16 +681,12 @@ async fn account(
     };
     let notice = (query.get("m").map(String::as_str) == Some("link-asked")).then(|| context.t("link.asked"));
     let password = (query.get("m").map(String::as_str) == Some("password")).then(|| context.t("password.changed"));
-    account_page_full(
-        &platform,
-        &context,
-        session,
-        None,
-        notice,
-        (password, None),
-        StatusCode::OK,
-    )
-    .await
+    let phone = (query.get("m").map(String::as_str) == Some("phone")).then(|| context.t("phone.saved"));
+    let shown = Shown {
+        password: (password, None),
+        phone: (phone, None),
+    };
+    account_page_full(&platform, &context, session, None, notice, shown, StatusCode::OK).await
 }
 
 /// The account page, with an error of the link form.
@@ -703,11 +708,16 @@ async fn account_page_with(
     notice: Option<&'static str>,
     status: StatusCode,
 ) -> Result<Response, Stop> {
-    account_page_full(platform, context, session, error, notice, (None, None), status).await
+    account_page_full(platform, context, session, error, notice, Shown::default(), status).await
 }
 
-/// The password form's outcome on the account page.
-type PasswordOutcome = (Option<&'static str>, Option<(String, String)>);
+/// The outcomes of the account page's own forms: the password (a notice, or the field at
+/// fault and why) and the recovery phone (a notice or an error).
+#[derive(Default)]
+struct Shown {
+    password: (Option<&'static str>, Option<(String, String)>),
+    phone: (Option<&'static str>, Option<&'static str>),
+}
 
 async fn account_page_full(
     platform: &Platform,
@@ -715,10 +725,15 @@ async fn account_page_full(
     session: &Session,
     error: Option<String>,
     notice: Option<&'static str>,
-    password: PasswordOutcome,
+    shown: Shown,
     status: StatusCode,
 ) -> Result<Response, Stop> {
-    let (password_notice, password_error) = password;
+    let (password_notice, password_error) = shown.password;
+    let (phone_notice, phone_error) = shown.phone;
+    let phone = warga_identity::recovery::phone_of(platform, &session.account.id)
+        .await
+        .map_err(ApiError::from)?
+        .unwrap_or_default();
     let (password_field, password_error) = password_error.unwrap_or_default();
     let view = accounts::AccountView::from(&session.account);
     let roles = view.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
@@ -737,9 +752,45 @@ async fn account_page_full(
             password_notice,
             password_field,
             password_error,
+            phone,
+            phone_notice,
+            phone_error,
         },
         status,
     ))
+}
+
+#[derive(Debug, Deserialize)]
+struct PhoneForm {
+    csrf: String,
+    #[serde(default)]
+    phone: String,
+}
+
+/// `/akun/telepon`: sets or removes the account's recovery phone.
+async fn set_phone(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Form(form): Form<PhoneForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let Some(session) = &context.session else {
+        return Ok(see_other("/masuk"));
+    };
+    let error = if !csrf_matches(session, &form.csrf) {
+        context.t("error.form")
+    } else {
+        match warga_identity::recovery::set_phone(&platform, &session.account.id, Some(&form.phone)).await {
+            Ok(()) => return Ok(see_other("/akun?m=phone")),
+            Err(warga_identity::IdentityError::Invalid { .. }) => context.t("phone.invalid"),
+            Err(other) => return Err(ApiError::from(other).into()),
+        }
+    };
+    let shown = Shown {
+        password: (None, None),
+        phone: (None, Some(error)),
+    };
+    account_page_full(&platform, &context, session, None, None, shown, StatusCode::BAD_REQUEST).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -785,16 +836,11 @@ async fn change_password(
             Err(other) => return Err(ApiError::from(other).into()),
         }
     };
-    account_page_full(
-        &platform,
-        &context,
-        session,
-        None,
-        None,
-        outcome,
-        StatusCode::BAD_REQUEST,
-    )
-    .await
+    let shown = Shown {
+        password: outcome,
+        phone: (None, None),
+    };
+    account_page_full(&platform, &context, session, None, None, shown, StatusCode::BAD_REQUEST).await
 }
 
 // ---------------------------------------------------------------------------------------

@@ -466,6 +466,139 @@ async fn an_administrator_creates_a_department_and_an_officer_in_english() {
     assert!(removed.body.contains("Meja dihapus.") && removed.body.contains("id=\"no-desks\""));
 }
 
+#[tokio::test]
+async fn a_forgotten_password_is_recovered_with_a_code_sent_by_sms() {
+    let app = app().await;
+    // Rina signs up (and is signed in), then gives a recovery phone.
+    let mut rina = Browser::new(&app);
+    let form = rina.get("/daftar").await;
+    let done = rina
+        .post(
+            "/daftar",
+            &[
+                ("csrf", &hidden(&form.body, "csrf")),
+                ("username", "rina"),
+                ("display_name", "Rina Wati"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let account = rina.follow(done).await;
+    let csrf = hidden(&account.body, "csrf");
+    let bad = rina.post("/akun/telepon", &[("csrf", &csrf), ("phone", "12345")]).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("id=\"phone-error\""), "{}", bad.body);
+    let saved = rina
+        .post("/akun/telepon", &[("csrf", &csrf), ("phone", "0812 3456 7890")])
+        .await;
+    assert_eq!(saved.location.as_deref(), Some("/akun?m=phone"));
+    assert!(rina.follow(saved).await.body.contains("value=\"+6281234567890\""));
+
+    // Later, signed out, she has forgotten it.
+    let mut stranger = Browser::new(&app);
+    let sms_count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM population_sms_outbox")
+            .fetch_one(app.db.store.reader())
+            .await
+            .unwrap()
+    };
+    let unknown = ask_code(&mut stranger, "tidak-ada").await;
+    assert!(
+        unknown.body.contains("id=\"forgot-sent\""),
+        "the same answer for an unknown user"
+    );
+    assert_eq!(sms_count().await, 0);
+    let asked = ask_code(&mut stranger, "rina").await;
+    assert!(asked.body.contains("id=\"forgot-sent\""));
+    let body: String = sqlx::query_scalar("SELECT body FROM population_sms_outbox WHERE to_phone = '+6281234567890'")
+        .fetch_one(app.db.store.reader())
+        .await
+        .unwrap();
+    let code: String = body.chars().filter(char::is_ascii_digit).take(6).collect();
+    assert_eq!(code.len(), 6, "{body}");
+    let again = ask_code(&mut stranger, "rina").await;
+    assert!(again.body.contains("id=\"forgot-sent\""));
+    assert_eq!(sms_count().await, 1, "one code a minute at most");
+
+    let wrong_code = if code == "000000" { "111111" } else { "000000" };
+    // Each page sets a fresh form token: the latest one, as a browser would.
+    let csrf = hidden(&again.body, "csrf");
+    let wrong = stranger
+        .post(
+            "/lupa-sandi/kode",
+            &[
+                ("csrf", &csrf),
+                ("username", "rina"),
+                ("code", wrong_code),
+                ("new_password", "Es-Cendol-Segar-7"),
+                ("confirm", "Es-Cendol-Segar-7"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert!(
+        wrong.body.contains("id=\"code-error\"") && wrong.body.contains("Kode salah"),
+        "{}",
+        wrong.body
+    );
+    let csrf = hidden(&wrong.body, "csrf");
+    let reset = stranger
+        .post(
+            "/lupa-sandi/kode",
+            &[
+                ("csrf", &csrf),
+                ("username", "rina"),
+                ("code", &code),
+                ("new_password", "Es-Cendol-Segar-7"),
+                ("confirm", "Es-Cendol-Segar-7"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        reset.location.as_deref(),
+        Some("/?m=password-recovered"),
+        "{}",
+        reset.body
+    );
+    let mut later = Browser::new(&app);
+    let signed_in = sign_in(&mut later, "rina", "Es-Cendol-Segar-7").await;
+    assert!(
+        signed_in.body.contains("id=\"account-username\">rina<"),
+        "{}",
+        signed_in.body
+    );
+    // The code is used up.
+    let csrf = hidden(&reset_form(&mut stranger).await, "csrf");
+    let reused = stranger
+        .post(
+            "/lupa-sandi/kode",
+            &[
+                ("csrf", &csrf),
+                ("username", "rina"),
+                ("code", &code),
+                ("new_password", "Es-Cendol-Segar-8"),
+                ("confirm", "Es-Cendol-Segar-8"),
+            ],
+        )
+        .await;
+    assert_eq!(reused.status, 400);
+}
+
+async fn reset_form(browser: &mut Browser) -> String {
+    browser.get("/lupa-sandi").await.body
+}
+
+/// Asks `/lupa-sandi` for a code for `username`.
+async fn ask_code(browser: &mut Browser, username: &str) -> Page {
+    let form = browser.get("/lupa-sandi").await;
+    browser
+        .post(
+            "/lupa-sandi",
+            &[("csrf", &hidden(&form.body, "csrf")), ("username", username)],
+        )
+        .await
+}
+
 async fn account_with(app: &TestApp, username: &str, role: warga_core::identity::Role) {
     warga_identity::create_officer_account(
         &app.platform,

@@ -391,7 +391,9 @@ pub(super) fn login_page(
          <label for=\"username\">{user}</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">{pass}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
          <button type=\"submit\">{submit}</button></form>\
+         <p><a href=\"/lupa-sandi\">{forgot}</a></p>\
          <p>{no_account} <a href=\"/daftar\">{sign_up}</a></p>",
+        forgot = pages::FORGOT.get(lang),
         no_account = pages::NO_ACCOUNT.get(lang),
         sign_up = pages::SIGN_UP.get(lang),
         title = pages::SIGN_IN.get(lang),
