@@ -471,6 +471,23 @@ pub async fn change_password(
 const REFRESH_TOKENS: &str = "identity_refresh_tokens";
 const SESSIONS: &str = "identity_sessions";
 
+/// Stores a new password hash, clears failed sign-ins and a lockout, and sets whether the
+/// password must be changed at the next sign-in. Returns the rows changed (0: no account).
+async fn write_password(tx: &mut Tx, id: &str, hash: &str, must_change: bool, now: i64) -> Result<u64, IdentityError> {
+    let done = sqlx::query(
+        "UPDATE identity_accounts SET password_hash = $1, must_change_password = $2, failed_logins = 0, \
+         locked_until_ms = 0, updated_at_ms = $3 WHERE id = $4",
+    )
+    .bind(hash)
+    .bind(i64::from(must_change))
+    .bind(now)
+    .bind(id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(done.rows_affected())
+}
+
 /// Ends an account's refresh tokens and/or provider sessions (`tables`) as of `now`.
 async fn revoke(tx: &mut Tx, account_id: &str, now: i64, tables: &[&str]) -> Result<(), IdentityError> {
     for table in tables {
@@ -498,16 +515,7 @@ pub async fn set_password_after_recovery(
         .map_err(IdentityError::Internal)?;
     let now = warga_core::time::now_ms();
     let mut tx = store.begin().await?;
-    sqlx::query(
-        "UPDATE identity_accounts SET password_hash = $1, must_change_password = 0, failed_logins = 0, \
-         locked_until_ms = 0, updated_at_ms = $2 WHERE id = $3",
-    )
-    .bind(hash)
-    .bind(now)
-    .bind(account_id)
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?;
+    write_password(&mut tx, account_id, &hash, false, now).await?;
     sqlx::query("DELETE FROM identity_password_resets WHERE account_id = $1")
         .bind(account_id)
         .execute(tx.conn())
@@ -559,18 +567,7 @@ pub async fn reset_password(store: &warga_store::Store, id: &str, actor: &str) -
         .map_err(IdentityError::Internal)?;
     let now = warga_core::time::now_ms();
     let mut tx = store.begin().await?;
-    let updated = sqlx::query(
-        "UPDATE identity_accounts SET password_hash = $1, must_change_password = 1, failed_logins = 0, \
-         locked_until_ms = 0, updated_at_ms = $2 WHERE id = $3",
-    )
-    .bind(hash)
-    .bind(now)
-    .bind(id)
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?
-    .rows_affected();
-    if updated == 0 {
+    if write_password(&mut tx, id, &hash, true, now).await? == 0 {
         return Err(IdentityError::NotFound(format!("no account {id}")));
     }
     revoke(&mut tx, id, now, &[REFRESH_TOKENS, SESSIONS]).await?;
