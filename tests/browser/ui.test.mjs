@@ -95,7 +95,7 @@ test('an administrator creates a department and an officer', async () => {
   await page.fill('#display_name', 'Budi Santoso');
   await page.selectOption('#department', department);
   await page.selectOption('#level', 'head');
-  await page.click('main button[type=submit]');
+  await page.click('#create-officer');
   await page.waitForSelector('.notice');
   assert.match(await page.textContent('.notice'), /Kata sandi sekali pakai/);
   assert.match(await page.textContent('table'), new RegExp(officer));
@@ -262,7 +262,7 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   await admin.fill('#display_name', 'Budi Dinas PU');
   await admin.selectOption('#department', 'dinas-pu');
   await admin.selectOption('#level', 'staff');
-  await admin.click('main button[type=submit]');
+  await admin.click('#create-officer');
   await admin.waitForSelector('.notice');
   const oneTime = (await admin.textContent('.notice')).split(':').slice(1).join(':').trim().split(' ')[0];
 
