@@ -1016,3 +1016,83 @@ async fn a_one_time_password_must_be_changed_at_first_sign_in() {
     );
     assert!(tokens_for(&app, "ani.capil", "Teh-Manis-Hangat-1").await["access_token"].is_string());
 }
+
+#[tokio::test]
+async fn a_recovery_code_is_good_for_five_tries_ten_minutes_and_once() {
+    use warga_identity::recovery;
+    let app = app().await;
+    let mut tx = app.platform.store.begin().await.unwrap();
+    let account = warga_identity::accounts::create(
+        &mut tx,
+        warga_identity::accounts::NewAccount {
+            username: "dewi".into(),
+            display_name: "Dewi Lestari".into(),
+            password: "Kopi-Tubruk-Pagi".into(),
+            roles: [warga_core::identity::Role::Citizen].into_iter().collect(),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        recovery::begin(&app.platform, "dewi").await.unwrap().is_none(),
+        "no phone, no code"
+    );
+    assert!(
+        recovery::set_phone(&app.platform, &account.id, Some("12345"))
+            .await
+            .is_err()
+    );
+    recovery::set_phone(&app.platform, &account.id, Some("0812-3456-7890"))
+        .await
+        .unwrap();
+    assert_eq!(
+        recovery::phone_of(&app.platform, &account.id).await.unwrap().as_deref(),
+        Some("+6281234567890")
+    );
+
+    // Five wrong tries use the code up, the right one included.
+    let sent = recovery::begin(&app.platform, "dewi").await.unwrap().unwrap();
+    let wrong = if sent.code == "000000" { "111111" } else { "000000" };
+    for _ in 0..recovery::MAX_ATTEMPTS {
+        assert!(
+            recovery::finish(&app.platform, "dewi", wrong, "Teh-Manis-Hangat-2")
+                .await
+                .is_err()
+        );
+    }
+    let spent = recovery::finish(&app.platform, "dewi", &sent.code, "Teh-Manis-Hangat-2").await;
+    assert!(matches!(spent, Err(warga_identity::IdentityError::Invalid { ref field, .. }) if field == "code"));
+
+    // A new code a minute later; it expires after ten minutes.
+    assert!(
+        recovery::begin(&app.platform, "dewi").await.unwrap().is_none(),
+        "one code a minute"
+    );
+    app.clock.advance_ms(recovery::RESEND_AFTER_MS + 1);
+    let sent = recovery::begin(&app.platform, "dewi").await.unwrap().unwrap();
+    app.clock.advance_ms(recovery::CODE_TTL_MS);
+    assert!(
+        recovery::finish(&app.platform, "dewi", &sent.code, "Teh-Manis-Hangat-2")
+            .await
+            .is_err(),
+        "expired"
+    );
+
+    // A fresh code works once, under the password policy.
+    app.clock.advance_ms(recovery::RESEND_AFTER_MS + 1);
+    let sent = recovery::begin(&app.platform, "dewi").await.unwrap().unwrap();
+    let weak = recovery::finish(&app.platform, "dewi", &sent.code, "password123").await;
+    assert!(matches!(weak, Err(warga_identity::IdentityError::Invalid { ref field, .. }) if field == "new_password"));
+    recovery::finish(&app.platform, "dewi", &sent.code, "Teh-Manis-Hangat-2")
+        .await
+        .unwrap();
+    assert!(
+        recovery::finish(&app.platform, "dewi", &sent.code, "Teh-Manis-Hangat-3")
+            .await
+            .is_err(),
+        "used once"
+    );
+}
