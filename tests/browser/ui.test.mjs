@@ -355,3 +355,82 @@ test('JagaWarga: a citizen reports with a photo, the department resolves it, the
   assert.match(await stranger.textContent('#followed'), new RegExp(`Sampah liar di kali blok ${serial}`));
   await fitsA390pxPhone(stranger, 'following by receipt');
 });
+
+// Registers a resident through the registry's form (the NIK fills birth date, sex and district).
+async function registerAt(page, nik, name) {
+  await page.goto(`${base}/penduduk/baru`);
+  await page.fill('#nik', nik);
+  await page.click('button[value=check]');
+  await page.waitForSelector('#nik-info');
+  await page.fill('#full_name', name);
+  await page.fill('#birth_place', 'Jakarta');
+  await page.fill('#address', 'Jl. Kebon Kacang Raya No. 11');
+  await page.fill('#rt_rw', '004/007');
+  await page.selectOption('#village', '3171071006');
+  await page.selectOption('#religion', 'Islam');
+  await page.selectOption('#marital_status', 'Kawin');
+  await page.fill('#occupation', 'Wiraswasta');
+  await Promise.all([page.waitForURL(/m=registered/), page.click('#register')]);
+  return new URL(page.url()).pathname.split('/').pop();
+}
+
+test('a registry officer makes a family card, adds the wife, and moves the family with a printable letter', async () => {
+  const page = await newPage();
+  await signIn(page, process.env.WARGA_REGISTRAR, `Loket-Dukcapil-${stamp}`);
+  const serial = String(1 + ((Date.now() + 777) % 9999)).padStart(4, '0');
+  const husbandNik = `317107140780${serial}`;
+  const wifeNik = `317107520382${serial}`;
+  const husband = await registerAt(page, husbandNik, `Budi Kepala ${stamp}`);
+  await registerAt(page, wifeNik, `Sri Istri ${stamp}`);
+
+  // A card from the head's record; warga issues its number.
+  await page.goto(`${base}/penduduk/${husband}`);
+  await Promise.all([page.waitForURL(/\/kk\/[^/]+\?m=created$/), page.click('#create-family')]);
+  assert.match((await page.textContent('#kk-number')).trim(), /^317107\d{10}$/);
+  const card = new URL(page.url()).pathname;
+
+  // An unknown NIK is refused in Indonesian, tied to its field.
+  await page.fill('#add-nik', '3171071407800000');
+  await page.click('#add-member');
+  await page.waitForSelector('#add-nik-error');
+  assert.match(await page.textContent('#add-nik-error'), /Tidak ada penduduk dengan NIK ini/);
+  assert.equal(await page.getAttribute('#add-nik', 'aria-invalid'), 'true');
+  assert.equal(await page.getAttribute('#add-nik', 'aria-describedby'), 'add-nik-error');
+
+  await page.fill('#add-nik', wifeNik);
+  await page.selectOption('#add-relationship', 'istri');
+  await page.selectOption('#add-reason', 'perkawinan');
+  await Promise.all([page.waitForURL(/m=added$/), page.click('#add-member')]);
+  assert.match(await page.textContent('#members'), new RegExp(`Sri Istri ${stamp}[\\s\\S]*Istri`));
+
+  // The whole family moves to Bandung; the letter is the page that follows.
+  await page.fill('#address', 'Jl. Setiabudi No. 7');
+  await page.fill('#rt_rw', '004/002');
+  await page.selectOption('#province', '32');
+  await page.click('button[value=pick]');
+  await page.selectOption('#regency', '3273');
+  await page.click('button[value=pick]');
+  await page.selectOption('#district', '327301');
+  await page.click('button[value=pick]');
+  await page.selectOption('#village', '3273011001');
+  assert.equal(await page.inputValue('#address'), 'Jl. Setiabudi No. 7', 'typed values survive the region picker');
+  await page.fill('#moved_on', '2026-11-30');
+  await page.selectOption('#move-reason', 'pekerjaan');
+  await Promise.all([page.waitForURL(/\/kk\/[^/]+\/pindah\/[^/]+$/), page.click('#move-family')]);
+  assert.match(await page.textContent('#letter-number'), /^Nomor: SKPWNI\/317107\/\d{8}\/\d{4}$/);
+  assert.match(await page.textContent('#letter-head'), new RegExp(`Budi Kepala ${stamp}`));
+  assert.equal(await page.textContent('#letter-classification'), 'Antar provinsi');
+  assert.equal(await page.locator('#letter-members tbody tr').count(), 2);
+  assert.match(await page.textContent('#letter-to'), /Sukarasa/);
+
+  // On a phone the card and the letter fit; printed, the letter leaves the navigation out.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await fitsA390pxPhone(page, 'the move letter');
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('header').isVisible(), false, 'no navigation on paper');
+  await page.emulateMedia({ media: 'screen' });
+  await page.goto(`${base}${card}`);
+  await fitsA390pxPhone(page, 'the family card');
+  assert.match(await page.textContent('#kk-place'), /Sukarasa/);
+  assert.match(await page.textContent('#moves'), /SKPWNI/);
+});

@@ -183,6 +183,56 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         r#"{"approve": false, "reason": "tidak cocok"}"#,
         Allowed::Roles(&[Role::RegistryOfficer]),
     ),
+    (
+        "POST",
+        "/api/v1/population/families",
+        r#"{"head": "no-such-resident"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
+        "/api/v1/population/families/lookup",
+        r#"{"kk_number": "3171071203150001", "purpose": "pelayanan KK"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    // A citizen reads only a card they are on; this one is no one's.
+    (
+        "GET",
+        "/api/v1/population/families/no-such-family?purpose=pelayanan+KK",
+        "",
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
+        "/api/v1/population/families/no-such-family/members",
+        r#"{"resident_id": "no-such-resident", "relationship": "anak", "reason": "pindah_datang"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
+        "/api/v1/population/families/no-such-family/split",
+        r#"{"members": [{"resident_id": "no-such-resident", "relationship": "kepala_keluarga"}], "reason": "pisah_kk"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
+        "/api/v1/population/families/no-such-family/head",
+        r#"{"resident_id": "no-such-resident"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    (
+        "POST",
+        "/api/v1/population/families/no-such-family/move",
+        r#"{"to": {"address": "Jl. Mawar 2", "rt_rw": "003/004", "village": "3171061004", "district": "317106"},
+            "moved_on": "2026-01-02", "reason": "pekerjaan"}"#,
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
+    (
+        "GET",
+        "/api/v1/population/families/no-such-family/moves/no-such-move?purpose=pelayanan+KK",
+        "",
+        Allowed::Roles(&[Role::RegistryOfficer]),
+    ),
     ("GET", "/api/v1/reports/categories", "", Allowed::Public),
     ("GET", "/api/v1/reports?category=jalan-rusak", "", Allowed::Public),
     (

@@ -16,6 +16,9 @@ pub enum PopulationError {
     /// The NIK breaks one of its rules (region, date, sex, serial).
     #[error(transparent)]
     Nik(#[from] NikError),
+    /// The KK number breaks one of its rules (region, date of issue, serial).
+    #[error(transparent)]
+    Kk(#[from] crate::family::KkNumberError),
     /// Several fields refused at once (every error of a form); each is `Invalid` or `Nik`.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Fields(Vec<PopulationError>),
@@ -52,6 +55,7 @@ impl PopulationError {
         match self {
             PopulationError::Invalid { field, .. } => Some(field),
             PopulationError::Nik(error) => Some(error.field()),
+            PopulationError::Kk(_) => Some("kk_number"),
             PopulationError::Fields(errors) => errors.first().and_then(PopulationError::field),
             _ => None,
         }
@@ -68,6 +72,13 @@ impl From<PopulationError> for ApiError {
                 title: error.title(),
                 title_id: error.title_id(),
                 field: error.field(),
+                detail: error.to_string(),
+            },
+            PopulationError::Kk(error) => ApiError::Rule {
+                slug: error.problem(),
+                title: error.title(),
+                title_id: error.title_id(),
+                field: "kk_number",
                 detail: error.to_string(),
             },
             PopulationError::NotFound(message) => ApiError::NotFound(message),

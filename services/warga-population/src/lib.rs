@@ -1,11 +1,14 @@
-//! Population services (SPEC P2–P4, P7). This first part holds what registration stands
-//! on: the region table (`regions`) and NIK validation (`nik`), both pure, and the region
-//! API that forms use. Resident registration, statistics and officer notifications follow.
+//! Population services (SPEC P2–P4, P7): the region table (`regions`) and NIK validation
+//! (`nik`), both pure; resident registration and statistics (`residents`, `search`,
+//! `links`); family cards (`family`, its API in `family_routes`); officer notifications
+//! (`notify`).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
 mod error;
+pub mod family;
+mod family_routes;
 pub mod ktp;
 pub mod links;
 pub mod nik;
@@ -59,19 +62,33 @@ const STEPS: &[warga_store::MigrationStep] = &[
         description: "link requests matched at registration",
         sql: include_str!("../migrations/2026120201_link_rematch.sql"),
     },
+    warga_store::MigrationStep {
+        version: 2026120203,
+        description: "family cards",
+        sql: include_str!("../migrations/2026120203_families.sql"),
+    },
 ];
 
 #[derive(OpenApi)]
 #[openapi(
     paths(provinces, regencies, districts, villages, check_nik, register_resident, lookup_resident, statistics, get_resident,
           move_resident, record_death, search_residents, my_resident, ask_link, pending_links, decide_link, sms_outbox,
-          list_notify_desks, add_notify_desk, remove_notify_desk),
+          list_notify_desks, add_notify_desk, remove_notify_desk,
+          family_routes::create_family, family_routes::lookup_family, family_routes::get_family,
+          family_routes::add_family_member, family_routes::split_family, family_routes::change_family_head,
+          family_routes::move_family, family_routes::family_move_letter),
     components(schemas(Region, NikCheck, nik::Nik, nik::Sex, residents::NewResident, residents::Resident, residents::Stats,
-                       residents::RegionCount, residents::Count, NikLookup, residents::Move,
+                       residents::RegionCount, residents::Count, NikLookup, residents::Address,
                        residents::PastAddress, residents::ResidentRecord,
                        search::ResidentSummary, search::SearchPage, links::LinkAsk, links::MyResident,
-                       links::PendingLink, links::LinkDecision, LinkAsked, notify::OutboxMessage, notify::OutboxPage, notify::Desk, NotifyDesk)),
-    tags((name = "regions", description = "Indonesia's provinces, regencies/cities and districts (data: idn-area-data, ODbL 1.0)"))
+                       links::PendingLink, links::LinkDecision, LinkAsked, notify::OutboxMessage, notify::OutboxPage, notify::Desk, NotifyDesk,
+                       family::NewFamily, family::NewMember, family::Newborn, family::AddMember, family::Split,
+                       family::NewHead, family::FamilyMove, family::Family, family::Member, family::MoveSummary,
+                       family::Membership, family::MoveLetter, family::LetterMember, family::Relationship,
+                       family::Reason, family::MoveReason, family::Classification, family::KkNumber,
+                       family_routes::KkLookup)),
+    tags((name = "regions", description = "Indonesia's provinces, regencies/cities and districts (data: idn-area-data, ODbL 1.0)"),
+         (name = "families", description = "Family cards (Kartu Keluarga): members, births, splits and moves of whole families"))
 )]
 struct PopulationApi;
 
@@ -133,6 +150,7 @@ impl Service for PopulationService {
                         axum::routing::delete(remove_notify_desk),
                     )
                     .route("/api/v1/population/sms-outbox", get(sms_outbox))
+                    .merge(family_routes::routes())
                     .with_state(platform.clone()),
             )
     }
@@ -147,6 +165,7 @@ impl Service for PopulationService {
         let provider = notify::provider(&population.sms);
         vec![
             Arc::new(residents::StatsCounter),
+            Arc::new(family::HouseholdCounter),
             Arc::new(notify::RegistrationNotifier::new(provider)),
         ]
     }
@@ -268,7 +287,7 @@ pub struct NikLookup {
 }
 
 /// Why a personal record is read: 3 to 200 visible characters.
-fn purpose(value: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn purpose(value: Option<&str>) -> Result<String, ApiError> {
     let value = value.map(str::trim).unwrap_or_default();
     let length = value.chars().count();
     if !(3..=200).contains(&length) || warga_core::text::hidden_character(value).is_some() {
@@ -369,7 +388,7 @@ async fn get_resident(
 
 /// Records a move to a new address; the old one is kept in the history (registry officers).
 #[utoipa::path(post, path = "/api/v1/population/residents/{id}/move", tag = "residents", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = residents::Move, responses(
+    params(("id" = String, Path)), request_body = residents::Address, responses(
     (status = 200, body = residents::ResidentRecord),
     (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -383,7 +402,7 @@ async fn move_resident(
     body: JsonBody,
 ) -> Result<Json<residents::ResidentRecord>, ApiError> {
     let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
-    let to: residents::Move = body.parse()?;
+    let to: residents::Address = body.parse()?;
     Ok(Json(residents::move_resident(&platform, &id, &to, &actor).await?))
 }
 

@@ -249,7 +249,11 @@ pub fn parse(nik: &str, regions: &Regions) -> Result<Nik, NikError> {
 
 /// `None` when the NIK's regency and district codes are in use; today's region when they are
 /// former codes; an error when they are neither.
-fn current_region(regions: &Regions, regency: &str, district: &str) -> Result<Option<CurrentRegion>, NikError> {
+pub(crate) fn current_region(
+    regions: &Regions,
+    regency: &str,
+    district: &str,
+) -> Result<Option<CurrentRegion>, NikError> {
     let regency_in_use = regions.regency(regency).is_some();
     let former_regency = regions.former(regency);
     if !regency_in_use && former_regency.is_none() {

@@ -61,7 +61,7 @@ pub struct Place {
 }
 
 impl Place {
-    fn of(district: &str) -> Place {
+    pub(crate) fn of(district: &str) -> Place {
         Place {
             province: district[..2].to_owned(),
             regency: district[..4].to_owned(),
@@ -193,9 +193,7 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> 
         }
     };
     let rt_rw = new.rt_rw.trim();
-    let rt_rw_ok =
-        rt_rw.len() == 7 && rt_rw.as_bytes()[3] == b'/' && rt_rw.bytes().filter(u8::is_ascii_digit).count() == 6;
-    if !rt_rw_ok {
+    if !rt_rw_ok(rt_rw) {
         errors.push(PopulationError::invalid("rt_rw", "must look like 001/002"));
     }
     let full_name = keep(&mut errors, text("full_name", &new.full_name, 120));
@@ -255,20 +253,52 @@ async fn rematch_link_requests(
     Ok(done.rows_affected())
 }
 
-/// Registers a resident in one transaction with its audit record and event; link requests
-/// that waited for this resident now match them.
-pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Result<Resident, PopulationError> {
+/// A registration checked and sealed, ready to be written in a transaction: the vault's work
+/// is done before the transaction opens, so it holds no lock while sealing.
+pub(crate) struct Prepared {
+    id: String,
+    fields: NewResident,
+    birth_year: i32,
+    nik_index: String,
+    sealed: warga_auth::Sealed,
+    name_tokens: std::collections::BTreeSet<String>,
+    link_index: String,
+}
+
+pub(crate) async fn prepare(platform: &Platform, new: &NewResident) -> Result<Prepared, PopulationError> {
     let (fields, birth_date) = check(new)?;
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
     let nik_index = platform.vault.index(&fields.nik).await?;
     let json = serde_json::to_vec(&fields).map_err(PopulationError::corrupt)?;
     let sealed = platform.vault.seal(&json, &format!("resident:{id}")).await?;
-    let district = fields.district.clone();
-    let (province, regency) = (district[..2].to_owned(), district[..4].to_owned());
     let name_tokens = crate::search::name_tokens(platform, &fields.full_name).await?;
     let link_index = link_match_index(platform, &fields.nik, &fields.birth_date).await?;
+    Ok(Prepared {
+        id,
+        fields,
+        birth_year: birth_date.year,
+        nik_index,
+        sealed,
+        name_tokens,
+        link_index,
+    })
+}
+
+/// Writes a prepared registration in `tx`: the resident, their name tokens, the audit record
+/// and the event; link requests that waited for this resident now match them.
+pub(crate) async fn insert(tx: &mut Tx, prepared: Prepared, actor: &str) -> Result<Resident, PopulationError> {
+    let Prepared {
+        id,
+        fields,
+        birth_year,
+        nik_index,
+        sealed,
+        name_tokens,
+        link_index,
+    } = prepared;
+    let district = fields.district.clone();
+    let (province, regency) = (district[..2].to_owned(), district[..4].to_owned());
     let now = warga_core::time::now_ms();
-    let mut tx = platform.store.begin().await?;
     sqlx::query(
         "INSERT INTO population_residents (id, nik_index, key_id, sealed, province, regency, district, sex, birth_year, \
          status, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'alive', $10, $10)",
@@ -281,7 +311,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
     .bind(&regency)
     .bind(&district)
     .bind(sex_code(fields.sex))
-    .bind(i64::from(birth_date.year))
+    .bind(i64::from(birth_year))
     .bind(now)
     .execute(tx.conn())
     .await
@@ -289,7 +319,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
         StoreError::Conflict { .. } => PopulationError::Conflict("a resident with this NIK is registered".into()),
         other => other.into(),
     })?;
-    crate::search::store_tokens(&mut tx, &id, &name_tokens).await?;
+    crate::search::store_tokens(tx, &id, &name_tokens).await?;
     tx.audit(&AuditRecord {
         actor,
         action: "population.resident.register",
@@ -304,11 +334,10 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
         regency: regency.clone(),
         district,
         sex: fields.sex,
-        birth_year: birth_date.year,
+        birth_year,
     })
     .await?;
-    rematch_link_requests(&mut tx, &id, &link_index).await?;
-    tx.commit().await?;
+    rematch_link_requests(tx, &id, &link_index).await?;
     Ok(Resident {
         id,
         nik_region: nik::NikRegion::of(&fields.nik, &REGIONS),
@@ -318,6 +347,16 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
         status: "alive".into(),
         created_at_ms: now,
     })
+}
+
+/// Registers a resident in one transaction with its audit record and event; link requests
+/// that waited for this resident now match them.
+pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Result<Resident, PopulationError> {
+    let prepared = prepare(platform, new).await?;
+    let mut tx = platform.store.begin().await?;
+    let resident = insert(&mut tx, prepared, actor).await?;
+    tx.commit().await?;
+    Ok(resident)
 }
 
 /// Finds a resident by NIK (through its keyed hash) and opens the sealed fields.
@@ -356,12 +395,30 @@ pub async fn audit_read(
     resident_id: &str,
     purpose: &str,
 ) -> Result<(), PopulationError> {
+    audit_personal_read(
+        platform,
+        actor,
+        "population.resident.read",
+        &format!("resident:{resident_id}"),
+        purpose,
+    )
+    .await
+}
+
+/// Records a read of personal data (`target`) with its purpose, as `action`.
+pub(crate) async fn audit_personal_read(
+    platform: &Platform,
+    actor: &str,
+    action: &str,
+    target: &str,
+    purpose: &str,
+) -> Result<(), PopulationError> {
     warga_store::audit::record_alone(
         &platform.store,
         &AuditRecord {
             actor,
-            action: "population.resident.read",
-            target: &format!("resident:{resident_id}"),
+            action,
+            target,
             outcome: Outcome::Success,
             details: Some(serde_json::json!({ "purpose": purpose })),
         },
@@ -436,6 +493,10 @@ pub const AGE_BANDS: [(&str, u32, u32); 5] = [
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub total: i64,
+    /// Households: family cards in use.
+    pub households: i64,
+    /// Residents on those cards.
+    pub household_members: i64,
     /// Per province, or per regency/city when a province was asked for.
     pub by_region: Vec<RegionCount>,
     pub by_sex: Vec<Count>,
@@ -447,6 +508,7 @@ pub struct RegionCount {
     pub code: String,
     pub name: String,
     pub residents: i64,
+    pub households: i64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -484,6 +546,10 @@ pub async fn stats(platform: &Platform, province: Option<&str>) -> Result<Stats,
             .unwrap_or("65+");
         *by_band.entry(band).or_default() += n;
     }
+    let households = crate::family::households(platform, province).await?;
+    for code in households.keys() {
+        by_region.entry(code.clone()).or_default();
+    }
     let name = |code: &str| {
         REGIONS
             .province(code)
@@ -493,10 +559,13 @@ pub async fn stats(platform: &Platform, province: Option<&str>) -> Result<Stats,
     };
     Ok(Stats {
         total,
+        households: households.values().map(|h| h.0).sum(),
+        household_members: households.values().map(|h| h.1).sum(),
         by_region: by_region
             .into_iter()
             .map(|(code, residents)| RegionCount {
                 name: name(&code),
+                households: households.get(&code).map_or(0, |h| h.0),
                 code,
                 residents,
             })
@@ -519,11 +588,14 @@ pub async fn stats(platform: &Platform, province: Option<&str>) -> Result<Stats,
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rebuilt {
     pub residents: i64,
+    /// Family cards in use.
+    pub households: i64,
     /// Rows (province, regency, sex, birth year) whose live count differed from the rebuilt one.
     pub rows_differing: usize,
 }
 
-/// Recomputes the statistics from the residents table, in one transaction that also marks
+/// Recomputes the statistics from the residents table (and the household counts from the
+/// family cards), in one transaction that also marks
 /// every registration event already counted as processed for the statistics consumer (so a
 /// pending one is not counted twice). On PostgreSQL the transaction reads one snapshot
 /// (REPEATABLE READ); on SQLite writers are serialized anyway.
@@ -573,33 +645,90 @@ pub async fn rebuild_stats(store: &warga_store::Store) -> Result<Rebuilt, StoreE
             .map(key)
             .collect();
     let residents = after.iter().map(|row| row.4).sum();
-    let rows_differing = before.symmetric_difference(&after).count();
+    let (households, household_rows_differing) = crate::family::rebuild_households(&mut tx).await?;
+    let rows_differing = before.symmetric_difference(&after).count() + household_rows_differing;
     tx.audit(&AuditRecord {
         actor: "system:cli",
         action: "population.stats.rebuild",
         target: "population_stats",
         outcome: Outcome::Success,
-        details: Some(serde_json::json!({ "residents": residents, "rows_differing": rows_differing })),
+        details: Some(serde_json::json!({ "residents": residents, "households": households,
+                                          "rows_differing": rows_differing })),
     })
     .await?;
     tx.commit().await?;
     Ok(Rebuilt {
         residents,
+        households,
         rows_differing,
     })
 }
 
-/// A new address.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+/// An address: where a resident lives, or a family card's address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Move {
+pub struct Address {
     pub address: String,
     pub rt_rw: String,
     /// Village code, 10 digits, in `district`.
     pub village: String,
     pub district: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
+}
+
+impl Address {
+    /// A resident's address.
+    pub fn of(fields: &NewResident) -> Address {
+        Address {
+            address: fields.address.clone(),
+            rt_rw: fields.rt_rw.clone(),
+            village: fields.village.clone(),
+            district: fields.district.clone(),
+            postal_code: fields.postal_code.clone(),
+        }
+    }
+
+    /// The address checked and trimmed as a registration's would be (each refused field named).
+    pub fn checked(&self) -> Result<Address, PopulationError> {
+        let mut errors = Vec::new();
+        let district = self.district.trim();
+        let village = self.village.trim();
+        if let Err(error) = check_place(district, village) {
+            errors.push(error);
+        }
+        let postal_code = match self.postal_code.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(code) if code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()) => Some(code.to_owned()),
+            Some(_) => {
+                errors.push(PopulationError::invalid("postal_code", "must be 5 digits"));
+                None
+            }
+        };
+        let rt_rw = self.rt_rw.trim();
+        if !rt_rw_ok(rt_rw) {
+            errors.push(PopulationError::invalid("rt_rw", "must look like 001/002"));
+        }
+        let address = text("address", &self.address, 200).unwrap_or_else(|error| {
+            errors.push(error);
+            String::new()
+        });
+        match errors.len() {
+            0 => Ok(Address {
+                address,
+                rt_rw: rt_rw.to_owned(),
+                village: village.to_owned(),
+                district: district.to_owned(),
+                postal_code,
+            }),
+            1 => Err(errors.remove(0)),
+            _ => Err(PopulationError::Fields(errors)),
+        }
+    }
+}
+
+fn rt_rw_ok(rt_rw: &str) -> bool {
+    rt_rw.len() == 7 && rt_rw.as_bytes()[3] == b'/' && rt_rw.bytes().filter(u8::is_ascii_digit).count() == 6
 }
 
 /// An earlier address.
@@ -620,14 +749,16 @@ pub struct ResidentRecord {
     #[serde(flatten)]
     pub resident: Resident,
     pub previous_addresses: Vec<PastAddress>,
+    /// The family cards (KK) the resident belongs or belonged to, the current one first.
+    pub families: Vec<crate::family::Membership>,
 }
 
-struct Loaded {
-    resident: Resident,
-    birth_year: i32,
+pub(crate) struct Loaded {
+    pub(crate) resident: Resident,
+    pub(crate) birth_year: i32,
 }
 
-async fn load(tx: &mut Tx, platform: &Platform, id: &str) -> Result<Loaded, PopulationError> {
+pub(crate) async fn load(tx: &mut Tx, platform: &Platform, id: &str) -> Result<Loaded, PopulationError> {
     let row = sqlx::query(
         "SELECT key_id, sealed, province, regency, status, created_at_ms, birth_year FROM population_residents WHERE id = $1",
     )
@@ -683,30 +814,38 @@ async fn store_fields(
     Ok(())
 }
 
-/// Records a move: the old address goes to the history, the new one replaces it.
+/// Records a move: the old address goes to the history, the new one replaces it. A resident
+/// who shares a family card with others moves with it (`family::move_family`) or is split off
+/// to a card of their own; one alone on their card takes the card along.
 pub async fn move_resident(
     platform: &Platform,
     id: &str,
-    to: &Move,
+    to: &Address,
     actor: &str,
 ) -> Result<ResidentRecord, PopulationError> {
-    let district = to.district.trim();
-    check_place(district, to.village.trim())?;
+    let to = to.checked()?;
     let mut tx = platform.store.begin().await?;
-    let Loaded {
-        mut resident,
-        birth_year,
-    } = load(&mut tx, platform, id).await?;
-    if resident.status != "alive" {
+    let mut loaded = load(&mut tx, platform, id).await?;
+    if loaded.resident.status != "alive" {
         return Err(PopulationError::Conflict("the resident is recorded as deceased".into()));
     }
-    let mut candidate = resident.fields.clone();
-    candidate.address = to.address.clone();
-    candidate.rt_rw = to.rt_rw.clone();
-    candidate.village = to.village.clone();
-    candidate.district = district.to_owned();
-    candidate.postal_code = to.postal_code.clone();
-    let (checked, _) = check(&candidate)?;
+    crate::family::moving_alone(&mut tx, platform, id, &to, actor).await?;
+    relocate(&mut tx, platform, &mut loaded, &to, actor).await?;
+    tx.commit().await?;
+    record(platform, id).await
+}
+
+/// In `tx`: moves a loaded resident to `to` (checked): the old address to the history, the
+/// new one in place, with its audit record and event.
+pub(crate) async fn relocate(
+    tx: &mut Tx,
+    platform: &Platform,
+    loaded: &mut Loaded,
+    to: &Address,
+    actor: &str,
+) -> Result<(), PopulationError> {
+    let resident = &mut loaded.resident;
+    let id = resident.id.clone();
     let now = warga_core::time::now_ms();
     let past = PastAddress {
         address: resident.fields.address.clone(),
@@ -724,17 +863,26 @@ pub async fn move_resident(
     sqlx::query(
         "INSERT INTO population_address_history (resident_id, moved_at_ms, key_id, sealed, district) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(id)
+    .bind(&id)
     .bind(now)
     .bind(&sealed_past.key_id)
     .bind(&sealed_past.ciphertext)
     .bind(&past.district)
     .execute(tx.conn())
     .await
-    .map_err(StoreError::from)?;
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict { .. } => {
+            PopulationError::Conflict("the resident moved a moment ago; try again".into())
+        }
+        other => other.into(),
+    })?;
     let from = Place::of(&resident.fields.district);
-    resident.fields = checked;
-    store_fields(&mut tx, platform, &resident, "alive").await?;
+    resident.fields.address = to.address.clone();
+    resident.fields.rt_rw = to.rt_rw.clone();
+    resident.fields.village = to.village.clone();
+    resident.fields.district = to.district.clone();
+    resident.fields.postal_code = to.postal_code.clone();
+    store_fields(tx, platform, resident, "alive").await?;
     let to_place = Place::of(&resident.fields.district);
     resident.province = to_place.province.clone();
     resident.regency = to_place.regency.clone();
@@ -747,15 +895,14 @@ pub async fn move_resident(
     })
     .await?;
     tx.append_event(&ResidentMoved {
-        resident_id: id.to_owned(),
+        resident_id: id,
         from,
         to: to_place,
         sex: resident.fields.sex,
-        birth_year,
+        birth_year: loaded.birth_year,
     })
     .await?;
-    tx.commit().await?;
-    record(platform, id).await
+    Ok(())
 }
 
 /// Records a death.
@@ -766,6 +913,7 @@ pub async fn record_death(platform: &Platform, id: &str, actor: &str) -> Result<
         return Err(PopulationError::Conflict("the death is already recorded".into()));
     }
     store_fields(&mut tx, platform, &resident, "deceased").await?;
+    crate::family::leave_on_death(&mut tx, id, actor).await?;
     tx.audit(&AuditRecord {
         actor,
         action: "population.resident.death",
@@ -825,6 +973,7 @@ pub async fn record(platform: &Platform, id: &str) -> Result<ResidentRecord, Pop
     .fetch_all(tx.conn())
     .await
     .map_err(StoreError::from)?;
+    let families = crate::family::memberships(&mut tx, id).await?;
     tx.rollback().await?;
     let mut previous_addresses = Vec::with_capacity(rows.len());
     for row in rows {
@@ -842,5 +991,6 @@ pub async fn record(platform: &Platform, id: &str) -> Result<ResidentRecord, Pop
     Ok(ResidentRecord {
         resident,
         previous_addresses,
+        families,
     })
 }

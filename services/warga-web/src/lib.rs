@@ -15,6 +15,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod charts;
+mod family;
 mod i18n;
 mod population;
 mod recovery;
@@ -108,6 +109,13 @@ impl Service for WebService {
                 "/penduduk/{id}/meninggal",
                 axum::routing::post(population::record_death),
             )
+            .route("/kk", axum::routing::post(family::create))
+            .route("/kk/{id}", get(family::show))
+            .route("/kk/{id}/anggota", axum::routing::post(family::add_member))
+            .route("/kk/{id}/pisah", axum::routing::post(family::split))
+            .route("/kk/{id}/kepala", axum::routing::post(family::change_head))
+            .route("/kk/{id}/pindah", axum::routing::post(family::move_family))
+            .route("/kk/{id}/pindah/{move_id}", get(family::letter))
             .route("/statistik", get(population::statistics))
             .route("/admin/departemen", get(departments_page).post(create_department))
             .route("/admin/petugas", get(officers_page).post(create_officer))

@@ -45,6 +45,11 @@ fn require<'a>(context: &'a Context, roles: &[Role]) -> Result<&'a Session, Stop
     }
 }
 
+/// The session of a registry officer, or the response for anyone else.
+pub(crate) fn require_registrar(context: &Context) -> Result<&Session, Stop> {
+    require(context, REGISTRARS)
+}
+
 fn actor(session: &Session) -> String {
     format!("user:{}", session.account.id)
 }
@@ -108,7 +113,7 @@ pub(crate) fn picker(province: &str, regency: &str, district: &str) -> RegionPic
 }
 
 /// The picker of an address, down to its village (desa or kelurahan).
-fn address_picker(province: &str, regency: &str, district: &str, village: &str) -> RegionPicker {
+pub(crate) fn address_picker(province: &str, regency: &str, district: &str, village: &str) -> RegionPicker {
     let mut regions = picker(province, regency, district);
     regions.with_villages = true;
     if regions.districts.iter().any(|d| d.selected) {
@@ -124,7 +129,7 @@ fn village_name(village: &str) -> &str {
 }
 
 /// The field a refusal names, and its text; other errors are not the user's and propagate.
-fn field_error(error: ApiError) -> Result<(String, String), ApiError> {
+pub(crate) fn field_error(error: ApiError) -> Result<(String, String), ApiError> {
     match error {
         ApiError::Validation { field, detail } => Ok((field, detail)),
         ApiError::Rule { field, detail, .. } => Ok((field.to_owned(), detail)),
@@ -138,7 +143,7 @@ fn field_error(error: ApiError) -> Result<(String, String), ApiError> {
     }
 }
 
-fn sex_label(context: &Context, sex: Sex) -> &'static str {
+pub(crate) fn sex_label(context: &Context, sex: Sex) -> &'static str {
     match sex {
         Sex::Male => context.t("sex.male"),
         Sex::Female => context.t("sex.female"),
@@ -507,6 +512,15 @@ pub struct Past {
     place: String,
 }
 
+/// A line of a resident's family-card history.
+pub struct CardLine {
+    family_id: String,
+    relationship: &'static str,
+    since: String,
+    /// When and why they left; empty while current.
+    until: String,
+}
+
 #[derive(Template)]
 #[template(path = "resident.html")]
 struct ResidentPage {
@@ -519,6 +533,9 @@ struct ResidentPage {
     village: String,
     registered_at: String,
     history: Vec<Past>,
+    /// The resident's family cards: the current one first.
+    families: Vec<CardLine>,
+    on_a_card: bool,
     can_change: bool,
     notice: Option<&'static str>,
     move_form: MoveForm,
@@ -591,7 +608,33 @@ async fn resident_page(
         })
         .collect();
     let (error_field, error_text) = error.unwrap_or_default();
+    let english = context.lang == crate::i18n::Lang::En;
+    let families: Vec<CardLine> = record
+        .families
+        .into_iter()
+        .map(|m| CardLine {
+            relationship: if english {
+                m.relationship.label_en()
+            } else {
+                m.relationship.label_id()
+            },
+            since: format_wib(m.joined_at_ms),
+            until: match (m.left_at_ms, m.left_reason) {
+                (Some(at), Some(why)) => {
+                    format!(
+                        "{} ({})",
+                        format_wib(at),
+                        if english { why.label_en() } else { why.label_id() }
+                    )
+                }
+                _ => String::new(),
+            },
+            family_id: m.family_id,
+        })
+        .collect();
     let template = ResidentPage {
+        on_a_card: families.first().is_some_and(|f| f.until.is_empty()),
+        families,
         layout: context.layout(),
         sex: sex_label(context, resident.fields.sex),
         status: status_label(context, &resident.status),
@@ -671,7 +714,7 @@ pub async fn move_resident(
         };
         return resident_page(&platform, &context, session, &id, shown).await;
     }
-    let to = residents::Move {
+    let to = residents::Address {
         address: form.address.clone(),
         rt_rw: form.rt_rw.clone(),
         village: form.village.clone(),

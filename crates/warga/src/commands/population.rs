@@ -17,8 +17,8 @@ pub async fn rebuild_stats(config: Config) -> Result<(), Failure> {
         "tidak / no"
     };
     println!(
-        "{} penduduk / residents; hitungan langsung cocok / live counts agreed: {agreed}",
-        rebuilt.residents
+        "{} penduduk / residents, {} keluarga / households; hitungan langsung cocok / live counts agreed: {agreed}",
+        rebuilt.residents, rebuilt.households
     );
     if rebuilt.rows_differing > 0 {
         println!("{} baris diperbaiki / rows corrected", rebuilt.rows_differing);
