@@ -380,6 +380,16 @@ test('a registry officer makes a family card, adds the wife, and moves the famil
   const serial = String(1 + ((Date.now() + 777) % 9999)).padStart(4, '0');
   const husbandNik = `317107140780${serial}`;
   const wifeNik = `317107520382${serial}`;
+  // The registration form shows every refused field at once, in Indonesian.
+  await page.goto(`${base}/penduduk/baru`);
+  await page.fill('#nik', husbandNik);
+  await page.fill('#rt_rw', '4/7');
+  await page.fill('#postal_code', '123');
+  await page.click('#register');
+  await page.waitForSelector('#rt_rw-error');
+  assert.equal((await page.textContent('#rt_rw-error')).trim(), 'harus seperti 001/002');
+  assert.equal((await page.textContent('#postal_code-error')).trim(), 'harus 5 angka');
+  assert.equal(await page.getAttribute('#postal_code', 'aria-invalid'), 'true');
   const husband = await registerAt(page, husbandNik, `Budi Kepala ${stamp}`);
   await registerAt(page, wifeNik, `Sri Istri ${stamp}`);
 
@@ -416,6 +426,14 @@ test('a registry officer makes a family card, adds the wife, and moves the famil
   assert.equal(await page.inputValue('#address'), 'Jl. Setiabudi No. 7', 'typed values survive the region picker');
   await page.fill('#moved_on', '2026-11-30');
   await page.selectOption('#move-reason', 'pekerjaan');
+  // A malformed RT/RW is refused in Indonesian beside its field; the rest stays as typed.
+  await page.fill('#rt_rw', '4/2');
+  await page.click('#move-family');
+  await page.waitForSelector('#rt_rw-error');
+  assert.equal((await page.textContent('#rt_rw-error')).trim(), 'harus seperti 001/002');
+  assert.equal(await page.getAttribute('#rt_rw', 'aria-invalid'), 'true');
+  assert.equal(await page.inputValue('#village'), '3273011001');
+  await page.fill('#rt_rw', '004/002');
   await Promise.all([page.waitForURL(/\/kk\/[^/]+\/pindah\/[^/]+$/), page.click('#move-family')]);
   assert.match(await page.textContent('#letter-number'), /^Nomor: SKPWNI\/317107\/\d{8}\/\d{4}$/);
   assert.match(await page.textContent('#letter-head'), new RegExp(`Budi Kepala ${stamp}`));

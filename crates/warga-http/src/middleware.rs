@@ -125,8 +125,19 @@ pub(crate) async fn problems(req: Request, next: Next) -> Response {
     };
     problem.request_id = request_id;
     problem.trace_id = warga_telemetry::current_trace_id();
-    if let Some(title) = problem.title_id.filter(|_| !english) {
-        problem.title = title.to_owned();
+    if !english {
+        if let Some(title) = problem.title_id {
+            problem.title = title.to_owned();
+        }
+        if let Some(detail) = problem.detail_id.take() {
+            problem.detail = Some(detail);
+        }
+        if let Some(errors) = problem.errors_id.take() {
+            problem
+                .extra
+                .get_or_insert_with(Default::default)
+                .insert("errors".into(), errors);
+        }
     }
     let mut rendered = problem.into_response();
     *rendered.status_mut() = status;

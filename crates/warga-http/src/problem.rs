@@ -147,6 +147,13 @@ pub struct Problem {
     /// English.
     #[serde(skip)]
     pub title_id: Option<&'static str>,
+    /// The detail in Bahasa Indonesia, put in `detail` at the edge unless the client asks for
+    /// English.
+    #[serde(skip)]
+    pub detail_id: Option<String>,
+    /// The `errors` member (every refused field) with Indonesian details, used likewise.
+    #[serde(skip)]
+    pub errors_id: Option<serde_json::Value>,
 }
 
 impl Problem {
@@ -161,6 +168,8 @@ impl Problem {
             trace_id: None,
             extra: None,
             title_id: Some(kind.title_id()),
+            detail_id: None,
+            errors_id: None,
         }
     }
 
@@ -181,7 +190,12 @@ impl Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{detail}")]
-    Validation { field: String, detail: String },
+    Validation {
+        field: String,
+        detail: String,
+        /// The detail in Bahasa Indonesia, when the refusing code gave one.
+        detail_id: Option<String>,
+    },
     /// A domain rule refused a field, with a problem type of its own
     /// (`urn:warga:problem:<slug>`, status 400), e.g. a NIK whose district does not exist.
     #[error("{detail}")]
@@ -192,6 +206,8 @@ pub enum ApiError {
         title_id: &'static str,
         field: &'static str,
         detail: String,
+        /// The detail in Bahasa Indonesia, when the refusing code gave one.
+        detail_id: Option<String>,
     },
     /// Several fields refused at once (a form's every error, not just the first): the
     /// problem is the first one's, with all of them under `errors` (`field`, `detail`).
@@ -235,6 +251,29 @@ impl ApiError {
         ApiError::Validation {
             field: field.into(),
             detail: detail.into(),
+            detail_id: None,
+        }
+    }
+
+    /// A refused field, explained in English and in Bahasa Indonesia.
+    pub fn validation_in(field: impl Into<String>, detail: impl Into<String>, detail_id: impl Into<String>) -> Self {
+        ApiError::Validation {
+            field: field.into(),
+            detail: detail.into(),
+            detail_id: Some(detail_id.into()),
+        }
+    }
+
+    /// The detail a person reads: in Bahasa Indonesia unless `english` (or none was given).
+    pub fn detail_in(&self, english: bool) -> String {
+        match self {
+            ApiError::Validation {
+                detail_id: Some(id), ..
+            }
+            | ApiError::Rule {
+                detail_id: Some(id), ..
+            } if !english => id.clone(),
+            other => other.to_string(),
         }
     }
 
@@ -261,17 +300,23 @@ impl ApiError {
                 return Problem::new(ProblemType::Validation, None);
             };
             let mut problem = first.to_problem();
-            let all = errors
+            let each: Vec<Problem> = errors.iter().map(ApiError::to_problem).collect();
+            let all = each
                 .iter()
-                .map(|error| {
-                    let each = error.to_problem();
-                    serde_json::json!({ "field": each.field, "detail": each.detail, "type": each.type_uri })
+                .map(|each| serde_json::json!({ "field": each.field, "detail": each.detail, "type": each.type_uri }))
+                .collect();
+            let all_id = each
+                .iter()
+                .map(|each| {
+                    let detail = each.detail_id.as_ref().or(each.detail.as_ref());
+                    serde_json::json!({ "field": each.field, "detail": detail, "type": each.type_uri })
                 })
                 .collect();
             problem
                 .extra
                 .get_or_insert_with(Default::default)
                 .insert("errors".into(), serde_json::Value::Array(all));
+            problem.errors_id = Some(serde_json::Value::Array(all_id));
             return problem;
         }
         let kind = self.kind();
@@ -288,18 +333,23 @@ impl ApiError {
         };
         let mut problem = Problem::new(kind, detail);
         match self {
-            ApiError::Validation { field, .. } => problem.field = Some(field.clone()),
+            ApiError::Validation { field, detail_id, .. } => {
+                problem.field = Some(field.clone());
+                problem.detail_id = detail_id.clone();
+            }
             ApiError::Rule {
                 slug,
                 title,
                 title_id,
                 field,
+                detail_id,
                 ..
             } => {
                 problem.type_uri = format!("urn:warga:problem:{slug}");
                 problem.title = (*title).to_owned();
                 problem.title_id = Some(title_id);
                 problem.field = Some((*field).to_owned());
+                problem.detail_id = detail_id.clone();
             }
             _ => {}
         }

@@ -166,10 +166,10 @@ pub fn normalize_username(username: &str) -> Result<String, IdentityError> {
     let username = username.trim().to_lowercase();
     let len = username.chars().count();
     if !(3..=USERNAME_CHARS_MAX).contains(&len) {
-        return Err(IdentityError::invalid(
-            "username",
-            format!("must be 3 to {USERNAME_CHARS_MAX} characters"),
-        ));
+        return Err(
+            IdentityError::invalid("username", format!("must be 3 to {USERNAME_CHARS_MAX} characters"))
+                .id(format!("harus 3 sampai {USERNAME_CHARS_MAX} karakter")),
+        );
     }
     let ok = username
         .chars()
@@ -179,7 +179,8 @@ pub fn normalize_username(username: &str) -> Result<String, IdentityError> {
         return Err(IdentityError::invalid(
             "username",
             "may contain only a-z, 0-9, '.', '_' and '-', and must start with a letter or digit",
-        ));
+        )
+        .id("hanya boleh memuat a-z, 0-9, '.', '_' dan '-', dan diawali huruf atau angka"));
     }
     Ok(username)
 }
@@ -191,7 +192,8 @@ pub fn check_display_name(name: &str) -> Result<String, IdentityError> {
         return Err(IdentityError::invalid(
             "display_name",
             format!("must be 1 to {DISPLAY_NAME_CHARS_MAX} characters"),
-        ));
+        )
+        .id(format!("harus 1 sampai {DISPLAY_NAME_CHARS_MAX} karakter")));
     }
     if let Some(hidden) = warga_core::text::hidden_character(name) {
         return Err(IdentityError::invalid(
@@ -200,7 +202,11 @@ pub fn check_display_name(name: &str) -> Result<String, IdentityError> {
                 "must not contain invisible or control characters (U+{:04X})",
                 u32::from(hidden)
             ),
-        ));
+        )
+        .id(format!(
+            "tidak boleh memuat karakter tak terlihat atau karakter kendali (U+{:04X})",
+            u32::from(hidden)
+        )));
     }
     Ok(name.to_owned())
 }
@@ -213,7 +219,7 @@ fn check_email(email: &str) -> Result<String, IdentityError> {
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
-        return Err(IdentityError::invalid("email", "is not an e-mail address"));
+        return Err(IdentityError::invalid("email", "is not an e-mail address").id("bukan alamat surel"));
     }
     Ok(email.to_owned())
 }
@@ -277,7 +283,7 @@ async fn create_inner(
         .filter(|e| !e.trim().is_empty())
         .map(check_email)
         .transpose()?;
-    password::check_policy(&new.password, &username).map_err(|e| IdentityError::invalid("password", e.to_string()))?;
+    password::check_policy(&new.password, &username).map_err(|e| e.refusing("password"))?;
     if new.roles.is_empty() {
         return Err(IdentityError::invalid("roles", "at least one role is required"));
     }
@@ -428,19 +434,18 @@ pub async fn change_password(
         .filter(Account::is_active)
         .ok_or_else(|| IdentityError::NotFound(format!("no account {account_id}")))?;
     if !crate::password::verify(current.to_owned(), Some(account.password_hash.clone())).await {
-        return Err(IdentityError::invalid(
-            "current_password",
-            "is not this account's password",
-        ));
+        return Err(
+            IdentityError::invalid("current_password", "is not this account's password")
+                .id("bukan kata sandi akun ini"),
+        );
     }
     if new == current {
-        return Err(IdentityError::invalid(
-            "new_password",
-            "must differ from the current password",
-        ));
+        return Err(
+            IdentityError::invalid("new_password", "must differ from the current password")
+                .id("harus berbeda dari kata sandi sekarang"),
+        );
     }
-    crate::password::check_policy(new, &account.username)
-        .map_err(|error| IdentityError::invalid("new_password", error.to_string()))?;
+    crate::password::check_policy(new, &account.username).map_err(|error| error.refusing("new_password"))?;
     let hash = crate::password::hash(new.to_owned())
         .await
         .map_err(IdentityError::Internal)?;

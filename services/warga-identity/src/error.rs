@@ -9,7 +9,12 @@ use warga_store::StoreError;
 pub enum IdentityError {
     /// A field is missing, too long or malformed (a weak password included).
     #[error("{field}: {detail}")]
-    Invalid { field: String, detail: String },
+    Invalid {
+        field: String,
+        detail: String,
+        /// The detail in Bahasa Indonesia (set with [`IdentityError::id`]).
+        detail_id: Option<String>,
+    },
     #[error("{0}")]
     NotFound(String),
     /// A username, department or client id that exists.
@@ -30,6 +35,19 @@ impl IdentityError {
         IdentityError::Invalid {
             field: field.into(),
             detail: detail.into(),
+            detail_id: None,
+        }
+    }
+
+    /// The refusal's detail in Bahasa Indonesia, shown unless English is asked for.
+    pub fn id(self, text: impl Into<String>) -> IdentityError {
+        match self {
+            IdentityError::Invalid { field, detail, .. } => IdentityError::Invalid {
+                field,
+                detail,
+                detail_id: Some(text.into()),
+            },
+            other => other,
         }
     }
 }
@@ -37,7 +55,15 @@ impl IdentityError {
 impl From<IdentityError> for ApiError {
     fn from(error: IdentityError) -> ApiError {
         match error {
-            IdentityError::Invalid { field, detail } => ApiError::Validation { field, detail },
+            IdentityError::Invalid {
+                field,
+                detail,
+                detail_id,
+            } => ApiError::Validation {
+                field,
+                detail,
+                detail_id,
+            },
             IdentityError::NotFound(message) => ApiError::NotFound(message),
             IdentityError::Conflict(message) => ApiError::Conflict(message),
             IdentityError::Store(error) => error.into(),

@@ -49,6 +49,24 @@ pub enum PolicyError {
 }
 
 /// Checks `password` for the account `username`.
+impl PolicyError {
+    /// The refusal in Bahasa Indonesia.
+    pub fn text_id(&self) -> String {
+        match self {
+            PolicyError::TooShort => format!("paling sedikit {PASSWORD_CHARS_MIN} karakter"),
+            PolicyError::TooLong => format!("paling banyak {PASSWORD_CHARS_MAX} karakter"),
+            PolicyError::ContainsUsername => "tidak boleh memuat nama pengguna".into(),
+            PolicyError::LooksLikeNik => "tidak boleh berupa NIK atau angka 16 digit lainnya".into(),
+            PolicyError::TooCommon => "terlalu umum; pilih yang lain".into(),
+        }
+    }
+
+    /// The refusal of the field `field`, in both languages.
+    pub fn refusing(&self, field: &str) -> crate::IdentityError {
+        crate::IdentityError::invalid(field, self.to_string()).id(self.text_id())
+    }
+}
+
 pub fn check_policy(password: &str, username: &str) -> Result<(), PolicyError> {
     let chars = password.chars().count();
     if chars < PASSWORD_CHARS_MIN {

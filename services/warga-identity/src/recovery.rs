@@ -184,7 +184,6 @@ pub async fn finish(platform: &Platform, username: &str, code: &str, new_passwor
         tx.commit().await?;
         return Err(refused());
     }
-    crate::password::check_policy(new_password, &account.username)
-        .map_err(|error| IdentityError::invalid("new_password", error.to_string()))?;
+    crate::password::check_policy(new_password, &account.username).map_err(|error| error.refusing("new_password"))?;
     accounts::set_password_after_recovery(&platform.store, &account.id, new_password).await
 }

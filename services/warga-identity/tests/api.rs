@@ -630,7 +630,12 @@ async fn administrators_manage_departments_and_officers_and_roles_are_enforced()
         serde_json::json!({"username": "ani", "display_name": "Ani", "password": "password123"}),
     )
     .await;
-    assert_eq!(weak.json::<Value>().await.unwrap()["field"], "password");
+    let weak: Value = weak.json().await.unwrap();
+    assert_eq!(
+        (weak["field"].as_str(), weak["detail"].as_str()),
+        (Some("password"), Some("terlalu umum; pilih yang lain")),
+        "explained in Bahasa Indonesia: {weak}"
+    );
     let reversed = post(
         "/api/v1/identity/register",
         None,

@@ -12,7 +12,12 @@ use crate::nik::NikError;
 pub enum PopulationError {
     /// A field is missing, too long or malformed.
     #[error("{field}: {detail}")]
-    Invalid { field: String, detail: String },
+    Invalid {
+        field: String,
+        detail: String,
+        /// The detail in Bahasa Indonesia (set with [`PopulationError::id`]).
+        detail_id: Option<String>,
+    },
     /// The NIK breaks one of its rules (region, date, sex, serial).
     #[error(transparent)]
     Nik(#[from] NikError),
@@ -43,6 +48,37 @@ impl PopulationError {
         PopulationError::Invalid {
             field: field.into(),
             detail: detail.into(),
+            detail_id: None,
+        }
+    }
+
+    /// The refusal's detail in Bahasa Indonesia, which screens and problem documents show
+    /// unless English is asked for.
+    pub fn id(self, text: impl Into<String>) -> PopulationError {
+        match self {
+            PopulationError::Invalid { field, detail, .. } => PopulationError::Invalid {
+                field,
+                detail,
+                detail_id: Some(text.into()),
+            },
+            other => other,
+        }
+    }
+
+    /// The same refusal with its fields named under `prefix` (`to.village`).
+    pub fn under(self, prefix: &str) -> PopulationError {
+        match self {
+            PopulationError::Invalid {
+                field,
+                detail,
+                detail_id,
+            } => PopulationError::Invalid {
+                field: format!("{prefix}.{field}"),
+                detail,
+                detail_id,
+            },
+            PopulationError::Fields(all) => PopulationError::Fields(all.into_iter().map(|e| e.under(prefix)).collect()),
+            other => other,
         }
     }
 
@@ -65,7 +101,15 @@ impl PopulationError {
 impl From<PopulationError> for ApiError {
     fn from(error: PopulationError) -> ApiError {
         match error {
-            PopulationError::Invalid { field, detail } => ApiError::Validation { field, detail },
+            PopulationError::Invalid {
+                field,
+                detail,
+                detail_id,
+            } => ApiError::Validation {
+                field,
+                detail,
+                detail_id,
+            },
             PopulationError::Fields(errors) => ApiError::Fields(errors.into_iter().map(ApiError::from).collect()),
             PopulationError::Nik(error) => ApiError::Rule {
                 slug: error.problem(),
@@ -73,6 +117,7 @@ impl From<PopulationError> for ApiError {
                 title_id: error.title_id(),
                 field: error.field(),
                 detail: error.to_string(),
+                detail_id: Some(error.detail_id()),
             },
             PopulationError::Kk(error) => ApiError::Rule {
                 slug: error.problem(),
@@ -80,6 +125,7 @@ impl From<PopulationError> for ApiError {
                 title_id: error.title_id(),
                 field: "kk_number",
                 detail: error.to_string(),
+                detail_id: Some(error.detail_id()),
             },
             PopulationError::NotFound(message) => ApiError::NotFound(message),
             PopulationError::Conflict(message) => ApiError::Conflict(message),

@@ -74,6 +74,18 @@ impl KkNumberError {
         }
     }
 
+    /// The detail in Bahasa Indonesia.
+    pub fn detail_id(&self) -> String {
+        match self {
+            KkNumberError::Format => "nomor KK terdiri atas 16 angka".into(),
+            KkNumberError::UnknownProvince(code) => format!("tidak ada provinsi dengan kode {code}"),
+            KkNumberError::UnknownRegency(code) => format!("tidak ada kabupaten/kota dengan kode {code}"),
+            KkNumberError::UnknownDistrict(code) => format!("tidak ada kecamatan dengan kode {code}"),
+            KkNumberError::IssueDate => "angka ke-7 sampai ke-12 bukan tanggal terbit (hhbbtt)".into(),
+            KkNumberError::Serial => "nomor urut (empat angka terakhir) tidak boleh 0000".into(),
+        }
+    }
+
     pub fn title_id(&self) -> &'static str {
         match self {
             KkNumberError::Format => "Nomor KK terdiri atas 16 angka",
@@ -937,7 +949,8 @@ async fn card_district(tx: &mut Tx, family_id: &str) -> Result<String, Populatio
 async fn living(tx: &mut Tx, platform: &Platform, field: &str, id: &str) -> Result<Loaded, PopulationError> {
     let loaded = match residents::load(tx, platform, id).await {
         Err(PopulationError::NotFound(_)) => {
-            return Err(PopulationError::invalid(field, format!("no resident has id {id}")));
+            return Err(PopulationError::invalid(field, format!("no resident has id {id}"))
+                .id(format!("tidak ada penduduk dengan id {id}")));
         }
         other => other?,
     };
@@ -945,7 +958,8 @@ async fn living(tx: &mut Tx, platform: &Platform, field: &str, id: &str) -> Resu
         return Err(PopulationError::invalid(
             field,
             format!("{} is recorded as deceased", loaded.resident.fields.full_name),
-        ));
+        )
+        .id(format!("{} tercatat telah meninggal", loaded.resident.fields.full_name)));
     }
     Ok(loaded)
 }
@@ -982,13 +996,15 @@ fn check_members(head: &str, members: &[NewMember]) -> Result<(), PopulationErro
             return Err(PopulationError::invalid(
                 format!("members[{i}].relationship"),
                 "a card has one head, named in `head`",
-            ));
+            )
+            .id("satu KK hanya memiliki satu kepala keluarga, yang disebut pada `head`"));
         }
         if !seen.insert(member.resident_id.trim()) {
             return Err(PopulationError::invalid(
                 format!("members[{i}].resident_id"),
                 "each resident is on a card once",
-            ));
+            )
+            .id("setiap penduduk hanya sekali dalam satu KK"));
         }
     }
     Ok(())
@@ -1090,7 +1106,8 @@ pub async fn add_member(
         return Err(PopulationError::invalid(
             "relationship",
             "a card has one head; name a new head with the head change",
-        ));
+        )
+        .id("satu KK hanya memiliki satu kepala keluarga; gunakan penggantian kepala keluarga"));
     }
     if !matches!(
         input.reason,
@@ -1099,17 +1116,20 @@ pub async fn add_member(
         return Err(PopulationError::invalid(
             "reason",
             "a member joins by kelahiran, pindah_datang, perkawinan or lainnya",
-        ));
+        )
+        .id("anggota masuk karena kelahiran, pindah datang, perkawinan atau lainnya"));
     }
     match (&input.resident_id, &input.newborn) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(PopulationError::invalid(
                 "resident_id",
                 "give either resident_id (a registered resident) or newborn",
-            ));
+            )
+            .id("isi salah satu: resident_id (penduduk terdaftar) atau newborn (bayi baru lahir)"));
         }
         (None, Some(_)) if input.reason != Reason::Kelahiran => {
-            return Err(PopulationError::invalid("reason", "a newborn joins by kelahiran"));
+            return Err(PopulationError::invalid("reason", "a newborn joins by kelahiran")
+                .id("bayi baru lahir masuk dengan alasan kelahiran"));
         }
         _ => {}
     }
@@ -1189,10 +1209,10 @@ pub async fn split(
     actor: &str,
 ) -> Result<Family, PopulationError> {
     if !matches!(input.reason, Reason::Perkawinan | Reason::PisahKk | Reason::Lainnya) {
-        return Err(PopulationError::invalid(
-            "reason",
-            "a family splits by perkawinan, pisah_kk or lainnya",
-        ));
+        return Err(
+            PopulationError::invalid("reason", "a family splits by perkawinan, pisah_kk or lainnya")
+                .id("pisah KK karena perkawinan, pisah KK atau lainnya"),
+        );
     }
     let heads: Vec<&NewMember> = input
         .members
@@ -1200,10 +1220,10 @@ pub async fn split(
         .filter(|m| m.relationship == Relationship::KepalaKeluarga)
         .collect();
     let [new_head] = heads.as_slice() else {
-        return Err(PopulationError::invalid(
-            "members",
-            "name exactly one member of the new card as kepala_keluarga",
-        ));
+        return Err(
+            PopulationError::invalid("members", "name exactly one member of the new card as kepala_keluarga")
+                .id("tunjuk tepat satu anggota sebagai kepala keluarga KK baru"),
+        );
     };
     let others: Vec<NewMember> = input
         .members
@@ -1220,10 +1240,10 @@ pub async fn split(
     let leaving: BTreeSet<&str> = input.members.iter().map(|m| m.resident_id.trim()).collect();
     for (i, member) in input.members.iter().enumerate() {
         if !current.iter().any(|(id, _)| id == member.resident_id.trim()) {
-            return Err(PopulationError::invalid(
-                format!("members[{i}].resident_id"),
-                "is not a member of this card",
-            ));
+            return Err(
+                PopulationError::invalid(format!("members[{i}].resident_id"), "is not a member of this card")
+                    .id("bukan anggota KK ini"),
+            );
         }
     }
     let staying: Vec<&(String, Relationship)> = current
@@ -1231,10 +1251,10 @@ pub async fn split(
         .filter(|(id, _)| !leaving.contains(id.as_str()))
         .collect();
     if staying.is_empty() {
-        return Err(PopulationError::invalid(
-            "members",
-            "everyone would leave: move the whole family instead",
-        ));
+        return Err(
+            PopulationError::invalid("members", "everyone would leave: move the whole family instead")
+                .id("semua anggota akan keluar: gunakan pindah sekeluarga"),
+        );
     }
     let old_head_leaves = current
         .iter()
@@ -1245,16 +1265,19 @@ pub async fn split(
             return Err(PopulationError::invalid(
                 "remaining_head",
                 "the head leaves: name who heads the card of those who stay",
-            ));
+            )
+            .id("kepala keluarga ikut pisah: tunjuk kepala keluarga bagi yang tetap"));
         }
         (true, Some(id)) if !staying.iter().any(|(staying, _)| staying == id) => {
-            return Err(PopulationError::invalid("remaining_head", "must be a member who stays"));
+            return Err(
+                PopulationError::invalid("remaining_head", "must be a member who stays").id("harus anggota yang tetap")
+            );
         }
         (false, Some(_)) => {
-            return Err(PopulationError::invalid(
-                "remaining_head",
-                "the head stays; change the head separately",
-            ));
+            return Err(
+                PopulationError::invalid("remaining_head", "the head stays; change the head separately")
+                    .id("kepala keluarga tetap; ganti kepala keluarga secara terpisah"),
+            );
         }
         _ => {}
     }
@@ -1343,9 +1366,14 @@ pub async fn change_head(
     let current = current_members(&mut tx, family_id).await?;
     let new_head = input.resident_id.trim();
     match current.iter().find(|(id, _)| id == new_head) {
-        None => return Err(PopulationError::invalid("resident_id", "is not a member of this card")),
+        None => {
+            return Err(
+                PopulationError::invalid("resident_id", "is not a member of this card").id("bukan anggota KK ini")
+            );
+        }
         Some((_, Relationship::KepalaKeluarga)) => {
-            return Err(PopulationError::invalid("resident_id", "already heads this card"));
+            return Err(PopulationError::invalid("resident_id", "already heads this card")
+                .id("sudah menjadi kepala keluarga KK ini"));
         }
         Some(_) => {}
     }
@@ -1355,10 +1383,12 @@ pub async fn change_head(
                 return Err(PopulationError::invalid(
                     "former_head_becomes",
                     "say what the former head is on the card from now on",
-                ));
+                )
+                .id("pilih hubungan kepala keluarga lama dalam KK mulai sekarang"));
             }
             Some(Relationship::KepalaKeluarga) => {
-                return Err(PopulationError::invalid("former_head_becomes", "a card has one head"));
+                return Err(PopulationError::invalid("former_head_becomes", "a card has one head")
+                    .id("satu KK hanya memiliki satu kepala keluarga"));
             }
             Some(relationship) => relationship,
         };
@@ -1390,44 +1420,28 @@ pub async fn move_family(
     input: &FamilyMove,
     actor: &str,
 ) -> Result<MoveLetter, PopulationError> {
-    let to = match input.to.checked() {
-        Ok(to) => to,
-        // The address's fields are named under `to`.
-        Err(PopulationError::Invalid { field, detail }) => {
-            return Err(PopulationError::invalid(format!("to.{field}"), detail));
-        }
-        Err(PopulationError::Fields(all)) => {
-            return Err(PopulationError::Fields(
-                all.into_iter()
-                    .map(|e| match e {
-                        PopulationError::Invalid { field, detail } => {
-                            PopulationError::invalid(format!("to.{field}"), detail)
-                        }
-                        other => other,
-                    })
-                    .collect(),
-            ));
-        }
-        Err(other) => return Err(other),
-    };
+    // The address's fields are named under `to`.
+    let to = input.to.checked().map_err(|e| e.under("to"))?;
     let moved_on = Date::parse_iso(input.moved_on.trim())
         .filter(|d| d.year >= 1900)
-        .ok_or_else(|| PopulationError::invalid("moved_on", "must be a date, YYYY-MM-DD"))?;
+        .ok_or_else(|| {
+            PopulationError::invalid("moved_on", "must be a date, YYYY-MM-DD").id("harus tanggal, TTTT-BB-HH")
+        })?;
     let today = today_wib().1;
     let moved_on_key = format!("{:04}{:02}{:02}", moved_on.year, moved_on.month, moved_on.day);
     if moved_on_key.as_str() > today.as_str() {
-        return Err(PopulationError::invalid(
-            "moved_on",
-            "a move is recorded on or after its day",
-        ));
+        return Err(
+            PopulationError::invalid("moved_on", "a move is recorded on or after its day")
+                .id("kepindahan dicatat pada hari pindah atau sesudahnya"),
+        );
     }
     let mut tx = platform.store.begin().await?;
     let mut card = lock_active(&mut tx, platform, family_id).await?;
     if to == card.address {
-        return Err(PopulationError::invalid(
-            "to",
-            "the family already lives at this address",
-        ));
+        return Err(
+            PopulationError::invalid("to", "the family already lives at this address")
+                .id("keluarga sudah tinggal di alamat ini"),
+        );
     }
     let current = current_members(&mut tx, family_id).await?;
     let Some((head_id, _)) = current.iter().find(|(_, r)| *r == Relationship::KepalaKeluarga) else {

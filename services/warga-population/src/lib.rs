@@ -242,15 +242,17 @@ async fn check_nik(auth: Auth, body: JsonBody) -> Result<Json<nik::Nik>, ApiErro
     let input: NikCheck = body.parse()?;
     let parsed = match (&input.birth_date, input.sex) {
         (Some(date), Some(sex)) => {
-            let date = nik::Date::parse_iso(date)
-                .ok_or_else(|| ApiError::validation("birth_date", "must be a date, YYYY-MM-DD"))?;
+            let date = nik::Date::parse_iso(date).ok_or_else(|| {
+                ApiError::validation_in("birth_date", "must be a date, YYYY-MM-DD", "harus tanggal, TTTT-BB-HH")
+            })?;
             nik::validate(&input.nik, &REGIONS, date, sex).map_err(PopulationError::from)?
         }
         (None, None) => nik::parse(&input.nik, &REGIONS).map_err(PopulationError::from)?,
         _ => {
-            return Err(ApiError::validation(
+            return Err(ApiError::validation_in(
                 "birth_date",
                 "give both birth_date and sex, or neither",
+                "isi tanggal lahir dan jenis kelamin, atau keduanya kosong",
             ));
         }
     };
@@ -291,9 +293,10 @@ pub(crate) fn purpose(value: Option<&str>) -> Result<String, ApiError> {
     let value = value.map(str::trim).unwrap_or_default();
     let length = value.chars().count();
     if !(3..=200).contains(&length) || warga_core::text::hidden_character(value).is_some() {
-        return Err(ApiError::validation(
+        return Err(ApiError::validation_in(
             "purpose",
             "state why the record is read (3 to 200 characters); it is kept in the audit log",
+            "sebutkan tujuan membaca data ini (3 sampai 200 karakter); tujuan dicatat dalam log audit",
         ));
     }
     Ok(value.to_owned())
@@ -350,7 +353,11 @@ async fn statistics(
     if let Some(code) = &filter.province
         && REGIONS.province(code).is_none()
     {
-        return Err(ApiError::validation("province", format!("no province {code}")));
+        return Err(ApiError::validation_in(
+            "province",
+            format!("no province {code}"),
+            format!("tidak ada provinsi {code}"),
+        ));
     }
     Ok(Json(residents::stats(&platform, filter.province.as_deref()).await?))
 }

@@ -97,11 +97,13 @@ pub async fn ask(
 ) -> Result<String, PopulationError> {
     let nik = input.nik.trim();
     if nik.len() != 16 || !nik.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PopulationError::invalid("nik", "must be 16 digits"));
+        return Err(PopulationError::invalid("nik", "must be 16 digits").id("harus 16 angka"));
     }
     let birth_date = input.birth_date.trim();
     if crate::nik::Date::parse_iso(birth_date).is_none() {
-        return Err(PopulationError::invalid("birth_date", "must be a date, YYYY-MM-DD"));
+        return Err(
+            PopulationError::invalid("birth_date", "must be a date, YYYY-MM-DD").id("harus tanggal, TTTT-BB-HH")
+        );
     }
     let matched = residents::by_nik(platform, nik)
         .await?
@@ -240,7 +242,7 @@ pub async fn decide(
         .filter(|r| !r.is_empty())
         .map(str::to_owned);
     if reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
-        return Err(PopulationError::invalid("reason", "at most 200 characters"));
+        return Err(PopulationError::invalid("reason", "at most 200 characters").id("paling banyak 200 karakter"));
     }
     let mut tx = platform.store.begin().await?;
     let row = sqlx::query("SELECT subject, resident_id, status FROM population_link_requests WHERE id = $1")

@@ -188,6 +188,32 @@ impl NikError {
         }
     }
 
+    /// The detail in Bahasa Indonesia.
+    pub fn detail_id(&self) -> String {
+        let sex = |sex: &Sex| match sex {
+            Sex::Male => "laki-laki",
+            Sex::Female => "perempuan",
+        };
+        match self {
+            NikError::Format => "NIK terdiri atas 16 angka".into(),
+            NikError::UnknownProvince(code) => format!("tidak ada provinsi dengan kode {code}"),
+            NikError::UnknownRegency(code) => format!("tidak ada kabupaten/kota dengan kode {code}"),
+            NikError::UnknownDistrict(code) => format!("tidak ada kecamatan dengan kode {code}"),
+            NikError::BirthDate => {
+                "angka ke-7 sampai ke-12 bukan tanggal lahir (hhbbtt, tanggal ditambah 40 untuk perempuan)".into()
+            }
+            NikError::Serial => "nomor urut (empat angka terakhir) tidak boleh 0000".into(),
+            NikError::BirthDateMismatch { nik } => {
+                format!("tanggal lahir dalam NIK ({nik}) berbeda dengan tanggal lahir yang didaftarkan")
+            }
+            NikError::SexMismatch { nik, registered } => format!(
+                "NIK menyatakan {}, pendaftaran menyatakan {}",
+                sex(nik),
+                sex(registered)
+            ),
+        }
+    }
+
     pub fn field(&self) -> &'static str {
         match self {
             NikError::BirthDateMismatch { .. } => "birth_date",

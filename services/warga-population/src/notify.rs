@@ -178,18 +178,18 @@ impl warga_bus::Handler for RegistrationNotifier {
 /// Adds a registry desk to notify for a regency.
 pub async fn add_desk(tx: &mut Tx, regency: &str, phone: &str, label: &str) -> Result<(), PopulationError> {
     if REGIONS.regency(regency).is_none() {
-        return Err(PopulationError::invalid(
-            "regency",
-            format!("no regency or city {regency}"),
-        ));
+        return Err(
+            PopulationError::invalid("regency", format!("no regency or city {regency}"))
+                .id(format!("tidak ada kabupaten/kota {regency}")),
+        );
     }
     let phone_ok =
         phone.starts_with("+62") && (10..=16).contains(&phone.len()) && phone[1..].bytes().all(|b| b.is_ascii_digit());
     if !phone_ok {
-        return Err(PopulationError::invalid(
-            "phone",
-            "must be an Indonesian number in E.164, e.g. +6281234567890",
-        ));
+        return Err(
+            PopulationError::invalid("phone", "must be an Indonesian number in E.164, e.g. +6281234567890")
+                .id("harus nomor Indonesia dalam format E.164, misalnya +6281234567890"),
+        );
     }
     sqlx::query("INSERT INTO population_notify_desks (regency, phone, label, created_at_ms) VALUES ($1, $2, $3, $4)")
         .bind(regency)

@@ -109,10 +109,10 @@ fn sex_code(sex: Sex) -> &'static str {
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, PopulationError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max {
-        return Err(PopulationError::invalid(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
+        return Err(
+            PopulationError::invalid(field, format!("must be 1 to {max} characters"))
+                .id(format!("harus 1 sampai {max} karakter")),
+        );
     }
     if let Some(hidden) = warga_core::text::hidden_character(value) {
         return Err(PopulationError::invalid(
@@ -121,7 +121,11 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<String, Populati
                 "must not contain invisible or control characters (U+{:04X})",
                 u32::from(hidden)
             ),
-        ));
+        )
+        .id(format!(
+            "tidak boleh memuat karakter tak terlihat atau karakter kendali (U+{:04X})",
+            u32::from(hidden)
+        )));
     }
     Ok(value.to_owned())
 }
@@ -129,22 +133,25 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<String, Populati
 /// An address's district and village: codes in the region table, the village in the district.
 fn check_place(district: &str, village: &str) -> Result<(), PopulationError> {
     if REGIONS.district(district).is_none() {
-        return Err(PopulationError::invalid(
-            "district",
-            format!("no district has code {district}"),
-        ));
+        return Err(
+            PopulationError::invalid("district", format!("no district has code {district}"))
+                .id(format!("tidak ada kecamatan dengan kode {district}")),
+        );
     }
     if REGIONS.village(village).is_none() {
         return Err(PopulationError::invalid(
             "village",
             format!("no village has code {village} (10 digits from the region table)"),
-        ));
+        )
+        .id(format!(
+            "tidak ada kelurahan/desa dengan kode {village} (10 angka dari tabel wilayah)"
+        )));
     }
     if !village.starts_with(district) {
-        return Err(PopulationError::invalid(
-            "village",
-            format!("village {village} is not in district {district}"),
-        ));
+        return Err(
+            PopulationError::invalid("village", format!("village {village} is not in district {district}"))
+                .id(format!("kelurahan/desa {village} tidak berada di kecamatan {district}")),
+        );
     }
     Ok(())
 }
@@ -163,10 +170,13 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> 
     let today = warga_core::time::now_ms() / 86_400_000;
     let birth_date = Date::parse_iso(new.birth_date.trim());
     let birth_date_error = match birth_date {
-        None => Some(PopulationError::invalid("birth_date", "must be a date, YYYY-MM-DD")),
-        Some(date) if date.year < 1880 || i64::from(date.year) > 1970 + today / 365 + 1 => {
-            Some(PopulationError::invalid("birth_date", "is not a plausible birth date"))
+        None => {
+            Some(PopulationError::invalid("birth_date", "must be a date, YYYY-MM-DD").id("harus tanggal, TTTT-BB-HH"))
         }
+        Some(date) if date.year < 1880 || i64::from(date.year) > 1970 + today / 365 + 1 => Some(
+            PopulationError::invalid("birth_date", "is not a plausible birth date")
+                .id("bukan tanggal lahir yang masuk akal"),
+        ),
         Some(_) => None,
     };
     let nik_checked = match (&birth_date_error, birth_date) {
@@ -188,13 +198,13 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> 
         None | Some("") => None,
         Some(code) if code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()) => Some(code.to_owned()),
         Some(_) => {
-            errors.push(PopulationError::invalid("postal_code", "must be 5 digits"));
+            errors.push(PopulationError::invalid("postal_code", "must be 5 digits").id("harus 5 angka"));
             None
         }
     };
     let rt_rw = new.rt_rw.trim();
     if !rt_rw_ok(rt_rw) {
-        errors.push(PopulationError::invalid("rt_rw", "must look like 001/002"));
+        errors.push(PopulationError::invalid("rt_rw", "must look like 001/002").id("harus seperti 001/002"));
     }
     let full_name = keep(&mut errors, text("full_name", &new.full_name, 120));
     let birth_place = keep(&mut errors, text("birth_place", &new.birth_place, 80));
@@ -701,13 +711,13 @@ impl Address {
             None | Some("") => None,
             Some(code) if code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()) => Some(code.to_owned()),
             Some(_) => {
-                errors.push(PopulationError::invalid("postal_code", "must be 5 digits"));
+                errors.push(PopulationError::invalid("postal_code", "must be 5 digits").id("harus 5 angka"));
                 None
             }
         };
         let rt_rw = self.rt_rw.trim();
         if !rt_rw_ok(rt_rw) {
-            errors.push(PopulationError::invalid("rt_rw", "must look like 001/002"));
+            errors.push(PopulationError::invalid("rt_rw", "must look like 001/002").id("harus seperti 001/002"));
         }
         let address = text("address", &self.address, 200).unwrap_or_else(|error| {
             errors.push(error);

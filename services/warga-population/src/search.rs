@@ -138,20 +138,21 @@ pub fn place_name(district: &str) -> String {
 pub async fn search(platform: &Platform, query: &SearchQuery) -> Result<SearchPage, PopulationError> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(PopulationError::invalid("limit", format!("must be 1 to {MAX_PAGE}")));
+        return Err(PopulationError::invalid("limit", format!("must be 1 to {MAX_PAGE}"))
+            .id(format!("harus 1 sampai {MAX_PAGE}")));
     }
     let name_words = words(query.name.as_deref().unwrap_or(""));
     if name_words.len() > MAX_QUERY_WORDS {
-        return Err(PopulationError::invalid(
-            "name",
-            format!("at most {MAX_QUERY_WORDS} words"),
-        ));
+        return Err(
+            PopulationError::invalid("name", format!("at most {MAX_QUERY_WORDS} words"))
+                .id(format!("paling banyak {MAX_QUERY_WORDS} kata")),
+        );
     }
     if name_words.iter().any(|w| w.chars().count() < MIN_PREFIX) {
-        return Err(PopulationError::invalid(
-            "name",
-            format!("every word needs at least {MIN_PREFIX} letters"),
-        ));
+        return Err(
+            PopulationError::invalid("name", format!("every word needs at least {MIN_PREFIX} letters"))
+                .id(format!("setiap kata paling sedikit {MIN_PREFIX} huruf")),
+        );
     }
     let region = query.region.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let region_column = match region {
@@ -163,11 +164,16 @@ pub async fn search(platform: &Platform, query: &SearchQuery) -> Result<SearchPa
             return Err(PopulationError::invalid(
                 "region",
                 format!("no province, regency/city or district has code {code}"),
-            ));
+            )
+            .id(format!(
+                "tidak ada provinsi, kabupaten/kota atau kecamatan dengan kode {code}"
+            )));
         }
     };
     if name_words.is_empty() && region_column.is_none() {
-        return Err(PopulationError::invalid("name", "give a name, a region, or both"));
+        return Err(
+            PopulationError::invalid("name", "give a name, a region, or both").id("isi nama, wilayah, atau keduanya")
+        );
     }
     let mut tokens = BTreeSet::new();
     for word in &name_words {

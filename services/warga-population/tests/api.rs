@@ -275,6 +275,38 @@ async fn addresses_use_village_codes_from_the_table() {
         .collect();
     assert_eq!(fields, ["village", "postal_code", "full_name"], "{problem}");
     assert_eq!(problem["field"], "village");
+    // Every detail in Bahasa Indonesia, unless the client asks for English.
+    assert_eq!(
+        problem["detail"],
+        "kelurahan/desa 3171061004 tidak berada di kecamatan 317107"
+    );
+    let details: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details[1..],
+        ["harus 5 angka", "harus 1 sampai 120 karakter"],
+        "{problem}"
+    );
+    let english: Value = app
+        .client
+        .post(format!("{}/api/v1/population/residents", app.url))
+        .bearer_auth(&registrar)
+        .header("accept-language", "en-US,en;q=0.9")
+        .json(&with("postal_code", serde_json::json!("1025")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (english["field"].as_str(), english["detail"].as_str()),
+        (Some("postal_code"), Some("must be 5 digits"))
+    );
     let (status, created) = call(
         &app,
         "POST",

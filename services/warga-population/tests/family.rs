@@ -114,6 +114,10 @@ async fn a_family_card_lives_through_births_marriages_and_moves(engine: Engine) 
     assert_eq!(problem["type"], "urn:warga:problem:kk-issue-date");
     assert_eq!(problem["field"], "kk_number");
     assert_eq!(problem["title"], "Nomor KK tidak memuat tanggal terbit yang sah");
+    assert_eq!(
+        problem["detail"],
+        "angka ke-7 sampai ke-12 bukan tanggal terbit (hhbbtt)"
+    );
     let (status, problem) = call(
         &app,
         "POST",

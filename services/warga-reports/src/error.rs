@@ -44,7 +44,11 @@ impl ReportsError {
 impl From<ReportsError> for ApiError {
     fn from(error: ReportsError) -> ApiError {
         match error {
-            ReportsError::Invalid { field, detail } => ApiError::Validation { field, detail },
+            ReportsError::Invalid { field, detail } => ApiError::Validation {
+                field,
+                detail,
+                detail_id: None,
+            },
             ReportsError::Forbidden(message) => ApiError::Forbidden(message),
             ReportsError::NotFound => ApiError::NotFound("laporan tidak ditemukan".into()),
             ReportsError::Conflict(message) => ApiError::Conflict(message),

@@ -114,7 +114,7 @@ pub async fn create(
         Ok(card) => Ok(see_other(&format!("/kk/{}?m=created", card.id))),
         Err(error) => {
             let status = status_of(&error);
-            let (_, text) = field_error(error)?;
+            let (_, text) = field_error(&context, error)?;
             Ok(message(
                 &context,
                 status,
@@ -341,7 +341,7 @@ async fn refused(
         return Ok(message(context, StatusCode::NOT_FOUND, context.t("error.not_found")));
     }
     let status = status_of(&error);
-    let (field, text) = field_error(error)?;
+    let (field, text) = field_error(context, error)?;
     let field = field.strip_prefix("to.").map(str::to_owned).unwrap_or(field);
     family_page(
         platform,
@@ -426,9 +426,14 @@ pub async fn add_member(
         Err(error) => {
             let error = match error {
                 // The form names the resident by NIK.
-                ApiError::Validation { field, detail } if field == "resident_id" => ApiError::Validation {
+                ApiError::Validation {
+                    field,
+                    detail,
+                    detail_id,
+                } if field == "resident_id" => ApiError::Validation {
                     field: "nik".into(),
                     detail,
+                    detail_id,
                 },
                 other => other,
             };
@@ -513,9 +518,14 @@ pub async fn split(
         Ok(card) => Ok(see_other(&format!("/kk/{}?m=split", card.id))),
         Err(error) => {
             let error = match error {
-                ApiError::Validation { field, detail } if field.starts_with("members[") => ApiError::Validation {
+                ApiError::Validation {
+                    field,
+                    detail,
+                    detail_id,
+                } if field.starts_with("members[") => ApiError::Validation {
                     field: "members".into(),
                     detail,
+                    detail_id,
                 },
                 other => other,
             };
@@ -565,13 +575,18 @@ pub async fn change_head(
         Ok(_) => Ok(see_other(&format!("/kk/{id}?m=head"))),
         Err(error) => {
             let error = match error {
-                ApiError::Validation { field, detail } => ApiError::Validation {
+                ApiError::Validation {
+                    field,
+                    detail,
+                    detail_id,
+                } => ApiError::Validation {
                     field: if field == "resident_id" {
                         "head".into()
                     } else {
                         "former_becomes".into()
                     },
                     detail,
+                    detail_id,
                 },
                 other => other,
             };

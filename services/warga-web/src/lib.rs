@@ -476,9 +476,9 @@ async fn signup(
             response.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(response)
         }
-        Err(ApiError::Validation { field, detail }) => signup_page(
+        Err(error @ ApiError::Validation { .. }) => signup_page(
             &context,
-            Some(format!("{field}: {detail}")),
+            Some(field_text(&context, &error)),
             Some(&form),
             StatusCode::BAD_REQUEST,
         ),
@@ -834,7 +834,12 @@ async fn change_password(
         .await
         {
             Ok(()) => return Ok(see_other("/akun?m=password")),
-            Err(warga_identity::IdentityError::Invalid { field, detail }) => {
+            Err(warga_identity::IdentityError::Invalid {
+                field,
+                detail,
+                detail_id,
+            }) => {
+                let detail = detail_id.filter(|_| context.lang == Lang::Id).unwrap_or(detail);
                 let text = match field.as_str() {
                     "current_password" => context.t("password.wrong_current").to_owned(),
                     _ => format!("{}: {detail}", context.t("password.weak")),
@@ -883,12 +888,30 @@ async fn departments_response(
     ))
 }
 
+/// A refused field's label and why, in the page's language.
+fn field_text(context: &Context, error: &ApiError) -> String {
+    let detail = error.detail_in(context.lang == Lang::En);
+    match error {
+        ApiError::Validation { field, .. } => {
+            let label = match field.as_str() {
+                "username" => context.t("field.username"),
+                "display_name" => context.t("field.display_name"),
+                "email" => context.t("field.email"),
+                "password" => context.t("field.password"),
+                other => return format!("{other}: {detail}"),
+            };
+            format!("{label}: {detail}")
+        }
+        _ => detail,
+    }
+}
+
 /// What a form page shows after a submission: the notice on success; the error, naming the
 /// field, with 400 or 409 otherwise. Other errors are not the user's and propagate.
 fn form_outcome(result: Result<String, ApiError>) -> Result<(Option<String>, Option<String>, StatusCode), ApiError> {
     match result {
         Ok(notice) => Ok((Some(notice), None, StatusCode::OK)),
-        Err(ApiError::Validation { field, detail }) => {
+        Err(ApiError::Validation { field, detail, .. }) => {
             Ok((None, Some(format!("{field}: {detail}")), StatusCode::BAD_REQUEST))
         }
         Err(ApiError::Conflict(detail)) => Ok((None, Some(detail), StatusCode::CONFLICT)),

@@ -129,14 +129,16 @@ fn village_name(village: &str) -> &str {
 }
 
 /// The field a refusal names, and its text; other errors are not the user's and propagate.
-pub(crate) fn field_error(error: ApiError) -> Result<(String, String), ApiError> {
+/// The field a refusal names and its text in the page's language.
+pub(crate) fn field_error(context: &Context, error: ApiError) -> Result<(String, String), ApiError> {
+    let english = context.lang == crate::i18n::Lang::En;
     match error {
-        ApiError::Validation { field, detail } => Ok((field, detail)),
-        ApiError::Rule { field, detail, .. } => Ok((field.to_owned(), detail)),
+        ApiError::Validation { ref field, .. } => Ok((field.clone(), error.detail_in(english))),
+        ApiError::Rule { field, .. } => Ok((field.to_owned(), error.detail_in(english))),
         ApiError::Conflict(detail) => Ok((String::new(), detail)),
         // Forms that show one error show the first.
         ApiError::Fields(all) => match all.into_iter().next() {
-            Some(first) => field_error(first),
+            Some(first) => field_error(context, first),
             None => Ok((String::new(), String::new())),
         },
         other => Err(other),
@@ -251,7 +253,7 @@ pub async fn search_page(
                 });
             }
             Err(error) => {
-                let (_, text) = field_error(error)?;
+                let (_, text) = field_error(&context, error)?;
                 page_data.error = Some(text);
                 status = StatusCode::BAD_REQUEST;
             }
@@ -460,19 +462,16 @@ pub async fn register(
         _ => {}
     }
     let sex = match form.sex.as_str() {
-        "male" => Sex::Male,
-        "female" => Sex::Female,
-        _ => {
-            let error = Some(("sex".to_owned(), context.t("error.choose").to_owned()));
-            return Ok(register_page(&context, form, error, StatusCode::BAD_REQUEST));
-        }
+        "male" => Some(Sex::Male),
+        "female" => Some(Sex::Female),
+        _ => None,
     };
     let new = residents::NewResident {
         nik: form.nik.clone(),
         full_name: form.full_name.clone(),
         birth_place: form.birth_place.clone(),
         birth_date: form.birth_date.clone(),
-        sex,
+        sex: sex.unwrap_or(Sex::Male),
         address: form.address.clone(),
         rt_rw: form.rt_rw.clone(),
         village: form.village.clone(),
@@ -482,6 +481,29 @@ pub async fn register(
         marital_status: form.marital_status.clone(),
         occupation: form.occupation.clone(),
     };
+    if sex.is_none() {
+        // Every other field is still checked, so that the form shows all its errors at once.
+        let mut errors = vec![("sex".to_owned(), context.t("error.choose").to_owned())];
+        if let Err(error) = residents::check(&new) {
+            let all = match ApiError::from(error) {
+                ApiError::Fields(all) => all,
+                one => vec![one],
+            };
+            for error in all {
+                let (field, text) = field_error(&context, error)?;
+                if field != "sex" {
+                    errors.push((field, text));
+                }
+            }
+        }
+        return Ok(register_page_with(
+            &context,
+            form,
+            errors,
+            None,
+            StatusCode::BAD_REQUEST,
+        ));
+    }
     match residents::register(&platform, &new, &actor(session))
         .await
         .map_err(ApiError::from)
@@ -494,9 +516,12 @@ pub async fn register(
                 StatusCode::BAD_REQUEST
             };
             let errors = match error {
-                ApiError::Fields(all) => all.into_iter().map(field_error).collect::<Result<Vec<_>, _>>()?,
+                ApiError::Fields(all) => all
+                    .into_iter()
+                    .map(|e| field_error(&context, e))
+                    .collect::<Result<Vec<_>, _>>()?,
                 ApiError::Conflict(detail) => vec![("nik".to_owned(), detail)],
-                one => vec![field_error(one)?],
+                one => vec![field_error(&context, one)?],
             };
             Ok(register_page_with(&context, form, errors, None, status))
         }
@@ -733,7 +758,7 @@ pub async fn move_resident(
             } else {
                 StatusCode::BAD_REQUEST
             };
-            let shown = Shown::error(form, field_error(error)?, status);
+            let shown = Shown::error(form, field_error(&context, error)?, status);
             resident_page(&platform, &context, session, &id, shown).await
         }
     }
@@ -759,7 +784,7 @@ pub async fn record_death(
         Ok(_) => Ok(see_other(&format!("/penduduk/{id}?m=died"))),
         Err(ApiError::NotFound(_)) => Ok(message(&context, StatusCode::NOT_FOUND, context.t("error.not_found"))),
         Err(error) => {
-            let shown = Shown::error(MoveForm::default(), field_error(error)?, StatusCode::CONFLICT);
+            let shown = Shown::error(MoveForm::default(), field_error(&context, error)?, StatusCode::CONFLICT);
             resident_page(&platform, &context, session, &id, shown).await
         }
     }
@@ -892,7 +917,7 @@ pub async fn decide_link(
             };
             let text = match error {
                 ApiError::NotFound(text) => text,
-                other => field_error(other)?.1,
+                other => field_error(&context, other)?.1,
             };
             links_page(&platform, &context, None, Some(text), status).await
         }
@@ -958,7 +983,7 @@ pub async fn ask_link(
             .map_err(ApiError::from)
         {
             Ok(_) => None,
-            Err(error) => Some(field_error(error).map(|(field, text)| {
+            Err(error) => Some(field_error(&context, error).map(|(field, text)| {
                 if field.is_empty() {
                     text
                 } else {
@@ -1203,7 +1228,7 @@ pub async fn change_desks(
             } else {
                 StatusCode::BAD_REQUEST
             };
-            let error = Some(field_error(error)?);
+            let error = Some(field_error(&context, error)?);
             desks_response(&platform, &context, form, None, error, status).await
         }
     }

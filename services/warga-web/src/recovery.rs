@@ -144,7 +144,14 @@ pub async fn reset(
     } else {
         match recovery::finish(&platform, &form.username, &form.code, &form.new_password).await {
             Ok(()) => return Ok(see_other("/?m=password-recovered")),
-            Err(warga_identity::IdentityError::Invalid { field, detail }) => {
+            Err(warga_identity::IdentityError::Invalid {
+                field,
+                detail,
+                detail_id,
+            }) => {
+                let detail = detail_id
+                    .filter(|_| context.lang == crate::i18n::Lang::Id)
+                    .unwrap_or(detail);
                 let text = match field.as_str() {
                     "code" => context.t("forgot.wrong_code").to_owned(),
                     _ => format!("{}: {detail}", context.t("password.weak")),

@@ -55,7 +55,7 @@ pub async fn import_residents(config: Config, csv_path: &Path, report: &Path) ->
             Ok(new) => match register(&platform, &new, "system:import").await {
                 Ok(_) => Ok(true),
                 Err(PopulationError::Conflict(_)) => Ok(false),
-                Err(PopulationError::Invalid { field, detail }) => Err((field, detail)),
+                Err(PopulationError::Invalid { field, detail, .. }) => Err((field, detail)),
                 Err(PopulationError::Nik(error)) => Err((error.field().to_owned(), error.to_string())),
                 Err(other) => return Err(anyhow::Error::new(other).context(format!("line {line}")).into()),
             },

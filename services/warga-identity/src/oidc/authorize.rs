@@ -319,7 +319,11 @@ pub async fn change_password(
         return refuse(pages::SAME_PASSWORD.get(lang).to_owned());
     }
     if let Err(error) = crate::password::check_policy(&form.new_password, &account.username) {
-        return refuse(format!("{}: {error}", pages::NEW_PASSWORD.get(lang)));
+        let why = match lang {
+            pages::Lang::Id => error.text_id(),
+            pages::Lang::En => error.to_string(),
+        };
+        return refuse(format!("{}: {why}", pages::NEW_PASSWORD.get(lang)));
     }
     let changed: Result<(), ApiError> = async {
         let hash = crate::password::hash(form.new_password.clone()).await.map_err(|e| ApiError::internal(e.to_string()))?;
