@@ -451,4 +451,14 @@ test('a registry officer makes a family card, adds the wife, and moves the famil
   await fitsA390pxPhone(page, 'the family card');
   assert.match(await page.textContent('#kk-place'), /Sukarasa/);
   assert.match(await page.textContent('#moves'), /SKPWNI/);
+
+  // The statistics count the household where it lives now (once the consumer ran).
+  let households = 0;
+  for (let i = 0; i < 40 && households < 1; i++) {
+    await page.goto(`${base}/statistik?provinsi=32`);
+    households = Number((await page.textContent('#stats-households')).trim());
+    if (households < 1) await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.ok(households >= 1, 'the household is counted in Jawa Barat');
+  assert.equal((await page.textContent('#stats-household-size')).trim(), '2,0');
 });

@@ -18,7 +18,9 @@ use warga_population::family::{self, MoveReason, Reason, Relationship};
 use warga_population::residents;
 
 use crate::i18n::Lang;
-use crate::population::{Choice, RegionPicker, address_picker, field_error, require_registrar, sex_label};
+use crate::population::{
+    Choice, RegionPicker, address_picker, field_error, field_errors, require_registrar, sex_label,
+};
 use crate::{Context, Layout, Session, Stop, context, csrf_matches, message, page, see_other};
 
 /// The purpose recorded when a card is shown on the registry's screen.
@@ -157,8 +159,8 @@ pub struct MoveRow {
 #[derive(Default)]
 struct Refusal {
     form: &'static str,
-    field: String,
-    text: String,
+    /// Every refused field (an empty field is about the whole form) and why.
+    errors: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,15 +200,34 @@ struct FamilyPage {
     move_form: MoveForm,
     regions: RegionPicker,
     error_form: &'static str,
+    /// The first refusal of `error_form`.
     error_field: String,
     error_text: String,
+    errors: Vec<(String, String)>,
     /// The region picker's error (district or village of the move), for its macro.
     picker_field: String,
+    picker_text: String,
 }
 
 impl FamilyPage {
     fn invalid(&self, form: &str, field: &str) -> bool {
-        self.error_form == form && self.error_field == field
+        self.error_for(form, field).is_some()
+    }
+
+    /// Whether the move form shows `field`'s error beside the field itself.
+    fn on_move_form(&self, field: &str) -> bool {
+        ["address", "rt_rw", "district", "village", "postal_code", "moved_on"].contains(&field)
+    }
+
+    fn error_for(&self, form: &str, field: &str) -> Option<&str> {
+        (self.error_form == form)
+            .then(|| {
+                self.errors
+                    .iter()
+                    .find(|(name, _)| name == field)
+                    .map(|(_, text)| text.as_str())
+            })
+            .flatten()
     }
 }
 
@@ -241,11 +262,13 @@ async fn family_page(
         name: m.full_name,
         nik: m.nik,
     };
-    let picker_field = if refusal.form == "move" && (refusal.field == "district" || refusal.field == "village") {
-        refusal.field.clone()
-    } else {
-        String::new()
-    };
+    let (picker_field, picker_text) = refusal
+        .errors
+        .iter()
+        .find(|(field, _)| refusal.form == "move" && (field == "district" || field == "village"))
+        .cloned()
+        .unwrap_or_default();
+    let (error_field, error_text) = refusal.errors.first().cloned().unwrap_or_default();
     let template = FamilyPage {
         layout: context.layout(),
         kk_number: card.kk_number,
@@ -287,9 +310,11 @@ async fn family_page(
         ),
         move_form,
         error_form: refusal.form,
-        error_field: refusal.field,
-        error_text: refusal.text,
+        error_field,
+        error_text,
+        errors: refusal.errors,
         picker_field,
+        picker_text,
         id: card.id,
     };
     Ok(page(context, &template, status))
@@ -341,18 +366,11 @@ async fn refused(
         return Ok(message(context, StatusCode::NOT_FOUND, context.t("error.not_found")));
     }
     let status = status_of(&error);
-    let (field, text) = field_error(context, error)?;
-    let field = field.strip_prefix("to.").map(str::to_owned).unwrap_or(field);
-    family_page(
-        platform,
-        context,
-        id,
-        None,
-        move_form,
-        Refusal { form, field, text },
-        status,
-    )
-    .await
+    let errors = field_errors(context, error)?
+        .into_iter()
+        .map(|(field, text)| (field.strip_prefix("to.").map(str::to_owned).unwrap_or(field), text))
+        .collect();
+    family_page(platform, context, id, None, move_form, Refusal { form, errors }, status).await
 }
 
 fn form_expired(context: &Context) -> ApiError {

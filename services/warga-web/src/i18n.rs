@@ -429,6 +429,17 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("resident.moved_at", "Pindah pada", "Moved on"),
     ("resident.move", "Catat kepindahan", "Record a move"),
     ("resident.death", "Catat kematian", "Record death"),
+    ("stats.households", "Keluarga (KK)", "Households (family cards)"),
+    (
+        "stats.household_size",
+        "Rata-rata anggota per keluarga",
+        "Average members per household",
+    ),
+    (
+        "stats.households_by_region",
+        "Keluarga per wilayah",
+        "Households by region",
+    ),
     ("family.title", "Kartu Keluarga", "Family card"),
     (
         "family.none",

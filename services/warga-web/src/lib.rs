@@ -389,10 +389,21 @@ async fn home(
 struct SignUpPage {
     layout: Layout,
     form_csrf: String,
+    /// A refusal of the whole form (an expired form, a taken username).
     error: Option<String>,
+    /// The refused field and why, shown beside it.
+    error_field: String,
+    error_text: String,
     username: String,
     display_name: String,
     email: String,
+}
+
+impl SignUpPage {
+    /// Whether the refusal is shown beside one of the form's fields.
+    fn beside_a_field(&self) -> bool {
+        ["display_name", "username", "email", "password"].contains(&self.error_field.as_str())
+    }
 }
 
 fn signup_page(
@@ -401,11 +412,23 @@ fn signup_page(
     form: Option<&SignUpForm>,
     status: StatusCode,
 ) -> Result<Response, Stop> {
+    signup_page_with(context, error, (String::new(), String::new()), form, status)
+}
+
+fn signup_page_with(
+    context: &Context,
+    error: Option<String>,
+    (error_field, error_text): (String, String),
+    form: Option<&SignUpForm>,
+    status: StatusCode,
+) -> Result<Response, Stop> {
     let form_csrf = random(24)?;
     let template = SignUpPage {
         layout: context.layout(),
         form_csrf: form_csrf.clone(),
         error,
+        error_field,
+        error_text,
         username: form.map(|f| f.username.clone()).unwrap_or_default(),
         display_name: form.map(|f| f.display_name.clone()).unwrap_or_default(),
         email: form.map(|f| f.email.clone()).unwrap_or_default(),
@@ -476,12 +499,14 @@ async fn signup(
             response.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(response)
         }
-        Err(error @ ApiError::Validation { .. }) => signup_page(
-            &context,
-            Some(field_text(&context, &error)),
-            Some(&form),
-            StatusCode::BAD_REQUEST,
-        ),
+        Err(ApiError::Validation {
+            field,
+            detail,
+            detail_id,
+        }) => {
+            let text = detail_id.filter(|_| context.lang == Lang::Id).unwrap_or(detail);
+            signup_page_with(&context, None, (field, text), Some(&form), StatusCode::BAD_REQUEST)
+        }
         Err(ApiError::Conflict(detail)) => signup_page(&context, Some(detail), Some(&form), StatusCode::CONFLICT),
         Err(other) => Err(other.into()),
     }
@@ -886,24 +911,6 @@ async fn departments_response(
         },
         status,
     ))
-}
-
-/// A refused field's label and why, in the page's language.
-fn field_text(context: &Context, error: &ApiError) -> String {
-    let detail = error.detail_in(context.lang == Lang::En);
-    match error {
-        ApiError::Validation { field, .. } => {
-            let label = match field.as_str() {
-                "username" => context.t("field.username"),
-                "display_name" => context.t("field.display_name"),
-                "email" => context.t("field.email"),
-                "password" => context.t("field.password"),
-                other => return format!("{other}: {detail}"),
-            };
-            format!("{label}: {detail}")
-        }
-        _ => detail,
-    }
 }
 
 /// What a form page shows after a submission: the notice on success; the error, naming the

@@ -129,6 +129,15 @@ fn village_name(village: &str) -> &str {
 }
 
 /// The field a refusal names, and its text; other errors are not the user's and propagate.
+/// Every field a refusal names, each with its text in the page's language (a form shows
+/// them all at once).
+pub(crate) fn field_errors(context: &Context, error: ApiError) -> Result<Vec<(String, String)>, ApiError> {
+    match error {
+        ApiError::Fields(all) => all.into_iter().map(|e| field_error(context, e)).collect(),
+        one => Ok(vec![field_error(context, one)?]),
+    }
+}
+
 /// The field a refusal names and its text in the page's language.
 pub(crate) fn field_error(context: &Context, error: ApiError) -> Result<(String, String), ApiError> {
     let english = context.lang == crate::i18n::Lang::En;
@@ -565,8 +574,20 @@ struct ResidentPage {
     notice: Option<&'static str>,
     move_form: MoveForm,
     regions: RegionPicker,
+    /// The first refusal (the banner, the death form's confirmation).
     error_field: String,
     error_text: String,
+    /// Every refused field of the move form.
+    errors: Vec<(String, String)>,
+    /// The region picker's refusal (district or village).
+    picker_field: String,
+    picker_text: String,
+}
+
+impl ResidentPage {
+    fn invalid(&self, field: &str) -> bool {
+        self.errors.iter().any(|(name, _)| name == field)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -589,16 +610,20 @@ pub struct MoveForm {
 struct Shown {
     notice: Option<&'static str>,
     move_form: MoveForm,
-    error: Option<(String, String)>,
+    errors: Vec<(String, String)>,
     status: StatusCode,
 }
 
 impl Shown {
     fn error(move_form: MoveForm, error: (String, String), status: StatusCode) -> Shown {
+        Shown::errors(move_form, vec![error], status)
+    }
+
+    fn errors(move_form: MoveForm, errors: Vec<(String, String)>, status: StatusCode) -> Shown {
         Shown {
             notice: None,
             move_form,
-            error: Some(error),
+            errors,
             status,
         }
     }
@@ -614,7 +639,7 @@ async fn resident_page(
     let Shown {
         notice,
         move_form,
-        error,
+        errors,
         status,
     } = shown;
     let record = match residents::record(platform, id).await.map_err(ApiError::from) {
@@ -632,7 +657,13 @@ async fn resident_page(
             place: search::place_name(&p.district),
         })
         .collect();
-    let (error_field, error_text) = error.unwrap_or_default();
+    // The region picker shows its own field's error; the page's banner the first of the rest.
+    let (picker_field, picker_text) = errors
+        .iter()
+        .find(|(field, _)| field == "district" || field == "village")
+        .cloned()
+        .unwrap_or_default();
+    let (error_field, error_text) = errors.first().cloned().unwrap_or_default();
     let english = context.lang == crate::i18n::Lang::En;
     let families: Vec<CardLine> = record
         .families
@@ -679,6 +710,9 @@ async fn resident_page(
         move_form,
         error_field,
         error_text,
+        errors,
+        picker_field,
+        picker_text,
         resident,
     };
     Ok(page(context, &template, status))
@@ -711,7 +745,7 @@ pub async fn resident(
     let shown = Shown {
         notice,
         move_form: MoveForm::default(),
-        error: None,
+        errors: Vec::new(),
         status: StatusCode::OK,
     };
     resident_page(&platform, &context, session, &id, shown).await
@@ -734,7 +768,7 @@ pub async fn move_resident(
         let shown = Shown {
             notice: None,
             move_form: form,
-            error: None,
+            errors: Vec::new(),
             status: StatusCode::OK,
         };
         return resident_page(&platform, &context, session, &id, shown).await;
@@ -758,7 +792,7 @@ pub async fn move_resident(
             } else {
                 StatusCode::BAD_REQUEST
             };
-            let shown = Shown::error(form, field_error(&context, error)?, status);
+            let shown = Shown::errors(form, field_errors(&context, error)?, status);
             resident_page(&platform, &context, session, &id, shown).await
         }
     }
@@ -932,6 +966,16 @@ pub struct CitizenLink {
     pub nik: String,
     pub place: String,
     pub error: Option<String>,
+    /// The family card the citizen is on, if any.
+    pub family: Option<OwnFamily>,
+}
+
+/// A citizen's own family card, as their account page shows it.
+pub struct OwnFamily {
+    pub kk_number: String,
+    pub place: String,
+    /// (name, relationship) of each member, the head first.
+    pub members: Vec<(String, &'static str)>,
 }
 
 pub async fn citizen_link(platform: &Platform, session: &Session) -> Result<Option<CitizenLink>, ApiError> {
@@ -947,6 +991,28 @@ pub async fn citizen_link(platform: &Platform, session: &Session) -> Result<Opti
         ),
         None => Default::default(),
     };
+    let current_card = mine
+        .resident
+        .as_ref()
+        .and_then(|record| record.families.first())
+        .filter(|membership| membership.left_at_ms.is_none())
+        .map(|membership| membership.family_id.clone());
+    let family = match current_card {
+        None => None,
+        Some(id) => {
+            let card = warga_population::family::read(platform, &id).await?;
+            warga_population::family::audit_read(platform, &actor(session), &id, "own family card").await?;
+            Some(OwnFamily {
+                kk_number: card.kk_number,
+                place: card.place,
+                members: card
+                    .members
+                    .into_iter()
+                    .map(|m| (m.full_name, m.relationship.label_id()))
+                    .collect(),
+            })
+        }
+    };
     Ok(Some(CitizenLink {
         status: mine.status,
         reason: mine.reason,
@@ -954,6 +1020,7 @@ pub async fn citizen_link(platform: &Platform, session: &Session) -> Result<Opti
         nik,
         place,
         error: None,
+        family,
     }))
 }
 
@@ -1006,6 +1073,9 @@ pub async fn ask_link(
 struct StatsPage {
     layout: Layout,
     total: i64,
+    households: i64,
+    /// Residents per household, to one decimal ("3,2"); empty without households.
+    household_size: String,
     scope: String,
     provinces: Vec<Choice>,
     charts: Vec<crate::charts::Chart>,
@@ -1048,14 +1118,33 @@ pub async fn statistics(
         .iter()
         .map(|c| (c.key.clone(), c.residents, None))
         .collect();
+    let households = stats
+        .by_region
+        .iter()
+        .filter(|r| r.households != 0)
+        .map(|r| (r.name.clone(), r.households, None))
+        .collect();
     let region_title = if province.is_some() {
         context.t("stats.by_regency")
     } else {
         context.t("stats.by_province")
     };
+    let household_size = if stats.households > 0 {
+        let tenths = (stats.household_members * 10 + stats.households / 2) / stats.households;
+        let separator = if context.lang == crate::i18n::Lang::En {
+            '.'
+        } else {
+            ','
+        };
+        format!("{}{separator}{}", tenths / 10, tenths % 10)
+    } else {
+        String::new()
+    };
     let template = StatsPage {
         layout: context.layout(),
         total: stats.total,
+        households: stats.households,
+        household_size,
         scope: province
             .as_deref()
             .and_then(|p| REGIONS.province(p))
@@ -1066,6 +1155,7 @@ pub async fn statistics(
             crate::charts::counts(region_title, regions),
             crate::charts::counts(context.t("stats.by_sex"), sexes),
             crate::charts::counts(context.t("stats.by_age"), bands),
+            crate::charts::counts(context.t("stats.households_by_region"), households),
         ],
     };
     Ok(page(&context, &template, StatusCode::OK))

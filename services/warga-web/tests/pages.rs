@@ -236,7 +236,13 @@ async fn a_resident_signs_up_signs_in_sees_their_account_and_signs_out() {
         )
         .await;
     assert_eq!(weak.status, 400);
-    assert!(weak.body.contains("password:"), "the field is named");
+    assert!(
+        weak.body
+            .contains(r#"<p class="field-error" id="password-error" role="alert">paling sedikit 10 karakter</p>"#),
+        "the refusal is beside its field, in Indonesian: {}",
+        weak.body
+    );
+    assert!(weak.body.contains(r#"aria-describedby="password-error""#));
     let csrf = hidden(&weak.body, "csrf");
     let done = browser
         .post(
@@ -785,6 +791,37 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
         .await;
     assert_eq!(unknown.status, 404);
 
+    // Every refused field of the move form at once, each beside its field, in Indonesian.
+    let refused = officer
+        .post(
+            &format!("/penduduk/{id}/pindah"),
+            &[
+                ("csrf", &csrf),
+                ("action", "move"),
+                ("address", "Jl. Braga 10"),
+                ("rt_rw", "2/4"),
+                ("postal_code", "401"),
+                ("village", "3273191001"),
+                ("province", "32"),
+                ("regency", "3273"),
+                ("district", "327319"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(r#"id="rt_rw-error" role="alert">harus seperti 001/002<"#),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains(r#"id="postal_code-error" role="alert">harus 5 angka<"#)
+    );
+    assert!(refused.body.contains(r#"aria-describedby="postal_code-error""#));
     let moved = officer
         .post(
             &format!("/penduduk/{id}/pindah"),
@@ -877,6 +914,18 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
     let account = citizen.get("/akun").await;
     assert!(text_of(&account.body, "link-status").contains("tertaut"));
     assert!(account.body.contains("3171075203950004"));
+    assert!(!account.body.contains("id=\"own-kk\""), "on no family card yet");
+    // The officer makes her a family card from her record; she sees it on her account page.
+    let made = officer
+        .post("/kk", &[("csrf", &csrf), ("head", &id), ("kk_number", "")])
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let card = officer.follow(made).await;
+    let number = text_of(&card.body, "kk-number");
+    assert!(number.starts_with("327319"), "issued where she lives now: {number}");
+    let account = citizen.get("/akun").await;
+    assert_eq!(text_of(&account.body, "own-kk"), number);
+    assert!(account.body.contains("Kepala Keluarga"));
     assert_eq!(
         citizen.get("/penduduk").await.status,
         403,
