@@ -50,5 +50,5 @@ pub enum EdgeError {
 pub use extract::{FormFile, Json, JsonBody, JsonWithFiles, Query};
 pub use middleware::REQUEST_ID_HEADER;
 pub use ops::{app, app_with, openapi};
-pub use problem::{ApiError, Problem, ProblemType, ProtocolError};
+pub use problem::{ApiError, Detail, Problem, ProblemType, ProtocolError};
 pub use service::{AuthContext, Job, LocalIssuer, Platform, Service, spawn_jobs};

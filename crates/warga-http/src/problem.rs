@@ -186,6 +186,52 @@ impl Problem {
     }
 }
 
+/// A refusal's text for people: in English and, when the refusing code gave one, in Bahasa
+/// Indonesia (which problem documents and screens show unless English is asked for).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detail {
+    pub en: String,
+    pub id: Option<String>,
+}
+
+impl Detail {
+    pub fn new(en: impl Into<String>, id: impl Into<String>) -> Detail {
+        Detail {
+            en: en.into(),
+            id: Some(id.into()),
+        }
+    }
+
+    /// The text in Bahasa Indonesia unless `english` (or none was given).
+    pub fn in_lang(&self, english: bool) -> &str {
+        match &self.id {
+            Some(id) if !english => id,
+            _ => &self.en,
+        }
+    }
+}
+
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.en)
+    }
+}
+
+impl From<String> for Detail {
+    fn from(en: String) -> Detail {
+        Detail { en, id: None }
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(en: &str) -> Detail {
+        Detail {
+            en: en.to_owned(),
+            id: None,
+        }
+    }
+}
+
 /// What a handler returns on failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -225,8 +271,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The change contradicts what is recorded.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Detail),
     #[error("request body exceeds the limit")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -273,6 +320,7 @@ impl ApiError {
             | ApiError::Rule {
                 detail_id: Some(id), ..
             } if !english => id.clone(),
+            ApiError::Conflict(detail) => detail.in_lang(english).to_owned(),
             other => other.to_string(),
         }
     }
@@ -337,6 +385,7 @@ impl ApiError {
                 problem.field = Some(field.clone());
                 problem.detail_id = detail_id.clone();
             }
+            ApiError::Conflict(detail) => problem.detail_id = detail.id.clone(),
             ApiError::Rule {
                 slug,
                 title,

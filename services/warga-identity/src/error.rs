@@ -65,7 +65,7 @@ impl From<IdentityError> for ApiError {
                 detail_id,
             },
             IdentityError::NotFound(message) => ApiError::NotFound(message),
-            IdentityError::Conflict(message) => ApiError::Conflict(message),
+            IdentityError::Conflict(message) => ApiError::Conflict(message.into()),
             IdentityError::Store(error) => error.into(),
             IdentityError::Auth(error) => error.into(),
             IdentityError::Internal(message) => ApiError::internal(message),

@@ -32,7 +32,7 @@ pub enum PopulationError {
     /// The change contradicts what is recorded (a registered NIK, a recorded death, a link
     /// already decided).
     #[error("{0}")]
-    Conflict(String),
+    Conflict(warga_http::Detail),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Sealing, opening or indexing with the vault.
@@ -80,6 +80,11 @@ impl PopulationError {
             PopulationError::Fields(all) => PopulationError::Fields(all.into_iter().map(|e| e.under(prefix)).collect()),
             other => other,
         }
+    }
+
+    /// A contradiction with what is recorded, in English and Bahasa Indonesia.
+    pub fn conflict(en: impl Into<String>, id: impl Into<String>) -> PopulationError {
+        PopulationError::Conflict(warga_http::Detail::new(en, id))
     }
 
     pub(crate) fn corrupt(error: impl std::fmt::Display) -> PopulationError {

@@ -701,8 +701,9 @@ async fn load_card(tx: &mut Tx, platform: &Platform, id: &str, for_update: bool)
 async fn lock_active(tx: &mut Tx, platform: &Platform, id: &str) -> Result<Card, PopulationError> {
     let card = load_card(tx, platform, id, true).await?;
     if card.status != "active" {
-        return Err(PopulationError::Conflict(
-            "the family card is closed: its last member left".into(),
+        return Err(PopulationError::conflict(
+            "the family card is closed: its last member left",
+            "kartu keluarga ini sudah ditutup: anggota terakhirnya telah keluar",
         ));
     }
     Ok(card)
@@ -735,9 +736,10 @@ async fn store_card(tx: &mut Tx, platform: &Platform, card: &Card, insert: bool)
         .execute(tx.conn())
         .await
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict { .. } => {
-                PopulationError::Conflict("a family card with this number is registered".into())
-            }
+            StoreError::Conflict { .. } => PopulationError::conflict(
+                "a family card with this number is registered",
+                "kartu keluarga dengan nomor ini sudah terdaftar",
+            ),
             other => other.into(),
         })?;
     } else {
@@ -799,8 +801,9 @@ async fn card_number(
 ) -> Result<String, PopulationError> {
     if let Some(number) = given {
         if number_taken(tx, platform, number).await? {
-            return Err(PopulationError::Conflict(
-                "a family card with this number is registered".into(),
+            return Err(PopulationError::conflict(
+                "a family card with this number is registered",
+                "kartu keluarga dengan nomor ini sudah terdaftar",
             ));
         }
         return Ok(number.to_owned());
@@ -809,9 +812,10 @@ async fn card_number(
     loop {
         let serial = next_serial(tx, &format!("kk:{district}{ddmmyy}")).await?;
         if serial > 9999 {
-            return Err(PopulationError::Conflict(format!(
-                "district {district} issued 9999 family cards today; bring in the number by hand"
-            )));
+            return Err(PopulationError::conflict(
+                format!("district {district} issued 9999 family cards today; bring in the number by hand"),
+                format!("kecamatan {district} sudah menerbitkan 9999 KK hari ini; masukkan nomor secara manual"),
+            ));
         }
         let number = format!("{district}{ddmmyy}{serial:04}");
         if !number_taken(tx, platform, &number).await? {
@@ -876,9 +880,10 @@ async fn join(
     .execute(tx.conn())
     .await
     .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => PopulationError::Conflict(format!(
-            "resident {resident_id} is already on a family card, or the card already has a head"
-        )),
+        StoreError::Conflict { .. } => PopulationError::conflict(
+            format!("resident {resident_id} is already on a family card, or the card already has a head"),
+            format!("penduduk {resident_id} sudah tercatat dalam KK lain, atau KK ini sudah memiliki kepala keluarga"),
+        ),
         other => other.into(),
     })?;
     tx.append_event(&FamilyMemberJoined {
@@ -1084,10 +1089,13 @@ async fn enroll(
 ) -> Result<(), PopulationError> {
     let id = loaded.resident.id.clone();
     if current_card_of(tx, &id).await?.is_some() {
-        return Err(PopulationError::Conflict(format!(
-            "{} is already on a family card: add them from there (they leave it) or split them off",
-            loaded.resident.fields.full_name
-        )));
+        let name = &loaded.resident.fields.full_name;
+        return Err(PopulationError::conflict(
+            format!("{name} is already on a family card: add them from there (they leave it) or split them off"),
+            format!(
+                "{name} sudah tercatat dalam KK lain: tambahkan sebagai anggota (keluar dari KK lama) atau pisahkan"
+            ),
+        ));
     }
     bring_home(tx, platform, &mut loaded, card, actor).await?;
     join(tx, card, &id, relationship, Reason::KkBaru).await
@@ -1161,8 +1169,9 @@ pub async fn add_member(
     let card = lock_active(&mut tx, platform, family_id).await?;
     let resident_id = if let Some((address, prepared)) = prepared {
         if address != card.address {
-            return Err(PopulationError::Conflict(
-                "the family moved a moment ago; try again".into(),
+            return Err(PopulationError::conflict(
+                "the family moved a moment ago; try again",
+                "keluarga baru saja pindah; coba lagi",
             ));
         }
         residents::insert(&mut tx, prepared, actor).await?.id
@@ -1171,16 +1180,20 @@ pub async fn add_member(
         let mut loaded = living(&mut tx, platform, "resident_id", id).await?;
         if let Some((earlier, relationship)) = current_card_of(&mut tx, id).await? {
             if earlier == card.id {
-                return Err(PopulationError::Conflict(format!(
-                    "{} is already on this card",
-                    loaded.resident.fields.full_name
-                )));
+                let name = &loaded.resident.fields.full_name;
+                return Err(PopulationError::conflict(
+                    format!("{name} is already on this card"),
+                    format!("{name} sudah tercatat dalam KK ini"),
+                ));
             }
             if relationship == Relationship::KepalaKeluarga && current_members(&mut tx, &earlier).await?.len() > 1 {
-                return Err(PopulationError::Conflict(format!(
-                    "{} heads another card with other members: name a new head there first",
-                    loaded.resident.fields.full_name
-                )));
+                let name = &loaded.resident.fields.full_name;
+                return Err(PopulationError::conflict(
+                    format!("{name} heads another card with other members: name a new head there first"),
+                    format!(
+                        "{name} adalah kepala keluarga KK lain yang masih beranggota: tunjuk kepala keluarga baru di sana dulu"
+                    ),
+                ));
             }
             let district = card_district(&mut tx, &earlier).await?;
             leave(&mut tx, &earlier, &district, id, input.reason).await?;
@@ -1348,7 +1361,9 @@ async fn set_relationship(
     .execute(tx.conn())
     .await
     .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => PopulationError::Conflict("the card already has a head".into()),
+        StoreError::Conflict { .. } => {
+            PopulationError::conflict("the card already has a head", "KK ini sudah memiliki kepala keluarga")
+        }
         other => other.into(),
     })?;
     Ok(())
@@ -1445,8 +1460,9 @@ pub async fn move_family(
     }
     let current = current_members(&mut tx, family_id).await?;
     let Some((head_id, _)) = current.iter().find(|(_, r)| *r == Relationship::KepalaKeluarga) else {
-        return Err(PopulationError::Conflict(
-            "the card has no head: name one before the family moves".into(),
+        return Err(PopulationError::conflict(
+            "the card has no head: name one before the family moves",
+            "KK ini belum memiliki kepala keluarga: tunjuk dulu sebelum keluarga pindah",
         ));
     };
     let from = card.address.clone();
@@ -1550,9 +1566,9 @@ pub(crate) async fn moving_alone(
     };
     let mut card = lock_active(tx, platform, &family_id).await?;
     if current_members(tx, &family_id).await?.len() > 1 {
-        return Err(PopulationError::Conflict(
-            "the resident shares a family card: move the whole family, or split them off to a card at the new address"
-                .into(),
+        return Err(PopulationError::conflict(
+            "the resident shares a family card: move the whole family, or split them off to a card at the new address",
+            "penduduk ini tercatat dalam KK bersama anggota lain: pindahkan sekeluarga, atau pisahkan ke KK baru di alamat baru",
         ));
     }
     let from = Place::of(&card.address.district);

@@ -121,8 +121,9 @@ pub async fn ask(
         .await
         .map_err(StoreError::from)?;
     if linked.is_some() {
-        return Err(PopulationError::Conflict(
-            "this account is already linked to a resident".into(),
+        return Err(PopulationError::conflict(
+            "this account is already linked to a resident",
+            "akun ini sudah tertaut ke data penduduk",
         ));
     }
     let waiting = sqlx::query("SELECT 1 FROM population_link_requests WHERE subject = $1 AND status = 'pending'")
@@ -131,8 +132,9 @@ pub async fn ask(
         .await
         .map_err(StoreError::from)?;
     if waiting.is_some() {
-        return Err(PopulationError::Conflict(
-            "a request of this account is already waiting".into(),
+        return Err(PopulationError::conflict(
+            "a request of this account is already waiting",
+            "permintaan dari akun ini masih menunggu",
         ));
     }
     sqlx::query(
@@ -253,13 +255,22 @@ pub async fn decide(
         .ok_or_else(|| PopulationError::NotFound(format!("no link request {id}")))?;
     let (subject, resident_id, status): (String, Option<String>, String) = (row.get(0), row.get(1), row.get(2));
     if status != "pending" {
-        return Err(PopulationError::Conflict(format!("the request is already {status}")));
+        let status_id = match status.as_str() {
+            "linked" => "disetujui",
+            "rejected" => "ditolak",
+            other => other,
+        };
+        return Err(PopulationError::conflict(
+            format!("the request is already {status}"),
+            format!("permintaan ini sudah {status_id}"),
+        ));
     }
     let now = platform.clock.now_ms();
     if decision.approve {
         let Some(resident_id) = resident_id else {
-            return Err(PopulationError::Conflict(
-                "the NIK and birth date given match no living resident; refuse the request".into(),
+            return Err(PopulationError::conflict(
+                "the NIK and birth date given match no living resident; refuse the request",
+                "NIK dan tanggal lahir yang diberikan tidak cocok dengan penduduk yang hidup; tolak permintaan ini",
             ));
         };
         sqlx::query(
@@ -274,9 +285,10 @@ pub async fn decide(
         .execute(tx.conn())
         .await
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict { .. } => {
-                PopulationError::Conflict("this resident is already linked to another account".into())
-            }
+            StoreError::Conflict { .. } => PopulationError::conflict(
+                "this resident is already linked to another account",
+                "data penduduk ini sudah tertaut ke akun lain",
+            ),
             other => other.into(),
         })?;
         tx.append_event(&CitizenLinked {

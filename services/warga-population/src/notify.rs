@@ -200,7 +200,7 @@ pub async fn add_desk(tx: &mut Tx, regency: &str, phone: &str, label: &str) -> R
         .await
         .map_err(|e| match warga_store::StoreError::from(e) {
             warga_store::StoreError::Conflict { .. } => {
-                PopulationError::Conflict("this desk is already notified".into())
+                PopulationError::conflict("this desk is already notified", "meja ini sudah menerima pemberitahuan")
             }
             other => other.into(),
         })?;

@@ -326,7 +326,10 @@ pub(crate) async fn insert(tx: &mut Tx, prepared: Prepared, actor: &str) -> Resu
     .execute(tx.conn())
     .await
     .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => PopulationError::Conflict("a resident with this NIK is registered".into()),
+        StoreError::Conflict { .. } => PopulationError::conflict(
+            "a resident with this NIK is registered",
+            "penduduk dengan NIK ini sudah terdaftar",
+        ),
         other => other.into(),
     })?;
     crate::search::store_tokens(tx, &id, &name_tokens).await?;
@@ -837,7 +840,10 @@ pub async fn move_resident(
     let mut tx = platform.store.begin().await?;
     let mut loaded = load(&mut tx, platform, id).await?;
     if loaded.resident.status != "alive" {
-        return Err(PopulationError::Conflict("the resident is recorded as deceased".into()));
+        return Err(PopulationError::conflict(
+            "the resident is recorded as deceased",
+            "penduduk ini tercatat telah meninggal",
+        ));
     }
     crate::family::moving_alone(&mut tx, platform, id, &to, actor).await?;
     relocate(&mut tx, platform, &mut loaded, &to, actor).await?;
@@ -882,7 +888,10 @@ pub(crate) async fn relocate(
     .await
     .map_err(|e| match StoreError::from(e) {
         StoreError::Conflict { .. } => {
-            PopulationError::Conflict("the resident moved a moment ago; try again".into())
+            PopulationError::conflict(
+                "the resident moved a moment ago; try again",
+                "penduduk ini baru saja pindah; coba lagi",
+            )
         }
         other => other.into(),
     })?;
@@ -920,7 +929,10 @@ pub async fn record_death(platform: &Platform, id: &str, actor: &str) -> Result<
     let mut tx = platform.store.begin().await?;
     let Loaded { resident, birth_year } = load(&mut tx, platform, id).await?;
     if resident.status != "alive" {
-        return Err(PopulationError::Conflict("the death is already recorded".into()));
+        return Err(PopulationError::conflict(
+            "the death is already recorded",
+            "kematian penduduk ini sudah dicatat",
+        ));
     }
     store_fields(&mut tx, platform, &resident, "deceased").await?;
     crate::family::leave_on_death(&mut tx, id, actor).await?;

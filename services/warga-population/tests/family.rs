@@ -176,6 +176,10 @@ async fn a_family_card_lives_through_births_marriages_and_moves(engine: Engine) 
     )
     .await;
     assert_eq!(status, 409, "{problem}");
+    assert_eq!(
+        problem["detail"],
+        "Siti Aminah sudah tercatat dalam KK lain: tambahkan sebagai anggota (keluar dari KK lama) atau pisahkan"
+    );
 
     // A newborn is registered with the card in one step, at the card's address.
     let (status, card) = call(

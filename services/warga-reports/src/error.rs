@@ -51,7 +51,7 @@ impl From<ReportsError> for ApiError {
             },
             ReportsError::Forbidden(message) => ApiError::Forbidden(message),
             ReportsError::NotFound => ApiError::NotFound("laporan tidak ditemukan".into()),
-            ReportsError::Conflict(message) => ApiError::Conflict(message),
+            ReportsError::Conflict(message) => ApiError::Conflict(message.into()),
             ReportsError::TooMany(message) => ApiError::TooManyRequests(message),
             ReportsError::Store(error) => error.into(),
             ReportsError::Vault(error) => error.into(),

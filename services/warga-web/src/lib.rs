@@ -507,7 +507,12 @@ async fn signup(
             let text = detail_id.filter(|_| context.lang == Lang::Id).unwrap_or(detail);
             signup_page_with(&context, None, (field, text), Some(&form), StatusCode::BAD_REQUEST)
         }
-        Err(ApiError::Conflict(detail)) => signup_page(&context, Some(detail), Some(&form), StatusCode::CONFLICT),
+        Err(ApiError::Conflict(detail)) => signup_page(
+            &context,
+            Some(detail.in_lang(context.lang == Lang::En).to_owned()),
+            Some(&form),
+            StatusCode::CONFLICT,
+        ),
         Err(other) => Err(other.into()),
     }
 }
@@ -915,13 +920,24 @@ async fn departments_response(
 
 /// What a form page shows after a submission: the notice on success; the error, naming the
 /// field, with 400 or 409 otherwise. Other errors are not the user's and propagate.
-fn form_outcome(result: Result<String, ApiError>) -> Result<(Option<String>, Option<String>, StatusCode), ApiError> {
+fn form_outcome(
+    context: &Context,
+    result: Result<String, ApiError>,
+) -> Result<(Option<String>, Option<String>, StatusCode), ApiError> {
+    let english = context.lang == Lang::En;
     match result {
         Ok(notice) => Ok((Some(notice), None, StatusCode::OK)),
-        Err(ApiError::Validation { field, detail, .. }) => {
-            Ok((None, Some(format!("{field}: {detail}")), StatusCode::BAD_REQUEST))
+        Err(error @ ApiError::Validation { .. }) => {
+            let ApiError::Validation { field, .. } = &error else {
+                return Err(error);
+            };
+            Ok((
+                None,
+                Some(format!("{field}: {}", error.detail_in(english))),
+                StatusCode::BAD_REQUEST,
+            ))
         }
-        Err(ApiError::Conflict(detail)) => Ok((None, Some(detail), StatusCode::CONFLICT)),
+        Err(ApiError::Conflict(detail)) => Ok((None, Some(detail.in_lang(english).to_owned()), StatusCode::CONFLICT)),
         Err(other) => Err(other),
     }
 }
@@ -981,8 +997,10 @@ async fn create_department(
     if created.is_ok() {
         tx.commit().await?;
     }
-    let (notice, error, status) =
-        form_outcome(created.map(|()| format!("{}: {}", context.t("departments.created"), form.name.trim())))?;
+    let (notice, error, status) = form_outcome(
+        &context,
+        created.map(|()| format!("{}: {}", context.t("departments.created"), form.name.trim())),
+    )?;
     departments_response(&platform, &context, notice, error, status).await
 }
 
@@ -1125,10 +1143,10 @@ async fn change_officer(
         _ => Err(ApiError::validation("action", "disable, enable or reset")),
     };
     let outcome = match outcome {
-        Err(ApiError::NotFound(detail)) => Err(ApiError::Conflict(detail)),
+        Err(ApiError::NotFound(detail)) => Err(ApiError::Conflict(detail.into())),
         other => other,
     };
-    let (notice, error, status) = form_outcome(outcome)?;
+    let (notice, error, status) = form_outcome(&context, outcome)?;
     officers_response(&platform, &context, notice, error, status).await
 }
 
@@ -1189,13 +1207,16 @@ async fn create_officer(
     )
     .await
     .map_err(ApiError::from);
-    let (notice, error, status) = form_outcome(created.map(|created| {
-        let password = created.one_time_password.unwrap_or_default();
-        format!(
-            "{} {password} — {}",
-            context.t("officers.created"),
-            created.account.username
-        )
-    }))?;
+    let (notice, error, status) = form_outcome(
+        &context,
+        created.map(|created| {
+            let password = created.one_time_password.unwrap_or_default();
+            format!(
+                "{} {password} — {}",
+                context.t("officers.created"),
+                created.account.username
+            )
+        }),
+    )?;
     officers_response(&platform, &context, notice, error, status).await
 }

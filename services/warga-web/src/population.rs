@@ -144,7 +144,7 @@ pub(crate) fn field_error(context: &Context, error: ApiError) -> Result<(String,
     match error {
         ApiError::Validation { ref field, .. } => Ok((field.clone(), error.detail_in(english))),
         ApiError::Rule { field, .. } => Ok((field.to_owned(), error.detail_in(english))),
-        ApiError::Conflict(detail) => Ok((String::new(), detail)),
+        ApiError::Conflict(detail) => Ok((String::new(), detail.in_lang(english).to_owned())),
         // Forms that show one error show the first.
         ApiError::Fields(all) => match all.into_iter().next() {
             Some(first) => field_error(context, first),
@@ -529,7 +529,12 @@ pub async fn register(
                     .into_iter()
                     .map(|e| field_error(&context, e))
                     .collect::<Result<Vec<_>, _>>()?,
-                ApiError::Conflict(detail) => vec![("nik".to_owned(), detail)],
+                ApiError::Conflict(detail) => {
+                    vec![(
+                        "nik".to_owned(),
+                        detail.in_lang(context.lang == crate::i18n::Lang::En).to_owned(),
+                    )]
+                }
                 one => vec![field_error(&context, one)?],
             };
             Ok(register_page_with(&context, form, errors, None, status))
