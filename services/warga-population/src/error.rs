@@ -23,7 +23,7 @@ pub enum PopulationError {
     Nik(#[from] NikError),
     /// The KK number breaks one of its rules (region, date of issue, serial).
     #[error(transparent)]
-    Kk(#[from] crate::family::KkNumberError),
+    Kk(#[from] crate::kk::KkNumberError),
     /// Several fields refused at once (every error of a form); each is `Invalid` or `Nik`.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Fields(Vec<PopulationError>),

@@ -5,10 +5,12 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod address;
 pub mod config;
 mod error;
 pub mod family;
 mod family_routes;
+pub mod kk;
 pub mod ktp;
 pub mod links;
 pub mod nik;
