@@ -7,6 +7,7 @@ use axum::Router;
 use common::{Engine, TestApp, spawn_app_with};
 use serde_json::Value;
 use warga_config::Secret;
+use warga_core::time::Clock;
 
 async fn user_token(app: &TestApp, subject: &str) -> String {
     app.token(subject, &["citizen"]).await
@@ -185,5 +186,59 @@ async fn replicas_sharing_redis_share_the_budget() {
         whoami(&second, &on_second).await.status(),
         200,
         "a minute after the first"
+    );
+}
+
+/// Signed-in pages count against their account's budget, not their address's: officers of
+/// one office behind one NAT address each have their own; a cookie that is no session counts
+/// as anonymous.
+#[tokio::test]
+async fn signed_in_pages_count_per_account_not_per_address() {
+    let app = spawn_app_with(Engine::Sqlite, Router::new(), vec![], |config| {
+        config.gateway.user_per_minute = 5;
+        config.gateway.anonymous_per_minute = 3;
+    })
+    .await
+    .unwrap();
+    let now = app.clock.now_ms();
+    for (cookie, account) in [("sesi-ani", "account-ani"), ("sesi-budi", "account-budi")] {
+        sqlx::query(
+            "INSERT INTO web_sessions (id_hash, account_id, csrf, id_token, created_at_ms, expires_at_ms) \
+             VALUES ($1, $2, 'csrf', 'id-token', $3, $4)",
+        )
+        .bind(warga_auth::token_hash(cookie))
+        .bind(account)
+        .bind(now)
+        .bind(now + 3_600_000)
+        .execute(app.db.store.writer())
+        .await
+        .unwrap();
+    }
+    let page = |cookie: Option<&'static str>| {
+        let (client, url) = (app.client.clone(), app.url.clone());
+        async move {
+            let request = client.get(format!("{url}/"));
+            let request = match cookie {
+                Some(value) => request.header("cookie", format!("__Host-warga_web={value}")),
+                None => request,
+            };
+            request.send().await.unwrap().status().as_u16()
+        }
+    };
+    for i in 0..5 {
+        assert_eq!(page(Some("sesi-ani")).await, 200, "Ani's page {}", i + 1);
+    }
+    assert_eq!(page(Some("sesi-ani")).await, 429, "Ani's sixth page in the minute");
+    for i in 0..5 {
+        assert_eq!(page(Some("sesi-budi")).await, 200, "Budi, same address, page {}", i + 1);
+    }
+    for i in 0..3 {
+        assert_eq!(page(None).await, 200, "anonymous page {}", i + 1);
+    }
+    assert_eq!(page(None).await, 429, "the address's anonymous budget is its own");
+    assert_eq!(
+        page(Some("no-such-session")).await,
+        429,
+        "a cookie that is no session is anonymous"
     );
 }

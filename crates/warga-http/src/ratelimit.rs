@@ -6,7 +6,9 @@
 //! times), and a request is admitted only while fewer than N fall in the 60 seconds before
 //! it. (A token bucket or GCRA with a burst of N would let up to 2N through in the first
 //! minute: the burst, then its refill.) In Redis the log is a sorted set updated by one Lua
-//! script, so replicas share it atomically. Authenticated requests are counted per token subject, anonymous ones per client address;
+//! script, so replicas share it atomically. Authenticated requests are counted per account —
+//! a bearer token's subject, or the account of a web session when the web service taught the
+//! limiter its sessions ([`SessionSubject`]) — and anonymous ones per client address;
 //! route classes (longest path prefix) carry their own limits. Probes (`/healthz`,
 //! `/readyz`, `/metrics`) and static assets are never limited. A refused request gets 429 with `Retry-After`.
 //! If Redis cannot be reached the request is let through (fail open) and counted in
@@ -99,6 +101,18 @@ struct Inner {
     config: GatewayConfig,
     clock: Arc<dyn Clock>,
     backend: Backend,
+    sessions: std::sync::OnceLock<Arc<dyn SessionSubject>>,
+}
+
+/// The account a request's web session (its cookies) belongs to, when the session is valid.
+/// With it, signed-in pages count against their account's budget, as API calls with a bearer
+/// token do, rather than their client address's (an office behind one NAT address would
+/// otherwise share one anonymous budget). The web service, which owns sessions, provides it.
+pub trait SessionSubject: Send + Sync {
+    fn subject<'a>(
+        &'a self,
+        cookies: &'a axum::http::HeaderMap,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>>;
 }
 
 impl RateLimiter {
@@ -122,8 +136,15 @@ impl RateLimiter {
                 config: config.clone(),
                 clock,
                 backend,
+                sessions: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Lets requests with a valid web session count per account (see [`SessionSubject`]);
+    /// the first registration holds.
+    pub fn recognise_sessions(&self, sessions: Arc<dyn SessionSubject>) {
+        let _ = self.inner.sessions.set(sessions);
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -223,10 +244,21 @@ pub(crate) async fn limit(State(limiter): State<RateLimiter>, req: Request, next
     if EXEMPT.contains(&path) || EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p)) {
         return next.run(req).await;
     }
-    let principal = req.extensions().get::<Principal>();
-    let (class, per_minute) = limiter.limit_for(path, principal.is_some());
-    let (kind, subject) = match principal {
-        Some(p) => ("user", p.subject.clone()),
+    let path = path.to_owned();
+    let mut account = req.extensions().get::<Principal>().map(|p| p.subject.clone());
+    if account.is_none()
+        && let Some(sessions) = limiter.inner.sessions.get()
+        && req.headers().contains_key(header::COOKIE)
+    {
+        let mut cookies = axum::http::HeaderMap::new();
+        for value in req.headers().get_all(header::COOKIE) {
+            cookies.append(header::COOKIE, value.clone());
+        }
+        account = sessions.subject(&cookies).await;
+    }
+    let (class, per_minute) = limiter.limit_for(&path, account.is_some());
+    let (kind, subject) = match account {
+        Some(account) => ("user", account),
         None => {
             let ip = req.extensions().get::<ClientAddr>().map(|c| c.0.to_string());
             ("address", ip.unwrap_or_else(|| "unknown".into()))

@@ -90,7 +90,7 @@ impl Address {
     }
 }
 
-pub(crate) fn rt_rw_ok(rt_rw: &str) -> bool {
+fn rt_rw_ok(rt_rw: &str) -> bool {
     rt_rw.len() == 7 && rt_rw.as_bytes()[3] == b'/' && rt_rw.bytes().filter(u8::is_ascii_digit).count() == 6
 }
 
@@ -120,7 +120,7 @@ pub(crate) fn text(field: &'static str, value: &str, max: usize) -> Result<Strin
 }
 
 /// An address's district and village: codes in the region table, the village in the district.
-pub(crate) fn check_place(district: &str, village: &str) -> Result<(), PopulationError> {
+fn check_place(district: &str, village: &str) -> Result<(), PopulationError> {
     if REGIONS.district(district).is_none() {
         return Err(
             PopulationError::invalid("district", format!("no district has code {district}"))

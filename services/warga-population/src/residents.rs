@@ -19,8 +19,8 @@ use warga_store::{StoreError, Tx};
 use crate::nik::{self, Date, Sex};
 use crate::regions::REGIONS;
 
+use crate::address::text;
 pub use crate::address::{Address, Place};
-use crate::address::{check_place, rt_rw_ok, text};
 pub use crate::ktp::NewResident;
 
 /// A resident as officers see it.
@@ -123,26 +123,16 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> 
     if let Some(error) = birth_date_error {
         errors.push(error);
     }
-    let district = new.district.trim();
-    let village = new.village.trim();
-    if let Err(error) = check_place(district, village) {
-        errors.push(error);
-    }
-    let postal_code = match new.postal_code.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(code) if code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()) => Some(code.to_owned()),
-        Some(_) => {
-            errors.push(PopulationError::invalid("postal_code", "must be 5 digits").id("harus 5 angka"));
-            None
+    // The address as any address is checked (its refused fields join the others).
+    let address = Address::of(new).checked().unwrap_or_else(|error| {
+        match error {
+            PopulationError::Fields(all) => errors.extend(all),
+            one => errors.push(one),
         }
-    };
-    let rt_rw = new.rt_rw.trim();
-    if !rt_rw_ok(rt_rw) {
-        errors.push(PopulationError::invalid("rt_rw", "must look like 001/002").id("harus seperti 001/002"));
-    }
+        Address::of(new)
+    });
     let full_name = keep(&mut errors, text("full_name", &new.full_name, 120));
     let birth_place = keep(&mut errors, text("birth_place", &new.birth_place, 80));
-    let address = keep(&mut errors, text("address", &new.address, 200));
     let religion = keep(&mut errors, text("religion", &new.religion, 40));
     let marital_status = keep(&mut errors, text("marital_status", &new.marital_status, 40));
     let occupation = keep(&mut errors, text("occupation", &new.occupation, 80));
@@ -154,11 +144,11 @@ pub fn check(new: &NewResident) -> Result<(NewResident, Date), PopulationError> 
                 birth_place,
                 birth_date: new.birth_date.trim().to_owned(),
                 sex: new.sex,
-                address,
-                rt_rw: rt_rw.to_owned(),
-                village: village.to_owned(),
-                district: district.to_owned(),
-                postal_code,
+                address: address.address,
+                rt_rw: address.rt_rw,
+                village: address.village,
+                district: address.district,
+                postal_code: address.postal_code,
                 religion,
                 marital_status,
                 occupation,

@@ -73,6 +73,11 @@ impl Service for WebService {
         MIGRATIONS
     }
     fn router(&self, platform: &Platform) -> Router {
+        // Signed-in pages count against their account's rate budget, not their address's.
+        platform.limiter.recognise_sessions(Arc::new(SessionAccounts {
+            store: platform.store.clone(),
+            clock: platform.clock.clone(),
+        }));
         // Report forms carry photos: a larger body than the platform's default.
         let uploads = axum::extract::DefaultBodyLimit::max(
             platform
@@ -185,6 +190,33 @@ impl IntoResponse for Stop {
 
 fn random(bytes: usize) -> Result<String, ApiError> {
     Ok(warga_auth::random_token(bytes)?)
+}
+
+/// The account of a request's web session, for the edge's rate limiter (one indexed read of
+/// the session; an unknown or expired cookie counts as no session).
+struct SessionAccounts {
+    store: warga_store::Store,
+    clock: Arc<dyn warga_core::time::Clock>,
+}
+
+impl warga_http::ratelimit::SessionSubject for SessionAccounts {
+    fn subject<'a>(
+        &'a self,
+        cookies: &'a HeaderMap,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
+        Box::pin(async move {
+            let value = cookie(cookies, SESSION_COOKIE).filter(|v| !v.is_empty())?;
+            sqlx::query_scalar::<_, String>(
+                "SELECT account_id FROM web_sessions WHERE id_hash = $1 AND expires_at_ms > $2",
+            )
+            .bind(warga_auth::token_hash(value))
+            .bind(self.clock.now_ms())
+            .fetch_optional(self.store.reader())
+            .await
+            .ok()
+            .flatten()
+        })
+    }
 }
 
 struct Session {
