@@ -104,9 +104,15 @@ async fn order(
     tx: &warga_ledger_core::tx::Transaction,
     expected: u64,
 ) -> u64 {
+    let ids: Vec<u64> = running.keys().copied().collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // The leader the former one learnt of when it stepped down, if any.
+    let mut next = None;
     while tokio::time::Instant::now() < deadline {
-        let leader = current_leader(running).await;
+        let leader = match next.take() {
+            Some(leader) => leader,
+            None => current_leader(running).await,
+        };
         let settled = running[&leader]
             .node
             .raft
@@ -118,8 +124,19 @@ async fn order(
             .await
             .unwrap();
         if settled.current_leader != Some(leader) {
-            // Leadership is moving: ask again once the others have noticed.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Leadership moved: follow it once the former leader knows who leads now (Raft's
+            // own metrics, with a deadline).
+            let known = running[&leader]
+                .node
+                .raft
+                .wait(Some(Duration::from_secs(60)))
+                .metrics(
+                    |m| m.current_leader.is_some_and(|l| ids.contains(&l)),
+                    "the former leader knows the new one",
+                )
+                .await
+                .unwrap();
+            next = known.current_leader;
             continue;
         }
         if running[&leader].node.height() > expected {
