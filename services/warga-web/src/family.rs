@@ -373,6 +373,23 @@ async fn refused(
     family_page(platform, context, id, None, move_form, Refusal { form, errors }, status).await
 }
 
+/// The refusal with its field named as the form names it (`rename` gives the form's field for
+/// the library's, or `None` to keep it).
+fn on_form_field(error: ApiError, rename: impl Fn(&str) -> Option<&'static str>) -> ApiError {
+    match error {
+        ApiError::Validation {
+            field,
+            detail,
+            detail_id,
+        } => ApiError::Validation {
+            field: rename(&field).map_or(field, str::to_owned),
+            detail,
+            detail_id,
+        },
+        other => other,
+    }
+}
+
 fn form_expired(context: &Context) -> ApiError {
     ApiError::validation("", context.t("error.form"))
 }
@@ -442,19 +459,8 @@ pub async fn add_member(
     {
         Ok(_) => Ok(see_other(&format!("/kk/{id}?m=added"))),
         Err(error) => {
-            let error = match error {
-                // The form names the resident by NIK.
-                ApiError::Validation {
-                    field,
-                    detail,
-                    detail_id,
-                } if field == "resident_id" => ApiError::Validation {
-                    field: "nik".into(),
-                    detail,
-                    detail_id,
-                },
-                other => other,
-            };
+            // The form names the resident by NIK.
+            let error = on_form_field(error, |field| (field == "resident_id").then_some("nik"));
             refused(&platform, &context, &id, "add", error, MoveForm::default()).await
         }
     }
@@ -535,18 +541,7 @@ pub async fn split(
     {
         Ok(card) => Ok(see_other(&format!("/kk/{}?m=split", card.id))),
         Err(error) => {
-            let error = match error {
-                ApiError::Validation {
-                    field,
-                    detail,
-                    detail_id,
-                } if field.starts_with("members[") => ApiError::Validation {
-                    field: "members".into(),
-                    detail,
-                    detail_id,
-                },
-                other => other,
-            };
+            let error = on_form_field(error, |field| field.starts_with("members[").then_some("members"));
             refused(&platform, &context, &id, "split", error, MoveForm::default()).await
         }
     }
@@ -592,22 +587,13 @@ pub async fn change_head(
     {
         Ok(_) => Ok(see_other(&format!("/kk/{id}?m=head"))),
         Err(error) => {
-            let error = match error {
-                ApiError::Validation {
-                    field,
-                    detail,
-                    detail_id,
-                } => ApiError::Validation {
-                    field: if field == "resident_id" {
-                        "head".into()
-                    } else {
-                        "former_becomes".into()
-                    },
-                    detail,
-                    detail_id,
-                },
-                other => other,
-            };
+            let error = on_form_field(error, |field| {
+                Some(if field == "resident_id" {
+                    "head"
+                } else {
+                    "former_becomes"
+                })
+            });
             refused(&platform, &context, &id, "head", error, MoveForm::default()).await
         }
     }
