@@ -7,8 +7,10 @@
 //! registry desk per regency used, then:
 //!
 //! 1. takes a token per client from the token endpoint (client credentials, over HTTPS);
-//! 2. for each concurrency level, sends registrations with valid, unique NIKs spread over ten
-//!    provinces, timing each request;
+//! 2. for each fixed rate (open loop: a latency counts from when its registration was due,
+//!    so a server that falls behind shows it) and each concurrency level (closed loop: that
+//!    many in flight, back to back), sends registrations with valid, unique NIKs spread over
+//!    ten provinces, timing each request;
 //! 3. waits until the statistics consumer and the officer notifier have caught up, and checks
 //!    consistency in the database: one resident, one statistics increment and one SMS per
 //!    accepted registration, nothing for refused ones, and `stats rebuild` agreeing;
@@ -19,6 +21,7 @@
 //! request): this measures registration throughput, not the limiter's refusals.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -35,9 +38,11 @@ pub struct RegistryBench {
     /// `None`: SQLite. `Some(url)`: a PostgreSQL server (any database on it; the run creates
     /// its own and drops it).
     pub postgres_url: Option<String>,
-    /// Registrations per concurrency level.
+    /// Registrations per load.
     pub count: usize,
-    /// Requests in flight at once; one measurement per value.
+    /// Fixed rates (registrations/s), one open-loop load each.
+    pub rates: Vec<u32>,
+    /// Requests in flight at once; one closed-loop load per value.
     pub concurrency: Vec<usize>,
     /// API clients (each with its own token and connection).
     pub clients: usize,
@@ -45,9 +50,12 @@ pub struct RegistryBench {
     pub pgbench_seconds: u32,
 }
 
-/// One measured level.
+/// One measured load.
 struct Level {
-    concurrency: usize,
+    /// `200` (in flight) or `1000/s` (fixed rate).
+    load: String,
+    /// The most requests in flight at once.
+    most_in_flight: usize,
     ok: usize,
     errors: usize,
     elapsed: Duration,
@@ -156,31 +164,61 @@ async fn tokens(target: &Target) -> anyhow::Result<Vec<(reqwest::Client, String)
     Ok(out)
 }
 
+/// How a load paces its requests.
+#[derive(Clone, Copy, Debug)]
+enum Pace {
+    /// Open loop: one every `1/rate` s, however many are in flight.
+    Rate(u32),
+    /// Closed loop: this many in flight, back to back.
+    InFlight(usize),
+}
+
 async fn load(
     target: &Target,
     callers: &[(reqwest::Client, String)],
     districts: &[String],
     first: usize,
     count: usize,
-    concurrency: usize,
+    pace: Pace,
 ) -> Level {
-    let limit = Arc::new(Semaphore::new(concurrency));
+    let limit = Arc::new(Semaphore::new(match pace {
+        Pace::InFlight(n) => n,
+        Pace::Rate(_) => Semaphore::MAX_PERMITS,
+    }));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
     let url = Arc::new(format!("{}/api/v1/population/residents", target.url));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for n in first..first + count {
+    for (i, n) in (first..first + count).enumerate() {
+        let due = match pace {
+            Pace::Rate(rate) => {
+                let at = started + Duration::from_secs_f64(i as f64 / f64::from(rate));
+                tokio::time::sleep_until(at.into()).await;
+                Some(at)
+            }
+            Pace::InFlight(_) => None,
+        };
         let (client, token) = callers[n % callers.len()].clone();
         let (limit, url, body) = (limit.clone(), url.clone(), resident(n, districts));
+        let (in_flight, most) = (in_flight.clone(), most.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let sent = Instant::now();
+            let sent = due.unwrap_or_else(Instant::now);
+            let now_in_flight = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            most.fetch_max(now_in_flight, Ordering::Relaxed);
             let outcome = client.post(url.as_str()).bearer_auth(token).json(&body).send().await;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
             let ok = matches!(&outcome, Ok(r) if r.status().as_u16() == 201);
             (ok, sent.elapsed().as_secs_f64() * 1000.0)
         });
     }
     let mut level = Level {
-        concurrency,
+        load: match pace {
+            Pace::Rate(rate) => format!("{rate}/s"),
+            Pace::InFlight(n) => n.to_string(),
+        },
+        most_in_flight: 0,
         ok: 0,
         errors: 0,
         elapsed: Duration::ZERO,
@@ -200,6 +238,7 @@ async fn load(
         }
     }
     level.elapsed = started.elapsed();
+    level.most_in_flight = most.load(Ordering::Relaxed);
     level.latencies_ms.sort_by(f64::total_cmp);
     level
 }
@@ -231,9 +270,15 @@ async fn drained(store: &Store, expected: i64) -> anyhow::Result<Duration> {
 
 /// Runs the benchmark and prints a Markdown report.
 pub async fn registry(bench: RegistryBench) -> Result<(), BenchError> {
-    if bench.count == 0 || bench.clients == 0 || bench.concurrency.contains(&0) {
+    if bench.count == 0
+        || bench.clients == 0
+        || bench.concurrency.contains(&0)
+        || bench.rates.contains(&0)
+        || (bench.concurrency.is_empty() && bench.rates.is_empty())
+    {
         return Err(BenchError::Usage(
-            "--count, --clients and --concurrency must be greater than 0".into(),
+            "--count, --clients, --rate and --concurrency must be greater than 0, with at least one --rate or --concurrency"
+                .into(),
         ));
     }
     let districts = bench_districts();
@@ -249,7 +294,7 @@ pub async fn registry(bench: RegistryBench) -> Result<(), BenchError> {
     // pgbench runs alone on the server, after warga has stopped and let go of its connections.
     let reference = match (&outcome, &target.drop) {
         (Ok(best), Some(_)) => {
-            let clients = bench.concurrency.iter().copied().max().unwrap_or(1).min(64);
+            let clients = bench.concurrency.iter().copied().max().unwrap_or(64).min(64);
             match pgbench(&target.database_url, clients, bench.pgbench_seconds) {
                 Ok(tps) => {
                     println!(
@@ -276,12 +321,17 @@ async fn run(bench: &RegistryBench, target: &mut Target, districts: &[String], e
     eprintln!("{} clients hold tokens; loading …", callers.len());
     let mut levels = Vec::new();
     let mut registered = 0i64;
-    for (i, concurrency) in bench.concurrency.iter().enumerate() {
-        let level = load(target, &callers, districts, i * bench.count, bench.count, *concurrency).await;
+    let paces = bench
+        .rates
+        .iter()
+        .map(|r| Pace::Rate(*r))
+        .chain(bench.concurrency.iter().map(|n| Pace::InFlight(*n)));
+    for (i, pace) in paces.enumerate() {
+        let level = load(target, &callers, districts, i * bench.count, bench.count, pace).await;
         registered += level.ok as i64;
         let drain = drained(&target.store, registered).await?;
         eprintln!(
-            "concurrency {concurrency}: {} ok, {} errors in {:.2} s; consumers caught up {:.2} s later",
+            "{pace:?}: {} ok, {} errors in {:.2} s; consumers caught up {:.2} s later",
             level.ok,
             level.errors,
             level.elapsed.as_secs_f64(),
@@ -313,20 +363,22 @@ async fn run(bench: &RegistryBench, target: &mut Target, districts: &[String], e
 
     println!("### warga bench registry — {engine}\n");
     println!(
-        "{} registrations per level through HTTPS, {} client tokens, ten provinces; warga up and the load generator share the machine.\n",
+        "{} registrations per load through HTTPS, {} client tokens, ten provinces; warga up and the load generator share the machine. \
+         A load is a number in flight (closed loop) or a fixed rate (open loop: latencies count from when each registration was due).\n",
         bench.count, bench.clients
     );
     println!(
-        "| engine | concurrency | ok | errors | throughput (req/s) | p50 (ms) | p95 (ms) | p99 (ms) | consumers caught up after (s) |"
+        "| engine | load | ok | errors | throughput (req/s) | most in flight | p50 (ms) | p95 (ms) | p99 (ms) | consumers caught up after (s) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (level, drain) in &levels {
         let throughput = level.ok as f64 / level.elapsed.as_secs_f64();
         println!(
-            "| {engine} | {} | {} | {} | {throughput:.0} | {:.1} | {:.1} | {:.1} | {:.2} |",
-            level.concurrency,
+            "| {engine} | {} | {} | {} | {throughput:.0} | {} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            level.load,
             level.ok,
             level.errors,
+            level.most_in_flight,
             percentile(&level.latencies_ms, 50.0),
             percentile(&level.latencies_ms, 95.0),
             percentile(&level.latencies_ms, 99.0),

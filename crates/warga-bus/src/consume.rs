@@ -65,14 +65,7 @@ impl Finish {
 /// `finish` runs inside the same transaction after a success or a duplicate.
 pub(crate) async fn process(store: &Store, handler: &dyn Handler, envelope: &Envelope, finish: Finish) -> Outcome {
     let consumer = handler.name();
-    let span = tracing::info_span!(
-        "consume",
-        consumer,
-        topic = %envelope.topic,
-        event_id = %envelope.id,
-        otel.kind = "consumer",
-    );
-    warga_telemetry::set_parent_from_traceparent(&span, envelope.traceparent.as_deref());
+    let span = consume_span(consumer, envelope, 1);
     let timer = metrics::CONSUMER_HANDLE_SECONDS
         .with_label_values(&[consumer])
         .start_timer();
@@ -117,7 +110,7 @@ async fn attempt(
 /// Handles a batch of events in one transaction: for each, the processed-event record, the
 /// handler (unless a duplicate) and `finish`. All or nothing: on `Err` nothing was written
 /// and the caller retries each event on its own through [`process`], so one bad event
-/// cannot hold back the others. Each event keeps its own span, continuing its trace.
+/// cannot hold back the others. The fresh events go to [`Handler::handle_batch`] together.
 pub(crate) async fn process_batch(
     store: &Store,
     handler: &dyn Handler,
@@ -127,31 +120,16 @@ pub(crate) async fn process_batch(
     let consumer = handler.name();
     let started = std::time::Instant::now();
     let mut tx = store.begin().await?;
-    let mut fresh_count = 0u64;
     // The processed-event records of the whole batch first (one statement per
     // STATEMENT_ROWS events): the ones written are the events not yet processed.
     let ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
     let mut fresh = record_processed_many(&mut tx, consumer, &ids).await?;
-    for envelope in envelopes {
-        let span = tracing::info_span!(
-            "consume",
-            consumer,
-            topic = %envelope.topic,
-            event_id = %envelope.id,
-            batch = envelopes.len(),
-            otel.kind = "consumer",
-        );
-        warga_telemetry::set_parent_from_traceparent(&span, envelope.traceparent.as_deref());
-        async {
-            // Removed when handled: the same event twice in a batch is handled once.
-            if fresh.remove(envelope.id.as_str()) {
-                fresh_count += 1;
-                handler.handle(&mut tx, envelope).await?;
-            }
-            Ok::<(), HandlerError>(())
-        }
-        .instrument(span)
-        .await?;
+    // Removed when taken: the same event twice in a batch is handled once.
+    let fresh: Vec<&Envelope> = envelopes.iter().filter(|e| fresh.remove(e.id.as_str())).collect();
+    let fresh_count = fresh.len() as u64;
+    if !fresh.is_empty() {
+        let span = tracing::info_span!("consume_batch", consumer, events = fresh.len());
+        handler.handle_batch(&mut tx, &fresh).instrument(span).await?;
     }
     finish.apply_many(&mut tx, consumer, &ids).await?;
     tx.commit().await?;
@@ -168,6 +146,20 @@ pub(crate) async fn process_batch(
         .with_label_values(&[consumer])
         .inc_by(envelopes.len() as u64 - fresh_count);
     Ok(())
+}
+
+/// The span of one event's handling, continuing the trace that produced it.
+pub(crate) fn consume_span(consumer: &str, envelope: &Envelope, batch: usize) -> tracing::Span {
+    let span = tracing::info_span!(
+        "consume",
+        consumer,
+        topic = %envelope.topic,
+        event_id = %envelope.id,
+        batch,
+        otel.kind = "consumer",
+    );
+    warga_telemetry::set_parent_from_traceparent(&span, envelope.traceparent.as_deref());
+    span
 }
 
 /// Records that `consumer` processed each of `event_ids`; returns those it had not before.

@@ -63,6 +63,19 @@ pub trait Handler: Send + Sync + 'static {
     /// Applies one event inside `tx`. Everything written through `tx` commits together with
     /// the record that the event was processed, or not at all.
     async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError>;
+
+    /// Applies several events in order inside `tx` (a lease handled in one transaction;
+    /// none of them processed before). The default applies each with [`Handler::handle`],
+    /// in a span of its own continuing its trace; a handler may write them together instead
+    /// (one multi-row statement for the batch), under the batch's span.
+    async fn handle_batch(&self, tx: &mut Tx, events: &[&Envelope]) -> Result<(), HandlerError> {
+        use tracing::Instrument as _;
+        for event in events {
+            let span = consume::consume_span(self.name(), event, events.len());
+            self.handle(tx, event).instrument(span).await?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -97,6 +97,40 @@ impl Handler for Picky {
     }
 }
 
+/// Takes a lease's events together ([`Handler::handle_batch`]): one effect row each, and
+/// the ids in the order they came.
+struct Together {
+    seen: Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Together {
+    fn name(&self) -> &'static str {
+        "together"
+    }
+    fn topics(&self) -> &'static [&'static str] {
+        &[TallyChanged::TOPIC]
+    }
+    async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError> {
+        self.handle_batch(tx, &[event]).await
+    }
+    async fn handle_batch(&self, tx: &mut Tx, events: &[&Envelope]) -> Result<(), HandlerError> {
+        let mut ids = Vec::new();
+        for event in events {
+            let change: TallyChanged = event.decode()?;
+            sqlx::query("INSERT INTO effects (consumer, event_id, tally_id) VALUES ($1, $2, $3)")
+                .bind("together")
+                .bind(event.id.as_str())
+                .bind(&change.id)
+                .execute(tx.conn())
+                .await?;
+            ids.push(change.id);
+        }
+        self.seen.lock().unwrap().push(ids);
+        Ok(())
+    }
+}
+
 /// A broker that can be switched off: while `down`, every publish fails.
 struct Switchable {
     inner: Arc<dyn Publisher>,
@@ -468,6 +502,39 @@ async fn a_poison_event_does_not_hold_back_its_batch(db: Db, backend: BusBackend
     assert!(letters[0].last_error.contains("cannot be handled"));
 }
 
+/// A handler that takes a lease's events together gets each event once, in the order they
+/// were committed; on the in-process bus, events committed before it starts come together.
+async fn a_batch_handler_gets_each_event_once_in_order(db: Db, backend: BusBackend) {
+    const EVENTS: usize = 20;
+    let Some(setup) = setup(db, backend).await else {
+        return;
+    };
+    let store = setup.db.store.clone();
+    commit_changes(&store, EVENTS).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let together: Arc<dyn Handler> = Arc::new(Together { seen: seen.clone() });
+    let shutdown = CancellationToken::new();
+    let workers = setup
+        .bus
+        .start_workers(vec![together.clone()], shutdown.clone())
+        .await
+        .unwrap();
+    wait_for("every event applied", Duration::from_secs(60), || async {
+        effects(&store, "together").await.0 >= EVENTS as i64
+    })
+    .await;
+    caught_up(&setup.bus, &store, &[&together]).await;
+    workers.shutdown().await;
+    assert_eq!(effects(&store, "together").await, (EVENTS as i64, EVENTS as i64));
+    let batches = seen.lock().unwrap().clone();
+    let order: Vec<String> = batches.iter().flatten().cloned().collect();
+    let expected: Vec<String> = (0..EVENTS).map(|i| format!("tally-{i}")).collect();
+    assert_eq!(order, expected);
+    if let BusBackend::InProcess = backend {
+        assert!(batches.iter().any(|b| b.len() > 1), "leased together: {batches:?}");
+    }
+}
+
 macro_rules! matrix {
     ($($scenario:ident),* $(,)?) => {
         mod in_process_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $scenario() { super::$scenario(super::Db::Sqlite, warga_config::BusBackend::InProcess).await } )* }
@@ -480,6 +547,7 @@ macro_rules! matrix {
 matrix!(
     outage_loses_and_doubles_nothing,
     a_poison_event_does_not_hold_back_its_batch,
+    a_batch_handler_gets_each_event_once_in_order,
     failing_handler_dead_letters_and_replays,
     restart_resumes_without_loss
 );

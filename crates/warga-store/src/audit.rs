@@ -50,7 +50,7 @@ pub(crate) async fn append(conn: &mut sqlx::AnyConnection, record: &AuditRecord<
 }
 
 /// The insert of `record`, for [`crate::Tx::execute_all`].
-pub fn insert(record: &AuditRecord<'_>) -> crate::Statement {
+pub fn insert<'q>(record: &AuditRecord<'_>) -> crate::Query<'q> {
     sqlx::query(
         "INSERT INTO audit_log (id, at_ms, actor, action, target, outcome, trace_id, details) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

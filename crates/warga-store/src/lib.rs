@@ -198,6 +198,30 @@ impl Store {
         })
     }
 
+    /// Commits `writes` together, in one round trip to the database where the engine
+    /// allows (see [`Writes`]), and wakes the relay when they appended events.
+    pub async fn commit_writes(&self, writes: Writes<'_>) -> Result<(), StoreError> {
+        if writes.statements.is_empty() {
+            return Ok(());
+        }
+        let events = writes.events;
+        match self.backend() {
+            Backend::Postgres => {
+                let (sql, arguments) = combine(writes.statements, true)?;
+                sqlx::query_with(&sql, arguments).execute(&self.inner.writer).await?;
+                if events > 0 {
+                    self.notify_outbox_written();
+                }
+            }
+            Backend::Sqlite => {
+                let mut tx = self.begin().await?;
+                tx.write(writes).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies every pending migration of `sets` (warga's own outbox tables first).
     pub async fn migrate(&self, sets: &[MigrationSet]) -> Result<(), StoreError> {
         migrate::run(self, sets).await
@@ -246,7 +270,104 @@ async fn sqlite_pragmas(conn: &mut AnyConnection, read_only: bool) -> Result<(),
 }
 
 /// A statement with its parameters bound to owned values, for [`Tx::execute_all`].
-pub type Statement = sqlx::query::Query<'static, Any, sqlx::any::AnyArguments<'static>>;
+pub type Statement = Query<'static>;
+
+/// A statement whose SQL or parameters may borrow, for [`Tx::execute_all`] and [`Writes`].
+pub type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// Writes that need no answer and do not depend on one another, committed together by
+/// [`Store::commit_writes`] in one round trip: on PostgreSQL as one statement (each write a
+/// data-modifying `WITH` part) that is atomic on its own, with no `BEGIN` or `COMMIT`; on
+/// SQLite as a member of the group commit. On PostgreSQL all parts run on one snapshot, so
+/// no write may read what another wrote, and no row may be written by two of them.
+#[derive(Default)]
+pub struct Writes<'q> {
+    statements: Vec<Query<'q>>,
+    events: usize,
+}
+
+impl<'q> Writes<'q> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, statement: Query<'q>) {
+        self.statements.push(statement);
+    }
+
+    /// Appends a typed event to the outbox, carrying the current trace.
+    pub fn event<E: Event>(&mut self, event: &E) -> Envelope {
+        let envelope = envelope_now(event);
+        self.envelope(&envelope);
+        envelope
+    }
+
+    /// Appends a prepared envelope to the outbox.
+    pub fn envelope(&mut self, envelope: &Envelope) {
+        self.statements.push(outbox_insert(envelope));
+        self.events += 1;
+    }
+
+    /// Appends an audit record.
+    pub fn audit(&mut self, record: &audit::AuditRecord<'_>) {
+        self.statements.push(audit::insert(record));
+    }
+}
+
+/// `event` in an envelope of now, carrying the current trace.
+fn envelope_now<E: Event>(event: &E) -> Envelope {
+    Envelope::new(
+        event,
+        warga_core::time::now_ms(),
+        warga_telemetry::current_traceparent(),
+    )
+}
+
+/// The outbox row of `envelope`.
+fn outbox_insert<'q>(envelope: &Envelope) -> Query<'q> {
+    sqlx::query(
+        "INSERT INTO outbox (event_id, topic, version, payload, traceparent, occurred_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(envelope.id.as_str().to_owned())
+    .bind(envelope.topic.clone())
+    .bind(i64::from(envelope.version))
+    .bind(envelope.payload.to_string())
+    .bind(envelope.traceparent.clone())
+    .bind(envelope.occurred_at_ms)
+}
+
+/// `statements` as one SQL text with their parameters renumbered in turn: joined by `;`
+/// (SQLite runs them in order), or as the parts of one PostgreSQL statement.
+fn combine<'q>(statements: Vec<Query<'q>>, as_one: bool) -> Result<(String, sqlx::any::AnyArguments<'q>), StoreError> {
+    use sqlx::Execute as _;
+    let mut sql = String::new();
+    let mut arguments = sqlx::any::AnyArguments::default();
+    let parts = statements.len();
+    for (i, mut statement) in statements.into_iter().enumerate() {
+        let offset = arguments.values.0.len();
+        let own = renumber(statement.sql(), offset);
+        if !as_one {
+            sql.push_str(&own);
+            sql.push_str(";\n");
+        } else if parts == 1 {
+            sql.push_str(&own);
+        } else {
+            sql.push_str(if i == 0 { "WITH " } else { ", " });
+            sql.push_str(&format!("w{i} AS ({own})"));
+        }
+        if let Some(mut own) = statement
+            .take_arguments()
+            .map_err(|e| StoreError::from(sqlx::Error::Encode(e)))?
+        {
+            arguments.values.0.append(&mut own.values.0);
+        }
+    }
+    if as_one && parts > 1 {
+        sql.push_str(" SELECT 1");
+    }
+    Ok((sql, arguments))
+}
 
 /// `sql` with every `$n` parameter outside quotes raised by `offset`.
 fn renumber(sql: &str, offset: usize) -> String {
@@ -311,11 +432,7 @@ impl Tx {
 
     /// Appends a typed event to the outbox in this transaction, carrying the current trace.
     pub async fn append_event<E: Event>(&mut self, event: &E) -> Result<Envelope, StoreError> {
-        let envelope = Envelope::new(
-            event,
-            warga_core::time::now_ms(),
-            warga_telemetry::current_traceparent(),
-        );
+        let envelope = envelope_now(event);
         self.append_envelope(&envelope).await?;
         Ok(envelope)
     }
@@ -345,11 +462,7 @@ impl Tx {
 
     /// The insert that [`Tx::append_event`] runs, for [`Tx::execute_all`].
     pub fn event_insert<E: Event>(&mut self, event: &E) -> Statement {
-        let envelope = Envelope::new(
-            event,
-            warga_core::time::now_ms(),
-            warga_telemetry::current_traceparent(),
-        );
+        let envelope = envelope_now(event);
         self.envelope_insert(&envelope)
     }
 
@@ -357,16 +470,7 @@ impl Tx {
     /// counts as appended (the relay is woken after the commit).
     pub fn envelope_insert(&mut self, envelope: &Envelope) -> Statement {
         self.events_appended += 1;
-        sqlx::query(
-            "INSERT INTO outbox (event_id, topic, version, payload, traceparent, occurred_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(envelope.id.as_str().to_owned())
-        .bind(envelope.topic.clone())
-        .bind(i64::from(envelope.version))
-        .bind(envelope.payload.to_string())
-        .bind(envelope.traceparent.clone())
-        .bind(envelope.occurred_at_ms)
+        outbox_insert(envelope)
     }
 
     /// Runs `statements` in order, in one round trip to SQLite's connection thread (one
@@ -374,8 +478,7 @@ impl Tx {
     /// one. For a transaction's writes that need no answer: each hop to the single SQLite
     /// writer is time the writer is held while the task waits to be scheduled again.
     /// Statements are warga's own SQL (`$n` parameters, no `$` inside literals).
-    pub async fn execute_all(&mut self, statements: Vec<Statement>) -> Result<(), StoreError> {
-        use sqlx::Execute as _;
+    pub async fn execute_all(&mut self, statements: Vec<Query<'_>>) -> Result<(), StoreError> {
         match self.backend() {
             Backend::Postgres => {
                 for statement in statements {
@@ -383,23 +486,18 @@ impl Tx {
                 }
             }
             Backend::Sqlite => {
-                let mut sql = String::new();
-                let mut arguments = sqlx::any::AnyArguments::default();
-                for mut statement in statements {
-                    let offset = arguments.values.0.len();
-                    sql.push_str(&renumber(statement.sql(), offset));
-                    sql.push_str(";\n");
-                    if let Some(mut own) = statement
-                        .take_arguments()
-                        .map_err(|e| StoreError::from(sqlx::Error::Encode(e)))?
-                    {
-                        arguments.values.0.append(&mut own.values.0);
-                    }
-                }
+                let (sql, arguments) = combine(statements, false)?;
                 sqlx::query_with(&sql, arguments).execute(self.conn()).await?;
             }
         }
         Ok(())
+    }
+
+    /// Runs `writes` in this transaction (in order, as [`Tx::execute_all`]); their events
+    /// count as appended.
+    pub async fn write(&mut self, writes: Writes<'_>) -> Result<(), StoreError> {
+        self.events_appended += writes.events;
+        self.execute_all(writes.statements).await
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

@@ -43,6 +43,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             description: "audit log",
             sql: include_str!("../migrations/sqlite/2026112202_audit.sql"),
         },
+        MigrationStep {
+            version: 2026120204,
+            description: "delivery order",
+            sql: include_str!("../migrations/sqlite/2026120204_delivery_order.sql"),
+        },
     ],
     postgres: &[
         MigrationStep {
@@ -54,6 +59,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             version: 2026112202,
             description: "audit log",
             sql: include_str!("../migrations/postgres/2026112202_audit.sql"),
+        },
+        MigrationStep {
+            version: 2026120204,
+            description: "delivery order",
+            sql: include_str!("../migrations/postgres/2026120204_delivery_order.sql"),
         },
     ],
 };

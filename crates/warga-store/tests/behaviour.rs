@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use warga_core::Event;
 use warga_store::testing::TestDb;
-use warga_store::{MigrationSet, MigrationStep, Store, StoreError};
+use warga_store::{MigrationSet, MigrationStep, Store, StoreError, Writes};
 
 const NOTES_SQL: &str = "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT NOT NULL, n BIGINT NOT NULL)";
 const NOTES: MigrationSet = MigrationSet {
@@ -223,6 +223,81 @@ async fn a_failing_statement_fails_them_all(store: &Store) {
     assert_eq!(count(store, "SELECT COUNT(*) FROM notes WHERE id = 'fresh'").await, 0);
 }
 
+/// Independent writes committed together (on PostgreSQL one statement, no transaction):
+/// every one lands, each with its own parameters, the event wakes the relay, and the audit
+/// record is there.
+async fn writes_commit_together(store: &Store) {
+    let _ = tokio::time::timeout(Duration::ZERO, store.outbox_written()).await;
+    let mut writes = Writes::new();
+    let body = String::from("costs $1");
+    writes.push(
+        sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, $2, $3)")
+            .bind("c1")
+            .bind(body.as_str())
+            .bind(1_i64),
+    );
+    writes.push(
+        sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, 'dua', $2)")
+            .bind("c2")
+            .bind(2_i64),
+    );
+    writes.audit(&warga_store::audit::AuditRecord {
+        actor: "system:test",
+        action: "test.note.write",
+        target: "note:c1",
+        outcome: warga_store::audit::Outcome::Success,
+        details: None,
+    });
+    let envelope = writes.event(&NoteWritten { id: "c1".into() });
+    let woken = store.outbox_written();
+    store.commit_writes(writes).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), woken)
+        .await
+        .expect("woken");
+    let rows = sqlx::query("SELECT id, body, n FROM notes WHERE id IN ('c1', 'c2') ORDER BY id")
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    assert_eq!(
+        rows,
+        [("c1".into(), "costs $1".into(), 1), ("c2".into(), "dua".into(), 2)]
+    );
+    let events = sqlx::query("SELECT COUNT(*) FROM outbox WHERE event_id = $1")
+        .bind(envelope.id.as_str())
+        .fetch_one(store.reader())
+        .await
+        .unwrap()
+        .get::<i64, _>(0);
+    assert_eq!(events, 1);
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM audit_log WHERE action = 'test.note.write'").await,
+        1
+    );
+}
+
+/// Writes committed together are all or nothing: one conflict leaves none of them, and the
+/// error is the conflict.
+async fn writes_fail_together(store: &Store) {
+    insert_note(store, "taken", "first").await.unwrap();
+    let mut writes = Writes::new();
+    writes.push(sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, 'x', 1)").bind("free"));
+    writes.event(&NoteWritten { id: "free".into() });
+    writes.push(sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, 'x', 1)").bind("taken"));
+    let err = store.commit_writes(writes).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(count(store, "SELECT COUNT(*) FROM notes WHERE id = 'free'").await, 0);
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM outbox WHERE payload LIKE '%free%'").await,
+        0
+    );
+    // The same writes in a transaction fail alike.
+    let mut tx = store.begin().await.unwrap();
+    let mut writes = Writes::new();
+    writes.push(sqlx::query("INSERT INTO notes (id, body, n) VALUES ($1, 'x', 1)").bind("taken"));
+    assert!(matches!(tx.write(writes).await, Err(StoreError::Conflict { .. })));
+}
+
 /// Many transactions at once (on SQLite, members of group commits): every committed one is
 /// stored and readable when its commit returns; one that fails or is dropped leaves nothing
 /// and does not take the others with it.
@@ -339,6 +414,8 @@ behaviour_suite!(
     commit_with_events_wakes_the_relay,
     statements_run_together_in_order,
     a_failing_statement_fails_them_all,
+    writes_commit_together,
+    writes_fail_together,
     concurrent_transactions_commit_or_fail_alone,
     a_cancelled_begin_strands_nothing,
     ping_fails_once_closed,
@@ -371,7 +448,7 @@ fn migration_plan_refuses_duplicate_versions_and_engine_drift() {
     let plan = warga_store::migrate::plan(warga_store::Backend::Postgres, &[NOTES]).unwrap();
     assert_eq!(
         plan.iter().map(|s| s.version).collect::<Vec<_>>(),
-        vec![2026010101, 2026112201, 2026112202]
+        vec![2026010101, 2026112201, 2026112202, 2026120204]
     );
 }
 

@@ -362,10 +362,13 @@ pub enum BenchCommand {
         /// without it, SQLite in a temporary directory.
         #[arg(long, value_name = "URL")]
         postgres_url: Option<String>,
-        /// Registrations per concurrency level.
+        /// Registrations per load.
         #[arg(long, default_value_t = 10_000)]
         count: usize,
-        /// Requests in flight at once; repeat for several levels.
+        /// Fixed rates in registrations per second (open loop); repeat for several loads.
+        #[arg(long = "rate")]
+        rates: Vec<u32>,
+        /// Requests in flight at once (closed loop); repeat for several loads.
         #[arg(long = "concurrency", default_values_t = [200, 10_000])]
         concurrency: Vec<usize>,
         /// API clients, each with its own token and connection.

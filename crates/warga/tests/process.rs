@@ -775,6 +775,8 @@ fn bench_registry_runs_and_checks_consistency() {
         "registry",
         "--count",
         "60",
+        "--rate",
+        "100",
         "--concurrency",
         "8",
         "--concurrency",
@@ -789,9 +791,10 @@ fn bench_registry_runs_and_checks_consistency() {
         "{text}{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(text.contains("| SQLite | 100/s | 60 | 0 |"), "{text}");
     assert!(text.contains("| SQLite | 60 | 60 | 0 |"), "{text}");
     assert!(
-        text.contains("120 residents, 120 statistics increments, 120 SMS (0 events texted twice)"),
+        text.contains("180 residents, 180 statistics increments, 180 SMS (0 events texted twice)"),
         "{text}"
     );
 

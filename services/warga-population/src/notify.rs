@@ -31,7 +31,27 @@ pub trait SmsProvider: Send + Sync + 'static {
     fn remote(&self) -> bool {
         false
     }
+
+    /// Sends each of `messages` (as [`SmsProvider::send`]); a provider may send them together.
+    async fn send_many(&self, mut tx: Option<&mut Tx>, messages: &[Sms<'_>]) -> Result<(), HandlerError> {
+        for message in messages {
+            self.send(tx.as_deref_mut(), message.to, message.body, message.event_id)
+                .await?;
+        }
+        Ok(())
+    }
 }
+
+/// One message for [`SmsProvider::send_many`].
+#[derive(Clone, Copy, Debug)]
+pub struct Sms<'a> {
+    pub to: &'a str,
+    pub body: &'a str,
+    pub event_id: &'a str,
+}
+
+/// Messages one insert of the embedded outbox writes (five parameters each).
+const OUTBOX_ROWS_PER_STATEMENT: usize = 100;
 
 /// The provider `[population.sms]` configures.
 pub fn provider(config: &crate::config::SmsConfig) -> Arc<dyn SmsProvider> {
@@ -74,6 +94,33 @@ impl SmsProvider for OutboxSms {
             .bind(warga_core::time::now_ms())
             .execute(tx.conn())
             .await?;
+        Ok(())
+    }
+
+    async fn send_many(&self, tx: Option<&mut Tx>, messages: &[Sms<'_>]) -> Result<(), HandlerError> {
+        let tx = tx.ok_or("the embedded SMS outbox records messages in the caller's transaction")?;
+        let now = warga_core::time::now_ms();
+        for chunk in messages.chunks(OUTBOX_ROWS_PER_STATEMENT) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let p = 4 * i;
+                    format!("(${}, ${}, ${}, ${}, $1)", p + 2, p + 3, p + 4, p + 5)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO population_sms_outbox (id, to_phone, body, event_id, created_at_ms) VALUES {values}"
+            );
+            let mut query = sqlx::query(&sql).bind(now);
+            for message in chunk {
+                query = query
+                    .bind(uuid::Uuid::now_v7().hyphenated().to_string())
+                    .bind(message.to)
+                    .bind(message.body)
+                    .bind(message.event_id);
+            }
+            query.execute(tx.conn()).await?;
+        }
         Ok(())
     }
 }
@@ -150,28 +197,55 @@ impl warga_bus::Handler for RegistrationNotifier {
         &[ResidentRegistered::TOPIC]
     }
     async fn handle(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandlerError> {
-        let registered: ResidentRegistered = event.decode()?;
-        let phones: Vec<String> =
-            sqlx::query("SELECT phone FROM population_notify_desks WHERE regency = $1 ORDER BY phone")
-                .bind(&registered.regency)
-                .fetch_all(tx.conn())
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-        let district = REGIONS.district(&registered.district).unwrap_or("?");
+        self.handle_batch(tx, &[event]).await
+    }
+
+    /// A lease's messages: the desks of every regency in it read at once, the messages sent
+    /// together (the embedded outbox writes them in one statement).
+    async fn handle_batch(&self, tx: &mut Tx, events: &[&Envelope]) -> Result<(), HandlerError> {
+        let registered = events
+            .iter()
+            .map(|event| event.decode::<ResidentRegistered>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let regencies: std::collections::BTreeSet<&str> = registered.iter().map(|r| r.regency.as_str()).collect();
+        let sql = format!(
+            "SELECT regency, phone FROM population_notify_desks WHERE regency IN ({}) ORDER BY regency, phone",
+            (1..=regencies.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for regency in &regencies {
+            query = query.bind(*regency);
+        }
+        let mut desks: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for row in query.fetch_all(tx.conn()).await? {
+            desks.entry(row.get(0)).or_default().push(row.get(1));
+        }
         // No name or NIK in an SMS: the officer opens the record in warga by its reference,
         // the resident's id (unique to this registration).
-        let body = format!(
-            "warga: penduduk baru terdaftar di Kec. {district}. Ref {}",
-            registered.resident_id
-        );
-        for phone in phones {
-            self.provider
-                .send(Some(&mut *tx), &phone, &body, event.id.as_str())
-                .await?;
+        let bodies: Vec<String> = registered
+            .iter()
+            .map(|r| {
+                let district = REGIONS.district(&r.district).unwrap_or("?");
+                format!(
+                    "warga: penduduk baru terdaftar di Kec. {district}. Ref {}",
+                    r.resident_id
+                )
+            })
+            .collect();
+        let mut messages = Vec::new();
+        for ((r, body), event) in registered.iter().zip(&bodies).zip(events) {
+            for phone in desks.get(&r.regency).into_iter().flatten() {
+                messages.push(Sms {
+                    to: phone,
+                    body,
+                    event_id: event.id.as_str(),
+                });
+            }
         }
-        Ok(())
+        self.provider.send_many(Some(tx), &messages).await
     }
 }
 

@@ -14,7 +14,7 @@ use warga_http::Platform;
 
 use crate::error::PopulationError;
 use warga_store::audit::{AuditRecord, Outcome};
-use warga_store::{StoreError, Tx};
+use warga_store::{StoreError, Tx, Writes};
 
 use crate::nik::{self, Date, Sex};
 use crate::regions::REGIONS;
@@ -168,25 +168,6 @@ pub async fn link_match_index(platform: &Platform, nik: &str, birth_date: &str) 
         .await?)
 }
 
-/// In the transaction registering a resident: waiting requests that gave this resident's
-/// NIK and birth date now match them. Returns how many.
-async fn rematch_link_requests(
-    tx: &mut warga_store::Tx,
-    resident_id: &str,
-    match_index: &str,
-) -> Result<u64, PopulationError> {
-    let done = sqlx::query(
-        "UPDATE population_link_requests SET resident_id = $1, match_index = NULL \
-         WHERE match_index = $2 AND status = 'pending' AND resident_id IS NULL",
-    )
-    .bind(resident_id)
-    .bind(match_index)
-    .execute(tx.conn())
-    .await
-    .map_err(StoreError::from)?;
-    Ok(done.rows_affected())
-}
-
 /// A registration checked and sealed, ready to be written in a transaction: the vault's work
 /// is done before the transaction opens, so it holds no lock while sealing.
 pub(crate) struct Prepared {
@@ -218,9 +199,11 @@ pub(crate) async fn prepare(platform: &Platform, new: &NewResident) -> Result<Pr
     })
 }
 
-/// Writes a prepared registration in `tx`: the resident, their name tokens, the audit record
-/// and the event; link requests that waited for this resident now match them.
-pub(crate) async fn insert(tx: &mut Tx, prepared: Prepared, actor: &str) -> Result<Resident, PopulationError> {
+/// The writes of a prepared registration: the resident, their name tokens (`tokens_sql`
+/// from [`crate::search::tokens_insert_sql`]), the audit record and the event; link requests
+/// that waited for this resident now match them. Independent of one another, so they can
+/// commit as one statement ([`warga_store::Store::commit_writes`]).
+fn registration<'q>(prepared: Prepared, actor: &str, tokens_sql: &'q str) -> (Writes<'q>, Resident) {
     let Prepared {
         id,
         fields,
@@ -233,49 +216,52 @@ pub(crate) async fn insert(tx: &mut Tx, prepared: Prepared, actor: &str) -> Resu
     let district = fields.district.clone();
     let (province, regency) = (district[..2].to_owned(), district[..4].to_owned());
     let now = warga_core::time::now_ms();
-    sqlx::query(
-        "INSERT INTO population_residents (id, nik_index, key_id, sealed, province, regency, district, sex, birth_year, \
-         status, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'alive', $10, $10)",
-    )
-    .bind(&id)
-    .bind(&nik_index)
-    .bind(&sealed.key_id)
-    .bind(&sealed.ciphertext)
-    .bind(&province)
-    .bind(&regency)
-    .bind(&district)
-    .bind(sex_code(fields.sex))
-    .bind(i64::from(birth_year))
-    .bind(now)
-    .execute(tx.conn())
-    .await
-    .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => PopulationError::conflict(
-            "a resident with this NIK is registered",
-            "penduduk dengan NIK ini sudah terdaftar",
-        ),
-        other => other.into(),
-    })?;
-    crate::search::store_tokens(tx, &id, &name_tokens).await?;
-    tx.audit(&AuditRecord {
+    let mut writes = Writes::new();
+    writes.push(
+        sqlx::query(
+            "INSERT INTO population_residents (id, nik_index, key_id, sealed, province, regency, district, sex, \
+             birth_year, status, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'alive', $10, $10)",
+        )
+        .bind(id.clone())
+        .bind(nik_index)
+        .bind(sealed.key_id)
+        .bind(sealed.ciphertext)
+        .bind(province.clone())
+        .bind(regency.clone())
+        .bind(district.clone())
+        .bind(sex_code(fields.sex))
+        .bind(i64::from(birth_year))
+        .bind(now),
+    );
+    if let Some(tokens) = crate::search::tokens_insert(tokens_sql, &id, &name_tokens) {
+        writes.push(tokens);
+    }
+    writes.audit(&AuditRecord {
         actor,
         action: "population.resident.register",
         target: &format!("resident:{id}"),
         outcome: Outcome::Success,
         details: Some(serde_json::json!({ "district": district })),
-    })
-    .await?;
-    tx.append_event(&ResidentRegistered {
+    });
+    writes.event(&ResidentRegistered {
         resident_id: id.clone(),
         province: province.clone(),
         regency: regency.clone(),
         district,
         sex: fields.sex,
         birth_year,
-    })
-    .await?;
-    rematch_link_requests(tx, &id, &link_index).await?;
-    Ok(Resident {
+    });
+    // Waiting requests that gave this resident's NIK and birth date now match them.
+    writes.push(
+        sqlx::query(
+            "UPDATE population_link_requests SET resident_id = $1, match_index = NULL \
+             WHERE match_index = $2 AND status = 'pending' AND resident_id IS NULL",
+        )
+        .bind(id.clone())
+        .bind(link_index),
+    );
+    let resident = Resident {
         id,
         nik_region: nik::NikRegion::of(&fields.nik, &REGIONS),
         fields,
@@ -283,16 +269,41 @@ pub(crate) async fn insert(tx: &mut Tx, prepared: Prepared, actor: &str) -> Resu
         regency,
         status: "alive".into(),
         created_at_ms: now,
-    })
+    };
+    (writes, resident)
 }
 
-/// Registers a resident in one transaction with its audit record and event; link requests
-/// that waited for this resident now match them.
+/// A registration refused by the database: the NIK's unique index (nothing else in it can
+/// conflict).
+fn registration_refused(error: StoreError) -> PopulationError {
+    match error {
+        StoreError::Conflict { .. } => PopulationError::conflict(
+            "a resident with this NIK is registered",
+            "penduduk dengan NIK ini sudah terdaftar",
+        ),
+        other => other.into(),
+    }
+}
+
+/// Writes a prepared registration in `tx` (see [`registration`]).
+pub(crate) async fn insert(tx: &mut Tx, prepared: Prepared, actor: &str) -> Result<Resident, PopulationError> {
+    let tokens_sql = crate::search::tokens_insert_sql(prepared.name_tokens.len());
+    let (writes, resident) = registration(prepared, actor, &tokens_sql);
+    tx.write(writes).await.map_err(registration_refused)?;
+    Ok(resident)
+}
+
+/// Registers a resident with their audit record and event, atomically and in one round trip
+/// to the database; link requests that waited for this resident now match them.
 pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Result<Resident, PopulationError> {
     let prepared = prepare(platform, new).await?;
-    let mut tx = platform.store.begin().await?;
-    let resident = insert(&mut tx, prepared, actor).await?;
-    tx.commit().await?;
+    let tokens_sql = crate::search::tokens_insert_sql(prepared.name_tokens.len());
+    let (writes, resident) = registration(prepared, actor, &tokens_sql);
+    platform
+        .store
+        .commit_writes(writes)
+        .await
+        .map_err(registration_refused)?;
     Ok(resident)
 }
 
@@ -394,7 +405,64 @@ impl warga_bus::Handler for StatsCounter {
         }
         Ok(())
     }
+
+    /// A lease's changes summed per statistics row and written in one statement.
+    async fn handle_batch(&self, tx: &mut Tx, events: &[&Envelope]) -> Result<(), HandlerError> {
+        let mut deltas: std::collections::BTreeMap<(String, String, &'static str, i32), i64> = Default::default();
+        let mut add = |province: &str, regency: &str, sex: Sex, birth_year: i32, delta: i64| {
+            *deltas
+                .entry((province.to_owned(), regency.to_owned(), sex_code(sex), birth_year))
+                .or_default() += delta;
+        };
+        for event in events {
+            match event.topic.as_str() {
+                ResidentRegistered::TOPIC => {
+                    let e: ResidentRegistered = event.decode()?;
+                    add(&e.province, &e.regency, e.sex, e.birth_year, 1);
+                }
+                ResidentMoved::TOPIC => {
+                    let e: ResidentMoved = event.decode()?;
+                    add(&e.from.province, &e.from.regency, e.sex, e.birth_year, -1);
+                    add(&e.to.province, &e.to.regency, e.sex, e.birth_year, 1);
+                }
+                ResidentDied::TOPIC => {
+                    let e: ResidentDied = event.decode()?;
+                    add(&e.place.province, &e.place.regency, e.sex, e.birth_year, -1);
+                }
+                other => return Err(format!("unexpected topic {other}").into()),
+            }
+        }
+        let rows: Vec<_> = deltas.into_iter().filter(|(_, delta)| *delta != 0).collect();
+        for chunk in rows.chunks(STATS_ROWS_PER_STATEMENT) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let p = 5 * i;
+                    format!("(${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO population_stats (province, regency, sex, birth_year, residents) VALUES {values} \
+                 ON CONFLICT (province, regency, sex, birth_year) \
+                 DO UPDATE SET residents = population_stats.residents + excluded.residents"
+            );
+            let mut query = sqlx::query(&sql);
+            for ((province, regency, sex, birth_year), delta) in chunk {
+                query = query
+                    .bind(province.as_str())
+                    .bind(regency.as_str())
+                    .bind(*sex)
+                    .bind(i64::from(*birth_year))
+                    .bind(*delta);
+            }
+            query.execute(tx.conn()).await?;
+        }
+        Ok(())
+    }
 }
+
+/// Statistics rows one upsert writes (five parameters each, well under SQLite's limit).
+const STATS_ROWS_PER_STATEMENT: usize = 100;
 
 async fn count(
     tx: &mut Tx,

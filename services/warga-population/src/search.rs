@@ -17,7 +17,7 @@ use sqlx::Row;
 use warga_http::Platform;
 
 use crate::error::PopulationError;
-use warga_store::{StoreError, Tx};
+use warga_store::StoreError;
 
 use crate::ktp::NewResident;
 use crate::nik::Sex;
@@ -70,25 +70,31 @@ pub async fn name_tokens(platform: &Platform, name: &str) -> Result<BTreeSet<Str
     Ok(tokens)
 }
 
-/// Writes a resident's name tokens in one statement.
-pub async fn store_tokens(tx: &mut Tx, resident_id: &str, tokens: &BTreeSet<String>) -> Result<(), StoreError> {
-    if tokens.is_empty() {
-        return Ok(());
-    }
+/// The insert of `count` name tokens of one resident (`$1`; the tokens `$2`…), for
+/// [`tokens_insert`].
+pub fn tokens_insert_sql(count: usize) -> String {
     let mut sql = String::from("INSERT INTO population_name_tokens (token, resident_id) VALUES ");
-    for i in 0..tokens.len() {
+    for i in 0..count {
         if i > 0 {
             sql.push_str(", ");
         }
         sql.push_str(&format!("(${}, $1)", i + 2));
     }
     sql.push_str(" ON CONFLICT (token, resident_id) DO NOTHING");
-    let mut query = sqlx::query(&sql).bind(resident_id);
-    for token in tokens {
-        query = query.bind(token);
+    sql
+}
+
+/// A resident's name tokens in one statement (`sql` from [`tokens_insert_sql`] for their
+/// number); `None` when there are none.
+pub fn tokens_insert<'q>(sql: &'q str, resident_id: &str, tokens: &BTreeSet<String>) -> Option<warga_store::Query<'q>> {
+    if tokens.is_empty() {
+        return None;
     }
-    query.execute(tx.conn()).await?;
-    Ok(())
+    let mut query = sqlx::query(sql).bind(resident_id.to_owned());
+    for token in tokens {
+        query = query.bind(token.clone());
+    }
+    Some(query)
 }
 
 /// What to search for: a name prefix, a region, or both.

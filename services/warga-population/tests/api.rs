@@ -1238,3 +1238,119 @@ async fn on_jetstream_each_registration_is_counted_and_texted_once() {
     let _ = js.delete_stream(format!("{upper}_EVENTS")).await;
     let _ = js.delete_stream(format!("{upper}_DLQ")).await;
 }
+
+/// A lease's events summed per statistics row and written together give the table that
+/// applying them one by one gives: registrations, a move to another province and a death.
+#[tokio::test]
+async fn statistics_counted_together_match_counted_one_by_one_sqlite() {
+    statistics_counted_together_match_counted_one_by_one(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn statistics_counted_together_match_counted_one_by_one_postgres() {
+    statistics_counted_together_match_counted_one_by_one(Engine::Postgres).await;
+}
+
+async fn statistics_counted_together_match_counted_one_by_one(engine: Engine) {
+    use warga_bus::Handler as _;
+    use warga_core::Envelope;
+    use warga_population::address::Place;
+    use warga_population::nik::Sex;
+    use warga_population::residents::{ResidentDied, ResidentMoved, ResidentRegistered, StatsCounter};
+    let Some(app) = spawn_app(engine, Router::new(), vec![]).await else {
+        return;
+    };
+    let place = |district: &str| Place {
+        province: district[..2].to_owned(),
+        regency: district[..4].to_owned(),
+        district: district.to_owned(),
+    };
+    let registered = |id: &str, district: &str, sex: Sex, birth_year: i32| {
+        Envelope::new(
+            &ResidentRegistered {
+                resident_id: id.into(),
+                province: district[..2].into(),
+                regency: district[..4].into(),
+                district: district.into(),
+                sex,
+                birth_year,
+            },
+            1,
+            None,
+        )
+    };
+    let events = vec![
+        registered("a1", "317101", Sex::Male, 1990),
+        registered("a2", "317101", Sex::Male, 1990),
+        registered("a3", "317101", Sex::Male, 1990),
+        registered("b1", "327301", Sex::Female, 2000),
+        Envelope::new(
+            &ResidentMoved {
+                resident_id: "a3".into(),
+                from: place("317101"),
+                to: place("327301"),
+                sex: Sex::Male,
+                birth_year: 1990,
+            },
+            2,
+            None,
+        ),
+        Envelope::new(
+            &ResidentDied {
+                resident_id: "b1".into(),
+                place: place("327301"),
+                sex: Sex::Female,
+                birth_year: 2000,
+            },
+            3,
+            None,
+        ),
+    ];
+    let store = &app.db.store;
+    let table = || async {
+        let rows = sqlx::query(
+            "SELECT province, regency, sex, birth_year, residents FROM population_stats \
+             WHERE residents <> 0 ORDER BY province, regency, sex, birth_year",
+        )
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| {
+                use sqlx::Row;
+                format!(
+                    "{} {} {} {} {}",
+                    r.get::<String, _>(0),
+                    r.get::<String, _>(1),
+                    r.get::<String, _>(2),
+                    r.get::<i64, _>(3),
+                    r.get::<i64, _>(4)
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let clear = || async {
+        sqlx::query("DELETE FROM population_stats")
+            .execute(store.writer())
+            .await
+            .unwrap();
+    };
+
+    clear().await;
+    let mut tx = store.begin().await.unwrap();
+    let all: Vec<&Envelope> = events.iter().collect();
+    StatsCounter.handle_batch(&mut tx, &all).await.unwrap();
+    tx.commit().await.unwrap();
+    let together = table().await;
+
+    clear().await;
+    let mut tx = store.begin().await.unwrap();
+    for event in &events {
+        StatsCounter.handle(&mut tx, event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let one_by_one = table().await;
+
+    assert_eq!(together, ["31 3171 male 1990 2", "32 3273 male 1990 1"]);
+    assert_eq!(together, one_by_one);
+}

@@ -8,12 +8,14 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
         BenchCommand::Registry {
             postgres_url,
             count,
+            rates,
             concurrency,
             clients,
             pgbench_seconds,
         } => warga_bench::registry::registry(warga_bench::registry::RegistryBench {
             postgres_url,
             count,
+            rates,
             concurrency,
             clients,
             pgbench_seconds,
