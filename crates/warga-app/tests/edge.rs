@@ -142,6 +142,7 @@ async fn browsers_get_a_page_for_an_unknown_address_and_api_clients_a_problem() 
     // in Bahasa Indonesia unless the client asks for English.
     let body = problem(browse("/api/v1/no-such", "id").await.unwrap(), 404, "not-found").await;
     assert_eq!(body["title"], "Tidak ditemukan");
+    assert_eq!(body["detail"], "sumber daya tidak ditemukan");
     let body = problem(
         browse("/api/v1/no-such", "en-US,en;q=0.9").await.unwrap(),
         404,
@@ -149,6 +150,7 @@ async fn browsers_get_a_page_for_an_unknown_address_and_api_clients_a_problem() 
     )
     .await;
     assert_eq!(body["title"], "Not found");
+    assert_eq!(body["detail"], "no such resource");
     problem(app.get("/tidak/ada").await, 404, "not-found").await;
 }
 

@@ -21,8 +21,10 @@ use crate::relay::{OutboxRow, Publisher, mark_published};
 use crate::{BusError, DeadLetter, Handler, Outcome, ReplayFilter, metrics};
 
 /// Deliveries a worker leases at once.
-const CLAIM_BATCH: i64 = 32;
+const CLAIM_BATCH: i64 = 128;
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a worker leases from the head of its queue rather than after its cursor.
+const HEAD_SCAN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Bumped whenever deliveries were written in this process (fan-out, replay). Each worker
 /// keeps its own receiver, so a bump while it was busy is not lost: its next wait returns
@@ -109,6 +111,7 @@ pub(crate) struct Worker {
 struct Claimed {
     event_id: String,
     attempts: i64,
+    seq: i64,
 }
 
 impl Worker {
@@ -122,11 +125,28 @@ impl Worker {
         let mut last_lag = Instant::now() - LAG_INTERVAL;
         let mut failures = 0u32;
         let mut woken = DELIVERIES_WRITTEN.subscribe();
+        // Leases start after the last one leased: the deliveries before it are mostly
+        // handled and deleted, and until vacuum runs their index entries are still there to
+        // step over (under a flood, leasing from the head read the whole table each time).
+        // A lease starts from the head after one after the cursor found nothing, and at least
+        // once a second, for what the cursor passed by: a retry come due, a lease handed back
+        // or expired, an event whose transaction committed after a later one.
+        let mut cursor = 0i64;
+        let mut from_head = true;
+        let mut head_leased = Instant::now();
         while !shutdown.is_cancelled() {
             woken.mark_unchanged();
-            let claimed = match self.claim().await {
+            let after = if from_head || head_leased.elapsed() >= HEAD_SCAN_INTERVAL {
+                head_leased = Instant::now();
+                0
+            } else {
+                cursor
+            };
+            let claimed = match self.claim(after).await {
                 Ok(claimed) => {
                     failures = 0;
+                    cursor = claimed.iter().map(|c| c.seq).fold(cursor, i64::max);
+                    from_head = claimed.is_empty() && after != 0;
                     claimed
                 }
                 Err(error) => {
@@ -175,29 +195,59 @@ impl Worker {
         tracing::debug!(consumer, "in-process consumer stopped");
     }
 
-    async fn claim(&self) -> Result<Vec<Claimed>, StoreError> {
+    /// Leases the first due deliveries after `after` (an outbox sequence number; 0: from
+    /// the head), in outbox order.
+    ///
+    /// Two statements — the due ids in order, then the lease of exactly those by key — so
+    /// each keeps its one good plan: as one `UPDATE … WHERE event_id IN (SELECT …)`,
+    /// PostgreSQL with statistics from a nearly empty table chose a nested loop that ran
+    /// the subquery once per row of the consumer (tens of thousands of buffers a lease). A
+    /// delivery leased by another worker in between fails the lease's own condition.
+    async fn claim(&self, after: i64) -> Result<Vec<Claimed>, StoreError> {
         let now = warga_core::time::now_ms();
-        let rows = sqlx::query(
-            "UPDATE event_deliveries SET lease_until_ms = $1 \
-             WHERE consumer = $2 AND lease_until_ms <= $3 AND event_id IN ( \
-                 SELECT event_id FROM event_deliveries \
-                 WHERE consumer = $2 AND dead_at_ms IS NULL AND next_attempt_at_ms <= $3 AND lease_until_ms <= $3 \
-                 ORDER BY seq LIMIT $4) \
-             RETURNING event_id, attempts",
+        let due: Vec<String> = sqlx::query(
+            "SELECT event_id FROM event_deliveries \
+             WHERE consumer = $1 AND dead_at_ms IS NULL AND seq > $2 AND next_attempt_at_ms <= $3 \
+               AND lease_until_ms <= $3 \
+             ORDER BY seq LIMIT $4",
         )
-        .bind(now + self.config.lease_ms as i64)
         .bind(self.handler.name())
+        .bind(after)
         .bind(now)
         .bind(CLAIM_BATCH)
         .fetch_all(self.store.writer())
-        .await?;
-        Ok(rows
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE event_deliveries SET lease_until_ms = $1 \
+             WHERE consumer = $2 AND lease_until_ms <= $3 AND event_id IN ({}) \
+             RETURNING event_id, attempts, seq",
+            crate::placeholders(4, due.len())
+        );
+        let mut lease = sqlx::query(&sql)
+            .bind(now + self.config.lease_ms as i64)
+            .bind(self.handler.name())
+            .bind(now);
+        for event_id in &due {
+            lease = lease.bind(event_id);
+        }
+        let rows = lease.fetch_all(self.store.writer()).await?;
+        let mut claimed: Vec<Claimed> = rows
             .into_iter()
             .map(|row| Claimed {
                 event_id: row.get(0),
                 attempts: row.get(1),
+                seq: row.get(2),
             })
-            .collect())
+            .collect();
+        // RETURNING gives no order; handle them in the outbox's.
+        claimed.sort_by_key(|c| c.seq);
+        Ok(claimed)
     }
 
     async fn deliver(&self, delivery: Claimed) {

@@ -129,7 +129,7 @@ async fn not_found(req: axum::extract::Request) -> Response {
     if wants_page(&req) {
         return crate::web::not_found_page(&req);
     }
-    Problem::new(ProblemType::NotFound, Some("no such resource".into())).into_response()
+    crate::ApiError::NotFound(crate::Detail::new("no such resource", "sumber daya tidak ditemukan")).into_response()
 }
 
 /// A browser navigating: a GET or HEAD that accepts HTML, outside the API prefixes.

@@ -270,7 +270,7 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Detail),
     /// The change contradicts what is recorded.
     #[error("{0}")]
     Conflict(Detail),
@@ -320,7 +320,7 @@ impl ApiError {
             | ApiError::Rule {
                 detail_id: Some(id), ..
             } if !english => id.clone(),
-            ApiError::Conflict(detail) => detail.in_lang(english).to_owned(),
+            ApiError::Conflict(detail) | ApiError::NotFound(detail) => detail.in_lang(english).to_owned(),
             other => other.to_string(),
         }
     }
@@ -385,7 +385,7 @@ impl ApiError {
                 problem.field = Some(field.clone());
                 problem.detail_id = detail_id.clone();
             }
-            ApiError::Conflict(detail) => problem.detail_id = detail.id.clone(),
+            ApiError::Conflict(detail) | ApiError::NotFound(detail) => problem.detail_id = detail.id.clone(),
             ApiError::Rule {
                 slug,
                 title,
@@ -438,8 +438,11 @@ pub struct ProtocolError;
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => ApiError::NotFound("no such record".into()),
-            StoreError::Conflict { .. } => ApiError::Conflict("a record with the same key exists".into()),
+            StoreError::NotFound => ApiError::NotFound(Detail::new("no such record", "data tidak ditemukan")),
+            StoreError::Conflict { .. } => ApiError::Conflict(Detail::new(
+                "a record with the same key exists",
+                "data dengan kunci yang sama sudah ada",
+            )),
             StoreError::Unavailable(e) => ApiError::Unavailable(format!("database unavailable: {e}")),
             other => ApiError::Internal(other.into()),
         }

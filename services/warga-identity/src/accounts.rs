@@ -321,7 +321,10 @@ async fn create_inner(
         }
     }
     if by_username(tx.conn(), &username).await?.is_some() {
-        return Err(IdentityError::Conflict(format!("the username {username} is taken")));
+        return Err(IdentityError::conflict(
+            format!("the username {username} is taken"),
+            format!("nama pengguna {username} sudah dipakai"),
+        ));
     }
     let password_hash = match hash {
         Some(hash) => hash,
@@ -384,7 +387,9 @@ pub async fn create_department(tx: &mut Tx, id: &str, name: &str, actor: &str) -
         .execute(tx.conn())
         .await
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict { .. } => IdentityError::Conflict(format!("department {id} exists")),
+            StoreError::Conflict { .. } => {
+                IdentityError::conflict(format!("department {id} exists"), format!("dinas {id} sudah ada"))
+            }
             other => other.into(),
         })?;
     tx.audit(&AuditRecord {
@@ -432,7 +437,12 @@ pub async fn change_password(
     let account = by_id(store.reader(), account_id)
         .await?
         .filter(Account::is_active)
-        .ok_or_else(|| IdentityError::NotFound(format!("no account {account_id}")))?;
+        .ok_or_else(|| {
+            IdentityError::not_found(
+                format!("no account {account_id}"),
+                format!("tidak ada akun {account_id}"),
+            )
+        })?;
     if !crate::password::verify(current.to_owned(), Some(account.password_hash.clone())).await {
         return Err(
             IdentityError::invalid("current_password", "is not this account's password")
@@ -549,7 +559,10 @@ pub async fn enable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), IdentityEr
         .map_err(StoreError::from)?
         .rows_affected();
     if updated == 0 {
-        return Err(IdentityError::NotFound(format!("no account {id}")));
+        return Err(IdentityError::not_found(
+            format!("no account {id}"),
+            format!("tidak ada akun {id}"),
+        ));
     }
     tx.audit(&AuditRecord {
         actor,
@@ -573,7 +586,10 @@ pub async fn reset_password(store: &warga_store::Store, id: &str, actor: &str) -
     let now = warga_core::time::now_ms();
     let mut tx = store.begin().await?;
     if write_password(&mut tx, id, &hash, true, now).await? == 0 {
-        return Err(IdentityError::NotFound(format!("no account {id}")));
+        return Err(IdentityError::not_found(
+            format!("no account {id}"),
+            format!("tidak ada akun {id}"),
+        ));
     }
     revoke(&mut tx, id, now, &[REFRESH_TOKENS, SESSIONS]).await?;
     tx.audit(&AuditRecord {
@@ -598,7 +614,10 @@ pub async fn disable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), IdentityE
         .map_err(StoreError::from)?
         .rows_affected();
     if updated == 0 {
-        return Err(IdentityError::NotFound(format!("no account {id}")));
+        return Err(IdentityError::not_found(
+            format!("no account {id}"),
+            format!("tidak ada akun {id}"),
+        ));
     }
     revoke(tx, id, now, &[REFRESH_TOKENS, SESSIONS]).await?;
     tx.audit(&AuditRecord {

@@ -125,7 +125,12 @@ async fn change_password(
 async fn me(State(platform): State<Platform>, auth: Auth) -> Result<Json<AccountView>, ApiError> {
     let account = accounts::by_id(platform.store.reader(), &auth.0.subject)
         .await?
-        .ok_or_else(|| ApiError::NotFound("no account for this token (a service token?)".into()))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(warga_http::Detail::new(
+                "no account for this token (a service token?)",
+                "tidak ada akun untuk token ini (token layanan?)",
+            ))
+        })?;
     Ok(Json(AccountView::from(&account)))
 }
 

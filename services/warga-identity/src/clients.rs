@@ -190,7 +190,9 @@ pub async fn create(tx: &mut Tx, new: NewClient, actor: &str) -> Result<Register
     .execute(tx.conn())
     .await
     .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => IdentityError::Conflict(format!("client {id} exists")),
+        StoreError::Conflict { .. } => {
+            IdentityError::conflict(format!("client {id} exists"), format!("klien {id} sudah ada"))
+        }
         other => other.into(),
     })?;
     tx.audit(&AuditRecord {

@@ -16,10 +16,10 @@ pub enum IdentityError {
         detail_id: Option<String>,
     },
     #[error("{0}")]
-    NotFound(String),
+    NotFound(warga_http::Detail),
     /// A username, department or client id that exists.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(warga_http::Detail),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Keys, tokens or the vault.
@@ -37,6 +37,16 @@ impl IdentityError {
             detail: detail.into(),
             detail_id: None,
         }
+    }
+
+    /// A record that is not there, said in English and in Bahasa Indonesia.
+    pub fn not_found(en: impl Into<String>, id: impl Into<String>) -> IdentityError {
+        IdentityError::NotFound(warga_http::Detail::new(en, id))
+    }
+
+    /// A change that contradicts what is recorded, in English and in Bahasa Indonesia.
+    pub fn conflict(en: impl Into<String>, id: impl Into<String>) -> IdentityError {
+        IdentityError::Conflict(warga_http::Detail::new(en, id))
     }
 
     /// The refusal's detail in Bahasa Indonesia, shown unless English is asked for.
@@ -64,8 +74,8 @@ impl From<IdentityError> for ApiError {
                 detail,
                 detail_id,
             },
-            IdentityError::NotFound(message) => ApiError::NotFound(message),
-            IdentityError::Conflict(message) => ApiError::Conflict(message.into()),
+            IdentityError::NotFound(detail) => ApiError::NotFound(detail),
+            IdentityError::Conflict(detail) => ApiError::Conflict(detail),
             IdentityError::Store(error) => error.into(),
             IdentityError::Auth(error) => error.into(),
             IdentityError::Internal(message) => ApiError::internal(message),

@@ -28,7 +28,7 @@ pub enum PopulationError {
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Fields(Vec<PopulationError>),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(warga_http::Detail),
     /// The change contradicts what is recorded (a registered NIK, a recorded death, a link
     /// already decided).
     #[error("{0}")]
@@ -50,6 +50,11 @@ impl PopulationError {
             detail: detail.into(),
             detail_id: None,
         }
+    }
+
+    /// A record that is not there, said in English and in Bahasa Indonesia.
+    pub fn not_found(en: impl Into<String>, id: impl Into<String>) -> PopulationError {
+        PopulationError::NotFound(warga_http::Detail::new(en, id))
     }
 
     /// The refusal's detail in Bahasa Indonesia, which screens and problem documents show
@@ -132,7 +137,7 @@ impl From<PopulationError> for ApiError {
                 detail: error.to_string(),
                 detail_id: Some(error.detail_id()),
             },
-            PopulationError::NotFound(message) => ApiError::NotFound(message),
+            PopulationError::NotFound(detail) => ApiError::NotFound(detail),
             PopulationError::Conflict(message) => ApiError::Conflict(message),
             PopulationError::Store(error) => error.into(),
             PopulationError::Vault(error) => error.into(),

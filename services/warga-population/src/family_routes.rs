@@ -72,9 +72,12 @@ pub(crate) async fn lookup_family(
     let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
     let input: KkLookup = body.parse()?;
     let purpose = purpose(Some(&input.purpose))?;
-    let found = family::by_number(&platform, &input.kk_number)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no family card has this number".into()))?;
+    let found = family::by_number(&platform, &input.kk_number).await?.ok_or_else(|| {
+        ApiError::NotFound(warga_http::Detail::new(
+            "no family card has this number",
+            "tidak ada kartu keluarga dengan nomor ini",
+        ))
+    })?;
     family::audit_read(&platform, &actor, &found.id, &purpose).await?;
     Ok(Json(found))
 }

@@ -191,7 +191,10 @@ async fn provinces() -> Json<Vec<Region>> {
     responses((status = 200, body = Vec<Region>), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn regencies(Path(code): Path<String>) -> Result<Json<Vec<Region>>, ApiError> {
     if REGIONS.province(&code).is_none() {
-        return Err(ApiError::NotFound(format!("no province {code}")));
+        return Err(ApiError::NotFound(warga_http::Detail::new(
+            format!("no province {code}"),
+            format!("tidak ada provinsi {code}"),
+        )));
     }
     Ok(Json(REGIONS.regencies_of(&code)))
 }
@@ -202,7 +205,10 @@ async fn regencies(Path(code): Path<String>) -> Result<Json<Vec<Region>>, ApiErr
     responses((status = 200, body = Vec<Region>), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn districts(Path(code): Path<String>) -> Result<Json<Vec<Region>>, ApiError> {
     if REGIONS.regency(&code).is_none() {
-        return Err(ApiError::NotFound(format!("no regency or city {code}")));
+        return Err(ApiError::NotFound(warga_http::Detail::new(
+            format!("no regency or city {code}"),
+            format!("tidak ada kabupaten/kota {code}"),
+        )));
     }
     Ok(Json(REGIONS.districts_of(&code)))
 }
@@ -213,7 +219,10 @@ async fn districts(Path(code): Path<String>) -> Result<Json<Vec<Region>>, ApiErr
     responses((status = 200, body = Vec<Region>), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn villages(Path(code): Path<String>) -> Result<Json<Vec<Region>>, ApiError> {
     if REGIONS.district(&code).is_none() {
-        return Err(ApiError::NotFound(format!("no district {code}")));
+        return Err(ApiError::NotFound(warga_http::Detail::new(
+            format!("no district {code}"),
+            format!("tidak ada kecamatan {code}"),
+        )));
     }
     Ok(Json(REGIONS.villages_of(&code)))
 }
@@ -328,9 +337,12 @@ async fn lookup_resident(
     let actor = auth.require_any(&[Role::RegistryOfficer])?.audit_actor();
     let input: NikLookup = body.parse()?;
     let purpose = purpose(Some(&input.purpose))?;
-    let resident = residents::by_nik(&platform, &input.nik)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no resident has this NIK".into()))?;
+    let resident = residents::by_nik(&platform, &input.nik).await?.ok_or_else(|| {
+        ApiError::NotFound(warga_http::Detail::new(
+            "no resident has this NIK",
+            "tidak ada penduduk dengan NIK ini",
+        ))
+    })?;
     residents::audit_read(&platform, &actor, &resident.id, &purpose).await?;
     Ok(Json(resident))
 }

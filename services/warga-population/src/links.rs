@@ -252,7 +252,12 @@ pub async fn decide(
         .fetch_optional(tx.conn())
         .await
         .map_err(StoreError::from)?
-        .ok_or_else(|| PopulationError::NotFound(format!("no link request {id}")))?;
+        .ok_or_else(|| {
+            PopulationError::not_found(
+                format!("no link request {id}"),
+                format!("tidak ada permintaan tautan {id}"),
+            )
+        })?;
     let (subject, resident_id, status): (String, Option<String>, String) = (row.get(0), row.get(1), row.get(2));
     if status != "pending" {
         let status_id = match status.as_str() {

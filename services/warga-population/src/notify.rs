@@ -376,7 +376,10 @@ pub async fn remove_desk(tx: &mut Tx, regency: &str, phone: &str) -> Result<(), 
         .map_err(warga_store::StoreError::from)?
         .rows_affected();
     if removed == 0 {
-        return Err(PopulationError::NotFound(format!("no desk {phone} for {regency}")));
+        return Err(PopulationError::not_found(
+            format!("no desk {phone} for {regency}"),
+            format!("tidak ada meja {phone} untuk {regency}"),
+        ));
     }
     Ok(())
 }

@@ -704,7 +704,7 @@ pub(crate) async fn load(tx: &mut Tx, platform: &Platform, id: &str) -> Result<L
     .fetch_optional(tx.conn())
     .await
     .map_err(StoreError::from)?
-    .ok_or_else(|| PopulationError::NotFound(format!("no resident {id}")))?;
+    .ok_or_else(|| PopulationError::not_found(format!("no resident {id}"), format!("tidak ada penduduk {id}")))?;
     let sealed = warga_auth::Sealed {
         key_id: row.get(0),
         ciphertext: row.get(1),
@@ -891,7 +891,7 @@ pub async fn current(platform: &Platform, id: &str) -> Result<Resident, Populati
     .fetch_optional(platform.store.reader())
     .await
     .map_err(StoreError::from)?
-    .ok_or_else(|| PopulationError::NotFound(format!("no resident {id}")))?;
+    .ok_or_else(|| PopulationError::not_found(format!("no resident {id}"), format!("tidak ada penduduk {id}")))?;
     let sealed = warga_auth::Sealed {
         key_id: row.get(0),
         ciphertext: row.get(1),

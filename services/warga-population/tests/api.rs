@@ -36,10 +36,20 @@ async fn regions_are_served_for_forms() {
     );
     let missing = app.get("/api/v1/regions/provinces/99/regencies").await;
     assert_eq!(missing.status(), 404);
-    assert_eq!(
-        missing.json::<Value>().await.unwrap()["type"],
-        "urn:warga:problem:not-found"
-    );
+    let missing: Value = missing.json().await.unwrap();
+    assert_eq!(missing["type"], "urn:warga:problem:not-found");
+    assert_eq!(missing["detail"], "tidak ada provinsi 99", "in Bahasa Indonesia first");
+    let english: Value = app
+        .client
+        .get(format!("{}/api/v1/regions/provinces/99/regencies", app.url))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(english["detail"], "no province 99");
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
     assert!(doc["paths"].get("/api/v1/regions/provinces").is_some());
 }

@@ -50,7 +50,9 @@ impl From<ReportsError> for ApiError {
                 detail_id: None,
             },
             ReportsError::Forbidden(message) => ApiError::Forbidden(message),
-            ReportsError::NotFound => ApiError::NotFound("laporan tidak ditemukan".into()),
+            ReportsError::NotFound => {
+                ApiError::NotFound(warga_http::Detail::new("no such report", "laporan tidak ditemukan"))
+            }
             ReportsError::Conflict(message) => ApiError::Conflict(message.into()),
             ReportsError::TooMany(message) => ApiError::TooManyRequests(message),
             ReportsError::Store(error) => error.into(),

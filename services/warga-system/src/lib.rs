@@ -193,7 +193,12 @@ async fn get_probe(
     .fetch_optional(store.reader())
     .await
     .map_err(warga_store::StoreError::from)?
-    .ok_or_else(|| ApiError::NotFound(format!("no probe {probe_id}")))?;
+    .ok_or_else(|| {
+        ApiError::NotFound(warga_http::Detail::new(
+            format!("no probe {probe_id}"),
+            format!("tidak ada probe {probe_id}"),
+        ))
+    })?;
     let requested_at_ms: i64 = row.get(2);
     let delivered_at_ms: Option<i64> = row.get(3);
     Ok(Json(ProbeView {

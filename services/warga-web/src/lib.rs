@@ -1175,7 +1175,7 @@ async fn change_officer(
         _ => Err(ApiError::validation("action", "disable, enable or reset")),
     };
     let outcome = match outcome {
-        Err(ApiError::NotFound(detail)) => Err(ApiError::Conflict(detail.into())),
+        Err(ApiError::NotFound(detail)) => Err(ApiError::Conflict(detail)),
         other => other,
     };
     let (notice, error, status) = form_outcome(&context, outcome)?;

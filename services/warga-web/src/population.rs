@@ -144,7 +144,9 @@ pub(crate) fn field_error(context: &Context, error: ApiError) -> Result<(String,
     match error {
         ApiError::Validation { ref field, .. } => Ok((field.clone(), error.detail_in(english))),
         ApiError::Rule { field, .. } => Ok((field.to_owned(), error.detail_in(english))),
-        ApiError::Conflict(detail) => Ok((String::new(), detail.in_lang(english).to_owned())),
+        ApiError::Conflict(detail) | ApiError::NotFound(detail) => {
+            Ok((String::new(), detail.in_lang(english).to_owned()))
+        }
         // Forms that show one error show the first.
         ApiError::Fields(all) => match all.into_iter().next() {
             Some(first) => field_error(context, first),
@@ -954,10 +956,7 @@ pub async fn decide_link(
                 ApiError::NotFound(_) => StatusCode::NOT_FOUND,
                 _ => StatusCode::BAD_REQUEST,
             };
-            let text = match error {
-                ApiError::NotFound(text) => text,
-                other => field_error(&context, other)?.1,
-            };
+            let text = field_error(&context, error)?.1;
             links_page(&platform, &context, None, Some(text), status).await
         }
     }
@@ -1313,8 +1312,8 @@ pub async fn change_desks(
             )
             .await
         }
-        Err(ApiError::NotFound(detail)) => {
-            let error = Some((String::new(), detail));
+        Err(error @ ApiError::NotFound(_)) => {
+            let error = Some(field_error(&context, error)?);
             desks_response(&platform, &context, form, None, error, StatusCode::NOT_FOUND).await
         }
         Err(error) => {

@@ -294,7 +294,9 @@ pub(crate) async fn load_card(
     .fetch_optional(tx.conn())
     .await
     .map_err(StoreError::from)?
-    .ok_or_else(|| PopulationError::NotFound(format!("no family card {id}")))?;
+    .ok_or_else(|| {
+        PopulationError::not_found(format!("no family card {id}"), format!("tidak ada kartu keluarga {id}"))
+    })?;
     let sealed = warga_auth::Sealed {
         key_id: row.get(0),
         ciphertext: row.get(1),

@@ -960,7 +960,12 @@ pub async fn letter(platform: &Platform, family_id: &str, move_id: &str) -> Resu
         .fetch_optional(platform.store.reader())
         .await
         .map_err(StoreError::from)?
-        .ok_or_else(|| PopulationError::NotFound(format!("no move {move_id} of family card {family_id}")))?;
+        .ok_or_else(|| {
+            PopulationError::not_found(
+                format!("no move {move_id} of family card {family_id}"),
+                format!("tidak ada kepindahan {move_id} dari kartu keluarga {family_id}"),
+            )
+        })?;
     let sealed = warga_auth::Sealed {
         key_id: row.get(0),
         ciphertext: row.get(1),
