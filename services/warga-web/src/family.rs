@@ -1,5 +1,6 @@
 //! Screens of the family card (Kartu Keluarga) for registry officers: a card made from a
-//! resident's record, its members and their history, adding a member by NIK, splitting members
+//! resident's record, its members and their history, adding a member by NIK or a newborn
+//! (registered and added at once, at the card's address), splitting members
 //! off to a card of their own, naming a new head, moving the whole family, and the printable
 //! letter of that move. Each calls the population library directly, with its checks, audit
 //! records and events.
@@ -19,7 +20,8 @@ use warga_population::residents;
 
 use crate::i18n::Lang;
 use crate::population::{
-    Choice, RegionPicker, address_picker, field_error, field_errors, require_registrar, sex_label,
+    Choice, RELIGIONS, RegionPicker, address_picker, field_error, field_errors, fixed_choices, require_registrar,
+    sex_label,
 };
 use crate::{Context, Layout, Session, Stop, context, csrf_matches, message, page, see_other};
 
@@ -155,6 +157,17 @@ pub struct MoveRow {
     to: String,
 }
 
+/// The newborn form's fields, each with its error beside it.
+const NEWBORN_FIELDS: [&str; 7] = [
+    "nik",
+    "full_name",
+    "birth_place",
+    "birth_date",
+    "sex",
+    "religion",
+    "relationship",
+];
+
 /// A refusal shown on the card page: which form, which field, and why.
 #[derive(Default)]
 struct Refusal {
@@ -179,6 +192,26 @@ pub struct MoveForm {
     reason: String,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NewbornForm {
+    csrf: String,
+    nik: String,
+    full_name: String,
+    birth_place: String,
+    birth_date: String,
+    sex: String,
+    religion: String,
+    relationship: String,
+}
+
+/// What the card page's forms show again after a refusal.
+#[derive(Default)]
+struct Filled {
+    move_form: MoveForm,
+    newborn: NewbornForm,
+}
+
 #[derive(Template)]
 #[template(path = "family.html")]
 struct FamilyPage {
@@ -198,6 +231,9 @@ struct FamilyPage {
     split_reasons: Vec<Choice>,
     move_reasons: Vec<Choice>,
     move_form: MoveForm,
+    newborn: NewbornForm,
+    newborn_relationships: Vec<Choice>,
+    religions: Vec<Choice>,
     regions: RegionPicker,
     error_form: &'static str,
     /// The first refusal of `error_form`.
@@ -219,6 +255,11 @@ impl FamilyPage {
         ["address", "rt_rw", "district", "village", "postal_code", "moved_on"].contains(&field)
     }
 
+    /// Whether the newborn form shows `field`'s error beside the field itself.
+    fn on_newborn_form(&self, field: &str) -> bool {
+        NEWBORN_FIELDS.contains(&field)
+    }
+
     fn error_for(&self, form: &str, field: &str) -> Option<&str> {
         (self.error_form == form)
             .then(|| {
@@ -236,10 +277,11 @@ async fn family_page(
     context: &Context,
     id: &str,
     notice: Option<&'static str>,
-    move_form: MoveForm,
+    filled: Filled,
     refusal: Refusal,
     status: StatusCode,
 ) -> Result<Response, Stop> {
+    let Filled { move_form, newborn } = filled;
     let card = match family::read(platform, id).await.map_err(ApiError::from) {
         Ok(card) => card,
         Err(ApiError::NotFound(_)) => return Ok(message(context, StatusCode::NOT_FOUND, context.t("error.not_found"))),
@@ -302,6 +344,16 @@ async fn family_page(
         ),
         split_reasons: reason_choices(context, &[Reason::PisahKk, Reason::Perkawinan, Reason::Lainnya], ""),
         move_reasons: move_reason_choices(&move_form.reason),
+        newborn_relationships: relationship_choices(
+            context,
+            if newborn.relationship.is_empty() {
+                Relationship::Anak.code()
+            } else {
+                &newborn.relationship
+            },
+        ),
+        religions: fixed_choices(RELIGIONS, &newborn.religion),
+        newborn,
         regions: address_picker(
             &move_form.province,
             &move_form.regency,
@@ -333,6 +385,7 @@ pub async fn show(
         Some("added") => Some(context.t("family.added")),
         Some("head") => Some(context.t("family.head_changed")),
         Some("split") => Some(context.t("family.split_done")),
+        Some("born") => Some(context.t("family.born")),
         _ => None,
     };
     let shown = family_page(
@@ -340,7 +393,7 @@ pub async fn show(
         &context,
         &id,
         notice,
-        MoveForm::default(),
+        Filled::default(),
         Refusal::default(),
         StatusCode::OK,
     )
@@ -360,7 +413,7 @@ async fn refused(
     id: &str,
     form: &'static str,
     error: ApiError,
-    move_form: MoveForm,
+    filled: Filled,
 ) -> Result<Response, Stop> {
     if let ApiError::NotFound(_) = error {
         return Ok(message(context, StatusCode::NOT_FOUND, context.t("error.not_found")));
@@ -370,7 +423,7 @@ async fn refused(
         .into_iter()
         .map(|(field, text)| (field.strip_prefix("to.").map(str::to_owned).unwrap_or(field), text))
         .collect();
-    family_page(platform, context, id, None, move_form, Refusal { form, errors }, status).await
+    family_page(platform, context, id, None, filled, Refusal { form, errors }, status).await
 }
 
 /// The refusal with its field named as the form names it (`rename` gives the form's field for
@@ -421,7 +474,7 @@ pub async fn add_member(
             &id,
             "add",
             form_expired(&context),
-            MoveForm::default(),
+            Filled::default(),
         )
         .await;
     }
@@ -430,13 +483,13 @@ pub async fn add_member(
         Reason::from_code(&form.reason),
     ) else {
         let error = ApiError::validation("relationship", context.t("error.choose"));
-        return refused(&platform, &context, &id, "add", error, MoveForm::default()).await;
+        return refused(&platform, &context, &id, "add", error, Filled::default()).await;
     };
     let resident = match residents::by_nik(&platform, &form.nik).await.map_err(ApiError::from)? {
         Some(resident) => resident,
         None => {
             let error = ApiError::validation("nik", context.t("residents.no_nik"));
-            return refused(&platform, &context, &id, "add", error, MoveForm::default()).await;
+            return refused(&platform, &context, &id, "add", error, Filled::default()).await;
         }
     };
     residents::audit_read(
@@ -461,8 +514,74 @@ pub async fn add_member(
         Err(error) => {
             // The form names the resident by NIK.
             let error = on_form_field(error, |field| (field == "resident_id").then_some("nik"));
-            refused(&platform, &context, &id, "add", error, MoveForm::default()).await
+            refused(&platform, &context, &id, "add", error, Filled::default()).await
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A newborn, registered and added at once
+
+/// Registers a newborn at the card's address and adds them (reason: kelahiran) in one
+/// transaction; every refused field is shown beside it, the form filled in again.
+pub async fn add_newborn(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<NewbornForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = require_registrar(&context)?;
+    let again = |form: NewbornForm| Filled {
+        newborn: form,
+        ..Default::default()
+    };
+    if !csrf_matches(session, &form.csrf) {
+        return refused(&platform, &context, &id, "newborn", form_expired(&context), again(form)).await;
+    }
+    let mut choose = Vec::new();
+    let sex = match form.sex.as_str() {
+        "male" => Some(warga_population::nik::Sex::Male),
+        "female" => Some(warga_population::nik::Sex::Female),
+        _ => {
+            choose.push(ApiError::validation("sex", context.t("error.choose")));
+            None
+        }
+    };
+    let relationship = Relationship::from_code(&form.relationship).filter(|r| *r != Relationship::KepalaKeluarga);
+    if relationship.is_none() {
+        choose.push(ApiError::validation("relationship", context.t("error.choose")));
+    }
+    let (Some(sex), Some(relationship)) = (sex, relationship) else {
+        return refused(
+            &platform,
+            &context,
+            &id,
+            "newborn",
+            ApiError::Fields(choose),
+            again(form),
+        )
+        .await;
+    };
+    let input = family::AddMember {
+        relationship,
+        reason: Reason::Kelahiran,
+        resident_id: None,
+        newborn: Some(family::Newborn {
+            nik: form.nik.clone(),
+            full_name: form.full_name.clone(),
+            birth_place: form.birth_place.clone(),
+            birth_date: form.birth_date.clone(),
+            sex,
+            religion: form.religion.clone(),
+        }),
+    };
+    match family::add_member(&platform, &id, &input, &actor(session))
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(_) => Ok(see_other(&format!("/kk/{id}?m=born"))),
+        Err(error) => refused(&platform, &context, &id, "newborn", error, again(form)).await,
     }
 }
 
@@ -494,7 +613,7 @@ pub async fn split(
             &id,
             "split",
             form_expired(&context),
-            MoveForm::default(),
+            Filled::default(),
         )
         .await;
     }
@@ -517,7 +636,7 @@ pub async fn split(
         let Some(relationship) = relationship.filter(|r| *resident == new_head || *r != Relationship::KepalaKeluarga)
         else {
             let error = ApiError::validation("members", context.t("family.split_relationship"));
-            return refused(&platform, &context, &id, "split", error, MoveForm::default()).await;
+            return refused(&platform, &context, &id, "split", error, Filled::default()).await;
         };
         members.push(family::NewMember {
             resident_id: resident.clone(),
@@ -526,7 +645,7 @@ pub async fn split(
     }
     let Some(reason) = Reason::from_code(&value("reason")) else {
         let error = ApiError::validation("reason", context.t("error.choose"));
-        return refused(&platform, &context, &id, "split", error, MoveForm::default()).await;
+        return refused(&platform, &context, &id, "split", error, Filled::default()).await;
     };
     let input = family::Split {
         members,
@@ -542,7 +661,7 @@ pub async fn split(
         Ok(card) => Ok(see_other(&format!("/kk/{}?m=split", card.id))),
         Err(error) => {
             let error = on_form_field(error, |field| field.starts_with("members[").then_some("members"));
-            refused(&platform, &context, &id, "split", error, MoveForm::default()).await
+            refused(&platform, &context, &id, "split", error, Filled::default()).await
         }
     }
 }
@@ -573,7 +692,7 @@ pub async fn change_head(
             &id,
             "head",
             form_expired(&context),
-            MoveForm::default(),
+            Filled::default(),
         )
         .await;
     }
@@ -594,7 +713,7 @@ pub async fn change_head(
                     "former_becomes"
                 })
             });
-            refused(&platform, &context, &id, "head", error, MoveForm::default()).await
+            refused(&platform, &context, &id, "head", error, Filled::default()).await
         }
     }
 }
@@ -611,14 +730,49 @@ pub async fn move_family(
     let context = context(&platform, &headers, &HashMap::new()).await?;
     let session = require_registrar(&context)?;
     if !csrf_matches(session, &form.csrf) {
-        return refused(&platform, &context, &id, "move", form_expired(&context), form).await;
+        return refused(
+            &platform,
+            &context,
+            &id,
+            "move",
+            form_expired(&context),
+            Filled {
+                move_form: form,
+                ..Default::default()
+            },
+        )
+        .await;
     }
     if form.action == "pick" {
-        return family_page(&platform, &context, &id, None, form, Refusal::default(), StatusCode::OK).await;
+        let filled = Filled {
+            move_form: form,
+            ..Default::default()
+        };
+        return family_page(
+            &platform,
+            &context,
+            &id,
+            None,
+            filled,
+            Refusal::default(),
+            StatusCode::OK,
+        )
+        .await;
     }
     let Some(reason) = MoveReason::from_code(&form.reason) else {
         let error = ApiError::validation("reason", context.t("error.choose"));
-        return refused(&platform, &context, &id, "move", error, form).await;
+        return refused(
+            &platform,
+            &context,
+            &id,
+            "move",
+            error,
+            Filled {
+                move_form: form,
+                ..Default::default()
+            },
+        )
+        .await;
     };
     let input = family::FamilyMove {
         to: residents::Address {
@@ -636,7 +790,20 @@ pub async fn move_family(
         .map_err(ApiError::from)
     {
         Ok(letter) => Ok(see_other(&format!("/kk/{id}/pindah/{}", letter.id))),
-        Err(error) => refused(&platform, &context, &id, "move", error, form).await,
+        Err(error) => {
+            refused(
+                &platform,
+                &context,
+                &id,
+                "move",
+                error,
+                Filled {
+                    move_form: form,
+                    ..Default::default()
+                },
+            )
+            .await
+        }
     }
 }
 

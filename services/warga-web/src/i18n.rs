@@ -501,10 +501,16 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "NIK of the resident joining",
     ),
     ("family.reason", "Alasan", "Reason"),
+    ("family.newborn", "Tambah bayi baru lahir", "Add a newborn"),
     (
         "family.newborn_hint",
-        "Bayi baru lahir: daftarkan dulu sebagai penduduk, lalu tambahkan dengan alasan Kelahiran.",
-        "A newborn: register them as a resident first, then add them with the reason Birth.",
+        "Bayi didaftarkan sebagai penduduk dan dimasukkan ke KK ini sekaligus, dengan alamat KK.",
+        "The baby is registered as a resident and added to this card at once, at the card's address.",
+    ),
+    (
+        "family.born",
+        "Bayi baru lahir terdaftar dan masuk KK.",
+        "The newborn is registered and on the card.",
     ),
     ("family.split", "Pisah KK", "Split off to a new card"),
     ("family.split_who", "Anggota yang pisah", "Members who leave"),

@@ -117,6 +117,7 @@ impl Service for WebService {
             .route("/kk", axum::routing::post(family::create))
             .route("/kk/{id}", get(family::show))
             .route("/kk/{id}/anggota", axum::routing::post(family::add_member))
+            .route("/kk/{id}/lahir", axum::routing::post(family::add_newborn))
             .route("/kk/{id}/pisah", axum::routing::post(family::split))
             .route("/kk/{id}/kepala", axum::routing::post(family::change_head))
             .route("/kk/{id}/pindah", axum::routing::post(family::move_family))

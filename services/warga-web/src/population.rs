@@ -71,7 +71,7 @@ fn choices(list: Vec<warga_population::regions::Region>, selected: &str) -> Vec<
         .collect()
 }
 
-fn fixed_choices(values: &[&str], selected: &str) -> Vec<Choice> {
+pub(crate) fn fixed_choices(values: &[&str], selected: &str) -> Vec<Choice> {
     values
         .iter()
         .map(|v| Choice {
@@ -321,7 +321,7 @@ pub struct ResidentForm {
     occupation: String,
 }
 
-const RELIGIONS: &[&str] = &[
+pub(crate) const RELIGIONS: &[&str] = &[
     "Islam",
     "Kristen",
     "Katolik",

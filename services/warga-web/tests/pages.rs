@@ -920,25 +920,64 @@ async fn a_registry_officer_registers_finds_moves_and_links_a_resident() {
         .post("/kk", &[("csrf", &csrf), ("head", &id), ("kk_number", "")])
         .await;
     assert_eq!(made.status, 303, "{}", made.body);
+    let card_path = made.location.clone().unwrap().split('?').next().unwrap().to_owned();
     let card = officer.follow(made).await;
     let number = text_of(&card.body, "kk-number");
     assert!(number.starts_with("327319"), "issued where she lives now: {number}");
     let account = citizen.get("/akun").await;
     assert_eq!(text_of(&account.body, "own-kk"), number);
     assert!(account.body.contains("Kepala Keluarga"));
+    // Her baby is registered and put on the card in one step from the card's screen: a
+    // refusal shows every field's error beside it and keeps what was typed.
+    let newborn = |nik: &'static str, sex: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("nik", nik.to_owned()),
+            ("full_name", "Rafi Ananda".to_owned()),
+            ("birth_place", "Bandung".to_owned()),
+            ("birth_date", "2026-11-20".to_owned()),
+            ("sex", sex.to_owned()),
+            ("religion", "Islam".to_owned()),
+            ("relationship", "anak".to_owned()),
+        ]
+    };
+    let pairs = |fields: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { fields.clone() };
+    let refused_fields = pairs(&newborn("3273192011269999", ""));
+    let refused_fields: Vec<(&str, &str)> = refused_fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = officer.post(&format!("{card_path}/lahir"), &refused_fields).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"nb-sex-error\"") && refused.body.contains("aria-describedby=\"nb-sex-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"Rafi Ananda\""), "what was typed is kept");
+    let born_fields = pairs(&newborn("3273192011260001", "male"));
+    let born_fields: Vec<(&str, &str)> = born_fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let born = officer.post(&format!("{card_path}/lahir"), &born_fields).await;
+    assert_eq!(born.status, 303, "{}", born.body);
+    let card = officer.follow(born).await;
+    assert!(
+        card.body.contains("Bayi baru lahir terdaftar dan masuk KK."),
+        "{}",
+        card.body
+    );
+    assert!(card.body.contains("Rafi Ananda") && card.body.contains("3273192011260001"));
+    assert!(card.body.contains("Kelahiran"), "joined by birth");
     assert_eq!(
         citizen.get("/penduduk").await.status,
         403,
         "citizens do not search the registry"
     );
 
-    // The statistics count the living resident in Jawa Barat once the consumer ran.
+    // The statistics count the living residents in Jawa Barat (she and her baby) once the
+    // consumer ran.
     common::wait_for("counted", std::time::Duration::from_secs(10), || async {
         let page = Browser::new(&app);
         let mut page = page;
         page.cookies = officer.cookies.clone();
         let stats = page.get("/statistik?provinsi=32").await;
-        text_of(&stats.body, "stats-total") == "1" && stats.body.contains("Kota Bandung")
+        text_of(&stats.body, "stats-total") == "2" && stats.body.contains("Kota Bandung")
     })
     .await;
     let stats = officer.get("/statistik").await;
