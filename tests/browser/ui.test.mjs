@@ -376,7 +376,7 @@ async function registerAt(page, nik, name) {
   return new URL(page.url()).pathname.split('/').pop();
 }
 
-test('a registry officer makes a family card, adds the wife, and moves the family with a printable letter', async () => {
+test('a registry officer makes a family card, adds the wife and their newborn, and moves the family with a printable letter', async () => {
   const page = await newPage();
   await signIn(page, process.env.WARGA_REGISTRAR, `Loket-Dukcapil-${stamp}`);
   const serial = String(1 + ((Date.now() + 777) % 9999)).padStart(4, '0');
@@ -415,6 +415,22 @@ test('a registry officer makes a family card, adds the wife, and moves the famil
   await Promise.all([page.waitForURL(/m=added$/), page.click('#add-member')]);
   assert.match(await page.textContent('#members'), new RegExp(`Sri Istri ${stamp}[\\s\\S]*Istri`));
 
+  // Their baby is registered and put on the card in one step; a missing choice is refused
+  // beside its field, and what was typed stays.
+  const babyNik = `317107011126${serial}`;
+  await page.fill('#nb-nik', babyNik);
+  await page.fill('#nb-full_name', `Rafi Anak ${stamp}`);
+  await page.fill('#nb-birth_place', 'Jakarta');
+  await page.fill('#nb-birth_date', '2026-11-01');
+  await page.selectOption('#nb-religion', 'Islam');
+  await page.click('#add-newborn');
+  await page.waitForSelector('#nb-sex-error');
+  assert.equal(await page.getAttribute('#nb-sex', 'aria-describedby'), 'nb-sex-error');
+  assert.equal(await page.inputValue('#nb-full_name'), `Rafi Anak ${stamp}`);
+  await page.selectOption('#nb-sex', 'male');
+  await Promise.all([page.waitForURL(/m=born$/), page.click('#add-newborn')]);
+  assert.match(await page.textContent('#members'), new RegExp(`Rafi Anak ${stamp}[\\s\\S]*Anak[\\s\\S]*Kelahiran`));
+
   // The whole family moves to Bandung; the letter is the page that follows.
   await page.fill('#address', 'Jl. Setiabudi No. 7');
   await page.fill('#rt_rw', '004/002');
@@ -440,7 +456,7 @@ test('a registry officer makes a family card, adds the wife, and moves the famil
   assert.match(await page.textContent('#letter-number'), /^Nomor: SKPWNI\/317107\/\d{8}\/\d{4}$/);
   assert.match(await page.textContent('#letter-head'), new RegExp(`Budi Kepala ${stamp}`));
   assert.equal(await page.textContent('#letter-classification'), 'Antar provinsi');
-  assert.equal(await page.locator('#letter-members tbody tr').count(), 2);
+  assert.equal(await page.locator('#letter-members tbody tr').count(), 3);
   assert.match(await page.textContent('#letter-to'), /Sukarasa/);
 
   // On a phone the card and the letter fit; printed, the letter leaves the navigation out.
@@ -464,5 +480,5 @@ test('a registry officer makes a family card, adds the wife, and moves the famil
     if (households < 1) await new Promise((resolve) => setTimeout(resolve, 1000));
   }
   assert.ok(households >= 1, 'the household is counted in Jawa Barat');
-  assert.equal((await page.textContent('#stats-household-size')).trim(), '2,0');
+  assert.equal((await page.textContent('#stats-household-size')).trim(), '3,0');
 });
