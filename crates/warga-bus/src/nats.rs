@@ -20,7 +20,7 @@ use warga_config::BusConfig;
 use warga_core::Envelope;
 use warga_store::Store;
 
-use crate::consume::{Finish, error_summary, process};
+use crate::consume::{Finish, error_summary, process, process_batch};
 use crate::relay::{OutboxRow, Publisher, mark_published};
 use crate::{BusError, DeadLetter, Handler, Outcome, ReplayFilter, metrics};
 
@@ -387,6 +387,7 @@ impl NatsWorker {
                     }
                 }
             };
+            let mut batch = Vec::new();
             while let Some(message) = messages.next().await {
                 let Ok(message) = message else { break };
                 if shutdown.is_cancelled() {
@@ -394,10 +395,53 @@ impl NatsWorker {
                     let _ = message.ack_with(AckKind::Nak(None)).await;
                     continue;
                 }
-                self.deliver(message).await;
+                batch.push(message);
             }
+            self.deliver_all(batch).await;
         }
         tracing::debug!(consumer = %self.durable, "nats consumer stopped");
+    }
+
+    /// A fetch's events for this consumer in one transaction, then acknowledged; if that
+    /// fails (or for a message that is no event of ours), each on its own — retries and dead
+    /// letters are per message.
+    async fn deliver_all(&self, messages: Vec<jetstream::Message>) {
+        let consumer = self.handler.name();
+        let mut together = Vec::with_capacity(messages.len());
+        let mut envelopes = Vec::with_capacity(messages.len());
+        let mut alone = Vec::new();
+        for message in messages {
+            let replay_for = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(HEADER_REPLAY_FOR))
+                .map(|v| v.as_str().to_owned());
+            match serde_json::from_slice::<Envelope>(&message.payload) {
+                Ok(envelope) if replay_for.is_none_or(|target| target == consumer) => {
+                    envelopes.push(envelope);
+                    together.push(message);
+                }
+                _ => alone.push(message),
+            }
+        }
+        if envelopes.len() > 1 {
+            match process_batch(&self.store, self.handler.as_ref(), &envelopes, Finish::Nothing).await {
+                Ok(()) => {
+                    for message in together.drain(..) {
+                        if let Err(error) = message.ack().await {
+                            // The effect is committed; a redelivery is skipped as a duplicate.
+                            tracing::warn!(consumer, %error, "ack failed");
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(consumer, %error, "batch failed; delivering one by one");
+                }
+            }
+        }
+        for message in together.into_iter().chain(alone) {
+            self.deliver(message).await;
+        }
     }
 
     async fn deliver(&self, message: jetstream::Message) {
