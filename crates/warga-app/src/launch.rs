@@ -1,7 +1,8 @@
 //! From configuration to a running platform, and back.
 //!
-//! Start-up order: database → migrations → bus → platform (keys, token validation, rate
-//! limits) → identity bootstrap → HTTPS → event workers → embedded ledger. Shutdown runs in
+//! Start-up order: embedded ledger (its nodes and CAs, whose addresses the ledger's web
+//! gateway is configured with) → database → migrations → bus → platform (keys, token
+//! validation, rate limits) → identity bootstrap → HTTPS → event workers. Shutdown runs in
 //! reverse: stop accepting requests and drain the workers together (in-flight work commits or
 //! is handed back), then the ledger nodes, then the database.
 
@@ -125,7 +126,34 @@ impl Launch {
     }
 
     /// Starts everything, in order; on an error nothing keeps running.
-    pub async fn start(self) -> Result<Running, AppError> {
+    pub async fn start(mut self) -> Result<Running, AppError> {
+        let ledger_enabled = self
+            .config
+            .section::<warga_ledger_node::settings::LedgerConfig>()
+            .enabled;
+        let ledger = if self.mode != Mode::Serve && ledger_enabled {
+            let ledger = crate::ledger::start(&self.config).await?;
+            crate::ledger::configure_gateway(&mut self.config, &ledger);
+            Some(ledger)
+        } else {
+            None
+        };
+        match self.start_platform().await {
+            Ok(mut running) => {
+                running.ledger = ledger;
+                Ok(running)
+            }
+            Err(error) => {
+                if let Some(ledger) = ledger {
+                    ledger.shutdown().await;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Everything but the embedded ledger.
+    async fn start_platform(self) -> Result<Running, AppError> {
         let Launch {
             config,
             services,
@@ -196,22 +224,6 @@ impl Launch {
             None
         };
 
-        let ledger_enabled = config.section::<warga_ledger_node::settings::LedgerConfig>().enabled;
-        let ledger = if mode != Mode::Serve && ledger_enabled {
-            match crate::ledger::start(&config).await {
-                Ok(ledger) => Some(ledger),
-                Err(error) => {
-                    let _ = server.shutdown(Duration::ZERO).await;
-                    if let Some(workers) = workers {
-                        stop_workers(workers).await;
-                    }
-                    return Err(error);
-                }
-            }
-        } else {
-            None
-        };
-
         let url = format!("https://{}", server.local_addr);
         let names: Vec<_> = services.iter().map(|s| s.name()).collect();
         tracing::info!(%url, services = ?names, database = platform.store.backend().name(), bus = bus.backend_name(), "warga started");
@@ -222,7 +234,7 @@ impl Launch {
             services,
             admin_password,
             demo,
-            ledger,
+            ledger: None,
             server,
             workers,
             handlers: running_handlers,

@@ -32,3 +32,19 @@ pub(crate) async fn start(config: &Config) -> Result<EmbeddedNetwork, AppError> 
     .await
     .map_err(|e| AppError::Ledger(e.to_string()))
 }
+
+/// Points the ledger's web gateway at the embedded network: its crypto directory, the peer
+/// and the CA of each organisation it runs (their actual addresses, ephemeral ports
+/// included).
+pub(crate) fn configure_gateway(config: &mut Config, network: &EmbeddedNetwork) {
+    let section = config.section_mut::<LedgerConfig>();
+    section.crypto = Some(network.crypto.clone());
+    for peer in &network.peers {
+        section
+            .peers
+            .insert(peer.peer.organization.msp_id.clone(), peer.peer.node.listen.to_string());
+    }
+    for ca in &network.cas {
+        section.cas.insert(ca.msp_id.clone(), ca.url.clone());
+    }
+}

@@ -16,6 +16,7 @@ pub fn all() -> Vec<Arc<dyn Service>> {
         Arc::new(warga_population::PopulationService),
         Arc::new(warga_reports::ReportsService),
         Arc::new(warga_system::SystemService),
+        Arc::new(warga_ledger::LedgerService),
     ]
 }
 
@@ -83,7 +84,7 @@ mod tests {
             .expect("unknown service refused")
             .to_string();
         assert!(
-            unknown.contains("known services: identity, web, population, reports, system"),
+            unknown.contains("known services: identity, web, population, reports, system, ledger"),
             "{unknown}"
         );
         assert!(select(&[String::new()]).is_err());

@@ -44,6 +44,8 @@ pub struct AccessClaims {
     pub officer_level: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msp_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facility: Option<String>,
 }
 
 impl AccessClaims {
@@ -67,6 +69,7 @@ impl AccessClaims {
             department: None,
             officer_level: None,
             msp_id: None,
+            facility: None,
         }
     }
 
@@ -91,6 +94,7 @@ impl AccessClaims {
             department: self.department,
             level: self.officer_level.and_then(|l| l.parse::<OfficerLevel>().ok()),
             msp_id: self.msp_id,
+            facility: self.facility,
             client_id: self.client_id.or(self.azp),
             token_id: self.jti,
             issuer: self.iss,

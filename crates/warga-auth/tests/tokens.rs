@@ -64,6 +64,7 @@ fn claims() -> AccessClaims {
         department: Some("dinas-pu".into()),
         officer_level: Some("head".into()),
         msp_id: None,
+        facility: None,
     }
 }
 

@@ -119,6 +119,9 @@ pub struct Principal {
     pub department: Option<String>,
     pub level: Option<OfficerLevel>,
     pub msp_id: Option<String>,
+    /// The health facility a ledger member acts for (BPJS's *kode faskes*), written into
+    /// their ledger certificate's `facility` attribute.
+    pub facility: Option<String>,
     /// The OAuth client the token was issued to.
     pub client_id: Option<String>,
     /// The token's id (`jti`), for revocation and audit.

@@ -283,6 +283,18 @@ pub enum ApiError {
     /// A per-account quota is used up (429).
     #[error("{0}")]
     TooManyRequests(String),
+    /// A system behind this one refused or failed — the ledger's endorsers or orderers —
+    /// with a problem type of its own (`urn:warga:problem:<slug>`) and the status that
+    /// fits (a refusal 4xx, an unreachable or silent system 502–504).
+    #[error("{}", .detail.en)]
+    Downstream {
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        /// The title in Bahasa Indonesia.
+        title_id: &'static str,
+        detail: Detail,
+    },
     /// Anything unexpected; its text is logged and never sent.
     #[error(transparent)]
     Internal(#[from] Box<dyn std::error::Error + Send + Sync>),
@@ -320,7 +332,9 @@ impl ApiError {
             | ApiError::Rule {
                 detail_id: Some(id), ..
             } if !english => id.clone(),
-            ApiError::Conflict(detail) | ApiError::NotFound(detail) => detail.in_lang(english).to_owned(),
+            ApiError::Conflict(detail) | ApiError::NotFound(detail) | ApiError::Downstream { detail, .. } => {
+                detail.in_lang(english).to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -338,6 +352,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => ProblemType::UnsupportedMediaType,
             ApiError::Unavailable(_) => ProblemType::Unavailable,
             ApiError::TooManyRequests(_) => ProblemType::RateLimited,
+            ApiError::Downstream { status, .. } => ProblemType::from_status(*status),
             ApiError::Internal(_) => ProblemType::Internal,
         }
     }
@@ -399,6 +414,20 @@ impl ApiError {
                 problem.title_id = Some(title_id);
                 problem.field = Some((*field).to_owned());
                 problem.detail_id = detail_id.clone();
+            }
+            ApiError::Downstream {
+                status,
+                slug,
+                title,
+                title_id,
+                detail,
+            } => {
+                tracing::warn!(status = status.as_u16(), slug, detail = %detail.en, "a downstream system refused or failed");
+                problem.type_uri = format!("urn:warga:problem:{slug}");
+                problem.title = (*title).to_owned();
+                problem.title_id = Some(title_id);
+                problem.status = status.as_u16();
+                problem.detail_id = detail.id.clone();
             }
             _ => {}
         }

@@ -62,6 +62,29 @@ pub async fn spawn_app_with(
     handlers: Vec<Arc<dyn Handler>>,
     tune: impl FnOnce(&mut Config),
 ) -> Option<TestApp> {
+    spawn(engine, warga_app::Mode::Serve, extra, handlers, tune).await
+}
+
+/// Every service and the embedded ledger network, as `warga up` runs them — its orderers,
+/// a peer and a CA per organisation, on free ports of 127.0.0.1 — with the configuration
+/// adjusted by `tune` first.
+pub async fn spawn_up(engine: Engine, tune: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    spawn(engine, warga_app::Mode::Up, Router::new(), Vec::new(), |config| {
+        let ledger = config.section_mut::<warga_ledger_node::settings::LedgerConfig>();
+        ledger.enabled = true;
+        ledger.ephemeral_ports = true;
+        tune(config);
+    })
+    .await
+}
+
+async fn spawn(
+    engine: Engine,
+    mode: warga_app::Mode,
+    extra: Router,
+    handlers: Vec<Arc<dyn Handler>>,
+    tune: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
     warga_telemetry::init_for_tests();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let clock = warga_core::time::ManualClock::new(warga_core::time::now_ms());
@@ -74,7 +97,7 @@ pub async fn spawn_app_with(
     let (mut config, listener) = test_config(dir.path());
     let port = listener.local_addr().unwrap().port();
     tune(&mut config);
-    let running = warga_app::Launch::new(config, warga_app::services::all(), warga_app::Mode::Serve)
+    let running = warga_app::Launch::new(config, warga_app::services::all(), mode)
         .clock(Arc::new(clock.clone()))
         .store(db.store.clone())
         .listener(listener)

@@ -536,6 +536,9 @@ pub enum OfficerCommand {
         roles: Vec<String>,
         #[arg(long)]
         msp_id: Option<String>,
+        /// A ledger member's health facility (BPJS's kode faskes), e.g. P3578010.
+        #[arg(long)]
+        facility: Option<String>,
         #[arg(long)]
         email: Option<String>,
     },

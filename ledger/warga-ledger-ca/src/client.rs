@@ -108,6 +108,29 @@ impl CaClient {
         Ok(answer["secret"].as_str().unwrap_or_default().to_owned())
     }
 
+    /// As [`CaClient::register`], with the enrolment secret chosen by the caller (at least
+    /// 16 characters) and up to `max_enrollments` enrolments with it — for a registrar that
+    /// derives the secret and may have to enrol again after a crash.
+    pub async fn register_with_secret(
+        &self,
+        admin: &SigningIdentity,
+        enrollment_id: &str,
+        role: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
+        secret: &str,
+        max_enrollments: u32,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::json!({
+            "enrollment_id": enrollment_id,
+            "role": role,
+            "attributes": attributes,
+            "secret": secret,
+            "max_enrollments": max_enrollments,
+        });
+        self.admin_call(admin, "/api/v1/ca/register", &body).await?;
+        Ok(())
+    }
+
     /// Revokes `enrollment_id`'s certificates, as the organisation's `admin`; returns
     /// whether anything was newly revoked.
     pub async fn revoke(&self, admin: &SigningIdentity, enrollment_id: &str) -> Result<serde_json::Value, ClientError> {
@@ -120,6 +143,23 @@ impl CaClient {
     /// from the CA.
     pub async fn enroll(&self, enrollment_id: &str, secret: &str) -> Result<Enrolled, ClientError> {
         let (csr, key_pem) = certificate_request(enrollment_id)?;
+        let (certificate_pem, ca_certificate_pem) = self.enroll_request(enrollment_id, secret, &csr).await?;
+        Ok(Enrolled {
+            key_pem,
+            certificate_pem,
+            ca_certificate_pem,
+        })
+    }
+
+    /// Enrolls `enrollment_id` with its secret for the key of `csr` (PKCS#10, PEM) — a key
+    /// held elsewhere, which never comes here; returns the certificate and the CA's
+    /// certificate (PEM).
+    pub async fn enroll_request(
+        &self,
+        enrollment_id: &str,
+        secret: &str,
+        csr: &str,
+    ) -> Result<(String, String), ClientError> {
         let response = self
             .http
             .post(format!("{}/api/v1/ca/enroll", self.url))
@@ -129,11 +169,10 @@ impl CaClient {
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         let enrolled = answer(response).await?;
-        Ok(Enrolled {
-            key_pem,
-            certificate_pem: enrolled["certificate"].as_str().unwrap_or_default().to_owned(),
-            ca_certificate_pem: enrolled["ca_certificate"].as_str().unwrap_or_default().to_owned(),
-        })
+        Ok((
+            enrolled["certificate"].as_str().unwrap_or_default().to_owned(),
+            enrolled["ca_certificate"].as_str().unwrap_or_default().to_owned(),
+        ))
     }
 
     /// The CA's current revocation list (DER), as published at `GET /api/v1/ca/crl`. Its

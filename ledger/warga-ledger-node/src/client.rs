@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use tonic::Status;
 use tonic::transport::Channel;
-use warga_ledger_core::tx::{Proposal, SignedProposal, Transaction};
+use warga_ledger_core::tx::{Creator, Proposal, SignedProposal, Transaction};
 use warga_ledger_msp::SigningIdentity;
 use warga_ledger_orderer::grpc::{MESSAGE_LIMIT, TlsMaterial, client_channel};
 use warga_ledger_proto::v1;
@@ -15,12 +15,34 @@ use warga_ledger_proto::v1::events_client::EventsClient;
 use warga_ledger_proto::v1::gateway_client::GatewayClient;
 use warga_ledger_proto::v1::ledger_client::LedgerClient;
 
+/// Who signs a client's proposals and transactions: a certificate and whatever holds its
+/// private key — a key in memory ([`SigningIdentity`]), or a key that never leaves a vault
+/// or a hardware module, reached asynchronously.
+#[async_trait::async_trait]
+pub trait Signer: Send + Sync {
+    /// The identity transactions carry (MSP id and certificate).
+    fn creator(&self) -> Creator;
+    /// An ECDSA P-256/SHA-256 signature (ASN.1 DER) over `message`.
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+#[async_trait::async_trait]
+impl Signer for SigningIdentity {
+    fn creator(&self) -> Creator {
+        SigningIdentity::creator(self)
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        SigningIdentity::sign(self, message).map_err(|e| e.to_string())
+    }
+}
+
 /// A client of one peer, for one channel and chaincode.
 #[derive(Clone)]
 pub struct Client {
     pub channel: String,
     pub chaincode: String,
-    identity: std::sync::Arc<SigningIdentity>,
+    identity: std::sync::Arc<dyn Signer>,
     gateway: GatewayClient<Channel>,
     ledger: LedgerClient<Channel>,
     events: EventsClient<Channel>,
@@ -58,8 +80,16 @@ impl Client {
         })
     }
 
+    /// The same connection, signing as `signer` (one peer connection serves many signers).
+    pub fn signing_as(&self, signer: std::sync::Arc<dyn Signer>) -> Client {
+        Client {
+            identity: signer,
+            ..self.clone()
+        }
+    }
+
     /// A new proposal of this client, signed.
-    pub fn proposal(&self, function: &str, args: &[String]) -> Result<SignedProposal, Status> {
+    pub async fn proposal(&self, function: &str, args: &[String]) -> Result<SignedProposal, Status> {
         use ring::rand::SecureRandom;
         let mut nonce = vec![0u8; 24];
         ring::rand::SystemRandom::new()
@@ -76,23 +106,20 @@ impl Client {
             nonce,
             creator,
         };
-        let signature = self
-            .identity
-            .sign(&proposal.encode())
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let signature = self.identity.sign(&proposal.encode()).await.map_err(Status::internal)?;
         Ok(SignedProposal { proposal, signature })
     }
 
     /// Runs a function on the peer without ordering anything; returns its result.
     pub async fn evaluate(&self, function: &str, args: &[String]) -> Result<Vec<u8>, Status> {
-        let signed = self.proposal(function, args)?;
+        let signed = self.proposal(function, args).await?;
         let reply = self.gateway.clone().evaluate(v1::SignedProposal::from(signed)).await?;
         Ok(reply.into_inner().result)
     }
 
     /// Endorses, signs, orders and waits for the commit of a transaction.
     pub async fn submit(&self, function: &str, args: &[String]) -> Result<v1::CommitStatus, Status> {
-        let signed = self.proposal(function, args)?;
+        let signed = self.proposal(function, args).await?;
         self.submit_proposal(signed).await
     }
 
@@ -116,7 +143,8 @@ impl Client {
         tx.signature = self
             .identity
             .sign(&Transaction::signed_bytes(&tx.proposal, &tx.response, &tx.endorsements))
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .await
+            .map_err(Status::internal)?;
         Ok(tx)
     }
 

@@ -1,7 +1,10 @@
 //! A whole ledger network in one process, as `warga up` runs it: the orderers of the network
 //! file and one peer per member organisation of a channel, each serving gRPC with mutual TLS
 //! on its own port — the code paths of the separate processes, only without the processes.
-//! Crypto material is generated on first start and kept with the data.
+//! Each member organisation's CA runs too (over HTTPS on 127.0.0.1), unless the network
+//! file names a CA of its own: the platform enrols its people there, and the nodes refresh
+//! revocation lists from it. Crypto material is generated on first start and kept with
+//! the data.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -101,14 +104,64 @@ async fn bind_node(node: &mut Node, ephemeral: bool) -> Result<tokio::net::TcpLi
     Ok(listener)
 }
 
+/// An organisation's CA served over HTTPS until the network stops.
+pub struct RunningCa {
+    pub msp_id: String,
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Opens organisation `msp_id`'s CA from `crypto` and serves it on a free port of
+/// 127.0.0.1.
+async fn start_ca(network: &Network, crypto: &Path, msp_id: &str) -> Result<RunningCa, NodeError> {
+    let org = network
+        .organization(msp_id)
+        .ok_or_else(|| NodeError::Usage(format!("no organisation {msp_id} in the network file")))?;
+    let ca = warga_ledger_ca::Ca::open(warga_ledger_ca::CaConfig {
+        msp_id: org.msp_id.clone(),
+        domain: org.domain.clone(),
+        orderer_organization: false,
+        org_dir: warga_ledger_msp::generate::organization_dir(crypto, false, &org.domain),
+    })
+    .map_err(|e| NodeError::Crypto(format!("the CA of {msp_id}: {e}")))?;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| NodeError::Io(format!("cannot listen for the CA of {msp_id}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| NodeError::Io(format!("the CA of {msp_id}: {e}")))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let name = msp_id.to_owned();
+    let task = tokio::spawn(async move {
+        let served = ca
+            .serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, msp_id = %name, "the CA stopped");
+        }
+    });
+    tracing::info!(msp_id, %addr, "CA serving");
+    Ok(RunningCa {
+        msp_id: msp_id.to_owned(),
+        url: format!("https://{addr}"),
+        stop,
+        task,
+    })
+}
+
 /// The orderers and one peer per member organisation of one channel, in this process.
 pub struct EmbeddedNetwork {
-    /// The network file, with the addresses the nodes actually listen on.
+    /// The network file, with the addresses the nodes (and CAs) actually listen on.
     pub network: Arc<Network>,
     pub channel: String,
     pub crypto: PathBuf,
     pub orderers: Vec<RunningOrderer>,
     pub peers: Vec<RunningPeer>,
+    /// The CAs this process runs (organisations whose network file entry names none).
+    pub cas: Vec<RunningCa>,
 }
 
 impl EmbeddedNetwork {
@@ -163,6 +216,17 @@ impl EmbeddedNetwork {
             let listener = bind_node(node, ephemeral_ports).await?;
             peer_listeners.push((org.name.clone(), node.name.clone(), node.host.clone(), listener));
         }
+        let mut cas = Vec::new();
+        for msp_id in &members {
+            if network.organization(msp_id).is_some_and(|o| o.ca_url.is_some()) {
+                continue; // the network file names the organisation's own CA
+            }
+            let ca = start_ca(&network, &crypto, msp_id).await?;
+            if let Some(org) = network.organizations.iter_mut().find(|o| &o.msp_id == msp_id) {
+                org.ca_url = Some(ca.url.clone());
+            }
+            cas.push(ca);
+        }
         let network = Arc::new(network);
         let mut orderers = Vec::new();
         for (node, listener) in network.orderer.nodes.iter().zip(orderer_listeners) {
@@ -195,6 +259,7 @@ impl EmbeddedNetwork {
             crypto,
             orderers,
             peers,
+            cas,
         })
     }
 
@@ -230,6 +295,10 @@ impl EmbeddedNetwork {
         }
         for orderer in self.orderers {
             orderer.shutdown().await;
+        }
+        for ca in self.cas {
+            let _ = ca.stop.send(());
+            let _ = ca.task.await;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The ledger's sections of the configuration: `[ledger]` (the network `warga up` embeds),
 //! `[orderer]` and `[peer]` (what a node process's flags may also say).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,20 @@ pub struct LedgerConfig {
     /// Listen on free ports of 127.0.0.1 instead of the network file's addresses (several
     /// instances on one machine, tests).
     pub ephemeral_ports: bool,
+    /// The crypto directory of the network (`warga ledger crypto generate`), where the web
+    /// gateway finds each organisation's administrator; absent: `<data_dir>/ledger/crypto`,
+    /// where `warga up` keeps its network's.
+    pub crypto: Option<PathBuf>,
+    /// The peer the web gateway sends an organisation's requests to, by MSP id
+    /// (`host:port`); absent: the organisation's first peer in the network file. `warga up`
+    /// fills this in with the peers it runs.
+    pub peers: BTreeMap<String, String>,
+    /// The CA the web gateway enrols an organisation's people at, by MSP id (`https://…`);
+    /// absent: the network file's `ca_url`. `warga up` fills this in with the CAs it runs.
+    pub cas: BTreeMap<String, String>,
+    /// Longest wait for one call through the web gateway — a submission's endorsement,
+    /// ordering and commit together — in milliseconds.
+    pub gateway_timeout_ms: u64,
 }
 
 impl Default for LedgerConfig {
@@ -28,6 +43,10 @@ impl Default for LedgerConfig {
             network: None,
             channel: "bpjs-main".into(),
             ephemeral_ports: false,
+            crypto: None,
+            peers: BTreeMap::new(),
+            cas: BTreeMap::new(),
+            gateway_timeout_ms: 30_000,
         }
     }
 }

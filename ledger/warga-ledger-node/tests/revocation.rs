@@ -127,6 +127,7 @@ async fn a_user_revoked_at_the_ca_is_refused_at_endorsement_and_broadcast() {
         .endorse(
             bidan
                 .proposal("RecordVisit", &s(&["V-2", NIK, &today(), "J06.9"]))
+                .await
                 .unwrap(),
         )
         .await

@@ -84,6 +84,7 @@ fn main() {
             department: Some("dinas-pu".into()),
             officer_level: Some("head".into()),
             msp_id: None,
+            facility: None,
         };
         let token = minter.access_token(claims, 3_600).await.unwrap().token;
         validator.validate(&token).await.unwrap();

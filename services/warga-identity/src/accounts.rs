@@ -27,6 +27,8 @@ pub struct Account {
     pub department_id: Option<String>,
     pub officer_level: Option<OfficerLevel>,
     pub msp_id: Option<String>,
+    /// The health facility a ledger member acts for (BPJS's kode faskes).
+    pub facility: Option<String>,
     pub status: String,
     pub must_change_password: bool,
     pub failed_logins: i64,
@@ -54,6 +56,7 @@ pub struct AccountView {
     #[schema(value_type = Option<String>)]
     pub officer_level: Option<OfficerLevel>,
     pub msp_id: Option<String>,
+    pub facility: Option<String>,
     pub status: String,
     pub must_change_password: bool,
     pub created_at_ms: i64,
@@ -70,6 +73,7 @@ impl From<&Account> for AccountView {
             department: a.department_id.clone(),
             officer_level: a.officer_level,
             msp_id: a.msp_id.clone(),
+            facility: a.facility.clone(),
             status: a.status.clone(),
             must_change_password: a.must_change_password,
             created_at_ms: a.created_at_ms,
@@ -90,8 +94,20 @@ impl Event for AccountCreated {
     const VERSION: u32 = 1;
 }
 
+/// Event: an account was disabled (its sessions ended; what it holds elsewhere, such as a
+/// ledger certificate, is revoked by the services that issued it).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccountDisabled {
+    pub account_id: String,
+}
+
+impl Event for AccountDisabled {
+    const TOPIC: &'static str = "identity.account.disabled";
+    const VERSION: u32 = 1;
+}
+
 const COLUMNS: &str = "id, username, display_name, email, password_hash, roles, department_id, officer_level, msp_id, \
-     status, must_change_password, failed_logins, failure_window_start_ms, locked_until_ms, created_at_ms";
+     status, must_change_password, failed_logins, failure_window_start_ms, locked_until_ms, created_at_ms, facility";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Account {
     let roles: String = row.get(5);
@@ -111,6 +127,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Account {
         failure_window_start_ms: row.get(12),
         locked_until_ms: row.get(13),
         created_at_ms: row.get(14),
+        facility: row.get(15),
     }
 }
 
@@ -250,6 +267,8 @@ pub struct NewAccount {
     pub department_id: Option<String>,
     pub officer_level: Option<OfficerLevel>,
     pub msp_id: Option<String>,
+    /// A ledger member's facility code (1–32 of A–Z, a–z, 0–9, `-`, `_`, `.`).
+    pub facility: Option<String>,
     pub must_change_password: bool,
 }
 
@@ -306,6 +325,24 @@ async fn create_inner(
             "a ledger organisation member needs an MSP id",
         ));
     }
+    if let Some(facility) = new.facility.as_deref().filter(|f| !f.is_empty()) {
+        let ok = facility.len() <= 32
+            && facility
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !ok {
+            return Err(IdentityError::invalid(
+                "facility",
+                "a facility code is 1–32 of A–Z, a–z, 0–9, '-', '_', '.'",
+            ));
+        }
+        if !new.roles.contains(&Role::LedgerMember) {
+            return Err(IdentityError::invalid(
+                "facility",
+                "only a ledger organisation member acts for a facility",
+            ));
+        }
+    }
     if let Some(department) = &new.department_id {
         let exists = sqlx::query("SELECT 1 FROM identity_departments WHERE id = $1")
             .bind(department)
@@ -337,8 +374,8 @@ async fn create_inner(
     let roles: Vec<&str> = new.roles.iter().map(|r| r.as_str()).collect();
     sqlx::query(
         "INSERT INTO identity_accounts (id, username, display_name, email, password_hash, roles, department_id, \
-         officer_level, msp_id, status, must_change_password, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11, $11)",
+         officer_level, msp_id, facility, status, must_change_password, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $12)",
     )
     .bind(&id)
     .bind(&username)
@@ -349,6 +386,7 @@ async fn create_inner(
     .bind(new.department_id.as_deref())
     .bind(new.officer_level.map(|l| l.as_str()))
     .bind(new.msp_id.as_deref())
+    .bind(new.facility.as_deref().filter(|f| !f.is_empty()))
     .bind(i64::from(new.must_change_password))
     .bind(now)
     .execute(tx.conn())
@@ -620,6 +658,10 @@ pub async fn disable(tx: &mut Tx, id: &str, actor: &str) -> Result<(), IdentityE
         ));
     }
     revoke(tx, id, now, &[REFRESH_TOKENS, SESSIONS]).await?;
+    tx.append_event(&AccountDisabled {
+        account_id: id.to_owned(),
+    })
+    .await?;
     tx.audit(&AuditRecord {
         actor,
         action: "identity.account.disable",

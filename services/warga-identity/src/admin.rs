@@ -204,6 +204,10 @@ pub struct NewOfficer {
     pub level: Option<OfficerLevel>,
     #[serde(default)]
     pub msp_id: Option<String>,
+    /// A ledger member's health facility (BPJS's kode faskes), written into their ledger
+    /// certificate.
+    #[serde(default)]
+    pub facility: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -243,6 +247,7 @@ pub async fn create_officer_account(
             department_id: input.department,
             officer_level: input.level,
             msp_id: input.msp_id,
+            facility: input.facility,
             must_change_password: generated,
         },
         actor,

@@ -47,6 +47,7 @@ struct Person {
     department: Option<String>,
     level: Option<OfficerLevel>,
     msp_id: Option<String>,
+    facility: Option<String>,
 }
 
 fn person(username: &str, display_name: &str, roles: &[Role]) -> Person {
@@ -57,6 +58,7 @@ fn person(username: &str, display_name: &str, roles: &[Role]) -> Person {
         department: None,
         level: None,
         msp_id: None,
+        facility: None,
     }
 }
 
@@ -94,13 +96,20 @@ fn people() -> Vec<Person> {
     let mut registry = person("capil.petugas", "Petugas Dukcapil", &[Role::RegistryOfficer]);
     registry.department = Some("disdukcapil".into());
     people.push(registry);
-    for (username, name, msp) in [
-        ("bpjs.petugas", "Petugas BPJS Kesehatan", "BPJSMSP"),
-        ("puskesmas.petugas", "Petugas Puskesmas", "PuskesmasMSP"),
-        ("rs.petugas", "Petugas Rumah Sakit", "RumahSakitMSP"),
+    // The facility codes are the example network's (BPJS's kode faskes).
+    for (username, name, msp, facility) in [
+        ("bpjs.petugas", "Petugas BPJS Kesehatan", "BPJSMSP", None),
+        (
+            "puskesmas.petugas",
+            "Petugas Puskesmas",
+            "PuskesmasMSP",
+            Some("P3578010"),
+        ),
+        ("rs.petugas", "Petugas Rumah Sakit", "RumahSakitMSP", Some("R3578001")),
     ] {
         let mut member = person(username, name, &[Role::LedgerMember]);
         member.msp_id = Some(msp.into());
+        member.facility = facility.map(str::to_owned);
         people.push(member);
     }
     for i in 0..CITIZENS {
@@ -155,6 +164,7 @@ pub async fn seed(platform: &Platform) -> Result<DemoSummary, IdentityError> {
                 department_id: p.department,
                 officer_level: p.level,
                 msp_id: p.msp_id,
+                facility: p.facility,
                 must_change_password: false,
             },
             hash.clone(),

@@ -51,6 +51,11 @@ const STEPS: &[MigrationStep] = &[
         description: "password recovery by SMS",
         sql: include_str!("../migrations/2026120202_recovery.sql"),
     },
+    MigrationStep {
+        version: 2026120301,
+        description: "a ledger member's facility",
+        sql: include_str!("../migrations/2026120301_facility.sql"),
+    },
 ];
 
 const MIGRATIONS: MigrationSet = MigrationSet {

@@ -799,6 +799,7 @@ async fn bad_bearer_tokens_are_refused_with_a_401_problem() {
             department: None,
             officer_level: None,
             msp_id: None,
+            facility: None,
         };
         edit(&mut claims);
         claims
@@ -984,6 +985,7 @@ async fn a_one_time_password_must_be_changed_at_first_sign_in() {
             department: None,
             level: None,
             msp_id: None,
+            facility: None,
         },
         "system",
     )

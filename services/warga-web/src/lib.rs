@@ -1223,6 +1223,7 @@ async fn create_officer(
                 department: Some(form.department).filter(|d| !d.is_empty()),
                 level: None,
                 msp_id: None,
+                facility: None,
             }
         } else {
             warga_identity::NewOfficer {
@@ -1234,6 +1235,7 @@ async fn create_officer(
                 department: Some(form.department),
                 level: Some(level),
                 msp_id: None,
+                facility: None,
             }
         },
         &actor,

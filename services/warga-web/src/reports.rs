@@ -39,6 +39,7 @@ fn principal(platform: &Platform, session: &Session) -> Principal {
         department: account.department_id.clone(),
         level: account.officer_level,
         msp_id: account.msp_id.clone(),
+        facility: account.facility.clone(),
         client_id: Some(warga_identity::WEB_CLIENT_ID.to_owned()),
         token_id: None,
         issuer: platform.public_url.clone(),

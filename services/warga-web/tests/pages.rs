@@ -617,6 +617,7 @@ async fn account_with(app: &TestApp, username: &str, role: warga_core::identity:
             department: None,
             level: None,
             msp_id: None,
+            facility: None,
         },
         "system:test",
     )
@@ -1076,6 +1077,7 @@ async fn a_citizen_reports_with_a_photo_a_department_resolves_and_an_anonymous_r
             department: Some("dinas-pu".into()),
             level: Some(OfficerLevel::Staff),
             msp_id: None,
+            facility: None,
         },
         "system:test",
     )

@@ -46,6 +46,7 @@ pub async fn admin(config: Config, command: AdminCommand) -> Result<(), Failure>
             level,
             roles,
             msp_id,
+            facility,
             email,
         }) => {
             let level = level
@@ -65,6 +66,7 @@ pub async fn admin(config: Config, command: AdminCommand) -> Result<(), Failure>
                     department,
                     level,
                     msp_id,
+                    facility,
                 },
                 CLI_ACTOR,
             )

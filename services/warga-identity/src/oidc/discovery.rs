@@ -23,7 +23,7 @@ pub async fn discovery(State(state): State<IdentityState>) -> Json<serde_json::V
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": SCOPES,
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username", "name", "email", "roles", "department", "officer_level", "msp_id"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username", "name", "email", "roles", "department", "officer_level", "msp_id", "facility"],
         "authorization_response_iss_parameter_supported": true,
         "ui_locales_supported": ["id", "en"],
     }))

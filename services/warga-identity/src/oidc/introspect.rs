@@ -117,5 +117,6 @@ pub async fn userinfo(State(state): State<IdentityState>, auth: Auth) -> Result<
         "department": account.department_id,
         "officer_level": account.officer_level.map(|l| l.as_str()),
         "msp_id": account.msp_id,
+        "facility": account.facility,
     })))
 }

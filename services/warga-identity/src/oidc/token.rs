@@ -25,6 +25,7 @@ pub(super) fn user_claims(state: &IdentityState, account: &Account, client_id: &
         department: account.department_id.clone(),
         officer_level: account.officer_level.map(|l| l.as_str().to_owned()),
         msp_id: account.msp_id.clone(),
+        facility: account.facility.clone(),
         ..AccessClaims::new(account.id.clone(), &state.config().audience)
     }
 }
