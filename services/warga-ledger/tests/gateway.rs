@@ -405,3 +405,90 @@ async fn body_title(app: &TestApp, token: &str) -> String {
     .await;
     body["title"].as_str().unwrap_or_default().to_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_account_loses_its_ledger_identity() {
+    let Some(mut app) = spawn_up(Engine::Sqlite, |_| {}).await else {
+        return;
+    };
+    // A real account: an officer of BPJS with the ledger role.
+    let mut tx = app.platform.store.begin().await.unwrap();
+    let account = warga_identity::accounts::create(
+        &mut tx,
+        warga_identity::accounts::NewAccount {
+            username: "bpjs.budi".into(),
+            display_name: "Budi (BPJS)".into(),
+            password: "Kopi-Tubruk-Pagi-Hari".into(),
+            roles: [warga_core::identity::Role::LedgerMember].into_iter().collect(),
+            msp_id: Some("BPJSMSP".into()),
+            ..Default::default()
+        },
+        "system",
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let token = member_token(&app, &account.id, "BPJSMSP", None).await;
+    let (status, body) = post(
+        &app,
+        &token,
+        "/api/v1/ledger/transactions",
+        json!({ "function": "IssueCard", "args": [NIK, "3", "2030-12-31"] }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    // Disabled by an administrator: the consumer revokes the identity at BPJS's CA.
+    let mut tx = app.platform.store.begin().await.unwrap();
+    warga_identity::accounts::disable(&mut tx, &account.id, "user:admin")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    app.settled().await;
+    let status: String = sqlx::query("SELECT status FROM ledger_identities WHERE subject = $1")
+        .bind(&account.id)
+        .fetch_one(app.db.store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "revoked");
+    let ledger = app.running.as_ref().unwrap().ledger.as_ref().unwrap();
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(
+            warga_ledger_msp::generate::organization_dir(&ledger.crypto, false, "bpjs.warga.local")
+                .join("ca/state.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let enrollment_id = format!("warga-{}", account.id);
+    let serials: Vec<&Value> = state["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["enrollment_id"] == enrollment_id.as_str())
+        .map(|i| &i["serial"])
+        .collect();
+    assert_eq!(serials.len(), 1);
+    assert!(
+        state["revoked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| &r["serial"] == serials[0]),
+        "the CA lists the certificate as revoked: {state}"
+    );
+
+    // Even a token still in hand signs nothing more.
+    let (status, body) = post(
+        &app,
+        &token,
+        "/api/v1/ledger/transactions",
+        json!({ "function": "IssueCard", "args": [OTHER_NIK, "3", "2030-12-31"] }),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("dicabut"), "{body}");
+
+    app.shutdown().await;
+}
