@@ -50,6 +50,10 @@ impl Gateway {
         }
     }
 
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
     pub async fn access(&self) -> Result<Arc<LedgerAccess>, LedgerError> {
         self.access
             .get_or_try_init(|| async { LedgerAccess::open(&self.platform).map(Arc::new) })

@@ -29,6 +29,8 @@ pub enum LedgerError {
     #[error("the CA of {msp_id}: {detail}")]
     Ca { msp_id: String, detail: String },
     #[error(transparent)]
+    Population(#[from] warga_population::PopulationError),
+    #[error(transparent)]
     Store(#[from] warga_store::StoreError),
     #[error(transparent)]
     Auth(#[from] warga_auth::AuthError),
@@ -125,6 +127,7 @@ impl From<LedgerError> for ApiError {
                     id: Some(format!("CA {msp_id}: {detail}")),
                 },
             },
+            LedgerError::Population(error) => error.into(),
             LedgerError::Store(error) => error.into(),
             LedgerError::Auth(error) => error.into(),
             LedgerError::Internal(detail) => ApiError::internal(detail),

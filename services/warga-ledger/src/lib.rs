@@ -20,6 +20,7 @@ pub mod custody;
 mod error;
 mod revoke;
 mod routes;
+pub mod vouch;
 
 use std::sync::Arc;
 
@@ -30,11 +31,18 @@ use warga_store::{MigrationSet, MigrationStep};
 pub use error::LedgerError;
 
 /// Portable DDL: the same step for SQLite and PostgreSQL.
-const STEPS: &[MigrationStep] = &[MigrationStep {
-    version: 2026120302,
-    description: "people's ledger identities and their sealed keys",
-    sql: include_str!("../migrations/2026120302_identities.sql"),
-}];
+const STEPS: &[MigrationStep] = &[
+    MigrationStep {
+        version: 2026120302,
+        description: "people's ledger identities and their sealed keys",
+        sql: include_str!("../migrations/2026120302_identities.sql"),
+    },
+    MigrationStep {
+        version: 2026120303,
+        description: "BPJS cards waiting to be suspended at a death",
+        sql: include_str!("../migrations/2026120303_card_suspensions.sql"),
+    },
+];
 
 const MIGRATIONS: MigrationSet = MigrationSet {
     owner: "ledger",
@@ -61,6 +69,15 @@ impl Service for LedgerService {
         routes::openapi()
     }
     fn handlers(&self, platform: &Platform) -> Vec<Arc<dyn Handler>> {
-        vec![Arc::new(revoke::IdentityRevoker::new(access::Gateway::new(platform)))]
+        vec![
+            Arc::new(revoke::IdentityRevoker::new(access::Gateway::new(platform))),
+            Arc::new(vouch::DeathRecorder),
+        ]
+    }
+    fn jobs(&self, platform: &Platform) -> Vec<Arc<dyn warga_http::Job>> {
+        vec![Arc::new(vouch::CardSuspender::new(
+            platform.clone(),
+            access::Gateway::new(platform),
+        ))]
     }
 }

@@ -162,6 +162,7 @@ async fn submit(State(gateway): State<Gateway>, auth: Auth, body: JsonBody) -> R
     access.reader(&auth.0)?;
     let invocation: Invocation = body.parse()?;
     invocation.check()?;
+    crate::vouch::vouch(gateway.platform(), &invocation.function, &invocation.args).await?;
     let client = access.signer(&auth.0).await?;
     let status = deadline(&access, client.submit(&invocation.function, &invocation.args)).await?;
     tracing::info!(

@@ -49,6 +49,21 @@ async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Registers a resident of Karang Pilang, Surabaya, with `nik` (born 1 January 1990, male);
+/// their id.
+async fn register(app: &TestApp, nik: &str) -> String {
+    let new: warga_population::ktp::NewResident = serde_json::from_value(json!({
+        "nik": nik, "full_name": "Budi Santoso", "birth_place": "Surabaya", "birth_date": "1990-01-01",
+        "sex": "male", "address": "Jl. Mastrip No. 1", "rt_rw": "001/002", "village": "3578011001",
+        "district": "357801", "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
+    }))
+    .unwrap();
+    warga_population::residents::register(&app.platform, &new, "system")
+        .await
+        .unwrap()
+        .id
+}
+
 fn today() -> String {
     let date = time::OffsetDateTime::now_utc().date();
     format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
@@ -108,6 +123,8 @@ async fn officers_transact_under_their_own_identities(engine: Engine) {
     let Some(mut app) = spawn_up(engine, |_| {}).await else {
         return;
     };
+    register(&app, NIK).await;
+    register(&app, OTHER_NIK).await;
     let bpjs = member_token(&app, "bpjs-officer-1", "BPJSMSP", None).await;
     let puskesmas = member_token(&app, "bidan-sari", "PuskesmasMSP", Some("P3578010")).await;
 
@@ -297,6 +314,7 @@ async fn refusals_are_problems_that_name_what_failed() {
     let Some(mut app) = spawn_up(Engine::Sqlite, |_| {}).await else {
         return;
     };
+    register(&app, NIK).await;
     let bpjs = member_token(&app, "bpjs-officer-2", "BPJSMSP", None).await;
     let puskesmas = member_token(&app, "perawat-budi", "PuskesmasMSP", None).await;
     let stranger = member_token(&app, "someone", "NoSuchMSP", None).await;
@@ -411,6 +429,8 @@ async fn a_disabled_account_loses_its_ledger_identity() {
     let Some(mut app) = spawn_up(Engine::Sqlite, |_| {}).await else {
         return;
     };
+    register(&app, NIK).await;
+    register(&app, OTHER_NIK).await;
     // A real account: an officer of BPJS with the ledger role.
     let mut tx = app.platform.store.begin().await.unwrap();
     let account = warga_identity::accounts::create(
@@ -489,6 +509,90 @@ async fn a_disabled_account_loses_its_ledger_identity() {
     .await;
     assert_eq!(status, 403, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("dicabut"), "{body}");
+
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_vouches_for_patients_and_a_death_suspends_the_card_once() {
+    let Some(mut app) = spawn_up(Engine::Sqlite, |_| {}).await else {
+        return;
+    };
+    let bpjs = member_token(&app, "bpjs-officer-3", "BPJSMSP", None).await;
+    let issue = |nik: &str| json!({ "function": "IssueCard", "args": [nik, "2", "2030-12-31"] });
+
+    // No card for a NIK the registry does not know.
+    let (status, body) = post(&app, &bpjs, "/api/v1/ledger/transactions", issue(NIK)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["type"], "urn:warga:problem:not-a-resident");
+    assert_eq!(body["field"], "args[0]");
+    assert_eq!(body["title"], "NIK tidak terdaftar sebagai penduduk");
+
+    // Registered: the card is issued.
+    let resident = register(&app, NIK).await;
+    let (status, body) = post(&app, &bpjs, "/api/v1/ledger/transactions", issue(NIK)).await;
+    assert_eq!(status, 201, "{body}");
+
+    // The registry records the death: the card is suspended through the bus.
+    warga_population::residents::record_death(&app.platform, &resident, "system")
+        .await
+        .unwrap();
+    app.settled().await;
+    let verify = || async {
+        let (status, card) = post(
+            &app,
+            &bpjs,
+            "/api/v1/ledger/evaluate",
+            json!({ "function": "VerifyCard", "args": [NIK] }),
+        )
+        .await;
+        assert_eq!(status, 200, "{card}");
+        card["result"]["status"].as_str().unwrap_or_default().to_owned()
+    };
+    warga_testkit::wait_for("the card suspended", Duration::from_secs(30), || async {
+        verify().await == "suspended"
+    })
+    .await;
+    let row = sqlx::query("SELECT status, outcome, tx_id FROM ledger_card_suspensions WHERE resident_id = $1")
+        .bind(&resident)
+        .fetch_one(app.db.store.reader())
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>(0), "done");
+    assert_eq!(row.get::<String, _>(1), "suspended");
+    let tx_id: String = row.get(2);
+    let (_, history) = get(&app, &bpjs, &format!("/api/v1/ledger/history/card/{NIK}")).await;
+    let changes = history["modifications"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{history}");
+    assert_eq!(changes[1]["tx_id"], tx_id.as_str());
+    assert_eq!(changes[1]["value"]["reason"], warga_ledger::vouch::DEATH_REASON);
+
+    // A replay — as after a crash between the ledger's commit and the row's mark — does
+    // nothing twice: the contract refuses a second suspension and the row says so.
+    sqlx::query("UPDATE ledger_card_suspensions SET status = 'pending' WHERE resident_id = $1")
+        .bind(&resident)
+        .execute(app.db.store.writer())
+        .await
+        .unwrap();
+    let job = warga_ledger::vouch::CardSuspender::new(
+        app.platform.clone(),
+        warga_ledger::access::Gateway::new(&app.platform),
+    );
+    warga_http::Job::run(&job).await.unwrap();
+    let outcome: String = sqlx::query("SELECT outcome FROM ledger_card_suspensions WHERE resident_id = $1")
+        .bind(&resident)
+        .fetch_one(app.db.store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(outcome, "already-suspended");
+    let (_, history) = get(&app, &bpjs, &format!("/api/v1/ledger/history/card/{NIK}")).await;
+    assert_eq!(history["modifications"].as_array().unwrap().len(), 2);
+
+    // And no new card for someone the registry records as deceased.
+    let (status, body) = post(&app, &bpjs, "/api/v1/ledger/transactions", issue(NIK)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["type"], "urn:warga:problem:resident-deceased");
 
     app.shutdown().await;
 }

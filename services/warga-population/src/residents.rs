@@ -336,6 +336,36 @@ pub async fn by_nik(platform: &Platform, nik: &str) -> Result<Option<Resident>, 
     }))
 }
 
+/// Whether `nik` belongs to a registered resident, and their status (`alive`, `dead`) —
+/// what another service needs to vouch for a NIK, without opening the record.
+pub async fn status_by_nik(platform: &Platform, nik: &str) -> Result<Option<String>, PopulationError> {
+    let index = platform.vault.index(nik.trim()).await?;
+    let row = sqlx::query("SELECT status FROM population_residents WHERE nik_index = $1")
+        .bind(index)
+        .fetch_optional(platform.store.reader())
+        .await
+        .map_err(StoreError::from)?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+/// The NIK of resident `id`, opened from the sealed record — for a service that acts on the
+/// resident's behalf by law (BPJS suspending a card at death); the caller audits why.
+pub async fn nik_of(platform: &Platform, id: &str) -> Result<Option<String>, PopulationError> {
+    let row = sqlx::query("SELECT key_id, sealed FROM population_residents WHERE id = $1")
+        .bind(id)
+        .fetch_optional(platform.store.reader())
+        .await
+        .map_err(StoreError::from)?;
+    let Some(row) = row else { return Ok(None) };
+    let sealed = warga_auth::Sealed {
+        key_id: row.get(0),
+        ciphertext: row.get(1),
+    };
+    let json = platform.vault.open(&sealed, &format!("resident:{id}")).await?;
+    let fields: NewResident = serde_json::from_slice(&json).map_err(PopulationError::corrupt)?;
+    Ok(Some(fields.nik))
+}
+
 /// Records that `actor` read a resident's personal record, and why (UU PDP 27/2022).
 pub async fn audit_read(
     platform: &Platform,
