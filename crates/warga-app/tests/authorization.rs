@@ -441,6 +441,7 @@ const ROUTES: &[(&str, &str, &str, Allowed)] = &[
         "",
         Allowed::Roles(&[Role::LedgerMember]),
     ),
+    ("GET", "/api/v1/ledger/me", "", Allowed::Roles(&[Role::Citizen])),
     ("GET", "/healthz", "", Allowed::Public),
     ("GET", "/readyz", "", Allowed::Public),
     ("GET", "/metrics", "", Allowed::Public),

@@ -366,6 +366,20 @@ impl Bpjs {
         serde_json::to_vec(&visits).map_err(|e| bad(e.to_string()))
     }
 
+    /// The referrals of a patient, through their index (referrals made since it exists).
+    fn patient_referrals(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [nik_arg] = args("GetPatientReferrals", a)?;
+        let nik = nik(&nik_arg)?;
+        let mut referrals = Vec::new();
+        for (_, referral_key) in stub.get_state_by_partial_composite_key("patientreferral", &[nik])? {
+            let key = String::from_utf8_lossy(&referral_key).into_owned();
+            if let Some(value) = stub.get_state(&key) {
+                referrals.push(serde_json::from_slice::<serde_json::Value>(&value).unwrap_or_default());
+            }
+        }
+        serde_json::to_vec(&referrals).map_err(|e| bad(e.to_string()))
+    }
+
     fn submit_claim(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
         let [claim_id, visit_id, amount, class] = args("SubmitClaim", a)?;
         require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "SubmitClaim")?;
@@ -491,6 +505,9 @@ impl Bpjs {
             approved_by: None,
         };
         let bytes = store(stub, &key, &referral)?;
+        // The patient's index of referrals: their NIK, then the referral (its value the key).
+        let index = stub.create_composite_key("patientreferral", &[nik, &referral_id])?;
+        stub.put_state(&index, key.clone().into_bytes())?;
         event(
             stub,
             "ReferralCreated",
@@ -554,6 +571,7 @@ impl Contract for Bpjs {
             "ReactivateCard" => self.set_card_status(stub, args, false),
             "RecordVisit" => self.record_visit(stub, args),
             "GetPatientHistory" => self.patient_history(stub, args),
+            "GetPatientReferrals" => self.patient_referrals(stub, args),
             "SubmitClaim" => self.submit_claim(stub, args),
             "ProcessClaim" => self.process_claim(stub, args),
             "CreateReferral" => self.create_referral(stub, args),
@@ -817,6 +835,15 @@ mod tests {
             "approved"
         );
         assert_eq!(kind(l.call(RUMAH_SAKIT_MSP, "ApproveReferral", &["r1"])), "conflict");
+        // The patient's referrals, as their index finds them (approved since).
+        let referrals = l.call(BPJS_MSP, "GetPatientReferrals", &[NIK]).unwrap();
+        assert_eq!(referrals.as_array().unwrap().len(), 1, "{referrals}");
+        assert_eq!(referrals[0]["referral_id"], "r1");
+        assert_eq!(referrals[0]["status"], "approved");
+        assert_eq!(
+            l.call(BPJS_MSP, "GetPatientReferrals", &["3578010101900001"]).unwrap(),
+            serde_json::json!([])
+        );
         assert_eq!(kind(l.call(BPJS_MSP, "Nonsense", &[])), "bad");
     }
 

@@ -359,6 +359,28 @@ impl LedgerAccess {
     }
 }
 
+/// A service identity of BPJS that the platform itself acts as (suspending cards at a
+/// death, reading a patient's own record for them), enrolled and signing like a person.
+pub fn bpjs_service(subject: &str) -> Principal {
+    Principal {
+        subject: subject.to_owned(),
+        kind: warga_core::identity::PrincipalKind::Service,
+        username: None,
+        roles: std::collections::BTreeSet::from([
+            warga_core::identity::Role::LedgerMember,
+            warga_core::identity::Role::Service,
+        ]),
+        department: None,
+        level: None,
+        msp_id: Some(warga_ledger_core::bpjs::BPJS_MSP.to_owned()),
+        facility: None,
+        client_id: None,
+        token_id: None,
+        issuer: String::new(),
+        expires_at: i64::MAX,
+    }
+}
+
 /// Refuses anyone without the `ledger_member` role — decided before anything else, the
 /// ledger's reachability included.
 pub fn require_member(principal: &Principal) -> Result<(), LedgerError> {

@@ -37,13 +37,14 @@ pub(crate) fn router(gateway: Gateway) -> Router {
         .route("/api/v1/ledger/channel", get(channel))
         .route("/api/v1/ledger/history/{object_type}/{*parts}", get(history))
         .route("/api/v1/ledger/events", get(events))
+        .route("/api/v1/ledger/me", get(my_record))
         .with_state(gateway)
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(submit, evaluate, transaction, block_of_transaction, block, channel, history, events),
-    components(schemas(Invocation, Committed, Evaluated, TxStatus)),
+    paths(submit, evaluate, transaction, block_of_transaction, block, channel, history, events, my_record),
+    components(schemas(Invocation, Committed, Evaluated, TxStatus, MyRecord)),
     tags((name = "ledger", description = "The BPJS ledger through its web gateway, under the caller's own ledger identity"))
 )]
 struct LedgerApi;
@@ -474,4 +475,74 @@ fn sse_of_block(block: warga_ledger_proto::v1::BlockEvent) -> Vec<Event> {
         Err(error) => tracing::warn!(%error, block = number, "a block event could not be rendered"),
     }
     events
+}
+
+/// What a patient sees of themself on the ledger.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MyRecord {
+    /// Their BPJS card (class, status, valid until), or null when they have none.
+    #[schema(value_type = Object)]
+    pub card: Value,
+    /// Their visits, each with its facility, day and diagnosis code.
+    #[schema(value_type = Vec<Object>)]
+    pub visits: Value,
+    /// Their referrals, each with its facilities, reason and status.
+    #[schema(value_type = Vec<Object>)]
+    pub referrals: Value,
+}
+
+/// The BPJS service identity that reads a patient's own record for them.
+const PATIENT_PORTAL: &str = "bpjs-patient-portal";
+
+/// A citizen's own BPJS card, visits and referrals — for an account linked to its resident
+/// record (the registry's NIK is the key), read by BPJS's patient portal identity; each
+/// read is in the audit log.
+#[utoipa::path(get, path = "/api/v1/ledger/me", tag = "ledger", security(("bearer" = [])),
+    responses(
+        (status = 200, body = MyRecord),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "The account is not linked to a resident record"),
+    ))]
+async fn my_record(State(gateway): State<Gateway>, auth: Auth) -> Result<Json<MyRecord>, ApiError> {
+    let citizen = auth.require_any(&[warga_core::identity::Role::Citizen])?;
+    let platform = gateway.platform();
+    let not_linked = || {
+        ApiError::NotFound(Detail::new(
+            "your account is not linked to a resident record yet (ask for the link on your account page)",
+            "akun Anda belum ditautkan ke data kependudukan (ajukan tautan di halaman akun)",
+        ))
+    };
+    let resident = warga_population::links::linked_resident(&platform.store, &citizen.subject)
+        .await?
+        .ok_or_else(not_linked)?;
+    let nik = warga_population::residents::nik_of(platform, &resident)
+        .await
+        .map_err(LedgerError::from)?
+        .ok_or_else(not_linked)?;
+    let access = gateway.access().await?;
+    let client = access.signer(&crate::access::bpjs_service(PATIENT_PORTAL)).await?;
+    let args = [nik];
+    let card = match deadline(&access, client.evaluate("VerifyCard", &args)).await {
+        Ok(bytes) => result_value(&bytes),
+        Err(LedgerError::Ledger(status)) if status.code() == tonic::Code::NotFound => Value::Null,
+        Err(other) => return Err(other.into()),
+    };
+    let visits = result_value(&deadline(&access, client.evaluate("GetPatientHistory", &args)).await?);
+    let referrals = result_value(&deadline(&access, client.evaluate("GetPatientReferrals", &args)).await?);
+    warga_store::audit::record_alone(
+        &platform.store,
+        &warga_store::audit::AuditRecord {
+            actor: &citizen.audit_actor(),
+            action: "ledger.patient.read_own",
+            target: &format!("resident:{resident}"),
+            outcome: warga_store::audit::Outcome::Success,
+            details: None,
+        },
+    )
+    .await?;
+    Ok(Json(MyRecord {
+        card,
+        visits: if visits.is_null() { json!([]) } else { visits },
+        referrals: if referrals.is_null() { json!([]) } else { referrals },
+    }))
 }

@@ -17,13 +17,11 @@
 //!   commit and the mark: the contract refuses a second suspension, so nothing happens
 //!   twice).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sqlx::Row;
 use warga_bus::{Handler, HandlerError};
 use warga_core::Envelope;
-use warga_core::identity::{Principal, PrincipalKind, Role};
 use warga_http::{ApiError, Platform};
 use warga_store::audit::{AuditRecord, Outcome};
 use warga_store::{StoreError, Tx};
@@ -120,31 +118,13 @@ impl CardSuspender {
         CardSuspender { platform, gateway }
     }
 
-    /// BPJS's service identity, as the gateway enrols and signs for it.
-    fn principal() -> Principal {
-        Principal {
-            subject: SUSPENDER_SUBJECT.to_owned(),
-            kind: PrincipalKind::Service,
-            username: None,
-            roles: BTreeSet::from([Role::LedgerMember, Role::Service]),
-            department: None,
-            level: None,
-            msp_id: Some(warga_ledger_core::bpjs::BPJS_MSP.to_owned()),
-            facility: None,
-            client_id: None,
-            token_id: None,
-            issuer: String::new(),
-            expires_at: i64::MAX,
-        }
-    }
-
     /// One suspension: `Ok(outcome)` once nothing is left to do.
     async fn suspend(&self, resident_id: &str) -> Result<(String, Option<String>), LedgerError> {
         let Some(nik) = warga_population::residents::nik_of(&self.platform, resident_id).await? else {
             return Ok(("no-resident".into(), None));
         };
         let access = self.gateway.access().await?;
-        let client = access.signer(&Self::principal()).await?;
+        let client = access.signer(&crate::access::bpjs_service(SUSPENDER_SUBJECT)).await?;
         let submitted = tokio::time::timeout(
             access.timeout,
             client.submit("SuspendCard", &[nik, DEATH_REASON.to_owned()]),

@@ -243,7 +243,46 @@ async fn officers_transact_under_their_own_identities(engine: Engine) {
     .await;
     assert_eq!(status, 201, "{visit}");
     assert_eq!(visit["result"]["facility"], "P3578010");
-    let last_block = visit["block"].as_u64().unwrap();
+
+    let (status, referral) = post(
+        &app,
+        &puskesmas,
+        "/api/v1/ledger/transactions",
+        json!({ "function": "CreateReferral", "args": ["r-web-1", NIK, "R3578001", "apendisitis"] }),
+    )
+    .await;
+    assert_eq!(status, 201, "{referral}");
+    let last_block = referral["block"].as_u64().unwrap();
+
+    // The patient, whose account is linked to their resident record, sees their own card,
+    // visits and referrals; an unlinked citizen sees nothing, an officer is not a patient.
+    let ask = warga_population::links::LinkAsk {
+        nik: NIK.into(),
+        birth_date: "1990-01-01".into(),
+    };
+    let request = warga_population::links::ask(&app.platform, "citizen-budi", "budi", &ask)
+        .await
+        .unwrap();
+    let approve = warga_population::links::LinkDecision {
+        approve: true,
+        reason: None,
+    };
+    warga_population::links::decide(&app.platform, &request, &approve, "user:registrar")
+        .await
+        .unwrap();
+    let budi = app.token("citizen-budi", &["citizen"]).await;
+    let (status, mine) = get(&app, &budi, "/api/v1/ledger/me").await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["card"]["status"], "active");
+    assert_eq!(mine["card"]["nik"], NIK);
+    assert_eq!(mine["visits"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine["visits"][0]["visit_id"], "v-web-1");
+    assert_eq!(mine["referrals"][0]["referral_id"], "r-web-1");
+    let stranger = app.token("citizen-other", &["citizen"]).await;
+    let (status, body) = get(&app, &stranger, "/api/v1/ledger/me").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = get(&app, &bpjs, "/api/v1/ledger/me").await;
+    assert_eq!(status, 403);
 
     // Reads.
     let (status, tx_status) = get(&app, &bpjs, &format!("/api/v1/ledger/transactions/{tx_id}")).await;
