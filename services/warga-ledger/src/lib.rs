@@ -18,6 +18,7 @@
 pub mod access;
 pub mod custody;
 mod error;
+pub mod portal;
 mod revoke;
 mod routes;
 pub mod vouch;

@@ -19,6 +19,7 @@ use warga_ledger_node::render;
 
 use crate::LedgerError;
 use crate::access::{Gateway, LedgerAccess, require_member};
+use crate::portal::MyRecord;
 
 /// Most arguments of one chaincode call.
 pub const ARGS_MAX: usize = 32;
@@ -477,23 +478,6 @@ fn sse_of_block(block: warga_ledger_proto::v1::BlockEvent) -> Vec<Event> {
     events
 }
 
-/// What a patient sees of themself on the ledger.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MyRecord {
-    /// Their BPJS card (class, status, valid until), or null when they have none.
-    #[schema(value_type = Object)]
-    pub card: Value,
-    /// Their visits, each with its facility, day and diagnosis code.
-    #[schema(value_type = Vec<Object>)]
-    pub visits: Value,
-    /// Their referrals, each with its facilities, reason and status.
-    #[schema(value_type = Vec<Object>)]
-    pub referrals: Value,
-}
-
-/// The BPJS service identity that reads a patient's own record for them.
-const PATIENT_PORTAL: &str = "bpjs-patient-portal";
-
 /// A citizen's own BPJS card, visits and referrals — for an account linked to its resident
 /// record (the registry's NIK is the key), read by BPJS's patient portal identity; each
 /// read is in the audit log.
@@ -504,45 +488,5 @@ const PATIENT_PORTAL: &str = "bpjs-patient-portal";
         (status = 404, body = Problem, content_type = "application/problem+json", description = "The account is not linked to a resident record"),
     ))]
 async fn my_record(State(gateway): State<Gateway>, auth: Auth) -> Result<Json<MyRecord>, ApiError> {
-    let citizen = auth.require_any(&[warga_core::identity::Role::Citizen])?;
-    let platform = gateway.platform();
-    let not_linked = || {
-        ApiError::NotFound(Detail::new(
-            "your account is not linked to a resident record yet (ask for the link on your account page)",
-            "akun Anda belum ditautkan ke data kependudukan (ajukan tautan di halaman akun)",
-        ))
-    };
-    let resident = warga_population::links::linked_resident(&platform.store, &citizen.subject)
-        .await?
-        .ok_or_else(not_linked)?;
-    let nik = warga_population::residents::nik_of(platform, &resident)
-        .await
-        .map_err(LedgerError::from)?
-        .ok_or_else(not_linked)?;
-    let access = gateway.access().await?;
-    let client = access.signer(&crate::access::bpjs_service(PATIENT_PORTAL)).await?;
-    let args = [nik];
-    let card = match deadline(&access, client.evaluate("VerifyCard", &args)).await {
-        Ok(bytes) => result_value(&bytes),
-        Err(LedgerError::Ledger(status)) if status.code() == tonic::Code::NotFound => Value::Null,
-        Err(other) => return Err(other.into()),
-    };
-    let visits = result_value(&deadline(&access, client.evaluate("GetPatientHistory", &args)).await?);
-    let referrals = result_value(&deadline(&access, client.evaluate("GetPatientReferrals", &args)).await?);
-    warga_store::audit::record_alone(
-        &platform.store,
-        &warga_store::audit::AuditRecord {
-            actor: &citizen.audit_actor(),
-            action: "ledger.patient.read_own",
-            target: &format!("resident:{resident}"),
-            outcome: warga_store::audit::Outcome::Success,
-            details: None,
-        },
-    )
-    .await?;
-    Ok(Json(MyRecord {
-        card,
-        visits: if visits.is_null() { json!([]) } else { visits },
-        referrals: if referrals.is_null() { json!([]) } else { referrals },
-    }))
+    Ok(Json(crate::portal::my_record(&gateway, &auth.0).await?))
 }

@@ -14,6 +14,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod bpjs;
 mod charts;
 mod family;
 mod i18n;
@@ -151,6 +152,7 @@ impl Service for WebService {
             .route("/dasbor", get(reports::dashboard))
             .route("/dasbor/peta.svg", get(reports::dashboard_map))
             .route("/dasbor/laporan.csv", get(reports::dashboard_csv))
+            .merge(bpjs::router(platform))
             .with_state(platform.clone())
     }
     fn openapi(&self) -> utoipa::openapi::OpenApi {
@@ -293,6 +295,8 @@ pub struct UserView {
     sees_dashboard: bool,
     is_registrar: bool,
     reads_population: bool,
+    /// An officer of a ledger organisation (the BPJS card check).
+    is_ledger_member: bool,
 }
 
 impl Context {
@@ -303,6 +307,7 @@ impl Context {
             user: self.session.as_ref().map(|s| UserView {
                 display_name: s.account.display_name.clone(),
                 is_citizen: s.account.roles.contains(&Role::Citizen),
+                is_ledger_member: s.account.roles.contains(&Role::LedgerMember),
                 is_department: s.account.roles.contains(&Role::Officer) && s.account.department_id.is_some(),
                 sees_dashboard: s.account.roles.contains(&Role::Admin)
                     || (s.account.roles.contains(&Role::Officer) && s.account.department_id.is_some()),

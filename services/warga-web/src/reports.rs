@@ -29,7 +29,7 @@ use crate::population::{Choice, RegionPicker, picker};
 use crate::{Context, Layout, Session, Stop, context, csrf_matches, message, page, see_other};
 
 /// The signed-in account as the reports library's principal.
-fn principal(platform: &Platform, session: &Session) -> Principal {
+pub(crate) fn principal(platform: &Platform, session: &Session) -> Principal {
     let account = &session.account;
     Principal {
         subject: account.id.clone(),

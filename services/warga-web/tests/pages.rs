@@ -1308,3 +1308,143 @@ async fn a_citizen_reports_with_a_photo_a_department_resolves_and_an_anonymous_r
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("from: tanggal YYYY-MM-DD"));
 }
+
+/// The BPJS screens on the embedded ledger: a Puskesmas receptionist checks a card by NIK
+/// and sees the answer at a glance; a patient whose account is linked sees their own card
+/// and visits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
+    const NIK: &str = "3578010101900001";
+    const NO_CARD_NIK: &str = "3578010101900002";
+    let app = common::spawn_up(Engine::Sqlite, |_| {}).await.unwrap();
+    warga_identity::bootstrap(&app.platform).await.unwrap();
+    for nik in [NIK, NO_CARD_NIK] {
+        let new: warga_population::ktp::NewResident = serde_json::from_value(serde_json::json!({
+            "nik": nik, "full_name": "Budi Santoso", "birth_place": "Surabaya", "birth_date": "1990-01-01",
+            "sex": "male", "address": "Jl. Mastrip No. 1", "rt_rw": "001/002", "village": "3578011001",
+            "district": "357801", "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
+        }))
+        .unwrap();
+        warga_population::residents::register(&app.platform, &new, "system")
+            .await
+            .unwrap();
+    }
+    warga_identity::create_officer_account(
+        &app.platform,
+        warga_identity::NewOfficer {
+            username: "resepsionis.ani".into(),
+            display_name: "Ani (Puskesmas)".into(),
+            email: None,
+            password: Some(PASSWORD.into()),
+            roles: vec![warga_core::identity::Role::LedgerMember],
+            department: None,
+            level: None,
+            msp_id: Some("PuskesmasMSP".into()),
+            facility: Some("P3578010".into()),
+        },
+        "system:test",
+    )
+    .await
+    .unwrap();
+    let mut tx = app.platform.store.begin().await.unwrap();
+    let citizen = warga_identity::accounts::create(
+        &mut tx,
+        warga_identity::accounts::NewAccount {
+            username: "budi.warga".into(),
+            display_name: "Budi Santoso".into(),
+            password: PASSWORD.into(),
+            roles: [warga_core::identity::Role::Citizen].into_iter().collect(),
+            ..Default::default()
+        },
+        "anonymous",
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let ask = warga_population::links::LinkAsk {
+        nik: NIK.into(),
+        birth_date: "1990-01-01".into(),
+    };
+    let request = warga_population::links::ask(&app.platform, &citizen.id, "budi.warga", &ask)
+        .await
+        .unwrap();
+    let approve = warga_population::links::LinkDecision {
+        approve: true,
+        reason: None,
+    };
+    warga_population::links::decide(&app.platform, &request, &approve, "user:registrar")
+        .await
+        .unwrap();
+
+    // BPJS issues the card and the Puskesmas records a visit (through the API).
+    let member = |subject: &str, msp: &str, facility: Option<&str>| warga_auth::AccessClaims {
+        roles: vec!["ledger_member".into()],
+        msp_id: Some(msp.into()),
+        facility: facility.map(str::to_owned),
+        ..warga_auth::AccessClaims::new(subject, "warga")
+    };
+    let bpjs = app.token_with(member("bpjs-sari", "BPJSMSP", None)).await;
+    let puskesmas = app
+        .token_with(member("pkm-ani", "PuskesmasMSP", Some("P3578010")))
+        .await;
+    let today = {
+        let d = time::OffsetDateTime::now_utc().date();
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    for (token, function, args) in [
+        (&bpjs, "IssueCard", serde_json::json!([NIK, "2", "2030-12-31"])),
+        (
+            &puskesmas,
+            "RecordVisit",
+            serde_json::json!(["v-1", NIK, today, "J06.9"]),
+        ),
+    ] {
+        let response = app
+            .client
+            .post(format!("{}/api/v1/ledger/transactions", app.url))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "function": function, "args": args }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    }
+
+    // The receptionist: the menu leads to the check; the answer is one line.
+    let mut browser = Browser::new(&app);
+    let home = sign_in(&mut browser, "resepsionis.ani", PASSWORD).await;
+    assert!(home.body.contains("href=\"/bpjs\""), "{}", home.body);
+    let form = browser.get("/bpjs").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("Cek kartu BPJS"));
+    let answer = browser.get(&format!("/bpjs?nik={NIK}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(text_of(&answer.body, "card-status"), "AKTIF");
+    assert_eq!(text_of(&answer.body, "card-class"), "2");
+    assert_eq!(text_of(&answer.body, "card-valid"), "2030-12-31");
+    let none = browser.get(&format!("/bpjs?nik={NO_CARD_NIK}")).await;
+    assert_eq!(text_of(&none.body, "card-status"), "TIDAK ADA KARTU untuk NIK ini");
+    let bad = browser.get("/bpjs?nik=12345").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("aria-invalid=\"true\" aria-describedby=\"nik-error\""),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("NIK terdiri atas 16 angka"), "{}", bad.body);
+    assert_eq!(browser.get("/bpjs/saya").await.status, 403);
+
+    // The patient: their own card and visit.
+    let mut patient = Browser::new(&app);
+    sign_in(&mut patient, "budi.warga", PASSWORD).await;
+    let redirected = patient.get("/bpjs").await;
+    assert_eq!(redirected.location.as_deref(), Some("/bpjs/saya"));
+    let mine = patient.get("/bpjs/saya").await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    assert_eq!(text_of(&mine.body, "card-status"), "AKTIF");
+    let start = mine.body.find("id=\"visits\"").expect("a table of visits");
+    let visits = &mine.body[start..start + mine.body[start..].find("</table>").unwrap()];
+    assert!(visits.contains("J06.9") && visits.contains("P3578010"), "{visits}");
+    assert!(mine.body.contains("Belum ada rujukan."));
+}

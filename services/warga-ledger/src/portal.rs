@@ -1,0 +1,110 @@
+//! What people see of the ledger without being its members: a patient's own card, visits
+//! and referrals, and the one-glance card check a facility's counter needs — shared by the
+//! API and the web screens.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use warga_core::identity::{Principal, Role};
+use warga_http::{ApiError, Detail};
+
+use crate::LedgerError;
+use crate::access::{Gateway, LedgerAccess, require_member};
+
+/// What a patient sees of themself on the ledger.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MyRecord {
+    /// Their BPJS card (class, status, valid until), or null when they have none.
+    #[schema(value_type = Object)]
+    pub card: Value,
+    /// Their visits, each with its facility, day and diagnosis code.
+    #[schema(value_type = Vec<Object>)]
+    pub visits: Value,
+    /// Their referrals, each with its facilities, reason and status.
+    #[schema(value_type = Vec<Object>)]
+    pub referrals: Value,
+}
+
+/// The BPJS service identity that reads a patient's own record for them.
+const PATIENT_PORTAL: &str = "bpjs-patient-portal";
+
+async fn evaluate(
+    access: &LedgerAccess,
+    client: &warga_ledger_node::client::Client,
+    function: &str,
+    args: &[String],
+) -> Result<Value, LedgerError> {
+    match tokio::time::timeout(access.timeout, client.evaluate(function, args)).await {
+        Ok(Ok(bytes)) if bytes.is_empty() => Ok(Value::Null),
+        Ok(Ok(bytes)) => Ok(warga_ledger_node::render::bytes(&bytes)),
+        Ok(Err(status)) => Err(LedgerError::Ledger(status)),
+        Err(_) => Err(LedgerError::Timeout(access.timeout.as_millis() as u64)),
+    }
+}
+
+/// `citizen`'s own record, for an account linked to its resident record.
+pub async fn my_record(gateway: &Gateway, citizen: &Principal) -> Result<MyRecord, ApiError> {
+    if !citizen.has_role(Role::Citizen) {
+        return Err(ApiError::Forbidden("hanya untuk warga (peran citizen)".into()));
+    }
+    let platform = gateway.platform();
+    let not_linked = || {
+        ApiError::NotFound(Detail::new(
+            "your account is not linked to a resident record yet (ask for the link on your account page)",
+            "akun Anda belum ditautkan ke data kependudukan (ajukan tautan di halaman akun)",
+        ))
+    };
+    let resident = warga_population::links::linked_resident(&platform.store, &citizen.subject)
+        .await?
+        .ok_or_else(not_linked)?;
+    let nik = warga_population::residents::nik_of(platform, &resident)
+        .await
+        .map_err(LedgerError::from)?
+        .ok_or_else(not_linked)?;
+    let access = gateway.access().await?;
+    let client = access.signer(&crate::access::bpjs_service(PATIENT_PORTAL)).await?;
+    let args = [nik];
+    let card = match evaluate(&access, &client, "VerifyCard", &args).await {
+        Ok(card) => card,
+        Err(LedgerError::Ledger(status)) if status.code() == tonic::Code::NotFound => Value::Null,
+        Err(other) => return Err(other.into()),
+    };
+    let visits = evaluate(&access, &client, "GetPatientHistory", &args).await?;
+    let referrals = evaluate(&access, &client, "GetPatientReferrals", &args).await?;
+    warga_store::audit::record_alone(
+        &platform.store,
+        &warga_store::audit::AuditRecord {
+            actor: &citizen.audit_actor(),
+            action: "ledger.patient.read_own",
+            target: &format!("resident:{resident}"),
+            outcome: warga_store::audit::Outcome::Success,
+            details: None,
+        },
+    )
+    .await?;
+    Ok(MyRecord {
+        card,
+        visits: if visits.is_null() { json!([]) } else { visits },
+        referrals: if referrals.is_null() { json!([]) } else { referrals },
+    })
+}
+
+/// The card of `nik` as a member's officer checks it at the counter (`VerifyCard` under
+/// their own identity); `None` when the NIK has no card.
+pub async fn check_card(gateway: &Gateway, officer: &Principal, nik: &str) -> Result<Option<Value>, ApiError> {
+    require_member(officer)?;
+    let nik = nik.trim();
+    if nik.len() != 16 || !nik.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::validation_in(
+            "nik",
+            "a NIK is 16 digits",
+            "NIK terdiri atas 16 angka",
+        ));
+    }
+    let access = gateway.access().await?;
+    let client = access.signer(officer).await?;
+    match evaluate(&access, &client, "VerifyCard", &[nik.to_owned()]).await {
+        Ok(card) => Ok(Some(card)),
+        Err(LedgerError::Ledger(status)) if status.code() == tonic::Code::NotFound => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
