@@ -2,6 +2,7 @@
 //! and referrals, and the one-glance card check a facility's counter needs — shared by the
 //! API and the web screens.
 
+use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};
 use warga_core::identity::{Principal, Role};
@@ -107,4 +108,71 @@ pub async fn check_card(gateway: &Gateway, officer: &Principal, nik: &str) -> Re
         Err(LedgerError::Ledger(status)) if status.code() == tonic::Code::NotFound => Ok(None),
         Err(other) => Err(other.into()),
     }
+}
+
+/// A committed, valid transaction.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Committed {
+    pub tx_id: String,
+    /// The block that holds it.
+    pub block: u64,
+    /// `VALID`.
+    pub code: String,
+    /// What the function returned (JSON when it is JSON).
+    #[schema(value_type = Object)]
+    pub result: Value,
+}
+
+/// Submits `function(args)` as `officer` — the registry vouching for a card's holder first —
+/// and waits for the commit on their organisation's peer; a transaction committed invalid
+/// is an error (`transaction-invalid`).
+pub async fn submit(
+    gateway: &Gateway,
+    officer: &Principal,
+    function: &str,
+    args: &[String],
+) -> Result<Committed, ApiError> {
+    require_member(officer)?;
+    let access = gateway.access().await?;
+    crate::vouch::vouch(gateway.platform(), function, args).await?;
+    let client = access.signer(officer).await?;
+    let status = match tokio::time::timeout(access.timeout, client.submit(function, args)).await {
+        Ok(answer) => answer.map_err(LedgerError::Ledger)?,
+        Err(_) => return Err(LedgerError::Timeout(access.timeout.as_millis() as u64).into()),
+    };
+    tracing::info!(
+        tx_id = %status.tx_id,
+        block = status.block,
+        code = %status.code_name,
+        function,
+        "ledger transaction submitted over the web gateway"
+    );
+    if status.code_name != "VALID" {
+        return Err(ApiError::Downstream {
+            status: StatusCode::CONFLICT,
+            slug: "transaction-invalid",
+            title: "The transaction was committed as invalid",
+            title_id: "Transaksi tercatat sebagai tidak sah",
+            detail: Detail::new(
+                format!(
+                    "transaction {} is in block {} with code {}; nothing it wrote took effect",
+                    status.tx_id, status.block, status.code_name
+                ),
+                format!(
+                    "transaksi {} ada di blok {} dengan kode {}; tidak ada tulisannya yang berlaku",
+                    status.tx_id, status.block, status.code_name
+                ),
+            ),
+        });
+    }
+    Ok(Committed {
+        result: if status.result.is_empty() {
+            Value::Null
+        } else {
+            warga_ledger_node::render::bytes(&status.result)
+        },
+        tx_id: status.tx_id,
+        block: status.block,
+        code: status.code_name,
+    })
 }

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 use warga_core::identity::Principal;
-use warga_http::{ApiError, Auth, Detail, Json, JsonBody, Problem, Query};
+use warga_http::{ApiError, Auth, Json, JsonBody, Problem, Query};
 use warga_ledger_node::render;
 
 use crate::LedgerError;
 use crate::access::{Gateway, LedgerAccess, require_member};
-use crate::portal::MyRecord;
+use crate::portal::{Committed, MyRecord};
 
 /// Most arguments of one chaincode call.
 pub const ARGS_MAX: usize = 32;
@@ -94,19 +94,6 @@ impl Invocation {
     }
 }
 
-/// A committed, valid transaction.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Committed {
-    pub tx_id: String,
-    /// The block that holds it.
-    pub block: u64,
-    /// `VALID`.
-    pub code: String,
-    /// What the function returned (JSON when it is JSON).
-    #[schema(value_type = Object)]
-    pub result: Value,
-}
-
 /// What an evaluation returned.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Evaluated {
@@ -164,40 +151,7 @@ async fn submit(State(gateway): State<Gateway>, auth: Auth, body: JsonBody) -> R
     access.reader(&auth.0)?;
     let invocation: Invocation = body.parse()?;
     invocation.check()?;
-    crate::vouch::vouch(gateway.platform(), &invocation.function, &invocation.args).await?;
-    let client = access.signer(&auth.0).await?;
-    let status = deadline(&access, client.submit(&invocation.function, &invocation.args)).await?;
-    tracing::info!(
-        tx_id = %status.tx_id,
-        block = status.block,
-        code = %status.code_name,
-        function = %invocation.function,
-        "ledger transaction submitted over the web gateway"
-    );
-    if status.code_name != "VALID" {
-        return Err(ApiError::Downstream {
-            status: StatusCode::CONFLICT,
-            slug: "transaction-invalid",
-            title: "The transaction was committed as invalid",
-            title_id: "Transaksi tercatat sebagai tidak sah",
-            detail: Detail::new(
-                format!(
-                    "transaction {} is in block {} with code {}; nothing it wrote took effect",
-                    status.tx_id, status.block, status.code_name
-                ),
-                format!(
-                    "transaksi {} ada di blok {} dengan kode {}; tidak ada tulisannya yang berlaku",
-                    status.tx_id, status.block, status.code_name
-                ),
-            ),
-        });
-    }
-    let committed = Committed {
-        result: result_value(&status.result),
-        tx_id: status.tx_id,
-        block: status.block,
-        code: status.code_name,
-    };
+    let committed = crate::portal::submit(&gateway, &auth.0, &invocation.function, &invocation.args).await?;
     Ok((StatusCode::CREATED, Json(committed)).into_response())
 }
 

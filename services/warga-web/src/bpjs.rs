@@ -10,20 +10,23 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use serde::Deserialize;
 use serde_json::Value;
 use warga_core::identity::Role;
 use warga_http::{ApiError, Platform};
 use warga_ledger::access::Gateway;
 
 use crate::i18n::Lang;
-use crate::{Context, Layout, Stop, context, message, page, see_other};
+use crate::{Context, Layout, Session, Stop, context, csrf_matches, message, page, see_other};
 
 pub(crate) fn router(platform: &Platform) -> Router<Platform> {
     Router::new()
         .route("/bpjs", get(counter))
         .route("/bpjs/saya", get(mine))
+        .route("/bpjs/kartu", post(issue))
+        .route("/bpjs/kunjungan", post(record_visit))
         .layer(Extension(Gateway::new(platform)))
 }
 
@@ -69,8 +72,54 @@ struct CounterPage {
     nik: String,
     checked: bool,
     card: Option<CardView>,
+    notice: Option<&'static str>,
+    /// BPJS's officers issue cards.
+    can_issue: bool,
+    /// A facility's staff record visits for it.
+    facility: String,
+    default_valid_until: String,
+    /// What a refused form sends back.
+    filled_nik: String,
+    filled_diagnosis: String,
+    /// The form refused (`issue`, `visit`), its field error and its other error.
+    error_form: &'static str,
     error_field: String,
     error_text: String,
+    form_error: String,
+}
+
+impl CounterPage {
+    fn new(context: &Context, session: &Session) -> CounterPage {
+        let next_year = time::OffsetDateTime::now_utc().date().year() + 1;
+        CounterPage {
+            layout: context.layout(),
+            nik: String::new(),
+            checked: false,
+            card: None,
+            notice: None,
+            can_issue: session.account.msp_id.as_deref() == Some(warga_ledger_core::bpjs::BPJS_MSP),
+            facility: session.account.facility.clone().unwrap_or_default(),
+            default_valid_until: format!("{next_year:04}-12-31"),
+            filled_nik: String::new(),
+            filled_diagnosis: String::new(),
+            error_form: "",
+            error_field: String::new(),
+            error_text: String::new(),
+            form_error: String::new(),
+        }
+    }
+}
+
+/// The signed-in ledger member, or the page to show instead.
+fn ledger_member(context: &Context) -> Result<&Session, Stop> {
+    let Some(session) = context.session.as_ref() else {
+        return Err(Stop::Page(Box::new(see_other("/masuk"))));
+    };
+    if session.account.roles.contains(&Role::LedgerMember) {
+        Ok(session)
+    } else {
+        Err(forbidden(context))
+    }
 }
 
 /// The counter: a NIK in, the card's state out.
@@ -91,13 +140,12 @@ pub async fn counter(
         return Err(forbidden(&context));
     }
     let nik = query.get("nik").map(|n| n.trim().to_owned()).unwrap_or_default();
-    let mut template = CounterPage {
-        layout: context.layout(),
-        nik: nik.clone(),
-        checked: false,
-        card: None,
-        error_field: String::new(),
-        error_text: String::new(),
+    let mut template = CounterPage::new(&context, session);
+    template.nik = nik.clone();
+    template.notice = match query.get("m").map(String::as_str) {
+        Some("issued") => Some(context.t("bpjs.issued")),
+        Some("visit") => Some(context.t("bpjs.visit_recorded")),
+        _ => None,
     };
     if nik.is_empty() {
         return Ok(page(&context, &template, StatusCode::OK));
@@ -189,4 +237,103 @@ pub async fn mine(
             .unwrap_or_default(),
     };
     Ok(page(&context, &template, StatusCode::OK))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct IssueForm {
+    csrf: String,
+    nik: String,
+    class: String,
+    valid_until: String,
+}
+
+/// A refused form, shown again with its error: beside the NIK when the NIK is at fault,
+/// above the form otherwise.
+async fn refused_form(
+    context: &Context,
+    session: &Session,
+    form: &'static str,
+    nik: &str,
+    diagnosis: &str,
+    error: ApiError,
+) -> Result<Response, Stop> {
+    let mut template = CounterPage::new(context, session);
+    template.filled_nik = nik.to_owned();
+    template.filled_diagnosis = diagnosis.to_owned();
+    template.error_form = form;
+    let status = error.to_problem().status;
+    let english = context.lang == Lang::En;
+    let nik_at_fault = matches!(&error, ApiError::Rule { field: "args[0]", .. })
+        || matches!(&error, ApiError::Validation { field, .. } if field == "nik");
+    if nik_at_fault {
+        template.error_field = format!("{form}-nik");
+        template.error_text = error.detail_in(english);
+    } else {
+        template.form_error = error.detail_in(english);
+    }
+    Ok(page(
+        context,
+        &template,
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+    ))
+}
+
+fn form_expired(context: &Context) -> ApiError {
+    ApiError::validation("", context.t("error.form"))
+}
+
+/// BPJS issues a card (the registry vouching for its holder).
+pub async fn issue(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Form(form): Form<IssueForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = ledger_member(&context)?;
+    let nik = form.nik.trim().to_owned();
+    if !csrf_matches(session, &form.csrf) {
+        return refused_form(&context, session, "issue", &nik, "", form_expired(&context)).await;
+    }
+    let principal = crate::reports::principal(&platform, session);
+    let args = [nik.clone(), form.class.clone(), form.valid_until.clone()];
+    match warga_ledger::portal::submit(&gateway, &principal, "IssueCard", &args).await {
+        Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=issued"))),
+        Err(error) => refused_form(&context, session, "issue", &nik, "", error).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VisitForm {
+    csrf: String,
+    nik: String,
+    diagnosis: String,
+}
+
+/// A facility's counter records today's visit of a card holder.
+pub async fn record_visit(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Form(form): Form<VisitForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = ledger_member(&context)?;
+    let nik = form.nik.trim().to_owned();
+    let diagnosis = form.diagnosis.trim().to_uppercase();
+    if !csrf_matches(session, &form.csrf) {
+        return refused_form(&context, session, "visit", &nik, &diagnosis, form_expired(&context)).await;
+    }
+    let principal = crate::reports::principal(&platform, session);
+    // The ledger's day is UTC's (the contract's clock is the proposal's timestamp).
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
+    let visit_id = format!("V-{}", uuid::Uuid::now_v7().simple());
+    let args = [visit_id, nik.clone(), day, diagnosis.clone()];
+    match warga_ledger::portal::submit(&gateway, &principal, "RecordVisit", &args).await {
+        Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=visit"))),
+        Err(error) => refused_form(&context, session, "visit", &nik, &diagnosis, error).await,
+    }
 }

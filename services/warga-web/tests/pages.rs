@@ -1376,39 +1376,75 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
         .await
         .unwrap();
 
-    // BPJS issues the card and the Puskesmas records a visit (through the API).
-    let member = |subject: &str, msp: &str, facility: Option<&str>| warga_auth::AccessClaims {
-        roles: vec!["ledger_member".into()],
-        msp_id: Some(msp.into()),
-        facility: facility.map(str::to_owned),
-        ..warga_auth::AccessClaims::new(subject, "warga")
-    };
-    let bpjs = app.token_with(member("bpjs-sari", "BPJSMSP", None)).await;
-    let puskesmas = app
-        .token_with(member("pkm-ani", "PuskesmasMSP", Some("P3578010")))
+    warga_identity::create_officer_account(
+        &app.platform,
+        warga_identity::NewOfficer {
+            username: "bpjs.sari".into(),
+            display_name: "Sari (BPJS)".into(),
+            email: None,
+            password: Some(PASSWORD.into()),
+            roles: vec![warga_core::identity::Role::LedgerMember],
+            department: None,
+            level: None,
+            msp_id: Some("BPJSMSP".into()),
+            facility: None,
+        },
+        "system:test",
+    )
+    .await
+    .unwrap();
+
+    // A BPJS officer issues the card on the screen; the registry vouches for its holder.
+    let mut officer = Browser::new(&app);
+    sign_in(&mut officer, "bpjs.sari", PASSWORD).await;
+    let counter = officer.get("/bpjs").await;
+    assert!(counter.body.contains("id=\"issue-nik\""), "{}", counter.body);
+    assert!(!counter.body.contains("id=\"visit-nik\""), "BPJS records no visits");
+    let csrf = hidden(&counter.body, "csrf");
+    let unknown = "3578010101900099";
+    let refused = officer
+        .post(
+            "/bpjs/kartu",
+            &[
+                ("csrf", &csrf),
+                ("nik", unknown),
+                ("class", "2"),
+                ("valid_until", "2030-12-31"),
+            ],
+        )
         .await;
-    let today = {
-        let d = time::OffsetDateTime::now_utc().date();
-        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-    };
-    for (token, function, args) in [
-        (&bpjs, "IssueCard", serde_json::json!([NIK, "2", "2030-12-31"])),
-        (
-            &puskesmas,
-            "RecordVisit",
-            serde_json::json!(["v-1", NIK, today, "J06.9"]),
-        ),
-    ] {
-        let response = app
-            .client
-            .post(format!("{}/api/v1/ledger/transactions", app.url))
-            .bearer_auth(token)
-            .json(&serde_json::json!({ "function": function, "args": args }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    }
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("aria-describedby=\"issue-nik-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("kartu BPJS hanya diterbitkan untuk penduduk terdaftar"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains(&format!("value=\"{unknown}\"")),
+        "the NIK typed is kept"
+    );
+    let issued = officer
+        .post(
+            "/bpjs/kartu",
+            &[
+                ("csrf", &csrf),
+                ("nik", NIK),
+                ("class", "2"),
+                ("valid_until", "2030-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(issued.status, 303, "{}", issued.body);
+    let shown = officer.follow(issued).await;
+    assert!(shown.body.contains("Kartu diterbitkan"), "{}", shown.body);
+    assert_eq!(text_of(&shown.body, "card-status"), "AKTIF");
 
     // The receptionist: the menu leads to the check; the answer is one line.
     let mut browser = Browser::new(&app);
@@ -1434,6 +1470,21 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
     );
     assert!(bad.body.contains("NIK terdiri atas 16 angka"), "{}", bad.body);
     assert_eq!(browser.get("/bpjs/saya").await.status, 403);
+    let csrf = hidden(&form.body, "csrf");
+    let wrong = browser
+        .post("/bpjs/kunjungan", &[("csrf", &csrf), ("nik", NIK), ("diagnosis", "x")])
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert!(wrong.body.contains("id=\"visit-form-error\""), "{}", wrong.body);
+    assert!(wrong.body.contains("ICD-10"), "{}", wrong.body);
+    let recorded = browser
+        .post(
+            "/bpjs/kunjungan",
+            &[("csrf", &csrf), ("nik", NIK), ("diagnosis", "j06.9")],
+        )
+        .await;
+    assert_eq!(recorded.status, 303, "{}", recorded.body);
+    assert!(browser.follow(recorded).await.body.contains("Kunjungan tercatat"));
 
     // The patient: their own card and visit.
     let mut patient = Browser::new(&app);
