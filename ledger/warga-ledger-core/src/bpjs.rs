@@ -25,6 +25,9 @@ pub const FACILITY_ATTRIBUTE: &str = "facility";
 
 /// Maximum claim amount (rupiah) per diagnosis severity class — an example tariff table in
 /// the manner of INA-CBG groups; a deployment sets its own through chaincode upgrade.
+/// The most claims one `GetClaims` lists.
+pub const CLAIMS_LISTED_MAX: usize = 200;
+
 pub const TARIFFS: [(&str, u64); 4] = [
     ("I", 1_500_000),
     ("II", 5_000_000),
@@ -380,6 +383,26 @@ impl Bpjs {
         serde_json::to_vec(&referrals).map_err(|e| bad(e.to_string()))
     }
 
+    /// BPJS's queue: the claims with a status (`submitted`, `approved`, `rejected`), at most
+    /// [`CLAIMS_LISTED_MAX`], in claim id order.
+    fn claims_by_status(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [status] = args("GetClaims", a)?;
+        require_msp(stub, &[BPJS_MSP], "GetClaims")?;
+        let wanted: ClaimStatus = serde_json::from_value(serde_json::Value::String(status.clone()))
+            .map_err(|_| bad("the status is submitted, approved or rejected"))?;
+        let mut claims = Vec::new();
+        for (_, value) in stub.get_state_by_partial_composite_key("claim", &[])? {
+            let claim: Claim = serde_json::from_slice(&value).map_err(|e| bad(e.to_string()))?;
+            if claim.status == wanted {
+                claims.push(claim);
+                if claims.len() == CLAIMS_LISTED_MAX {
+                    break;
+                }
+            }
+        }
+        serde_json::to_vec(&claims).map_err(|e| bad(e.to_string()))
+    }
+
     fn submit_claim(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
         let [claim_id, visit_id, amount, class] = args("SubmitClaim", a)?;
         require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "SubmitClaim")?;
@@ -572,6 +595,7 @@ impl Contract for Bpjs {
             "RecordVisit" => self.record_visit(stub, args),
             "GetPatientHistory" => self.patient_history(stub, args),
             "GetPatientReferrals" => self.patient_referrals(stub, args),
+            "GetClaims" => self.claims_by_status(stub, args),
             "SubmitClaim" => self.submit_claim(stub, args),
             "ProcessClaim" => self.process_claim(stub, args),
             "CreateReferral" => self.create_referral(stub, args),
@@ -782,6 +806,16 @@ mod tests {
         );
         l.call(RUMAH_SAKIT_MSP, "SubmitClaim", &["c1", "v2", "9000000", "III"])
             .unwrap();
+        // BPJS's queue lists it; only BPJS reads the queue.
+        let queue = l.call(BPJS_MSP, "GetClaims", &["submitted"]).unwrap();
+        assert_eq!(queue.as_array().unwrap().len(), 1, "{queue}");
+        assert_eq!(queue[0]["claim_id"], "c1");
+        assert_eq!(
+            l.call(BPJS_MSP, "GetClaims", &["approved"]).unwrap(),
+            serde_json::json!([])
+        );
+        assert_eq!(kind(l.call(RUMAH_SAKIT_MSP, "GetClaims", &["submitted"])), "forbidden");
+        assert_eq!(kind(l.call(BPJS_MSP, "GetClaims", &["lost"])), "bad");
         assert_eq!(
             kind(l.call(RUMAH_SAKIT_MSP, "ProcessClaim", &["c1", "approve", "9000000"])),
             "forbidden"

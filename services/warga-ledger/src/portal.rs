@@ -176,3 +176,16 @@ pub async fn submit(
         code: status.code_name,
     })
 }
+
+/// Evaluates `function(args)` as `officer`, under their own ledger identity.
+pub async fn evaluate_as(
+    gateway: &Gateway,
+    officer: &Principal,
+    function: &str,
+    args: &[String],
+) -> Result<Value, ApiError> {
+    require_member(officer)?;
+    let access = gateway.access().await?;
+    let client = access.signer(officer).await?;
+    Ok(evaluate(&access, &client, function, args).await?)
+}

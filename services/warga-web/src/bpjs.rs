@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -27,6 +27,8 @@ pub(crate) fn router(platform: &Platform) -> Router<Platform> {
         .route("/bpjs/saya", get(mine))
         .route("/bpjs/kartu", post(issue))
         .route("/bpjs/kunjungan", post(record_visit))
+        .route("/bpjs/klaim", post(submit_claim))
+        .route("/bpjs/klaim/{id}", post(process_claim))
         .layer(Extension(Gateway::new(platform)))
 }
 
@@ -73,6 +75,10 @@ struct CounterPage {
     checked: bool,
     card: Option<CardView>,
     notice: Option<&'static str>,
+    /// The number the notice names (a visit's, a claim's).
+    notice_id: String,
+    /// BPJS's queue of submitted claims.
+    claims: Vec<ClaimRow>,
     /// BPJS's officers issue cards.
     can_issue: bool,
     /// A facility's staff record visits for it.
@@ -81,6 +87,7 @@ struct CounterPage {
     /// What a refused form sends back.
     filled_nik: String,
     filled_diagnosis: String,
+    filled_visit: String,
     /// The form refused (`issue`, `visit`), its field error and its other error.
     error_form: &'static str,
     error_field: String,
@@ -97,17 +104,71 @@ impl CounterPage {
             checked: false,
             card: None,
             notice: None,
+            notice_id: String::new(),
+            claims: Vec::new(),
             can_issue: session.account.msp_id.as_deref() == Some(warga_ledger_core::bpjs::BPJS_MSP),
             facility: session.account.facility.clone().unwrap_or_default(),
             default_valid_until: format!("{next_year:04}-12-31"),
             filled_nik: String::new(),
             filled_diagnosis: String::new(),
+            filled_visit: String::new(),
             error_form: "",
             error_field: String::new(),
             error_text: String::new(),
             form_error: String::new(),
         }
     }
+}
+
+/// A claim waiting in BPJS's queue.
+struct ClaimRow {
+    id: String,
+    facility: String,
+    amount: String,
+    class: String,
+    tariff: String,
+    /// What approving it at most pays: the claim within its class's tariff.
+    suggested: u64,
+}
+
+/// Rupiah with dots between thousands, as Indonesians write them.
+fn rupiah(amount: u64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// BPJS's queue: the submitted claims, read under the officer's identity.
+async fn claims_queue(gateway: &Gateway, officer: &warga_core::identity::Principal) -> Result<Vec<ClaimRow>, ApiError> {
+    let listed = warga_ledger::portal::evaluate_as(gateway, officer, "GetClaims", &["submitted".to_owned()]).await?;
+    let tariffs = warga_ledger_core::bpjs::TARIFFS;
+    Ok(listed
+        .as_array()
+        .map(|claims| {
+            claims
+                .iter()
+                .map(|c| {
+                    let amount = c["amount"].as_u64().unwrap_or(0);
+                    let class = c["diagnosis_class"].as_str().unwrap_or_default().to_owned();
+                    let tariff = tariffs.iter().find(|(k, _)| *k == class).map(|(_, t)| *t).unwrap_or(0);
+                    ClaimRow {
+                        id: c["claim_id"].as_str().unwrap_or_default().to_owned(),
+                        facility: c["facility"].as_str().unwrap_or_default().to_owned(),
+                        amount: rupiah(amount),
+                        tariff: rupiah(tariff),
+                        class,
+                        suggested: amount.min(tariff),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// The signed-in ledger member, or the page to show instead.
@@ -145,12 +206,19 @@ pub async fn counter(
     template.notice = match query.get("m").map(String::as_str) {
         Some("issued") => Some(context.t("bpjs.issued")),
         Some("visit") => Some(context.t("bpjs.visit_recorded")),
+        Some("claim") => Some(context.t("bpjs.claim_submitted")),
+        Some("processed") => Some(context.t("bpjs.claim_processed")),
         _ => None,
     };
+    template.notice_id = query.get("id").cloned().unwrap_or_default();
+    template.filled_visit = query.get("visit").cloned().unwrap_or_default();
+    let principal = crate::reports::principal(&platform, session);
+    if template.can_issue {
+        template.claims = claims_queue(&gateway, &principal).await?;
+    }
     if nik.is_empty() {
         return Ok(page(&context, &template, StatusCode::OK));
     }
-    let principal = crate::reports::principal(&platform, session);
     match warga_ledger::portal::check_card(&gateway, &principal, &nik).await {
         Ok(card) => {
             template.checked = true;
@@ -251,6 +319,7 @@ pub struct IssueForm {
 /// A refused form, shown again with its error: beside the NIK when the NIK is at fault,
 /// above the form otherwise.
 async fn refused_form(
+    gateway: &Gateway,
     context: &Context,
     session: &Session,
     form: &'static str,
@@ -259,6 +328,10 @@ async fn refused_form(
     error: ApiError,
 ) -> Result<Response, Stop> {
     let mut template = CounterPage::new(context, session);
+    if template.can_issue {
+        let principal = crate::reports::principal(gateway.platform(), session);
+        template.claims = claims_queue(gateway, &principal).await?;
+    }
     template.filled_nik = nik.to_owned();
     template.filled_diagnosis = diagnosis.to_owned();
     template.error_form = form;
@@ -294,13 +367,13 @@ pub async fn issue(
     let session = ledger_member(&context)?;
     let nik = form.nik.trim().to_owned();
     if !csrf_matches(session, &form.csrf) {
-        return refused_form(&context, session, "issue", &nik, "", form_expired(&context)).await;
+        return refused_form(&gateway, &context, session, "issue", &nik, "", form_expired(&context)).await;
     }
     let principal = crate::reports::principal(&platform, session);
     let args = [nik.clone(), form.class.clone(), form.valid_until.clone()];
     match warga_ledger::portal::submit(&gateway, &principal, "IssueCard", &args).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=issued"))),
-        Err(error) => refused_form(&context, session, "issue", &nik, "", error).await,
+        Err(error) => refused_form(&gateway, &context, session, "issue", &nik, "", error).await,
     }
 }
 
@@ -324,16 +397,95 @@ pub async fn record_visit(
     let nik = form.nik.trim().to_owned();
     let diagnosis = form.diagnosis.trim().to_uppercase();
     if !csrf_matches(session, &form.csrf) {
-        return refused_form(&context, session, "visit", &nik, &diagnosis, form_expired(&context)).await;
+        return refused_form(
+            &gateway,
+            &context,
+            session,
+            "visit",
+            &nik,
+            &diagnosis,
+            form_expired(&context),
+        )
+        .await;
     }
     let principal = crate::reports::principal(&platform, session);
     // The ledger's day is UTC's (the contract's clock is the proposal's timestamp).
     let today = time::OffsetDateTime::now_utc().date();
     let day = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
     let visit_id = format!("V-{}", uuid::Uuid::now_v7().simple());
-    let args = [visit_id, nik.clone(), day, diagnosis.clone()];
+    let args = [visit_id.clone(), nik.clone(), day, diagnosis.clone()];
     match warga_ledger::portal::submit(&gateway, &principal, "RecordVisit", &args).await {
-        Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=visit"))),
-        Err(error) => refused_form(&context, session, "visit", &nik, &diagnosis, error).await,
+        Ok(_) => Ok(see_other(&format!("/bpjs?m=visit&id={visit_id}&visit={visit_id}"))),
+        Err(error) => refused_form(&gateway, &context, session, "visit", &nik, &diagnosis, error).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ClaimForm {
+    csrf: String,
+    visit_id: String,
+    amount: String,
+    class: String,
+}
+
+/// A facility claims a visit it recorded.
+pub async fn submit_claim(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Form(form): Form<ClaimForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = ledger_member(&context)?;
+    if !csrf_matches(session, &form.csrf) {
+        return refused_form(&gateway, &context, session, "claim", "", "", form_expired(&context)).await;
+    }
+    let principal = crate::reports::principal(&platform, session);
+    let claim_id = format!("K-{}", uuid::Uuid::now_v7().simple());
+    let amount: String = form.amount.chars().filter(char::is_ascii_digit).collect();
+    let args = [
+        claim_id.clone(),
+        form.visit_id.trim().to_owned(),
+        amount,
+        form.class.clone(),
+    ];
+    match warga_ledger::portal::submit(&gateway, &principal, "SubmitClaim", &args).await {
+        Ok(_) => Ok(see_other(&format!("/bpjs?m=claim&id={claim_id}"))),
+        Err(error) => refused_form(&gateway, &context, session, "claim", "", "", error).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DecisionForm {
+    csrf: String,
+    decision: String,
+    value: String,
+}
+
+/// BPJS approves (within the tariff of the diagnosis class) or rejects a claim.
+pub async fn process_claim(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = ledger_member(&context)?;
+    if !csrf_matches(session, &form.csrf) {
+        return refused_form(&gateway, &context, session, "process", "", "", form_expired(&context)).await;
+    }
+    let principal = crate::reports::principal(&platform, session);
+    let value = if form.decision == "approve" {
+        form.value.chars().filter(char::is_ascii_digit).collect()
+    } else {
+        form.value.trim().to_owned()
+    };
+    let args = [id.clone(), form.decision.clone(), value];
+    match warga_ledger::portal::submit(&gateway, &principal, "ProcessClaim", &args).await {
+        Ok(_) => Ok(see_other(&format!("/bpjs?m=processed&id={id}"))),
+        Err(error) => refused_form(&gateway, &context, session, "process", "", "", error).await,
     }
 }

@@ -1484,7 +1484,50 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
         )
         .await;
     assert_eq!(recorded.status, 303, "{}", recorded.body);
-    assert!(browser.follow(recorded).await.body.contains("Kunjungan tercatat"));
+    let recorded = browser.follow(recorded).await;
+    assert!(recorded.body.contains("Kunjungan tercatat"), "{}", recorded.body);
+    let visit_id = text_of(&recorded.body, "notice-id");
+    assert!(visit_id.starts_with("V-"), "{visit_id}");
+
+    // The facility claims the visit; BPJS approves it within the tariff of its class.
+    let claimed = browser
+        .post(
+            "/bpjs/klaim",
+            &[
+                ("csrf", &csrf),
+                ("visit_id", &visit_id),
+                ("amount", "2.000.000"),
+                ("class", "I"),
+            ],
+        )
+        .await;
+    assert_eq!(claimed.status, 303, "{}", claimed.body);
+    let claim_id = text_of(&browser.follow(claimed).await.body, "notice-id");
+    let queue = officer.get("/bpjs").await;
+    assert!(queue.body.contains(&claim_id), "{}", queue.body);
+    assert!(
+        queue.body.contains("value=\"1500000\""),
+        "the suggestion stays within the tariff"
+    );
+    let decide = |value: &'static str| {
+        let path = format!("/bpjs/klaim/{claim_id}");
+        let csrf = hidden(&queue.body, "csrf");
+        (path, csrf, value)
+    };
+    let (path, csrf, value) = decide("1600000");
+    let over = officer
+        .post(&path, &[("csrf", &csrf), ("decision", "approve"), ("value", value)])
+        .await;
+    assert_eq!(over.status, 400, "{}", over.body);
+    assert!(over.body.contains("id=\"process-form-error\""), "{}", over.body);
+    let (path, csrf, value) = decide("1500000");
+    let approved = officer
+        .post(&path, &[("csrf", &csrf), ("decision", "approve"), ("value", value)])
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    let after = officer.follow(approved).await;
+    assert!(after.body.contains("Klaim diproses"), "{}", after.body);
+    assert!(after.body.contains("Tidak ada klaim yang menunggu."), "{}", after.body);
 
     // The patient: their own card and visit.
     let mut patient = Browser::new(&app);
