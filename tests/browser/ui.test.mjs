@@ -33,7 +33,7 @@ async function signIn(page, username, password) {
   await page.waitForSelector('h1:has-text("Masuk ke warga")');
   await page.fill('#username', username);
   await page.fill('#password', password);
-  await Promise.all([page.waitForURL(/\/(akun|dinas|dasbor|penduduk\/tautan)$/), page.click('button[type=submit]')]);
+  await Promise.all([page.waitForURL(/\/(akun|dinas|dasbor|penduduk\/tautan|bpjs)$/), page.click('button[type=submit]')]);
 }
 
 test('a resident signs up, signs in and signs out', async () => {
@@ -481,4 +481,90 @@ test('a registry officer makes a family card, adds the wife and their newborn, a
   }
   assert.ok(households >= 1, 'the household is counted in Jawa Barat');
   assert.equal((await page.textContent('#stats-household-size')).trim(), '3,0');
+});
+
+// First sign-in with a one-time password: the provider asks for a new one; lands on `landing`.
+async function firstSignIn(page, username, oneTime, password, landing) {
+  await page.goto(`${base}/masuk`);
+  await page.fill('#username', username);
+  await page.fill('#password', oneTime);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#new_password');
+  await page.fill('#password', oneTime);
+  await page.fill('#new_password', password);
+  await page.fill('#confirm', password);
+  await Promise.all([page.waitForURL(landing), page.click('button[type=submit]')]);
+}
+
+test('BPJS: a card is issued, checked at the counter, a visit claimed and approved, and the patient sees it', async () => {
+  for (const name of ['WARGA_BPJS', 'WARGA_BPJS_PASSWORD', 'WARGA_PUSKESMAS', 'WARGA_PUSKESMAS_PASSWORD']) {
+    assert.ok(process.env[name], `${name} is set`);
+  }
+  const password = 'Kopi-Tubruk-Pagi-2026';
+  const serial = String(1 + ((Date.now() + 777) % 9999)).padStart(4, '0');
+  const nik = `317107520395${serial}`;
+  const patientName = `sari.${stamp}`;
+
+  // The registry holds the patient; her account is linked to her record.
+  const registrar = await newPage();
+  await signIn(registrar, process.env.WARGA_REGISTRAR, `Loket-Dukcapil-${stamp}`);
+  await registerAt(registrar, nik, `Sari Pasien ${stamp}`);
+  const patient = await phonePage();
+  await patient.goto(`${base}/daftar`);
+  await patient.fill('#display_name', `Sari Pasien ${stamp}`);
+  await patient.fill('#username', patientName);
+  await patient.fill('#password', password);
+  await Promise.all([patient.waitForURL(/\/akun$/), patient.click('main button[type=submit]')]);
+  await patient.fill('#nik', nik);
+  await patient.fill('#birth_date', '1995-03-12');
+  await Promise.all([patient.waitForURL(/m=link-asked/), patient.click('#citizen-link button[type=submit]')]);
+  await registrar.goto(`${base}/penduduk/tautan`);
+  await registrar.locator('article.request', { hasText: patientName }).locator('button[value=approve]').click();
+  await registrar.waitForSelector('.notice');
+
+  // A BPJS officer issues her card: no card for a NIK the registry does not know.
+  const bpjs = await newPage();
+  await firstSignIn(bpjs, process.env.WARGA_BPJS, process.env.WARGA_BPJS_PASSWORD, `Kantor-BPJS-${stamp}`, /\/bpjs$/);
+  await bpjs.fill('#issue-nik', '3171075203959999');
+  await bpjs.click('#issue button[type=submit]');
+  await bpjs.waitForSelector('#issue-nik-error');
+  assert.match(await bpjs.textContent('#issue-nik-error'), /penduduk terdaftar/);
+  assert.equal(await bpjs.getAttribute('#issue-nik', 'aria-invalid'), 'true');
+  await bpjs.fill('#issue-nik', nik);
+  await bpjs.selectOption('#issue-class', '2');
+  await Promise.all([bpjs.waitForURL(/m=issued/), bpjs.click('#issue button[type=submit]')]);
+  assert.equal((await bpjs.textContent('#card-status')).trim(), 'AKTIF');
+
+  // At the Puskesmas counter, on a phone: the card at a glance, today's visit, its claim.
+  const counter = await phonePage();
+  await firstSignIn(counter, process.env.WARGA_PUSKESMAS, process.env.WARGA_PUSKESMAS_PASSWORD, `Loket-Puskesmas-${stamp}`, /\/bpjs$/);
+  await counter.fill('#nik', nik);
+  await Promise.all([counter.waitForURL(/nik=/), counter.click('form[action="/bpjs"] button[type=submit]')]);
+  assert.equal((await counter.textContent('#card-status')).trim(), 'AKTIF');
+  assert.equal((await counter.textContent('#card-class')).trim(), '2');
+  await fitsA390pxPhone(counter, 'the card check');
+  await counter.fill('#visit-nik', nik);
+  await counter.fill('#visit-diagnosis', 'J06.9');
+  await Promise.all([counter.waitForURL(/m=visit/), counter.click('#visit button[type=submit]')]);
+  const visitId = (await counter.textContent('#notice-id')).trim();
+  assert.match(visitId, /^V-/);
+  assert.equal(await counter.inputValue('#claim-visit'), visitId, 'the claim form names the visit');
+  await counter.fill('#claim-amount', '1000000');
+  await counter.selectOption('#claim-class', 'I');
+  await Promise.all([counter.waitForURL(/m=claim/), counter.click('#claim button[type=submit]')]);
+  const claimId = (await counter.textContent('#notice-id')).trim();
+
+  // BPJS approves the claim from its queue.
+  await bpjs.goto(`${base}/bpjs`);
+  const row = bpjs.locator('#claims tr', { hasText: claimId });
+  assert.equal(await row.locator('input[name=value]').first().inputValue(), '1000000');
+  await Promise.all([bpjs.waitForURL(/m=processed/), row.locator('button', { hasText: 'Setujui' }).click()]);
+  assert.equal((await bpjs.textContent('#notice-id')).trim(), claimId);
+  assert.equal(await bpjs.locator('#claims tr', { hasText: claimId }).count(), 0, 'the claim left the queue');
+
+  // The patient sees her card and the visit, on her phone.
+  await patient.goto(`${base}/bpjs/saya`);
+  assert.equal((await patient.textContent('#card-status')).trim(), 'AKTIF');
+  assert.match(await patient.textContent('#visits'), /J06\.9/);
+  await fitsA390pxPhone(patient, 'the patient\'s BPJS page');
 });

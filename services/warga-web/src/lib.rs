@@ -566,6 +566,8 @@ fn landing(account: &warga_identity::accounts::Account) -> &'static str {
         "/dinas"
     } else if roles.contains(&Role::RegistryOfficer) {
         "/penduduk/tautan"
+    } else if roles.contains(&Role::LedgerMember) {
+        "/bpjs"
     } else {
         "/akun"
     }
