@@ -28,6 +28,7 @@ pub(crate) fn router(platform: &Platform) -> Router<Platform> {
         .route("/bpjs/kartu", post(issue))
         .route("/bpjs/kunjungan", post(record_visit))
         .route("/bpjs/klaim", post(submit_claim))
+        .route("/bpjs/status", post(change_status))
         .route("/bpjs/klaim/{id}", post(process_claim))
         .layer(Extension(Gateway::new(platform)))
 }
@@ -208,6 +209,7 @@ pub async fn counter(
         Some("visit") => Some(context.t("bpjs.visit_recorded")),
         Some("claim") => Some(context.t("bpjs.claim_submitted")),
         Some("processed") => Some(context.t("bpjs.claim_processed")),
+        Some("status") => Some(context.t("bpjs.status_changed")),
         _ => None,
     };
     template.notice_id = query.get("id").cloned().unwrap_or_default();
@@ -487,5 +489,41 @@ pub async fn process_claim(
     match warga_ledger::portal::submit(&gateway, &principal, "ProcessClaim", &args).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?m=processed&id={id}"))),
         Err(error) => refused_form(&gateway, &context, session, "process", "", "", error).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StatusForm {
+    csrf: String,
+    nik: String,
+    /// `suspend` (value: the reason) or `reactivate` (value: valid until).
+    action: String,
+    value: String,
+}
+
+/// BPJS suspends a card (with a reason) or reactivates it (until a date).
+pub async fn change_status(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Form(form): Form<StatusForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = ledger_member(&context)?;
+    let nik = form.nik.trim().to_owned();
+    if !csrf_matches(session, &form.csrf) {
+        return refused_form(&gateway, &context, session, "status", &nik, "", form_expired(&context)).await;
+    }
+    let function = if form.action == "reactivate" {
+        "ReactivateCard"
+    } else {
+        "SuspendCard"
+    };
+    let principal = crate::reports::principal(&platform, session);
+    let args = [nik.clone(), form.value.trim().to_owned()];
+    match warga_ledger::portal::submit(&gateway, &principal, function, &args).await {
+        Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=status"))),
+        Err(error) => refused_form(&gateway, &context, session, "status", &nik, "", error).await,
     }
 }

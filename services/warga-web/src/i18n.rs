@@ -739,6 +739,13 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("bpjs.record_visit", "Catat kunjungan", "Record a visit"),
     ("bpjs.claim", "Ajukan klaim", "Submit a claim"),
+    ("bpjs.suspend", "Tangguhkan kartu", "Suspend the card"),
+    ("bpjs.reactivate", "Aktifkan kembali", "Reactivate"),
+    (
+        "bpjs.status_changed",
+        "Status kartu diubah.",
+        "The card's status is changed.",
+    ),
     ("bpjs.claim_submit", "Ajukan", "Submit"),
     ("bpjs.claim_submitted", "Klaim diajukan:", "Claim submitted:"),
     ("bpjs.visit_id", "Nomor kunjungan", "Visit number"),

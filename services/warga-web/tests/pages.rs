@@ -1445,6 +1445,48 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
     let shown = officer.follow(issued).await;
     assert!(shown.body.contains("Kartu diterbitkan"), "{}", shown.body);
     assert_eq!(text_of(&shown.body, "card-status"), "AKTIF");
+    // Suspended, then a reactivation in the past refused above the form, then reactivated.
+    let suspended = officer
+        .post(
+            "/bpjs/status",
+            &[
+                ("csrf", &csrf),
+                ("nik", NIK),
+                ("action", "suspend"),
+                ("value", "iuran menunggak"),
+            ],
+        )
+        .await;
+    assert_eq!(suspended.status, 303, "{}", suspended.body);
+    let shown = officer.follow(suspended).await;
+    assert_eq!(text_of(&shown.body, "card-status"), "DITANGGUHKAN");
+    assert!(shown.body.contains("value=\"reactivate\""), "{}", shown.body);
+    let past = officer
+        .post(
+            "/bpjs/status",
+            &[
+                ("csrf", &csrf),
+                ("nik", NIK),
+                ("action", "reactivate"),
+                ("value", "2020-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(past.status, 400, "{}", past.body);
+    assert!(past.body.contains("id=\"status-form-error\""), "{}", past.body);
+    let reactivated = officer
+        .post(
+            "/bpjs/status",
+            &[
+                ("csrf", &csrf),
+                ("nik", NIK),
+                ("action", "reactivate"),
+                ("value", "2030-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(reactivated.status, 303, "{}", reactivated.body);
+    assert_eq!(text_of(&officer.follow(reactivated).await.body, "card-status"), "AKTIF");
 
     // The receptionist: the menu leads to the check; the answer is one line.
     let mut browser = Browser::new(&app);
