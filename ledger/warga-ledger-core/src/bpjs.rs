@@ -403,6 +403,22 @@ impl Bpjs {
         serde_json::to_vec(&claims).map_err(|e| bad(e.to_string()))
     }
 
+    /// The referrals to the invoker's facility (its certificate's `facility`), through their
+    /// index (referrals made since it exists).
+    fn incoming_referrals(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [] = args("GetIncomingReferrals", a)?;
+        require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "GetIncomingReferrals")?;
+        let facility = invoker_facility(stub, "GetIncomingReferrals")?;
+        let mut referrals = Vec::new();
+        for (_, referral_key) in stub.get_state_by_partial_composite_key("facilityreferral", &[&facility])? {
+            let key = String::from_utf8_lossy(&referral_key).into_owned();
+            if let Some(value) = stub.get_state(&key) {
+                referrals.push(serde_json::from_slice::<serde_json::Value>(&value).unwrap_or_default());
+            }
+        }
+        serde_json::to_vec(&referrals).map_err(|e| bad(e.to_string()))
+    }
+
     fn submit_claim(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
         let [claim_id, visit_id, amount, class] = args("SubmitClaim", a)?;
         require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "SubmitClaim")?;
@@ -531,6 +547,9 @@ impl Bpjs {
         // The patient's index of referrals: their NIK, then the referral (its value the key).
         let index = stub.create_composite_key("patientreferral", &[nik, &referral_id])?;
         stub.put_state(&index, key.clone().into_bytes())?;
+        // The receiving facility's index: its code, then the referral.
+        let incoming = stub.create_composite_key("facilityreferral", &[&referral.to_facility, &referral_id])?;
+        stub.put_state(&incoming, key.clone().into_bytes())?;
         event(
             stub,
             "ReferralCreated",
@@ -596,6 +615,7 @@ impl Contract for Bpjs {
             "GetPatientHistory" => self.patient_history(stub, args),
             "GetPatientReferrals" => self.patient_referrals(stub, args),
             "GetClaims" => self.claims_by_status(stub, args),
+            "GetIncomingReferrals" => self.incoming_referrals(stub, args),
             "SubmitClaim" => self.submit_claim(stub, args),
             "ProcessClaim" => self.process_claim(stub, args),
             "CreateReferral" => self.create_referral(stub, args),
@@ -869,6 +889,14 @@ mod tests {
             "approved"
         );
         assert_eq!(kind(l.call(RUMAH_SAKIT_MSP, "ApproveReferral", &["r1"])), "conflict");
+        // The receiving hospital's incoming referrals; a facility of no referral has none.
+        let incoming = l.call(RUMAH_SAKIT_MSP, "GetIncomingReferrals", &[]).unwrap();
+        assert_eq!(incoming[0]["referral_id"], "r1", "{incoming}");
+        assert_eq!(
+            l.call(PUSKESMAS_MSP, "GetIncomingReferrals", &[]).unwrap(),
+            serde_json::json!([])
+        );
+        assert_eq!(kind(l.call(BPJS_MSP, "GetIncomingReferrals", &[])), "forbidden");
         // The patient's referrals, as their index finds them (approved since).
         let referrals = l.call(BPJS_MSP, "GetPatientReferrals", &[NIK]).unwrap();
         assert_eq!(referrals.as_array().unwrap().len(), 1, "{referrals}");

@@ -29,6 +29,8 @@ pub(crate) fn router(platform: &Platform) -> Router<Platform> {
         .route("/bpjs/kunjungan", post(record_visit))
         .route("/bpjs/klaim", post(submit_claim))
         .route("/bpjs/status", post(change_status))
+        .route("/bpjs/rujukan", post(refer))
+        .route("/bpjs/rujukan/{id}", post(approve_referral))
         .route("/bpjs/klaim/{id}", post(process_claim))
         .layer(Extension(Gateway::new(platform)))
 }
@@ -80,6 +82,8 @@ struct CounterPage {
     notice_id: String,
     /// BPJS's queue of submitted claims.
     claims: Vec<ClaimRow>,
+    /// Referrals to the officer's facility.
+    incoming: Vec<ReferralRow>,
     /// BPJS's officers issue cards.
     can_issue: bool,
     /// A facility's staff record visits for it.
@@ -107,6 +111,7 @@ impl CounterPage {
             notice: None,
             notice_id: String::new(),
             claims: Vec::new(),
+            incoming: Vec::new(),
             can_issue: session.account.msp_id.as_deref() == Some(warga_ledger_core::bpjs::BPJS_MSP),
             facility: session.account.facility.clone().unwrap_or_default(),
             default_valid_until: format!("{next_year:04}-12-31"),
@@ -119,6 +124,55 @@ impl CounterPage {
             form_error: String::new(),
         }
     }
+}
+
+/// A referral to the officer's facility.
+struct ReferralRow {
+    id: String,
+    from: String,
+    reason: String,
+    pending: bool,
+}
+
+/// The referrals to `officer`'s facility.
+async fn incoming_referrals(
+    gateway: &Gateway,
+    officer: &warga_core::identity::Principal,
+) -> Result<Vec<ReferralRow>, ApiError> {
+    let listed = warga_ledger::portal::evaluate_as(gateway, officer, "GetIncomingReferrals", &[]).await?;
+    let text = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_owned();
+    Ok(listed
+        .as_array()
+        .map(|referrals| {
+            referrals
+                .iter()
+                .map(|r| ReferralRow {
+                    id: text(r, "referral_id"),
+                    from: text(r, "from_facility"),
+                    reason: text(r, "reason"),
+                    pending: r["status"] != "approved",
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Fills what the counter page lists for `session`: BPJS's claims queue, a facility's
+/// incoming referrals.
+async fn fill_lists(
+    gateway: &Gateway,
+    platform: &Platform,
+    session: &Session,
+    template: &mut CounterPage,
+) -> Result<(), ApiError> {
+    let principal = crate::reports::principal(platform, session);
+    if template.can_issue {
+        template.claims = claims_queue(gateway, &principal).await?;
+    }
+    if !template.facility.is_empty() {
+        template.incoming = incoming_referrals(gateway, &principal).await?;
+    }
+    Ok(())
 }
 
 /// A claim waiting in BPJS's queue.
@@ -210,14 +264,14 @@ pub async fn counter(
         Some("claim") => Some(context.t("bpjs.claim_submitted")),
         Some("processed") => Some(context.t("bpjs.claim_processed")),
         Some("status") => Some(context.t("bpjs.status_changed")),
+        Some("referred") => Some(context.t("bpjs.referred")),
+        Some("referral") => Some(context.t("bpjs.referral_approved")),
         _ => None,
     };
     template.notice_id = query.get("id").cloned().unwrap_or_default();
     template.filled_visit = query.get("visit").cloned().unwrap_or_default();
+    fill_lists(&gateway, &platform, session, &mut template).await?;
     let principal = crate::reports::principal(&platform, session);
-    if template.can_issue {
-        template.claims = claims_queue(&gateway, &principal).await?;
-    }
     if nik.is_empty() {
         return Ok(page(&context, &template, StatusCode::OK));
     }
@@ -330,10 +384,7 @@ async fn refused_form(
     error: ApiError,
 ) -> Result<Response, Stop> {
     let mut template = CounterPage::new(context, session);
-    if template.can_issue {
-        let principal = crate::reports::principal(gateway.platform(), session);
-        template.claims = claims_queue(gateway, &principal).await?;
-    }
+    fill_lists(gateway, gateway.platform(), session, &mut template).await?;
     template.filled_nik = nik.to_owned();
     template.filled_diagnosis = diagnosis.to_owned();
     template.error_form = form;
@@ -525,5 +576,76 @@ pub async fn change_status(
     match warga_ledger::portal::submit(&gateway, &principal, function, &args).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=status"))),
         Err(error) => refused_form(&gateway, &context, session, "status", &nik, "", error).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReferralForm {
+    csrf: String,
+    nik: String,
+    to_facility: String,
+    reason: String,
+}
+
+/// A Puskesmas refers a card holder to another facility.
+pub async fn refer(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Form(form): Form<ReferralForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = ledger_member(&context)?;
+    let nik = form.nik.trim().to_owned();
+    if !csrf_matches(session, &form.csrf) {
+        return refused_form(
+            &gateway,
+            &context,
+            session,
+            "referral",
+            &nik,
+            "",
+            form_expired(&context),
+        )
+        .await;
+    }
+    let principal = crate::reports::principal(&platform, session);
+    let referral_id = format!("R-{}", uuid::Uuid::now_v7().simple());
+    let args = [
+        referral_id.clone(),
+        nik.clone(),
+        form.to_facility.trim().to_uppercase(),
+        form.reason.trim().to_owned(),
+    ];
+    match warga_ledger::portal::submit(&gateway, &principal, "CreateReferral", &args).await {
+        Ok(_) => Ok(see_other(&format!("/bpjs?m=referred&id={referral_id}"))),
+        Err(error) => refused_form(&gateway, &context, session, "referral", &nik, "", error).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// The receiving facility approves a referral.
+pub async fn approve_referral(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = ledger_member(&context)?;
+    if !csrf_matches(session, &form.csrf) {
+        return refused_form(&gateway, &context, session, "referral", "", "", form_expired(&context)).await;
+    }
+    let principal = crate::reports::principal(&platform, session);
+    match warga_ledger::portal::submit(&gateway, &principal, "ApproveReferral", std::slice::from_ref(&id)).await {
+        Ok(_) => Ok(see_other(&format!("/bpjs?m=referral&id={id}"))),
+        Err(error) => refused_form(&gateway, &context, session, "referral", "", "", error).await,
     }
 }

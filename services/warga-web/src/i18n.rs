@@ -739,6 +739,13 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("bpjs.record_visit", "Catat kunjungan", "Record a visit"),
     ("bpjs.claim", "Ajukan klaim", "Submit a claim"),
+    ("bpjs.refer", "Rujukan", "Referrals"),
+    ("bpjs.refer_submit", "Buat rujukan", "Refer"),
+    ("bpjs.to_facility", "Kode faskes tujuan", "Receiving facility's code"),
+    ("bpjs.incoming", "Rujukan masuk", "Incoming referrals"),
+    ("bpjs.referral_id", "Nomor rujukan", "Referral number"),
+    ("bpjs.referred", "Rujukan dibuat:", "Referral made:"),
+    ("bpjs.referral_approved", "Rujukan disetujui:", "Referral approved:"),
     ("bpjs.suspend", "Tangguhkan kartu", "Suspend the card"),
     ("bpjs.reactivate", "Aktifkan kembali", "Reactivate"),
     (

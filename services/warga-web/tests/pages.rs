@@ -1571,6 +1571,51 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
     assert!(after.body.contains("Klaim diproses"), "{}", after.body);
     assert!(after.body.contains("Tidak ada klaim yang menunggu."), "{}", after.body);
 
+    // A referral to the hospital, approved there.
+    warga_identity::create_officer_account(
+        &app.platform,
+        warga_identity::NewOfficer {
+            username: "rs.budi".into(),
+            display_name: "Budi (RS)".into(),
+            email: None,
+            password: Some(PASSWORD.into()),
+            roles: vec![warga_core::identity::Role::LedgerMember],
+            department: None,
+            level: None,
+            msp_id: Some("RumahSakitMSP".into()),
+            facility: Some("R3578001".into()),
+        },
+        "system:test",
+    )
+    .await
+    .unwrap();
+    let csrf = hidden(&browser.get("/bpjs").await.body, "csrf");
+    let referred = browser
+        .post(
+            "/bpjs/rujukan",
+            &[
+                ("csrf", &csrf),
+                ("nik", NIK),
+                ("to_facility", "r3578001"),
+                ("reason", "apendisitis"),
+            ],
+        )
+        .await;
+    assert_eq!(referred.status, 303, "{}", referred.body);
+    let referral_id = text_of(&browser.follow(referred).await.body, "notice-id");
+    let mut hospital = Browser::new(&app);
+    sign_in(&mut hospital, "rs.budi", PASSWORD).await;
+    let incoming = hospital.get("/bpjs").await;
+    assert!(incoming.body.contains(&referral_id), "{}", incoming.body);
+    let approved = hospital
+        .post(
+            &format!("/bpjs/rujukan/{referral_id}"),
+            &[("csrf", &hidden(&incoming.body, "csrf"))],
+        )
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    assert!(hospital.follow(approved).await.body.contains("Rujukan disetujui"));
+
     // The patient: their own card and visit.
     let mut patient = Browser::new(&app);
     sign_in(&mut patient, "budi.warga", PASSWORD).await;
@@ -1582,5 +1627,10 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
     let start = mine.body.find("id=\"visits\"").expect("a table of visits");
     let visits = &mine.body[start..start + mine.body[start..].find("</table>").unwrap()];
     assert!(visits.contains("J06.9") && visits.contains("P3578010"), "{visits}");
-    assert!(mine.body.contains("Belum ada rujukan."));
+    let start = mine.body.find("id=\"referrals\"").expect("a table of referrals");
+    let referrals = &mine.body[start..start + mine.body[start..].find("</table>").unwrap()];
+    assert!(
+        referrals.contains("R3578001") && referrals.contains("disetujui"),
+        "{referrals}"
+    );
 }
