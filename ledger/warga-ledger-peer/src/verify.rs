@@ -57,50 +57,73 @@ pub enum VerifyError {
     History { key: String, block: u64, tx: u64 },
 }
 
-/// Verifies the ledger at `path` for `channel` of `network`, with the organisations' CAs
-/// from `msps`, judged without a clock (as at commit).
-pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) -> Result<Verified, VerifyError> {
-    let ledger = PeerLedger::open_existing(path, &channel.name)?;
-    let height = ledger.height()?;
-    let genesis = ledger.block(0)?.ok_or(VerifyError::Genesis)?;
-    if genesis.header != network.genesis_block(channel).header || !genesis.links_to(None) {
-        return Err(VerifyError::Genesis);
+/// A chain replayed block by block from its genesis, trusting nothing it is handed: each
+/// block must link to the one before and match its data hash, carry a valid signature of an
+/// orderer of the orderer organisation, and hold the codes and commit hash that validating
+/// its transactions again — signatures, endorsement policies, MVCC over the replayed state —
+/// gives. Used on a peer's own file ([`verify`]) and on blocks a peer served (the web
+/// gateway's "verify this ledger"). Certificates are judged as at commit (no clock).
+pub struct ChainReplay<'a> {
+    network: &'a Network,
+    channel: &'a Channel,
+    msps: Msps,
+    replayed: MemoryState,
+    seen: BTreeSet<String>,
+    tx_index: BTreeMap<String, (u64, u64, u8)>,
+    history: crate::HistoryIndex,
+    commit: Vec<u8>,
+    previous: Option<warga_ledger_core::block::BlockHeader>,
+    report: Verified,
+}
+
+impl<'a> ChainReplay<'a> {
+    pub fn new(network: &'a Network, channel: &'a Channel, msps: &Msps) -> ChainReplay<'a> {
+        ChainReplay {
+            network,
+            channel,
+            // Judged as at commit: no validity window, so nothing a client chose (a
+            // proposal's timestamp) and no local clock can change the verdict.
+            msps: msps.timeless(),
+            replayed: MemoryState::default(),
+            seen: BTreeSet::new(),
+            tx_index: BTreeMap::new(),
+            history: crate::HistoryIndex::new(),
+            commit: Vec::new(),
+            previous: None,
+            report: Verified::default(),
+        }
     }
-    let mut replayed = MemoryState::default();
-    let mut seen = BTreeSet::new();
-    // The indexes the blocks imply, rebuilt to compare with the stored ones.
-    let mut tx_index: BTreeMap<String, (u64, u64, u8)> = BTreeMap::new();
-    let mut history = crate::HistoryIndex::new();
-    let mut commit = Vec::new();
-    let mut report = Verified {
-        blocks: height,
-        ..Verified::default()
-    };
-    let mut previous = genesis.header;
-    // Judged as at commit: no validity window, so nothing a client chose (a proposal's
-    // timestamp) and no local clock can change the verdict.
-    let msps = msps.timeless();
-    for number in 1..height {
-        let block = ledger
-            .block(number)?
-            .ok_or(LedgerError::Corrupt(number, "missing".into()))?;
-        if !block.links_to(Some(&previous)) {
+
+    /// The next block of the chain (block 0 first).
+    pub fn push(&mut self, block: &warga_ledger_core::block::Block) -> Result<(), VerifyError> {
+        let number = self.report.blocks;
+        let Some(previous) = &self.previous else {
+            let genesis = self.network.genesis_block(self.channel);
+            if block.header != genesis.header || !block.links_to(None) {
+                return Err(VerifyError::Genesis);
+            }
+            self.previous = Some(block.header.clone());
+            self.report.blocks = 1;
+            return Ok(());
+        };
+        if block.header.number != number || !block.links_to(Some(previous)) {
             return Err(VerifyError::Chain(number));
         }
         let txs = block.data.transactions();
-        verify_block_signature(&block, &msps, &network.orderer.organization.msp_id).map_err(|e| {
+        verify_block_signature(block, &self.msps, &self.network.orderer.organization.msp_id).map_err(|e| {
             VerifyError::OrdererSignature {
                 block: number,
                 reason: e.to_string(),
             }
         })?;
+        let seen = &self.seen;
         let committed = |id: &str| seen.contains(id);
         let stateless: Vec<ValidationCode> = txs
             .iter()
-            .map(|tx| check_transaction(tx, network, channel, &msps))
+            .map(|tx| check_transaction(tx, self.network, self.channel, &self.msps))
             .collect();
-        let codes = BlockValidator::new(number, &replayed, &committed).validate_all(txs, stateless);
-        let expected = warga_ledger_core::block::commit_hash(&commit, &block, &codes).to_vec();
+        let codes = BlockValidator::new(number, &self.replayed, &committed).validate_all(txs, stateless);
+        let expected = warga_ledger_core::block::commit_hash(&self.commit, block, &codes).to_vec();
         for (index, (tx, code)) in txs.iter().zip(&codes).enumerate() {
             let stored = block.code(index);
             if stored != Some(*code) {
@@ -111,7 +134,7 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
                     recomputed: code.as_str(),
                 });
             }
-            tx_index
+            self.tx_index
                 .entry(tx.proposal.tx_id.clone())
                 .or_insert((number, index as u64, *code as u8));
             if *code == ValidationCode::Valid {
@@ -121,7 +144,7 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
                 };
                 let rwset = &tx.response.rwset;
                 for w in &rwset.writes {
-                    history.insert(
+                    self.history.insert(
                         (crate::state_key(&rwset.namespace, &w.key), number, index as u64),
                         (
                             tx.proposal.tx_id.clone(),
@@ -131,23 +154,56 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
                         ),
                     );
                 }
-                replayed.apply(
+                self.replayed.apply(
                     &tx.response.rwset,
                     version,
                     &tx.proposal.tx_id,
                     tx.proposal.timestamp_ms,
                 );
-                report.valid += 1;
+                self.report.valid += 1;
             }
-            seen.insert(tx.proposal.tx_id.clone());
-            report.transactions += 1;
+            self.seen.insert(tx.proposal.tx_id.clone());
+            self.report.transactions += 1;
         }
         if block.metadata.commit_hash != expected {
             return Err(VerifyError::CommitHash(number));
         }
-        commit = expected;
-        previous = block.header;
+        self.commit = expected;
+        self.previous = Some(block.header.clone());
+        self.report.blocks += 1;
+        Ok(())
     }
+
+    /// What was checked so far.
+    pub fn report(&self) -> &Verified {
+        &self.report
+    }
+}
+
+/// Verifies the ledger at `path` for `channel` of `network`, with the organisations' CAs
+/// from `msps`, judged without a clock (as at commit).
+pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) -> Result<Verified, VerifyError> {
+    let ledger = PeerLedger::open_existing(path, &channel.name)?;
+    let height = ledger.height()?;
+    let mut replay = ChainReplay::new(network, channel, msps);
+    for number in 0..height {
+        let block = ledger.block(number)?.ok_or(if number == 0 {
+            VerifyError::Genesis
+        } else {
+            VerifyError::Ledger(LedgerError::Corrupt(number, "missing".into()))
+        })?;
+        replay.push(&block)?;
+    }
+    if height == 0 {
+        return Err(VerifyError::Genesis);
+    }
+    let ChainReplay {
+        replayed,
+        tx_index,
+        history,
+        mut report,
+        ..
+    } = replay;
     let snapshot = ledger.snapshot()?;
     for ((namespace, key), value) in &replayed.values {
         if snapshot.get(namespace, key).as_ref() != Some(value) {

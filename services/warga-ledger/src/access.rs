@@ -78,6 +78,8 @@ pub struct LedgerAccess {
     pub channel: String,
     pub chaincode: String,
     pub timeout: Duration,
+    /// The network's crypto directory (its organisations' CAs judge what the peers serve).
+    pub crypto: PathBuf,
     organisations: BTreeMap<String, Organisation>,
     custody: Arc<dyn KeyCustody>,
     platform: Platform,
@@ -149,6 +151,7 @@ impl LedgerAccess {
             channel: channel.name.clone(),
             chaincode,
             timeout: Duration::from_millis(config.gateway_timeout_ms.max(1)),
+            crypto: crypto.clone(),
             organisations,
             custody: Arc::new(VaultCustody::new(platform.store.clone(), platform.vault.clone())),
             platform: platform.clone(),

@@ -189,3 +189,109 @@ pub async fn evaluate_as(
     let client = access.signer(officer).await?;
     Ok(evaluate(&access, &client, function, args).await?)
 }
+
+/// The most blocks "verify this ledger" replays from the web; a longer chain is verified
+/// with `warga ledger verify` on the peer's file.
+pub const VERIFY_BLOCKS_MAX: u64 = 20_000;
+
+/// The chain as an auditor reads it: the channel, the latest blocks (newest first, at most
+/// `count`).
+pub async fn explore(gateway: &Gateway, member: &Principal, count: u64) -> Result<(Value, Vec<Value>), ApiError> {
+    let access = gateway.access().await?;
+    let client = access.reader(member)?;
+    let info = read(&access, client.info()).await?;
+    let mut blocks = Vec::new();
+    for number in (info.height.saturating_sub(count)..info.height).rev() {
+        let block = read(&access, client.block(number)).await?;
+        blocks.push(warga_ledger_node::render::block(block).map_err(ApiError::internal)?);
+    }
+    Ok((warga_ledger_node::render::channel_info(&info), blocks))
+}
+
+/// One block, rendered.
+pub async fn block(gateway: &Gateway, member: &Principal, number: u64) -> Result<Value, ApiError> {
+    let access = gateway.access().await?;
+    let client = access.reader(member)?;
+    let block = read(&access, client.block(number)).await?;
+    warga_ledger_node::render::block(block).map_err(ApiError::internal)
+}
+
+/// Every committed change of the key of `object_type` and `parts`, oldest first.
+pub async fn history(
+    gateway: &Gateway,
+    member: &Principal,
+    object_type: &str,
+    parts: &[&str],
+) -> Result<Vec<Value>, ApiError> {
+    let access = gateway.access().await?;
+    let client = access.reader(member)?;
+    let key = warga_ledger_core::chaincode::composite_key(object_type, parts).map_err(|e| {
+        LedgerError::invalid(
+            "object_type",
+            format!("not a key: {e}"),
+            format!("bukan kunci yang sah: {e}"),
+        )
+    })?;
+    let changes = read(&access, client.history(&key)).await?;
+    Ok(changes
+        .iter()
+        .map(warga_ledger_node::render::key_modification)
+        .collect())
+}
+
+/// "Verify this ledger": every block the member's peer serves, replayed from the genesis of
+/// the network file and judged with the organisations' CAs — links, data hashes, orderer
+/// signatures, every transaction's code and every commit hash — trusting nothing the peer
+/// says. `Err` names the first thing wrong.
+pub async fn verify(
+    gateway: &Gateway,
+    member: &Principal,
+) -> Result<Result<warga_ledger_peer::verify::Verified, String>, ApiError> {
+    let access = gateway.access().await?;
+    let client = access.reader(member)?;
+    let info = read(&access, client.info()).await?;
+    if info.height > VERIFY_BLOCKS_MAX {
+        return Err(LedgerError::invalid(
+            "height",
+            format!(
+                "{} blocks: more than {VERIFY_BLOCKS_MAX}; verify the peer's file with `warga ledger verify`",
+                info.height
+            ),
+            format!(
+                "{} blok: lebih dari {VERIFY_BLOCKS_MAX}; verifikasi berkas peer dengan `warga ledger verify`",
+                info.height
+            ),
+        )
+        .into());
+    }
+    let channel = access
+        .network
+        .channel(&access.channel)
+        .ok_or_else(|| ApiError::internal("the gateway's channel left the network file"))?;
+    let msps =
+        warga_ledger_msp::generate::load_msps(&access.network, &access.crypto, warga_core::time::now_ms() / 1000)
+            .map_err(|e| ApiError::internal(format!("the organisations' CAs: {e}")))?;
+    let mut replay = warga_ledger_peer::verify::ChainReplay::new(&access.network, channel, &msps);
+    for number in 0..info.height {
+        let wire = read(&access, client.block(number)).await?;
+        let block = match warga_ledger_core::block::Block::try_from(wire) {
+            Ok(block) => block,
+            Err(error) => return Ok(Err(format!("block {number} does not decode: {error}"))),
+        };
+        if let Err(error) = replay.push(&block) {
+            return Ok(Err(error.to_string()));
+        }
+    }
+    Ok(Ok(replay.report().clone()))
+}
+
+/// Runs `call` within the gateway's deadline.
+pub(crate) async fn read<T>(
+    access: &LedgerAccess,
+    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, LedgerError> {
+    match tokio::time::timeout(access.timeout, call).await {
+        Ok(answer) => answer.map_err(LedgerError::Ledger),
+        Err(_) => Err(LedgerError::Timeout(access.timeout.as_millis() as u64)),
+    }
+}

@@ -18,8 +18,8 @@ use warga_http::{ApiError, Auth, Json, JsonBody, Problem, Query};
 use warga_ledger_node::render;
 
 use crate::LedgerError;
-use crate::access::{Gateway, LedgerAccess, require_member};
-use crate::portal::{Committed, MyRecord};
+use crate::access::{Gateway, require_member};
+use crate::portal::{Committed, MyRecord, read};
 
 /// Most arguments of one chaincode call.
 pub const ARGS_MAX: usize = 32;
@@ -113,17 +113,6 @@ pub struct TxStatus {
     pub result: Value,
 }
 
-/// Runs `call` within the gateway's deadline.
-async fn deadline<T>(
-    access: &LedgerAccess,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-) -> Result<T, LedgerError> {
-    match tokio::time::timeout(access.timeout, call).await {
-        Ok(answer) => answer.map_err(LedgerError::Ledger),
-        Err(_) => Err(LedgerError::Timeout(access.timeout.as_millis() as u64)),
-    }
-}
-
 fn result_value(bytes: &[u8]) -> Value {
     if bytes.is_empty() {
         Value::Null
@@ -171,7 +160,7 @@ async fn evaluate(State(gateway): State<Gateway>, auth: Auth, body: JsonBody) ->
     let invocation: Invocation = body.parse()?;
     invocation.check()?;
     let client = access.signer(&auth.0).await?;
-    let result = deadline(&access, client.evaluate(&invocation.function, &invocation.args)).await?;
+    let result = read(&access, client.evaluate(&invocation.function, &invocation.args)).await?;
     Ok(Json(Evaluated {
         result: result_value(&result),
     }))
@@ -206,7 +195,7 @@ async fn transaction(
     let access = gateway.access().await?;
     let client = access.reader(&auth.0)?;
     check_tx_id(&tx_id)?;
-    let status = deadline(&access, client.status(&tx_id)).await?;
+    let status = read(&access, client.status(&tx_id)).await?;
     Ok(Json(TxStatus {
         valid: status.code_name == "VALID",
         result: result_value(&status.result),
@@ -236,7 +225,7 @@ async fn block_of_transaction(
     let access = gateway.access().await?;
     let client = access.reader(&auth.0)?;
     check_tx_id(&tx_id)?;
-    block_json(deadline(&access, client.block_by_tx_id(&tx_id)).await?)
+    block_json(read(&access, client.block_by_tx_id(&tx_id)).await?)
 }
 
 /// A block by number.
@@ -262,7 +251,7 @@ async fn block(
             "nomor blok adalah bilangan bulat mulai 0",
         )
     })?;
-    block_json(deadline(&access, client.block(number)).await?)
+    block_json(read(&access, client.block(number)).await?)
 }
 
 /// The channel: its height and the hashes at its top.
@@ -275,7 +264,7 @@ async fn channel(State(gateway): State<Gateway>, auth: Auth) -> Result<Json<Valu
     require_member(&auth.0)?;
     let access = gateway.access().await?;
     let client = access.reader(&auth.0)?;
-    let info = deadline(&access, client.info()).await?;
+    let info = read(&access, client.info()).await?;
     Ok(Json(render::channel_info(&info)))
 }
 
@@ -306,7 +295,7 @@ async fn history(
             format!("bukan kunci yang sah: {e}"),
         )
     })?;
-    let changes = deadline(&access, client.history(&key)).await?;
+    let changes = read(&access, client.history(&key)).await?;
     Ok(Json(json!({
         "object_type": object_type,
         "parts": parts,
@@ -368,9 +357,9 @@ async fn events(
     let start = match (last_event_id(&headers)?, query.from) {
         (Some(last), _) => last.saturating_add(1),
         (None, Some(from)) => from,
-        (None, None) => deadline(&access, client.info()).await?.height,
+        (None, None) => read(&access, client.info()).await?.height,
     };
-    let blocks = deadline(&access, client.events(start, query.full)).await?;
+    let blocks = read(&access, client.events(start, query.full)).await?;
     let until = tokio::time::Instant::now() + lifetime(&auth.0);
     let stream = block_events(blocks).take_until(tokio::time::sleep_until(until));
     Ok(axum::response::sse::Sse::new(stream)

@@ -29,6 +29,9 @@ pub(crate) fn router(platform: &Platform) -> Router<Platform> {
         .route("/bpjs/kunjungan", post(record_visit))
         .route("/bpjs/klaim", post(submit_claim))
         .route("/bpjs/status", post(change_status))
+        .route("/bpjs/ledger", get(explorer))
+        .route("/bpjs/ledger/verifikasi", post(verify))
+        .route("/bpjs/ledger/blok/{number}", get(block))
         .route("/bpjs/rujukan", post(refer))
         .route("/bpjs/rujukan/{id}", post(approve_referral))
         .route("/bpjs/klaim/{id}", post(process_claim))
@@ -648,4 +651,207 @@ pub async fn approve_referral(
         Ok(_) => Ok(see_other(&format!("/bpjs?m=referral&id={id}"))),
         Err(error) => refused_form(&gateway, &context, session, "referral", "", "", error).await,
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The auditor's explorer
+
+/// How many of the latest blocks the explorer lists.
+const LATEST_BLOCKS: u64 = 10;
+/// Object types whose history the explorer looks up.
+const OBJECT_TYPES: [&str; 3] = ["card", "claim", "referral"];
+
+#[derive(Template)]
+#[template(path = "bpjs_ledger.html")]
+struct ExplorerPage {
+    layout: Layout,
+    channel: String,
+    height: u64,
+    current_hash: String,
+    commit_hash: String,
+    verified: Option<String>,
+    problem: Option<String>,
+    /// (number, transactions, hash)
+    blocks: Vec<(u64, usize, String)>,
+    object_types: [&'static str; 3],
+    object_type: String,
+    key: String,
+    /// (block, tx id, value)
+    history: Vec<(u64, String, String)>,
+}
+
+async fn explorer_page(
+    platform: &Platform,
+    gateway: &Gateway,
+    context: &Context,
+    session: &Session,
+    query: &HashMap<String, String>,
+    outcome: (Option<String>, Option<String>),
+) -> Result<Response, Stop> {
+    let principal = crate::reports::principal(platform, session);
+    let (info, latest) = warga_ledger::portal::explore(gateway, &principal, LATEST_BLOCKS).await?;
+    let object_type = query
+        .get("jenis")
+        .filter(|t| OBJECT_TYPES.contains(&t.as_str()))
+        .cloned()
+        .unwrap_or_else(|| "card".to_owned());
+    let key = query.get("kunci").map(|k| k.trim().to_owned()).unwrap_or_default();
+    let history = if key.is_empty() {
+        Vec::new()
+    } else {
+        warga_ledger::portal::history(gateway, &principal, &object_type, &[key.as_str()])
+            .await?
+            .into_iter()
+            .map(|h| {
+                let value = if h["deleted"] == true {
+                    "—".to_owned()
+                } else {
+                    h["value"].to_string()
+                };
+                (
+                    h["block"].as_u64().unwrap_or(0),
+                    h["tx_id"].as_str().unwrap_or_default().to_owned(),
+                    value,
+                )
+            })
+            .collect()
+    };
+    let text = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_owned();
+    let template = ExplorerPage {
+        layout: context.layout(),
+        channel: text(&info, "channel"),
+        height: info["height"].as_u64().unwrap_or(0),
+        current_hash: text(&info, "current_hash"),
+        commit_hash: text(&info, "commit_hash"),
+        verified: outcome.0,
+        problem: outcome.1,
+        blocks: latest
+            .iter()
+            .map(|b| {
+                (
+                    b["number"].as_u64().unwrap_or(0),
+                    b["transactions"].as_array().map_or(0, Vec::len),
+                    text(b, "hash"),
+                )
+            })
+            .collect(),
+        object_types: OBJECT_TYPES,
+        object_type,
+        key,
+        history,
+    };
+    Ok(page(context, &template, StatusCode::OK))
+}
+
+/// The explorer: the channel, its latest blocks, a key's history.
+pub async fn explorer(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &query).await?;
+    let session = ledger_member(&context)?;
+    explorer_page(&platform, &gateway, &context, session, &query, (None, None)).await
+}
+
+/// "Verify this ledger": the peer's chain replayed from its genesis by the gateway.
+pub async fn verify(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &HashMap::new()).await?;
+    let session = ledger_member(&context)?;
+    if !csrf_matches(session, &form.csrf) {
+        return Err(form_expired(&context).into());
+    }
+    let principal = crate::reports::principal(&platform, session);
+    let outcome = match warga_ledger::portal::verify(&gateway, &principal).await? {
+        Ok(report) => (
+            Some(format!(
+                "{} {} · {} · {}",
+                context.t("explorer.verified"),
+                report.blocks,
+                report.transactions,
+                report.valid
+            )),
+            None,
+        ),
+        Err(problem) => (None, Some(format!("{} {problem}", context.t("explorer.problem")))),
+    };
+    tracing::info!(
+        verified = outcome.0.is_some(),
+        "a ledger member verified the ledger from the web"
+    );
+    explorer_page(&platform, &gateway, &context, session, &HashMap::new(), outcome).await
+}
+
+#[derive(Template)]
+#[template(path = "bpjs_block.html")]
+struct BlockPage {
+    layout: Layout,
+    number: u64,
+    hash: String,
+    previous_hash: String,
+    data_hash: String,
+    commit_hash: String,
+    orderer: String,
+    /// (tx id, function, creator, endorsers, code)
+    transactions: Vec<(String, String, String, String, String)>,
+}
+
+/// One block: its hashes and each transaction with its validation code.
+pub async fn block(
+    State(platform): State<Platform>,
+    Extension(gateway): Extension<Gateway>,
+    headers: HeaderMap,
+    Path(number): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Stop> {
+    let context = context(&platform, &headers, &query).await?;
+    let session = ledger_member(&context)?;
+    let Ok(number) = number.parse::<u64>() else {
+        return Ok(message(&context, StatusCode::NOT_FOUND, context.t("error.not_found")));
+    };
+    let principal = crate::reports::principal(&platform, session);
+    let block = match warga_ledger::portal::block(&gateway, &principal, number).await {
+        Ok(block) => block,
+        Err(ApiError::NotFound(_)) => {
+            return Ok(message(&context, StatusCode::NOT_FOUND, context.t("error.not_found")));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let text = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_owned();
+    let template = BlockPage {
+        layout: context.layout(),
+        number,
+        hash: text(&block, "hash"),
+        previous_hash: text(&block, "previous_hash"),
+        data_hash: text(&block, "data_hash"),
+        commit_hash: text(&block, "commit_hash"),
+        orderer: text(&block, "orderer"),
+        transactions: block["transactions"]
+            .as_array()
+            .map(|txs| {
+                txs.iter()
+                    .map(|t| {
+                        let endorsers: Vec<&str> = t["endorsers"]
+                            .as_array()
+                            .map(|e| e.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default();
+                        (
+                            text(t, "tx_id"),
+                            text(t, "function"),
+                            text(t, "creator"),
+                            endorsers.join(", "),
+                            text(t, "code"),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    Ok(page(&context, &template, StatusCode::OK))
 }

@@ -1616,6 +1616,38 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
     assert_eq!(approved.status, 303, "{}", approved.body);
     assert!(hospital.follow(approved).await.body.contains("Rujukan disetujui"));
 
+    // The auditor's view: the chain, a card's history, a block, and "verify this ledger".
+    let explorer = officer.get("/bpjs/ledger").await;
+    assert_eq!(explorer.status, 200, "{}", explorer.body);
+    let height: u64 = text_of(&explorer.body, "height").parse().unwrap();
+    assert!(height > 5, "{height}");
+    let history = officer.get(&format!("/bpjs/ledger?jenis=card&kunci={NIK}")).await;
+    let start = history.body.find("id=\"history\"").expect("the card's history");
+    let rows = history.body[start..]
+        .split("</table>")
+        .next()
+        .unwrap()
+        .matches("<tr>")
+        .count();
+    assert_eq!(rows, 1 + 3, "issued, suspended, reactivated: {}", history.body);
+    let first = officer.get("/bpjs/ledger/blok/1").await;
+    assert_eq!(first.status, 200);
+    assert!(
+        first.body.contains("id=\"transactions\"") && first.body.contains("VALID"),
+        "{}",
+        first.body
+    );
+    assert_eq!(officer.get("/bpjs/ledger/blok/99999").await.status, 404);
+    let verified = officer
+        .post("/bpjs/ledger/verifikasi", &[("csrf", &hidden(&explorer.body, "csrf"))])
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    assert!(
+        text_of(&verified.body, "verified").starts_with("Ledger terverifikasi"),
+        "{}",
+        verified.body
+    );
+
     // The patient: their own card and visit.
     let mut patient = Browser::new(&app);
     sign_in(&mut patient, "budi.warga", PASSWORD).await;
