@@ -635,3 +635,55 @@ async fn the_registry_vouches_for_patients_and_a_death_suspends_the_card_once() 
 
     app.shutdown().await;
 }
+
+/// `warga serve --services …` without the embedded network: a second process of the same
+/// deployment reaches the peers and CAs its `[ledger]` section names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_without_the_embedded_network_uses_the_peers_and_cas_it_is_configured_with() {
+    let Some(mut app) = spawn_up(Engine::Sqlite, |_| {}).await else {
+        return;
+    };
+    register(&app, NIK).await;
+    let network = app
+        .platform
+        .config
+        .section::<warga_ledger_node::settings::LedgerConfig>()
+        .into_owned();
+    assert!(network.crypto.is_some() && network.peers.len() == 3 && network.cas.len() == 3);
+    let public_url = app.url.clone();
+    let replica = warga_testkit::start_replica(&app, |config| {
+        // One deployment, one public address (the tokens' issuer).
+        config.http.public_url = Some(public_url);
+        let ledger = config.section_mut::<warga_ledger_node::settings::LedgerConfig>();
+        ledger.enabled = true;
+        ledger.crypto = network.crypto.clone();
+        ledger.peers = network.peers.clone();
+        ledger.cas = network.cas.clone();
+    })
+    .await;
+    assert!(replica.ledger.is_none(), "serve runs no ledger nodes");
+    let url = format!("https://localhost:{}", replica.local_addr().port());
+    let token = member_token(&app, "bpjs-remote", "BPJSMSP", None).await;
+    let response = app
+        .client
+        .post(format!("{url}/api/v1/ledger/transactions"))
+        .bearer_auth(&token)
+        .json(&json!({ "function": "IssueCard", "args": [NIK, "1", "2030-12-31"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    let channel: Value = app
+        .client
+        .get(format!("{url}/api/v1/ledger/channel"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(channel["channel"], "bpjs-main");
+    replica.shutdown(Duration::from_secs(10)).await.unwrap();
+    app.shutdown().await;
+}
