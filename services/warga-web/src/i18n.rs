@@ -612,6 +612,18 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("field.role", "Peran", "Role"),
     ("role.officer", "Petugas dinas", "Department officer"),
     ("role.registry_officer", "Petugas Dukcapil", "Registry officer"),
+    ("role.ledger_member", "Petugas BPJS / faskes", "BPJS or facility staff"),
+    (
+        "officers.ledger",
+        "Untuk petugas BPJS / faskes: organisasi ledger dan kode faskes",
+        "For BPJS or facility staff: ledger organisation and facility code",
+    ),
+    ("field.msp_id", "Organisasi ledger (MSP)", "Ledger organisation (MSP)"),
+    (
+        "field.facility",
+        "Kode faskes (untuk staf faskes)",
+        "Facility code (a facility's staff)",
+    ),
     ("officers.active", "Aktif", "Active"),
     ("officers.inactive", "Dinonaktifkan", "Disabled"),
     ("officers.disable", "Nonaktifkan", "Disable"),

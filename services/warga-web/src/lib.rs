@@ -1075,6 +1075,7 @@ async fn officers_response(
     // Staff accounts: department officers and registry officers, by username.
     let mut staff = accounts::list(&platform.store, Some(Role::Officer), None, None, 500).await?;
     staff.extend(accounts::list(&platform.store, Some(Role::RegistryOfficer), None, None, 500).await?);
+    staff.extend(accounts::list(&platform.store, Some(Role::LedgerMember), None, None, 500).await?);
     staff.sort_by(|a, b| a.username.cmp(&b.username));
     staff.dedup_by(|a, b| a.id == b.id);
     let officers = staff
@@ -1082,6 +1083,8 @@ async fn officers_response(
         .map(|a| OfficerRow {
             role: if a.roles.contains(&Role::RegistryOfficer) {
                 tr.get("role.registry_officer")
+            } else if a.roles.contains(&Role::LedgerMember) {
+                tr.get("role.ledger_member")
             } else {
                 tr.get("role.officer")
             },
@@ -1089,7 +1092,13 @@ async fn officers_response(
             id: a.id,
             username: a.username,
             display_name: a.display_name,
-            department: a.department_id.unwrap_or_default(),
+            department: a
+                .department_id
+                .or(a.msp_id.map(|m| match a.facility {
+                    Some(f) => format!("{m} · {f}"),
+                    None => m,
+                }))
+                .unwrap_or_default(),
             level: match a.officer_level {
                 Some(OfficerLevel::Staff) => tr.get("level.staff"),
                 Some(OfficerLevel::Head) => tr.get("level.head"),
@@ -1133,6 +1142,11 @@ struct OfficerForm {
     #[serde(default)]
     department: String,
     level: String,
+    /// A ledger member's organisation and facility.
+    #[serde(default)]
+    msp_id: String,
+    #[serde(default)]
+    facility: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1220,7 +1234,19 @@ async fn create_officer(
     let actor = format!("user:{}", session.account.id);
     let created = warga_identity::create_officer_account(
         &platform,
-        if form.role == "registry_officer" {
+        if form.role == "ledger_member" {
+            warga_identity::NewOfficer {
+                username: form.username,
+                display_name: form.display_name,
+                email: None,
+                password: None,
+                roles: vec![Role::LedgerMember],
+                department: None,
+                level: None,
+                msp_id: Some(form.msp_id.trim().to_owned()).filter(|m| !m.is_empty()),
+                facility: Some(form.facility.trim().to_owned()).filter(|f| !f.is_empty()),
+            }
+        } else if form.role == "registry_officer" {
             warga_identity::NewOfficer {
                 username: form.username,
                 display_name: form.display_name,

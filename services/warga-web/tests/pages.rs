@@ -399,6 +399,58 @@ async fn an_administrator_creates_a_department_and_an_officer_in_english() {
         .next()
         .unwrap();
     assert!(row.contains("Registry officer"), "{row}");
+    // And a Puskesmas receptionist for the BPJS ledger, with her organisation and facility.
+    let member = browser
+        .post(
+            "/admin/petugas",
+            &[
+                ("csrf", &csrf),
+                ("username", "sari.pkm"),
+                ("display_name", "Sari"),
+                ("role", "ledger_member"),
+                ("department", ""),
+                ("level", "staff"),
+                ("msp_id", "PuskesmasMSP"),
+                ("facility", "P3578010"),
+            ],
+        )
+        .await;
+    assert_eq!(member.status, 200, "{}", member.body);
+    let member_row = member
+        .body
+        .split("id=\"officer-sari.pkm\"")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(
+        member_row.contains("BPJS or facility staff") && member_row.contains("PuskesmasMSP · P3578010"),
+        "{member_row}"
+    );
+    let account = warga_identity::accounts::by_username(app.platform.store.reader(), "sari.pkm")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.facility.as_deref(), Some("P3578010"));
+    let refused = browser
+        .post(
+            "/admin/petugas",
+            &[
+                ("csrf", &csrf),
+                ("username", "tanpa.msp"),
+                ("display_name", "Tanpa"),
+                ("role", "ledger_member"),
+                ("department", ""),
+                ("level", "staff"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refused.status, 400,
+        "a ledger member needs an organisation: {}",
+        refused.body
+    );
     let id = row
         .split("action=\"/admin/petugas/")
         .nth(1)
