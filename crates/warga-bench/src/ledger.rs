@@ -328,13 +328,15 @@ impl Load {
                 pick(&self.bpjs).submit("IssueCard", &args).await
             }
             Workload::RecordVisit => {
-                let args = [
-                    format!("BV-{}", self.next()),
-                    card(),
-                    self.today.clone(),
-                    "J06.9".into(),
-                ];
-                pick(&self.puskesmas).submit("RecordVisit", &args).await
+                let visit = format!("BV-{}", self.next());
+                let args = [visit.clone(), card(), self.today.clone()];
+                // The clinical details as private data (salted with the visit's own id: a
+                // benchmark's salt needs only to be unique).
+                let transient =
+                    warga_ledger_core::bpjs::clinical_transient("J06.9", "", &format!("bench-salt-{visit}"));
+                pick(&self.puskesmas)
+                    .submit_with_transient("RecordVisit", &args, transient)
+                    .await
             }
             _ => {
                 return pick(&self.readers)

@@ -214,6 +214,12 @@ pub enum LedgerCommand {
         function: String,
         /// The function's arguments.
         args: Vec<String>,
+        /// A private input, NAME=VALUE (repeatable; Fabric's transient data): it reaches the
+        /// endorsing peers only, never the transaction. RecordVisit takes the clinical
+        /// details so: `--transient 'clinical={"diagnosis":"J06.9","notes":"…"}'` (a random
+        /// salt is added).
+        #[arg(long = "transient", value_name = "NAME=VALUE", value_parser = attribute)]
+        transient: Vec<(String, String)>,
     },
     /// Evaluate a function on a peer without ordering anything; prints its result.
     Query {
@@ -221,6 +227,9 @@ pub enum LedgerCommand {
         client: ClientArgs,
         function: String,
         args: Vec<String>,
+        /// A private input, NAME=VALUE (repeatable).
+        #[arg(long = "transient", value_name = "NAME=VALUE", value_parser = attribute)]
+        transient: Vec<(String, String)>,
     },
     /// The channel's height and the hashes of its newest block, as a peer holds them.
     Info {

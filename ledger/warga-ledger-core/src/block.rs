@@ -87,9 +87,11 @@ pub fn commit_hash(previous: &[u8], block: &Block, codes: &[ValidationCode]) -> 
             continue;
         }
         let rwset = &tx.response.rwset;
-        e.count(rwset.writes.len());
-        for w in &rwset.writes {
-            e.str(&rwset.namespace).str(&w.key).opt_bytes(w.value.as_deref());
+        for set in rwset.namespace_sets() {
+            e.count(set.writes.len());
+            for w in set.writes {
+                e.str(&set.namespace).str(&w.key).opt_bytes(w.value.as_deref());
+            }
         }
     }
     sha256(&e.finish())

@@ -10,8 +10,14 @@
 //! `PuskesmasMSP` stands for many facilities, and a user acts for the one named by the
 //! `facility` attribute of their certificate (BPJS's *kode faskes*, written by the CA). A
 //! visit records its facility; only that facility claims it; a referral names the referring
-//! and the receiving facility, and only the receiving one approves it. No names or diagnoses in clear beyond a code: the
-//! ledger is shared by every member of the channel (private data collections come later).
+//! and the receiving facility, and only the receiving one approves it.
+//!
+//! The ledger is shared by every member of the channel, so a visit's clinical details —
+//! diagnosis (ICD-10) and notes — are private data: `RecordVisit` takes them in the
+//! transient field [`CLINICAL_TRANSIENT`] (never in its arguments, which every member
+//! reads) and writes them to the collection of BPJS and the treating facility's
+//! organisation ([`clinical_collection`]); the channel's blocks carry only their salted
+//! hash. No names in clear anywhere.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +28,57 @@ pub const PUSKESMAS_MSP: &str = "PuskesmasMSP";
 pub const RUMAH_SAKIT_MSP: &str = "RumahSakitMSP";
 /// The certificate attribute naming the facility a user acts for.
 pub const FACILITY_ATTRIBUTE: &str = "facility";
+/// The transient field carrying a visit's clinical details ([`Clinical`] as JSON).
+pub const CLINICAL_TRANSIENT: &str = "clinical";
+/// Longest clinical notes, in characters.
+pub const NOTES_CHARS_MAX: usize = 2000;
+
+/// The private data collection of BPJS and a facility organisation, where a visit's
+/// clinical details live.
+pub fn clinical_collection(facility_msp: &str) -> Option<&'static str> {
+    match facility_msp {
+        PUSKESMAS_MSP => Some("clinical-puskesmas"),
+        RUMAH_SAKIT_MSP => Some("clinical-rumahsakit"),
+        _ => None,
+    }
+}
+
+/// The transient map `RecordVisit` takes: the clinical details with the client's salt.
+pub fn clinical_transient(diagnosis: &str, notes: &str, salt: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let clinical = serde_json::json!({ "diagnosis": diagnosis, "notes": notes, "salt": salt });
+    std::collections::BTreeMap::from([(CLINICAL_TRANSIENT.to_owned(), clinical.to_string().into_bytes())])
+}
+
+/// Adds `salt` to a `clinical` transient JSON object that has none (clients call it with
+/// fresh randomness; the contract reads no randomness of its own).
+pub fn salt_clinical(transient: &mut std::collections::BTreeMap<String, Vec<u8>>, salt: &str) {
+    let Some(bytes) = transient.get(CLINICAL_TRANSIENT) else {
+        return;
+    };
+    let Ok(serde_json::Value::Object(mut clinical)) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return;
+    };
+    if clinical.contains_key("salt") {
+        return;
+    }
+    clinical.insert("salt".into(), serde_json::Value::String(salt.to_owned()));
+    transient.insert(
+        CLINICAL_TRANSIENT.to_owned(),
+        serde_json::Value::Object(clinical).to_string().into_bytes(),
+    );
+}
+
+/// A visit's clinical details, private to BPJS and the facility's organisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clinical {
+    /// ICD-10 code, e.g. `J06.9`.
+    pub diagnosis: String,
+    #[serde(default)]
+    pub notes: String,
+    /// Random, from the client (16–128 characters): without it the hash on the chain
+    /// would give a short diagnosis code away to anyone who tries them all.
+    pub salt: String,
+}
 
 /// Maximum claim amount (rupiah) per diagnosis severity class — an example tariff table in
 /// the manner of INA-CBG groups; a deployment sets its own through chaincode upgrade.
@@ -65,8 +122,8 @@ pub struct Visit {
     /// The common name of the user who recorded it.
     pub recorded_by: String,
     pub date: String,
-    /// ICD-10 code, e.g. `J06.9`.
-    pub diagnosis: String,
+    /// The private data collection holding the diagnosis and notes.
+    pub clinical_collection: String,
     pub recorded_at_ms: i64,
 }
 
@@ -214,6 +271,38 @@ fn event(stub: &mut dyn Stub, name: &str, payload: serde_json::Value) {
     stub.set_event(name, payload.to_string().into_bytes());
 }
 
+/// The visit's clinical details from the transient field, checked.
+fn clinical_input(stub: &dyn Stub) -> Result<Clinical, ChaincodeError> {
+    let bytes = stub.transient(CLINICAL_TRANSIENT).ok_or_else(|| {
+        bad(format!(
+            "RecordVisit needs the clinical details in the transient field '{CLINICAL_TRANSIENT}': {{\"diagnosis\", \"notes\", \"salt\"}}"
+        ))
+    })?;
+    let clinical: Clinical =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("the transient field '{CLINICAL_TRANSIENT}': {e}")))?;
+    let diagnosis = &clinical.diagnosis;
+    let icd_ok = (3..=8).contains(&diagnosis.len())
+        && diagnosis.starts_with(|c: char| c.is_ascii_uppercase())
+        && diagnosis.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+    if !icd_ok {
+        return Err(bad("diagnosis is an ICD-10 code such as J06.9"));
+    }
+    if clinical.notes.chars().count() > NOTES_CHARS_MAX
+        || clinical
+            .notes
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(bad(format!("notes are at most {NOTES_CHARS_MAX} printable characters")));
+    }
+    if !(16..=128).contains(&clinical.salt.len()) || clinical.salt.chars().any(char::is_control) {
+        return Err(bad(
+            "the salt is 16–128 random printable characters (it keeps the hash on the chain from giving the diagnosis away)",
+        ));
+    }
+    Ok(clinical)
+}
+
 /// The card, refusing unless it is active and not expired on `on`.
 fn usable_card(stub: &mut dyn Stub, nik: &str, on: time::Date) -> Result<Card, ChaincodeError> {
     let key = stub.create_composite_key("card", &[nik])?;
@@ -317,7 +406,12 @@ impl Bpjs {
     }
 
     fn record_visit(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
-        let [visit_id, nik_arg, day, diagnosis] = args("RecordVisit", a)?;
+        if a.len() == 4 {
+            return Err(bad(format!(
+                "the diagnosis goes in the transient field '{CLINICAL_TRANSIENT}', never in the arguments, which every member of the channel reads"
+            )));
+        }
+        let [visit_id, nik_arg, day] = args("RecordVisit", a)?;
         require_msp(stub, &[PUSKESMAS_MSP, RUMAH_SAKIT_MSP], "RecordVisit")?;
         let facility = invoker_facility(stub, "RecordVisit")?;
         id("visit_id", &visit_id)?;
@@ -326,17 +420,14 @@ impl Bpjs {
         if on > today(stub) {
             return Err(bad("a visit cannot be in the future"));
         }
-        let icd_ok = (3..=8).contains(&diagnosis.len())
-            && diagnosis.starts_with(|c: char| c.is_ascii_uppercase())
-            && diagnosis.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
-        if !icd_ok {
-            return Err(bad("diagnosis is an ICD-10 code such as J06.9"));
-        }
+        let clinical = clinical_input(stub)?;
         usable_card(stub, nik, on)?;
         let index = stub.create_composite_key("visitid", &[&visit_id])?;
         if stub.get_state(&index).is_some() {
             return Err(ChaincodeError::Conflict(format!("visit {visit_id} exists")));
         }
+        let collection = clinical_collection(&stub.invoker().msp_id)
+            .ok_or_else(|| bad("no clinical collection for the invoker's organisation"))?;
         let key = stub.create_composite_key("visit", &[nik, &day, &visit_id])?;
         let visit = Visit {
             visit_id: visit_id.clone(),
@@ -345,11 +436,14 @@ impl Bpjs {
             facility,
             recorded_by: stub.invoker().common_name.clone(),
             date: day,
-            diagnosis,
+            clinical_collection: collection.to_owned(),
             recorded_at_ms: stub.tx_timestamp_ms(),
         };
         stub.put_state(&index, key.clone().into_bytes())?;
         let bytes = store(stub, &key, &visit)?;
+        let private_key = stub.create_composite_key("clinical", &[&visit_id])?;
+        let clinical_bytes = serde_json::to_vec(&clinical).map_err(|e| bad(e.to_string()))?;
+        stub.put_private_data(collection, &private_key, clinical_bytes)?;
         event(
             stub,
             "VisitRecorded",
@@ -358,14 +452,90 @@ impl Bpjs {
         Ok(bytes)
     }
 
+    /// The visit with this id, through its index.
+    fn visit_by_id(stub: &mut dyn Stub, visit_id: &str) -> Result<Visit, ChaincodeError> {
+        let index = stub.create_composite_key("visitid", &[visit_id])?;
+        let visit_key = stub
+            .get_state(&index)
+            .ok_or_else(|| ChaincodeError::NotFound(format!("no visit {visit_id}")))?;
+        load(stub, &String::from_utf8_lossy(&visit_key), "visit")
+    }
+
+    /// Whether the invoker may see a visit's clinical details: BPJS, or a user of the
+    /// facility that recorded it (not every facility of its organisation).
+    fn may_read_clinical(stub: &dyn Stub, visit: &Visit) -> bool {
+        let invoker = stub.invoker();
+        invoker.msp_id == BPJS_MSP
+            || (invoker.msp_id == visit.facility_msp && invoker.attribute(FACILITY_ATTRIBUTE) == Some(&visit.facility))
+    }
+
+    /// A visit's clinical details, read from the private data collection this peer holds.
+    fn read_clinical(stub: &mut dyn Stub, visit: &Visit) -> Result<Clinical, ChaincodeError> {
+        let key = stub.create_composite_key("clinical", &[&visit.visit_id])?;
+        let bytes = stub
+            .get_private_data(&visit.clinical_collection, &key)?
+            .ok_or_else(|| ChaincodeError::NotFound(format!("no clinical details for visit {}", visit.visit_id)))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ChaincodeError::Conflict(format!("the stored clinical details are unreadable: {e}")))
+    }
+
+    /// `GetVisitClinical(visit_id)`: the diagnosis and notes of a visit, for BPJS and the
+    /// facility that recorded it, from a peer of the collection's organisations.
+    fn visit_clinical(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [visit_id] = args("GetVisitClinical", a)?;
+        let visit = Self::visit_by_id(stub, &visit_id)?;
+        if !Self::may_read_clinical(stub, &visit) {
+            return Err(ChaincodeError::Forbidden(format!(
+                "a visit's clinical details are for BPJS and the facility that recorded it ({})",
+                visit.facility
+            )));
+        }
+        let clinical = Self::read_clinical(stub, &visit)?;
+        Ok(serde_json::json!({
+            "visit_id": visit.visit_id,
+            "collection": visit.clinical_collection,
+            "diagnosis": clinical.diagnosis,
+            "notes": clinical.notes,
+        })
+        .to_string()
+        .into_bytes())
+    }
+
+    /// `GetVisitClinicalHash(visit_id)`: the SHA-256 of a visit's private clinical record as
+    /// the channel recorded it — any member may compare it with a copy it was shown.
+    fn visit_clinical_hash(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
+        let [visit_id] = args("GetVisitClinicalHash", a)?;
+        let visit = Self::visit_by_id(stub, &visit_id)?;
+        let key = stub.create_composite_key("clinical", &[&visit.visit_id])?;
+        let hash = stub
+            .get_private_data_hash(&visit.clinical_collection, &key)?
+            .ok_or_else(|| ChaincodeError::NotFound(format!("no clinical details for visit {visit_id}")))?;
+        Ok(serde_json::json!({
+            "visit_id": visit.visit_id,
+            "collection": visit.clinical_collection,
+            "sha256": crate::tx::hex(&hash),
+        })
+        .to_string()
+        .into_bytes())
+    }
+
     fn patient_history(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
         let [nik_arg] = args("GetPatientHistory", a)?;
         let nik = nik(&nik_arg)?;
-        let visits = stub
-            .get_state_by_partial_composite_key("visit", &[nik])?
-            .into_iter()
-            .map(|(_, value)| serde_json::from_slice::<serde_json::Value>(&value).unwrap_or_default())
-            .collect::<Vec<_>>();
+        let mut visits = Vec::new();
+        for (_, value) in stub.get_state_by_partial_composite_key("visit", &[nik])? {
+            let mut shown = serde_json::from_slice::<serde_json::Value>(&value).unwrap_or_default();
+            // The diagnosis only for those who may read it, from a peer that holds it.
+            if let Ok(visit) = serde_json::from_slice::<Visit>(&value)
+                && Self::may_read_clinical(stub, &visit)
+                && let Ok(clinical) = Self::read_clinical(stub, &visit)
+                && let Some(object) = shown.as_object_mut()
+            {
+                object.insert("diagnosis".into(), clinical.diagnosis.into());
+                object.insert("notes".into(), clinical.notes.into());
+            }
+            visits.push(shown);
+        }
         serde_json::to_vec(&visits).map_err(|e| bad(e.to_string()))
     }
 
@@ -613,6 +783,8 @@ impl Contract for Bpjs {
             "ReactivateCard" => self.set_card_status(stub, args, false),
             "RecordVisit" => self.record_visit(stub, args),
             "GetPatientHistory" => self.patient_history(stub, args),
+            "GetVisitClinical" => self.visit_clinical(stub, args),
+            "GetVisitClinicalHash" => self.visit_clinical_hash(stub, args),
             "GetPatientReferrals" => self.patient_referrals(stub, args),
             "GetClaims" => self.claims_by_status(stub, args),
             "GetIncomingReferrals" => self.incoming_referrals(stub, args),
@@ -643,6 +815,20 @@ mod tests {
         state: MemoryState,
         block: u64,
         now_ms: i64,
+        collections: Vec<crate::network::Collection>,
+        /// The organisation of the peer simulating (BPJS: a member of every collection).
+        peer_msp: &'static str,
+    }
+
+    /// The example network's collections of the BPJS chaincode on `bpjs-main`.
+    fn collections() -> Vec<crate::network::Collection> {
+        let network = crate::network::Network::parse(crate::network::BPJS_EXAMPLE).unwrap();
+        network.channel("bpjs-main").unwrap().chaincodes[0].collections.clone()
+    }
+
+    /// The transient map of a visit with this diagnosis.
+    fn clinical(diagnosis: &str, notes: &str) -> BTreeMap<String, Vec<u8>> {
+        clinical_transient(diagnosis, notes, "0123456789abcdef-salt")
     }
 
     /// Puskesmas A and B (one organisation, two facilities) and a hospital.
@@ -678,6 +864,8 @@ mod tests {
                 state: MemoryState::default(),
                 block: 1,
                 now_ms: NOW_MS,
+                collections: collections(),
+                peer_msp: BPJS_MSP,
             }
         }
 
@@ -692,10 +880,21 @@ mod tests {
             function: &str,
             args: &[&str],
         ) -> Result<serde_json::Value, ChaincodeError> {
-            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            // For brevity, the tests write a visit's diagnosis as a fourth argument; it
+            // travels in the transient field, as clients send it.
+            let mut transient = BTreeMap::new();
+            if function == "RecordVisit" && args.len() == 4 {
+                let diagnosis = args.pop().unwrap_or_default();
+                transient = clinical(&diagnosis, "");
+            }
             let tx_id = format!("tx{}", self.block);
             let simulated = Simulator::new(&self.state, "bpjs", "bpjs-main", &tx_id, self.now_ms, who)
+                .with_private(&self.collections, self.peer_msp, transient)
                 .run(&Bpjs, function, &args)?;
+            for private in &simulated.private {
+                self.state.apply_private(private);
+            }
             self.state.apply(
                 &simulated.rwset,
                 Version {
@@ -998,8 +1197,15 @@ mod tests {
             .iter()
             .map(|a| a.to_string())
             .collect();
+        let collections = collections();
+        // The diagnosis as an argument (on the chain for every member to read) is refused.
+        let refused = Simulator::new(&l.state, "bpjs", "bpjs-main", "t", NOW_MS, invoker(PUSKESMAS_MSP))
+            .with_private(&collections, PUSKESMAS_MSP, BTreeMap::new())
+            .run(&Bpjs, "RecordVisit", &args);
+        assert_eq!(kind(refused.map(|_| serde_json::Value::Null)), "bad");
         let simulated = Simulator::new(&l.state, "bpjs", "bpjs-main", "t", NOW_MS, invoker(PUSKESMAS_MSP))
-            .run(&Bpjs, "RecordVisit", &args)
+            .with_private(&collections, PUSKESMAS_MSP, clinical("J06.9", ""))
+            .run(&Bpjs, "RecordVisit", &args[..3])
             .unwrap();
         let card_key = crate::chaincode::composite_key("card", &[NIK]).unwrap();
         let card_read = simulated.rwset.reads.iter().find(|r| r.key == card_key).unwrap();
@@ -1012,5 +1218,85 @@ mod tests {
             .unwrap();
         assert_eq!(history.rwset.range_reads.len(), 1);
         assert!(history.rwset.writes.is_empty());
+    }
+
+    #[test]
+    fn clinical_details_are_private_data_of_bpjs_and_the_facility() {
+        let mut l = Ledger::new();
+        l.call(BPJS_MSP, "IssueCard", &[NIK, "1", "2027-12-31"]).unwrap();
+        let collections = collections();
+        let args: Vec<String> = ["v1", NIK, "2026-11-20"].iter().map(|a| a.to_string()).collect();
+        let notes = "batuk tiga hari, tanpa demam";
+        let simulate = |state: &MemoryState, who: Invoker, peer: &str, transient| {
+            Simulator::new(state, "bpjs", "bpjs-main", "t", NOW_MS, who)
+                .with_private(&collections, peer, transient)
+                .run(&Bpjs, "RecordVisit", &args)
+        };
+        // Missing, malformed or unsalted clinical details are refused.
+        assert_eq!(
+            kind(
+                simulate(&l.state, invoker(PUSKESMAS_MSP), PUSKESMAS_MSP, BTreeMap::new())
+                    .map(|_| serde_json::Value::Null)
+            ),
+            "bad"
+        );
+        let unsalted = BTreeMap::from([(
+            CLINICAL_TRANSIENT.to_owned(),
+            br#"{"diagnosis":"J06.9","salt":"x"}"#.to_vec(),
+        )]);
+        assert_eq!(
+            kind(simulate(&l.state, invoker(PUSKESMAS_MSP), PUSKESMAS_MSP, unsalted).map(|_| serde_json::Value::Null)),
+            "bad"
+        );
+        let simulated = simulate(
+            &l.state,
+            invoker(PUSKESMAS_MSP),
+            PUSKESMAS_MSP,
+            clinical("J06.9", notes),
+        )
+        .unwrap();
+        // Nothing clinical in the public read/write set: the collection's hashes only.
+        let public = format!("{:?}", simulated.rwset.writes);
+        assert!(!public.contains("J06.9") && !public.contains("batuk"), "{public}");
+        assert_eq!(simulated.rwset.collections.len(), 1);
+        let hashes = &simulated.rwset.collections[0];
+        assert_eq!(hashes.collection, "clinical-puskesmas");
+        assert_eq!(simulated.private.len(), 1);
+        assert!(simulated.private[0].matches(hashes), "the clear writes give the hashes");
+        assert!(simulated.rwset.is_canonical());
+        let mut tampered = simulated.private[0].clone();
+        tampered.writes[0].value = Some(b"{}".to_vec());
+        assert!(!tampered.matches(hashes));
+
+        // Committed by the harness (as on a BPJS peer), then read.
+        l.call(PUSKESMAS_MSP, "RecordVisit", &["v1", NIK, "2026-11-20", "J06.9"])
+            .unwrap();
+        let read = l.call(BPJS_MSP, "GetVisitClinical", &["v1"]).unwrap();
+        assert_eq!(read["diagnosis"], "J06.9");
+        assert_eq!(read["collection"], "clinical-puskesmas");
+        assert_eq!(
+            l.call(PUSKESMAS_MSP, "GetVisitClinical", &["v1"]).unwrap()["diagnosis"],
+            "J06.9"
+        );
+        // Another facility of the same organisation, and the hospital (no member), may not.
+        assert_eq!(
+            kind(l.call_as(invoker_at(PUSKESMAS_MSP, Some(PKM_B)), "GetVisitClinical", &["v1"])),
+            "forbidden"
+        );
+        assert_eq!(kind(l.call(RUMAH_SAKIT_MSP, "GetVisitClinical", &["v1"])), "forbidden");
+        let hash = l.call(RUMAH_SAKIT_MSP, "GetVisitClinicalHash", &["v1"]).unwrap();
+        assert_eq!(hash["sha256"].as_str().unwrap().len(), 64);
+        // A peer of a non-member organisation holds only hashes: BPJS asking it gets no
+        // diagnosis, and the history it serves shows none.
+        l.peer_msp = RUMAH_SAKIT_MSP;
+        assert_eq!(kind(l.call(BPJS_MSP, "GetVisitClinical", &["v1"])), "forbidden");
+        let history = l.call(BPJS_MSP, "GetPatientHistory", &[NIK]).unwrap();
+        assert!(history[0].get("diagnosis").is_none(), "{history}");
+        assert_eq!(l.call(BPJS_MSP, "GetVisitClinicalHash", &["v1"]).unwrap(), hash);
+        l.peer_msp = BPJS_MSP;
+        assert_eq!(
+            l.call(BPJS_MSP, "GetPatientHistory", &[NIK]).unwrap()[0]["diagnosis"],
+            "J06.9"
+        );
     }
 }

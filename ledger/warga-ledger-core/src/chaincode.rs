@@ -6,9 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::network::Collection;
 use crate::policy::MspRole;
-use crate::rwset::{HistoryEntry, KvRead, KvWrite, RangeRead, RwSet, StateReader};
-use crate::tx::ChaincodeEvent;
+use crate::rwset::{
+    CollectionHashes, HistoryEntry, KvRead, KvWrite, PrivateWrites, RangeRead, RwSet, StateReader, hashed_namespace,
+    key_hash,
+};
+use crate::tx::{ChaincodeEvent, Hash};
 
 /// Most keys one range query may return; a contract asking for more gets an error.
 pub const RANGE_KEYS_MAX: usize = 10_000;
@@ -105,6 +109,22 @@ pub trait Stub {
     fn get_history_for_key(&mut self, key: &str) -> Vec<HistoryEntry>;
     fn set_event(&mut self, name: &str, payload: Vec<u8>);
 
+    /// A value of the proposal's transient map (Fabric's `GetTransient`): private inputs
+    /// that are never part of the transaction.
+    fn transient(&self, name: &str) -> Option<Vec<u8>>;
+    /// A private key's value (Fabric's `GetPrivateData`). Refused when the collection is
+    /// member-only-read and the invoker's organisation is no member, or when this peer's
+    /// organisation is no member (it holds only hashes); an error too when this peer should
+    /// hold the value but does not (yet: it has not reconciled it, or it was purged).
+    fn get_private_data(&mut self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, ChaincodeError>;
+    /// The SHA-256 of a private key's value as the channel recorded it (Fabric's
+    /// `GetPrivateDataHash`): on every peer, member or not.
+    fn get_private_data_hash(&mut self, collection: &str, key: &str) -> Result<Option<Hash>, ChaincodeError>;
+    /// Writes a private key: the value goes to the collection's member peers only, its hash
+    /// on the chain.
+    fn put_private_data(&mut self, collection: &str, key: &str, value: Vec<u8>) -> Result<(), ChaincodeError>;
+    fn del_private_data(&mut self, collection: &str, key: &str) -> Result<(), ChaincodeError>;
+
     /// Fabric's `CreateCompositeKey`: `\0type\0attr1\0attr2\0…`.
     fn create_composite_key(&self, object_type: &str, attributes: &[&str]) -> Result<String, ChaincodeError> {
         composite_key(object_type, attributes)
@@ -165,14 +185,24 @@ pub struct Simulator<'a> {
     range_reads: Vec<RangeRead>,
     writes: BTreeMap<String, Option<Vec<u8>>>,
     event: Option<ChaincodeEvent>,
+    /// The chaincode's collections and the organisation of the peer simulating.
+    collections: &'a [Collection],
+    peer_msp: Option<String>,
+    transient: BTreeMap<String, Vec<u8>>,
+    /// Per collection: hashed reads (by key hash) and private writes (by key).
+    private_reads: BTreeMap<String, BTreeMap<String, KvRead>>,
+    private_writes: BTreeMap<String, BTreeMap<String, Option<Vec<u8>>>>,
 }
 
 /// What a simulation produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Simulated {
+    /// The read/write set, with the hashes of the private writes.
     pub rwset: RwSet,
     pub event: Option<ChaincodeEvent>,
     pub result: Vec<u8>,
+    /// The private writes in clear, per collection: for the collection's member peers only.
+    pub private: Vec<PrivateWrites>,
 }
 
 impl<'a> Simulator<'a> {
@@ -195,7 +225,26 @@ impl<'a> Simulator<'a> {
             range_reads: Vec::new(),
             writes: BTreeMap::new(),
             event: None,
+            collections: &[],
+            peer_msp: None,
+            transient: BTreeMap::new(),
+            private_reads: BTreeMap::new(),
+            private_writes: BTreeMap::new(),
         }
+    }
+
+    /// The chaincode's private data collections, the organisation of the peer simulating
+    /// (which decides whether it holds a collection's data), and the proposal's transient map.
+    pub fn with_private(
+        mut self,
+        collections: &'a [Collection],
+        peer_msp: &str,
+        transient: BTreeMap<String, Vec<u8>>,
+    ) -> Self {
+        self.collections = collections;
+        self.peer_msp = Some(peer_msp.to_owned());
+        self.transient = transient;
+        self
     }
 
     /// Runs `function` and returns the read/write set, event and result.
@@ -206,6 +255,42 @@ impl<'a> Simulator<'a> {
         args: &[String],
     ) -> Result<Simulated, ChaincodeError> {
         let result = contract.invoke(&mut self, function, args)?;
+        let mut names: Vec<&String> = self.private_reads.keys().chain(self.private_writes.keys()).collect();
+        names.sort();
+        names.dedup();
+        let mut collections = Vec::new();
+        let mut private = Vec::new();
+        for name in names {
+            let writes: Vec<KvWrite> = self
+                .private_writes
+                .get(name)
+                .map(|w| {
+                    w.iter()
+                        .map(|(key, value)| KvWrite {
+                            key: key.clone(),
+                            value: value.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let clear = PrivateWrites {
+                namespace: self.namespace.clone(),
+                collection: name.clone(),
+                writes,
+            };
+            collections.push(CollectionHashes {
+                collection: name.clone(),
+                reads: self
+                    .private_reads
+                    .get(name)
+                    .map(|r| r.values().cloned().collect())
+                    .unwrap_or_default(),
+                writes: clear.hashed(),
+            });
+            if !clear.writes.is_empty() {
+                private.push(clear);
+            }
+        }
         Ok(Simulated {
             rwset: RwSet {
                 namespace: self.namespace,
@@ -216,9 +301,11 @@ impl<'a> Simulator<'a> {
                     .into_iter()
                     .map(|(key, value)| KvWrite { key, value })
                     .collect(),
+                collections,
             },
             event: self.event,
             result,
+            private,
         })
     }
 
@@ -226,6 +313,51 @@ impl<'a> Simulator<'a> {
         if key.is_empty() || key.len() > 1024 {
             return Err(ChaincodeError::BadRequest("a key is 1 to 1024 bytes".into()));
         }
+        Ok(())
+    }
+
+    fn collection(&self, name: &str) -> Result<&'a Collection, ChaincodeError> {
+        self.collections
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| ChaincodeError::BadRequest(format!("no private data collection {name} for this chaincode")))
+    }
+
+    /// Records a read of a private key's hash (MVCC at commit) and returns its version.
+    fn hashed_read(&mut self, collection: &str, key: &str) -> Option<crate::rwset::VersionedValue> {
+        let hashed_key = key_hash(key);
+        let found = self
+            .state
+            .get(&hashed_namespace(&self.namespace, collection), &hashed_key);
+        self.private_reads
+            .entry(collection.to_owned())
+            .or_default()
+            .entry(hashed_key.clone())
+            .or_insert(KvRead {
+                key: hashed_key,
+                version: found.as_ref().map(|v| v.version),
+            });
+        found
+    }
+
+    fn private_write(&mut self, collection: &str, key: &str, value: Option<Vec<u8>>) -> Result<(), ChaincodeError> {
+        Self::check_key(key)?;
+        let definition = self.collection(collection)?;
+        if definition.member_only_write && !definition.is_member(&self.invoker.msp_id) {
+            return Err(ChaincodeError::Forbidden(format!(
+                "only members of collection {collection} write it; {} is not one",
+                self.invoker.msp_id
+            )));
+        }
+        if value.as_ref().is_some_and(|v| v.len() > VALUE_BYTES_MAX) {
+            return Err(ChaincodeError::BadRequest(format!(
+                "a value is at most {VALUE_BYTES_MAX} bytes"
+            )));
+        }
+        self.private_writes
+            .entry(collection.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value);
         Ok(())
     }
 }
@@ -294,6 +426,48 @@ impl Stub for Simulator<'_> {
             name: name.to_owned(),
             payload,
         });
+    }
+    fn transient(&self, name: &str) -> Option<Vec<u8>> {
+        self.transient.get(name).cloned()
+    }
+    fn get_private_data(&mut self, collection: &str, key: &str) -> Result<Option<Vec<u8>>, ChaincodeError> {
+        Self::check_key(key)?;
+        let definition = self.collection(collection)?;
+        if definition.member_only_read && !definition.is_member(&self.invoker.msp_id) {
+            return Err(ChaincodeError::Forbidden(format!(
+                "only members of collection {collection} read it; {} is not one",
+                self.invoker.msp_id
+            )));
+        }
+        if !self.peer_msp.as_deref().is_some_and(|msp| definition.is_member(msp)) {
+            return Err(ChaincodeError::Forbidden(format!(
+                "this peer's organisation is not a member of collection {collection}: it holds only hashes"
+            )));
+        }
+        // Our own write is not visible (as for public state): the committed value only.
+        let hashed = self.hashed_read(collection, key);
+        match (hashed, self.state.private(&self.namespace, collection, key)) {
+            (None, _) => Ok(None),
+            (Some(hashed), Some(value)) if crate::tx::sha256(&value).as_slice() == hashed.value.as_slice() => {
+                Ok(Some(value))
+            }
+            (Some(_), _) => Err(ChaincodeError::Conflict(format!(
+                "this peer does not hold the private data of this key in {collection} (not yet reconciled, or purged)"
+            ))),
+        }
+    }
+    fn get_private_data_hash(&mut self, collection: &str, key: &str) -> Result<Option<Hash>, ChaincodeError> {
+        Self::check_key(key)?;
+        self.collection(collection)?;
+        Ok(self
+            .hashed_read(collection, key)
+            .and_then(|v| <Hash>::try_from(v.value.as_slice()).ok()))
+    }
+    fn put_private_data(&mut self, collection: &str, key: &str, value: Vec<u8>) -> Result<(), ChaincodeError> {
+        self.private_write(collection, key, Some(value))
+    }
+    fn del_private_data(&mut self, collection: &str, key: &str) -> Result<(), ChaincodeError> {
+        self.private_write(collection, key, None)
     }
 }
 

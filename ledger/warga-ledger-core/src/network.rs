@@ -127,6 +127,30 @@ struct RawChaincode {
     endorsement_policy: Spanned<String>,
     #[serde(default)]
     functions: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    collections: Vec<RawCollection>,
+}
+
+/// A private data collection, as Fabric's collection configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollection {
+    name: Spanned<String>,
+    /// Organisation names (as under `organizations`).
+    members: Vec<Spanned<String>>,
+    required_peer_count: Spanned<u32>,
+    max_peer_count: Spanned<u32>,
+    /// Blocks after which the private data is purged; 0 keeps it.
+    #[serde(default)]
+    block_to_live: u64,
+    #[serde(default = "yes")]
+    member_only_read: bool,
+    #[serde(default = "yes")]
+    member_only_write: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 // ---------------------------------------------------------------------------------------
@@ -203,9 +227,42 @@ pub struct Chaincode {
     pub endorsement_policy: Policy,
     /// Overrides per function.
     pub functions: BTreeMap<String, Policy>,
+    /// Private data collections (Fabric's collection configuration).
+    pub collections: Vec<Collection>,
+}
+
+/// A private data collection: only its member organisations' peers hold the data; the
+/// channel's ledger carries only the hashes of its keys and values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Collection {
+    pub name: String,
+    /// The member organisations (MSP ids).
+    pub members: Vec<String>,
+    /// Other member peers an endorser must hand the private data to before endorsing.
+    pub required_peer_count: u32,
+    /// Other member peers an endorser hands the private data to, at most.
+    pub max_peer_count: u32,
+    /// The private data written at block `b` is purged when block `b + block_to_live + 1`
+    /// commits; 0 keeps it.
+    pub block_to_live: u64,
+    /// Only members' clients read it (through the chaincode).
+    pub member_only_read: bool,
+    /// Only members' clients write it.
+    pub member_only_write: bool,
+}
+
+impl Collection {
+    pub fn is_member(&self, msp_id: &str) -> bool {
+        self.members.iter().any(|m| m == msp_id)
+    }
 }
 
 impl Chaincode {
+    /// The collection called `name`.
+    pub fn collection(&self, name: &str) -> Option<&Collection> {
+        self.collections.iter().find(|c| c.name == name)
+    }
+
     /// The policy a function's transactions must satisfy.
     pub fn policy_for(&self, function: &str) -> &Policy {
         self.functions.get(function).unwrap_or(&self.endorsement_policy)
@@ -620,11 +677,49 @@ impl RawNetwork {
                     }
                     functions.insert(function.clone(), check_policy(policy, &member_set)?);
                 }
+                limit(&cc.collections, &cc.name, "collections")?;
+                let mut collections: Vec<Collection> = Vec::new();
+                for raw in &cc.collections {
+                    let name = check_name(&raw.name, "collection name")?;
+                    if collections.iter().any(|c| c.name == name) {
+                        return Err(at(&raw.name, format!("collection {name} is defined twice here")));
+                    }
+                    if raw.members.is_empty() {
+                        return Err(at(&raw.name, "a collection needs at least one member organisation"));
+                    }
+                    let mut collection_members = Vec::new();
+                    for org in &raw.members {
+                        let msp = org_names
+                            .get(org.as_str())
+                            .filter(|msp| member_set.contains(msp.as_str()))
+                            .ok_or_else(|| at(org, format!("{} is not a member of this channel", &**org)))?;
+                        if collection_members.contains(msp) {
+                            return Err(at(org, format!("{} is listed twice", &**org)));
+                        }
+                        collection_members.push(msp.clone());
+                    }
+                    if *raw.required_peer_count > *raw.max_peer_count {
+                        return Err(at(
+                            &raw.required_peer_count,
+                            "required_peer_count must not exceed max_peer_count",
+                        ));
+                    }
+                    collections.push(Collection {
+                        name,
+                        members: collection_members,
+                        required_peer_count: *raw.required_peer_count,
+                        max_peer_count: *raw.max_peer_count,
+                        block_to_live: raw.block_to_live,
+                        member_only_read: raw.member_only_read,
+                        member_only_write: raw.member_only_write,
+                    });
+                }
                 chaincodes.push(Chaincode {
                     name: cc_name,
                     version: check_name(&cc.version, "version")?,
                     endorsement_policy: check_policy(&cc.endorsement_policy, &member_set)?,
                     functions,
+                    collections,
                 });
             }
             channels.push(Channel {
@@ -673,11 +768,27 @@ impl Network {
             .map(|cc| {
                 let functions: BTreeMap<&String, String> =
                     cc.functions.iter().map(|(k, v)| (k, v.to_string())).collect();
+                let collections: Vec<serde_json::Value> = cc
+                    .collections
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "name": c.name,
+                            "members": c.members,
+                            "required_peer_count": c.required_peer_count,
+                            "max_peer_count": c.max_peer_count,
+                            "block_to_live": c.block_to_live,
+                            "member_only_read": c.member_only_read,
+                            "member_only_write": c.member_only_write,
+                        })
+                    })
+                    .collect();
                 serde_json::json!({
                     "name": cc.name,
                     "version": cc.version,
                     "endorsement_policy": cc.endorsement_policy.to_string(),
                     "functions": functions,
+                    "collections": collections,
                 })
             })
             .collect();
@@ -751,8 +862,20 @@ mod tests {
         assert_eq!(bpjs.policy_for("IssueCard").to_string(), "MAJORITY Endorsement");
         assert_eq!(
             bpjs.policy_for("RecordVisit").to_string(),
-            "AND('BPJSMSP.peer', 'PuskesmasMSP.peer')"
+            "AND('BPJSMSP.peer', OR('PuskesmasMSP.peer', 'RumahSakitMSP.peer'))"
         );
+        let clinical = bpjs.collection("clinical-rumahsakit").unwrap();
+        assert_eq!(clinical.members, ["BPJSMSP", "RumahSakitMSP"]);
+        assert!(clinical.member_only_read && clinical.member_only_write);
+        assert_eq!(
+            (
+                clinical.required_peer_count,
+                clinical.max_peer_count,
+                clinical.block_to_live
+            ),
+            (1, 3, 0)
+        );
+        assert!(!clinical.is_member("PuskesmasMSP"));
         let view = ChannelView {
             network: &network,
             channel: main,
@@ -773,10 +896,11 @@ mod tests {
         let genesis = network.genesis_block(main);
         assert_eq!(genesis.header, network.genesis_block(main).header);
         assert_ne!(genesis.header, network.genesis_block(regional).header);
+        let config = network.channel_config(main);
+        assert!(config.contains("OR('PuskesmasMSP.peer', 'RumahSakitMSP.peer')"));
         assert!(
-            network
-                .channel_config(main)
-                .contains("AND('BPJSMSP.peer', 'PuskesmasMSP.peer')")
+            config.contains("\"clinical-puskesmas\""),
+            "collections are part of the channel's configuration"
         );
     }
 
@@ -797,8 +921,23 @@ mod tests {
                     "AND('BPJSMSP.peer', 'PuskesmasMSP.peer')",
                     "AND('BPJSMSP.peer' 'PuskesmasMSP.peer')",
                 ),
-                "RecordVisit:",
+                "RecordVisit: AND('BPJSMSP.peer' 'PuskesmasMSP.peer')",
                 "expected ',' or ')'",
+            ),
+            (
+                example.replacen("members: [BPJS, RumahSakit]", "members: [BPJS, Klinik]", 1),
+                "members: [BPJS, Klinik]",
+                "Klinik is not a member of this channel",
+            ),
+            (
+                example.replacen("required_peer_count: 1", "required_peer_count: 4", 1),
+                "required_peer_count: 4",
+                "must not exceed max_peer_count",
+            ),
+            (
+                example.replacen("- name: clinical-rumahsakit", "- name: clinical-puskesmas", 1),
+                "- name: clinical-puskesmas",
+                "defined twice",
             ),
             (
                 example.replacen("- Puskesmas\n", "- Klinik\n", 1),
@@ -848,7 +987,7 @@ mod tests {
         for (text, needle, message) in cases {
             let error = Network::parse(&text).unwrap_err();
             assert!(error.message.contains(message), "{error}");
-            let expected = if needle == "127.0.0.1:7051" {
+            let expected = if ["127.0.0.1:7051", "- name: clinical-puskesmas"].contains(&needle) {
                 // The second use is the one at fault.
                 text.lines()
                     .enumerate()

@@ -37,16 +37,99 @@ pub struct RangeRead {
     pub reads: Vec<KvRead>,
 }
 
-/// The read/write set of one chaincode namespace.
+/// What a transaction read and wrote of one private data collection, as the channel's
+/// blocks carry it: keys as `hex(SHA-256(key))`, written values as their SHA-256 (`None`:
+/// deleted) — Fabric's hashed read/write set. The values themselves go only to the
+/// collection's member peers ([`PrivateWrites`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CollectionHashes {
+    pub collection: String,
+    /// Keys are key hashes (hex); versions as of the hashed state.
+    pub reads: Vec<KvRead>,
+    /// Keys are key hashes (hex); values are value hashes (32 bytes).
+    pub writes: Vec<KvWrite>,
+}
+
+/// The private writes of one transaction to one collection, in clear: what an endorsing
+/// peer hands to the collection's member peers, and what they keep.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PrivateWrites {
+    pub namespace: String,
+    pub collection: String,
+    /// Sorted by key.
+    pub writes: Vec<KvWrite>,
+}
+
+/// `hex(SHA-256(key))`: how the channel's blocks and hashed state name a private key.
+pub fn key_hash(key: &str) -> String {
+    crate::tx::hex(&crate::tx::sha256(key.as_bytes()))
+}
+
+/// The namespace of a collection's hashed state (as Fabric's `ns$$hcollection`); a
+/// chaincode name cannot contain `$`, so it never meets a chaincode's own namespace.
+pub fn hashed_namespace(namespace: &str, collection: &str) -> String {
+    format!("{namespace}$$h{collection}")
+}
+
+impl PrivateWrites {
+    /// The hashed writes these private writes give, in key-hash order.
+    pub fn hashed(&self) -> Vec<KvWrite> {
+        let mut hashed: Vec<KvWrite> = self
+            .writes
+            .iter()
+            .map(|w| KvWrite {
+                key: key_hash(&w.key),
+                value: w.value.as_ref().map(|v| crate::tx::sha256(v).to_vec()),
+            })
+            .collect();
+        hashed.sort_by(|a, b| a.key.cmp(&b.key));
+        hashed
+    }
+
+    /// Whether these are exactly the private writes the chain's hashes describe.
+    pub fn matches(&self, hashes: &CollectionHashes) -> bool {
+        self.collection == hashes.collection
+            && self.writes.windows(2).all(|w| w[0].key < w[1].key)
+            && self.hashed() == hashes.writes
+    }
+}
+
+/// The read/write set of one chaincode namespace, and the hashes of its private collections.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RwSet {
     pub namespace: String,
     pub reads: Vec<KvRead>,
     pub range_reads: Vec<RangeRead>,
     pub writes: Vec<KvWrite>,
+    /// Per collection touched, sorted by collection name.
+    #[serde(default)]
+    pub collections: Vec<CollectionHashes>,
+}
+
+/// One namespace's point reads and writes: the chaincode's own, or a collection's hashed.
+pub struct NamespaceSet<'a> {
+    pub namespace: String,
+    pub reads: &'a [KvRead],
+    pub writes: &'a [KvWrite],
 }
 
 impl RwSet {
+    /// The chaincode's namespace, then each collection's hashed namespace: what MVCC
+    /// checks and what a valid transaction writes to the world state (public and hashed).
+    pub fn namespace_sets(&self) -> Vec<NamespaceSet<'_>> {
+        let mut sets = vec![NamespaceSet {
+            namespace: self.namespace.clone(),
+            reads: &self.reads,
+            writes: &self.writes,
+        }];
+        sets.extend(self.collections.iter().map(|c| NamespaceSet {
+            namespace: hashed_namespace(&self.namespace, &c.collection),
+            reads: &c.reads,
+            writes: &c.writes,
+        }));
+        sets
+    }
+
     pub(crate) fn encode(&self, e: &mut Encoder) {
         let version = |e: &mut Encoder, v: &Option<Version>| match v {
             None => {
@@ -73,11 +156,40 @@ impl RwSet {
         for write in &self.writes {
             e.str(&write.key).opt_bytes(write.value.as_deref());
         }
+        e.count(self.collections.len());
+        for collection in &self.collections {
+            e.str(&collection.collection).count(collection.reads.len());
+            for read in &collection.reads {
+                e.str(&read.key);
+                version(e, &read.version);
+            }
+            e.count(collection.writes.len());
+            for write in &collection.writes {
+                e.str(&write.key).opt_bytes(write.value.as_deref());
+            }
+        }
     }
 
-    /// Keys are unique in `reads` and `writes`, and sorted (a canonical set).
+    /// Keys are unique in `reads` and `writes`, and sorted (a canonical set); collections
+    /// are unique and sorted, their keys key hashes and their values value hashes.
     pub fn is_canonical(&self) -> bool {
-        self.reads.windows(2).all(|w| w[0].key < w[1].key) && self.writes.windows(2).all(|w| w[0].key < w[1].key)
+        let sorted = |reads: &[KvRead], writes: &[KvWrite]| {
+            reads.windows(2).all(|w| w[0].key < w[1].key) && writes.windows(2).all(|w| w[0].key < w[1].key)
+        };
+        let is_hash = |key: &str| key.len() == 64 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        sorted(&self.reads, &self.writes)
+            && self.collections.windows(2).all(|w| w[0].collection < w[1].collection)
+            && self
+                .collections
+                .iter()
+                .all(|c| !c.reads.is_empty() || !c.writes.is_empty())
+            && self.collections.iter().all(|c| {
+                sorted(&c.reads, &c.writes)
+                    && c.reads.iter().all(|r| is_hash(&r.key))
+                    && c.writes
+                        .iter()
+                        .all(|w| is_hash(&w.key) && w.value.as_ref().is_none_or(|v| v.len() == 32))
+            })
     }
 }
 
@@ -105,6 +217,11 @@ pub trait StateReader {
     fn range(&self, namespace: &str, start: &str, end: &str, limit: usize) -> Vec<(String, VersionedValue)>;
     /// Committed changes of a key, oldest first.
     fn history(&self, namespace: &str, key: &str) -> Vec<HistoryEntry>;
+    /// A private key's value as this peer holds it (`None`: not held — deleted, never
+    /// received, purged, or a collection this peer is not a member of).
+    fn private(&self, _namespace: &str, _collection: &str, _key: &str) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// World state in memory: for tests, simulations and validation overlays.
@@ -112,13 +229,37 @@ pub trait StateReader {
 pub struct MemoryState {
     pub values: BTreeMap<(String, String), VersionedValue>,
     pub histories: BTreeMap<(String, String), Vec<HistoryEntry>>,
+    /// Private values held, by (namespace, collection, key).
+    pub private_values: BTreeMap<(String, String, String), Vec<u8>>,
 }
 
 impl MemoryState {
-    /// Applies a valid transaction's writes at `version`.
+    /// Keeps a transaction's private writes (as a member peer does at commit).
+    pub fn apply_private(&mut self, writes: &PrivateWrites) {
+        for write in &writes.writes {
+            let key = (writes.namespace.clone(), writes.collection.clone(), write.key.clone());
+            match &write.value {
+                Some(value) => {
+                    self.private_values.insert(key, value.clone());
+                }
+                None => {
+                    self.private_values.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Applies a valid transaction's writes at `version`: its namespace's and its
+    /// collections' hashed writes.
     pub fn apply(&mut self, rwset: &RwSet, version: Version, tx_id: &str, timestamp_ms: i64) {
-        for write in &rwset.writes {
-            let key = (rwset.namespace.clone(), write.key.clone());
+        for set in rwset.namespace_sets() {
+            self.apply_writes(&set.namespace, set.writes, version, tx_id, timestamp_ms);
+        }
+    }
+
+    fn apply_writes(&mut self, namespace: &str, writes: &[KvWrite], version: Version, tx_id: &str, timestamp_ms: i64) {
+        for write in writes {
+            let key = (namespace.to_owned(), write.key.clone());
             match &write.value {
                 Some(value) => {
                     self.values.insert(
@@ -161,6 +302,11 @@ impl StateReader for MemoryState {
             .get(&(namespace.to_owned(), key.to_owned()))
             .cloned()
             .unwrap_or_default()
+    }
+    fn private(&self, namespace: &str, collection: &str, key: &str) -> Option<Vec<u8>> {
+        self.private_values
+            .get(&(namespace.to_owned(), collection.to_owned(), key.to_owned()))
+            .cloned()
     }
 }
 

@@ -11,6 +11,8 @@
 //! lists prefixed with their length (u32). The same value always gives the same bytes; it is
 //! what signatures and hashes cover, independent of any wire format.
 
+use std::collections::BTreeMap;
+
 use sha2::{Digest, Sha256};
 
 use crate::rwset::RwSet;
@@ -88,12 +90,38 @@ impl Proposal {
     }
 }
 
-/// A proposal with its creator's signature over [`Proposal::encode`], as sent to endorsers.
+/// A proposal with its creator's signature over [`SignedProposal::signed_bytes`], as sent
+/// to endorsers.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignedProposal {
     pub proposal: Proposal,
+    /// Fabric's transient map: inputs for the chaincode (private data) that reach the
+    /// endorsers and nothing else — the transaction, and so every block, leaves them out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transient: BTreeMap<String, Vec<u8>>,
     #[serde(with = "crate::tx::base64_bytes")]
     pub signature: Vec<u8>,
+}
+
+/// Most entries of a transient map, and most bytes of one value.
+pub const TRANSIENT_ENTRIES_MAX: usize = 16;
+pub const TRANSIENT_VALUE_BYTES_MAX: usize = 256 * 1024;
+
+impl SignedProposal {
+    /// What the creator signs: the proposal's canonical bytes, and, when there is transient
+    /// data, the transient map with them (so nobody between client and endorser can change
+    /// it, yet the transaction can carry the proposal without it).
+    pub fn signed_bytes(proposal: &Proposal, transient: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+        if transient.is_empty() {
+            return proposal.encode();
+        }
+        let mut e = Encoder::new("warga.proposal.transient.v1");
+        e.bytes(&proposal.encode()).count(transient.len());
+        for (name, value) in transient {
+            e.str(name).bytes(value);
+        }
+        e.finish()
+    }
 }
 
 /// An event a chaincode sets for its transaction (one per transaction, as in Fabric).

@@ -66,6 +66,17 @@ pub fn check_transaction(
     if !tx.response.rwset.is_canonical() {
         return ValidationCode::BadRwSet;
     }
+    // Private data: only the chaincode's collections, written only by members' clients
+    // where the collection says so.
+    for hashes in &tx.response.rwset.collections {
+        let Some(collection) = chaincode.collection(&hashes.collection) else {
+            return ValidationCode::IllegalWriteset;
+        };
+        if collection.member_only_write && !hashes.writes.is_empty() && !collection.is_member(&proposal.creator.msp_id)
+        {
+            return ValidationCode::IllegalWriteset;
+        }
+    }
     let endorsers: Vec<Signer> = tx
         .endorsements
         .iter()
@@ -198,7 +209,8 @@ impl<'a> BlockValidator<'a> {
             return code;
         }
         let rwset: &RwSet = &tx.response.rwset;
-        if !self.reads_hold(&rwset.namespace, &rwset.reads) {
+        let sets = rwset.namespace_sets();
+        if !sets.iter().all(|set| self.reads_hold(&set.namespace, set.reads)) {
             return ValidationCode::MvccReadConflict;
         }
         for range in &rwset.range_reads {
@@ -218,11 +230,13 @@ impl<'a> BlockValidator<'a> {
             block: self.block,
             tx: index,
         };
-        for write in &rwset.writes {
-            self.overlay.pending.insert(
-                (rwset.namespace.clone(), write.key.clone()),
-                (write.value.clone(), version),
-            );
+        for set in sets {
+            for write in set.writes {
+                self.overlay.pending.insert(
+                    (set.namespace.clone(), write.key.clone()),
+                    (write.value.clone(), version),
+                );
+            }
         }
         ValidationCode::Valid
     }

@@ -143,7 +143,21 @@ impl TestNetwork {
         };
         let identity = self.msps.identity(&creator).expect("a valid client");
         let invoker = identity.invoker();
+        // A visit's diagnosis, given here as a fourth argument, travels as transient data.
+        let mut proposal = proposal;
+        let mut transient = Default::default();
+        if function == "RecordVisit" && proposal.args.len() == 4 {
+            let diagnosis = proposal.args.pop().unwrap_or_default();
+            transient = warga_ledger_core::bpjs::clinical_transient(&diagnosis, "", "testing-salt-00000001");
+        }
+        let collections = self
+            .network
+            .channel(channel)
+            .and_then(|c| c.chaincodes.iter().find(|cc| cc.name == "bpjs"))
+            .map(|cc| cc.collections.clone())
+            .unwrap_or_default();
         let simulated = Simulator::new(state, "bpjs", channel, &proposal.tx_id, proposal.timestamp_ms, invoker)
+            .with_private(&collections, "BPJSMSP", transient)
             .run(&Bpjs, function, &proposal.args)
             .unwrap_or_else(|e| panic!("{function} refused: {e}"));
         let response = Response {

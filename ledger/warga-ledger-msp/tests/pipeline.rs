@@ -106,14 +106,14 @@ fn endorsement_policies_decide_with_real_identities() {
         "a transaction commits once"
     );
 
-    // RecordVisit: AND(BPJS, Puskesmas).
+    // RecordVisit: AND(BPJS, OR(Puskesmas, RumahSakit)).
     let day = "2026-01-15";
     let wrong = w.transact(
         "bpjs-main",
         &puskesmas,
         "RecordVisit",
         &["v1", NIK, day, "J06.9"],
-        &["BPJSMSP", "RumahSakitMSP"],
+        &["PuskesmasMSP", "RumahSakitMSP"],
     );
     let right = w.transact(
         "bpjs-main",

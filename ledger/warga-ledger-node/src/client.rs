@@ -90,6 +90,17 @@ impl Client {
 
     /// A new proposal of this client, signed.
     pub async fn proposal(&self, function: &str, args: &[String]) -> Result<SignedProposal, Status> {
+        self.proposal_with_transient(function, args, Default::default()).await
+    }
+
+    /// A new proposal with transient data (private inputs that reach the endorsers and are
+    /// never part of the transaction), signed with it.
+    pub async fn proposal_with_transient(
+        &self,
+        function: &str,
+        args: &[String],
+        transient: std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<SignedProposal, Status> {
         use ring::rand::SecureRandom;
         let mut nonce = vec![0u8; 24];
         ring::rand::SystemRandom::new()
@@ -106,13 +117,26 @@ impl Client {
             nonce,
             creator,
         };
-        let signature = self.identity.sign(&proposal.encode()).await.map_err(Status::internal)?;
-        Ok(SignedProposal { proposal, signature })
+        let signature = self
+            .identity
+            .sign(&SignedProposal::signed_bytes(&proposal, &transient))
+            .await
+            .map_err(Status::internal)?;
+        Ok(SignedProposal {
+            proposal,
+            transient,
+            signature,
+        })
     }
 
     /// Runs a function on the peer without ordering anything; returns its result.
     pub async fn evaluate(&self, function: &str, args: &[String]) -> Result<Vec<u8>, Status> {
         let signed = self.proposal(function, args).await?;
+        self.evaluate_proposal(signed).await
+    }
+
+    /// [`Client::evaluate`] for a proposal made with [`Client::proposal_with_transient`].
+    pub async fn evaluate_proposal(&self, signed: SignedProposal) -> Result<Vec<u8>, Status> {
         let reply = self.gateway.clone().evaluate(v1::SignedProposal::from(signed)).await?;
         Ok(reply.into_inner().result)
     }
@@ -120,6 +144,17 @@ impl Client {
     /// Endorses, signs, orders and waits for the commit of a transaction.
     pub async fn submit(&self, function: &str, args: &[String]) -> Result<v1::CommitStatus, Status> {
         let signed = self.proposal(function, args).await?;
+        self.submit_proposal(signed).await
+    }
+
+    /// [`Client::submit`] with transient data (e.g. a visit's clinical details).
+    pub async fn submit_with_transient(
+        &self,
+        function: &str,
+        args: &[String],
+        transient: std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<v1::CommitStatus, Status> {
+        let signed = self.proposal_with_transient(function, args, transient).await?;
         self.submit_proposal(signed).await
     }
 

@@ -1,5 +1,5 @@
 //! A whole ledger network in one process, as `warga up` runs it: the orderers of the network
-//! file and one peer per member organisation of a channel, each serving gRPC with mutual TLS
+//! file and every peer of the channel's member organisations, each serving gRPC with mutual TLS
 //! on its own port — the code paths of the separate processes, only without the processes.
 //! Each member organisation's CA runs too (over HTTPS on 127.0.0.1), unless the network
 //! file names a CA of its own: the platform enrols its people there, and the nodes refresh
@@ -50,7 +50,8 @@ impl RunningPeer {
             .map(|n| (n.listen, n.host.clone()))
             .collect();
         let deliver = tokio::spawn(peer.clone().deliver(orderers));
-        let mut tasks = vec![grpc, deliver];
+        let reconcile = tokio::spawn(peer.clone().reconcile(crate::private::RECONCILE_EVERY));
+        let mut tasks = vec![grpc, deliver, reconcile];
         tasks.extend(peer.revocations.spawn(config.revocation_refresh));
         Ok(RunningPeer { peer, stop, tasks })
     }
@@ -152,7 +153,7 @@ async fn start_ca(network: &Network, crypto: &Path, msp_id: &str) -> Result<Runn
     })
 }
 
-/// The orderers and one peer per member organisation of one channel, in this process.
+/// The orderers and the peers of the member organisations of one channel, in this process.
 pub struct EmbeddedNetwork {
     /// The network file, with the addresses the nodes (and CAs) actually listen on.
     pub network: Arc<Network>,
@@ -162,6 +163,8 @@ pub struct EmbeddedNetwork {
     pub peers: Vec<RunningPeer>,
     /// The CAs this process runs (organisations whose network file entry names none).
     pub cas: Vec<RunningCa>,
+    /// Each peer's configuration and listening socket.
+    sockets: Vec<(PeerConfig, std::net::TcpListener)>,
 }
 
 impl EmbeddedNetwork {
@@ -210,11 +213,10 @@ impl EmbeddedNetwork {
         }
         let mut peer_listeners = Vec::new();
         for org in network.organizations.iter_mut().filter(|o| members.contains(&o.msp_id)) {
-            let Some(node) = org.peers.first_mut() else {
-                continue;
-            };
-            let listener = bind_node(node, ephemeral_ports).await?;
-            peer_listeners.push((org.name.clone(), node.name.clone(), node.host.clone(), listener));
+            for node in &mut org.peers {
+                let listener = bind_node(node, ephemeral_ports).await?;
+                peer_listeners.push((org.name.clone(), node.name.clone(), node.host.clone(), listener));
+            }
         }
         let mut cas = Vec::new();
         for msp_id in &members {
@@ -241,6 +243,7 @@ impl EmbeddedNetwork {
             orderers.push(RunningOrderer::start(&config, listener).await?);
         }
         let mut peers = Vec::new();
+        let mut sockets = Vec::new();
         for (organization, name, host, listener) in peer_listeners {
             let config = PeerConfig {
                 network: network.clone(),
@@ -248,10 +251,19 @@ impl EmbeddedNetwork {
                 organization,
                 name,
                 channel: channel.to_owned(),
-                data: dir.join("peers").join(host),
+                data: dir.join("peers").join(&host),
                 revocation_refresh,
             };
+            // The listening socket stays open while the process runs, so a peer can be
+            // stopped and started again on it (connections meanwhile wait, unanswered).
+            let kept = listener
+                .into_std()
+                .and_then(|std| Ok((std.try_clone()?, std)))
+                .map_err(|e| NodeError::Io(format!("the listener of {host}: {e}")))?;
+            let listener = tokio::net::TcpListener::from_std(kept.1)
+                .map_err(|e| NodeError::Io(format!("the listener of {host}: {e}")))?;
             peers.push(RunningPeer::start(&config, listener).await?);
+            sockets.push((config, kept.0));
         }
         Ok(EmbeddedNetwork {
             network,
@@ -260,7 +272,43 @@ impl EmbeddedNetwork {
             orderers,
             peers,
             cas,
+            sockets,
         })
+    }
+
+    /// Stops the peer `host` (its listening socket stays open: callers wait unanswered,
+    /// as at a frozen or restarting peer) until [`EmbeddedNetwork::start_peer`].
+    pub async fn stop_peer(&mut self, host: &str) -> Result<(), NodeError> {
+        use crate::RunningNode as _;
+        let position = self
+            .peers
+            .iter()
+            .position(|p| p.peer.node.host == host)
+            .ok_or_else(|| NodeError::Usage(format!("no running peer {host}")))?;
+        self.peers.remove(position).shutdown().await;
+        Ok(())
+    }
+
+    /// Starts a peer stopped by [`EmbeddedNetwork::stop_peer`] again, on the same socket and
+    /// data.
+    pub async fn start_peer(&mut self, host: &str) -> Result<(), NodeError> {
+        let (config, socket) = self
+            .sockets
+            .iter()
+            .find(|(c, _)| {
+                self.network
+                    .organizations
+                    .iter()
+                    .any(|o| o.name == c.organization && o.peers.iter().any(|p| p.name == c.name && p.host == host))
+            })
+            .ok_or_else(|| NodeError::Usage(format!("no peer {host} in this network")))?;
+        let listener = socket
+            .try_clone()
+            .and_then(tokio::net::TcpListener::from_std)
+            .map_err(|e| NodeError::Io(format!("the listener of {host}: {e}")))?;
+        let config = config.clone();
+        self.peers.push(RunningPeer::start(&config, listener).await?);
+        Ok(())
     }
 
     /// The peer of organisation `msp_id`.

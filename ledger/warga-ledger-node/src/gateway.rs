@@ -49,6 +49,11 @@ pub enum GatewayError {
     },
     #[error("the endorsements differ: {0} simulated another outcome than {1}")]
     Mismatch(String, String),
+    /// The policy needs an organisation that may not see the transaction's private data.
+    #[error(
+        "the endorsement policy {policy} cannot be satisfied by members of the private data collections written ({collections}) alone"
+    )]
+    PrivateData { policy: String, collections: String },
     #[error("the endorsement policy {policy} cannot be satisfied: no peer of {unreachable} answered")]
     Unreachable { policy: String, unreachable: String },
     #[error("the transaction is for channel {0}, this peer's gateway serves {1}")]
@@ -119,6 +124,9 @@ pub struct Gateway {
 /// batch timeout and a Raft round). Asking again is safe: a transaction ordered twice is
 /// committed once, the second copy marked DUPLICATE_TXID.
 const BROADCAST_ATTEMPT_BEYOND_BATCH: Duration = Duration::from_secs(1);
+/// How long another organisation's peer may take to endorse (simulation, and handing
+/// private data to member peers, each push within its own deadline).
+const ENDORSE_DEADLINE: Duration = Duration::from_secs(5);
 /// How long the gateway keeps trying to have a transaction ordered.
 const ORDERING_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -179,10 +187,13 @@ impl Gateway {
             PEER_PROPOSALS_FORWARDED
                 .with_label_values(&[self.peer.node.host.as_str(), msp_id])
                 .inc();
-            let answer = client
-                .clone()
-                .process_proposal(v1::SignedProposal::from(signed.clone()))
-                .await;
+            // A frozen peer accepts the connection and answers nothing: one deadline per ask.
+            let mut client = client.clone();
+            let asked = client.process_proposal(v1::SignedProposal::from(signed.clone()));
+            let Ok(answer) = tokio::time::timeout(ENDORSE_DEADLINE, asked).await else {
+                tracing::warn!(%addr, "an endorser did not answer in time; asking another");
+                continue;
+            };
             match answer {
                 Ok(reply) => {
                     let reply = reply.into_inner();
@@ -237,8 +248,24 @@ impl Gateway {
         let local = self.peer.organization.msp_id.clone();
         let mut endorsed: BTreeMap<String, (Response, Endorsement)> = BTreeMap::new();
         let mut unreachable: BTreeSet<String> = BTreeSet::new();
+        // With transient data (private inputs), only members of the collections the
+        // transaction writes may endorse: they are the only ones who may see the inputs.
+        // Known from the first endorsement on.
+        let mut written: Option<Vec<String>> = None;
+        let may_see = |org: &str, written: &Option<Vec<String>>| {
+            written.as_ref().is_none_or(|names| {
+                names
+                    .iter()
+                    .all(|n| chaincode.collection(n).is_some_and(|c| c.is_member(org)))
+            })
+        };
+        let mut excluded = false;
         'plans: for plan in endorsement_plans(policy, &view, &local) {
             if plan.iter().any(|o| unreachable.contains(o)) {
+                continue;
+            }
+            if !plan.iter().all(|o| may_see(o, &written)) {
+                excluded = true;
                 continue;
             }
             // This organisation first: its refusal is the client's answer.
@@ -250,7 +277,23 @@ impl Gateway {
                 }
                 match self.ask(org, signed).await? {
                     Ask::Endorsed(answer) => {
+                        if written.is_none() && !signed.transient.is_empty() {
+                            written = Some(
+                                answer
+                                    .0
+                                    .rwset
+                                    .collections
+                                    .iter()
+                                    .filter(|c| !c.writes.is_empty())
+                                    .map(|c| c.collection.clone())
+                                    .collect(),
+                            );
+                        }
                         endorsed.insert(org.clone(), *answer);
+                        if !plan.iter().all(|o| may_see(o, &written)) {
+                            excluded = true;
+                            continue 'plans;
+                        }
                     }
                     Ask::Unavailable => {
                         unreachable.insert(org.clone());
@@ -280,6 +323,12 @@ impl Gateway {
                 response: response.clone(),
                 endorsements: plan.iter().map(|o| endorsed[o].1.clone()).collect(),
                 signature: Vec::new(),
+            });
+        }
+        if excluded && unreachable.is_empty() {
+            return Err(GatewayError::PrivateData {
+                policy: policy.to_string(),
+                collections: written.unwrap_or_default().join(", "),
             });
         }
         Err(GatewayError::Unreachable {

@@ -45,6 +45,7 @@ fn endorse_status(error: EndorseError) -> Status {
             ChaincodeError::Conflict(_) => Status::failed_precondition(error.to_string()),
         },
         EndorseError::Ledger(_) | EndorseError::Signing(_) => Status::internal(error.to_string()),
+        EndorseError::Dissemination(_) => Status::unavailable(error.to_string()),
     }
 }
 
@@ -56,6 +57,7 @@ fn gateway_status(error: GatewayError) -> Status {
             Status::new(code, error.to_string())
         }
         GatewayError::Mismatch(..) => Status::aborted(error.to_string()),
+        GatewayError::PrivateData { .. } => Status::failed_precondition(error.to_string()),
         GatewayError::Unreachable { .. } | GatewayError::NotOrdered(_) => Status::unavailable(error.to_string()),
         GatewayError::Unsigned => Status::invalid_argument(error.to_string()),
         GatewayError::Timeout(..) => Status::deadline_exceeded(error.to_string()),
@@ -378,6 +380,13 @@ pub async fn serve(
             LedgerServer::new(services.clone())
                 .max_decoding_message_size(MESSAGE_LIMIT)
                 .max_encoding_message_size(MESSAGE_LIMIT),
+        )
+        .add_service(
+            warga_ledger_proto::v1::private_data_server::PrivateDataServer::new(crate::private::PrivateDataService {
+                peer: services.peer().clone(),
+            })
+            .max_decoding_message_size(MESSAGE_LIMIT)
+            .max_encoding_message_size(MESSAGE_LIMIT),
         )
         .add_service(
             EventsServer::new(services)

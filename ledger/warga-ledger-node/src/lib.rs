@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod orderer;
 pub mod peer;
+pub mod private;
 pub mod processes;
 pub mod render;
 pub mod revocation;

@@ -59,6 +59,9 @@ pub struct PeerNode {
     /// The highest block number received from the current stream (before it is committed:
     /// a slow commit is not a stalled orderer).
     received: watch::Sender<u64>,
+    /// The network's peers by TLS certificate: who may push and fetch private data.
+    pub(crate) pins: crate::private::PeerPins,
+    pub(crate) private_clients: crate::private::PrivateClients,
 }
 
 /// How long a block the orderers acknowledged may take to arrive before the peer's stream
@@ -139,6 +142,8 @@ impl PeerNode {
         let ledger = PeerLedger::open(&path, &channel.name, &genesis)
             .map_err(|e| NodeError::Ledger(format!("{}: {e}", path.display())))?;
         let height = ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))?;
+        ledger.keep_private_data(warga_ledger_peer::PrivateScope::new(&channel, &organization.msp_id));
+        let pins = crate::private::PeerPins::from_crypto(&network, &config.crypto);
         let peer = PeerNode {
             network,
             channel,
@@ -153,6 +158,8 @@ impl PeerNode {
             height: watch::channel(height).0,
             stalled: tokio::sync::Notify::new(),
             received: watch::channel(height.saturating_sub(1)).0,
+            pins,
+            private_clients: Default::default(),
         };
         PEER_BLOCK
             .with_label_values(&[peer.node.host.as_str(), peer.channel.name.as_str()])
@@ -171,15 +178,22 @@ impl PeerNode {
         self.height.subscribe()
     }
 
-    /// Endorses a proposal on this peer (checks, simulation, signature), off the async threads.
+    /// Endorses a proposal on this peer (checks, simulation, signature), off the async
+    /// threads; private writes are handed to the collections' member peers first.
     pub async fn endorse(self: &Arc<Self>, signed: SignedProposal) -> Result<(Response, Endorsement), EndorseError> {
-        self.with_endorser(move |endorser| endorser.endorse(&signed)).await
+        let tx_id = signed.proposal.tx_id.clone();
+        let (response, endorsement, private) = self.with_endorser(move |endorser| endorser.endorse(&signed)).await?;
+        if !private.is_empty() {
+            self.disseminate(&tx_id, &private).await?;
+        }
+        Ok((response, endorsement))
     }
 
     /// Evaluates a proposal on this peer: the endorser's checks and the simulation, without
     /// a signature (nothing of it is ordered), off the async threads.
     pub async fn evaluate(self: &Arc<Self>, signed: SignedProposal) -> Result<Response, EndorseError> {
-        self.with_endorser(move |endorser| endorser.simulate(&signed)).await
+        self.with_endorser(move |endorser| endorser.simulate(&signed).map(|(response, _)| response))
+            .await
     }
 
     /// Runs `work` with this peer's endorser (its MSPs as of now) on a blocking thread.

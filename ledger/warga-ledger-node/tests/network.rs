@@ -14,6 +14,11 @@ use warga_ledger_node::embedded::{EmbeddedNetwork, client_of};
 
 const NIK: &str = "3171075203950004";
 
+/// A visit's clinical details as transient data.
+fn clinical(diagnosis: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    warga_ledger_core::bpjs::clinical_transient(diagnosis, "", "node-test-salt-0000001")
+}
+
 fn s(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| a.to_string()).collect()
 }
@@ -43,6 +48,15 @@ async fn submit_ok(client: &Client, function: &str, args: &[&str]) -> warga_ledg
         .await
         .unwrap_or_else(|e| panic!("{function}: {e}"));
     assert_eq!(status.code_name, "VALID", "{function}: {status:?}");
+    status
+}
+
+async fn visit_ok(client: &Client, args: &[&str], diagnosis: &str) -> warga_ledger_proto::v1::CommitStatus {
+    let status = client
+        .submit_with_transient("RecordVisit", &s(args), clinical(diagnosis))
+        .await
+        .unwrap_or_else(|e| panic!("RecordVisit: {e}"));
+    assert_eq!(status.code_name, "VALID", "RecordVisit: {status:?}");
     status
 }
 
@@ -90,19 +104,16 @@ async fn every_bpjs_function_through_the_gateway() {
     let verified = json(&hospital.evaluate("VerifyCard", &s(&[NIK])).await.unwrap());
     assert_eq!(verified["status"], "suspended");
     let refused = puskesmas
-        .submit("RecordVisit", &s(&["V-1", NIK, &today(), "J06.9"]))
+        .submit_with_transient("RecordVisit", &s(&["V-1", NIK, &today()]), clinical("J06.9"))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused}");
     assert!(refused.message().contains("suspended"), "{refused}");
     everywhere(&all, submit_ok(&bpjs, "ReactivateCard", &[NIK, "2031-06-30"]).await).await;
 
-    // RecordVisit: AND(BPJS, Puskesmas) — the Puskesmas gateway asks the BPJS peer.
-    let visit = everywhere(
-        &all,
-        submit_ok(&puskesmas, "RecordVisit", &["V-1", NIK, &today(), "J06.9"]).await,
-    )
-    .await;
+    // RecordVisit: BPJS and the facility's organisation — the Puskesmas gateway asks the
+    // BPJS peer.
+    let visit = everywhere(&all, visit_ok(&puskesmas, &["V-1", NIK, &today()], "J06.9").await).await;
     let block = bpjs.block_by_tx_id(&visit.tx_id).await.unwrap();
     let tx = block_transactions(&block)
         .into_iter()
@@ -114,11 +125,7 @@ async fn every_bpjs_function_through_the_gateway() {
         ["BPJSMSP", "PuskesmasMSP"],
         "the policy's organisations endorsed"
     );
-    everywhere(
-        &all,
-        submit_ok(&hospital, "RecordVisit", &["V-2", NIK, &today(), "K35.8"]).await,
-    )
-    .await;
+    everywhere(&all, visit_ok(&hospital, &["V-2", NIK, &today()], "K35.8").await).await;
 
     // Facilities (certificate attributes): a user of Puskesmas B, of the same organisation,
     // cannot claim, overwrite or approve what Puskesmas A did.
@@ -130,7 +137,7 @@ async fn every_bpjs_function_through_the_gateway() {
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused}");
     assert!(refused.message().contains("P3578010"), "{refused}");
     let refused = puskesmas_b
-        .submit("RecordVisit", &s(&["V-1", NIK, &today(), "A09"]))
+        .submit_with_transient("RecordVisit", &s(&["V-1", NIK, &today()]), clinical("A09"))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused}");
@@ -278,18 +285,32 @@ async fn the_gateway_satisfies_the_policy_with_the_organisations_it_can_reach() 
     let endorsers: Vec<&str> = tx.endorsements.iter().map(|e| e.endorser.msp_id.as_str()).collect();
     assert_eq!(endorsers, ["BPJSMSP", "RumahSakitMSP"]);
 
-    // ProcessClaim-style AND(BPJS, Puskesmas) for a visit cannot be met: the error names it.
-    let hospital = net.client("RumahSakitMSP", "User1").unwrap();
-    let refused = hospital
-        .submit("RecordVisit", &s(&["V-9", NIK, &today(), "J06.9"]))
+    // A Puskesmas visit needs BPJS and Puskesmas — the members of its clinical collection:
+    // the hospital, which could satisfy the policy, may not see the private inputs, and with
+    // the Puskesmas peer down its private data cannot reach a member peer. The error says so.
+    let bpjs_peer = net.peer("BPJSMSP").unwrap();
+    let puskesmas_via_bpjs = warga_ledger_node::embedded::client_of(
+        &net.network,
+        &net.crypto,
+        "PuskesmasMSP",
+        "User1",
+        bpjs_peer.node.listen,
+        &bpjs_peer.node.host,
+        &net.channel,
+    )
+    .unwrap();
+    let refused = puskesmas_via_bpjs
+        .submit_with_transient("RecordVisit", &s(&["V-9", NIK, &today()]), clinical("J06.9"))
         .await
         .unwrap_err();
-    // RecordVisit needs AND(BPJS, Puskesmas), whatever organisation invokes.
     assert_eq!(refused.code(), Code::Unavailable, "{refused}");
     assert!(
-        refused.message().contains("PuskesmasMSP"),
-        "the refusal names the missing organisation: {refused}"
+        refused.message().contains("clinical-puskesmas"),
+        "the refusal names the collection: {refused}"
     );
+    // The hospital's own visits go on: BPJS and the hospital hold their collection.
+    let hospital = net.client("RumahSakitMSP", "User1").unwrap();
+    visit_ok(&hospital, &["V-10", NIK, &today()], "K35.8").await;
     net.shutdown().await;
 }
 

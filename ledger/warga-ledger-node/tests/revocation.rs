@@ -21,6 +21,11 @@ use warga_ledger_node::revocation::Revocations;
 const NIK: &str = "3171075203950004";
 const DOMAIN: &str = "puskesmas.warga.local";
 
+/// A visit's clinical details as transient data.
+fn clinical(diagnosis: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    warga_ledger_core::bpjs::clinical_transient(diagnosis, "", "node-test-salt-0000001")
+}
+
 fn s(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| a.to_string()).collect()
 }
@@ -116,7 +121,7 @@ async fn a_user_revoked_at_the_ca_is_refused_at_endorsement_and_broadcast() {
         height.wait_for(|h| *h > issued.block).await.unwrap();
     }
     let visit = bidan
-        .submit("RecordVisit", &s(&["V-1", NIK, &today(), "J06.9"]))
+        .submit_with_transient("RecordVisit", &s(&["V-1", NIK, &today()]), clinical("J06.9"))
         .await
         .unwrap();
     assert_eq!(visit.code_name, "VALID");
@@ -126,7 +131,7 @@ async fn a_user_revoked_at_the_ca_is_refused_at_endorsement_and_broadcast() {
     let late = bidan
         .endorse(
             bidan
-                .proposal("RecordVisit", &s(&["V-2", NIK, &today(), "J06.9"]))
+                .proposal_with_transient("RecordVisit", &s(&["V-2", NIK, &today()]), clinical("J06.9"))
                 .await
                 .unwrap(),
         )
@@ -138,7 +143,7 @@ async fn a_user_revoked_at_the_ca_is_refused_at_endorsement_and_broadcast() {
     every_node_knows_a_revocation(&net).await;
 
     let refused = bidan
-        .submit("RecordVisit", &s(&["V-3", NIK, &today(), "J06.9"]))
+        .submit_with_transient("RecordVisit", &s(&["V-3", NIK, &today()]), clinical("J06.9"))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused}");
@@ -154,7 +159,7 @@ async fn a_user_revoked_at_the_ca_is_refused_at_endorsement_and_broadcast() {
     // Everyone else goes on.
     let puskesmas = net.client("PuskesmasMSP", "User1").unwrap();
     let other = puskesmas
-        .submit("RecordVisit", &s(&["V-4", NIK, &today(), "J06.9"]))
+        .submit_with_transient("RecordVisit", &s(&["V-4", NIK, &today()]), clinical("J06.9"))
         .await
         .unwrap();
     assert_eq!(other.code_name, "VALID");

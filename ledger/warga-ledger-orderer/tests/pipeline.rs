@@ -87,8 +87,21 @@ fn propose(client: &SigningIdentity, function: &str, args: &[&str], nonce: u64) 
         nonce,
         creator,
     };
-    let signature = client.sign(&proposal.encode()).unwrap();
-    SignedProposal { proposal, signature }
+    // A visit's diagnosis (the fourth argument here) travels as transient data.
+    let mut proposal = proposal;
+    let mut transient = Default::default();
+    if function == "RecordVisit" && proposal.args.len() == 4 {
+        let diagnosis = proposal.args.pop().unwrap();
+        transient = warga_ledger_core::bpjs::clinical_transient(&diagnosis, "", "pipeline-test-salt-0001");
+    }
+    let signature = client
+        .sign(&SignedProposal::signed_bytes(&proposal, &transient))
+        .unwrap();
+    SignedProposal {
+        proposal,
+        transient,
+        signature,
+    }
 }
 
 /// Endorsements from the peers of `orgs`, which must agree; the assembled, signed transaction.
@@ -102,7 +115,7 @@ fn endorse_and_assemble(
     let mut endorsements = Vec::new();
     let mut response = None;
     for org in orgs {
-        let (r, e) = peers.endorser(cluster, org).endorse(signed).unwrap();
+        let (r, e, _) = peers.endorser(cluster, org).endorse(signed).unwrap();
         if let Some(first) = &response {
             assert_eq!(&r, first, "endorsers agree on the outcome");
         }
@@ -158,11 +171,12 @@ async fn proposals_are_endorsed_ordered_by_raft_and_committed_alike_on_every_pee
         Err(EndorseError::Duplicate(_))
     ));
 
-    // RecordVisit needs AND(BPJS, Puskesmas): one right, one endorsed by the wrong pair.
+    // RecordVisit needs BPJS and a facility organisation: one right, one endorsed by the
+    // wrong pair (no BPJS).
     let right = propose(&puskesmas, "RecordVisit", &["v1", NIK, "2026-02-01", "J06.9"], 4);
     let wrong = propose(&puskesmas, "RecordVisit", &["v2", NIK, "2026-02-02", "J06.9"], 5);
     let right = endorse_and_assemble(&peers, &cluster, &puskesmas, &right, &["BPJSMSP", "PuskesmasMSP"]);
-    let wrong = endorse_and_assemble(&peers, &cluster, &puskesmas, &wrong, &["BPJSMSP", "RumahSakitMSP"]);
+    let wrong = endorse_and_assemble(&peers, &cluster, &puskesmas, &wrong, &["PuskesmasMSP", "RumahSakitMSP"]);
     let blocks = cluster.order(leader, &[right.clone(), wrong.clone()]).await;
     let height = blocks.iter().max().unwrap() + 1;
     peers.deliver(&cluster, height).await;

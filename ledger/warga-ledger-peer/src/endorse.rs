@@ -11,6 +11,7 @@ pub const PROPOSAL_SKEW_S: i64 = 15 * 60;
 
 use warga_ledger_core::chaincode::{ChaincodeError, Contract, Simulator};
 use warga_ledger_core::network::Channel;
+use warga_ledger_core::rwset::PrivateWrites;
 use warga_ledger_core::tx::{Endorsement, Proposal, Response, SignedProposal};
 use warga_ledger_msp::{Msps, SigningIdentity};
 
@@ -41,6 +42,9 @@ pub enum EndorseError {
     Ledger(#[from] LedgerError),
     #[error("the peer cannot sign: {0}")]
     Signing(String),
+    /// The private data could not be handed to enough member peers.
+    #[error("private data: {0}")]
+    Dissemination(String),
 }
 
 /// What a peer endorses with: its channel, its organisations' MSPs, the contract and its key.
@@ -53,20 +57,25 @@ pub struct Endorser<'a> {
 }
 
 impl Endorser<'_> {
-    /// Simulates `signed` and returns the response with this peer's endorsement.
-    pub fn endorse(&self, signed: &SignedProposal) -> Result<(Response, Endorsement), EndorseError> {
-        let response = self.simulate(signed)?;
+    /// Simulates `signed` and returns the response with this peer's endorsement, and the
+    /// private writes in clear (for the collections' member peers; the response carries
+    /// only their hashes).
+    pub fn endorse(
+        &self,
+        signed: &SignedProposal,
+    ) -> Result<(Response, Endorsement, Vec<PrivateWrites>), EndorseError> {
+        let (response, private) = self.simulate(signed)?;
         let endorser = self.signer.creator();
         let signature = self
             .signer
             .sign(&Endorsement::signed_bytes(&response, &endorser))
             .map_err(|e| EndorseError::Signing(e.to_string()))?;
-        Ok((response, Endorsement { endorser, signature }))
+        Ok((response, Endorsement { endorser, signature }, private))
     }
 
     /// Every check of [`Endorser::endorse`] and the simulation, without the peer's
     /// signature: what an evaluation (a query, never ordered) needs.
-    pub fn simulate(&self, signed: &SignedProposal) -> Result<Response, EndorseError> {
+    pub fn simulate(&self, signed: &SignedProposal) -> Result<(Response, Vec<PrivateWrites>), EndorseError> {
         let proposal: &Proposal = &signed.proposal;
         if proposal.channel != self.channel.name || self.ledger.channel != self.channel.name {
             return Err(EndorseError::WrongChannel(proposal.channel.clone()));
@@ -86,16 +95,23 @@ impl Endorser<'_> {
             return Err(EndorseError::NotMember(identity.msp_id));
         }
         identity
-            .verify(&proposal.encode(), &signed.signature)
+            .verify(
+                &SignedProposal::signed_bytes(proposal, &signed.transient),
+                &signed.signature,
+            )
             .map_err(|_| EndorseError::BadSignature)?;
         if self.ledger.tx_status(&proposal.tx_id)?.is_some() {
             return Err(EndorseError::Duplicate(proposal.tx_id.clone()));
         }
-        if !self.channel.chaincodes.iter().any(|c| c.name == proposal.chaincode)
-            || self.contract.name() != proposal.chaincode
-        {
+        let Some(chaincode) = self
+            .channel
+            .chaincodes
+            .iter()
+            .find(|c| c.name == proposal.chaincode)
+            .filter(|_| self.contract.name() == proposal.chaincode)
+        else {
             return Err(EndorseError::UnknownChaincode(proposal.chaincode.clone()));
-        }
+        };
         let snapshot = self.ledger.snapshot()?;
         let invoker = identity.invoker();
         let simulated = Simulator::new(
@@ -106,12 +122,20 @@ impl Endorser<'_> {
             proposal.timestamp_ms,
             invoker,
         )
+        .with_private(
+            &chaincode.collections,
+            &self.signer.creator().msp_id,
+            signed.transient.clone(),
+        )
         .run(self.contract, &proposal.function, &proposal.args)?;
-        Ok(Response {
-            proposal_hash: proposal.hash(),
-            rwset: simulated.rwset,
-            event: simulated.event,
-            result: simulated.result,
-        })
+        Ok((
+            Response {
+                proposal_hash: proposal.hash(),
+                rwset: simulated.rwset,
+                event: simulated.event,
+                result: simulated.result,
+            },
+            simulated.private,
+        ))
     }
 }

@@ -12,7 +12,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod endorse;
+pub mod private;
 pub mod verify;
+
+pub use private::{PrivateKey, PrivateScope};
 
 use std::path::Path;
 
@@ -68,6 +71,10 @@ pub struct PeerLedger {
     pub channel: String,
     /// The newest block's header and commit hash, so a commit need not re-read the block.
     tip: std::sync::Mutex<Option<(BlockHeader, Vec<u8>)>>,
+    /// The collections whose private data this ledger keeps.
+    private: std::sync::RwLock<PrivateScope>,
+    /// Private write sets marked missing at commit so far (the reconciler's cue).
+    missing_marked: std::sync::atomic::AtomicU64,
 }
 
 /// An ordered block with what can be judged of it before the blocks ahead of it commit:
@@ -129,6 +136,8 @@ impl PeerLedger {
             db,
             channel: channel.to_owned(),
             tip: std::sync::Mutex::new(None),
+            private: Default::default(),
+            missing_marked: Default::default(),
         };
         match ledger.height()? {
             0 => {
@@ -170,11 +179,18 @@ impl PeerLedger {
             db,
             channel: channel.to_owned(),
             tip: std::sync::Mutex::new(None),
+            private: Default::default(),
+            missing_marked: Default::default(),
         };
         if ledger.height()? == 0 {
             return Err(LedgerError::Corrupt(0, "the ledger has no genesis block".into()));
         }
         Ok(ledger)
+    }
+
+    /// How many private write sets were marked missing at commit since this ledger opened.
+    pub fn missing_marked(&self) -> u64 {
+        self.missing_marked.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many keys the world state holds.
@@ -402,32 +418,41 @@ impl PeerLedger {
                 if *code != ValidationCode::Valid {
                     continue;
                 }
-                let rwset = &tx.response.rwset;
-                for w in &rwset.writes {
-                    let key = state_key(&rwset.namespace, &w.key);
-                    match &w.value {
-                        Some(value) => {
-                            state
-                                .insert(key.as_str(), (block.header.number, i, value.as_slice()))
-                                .map_err(storage)?;
+                for set in tx.response.rwset.namespace_sets() {
+                    for w in set.writes {
+                        let key = state_key(&set.namespace, &w.key);
+                        match &w.value {
+                            Some(value) => {
+                                state
+                                    .insert(key.as_str(), (block.header.number, i, value.as_slice()))
+                                    .map_err(storage)?;
+                            }
+                            None => {
+                                state.remove(key.as_str()).map_err(storage)?;
+                            }
                         }
-                        None => {
-                            state.remove(key.as_str()).map_err(storage)?;
-                        }
+                        let value = w.value.as_deref().unwrap_or(&[]);
+                        history
+                            .insert(
+                                (key.as_str(), block.header.number, i),
+                                (
+                                    tx.proposal.tx_id.as_str(),
+                                    tx.proposal.timestamp_ms,
+                                    w.value.is_none(),
+                                    value,
+                                ),
+                            )
+                            .map_err(storage)?;
                     }
-                    let value = w.value.as_deref().unwrap_or(&[]);
-                    history
-                        .insert(
-                            (key.as_str(), block.header.number, i),
-                            (
-                                tx.proposal.tx_id.as_str(),
-                                tx.proposal.timestamp_ms,
-                                w.value.is_none(),
-                                value,
-                            ),
-                        )
-                        .map_err(storage)?;
                 }
+            }
+        }
+        if !txs.is_empty() {
+            let valid: Vec<bool> = codes.iter().map(|c| *c == ValidationCode::Valid).collect();
+            let marked = private::commit_block(&write, &self.private_scope(), block.header.number, txs, &valid)?;
+            if marked > 0 {
+                self.missing_marked
+                    .fetch_add(marked, std::sync::atomic::Ordering::Relaxed);
             }
         }
         // Tests crash here, with everything written and nothing yet durable.
@@ -519,6 +544,10 @@ impl StateReader for Snapshot {
                 )
             })
             .collect()
+    }
+
+    fn private(&self, namespace: &str, collection: &str, key: &str) -> Option<Vec<u8>> {
+        private::read_private(&self.0, namespace, collection, key)
     }
 
     fn history(&self, namespace: &str, key: &str) -> Vec<HistoryEntry> {

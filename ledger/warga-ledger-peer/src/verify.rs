@@ -142,17 +142,18 @@ impl<'a> ChainReplay<'a> {
                     block: number,
                     tx: index as u64,
                 };
-                let rwset = &tx.response.rwset;
-                for w in &rwset.writes {
-                    self.history.insert(
-                        (crate::state_key(&rwset.namespace, &w.key), number, index as u64),
-                        (
-                            tx.proposal.tx_id.clone(),
-                            tx.proposal.timestamp_ms,
-                            w.value.is_none(),
-                            w.value.clone().unwrap_or_default(),
-                        ),
-                    );
+                for set in tx.response.rwset.namespace_sets() {
+                    for w in set.writes {
+                        self.history.insert(
+                            (crate::state_key(&set.namespace, &w.key), number, index as u64),
+                            (
+                                tx.proposal.tx_id.clone(),
+                                tx.proposal.timestamp_ms,
+                                w.value.is_none(),
+                                w.value.clone().unwrap_or_default(),
+                            ),
+                        );
+                    }
                 }
                 self.replayed.apply(
                     &tx.response.rwset,

@@ -325,6 +325,7 @@ fn no_clock_and_no_client_timestamp_changes_a_verdict() {
     let signed = SignedProposal {
         signature: bpjs.sign(&tx.proposal.encode()).unwrap(),
         proposal: tx.proposal.clone(),
+        transient: Default::default(),
     };
     let endorser_key = net.peer("BPJSMSP");
     let refused = Endorser {

@@ -90,6 +90,7 @@ impl From<core_tx::SignedProposal> for v1::SignedProposal {
         v1::SignedProposal {
             proposal: Some(p.proposal.into()),
             signature: p.signature,
+            transient: p.transient.into_iter().collect(),
         }
     }
 }
@@ -97,12 +98,23 @@ impl From<core_tx::SignedProposal> for v1::SignedProposal {
 impl TryFrom<v1::SignedProposal> for core_tx::SignedProposal {
     type Error = WireError;
     fn try_from(p: v1::SignedProposal) -> Result<Self, WireError> {
+        if p.transient.len() > core_tx::TRANSIENT_ENTRIES_MAX
+            || p.transient
+                .values()
+                .any(|v| v.len() > core_tx::TRANSIENT_VALUE_BYTES_MAX)
+        {
+            return Err(WireError {
+                field: "signed_proposal.transient",
+                reason: "too large (at most 16 entries of at most 256 KiB)",
+            });
+        }
         Ok(core_tx::SignedProposal {
             proposal: p
                 .proposal
                 .ok_or_else(|| missing("signed_proposal.proposal"))?
                 .try_into()?,
             signature: p.signature,
+            transient: p.transient.into_iter().collect(),
         })
     }
 }
@@ -141,9 +153,58 @@ fn reads_in(reads: Vec<v1::KvRead>) -> Vec<core_rw::KvRead> {
         .collect()
 }
 
+fn writes_out(writes: Vec<core_rw::KvWrite>) -> Vec<v1::KvWrite> {
+    writes
+        .into_iter()
+        .map(|w| v1::KvWrite {
+            key: w.key,
+            value: w.value,
+        })
+        .collect()
+}
+
+fn writes_in(writes: Vec<v1::KvWrite>) -> Vec<core_rw::KvWrite> {
+    writes
+        .into_iter()
+        .map(|w| core_rw::KvWrite {
+            key: w.key,
+            value: w.value,
+        })
+        .collect()
+}
+
+impl From<core_rw::PrivateWrites> for v1::PrivateWrites {
+    fn from(p: core_rw::PrivateWrites) -> Self {
+        v1::PrivateWrites {
+            namespace: p.namespace,
+            collection: p.collection,
+            writes: writes_out(p.writes),
+        }
+    }
+}
+
+impl From<v1::PrivateWrites> for core_rw::PrivateWrites {
+    fn from(p: v1::PrivateWrites) -> Self {
+        core_rw::PrivateWrites {
+            namespace: p.namespace,
+            collection: p.collection,
+            writes: writes_in(p.writes),
+        }
+    }
+}
+
 impl From<core_rw::RwSet> for v1::RwSet {
     fn from(s: core_rw::RwSet) -> Self {
         v1::RwSet {
+            collections: s
+                .collections
+                .into_iter()
+                .map(|c| v1::CollectionHashes {
+                    collection: c.collection,
+                    reads: reads_out(c.reads),
+                    writes: writes_out(c.writes),
+                })
+                .collect(),
             namespace: s.namespace,
             reads: reads_out(s.reads),
             range_reads: s
@@ -170,6 +231,15 @@ impl From<core_rw::RwSet> for v1::RwSet {
 impl From<v1::RwSet> for core_rw::RwSet {
     fn from(s: v1::RwSet) -> Self {
         core_rw::RwSet {
+            collections: s
+                .collections
+                .into_iter()
+                .map(|c| core_rw::CollectionHashes {
+                    collection: c.collection,
+                    reads: reads_in(c.reads),
+                    writes: writes_in(c.writes),
+                })
+                .collect(),
             namespace: s.namespace,
             reads: reads_in(s.reads),
             range_reads: s

@@ -2,6 +2,8 @@
 //! and referrals, and the one-glance card check a facility's counter needs — shared by the
 //! API and the web screens.
 
+use std::collections::BTreeMap;
+
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -132,11 +134,27 @@ pub async fn submit(
     function: &str,
     args: &[String],
 ) -> Result<Committed, ApiError> {
+    submit_with(gateway, officer, function, args, BTreeMap::new()).await
+}
+
+/// [`submit`] with transient data: private inputs (a visit's clinical details) that reach
+/// only the endorsing peers — never the transaction, the blocks or this server's logs. A
+/// `clinical` object without a `salt` gets a random one, so the hash the chain carries gives
+/// nothing away.
+pub async fn submit_with(
+    gateway: &Gateway,
+    officer: &Principal,
+    function: &str,
+    args: &[String],
+    transient: BTreeMap<String, Vec<u8>>,
+) -> Result<Committed, ApiError> {
     require_member(officer)?;
     let access = gateway.access().await?;
     crate::vouch::vouch(gateway.platform(), function, args).await?;
+    let transient = salted(transient)?;
     let client = access.signer(officer).await?;
-    let status = match tokio::time::timeout(access.timeout, client.submit(function, args)).await {
+    let submitted = client.submit_with_transient(function, args, transient);
+    let status = match tokio::time::timeout(access.timeout, submitted).await {
         Ok(answer) => answer.map_err(LedgerError::Ledger)?,
         Err(_) => return Err(LedgerError::Timeout(access.timeout.as_millis() as u64).into()),
     };
@@ -294,4 +312,15 @@ pub(crate) async fn read<T>(
         Ok(answer) => answer.map_err(LedgerError::Ledger),
         Err(_) => Err(LedgerError::Timeout(access.timeout.as_millis() as u64)),
     }
+}
+
+/// Adds a random salt to a `clinical` JSON object that has none.
+fn salted(mut transient: BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String, Vec<u8>>, ApiError> {
+    use ring::rand::SecureRandom;
+    let mut salt = [0u8; 24];
+    ring::rand::SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| ApiError::Unavailable("no randomness for the salt".into()))?;
+    warga_ledger_core::bpjs::salt_clinical(&mut transient, &warga_ledger_core::tx::hex(&salt));
+    Ok(transient)
 }

@@ -63,7 +63,19 @@ pub struct Invocation {
     /// Its arguments, as strings (at most 32, each at most 16 KiB).
     #[serde(default)]
     pub args: Vec<String>,
+    /// Private inputs (Fabric's transient map), at most 16 of at most 64 KiB each: a string
+    /// as its UTF-8 bytes, anything else as its JSON. They reach only the endorsing peers —
+    /// never the transaction or any block. `RecordVisit` takes the visit's clinical details
+    /// here: `{"clinical": {"diagnosis": "J06.9", "notes": "…"}}` (a random `salt` is added
+    /// when none is given).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub transient: std::collections::BTreeMap<String, Value>,
 }
+
+/// Most transient entries, and most bytes of one.
+const TRANSIENT_MAX: usize = 16;
+const TRANSIENT_BYTES_MAX: usize = 64 * 1024;
 
 impl Invocation {
     fn check(&self) -> Result<(), LedgerError> {
@@ -90,7 +102,39 @@ impl Invocation {
                 id: format!("argumen {i} lebih dari {ARG_BYTES_MAX} byte"),
             });
         }
+        let transient = self.transient_bytes();
+        let names_ok = transient.keys().all(|name| {
+            (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        });
+        if transient.len() > TRANSIENT_MAX || !names_ok || transient.values().any(|v| v.len() > TRANSIENT_BYTES_MAX) {
+            return Err(LedgerError::invalid(
+                "transient",
+                format!(
+                    "at most {TRANSIENT_MAX} entries, named with 1–64 of A–Z, a–z, 0–9, '_', '-', '.', each at most {TRANSIENT_BYTES_MAX} bytes"
+                ),
+                format!(
+                    "paling banyak {TRANSIENT_MAX} entri, bernama 1–64 karakter A–Z, a–z, 0–9, '_', '-', '.', masing-masing paling banyak {TRANSIENT_BYTES_MAX} byte"
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// The transient map as bytes: a string as its UTF-8, anything else as its JSON.
+    pub fn transient_bytes(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
+        self.transient
+            .iter()
+            .map(|(name, value)| {
+                let bytes = match value {
+                    Value::String(text) => text.clone().into_bytes(),
+                    other => other.to_string().into_bytes(),
+                };
+                (name.clone(), bytes)
+            })
+            .collect()
     }
 }
 
@@ -140,7 +184,14 @@ async fn submit(State(gateway): State<Gateway>, auth: Auth, body: JsonBody) -> R
     access.reader(&auth.0)?;
     let invocation: Invocation = body.parse()?;
     invocation.check()?;
-    let committed = crate::portal::submit(&gateway, &auth.0, &invocation.function, &invocation.args).await?;
+    let committed = crate::portal::submit_with(
+        &gateway,
+        &auth.0,
+        &invocation.function,
+        &invocation.args,
+        invocation.transient_bytes(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(committed)).into_response())
 }
 
@@ -160,7 +211,13 @@ async fn evaluate(State(gateway): State<Gateway>, auth: Auth, body: JsonBody) ->
     let invocation: Invocation = body.parse()?;
     invocation.check()?;
     let client = access.signer(&auth.0).await?;
-    let result = read(&access, client.evaluate(&invocation.function, &invocation.args)).await?;
+    let evaluated = async {
+        let signed = client
+            .proposal_with_transient(&invocation.function, &invocation.args, invocation.transient_bytes())
+            .await?;
+        client.evaluate_proposal(signed).await
+    };
+    let result = read(&access, evaluated).await?;
     Ok(Json(Evaluated {
         result: result_value(&result),
     }))

@@ -241,8 +241,46 @@ async fn officers_transact_under_their_own_identities(engine: Engine) {
         json!({ "function": "RecordVisit", "args": ["v-web-1", NIK, today(), "J06.9"] }),
     )
     .await;
+    assert_eq!(
+        status, 400,
+        "a diagnosis in the arguments would be on the chain: {visit}"
+    );
+    assert!(visit["detail"].as_str().unwrap().contains("transient"), "{visit}");
+    let (status, visit) = post(
+        &app,
+        &puskesmas,
+        "/api/v1/ledger/transactions",
+        json!({ "function": "RecordVisit", "args": ["v-web-1", NIK, today()],
+                "transient": { "clinical": { "diagnosis": "J06.9", "notes": "demam dua hari" } } }),
+    )
+    .await;
     assert_eq!(status, 201, "{visit}");
     assert_eq!(visit["result"]["facility"], "P3578010");
+    assert!(
+        !visit.to_string().contains("demam"),
+        "the notes are not in the answer: {visit}"
+    );
+    // The facility reads its visit's private clinical details back (a salt was added).
+    let (status, clinical) = post(
+        &app,
+        &puskesmas,
+        "/api/v1/ledger/evaluate",
+        json!({ "function": "GetVisitClinical", "args": ["v-web-1"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{clinical}");
+    assert_eq!(clinical["result"]["notes"], "demam dua hari");
+    let (status, transaction) = get(
+        &app,
+        &puskesmas,
+        &format!("/api/v1/ledger/transactions/{}/block", visit["tx_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, 200, "{transaction}");
+    assert!(
+        !transaction.to_string().contains("demam"),
+        "nothing clinical on the chain"
+    );
 
     let (status, referral) = post(
         &app,
@@ -427,7 +465,8 @@ async fn refusals_are_problems_that_name_what_failed() {
         &app,
         &puskesmas,
         "/api/v1/ledger/transactions",
-        json!({ "function": "RecordVisit", "args": ["v-1", NIK, today(), "J06.9"] }),
+        json!({ "function": "RecordVisit", "args": ["v-1", NIK, today()],
+                "transient": { "clinical": { "diagnosis": "J06.9" } } }),
     )
     .await;
     assert!(status == 400 || status == 403, "{status} {body}");

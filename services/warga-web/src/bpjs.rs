@@ -95,6 +95,7 @@ struct CounterPage {
     /// What a refused form sends back.
     filled_nik: String,
     filled_diagnosis: String,
+    filled_notes: String,
     filled_visit: String,
     /// The form refused (`issue`, `visit`), its field error and its other error.
     error_form: &'static str,
@@ -120,6 +121,7 @@ impl CounterPage {
             default_valid_until: format!("{next_year:04}-12-31"),
             filled_nik: String::new(),
             filled_diagnosis: String::new(),
+            filled_notes: String::new(),
             filled_visit: String::new(),
             error_form: "",
             error_field: String::new(),
@@ -375,6 +377,23 @@ pub struct IssueForm {
     valid_until: String,
 }
 
+/// What a refused form had filled in, shown again.
+#[derive(Clone, Copy, Default)]
+struct Filled<'a> {
+    nik: &'a str,
+    diagnosis: &'a str,
+    notes: &'a str,
+}
+
+impl<'a> Filled<'a> {
+    fn nik(nik: &'a str) -> Filled<'a> {
+        Filled {
+            nik,
+            ..Filled::default()
+        }
+    }
+}
+
 /// A refused form, shown again with its error: beside the NIK when the NIK is at fault,
 /// above the form otherwise.
 async fn refused_form(
@@ -382,14 +401,15 @@ async fn refused_form(
     context: &Context,
     session: &Session,
     form: &'static str,
-    nik: &str,
-    diagnosis: &str,
+    filled: Filled<'_>,
     error: ApiError,
 ) -> Result<Response, Stop> {
+    let Filled { nik, diagnosis, notes } = filled;
     let mut template = CounterPage::new(context, session);
     fill_lists(gateway, gateway.platform(), session, &mut template).await?;
     template.filled_nik = nik.to_owned();
     template.filled_diagnosis = diagnosis.to_owned();
+    template.filled_notes = notes.to_owned();
     template.error_form = form;
     let status = error.to_problem().status;
     let english = context.lang == Lang::En;
@@ -423,13 +443,21 @@ pub async fn issue(
     let session = ledger_member(&context)?;
     let nik = form.nik.trim().to_owned();
     if !csrf_matches(session, &form.csrf) {
-        return refused_form(&gateway, &context, session, "issue", &nik, "", form_expired(&context)).await;
+        return refused_form(
+            &gateway,
+            &context,
+            session,
+            "issue",
+            Filled::nik(&nik),
+            form_expired(&context),
+        )
+        .await;
     }
     let principal = crate::reports::principal(&platform, session);
     let args = [nik.clone(), form.class.clone(), form.valid_until.clone()];
     match warga_ledger::portal::submit(&gateway, &principal, "IssueCard", &args).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=issued"))),
-        Err(error) => refused_form(&gateway, &context, session, "issue", &nik, "", error).await,
+        Err(error) => refused_form(&gateway, &context, session, "issue", Filled::nik(&nik), error).await,
     }
 }
 
@@ -439,9 +467,13 @@ pub struct VisitForm {
     csrf: String,
     nik: String,
     diagnosis: String,
+    /// Clinical notes: private to BPJS and the facility, as the diagnosis.
+    notes: String,
 }
 
-/// A facility's counter records today's visit of a card holder.
+/// A facility's counter records today's visit of a card holder: the diagnosis and notes go
+/// to the ledger as private data of BPJS and the facility's organisation (the chain keeps
+/// only their salted hash).
 pub async fn record_visit(
     State(platform): State<Platform>,
     Extension(gateway): Extension<Gateway>,
@@ -452,27 +484,29 @@ pub async fn record_visit(
     let session = ledger_member(&context)?;
     let nik = form.nik.trim().to_owned();
     let diagnosis = form.diagnosis.trim().to_uppercase();
+    let notes = form.notes.trim().to_owned();
+    let filled = Filled {
+        nik: &nik,
+        diagnosis: &diagnosis,
+        notes: &notes,
+    };
     if !csrf_matches(session, &form.csrf) {
-        return refused_form(
-            &gateway,
-            &context,
-            session,
-            "visit",
-            &nik,
-            &diagnosis,
-            form_expired(&context),
-        )
-        .await;
+        return refused_form(&gateway, &context, session, "visit", filled, form_expired(&context)).await;
     }
     let principal = crate::reports::principal(&platform, session);
     // The ledger's day is UTC's (the contract's clock is the proposal's timestamp).
     let today = time::OffsetDateTime::now_utc().date();
     let day = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
     let visit_id = format!("V-{}", uuid::Uuid::now_v7().simple());
-    let args = [visit_id.clone(), nik.clone(), day, diagnosis.clone()];
-    match warga_ledger::portal::submit(&gateway, &principal, "RecordVisit", &args).await {
+    let args = [visit_id.clone(), nik.clone(), day];
+    let clinical = serde_json::json!({ "diagnosis": diagnosis, "notes": notes });
+    let transient = std::collections::BTreeMap::from([(
+        warga_ledger_core::bpjs::CLINICAL_TRANSIENT.to_owned(),
+        clinical.to_string().into_bytes(),
+    )]);
+    match warga_ledger::portal::submit_with(&gateway, &principal, "RecordVisit", &args, transient).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?m=visit&id={visit_id}&visit={visit_id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "visit", &nik, &diagnosis, error).await,
+        Err(error) => refused_form(&gateway, &context, session, "visit", filled, error).await,
     }
 }
 
@@ -495,7 +529,15 @@ pub async fn submit_claim(
     let context = context(&platform, &headers, &HashMap::new()).await?;
     let session = ledger_member(&context)?;
     if !csrf_matches(session, &form.csrf) {
-        return refused_form(&gateway, &context, session, "claim", "", "", form_expired(&context)).await;
+        return refused_form(
+            &gateway,
+            &context,
+            session,
+            "claim",
+            Filled::default(),
+            form_expired(&context),
+        )
+        .await;
     }
     let principal = crate::reports::principal(&platform, session);
     let claim_id = format!("K-{}", uuid::Uuid::now_v7().simple());
@@ -508,7 +550,7 @@ pub async fn submit_claim(
     ];
     match warga_ledger::portal::submit(&gateway, &principal, "SubmitClaim", &args).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?m=claim&id={claim_id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "claim", "", "", error).await,
+        Err(error) => refused_form(&gateway, &context, session, "claim", Filled::default(), error).await,
     }
 }
 
@@ -531,7 +573,15 @@ pub async fn process_claim(
     let context = context(&platform, &headers, &HashMap::new()).await?;
     let session = ledger_member(&context)?;
     if !csrf_matches(session, &form.csrf) {
-        return refused_form(&gateway, &context, session, "process", "", "", form_expired(&context)).await;
+        return refused_form(
+            &gateway,
+            &context,
+            session,
+            "process",
+            Filled::default(),
+            form_expired(&context),
+        )
+        .await;
     }
     let principal = crate::reports::principal(&platform, session);
     let value = if form.decision == "approve" {
@@ -542,7 +592,7 @@ pub async fn process_claim(
     let args = [id.clone(), form.decision.clone(), value];
     match warga_ledger::portal::submit(&gateway, &principal, "ProcessClaim", &args).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?m=processed&id={id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "process", "", "", error).await,
+        Err(error) => refused_form(&gateway, &context, session, "process", Filled::default(), error).await,
     }
 }
 
@@ -567,7 +617,15 @@ pub async fn change_status(
     let session = ledger_member(&context)?;
     let nik = form.nik.trim().to_owned();
     if !csrf_matches(session, &form.csrf) {
-        return refused_form(&gateway, &context, session, "status", &nik, "", form_expired(&context)).await;
+        return refused_form(
+            &gateway,
+            &context,
+            session,
+            "status",
+            Filled::nik(&nik),
+            form_expired(&context),
+        )
+        .await;
     }
     let function = if form.action == "reactivate" {
         "ReactivateCard"
@@ -578,7 +636,7 @@ pub async fn change_status(
     let args = [nik.clone(), form.value.trim().to_owned()];
     match warga_ledger::portal::submit(&gateway, &principal, function, &args).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=status"))),
-        Err(error) => refused_form(&gateway, &context, session, "status", &nik, "", error).await,
+        Err(error) => refused_form(&gateway, &context, session, "status", Filled::nik(&nik), error).await,
     }
 }
 
@@ -607,8 +665,7 @@ pub async fn refer(
             &context,
             session,
             "referral",
-            &nik,
-            "",
+            Filled::nik(&nik),
             form_expired(&context),
         )
         .await;
@@ -623,7 +680,7 @@ pub async fn refer(
     ];
     match warga_ledger::portal::submit(&gateway, &principal, "CreateReferral", &args).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?m=referred&id={referral_id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "referral", &nik, "", error).await,
+        Err(error) => refused_form(&gateway, &context, session, "referral", Filled::nik(&nik), error).await,
     }
 }
 
@@ -644,12 +701,20 @@ pub async fn approve_referral(
     let context = context(&platform, &headers, &HashMap::new()).await?;
     let session = ledger_member(&context)?;
     if !csrf_matches(session, &form.csrf) {
-        return refused_form(&gateway, &context, session, "referral", "", "", form_expired(&context)).await;
+        return refused_form(
+            &gateway,
+            &context,
+            session,
+            "referral",
+            Filled::default(),
+            form_expired(&context),
+        )
+        .await;
     }
     let principal = crate::reports::principal(&platform, session);
     match warga_ledger::portal::submit(&gateway, &principal, "ApproveReferral", std::slice::from_ref(&id)).await {
         Ok(_) => Ok(see_other(&format!("/bpjs?m=referral&id={id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "referral", "", "", error).await,
+        Err(error) => refused_form(&gateway, &context, session, "referral", Filled::default(), error).await,
     }
 }
 

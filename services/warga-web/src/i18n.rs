@@ -854,6 +854,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("bpjs.day", "Tanggal", "Day"),
     ("bpjs.facility", "Fasilitas kesehatan", "Health facility"),
     ("bpjs.diagnosis", "Diagnosis (ICD-10)", "Diagnosis (ICD-10)"),
+    ("bpjs.notes", "Catatan klinis", "Clinical notes"),
+    (
+        "bpjs.private_hint",
+        "Diagnosis dan catatan hanya sampai ke BPJS dan organisasi faskes Anda; ledger bersama hanya menyimpan hash-nya.",
+        "The diagnosis and notes reach only BPJS and your facility's organisation; the shared ledger keeps only their hash.",
+    ),
     ("bpjs.referrals", "Rujukan", "Referrals"),
     ("bpjs.no_referrals", "Belum ada rujukan.", "No referrals yet."),
     ("bpjs.from", "Dari", "From"),

@@ -28,8 +28,16 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
             let _logging = start_logging(&config)?;
             network_up(&network, &dir, &channel).await
         }
-        LedgerCommand::Invoke { client, function, args } => {
-            let status = connect(&client)?.submit(&function, &args).await.map_err(refused)?;
+        LedgerCommand::Invoke {
+            client,
+            function,
+            args,
+            transient,
+        } => {
+            let status = connect(&client)?
+                .submit_with_transient(&function, &args, transient_map(transient)?)
+                .await
+                .map_err(refused)?;
             print_result(&status.result);
             println!(
                 "transaksi / transaction {} → blok / block {}: {}",
@@ -46,8 +54,18 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
                 .into())
             }
         }
-        LedgerCommand::Query { client, function, args } => {
-            let result = connect(&client)?.evaluate(&function, &args).await.map_err(refused)?;
+        LedgerCommand::Query {
+            client,
+            function,
+            args,
+            transient,
+        } => {
+            let client = connect(&client)?;
+            let signed = client
+                .proposal_with_transient(&function, &args, transient_map(transient)?)
+                .await
+                .map_err(refused)?;
+            let result = client.evaluate_proposal(signed).await.map_err(refused)?;
             print_result(&result);
             Ok(())
         }
@@ -599,4 +617,19 @@ pub async fn peer(args: crate::cli::PeerArgs, config: warga_config::Config) -> R
         me.operations
     );
     serve_until_signal(running, operations, banner, args.stop_with_parent).await
+}
+
+/// `--transient` values as the transient map; a `clinical` object gets a random salt.
+fn transient_map(pairs: Vec<(String, String)>) -> Result<std::collections::BTreeMap<String, Vec<u8>>, Failure> {
+    use ring::rand::SecureRandom;
+    let mut transient: std::collections::BTreeMap<String, Vec<u8>> = pairs
+        .into_iter()
+        .map(|(name, value)| (name, value.into_bytes()))
+        .collect();
+    let mut salt = [0u8; 24];
+    ring::rand::SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| anyhow!("no randomness for the salt"))?;
+    warga_ledger_core::bpjs::salt_clinical(&mut transient, &warga_ledger_core::tx::hex(&salt));
+    Ok(transient)
 }
