@@ -270,6 +270,27 @@ async fn officers_transact_under_their_own_identities(engine: Engine) {
     .await;
     assert_eq!(status, 200, "{clinical}");
     assert_eq!(clinical["result"]["notes"], "demam dua hari");
+    // A hospital officer — a member of the channel, not of the Puskesmas collection — is
+    // refused the clinical details; the hash is open to every member.
+    let hospital = member_token(&app, "dokter-rs", "RumahSakitMSP", Some("R3578001")).await;
+    let (status, refused) = post(
+        &app,
+        &hospital,
+        "/api/v1/ledger/evaluate",
+        json!({ "function": "GetVisitClinical", "args": ["v-web-1"] }),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["type"], "urn:warga:problem:ledger-refused");
+    let (status, hash) = post(
+        &app,
+        &hospital,
+        "/api/v1/ledger/evaluate",
+        json!({ "function": "GetVisitClinicalHash", "args": ["v-web-1"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{hash}");
+    assert_eq!(hash["result"]["sha256"].as_str().map(str::len), Some(64));
     let (status, transaction) = get(
         &app,
         &puskesmas,
