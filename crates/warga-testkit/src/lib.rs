@@ -78,6 +78,16 @@ pub async fn spawn_up(engine: Engine, tune: impl FnOnce(&mut Config)) -> Option<
     .await
 }
 
+/// As [`spawn_up`], seeded as `warga up --demo` seeds.
+pub async fn spawn_up_demo(engine: Engine) -> Option<TestApp> {
+    spawn(engine, warga_app::Mode::Demo, Router::new(), Vec::new(), |config| {
+        let ledger = config.section_mut::<warga_ledger_node::settings::LedgerConfig>();
+        ledger.enabled = true;
+        ledger.ephemeral_ports = true;
+    })
+    .await
+}
+
 async fn spawn(
     engine: Engine,
     mode: warga_app::Mode,

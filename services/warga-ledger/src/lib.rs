@@ -75,6 +75,12 @@ impl Service for LedgerService {
             Arc::new(vouch::DeathRecorder),
         ]
     }
+    fn seed_demo<'a>(
+        &'a self,
+        platform: &'a Platform,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move { vouch::issue_demo_cards(platform).await })
+    }
     fn jobs(&self, platform: &Platform) -> Vec<Arc<dyn warga_http::Job>> {
         vec![Arc::new(vouch::CardSuspender::new(
             platform.clone(),

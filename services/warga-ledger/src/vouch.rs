@@ -218,3 +218,32 @@ impl warga_http::Job for CardSuspender {
         Ok(done)
     }
 }
+
+/// `warga up --demo`: BPJS cards for the demo's residents, issued through the registry's
+/// check like any card (by BPJS's service identity); seeding again changes nothing. Without
+/// a ledger to reach (a process serving no ledger) there is nothing to issue.
+pub async fn issue_demo_cards(platform: &Platform) -> Result<(), String> {
+    let gateway = Gateway::new(platform);
+    if let Err(error) = gateway.access().await {
+        tracing::warn!(%error, "no ledger to issue the demo's BPJS cards on");
+        return Ok(());
+    }
+    let issuer = crate::access::bpjs_service("system:demo");
+    let valid_until = format!("{}-12-31", time::OffsetDateTime::now_utc().year() + 1);
+    let mut issued = 0;
+    for i in 0..warga_population::residents::DEMO_RESIDENTS.len() {
+        let Some(nik) = warga_population::residents::demo_nik(i) else {
+            continue;
+        };
+        let class = (i % 3 + 1).to_string();
+        let args = [nik.clone(), class, valid_until.clone()];
+        match crate::portal::submit(&gateway, &issuer, "IssueCard", &args).await {
+            Ok(_) => issued += 1,
+            // Issued by an earlier start.
+            Err(ApiError::Downstream { status, .. }) if status == axum::http::StatusCode::CONFLICT => {}
+            Err(error) => return Err(format!("issuing the demo's BPJS card for {nik}: {error}")),
+        }
+    }
+    tracing::info!(issued, "the demo's residents hold BPJS cards");
+    Ok(())
+}

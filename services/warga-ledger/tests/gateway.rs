@@ -747,3 +747,35 @@ async fn a_gateway_without_the_embedded_network_uses_the_peers_and_cas_it_is_con
     replica.shutdown(Duration::from_secs(10)).await.unwrap();
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_issues_cards_to_its_residents() {
+    let Some(app) = warga_testkit::spawn_up_demo(Engine::Sqlite).await else {
+        return;
+    };
+    let bpjs = member_token(&app, "bpjs-demo-check", "BPJSMSP", None).await;
+    for i in 0..warga_population::residents::DEMO_RESIDENTS.len() {
+        let nik = warga_population::residents::demo_nik(i).unwrap();
+        assert!(
+            warga_population::residents::by_nik(&app.platform, &nik)
+                .await
+                .unwrap()
+                .is_some(),
+            "demo resident {nik} is registered"
+        );
+        let (status, card) = post(
+            &app,
+            &bpjs,
+            "/api/v1/ledger/evaluate",
+            json!({ "function": "VerifyCard", "args": [nik] }),
+        )
+        .await;
+        assert_eq!(status, 200, "{card}");
+        assert_eq!(card["result"]["status"], "active", "{card}");
+    }
+    // Seeding again changes nothing.
+    warga_ledger::vouch::issue_demo_cards(&app.platform).await.unwrap();
+    warga_population::residents::seed_demo_residents(&app.platform)
+        .await
+        .unwrap();
+}

@@ -175,7 +175,12 @@ impl Service for PopulationService {
         &'a self,
         platform: &'a Platform,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
-        Box::pin(async move { notify::seed_demo_desks(platform).await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            notify::seed_demo_desks(platform).await.map_err(|e| e.to_string())?;
+            residents::seed_demo_residents(platform)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

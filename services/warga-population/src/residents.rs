@@ -971,3 +971,69 @@ pub async fn record(platform: &Platform, id: &str) -> Result<ResidentRecord, Pop
         families,
     })
 }
+
+/// The demo's residents (`warga up --demo`): ten people of Tanah Abang, Jakarta Pusat —
+/// (name, place of birth, date of birth, sex) — each with the NIK these give.
+pub const DEMO_RESIDENTS: [(&str, &str, &str, crate::nik::Sex); 10] = {
+    use crate::nik::Sex::{Female, Male};
+    [
+        ("Siti Aminah", "Jakarta", "1995-03-12", Female),
+        ("Budi Santoso", "Bandung", "1988-07-01", Male),
+        ("Dewi Lestari", "Surabaya", "1992-11-23", Female),
+        ("Agus Wijaya", "Semarang", "1979-05-30", Male),
+        ("Rina Saputra", "Medan", "2001-01-15", Female),
+        ("Joko Hasibuan", "Jakarta", "1965-09-09", Male),
+        ("Ayu Siregar", "Bogor", "1999-12-31", Female),
+        ("Bambang Nugroho", "Yogyakarta", "1983-04-04", Male),
+        ("Fitri Pratama", "Makassar", "2010-06-18", Female),
+        ("Hendra Kusuma", "Jakarta", "1970-02-28", Male),
+    ]
+};
+
+/// The NIK of demo resident `i`: Tanah Abang (317107), the birth date as `ddmmyy` (a woman's
+/// day plus 40), and a serial from 9001.
+pub fn demo_nik(i: usize) -> Option<String> {
+    let (_, _, birth_date, sex) = DEMO_RESIDENTS.get(i)?;
+    let (year, rest) = birth_date.split_once('-')?;
+    let (month, day) = rest.split_once('-')?;
+    let day: u32 = day.parse().ok()?;
+    let day = if *sex == crate::nik::Sex::Female { day + 40 } else { day };
+    Some(format!("317107{day:02}{month}{}{:04}", &year[2..], 9001 + i))
+}
+
+/// Registers the demo's residents (seeding again changes nothing).
+pub async fn seed_demo_residents(platform: &Platform) -> Result<(), PopulationError> {
+    let villages = REGIONS.villages_of("317107");
+    for (i, (name, place, birth_date, sex)) in DEMO_RESIDENTS.iter().enumerate() {
+        let Some(nik) = demo_nik(i) else { continue };
+        if by_nik(platform, &nik).await?.is_some() {
+            continue;
+        }
+        let village = villages
+            .get(i % villages.len().max(1))
+            .map(|v| v.code.clone())
+            .unwrap_or_default();
+        let new = NewResident {
+            nik,
+            full_name: (*name).to_owned(),
+            birth_place: (*place).to_owned(),
+            birth_date: (*birth_date).to_owned(),
+            sex: *sex,
+            address: format!("Jl. Kebon Kacang {} No. {}", i + 1, 10 + i),
+            rt_rw: format!("{:03}/{:03}", i % 5 + 1, i % 3 + 1),
+            village,
+            district: "317107".to_owned(),
+            postal_code: Some("10240".to_owned()),
+            religion: "Islam".to_owned(),
+            marital_status: if matches!(i, 1 | 4 | 6 | 8) {
+                "Belum Kawin"
+            } else {
+                "Kawin"
+            }
+            .to_owned(),
+            occupation: "Karyawan Swasta".to_owned(),
+        };
+        register(platform, &new, "system:demo").await?;
+    }
+    Ok(())
+}

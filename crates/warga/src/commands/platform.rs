@@ -100,6 +100,20 @@ fn print_banner(running: &Running, mode: Mode) {
         }
         let _ = writeln!(
             out,
+            "  Penduduk demo dengan kartu BPJS / demo residents with BPJS cards (Tanah Abang):"
+        );
+        for (i, (name, _, birth_date, _)) in warga_population::residents::DEMO_RESIDENTS.iter().enumerate().take(3) {
+            if let Some(nik) = warga_population::residents::demo_nik(i) {
+                let _ = writeln!(out, "    {nik} {name}, lahir / born {birth_date}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "    … dan / and {} lainnya / more (NIK 317107…9001–9010)",
+            warga_population::residents::DEMO_RESIDENTS.len().saturating_sub(3)
+        );
+        let _ = writeln!(
+            out,
             "  Masuk lewat klien OIDC / sign in through an OIDC client: {url}/.well-known/openid-configuration"
         );
     }
