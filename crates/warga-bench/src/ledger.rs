@@ -4,7 +4,11 @@
 //! run:
 //!
 //! - `processes`: `warga ledger network up` — three orderer and three peer processes;
-//! - `up`: `warga up` with its embedded network (the same nodes in one process).
+//! - `up`: `warga up` with its embedded network (the same nodes in one process);
+//! - `web`: `warga up` again, the load through its HTTPS web gateway (`/api/v1/ledger`) with
+//!   real tokens — each officer's key held by the platform's vault and every signature
+//!   audited (VerifyCard and RecordVisit; IssueCard needs registered residents and is left
+//!   to the gRPC targets).
 //!
 //! Rate control: `--rate N` sends N transactions per second (after a linear ramp from zero),
 //! with at most `--workers` outstanding; `--rate 0` is max-rate: `--workers` clients each
@@ -47,6 +51,8 @@ pub enum BenchTarget {
     Processes,
     /// `warga up`: the embedded network.
     Up,
+    /// `warga up`, through its HTTPS web gateway with officers' tokens.
+    Web,
 }
 
 /// What the load is.
@@ -95,7 +101,17 @@ struct Running {
     crypto: PathBuf,
     /// MSP id → the address of that organisation's peer.
     peers: BTreeMap<String, SocketAddr>,
+    /// `warga up`'s HTTPS address and data directory.
+    https: Option<(String, PathBuf)>,
     _dir: tempfile::TempDir,
+}
+
+/// The web gateway as officers reach it: an HTTPS client and a token per organisation.
+struct Web {
+    client: reqwest::Client,
+    url: String,
+    /// A Puskesmas receptionist (facility P3578010).
+    puskesmas: String,
 }
 
 /// A child's stdout, read until a line containing `until`; the rest goes to `log`.
@@ -182,10 +198,11 @@ async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) -> anyhow::Re
                 network,
                 crypto: dir.path().join("net/crypto"),
                 peers,
+                https: None,
                 _dir: dir,
             })
         }
-        BenchTarget::Up => {
+        BenchTarget::Up | BenchTarget::Web => {
             let config = dir.path().join("bench.toml");
             let file = dir.path().join("network.yaml");
             std::fs::write(&file, network_text(batch_timeout_ms))?;
@@ -193,6 +210,7 @@ async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) -> anyhow::Re
                 &config,
                 format!(
                     "data_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n[telemetry]\nlog_level = \"warn\"\n\
+                     [gateway]\nuser_per_minute = 10000000\n\
                      [ledger]\nephemeral_ports = true\nnetwork = {:?}\n",
                     dir.path().join("data").display().to_string(),
                     file.display().to_string()
@@ -223,11 +241,17 @@ async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) -> anyhow::Re
             if peers.len() != network.organizations.len() {
                 return Err(anyhow!("warga up did not report every peer: {}", lines.join(" / ")));
             }
+            let url = lines
+                .iter()
+                .find_map(|line| line.split_whitespace().find(|w| w.starts_with("https://")))
+                .map(|u| u.trim_end_matches(['/', ',', ')']).to_owned())
+                .ok_or_else(|| anyhow!("warga up printed no HTTPS address: {}", lines.join(" / ")))?;
             Ok(Running {
                 child,
                 network,
                 crypto: dir.path().join("data/ledger/crypto"),
                 peers,
+                https: Some((url, dir.path().join("data"))),
                 _dir: dir,
             })
         }
@@ -290,6 +314,61 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Tokens minted with the platform's own signing key (as its sign-in would), and an
+    /// HTTPS client trusting its certificate.
+    async fn web(&self) -> anyhow::Result<Web> {
+        let (url, data) = self.https.clone().ok_or_else(|| anyhow!("no HTTPS address"))?;
+        let mut config = warga_config::Config::default();
+        config.data_dir = data.clone();
+        config.http.listen = url
+            .trim_start_matches("https://")
+            .parse()
+            .map_err(|_| anyhow!("the HTTPS address {url}"))?;
+        let platform = warga_app::open_platform(config).await?;
+        let local = platform
+            .auth
+            .local
+            .clone()
+            .ok_or_else(|| anyhow!("no local token issuer"))?;
+        let claims = warga_auth::AccessClaims {
+            roles: vec!["ledger_member".into()],
+            msp_id: Some("PuskesmasMSP".into()),
+            facility: Some("P3578010".into()),
+            ..warga_auth::AccessClaims::new("bench-loket-puskesmas", &platform.config.identity.audience)
+        };
+        let puskesmas = local.minter.access_token(claims, 4 * 3_600).await?.token;
+        platform.store.close().await;
+        Ok(Web {
+            client: crate::child::https_client(&data.join("tls/cert.pem"))?,
+            url,
+            puskesmas,
+        })
+    }
+}
+
+impl Web {
+    /// POSTs `body` to `path` as the receptionist; the status wanted, or the problem.
+    async fn post(&self, path: &str, body: serde_json::Value, wanted: u16) -> Result<(), String> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.puskesmas)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        if status == wanted {
+            // The answer is read whole, as a client would.
+            response.bytes().await.map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        let problem: serde_json::Value = response.json().await.unwrap_or_default();
+        Err(format!("{status} {}", problem["type"].as_str().unwrap_or_default()))
+    }
+}
+
 /// The clients and the data a workload draws on.
 struct Load {
     bpjs: Vec<Client>,
@@ -299,6 +378,8 @@ struct Load {
     cards: Vec<String>,
     counter: AtomicU64,
     today: String,
+    /// Through the web gateway instead of gRPC.
+    web: Option<Web>,
 }
 
 impl Load {
@@ -322,6 +403,24 @@ impl Load {
             },
             other => other,
         };
+        if let Some(web) = &self.web {
+            return match kind {
+                Workload::RecordVisit => {
+                    let visit = format!("WV-{}", self.next());
+                    let body = serde_json::json!({
+                        "function": "RecordVisit",
+                        "args": [visit, card(), self.today],
+                        "transient": { "clinical": { "diagnosis": "J06.9", "notes": "" } },
+                    });
+                    web.post("/api/v1/ledger/transactions", body, 201).await
+                }
+                Workload::VerifyCard => {
+                    let body = serde_json::json!({ "function": "VerifyCard", "args": [card()] });
+                    web.post("/api/v1/ledger/evaluate", body, 200).await
+                }
+                _ => Err("not measured through the web gateway".into()),
+            };
+        }
         let submitted = match kind {
             Workload::IssueCard => {
                 let args = [Self::nik(self.next()), "1".into(), "2030-12-31".into()];
@@ -638,6 +737,7 @@ async fn run_target(
         cards: Vec::new(),
         counter: AtomicU64::new(0),
         today,
+        web: None,
     };
     // Cards to read and visit, issued before anything is measured (the first submits also
     // wait for the orderers' first election).
@@ -669,8 +769,28 @@ async fn run_target(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    if target == BenchTarget::Web {
+        let web = running.web().await?;
+        // The receptionist's first request enrols her at the Puskesmas CA: before measuring.
+        let card = load.cards[0].clone();
+        web.post(
+            "/api/v1/ledger/evaluate",
+            serde_json::json!({ "function": "VerifyCard", "args": [card] }),
+            200,
+        )
+        .await
+        .map_err(|e| anyhow!("{target:?}: the web gateway refused the first request: {e}"))?;
+        load.web = Some(web);
+    }
     let load = Arc::new(load);
     for workload in &bench.workloads {
+        if target == BenchTarget::Web && matches!(workload, Workload::IssueCard | Workload::Mix) {
+            eprintln!(
+                "{target:?}: {} is measured through gRPC only (a card needs a registered resident)",
+                workload.name()
+            );
+            continue;
+        }
         eprintln!("{target:?}: {} …", workload.name());
         let samples = drive(load.clone(), *workload, bench).await;
         let m = measure(&samples, bench.ramp);
@@ -697,6 +817,7 @@ async fn run_target(
             match target {
                 BenchTarget::Processes => "6 processes",
                 BenchTarget::Up => "warga up",
+                BenchTarget::Web => "warga up, web gateway",
             },
             workload.name(),
             m.sent,

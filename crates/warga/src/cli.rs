@@ -419,7 +419,8 @@ pub enum BenchCommand {
     /// `warga up`; committed TPS, latency percentiles, and the ratio to this machine's
     /// signature-verification ceiling.
     Ledger {
-        /// Where: the network as processes, `warga up`, or both (repeat).
+        /// Where: the network as processes, `warga up` over gRPC, `warga up` through its
+        /// HTTPS web gateway (`web`) — repeat for several.
         #[arg(long = "target", value_enum, default_values_t = [warga_bench::ledger::BenchTarget::Processes, warga_bench::ledger::BenchTarget::Up])]
         targets: Vec<warga_bench::ledger::BenchTarget>,
         /// What: repeat for several workloads.

@@ -29,6 +29,14 @@ pub fn block(wire: v1::Block) -> Result<Value, String> {
                 "timestamp_ms": tx.proposal.timestamp_ms,
                 "endorsers": tx.endorsements.iter().map(|e| e.endorser.msp_id.as_str()).collect::<Vec<_>>(),
                 "event": tx.response.event.as_ref().map(|e| e.name.as_str()),
+                // Private data: what the chain holds of it — the hashes.
+                "private": tx.response.rwset.collections.iter().map(|c| json!({
+                    "collection": c.collection,
+                    "writes": c.writes.iter().map(|w| json!({
+                        "key_hash": w.key,
+                        "value_hash": w.value.as_deref().map(hex),
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();

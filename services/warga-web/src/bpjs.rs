@@ -864,7 +864,8 @@ struct BlockPage {
     commit_hash: String,
     orderer: String,
     /// (tx id, function, creator, endorsers, code)
-    transactions: Vec<(String, String, String, String, String)>,
+    /// (tx id, function, creator, endorsers, code, private data's hashes)
+    transactions: Vec<(String, String, String, String, String, String)>,
 }
 
 /// One block: its hashes and each transaction with its validation code.
@@ -906,12 +907,36 @@ pub async fn block(
                             .as_array()
                             .map(|e| e.iter().filter_map(Value::as_str).collect())
                             .unwrap_or_default();
+                        // Each collection written, with the first bytes of its value hashes.
+                        let private: Vec<String> = t["private"]
+                            .as_array()
+                            .map(|collections| {
+                                collections
+                                    .iter()
+                                    .map(|c| {
+                                        let hashes: Vec<String> = c["writes"]
+                                            .as_array()
+                                            .map(|w| {
+                                                w.iter()
+                                                    .map(|w| {
+                                                        let hash = w["value_hash"].as_str().unwrap_or("—");
+                                                        format!("{}…", &hash[..hash.len().min(12)])
+                                                    })
+                                                    .collect()
+                                            })
+                                            .unwrap_or_default();
+                                        format!("{}: {}", text(c, "collection"), hashes.join(", "))
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
                         (
                             text(t, "tx_id"),
                             text(t, "function"),
                             text(t, "creator"),
                             endorsers.join(", "),
                             text(t, "code"),
+                            private.join("; "),
                         )
                     })
                     .collect()

@@ -795,6 +795,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("explorer.endorsers", "Pengesah", "Endorsers"),
     ("explorer.code", "Kode validasi", "Validation code"),
     (
+        "explorer.private",
+        "Data privat (hanya hash-nya di ledger)",
+        "Private data (only its hash on the ledger)",
+    ),
+    (
         "explorer.config_block",
         "Blok konfigurasi (genesis): tanpa transaksi.",
         "A configuration (genesis) block: no transactions.",

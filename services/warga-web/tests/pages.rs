@@ -1574,7 +1574,12 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
     let recorded = browser
         .post(
             "/bpjs/kunjungan",
-            &[("csrf", &csrf), ("nik", NIK), ("diagnosis", "j06.9")],
+            &[
+                ("csrf", &csrf),
+                ("nik", NIK),
+                ("diagnosis", "j06.9"),
+                ("notes", "sesak napas ringan"),
+            ],
         )
         .await;
     assert_eq!(recorded.status, 303, "{}", recorded.body);
@@ -1690,6 +1695,15 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
         first.body
     );
     assert_eq!(officer.get("/bpjs/ledger/blok/99999").await.status, 404);
+    // The visit's block shows its private data as the chain holds it: the collection and a
+    // hash, never the notes.
+    let mut private_shown = false;
+    for n in 1..height {
+        let block = officer.get(&format!("/bpjs/ledger/blok/{n}")).await;
+        assert!(!block.body.contains("sesak napas"), "{}", block.body);
+        private_shown |= block.body.contains("clinical-puskesmas: ");
+    }
+    assert!(private_shown, "a block shows the visit's private data hash");
     let verified = officer
         .post("/bpjs/ledger/verifikasi", &[("csrf", &hidden(&explorer.body, "csrf"))])
         .await;
