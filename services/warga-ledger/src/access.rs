@@ -82,6 +82,8 @@ pub struct LedgerAccess {
     pub crypto: PathBuf,
     organisations: BTreeMap<String, Organisation>,
     custody: Arc<dyn KeyCustody>,
+    /// Every signature's audit record, written in groups.
+    signatures: Arc<crate::signatures::SignatureLog>,
     platform: Platform,
     /// One enrolment at a time per account (two first requests at once enrol once).
     enrolling: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -154,6 +156,7 @@ impl LedgerAccess {
             crypto: crypto.clone(),
             organisations,
             custody: Arc::new(VaultCustody::new(platform.store.clone(), platform.vault.clone())),
+            signatures: Arc::new(crate::signatures::SignatureLog::start(platform.store.clone())),
             platform: platform.clone(),
             enrolling: tokio::sync::Mutex::new(HashMap::new()),
         })
@@ -188,7 +191,7 @@ impl LedgerAccess {
         let signer = OfficerSigner {
             identity,
             custody: self.custody.clone(),
-            platform: self.platform.clone(),
+            signatures: self.signatures.clone(),
         };
         Ok(organisation.client.signing_as(Arc::new(signer)))
     }
@@ -484,7 +487,7 @@ fn organisation(
 pub struct OfficerSigner {
     identity: OfficerIdentity,
     custody: Arc<dyn KeyCustody>,
-    platform: Platform,
+    signatures: Arc<crate::signatures::SignatureLog>,
 }
 
 #[async_trait::async_trait]
@@ -504,21 +507,17 @@ impl Signer for OfficerSigner {
             .map_err(|e| e.to_string())?;
         let digest = ring::digest::digest(&ring::digest::SHA256, message);
         let digest: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        warga_store::audit::record_alone(
-            &self.platform.store,
-            &AuditRecord {
-                actor: &format!("user:{}", self.identity.subject),
-                action: "ledger.sign",
-                target: &format!(
+        self.signatures
+            .record(
+                format!("user:{}", self.identity.subject),
+                format!(
                     "ledger-identity:{}:{}",
                     self.identity.msp_id, self.identity.enrollment_id
                 ),
-                outcome: Outcome::Success,
-                details: Some(serde_json::json!({ "sha256": digest })),
-            },
-        )
-        .await
-        .map_err(|e| format!("the signature's audit record: {e}"))?;
+                digest,
+            )
+            .await
+            .map_err(|e| format!("the signature's audit record: {e}"))?;
         Ok(signature)
     }
 }

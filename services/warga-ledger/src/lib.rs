@@ -21,6 +21,7 @@ mod error;
 pub mod portal;
 mod revoke;
 mod routes;
+mod signatures;
 pub mod vouch;
 
 use std::sync::Arc;
