@@ -61,6 +61,8 @@ pub struct PeerNode {
     received: watch::Sender<u64>,
     /// The network's peers by TLS certificate: who may push and fetch private data.
     pub(crate) pins: crate::private::PeerPins,
+    /// How many private write sets this peer has reconciled since it started.
+    pub(crate) reconciled: watch::Sender<u64>,
     pub(crate) private_clients: crate::private::PrivateClients,
 }
 
@@ -159,6 +161,7 @@ impl PeerNode {
             stalled: tokio::sync::Notify::new(),
             received: watch::channel(height.saturating_sub(1)).0,
             pins,
+            reconciled: watch::channel(0).0,
             private_clients: Default::default(),
         };
         PEER_BLOCK
@@ -171,6 +174,12 @@ impl PeerNode {
     /// last refreshed.
     pub fn msps(&self) -> Msps {
         self.revocations.edge().at(now_s())
+    }
+
+    /// How many private write sets this peer has fetched from other members and kept since
+    /// it started; changes after each reconciliation round that kept some.
+    pub fn reconciled(&self) -> watch::Receiver<u64> {
+        self.reconciled.subscribe()
     }
 
     /// The ledger's height, which changes after every commit.

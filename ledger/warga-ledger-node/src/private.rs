@@ -352,6 +352,7 @@ impl PeerNode {
             }
         }
         if kept > 0 {
+            self.reconciled.send_modify(|n| *n += kept as u64);
             tracing::info!(peer = %self.node.host, kept, still_missing = wanted.len(), "reconciled private data from member peers");
         }
         kept

@@ -199,15 +199,6 @@ fn with_two_puskesmas_peers(text: &str) -> Network {
     Network::parse(&extended).unwrap()
 }
 
-/// Waits until `check` holds, for at most 30 s.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_peer_restarted_during_dissemination_reconciles() {
     let dir = tempfile::tempdir().unwrap();
@@ -239,11 +230,14 @@ async fn a_member_peer_restarted_during_dissemination_reconciles() {
         namespace: "bpjs".into(),
         collection: COLLECTION.into(),
     };
-    eventually("the restarted peer reconciles the private data it missed", || {
-        restarted.ledger.missing_private(10).unwrap().is_empty()
-            && restarted.ledger.private_writes(&key).unwrap().is_some()
-    })
-    .await;
+    // Woken by the reconciler itself: it counts what it kept.
+    let mut reconciled = restarted.reconciled();
+    tokio::time::timeout(Duration::from_secs(30), reconciled.wait_for(|kept| *kept >= 1))
+        .await
+        .expect("the restarted peer reconciles the private data it missed")
+        .unwrap();
+    assert!(restarted.ledger.missing_private(10).unwrap().is_empty());
+    assert!(restarted.ledger.private_writes(&key).unwrap().is_some());
     let block = bpjs.block_by_tx_id(&visit.tx_id).await.unwrap();
     let (_, _, value) = restarted
         .ledger
