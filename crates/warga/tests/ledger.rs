@@ -3,7 +3,8 @@
 //! orderer and the peer are each killed with SIGKILL while work is under way and come back
 //! from their disks; chains agree, the peer's ledger passes `warga ledger verify`, /healthz
 //! and /metrics answer. A whole network of processes (`warga ledger network up`) loses its
-//! leader under load from the gateways and loses nothing acknowledged.
+//! leader under load from the gateways and loses nothing acknowledged. The web gateway of a
+//! `warga serve` process transacts on such a network with its CAs as processes of their own.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -1060,4 +1061,264 @@ async fn a_frozen_orderer_does_not_stop_ordering() {
         .unwrap();
         assert_eq!(exited, 1, "{name} outlived `warga ledger network up`");
     }
+}
+
+/// A child whose stdout announces where it listens: the process and the first word after
+/// `marker` on a line (`URL: https://…`, `listening on https://…`); the rest of its output
+/// goes to `log`.
+async fn start_announcing(
+    mut command: tokio::process::Command,
+    marker: &str,
+    log: &Path,
+) -> (tokio::process::Child, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some((_, rest)) = line.split_once(marker)
+                && let Some(word) = rest.split_whitespace().next()
+            {
+                return Some(word.to_owned());
+            }
+        }
+        None
+    })
+    .await;
+    let Ok(Some(found)) = found else {
+        panic!(
+            "{command:?} did not announce {marker:?}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, found)
+}
+
+/// The whole deployment as separate processes: `warga ledger network up` (three orderers, a
+/// peer per organisation), each organisation's CA as `warga ca serve`, and `warga serve` with
+/// the registry and the ledger's web gateway pointed at them by its `[ledger]` section. An
+/// officer signing in for the first time is enrolled at their organisation's CA process; the
+/// registry vouches for the card; a visit's clinical notes travel only between the member
+/// peer processes (a hospital officer is refused them); a death in the registry suspends the
+/// card through the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_gateway_serves_a_network_of_separate_processes() {
+    let _beside_others = NETWORKS.read().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let net = network_up(work.path()).await;
+
+    // The organisations' CAs, each its own process on a port it chose.
+    let mut cas = BTreeMap::new();
+    let mut ca_processes = Vec::new();
+    for (org, msp_id) in [
+        ("BPJS", "BPJSMSP"),
+        ("Puskesmas", "PuskesmasMSP"),
+        ("RumahSakit", "RumahSakitMSP"),
+    ] {
+        let mut command = tokio::process::Command::new(BIN);
+        command
+            .args(["ca", "serve", "--org", org, "--network"])
+            .arg(&net.network_path)
+            .arg("--crypto")
+            .arg(&net.crypto)
+            .args(["--listen", "127.0.0.1:0"]);
+        let (child, url) = start_announcing(command, "listening on", &work.path().join(format!("ca-{org}.log"))).await;
+        cas.insert(msp_id, url);
+        ca_processes.push(child);
+    }
+
+    // `warga serve`: registry and ledger gateway, no ledger nodes of its own.
+    let home = work.path().join("serve");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut toml = format!(
+        "[ledger]\nenabled = true\nnetwork = {:?}\ncrypto = {:?}\n\n[ledger.cas]\n",
+        net.network_path, net.crypto
+    );
+    for (msp_id, url) in &cas {
+        toml.push_str(&format!("{msp_id} = {url:?}\n"));
+    }
+    std::fs::write(home.join("warga.toml"), toml).unwrap();
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args([
+            "serve",
+            "--services",
+            "identity,population,ledger",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(&home)
+        .env("WARGA_CONFIG", home.join("warga.toml"))
+        .env("WARGA_TELEMETRY__LOG_FORMAT", "json")
+        .env("WARGA_GATEWAY__USER_PER_MINUTE", "100000");
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("WARGA_") && !k.starts_with("WARGA_TEST_")) {
+        command.env_remove(key);
+    }
+    let serve_log = work.path().join("serve.log");
+    let (mut serve, url) = start_announcing(command, "URL:", &serve_log).await;
+    let listen = url.trim_start_matches("https://").parse().unwrap();
+    let url = url.replace("127.0.0.1", "localhost");
+    let http = warga_testkit::client_trusting(&home.join("data/tls/cert.pem"));
+
+    // Tokens as the deployment's sign-in would mint them (its issuer is its address).
+    let mut config = warga_config::Config::default();
+    config.data_dir = home.join("data");
+    config.http.listen = listen;
+    let platform = warga_app::open_platform(config).await.unwrap();
+    let minter = platform.auth.local.clone().unwrap().minter;
+    let audience = platform.config.identity.audience.clone();
+    let token = |subject: &str, roles: &[&str], msp_id: Option<&str>, facility: Option<&str>| {
+        let claims = warga_auth::AccessClaims {
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            msp_id: msp_id.map(str::to_owned),
+            facility: facility.map(str::to_owned),
+            ..warga_auth::AccessClaims::new(subject, &audience)
+        };
+        let minter = minter.clone();
+        async move { minter.access_token(claims, 3_600).await.unwrap().token }
+    };
+    let registrar = token("dukcapil-proses", &["registry_officer"], None, None).await;
+    let bpjs = token("bpjs-proses", &["ledger_member"], Some("BPJSMSP"), None).await;
+    let puskesmas = token(
+        "loket-proses",
+        &["ledger_member"],
+        Some("PuskesmasMSP"),
+        Some("P3578010"),
+    )
+    .await;
+    let hospital = token(
+        "dokter-proses",
+        &["ledger_member"],
+        Some("RumahSakitMSP"),
+        Some("R3578001"),
+    )
+    .await;
+    platform.store.close().await;
+
+    let post = |token: String, path: &str, body: Value| {
+        let request = http.post(format!("{url}{path}")).bearer_auth(token).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let nik = "3578015505900003";
+    let (status, resident) = post(
+        registrar.clone(),
+        "/api/v1/population/residents",
+        serde_json::json!({
+            "nik": nik, "full_name": "Siti Aminah", "birth_place": "Surabaya", "birth_date": "1990-05-15",
+            "sex": "female", "address": "Jl. Mastrip No. 3", "rt_rw": "001/002", "village": "3578011001",
+            "district": "357801", "religion": "Islam", "marital_status": "Kawin", "occupation": "Guru"
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{resident}");
+
+    // A card, by a BPJS officer enrolled at the BPJS CA process on this first request.
+    let (status, issued) = post(
+        bpjs.clone(),
+        "/api/v1/ledger/transactions",
+        serde_json::json!({ "function": "IssueCard", "args": [nik, "1", "2030-12-31"] }),
+    )
+    .await;
+    assert_eq!(
+        status,
+        201,
+        "{issued}\n{}",
+        std::fs::read_to_string(&serve_log).unwrap_or_default()
+    );
+    assert_eq!(issued["code"], "VALID");
+    let unknown = "3578015505900099";
+    let (status, refused) = post(
+        bpjs.clone(),
+        "/api/v1/ledger/transactions",
+        serde_json::json!({ "function": "IssueCard", "args": [unknown, "1", "2030-12-31"] }),
+    )
+    .await;
+    assert_eq!(status, 400, "the registry does not know {unknown}: {refused}");
+
+    // The counter: check the card, record a visit with its clinical notes as private data.
+    let (status, card) = post(
+        puskesmas.clone(),
+        "/api/v1/ledger/evaluate",
+        serde_json::json!({ "function": "VerifyCard", "args": [nik] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(card["result"]["status"], "active");
+    let today = {
+        let date = time::OffsetDateTime::now_utc().date();
+        format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+    };
+    let (status, visit) = post(
+        puskesmas.clone(),
+        "/api/v1/ledger/transactions",
+        serde_json::json!({ "function": "RecordVisit", "args": ["v-proses-1", nik, today],
+            "transient": { "clinical": { "diagnosis": "A09", "notes": "diare sejak kemarin" } } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{visit}");
+    assert_eq!(visit["result"]["facility"], "P3578010");
+    let (status, clinical) = post(
+        puskesmas.clone(),
+        "/api/v1/ledger/evaluate",
+        serde_json::json!({ "function": "GetVisitClinical", "args": ["v-proses-1"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{clinical}");
+    assert_eq!(clinical["result"]["notes"], "diare sejak kemarin");
+    let (status, refused) = post(
+        hospital.clone(),
+        "/api/v1/ledger/evaluate",
+        serde_json::json!({ "function": "GetVisitClinical", "args": ["v-proses-1"] }),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "the hospital's peer process holds only the hash: {refused}"
+    );
+    let (status, hash) = post(
+        hospital.clone(),
+        "/api/v1/ledger/evaluate",
+        serde_json::json!({ "function": "GetVisitClinicalHash", "args": ["v-proses-1"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{hash}");
+
+    // A death in the registry suspends the card, through the bus, on the peer processes.
+    let id = resident["id"].as_str().unwrap();
+    let (status, dead) = post(
+        registrar.clone(),
+        &format!("/api/v1/population/residents/{id}/death"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{dead}");
+    warga_testkit::wait_for("the card suspended", Duration::from_secs(60), || {
+        let check = post(
+            puskesmas.clone(),
+            "/api/v1/ledger/evaluate",
+            serde_json::json!({ "function": "VerifyCard", "args": [nik] }),
+        );
+        async move { check.await.1["result"]["status"] == "suspended" }
+    })
+    .await;
+
+    serve.kill().await.unwrap();
+    for mut ca in ca_processes {
+        ca.kill().await.unwrap();
+    }
+    let mut up = net.up;
+    let pid = up.id().unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
 }
