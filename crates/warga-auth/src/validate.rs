@@ -1,7 +1,9 @@
 //! Validating bearer tokens.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
@@ -13,6 +15,13 @@ use crate::{AuthError, KeyRing, Revocations};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_S: u64 = 30;
+/// How long a token whose signature and claims were checked is known by its SHA-256: the
+/// same bytes again skip the signature's verification (one ECDSA or RSA verification per
+/// request otherwise); expiry and revocation are still checked on every use, and a key
+/// removed from the keyring stops a known token within this time.
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+/// Most tokens known at once.
+const VERIFIED_MAX: usize = 10_000;
 
 enum Source {
     Local { keyring: KeyRing, revocations: Revocations },
@@ -29,6 +38,8 @@ struct Inner {
     issuer: String,
     audience: String,
     source: Source,
+    /// Tokens checked lately, by their SHA-256, with when they were checked.
+    verified: Mutex<HashMap<[u8; 32], (AccessClaims, Instant)>>,
 }
 
 impl TokenValidator {
@@ -39,6 +50,7 @@ impl TokenValidator {
                 issuer,
                 audience,
                 source: Source::Local { keyring, revocations },
+                verified: Mutex::default(),
             }),
         }
     }
@@ -63,6 +75,7 @@ impl TokenValidator {
                 issuer,
                 audience,
                 source: Source::Remote(remote),
+                verified: Mutex::default(),
             }),
         })
     }
@@ -86,6 +99,51 @@ impl TokenValidator {
 
     /// Validates `token` and returns its claims (introspection needs them all).
     pub async fn validate_claims(&self, token: &str) -> Result<AccessClaims, AuthError> {
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+        let known = self
+            .inner
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&digest)
+            .filter(|(_, at)| at.elapsed() < VERIFIED_FOR)
+            .map(|(claims, _)| claims.clone());
+        let claims = match known {
+            Some(claims) => {
+                if claims.exp.saturating_add(LEEWAY_S as i64) < warga_core::time::now_ms() / 1000 {
+                    return Err(AuthError::Expired);
+                }
+                claims
+            }
+            None => {
+                let claims = self.verify(token).await?;
+                let mut verified = self
+                    .inner
+                    .verified
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if verified.len() >= VERIFIED_MAX {
+                    verified.retain(|_, (_, at)| at.elapsed() < VERIFIED_FOR);
+                    if verified.len() >= VERIFIED_MAX {
+                        verified.clear();
+                    }
+                }
+                verified.insert(digest, (claims.clone(), Instant::now()));
+                claims
+            }
+        };
+        if let Source::Local { revocations, .. } = &self.inner.source
+            && let Some(jti) = &claims.jti
+            && revocations.is_revoked(jti).await?
+        {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of `token` once its signature, issuer, audience and times are checked.
+    async fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
         refuse_unsupported_algorithm(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             ErrorKind::InvalidAlgorithmName => AuthError::UnsupportedAlgorithm("unknown".into()),
@@ -124,12 +182,6 @@ impl TokenValidator {
             ErrorKind::InvalidAlgorithm => AuthError::UnsupportedAlgorithm(format!("{:?}", header.alg)),
             _ => AuthError::Malformed,
         })?;
-        if let Source::Local { revocations, .. } = &self.inner.source
-            && let Some(jti) = &data.claims.jti
-            && revocations.is_revoked(jti).await?
-        {
-            return Err(AuthError::Revoked);
-        }
         Ok(data.claims)
     }
 }
@@ -149,5 +201,76 @@ fn refuse_unsupported_algorithm(token: &str) -> Result<(), AuthError> {
         Some("ES256" | "ES384" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512") => Ok(()),
         Some(other) => Err(AuthError::UnsupportedAlgorithm(other.chars().take(16).collect())),
         None => Err(AuthError::Malformed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use warga_store::testing::TestDb;
+
+    use super::*;
+    use crate::{MasterKey, Minter};
+
+    /// A token known by its hash is still refused once it expires, and once revoked.
+    #[tokio::test]
+    async fn a_known_token_is_still_checked_for_expiry_and_revocation() {
+        let db = TestDb::sqlite(&[crate::MIGRATIONS]).await;
+        let master = Arc::new(MasterKey::from_bytes(&[5u8; 32]).unwrap());
+        let keyring = KeyRing::new(
+            db.store.clone(),
+            master,
+            Duration::from_secs(86_400),
+            Duration::from_secs(600),
+        );
+        let minter = Minter::new(keyring.clone(), "https://warga.test".into());
+        let revocations = Revocations::new(db.store.clone());
+        let validator = TokenValidator::local(
+            "https://warga.test".into(),
+            "warga".into(),
+            keyring,
+            revocations.clone(),
+        );
+        let minted = minter
+            .access_token(AccessClaims::new("siti", "warga"), 300)
+            .await
+            .unwrap();
+        validator.validate(&minted.token).await.unwrap();
+        assert_eq!(validator.inner.verified.lock().unwrap().len(), 1, "known by its hash");
+        validator.validate(&minted.token).await.unwrap();
+
+        // Its expiry passes while it is known (the clock moved on past the leeway).
+        let saved = {
+            let mut verified = validator.inner.verified.lock().unwrap();
+            let (claims, _) = verified.values_mut().next().unwrap();
+            let saved = claims.exp;
+            claims.exp = warga_core::time::now_ms() / 1000 - LEEWAY_S as i64 - 1;
+            saved
+        };
+        assert!(matches!(
+            validator.validate(&minted.token).await,
+            Err(AuthError::Expired)
+        ));
+        validator
+            .inner
+            .verified
+            .lock()
+            .unwrap()
+            .values_mut()
+            .for_each(|(claims, _)| claims.exp = saved);
+
+        // Revoked while known.
+        let mut tx = db.store.begin().await.unwrap();
+        revocations
+            .revoke(&mut tx, &minted.jti, minted.expires_at)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(matches!(
+            validator.validate(&minted.token).await,
+            Err(AuthError::Revoked)
+        ));
     }
 }

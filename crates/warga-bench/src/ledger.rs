@@ -107,8 +107,14 @@ struct Running {
 }
 
 /// The web gateway as officers reach it: an HTTPS client and a token per organisation.
+/// Connections per organisation (gRPC) and to the web gateway, as Caliper's workers each
+/// hold their own.
+const CONNECTIONS: usize = 4;
+
 struct Web {
-    client: reqwest::Client,
+    /// One HTTPS connection each (HTTP/2: a server takes 200 streams per connection at
+    /// once), as many as the gRPC target's connections per organisation.
+    clients: Vec<reqwest::Client>,
     url: String,
     /// A Puskesmas receptionist (facility P3578010).
     puskesmas: String,
@@ -339,8 +345,11 @@ impl Running {
         };
         let puskesmas = local.minter.access_token(claims, 4 * 3_600).await?.token;
         platform.store.close().await;
+        let clients = (0..CONNECTIONS)
+            .map(|_| crate::child::https_client(&data.join("tls/cert.pem")))
+            .collect::<Result<_, _>>()?;
         Ok(Web {
-            client: crate::child::https_client(&data.join("tls/cert.pem"))?,
+            clients,
             url,
             puskesmas,
         })
@@ -348,10 +357,10 @@ impl Running {
 }
 
 impl Web {
-    /// POSTs `body` to `path` as the receptionist; the status wanted, or the problem.
-    async fn post(&self, path: &str, body: serde_json::Value, wanted: u16) -> Result<(), String> {
-        let response = self
-            .client
+    /// POSTs `body` to `path` as the receptionist over connection `i` (modulo their
+    /// number); the status wanted, or the problem.
+    async fn post(&self, i: u64, path: &str, body: serde_json::Value, wanted: u16) -> Result<(), String> {
+        let response = self.clients[i as usize % self.clients.len()]
             .post(format!("{}{path}", self.url))
             .bearer_auth(&self.puskesmas)
             .json(&body)
@@ -412,11 +421,11 @@ impl Load {
                         "args": [visit, card(), self.today],
                         "transient": { "clinical": { "diagnosis": "J06.9", "notes": "" } },
                     });
-                    web.post("/api/v1/ledger/transactions", body, 201).await
+                    web.post(i, "/api/v1/ledger/transactions", body, 201).await
                 }
                 Workload::VerifyCard => {
                     let body = serde_json::json!({ "function": "VerifyCard", "args": [card()] });
-                    web.post("/api/v1/ledger/evaluate", body, 200).await
+                    web.post(i, "/api/v1/ledger/evaluate", body, 200).await
                 }
                 _ => Err("not measured through the web gateway".into()),
             };
@@ -716,10 +725,8 @@ async fn run_target(
     rates: &Rates,
     rows: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    // Several connections per organisation, as Caliper's workers each hold their own.
-    let connections = 4;
     let clients = |msp: &str| {
-        (0..connections)
+        (0..CONNECTIONS)
             .map(|_| running.client(msp))
             .collect::<Result<Vec<_>, _>>()
     };
@@ -774,6 +781,7 @@ async fn run_target(
         // The receptionist's first request enrols her at the Puskesmas CA: before measuring.
         let card = load.cards[0].clone();
         web.post(
+            0,
             "/api/v1/ledger/evaluate",
             serde_json::json!({ "function": "VerifyCard", "args": [card] }),
             200,

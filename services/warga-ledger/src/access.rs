@@ -33,6 +33,11 @@ use crate::custody::{KeyCustody, VaultCustody};
 const ENROLMENTS_MAX: u32 = 10;
 /// Deadline of one call to a CA.
 const CA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an identity read from the database is used without reading it again — as long
+/// as a revoked token may still pass ([`warga_auth::Revocations`] polls every second): a
+/// disabled account's identity is refused by every gateway process within this time (at
+/// once in the process that revoked it).
+const IDENTITY_FRESH: Duration = Duration::from_secs(1);
 
 /// The ledger as this process's routes and consumers reach it: opened at first use (so a
 /// process starts even when its ledger is not reachable yet), then kept.
@@ -87,6 +92,8 @@ pub struct LedgerAccess {
     platform: Platform,
     /// One enrolment at a time per account (two first requests at once enrol once).
     enrolling: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Active identities read lately, by (subject, MSP id), with when they were read.
+    identities: std::sync::Mutex<HashMap<(String, String), (OfficerIdentity, std::time::Instant)>>,
 }
 
 /// A person's ledger identity: the certificate enrolled for them and their key's reference.
@@ -159,6 +166,7 @@ impl LedgerAccess {
             signatures: Arc::new(crate::signatures::SignatureLog::start(platform.store.clone())),
             platform: platform.clone(),
             enrolling: tokio::sync::Mutex::new(HashMap::new()),
+            identities: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -218,8 +226,41 @@ impl LedgerAccess {
         enrolled
     }
 
-    /// The active identity stored for `subject` in `msp_id`; a revoked one is refused.
+    /// The active identity stored for `subject` in `msp_id` (read within
+    /// [`IDENTITY_FRESH`]); a revoked one is refused.
     async fn stored(&self, subject: &str, msp_id: &str) -> Result<Option<OfficerIdentity>, LedgerError> {
+        let cache_key = (subject.to_owned(), msp_id.to_owned());
+        if let Some((identity, at)) = self
+            .identities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&cache_key)
+            && at.elapsed() < IDENTITY_FRESH
+        {
+            return Ok(Some(identity.clone()));
+        }
+        let identity = self.read_stored(subject, msp_id).await?;
+        let mut identities = self
+            .identities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        identities.retain(|_, (_, at)| at.elapsed() < IDENTITY_FRESH);
+        match &identity {
+            Some(identity) => identities.insert(cache_key, (identity.clone(), std::time::Instant::now())),
+            None => identities.remove(&cache_key),
+        };
+        Ok(identity)
+    }
+
+    /// Forgets what was read of `subject`'s identities (they were revoked just now).
+    pub fn forget(&self, subject: &str) {
+        self.identities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(cached, _), _| cached != subject);
+    }
+
+    async fn read_stored(&self, subject: &str, msp_id: &str) -> Result<Option<OfficerIdentity>, LedgerError> {
         let row = sqlx::query(
             "SELECT enrollment_id, key_ref, certificate, attributes, status FROM ledger_identities \
              WHERE subject = $1 AND msp_id = $2",

@@ -3,9 +3,16 @@
 //! [`KeyCustody`] is the seam: a key is created inside the custody (which hands out only a
 //! certificate request signed with it) and used only through [`KeyCustody::sign`]. The
 //! platform's vault is the custody today ([`VaultCustody`]: the PKCS#8 key sealed by envelope
-//! encryption, opened in memory for one signature); a hardware module over PKCS##11 can
-//! take its place without the gateway changing.
+//! encryption; an opened key stays in this process's memory for [`OPENED_FOR`] at most, as a
+//! hardware module keeps a session's key handle, so a busy counter does not read and open it
+//! for every signature); a hardware module over PKCS#11 can take its place without the
+//! gateway changing.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ring::signature::EcdsaKeyPair;
 use sqlx::Row;
 use warga_auth::{Sealed, Vault};
 use warga_store::{Store, StoreError};
@@ -29,16 +36,69 @@ pub trait KeyCustody: Send + Sync + 'static {
     async fn sign(&self, key_ref: &str, message: &[u8]) -> Result<Vec<u8>, LedgerError>;
 }
 
+/// How long an opened key stays in memory after it was opened (then it is read from the
+/// database and opened again).
+pub const OPENED_FOR: Duration = Duration::from_secs(300);
+/// Most opened keys held at once (the oldest go first).
+const OPENED_MAX: usize = 4096;
+
+/// Opened keys by reference, with when each was opened.
+type OpenedKeys = HashMap<String, (Arc<EcdsaKeyPair>, Instant)>;
+
 /// Keys sealed by the platform's vault in `ledger_keys`.
 #[derive(Clone)]
 pub struct VaultCustody {
     store: Store,
     vault: Vault,
+    opened: Arc<Mutex<OpenedKeys>>,
+    rng: ring::rand::SystemRandom,
 }
 
 impl VaultCustody {
     pub fn new(store: Store, vault: Vault) -> VaultCustody {
-        VaultCustody { store, vault }
+        VaultCustody {
+            store,
+            vault,
+            opened: Arc::new(Mutex::new(HashMap::new())),
+            rng: ring::rand::SystemRandom::new(),
+        }
+    }
+
+    /// Key `key_ref`, opened now or earlier within [`OPENED_FOR`].
+    async fn key(&self, key_ref: &str) -> Result<Arc<EcdsaKeyPair>, LedgerError> {
+        if let Some((key, at)) = self
+            .opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key_ref)
+            && at.elapsed() < OPENED_FOR
+        {
+            return Ok(key.clone());
+        }
+        let row = sqlx::query("SELECT key_id, sealed FROM ledger_keys WHERE id = $1")
+            .bind(key_ref)
+            .fetch_optional(self.store.reader())
+            .await
+            .map_err(StoreError::from)?
+            .ok_or_else(|| LedgerError::Internal(format!("no ledger key {key_ref}")))?;
+        let sealed = Sealed {
+            key_id: row.get(0),
+            ciphertext: row.get(1),
+        };
+        let pkcs8 = zeroize::Zeroizing::new(self.vault.open(&sealed, &context(key_ref)).await?);
+        let key = Arc::new(
+            EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &self.rng)
+                .map_err(key_error)?,
+        );
+        let mut opened = self.opened.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        opened.retain(|_, (_, at)| at.elapsed() < OPENED_FOR);
+        if opened.len() >= OPENED_MAX
+            && let Some(oldest) = opened.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone())
+        {
+            opened.remove(&oldest);
+        }
+        opened.insert(key_ref.to_owned(), (key.clone(), Instant::now()));
+        Ok(key)
     }
 }
 
@@ -76,22 +136,51 @@ impl KeyCustody for VaultCustody {
     }
 
     async fn sign(&self, key_ref: &str, message: &[u8]) -> Result<Vec<u8>, LedgerError> {
-        let row = sqlx::query("SELECT key_id, sealed FROM ledger_keys WHERE id = $1")
-            .bind(key_ref)
-            .fetch_optional(self.store.reader())
-            .await
-            .map_err(StoreError::from)?
-            .ok_or_else(|| LedgerError::Internal(format!("no ledger key {key_ref}")))?;
-        let sealed = Sealed {
-            key_id: row.get(0),
-            ciphertext: row.get(1),
-        };
-        let pkcs8 = self.vault.open(&sealed, &context(key_ref)).await?;
-        let rng = ring::rand::SystemRandom::new();
-        let key =
-            ring::signature::EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng)
-                .map_err(key_error)?;
-        let signature = key.sign(&rng, message).map_err(key_error)?;
+        let key = self.key(key_ref).await?;
+        let signature = key.sign(&self.rng, message).map_err(key_error)?;
         Ok(signature.as_ref().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use warga_auth::MasterKey;
+    use warga_store::testing::TestDb;
+
+    use super::*;
+
+    /// A key is read and opened once, then signs from memory; what it signs verifies with
+    /// its public key.
+    #[tokio::test]
+    async fn an_opened_key_signs_from_memory() {
+        let db = TestDb::sqlite(&[warga_auth::MIGRATIONS, crate::MIGRATIONS]).await;
+        let master = Arc::new(MasterKey::from_bytes(&[3u8; 32]).unwrap());
+        let vault = Vault::open_or_init(db.store.clone(), master).await.unwrap();
+        let custody = VaultCustody::new(db.store.clone(), vault);
+        let key = custody.create("user:siti", "siti").await.unwrap();
+        let first = custody.sign(&key.key_ref, b"proposal").await.unwrap();
+
+        // Gone from the database: the opened key still signs (within OPENED_FOR).
+        sqlx::query("DELETE FROM ledger_keys")
+            .execute(db.store.writer())
+            .await
+            .unwrap();
+        let second = custody.sign(&key.key_ref, b"transaction").await.unwrap();
+        let public = custody.key(&key.key_ref).await.unwrap();
+        let public = ring::signature::KeyPair::public_key(public.as_ref()).as_ref().to_vec();
+        for (message, signature) in [(&b"proposal"[..], first), (&b"transaction"[..], second)] {
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, &public)
+                .verify(message, &signature)
+                .unwrap();
+        }
+
+        // Another custody (another process) reads the database: the key is gone there.
+        let vault = Vault::open_or_init(db.store.clone(), Arc::new(MasterKey::from_bytes(&[3u8; 32]).unwrap()))
+            .await
+            .unwrap();
+        let elsewhere = VaultCustody::new(db.store.clone(), vault);
+        assert!(elsewhere.sign(&key.key_ref, b"proposal").await.is_err());
     }
 }

@@ -79,6 +79,7 @@ impl Handler for IdentityRevoker {
             .await?;
             tracing::info!(%msp_id, %enrollment_id, "ledger identity revoked: its account was disabled");
         }
+        access.forget(&disabled.account_id);
         Ok(())
     }
 }

@@ -66,17 +66,21 @@ impl SignatureLog {
     }
 }
 
+/// The group's records in one transaction and — on SQLite — one round trip to the writer.
 async fn write(store: &Store, group: &[Pending]) -> Result<(), warga_store::StoreError> {
-    let mut tx = store.begin().await?;
-    for pending in group {
-        tx.audit(&AuditRecord {
-            actor: &pending.actor,
-            action: "ledger.sign",
-            target: &pending.target,
-            outcome: Outcome::Success,
-            details: Some(serde_json::json!({ "sha256": pending.sha256 })),
+    let inserts = group
+        .iter()
+        .map(|pending| {
+            warga_store::audit::insert(&AuditRecord {
+                actor: &pending.actor,
+                action: "ledger.sign",
+                target: &pending.target,
+                outcome: Outcome::Success,
+                details: Some(serde_json::json!({ "sha256": pending.sha256 })),
+            })
         })
-        .await?;
-    }
+        .collect();
+    let mut tx = store.begin().await?;
+    tx.execute_all(inserts).await?;
     tx.commit().await
 }
