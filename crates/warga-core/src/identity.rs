@@ -23,17 +23,21 @@ pub enum Role {
     Admin,
     /// Member of a ledger organisation (with an MSP id).
     LedgerMember,
+    /// Auditor of a ledger organisation (with an MSP id): reads the chain — blocks,
+    /// transactions, key history, "verify this ledger" — and transacts nothing.
+    LedgerAuditor,
     /// A machine client authenticated with client credentials.
     Service,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Citizen,
         Role::Officer,
         Role::RegistryOfficer,
         Role::Admin,
         Role::LedgerMember,
+        Role::LedgerAuditor,
         Role::Service,
     ];
 
@@ -44,6 +48,7 @@ impl Role {
             Role::RegistryOfficer => "registry_officer",
             Role::Admin => "admin",
             Role::LedgerMember => "ledger_member",
+            Role::LedgerAuditor => "ledger_auditor",
             Role::Service => "service",
         }
     }

@@ -541,9 +541,11 @@ pub enum OfficerCommand {
         /// staff, head or top.
         #[arg(long)]
         level: Option<String>,
-        /// officer (default), registry_officer or ledger_member; repeat for several.
+        /// officer (default), registry_officer, ledger_member or ledger_auditor (reads the
+        /// ledger, transacts nothing); repeat for several.
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// A ledger member's or auditor's organisation, e.g. BPJSMSP.
         #[arg(long)]
         msp_id: Option<String>,
         /// A ledger member's health facility (BPJS's kode faskes), e.g. P3578010.

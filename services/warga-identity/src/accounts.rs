@@ -319,10 +319,11 @@ async fn create_inner(
             "an officer needs a department and a level",
         ));
     }
-    if new.roles.contains(&Role::LedgerMember) && new.msp_id.as_deref().is_none_or(str::is_empty) {
+    let in_ledger = new.roles.contains(&Role::LedgerMember) || new.roles.contains(&Role::LedgerAuditor);
+    if in_ledger && new.msp_id.as_deref().is_none_or(str::is_empty) {
         return Err(IdentityError::invalid(
             "msp_id",
-            "a ledger organisation member needs an MSP id",
+            "a ledger organisation's member or auditor needs an MSP id",
         ));
     }
     if let Some(facility) = new.facility.as_deref().filter(|f| !f.is_empty()) {

@@ -112,6 +112,9 @@ fn people() -> Vec<Person> {
         member.facility = facility.map(str::to_owned);
         people.push(member);
     }
+    let mut auditor = person("bpjs.auditor", "Auditor BPJS Kesehatan", &[Role::LedgerAuditor]);
+    auditor.msp_id = Some("BPJSMSP".into());
+    people.push(auditor);
     for i in 0..CITIZENS {
         let name = format!(
             "{} {}",
@@ -132,6 +135,7 @@ pub async fn seed(platform: &Platform) -> Result<DemoSummary, IdentityError> {
         ("wali kota (top authority)", "walikota".to_owned()),
         ("petugas dukcapil (registry officer)", "capil.petugas".to_owned()),
         ("petugas BPJS (ledger member)", "bpjs.petugas".to_owned()),
+        ("auditor BPJS (ledger auditor)", "bpjs.auditor".to_owned()),
     ];
     if accounts::by_username(platform.store.reader(), "walikota")
         .await?

@@ -170,10 +170,8 @@ impl LedgerAccess {
         })
     }
 
-    /// The organisation `principal` acts for: a `ledger_member` with an MSP id of this
-    /// channel.
+    /// The organisation `principal` acts or reads for: an MSP id of this channel.
     fn organisation_of(&self, principal: &Principal) -> Result<&Organisation, LedgerError> {
-        require_member(principal)?;
         let msp_id = principal.msp_id.as_deref().unwrap_or_default();
         self.organisations.get(msp_id).ok_or_else(|| {
             LedgerError::Forbidden(
@@ -186,14 +184,17 @@ impl LedgerAccess {
         })
     }
 
-    /// A client of `principal`'s organisation's peer, for reads that sign nothing.
+    /// A client of `principal`'s organisation's peer, for reads that sign nothing — a
+    /// member's or an auditor's.
     pub fn reader(&self, principal: &Principal) -> Result<Client, LedgerError> {
+        require_reader(principal)?;
         Ok(self.organisation_of(principal)?.client.clone())
     }
 
     /// A client of `principal`'s organisation's peer signing as `principal`'s own ledger
     /// identity, enrolled now if this is their first transaction.
     pub async fn signer(&self, principal: &Principal) -> Result<Client, LedgerError> {
+        require_member(principal)?;
         let organisation = self.organisation_of(principal)?;
         let identity = self.identity(principal, organisation).await?;
         let signer = OfficerSigner {
@@ -433,10 +434,29 @@ pub fn bpjs_service(subject: &str) -> Principal {
 pub fn require_member(principal: &Principal) -> Result<(), LedgerError> {
     if principal.has_role(warga_core::identity::Role::LedgerMember) {
         Ok(())
+    } else if principal.has_role(warga_core::identity::Role::LedgerAuditor) {
+        Err(LedgerError::Forbidden(
+            "an auditor reads the ledger and transacts nothing (role ledger_member needed)".into(),
+            "auditor hanya membaca ledger, tidak bertransaksi (perlu peran ledger_member)".into(),
+        ))
     } else {
         Err(LedgerError::Forbidden(
             "the ledger is for its members' officers (role ledger_member)".into(),
             "ledger hanya untuk petugas organisasi anggotanya (peran ledger_member)".into(),
+        ))
+    }
+}
+
+/// 403 unless `principal` may read the chain: a member's officer or an auditor.
+pub fn require_reader(principal: &Principal) -> Result<(), LedgerError> {
+    use warga_core::identity::Role;
+    if principal.has_any_role(&[Role::LedgerMember, Role::LedgerAuditor]) {
+        Ok(())
+    } else {
+        Err(LedgerError::Forbidden(
+            "the ledger is read by its members' officers and auditors (role ledger_member or ledger_auditor)".into(),
+            "ledger dibaca oleh petugas dan auditor organisasi anggotanya (peran ledger_member atau ledger_auditor)"
+                .into(),
         ))
     }
 }

@@ -18,7 +18,7 @@ use warga_http::{ApiError, Auth, Json, JsonBody, Problem, Query};
 use warga_ledger_node::render;
 
 use crate::LedgerError;
-use crate::access::{Gateway, require_member};
+use crate::access::{Gateway, require_member, require_reader};
 use crate::portal::{Committed, MyRecord, read};
 
 /// Most arguments of one chaincode call.
@@ -248,7 +248,7 @@ async fn transaction(
     auth: Auth,
     Path(tx_id): Path<String>,
 ) -> Result<Json<TxStatus>, ApiError> {
-    require_member(&auth.0)?;
+    require_reader(&auth.0)?;
     let access = gateway.access().await?;
     let client = access.reader(&auth.0)?;
     check_tx_id(&tx_id)?;
@@ -278,7 +278,7 @@ async fn block_of_transaction(
     auth: Auth,
     Path(tx_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require_member(&auth.0)?;
+    require_reader(&auth.0)?;
     let access = gateway.access().await?;
     let client = access.reader(&auth.0)?;
     check_tx_id(&tx_id)?;
@@ -298,7 +298,7 @@ async fn block(
     auth: Auth,
     Path(number): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require_member(&auth.0)?;
+    require_reader(&auth.0)?;
     let access = gateway.access().await?;
     let client = access.reader(&auth.0)?;
     let number: u64 = number.parse().map_err(|_| {
@@ -318,7 +318,7 @@ async fn block(
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn channel(State(gateway): State<Gateway>, auth: Auth) -> Result<Json<Value>, ApiError> {
-    require_member(&auth.0)?;
+    require_reader(&auth.0)?;
     let access = gateway.access().await?;
     let client = access.reader(&auth.0)?;
     let info = read(&access, client.info()).await?;
@@ -341,7 +341,7 @@ async fn history(
     auth: Auth,
     Path((object_type, parts)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    require_member(&auth.0)?;
+    require_reader(&auth.0)?;
     let access = gateway.access().await?;
     let client = access.reader(&auth.0)?;
     let parts: Vec<&str> = parts.split('/').filter(|p| !p.is_empty()).collect();
@@ -408,7 +408,7 @@ async fn events(
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    require_member(&auth.0)?;
+    require_reader(&auth.0)?;
     let access = gateway.access().await?;
     let client = access.reader(&auth.0)?;
     let start = match (last_event_id(&headers)?, query.from) {

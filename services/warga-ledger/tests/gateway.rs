@@ -369,6 +369,37 @@ async fn officers_transact_under_their_own_identities(engine: Engine) {
     assert_eq!(changes[0]["tx_id"], tx_id.as_str());
     assert_eq!(changes[0]["value"]["status"], "active");
 
+    // An auditor of BPJS reads the same chain and history, and transacts nothing — not even
+    // an evaluation, which would sign under an identity an auditor does not get.
+    let auditor = {
+        let claims = warga_auth::AccessClaims {
+            roles: vec!["ledger_auditor".into()],
+            msp_id: Some("BPJSMSP".into()),
+            ..warga_auth::AccessClaims::new("auditor-bpjs", &app.platform.config.identity.audience)
+        };
+        app.token_with(claims).await
+    };
+    let (status, audited) = get(&app, &auditor, &format!("/api/v1/ledger/history/card/{NIK}")).await;
+    assert_eq!(status, 200, "{audited}");
+    assert_eq!(audited, history);
+    let (status, block) = get(&app, &auditor, &format!("/api/v1/ledger/blocks/{issue_block}")).await;
+    assert_eq!(status, 200, "{block}");
+    assert_eq!(block["hash"], its_block["hash"]);
+    for (path, body) in [
+        (
+            "/api/v1/ledger/transactions",
+            json!({ "function": "IssueCard", "args": [OTHER_NIK, "1", "2030-12-31"] }),
+        ),
+        (
+            "/api/v1/ledger/evaluate",
+            json!({ "function": "VerifyCard", "args": [NIK] }),
+        ),
+    ] {
+        let (status, refused) = post(&app, &auditor, path, body).await;
+        assert_eq!(status, 403, "{path}: {refused}");
+        assert!(refused["detail"].as_str().unwrap().contains("auditor"), "{refused}");
+    }
+
     // Events from the start: the card's chaincode event comes before its block's event.
     let events = read_events(&app, &bpjs, "/api/v1/ledger/events?from=0", None, last_block).await;
     let position = |kind: &str, matches: &dyn Fn(&Value) -> bool| {

@@ -231,6 +231,19 @@ async fn claims_queue(gateway: &Gateway, officer: &warga_core::identity::Princip
         .unwrap_or_default())
 }
 
+/// The signed-in ledger member or auditor (who read the chain), or the page to show instead.
+fn ledger_reader(context: &Context) -> Result<&Session, Stop> {
+    let Some(session) = context.session.as_ref() else {
+        return Err(Stop::Page(Box::new(see_other("/masuk"))));
+    };
+    let roles = &session.account.roles;
+    if roles.contains(&Role::LedgerMember) || roles.contains(&Role::LedgerAuditor) {
+        Ok(session)
+    } else {
+        Err(forbidden(context))
+    }
+}
+
 /// The signed-in ledger member, or the page to show instead.
 fn ledger_member(context: &Context) -> Result<&Session, Stop> {
     let Some(session) = context.session.as_ref() else {
@@ -255,6 +268,9 @@ pub async fn counter(
         return Ok(see_other("/masuk"));
     };
     if !session.account.roles.contains(&Role::LedgerMember) {
+        if session.account.roles.contains(&Role::LedgerAuditor) {
+            return Ok(see_other("/bpjs/ledger"));
+        }
         if session.account.roles.contains(&Role::Citizen) {
             return Ok(see_other("/bpjs/saya"));
         }
@@ -816,7 +832,7 @@ pub async fn explorer(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    let session = ledger_member(&context)?;
+    let session = ledger_reader(&context)?;
     explorer_page(&platform, &gateway, &context, session, &query, (None, None)).await
 }
 
@@ -828,7 +844,7 @@ pub async fn verify(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = ledger_member(&context)?;
+    let session = ledger_reader(&context)?;
     if !csrf_matches(session, &form.csrf) {
         return Err(form_expired(&context).into());
     }
@@ -846,10 +862,7 @@ pub async fn verify(
         ),
         Err(problem) => (None, Some(format!("{} {problem}", context.t("explorer.problem")))),
     };
-    tracing::info!(
-        verified = outcome.0.is_some(),
-        "a ledger member verified the ledger from the web"
-    );
+    tracing::info!(verified = outcome.0.is_some(), "the ledger verified from the web");
     explorer_page(&platform, &gateway, &context, session, &HashMap::new(), outcome).await
 }
 
@@ -863,7 +876,6 @@ struct BlockPage {
     data_hash: String,
     commit_hash: String,
     orderer: String,
-    /// (tx id, function, creator, endorsers, code)
     /// (tx id, function, creator, endorsers, code, private data's hashes)
     transactions: Vec<(String, String, String, String, String, String)>,
 }
@@ -877,7 +889,7 @@ pub async fn block(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Stop> {
     let context = context(&platform, &headers, &query).await?;
-    let session = ledger_member(&context)?;
+    let session = ledger_reader(&context)?;
     let Ok(number) = number.parse::<u64>() else {
         return Ok(message(&context, StatusCode::NOT_FOUND, context.t("error.not_found")));
     };

@@ -613,6 +613,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("role.officer", "Petugas dinas", "Department officer"),
     ("role.registry_officer", "Petugas Dukcapil", "Registry officer"),
     ("role.ledger_member", "Petugas BPJS / faskes", "BPJS or facility staff"),
+    ("role.ledger_auditor", "Auditor ledger BPJS", "BPJS ledger auditor"),
     (
         "officers.ledger",
         "Untuk petugas BPJS / faskes: organisasi ledger dan kode faskes",

@@ -297,6 +297,8 @@ pub struct UserView {
     reads_population: bool,
     /// An officer of a ledger organisation (the BPJS card check).
     is_ledger_member: bool,
+    /// Reads the ledger (a member's officer or an auditor): the explorer.
+    reads_ledger: bool,
 }
 
 impl Context {
@@ -308,6 +310,8 @@ impl Context {
                 display_name: s.account.display_name.clone(),
                 is_citizen: s.account.roles.contains(&Role::Citizen),
                 is_ledger_member: s.account.roles.contains(&Role::LedgerMember),
+                reads_ledger: s.account.roles.contains(&Role::LedgerMember)
+                    || s.account.roles.contains(&Role::LedgerAuditor),
                 is_department: s.account.roles.contains(&Role::Officer) && s.account.department_id.is_some(),
                 sees_dashboard: s.account.roles.contains(&Role::Admin)
                     || (s.account.roles.contains(&Role::Officer) && s.account.department_id.is_some()),
@@ -568,6 +572,8 @@ fn landing(account: &warga_identity::accounts::Account) -> &'static str {
         "/penduduk/tautan"
     } else if roles.contains(&Role::LedgerMember) {
         "/bpjs"
+    } else if roles.contains(&Role::LedgerAuditor) {
+        "/bpjs/ledger"
     } else {
         "/akun"
     }
@@ -1076,6 +1082,7 @@ async fn officers_response(
     let mut staff = accounts::list(&platform.store, Some(Role::Officer), None, None, 500).await?;
     staff.extend(accounts::list(&platform.store, Some(Role::RegistryOfficer), None, None, 500).await?);
     staff.extend(accounts::list(&platform.store, Some(Role::LedgerMember), None, None, 500).await?);
+    staff.extend(accounts::list(&platform.store, Some(Role::LedgerAuditor), None, None, 500).await?);
     staff.sort_by(|a, b| a.username.cmp(&b.username));
     staff.dedup_by(|a, b| a.id == b.id);
     let officers = staff
@@ -1085,6 +1092,8 @@ async fn officers_response(
                 tr.get("role.registry_officer")
             } else if a.roles.contains(&Role::LedgerMember) {
                 tr.get("role.ledger_member")
+            } else if a.roles.contains(&Role::LedgerAuditor) {
+                tr.get("role.ledger_auditor")
             } else {
                 tr.get("role.officer")
             },
@@ -1234,16 +1243,22 @@ async fn create_officer(
     let actor = format!("user:{}", session.account.id);
     let created = warga_identity::create_officer_account(
         &platform,
-        if form.role == "ledger_member" {
+        if form.role == "ledger_member" || form.role == "ledger_auditor" {
+            let auditor = form.role == "ledger_auditor";
             warga_identity::NewOfficer {
                 username: form.username,
                 display_name: form.display_name,
                 email: None,
                 password: None,
-                roles: vec![Role::LedgerMember],
+                roles: vec![if auditor {
+                    Role::LedgerAuditor
+                } else {
+                    Role::LedgerMember
+                }],
                 department: None,
                 level: None,
                 msp_id: Some(form.msp_id.trim().to_owned()).filter(|m| !m.is_empty()),
+                // An auditor acts for no facility (a facility given is refused by name).
                 facility: Some(form.facility.trim().to_owned()).filter(|f| !f.is_empty()),
             }
         } else if form.role == "registry_officer" {

@@ -1361,9 +1361,36 @@ async fn a_citizen_reports_with_a_photo_a_department_resolves_and_an_anonymous_r
     assert!(bad.body.contains("from: tanggal YYYY-MM-DD"));
 }
 
+/// An account of a ledger organisation (a member's officer or an auditor), with `PASSWORD`.
+async fn ledger_account(
+    app: &TestApp,
+    username: &str,
+    display_name: &str,
+    role: warga_core::identity::Role,
+    msp_id: &str,
+    facility: Option<&str>,
+) -> Result<warga_identity::CreatedOfficer, warga_identity::IdentityError> {
+    warga_identity::create_officer_account(
+        &app.platform,
+        warga_identity::NewOfficer {
+            username: username.into(),
+            display_name: display_name.into(),
+            email: None,
+            password: Some(PASSWORD.into()),
+            roles: vec![role],
+            department: None,
+            level: None,
+            msp_id: Some(msp_id.into()),
+            facility: facility.map(str::to_owned),
+        },
+        "system:test",
+    )
+    .await
+}
+
 /// The BPJS screens on the embedded ledger: a Puskesmas receptionist checks a card by NIK
-/// and sees the answer at a glance; a patient whose account is linked sees their own card
-/// and visits.
+/// and sees the answer at a glance; an auditor reads the chain and changes nothing; a patient
+/// whose account is linked sees their own card and visits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
     const NIK: &str = "3578010101900001";
@@ -1381,20 +1408,13 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
             .await
             .unwrap();
     }
-    warga_identity::create_officer_account(
-        &app.platform,
-        warga_identity::NewOfficer {
-            username: "resepsionis.ani".into(),
-            display_name: "Ani (Puskesmas)".into(),
-            email: None,
-            password: Some(PASSWORD.into()),
-            roles: vec![warga_core::identity::Role::LedgerMember],
-            department: None,
-            level: None,
-            msp_id: Some("PuskesmasMSP".into()),
-            facility: Some("P3578010".into()),
-        },
-        "system:test",
+    ledger_account(
+        &app,
+        "resepsionis.ani",
+        "Ani (Puskesmas)",
+        warga_core::identity::Role::LedgerMember,
+        "PuskesmasMSP",
+        Some("P3578010"),
     )
     .await
     .unwrap();
@@ -1428,20 +1448,13 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
         .await
         .unwrap();
 
-    warga_identity::create_officer_account(
-        &app.platform,
-        warga_identity::NewOfficer {
-            username: "bpjs.sari".into(),
-            display_name: "Sari (BPJS)".into(),
-            email: None,
-            password: Some(PASSWORD.into()),
-            roles: vec![warga_core::identity::Role::LedgerMember],
-            department: None,
-            level: None,
-            msp_id: Some("BPJSMSP".into()),
-            facility: None,
-        },
-        "system:test",
+    ledger_account(
+        &app,
+        "bpjs.sari",
+        "Sari (BPJS)",
+        warga_core::identity::Role::LedgerMember,
+        "BPJSMSP",
+        None,
     )
     .await
     .unwrap();
@@ -1629,20 +1642,13 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
     assert!(after.body.contains("Tidak ada klaim yang menunggu."), "{}", after.body);
 
     // A referral to the hospital, approved there.
-    warga_identity::create_officer_account(
-        &app.platform,
-        warga_identity::NewOfficer {
-            username: "rs.budi".into(),
-            display_name: "Budi (RS)".into(),
-            email: None,
-            password: Some(PASSWORD.into()),
-            roles: vec![warga_core::identity::Role::LedgerMember],
-            department: None,
-            level: None,
-            msp_id: Some("RumahSakitMSP".into()),
-            facility: Some("R3578001".into()),
-        },
-        "system:test",
+    ledger_account(
+        &app,
+        "rs.budi",
+        "Budi (RS)",
+        warga_core::identity::Role::LedgerMember,
+        "RumahSakitMSP",
+        Some("R3578001"),
     )
     .await
     .unwrap();
@@ -1713,6 +1719,57 @@ async fn a_counter_checks_a_card_and_a_patient_sees_their_own_bpjs_record() {
         "{}",
         verified.body
     );
+
+    // An auditor of BPJS: the explorer and "verify this ledger", no counter, no forms.
+    let auditor_with_facility = ledger_account(
+        &app,
+        "auditor.bpjs",
+        "Auditor BPJS",
+        warga_core::identity::Role::LedgerAuditor,
+        "BPJSMSP",
+        Some("P3578010"),
+    )
+    .await;
+    assert!(auditor_with_facility.is_err(), "an auditor acts for no facility");
+    ledger_account(
+        &app,
+        "auditor.bpjs",
+        "Auditor BPJS",
+        warga_core::identity::Role::LedgerAuditor,
+        "BPJSMSP",
+        None,
+    )
+    .await
+    .unwrap();
+    let mut auditor = Browser::new(&app);
+    sign_in(&mut auditor, "auditor.bpjs", PASSWORD).await;
+    let redirected = auditor.get("/bpjs").await;
+    assert_eq!(redirected.location.as_deref(), Some("/bpjs/ledger"));
+    let audited = auditor.get("/bpjs/ledger").await;
+    assert_eq!(audited.status, 200, "{}", audited.body);
+    assert_eq!(text_of(&audited.body, "height").parse::<u64>().unwrap(), height);
+    assert!(
+        !audited.body.contains("href=\"/bpjs\""),
+        "no counter in the menu: {}",
+        audited.body
+    );
+    let verified = auditor
+        .post("/bpjs/ledger/verifikasi", &[("csrf", &hidden(&audited.body, "csrf"))])
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    assert!(text_of(&verified.body, "verified").starts_with("Ledger terverifikasi"));
+    let refused = auditor
+        .post(
+            "/bpjs/kartu",
+            &[
+                ("csrf", &hidden(&audited.body, "csrf")),
+                ("nik", NIK),
+                ("class", "1"),
+                ("valid_until", "2031-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
 
     // The patient: their own card and visit.
     let mut patient = Browser::new(&app);
