@@ -241,6 +241,16 @@ fn today(stub: &dyn Stub) -> time::Date {
         .unwrap_or(time::Date::MIN)
 }
 
+/// The latest calendar day anywhere in Indonesia at the proposal's time: the day in Eastern
+/// Indonesia Time (WIT, UTC+9). A facility records a visit on its own local day — at 06:00
+/// WIB it is still yesterday in UTC — so a visit is "in the future" only after this day.
+fn latest_day_in_indonesia(stub: &dyn Stub) -> time::Date {
+    const WIT_S: i64 = 9 * 3_600;
+    time::OffsetDateTime::from_unix_timestamp(stub.tx_timestamp_ms().div_euclid(1000).saturating_add(WIT_S))
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN)
+}
+
 fn require_msp(stub: &dyn Stub, allowed: &[&str], what: &str) -> Result<(), ChaincodeError> {
     if allowed.contains(&stub.invoker().msp_id.as_str()) {
         Ok(())
@@ -417,7 +427,7 @@ impl Bpjs {
         id("visit_id", &visit_id)?;
         let nik = nik(&nik_arg)?;
         let on = date(&day)?;
-        if on > today(stub) {
+        if on > latest_day_in_indonesia(stub) {
             return Err(bad("a visit cannot be in the future"));
         }
         let clinical = clinical_input(stub)?;
@@ -972,6 +982,23 @@ mod tests {
 
         let history = l.call(BPJS_MSP, "GetHistoryForKey", &["card", NIK]).unwrap();
         assert_eq!(history.as_array().unwrap().len(), 3, "issued, suspended, reactivated");
+    }
+
+    /// A visit is dated on the facility's local day: at 06:30 WIB on 23 November it is still
+    /// the 22nd in UTC, and the 23rd is no future day; the 24th is, everywhere in Indonesia
+    /// (08:30 WIT on the 23rd).
+    #[test]
+    fn a_visit_is_dated_on_an_indonesian_day() {
+        let mut l = Ledger::new();
+        l.call(BPJS_MSP, "IssueCard", &[NIK, "3", "2027-12-31"]).unwrap();
+        // 2026-11-22 23:30 UTC.
+        l.now_ms = NOW_MS + 13 * 3_600_000 + 30 * 60_000;
+        l.call(PUSKESMAS_MSP, "RecordVisit", &["v-pagi", NIK, "2026-11-23", "J06.9"])
+            .unwrap();
+        assert_eq!(
+            kind(l.call(PUSKESMAS_MSP, "RecordVisit", &["v-besok", NIK, "2026-11-24", "J06.9"])),
+            "bad"
+        );
     }
 
     #[test]

@@ -510,9 +510,9 @@ pub async fn record_visit(
         return refused_form(&gateway, &context, session, "visit", filled, form_expired(&context)).await;
     }
     let principal = crate::reports::principal(&platform, session);
-    // The ledger's day is UTC's (the contract's clock is the proposal's timestamp).
-    let today = time::OffsetDateTime::now_utc().date();
-    let day = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
+    // Today as the counter's clock says it (WIB, the screens' zone); the contract accepts a
+    // visit dated up to the day in Indonesia's easternmost zone.
+    let day = warga_core::time::format_wib(warga_core::time::now_ms())[..10].to_owned();
     let visit_id = format!("V-{}", uuid::Uuid::now_v7().simple());
     let args = [visit_id.clone(), nik.clone(), day];
     let clinical = serde_json::json!({ "diagnosis": diagnosis, "notes": notes });
