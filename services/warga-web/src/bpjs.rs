@@ -384,6 +384,51 @@ pub async fn mine(
     Ok(page(&context, &template, StatusCode::OK))
 }
 
+/// One counter form's transaction: who may send it, what it asks the ledger, where to go
+/// once it is committed.
+struct Submission<'a> {
+    /// The form's name (its error's anchor), e.g. `issue`.
+    form: &'static str,
+    csrf: &'a str,
+    filled: Filled<'a>,
+    function: &'static str,
+    args: Vec<String>,
+    /// Private inputs (a visit's clinical details).
+    transient: std::collections::BTreeMap<String, Vec<u8>>,
+    /// The page after the commit.
+    done: String,
+}
+
+/// Sends `submission` as the signed-in ledger member — its CSRF token checked first — and
+/// goes on to its page, or shows the form again with what was filled in and why it was
+/// refused.
+async fn submit_form(
+    platform: &Platform,
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    submission: Submission<'_>,
+) -> Result<Response, Stop> {
+    let context = context(platform, headers, &HashMap::new()).await?;
+    let session = ledger_member(&context)?;
+    let Submission {
+        form,
+        csrf,
+        filled,
+        function,
+        args,
+        transient,
+        done,
+    } = submission;
+    if !csrf_matches(session, csrf) {
+        return refused_form(gateway, &context, session, form, filled, form_expired(&context)).await;
+    }
+    let principal = crate::reports::principal(platform, session);
+    match warga_ledger::portal::submit_with(gateway, &principal, function, &args, transient).await {
+        Ok(_) => Ok(see_other(&done)),
+        Err(error) => refused_form(gateway, &context, session, form, filled, error).await,
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct IssueForm {
@@ -455,26 +500,17 @@ pub async fn issue(
     headers: HeaderMap,
     Form(form): Form<IssueForm>,
 ) -> Result<Response, Stop> {
-    let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = ledger_member(&context)?;
     let nik = form.nik.trim().to_owned();
-    if !csrf_matches(session, &form.csrf) {
-        return refused_form(
-            &gateway,
-            &context,
-            session,
-            "issue",
-            Filled::nik(&nik),
-            form_expired(&context),
-        )
-        .await;
-    }
-    let principal = crate::reports::principal(&platform, session);
-    let args = [nik.clone(), form.class.clone(), form.valid_until.clone()];
-    match warga_ledger::portal::submit(&gateway, &principal, "IssueCard", &args).await {
-        Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=issued"))),
-        Err(error) => refused_form(&gateway, &context, session, "issue", Filled::nik(&nik), error).await,
-    }
+    let submission = Submission {
+        form: "issue",
+        csrf: &form.csrf,
+        filled: Filled::nik(&nik),
+        function: "IssueCard",
+        args: vec![nik.clone(), form.class.clone(), form.valid_until.clone()],
+        transient: Default::default(),
+        done: format!("/bpjs?nik={nik}&m=issued"),
+    };
+    submit_form(&platform, &gateway, &headers, submission).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -496,34 +532,31 @@ pub async fn record_visit(
     headers: HeaderMap,
     Form(form): Form<VisitForm>,
 ) -> Result<Response, Stop> {
-    let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = ledger_member(&context)?;
     let nik = form.nik.trim().to_owned();
     let diagnosis = form.diagnosis.trim().to_uppercase();
     let notes = form.notes.trim().to_owned();
-    let filled = Filled {
-        nik: &nik,
-        diagnosis: &diagnosis,
-        notes: &notes,
-    };
-    if !csrf_matches(session, &form.csrf) {
-        return refused_form(&gateway, &context, session, "visit", filled, form_expired(&context)).await;
-    }
-    let principal = crate::reports::principal(&platform, session);
     // Today as the counter's clock says it (WIB, the screens' zone); the contract accepts a
     // visit dated up to the day in Indonesia's easternmost zone.
     let day = warga_core::time::format_wib(warga_core::time::now_ms())[..10].to_owned();
     let visit_id = format!("V-{}", uuid::Uuid::now_v7().simple());
-    let args = [visit_id.clone(), nik.clone(), day];
     let clinical = serde_json::json!({ "diagnosis": diagnosis, "notes": notes });
-    let transient = std::collections::BTreeMap::from([(
-        warga_ledger_core::bpjs::CLINICAL_TRANSIENT.to_owned(),
-        clinical.to_string().into_bytes(),
-    )]);
-    match warga_ledger::portal::submit_with(&gateway, &principal, "RecordVisit", &args, transient).await {
-        Ok(_) => Ok(see_other(&format!("/bpjs?m=visit&id={visit_id}&visit={visit_id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "visit", filled, error).await,
-    }
+    let submission = Submission {
+        form: "visit",
+        csrf: &form.csrf,
+        filled: Filled {
+            nik: &nik,
+            diagnosis: &diagnosis,
+            notes: &notes,
+        },
+        function: "RecordVisit",
+        args: vec![visit_id.clone(), nik.clone(), day],
+        transient: std::collections::BTreeMap::from([(
+            warga_ledger_core::bpjs::CLINICAL_TRANSIENT.to_owned(),
+            clinical.to_string().into_bytes(),
+        )]),
+        done: format!("/bpjs?m=visit&id={visit_id}&visit={visit_id}"),
+    };
+    submit_form(&platform, &gateway, &headers, submission).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -542,32 +575,23 @@ pub async fn submit_claim(
     headers: HeaderMap,
     Form(form): Form<ClaimForm>,
 ) -> Result<Response, Stop> {
-    let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = ledger_member(&context)?;
-    if !csrf_matches(session, &form.csrf) {
-        return refused_form(
-            &gateway,
-            &context,
-            session,
-            "claim",
-            Filled::default(),
-            form_expired(&context),
-        )
-        .await;
-    }
-    let principal = crate::reports::principal(&platform, session);
     let claim_id = format!("K-{}", uuid::Uuid::now_v7().simple());
     let amount: String = form.amount.chars().filter(char::is_ascii_digit).collect();
-    let args = [
-        claim_id.clone(),
-        form.visit_id.trim().to_owned(),
-        amount,
-        form.class.clone(),
-    ];
-    match warga_ledger::portal::submit(&gateway, &principal, "SubmitClaim", &args).await {
-        Ok(_) => Ok(see_other(&format!("/bpjs?m=claim&id={claim_id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "claim", Filled::default(), error).await,
-    }
+    let submission = Submission {
+        form: "claim",
+        csrf: &form.csrf,
+        filled: Filled::default(),
+        function: "SubmitClaim",
+        args: vec![
+            claim_id.clone(),
+            form.visit_id.trim().to_owned(),
+            amount,
+            form.class.clone(),
+        ],
+        transient: Default::default(),
+        done: format!("/bpjs?m=claim&id={claim_id}"),
+    };
+    submit_form(&platform, &gateway, &headers, submission).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -586,30 +610,21 @@ pub async fn process_claim(
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, Stop> {
-    let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = ledger_member(&context)?;
-    if !csrf_matches(session, &form.csrf) {
-        return refused_form(
-            &gateway,
-            &context,
-            session,
-            "process",
-            Filled::default(),
-            form_expired(&context),
-        )
-        .await;
-    }
-    let principal = crate::reports::principal(&platform, session);
     let value = if form.decision == "approve" {
         form.value.chars().filter(char::is_ascii_digit).collect()
     } else {
         form.value.trim().to_owned()
     };
-    let args = [id.clone(), form.decision.clone(), value];
-    match warga_ledger::portal::submit(&gateway, &principal, "ProcessClaim", &args).await {
-        Ok(_) => Ok(see_other(&format!("/bpjs?m=processed&id={id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "process", Filled::default(), error).await,
-    }
+    let submission = Submission {
+        form: "process",
+        csrf: &form.csrf,
+        filled: Filled::default(),
+        function: "ProcessClaim",
+        args: vec![id.clone(), form.decision.clone(), value],
+        transient: Default::default(),
+        done: format!("/bpjs?m=processed&id={id}"),
+    };
+    submit_form(&platform, &gateway, &headers, submission).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -629,31 +644,21 @@ pub async fn change_status(
     headers: HeaderMap,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, Stop> {
-    let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = ledger_member(&context)?;
     let nik = form.nik.trim().to_owned();
-    if !csrf_matches(session, &form.csrf) {
-        return refused_form(
-            &gateway,
-            &context,
-            session,
-            "status",
-            Filled::nik(&nik),
-            form_expired(&context),
-        )
-        .await;
-    }
-    let function = if form.action == "reactivate" {
-        "ReactivateCard"
-    } else {
-        "SuspendCard"
+    let submission = Submission {
+        form: "status",
+        csrf: &form.csrf,
+        filled: Filled::nik(&nik),
+        function: if form.action == "reactivate" {
+            "ReactivateCard"
+        } else {
+            "SuspendCard"
+        },
+        args: vec![nik.clone(), form.value.trim().to_owned()],
+        transient: Default::default(),
+        done: format!("/bpjs?nik={nik}&m=status"),
     };
-    let principal = crate::reports::principal(&platform, session);
-    let args = [nik.clone(), form.value.trim().to_owned()];
-    match warga_ledger::portal::submit(&gateway, &principal, function, &args).await {
-        Ok(_) => Ok(see_other(&format!("/bpjs?nik={nik}&m=status"))),
-        Err(error) => refused_form(&gateway, &context, session, "status", Filled::nik(&nik), error).await,
-    }
+    submit_form(&platform, &gateway, &headers, submission).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -672,32 +677,23 @@ pub async fn refer(
     headers: HeaderMap,
     Form(form): Form<ReferralForm>,
 ) -> Result<Response, Stop> {
-    let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = ledger_member(&context)?;
     let nik = form.nik.trim().to_owned();
-    if !csrf_matches(session, &form.csrf) {
-        return refused_form(
-            &gateway,
-            &context,
-            session,
-            "referral",
-            Filled::nik(&nik),
-            form_expired(&context),
-        )
-        .await;
-    }
-    let principal = crate::reports::principal(&platform, session);
     let referral_id = format!("R-{}", uuid::Uuid::now_v7().simple());
-    let args = [
-        referral_id.clone(),
-        nik.clone(),
-        form.to_facility.trim().to_uppercase(),
-        form.reason.trim().to_owned(),
-    ];
-    match warga_ledger::portal::submit(&gateway, &principal, "CreateReferral", &args).await {
-        Ok(_) => Ok(see_other(&format!("/bpjs?m=referred&id={referral_id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "referral", Filled::nik(&nik), error).await,
-    }
+    let submission = Submission {
+        form: "referral",
+        csrf: &form.csrf,
+        filled: Filled::nik(&nik),
+        function: "CreateReferral",
+        args: vec![
+            referral_id.clone(),
+            nik.clone(),
+            form.to_facility.trim().to_uppercase(),
+            form.reason.trim().to_owned(),
+        ],
+        transient: Default::default(),
+        done: format!("/bpjs?m=referred&id={referral_id}"),
+    };
+    submit_form(&platform, &gateway, &headers, submission).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -714,24 +710,16 @@ pub async fn approve_referral(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Stop> {
-    let context = context(&platform, &headers, &HashMap::new()).await?;
-    let session = ledger_member(&context)?;
-    if !csrf_matches(session, &form.csrf) {
-        return refused_form(
-            &gateway,
-            &context,
-            session,
-            "referral",
-            Filled::default(),
-            form_expired(&context),
-        )
-        .await;
-    }
-    let principal = crate::reports::principal(&platform, session);
-    match warga_ledger::portal::submit(&gateway, &principal, "ApproveReferral", std::slice::from_ref(&id)).await {
-        Ok(_) => Ok(see_other(&format!("/bpjs?m=referral&id={id}"))),
-        Err(error) => refused_form(&gateway, &context, session, "referral", Filled::default(), error).await,
-    }
+    let submission = Submission {
+        form: "referral",
+        csrf: &form.csrf,
+        filled: Filled::default(),
+        function: "ApproveReferral",
+        args: vec![id.clone()],
+        transient: Default::default(),
+        done: format!("/bpjs?m=referral&id={id}"),
+    };
+    submit_form(&platform, &gateway, &headers, submission).await
 }
 
 // ---------------------------------------------------------------------------------------
