@@ -150,7 +150,7 @@ pub async fn submit_with(
 ) -> Result<Committed, ApiError> {
     require_member(officer)?;
     let access = gateway.access().await?;
-    crate::vouch::vouch(gateway.platform(), function, args).await?;
+    crate::registry::vouch(gateway.platform(), function, args).await?;
     let transient = salted(transient)?;
     let client = access.signer(officer).await?;
     let submitted = client.submit_with_transient(function, args, transient);
