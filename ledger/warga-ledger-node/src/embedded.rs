@@ -165,6 +165,9 @@ pub struct EmbeddedNetwork {
     pub cas: Vec<RunningCa>,
     /// Each peer's configuration and listening socket.
     sockets: Vec<(PeerConfig, std::net::TcpListener)>,
+    /// The ledgers of stopped peers, by host: open until the last task of their run lets go
+    /// (a commit on the blocking pool finishes after its task was aborted).
+    stopped: Vec<(String, std::sync::Weak<warga_ledger_peer::PeerLedger>)>,
 }
 
 impl EmbeddedNetwork {
@@ -273,6 +276,7 @@ impl EmbeddedNetwork {
             peers,
             cas,
             sockets,
+            stopped: Vec::new(),
         })
     }
 
@@ -285,7 +289,10 @@ impl EmbeddedNetwork {
             .iter()
             .position(|p| p.peer.node.host == host)
             .ok_or_else(|| NodeError::Usage(format!("no running peer {host}")))?;
-        self.peers.remove(position).shutdown().await;
+        let running = self.peers.remove(position);
+        let ledger = Arc::downgrade(&running.peer.ledger);
+        running.shutdown().await;
+        self.stopped.push((host.to_owned(), ledger));
         Ok(())
     }
 
@@ -307,6 +314,19 @@ impl EmbeddedNetwork {
             .and_then(tokio::net::TcpListener::from_std)
             .map_err(|e| NodeError::Io(format!("the listener of {host}: {e}")))?;
         let config = config.clone();
+        // Its ledger file opens once the previous run has let go of it (within a deadline).
+        if let Some(at) = self.stopped.iter().position(|(h, _)| h == host) {
+            let (_, ledger) = self.stopped.remove(at);
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            while ledger.strong_count() > 0 {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(NodeError::Usage(format!(
+                        "the ledger of {host} is still held by a task of its previous run"
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
         self.peers.push(RunningPeer::start(&config, listener).await?);
         Ok(())
     }
