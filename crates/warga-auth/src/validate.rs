@@ -1,13 +1,13 @@
 //! Validating bearer tokens.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use warga_core::identity::Principal;
+use warga_core::recent::Recent;
 
 use crate::claims::AccessClaims;
 use crate::remote::RemoteIssuer;
@@ -38,8 +38,8 @@ struct Inner {
     issuer: String,
     audience: String,
     source: Source,
-    /// Tokens checked lately, by their SHA-256, with when they were checked.
-    verified: Mutex<HashMap<[u8; 32], (AccessClaims, Instant)>>,
+    /// Tokens checked lately, by their SHA-256.
+    verified: Recent<[u8; 32], AccessClaims>,
 }
 
 impl TokenValidator {
@@ -50,7 +50,7 @@ impl TokenValidator {
                 issuer,
                 audience,
                 source: Source::Local { keyring, revocations },
-                verified: Mutex::default(),
+                verified: Recent::new(VERIFIED_FOR, VERIFIED_MAX),
             }),
         }
     }
@@ -75,7 +75,7 @@ impl TokenValidator {
                 issuer,
                 audience,
                 source: Source::Remote(remote),
-                verified: Mutex::default(),
+                verified: Recent::new(VERIFIED_FOR, VERIFIED_MAX),
             }),
         })
     }
@@ -99,17 +99,8 @@ impl TokenValidator {
 
     /// Validates `token` and returns its claims (introspection needs them all).
     pub async fn validate_claims(&self, token: &str) -> Result<AccessClaims, AuthError> {
-        let mut digest = [0u8; 32];
-        digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
-        let known = self
-            .inner
-            .verified
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&digest)
-            .filter(|(_, at)| at.elapsed() < VERIFIED_FOR)
-            .map(|(claims, _)| claims.clone());
-        let claims = match known {
+        let digest = token_digest(token);
+        let claims = match self.inner.verified.get(&digest) {
             Some(claims) => {
                 if claims.exp.saturating_add(LEEWAY_S as i64) < warga_core::time::now_ms() / 1000 {
                     return Err(AuthError::Expired);
@@ -118,18 +109,7 @@ impl TokenValidator {
             }
             None => {
                 let claims = self.verify(token).await?;
-                let mut verified = self
-                    .inner
-                    .verified
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if verified.len() >= VERIFIED_MAX {
-                    verified.retain(|_, (_, at)| at.elapsed() < VERIFIED_FOR);
-                    if verified.len() >= VERIFIED_MAX {
-                        verified.clear();
-                    }
-                }
-                verified.insert(digest, (claims.clone(), Instant::now()));
+                self.inner.verified.insert(digest, claims.clone());
                 claims
             }
         };
@@ -186,6 +166,13 @@ impl TokenValidator {
     }
 }
 
+/// The key a checked token is known by.
+fn token_digest(token: &str) -> [u8; 32] {
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+    digest
+}
+
 /// Names the algorithm of a token whose header the JWT library cannot even represent
 /// (`none`, made-up names), so such tokens are refused as what they are.
 fn refuse_unsupported_algorithm(token: &str) -> Result<(), AuthError> {
@@ -238,28 +225,24 @@ mod tests {
             .await
             .unwrap();
         validator.validate(&minted.token).await.unwrap();
-        assert_eq!(validator.inner.verified.lock().unwrap().len(), 1, "known by its hash");
+        assert_eq!(validator.inner.verified.len(), 1, "known by its hash");
         validator.validate(&minted.token).await.unwrap();
 
         // Its expiry passes while it is known (the clock moved on past the leeway).
-        let saved = {
-            let mut verified = validator.inner.verified.lock().unwrap();
-            let (claims, _) = verified.values_mut().next().unwrap();
-            let saved = claims.exp;
-            claims.exp = warga_core::time::now_ms() / 1000 - LEEWAY_S as i64 - 1;
-            saved
-        };
+        let digest = token_digest(&minted.token);
+        let known = validator.inner.verified.get(&digest).unwrap();
+        validator.inner.verified.insert(
+            digest,
+            AccessClaims {
+                exp: warga_core::time::now_ms() / 1000 - LEEWAY_S as i64 - 1,
+                ..known.clone()
+            },
+        );
         assert!(matches!(
             validator.validate(&minted.token).await,
             Err(AuthError::Expired)
         ));
-        validator
-            .inner
-            .verified
-            .lock()
-            .unwrap()
-            .values_mut()
-            .for_each(|(claims, _)| claims.exp = saved);
+        validator.inner.verified.insert(digest, known);
 
         // Revoked while known.
         let mut tx = db.store.begin().await.unwrap();

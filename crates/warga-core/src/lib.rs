@@ -8,6 +8,7 @@
 
 pub mod event;
 pub mod identity;
+pub mod recent;
 pub mod resilience;
 pub mod text;
 pub mod time;

@@ -38,6 +38,8 @@ const CA_TIMEOUT: Duration = Duration::from_secs(10);
 /// disabled account's identity is refused by every gateway process within this time (at
 /// once in the process that revoked it).
 const IDENTITY_FRESH: Duration = Duration::from_secs(1);
+/// Most identities kept at once.
+const IDENTITIES_MAX: usize = 10_000;
 
 /// The ledger as this process's routes and consumers reach it: opened at first use (so a
 /// process starts even when its ledger is not reachable yet), then kept.
@@ -93,7 +95,7 @@ pub struct LedgerAccess {
     /// One enrolment at a time per account (two first requests at once enrol once).
     enrolling: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Active identities read lately, by (subject, MSP id), with when they were read.
-    identities: std::sync::Mutex<HashMap<(String, String), (OfficerIdentity, std::time::Instant)>>,
+    identities: warga_core::recent::Recent<(String, String), OfficerIdentity>,
 }
 
 /// A person's ledger identity: the certificate enrolled for them and their key's reference.
@@ -166,7 +168,7 @@ impl LedgerAccess {
             signatures: Arc::new(crate::signatures::SignatureLog::start(platform.store.clone())),
             platform: platform.clone(),
             enrolling: tokio::sync::Mutex::new(HashMap::new()),
-            identities: std::sync::Mutex::new(HashMap::new()),
+            identities: warga_core::recent::Recent::new(IDENTITY_FRESH, IDENTITIES_MAX),
         })
     }
 
@@ -231,34 +233,19 @@ impl LedgerAccess {
     /// [`IDENTITY_FRESH`]); a revoked one is refused.
     async fn stored(&self, subject: &str, msp_id: &str) -> Result<Option<OfficerIdentity>, LedgerError> {
         let cache_key = (subject.to_owned(), msp_id.to_owned());
-        if let Some((identity, at)) = self
-            .identities
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&cache_key)
-            && at.elapsed() < IDENTITY_FRESH
-        {
-            return Ok(Some(identity.clone()));
+        if let Some(identity) = self.identities.get(&cache_key) {
+            return Ok(Some(identity));
         }
         let identity = self.read_stored(subject, msp_id).await?;
-        let mut identities = self
-            .identities
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        identities.retain(|_, (_, at)| at.elapsed() < IDENTITY_FRESH);
-        match &identity {
-            Some(identity) => identities.insert(cache_key, (identity.clone(), std::time::Instant::now())),
-            None => identities.remove(&cache_key),
-        };
+        if let Some(identity) = &identity {
+            self.identities.insert(cache_key, identity.clone());
+        }
         Ok(identity)
     }
 
     /// Forgets what was read of `subject`'s identities (they were revoked just now).
     pub fn forget(&self, subject: &str) {
-        self.identities
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|(cached, _), _| cached != subject);
+        self.identities.forget(|(cached, _)| cached == subject);
     }
 
     async fn read_stored(&self, subject: &str, msp_id: &str) -> Result<Option<OfficerIdentity>, LedgerError> {

@@ -8,13 +8,13 @@
 //! for every signature); a hardware module over PKCS#11 can take its place without the
 //! gateway changing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ring::signature::EcdsaKeyPair;
 use sqlx::Row;
 use warga_auth::{Sealed, Vault};
+use warga_core::recent::Recent;
 use warga_store::{Store, StoreError};
 
 use crate::LedgerError;
@@ -42,15 +42,13 @@ pub const OPENED_FOR: Duration = Duration::from_secs(300);
 /// Most opened keys held at once (the oldest go first).
 const OPENED_MAX: usize = 4096;
 
-/// Opened keys by reference, with when each was opened.
-type OpenedKeys = HashMap<String, (Arc<EcdsaKeyPair>, Instant)>;
-
 /// Keys sealed by the platform's vault in `ledger_keys`.
 #[derive(Clone)]
 pub struct VaultCustody {
     store: Store,
     vault: Vault,
-    opened: Arc<Mutex<OpenedKeys>>,
+    /// Opened keys by reference.
+    opened: Arc<Recent<String, Arc<EcdsaKeyPair>>>,
     rng: ring::rand::SystemRandom,
 }
 
@@ -59,24 +57,19 @@ impl VaultCustody {
         VaultCustody {
             store,
             vault,
-            opened: Arc::new(Mutex::new(HashMap::new())),
+            opened: Arc::new(Recent::new(OPENED_FOR, OPENED_MAX)),
             rng: ring::rand::SystemRandom::new(),
         }
     }
 
     /// Key `key_ref`, opened now or earlier within [`OPENED_FOR`].
     async fn key(&self, key_ref: &str) -> Result<Arc<EcdsaKeyPair>, LedgerError> {
-        if let Some((key, at)) = self
-            .opened
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(key_ref)
-            && at.elapsed() < OPENED_FOR
-        {
-            return Ok(key.clone());
+        let key_ref = key_ref.to_owned();
+        if let Some(key) = self.opened.get(&key_ref) {
+            return Ok(key);
         }
         let row = sqlx::query("SELECT key_id, sealed FROM ledger_keys WHERE id = $1")
-            .bind(key_ref)
+            .bind(&key_ref)
             .fetch_optional(self.store.reader())
             .await
             .map_err(StoreError::from)?
@@ -85,19 +78,12 @@ impl VaultCustody {
             key_id: row.get(0),
             ciphertext: row.get(1),
         };
-        let pkcs8 = zeroize::Zeroizing::new(self.vault.open(&sealed, &context(key_ref)).await?);
+        let pkcs8 = zeroize::Zeroizing::new(self.vault.open(&sealed, &context(&key_ref)).await?);
         let key = Arc::new(
             EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &self.rng)
                 .map_err(key_error)?,
         );
-        let mut opened = self.opened.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        opened.retain(|_, (_, at)| at.elapsed() < OPENED_FOR);
-        if opened.len() >= OPENED_MAX
-            && let Some(oldest) = opened.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone())
-        {
-            opened.remove(&oldest);
-        }
-        opened.insert(key_ref.to_owned(), (key.clone(), Instant::now()));
+        self.opened.insert(key_ref, key.clone());
         Ok(key)
     }
 }
