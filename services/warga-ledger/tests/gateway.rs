@@ -683,6 +683,17 @@ async fn the_registry_vouches_for_patients_and_a_death_suspends_the_card_once() 
         verify().await == "suspended"
     })
     .await;
+    // The job marks its row once the ledger answered, a moment after the commit the read saw.
+    let marked = || async {
+        sqlx::query("SELECT status FROM ledger_card_suspensions WHERE resident_id = $1")
+            .bind(&resident)
+            .fetch_one(app.db.store.reader())
+            .await
+            .unwrap()
+            .get::<String, _>(0)
+            != "pending"
+    };
+    warga_testkit::wait_for("the suspension marked", Duration::from_secs(30), marked).await;
     let row = sqlx::query("SELECT status, outcome, tx_id FROM ledger_card_suspensions WHERE resident_id = $1")
         .bind(&resident)
         .fetch_one(app.db.store.reader())
