@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow};
 use tokio::io::AsyncBufReadExt as _;
 use warga_ledger_core::network::{BPJS_EXAMPLE, ChannelView, Network};
+use warga_ledger_msp::attestor::Attestor;
 use warga_ledger_node::client::Client;
 
 use crate::BenchError;
@@ -304,6 +305,11 @@ impl Running {
         // endorser's at commit. Signatures: the client's two, one per endorser.
         let verifications = endorsers + endorsers + 1.0 + peers * (1.0 + endorsers);
         let signatures = 2.0 + endorsers;
+        // IssueCard also carries the registry's attestation: signed once, checked by each
+        // endorser's contract.
+        if function == "IssueCard" {
+            return (verifications + endorsers, signatures + 1.0);
+        }
         (verifications, signatures)
     }
 
@@ -389,6 +395,9 @@ struct Load {
     today: String,
     /// Through the web gateway instead of gRPC.
     web: Option<Web>,
+    /// The population registry's attestation key: the load generator vouches for the NIKs
+    /// it issues cards to, as the registry would (IssueCard takes its word).
+    registry: Attestor,
 }
 
 impl Load {
@@ -398,6 +407,16 @@ impl Load {
 
     fn nik(n: u64) -> String {
         format!("{:016}", 3_171_000_000_000_000u64 + n)
+    }
+
+    /// IssueCard's arguments for `nik`, with the registry's attestation made now.
+    fn issue_card(&self, nik: String) -> Result<[String; 4], String> {
+        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp().saturating_mul(1000);
+        let attestation = self
+            .registry
+            .attest(&nik, warga_ledger_core::attestation::ALIVE, now_ms)
+            .map_err(|e| e.to_string())?;
+        Ok([nik, "1".into(), "2030-12-31".into(), attestation])
     }
 
     /// One operation of `workload`, the `i`-th.
@@ -432,7 +451,7 @@ impl Load {
         }
         let submitted = match kind {
             Workload::IssueCard => {
-                let args = [Self::nik(self.next()), "1".into(), "2030-12-31".into()];
+                let args = self.issue_card(Self::nik(self.next()))?;
                 pick(&self.bpjs).submit("IssueCard", &args).await
             }
             Workload::RecordVisit => {
@@ -745,18 +764,22 @@ async fn run_target(
         counter: AtomicU64::new(0),
         today,
         web: None,
+        registry: Attestor::load(&running.crypto).map_err(|e| anyhow!("{e}"))?,
     };
     // Cards to read and visit, issued before anything is measured (the first submits also
     // wait for the orderers' first election).
     let seed = (bench.workers * 2).max(64) as u64;
     let issued = futures::future::join_all((0..seed).map(|_| {
         let nik = Load::nik(load.next());
+        let args = load.issue_card(nik.clone());
         let client = load.bpjs[0].clone();
         async move {
+            let args = args?;
             client
-                .submit("IssueCard", &[nik.clone(), "1".into(), "2030-12-31".into()])
+                .submit("IssueCard", &args)
                 .await
                 .map(|_| nik)
+                .map_err(|status| status.to_string())
         }
     }))
     .await;

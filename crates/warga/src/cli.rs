@@ -464,6 +464,16 @@ pub enum RegistryCommand {
         #[arg(long, default_value = "rejected.csv")]
         report: std::path::PathBuf,
     },
+    /// Print the registry's attestation that a NIK is a registered, living resident: a JWS
+    /// signed with the registry's attestation key, which the BPJS contract's IssueCard takes
+    /// as its fourth argument (valid for ten minutes). Refused for an unknown or dead NIK.
+    Attest {
+        nik: String,
+        /// The ledger's crypto directory holding `registry/attestor-key.pem` (default:
+        /// `[ledger] crypto`, else DATA_DIR/ledger/crypto).
+        #[arg(long)]
+        crypto: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -67,6 +67,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Registry(RegistryCommand::Import { file, report }) => {
             population::import_residents(config()?, &file, &report).await
         }
+        Command::Registry(RegistryCommand::Attest { nik, crypto }) => population::attest(config()?, &nik, crypto).await,
         Command::Stats(StatsCommand::Rebuild) => population::rebuild_stats(config()?).await,
         Command::Bench(command) => bench::bench(command).await,
         Command::Ledger(command) => ledger::run(config()?, command).await,

@@ -106,6 +106,20 @@ fn start(network: &Path, crypto: &Path, name: &str, data: &Path, log: &Path) -> 
 }
 
 /// A client of the nodes' operations endpoints (HTTPS, trusting the network's TLS CAs).
+/// IssueCard's arguments for `nik`, with the registry's attestation made now by the key of
+/// the network's crypto material.
+fn issue_card(crypto: &Path, nik: &str, class: &str) -> Vec<String> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let attestation = warga_ledger_msp::attestor::Attestor::load(crypto)
+        .unwrap()
+        .attest(nik, "alive", now_ms)
+        .unwrap();
+    vec![nik.to_owned(), class.to_owned(), "2030-12-31".to_owned(), attestation]
+}
+
 fn operations_http(network: &warga_ledger_core::network::Network, crypto: &Path) -> reqwest::Client {
     use warga_ledger_node::lifecycle::{operations_client, tls_cas};
     operations_client(&tls_cas(network, crypto).unwrap(), Duration::from_secs(5)).unwrap()
@@ -589,19 +603,19 @@ async fn a_network_of_processes_survives_a_leader_kill_under_load() {
     let leader_name = names[leader as usize - 1];
 
     // Load: four clients issuing cards one after another; the leader dies under them.
-    let submit = |client: warga_ledger_node::client::Client, from: usize, count: usize| async move {
-        let mut acknowledged = Vec::new();
-        for i in from..from + count {
-            let nik = format!("3171071203{:06}", i);
-            if let Ok(status) = client
-                .submit("IssueCard", &[nik, "1".into(), "2030-12-31".into()])
-                .await
-            {
-                assert_eq!(status.code_name, "VALID", "{status:?}");
-                acknowledged.push(status.tx_id);
+    let submit = |client: warga_ledger_node::client::Client, from: usize, count: usize| {
+        let crypto = crypto.clone();
+        async move {
+            let mut acknowledged = Vec::new();
+            for i in from..from + count {
+                let nik = format!("3171071203{:06}", i);
+                if let Ok(status) = client.submit("IssueCard", &issue_card(&crypto, &nik, "1")).await {
+                    assert_eq!(status.code_name, "VALID", "{status:?}");
+                    acknowledged.push(status.tx_id);
+                }
             }
+            acknowledged
         }
-        acknowledged
     };
     let load = futures::future::join_all((0..4).map(|w| tokio::spawn(submit(bpjs.clone(), w * 1000, 25))));
     let kill = async {
@@ -622,10 +636,7 @@ async fn a_network_of_processes_survives_a_leader_kill_under_load() {
     let alive: Vec<(String, SocketAddr)> = ops.iter().filter(|(n, _)| n != leader_name).cloned().collect();
     agreed_leader(&http, &alive, Some(leader)).await;
     let after = bpjs
-        .submit(
-            "IssueCard",
-            &["3171071203999999".into(), "2".into(), "2030-12-31".into()],
-        )
+        .submit("IssueCard", &issue_card(&crypto, "3171071203999999", "2"))
         .await
         .unwrap();
     assert_eq!(after.code_name, "VALID", "ordering resumed under the new leader");
@@ -959,6 +970,7 @@ async fn a_frozen_orderer_does_not_stop_ordering() {
         let submitters: Vec<_> = (0..8)
             .map(|worker| {
                 let bpjs = bpjs.clone();
+                let crypto = crypto.clone();
                 tokio::spawn(async move {
                     let mut done = Vec::new();
                     let mut n = 0;
@@ -966,7 +978,7 @@ async fn a_frozen_orderer_does_not_stop_ordering() {
                         n += 1;
                         let nik = format!("317107{round:02}{worker:02}{n:06}");
                         let status = bpjs
-                            .submit("IssueCard", &[nik, "1".into(), "2030-12-31".into()])
+                            .submit("IssueCard", &issue_card(&crypto, &nik, "1"))
                             .await
                             .unwrap_or_else(|e| panic!("a submission failed: {e}"));
                         assert_eq!(status.code_name, "VALID", "{status:?}");

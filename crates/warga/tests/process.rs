@@ -1089,10 +1089,67 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
         full.extend(refs);
         warga(dir.path(), &full, &[]).output().unwrap()
     };
+    // The registry vouches for a registered, living resident; the contract takes a card
+    // only with its word, which `warga registry attest` prints.
+    std::fs::write(
+        dir.path().join("residents.csv"),
+        "nik,full_name,birth_place,birth_date,sex,address,rt_rw,village,district,religion,marital_status,occupation\n\
+         3171075203950004,Dewi Lestari,Jakarta,1995-03-12,female,Jl. Gelora No. 1,001/002,3171071001,317107,Islam,Belum Kawin,Karyawan Swasta\n",
+    )
+    .unwrap();
+    let imported = warga(dir.path(), &["registry", "import", "residents.csv"], &[])
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let attest = |nik: &str| warga(dir.path(), &["registry", "attest", nik], &[]).output().unwrap();
+    let attested = attest("3171075203950004");
+    assert!(
+        attested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&attested.stderr)
+    );
+    let attestation = String::from_utf8(attested.stdout).unwrap().trim().to_owned();
+    assert_eq!(attestation.split('.').count(), 3, "a compact JWS: {attestation}");
+    let unknown = attest("3171075203950012");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tidak ada penduduk terdaftar") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let unvouched = cli(
+        "BPJS",
+        "peer0.bpjs.warga.local",
+        &[
+            "invoke",
+            "IssueCard",
+            "3171075203950004",
+            "2",
+            "2030-12-31",
+            "forged.jws.token",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&unvouched.stderr);
+    assert_eq!(unvouched.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("attestation"),
+        "the contract refuses without the registry's word: {stderr}"
+    );
     let issued = cli(
         "BPJS",
         "peer0.bpjs.warga.local",
-        &["invoke", "IssueCard", "3171075203950004", "2", "2030-12-31"],
+        &[
+            "invoke",
+            "IssueCard",
+            "3171075203950004",
+            "2",
+            "2030-12-31",
+            &attestation,
+        ],
     );
     let stdout = String::from_utf8_lossy(&issued.stdout);
     assert!(
@@ -1129,7 +1186,7 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
     let refused = cli(
         "BPJS",
         "peer0.bpjs.warga.local",
-        &["invoke", "IssueCard", "31710752039500", "2", "2030-12-31"],
+        &["invoke", "IssueCard", "31710752039500", "2", "2030-12-31", &attestation],
     );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");

@@ -21,6 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attestation::{self, RegistryKey};
 use crate::chaincode::{ChaincodeError, Contract, Stub};
 
 pub const BPJS_MSP: &str = "BPJSMSP";
@@ -170,8 +171,17 @@ pub struct Referral {
     pub approved_by: Option<String>,
 }
 
-/// The contract.
-pub struct Bpjs;
+/// The contract. It trusts the population registry's key for the attestations
+/// `IssueCard` needs ([`crate::attestation`]).
+pub struct Bpjs {
+    registry: RegistryKey,
+}
+
+impl Bpjs {
+    pub fn new(registry: RegistryKey) -> Bpjs {
+        Bpjs { registry }
+    }
+}
 
 fn bad(message: impl Into<String>) -> ChaincodeError {
     ChaincodeError::BadRequest(message.into())
@@ -333,9 +343,10 @@ fn usable_card(stub: &mut dyn Stub, nik: &str, on: time::Date) -> Result<Card, C
 
 impl Bpjs {
     fn issue_card(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
-        let [nik_arg, class, valid_until] = args("IssueCard", a)?;
+        let [nik_arg, class, valid_until, attestation] = args("IssueCard", a)?;
         require_msp(stub, &[BPJS_MSP], "IssueCard")?;
         let nik = nik(&nik_arg)?;
+        self.vouched(stub, nik, &attestation)?;
         let class: u8 = class
             .parse()
             .ok()
@@ -363,6 +374,24 @@ impl Bpjs {
             serde_json::json!({ "nik": nik, "class": class, "valid_until": valid_until }),
         );
         Ok(bytes)
+    }
+
+    /// Refuses unless `attestation` is the registry's word, fresh at the proposal's time,
+    /// that `nik` is a registered, living resident.
+    fn vouched(&self, stub: &dyn Stub, nik: &str, attestation: &str) -> Result<(), ChaincodeError> {
+        let refused = |why: String| ChaincodeError::Forbidden(format!("the registry's attestation: {why}"));
+        let claims = self.registry.verify(attestation).map_err(refused)?;
+        if claims.sub != nik {
+            return Err(refused(format!("it is for NIK {}, not {nik}", claims.sub)));
+        }
+        attestation::fresh(claims.iat, stub.tx_timestamp_ms()).map_err(refused)?;
+        if claims.status != attestation::ALIVE {
+            return Err(refused(format!(
+                "the registry records the resident as {}; a card is issued to living residents only",
+                claims.status
+            )));
+        }
+        Ok(())
     }
 
     fn verify_card(&self, stub: &mut dyn Stub, a: &[String]) -> Result<Vec<u8>, ChaincodeError> {
@@ -828,6 +857,16 @@ mod tests {
         collections: Vec<crate::network::Collection>,
         /// The organisation of the peer simulating (BPJS: a member of every collection).
         peer_msp: &'static str,
+        /// The population registry's attestation key and the contract trusting it.
+        registry: ring::signature::EcdsaKeyPair,
+        contract: Bpjs,
+    }
+
+    /// The registry's attestation for `nik`, made at `at_ms`.
+    fn attest(registry: &ring::signature::EcdsaKeyPair, nik: &str, status: &str, at_ms: i64) -> String {
+        let claims = crate::attestation::Claims::new(nik, status, at_ms);
+        let rng = ring::rand::SystemRandom::new();
+        claims.seal(registry.sign(&rng, claims.signing_input().as_bytes()).unwrap().as_ref())
     }
 
     /// The example network's collections of the BPJS chaincode on `bpjs-main`.
@@ -870,12 +909,19 @@ mod tests {
 
     impl Ledger {
         fn new() -> Self {
+            use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+            let rng = ring::rand::SystemRandom::new();
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+            let registry = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+            let key = RegistryKey::from_point(registry.public_key().as_ref().to_vec()).unwrap();
             Ledger {
                 state: MemoryState::default(),
                 block: 1,
                 now_ms: NOW_MS,
                 collections: collections(),
                 peer_msp: BPJS_MSP,
+                registry,
+                contract: Bpjs::new(key),
             }
         }
 
@@ -898,10 +944,14 @@ mod tests {
                 let diagnosis = args.pop().unwrap_or_default();
                 transient = clinical(&diagnosis, "");
             }
+            // And IssueCard's registry attestation is made for them, a minute before.
+            if function == "IssueCard" && args.len() == 3 {
+                args.push(attest(&self.registry, &args[0], "alive", self.now_ms - 60_000));
+            }
             let tx_id = format!("tx{}", self.block);
             let simulated = Simulator::new(&self.state, "bpjs", "bpjs-main", &tx_id, self.now_ms, who)
                 .with_private(&self.collections, self.peer_msp, transient)
-                .run(&Bpjs, function, &args)?;
+                .run(&self.contract, function, &args)?;
             for private in &simulated.private {
                 self.state.apply_private(private);
             }
@@ -1217,6 +1267,41 @@ mod tests {
     }
 
     #[test]
+    fn a_card_is_issued_only_with_the_registrys_fresh_word_for_that_living_nik() {
+        let mut l = Ledger::new();
+        let issue = |l: &mut Ledger, attestation: String| {
+            let args = [NIK, "1", "2027-12-31", attestation.as_str()];
+            l.call(BPJS_MSP, "IssueCard", &args)
+        };
+        let reason = |result: Result<serde_json::Value, ChaincodeError>| match result {
+            Err(ChaincodeError::Forbidden(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let minute_ago = NOW_MS - 60_000;
+        // Without one, or with one not made by the registry.
+        assert_eq!(
+            kind(l.call(BPJS_MSP, "IssueCard", &[NIK, "1", "2027-12-31", ""])),
+            "forbidden"
+        );
+        let impostor = Ledger::new();
+        let forged = attest(&impostor.registry, NIK, "alive", minute_ago);
+        assert!(reason(issue(&mut l, forged)).contains("not signed by the registry"));
+        // For another NIK, for a resident the registry records as dead, stale or post-dated.
+        let other = attest(&l.registry, "3171075203950012", "alive", minute_ago);
+        assert!(reason(issue(&mut l, other)).contains("not 3171075203950004"));
+        let dead = attest(&l.registry, NIK, "dead", minute_ago);
+        assert!(reason(issue(&mut l, dead)).contains("as dead"));
+        let stale = attest(&l.registry, NIK, "alive", NOW_MS - 11 * 60_000);
+        assert!(reason(issue(&mut l, stale)).contains("older than 10 minutes"));
+        let ahead = attest(&l.registry, NIK, "alive", NOW_MS + 5 * 60_000);
+        assert!(reason(issue(&mut l, ahead)).contains("after the proposal"));
+        // Nothing was written by any of them; a fresh, right one issues the card.
+        assert_eq!(kind(l.call(BPJS_MSP, "VerifyCard", &[NIK])), "missing");
+        let good = attest(&l.registry, NIK, "alive", minute_ago);
+        assert_eq!(issue(&mut l, good).unwrap()["status"], "active");
+    }
+
+    #[test]
     fn simulations_record_reads_writes_ranges_and_events() {
         let mut l = Ledger::new();
         l.call(BPJS_MSP, "IssueCard", &[NIK, "1", "2027-12-31"]).unwrap();
@@ -1228,11 +1313,11 @@ mod tests {
         // The diagnosis as an argument (on the chain for every member to read) is refused.
         let refused = Simulator::new(&l.state, "bpjs", "bpjs-main", "t", NOW_MS, invoker(PUSKESMAS_MSP))
             .with_private(&collections, PUSKESMAS_MSP, BTreeMap::new())
-            .run(&Bpjs, "RecordVisit", &args);
+            .run(&l.contract, "RecordVisit", &args);
         assert_eq!(kind(refused.map(|_| serde_json::Value::Null)), "bad");
         let simulated = Simulator::new(&l.state, "bpjs", "bpjs-main", "t", NOW_MS, invoker(PUSKESMAS_MSP))
             .with_private(&collections, PUSKESMAS_MSP, clinical("J06.9", ""))
-            .run(&Bpjs, "RecordVisit", &args[..3])
+            .run(&l.contract, "RecordVisit", &args[..3])
             .unwrap();
         let card_key = crate::chaincode::composite_key("card", &[NIK]).unwrap();
         let card_read = simulated.rwset.reads.iter().find(|r| r.key == card_key).unwrap();
@@ -1241,7 +1326,7 @@ mod tests {
         assert!(simulated.rwset.is_canonical());
         assert_eq!(simulated.event.unwrap().name, "VisitRecorded");
         let history = Simulator::new(&l.state, "bpjs", "bpjs-main", "t2", NOW_MS, invoker(BPJS_MSP))
-            .run(&Bpjs, "GetPatientHistory", &[NIK.to_owned()])
+            .run(&l.contract, "GetPatientHistory", &[NIK.to_owned()])
             .unwrap();
         assert_eq!(history.rwset.range_reads.len(), 1);
         assert!(history.rwset.writes.is_empty());
@@ -1257,7 +1342,7 @@ mod tests {
         let simulate = |state: &MemoryState, who: Invoker, peer: &str, transient| {
             Simulator::new(state, "bpjs", "bpjs-main", "t", NOW_MS, who)
                 .with_private(&collections, peer, transient)
-                .run(&Bpjs, "RecordVisit", &args)
+                .run(&l.contract, "RecordVisit", &args)
         };
         // Missing, malformed or unsalted clinical details are refused.
         assert_eq!(

@@ -10,6 +10,7 @@
 //! - [`rwset`]: read/write sets, versions, the state a simulation reads.
 //! - [`chaincode`]: the contract API (Fabric's shim) and the simulator.
 //! - [`bpjs`]: the BPJS Kesehatan contract.
+//! - [`attestation`]: the population registry's signed word that a NIK is a living resident.
 //! - [`validate`]: the checks a committing peer runs on ordered transactions.
 //! - [`encoding`]: the canonical bytes that are signed and hashed.
 //! - [`code`]: Fabric's validation codes.
@@ -18,6 +19,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod attestation;
 pub mod block;
 pub mod bpjs;
 pub mod chaincode;

@@ -9,6 +9,8 @@
 //!     users/Admin@bpjs.warga.local/…, users/User1@bpjs.warga.local/… (with the attributes
 //!     the network file gives the user, in Fabric CA's extension)
 //! OUT/ordererOrganizations/orderer.warga.local/orderers/orderer0.orderer.warga.local/…
+//! OUT/registry/attestor-key.pem, attestor.pem    the population registry's attestation key
+//!     (private: for the registry's process only; public: for every peer)
 //! ```
 //!
 //! Identities carry their role as `OU` (admin, peer, orderer, client). Keys are ECDSA P-256
@@ -333,8 +335,26 @@ pub fn generate(network: &Network, out: &Path, now: OffsetDateTime) -> Result<Ge
         generated.identities += write_org(out, org, now, &mut w)?;
         generated.organizations += 1;
     }
+    write_attestor(out, &mut w)?;
     generated.files = w.files;
     Ok(generated)
+}
+
+/// The population registry's attestation key pair under `out/registry/`.
+fn write_attestor(out: &Path, w: &mut Writer) -> Result<(), GenerateError> {
+    let attestor = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    w.write(&crate::attestor::key_path(out), &attestor.serialize_pem(), true)?;
+    w.write(
+        &crate::attestor::public_key_path(out),
+        &attestor.public_key_pem(),
+        false,
+    )
+}
+
+/// Adds the registry's attestation key to crypto material `generate` wrote before it made
+/// one (nothing is overwritten: an existing key is an error).
+pub fn generate_attestor(out: &Path) -> Result<(), GenerateError> {
+    write_attestor(out, &mut Writer { files: 0 })
 }
 
 /// The MSPs of every organisation of `network` (the orderer's too), trusting the CA
@@ -410,6 +430,22 @@ mod tests {
         );
         let signature = peer.sign(b"proposal bytes").unwrap();
         identity.verify(b"proposal bytes", &signature).unwrap();
+
+        // The registry's attestation key: what it signs, the public key peers read verifies;
+        // the private key is readable by its owner only.
+        let attestor = crate::attestor::Attestor::load(out.path()).unwrap();
+        let attestation = attestor.attest("3171075203950004", "alive", t * 1000).unwrap();
+        let registry = crate::attestor::registry_key(out.path()).unwrap();
+        assert_eq!(registry.verify(&attestation).unwrap().sub, "3171075203950004");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(crate::attestor::key_path(out.path()))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0);
+        }
         assert_eq!(identity.verify(b"other bytes", &signature), Err(MspError::BadSignature));
 
         let admin_dir = org.join("users/Admin@bpjs.warga.local/msp");

@@ -15,6 +15,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod attestor;
 pub mod attributes;
 pub mod generate;
 mod identity;

@@ -99,6 +99,19 @@ impl TestNetwork {
         load(self.dir.path(), msp, "peers", "peer0")
     }
 
+    /// The BPJS contract as the network's peers run it: trusting this network's registry.
+    pub fn contract(&self) -> Bpjs {
+        Bpjs::new(crate::attestor::registry_key(self.dir.path()).expect("the registry's key"))
+    }
+
+    /// The registry's attestation that `nik` is a living resident, made at `at_ms`.
+    pub fn attest(&self, nik: &str, at_ms: i64) -> String {
+        crate::attestor::Attestor::load(self.dir.path())
+            .expect("the registry's attestation key")
+            .attest(nik, warga_ledger_core::attestation::ALIVE, at_ms)
+            .expect("an attestation")
+    }
+
     /// A proposal of `client`, simulated against `state` and endorsed by the peers of
     /// `endorsers`, assembled and signed by the client. Panics if the contract refuses.
     #[allow(clippy::too_many_arguments)]
@@ -131,11 +144,16 @@ impl TestNetwork {
         self.nonce += 1;
         let nonce = self.nonce.to_be_bytes().to_vec();
         let creator = client.creator();
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        // An IssueCard given three arguments gets the registry's attestation as its fourth.
+        if function == "IssueCard" && args.len() == 3 {
+            args.push(self.attest(&args[0], timestamp_ms));
+        }
         let proposal = Proposal {
             channel: channel.into(),
             chaincode: "bpjs".into(),
             function: function.into(),
-            args: args.iter().map(|a| a.to_string()).collect(),
+            args,
             tx_id: Proposal::compute_tx_id(&nonce, &creator),
             timestamp_ms,
             nonce,
@@ -158,7 +176,7 @@ impl TestNetwork {
             .unwrap_or_default();
         let simulated = Simulator::new(state, "bpjs", channel, &proposal.tx_id, proposal.timestamp_ms, invoker)
             .with_private(&collections, "BPJSMSP", transient)
-            .run(&Bpjs, function, &proposal.args)
+            .run(&self.contract(), function, &proposal.args)
             .unwrap_or_else(|e| panic!("{function} refused: {e}"));
         let response = Response {
             proposal_hash: proposal.hash(),

@@ -171,6 +171,16 @@ pub struct EmbeddedNetwork {
 }
 
 impl EmbeddedNetwork {
+    /// The population registry's attestation, made now, that `nik` is a living resident —
+    /// signed with the registry's key in this network's crypto material (`IssueCard` needs
+    /// one). For a registry that does not look first: tests and tools.
+    pub fn attest_alive(&self, nik: &str) -> Result<String, NodeError> {
+        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp().saturating_mul(1000);
+        warga_ledger_msp::attestor::Attestor::load(&self.crypto)
+            .and_then(|attestor| attestor.attest(nik, warga_ledger_core::attestation::ALIVE, now_ms))
+            .map_err(|e| NodeError::Crypto(e.to_string()))
+    }
+
     /// Starts the network under `dir` (`crypto/`, `orderers/…`, `peers/…`). With
     /// `ephemeral_ports`, every node listens on a free port of 127.0.0.1 instead of the
     /// network file's address (for tests and parallel instances).
@@ -208,6 +218,10 @@ impl EmbeddedNetwork {
         if !crypto.exists() {
             warga_ledger_msp::generate::generate(&network, &crypto, time::OffsetDateTime::now_utc())
                 .map_err(|e| NodeError::Crypto(e.to_string()))?;
+        } else if !warga_ledger_msp::attestor::public_key_path(&crypto).exists() {
+            // Material of an earlier version, made before the registry attested.
+            warga_ledger_msp::generate::generate_attestor(&crypto).map_err(|e| NodeError::Crypto(e.to_string()))?;
+            tracing::info!(crypto = %crypto.display(), "the registry's attestation key was added to the crypto material");
         }
         // Bind first, so the addresses every node is told are the ones in use.
         let mut orderer_listeners = Vec::new();

@@ -138,6 +138,8 @@ impl PeerNode {
         let msps = warga_ledger_msp::generate::load_msps(&network, &config.crypto, now_s())
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let revocations = crate::revocation::Revocations::load(&network, &config.crypto)?;
+        let registry =
+            warga_ledger_msp::attestor::registry_key(&config.crypto).map_err(|e| NodeError::Crypto(e.to_string()))?;
         std::fs::create_dir_all(&config.data).map_err(|e| NodeError::io(&config.data, e))?;
         let genesis = network.genesis_block(&channel);
         let path = config.data.join(format!("{}.redb", channel.name));
@@ -154,7 +156,7 @@ impl PeerNode {
             ledger: Arc::new(ledger),
             signer,
             tls,
-            contract: Arc::new(warga_ledger_core::bpjs::Bpjs),
+            contract: Arc::new(warga_ledger_core::bpjs::Bpjs::new(registry)),
             msps,
             revocations,
             height: watch::channel(height).0,

@@ -110,7 +110,12 @@ async fn a_lying_gateway_is_refused_before_the_client_signs() {
         let refused = fooled
             .submit(
                 "IssueCard",
-                &["3171075203950004".into(), "1".into(), "2030-12-31".into()],
+                &[
+                    "3171075203950004".into(),
+                    "1".into(),
+                    "2030-12-31".into(),
+                    net.attest_alive("3171075203950004").unwrap(),
+                ],
             )
             .await
             .unwrap_err();

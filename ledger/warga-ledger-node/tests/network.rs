@@ -88,7 +88,16 @@ async fn every_bpjs_function_through_the_gateway() {
     let mut events = bpjs.events(0, false).await.unwrap();
 
     // IssueCard: MAJORITY of the three organisations.
-    let issued = everywhere(&all, submit_ok(&bpjs, "IssueCard", &[NIK, "1", "2030-12-31"]).await).await;
+    let issued = everywhere(
+        &all,
+        submit_ok(
+            &bpjs,
+            "IssueCard",
+            &[NIK, "1", "2030-12-31", &net.attest_alive(NIK).unwrap()],
+        )
+        .await,
+    )
+    .await;
     assert!(issued.block >= 1);
     let card = json(&issued.result);
     assert_eq!(card["status"], "active");
@@ -265,7 +274,12 @@ fn block_transactions(block: &warga_ledger_proto::v1::Block) -> Vec<warga_ledger
 async fn the_gateway_satisfies_the_policy_with_the_organisations_it_can_reach() {
     let (_dir, mut net) = start("bpjs-main").await;
     let bpjs = net.client("BPJSMSP", "User1").unwrap();
-    submit_ok(&bpjs, "IssueCard", &[NIK, "2", "2030-12-31"]).await;
+    submit_ok(
+        &bpjs,
+        "IssueCard",
+        &[NIK, "2", "2030-12-31", &net.attest_alive(NIK).unwrap()],
+    )
+    .await;
 
     // The Puskesmas peer goes down.
     let position = net
@@ -276,7 +290,17 @@ async fn the_gateway_satisfies_the_policy_with_the_organisations_it_can_reach() 
     net.peers.remove(position).shutdown().await;
 
     // MAJORITY: BPJS and RumahSakit still make two of three.
-    let issued = submit_ok(&bpjs, "IssueCard", &["3171075203950012", "1", "2030-12-31"]).await;
+    let issued = submit_ok(
+        &bpjs,
+        "IssueCard",
+        &[
+            "3171075203950012",
+            "1",
+            "2030-12-31",
+            &net.attest_alive("3171075203950012").unwrap(),
+        ],
+    )
+    .await;
     let block = bpjs.block_by_tx_id(&issued.tx_id).await.unwrap();
     let tx = block_transactions(&block)
         .into_iter()
@@ -319,7 +343,12 @@ async fn non_members_can_neither_query_nor_invoke_a_channel() {
     // The regional channel: BPJS and Puskesmas only.
     let (_dir, net) = start("jatim-puskesmas").await;
     let member = net.client("BPJSMSP", "User1").unwrap();
-    submit_ok(&member, "IssueCard", &[NIK, "3", "2030-12-31"]).await;
+    submit_ok(
+        &member,
+        "IssueCard",
+        &[NIK, "3", "2030-12-31", &net.attest_alive(NIK).unwrap()],
+    )
+    .await;
 
     let bpjs_peer = net.peer("BPJSMSP").unwrap();
     let outsider = client_of(
@@ -341,7 +370,15 @@ async fn non_members_can_neither_query_nor_invoke_a_channel() {
     let evaluated = outsider.evaluate("VerifyCard", &s(&[NIK])).await.unwrap_err();
     assert_eq!(evaluated.code(), Code::PermissionDenied, "{evaluated}");
     let submitted = outsider
-        .submit("IssueCard", &s(&["3171075203950012", "1", "2030-12-31"]))
+        .submit(
+            "IssueCard",
+            &s(&[
+                "3171075203950012",
+                "1",
+                "2030-12-31",
+                &net.attest_alive("3171075203950012").unwrap(),
+            ]),
+        )
         .await
         .unwrap_err();
     assert_eq!(submitted.code(), Code::PermissionDenied, "{submitted}");

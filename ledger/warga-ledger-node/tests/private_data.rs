@@ -90,7 +90,13 @@ async fn a_non_member_peer_holds_only_hashes_and_cannot_read() {
     let bpjs = net.client("BPJSMSP", "User1").unwrap();
     let puskesmas = net.client("PuskesmasMSP", "User1").unwrap();
     let hospital = net.client("RumahSakitMSP", "User1").unwrap();
-    let issued = bpjs.submit("IssueCard", &s(&[NIK, "1", "2030-12-31"])).await.unwrap();
+    let issued = bpjs
+        .submit(
+            "IssueCard",
+            &s(&[NIK, "1", "2030-12-31", &net.attest_alive(NIK).unwrap()]),
+        )
+        .await
+        .unwrap();
     committed_everywhere(&net, issued.block).await;
 
     let visit = record_visit(&puskesmas, "V-1").await;
@@ -205,7 +211,13 @@ async fn a_member_peer_restarted_during_dissemination_reconciles() {
     let mut net = start(with_two_puskesmas_peers(BPJS_EXAMPLE), dir.path()).await;
     let bpjs = net.client("BPJSMSP", "User1").unwrap();
     let puskesmas = net.client("PuskesmasMSP", "User1").unwrap();
-    let issued = bpjs.submit("IssueCard", &s(&[NIK, "1", "2030-12-31"])).await.unwrap();
+    let issued = bpjs
+        .submit(
+            "IssueCard",
+            &s(&[NIK, "1", "2030-12-31", &net.attest_alive(NIK).unwrap()]),
+        )
+        .await
+        .unwrap();
     committed_everywhere(&net, issued.block).await;
 
     // peer1 of Puskesmas stops: its socket stays open and answers nothing (a push to it
@@ -278,7 +290,13 @@ async fn private_data_is_purged_after_block_to_live() {
     let net = start(Network::parse(&text).unwrap(), dir.path()).await;
     let bpjs = net.client("BPJSMSP", "User1").unwrap();
     let puskesmas = net.client("PuskesmasMSP", "User1").unwrap();
-    let issued = bpjs.submit("IssueCard", &s(&[NIK, "1", "2030-12-31"])).await.unwrap();
+    let issued = bpjs
+        .submit(
+            "IssueCard",
+            &s(&[NIK, "1", "2030-12-31", &net.attest_alive(NIK).unwrap()]),
+        )
+        .await
+        .unwrap();
     committed_everywhere(&net, issued.block).await;
     let visit = record_visit(&puskesmas, "V-1").await;
     committed_everywhere(&net, visit.block).await;
@@ -310,7 +328,13 @@ async fn private_data_is_purged_after_block_to_live() {
     while last < visit.block + 3 {
         n += 1;
         let nik = format!("31710752039500{n:02}");
-        let status = bpjs.submit("IssueCard", &s(&[&nik, "1", "2030-12-31"])).await.unwrap();
+        let status = bpjs
+            .submit(
+                "IssueCard",
+                &s(&[&nik, "1", "2030-12-31", &net.attest_alive(&nik).unwrap()]),
+            )
+            .await
+            .unwrap();
         committed_everywhere(&net, status.block).await;
         last = status.block;
         if last <= visit.block + 2 {

@@ -115,7 +115,13 @@ async fn a_user_revoked_at_the_ca_is_refused_at_endorsement_and_broadcast() {
     let bidan = net.client("PuskesmasMSP", "bidan-01").unwrap();
 
     let bpjs = net.client("BPJSMSP", "User1").unwrap();
-    let issued = bpjs.submit("IssueCard", &s(&[NIK, "1", "2030-12-31"])).await.unwrap();
+    let issued = bpjs
+        .submit(
+            "IssueCard",
+            &s(&[NIK, "1", "2030-12-31", &net.attest_alive(NIK).unwrap()]),
+        )
+        .await
+        .unwrap();
     for peer in &net.peers {
         let mut height = peer.peer.height();
         height.wait_for(|h| *h > issued.block).await.unwrap();

@@ -23,6 +23,7 @@ struct Peers {
     channel: Channel,
     ledgers: BTreeMap<&'static str, PeerLedger>,
     signers: BTreeMap<&'static str, SigningIdentity>,
+    contract: Bpjs,
     _dir: tempfile::TempDir,
 }
 
@@ -42,6 +43,7 @@ impl Peers {
             channel,
             ledgers,
             signers,
+            contract: cluster.net.contract(),
             _dir: dir,
         }
     }
@@ -51,7 +53,7 @@ impl Peers {
             ledger: &self.ledgers[org],
             channel: &self.channel,
             msps: &cluster.net.msps,
-            contract: &Bpjs,
+            contract: &self.contract,
             signer: &self.signers[org],
         }
     }
@@ -142,21 +144,28 @@ async fn proposals_are_endorsed_ordered_by_raft_and_committed_alike_on_every_pee
     let bpjs = cluster.net.client("BPJSMSP");
     let puskesmas = cluster.net.client("PuskesmasMSP");
 
+    // The registry's word that NIK is a living resident, which IssueCard needs.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let attested = cluster.net.attest(NIK, now_ms);
+
     // Endorsers refuse what is not right.
-    let mut forged = propose(&bpjs, "IssueCard", &[NIK, "1", "2027-12-31"], 1);
+    let mut forged = propose(&bpjs, "IssueCard", &[NIK, "1", "2027-12-31", &attested], 1);
     forged.proposal.args[1] = "3".into();
     assert!(matches!(
         peers.endorser(&cluster, "BPJSMSP").endorse(&forged),
         Err(EndorseError::BadSignature)
     ));
-    let refused = propose(&puskesmas, "IssueCard", &[NIK, "1", "2027-12-31"], 2);
+    let refused = propose(&puskesmas, "IssueCard", &[NIK, "1", "2027-12-31", &attested], 2);
     assert!(matches!(
         peers.endorser(&cluster, "BPJSMSP").endorse(&refused),
         Err(EndorseError::Refused(_))
     ));
 
     // IssueCard: MAJORITY of the three.
-    let issue = propose(&bpjs, "IssueCard", &[NIK, "2", "2027-12-31"], 3);
+    let issue = propose(&bpjs, "IssueCard", &[NIK, "2", "2027-12-31", &attested], 3);
     let tx = endorse_and_assemble(&peers, &cluster, &bpjs, &issue, &["BPJSMSP", "RumahSakitMSP"]);
     let block = cluster.order(leader, std::slice::from_ref(&tx)).await[0];
     peers.deliver(&cluster, block + 1).await;

@@ -293,7 +293,6 @@ fn verify_replays_the_ledger_and_catches_lies() {
 /// moved two years on, when every certificate involved has expired.
 #[test]
 fn no_clock_and_no_client_timestamp_changes_a_verdict() {
-    use warga_ledger_core::bpjs::Bpjs;
     use warga_ledger_core::tx::SignedProposal;
     use warga_ledger_peer::endorse::{EndorseError, Endorser};
     use warga_ledger_peer::verify::verify;
@@ -332,7 +331,7 @@ fn no_clock_and_no_client_timestamp_changes_a_verdict() {
         ledger: &ledger,
         channel: &channel,
         msps: &msps,
-        contract: &Bpjs,
+        contract: &net.contract(),
         signer: &endorser_key,
     }
     .endorse(&signed)

@@ -96,6 +96,9 @@ pub struct LedgerAccess {
     enrolling: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Active identities read lately, by (subject, MSP id), with when they were read.
     identities: warga_core::recent::Recent<(String, String), OfficerIdentity>,
+    /// The population registry's attestation key (`registry/attestor-key.pem` of the crypto
+    /// directory), or why there is none.
+    attestor: Result<Arc<warga_ledger_msp::attestor::Attestor>, String>,
 }
 
 /// A person's ledger identity: the certificate enrolled for them and their key's reference.
@@ -123,6 +126,17 @@ fn read_network(config: &LedgerConfig) -> Result<Network, LedgerError> {
     Network::parse(&text).map_err(|e| unconfigured(format!("ledger.network: {e}")))
 }
 
+/// The ledger's crypto directory of a configuration: `[ledger] crypto`, or where `warga up`
+/// generates it (`DATA_DIR/ledger/crypto`).
+pub fn crypto_dir(platform: &Platform) -> PathBuf {
+    platform
+        .config
+        .section::<LedgerConfig>()
+        .crypto
+        .clone()
+        .unwrap_or_else(|| platform.config.data_dir.join("ledger").join("crypto"))
+}
+
 impl LedgerAccess {
     /// The gateway of `platform`'s configuration (`[ledger]`): the network file, the crypto
     /// directory, and each member organisation's peer and CA.
@@ -148,10 +162,13 @@ impl LedgerAccess {
             .first()
             .map(|c| c.name.clone())
             .ok_or_else(|| unconfigured(format!("channel {} defines no chaincode", channel.name)))?;
-        let crypto = config
-            .crypto
-            .clone()
-            .unwrap_or_else(|| platform.config.data_dir.join("ledger").join("crypto"));
+        let crypto = crypto_dir(platform);
+        let attestor = warga_ledger_msp::attestor::Attestor::load(&crypto)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        if let Err(error) = &attestor {
+            tracing::warn!(%error, "no registry attestation key: the web gateway cannot issue BPJS cards");
+        }
         let mut organisations = BTreeMap::new();
         for msp_id in &channel.members {
             let organisation = organisation(&network, &crypto, &config, msp_id, &channel.name, &chaincode)?;
@@ -169,7 +186,16 @@ impl LedgerAccess {
             platform: platform.clone(),
             enrolling: tokio::sync::Mutex::new(HashMap::new()),
             identities: warga_core::recent::Recent::new(IDENTITY_FRESH, IDENTITIES_MAX),
+            attestor,
         })
+    }
+
+    /// The population registry's attestation key, which signs what the registry says of a
+    /// NIK for `IssueCard`.
+    pub fn attestor(&self) -> Result<&warga_ledger_msp::attestor::Attestor, LedgerError> {
+        self.attestor
+            .as_deref()
+            .map_err(|why| unconfigured(format!("the registry's attestation key: {why}")))
     }
 
     /// The organisation `principal` acts or reads for: an MSP id of this channel.

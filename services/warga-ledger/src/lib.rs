@@ -19,7 +19,7 @@ pub mod access;
 pub mod custody;
 mod error;
 pub mod portal;
-mod registry;
+pub mod registry;
 mod revoke;
 mod routes;
 mod signatures;

@@ -150,7 +150,14 @@ pub async fn submit_with(
 ) -> Result<Committed, ApiError> {
     require_member(officer)?;
     let access = gateway.access().await?;
-    crate::registry::vouch(gateway.platform(), function, args).await?;
+    let attested;
+    let args = match crate::registry::vouch(gateway.platform(), &access, function, args).await? {
+        Some(attestation) => {
+            attested = [args, &[attestation]].concat();
+            &attested[..]
+        }
+        None => args,
+    };
     let transient = salted(transient)?;
     let client = access.signer(officer).await?;
     let submitted = client.submit_with_transient(function, args, transient);

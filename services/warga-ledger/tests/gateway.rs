@@ -141,6 +141,17 @@ async fn officers_transact_under_their_own_identities(engine: Engine) {
     assert_eq!(issued["result"]["nik"], NIK);
     let tx_id = issued["tx_id"].as_str().unwrap().to_owned();
     let issue_block = issued["block"].as_u64().unwrap();
+    // The registry's attestation, which the gateway added, is the transaction's fourth
+    // argument; one a caller makes up is refused by the contract on every endorser.
+    let (status, forged) = post(
+        &app,
+        &bpjs,
+        "/api/v1/ledger/transactions",
+        json!({ "function": "IssueCard", "args": [OTHER_NIK, "1", "2030-12-31", "e30.e30.AAAA"] }),
+    )
+    .await;
+    assert_eq!(status, 403, "{forged}");
+    assert!(forged["detail"].as_str().unwrap().contains("attestation"), "{forged}");
 
     // The identity: enrolled once, at BPJS's CA, with the role and organisation in it; its
     // key sealed (no PEM key anywhere in the database).
@@ -189,6 +200,12 @@ async fn officers_transact_under_their_own_identities(engine: Engine) {
     let identity = msps.identity_at(&tx.proposal.creator, now_s).unwrap();
     assert_eq!(identity.common_name, "warga-bpjs-officer-1");
     assert_eq!(identity.attributes.get("org").map(String::as_str), Some("BPJSMSP"));
+    let attestation = warga_ledger_core::attestation::RegistryKey::verify(
+        &warga_ledger_msp::attestor::registry_key(&ledger.crypto).unwrap(),
+        &tx.proposal.args[3],
+    )
+    .unwrap();
+    assert_eq!((attestation.sub.as_str(), attestation.status.as_str()), (NIK, "alive"));
 
     // A second transaction signs with the same identity: no second enrolment.
     let (status, body) = post(
@@ -207,7 +224,7 @@ async fn officers_transact_under_their_own_identities(engine: Engine) {
         .get(0);
     assert_eq!(keys, 1);
 
-    // Each signature is in the audit log: proposal and transaction, twice.
+    // Each signature is in the audit log: proposal and transaction, twice
     let audit = |action: &'static str| {
         let store = app.db.store.clone();
         async move {
@@ -221,7 +238,8 @@ async fn officers_transact_under_their_own_identities(engine: Engine) {
         }
     };
     assert_eq!(audit("ledger.identity.enrol").await, 1);
-    assert_eq!(audit("ledger.sign").await, 4);
+    // (and the refused one's proposal, signed before the contract refused it).
+    assert_eq!(audit("ledger.sign").await, 5);
 
     // A facility's officer: the facility from their account is in their certificate, and the
     // contract records the visit for it.

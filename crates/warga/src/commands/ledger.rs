@@ -300,9 +300,10 @@ async fn network_up(network_file: &Path, dir: &Path, channel: &str) -> Result<()
     }
     let file = network_file.display();
     println!(
-        "  Coba / try: warga ledger invoke --network {file} --crypto {} --org BPJS --channel {channel} IssueCard 3171075203950004 1 2030-12-31",
-        network.crypto.display()
+        "  Coba / try: warga ledger invoke --network {file} --crypto {crypto} --org BPJS --channel {channel} IssueCard 3171075203950004 1 2030-12-31 \"$(warga registry attest 3171075203950004 --crypto {crypto})\"",
+        crypto = network.crypto.display()
     );
+    println!("  (NIK terdaftar di registri / a NIK registered in warga's registry: IssueCard takes its attestation)");
     println!("  Hentikan dengan Ctrl+C / stop with Ctrl+C");
     // A node that exits is reported and the others keep running, as separate machines would
     // (restart it with its own command and data directory).

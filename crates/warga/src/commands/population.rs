@@ -1,4 +1,4 @@
-//! The population service's commands: `registry import` and `stats rebuild`.
+//! The population service's commands: `registry import`, `registry attest` and `stats rebuild`.
 
 use std::path::Path;
 
@@ -24,6 +24,21 @@ pub async fn rebuild_stats(config: Config) -> Result<(), Failure> {
         println!("{} baris diperbaiki / rows corrected", rebuilt.rows_differing);
     }
     Ok(())
+}
+
+/// `warga registry attest NIK`: the registry's attestation that NIK is a registered, living
+/// resident, on standard output (nothing else there, for `$(…)`).
+pub async fn attest(config: Config, nik: &str, crypto: Option<std::path::PathBuf>) -> Result<(), Failure> {
+    let platform = warga_app::open_platform(config).await.map_err(Failure::app)?;
+    let crypto = crypto.unwrap_or_else(|| warga_ledger::access::crypto_dir(&platform));
+    let attestor = warga_ledger_msp::attestor::Attestor::load(&crypto).map_err(Failure::usage)?;
+    match warga_ledger::registry::attest(&platform, &attestor, nik).await {
+        Ok(attestation) => {
+            println!("{attestation}");
+            Ok(())
+        }
+        Err(refused) => Err(anyhow::anyhow!("{} / {}", refused.detail_in(false), refused.detail_in(true)).into()),
+    }
 }
 
 /// `warga registry import`: valid rows registered, known NIKs skipped, rejects reported.
