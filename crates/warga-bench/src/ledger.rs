@@ -239,7 +239,7 @@ async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) -> anyhow::Re
                     let addr: SocketAddr = addr.parse().map_err(|_| anyhow!("a peer address in {line:?}"))?;
                     for org in &mut network.organizations {
                         if let Some(peer) = org.peers.iter_mut().find(|p| p.host == *host) {
-                            peer.listen = addr;
+                            peer.set_listen(addr);
                             peers.insert(org.msp_id.clone(), addr);
                         }
                     }

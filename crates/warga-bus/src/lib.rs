@@ -211,6 +211,7 @@ impl Bus {
     ) -> Result<Workers, BusError> {
         for handler in &handlers {
             validate_handler(handler.as_ref())?;
+            metrics::describe_consumer(handler.name());
         }
         let mut set = JoinSet::new();
         match &self.inner.backend {

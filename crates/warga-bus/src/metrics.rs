@@ -85,6 +85,20 @@ pub static CONSUMER_HANDLE_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     ))
 });
 
+/// Gives every per-consumer series of `consumer` its zero, so dashboards and alerts see a
+/// consumer that has not failed yet (Prometheus's advice for labelled metrics).
+pub fn describe_consumer(consumer: &str) {
+    for counter in [
+        &CONSUMER_PROCESSED,
+        &CONSUMER_DUPLICATES,
+        &CONSUMER_FAILURES,
+        &CONSUMER_DEAD_LETTERED,
+    ] {
+        counter.with_label_values(&[consumer]);
+    }
+    CONSUMER_LAG.with_label_values(&[consumer]);
+}
+
 /// Touches every metric so `/metrics` lists them before the first event.
 pub fn describe() {
     LazyLock::force(&OUTBOX_BACKLOG);

@@ -98,6 +98,7 @@ impl Nats {
                     max_age,
                     duplicate_window: DUPLICATE_WINDOW,
                     storage: jetstream::stream::StorageType::File,
+                    num_replicas: self.config.nats_replicas,
                     ..Default::default()
                 })
                 .await

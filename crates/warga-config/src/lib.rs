@@ -152,6 +152,9 @@ pub struct BusConfig {
     pub lease_ms: u64,
     /// Published outbox rows and processed-event records older than this are deleted.
     pub retention_hours: u64,
+    /// Copies of each JetStream stream in a NATS cluster (1, 3 or 5; 3 survives a server's
+    /// loss). Applied when warga creates the streams.
+    pub nats_replicas: usize,
 }
 
 impl Default for BusConfig {
@@ -167,6 +170,7 @@ impl Default for BusConfig {
             poll_interval_ms: 250,
             lease_ms: 30_000,
             retention_hours: 24 * 7,
+            nats_replicas: 1,
         }
     }
 }
@@ -465,6 +469,9 @@ impl Config {
         if self.bus.backend == BusBackend::Nats && self.bus.nats_url.is_none() {
             return Err(ConfigError::new("bus.nats_url", "required when bus.backend = \"nats\""));
         }
+        if ![1, 3, 5].contains(&self.bus.nats_replicas) {
+            return Err(ConfigError::new("bus.nats_replicas", "must be 1, 3 or 5"));
+        }
         if self.bus.max_attempts == 0 {
             return Err(ConfigError::new("bus.max_attempts", "must be at least 1"));
         }
@@ -735,6 +742,7 @@ mod tests {
         let cases: &[(&str, &str, &str)] = &[
             ("WARGA_BUS__BACKEND", "nats", "bus.nats_url"),
             ("WARGA_BUS__MAX_ATTEMPTS", "0", "bus.max_attempts"),
+            ("WARGA_BUS__NATS_REPLICAS", "2", "bus.nats_replicas"),
             ("WARGA_HTTP__TLS_CERT_PATH", "/tmp/cert.pem", "http.tls_key_path"),
             ("WARGA_DATABASE__URL", "mysql://x", "database.url"),
             ("WARGA_BUS__NATS_PREFIX", "a.b", "bus.nats_prefix"),

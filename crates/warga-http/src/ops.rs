@@ -116,7 +116,8 @@ async fn readyz(State(platform): State<Platform>) -> Response {
 
 /// Prometheus metrics of this process, in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
-async fn metrics() -> impl IntoResponse {
+async fn metrics(State(platform): State<Platform>) -> impl IntoResponse {
+    platform.store.observe_pools();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         warga_telemetry::render_metrics(),

@@ -55,6 +55,10 @@ pub fn load_or_generate(config: &Config) -> Result<TlsMaterial, EdgeError> {
         .first()
         .ok_or_else(|| tls(format!("no certificate in {}", cert_path.display())))?;
     let fingerprint_sha256 = fingerprint(leaf);
+    match x509_parser::parse_x509_certificate(leaf) {
+        Ok((_, parsed)) => warga_telemetry::certificate_not_after("https", parsed.validity().not_after.timestamp()),
+        Err(error) => tracing::warn!(%error, "the HTTPS certificate's expiry could not be read"),
+    }
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| tls(format!("cannot read private key {}: {e}", key_path.display())))?;
     let mut server_config =

@@ -19,6 +19,7 @@
 pub mod audit;
 mod error;
 mod group;
+mod metrics;
 pub mod migrate;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -172,6 +173,18 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// Sets the pools' gauges (`warga_db_pool_connections`, `warga_db_pool_max_connections`):
+    /// PostgreSQL's one pool as `main`, SQLite's as `writer` and `reader`.
+    pub fn observe_pools(&self) {
+        match self.inner.backend {
+            Backend::Postgres => metrics::observe("main", &self.inner.writer),
+            Backend::Sqlite => {
+                metrics::observe("writer", &self.inner.writer);
+                metrics::observe("reader", &self.inner.reader);
+            }
+        }
     }
 
     /// Pool for reads; on SQLite these connections are read-only.

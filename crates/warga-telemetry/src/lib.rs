@@ -192,6 +192,23 @@ pub fn render_metrics() -> String {
         .unwrap_or_else(|error| format!("# metrics encoding failed: {error}\n"))
 }
 
+/// When each certificate this process serves or signs with expires, by name (`https`, a
+/// ledger node's `tls` or `msp` certificate), for the alert 30 days before.
+static CERTIFICATE_NOT_AFTER: std::sync::LazyLock<prometheus::IntGaugeVec> = std::sync::LazyLock::new(|| {
+    register(prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            "warga_certificate_not_after_seconds",
+            "When a certificate this process uses expires, seconds since the epoch.",
+        ),
+        &["certificate"],
+    ))
+});
+
+/// Records when the certificate called `name` expires (seconds since the epoch).
+pub fn certificate_not_after(name: &str, not_after_s: i64) {
+    CERTIFICATE_NOT_AFTER.with_label_values(&[name]).set(not_after_s);
+}
+
 /// Registers a metric family (as its constructor returned it) in the process-wide
 /// registry, tolerating a second registration of the same collector (tests build several
 /// apps in one process).

@@ -358,6 +358,10 @@ pub enum CryptoCommand {
         network: PathBuf,
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// When OUT already holds material, keep it and succeed (an init container's or
+        /// compose service's second start) instead of refusing.
+        #[arg(long)]
+        keep_existing: bool,
     },
 }
 

@@ -834,6 +834,19 @@ fn ledger_crypto_material_is_readable_by_openssl() {
         "{}",
         String::from_utf8_lossy(&generated.stderr)
     );
+    // Again: refused (nothing is overwritten), unless told to keep what is there.
+    let again = |keep: &[&str]| {
+        let mut args = vec!["ledger", "crypto", "generate", "--network", network, "--out", out_arg];
+        args.extend(keep);
+        warga(dir.path(), &args, &[]).output().unwrap()
+    };
+    assert_eq!(again(&[]).status.code(), Some(2));
+    let kept = again(&["--keep-existing"]);
+    assert!(kept.status.success(), "{}", String::from_utf8_lossy(&kept.stderr));
+    assert!(String::from_utf8_lossy(&kept.stdout).contains("kept"));
+    // The population registry's attestation key: the private half for its owner alone.
+    let public = std::fs::read_to_string(out.join("registry/attestor.pem")).unwrap();
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
     let org = out.join("peerOrganizations/puskesmas.warga.local");
     let cert = org.join("peers/peer0.puskesmas.warga.local/msp/signcerts/peer0.puskesmas.warga.local-cert.pem");
     let text = Command::new("openssl")

@@ -138,6 +138,10 @@ pub struct CaConfig {
     pub orderer_organization: bool,
     /// The organisation's directory from `warga ledger crypto generate`.
     pub org_dir: PathBuf,
+    /// More DNS names its HTTPS certificate carries: the host of the organisation's
+    /// `ca_url` in the network file, where nodes and gateways reach it (a Kubernetes
+    /// Service's name, say), beside `ca.<domain>` and `localhost`.
+    pub dns_names: Vec<String>,
 }
 
 struct Inner {
@@ -265,6 +269,9 @@ impl Ca {
             rcgen::SanType::DnsName(host.try_into().map_err(internal)?),
             rcgen::SanType::DnsName("localhost".try_into().map_err(internal)?),
         ];
+        for name in &self.0.config.dns_names {
+            sans.push(rcgen::SanType::DnsName(name.clone().try_into().map_err(internal)?));
+        }
         sans.extend(ips.iter().map(|ip| rcgen::SanType::IpAddress(*ip)));
         params.subject_alt_names = sans;
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(internal)?;

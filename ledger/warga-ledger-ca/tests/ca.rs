@@ -44,8 +44,24 @@ async fn start() -> Running {
         domain: "bpjs.warga.local".into(),
         orderer_organization: false,
         org_dir: org.clone(),
+        dns_names: vec!["ca-bpjs.warga.svc".into()],
     })
     .unwrap();
+    // Its HTTPS certificate names where the network file says it is reached, too.
+    let (served, _) = ca.tls_server_certificate(&[Ipv4Addr::LOCALHOST.into()]).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(served.as_bytes()).unwrap();
+    let certificate = pem.parse_x509().unwrap();
+    let names: Vec<String> = certificate
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .map(|name| name.to_string())
+        .collect();
+    assert!(names.iter().any(|n| n.contains("ca-bpjs.warga.svc")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("ca.bpjs.warga.local")), "{names:?}");
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let serving = ca.clone();
@@ -235,6 +251,7 @@ async fn admins_register_identities_enroll_from_a_csr_and_revocations_are_honour
         domain: "bpjs.warga.local".into(),
         orderer_organization: false,
         org_dir: ca.org.clone(),
+        dns_names: Vec::new(),
     })
     .unwrap();
     drop(reopened);

@@ -67,8 +67,12 @@ struct RawOrganization {
 #[serde(deny_unknown_fields)]
 struct RawNode {
     name: Spanned<String>,
-    /// gRPC address (mutual TLS).
+    /// gRPC address (mutual TLS) the node binds, e.g. `127.0.0.1:7051` or `0.0.0.0:7051`.
     listen: Spanned<String>,
+    /// Where the others dial it, `host:port` — a DNS name in a container network or a
+    /// cluster (`orderer0.orderer:7050`); default: `listen`.
+    #[serde(default)]
+    address: Option<Spanned<String>>,
     /// HTTP address of `/metrics` and `/healthz`.
     operations: Spanned<String>,
 }
@@ -162,8 +166,19 @@ pub struct Node {
     pub name: String,
     /// `name.domain`, the certificate's common name and DNS name.
     pub host: String,
+    /// The address the node binds.
     pub listen: SocketAddr,
+    /// Where the others dial it (`host:port`): the file's `address`, else `listen`.
+    pub address: String,
     pub operations: SocketAddr,
+}
+
+impl Node {
+    /// Binds and dials `addr` from now on (a node given a free port at start).
+    pub fn set_listen(&mut self, addr: SocketAddr) {
+        self.listen = addr;
+        self.address = addr.to_string();
+    }
 }
 
 /// An application organisation.
@@ -390,7 +405,38 @@ fn limit<T>(list: &[T], anchor: &Spanned<String>, what: &str) -> Result<(), Netw
     Ok(())
 }
 
-struct Addresses(BTreeSet<SocketAddr>);
+/// `host:port` others dial: a DNS name or an IP address, and a port.
+fn check_dial_address(value: &Spanned<String>) -> Result<String, NetworkError> {
+    let bad = || {
+        at(
+            value,
+            format!("'{}' is not host:port such as orderer0.orderer:7050", &**value),
+        )
+    };
+    if value.parse::<SocketAddr>().is_ok() {
+        return Ok(value.to_string());
+    }
+    let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
+    let host_ok = (1..=253).contains(&host.len())
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && host_ok => Ok(value.to_string()),
+        _ => Err(bad()),
+    }
+}
+
+/// The addresses nodes bind (each host's, unless unspecified: separate machines or
+/// containers may all bind `0.0.0.0:7051`) and are dialled at, each used once.
+#[derive(Default)]
+struct Addresses {
+    bound: BTreeSet<SocketAddr>,
+    dialled: BTreeSet<String>,
+}
 
 impl Addresses {
     fn node(&mut self, raw: &RawNode, domain: &str) -> Result<Node, NetworkError> {
@@ -398,14 +444,29 @@ impl Addresses {
         let listen = check_address(&raw.listen)?;
         let operations = check_address(&raw.operations)?;
         for (spanned, address) in [(&raw.listen, listen), (&raw.operations, operations)] {
-            if !self.0.insert(address) {
+            if !address.ip().is_unspecified() && !self.bound.insert(address) {
                 return Err(at(spanned, format!("address {address} is used twice")));
             }
+        }
+        let address = match &raw.address {
+            Some(address) => check_dial_address(address)?,
+            None if listen.ip().is_unspecified() => {
+                return Err(at(
+                    &raw.listen,
+                    format!("{listen} binds every interface: give the address others dial in `address`"),
+                ));
+            }
+            None => listen.to_string(),
+        };
+        if !self.dialled.insert(address.clone()) {
+            let spanned = raw.address.as_ref().unwrap_or(&raw.listen);
+            return Err(at(spanned, format!("address {address} is used twice")));
         }
         Ok(Node {
             host: format!("{name}.{domain}"),
             name,
             listen,
+            address,
             operations,
         })
     }
@@ -459,7 +520,7 @@ fn load_marker(error: &marked_yaml::LoadError) -> Option<marked_yaml::Marker> {
 impl RawNetwork {
     fn check(self) -> Result<Network, NetworkError> {
         let name = check_name(&self.name, "network name")?;
-        let mut addresses = Addresses(BTreeSet::new());
+        let mut addresses = Addresses::default();
         if self.organizations.is_empty() {
             return Err(at(&self.name, "a network needs at least one organisation"));
         }
@@ -910,6 +971,61 @@ mod tests {
 
     fn line_of(text: &str, needle: &str) -> usize {
         text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    /// The network files shipped for containers and Kubernetes are valid.
+    #[test]
+    fn the_deployment_network_files_parse() {
+        for (file, text) in [
+            ("compose", include_str!("../../../deploy/compose/network.yaml")),
+            (
+                "kubernetes",
+                include_str!("../../../deploy/kubernetes/base/network.yaml"),
+            ),
+        ] {
+            let network = Network::parse(text).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(network.orderer.nodes.len(), 3, "{file}");
+            assert!(
+                network.orderer.nodes.iter().all(|n| n.listen.ip().is_unspecified()),
+                "{file}"
+            );
+        }
+    }
+
+    /// A containerised network: every node binds all interfaces on its own machine and is
+    /// dialled by a DNS name.
+    #[test]
+    fn nodes_bind_one_address_and_are_dialled_at_another() {
+        let contained = BPJS_EXAMPLE
+            .replace(
+                "      listen: 127.0.0.1:7050\n",
+                "      listen: 0.0.0.0:7050\n      address: orderer0.orderer:7050\n",
+            )
+            .replace(
+                "      listen: 127.0.0.1:8050\n",
+                "      listen: 0.0.0.0:7050\n      address: orderer1.orderer:7050\n",
+            );
+        let network = Network::parse(&contained).unwrap();
+        let nodes = &network.orderer.nodes;
+        assert_eq!(
+            (nodes[0].listen.to_string().as_str(), nodes[0].address.as_str()),
+            ("0.0.0.0:7050", "orderer0.orderer:7050")
+        );
+        assert_eq!(nodes[1].address, "orderer1.orderer:7050");
+        assert_eq!(nodes[2].address, "127.0.0.1:9050", "the default is where it binds");
+
+        // Binding every interface needs an address to dial; an address is host:port; each once.
+        let error =
+            Network::parse(&BPJS_EXAMPLE.replace("listen: 127.0.0.1:9050", "listen: 0.0.0.0:9050")).unwrap_err();
+        assert!(error.message.contains("give the address others dial"), "{error}");
+        assert_eq!(error.line, line_of(BPJS_EXAMPLE, "listen: 127.0.0.1:9050"));
+        for bad in ["orderer0.orderer", "orderer_0:7050", "orderer0.orderer:0", "-x:7050"] {
+            let text = contained.replace("address: orderer1.orderer:7050", &format!("address: {bad}"));
+            let error = Network::parse(&text).unwrap_err();
+            assert!(error.message.contains("is not host:port"), "{bad}: {error}");
+        }
+        let twice = contained.replace("address: orderer1.orderer:7050", "address: orderer0.orderer:7050");
+        assert!(Network::parse(&twice).unwrap_err().message.contains("used twice"));
     }
 
     #[test]

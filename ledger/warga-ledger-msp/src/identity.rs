@@ -103,6 +103,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// When the certificate (DER) expires, seconds since the epoch.
+pub fn not_after(certificate_der: &[u8]) -> Result<i64, MspError> {
+    let (_, cert) = X509Certificate::from_der(certificate_der).map_err(|e| MspError::Malformed(e.to_string()))?;
+    Ok(cert.validity().not_after.timestamp())
+}
+
 /// The PEM certificate's DER bytes.
 pub fn certificate_pem_to_der(pem: &[u8]) -> Result<Vec<u8>, MspError> {
     let (_, parsed) = x509_parser::pem::parse_x509_pem(pem).map_err(|e| MspError::Malformed(e.to_string()))?;

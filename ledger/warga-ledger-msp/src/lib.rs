@@ -23,6 +23,6 @@ mod identity;
 pub mod testing;
 
 pub use identity::{
-    EdgeMsps, Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, revocation_list,
+    EdgeMsps, Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, not_after, revocation_list,
     revocation_list_der, sign_block, verify_block_signature, verify_with_certificate,
 };

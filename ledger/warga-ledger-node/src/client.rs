@@ -3,8 +3,6 @@
 //! endorsements, the client signs the transaction, the gateway orders it and reports its
 //! commit.
 
-use std::net::SocketAddr;
-
 use tonic::Status;
 use tonic::transport::Channel;
 use warga_ledger_core::tx::{Creator, Proposal, SignedProposal, Transaction};
@@ -53,11 +51,11 @@ fn now_ms() -> i64 {
 }
 
 impl Client {
-    /// A client of the peer at `addr` (TLS name `host`), authenticating with `tls` and
-    /// signing with `identity`. Connects lazily.
+    /// A client of the peer at `addr` (`host:port`; TLS name `host`), authenticating with
+    /// `tls` and signing with `identity`. Connects lazily.
     pub fn new(
         tls: &TlsMaterial,
-        addr: SocketAddr,
+        addr: impl std::fmt::Display,
         host: &str,
         identity: SigningIdentity,
         channel: &str,

@@ -47,7 +47,7 @@ impl RunningPeer {
             .orderer
             .nodes
             .iter()
-            .map(|n| (n.listen, n.host.clone()))
+            .map(|n| (n.address.clone(), n.host.clone()))
             .collect();
         let deliver = tokio::spawn(peer.clone().deliver(orderers));
         let reconcile = tokio::spawn(peer.clone().reconcile(crate::private::RECONCILE_EVERY));
@@ -99,9 +99,12 @@ async fn bind_node(node: &mut Node, ephemeral: bool) -> Result<tokio::net::TcpLi
         node.listen
     };
     let listener = bind(wanted).await?;
-    node.listen = listener
+    let bound = listener
         .local_addr()
         .map_err(|e| NodeError::Io(format!("{wanted}: {e}")))?;
+    if ephemeral {
+        node.set_listen(bound);
+    }
     Ok(listener)
 }
 
@@ -125,6 +128,7 @@ async fn start_ca(network: &Network, crypto: &Path, msp_id: &str) -> Result<Runn
         domain: org.domain.clone(),
         orderer_organization: false,
         org_dir: warga_ledger_msp::generate::organization_dir(crypto, false, &org.domain),
+        dns_names: Vec::new(),
     })
     .map_err(|e| NodeError::Crypto(format!("the CA of {msp_id}: {e}")))?;
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
@@ -363,7 +367,7 @@ impl EmbeddedNetwork {
             &self.crypto,
             msp_id,
             user,
-            peer.node.listen,
+            &peer.node.address,
             &peer.node.host,
             &self.channel,
         )
@@ -392,7 +396,7 @@ pub fn client_of(
     crypto: &Path,
     msp_id: &str,
     user: &str,
-    addr: std::net::SocketAddr,
+    addr: impl std::fmt::Display,
     host: &str,
     channel: &str,
 ) -> Result<Client, NodeError> {

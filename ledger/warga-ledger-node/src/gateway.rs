@@ -5,7 +5,6 @@
 //! this peer committed it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,9 +109,9 @@ enum Ask {
 pub struct Gateway {
     peer: Arc<PeerNode>,
     /// MSP id → the endorsers of that organisation (other organisations only).
-    endorsers: BTreeMap<String, Vec<(SocketAddr, EndorserClient<Channel>)>>,
+    endorsers: BTreeMap<String, Vec<(String, EndorserClient<Channel>)>>,
     /// The orderers, in the network file's order.
-    orderers: Vec<(SocketAddr, AtomicBroadcastClient<Channel>)>,
+    orderers: Vec<(String, AtomicBroadcastClient<Channel>)>,
     /// The orderer that last ordered for us (its position): where the next submission goes
     /// first, so a frozen orderer early in the file is not asked every time.
     leader_hint: std::sync::atomic::AtomicUsize,
@@ -144,8 +143,8 @@ impl Gateway {
                 .iter()
                 .map(|p| {
                     Ok((
-                        p.listen,
-                        EndorserClient::new(client_channel(&peer.tls, p.listen, &p.host)?)
+                        p.address.clone(),
+                        EndorserClient::new(client_channel(&peer.tls, &p.address, &p.host)?)
                             .max_decoding_message_size(MESSAGE_LIMIT)
                             .max_encoding_message_size(MESSAGE_LIMIT),
                     ))
@@ -160,8 +159,8 @@ impl Gateway {
             .iter()
             .map(|n| {
                 Ok((
-                    n.listen,
-                    AtomicBroadcastClient::new(client_channel(&peer.tls, n.listen, &n.host)?)
+                    n.address.clone(),
+                    AtomicBroadcastClient::new(client_channel(&peer.tls, &n.address, &n.host)?)
                         .max_decoding_message_size(MESSAGE_LIMIT)
                         .max_encoding_message_size(MESSAGE_LIMIT),
                 ))

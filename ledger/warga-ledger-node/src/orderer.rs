@@ -2,7 +2,6 @@
 //! of the network file, `AtomicBroadcast` for clients and peers, and its metrics.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -61,12 +60,13 @@ impl RunningOrderer {
         let signer = signing_identity(&node_dir.join("msp"), &org.msp_id)?;
         let tls = TlsMaterial::from_crypto(network, &config.crypto, &node_dir, true)
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
-        let peers: BTreeMap<u64, (SocketAddr, String)> = network
+        crate::peer::observe_certificates(&me.host, &tls, &signer);
+        let peers: BTreeMap<u64, (String, String)> = network
             .orderer
             .nodes
             .iter()
             .enumerate()
-            .map(|(i, n)| (i as u64 + 1, (n.listen, n.host.clone())))
+            .map(|(i, n)| (i as u64 + 1, (n.address.clone(), n.host.clone())))
             .collect();
         std::fs::create_dir_all(&config.data).map_err(|e| NodeError::io(&config.data, e))?;
         let path = config.data.join(format!("{}.redb", channel.name));

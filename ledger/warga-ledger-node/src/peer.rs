@@ -1,7 +1,6 @@
 //! A running peer of one channel: its ledger, its endorser, and the task that pulls blocks
 //! from the orderers (Fabric's deliver client), validates and commits them.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +82,22 @@ fn now_s() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Publishes when a node's TLS and signing certificates expire
+/// (`warga_certificate_not_after_seconds{certificate="<host>/tls"|"<host>/msp"}`).
+pub fn observe_certificates(host: &str, tls: &TlsMaterial, signer: &SigningIdentity) {
+    let tls_expiry = warga_ledger_msp::certificate_pem_to_der(&tls.certificate_pem)
+        .and_then(|der| warga_ledger_msp::not_after(&der));
+    for (kind, expiry) in [
+        ("tls", tls_expiry),
+        ("msp", warga_ledger_msp::not_after(&signer.certificate_der)),
+    ] {
+        match expiry {
+            Ok(not_after) => warga_telemetry::certificate_not_after(&format!("{host}/{kind}"), not_after),
+            Err(error) => tracing::warn!(host, kind, %error, "a certificate's expiry could not be read"),
+        }
+    }
+}
+
 /// The only `*.pem` in `msp_dir/signcerts` and the key `msp_dir/keystore/priv_sk`.
 pub fn signing_identity(msp_dir: &Path, msp_id: &str) -> Result<SigningIdentity, NodeError> {
     let signcerts = msp_dir.join("signcerts");
@@ -135,6 +150,7 @@ impl PeerNode {
         let tls = TlsMaterial::from_crypto(&network, &config.crypto, &node_dir, true)
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let signer = signing_identity(&node_dir.join("msp"), &organization.msp_id)?;
+        observe_certificates(&node.host, &tls, &signer);
         let msps = warga_ledger_msp::generate::load_msps(&network, &config.crypto, now_s())
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let revocations = crate::revocation::Revocations::load(&network, &config.crypto)?;
@@ -311,7 +327,7 @@ impl PeerNode {
     /// Pulls blocks from the orderers at `orderers` (address, TLS host name) in turn, from the
     /// ledger's height on, and commits them; on any failure, the next orderer. Runs until
     /// dropped.
-    pub async fn deliver(self: Arc<Self>, orderers: Vec<(SocketAddr, String)>) {
+    pub async fn deliver(self: Arc<Self>, orderers: Vec<(String, String)>) {
         // Peers start at different orderers (by their host name), so one frozen orderer —
         // the first in the file, say — does not hold every peer's stream at once.
         let mut turn = self.node.host.bytes().map(usize::from).sum::<usize>();
@@ -319,7 +335,7 @@ impl PeerNode {
         loop {
             let (addr, host) = &orderers[turn % orderers.len()];
             turn += 1;
-            match self.deliver_from(*addr, host).await {
+            match self.deliver_from(addr, host).await {
                 Ok(()) => failures = 0,
                 // A stalled stream moves to the next orderer at once.
                 Err(NodeError::Stalled(host)) => {
@@ -341,7 +357,7 @@ impl PeerNode {
         }
     }
 
-    async fn deliver_from(self: &Arc<Self>, addr: SocketAddr, host: &str) -> Result<(), NodeError> {
+    async fn deliver_from(self: &Arc<Self>, addr: &str, host: &str) -> Result<(), NodeError> {
         let grpc = client_channel(&self.tls, addr, host).map_err(NodeError::Transport)?;
         let start = self.ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))?;
         let request = v1::DeliverRequest {

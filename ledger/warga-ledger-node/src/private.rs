@@ -14,7 +14,6 @@
 //! directory), of an organisation that is a member of every collection involved.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +43,8 @@ const RECONCILE_BATCH: usize = 100;
 pub struct PeerAddress {
     pub msp_id: String,
     pub host: String,
-    pub listen: SocketAddr,
+    /// Where it is dialled (`host:port`).
+    pub address: String,
 }
 
 /// Every peer of the network by the TLS certificate (DER) it presents, as written in the
@@ -69,7 +69,7 @@ impl PeerPins {
                             PeerAddress {
                                 msp_id: org.msp_id.clone(),
                                 host: node.host.clone(),
-                                listen: node.listen,
+                                address: node.address.clone(),
                             },
                         );
                     }
@@ -99,7 +99,7 @@ fn member_peers(network: &Network, collection: &Collection, own_host: &str) -> V
             o.peers.iter().map(|p| PeerAddress {
                 msp_id: o.msp_id.clone(),
                 host: p.host.clone(),
-                listen: p.listen,
+                address: p.address.clone(),
             })
         })
         .filter(|p| p.host != own_host)
@@ -119,7 +119,7 @@ impl PrivateClients {
         if let Some(client) = clients.get(&peer.host) {
             return Ok(client.clone());
         }
-        let client = PrivateDataClient::new(client_channel(tls, peer.listen, &peer.host)?)
+        let client = PrivateDataClient::new(client_channel(tls, &peer.address, &peer.host)?)
             .max_decoding_message_size(MESSAGE_LIMIT)
             .max_encoding_message_size(MESSAGE_LIMIT);
         clients.insert(peer.host.clone(), client.clone());

@@ -42,6 +42,7 @@ async fn serve_ca(org_dir: &Path) -> String {
         domain: DOMAIN.into(),
         orderer_organization: false,
         org_dir: org_dir.to_path_buf(),
+        dns_names: Vec::new(),
     })
     .unwrap();
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();

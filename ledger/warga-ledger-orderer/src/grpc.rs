@@ -13,7 +13,6 @@
 //! the channel (and the orderers).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use openraft::error::{
@@ -466,8 +465,8 @@ pub fn assemble_snapshot(pieces: &[v1::RaftPayload]) -> Result<SnapshotParts, St
 #[derive(Clone)]
 pub struct GrpcNetwork {
     pub tls: TlsMaterial,
-    /// Raft id → (address, TLS host name).
-    pub peers: BTreeMap<u64, (SocketAddr, String)>,
+    /// Raft id → (address to dial, `host:port`; TLS host name).
+    pub peers: BTreeMap<u64, (String, String)>,
     /// The channel ordered (for pulling its blocks over Deliver).
     pub channel: String,
 }
@@ -485,7 +484,7 @@ const PULL_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 impl Puller for GrpcPuller {
     fn pull(&self, from: u64, to: u64) -> Pulled<'_> {
         Box::pin(async move {
-            let others: Vec<&(SocketAddr, String)> = self
+            let others: Vec<&(String, String)> = self
                 .network
                 .peers
                 .iter()
@@ -497,7 +496,7 @@ impl Puller for GrpcPuller {
             }
             let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (addr, host) = others[turn % others.len()];
-            let channel = self.network.channel(*addr, host)?;
+            let channel = self.network.channel(addr, host)?;
             let mut client = warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient::new(channel)
                 .max_decoding_message_size(MESSAGE_LIMIT);
             let request = v1::DeliverRequest {
@@ -534,14 +533,15 @@ impl BlockSource for GrpcNetwork {
 }
 
 impl GrpcNetwork {
-    /// A channel to `addr` authenticating with this node's certificate.
-    pub fn channel(&self, addr: SocketAddr, host: &str) -> Result<Channel, String> {
+    /// A channel to `addr` (`host:port`) authenticating with this node's certificate.
+    pub fn channel(&self, addr: &str, host: &str) -> Result<Channel, String> {
         client_channel(&self.tls, addr, host)
     }
 }
 
-/// A lazily connecting gRPC channel to `addr` (TLS name `host`) presenting `tls`'s certificate.
-pub fn client_channel(tls: &TlsMaterial, addr: SocketAddr, host: &str) -> Result<Channel, String> {
+/// A lazily connecting gRPC channel to `addr` (`host:port`, a name resolved when connecting,
+/// or a socket address; TLS name `host`) presenting `tls`'s certificate.
+pub fn client_channel(tls: &TlsMaterial, addr: impl std::fmt::Display, host: &str) -> Result<Channel, String> {
     let config = ClientTlsConfig::new()
         .ca_certificates(tls.trusted.values().map(Certificate::from_pem))
         .identity(Identity::from_pem(&tls.certificate_pem, &tls.key_pem))
@@ -572,7 +572,7 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
         let client = self
             .peers
             .get(&target)
-            .and_then(|(addr, host)| self.channel(*addr, host).ok())
+            .and_then(|(addr, host)| self.channel(addr, host).ok())
             .map(|channel| {
                 OrdererRaftClient::new(channel)
                     .max_decoding_message_size(MESSAGE_LIMIT)

@@ -165,9 +165,9 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         listeners.insert(id, listener);
     }
-    let peers: BTreeMap<u64, (SocketAddr, String)> = listeners
+    let peers: BTreeMap<u64, (String, String)> = listeners
         .iter()
-        .map(|(id, l)| (*id, (l.local_addr().unwrap(), host(*id))))
+        .map(|(id, l)| (*id, (l.local_addr().unwrap().to_string(), host(*id))))
         .collect();
     let mut settings = net.network.orderer.clone();
     settings.batch_timeout_ms = 100;
@@ -204,7 +204,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             msps: warga_ledger_msp::EdgeMsps::new(net.msps.clone()),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let addr = peers[&id].0;
+        let addr: SocketAddr = peers[&id].0.parse().unwrap();
         tokio::spawn(serve(services, listener, async {
             let _ = stopped.await;
         }));

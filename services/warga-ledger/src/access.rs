@@ -509,19 +509,20 @@ fn organisation(
         .ok_or_else(|| unconfigured(format!("{msp_id} has no peer in the network file")))?;
     let (addr, host) = match config.peers.get(msp_id) {
         Some(addr) => {
-            let addr: std::net::SocketAddr = addr
-                .parse()
-                .map_err(|e| unconfigured(format!("ledger.peers.{msp_id}: {addr:?} is no host:port ({e})")))?;
+            let (name, port) = addr.rsplit_once(':').unwrap_or_default();
+            if name.is_empty() || port.parse::<u16>().is_err() {
+                return Err(unconfigured(format!("ledger.peers.{msp_id}: {addr:?} is no host:port")));
+            }
             let host = org
                 .peers
                 .iter()
-                .find(|p| p.listen == addr)
+                .find(|p| p.address == *addr || p.listen.to_string() == *addr)
                 .unwrap_or(first_peer)
                 .host
                 .clone();
-            (addr, host)
+            (addr.clone(), host)
         }
-        None => (first_peer.listen, first_peer.host.clone()),
+        None => (first_peer.address.clone(), first_peer.host.clone()),
     };
     let admin_dir: PathBuf = warga_ledger_msp::generate::organization_dir(crypto, false, &org.domain)
         .join("users")

@@ -13,6 +13,7 @@ mod family_routes;
 pub mod kk;
 pub mod ktp;
 pub mod links;
+pub mod metrics;
 pub mod nik;
 pub mod notify;
 pub mod regions;
@@ -110,6 +111,7 @@ impl Service for PopulationService {
     }
     fn router(&self, platform: &Platform) -> Router {
         std::sync::LazyLock::force(&REGIONS);
+        metrics::describe();
         Router::new()
             .route("/api/v1/regions/provinces", get(provinces))
             .route("/api/v1/regions/provinces/{code}/regencies", get(regencies))

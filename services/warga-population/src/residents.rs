@@ -304,6 +304,7 @@ pub async fn register(platform: &Platform, new: &NewResident, actor: &str) -> Re
         .commit_writes(writes)
         .await
         .map_err(registration_refused)?;
+    crate::metrics::REGISTRATIONS.inc();
     Ok(resident)
 }
 
@@ -907,6 +908,7 @@ pub async fn record_death(platform: &Platform, id: &str, actor: &str) -> Result<
     })
     .await?;
     tx.commit().await?;
+    crate::metrics::DEATHS.inc();
     record(platform, id).await
 }
 

@@ -217,8 +217,19 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
             );
             Ok(())
         }
-        LedgerCommand::Crypto(CryptoCommand::Generate { network, out }) => {
+        LedgerCommand::Crypto(CryptoCommand::Generate {
+            network,
+            out,
+            keep_existing,
+        }) => {
             let parsed = read_network(&network)?;
+            if keep_existing && warga_ledger_msp::attestor::public_key_path(&out).exists() {
+                println!(
+                    "{} sudah berisi materi kripto; dipertahankan / already holds crypto material; kept",
+                    out.display()
+                );
+                return Ok(());
+            }
             let generated = warga_ledger_msp::generate::generate(&parsed, &out, time::OffsetDateTime::now_utc())
                 .map_err(|e| match e {
                     warga_ledger_msp::generate::GenerateError::Exists(_) => Failure::usage(e),
@@ -272,7 +283,7 @@ fn connect_as(args: &crate::cli::ClientArgs, identity_org: &str) -> Result<warga
         &args.crypto,
         &identity.msp_id,
         &args.user,
-        args.address.unwrap_or(peer.listen),
+        args.address.map_or_else(|| peer.address.clone(), |a| a.to_string()),
         &peer.host,
         &args.channel,
     )
@@ -328,14 +339,22 @@ fn print_result(result: &[u8]) {
     }
 }
 
+/// The DNS name of an `https://host:port` URL (none for an IP address).
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
+    (!host.is_empty() && host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[')).then(|| host.to_owned())
+}
+
 /// The organisation's MSP id, domain and directory, from the network file.
 fn ca_config(org: &CaOrg) -> Result<warga_ledger_ca::CaConfig, Failure> {
     let network = read_network(&org.network)?;
-    let (msp_id, domain, orderer) = if let Some(o) = network.organizations.iter().find(|o| o.name == org.org) {
-        (o.msp_id.clone(), o.domain.clone(), false)
+    let (msp_id, domain, orderer, ca_url) = if let Some(o) = network.organizations.iter().find(|o| o.name == org.org) {
+        (o.msp_id.clone(), o.domain.clone(), false, o.ca_url.clone())
     } else if network.orderer.organization.name == org.org {
         let o = &network.orderer.organization;
-        (o.msp_id.clone(), o.domain.clone(), true)
+        (o.msp_id.clone(), o.domain.clone(), true, o.ca_url.clone())
     } else {
         return Err(Failure::usage(anyhow!(
             "--org: no organisation {} in {}",
@@ -348,6 +367,7 @@ fn ca_config(org: &CaOrg) -> Result<warga_ledger_ca::CaConfig, Failure> {
         msp_id,
         domain,
         orderer_organization: orderer,
+        dns_names: ca_url.as_deref().and_then(url_host).into_iter().collect(),
     })
 }
 
