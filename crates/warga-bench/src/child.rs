@@ -54,8 +54,9 @@ pub(crate) struct Target {
 
 impl Target {
     /// A data directory, a database with the schema, and the child's configuration file
-    /// (`extra_toml` appended); the child is not started yet.
-    pub(crate) async fn prepare(postgres_url: Option<&str>, extra_toml: &str) -> anyhow::Result<Target> {
+    /// (`extra_toml` appended; the ledger network inside `up` on free ports, or none); the
+    /// child is not started yet.
+    pub(crate) async fn prepare(postgres_url: Option<&str>, extra_toml: &str, ledger: bool) -> anyhow::Result<Target> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let (database_url, drop) = match postgres_url {
@@ -84,7 +85,7 @@ impl Target {
         let toml = format!(
             "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\nconcurrency_max = 1024\n{database}\
              [gateway]\nuser_per_minute = 10000000\n[telemetry]\nlog_level = \"warn\"\n\
-             [ledger]\nenabled = false\n{extra_toml}",
+             [ledger]\nenabled = {ledger}\nephemeral_ports = true\n{extra_toml}",
             data = dir.path().join("data").display().to_string(),
         );
         std::fs::write(&config_path, toml)?;

@@ -7,7 +7,9 @@
 //!   rates, with and without photos, until every department has been told;
 //! - [`ledger`]: Caliper-style rate-controlled load on the BPJS network (as processes and
 //!   inside `warga up`), TPS and latency against the machine's signature-verification
-//!   ceiling.
+//!   ceiling;
+//! - [`soak`]: a long mixed load (registrations, sign-ins, ledger submits and queries) on
+//!   one `warga up`, memory, open files and latency recorded over time, plotted as SVG.
 //!
 //! Each drives a child `warga` process (the executable running them) and print Markdown for
 //! BENCHMARKS.md. Like the binary, they report failures with `anyhow`: they are drivers,
@@ -19,6 +21,7 @@ mod child;
 pub mod ledger;
 pub mod registry;
 pub mod reports;
+pub mod soak;
 
 /// Why a benchmark did not run to the end.
 #[derive(Debug, thiserror::Error)]

@@ -64,7 +64,7 @@ struct Level {
 
 /// The `n`-th registration: a valid NIK (unique per `n` below 16,800 per district), spread
 /// over ten provinces, alternating sex.
-fn resident(n: usize, districts: &[String]) -> serde_json::Value {
+pub(crate) fn resident(n: usize, districts: &[String]) -> serde_json::Value {
     let district = &districts[n % districts.len()];
     let k = n / districts.len();
     let (year, month, day) = (1950 + k % 50, 1 + (k / 50) % 12, 1 + (k / 600) % 28);
@@ -94,7 +94,7 @@ fn resident(n: usize, districts: &[String]) -> serde_json::Value {
 }
 
 /// The first district of the first regency of ten provinces.
-fn bench_districts() -> Vec<String> {
+pub(crate) fn bench_districts() -> Vec<String> {
     REGIONS
         .provinces()
         .into_iter()
@@ -106,10 +106,23 @@ fn bench_districts() -> Vec<String> {
 }
 
 async fn start(bench: &RegistryBench, districts: &[String]) -> anyhow::Result<Target> {
-    let mut target = Target::prepare(bench.postgres_url.as_deref(), "").await?;
+    start_target(bench.postgres_url.as_deref(), bench.clients, districts, false, "").await
+}
+
+/// `warga up` started on a fresh database with `clients` registry desks' API clients and a
+/// registry desk per regency of `districts` (and the ledger network inside it, or not;
+/// `extra_toml` appended to its configuration).
+pub(crate) async fn start_target(
+    postgres_url: Option<&str>,
+    clients: usize,
+    districts: &[String],
+    ledger: bool,
+    extra_toml: &str,
+) -> anyhow::Result<Target> {
+    let mut target = Target::prepare(postgres_url, extra_toml, ledger).await?;
     // Clients and registry desks, through the same libraries as the CLI.
     let mut tx = target.store.begin().await?;
-    for i in 0..bench.clients {
+    for i in 0..clients {
         let registered = warga_identity::clients::create(
             &mut tx,
             warga_identity::clients::NewClient {
@@ -140,7 +153,7 @@ async fn start(bench: &RegistryBench, districts: &[String]) -> anyhow::Result<Ta
     Ok(target)
 }
 
-async fn tokens(target: &Target) -> anyhow::Result<Vec<(reqwest::Client, String)>> {
+pub(crate) async fn tokens(target: &Target) -> anyhow::Result<Vec<(reqwest::Client, String)>> {
     let mut out = Vec::new();
     for (id, secret) in &target.secrets {
         let client = https_client(&target.cert)?;

@@ -322,7 +322,7 @@ pub async fn reports(bench: ReportsBench) -> Result<(), BenchError> {
         None => String::new(),
     };
     eprintln!("preparing {} linked citizens …", bench.citizens);
-    let mut target = Target::prepare(bench.postgres_url.as_deref(), &extra).await?;
+    let mut target = Target::prepare(bench.postgres_url.as_deref(), &extra, false).await?;
     let outcome = async {
         let tokens = citizens(&target, bench.citizens).await?;
         eprintln!("starting warga up on {engine} …");

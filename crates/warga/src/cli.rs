@@ -453,6 +453,32 @@ pub enum BenchCommand {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         batch_timeout_ms: Option<u64>,
     },
+    /// A long mixed load on one `warga up` (the ledger network inside): registrations,
+    /// sign-ins, ledger submits and queries at fixed rates, its memory, open files and each
+    /// workload's p99 recorded over time; a Markdown table, `DIR/soak.csv` and `DIR/soak.svg`.
+    Soak {
+        /// How long, in minutes.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1_440))]
+        minutes: u64,
+        /// Seconds between recorded rows.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        sample: u64,
+        /// Registrations per second.
+        #[arg(long, default_value_t = 20)]
+        registrations: u32,
+        /// Sign-ins (client-credentials tokens) per second.
+        #[arg(long, default_value_t = 2)]
+        sign_ins: u32,
+        /// Ledger submits (IssueCard through the web gateway) per second.
+        #[arg(long, default_value_t = 10)]
+        submits: u32,
+        /// Ledger queries (VerifyCard through the web gateway) per second.
+        #[arg(long, default_value_t = 50)]
+        queries: u32,
+        /// Where the CSV and the plot go.
+        #[arg(long, value_name = "DIR", default_value = "soak")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -327,26 +327,42 @@ impl EmbeddedNetwork {
                     .any(|o| o.name == c.organization && o.peers.iter().any(|p| p.name == c.name && p.host == host))
             })
             .ok_or_else(|| NodeError::Usage(format!("no peer {host} in this network")))?;
-        let listener = socket
-            .try_clone()
-            .and_then(tokio::net::TcpListener::from_std)
-            .map_err(|e| NodeError::Io(format!("the listener of {host}: {e}")))?;
         let config = config.clone();
-        // Its ledger file opens once the previous run has let go of it (within a deadline).
+        let socket = socket
+            .try_clone()
+            .map_err(|e| NodeError::Io(format!("the listener of {host}: {e}")))?;
+        // Its ledger file opens once the previous run has let go of it — its last task, and
+        // the last transaction a blocking thread still held — within a deadline.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         if let Some(at) = self.stopped.iter().position(|(h, _)| h == host) {
             let (_, ledger) = self.stopped.remove(at);
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-            while ledger.strong_count() > 0 {
-                if tokio::time::Instant::now() > deadline {
-                    return Err(NodeError::Usage(format!(
-                        "the ledger of {host} is still held by a task of its previous run"
-                    )));
-                }
+            while ledger.strong_count() > 0 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         }
-        self.peers.push(RunningPeer::start(&config, listener).await?);
-        Ok(())
+        loop {
+            let listener = socket
+                .try_clone()
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|e| NodeError::Io(format!("the listener of {host}: {e}")))?;
+            match RunningPeer::start(&config, listener).await {
+                Ok(peer) => {
+                    self.peers.push(peer);
+                    return Ok(());
+                }
+                Err(NodeError::Ledger(why))
+                    if why.contains("already open") && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(NodeError::Ledger(why)) if why.contains("already open") => {
+                    return Err(NodeError::Usage(format!(
+                        "the ledger of {host} is still held by its previous run: {why}"
+                    )));
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// The peer of organisation `msp_id`.

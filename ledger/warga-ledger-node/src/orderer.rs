@@ -171,6 +171,8 @@ async fn watch_metrics(node: Arc<OrdererNode>, name: String) {
     let mut watch = node.raft.metrics();
     let mut leader = None;
     let labels = [name.as_str()];
+    // At zero from the start, so the leader-change rate has a series before the first change.
+    ORDERER_LEADER_CHANGES.with_label_values(&labels);
     loop {
         let m = watch.borrow_and_update().clone();
         ORDERER_TERM.with_label_values(&labels).set(m.current_term as i64);

@@ -60,5 +60,24 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
         })
         .await
         .map_err(Failure::bench),
+        BenchCommand::Soak {
+            minutes,
+            sample,
+            registrations,
+            sign_ins,
+            submits,
+            queries,
+            out,
+        } => warga_bench::soak::soak(warga_bench::soak::SoakBench {
+            duration: std::time::Duration::from_secs(minutes * 60),
+            sample: std::time::Duration::from_secs(sample),
+            registrations_per_s: registrations,
+            sign_ins_per_s: sign_ins,
+            submits_per_s: submits,
+            queries_per_s: queries,
+            out,
+        })
+        .await
+        .map_err(Failure::bench),
     }
 }
