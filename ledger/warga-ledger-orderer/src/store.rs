@@ -51,9 +51,13 @@ fn read_error(e: impl std::fmt::Display) -> StorageError<NodeId> {
 #[derive(Clone)]
 pub struct OrdererDb(Arc<redb::Database>);
 
+/// The most memory an orderer's page cache holds (redb's default, 1 GiB, would grow with the
+/// chain): orderers append and serve recent blocks, so a small cache serves them.
+pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 impl OrdererDb {
     pub fn open(path: &std::path::Path) -> Result<OrdererDb, redb::Error> {
-        let db = redb::Database::create(path)?;
+        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path)?;
         let write = db.begin_write()?;
         write.open_table(LOG)?;
         write.open_table(META)?;

@@ -128,10 +128,18 @@ pub struct TxStatus {
     pub code: ValidationCode,
 }
 
+/// The most memory one ledger's page cache holds (redb's own default is 1 GiB per database,
+/// which a peer would fill as its chain grows): the B-trees' interior pages, which every
+/// lookup touches, fit many times over; a peer's memory stays bounded whatever its height.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl PeerLedger {
     /// Opens (or creates) the ledger at `path`; a new ledger starts with `genesis`.
     pub fn open(path: &Path, channel: &str, genesis: &Block) -> Result<PeerLedger, LedgerError> {
-        let db = redb::Database::create(path).map_err(storage)?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(storage)?;
         let ledger = PeerLedger {
             db,
             channel: channel.to_owned(),
