@@ -65,7 +65,9 @@ struct Shared {
     url: String,
     http: reqwest::Client,
     desks: Vec<(String, String)>,
-    desk_tokens: Vec<String>,
+    /// Each desk's latest token: a sign-in replaces it, as a desk signs in again before its
+    /// token (five minutes) expires.
+    desk_tokens: Mutex<Vec<String>>,
     bpjs: String,
     puskesmas: String,
     registered: Mutex<Vec<String>>,
@@ -122,8 +124,11 @@ impl Shared {
     async fn register(&self, n: usize) -> Result<(), String> {
         let body = crate::registry::resident(n, &self.districts);
         let nik = body["nik"].as_str().unwrap_or_default().to_owned();
-        let token = &self.desk_tokens[n % self.desk_tokens.len()];
-        match self.post("/api/v1/population/residents", token, body).await {
+        let token = {
+            let tokens = lock(&self.desk_tokens);
+            tokens[n % tokens.len()].clone()
+        };
+        match self.post("/api/v1/population/residents", &token, body).await {
             Some((201, _)) => {
                 lock(&self.registered).push(nik);
                 Ok(())
@@ -145,7 +150,12 @@ impl Shared {
             .send()
             .await;
         match response {
-            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) if r.status().is_success() => {
+                let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+                let token = answer["access_token"].as_str().ok_or("no access token")?;
+                lock(&self.desk_tokens)[n % self.desks.len()] = token.to_owned();
+                Ok(())
+            }
             Ok(r) => Err(format!("{} {}", r.status(), r.text().await.unwrap_or_default())),
             Err(e) => Err(e.to_string()),
         }
@@ -258,7 +268,7 @@ async fn prepare(bench: &SoakBench) -> anyhow::Result<(Target, Arc<Shared>)> {
         url: target.url.clone(),
         http: https_client(&target.cert)?,
         desks: target.secrets.clone(),
-        desk_tokens,
+        desk_tokens: Mutex::new(desk_tokens),
         bpjs,
         puskesmas,
         registered: Mutex::new(Vec::new()),
@@ -313,6 +323,11 @@ fn summarise(done: Vec<Done>) -> [(usize, usize, f64); 4] {
 pub async fn soak(bench: SoakBench) -> Result<(), BenchError> {
     if bench.duration < bench.sample * 3 {
         return Err(BenchError::Usage("--minutes must cover at least three samples".into()));
+    }
+    if bench.registrations_per_s > 0 && bench.sign_ins_per_s == 0 {
+        return Err(BenchError::Usage(
+            "registrations need sign-ins (--sign-ins 1 or more): the desks' tokens last five minutes".into(),
+        ));
     }
     std::fs::create_dir_all(&bench.out)
         .with_context(|| format!("cannot create {}", bench.out.display()))
