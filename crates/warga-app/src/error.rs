@@ -22,6 +22,9 @@ pub enum AppError {
     Identity(String),
     #[error("cannot start the ledger network: {0}")]
     Ledger(String),
+    /// A backup or a restore could not be made; nothing was left half-written.
+    #[error("{0}")]
+    Backup(String),
 }
 
 impl AppError {

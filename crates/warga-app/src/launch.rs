@@ -62,6 +62,8 @@ pub struct Running {
     /// The demo accounts, in [`Mode::Demo`].
     pub demo: Option<DemoSummary>,
     pub ledger: Option<EmbeddedNetwork>,
+    /// The control socket (with the embedded ledger), through which `warga backup` asks.
+    control: Option<crate::control::ControlSocket>,
     server: Server,
     workers: Option<Background>,
     /// The event handlers running here (empty without workers).
@@ -140,6 +142,14 @@ impl Launch {
         };
         match self.start_platform().await {
             Ok(mut running) => {
+                if let Some(ledger) = &ledger {
+                    running.control = crate::control::ControlSocket::start(
+                        running.platform.store.clone(),
+                        Some(crate::backup::LedgerStores::of(ledger)),
+                        &running.platform.config.data_dir,
+                    )
+                    .await;
+                }
                 running.ledger = ledger;
                 Ok(running)
             }
@@ -235,6 +245,7 @@ impl Launch {
             admin_password,
             demo,
             ledger: None,
+            control: None,
             server,
             workers,
             handlers: running_handlers,
@@ -278,11 +289,16 @@ impl Running {
         let Running {
             platform,
             ledger,
+            control,
             server,
             workers,
             owns_store,
             ..
         } = self;
+        // First, so that it lets go of the ledger's stores before the nodes close them.
+        if let Some(control) = control {
+            control.stop();
+        }
         let (served, ()) = tokio::join!(server.shutdown(grace), async {
             if let Some(workers) = workers {
                 stop_workers(workers).await;

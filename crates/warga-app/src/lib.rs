@@ -7,19 +7,24 @@
 //!   embedded ledger — and [`Running::shutdown`], the reverse order;
 //! - [`open_platform`]: the same assembly without serving, for commands that act on the
 //!   platform's data (create an officer, import residents, rotate keys);
-//! - [`shutdown_signal`]: SIGINT or SIGTERM, whichever comes first.
+//! - [`shutdown_signal`]: SIGINT or SIGTERM, whichever comes first;
+//! - [`backup`]: backups taken while the platform serves (asked for on the control socket,
+//!   [`request_backup`]) and their restore.
 //!
 //! `main`, every command and every test harness compose through this crate, so a service
 //! joins the platform by one line in [`services::all`].
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod backup;
+mod control;
 mod error;
 mod launch;
 mod ledger;
 pub mod services;
 mod signal;
 
+pub use control::request_backup;
 pub use error::AppError;
 pub use launch::{Launch, Mode, Running, open_platform};
 pub use signal::shutdown_signal;

@@ -241,6 +241,31 @@ impl Store {
     }
 
     /// A round trip to the database, bounded by `timeout`; used by `/readyz`.
+    /// Writes a consistent copy of a SQLite database to `path` (`VACUUM INTO`: one read
+    /// transaction's snapshot, taken while others write, compacted). PostgreSQL has its own
+    /// tools for this (`pg_basebackup`, `pg_dump`): refused there.
+    pub async fn copy_into(&self, path: &Path) -> Result<(), StoreError> {
+        if self.inner.backend != Backend::Sqlite {
+            return Err(StoreError::Config(
+                "a PostgreSQL database is backed up with pg_basebackup or pg_dump, not by warga".into(),
+            ));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Config(format!("{} is not UTF-8", path.display())))?;
+        // A reader's connection, taken out of the pool: readers are `query_only`, which
+        // VACUUM INTO (it writes the copy) needs off; this connection is closed after.
+        let mut conn = self.inner.reader.acquire().await?.detach();
+        conn.execute("PRAGMA query_only = OFF").await?;
+        let copied = sqlx::query("VACUUM INTO ?")
+            .bind(target.to_owned())
+            .execute(&mut conn)
+            .await;
+        let _ = sqlx::Connection::close(conn).await;
+        copied?;
+        Ok(())
+    }
+
     pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
         let probe = async {
             let mut conn = self.inner.writer.acquire().await?;

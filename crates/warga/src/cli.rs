@@ -59,6 +59,21 @@ pub enum Command {
     /// Keys that protect data at rest.
     #[command(subcommand)]
     Keys(DataKeysCommand),
+    /// Back up the data directory while warga runs (or is stopped): the ledger's peers and
+    /// orderers, every file, the SQLite database, each consistently, with a manifest of
+    /// checksums. PostgreSQL is backed up with its own tools (pg_basebackup, pg_dump).
+    Backup {
+        /// Where to write the backup (a new directory, outside the data directory).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Restore a backup as the (new or empty) data directory, after checking every file
+    /// against its manifest.
+    Restore {
+        /// The backup `warga backup` wrote.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
     /// The resident registry.
     #[command(subcommand)]
     Registry(RegistryCommand),

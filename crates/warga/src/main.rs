@@ -62,6 +62,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Events(command) => platform::events(config()?, command).await,
         Command::Keys(DataKeysCommand::Rotate) => platform::rotate_data_keys(config()?).await,
+        Command::Backup { to } => platform::backup(config()?, &to).await,
+        Command::Restore { from } => platform::restore(config()?, &from),
         Command::Audit(command) => platform::audit(config()?, command).await,
         Command::Admin(command) => identity::admin(config()?, command).await,
         Command::Registry(RegistryCommand::Import { file, report }) => {

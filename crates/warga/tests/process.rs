@@ -115,6 +115,27 @@ impl Running {
         }
     }
 
+    /// The embedded ledger's peers from the banner: host → gRPC address.
+    fn peers(&self) -> std::collections::BTreeMap<String, String> {
+        // The banner's ledger lines follow its URL line, which `start` has already seen; the
+        // copying thread may still be writing them.
+        let mut peers = std::collections::BTreeMap::new();
+        for _ in 0..100 {
+            let banner = std::fs::read_to_string(&self.stdout).unwrap_or_default();
+            for line in banner.lines() {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if let ["peer", host, "gRPC", addr, "(mTLS)"] = words.as_slice() {
+                    peers.insert(host.to_string(), addr.to_string());
+                }
+            }
+            if peers.len() == 3 {
+                return peers;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("three peers in the banner: {peers:?}");
+    }
+
     fn kill_9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -173,6 +194,30 @@ impl Running {
         }
         true
     }
+}
+
+/// `warga ledger ARGS[0] --network … --crypto … --org ORG --address ADDRESS ARGS[1..]` against
+/// the embedded ledger of the deployment in `dir` (its network file written on first use).
+fn ledger_cli(dir: &Path, address: &str, org: &str, args: &[&str]) -> std::process::Output {
+    let network = dir.join("network.yaml");
+    if !network.exists() {
+        std::fs::write(&network, warga_ledger_core::network::BPJS_EXAMPLE).unwrap();
+    }
+    let crypto = dir.join("data/ledger/crypto");
+    let mut all = vec![
+        "ledger".to_owned(),
+        args[0].to_owned(),
+        "--network".into(),
+        network.to_string_lossy().into_owned(),
+        "--crypto".into(),
+        crypto.to_string_lossy().into_owned(),
+        "--org".into(),
+        org.into(),
+        format!("--address={address}"),
+    ];
+    all.extend(args[1..].iter().map(|a| a.to_string()));
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    warga(dir, &refs, &[]).output().unwrap()
 }
 
 /// The secret of the monitoring client `monitor` of the deployment in `dir`, registered
@@ -1067,41 +1112,8 @@ fn ca_commands_register_enroll_and_revoke() {
 fn up_runs_the_ledger_network_the_cli_reaches() {
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(dir.path(), &[]);
-    let mut peers = std::collections::BTreeMap::new();
-    for _ in 0..100 {
-        let banner = std::fs::read_to_string(&running.stdout).unwrap_or_default();
-        for line in banner.lines() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if let ["peer", host, "gRPC", addr, "(mTLS)"] = words.as_slice() {
-                peers.insert(host.to_string(), addr.to_string());
-            }
-        }
-        if peers.len() == 3 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(peers.len(), 3, "three peers in the banner");
-    let network = dir.path().join("network.yaml");
-    std::fs::write(&network, warga_ledger_core::network::BPJS_EXAMPLE).unwrap();
-    let crypto = dir.path().join("data/ledger/crypto");
-    let cli = |org: &str, host: &str, args: &[&str]| {
-        let mut all = vec![
-            args[0].to_owned(),
-            "--network".into(),
-            network.to_string_lossy().into_owned(),
-            "--crypto".into(),
-            crypto.to_string_lossy().into_owned(),
-            "--org".into(),
-            org.into(),
-            format!("--address={}", peers[host]),
-        ];
-        all.extend(args[1..].iter().map(|a| a.to_string()));
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        let mut full = vec!["ledger"];
-        full.extend(refs);
-        warga(dir.path(), &full, &[]).output().unwrap()
-    };
+    let peers = running.peers();
+    let cli = |org: &str, host: &str, args: &[&str]| ledger_cli(dir.path(), &peers[host], org, args);
     // The registry vouches for a registered, living resident; the contract takes a card
     // only with its word, which `warga registry attest` prints.
     std::fs::write(
@@ -1293,4 +1305,207 @@ fn bench_ledger_runs_a_small_load() {
         text.contains("verifications/s and") && text.contains("signatures/s on every core"),
         "{text}"
     );
+}
+
+/// Runs `warga ARGS` in `dir`, which must succeed; its standard output.
+fn run_ok(dir: &Path, args: &[&str]) -> String {
+    let output = warga(dir, args, &[]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "warga {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Residents as `registry import` reads them: `count` women born 1 January 1990 in Tanah
+/// Abang, NIK serials from `first`.
+fn residents_csv(first: usize, count: usize) -> String {
+    let mut csv = String::from(
+        "nik,full_name,birth_place,birth_date,sex,address,rt_rw,village,district,religion,marital_status,occupation\n",
+    );
+    for serial in first..first + count {
+        // A name of letters only: the serial in base 26.
+        let (mut rest, mut letters) = (serial, String::new());
+        while rest > 0 {
+            letters.insert(0, char::from(b'a' + (rest % 26) as u8));
+            rest /= 26;
+        }
+        csv.push_str(&format!(
+            "{},Sri Cadangan {letters},Jakarta,1990-01-01,female,Jl. Gelora No. {serial},001/002,3171071001,317107,Islam,Kawin,Karyawan Swasta\n",
+            nik(serial)
+        ));
+    }
+    csv
+}
+
+fn nik(serial: usize) -> String {
+    format!("317107410190{serial:04}")
+}
+
+/// A card issued for resident `serial` through the CLI with the registry's attestation;
+/// whether it committed VALID.
+fn issue_card(dir: &Path, peer: &str, serial: usize) -> bool {
+    let attested = warga(dir, &["registry", "attest", &nik(serial)], &[]).output().unwrap();
+    if !attested.status.success() {
+        return false;
+    }
+    let attestation = String::from_utf8(attested.stdout).unwrap().trim().to_owned();
+    let issued = ledger_cli(
+        dir,
+        peer,
+        "BPJS",
+        &["invoke", "IssueCard", &nik(serial), "2", "2030-12-31", &attestation],
+    );
+    issued.status.success() && String::from_utf8_lossy(&issued.stdout).contains(": VALID")
+}
+
+/// The restore drill: a backup taken while registrations, events and ledger transactions
+/// flow, restored into a fresh directory, checked offline (`ledger verify` on every peer's
+/// copy), then served: every event acknowledged before the backup is delivered once, the
+/// cards issued before it verify, the restored orderers order new transactions, and the
+/// statistics rebuilt from the registry agree with the live ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_into_a_serving_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let second = dir.path().join("second");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    let backup = dir.path().join("backup");
+
+    let running = Running::start(&first, &[]);
+    let peers = running.peers();
+    let bpjs = peers["peer0.bpjs.warga.local"].clone();
+    std::fs::write(first.join("before.csv"), residents_csv(1, 20)).unwrap();
+    run_ok(&first, &["registry", "import", "before.csv"]);
+    for serial in 1..=3 {
+        assert!(
+            issue_card(&first, &bpjs, serial),
+            "card {serial} issued before the backup"
+        );
+    }
+    let mut before = Vec::new();
+    for i in 0..40 {
+        before.push(running.post_probe(&format!("before the backup {i}")).await);
+    }
+
+    // Load while the backup is taken: probes, an import, cards.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let during = {
+        let stop = stop.clone();
+        let client = running.client.clone();
+        let url = running.url.clone();
+        let token = running.token.clone();
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let response = client
+                    .post(format!("{url}/api/v1/system/probes"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({ "note": "during the backup" }))
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status() == 202 {
+                    let body: Value = response.json().await.unwrap();
+                    acknowledged.push(body["probe_id"].as_str().unwrap().to_owned());
+                }
+            }
+            acknowledged
+        })
+    };
+    std::fs::write(first.join("during.csv"), residents_csv(101, 200)).unwrap();
+    let writers = {
+        let first = first.clone();
+        let bpjs = bpjs.clone();
+        std::thread::spawn(move || {
+            run_ok(&first, &["registry", "import", "during.csv"]);
+            (101..104).filter(|serial| issue_card(&first, &bpjs, *serial)).count()
+        })
+    };
+    let stdout = run_ok(&first, &["backup", "--to", backup.to_str().unwrap()]);
+    assert!(
+        stdout.contains("backup taken") && stdout.contains("peer0.bpjs.warga.local"),
+        "{stdout}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let during = during.await.unwrap();
+    assert!(!during.is_empty(), "probes were acknowledged while the backup ran");
+    assert_eq!(writers.join().unwrap(), 3, "cards issued while the backup ran");
+    // A second backup to the same place is refused; the first is untouched.
+    let again = warga(&first, &["backup", "--to", backup.to_str().unwrap()], &[])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let (status, _) = running.terminate();
+    assert!(status.success());
+
+    // Restore into a fresh directory; never over data.
+    run_ok(&second, &["restore", "--from", backup.to_str().unwrap()]);
+    let twice = warga(&second, &["restore", "--from", backup.to_str().unwrap()], &[])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&twice.stderr);
+    assert_eq!(twice.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not empty") && stderr.lines().count() == 1, "{stderr}");
+
+    // Offline, every restored peer's ledger replays to the same codes and state.
+    std::fs::write(second.join("network.yaml"), warga_ledger_core::network::BPJS_EXAMPLE).unwrap();
+    for host in peers.keys() {
+        let file = second.join("data/ledger/peers").join(host).join("bpjs-main.redb");
+        run_ok(
+            &second,
+            &[
+                "ledger",
+                "verify",
+                "--network",
+                "network.yaml",
+                "--crypto",
+                "data/ledger/crypto",
+                "--channel",
+                "bpjs-main",
+                file.to_str().unwrap(),
+            ],
+        );
+    }
+
+    // The restored instance serves.
+    std::fs::copy(first.join("monitor.secret"), second.join("monitor.secret")).unwrap();
+    let running = Running::start(&second, &[]);
+    wait_for(
+        "probes acknowledged before the backup, delivered once",
+        Duration::from_secs(60),
+        || running.all_delivered_once(&before),
+    )
+    .await;
+    // Those acknowledged while it ran are in it or not — never twice.
+    for id in &during {
+        let probe = running.probe(id).await;
+        if probe["status"] == "delivered" {
+            assert_eq!(probe["deliveries"], 1, "probe {id} applied twice");
+        }
+    }
+    let peers = running.peers();
+    let bpjs = peers["peer0.bpjs.warga.local"].clone();
+    for serial in 1..=3 {
+        let verified = ledger_cli(&second, &bpjs, "BPJS", &["query", "VerifyCard", &nik(serial)]);
+        let answer: Value = serde_json::from_slice(&verified.stdout).unwrap_or_default();
+        assert_eq!(
+            answer["status"],
+            "active",
+            "card {serial}: {}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+    }
+    // The restored orderers order: a new card commits.
+    assert!(issue_card(&second, &bpjs, 4), "a card issued after the restore");
+    let (status, _) = running.terminate();
+    assert!(status.success());
+
+    // The statistics the consumers kept agree with a count of the restored registry.
+    let stdout = run_ok(&second, &["stats", "rebuild"]);
+    assert!(stdout.contains("agreed: ya / yes"), "{stdout}");
 }

@@ -23,7 +23,7 @@ use openraft::{
     StorageIOError, StoredMembership, Vote,
 };
 use prost::Message;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use warga_ledger_core::block::{Block, BlockHeader};
 use warga_ledger_msp::SigningIdentity;
 use warga_ledger_proto::v1;
@@ -219,6 +219,88 @@ impl OrdererDb {
         Block::try_from(wire)
             .map(Some)
             .map_err(|e| redb::Error::Corrupted(e.to_string()))
+    }
+}
+
+/// What [`OrdererDb::copy_to`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrdererCopy {
+    /// The index of the last log entry applied (and so committed) in the copy.
+    pub applied: Option<u64>,
+    /// Blocks in the copy (the tip's number + 1).
+    pub height: u64,
+    /// Whether blocks below the tip were still missing (a snapshot's gap).
+    pub gap: bool,
+}
+
+impl OrdererDb {
+    /// Writes a consistent copy of this orderer's state to `path` (which must not exist), all
+    /// read in one read transaction: the blocks, the Raft metadata, and the log **up to the
+    /// last applied entry** — the copy holds only committed entries, so every orderer of a
+    /// restored network may start from it and none can order a block its peers' copies
+    /// contradict. Its committed index is the applied one.
+    pub fn copy_to(&self, path: &std::path::Path) -> Result<OrdererCopy, redb::Error> {
+        if path.exists() {
+            return Err(redb::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} already exists", path.display()),
+            )));
+        }
+        let read = self.0.begin_read()?;
+        let meta = read.open_table(META)?;
+        let decode =
+            |key: &str| -> Result<Option<Vec<u8>>, redb::Error> { Ok(meta.get(key)?.map(|v| v.value().to_vec())) };
+        let applied: Option<LogId<NodeId>> = match decode("applied")? {
+            Some(bytes) => serde_json::from_slice::<Option<LogId<NodeId>>>(&bytes)
+                .map_err(|e| redb::Error::Corrupted(e.to_string()))?,
+            None => None,
+        };
+        let gap = match decode("gap")? {
+            Some(bytes) => serde_json::from_slice::<Option<(u64, u64)>>(&bytes)
+                .map_err(|e| redb::Error::Corrupted(e.to_string()))?
+                .is_some(),
+            None => false,
+        };
+        let target = redb::Builder::new().create(path)?;
+        let write = target.begin_write()?;
+        {
+            let mut out = write.open_table(META)?;
+            for entry in meta.iter()? {
+                let (key, value) = entry?;
+                out.insert(key.value(), value.value())?;
+            }
+            let committed = serde_json::to_vec(&applied).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+            out.insert("committed", committed.as_slice())?;
+            let mut out = write.open_table(BLOCKS)?;
+            for entry in read.open_table(BLOCKS)?.iter()? {
+                let (key, value) = entry?;
+                out.insert(key.value(), value.value())?;
+            }
+            let mut out = write.open_table(LOG)?;
+            if let Some(applied) = applied {
+                for entry in read.open_table(LOG)?.range(..=applied.index)? {
+                    let (key, value) = entry?;
+                    out.insert(key.value(), value.value())?;
+                }
+            }
+        }
+        for table in read.list_tables()? {
+            let name = redb::TableHandle::name(&table).to_owned();
+            if ![LOG.name(), META.name(), BLOCKS.name()].contains(&name.as_str()) {
+                return Err(redb::Error::Corrupted(format!("the copy does not know table {name}")));
+            }
+        }
+        write.commit()?;
+        let height = read
+            .open_table(BLOCKS)?
+            .last()?
+            .map(|(k, _)| k.value() + 1)
+            .unwrap_or(0);
+        Ok(OrdererCopy {
+            applied: applied.map(|id| id.index),
+            height,
+            gap,
+        })
     }
 }
 

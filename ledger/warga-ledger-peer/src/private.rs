@@ -40,6 +40,27 @@ const MISSING: TableDefinition<(u64, u64, &str, &str), ()> = TableDefinition::ne
 /// (expiring block, block, tx, namespace, collection): purged when the expiring block commits.
 const EXPIRY: TableDefinition<(u64, u64, u64, &str, &str), ()> = TableDefinition::new("pvt_expiry");
 
+/// Every table of the private data stores, by name (a ledger copy checks it knows them all).
+pub(crate) const TABLES: [&str; 6] = [
+    "pvt_transient",
+    "pvt_transient_age",
+    "pvt_writes",
+    "pvt_state",
+    "pvt_missing",
+    "pvt_expiry",
+];
+
+/// Copies every private data table (for [`PeerLedger::copy_to`](crate::PeerLedger::copy_to)).
+pub(crate) fn copy_tables(read: &redb::ReadTransaction, write: &WriteTransaction) -> Result<u64, LedgerError> {
+    use crate::backup::copy_table;
+    Ok(copy_table(read, write, TRANSIENT)?
+        + copy_table(read, write, TRANSIENT_AGE)?
+        + copy_table(read, write, WRITES)?
+        + copy_table(read, write, STATE)?
+        + copy_table(read, write, MISSING)?
+        + copy_table(read, write, EXPIRY)?)
+}
+
 /// How many blocks private writes wait in the transient store for their transaction.
 pub const TRANSIENT_BLOCKS: u64 = 1000;
 

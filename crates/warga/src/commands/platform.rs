@@ -172,6 +172,78 @@ pub async fn migrate(config: Config) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `warga backup --to DIR`: asks the running process on this data directory (its control
+/// socket), or, with none running, takes the backup here.
+pub async fn backup(config: Config, to: &std::path::Path) -> Result<(), Failure> {
+    let _logging = start_logging(&config)?;
+    let manifest = match warga_app::request_backup(&config.data_dir, to)
+        .await
+        .map_err(Failure::app)?
+    {
+        Some(manifest) => manifest,
+        None => {
+            let database = config.data_dir.join("warga.db");
+            if config.database.url.is_none() && !database.exists() {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "data_dir {}: tidak ada data / there is no data here ({} is missing)",
+                    config.data_dir.display(),
+                    database.display()
+                )));
+            }
+            let store = Store::connect(&config).await?;
+            let channel = config
+                .section::<warga_ledger_node::settings::LedgerConfig>()
+                .channel
+                .clone();
+            let ledger = warga_app::backup::LedgerStores::open(&config.data_dir.join("ledger"), &channel)
+                .map_err(Failure::app)?;
+            let taken = warga_app::backup::take(&store, ledger.as_ref(), &config.data_dir, to).await;
+            store.close().await;
+            taken.map_err(Failure::app)?
+        }
+    };
+    print_manifest("cadangan dibuat / backup taken", to, &manifest);
+    if manifest.database == "postgresql" {
+        println!(
+            "  PostgreSQL tidak termasuk / is not included: pg_basebackup atau / or pg_dump (README, \"Operating warga\")"
+        );
+    }
+    Ok(())
+}
+
+/// `warga restore --from DIR`.
+pub fn restore(config: Config, from: &std::path::Path) -> Result<(), Failure> {
+    let manifest = warga_app::backup::restore(from, &config.data_dir).map_err(Failure::app)?;
+    print_manifest("cadangan dipulihkan / backup restored", &config.data_dir, &manifest);
+    Ok(())
+}
+
+fn print_manifest(what: &str, place: &std::path::Path, manifest: &warga_app::backup::Manifest) {
+    let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
+    println!(
+        "{what}: {} — {} berkas / files, {:.1} MiB, basis data / database: {}, diambil / taken {}",
+        place.display(),
+        manifest.files.len(),
+        bytes as f64 / (1024.0 * 1024.0),
+        manifest.database,
+        warga_core::time::format_wib(manifest.taken_at_ms)
+    );
+    if let Some(ledger) = &manifest.ledger {
+        let peers: Vec<String> = ledger
+            .peers
+            .iter()
+            .map(|(host, height)| format!("{host} {height}"))
+            .collect();
+        println!(
+            "  buku besar / ledger {}: peer (tinggi / height) {}; orderer {} ({} blok / blocks)",
+            ledger.channel,
+            peers.join(", "),
+            ledger.orderer_copied,
+            ledger.orderer_height
+        );
+    }
+}
+
 /// `warga config check`.
 pub fn config_check(config: &Config) {
     print!("{}", config.to_redacted_toml());
