@@ -9,7 +9,9 @@
 //!   inside `warga up`), TPS and latency against the machine's signature-verification
 //!   ceiling;
 //! - [`soak`]: a long mixed load (registrations, sign-ins, ledger submits and queries) on
-//!   one `warga up`, memory, open files and latency recorded over time, plotted as SVG.
+//!   one `warga up`, memory, open files and latency recorded over time, plotted as SVG;
+//! - [`chaos`]: the fault suite — `warga up` killed, its broker killed, under a registration
+//!   load, ending in a check that nothing acknowledged was lost or applied twice.
 //!
 //! Each drives a child `warga` process (the executable running them) and print Markdown for
 //! BENCHMARKS.md. Like the binary, they report failures with `anyhow`: they are drivers,
@@ -17,6 +19,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod chaos;
 mod child;
 pub mod ledger;
 pub mod registry;

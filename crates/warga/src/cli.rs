@@ -80,6 +80,11 @@ pub enum Command {
     /// Load tests that start their own warga and report Markdown for BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The fault suite: a warga of its own under registration load while a fault is
+    /// injected, then every acknowledged registration checked in the database, every event's
+    /// effects counted once (exit code 1 otherwise); a Markdown row for BENCHMARKS.md.
+    #[command(subcommand)]
+    Chaos(ChaosCommand),
     /// The BPJS ledger: network files and crypto material.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -493,6 +498,29 @@ pub enum BenchCommand {
         /// Where the CSV and the plot go.
         #[arg(long, value_name = "DIR", default_value = "soak")]
         out: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChaosCommand {
+    /// `kill -9` of `warga up` after a random 1–3 s of load, restarted, ROUNDS times.
+    Kill {
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Registrations per second.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+    },
+    /// `warga up` on NATS JetStream: a nats-server of the run's own, killed under load,
+    /// restarted after DOWN seconds.
+    Broker {
+        #[arg(long, default_value_t = 30)]
+        down_seconds: u64,
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// The nats-server executable.
+        #[arg(long, value_name = "FILE", default_value = "nats-server")]
+        nats_server: std::path::PathBuf,
     },
 }
 

@@ -72,6 +72,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Registry(RegistryCommand::Attest { nik, crypto }) => population::attest(config()?, &nik, crypto).await,
         Command::Stats(StatsCommand::Rebuild) => population::rebuild_stats(config()?).await,
         Command::Bench(command) => bench::bench(command).await,
+        Command::Chaos(command) => bench::chaos(command).await,
         Command::Ledger(command) => ledger::run(config()?, command).await,
         Command::Ca(command) => ledger::ca(config()?, command).await,
         Command::Orderer(args) => ledger::orderer(args, config()?).await,

@@ -1,6 +1,6 @@
 //! `warga bench registry|reports|ledger`: the load generators of `warga-bench`.
 
-use crate::cli::BenchCommand;
+use crate::cli::{BenchCommand, ChaosCommand};
 use crate::failure::Failure;
 
 pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
@@ -80,4 +80,27 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
         .await
         .map_err(Failure::bench),
     }
+}
+
+/// `warga chaos kill|broker`: the fault suite of `warga-bench`.
+pub async fn chaos(command: ChaosCommand) -> Result<(), Failure> {
+    use warga_bench::chaos::{ChaosRun, Fault};
+    let run = match command {
+        ChaosCommand::Kill { rounds, rate } => ChaosRun {
+            fault: Fault::Kill { rounds },
+            rate,
+        },
+        ChaosCommand::Broker {
+            down_seconds,
+            rate,
+            nats_server,
+        } => ChaosRun {
+            fault: Fault::Broker {
+                down: std::time::Duration::from_secs(down_seconds),
+                nats_server,
+            },
+            rate,
+        },
+    };
+    warga_bench::chaos::chaos(run).await.map_err(Failure::bench)
 }

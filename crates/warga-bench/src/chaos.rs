@@ -1,0 +1,351 @@
+//! The fault suite, `warga chaos …`: a `warga up` under a registration load while a fault
+//! is injected, ending in a consistency check of what the clients were told against what
+//! the database holds.
+//!
+//! The client keeps a record of every registration: acknowledged (201, with the resident's
+//! id), refused (another status) or unknown (the connection broke: it may or may not have
+//! committed). After the last fault the platform runs undisturbed until its consumers have
+//! caught up, then:
+//!
+//! - **lost** = acknowledged registrations whose resident is not in the database (must be 0);
+//! - **duplicated effects** = statistics increments and SMS notices beyond one per resident
+//!   (each registration's event is handled once by each consumer; must be 0);
+//! - **unexplained** = residents that are neither acknowledged nor unknown (must be 0).
+//!
+//! Faults:
+//!
+//! - [`Fault::Kill`]: `kill -9` of `warga up` after a random 1–3 s of load, restarted,
+//!   `rounds` times;
+//! - [`Fault::Broker`]: `warga up` on NATS JetStream — a `nats-server` of the run's own on its
+//!   own port and store directory — killed under load for `down` seconds and restarted;
+//!   registrations go on being acknowledged (the outbox holds their events) and every event
+//!   reaches its consumers once after.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+
+use crate::BenchError;
+use crate::child::{Target, free_port, scalar, wait_ready};
+use crate::registry::{bench_districts, resident, start_target, tokens};
+
+/// Which fault to inject.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// `kill -9` of `warga up`, `rounds` times.
+    Kill { rounds: usize },
+    /// The event broker killed for `down` and restarted.
+    Broker { down: Duration, nats_server: PathBuf },
+}
+
+#[derive(Clone, Debug)]
+pub struct ChaosRun {
+    pub fault: Fault,
+    /// Registrations per second offered throughout.
+    pub rate: u32,
+}
+
+/// What the clients were told.
+#[derive(Default)]
+struct Record {
+    /// Resident ids of acknowledged registrations.
+    acknowledged: Vec<String>,
+    refused: usize,
+    /// Sent, answer never received.
+    unknown: usize,
+}
+
+fn lock(record: &Mutex<Record>) -> std::sync::MutexGuard<'_, Record> {
+    record.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An open-loop registration load until `stop`: registration `n` from a shared counter, so
+/// no two requests (across restarts) carry the same resident.
+async fn register_until(
+    target_url: String,
+    callers: Vec<(reqwest::Client, String)>,
+    rate: u32,
+    next: Arc<AtomicUsize>,
+    districts: Arc<Vec<String>>,
+    record: Arc<Mutex<Record>>,
+    stop: Arc<AtomicBool>,
+) {
+    let url = Arc::new(format!("{target_url}/api/v1/population/residents"));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let at = started + Duration::from_secs_f64(i as f64 / f64::from(rate));
+        tokio::time::sleep_until(at.into()).await;
+        i += 1;
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        let (client, token) = callers[n % callers.len()].clone();
+        let (url, body, record) = (url.clone(), resident(n, &districts), record.clone());
+        tasks.spawn(async move {
+            let answer = async {
+                let response = client.post(url.as_str()).bearer_auth(token).json(&body).send().await?;
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                Ok::<_, reqwest::Error>((status, body))
+            }
+            .await;
+            let mut record = lock(&record);
+            match answer {
+                Ok((201, body)) => match body["id"].as_str() {
+                    Some(id) => record.acknowledged.push(id.to_owned()),
+                    None => record.unknown += 1,
+                },
+                Ok(_) => record.refused += 1,
+                Err(_) => record.unknown += 1,
+            }
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// A load running in the background, stopped by [`Load::finish`].
+struct Load {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    async fn start(
+        target: &Target,
+        rate: u32,
+        next: &Arc<AtomicUsize>,
+        districts: &Arc<Vec<String>>,
+        record: &Arc<Mutex<Record>>,
+    ) -> anyhow::Result<Load> {
+        let callers = tokens(target).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(register_until(
+            target.url.clone(),
+            callers,
+            rate,
+            next.clone(),
+            districts.clone(),
+            record.clone(),
+            stop.clone(),
+        ));
+        Ok(Load { stop, task })
+    }
+
+    async fn finish(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+    }
+}
+
+/// Sends SIGKILL to the child and reaps it.
+async fn kill_9(target: &mut Target) -> anyhow::Result<()> {
+    if let Some(mut child) = target.child.take() {
+        child.start_kill().context("kill -9 of warga up")?;
+        child.wait().await?;
+    }
+    Ok(())
+}
+
+/// A `nats-server` with JetStream of this run's own.
+struct Broker {
+    binary: PathBuf,
+    port: u16,
+    store: tempfile::TempDir,
+    child: Option<tokio::process::Child>,
+}
+
+impl Broker {
+    fn start(binary: PathBuf) -> anyhow::Result<Broker> {
+        let mut broker = Broker {
+            binary,
+            port: free_port()?,
+            store: tempfile::tempdir()?,
+            child: None,
+        };
+        broker.spawn()?;
+        Ok(broker)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let child = tokio::process::Command::new(&self.binary)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(self.store.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill()?;
+            child.wait().await?;
+        }
+        Ok(())
+    }
+
+    async fn ready(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            if Instant::now() > deadline {
+                return Err(anyhow!("nats-server did not listen within 30 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+/// The consistency check after the last fault.
+struct Verdict {
+    acknowledged: usize,
+    refused: usize,
+    unknown: usize,
+    residents: i64,
+    lost: usize,
+    duplicated: i64,
+    unexplained: i64,
+    recovery: Duration,
+}
+
+/// Waits (10 min at most) until every resident is counted and told once, then compares.
+async fn verdict(target: &Target, record: &Record, since: Instant) -> anyhow::Result<Verdict> {
+    let store = &target.store;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let (residents, counted, texted) = loop {
+        let residents = scalar(store, "SELECT COUNT(*) FROM population_residents").await?;
+        let counted = scalar(
+            store,
+            "SELECT CAST(COALESCE(SUM(residents), 0) AS BIGINT) FROM population_stats",
+        )
+        .await?;
+        let texted = scalar(store, "SELECT COUNT(*) FROM population_sms_outbox").await?;
+        if counted >= residents && texted >= residents {
+            break (residents, counted, texted);
+        }
+        if Instant::now() > deadline {
+            return Err(anyhow!(
+                "consumers did not catch up within 600 s: {residents} residents, {counted} counted, {texted} told"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let recovery = since.elapsed();
+    let ids: HashSet<String> = sqlx::query_scalar::<_, String>("SELECT id FROM population_residents")
+        .fetch_all(store.reader())
+        .await?
+        .into_iter()
+        .collect();
+    let lost = record.acknowledged.iter().filter(|id| !ids.contains(*id)).count();
+    let known = (record.acknowledged.len() + record.unknown) as i64;
+    Ok(Verdict {
+        acknowledged: record.acknowledged.len(),
+        refused: record.refused,
+        unknown: record.unknown,
+        residents,
+        lost,
+        duplicated: (counted - residents) + (texted - residents),
+        unexplained: (residents - known).max(0),
+        recovery,
+    })
+}
+
+/// Runs one fault scenario and prints its Markdown row; fails when anything was lost,
+/// duplicated or unexplained.
+pub async fn chaos(run: ChaosRun) -> Result<(), BenchError> {
+    if run.rate == 0 {
+        return Err(BenchError::Usage("--rate must be at least 1".into()));
+    }
+    match &run.fault {
+        Fault::Kill { rounds: 0 } => return Err(BenchError::Usage("--rounds must be at least 1".into())),
+        Fault::Broker { down, .. } if down.is_zero() => {
+            return Err(BenchError::Usage("--down-seconds must be at least 1".into()));
+        }
+        _ => {}
+    }
+    let districts = Arc::new(bench_districts());
+    let next = Arc::new(AtomicUsize::new(0));
+    let record = Arc::new(Mutex::new(Record::default()));
+    let (name, faults, mut target, mut broker) = match &run.fault {
+        Fault::Kill { rounds } => {
+            let mut target = start_target(None, 4, &districts, false, "").await?;
+            for round in 0..*rounds {
+                wait_ready(&mut target).await?;
+                let load = Load::start(&target, run.rate, &next, &districts, &record).await?;
+                let running = Duration::from_millis(1000 + fastrand::u64(0..2000));
+                tokio::time::sleep(running).await;
+                kill_9(&mut target).await?;
+                load.finish().await;
+                tracing::info!(round, "warga up killed with SIGKILL");
+                target.spawn()?;
+            }
+            ("kill -9 of `warga up`", *rounds, target, None)
+        }
+        Fault::Broker { down, nats_server } => {
+            let broker = Broker::start(nats_server.clone())?;
+            broker.ready().await?;
+            let bus = format!(
+                "[bus]\nbackend = \"nats\"\nnats_url = \"nats://127.0.0.1:{}\"\n",
+                broker.port
+            );
+            let mut target = start_target(None, 4, &districts, false, &bus).await?;
+            wait_ready(&mut target).await?;
+            let mut broker = broker;
+            let load = Load::start(&target, run.rate, &next, &districts, &record).await?;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            broker.kill().await?;
+            tokio::time::sleep(*down).await;
+            broker.spawn()?;
+            broker.ready().await?;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            load.finish().await;
+            ("the broker (nats-server) killed, restarted", 1, target, Some(broker))
+        }
+    };
+    wait_ready(&mut target).await?;
+    let since = Instant::now();
+    let record = std::mem::take(&mut *lock(&record));
+    let verdict = verdict(&target, &record, since).await;
+    target.stop().await;
+    if let Some(broker) = broker.as_mut() {
+        let _ = broker.kill().await;
+    }
+    let verdict = verdict?;
+    println!(
+        "| fault | faults | rate | acknowledged | refused | outcome unknown | residents | lost | duplicated effects | unexplained | caught up after |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {name} | {faults} | {}/s | {} | {} | {} | {} | **{}** | **{}** | **{}** | {:.1} s |",
+        run.rate,
+        verdict.acknowledged,
+        verdict.refused,
+        verdict.unknown,
+        verdict.residents,
+        verdict.lost,
+        verdict.duplicated,
+        verdict.unexplained,
+        verdict.recovery.as_secs_f64()
+    );
+    if verdict.acknowledged == 0 {
+        return Err(anyhow!("no registration was acknowledged: the load never reached warga").into());
+    }
+    if verdict.lost > 0 || verdict.duplicated != 0 || verdict.unexplained > 0 {
+        return Err(anyhow!(
+            "inconsistent: {} lost, {} duplicated effects, {} unexplained",
+            verdict.lost,
+            verdict.duplicated,
+            verdict.unexplained
+        )
+        .into());
+    }
+    Ok(())
+}
