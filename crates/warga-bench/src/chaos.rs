@@ -31,7 +31,7 @@ use anyhow::{Context as _, anyhow};
 
 use crate::BenchError;
 use crate::child::{Target, free_port, scalar, wait_ready};
-use crate::registry::{bench_districts, resident, start_target, tokens};
+use crate::registry::{bench_districts, effects, resident, start_target, tokens};
 
 /// Which fault to inject.
 #[derive(Clone, Debug)]
@@ -222,12 +222,7 @@ async fn verdict(target: &Target, record: &Record, since: Instant) -> anyhow::Re
     let deadline = Instant::now() + Duration::from_secs(600);
     let (residents, counted, texted) = loop {
         let residents = scalar(store, "SELECT COUNT(*) FROM population_residents").await?;
-        let counted = scalar(
-            store,
-            "SELECT CAST(COALESCE(SUM(residents), 0) AS BIGINT) FROM population_stats",
-        )
-        .await?;
-        let texted = scalar(store, "SELECT COUNT(*) FROM population_sms_outbox").await?;
+        let (counted, texted) = effects(store).await?;
         if counted >= residents && texted >= residents {
             break (residents, counted, texted);
         }

@@ -256,16 +256,23 @@ async fn load(
     level
 }
 
+/// The registrations' effects so far: residents counted in the statistics, SMS notices
+/// queued (one each, once every consumer has handled every registration).
+pub(crate) async fn effects(store: &Store) -> anyhow::Result<(i64, i64)> {
+    let counted = scalar(
+        store,
+        "SELECT CAST(COALESCE(SUM(residents), 0) AS BIGINT) FROM population_stats",
+    )
+    .await?;
+    let texted = scalar(store, "SELECT COUNT(*) FROM population_sms_outbox").await?;
+    Ok((counted, texted))
+}
+
 /// Waits until the consumers caught up with `expected` registrations; returns how long.
 async fn drained(store: &Store, expected: i64) -> anyhow::Result<Duration> {
     let started = Instant::now();
     loop {
-        let counted = scalar(
-            store,
-            "SELECT CAST(COALESCE(SUM(residents), 0) AS BIGINT) FROM population_stats",
-        )
-        .await?;
-        let texted = scalar(store, "SELECT COUNT(*) FROM population_sms_outbox").await?;
+        let (counted, texted) = effects(store).await?;
         if counted >= expected && texted >= expected {
             let caught_up = started.elapsed();
             // Leave a moment for a double count or a second message to show.
