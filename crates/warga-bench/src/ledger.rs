@@ -173,16 +173,21 @@ fn network_text(batch_timeout_ms: Option<u64>) -> String {
     }
 }
 
+/// A network file's text with every node's address moved to a free port.
+pub(crate) fn on_free_ports(mut text: String) -> anyhow::Result<String> {
+    for port in [7050, 8050, 9050, 9443, 9444, 9445, 7051, 7151, 7251, 9451, 9551, 9651] {
+        text = text.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{}", free_port()?));
+    }
+    Ok(text)
+}
+
 async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) -> anyhow::Result<Running> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
     let stderr = std::fs::File::create(dir.path().join("stderr.log"))?;
     match target {
         BenchTarget::Processes => {
-            let mut text = network_text(batch_timeout_ms);
-            for port in [7050, 8050, 9050, 9443, 9444, 9445, 7051, 7151, 7251, 9451, 9551, 9651] {
-                text = text.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{}", free_port()?));
-            }
+            let text = on_free_ports(network_text(batch_timeout_ms))?;
             let network = Network::parse(&text).map_err(|e| anyhow!("{e}"))?;
             let file = dir.path().join("network.yaml");
             std::fs::write(&file, &text)?;

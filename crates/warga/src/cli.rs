@@ -522,6 +522,24 @@ pub enum ChaosCommand {
         #[arg(long, value_name = "FILE", default_value = "nats-server")]
         nats_server: std::path::PathBuf,
     },
+    /// The ledger as processes under IssueCard submissions: the Raft leader killed every
+    /// KILL_EVERY seconds for LEADER_SECONDS, two of three orderers down for OUTAGE seconds
+    /// (nothing may be acknowledged), a peer killed PEER_KILLS times while blocks arrive;
+    /// then every acknowledged transaction VALID on every peer, identical commit hashes, and
+    /// `warga ledger verify` passing on each peer's ledger.
+    Ledger {
+        #[arg(long, default_value_t = 120)]
+        leader_seconds: u64,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        kill_every: u64,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        outage: u64,
+        #[arg(long, default_value_t = 20)]
+        peer_kills: usize,
+        /// Clients submitting one after another.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+        workers: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

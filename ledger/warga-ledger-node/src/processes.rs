@@ -28,6 +28,8 @@ pub struct NodeProcess {
     /// Where its standard error goes.
     pub log: PathBuf,
     process: tokio::process::Child,
+    /// Its command line (for a restart).
+    args: Vec<String>,
     exited: bool,
 }
 
@@ -43,6 +45,10 @@ pub struct LocalNetwork {
     pub channel: String,
     pub crypto: PathBuf,
     pub nodes: Vec<NodeProcess>,
+    /// The executable the nodes run.
+    exe: PathBuf,
+    /// A client of the nodes' operations endpoints (HTTPS, trusting the network's TLS CAs).
+    pub operations: reqwest::Client,
 }
 
 impl LocalNetwork {
@@ -83,10 +89,17 @@ impl LocalNetwork {
             args.extend(["--data".into(), data("peers", &node.host)]);
             planned.push((node, args));
         }
+        // Ready when every node answers /healthz over TLS.
+        let http = crate::lifecycle::operations_client(
+            &crate::lifecycle::tls_cas(&network, &crypto)?,
+            Duration::from_secs(2),
+        )?;
         let mut started = LocalNetwork {
             channel: channel.to_owned(),
             crypto: crypto.clone(),
             nodes: Vec::new(),
+            exe: exe.to_owned(),
+            operations: http.clone(),
         };
         for (node, mut args) in planned {
             let log = logs.join(format!("{}.log", node.host));
@@ -100,6 +113,7 @@ impl LocalNetwork {
                     operations: node.operations,
                     log,
                     process,
+                    args,
                     exited: false,
                 }),
                 Err(error) => {
@@ -109,11 +123,6 @@ impl LocalNetwork {
             }
         }
 
-        // Ready when every node answers /healthz over TLS.
-        let http = crate::lifecycle::operations_client(
-            &crate::lifecycle::tls_cas(&network, &crypto)?,
-            Duration::from_secs(2),
-        )?;
         for i in 0..started.nodes.len() {
             if let Err(error) = wait_healthy(&http, &mut started.nodes[i]).await {
                 started.stop().await;
@@ -145,6 +154,32 @@ impl LocalNetwork {
         }
     }
 
+    /// Kills node `host` with SIGKILL, as a crash would, and reaps it.
+    pub async fn kill(&mut self, host: &str) -> Result<(), NodeError> {
+        let node = self.node_mut(host)?;
+        let _ = node.process.kill().await;
+        node.exited = true;
+        Ok(())
+    }
+
+    /// Starts node `host` again on its data (its log appended to), and returns once it
+    /// answers `/healthz`.
+    pub async fn restart(&mut self, host: &str) -> Result<(), NodeError> {
+        let exe = self.exe.clone();
+        let http = self.operations.clone();
+        let node = self.node_mut(host)?;
+        node.process = spawn(&exe, &node.args, &node.log)?;
+        node.exited = false;
+        wait_healthy(&http, node).await
+    }
+
+    fn node_mut(&mut self, host: &str) -> Result<&mut NodeProcess, NodeError> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == host)
+            .ok_or_else(|| NodeError::Usage(format!("no node {host} in this network")))
+    }
+
     /// Stops every node: SIGTERM, then SIGKILL for one that has not exited in time.
     pub async fn stop(self) {
         for mut node in self.nodes {
@@ -154,7 +189,11 @@ impl LocalNetwork {
 }
 
 fn spawn(exe: &Path, args: &[String], log: &Path) -> Result<tokio::process::Child, NodeError> {
-    let stderr = std::fs::File::create(log).map_err(|e| NodeError::io(log, e))?;
+    let stderr = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| NodeError::io(log, e))?;
     tokio::process::Command::new(exe)
         .args(args)
         .stdin(Stdio::piped())

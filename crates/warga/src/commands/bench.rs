@@ -82,7 +82,7 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
     }
 }
 
-/// `warga chaos kill|broker`: the fault suite of `warga-bench`.
+/// `warga chaos kill|broker|ledger`: the fault suite of `warga-bench`.
 pub async fn chaos(command: ChaosCommand) -> Result<(), Failure> {
     use warga_bench::chaos::{ChaosRun, Fault};
     let run = match command {
@@ -100,6 +100,22 @@ pub async fn chaos(command: ChaosCommand) -> Result<(), Failure> {
                 nats_server,
             },
             rate,
+        },
+        ChaosCommand::Ledger {
+            leader_seconds,
+            kill_every,
+            outage,
+            peer_kills,
+            workers,
+        } => ChaosRun {
+            fault: Fault::Ledger(warga_bench::chaos::ledger::LedgerFaults {
+                leader_phase: std::time::Duration::from_secs(leader_seconds),
+                kill_every: std::time::Duration::from_secs(kill_every),
+                outage: std::time::Duration::from_secs(outage),
+                peer_kills,
+                workers: workers as usize,
+            }),
+            rate: 1,
         },
     };
     warga_bench::chaos::chaos(run).await.map_err(Failure::bench)

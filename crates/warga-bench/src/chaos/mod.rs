@@ -19,7 +19,9 @@
 //! - [`Fault::Broker`]: `warga up` on NATS JetStream — a `nats-server` of the run's own on its
 //!   own port and store directory — killed under load for `down` seconds and restarted;
 //!   registrations go on being acknowledged (the outbox holds their events) and every event
-//!   reaches its consumers once after.
+//!   reaches its consumers once after;
+//! - [`Fault::Ledger`]: the ledger's network of processes — its Raft leader killed again and
+//!   again, two of three orderers gone, a peer killed mid-commit ([`ledger`]).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -28,6 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
+
+pub mod ledger;
 
 use crate::BenchError;
 use crate::child::{Target, free_port, scalar, wait_ready};
@@ -40,6 +44,8 @@ pub enum Fault {
     Kill { rounds: usize },
     /// The event broker killed for `down` and restarted.
     Broker { down: Duration, nats_server: PathBuf },
+    /// The ledger's orderers and a peer killed under submissions.
+    Ledger(ledger::LedgerFaults),
 }
 
 #[derive(Clone, Debug)]
@@ -266,6 +272,9 @@ pub async fn chaos(run: ChaosRun) -> Result<(), BenchError> {
         }
         _ => {}
     }
+    if let Fault::Ledger(faults) = &run.fault {
+        return ledger_faults(faults).await;
+    }
     let districts = Arc::new(bench_districts());
     let next = Arc::new(AtomicUsize::new(0));
     let record = Arc::new(Mutex::new(Record::default()));
@@ -284,6 +293,7 @@ pub async fn chaos(run: ChaosRun) -> Result<(), BenchError> {
             }
             ("kill -9 of `warga up`", *rounds, target, None)
         }
+        Fault::Ledger(_) => return Err(anyhow!("the ledger's faults run on their own").into()),
         Fault::Broker { down, nats_server } => {
             let broker = Broker::start(nats_server.clone())?;
             broker.ready().await?;
@@ -339,6 +349,41 @@ pub async fn chaos(run: ChaosRun) -> Result<(), BenchError> {
             verdict.lost,
             verdict.duplicated,
             verdict.unexplained
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn ledger_faults(faults: &ledger::LedgerFaults) -> Result<(), BenchError> {
+    let verdict = ledger::run(faults).await?;
+    println!(
+        "| leader kills | two orderers down | peer kills | submitted | acknowledged | acknowledged without a majority | lost | divergent blocks (of height) | peers verified |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} × {:.0} s | {} | {} | {} | **{}** | **{}** | **{}** ({}) | {} |",
+        verdict.leader_kills,
+        verdict.outages,
+        faults.outage.as_secs_f64(),
+        verdict.peer_kills,
+        verdict.submitted,
+        verdict.acknowledged,
+        verdict.acknowledged_without_majority,
+        verdict.lost,
+        verdict.divergent_blocks,
+        verdict.height,
+        verdict.verified
+    );
+    if verdict.acknowledged == 0 {
+        return Err(anyhow!("no submission was acknowledged").into());
+    }
+    if verdict.acknowledged_without_majority > 0 || verdict.lost > 0 || verdict.divergent_blocks > 0 {
+        return Err(anyhow!(
+            "inconsistent: {} acknowledged without a majority, {} lost, {} divergent blocks",
+            verdict.acknowledged_without_majority,
+            verdict.lost,
+            verdict.divergent_blocks
         )
         .into());
     }
