@@ -57,7 +57,19 @@ impl Target {
     /// (`extra_toml` appended; the ledger network inside `up` on free ports, or none); the
     /// child is not started yet.
     pub(crate) async fn prepare(postgres_url: Option<&str>, extra_toml: &str, ledger: bool) -> anyhow::Result<Target> {
+        Target::prepare_in(postgres_url, extra_toml, ledger, None).await
+    }
+
+    /// As [`Target::prepare`], the data directory at `data_dir` when given (e.g. on a small
+    /// filesystem of its own).
+    pub(crate) async fn prepare_in(
+        postgres_url: Option<&str>,
+        extra_toml: &str,
+        ledger: bool,
+        data_dir: Option<&Path>,
+    ) -> anyhow::Result<Target> {
         let dir = tempfile::tempdir()?;
+        let data_dir = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         let port = free_port()?;
         let (database_url, drop) = match postgres_url {
             // The embedded default: `data_dir/warga.db`.
@@ -86,7 +98,7 @@ impl Target {
             "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\nconcurrency_max = 1024\n{database}\
              [gateway]\nuser_per_minute = 10000000\n[telemetry]\nlog_level = \"warn\"\n\
              [ledger]\nenabled = {ledger}\nephemeral_ports = true\n{extra_toml}",
-            data = dir.path().join("data").display().to_string(),
+            data = data_dir.display().to_string(),
         );
         std::fs::write(&config_path, toml)?;
 
@@ -94,7 +106,7 @@ impl Target {
         // environment (which might name a production database) reach neither this process's
         // store nor the child.
         let mut config = warga_config::Config::default();
-        config.data_dir = dir.path().join("data");
+        config.data_dir = data_dir.clone();
         config.http.listen = format!("127.0.0.1:{port}").parse()?;
         if !database_url.is_empty() {
             config.database.url = Some(warga_config::Secret::new(database_url.clone()));
@@ -104,7 +116,7 @@ impl Target {
         Ok(Target {
             child: None,
             url: format!("https://127.0.0.1:{port}"),
-            cert: dir.path().join("data/tls/cert.pem"),
+            cert: data_dir.join("tls/cert.pem"),
             store,
             config,
             config_path,

@@ -119,7 +119,13 @@ pub(crate) async fn start_target(
     ledger: bool,
     extra_toml: &str,
 ) -> anyhow::Result<Target> {
-    let mut target = Target::prepare(postgres_url, extra_toml, ledger).await?;
+    let target = Target::prepare(postgres_url, extra_toml, ledger).await?;
+    seed_and_start(target, clients, districts).await
+}
+
+/// Registers `clients` registry desks' API clients and a registry desk per regency of
+/// `districts` in a prepared target, then starts it.
+pub(crate) async fn seed_and_start(mut target: Target, clients: usize, districts: &[String]) -> anyhow::Result<Target> {
     // Clients and registry desks, through the same libraries as the CLI.
     let mut tx = target.store.begin().await?;
     for i in 0..clients {

@@ -522,6 +522,28 @@ pub enum ChaosCommand {
         #[arg(long, value_name = "FILE", default_value = "nats-server")]
         nats_server: std::path::PathBuf,
     },
+    /// `warga up` on a PostgreSQL server (a database of the run's own) while the shell
+    /// command RESTART restarts the server, e.g. `pg_ctlcluster 15 main restart`: refusals
+    /// must be 503 problem documents, and registrations acknowledged again by themselves.
+    Postgres {
+        #[arg(long, value_name = "URL")]
+        postgres_url: String,
+        #[arg(long, value_name = "COMMAND")]
+        restart: String,
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+    },
+    /// `warga up` with its data directory inside DIR — a small filesystem of its own (e.g.
+    /// `mount -t tmpfs -o size=64m tmpfs DIR`) — filled under load for FULL_SECONDS, then
+    /// freed: refusals must be 503 problem documents, SQLite's integrity check must pass.
+    DiskFull {
+        #[arg(long, value_name = "DIR")]
+        dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        full_seconds: u64,
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+    },
     /// The ledger as processes under IssueCard submissions: the Raft leader killed every
     /// KILL_EVERY seconds for LEADER_SECONDS, two of three orderers down for OUTAGE seconds
     /// (nothing may be acknowledged), a peer killed PEER_KILLS times while blocks arrive;

@@ -20,6 +20,12 @@
 //!   own port and store directory — killed under load for `down` seconds and restarted;
 //!   registrations go on being acknowledged (the outbox holds their events) and every event
 //!   reaches its consumers once after;
+//! - [`Fault::Postgres`]: `warga up` on a PostgreSQL server restarted under load (by a
+//!   command the caller gives): refusals must be 503 problem documents, and registrations
+//!   acknowledged again without anyone's help;
+//! - [`Fault::DiskFull`]: the data directory's filesystem filled under load, then freed:
+//!   refusals must be 503 problem documents, SQLite's integrity check must pass, and
+//!   registrations acknowledged again;
 //! - [`Fault::Ledger`]: the ledger's network of processes — its Raft leader killed again and
 //!   again, two of three orderers gone, a peer killed mid-commit ([`ledger`]).
 
@@ -35,6 +41,7 @@ pub mod ledger;
 
 use crate::BenchError;
 use crate::child::{Target, free_port, scalar, wait_ready};
+use crate::registry::seed_and_start;
 use crate::registry::{bench_districts, effects, resident, start_target, tokens};
 
 /// Which fault to inject.
@@ -46,6 +53,11 @@ pub enum Fault {
     Broker { down: Duration, nats_server: PathBuf },
     /// The ledger's orderers and a peer killed under submissions.
     Ledger(ledger::LedgerFaults),
+    /// The PostgreSQL server at `url` restarted by the shell command `restart`.
+    Postgres { url: String, restart: String },
+    /// The filesystem holding `dir` (a small one of its own) filled for `full_for`, then
+    /// freed; `warga up`'s data directory is inside it.
+    DiskFull { dir: PathBuf, full_for: Duration },
 }
 
 #[derive(Clone, Debug)]
@@ -58,9 +70,12 @@ pub struct ChaosRun {
 /// What the clients were told.
 #[derive(Default)]
 struct Record {
-    /// Resident ids of acknowledged registrations.
-    acknowledged: Vec<String>,
-    refused: usize,
+    /// Resident ids of acknowledged registrations, and when each was answered.
+    acknowledged: Vec<(String, Instant)>,
+    /// Refusals by status.
+    refused: std::collections::BTreeMap<u16, usize>,
+    /// Refusals other than a 503 problem document (a fault must not produce them).
+    unclean: usize,
     /// Sent, answer never received.
     unknown: usize,
 }
@@ -95,17 +110,26 @@ async fn register_until(
             let answer = async {
                 let response = client.post(url.as_str()).bearer_auth(token).json(&body).send().await?;
                 let status = response.status().as_u16();
+                let problem = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .is_some_and(|t| t.as_bytes().starts_with(b"application/problem+json"));
                 let body: serde_json::Value = response.json().await.unwrap_or_default();
-                Ok::<_, reqwest::Error>((status, body))
+                Ok::<_, reqwest::Error>((status, problem, body))
             }
             .await;
             let mut record = lock(&record);
             match answer {
-                Ok((201, body)) => match body["id"].as_str() {
-                    Some(id) => record.acknowledged.push(id.to_owned()),
+                Ok((201, _, body)) => match body["id"].as_str() {
+                    Some(id) => record.acknowledged.push((id.to_owned(), Instant::now())),
                     None => record.unknown += 1,
                 },
-                Ok(_) => record.refused += 1,
+                Ok((status, problem, _)) => {
+                    *record.refused.entry(status).or_default() += 1;
+                    if status != 503 || !problem {
+                        record.unclean += 1;
+                    }
+                }
                 Err(_) => record.unknown += 1,
             }
         });
@@ -213,7 +237,8 @@ impl Broker {
 /// The consistency check after the last fault.
 struct Verdict {
     acknowledged: usize,
-    refused: usize,
+    refused: String,
+    unclean: usize,
     unknown: usize,
     residents: i64,
     lost: usize,
@@ -227,14 +252,22 @@ async fn verdict(target: &Target, record: &Record, since: Instant) -> anyhow::Re
     let store = &target.store;
     let deadline = Instant::now() + Duration::from_secs(600);
     let (residents, counted, texted) = loop {
-        let residents = scalar(store, "SELECT COUNT(*) FROM population_residents").await?;
-        let (counted, texted) = effects(store).await?;
-        if counted >= residents && texted >= residents {
+        // The database may itself be coming back from the fault: retried until the deadline.
+        let counts = async {
+            let residents = scalar(store, "SELECT COUNT(*) FROM population_residents").await?;
+            let (counted, texted) = effects(store).await?;
+            Ok::<_, anyhow::Error>((residents, counted, texted))
+        }
+        .await;
+        if let Ok((residents, counted, texted)) = counts
+            && counted >= residents
+            && texted >= residents
+        {
             break (residents, counted, texted);
         }
         if Instant::now() > deadline {
             return Err(anyhow!(
-                "consumers did not catch up within 600 s: {residents} residents, {counted} counted, {texted} told"
+                "consumers did not catch up within 600 s (last counts: {counts:?})"
             ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -245,11 +278,20 @@ async fn verdict(target: &Target, record: &Record, since: Instant) -> anyhow::Re
         .await?
         .into_iter()
         .collect();
-    let lost = record.acknowledged.iter().filter(|id| !ids.contains(*id)).count();
+    let lost = record.acknowledged.iter().filter(|(id, _)| !ids.contains(id)).count();
     let known = (record.acknowledged.len() + record.unknown) as i64;
     Ok(Verdict {
         acknowledged: record.acknowledged.len(),
-        refused: record.refused,
+        refused: match record.refused.is_empty() {
+            true => "0".into(),
+            false => record
+                .refused
+                .iter()
+                .map(|(status, n)| format!("{status} × {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+        unclean: record.unclean,
         unknown: record.unknown,
         residents,
         lost,
@@ -270,17 +312,20 @@ pub async fn chaos(run: ChaosRun) -> Result<(), BenchError> {
         Fault::Broker { down, .. } if down.is_zero() => {
             return Err(BenchError::Usage("--down-seconds must be at least 1".into()));
         }
+        Fault::Ledger(faults) => return ledger_faults(faults).await,
         _ => {}
-    }
-    if let Fault::Ledger(faults) = &run.fault {
-        return ledger_faults(faults).await;
     }
     let districts = Arc::new(bench_districts());
     let next = Arc::new(AtomicUsize::new(0));
     let record = Arc::new(Mutex::new(Record::default()));
-    let (name, faults, mut target, mut broker) = match &run.fault {
+    let mut broker = None;
+    let mut scratch = None;
+    // Each arm: the fault's name, how many were injected, the target, and when the last
+    // fault ended (after which acknowledgements must come back by themselves).
+    let (name, faults, mut target, fault_end) = match &run.fault {
         Fault::Kill { rounds } => {
             let mut target = start_target(None, 4, &districts, false, "").await?;
+            let mut end = None;
             for round in 0..*rounds {
                 wait_ready(&mut target).await?;
                 let load = Load::start(&target, run.rate, &next, &districts, &record).await?;
@@ -290,46 +335,105 @@ pub async fn chaos(run: ChaosRun) -> Result<(), BenchError> {
                 load.finish().await;
                 tracing::info!(round, "warga up killed with SIGKILL");
                 target.spawn()?;
+                end = Some(Instant::now());
             }
-            ("kill -9 of `warga up`", *rounds, target, None)
+            ("kill -9 of `warga up`", *rounds, target, end)
         }
-        Fault::Ledger(_) => return Err(anyhow!("the ledger's faults run on their own").into()),
         Fault::Broker { down, nats_server } => {
-            let broker = Broker::start(nats_server.clone())?;
-            broker.ready().await?;
+            let mut nats = Broker::start(nats_server.clone())?;
+            nats.ready().await?;
             let bus = format!(
                 "[bus]\nbackend = \"nats\"\nnats_url = \"nats://127.0.0.1:{}\"\n",
-                broker.port
+                nats.port
             );
             let mut target = start_target(None, 4, &districts, false, &bus).await?;
             wait_ready(&mut target).await?;
-            let mut broker = broker;
             let load = Load::start(&target, run.rate, &next, &districts, &record).await?;
             tokio::time::sleep(Duration::from_secs(3)).await;
-            broker.kill().await?;
+            nats.kill().await?;
             tokio::time::sleep(*down).await;
-            broker.spawn()?;
-            broker.ready().await?;
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            nats.spawn()?;
+            nats.ready().await?;
+            let end = Instant::now();
+            tokio::time::sleep(Duration::from_secs(5)).await;
             load.finish().await;
-            ("the broker (nats-server) killed, restarted", 1, target, Some(broker))
+            broker = Some(nats);
+            ("the broker (nats-server) killed, restarted", 1, target, Some(end))
         }
+        Fault::Postgres { url, restart } => {
+            let mut target = start_target(Some(url), 4, &districts, false, "").await?;
+            wait_ready(&mut target).await?;
+            let load = Load::start(&target, run.rate, &next, &districts, &record).await?;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let status = tokio::process::Command::new("sh")
+                .args(["-c", restart])
+                .status()
+                .await
+                .context("running the restart command")?;
+            if !status.success() {
+                load.finish().await;
+                target.stop().await;
+                return Err(anyhow!("the restart command failed ({status}): {restart}").into());
+            }
+            let end = Instant::now();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            load.finish().await;
+            ("PostgreSQL restarted", 1, target, Some(end))
+        }
+        Fault::DiskFull { dir, full_for } => {
+            let data = dir.join(format!("warga-chaos-{}", std::process::id()));
+            let ballast = dir.join(format!("warga-chaos-ballast-{}", std::process::id()));
+            scratch = Some((data.clone(), ballast.clone()));
+            let target = Target::prepare_in(None, "", false, Some(&data)).await?;
+            let mut target = seed_and_start(target, 4, &districts).await?;
+            wait_ready(&mut target).await?;
+            let load = Load::start(&target, run.rate, &next, &districts, &record).await?;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let filled = tokio::task::spawn_blocking(move || fill(&ballast))
+                .await
+                .map_err(|e| anyhow!("{e}"))??;
+            tracing::info!(bytes = filled, "the data directory's filesystem is full");
+            tokio::time::sleep(*full_for).await;
+            if let Some((_, ballast)) = &scratch {
+                std::fs::remove_file(ballast).context("removing the ballast")?;
+            }
+            let end = Instant::now();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            load.finish().await;
+            ("the data directory's disk full, then freed", 1, target, Some(end))
+        }
+        Fault::Ledger(_) => return Err(anyhow!("the ledger's faults run on their own").into()),
     };
     wait_ready(&mut target).await?;
     let since = Instant::now();
     let record = std::mem::take(&mut *lock(&record));
     let verdict = verdict(&target, &record, since).await;
+    let intact = integrity(&target).await;
     target.stop().await;
-    if let Some(broker) = broker.as_mut() {
-        let _ = broker.kill().await;
+    target.drop_database().await;
+    if let Some(nats) = broker.as_mut() {
+        let _ = nats.kill().await;
+    }
+    if let Some((data, ballast)) = scratch {
+        let _ = std::fs::remove_file(ballast);
+        let _ = std::fs::remove_dir_all(data);
     }
     let verdict = verdict?;
+    let back_after = fault_end.and_then(|end| {
+        record
+            .acknowledged
+            .iter()
+            .map(|(_, at)| *at)
+            .filter(|at| *at >= end)
+            .min()
+            .map(|at| at - end)
+    });
     println!(
-        "| fault | faults | rate | acknowledged | refused | outcome unknown | residents | lost | duplicated effects | unexplained | caught up after |"
+        "| fault | faults | rate | acknowledged | refused | outcome unknown | residents | lost | duplicated effects | unexplained | acknowledging again after | caught up after |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
-        "| {name} | {faults} | {}/s | {} | {} | {} | {} | **{}** | **{}** | **{}** | {:.1} s |",
+        "| {name} | {faults} | {}/s | {} | {} | {} | {} | **{}** | **{}** | **{}** | {} | {:.1} s |",
         run.rate,
         verdict.acknowledged,
         verdict.refused,
@@ -338,19 +442,57 @@ pub async fn chaos(run: ChaosRun) -> Result<(), BenchError> {
         verdict.lost,
         verdict.duplicated,
         verdict.unexplained,
+        back_after.map_or("—".into(), |d| format!("{:.1} s", d.as_secs_f64())),
         verdict.recovery.as_secs_f64()
     );
     if verdict.acknowledged == 0 {
         return Err(anyhow!("no registration was acknowledged: the load never reached warga").into());
     }
-    if verdict.lost > 0 || verdict.duplicated != 0 || verdict.unexplained > 0 {
+    intact?;
+    if fault_end.is_some() && back_after.is_none() {
+        return Err(anyhow!("no registration was acknowledged after the fault ended").into());
+    }
+    if verdict.lost > 0 || verdict.duplicated != 0 || verdict.unexplained > 0 || verdict.unclean > 0 {
         return Err(anyhow!(
-            "inconsistent: {} lost, {} duplicated effects, {} unexplained",
+            "inconsistent: {} lost, {} duplicated effects, {} unexplained, {} refusals other than a 503 problem document",
             verdict.lost,
             verdict.duplicated,
-            verdict.unexplained
+            verdict.unexplained,
+            verdict.unclean
         )
         .into());
+    }
+    Ok(())
+}
+
+/// Fills the filesystem holding `path` with a file there, until it refuses; the bytes written.
+fn fill(path: &std::path::Path) -> anyhow::Result<u64> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path).with_context(|| path.display().to_string())?;
+    let chunk = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+            Err(e) => return Err(anyhow!("filling {}: {e}", path.display())),
+        }
+    }
+    let _ = file.sync_all();
+    Ok(written)
+}
+
+/// SQLite's own check of its file (`PRAGMA integrity_check`); PostgreSQL checks itself.
+async fn integrity(target: &Target) -> anyhow::Result<()> {
+    if target.store.backend() != warga_store::Backend::Sqlite {
+        return Ok(());
+    }
+    let answer: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(target.store.reader())
+        .await?;
+    if answer != "ok" {
+        return Err(anyhow!("the SQLite database is damaged: {answer}"));
     }
     Ok(())
 }

@@ -82,7 +82,7 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
     }
 }
 
-/// `warga chaos kill|broker|ledger`: the fault suite of `warga-bench`.
+/// `warga chaos kill|broker|postgres|disk-full|ledger`: the fault suite of `warga-bench`.
 pub async fn chaos(command: ChaosCommand) -> Result<(), Failure> {
     use warga_bench::chaos::{ChaosRun, Fault};
     let run = match command {
@@ -98,6 +98,28 @@ pub async fn chaos(command: ChaosCommand) -> Result<(), Failure> {
             fault: Fault::Broker {
                 down: std::time::Duration::from_secs(down_seconds),
                 nats_server,
+            },
+            rate,
+        },
+        ChaosCommand::Postgres {
+            postgres_url,
+            restart,
+            rate,
+        } => ChaosRun {
+            fault: Fault::Postgres {
+                url: postgres_url,
+                restart,
+            },
+            rate,
+        },
+        ChaosCommand::DiskFull {
+            dir,
+            full_seconds,
+            rate,
+        } => ChaosRun {
+            fault: Fault::DiskFull {
+                dir,
+                full_for: std::time::Duration::from_secs(full_seconds),
             },
             rate,
         },
