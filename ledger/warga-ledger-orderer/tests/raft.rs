@@ -129,3 +129,38 @@ async fn a_minority_cannot_order_and_heals_to_the_same_chain() {
     cluster.wait_height(height).await;
     cluster.same_chain();
 }
+
+/// What a backup keeps of the orderers — one orderer's copy, its Raft log cut at the last
+/// applied entry — given to every orderer of a restored network: the restored orderers
+/// elect a leader, hold the chain as copied, and order on.
+#[tokio::test(start_paused = true)]
+async fn a_network_restored_from_one_orderers_copy_orders_on() {
+    let mut cluster = Cluster::new().await;
+    let leader = cluster.leader(None).await;
+    let txs = cluster.transactions(12);
+    cluster.order(leader, &txs).await;
+    cluster.wait_height(4).await;
+    let backup = tempfile::tempdir().unwrap();
+    let copy = backup.path().join("orderer.redb");
+    let copied = cluster.nodes[&leader].db.copy_to(&copy).unwrap();
+    assert_eq!(copied.height, 4, "genesis and three blocks");
+    assert!(!copied.gap && copied.applied.is_some());
+    assert!(
+        cluster.nodes[&leader].db.copy_to(&copy).is_err(),
+        "a copy never overwrites a file"
+    );
+
+    for id in 1..=3 {
+        cluster.kill(id).await;
+        std::fs::copy(&copy, cluster.dir.path().join(format!("orderer{id}.redb"))).unwrap();
+    }
+    for id in 1..=3 {
+        cluster.start(id).await;
+    }
+    let leader = cluster.leader(None).await;
+    assert_eq!(cluster.nodes[&leader].height(), 4);
+    let more = cluster.transactions(5);
+    cluster.order(leader, &more).await;
+    cluster.wait_height(5).await;
+    cluster.same_chain();
+}
