@@ -185,6 +185,17 @@ impl EmbeddedNetwork {
             .map_err(|e| NodeError::Crypto(e.to_string()))
     }
 
+    /// IssueCard's arguments for `nik`: `class`, valid until 2030-12-31, with the registry's
+    /// attestation from [`EmbeddedNetwork::attest_alive`].
+    pub fn issue_card(&self, nik: &str, class: &str) -> Result<Vec<String>, NodeError> {
+        Ok(vec![
+            nik.to_owned(),
+            class.to_owned(),
+            "2030-12-31".into(),
+            self.attest_alive(nik)?,
+        ])
+    }
+
     /// Starts the network under `dir` (`crypto/`, `orderers/…`, `peers/…`). With
     /// `ephemeral_ports`, every node listens on a free port of 127.0.0.1 instead of the
     /// network file's address (for tests and parallel instances).

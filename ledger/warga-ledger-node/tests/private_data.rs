@@ -91,10 +91,7 @@ async fn a_non_member_peer_holds_only_hashes_and_cannot_read() {
     let puskesmas = net.client("PuskesmasMSP", "User1").unwrap();
     let hospital = net.client("RumahSakitMSP", "User1").unwrap();
     let issued = bpjs
-        .submit(
-            "IssueCard",
-            &s(&[NIK, "1", "2030-12-31", &net.attest_alive(NIK).unwrap()]),
-        )
+        .submit("IssueCard", &net.issue_card(NIK, "1").unwrap())
         .await
         .unwrap();
     committed_everywhere(&net, issued.block).await;
@@ -212,10 +209,7 @@ async fn a_member_peer_restarted_during_dissemination_reconciles() {
     let bpjs = net.client("BPJSMSP", "User1").unwrap();
     let puskesmas = net.client("PuskesmasMSP", "User1").unwrap();
     let issued = bpjs
-        .submit(
-            "IssueCard",
-            &s(&[NIK, "1", "2030-12-31", &net.attest_alive(NIK).unwrap()]),
-        )
+        .submit("IssueCard", &net.issue_card(NIK, "1").unwrap())
         .await
         .unwrap();
     committed_everywhere(&net, issued.block).await;
@@ -291,10 +285,7 @@ async fn private_data_is_purged_after_block_to_live() {
     let bpjs = net.client("BPJSMSP", "User1").unwrap();
     let puskesmas = net.client("PuskesmasMSP", "User1").unwrap();
     let issued = bpjs
-        .submit(
-            "IssueCard",
-            &s(&[NIK, "1", "2030-12-31", &net.attest_alive(NIK).unwrap()]),
-        )
+        .submit("IssueCard", &net.issue_card(NIK, "1").unwrap())
         .await
         .unwrap();
     committed_everywhere(&net, issued.block).await;
@@ -329,10 +320,7 @@ async fn private_data_is_purged_after_block_to_live() {
         n += 1;
         let nik = format!("31710752039500{n:02}");
         let status = bpjs
-            .submit(
-                "IssueCard",
-                &s(&[&nik, "1", "2030-12-31", &net.attest_alive(&nik).unwrap()]),
-            )
+            .submit("IssueCard", &net.issue_card(&nik, "1").unwrap())
             .await
             .unwrap();
         committed_everywhere(&net, status.block).await;

@@ -117,10 +117,7 @@ async fn a_user_revoked_at_the_ca_is_refused_at_endorsement_and_broadcast() {
 
     let bpjs = net.client("BPJSMSP", "User1").unwrap();
     let issued = bpjs
-        .submit(
-            "IssueCard",
-            &s(&[NIK, "1", "2030-12-31", &net.attest_alive(NIK).unwrap()]),
-        )
+        .submit("IssueCard", &net.issue_card(NIK, "1").unwrap())
         .await
         .unwrap();
     for peer in &net.peers {
