@@ -268,3 +268,18 @@ pub(crate) fn pgbench(database_url: &str, clients: usize, seconds: u32) -> anyho
             )
         })
 }
+
+/// The platform of `config`, opened in this process, and its own token minter: tokens it
+/// mints are the ones its sign-in would issue. Close `platform.store` when done.
+pub(crate) async fn platform_minter(
+    config: warga_config::Config,
+) -> anyhow::Result<(warga_http::Platform, warga_auth::Minter)> {
+    let platform = warga_app::open_platform(config).await?;
+    let minter = platform
+        .auth
+        .local
+        .as_ref()
+        .map(|local| local.minter.clone())
+        .ok_or_else(|| anyhow!("no local token issuer"))?;
+    Ok((platform, minter))
+}

@@ -342,19 +342,14 @@ impl Running {
             .trim_start_matches("https://")
             .parse()
             .map_err(|_| anyhow!("the HTTPS address {url}"))?;
-        let platform = warga_app::open_platform(config).await?;
-        let local = platform
-            .auth
-            .local
-            .clone()
-            .ok_or_else(|| anyhow!("no local token issuer"))?;
+        let (platform, minter) = crate::child::platform_minter(config).await?;
         let claims = warga_auth::AccessClaims {
             roles: vec!["ledger_member".into()],
             msp_id: Some("PuskesmasMSP".into()),
             facility: Some("P3578010".into()),
             ..warga_auth::AccessClaims::new("bench-loket-puskesmas", &platform.config.identity.audience)
         };
-        let puskesmas = local.minter.access_token(claims, 4 * 3_600).await?.token;
+        let puskesmas = minter.access_token(claims, 4 * 3_600).await?.token;
         platform.store.close().await;
         let clients = (0..CONNECTIONS)
             .map(|_| crate::child::https_client(&data.join("tls/cert.pem")))

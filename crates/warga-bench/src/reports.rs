@@ -117,12 +117,7 @@ fn multipart(report: &serde_json::Value, photo: &[u8]) -> (String, Vec<u8>) {
 
 /// Residents, citizens linked to them, and a token each.
 async fn citizens(target: &Target, count: usize) -> anyhow::Result<Vec<String>> {
-    let platform = warga_app::open_platform(target.config.clone()).await?;
-    let local = platform
-        .auth
-        .local
-        .clone()
-        .ok_or_else(|| anyhow!("no local token issuer"))?;
+    let (platform, minter) = crate::child::platform_minter(target.config.clone()).await?;
     let mut tokens = Vec::with_capacity(count);
     for n in 0..count {
         // Born 1980-01-01 … in Tanah Abang; female; serials 0001….
@@ -157,7 +152,7 @@ async fn citizens(target: &Target, count: usize) -> anyhow::Result<Vec<String>> 
             roles: vec!["citizen".into()],
             ..warga_auth::AccessClaims::new(&subject, &platform.config.identity.audience)
         };
-        tokens.push(local.minter.access_token(claims, 4 * 3_600).await?.token);
+        tokens.push(minter.access_token(claims, 4 * 3_600).await?.token);
     }
     platform.store.close().await;
     Ok(tokens)

@@ -236,12 +236,7 @@ async fn prepare(bench: &SoakBench) -> anyhow::Result<(Target, Arc<Shared>)> {
         .map(|(_, token)| token)
         .collect();
     // The officers' tokens, minted with the platform's own key as its sign-in would.
-    let platform = warga_app::open_platform(target.config.clone()).await?;
-    let local = platform
-        .auth
-        .local
-        .clone()
-        .ok_or_else(|| anyhow!("no local token issuer"))?;
+    let (platform, minter) = crate::child::platform_minter(target.config.clone()).await?;
     let audience = platform.config.identity.audience.clone();
     let mint = |subject: &str, msp: &str, facility: Option<&str>| warga_auth::AccessClaims {
         roles: vec!["ledger_member".into()],
@@ -250,13 +245,11 @@ async fn prepare(bench: &SoakBench) -> anyhow::Result<(Target, Arc<Shared>)> {
         ..warga_auth::AccessClaims::new(subject, &audience)
     };
     let ttl = u32::try_from(bench.duration.as_secs() + 3_600).unwrap_or(u32::MAX);
-    let bpjs = local
-        .minter
+    let bpjs = minter
         .access_token(mint("soak-petugas-bpjs", "BPJSMSP", None), ttl.into())
         .await?
         .token;
-    let puskesmas = local
-        .minter
+    let puskesmas = minter
         .access_token(
             mint("soak-loket-puskesmas", "PuskesmasMSP", Some("P3578010")),
             ttl.into(),
