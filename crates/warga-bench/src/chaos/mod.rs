@@ -337,6 +337,11 @@ pub async fn chaos(run: ChaosRun) -> Result<(), BenchError> {
                 target.spawn()?;
                 end = Some(Instant::now());
             }
+            // After the last restart: acknowledged again, by itself.
+            wait_ready(&mut target).await?;
+            let load = Load::start(&target, run.rate, &next, &districts, &record).await?;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            load.finish().await;
             ("kill -9 of `warga up`", *rounds, target, end)
         }
         Fault::Broker { down, nats_server } => {
