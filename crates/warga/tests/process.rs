@@ -42,6 +42,8 @@ struct Running {
     token: String,
     stdout: PathBuf,
     stderr: PathBuf,
+    /// The embedded ledger's peers from the banner: host → gRPC address.
+    banner_peers: std::collections::BTreeMap<String, String>,
 }
 
 impl Running {
@@ -67,17 +69,31 @@ impl Running {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 use std::io::Write;
                 let _ = writeln!(log, "{line}");
-                if let Some(url) = line.trim().strip_prefix("URL:") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
+                let _ = tx.send(line);
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            panic!(
-                "warga did not start: {}",
-                std::fs::read_to_string(&stderr).unwrap_or_default()
-            )
-        });
+        // The banner: its URL line, then (with the ledger) a line per peer, then Ctrl+C.
+        let mut url = None;
+        let mut banner_peers = std::collections::BTreeMap::new();
+        loop {
+            let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+                panic!(
+                    "warga did not start: {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                )
+            });
+            if let Some(found) = line.trim().strip_prefix("URL:") {
+                url = Some(found.trim().to_owned());
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["peer", host, "gRPC", addr, "(mTLS)"] = words.as_slice() {
+                banner_peers.insert(host.to_string(), addr.to_string());
+            }
+            if line.contains("Ctrl+C") {
+                break;
+            }
+        }
+        let url = url.expect("a URL in the banner");
         let url = url.replace("127.0.0.1", "localhost");
         let client = client_trusting(&dir.join("data/tls/cert.pem"));
         let token = std::thread::scope(|scope| {
@@ -112,28 +128,19 @@ impl Running {
             token,
             stdout,
             stderr,
+            banner_peers,
         }
     }
 
     /// The embedded ledger's peers from the banner: host → gRPC address.
     fn peers(&self) -> std::collections::BTreeMap<String, String> {
-        // The banner's ledger lines follow its URL line, which `start` has already seen; the
-        // copying thread may still be writing them.
-        let mut peers = std::collections::BTreeMap::new();
-        for _ in 0..100 {
-            let banner = std::fs::read_to_string(&self.stdout).unwrap_or_default();
-            for line in banner.lines() {
-                let words: Vec<&str> = line.split_whitespace().collect();
-                if let ["peer", host, "gRPC", addr, "(mTLS)"] = words.as_slice() {
-                    peers.insert(host.to_string(), addr.to_string());
-                }
-            }
-            if peers.len() == 3 {
-                return peers;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("three peers in the banner: {peers:?}");
+        assert_eq!(
+            self.banner_peers.len(),
+            3,
+            "three peers in the banner: {:?}",
+            self.banner_peers
+        );
+        self.banner_peers.clone()
     }
 
     fn kill_9(mut self) {
