@@ -31,6 +31,9 @@ pub enum BlockData {
     /// canonical JSON).
     Config(String),
     Transactions(Vec<Transaction>),
+    /// A configuration transaction (a [`crate::config::ConfigEnvelope`] as JSON), alone in
+    /// its block; its one validation code says whether it applied.
+    ConfigUpdate(String),
 }
 
 impl BlockData {
@@ -46,14 +49,27 @@ impl BlockData {
                     e.bytes(&sha256(&tx.encode()));
                 }
             }
+            BlockData::ConfigUpdate(envelope) => {
+                e.count(2).str(envelope);
+            }
         }
         sha256(&e.finish())
     }
 
     pub fn transactions(&self) -> &[Transaction] {
         match self {
-            BlockData::Config(_) => &[],
+            BlockData::Config(_) | BlockData::ConfigUpdate(_) => &[],
             BlockData::Transactions(txs) => txs,
+        }
+    }
+
+    /// How many validation codes the block's metadata holds once validated: one per
+    /// transaction, one for a configuration update.
+    pub fn code_count(&self) -> usize {
+        match self {
+            BlockData::Config(_) => 0,
+            BlockData::ConfigUpdate(_) => 1,
+            BlockData::Transactions(txs) => txs.len(),
         }
     }
 }
@@ -81,6 +97,9 @@ pub fn commit_hash(previous: &[u8], block: &Block, codes: &[ValidationCode]) -> 
     e.bytes(previous).u64(block.header.number).count(codes.len());
     for code in codes {
         e.u64(*code as u64);
+    }
+    if let (BlockData::ConfigUpdate(envelope), [ValidationCode::Valid]) = (&block.data, codes) {
+        e.str(envelope);
     }
     for (tx, code) in block.data.transactions().iter().zip(codes) {
         if *code != ValidationCode::Valid {
@@ -121,7 +140,11 @@ impl Block {
 
     /// The next block after `previous` with `transactions`.
     pub fn next(previous: &BlockHeader, transactions: Vec<Transaction>) -> Block {
-        let data = BlockData::Transactions(transactions);
+        Block::next_with(previous, BlockData::Transactions(transactions))
+    }
+
+    /// The next block after `previous` holding `data`.
+    pub fn next_with(previous: &BlockHeader, data: BlockData) -> Block {
         Block {
             header: BlockHeader {
                 number: previous.number + 1,

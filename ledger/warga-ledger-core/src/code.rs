@@ -7,6 +7,8 @@
 pub enum ValidationCode {
     Valid = 0,
     BadCreatorSignature = 4,
+    /// A configuration transaction that does not apply to the configuration of its block.
+    InvalidConfigTransaction = 6,
     BadProposalTxId = 8,
     DuplicateTxId = 9,
     EndorsementPolicyFailure = 10,
@@ -24,6 +26,7 @@ impl ValidationCode {
         match self {
             ValidationCode::Valid => "VALID",
             ValidationCode::BadCreatorSignature => "BAD_CREATOR_SIGNATURE",
+            ValidationCode::InvalidConfigTransaction => "INVALID_CONFIG_TRANSACTION",
             ValidationCode::BadProposalTxId => "BAD_PROPOSAL_TXID",
             ValidationCode::DuplicateTxId => "DUPLICATE_TXID",
             ValidationCode::EndorsementPolicyFailure => "ENDORSEMENT_POLICY_FAILURE",
@@ -42,6 +45,7 @@ impl ValidationCode {
         [
             Valid,
             BadCreatorSignature,
+            InvalidConfigTransaction,
             BadProposalTxId,
             DuplicateTxId,
             EndorsementPolicyFailure,

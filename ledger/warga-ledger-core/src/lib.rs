@@ -3,6 +3,7 @@
 //! which is what lets peers agree on a block's validity without talking to each other.
 //!
 //! - [`policy`]: endorsement policies in Fabric's grammar and their evaluation.
+//! - [`config`]: a channel's configuration in the chain and its signed updates.
 //! - [`network`]: the network file (organisations, orderers, channels, chaincode
 //!   definitions), checked with errors that name the line.
 //! - [`tx`]: proposals, responses, endorsements and transactions, and the canonical bytes
@@ -24,6 +25,7 @@ pub mod block;
 pub mod bpjs;
 pub mod chaincode;
 pub mod code;
+pub mod config;
 pub mod cutter;
 pub mod encoding;
 pub mod network;

@@ -809,82 +809,6 @@ impl Network {
     }
 }
 
-impl Network {
-    /// A channel's configuration as canonical JSON: what its genesis block carries, so every
-    /// node of the channel starts from the same, hash-fixed definition.
-    pub fn channel_config(&self, channel: &Channel) -> String {
-        let members: Vec<serde_json::Value> = channel
-            .members
-            .iter()
-            .filter_map(|msp| self.organization(msp))
-            .map(|org| {
-                let policies: BTreeMap<&String, String> =
-                    org.policies.iter().map(|(k, v)| (k, v.to_string())).collect();
-                serde_json::json!({ "msp_id": org.msp_id, "domain": org.domain, "policies": policies })
-            })
-            .collect();
-        let chaincodes: Vec<serde_json::Value> = channel
-            .chaincodes
-            .iter()
-            .map(|cc| {
-                let functions: BTreeMap<&String, String> =
-                    cc.functions.iter().map(|(k, v)| (k, v.to_string())).collect();
-                let collections: Vec<serde_json::Value> = cc
-                    .collections
-                    .iter()
-                    .map(|c| {
-                        serde_json::json!({
-                            "name": c.name,
-                            "members": c.members,
-                            "required_peer_count": c.required_peer_count,
-                            "max_peer_count": c.max_peer_count,
-                            "block_to_live": c.block_to_live,
-                            "member_only_read": c.member_only_read,
-                            "member_only_write": c.member_only_write,
-                        })
-                    })
-                    .collect();
-                serde_json::json!({
-                    "name": cc.name,
-                    "version": cc.version,
-                    "endorsement_policy": cc.endorsement_policy.to_string(),
-                    "functions": functions,
-                    "collections": collections,
-                })
-            })
-            .collect();
-        let o = &self.orderer;
-        serde_json::json!({
-            "network": self.name,
-            "channel": channel.name,
-            "members": members,
-            "orderer": {
-                "msp_id": o.organization.msp_id,
-                "nodes": o.nodes.iter().map(|n| n.host.clone()).collect::<Vec<_>>(),
-                "batch_timeout_ms": o.batch_timeout_ms,
-                "batch_size": {
-                    "max_message_count": o.batch_size.max_message_count,
-                    "absolute_max_bytes": o.batch_size.absolute_max_bytes,
-                    "preferred_max_bytes": o.batch_size.preferred_max_bytes,
-                },
-                "raft": {
-                    "tick_interval_ms": o.raft.tick_interval_ms,
-                    "election_tick": o.raft.election_tick,
-                    "heartbeat_tick": o.raft.heartbeat_tick,
-                    "snapshot_interval_bytes": o.raft.snapshot_interval_bytes,
-                },
-            },
-            "chaincodes": chaincodes,
-        })
-        .to_string()
-    }
-
-    /// The channel's genesis block.
-    pub fn genesis_block(&self, channel: &Channel) -> crate::block::Block {
-        crate::block::Block::genesis(self.channel_config(channel))
-    }
-}
-
 /// A channel's member organisations and their named policies, for implicit meta policies.
 pub struct ChannelView<'a> {
     pub network: &'a Network,
@@ -953,16 +877,6 @@ mod tests {
         assert!(!bpjs.policy_for("IssueCard").is_satisfied(&[peer("BPJSMSP")], &view));
         let regional = network.channels.iter().find(|c| c.name != "bpjs-main").unwrap();
         assert!(regional.members.len() < main.members.len());
-        // Genesis blocks differ per channel and are the same however often they are made.
-        let genesis = network.genesis_block(main);
-        assert_eq!(genesis.header, network.genesis_block(main).header);
-        assert_ne!(genesis.header, network.genesis_block(regional).header);
-        let config = network.channel_config(main);
-        assert!(config.contains("OR('PuskesmasMSP.peer', 'RumahSakitMSP.peer')"));
-        assert!(
-            config.contains("\"clinical-puskesmas\""),
-            "collections are part of the channel's configuration"
-        );
     }
 
     fn refused(edit: impl Fn(&str) -> String) -> NetworkError {

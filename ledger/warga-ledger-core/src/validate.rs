@@ -14,8 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::network::{Channel, ChannelView, Network};
-use crate::policy::Signer;
+use crate::network::Channel;
+use crate::policy::{ChannelPolicies, Signer};
 use crate::rwset::{HistoryEntry, KvRead, RwSet, StateReader, Version, VersionedValue};
 use crate::tx::{Creator, Endorsement, Proposal, Transaction};
 
@@ -33,8 +33,8 @@ pub trait Membership: Sync {
 /// The checks that need no state (run in parallel across a block).
 pub fn check_transaction(
     tx: &Transaction,
-    network: &Network,
     channel: &Channel,
+    policies: &dyn ChannelPolicies,
     membership: &dyn Membership,
 ) -> ValidationCode {
     let proposal = &tx.proposal;
@@ -87,8 +87,7 @@ pub fn check_transaction(
         })
         .filter_map(|e| membership.identify(&e.endorser).ok())
         .collect();
-    let view = ChannelView { network, channel };
-    if !chaincode.policy_for(&proposal.function).is_satisfied(&endorsers, &view) {
+    if !chaincode.policy_for(&proposal.function).is_satisfied(&endorsers, policies) {
         return ValidationCode::EndorsementPolicyFailure;
     }
     ValidationCode::Valid

@@ -7,6 +7,7 @@
 //!   user identities, TLS certificates), laid out like Fabric's `cryptogen` output.
 //! - [`Msp`]: validates an identity against its organisation's CA — chain, validity period,
 //!   revocation list, role — and verifies its signatures.
+//! - [`channel`]: a channel's MSPs from its configuration in the chain, its genesis block.
 //! - [`SigningIdentity`]: a certificate with its private key, to sign.
 //! - [`attributes`]: attributes in certificates (Fabric CA's extension), e.g. a facility code.
 //!
@@ -17,6 +18,7 @@
 
 pub mod attestor;
 pub mod attributes;
+pub mod channel;
 pub mod generate;
 mod identity;
 #[cfg(feature = "testing")]

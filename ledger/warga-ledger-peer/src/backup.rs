@@ -33,12 +33,14 @@ impl PeerLedger {
         rows += copy_table(&read, &write, crate::TXS)?;
         rows += copy_table(&read, &write, crate::STATE)?;
         rows += copy_table(&read, &write, crate::HISTORY)?;
+        rows += copy_table(&read, &write, crate::CONFIGS)?;
         rows += private::copy_tables(&read, &write)?;
         let known = [
             crate::BLOCKS.name(),
             crate::TXS.name(),
             crate::STATE.name(),
             crate::HISTORY.name(),
+            crate::CONFIGS.name(),
         ];
         for table in read.list_tables().map_err(storage)? {
             let name = table.name();

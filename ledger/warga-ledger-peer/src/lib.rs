@@ -12,20 +12,24 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod backup;
+pub mod config;
 pub mod endorse;
 pub mod private;
 pub mod verify;
 
+pub use config::ChannelState;
 pub use private::{PrivateKey, PrivateScope};
 
 use std::path::Path;
 
 use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use warga_ledger_core::block::{Block, BlockHeader};
-use warga_ledger_core::network::{Channel, Network};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use warga_ledger_core::block::{Block, BlockData, BlockHeader};
+use warga_ledger_core::config::ConfigEnvelope;
 use warga_ledger_core::rwset::{HistoryEntry, StateReader, Version, VersionedValue};
-use warga_ledger_core::validate::{BlockValidator, Membership, ValidationCode, check_transaction};
+use warga_ledger_core::validate::{BlockValidator, ValidationCode, check_transaction};
 use warga_ledger_proto::v1;
 
 /// Block number → the block (protobuf, `warga.ledger.v1.Block`, metadata included).
@@ -39,6 +43,9 @@ type HistoryKey<'a> = (&'a str, u64, u64);
 /// A history entry: (tx id, timestamp ms, deleted, value).
 type HistoryValue<'a> = (&'a str, i64, bool, &'a [u8]);
 const HISTORY: TableDefinition<HistoryKey, HistoryValue> = TableDefinition::new("history");
+/// Block number → the channel configuration (JSON) that block made: the genesis block's and
+/// every valid configuration transaction's.
+const CONFIGS: TableDefinition<u64, &str> = TableDefinition::new("configs");
 
 /// Why the ledger refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +83,8 @@ pub struct PeerLedger {
     private: std::sync::RwLock<PrivateScope>,
     /// Private write sets marked missing at commit so far (the reconciler's cue).
     missing_marked: std::sync::atomic::AtomicU64,
+    /// The configuration in force after the tip.
+    config: RwLock<Arc<ChannelState>>,
 }
 
 /// An ordered block with what can be judged of it before the blocks ahead of it commit:
@@ -85,40 +94,53 @@ pub struct Prechecked {
     block: Block,
     stateless: Vec<ValidationCode>,
     data_hash_ok: bool,
+    /// The configuration sequence the checks ran under: if a configuration block commits
+    /// before this one, they run again under the new one.
+    sequence: u64,
 }
 
 impl Prechecked {
-    /// Runs the stateless checks of every transaction (in parallel) and the data hash.
-    pub fn new(block: Block, network: &Network, channel: &Channel, membership: &dyn Membership) -> Prechecked {
-        let txs = block.data.transactions();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(txs.len().max(1));
-        let chunk = txs.len().div_ceil(threads).max(1);
-        let stateless: Vec<ValidationCode> = std::thread::scope(|scope| {
-            let handles: Vec<_> = txs
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|tx| check_transaction(tx, network, channel, membership))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-        });
+    /// Runs the stateless checks of every transaction (in parallel) under the configuration
+    /// `state`, and the data hash.
+    pub fn new(block: Block, state: &ChannelState) -> Prechecked {
+        let stateless = stateless_checks(&block, state);
         let data_hash_ok = block.header.data_hash == block.data.hash();
         Prechecked {
             block,
             stateless,
             data_hash_ok,
+            sequence: state.sequence(),
         }
     }
 
     pub fn number(&self) -> u64 {
         self.block.header.number
     }
+}
+
+/// Every transaction's stateless checks, in parallel.
+fn stateless_checks(block: &Block, state: &ChannelState) -> Vec<ValidationCode> {
+    let channel = &state.resolved.channel;
+    let policies = &state.resolved;
+    let membership = &state.msps;
+    let txs = block.data.transactions();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(txs.len().max(1));
+    let chunk = txs.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = txs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|tx| check_transaction(tx, channel, policies, membership))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
 }
 
 /// Where a transaction ended up.
@@ -141,13 +163,9 @@ impl PeerLedger {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(storage)?;
-        let ledger = PeerLedger {
-            db,
-            channel: channel.to_owned(),
-            tip: std::sync::Mutex::new(None),
-            private: Default::default(),
-            missing_marked: Default::default(),
-        };
+        let genesis_state =
+            ChannelState::genesis(genesis).map_err(|e| LedgerError::Corrupt(0, format!("the configuration: {e}")))?;
+        let ledger = PeerLedger::over(db, channel, genesis_state);
         match ledger.height()? {
             0 => {
                 if !genesis.links_to(None) {
@@ -176,6 +194,7 @@ impl PeerLedger {
                 if stored_genesis.header != genesis.header {
                     return Err(LedgerError::BrokenChain(0));
                 }
+                ledger.load_config()?;
             }
         }
         Ok(ledger)
@@ -184,17 +203,77 @@ impl PeerLedger {
     /// Opens an existing ledger file (e.g. a copy, for `verify`); refuses an empty one.
     pub fn open_existing(path: &Path, channel: &str) -> Result<PeerLedger, LedgerError> {
         let db = redb::Database::open(path).map_err(storage)?;
-        let ledger = PeerLedger {
+        let read = db.begin_read().map_err(storage)?;
+        let genesis = match read.open_table(BLOCKS) {
+            Ok(table) => table.get(0).map_err(storage)?.map(|bytes| bytes.value().to_vec()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(storage(e)),
+        };
+        drop(read);
+        let Some(genesis) = genesis else {
+            return Err(LedgerError::Corrupt(0, "the ledger has no genesis block".into()));
+        };
+        let genesis = v1::Block::decode(genesis.as_slice())
+            .map_err(|e| e.to_string())
+            .and_then(|wire| Block::try_from(wire).map_err(|e| e.to_string()))
+            .and_then(|block| ChannelState::genesis(&block))
+            .map_err(|e| LedgerError::Corrupt(0, e))?;
+        let ledger = PeerLedger::over(db, channel, genesis);
+        ledger.load_config()?;
+        Ok(ledger)
+    }
+
+    fn over(db: redb::Database, channel: &str, config: ChannelState) -> PeerLedger {
+        PeerLedger {
             db,
             channel: channel.to_owned(),
             tip: std::sync::Mutex::new(None),
             private: Default::default(),
             missing_marked: Default::default(),
-        };
-        if ledger.height()? == 0 {
-            return Err(LedgerError::Corrupt(0, "the ledger has no genesis block".into()));
+            config: RwLock::new(Arc::new(config)),
         }
-        Ok(ledger)
+    }
+
+    /// Takes up the newest configuration the ledger recorded.
+    fn load_config(&self) -> Result<(), LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let newest = match read.open_table(CONFIGS) {
+            Ok(table) => table
+                .last()
+                .map_err(storage)?
+                .map(|(block, json)| (block.value(), json.value().to_owned())),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(storage(e)),
+        };
+        if let Some((block, json)) = newest {
+            let state = warga_ledger_core::config::ChannelConfig::from_json(&json)
+                .map_err(|e| e.to_string())
+                .and_then(|config| ChannelState::new(&config, block))
+                .map_err(|e| LedgerError::Corrupt(block, format!("the configuration: {e}")))?;
+            *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(state);
+        }
+        Ok(())
+    }
+
+    /// Every configuration the chain made: block → configuration (JSON).
+    pub fn configs(&self) -> Result<std::collections::BTreeMap<u64, String>, LedgerError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let table = match read.open_table(CONFIGS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut out = std::collections::BTreeMap::new();
+        for entry in table.iter().map_err(storage)? {
+            let (block, json) = entry.map_err(storage)?;
+            out.insert(block.value(), json.value().to_owned());
+        }
+        Ok(out)
+    }
+
+    /// The channel's configuration in force after the newest committed block.
+    pub fn config(&self) -> Arc<ChannelState> {
+        self.config.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// How many private write sets were marked missing at commit since this ledger opened.
@@ -297,42 +376,63 @@ impl PeerLedger {
         Ok(Snapshot(self.db.begin_read().map_err(storage)?))
     }
 
-    /// Validates an ordered block (parallel stateless checks, then MVCC in order), records the
-    /// codes in its metadata and commits it. Returns the codes.
-    pub fn validate_and_commit(
-        &self,
-        block: Block,
-        network: &Network,
-        channel: &Channel,
-        membership: &dyn Membership,
-    ) -> Result<Vec<ValidationCode>, LedgerError> {
-        self.commit_prechecked(Prechecked::new(block, network, channel, membership))
+    /// Validates an ordered block (parallel stateless checks, then MVCC in order) under the
+    /// configuration in force, records the codes in its metadata and commits it. Returns the
+    /// codes.
+    pub fn validate_and_commit(&self, block: Block) -> Result<Vec<ValidationCode>, LedgerError> {
+        let state = self.config();
+        self.commit_prechecked(Prechecked::new(block, &state))
     }
 
     /// Finishes validating a prechecked block (MVCC and duplicates in order, against the
     /// state the blocks before it left), records the codes in its metadata and commits it.
-    /// Returns the codes.
+    /// A configuration block is judged against the configuration in force and, when valid,
+    /// replaces it from the next block on. Returns the codes.
     pub fn commit_prechecked(&self, prechecked: Prechecked) -> Result<Vec<ValidationCode>, LedgerError> {
         let Prechecked {
             mut block,
-            stateless,
+            mut stateless,
             data_hash_ok,
+            sequence,
         } = prechecked;
-        let txs = block.data.transactions();
-        if stateless.len() != txs.len() {
-            return Err(storage("a validation thread failed"));
-        }
         if !data_hash_ok {
             return Err(LedgerError::BrokenChain(block.header.number));
         }
-        let snapshot = self.snapshot()?;
-        let committed = |id: &str| snapshot.has_tx(id);
-        let codes = BlockValidator::new(block.header.number, &snapshot, &committed).validate_all(txs, stateless);
-        drop(snapshot);
+        let state = self.config();
+        let (codes, next) = match &block.data {
+            BlockData::Config(_) => {
+                return Err(LedgerError::Corrupt(
+                    block.header.number,
+                    "a genesis block after block 0".into(),
+                ));
+            }
+            BlockData::ConfigUpdate(envelope) => match state.judge(envelope, block.header.number) {
+                Ok(next) => (vec![ValidationCode::Valid], Some(next)),
+                Err(reason) => {
+                    tracing::warn!(block = block.header.number, %reason, channel = %self.channel, "a configuration transaction does not apply");
+                    (vec![ValidationCode::InvalidConfigTransaction], None)
+                }
+            },
+            BlockData::Transactions(txs) => {
+                // A configuration block committed after the checks ran: run them again
+                // under the configuration now in force.
+                if sequence != state.sequence() {
+                    stateless = stateless_checks(&block, &state);
+                }
+                if stateless.len() != txs.len() {
+                    return Err(storage("a validation thread failed"));
+                }
+                let snapshot = self.snapshot()?;
+                let committed = |id: &str| snapshot.has_tx(id);
+                let codes =
+                    BlockValidator::new(block.header.number, &snapshot, &committed).validate_all(txs, stateless);
+                (codes, None)
+            }
+        };
         block.metadata.validation_codes = codes.iter().map(|c| *c as u8).collect();
         let previous = self.commit_hash(block.header.number.saturating_sub(1))?;
         block.metadata.commit_hash = warga_ledger_core::block::commit_hash(&previous, &block, &codes).to_vec();
-        self.append(&block, &codes, true)?;
+        self.append(&block, &codes, true, next)?;
         Ok(codes)
     }
 
@@ -363,7 +463,21 @@ impl PeerLedger {
 
     /// Appends a validated block: block, transaction index, state and history in one write.
     pub fn commit(&self, block: &Block, codes: &[ValidationCode]) -> Result<(), LedgerError> {
-        self.append(block, codes, false)
+        let next = match (&block.data, codes) {
+            (BlockData::Config(_), _) if block.header.number == 0 => Some(Arc::new(
+                ChannelState::genesis(block).map_err(|e| LedgerError::Corrupt(0, format!("the configuration: {e}")))?,
+            )),
+            (BlockData::ConfigUpdate(envelope), [ValidationCode::Valid]) => {
+                let config = ConfigEnvelope::from_json(envelope)
+                    .map(|e| e.update.config)
+                    .map_err(|e| e.to_string())
+                    .and_then(|config| ChannelState::new(&config, block.header.number))
+                    .map_err(|e| LedgerError::Corrupt(block.header.number, format!("the configuration: {e}")))?;
+                Some(Arc::new(config))
+            }
+            _ => None,
+        };
+        self.append(block, codes, false, next)
     }
 
     /// The newest block's header: remembered from the last commit, read once otherwise.
@@ -385,7 +499,13 @@ impl PeerLedger {
 
     /// Appends `block` after the tip, checking the link (and the data hash unless the caller
     /// already did), in one write transaction.
-    fn append(&self, block: &Block, codes: &[ValidationCode], data_hash_checked: bool) -> Result<(), LedgerError> {
+    fn append(
+        &self,
+        block: &Block,
+        codes: &[ValidationCode],
+        data_hash_checked: bool,
+        next: Option<Arc<ChannelState>>,
+    ) -> Result<(), LedgerError> {
         let height = self.height()?;
         if block.header.number != height {
             return Err(LedgerError::OutOfOrder {
@@ -402,10 +522,10 @@ impl PeerLedger {
             return Err(LedgerError::BrokenChain(block.header.number));
         }
         let txs = block.data.transactions();
-        if codes.len() != txs.len() {
+        if codes.len() != block.data.code_count() {
             return Err(LedgerError::Corrupt(
                 block.header.number,
-                format!("{} validation codes for {} transactions", codes.len(), txs.len()),
+                format!("{} validation codes for {} transactions", codes.len(), block.data.code_count()),
             ));
         }
         let bytes = v1::Block::from(block.clone()).encode_to_vec();
@@ -416,6 +536,13 @@ impl PeerLedger {
             let mut state = write.open_table(STATE).map_err(storage)?;
             let mut history = write.open_table(HISTORY).map_err(storage)?;
             blocks.insert(block.header.number, bytes.as_slice()).map_err(storage)?;
+            if let Some(next) = &next {
+                write
+                    .open_table(CONFIGS)
+                    .map_err(storage)?
+                    .insert(block.header.number, next.resolved.config.to_json().as_str())
+                    .map_err(storage)?;
+            }
             for (i, (tx, code)) in txs.iter().zip(codes).enumerate() {
                 let i = i as u64;
                 // The first occurrence of an id keeps the index (a duplicate is invalid anyway).
@@ -469,6 +596,9 @@ impl PeerLedger {
         write.commit().map_err(storage)?;
         if let Ok(mut tip) = self.tip.lock() {
             *tip = Some((block.header.clone(), block.metadata.commit_hash.clone()));
+        }
+        if let Some(next) = next {
+            *self.config.write().unwrap_or_else(PoisonError::into_inner) = next;
         }
         Ok(())
     }

@@ -1,24 +1,28 @@
 //! `warga ledger verify`: re-checks a ledger copy offline, trusting nothing it stores. Every
 //! block must link to the previous one by hash and match its data hash; block 0 must be the
-//! channel's genesis block from the network file; every other block must carry a valid
-//! orderer signature; every transaction is validated again from scratch — signatures,
-//! endorsements against the policies, MVCC over a state replayed from block 1 — and the codes
-//! must equal the stored ones; finally the stored world state, the transaction index and
-//! the history must each equal what the blocks imply, and every block's commit hash the one
-//! its codes and writes give, so no table of the file can be changed
-//! unnoticed. Every block must be signed by an orderer of the orderer organisation.
+//! channel's genesis block (from the network file and the organisations' CA certificates);
+//! every other block must carry a valid signature of an orderer of the ordering organisation
+//! the configuration of its time names; every configuration transaction is judged again
+//! against the configuration before it, and every transaction validated again from scratch
+//! under the configuration in force — signatures, endorsements against the policies, MVCC
+//! over a state replayed from block 1 — and the codes must equal the stored ones; finally the
+//! stored world state, the transaction index, the history and the recorded configurations
+//! must each equal what the blocks imply, and every block's commit hash the one its codes and
+//! writes give, so no table of the file can be changed unnoticed.
 //! Certificates are judged as at commit: no validity window, so neither the verifier's
 //! clock nor any timestamp a client chose can change the verdict.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use warga_ledger_core::network::{Channel, Network};
+use std::sync::Arc;
+
+use warga_ledger_core::block::{Block, BlockData};
 use warga_ledger_core::rwset::{MemoryState, StateReader, Version};
 use warga_ledger_core::validate::{BlockValidator, ValidationCode, check_transaction};
-use warga_ledger_msp::{Msps, verify_block_signature};
+use warga_ledger_msp::verify_block_signature;
 
-use crate::{LedgerError, PeerLedger};
+use crate::{ChannelState, LedgerError, PeerLedger};
 
 /// A clean bill: what was checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,6 +59,8 @@ pub enum VerifyError {
     TxIndex(String),
     #[error("the history differs from the blocks at key {key:?}, block {block}, transaction {tx}")]
     History { key: String, block: u64, tx: u64 },
+    #[error("the recorded configurations differ from the blocks at block {0}")]
+    Configs(u64),
 }
 
 /// A chain replayed block by block from its genesis, trusting nothing it is handed: each
@@ -63,31 +69,31 @@ pub enum VerifyError {
 /// its transactions again — signatures, endorsement policies, MVCC over the replayed state —
 /// gives. Used on a peer's own file ([`verify`]) and on blocks a peer served (the web
 /// gateway's "verify this ledger"). Certificates are judged as at commit (no clock).
-pub struct ChainReplay<'a> {
-    network: &'a Network,
-    channel: &'a Channel,
-    msps: Msps,
+pub struct ChainReplay {
+    genesis: Block,
+    state: Option<Arc<ChannelState>>,
     replayed: MemoryState,
     seen: BTreeSet<String>,
     tx_index: BTreeMap<String, (u64, u64, u8)>,
     history: crate::HistoryIndex,
+    /// Block → the configuration (JSON) it made.
+    configs: BTreeMap<u64, String>,
     commit: Vec<u8>,
     previous: Option<warga_ledger_core::block::BlockHeader>,
     report: Verified,
 }
 
-impl<'a> ChainReplay<'a> {
-    pub fn new(network: &'a Network, channel: &'a Channel, msps: &Msps) -> ChainReplay<'a> {
+impl ChainReplay {
+    /// A replay of the chain whose block 0 must be `genesis`.
+    pub fn new(genesis: Block) -> ChainReplay {
         ChainReplay {
-            network,
-            channel,
-            // Judged as at commit: no validity window, so nothing a client chose (a
-            // proposal's timestamp) and no local clock can change the verdict.
-            msps: msps.timeless(),
+            genesis,
+            state: None,
             replayed: MemoryState::default(),
             seen: BTreeSet::new(),
             tx_index: BTreeMap::new(),
             history: crate::HistoryIndex::new(),
+            configs: BTreeMap::new(),
             commit: Vec::new(),
             previous: None,
             report: Verified::default(),
@@ -95,13 +101,15 @@ impl<'a> ChainReplay<'a> {
     }
 
     /// The next block of the chain (block 0 first).
-    pub fn push(&mut self, block: &warga_ledger_core::block::Block) -> Result<(), VerifyError> {
+    pub fn push(&mut self, block: &Block) -> Result<(), VerifyError> {
         let number = self.report.blocks;
-        let Some(previous) = &self.previous else {
-            let genesis = self.network.genesis_block(self.channel);
-            if block.header != genesis.header || !block.links_to(None) {
+        let (Some(previous), Some(state)) = (&self.previous, self.state.clone()) else {
+            if block.header != self.genesis.header || !block.links_to(None) {
                 return Err(VerifyError::Genesis);
             }
+            let state = ChannelState::genesis(block).map_err(|_| VerifyError::Genesis)?;
+            self.configs.insert(0, state.resolved.config.to_json());
+            self.state = Some(Arc::new(state));
             self.previous = Some(block.header.clone());
             self.report.blocks = 1;
             return Ok(());
@@ -109,18 +117,47 @@ impl<'a> ChainReplay<'a> {
         if block.header.number != number || !block.links_to(Some(previous)) {
             return Err(VerifyError::Chain(number));
         }
-        let txs = block.data.transactions();
-        verify_block_signature(block, &self.msps, &self.network.orderer.organization.msp_id).map_err(|e| {
+        // Judged as at commit: no validity window, so nothing a client chose (a proposal's
+        // timestamp) and no local clock can change the verdict.
+        verify_block_signature(block, &state.msps, &state.resolved.config.orderer.msp_id).map_err(|e| {
             VerifyError::OrdererSignature {
                 block: number,
                 reason: e.to_string(),
             }
         })?;
+        if let BlockData::ConfigUpdate(envelope) = &block.data {
+            let (code, next) = match state.judge(envelope, number) {
+                Ok(next) => (ValidationCode::Valid, Some(next)),
+                Err(_) => (ValidationCode::InvalidConfigTransaction, None),
+            };
+            let stored = block.code(0);
+            if stored != Some(code) {
+                return Err(VerifyError::Code {
+                    block: number,
+                    index: 0,
+                    stored: stored.map_or("none", ValidationCode::as_str).to_owned(),
+                    recomputed: code.as_str(),
+                });
+            }
+            let expected = warga_ledger_core::block::commit_hash(&self.commit, block, &[code]).to_vec();
+            if block.metadata.commit_hash != expected {
+                return Err(VerifyError::CommitHash(number));
+            }
+            if let Some(next) = next {
+                self.configs.insert(number, next.resolved.config.to_json());
+                self.state = Some(next);
+            }
+            self.commit = expected;
+            self.previous = Some(block.header.clone());
+            self.report.blocks += 1;
+            return Ok(());
+        }
+        let txs = block.data.transactions();
         let seen = &self.seen;
         let committed = |id: &str| seen.contains(id);
         let stateless: Vec<ValidationCode> = txs
             .iter()
-            .map(|tx| check_transaction(tx, self.network, self.channel, &self.msps))
+            .map(|tx| check_transaction(tx, &state.resolved.channel, &state.resolved, &state.msps))
             .collect();
         let codes = BlockValidator::new(number, &self.replayed, &committed).validate_all(txs, stateless);
         let expected = warga_ledger_core::block::commit_hash(&self.commit, block, &codes).to_vec();
@@ -181,12 +218,12 @@ impl<'a> ChainReplay<'a> {
     }
 }
 
-/// Verifies the ledger at `path` for `channel` of `network`, with the organisations' CAs
-/// from `msps`, judged without a clock (as at commit).
-pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) -> Result<Verified, VerifyError> {
-    let ledger = PeerLedger::open_existing(path, &channel.name)?;
+/// Verifies the ledger at `path` of `channel`, whose genesis block must be `genesis`,
+/// judged without a clock (as at commit).
+pub fn verify(path: &Path, channel: &str, genesis: Block) -> Result<Verified, VerifyError> {
+    let ledger = PeerLedger::open_existing(path, channel)?;
     let height = ledger.height()?;
-    let mut replay = ChainReplay::new(network, channel, msps);
+    let mut replay = ChainReplay::new(genesis);
     for number in 0..height {
         let block = ledger.block(number)?.ok_or(if number == 0 {
             VerifyError::Genesis
@@ -202,9 +239,13 @@ pub fn verify(path: &Path, network: &Network, channel: &Channel, msps: &Msps) ->
         replayed,
         tx_index,
         history,
+        configs,
         mut report,
         ..
     } = replay;
+    if let Some(block) = first_difference(&configs, &ledger.configs()?) {
+        return Err(VerifyError::Configs(*block));
+    }
     let snapshot = ledger.snapshot()?;
     for ((namespace, key), value) in &replayed.values {
         if snapshot.get(namespace, key).as_ref() != Some(value) {

@@ -348,6 +348,7 @@ impl From<core_block::Block> for v1::Block {
             }),
             data: Some(match b.data {
                 core_block::BlockData::Config(config) => v1::block::Data::Config(config),
+                core_block::BlockData::ConfigUpdate(envelope) => v1::block::Data::ConfigUpdate(envelope),
                 core_block::BlockData::Transactions(txs) => v1::block::Data::Transactions(v1::Transactions {
                     transactions: txs.into_iter().map(Into::into).collect(),
                 }),
@@ -375,6 +376,7 @@ impl TryFrom<v1::Block> for core_block::Block {
             },
             data: match b.data.ok_or_else(|| missing("block.data"))? {
                 v1::block::Data::Config(config) => core_block::BlockData::Config(config),
+                v1::block::Data::ConfigUpdate(envelope) => core_block::BlockData::ConfigUpdate(envelope),
                 v1::block::Data::Transactions(txs) => core_block::BlockData::Transactions(
                     txs.transactions
                         .into_iter()

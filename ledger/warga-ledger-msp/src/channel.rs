@@ -1,0 +1,124 @@
+//! A channel's MSPs as its configuration in the chain defines them: each organisation's CA
+//! certificate and the revocation lists the configuration carries. What commit-time
+//! validation judges identities with — the same on every peer at the same block, and on a
+//! replay.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use warga_ledger_core::block::Block;
+use warga_ledger_core::config::{
+    CertificateCheck, ChannelConfig, ConfigEnvelope, MspRoots, ResolvedConfig, check_update,
+};
+use warga_ledger_core::network::{Channel, Network};
+
+use crate::generate::organization_dir;
+use crate::{Msp, MspError, Msps, certificate_pem_to_der, revocation_list_der};
+
+impl Msps {
+    /// The MSPs of a channel's configuration, judged as at commit (no validity window):
+    /// every member organisation and the ordering organisation, each trusting its one CA
+    /// certificate, with the configuration's revocation lists applied.
+    pub fn from_config(config: &ChannelConfig) -> Result<Msps, MspError> {
+        let mut msps = Msps::new(0).timeless();
+        let sections = config
+            .organizations
+            .iter()
+            .map(|o| (&o.msp_id, &o.root_certs, &o.crls))
+            .chain(std::iter::once((
+                &config.orderer.msp_id,
+                &config.orderer.root_certs,
+                &config.orderer.crls,
+            )));
+        for (msp_id, roots, crls) in sections {
+            let [root] = roots.as_slice() else {
+                return Err(MspError::Malformed(format!(
+                    "{msp_id} must name exactly one CA certificate, not {}",
+                    roots.len()
+                )));
+            };
+            let mut msp = Msp::new(msp_id.clone(), certificate_pem_to_der(root.as_bytes())?)?;
+            for crl in crls {
+                msp.apply_revocation_list(&revocation_list_der(crl.as_bytes())?)?;
+            }
+            msps.insert(msp);
+        }
+        Ok(msps)
+    }
+}
+
+/// The certificate checks of a configuration update: every CA certificate parses and is a
+/// CA, every TLS CA certificate parses, every revocation list is signed by its
+/// organisation's CA.
+pub struct ConfigCertificates;
+
+impl CertificateCheck for ConfigCertificates {
+    fn check(&self, config: &ChannelConfig) -> Result<(), String> {
+        Msps::from_config(config).map_err(|e| e.to_string())?;
+        let tls = config
+            .organizations
+            .iter()
+            .map(|o| (&o.msp_id, &o.tls_root_certs))
+            .chain(std::iter::once((&config.orderer.msp_id, &config.orderer.tls_root_certs)));
+        for (msp_id, roots) in tls {
+            if roots.is_empty() {
+                return Err(format!("{msp_id} names no TLS CA certificate"));
+            }
+            for pem in roots {
+                certificate_pem_to_der(pem.as_bytes()).map_err(|e| format!("{msp_id}'s TLS CA: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each organisation's CA and TLS CA certificates as `generate` wrote them (`msp/cacerts`,
+/// `msp/tlscacerts`), by MSP id, the ordering organisation's included.
+pub fn msp_roots(network: &Network, crypto: &Path) -> Result<BTreeMap<String, MspRoots>, MspError> {
+    let orgs = network
+        .organizations
+        .iter()
+        .map(|o| (o.msp_id.as_str(), o.domain.as_str(), false))
+        .chain(std::iter::once((
+            network.orderer.organization.msp_id.as_str(),
+            network.orderer.organization.domain.as_str(),
+            true,
+        )));
+    let read = |path: std::path::PathBuf| {
+        std::fs::read_to_string(&path).map_err(|e| MspError::Malformed(format!("{}: {e}", path.display())))
+    };
+    let mut roots = BTreeMap::new();
+    for (msp_id, domain, orderer) in orgs {
+        let msp = organization_dir(crypto, orderer, domain).join("msp");
+        roots.insert(
+            msp_id.to_owned(),
+            MspRoots {
+                root_certs: vec![read(msp.join(format!("cacerts/ca.{domain}-cert.pem")))?],
+                tls_root_certs: vec![read(msp.join(format!("tlscacerts/tlsca.{domain}-cert.pem")))?],
+            },
+        );
+    }
+    Ok(roots)
+}
+
+/// A channel's first configuration: the network file's channel with the organisations'
+/// certificates from the crypto directory.
+pub fn genesis_config(network: &Network, channel: &Channel, crypto: &Path) -> Result<ChannelConfig, MspError> {
+    let roots = msp_roots(network, crypto)?;
+    ChannelConfig::from_network(network, channel, &roots).map_err(|e| MspError::Malformed(e.to_string()))
+}
+
+/// A channel's genesis block, the same on every node given the same network file and CA
+/// certificates.
+pub fn genesis_block(network: &Network, channel: &Channel, crypto: &Path) -> Result<Block, MspError> {
+    Ok(Block::genesis(genesis_config(network, channel, crypto)?.to_json()))
+}
+
+/// Judges a configuration transaction against the configuration `current`, with the MSPs
+/// `current` defines (as at commit: no clock): the next configuration, resolved, or why the
+/// update does not apply. Orderers, peers and replays call this alike.
+pub fn judge_update(current: &ChannelConfig, envelope: &ConfigEnvelope) -> Result<ResolvedConfig, String> {
+    let resolved = current.resolve().map_err(|e| e.to_string())?;
+    let msps = Msps::from_config(current).map_err(|e| e.to_string())?;
+    check_update(&resolved, envelope, &msps, &ConfigCertificates).map_err(|e| e.to_string())
+}
