@@ -80,6 +80,12 @@ impl BlockCutter {
         }
     }
 
+    /// Whatever is pending, cut now (before a configuration transaction, which is ordered
+    /// alone).
+    pub fn cut(&mut self) -> Option<Vec<Vec<u8>>> {
+        (!self.pending.is_empty()).then(|| self.take())
+    }
+
     pub fn pending(&self) -> usize {
         self.pending.len()
     }

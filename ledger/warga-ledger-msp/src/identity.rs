@@ -459,6 +459,19 @@ impl Msps {
     }
 }
 
+/// A revocation list (DER) as PEM (`X509 CRL`), as a channel's configuration carries it.
+pub fn revocation_list_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN X509 CRL-----\n");
+    for line in text.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END X509 CRL-----\n");
+    pem
+}
+
 /// A revocation list as a file holds it: PEM (`X509 CRL`) or DER.
 pub fn revocation_list_der(bytes: &[u8]) -> Result<Vec<u8>, MspError> {
     if !bytes.starts_with(b"-----BEGIN") {
@@ -512,6 +525,41 @@ impl EdgeMsps {
             msp_id: msp_id.to_owned(),
         })?;
         msp.apply_revocation_list(&der)
+    }
+
+    /// Takes up what a channel's configuration adds: the CA of an organisation admitted
+    /// since the node started, and every revocation list the configuration carries (lists
+    /// only add). Returns what could not be taken up (a list this node's CA of the
+    /// organisation did not sign).
+    pub fn adopt_config(&self, config: &warga_ledger_core::config::ChannelConfig) -> Vec<String> {
+        let mut refused = Vec::new();
+        let mut msps = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sections = config
+            .organizations
+            .iter()
+            .map(|o| (&o.msp_id, &o.root_certs, &o.crls))
+            .chain(std::iter::once((
+                &config.orderer.msp_id,
+                &config.orderer.root_certs,
+                &config.orderer.crls,
+            )));
+        for (msp_id, roots, crls) in sections {
+            if msps.get_mut(msp_id).is_none()
+                && let Some(Ok(msp)) = roots
+                    .first()
+                    .map(|pem| certificate_pem_to_der(pem.as_bytes()).and_then(|der| Msp::new(msp_id.clone(), der)))
+            {
+                msps.insert(msp);
+            }
+            if let Some(msp) = msps.get_mut(msp_id) {
+                for crl in crls {
+                    if let Err(error) = revocation_list_der(crl.as_bytes()).and_then(|der| msp.apply_revocation_list(&der)) {
+                        refused.push(format!("{msp_id}: {error}"));
+                    }
+                }
+            }
+        }
+        refused
     }
 
     /// How many serials are held for revoked, over every organisation.

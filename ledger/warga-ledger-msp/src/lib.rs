@@ -26,5 +26,5 @@ pub mod testing;
 
 pub use identity::{
     EdgeMsps, Identity, Msp, MspError, Msps, SigningIdentity, certificate_pem_to_der, not_after, revocation_list,
-    revocation_list_der, sign_block, verify_block_signature, verify_with_certificate,
+    revocation_list_der, revocation_list_pem, sign_block, verify_block_signature, verify_with_certificate,
 };

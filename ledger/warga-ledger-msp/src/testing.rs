@@ -68,6 +68,11 @@ impl TestNetwork {
         }
     }
 
+    /// A channel's genesis block, with this network's CA certificates.
+    pub fn genesis(&self, channel: &warga_ledger_core::network::Channel) -> warga_ledger_core::block::Block {
+        crate::channel::genesis_block(&self.network, channel, self.dir.path()).expect("genesis block")
+    }
+
     /// `User1` of an organisation.
     pub fn client(&self, msp: &str) -> SigningIdentity {
         load(self.dir.path(), msp, "users", "User1")
@@ -92,6 +97,68 @@ impl TestNetwork {
             &std::fs::read(base.join("keystore/priv_sk")).expect("key"),
         )
         .expect("orderer identity")
+    }
+
+    /// The administrator of an organisation (`Admin@<domain>`), the ordering
+    /// organisation's for `OrdererMSP`.
+    pub fn admin(&self, msp: &str) -> SigningIdentity {
+        if msp == self.network.orderer.organization.msp_id {
+            let o = &self.network.orderer.organization;
+            let host = format!("Admin@{}", o.domain);
+            let base = organization_dir(self.dir.path(), true, &o.domain)
+                .join("users")
+                .join(&host)
+                .join("msp");
+            return SigningIdentity::from_pem(
+                o.msp_id.clone(),
+                &std::fs::read(base.join(format!("signcerts/{host}-cert.pem"))).expect("certificate"),
+                &std::fs::read(base.join("keystore/priv_sk")).expect("key"),
+            )
+            .expect("orderer admin identity");
+        }
+        load(self.dir.path(), msp, "users", "Admin")
+    }
+
+    /// A revocation list (PEM) of `msp`'s CA revoking `identities`.
+    pub fn revocation_list(&self, msp: &str, identities: &[&SigningIdentity]) -> String {
+        let d = domain(msp);
+        let org = organization_dir(self.dir.path(), false, d);
+        let serials: Vec<String> = identities
+            .iter()
+            .map(|i| self.msps.identity(&i.creator()).expect("a valid identity").serial)
+            .collect();
+        let der = crate::revocation_list(
+            &std::fs::read_to_string(org.join(format!("ca/ca.{d}-cert.pem"))).expect("CA certificate"),
+            &std::fs::read_to_string(org.join("ca/priv_sk")).expect("CA key"),
+            &serials,
+            1,
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("revocation list");
+        crate::revocation_list_pem(&der)
+    }
+
+    /// A configuration update from `current` to `next`, signed by the administrators of
+    /// `signers`.
+    pub fn config_update(
+        &self,
+        current: &warga_ledger_core::config::ChannelConfig,
+        next: warga_ledger_core::config::ChannelConfig,
+        signers: &[&str],
+    ) -> warga_ledger_core::config::ConfigEnvelope {
+        let update = warga_ledger_core::config::ConfigUpdate::new(current, next);
+        let bytes = update.signed_bytes();
+        let signatures = signers
+            .iter()
+            .map(|msp| {
+                let admin = self.admin(msp);
+                warga_ledger_core::config::ConfigSignature {
+                    signer: admin.creator(),
+                    signature: admin.sign(&bytes).expect("signature"),
+                }
+            })
+            .collect();
+        warga_ledger_core::config::ConfigEnvelope { update, signatures }
     }
 
     /// `peer0` of an organisation.

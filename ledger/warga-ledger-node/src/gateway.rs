@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use tonic::Code;
 use tonic::transport::Channel;
-use warga_ledger_core::network::ChannelView;
-use warga_ledger_core::policy::{MspRole, Policy, Signer};
+use warga_ledger_core::policy::{ChannelPolicies, MspRole, Policy, Signer};
 use warga_ledger_core::tx::{Endorsement, Response, SignedProposal, Transaction};
 use warga_ledger_orderer::grpc::{MESSAGE_LIMIT, client_channel};
 use warga_ledger_peer::TxStatus;
@@ -69,8 +68,8 @@ pub enum GatewayError {
 
 /// Sets of organisations whose peers, one endorsement each, satisfy `policy` — smallest
 /// first, and among equals those with `local` first (fewer hops).
-pub fn endorsement_plans(policy: &Policy, view: &ChannelView<'_>, local: &str) -> Vec<Vec<String>> {
-    let members = &view.channel.members;
+pub fn endorsement_plans(policy: &Policy, view: &dyn ChannelPolicies, local: &str) -> Vec<Vec<String>> {
+    let members = &view.organisations();
     if members.len() > 16 {
         return vec![members.clone()];
     }
@@ -227,7 +226,9 @@ impl Gateway {
     /// an empty signature, for the client to sign.
     pub async fn endorse(&self, signed: &SignedProposal) -> Result<Transaction, GatewayError> {
         let proposal = &signed.proposal;
-        let channel = &self.peer.channel;
+        // The chaincode definitions and policies of the channel's configuration in force.
+        let state = self.peer.ledger.config();
+        let channel = &state.resolved.channel;
         if proposal.channel != channel.name {
             return Err(GatewayError::WrongChannel(
                 proposal.channel.clone(),
@@ -240,10 +241,7 @@ impl Gateway {
             .find(|c| c.name == proposal.chaincode)
             .ok_or_else(|| GatewayError::UnknownChaincode(proposal.chaincode.clone(), channel.name.clone()))?;
         let policy = chaincode.policy_for(&proposal.function);
-        let view = ChannelView {
-            network: &self.peer.network,
-            channel,
-        };
+        let view = &state.resolved;
         let local = self.peer.organization.msp_id.clone();
         let mut endorsed: BTreeMap<String, (Response, Endorsement)> = BTreeMap::new();
         let mut unreachable: BTreeSet<String> = BTreeSet::new();
@@ -259,7 +257,7 @@ impl Gateway {
             })
         };
         let mut excluded = false;
-        'plans: for plan in endorsement_plans(policy, &view, &local) {
+        'plans: for plan in endorsement_plans(policy, view, &local) {
             if plan.iter().any(|o| unreachable.contains(o)) {
                 continue;
             }

@@ -75,7 +75,8 @@ impl RunningOrderer {
                 id,
                 &channel.name,
                 &network.orderer,
-                &network.genesis_block(&channel),
+                &warga_ledger_msp::channel::genesis_block(network, &channel, &config.crypto)
+                    .map_err(|e| NodeError::Crypto(e.to_string()))?,
                 Arc::new(signer),
                 &path,
                 GrpcNetwork {
@@ -120,7 +121,7 @@ impl RunningOrderer {
         if let Err(error) = node.raft.initialize(members).await {
             tracing::debug!(%error, "the cluster is already initialised");
         }
-        let metrics = tokio::spawn(watch_metrics(node.clone(), me.name.clone()));
+        let metrics = tokio::spawn(watch_metrics(node.clone(), me.name.clone(), revocations.clone()));
         let mut tasks = vec![grpc, metrics];
         tasks.extend(revocations.spawn(config.revocation_refresh));
         Ok(RunningOrderer {
@@ -167,9 +168,12 @@ impl crate::RunningNode for RunningOrderer {
     }
 }
 
-async fn watch_metrics(node: Arc<OrdererNode>, name: String) {
+/// Publishes the orderer's Raft metrics as they change, and has Broadcast take up the
+/// revocation lists of each configuration the channel applies.
+async fn watch_metrics(node: Arc<OrdererNode>, name: String, revocations: Arc<crate::revocation::Revocations>) {
     let mut watch = node.raft.metrics();
     let mut leader = None;
+    let mut config_block = None;
     let labels = [name.as_str()];
     // At zero from the start, so the leader-change rate has a series before the first change.
     ORDERER_LEADER_CHANGES.with_label_values(&labels);
@@ -200,6 +204,16 @@ async fn watch_metrics(node: Arc<OrdererNode>, name: String) {
         ORDERER_BLOCK
             .with_label_values(&[name.as_str(), node.channel.as_str()])
             .set(node.height().saturating_sub(1) as i64);
+        match node.config() {
+            Ok((block, config)) if config_block != Some(block) => {
+                for error in revocations.edge().adopt_config(&config) {
+                    tracing::warn!(orderer = %name, %error, "Broadcast did not take up a revocation list of the configuration");
+                }
+                config_block = Some(block);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(orderer = %name, %error, "the channel's configuration is unreadable"),
+        }
         if watch.changed().await.is_err() {
             return;
         }

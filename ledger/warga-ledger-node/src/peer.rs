@@ -47,8 +47,6 @@ pub struct PeerNode {
     pub signer: SigningIdentity,
     pub tls: TlsMaterial,
     pub contract: Arc<dyn Contract>,
-    /// The MSPs of commit-time validation (no clock, no lists learnt while running).
-    msps: Msps,
     /// The MSPs of the endorser, with revocation lists refreshed while the peer runs.
     pub revocations: Arc<crate::revocation::Revocations>,
     height: watch::Sender<u64>,
@@ -151,13 +149,12 @@ impl PeerNode {
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let signer = signing_identity(&node_dir.join("msp"), &organization.msp_id)?;
         observe_certificates(&node.host, &tls, &signer);
-        let msps = warga_ledger_msp::generate::load_msps(&network, &config.crypto, now_s())
-            .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let revocations = crate::revocation::Revocations::load(&network, &config.crypto)?;
         let registry =
             warga_ledger_msp::attestor::registry_key(&config.crypto).map_err(|e| NodeError::Crypto(e.to_string()))?;
         std::fs::create_dir_all(&config.data).map_err(|e| NodeError::io(&config.data, e))?;
-        let genesis = network.genesis_block(&channel);
+        let genesis = warga_ledger_msp::channel::genesis_block(&network, &channel, &config.crypto)
+            .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let path = config.data.join(format!("{}.redb", channel.name));
         let ledger = PeerLedger::open(&path, &channel.name, &genesis)
             .map_err(|e| NodeError::Ledger(format!("{}: {e}", path.display())))?;
@@ -173,7 +170,6 @@ impl PeerNode {
             signer,
             tls,
             contract: Arc::new(warga_ledger_core::bpjs::Bpjs::new(registry)),
-            msps,
             revocations,
             height: watch::channel(height).0,
             stalled: tokio::sync::Notify::new(),
@@ -231,9 +227,10 @@ impl PeerNode {
         let peer = self.clone();
         tokio::task::spawn_blocking(move || {
             let msps = peer.msps();
+            let state = peer.ledger.config();
             work(&Endorser {
                 ledger: &peer.ledger,
-                channel: &peer.channel,
+                channel: &state.resolved.channel,
                 msps: &msps,
                 contract: peer.contract.as_ref(),
                 signer: &peer.signer,
@@ -282,14 +279,16 @@ impl PeerNode {
     /// blocking thread, while the block before it commits).
     fn precheck(&self, block: Block) -> Result<Prechecked, NodeError> {
         // Commit-time validation reads no clock: identities are judged by issuer,
-        // signature, role and revocation, so every peer, now or replaying later, agrees.
-        let msps = self.msps.timeless();
-        // Only blocks an orderer of the network signed (as Fabric's deliver client checks).
+        // signature, role and the revocation lists of the channel's configuration in force,
+        // so every peer, now or replaying later, agrees.
+        let state = self.ledger.config();
+        // Only blocks an orderer of the channel's ordering organisation signed (as Fabric's
+        // deliver client checks).
         let number = block.header.number;
-        warga_ledger_msp::verify_block_signature(&block, &msps, &self.network.orderer.organization.msp_id).map_err(
+        warga_ledger_msp::verify_block_signature(&block, &state.msps, &state.resolved.config.orderer.msp_id).map_err(
             |e| NodeError::Ledger(LedgerError::Corrupt(number, format!("the orderer's signature: {e}")).to_string()),
         )?;
-        Ok(Prechecked::new(block, &self.network, &self.channel, &msps))
+        Ok(Prechecked::new(block, &state))
     }
 
     /// Validates and commits one delivered block.
@@ -311,6 +310,18 @@ impl PeerNode {
             .map_err(|e| NodeError::Ledger(format!("the commit task failed: {e}")))?
             .map_err(|e| NodeError::Ledger(e.to_string()))?;
         let host = self.node.host.as_str();
+        let state = self.ledger.config();
+        if state.block == number && number > 0 {
+            // A configuration block applied: the endorser and the collections follow it.
+            for error in self.revocations.edge().adopt_config(&state.resolved.config) {
+                tracing::warn!(peer = %host, %error, "the endorser did not take up a revocation list of the configuration");
+            }
+            self.ledger.keep_private_data(warga_ledger_peer::PrivateScope::new(
+                &state.resolved.channel,
+                &self.organization.msp_id,
+            ));
+            tracing::info!(peer = %host, channel = %self.channel.name, block = number, sequence = state.sequence(), "applied a configuration update");
+        }
         PEER_COMMIT_SECONDS
             .with_label_values(&[host])
             .observe(started.elapsed().as_secs_f64());

@@ -185,9 +185,9 @@ async fn a_non_member_peer_holds_only_hashes_and_cannot_read() {
         "the notes never reached a non-member peer"
     );
     // And the chain with its hashed state verifies.
-    let msps = warga_ledger_msp::generate::load_msps(&network, &crypto, 0).unwrap();
     let channel = network.channel("bpjs-main").unwrap();
-    let verified = warga_ledger_peer::verify::verify(&file, &network, channel, &msps).unwrap();
+    let genesis = warga_ledger_msp::channel::genesis_block(&network, channel, &crypto).unwrap();
+    let verified = warga_ledger_peer::verify::verify(&file, &channel.name, genesis).unwrap();
     assert!(verified.valid >= 2);
 }
 

@@ -325,21 +325,35 @@ impl OrdererServices {
 
 struct BroadcastService(Arc<OrdererServices>);
 
+/// A broadcast's answer over gRPC; a follower names the leader in `x-warga-leader`.
+fn broadcast_answer(answer: Result<u64, BroadcastError>) -> Result<Response<v1::BroadcastResponse>, Status> {
+    match answer {
+        Ok(block) => Ok(Response::new(v1::BroadcastResponse { block })),
+        Err(BroadcastError::NotLeader { leader }) => Err(not_leader(leader)),
+        Err(e @ BroadcastError::TooLarge(_)) => Err(Status::invalid_argument(e.to_string())),
+        Err(e @ BroadcastError::WrongChannel { .. }) => Err(Status::not_found(e.to_string())),
+        Err(e @ BroadcastError::Interrupted(_)) => Err(Status::aborted(e.to_string())),
+        Err(e @ BroadcastError::ConfigRefused(_)) => Err(Status::failed_precondition(e.to_string())),
+    }
+}
+
+/// "Not the leader", naming the leader when known.
+fn not_leader(leader: Option<u64>) -> Status {
+    let mut status = Status::unavailable("not the leader");
+    if let Some(leader) = leader
+        && let Ok(value) = leader.to_string().parse()
+    {
+        status.metadata_mut().insert("x-warga-leader", value);
+    }
+    status
+}
+
 #[tonic::async_trait]
 impl AtomicBroadcast for BroadcastService {
     async fn broadcast(&self, request: Request<v1::Transaction>) -> Result<Response<v1::BroadcastResponse>, Status> {
         caller(&self.0.tls, &request)?;
         let tx = warga_ledger_core::tx::Transaction::try_from(request.into_inner())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let not_leader = |leader: Option<u64>| {
-            let mut status = Status::unavailable("not the leader");
-            if let Some(leader) = leader
-                && let Ok(value) = leader.to_string().parse()
-            {
-                status.metadata_mut().insert("x-warga-leader", value);
-            }
-            status
-        };
         // Only the leader orders: a follower names it at once, before the Writers check
         // spends a verification on a transaction it will not order.
         let leader = self.0.node.raft.current_leader().await;
@@ -347,13 +361,45 @@ impl AtomicBroadcast for BroadcastService {
             return Err(not_leader(leader));
         }
         self.0.writer(&tx)?;
-        match self.0.node.broadcast(&tx).await {
-            Ok(block) => Ok(Response::new(v1::BroadcastResponse { block })),
-            Err(BroadcastError::NotLeader { leader }) => Err(not_leader(leader)),
-            Err(e @ BroadcastError::TooLarge(_)) => Err(Status::invalid_argument(e.to_string())),
-            Err(e @ BroadcastError::WrongChannel { .. }) => Err(Status::not_found(e.to_string())),
-            Err(e @ BroadcastError::Interrupted(_)) => Err(Status::aborted(e.to_string())),
+        broadcast_answer(self.0.node.broadcast(&tx).await)
+    }
+
+    async fn broadcast_config(
+        &self,
+        request: Request<v1::ConfigTransaction>,
+    ) -> Result<Response<v1::BroadcastResponse>, Status> {
+        let who = caller(&self.0.tls, &request)?;
+        if !self.0.readers.contains(&who) {
+            return Err(Status::permission_denied(format!(
+                "{who} is not a member of this channel"
+            )));
         }
+        let envelope = warga_ledger_core::config::ConfigEnvelope::from_json(&request.into_inner().json)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let answer = self.0.node.broadcast_config(&envelope).await;
+        match &answer {
+            Ok(block) => tracing::info!(channel = %self.0.node.channel, block, sequence = envelope.update.config.sequence, submitter = %who, "a configuration update was ordered"),
+            Err(error) => tracing::warn!(channel = %self.0.node.channel, %error, submitter = %who, "a configuration update was not ordered"),
+        }
+        broadcast_answer(answer)
+    }
+
+    async fn config(&self, request: Request<v1::ConfigRequest>) -> Result<Response<v1::ChannelConfig>, Status> {
+        let who = caller(&self.0.tls, &request)?;
+        if !self.0.readers.contains(&who) {
+            return Err(Status::permission_denied(format!(
+                "{who} is not a member of this channel"
+            )));
+        }
+        let wanted = request.into_inner();
+        if wanted.channel != self.0.node.channel {
+            return Err(Status::not_found(format!("no channel {}", wanted.channel)));
+        }
+        let (block, config) = self.0.node.config().map_err(Status::internal)?;
+        Ok(Response::new(v1::ChannelConfig {
+            block,
+            json: config.to_json(),
+        }))
     }
 
     type DeliverStream = ReceiverStream<Result<v1::Block, Status>>;
@@ -695,7 +741,10 @@ mod tests {
             last_membership: Default::default(),
             snapshot_id: "s-1".into(),
         };
-        let data = ChainSnapshot { tip: vec![7; 1000] };
+        let data = ChainSnapshot {
+            tip: vec![7; 1000],
+            config: Some((4, "{}".into())),
+        };
         let pieces = snapshot_pieces(&vote, &meta, &data).unwrap();
         assert_eq!(pieces.len(), 2);
         let (v, m, d) = assemble_snapshot(&pieces).unwrap();

@@ -37,6 +37,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot};
 use warga_ledger_core::block::Block;
+use warga_ledger_core::config::{ChannelConfig, ConfigEnvelope};
 use warga_ledger_core::cutter::BlockCutter;
 use warga_ledger_core::network::Orderer as OrdererSettings;
 use warga_ledger_core::tx::Transaction;
@@ -52,6 +53,19 @@ pub struct Batch {
     /// array of numbers would be three times larger).
     #[serde(with = "base64_list")]
     pub transactions: Vec<Vec<u8>>,
+    /// A configuration transaction (a `ConfigEnvelope` as JSON), ordered alone: a batch with
+    /// one has no transactions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+}
+
+impl Batch {
+    fn of(transactions: Vec<Vec<u8>>) -> Batch {
+        Batch {
+            transactions,
+            config: None,
+        }
+    }
 }
 
 pub(crate) mod base64_list {
@@ -91,6 +105,9 @@ pub(crate) mod base64_bytes {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ordered {
     pub block: Option<u64>,
+    /// Why a configuration transaction made no block (it no longer applied when ordered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 openraft::declare_raft_types!(
@@ -114,6 +131,8 @@ pub enum BroadcastError {
     WrongChannel { channel: String, got: String },
     #[error("ordering stopped before the transaction was committed: {0}")]
     Interrupted(String),
+    #[error("the configuration update does not apply: {0}")]
+    ConfigRefused(String),
 }
 
 /// The Raft timing of a network file's orderer settings: heartbeat = tick × heartbeat_tick;
@@ -151,6 +170,9 @@ pub fn raft_config(settings: &OrdererSettings) -> Result<Config, Box<openraft::C
 }
 
 type Waiter = oneshot::Sender<Result<u64, String>>;
+
+/// How a waiter's error says the state machine refused a configuration transaction.
+const REFUSED: &str = "refused: ";
 
 struct Pending {
     cutter: BlockCutter,
@@ -225,7 +247,11 @@ impl OrdererNode {
                 };
                 tokio::spawn(async move {
                     let result = match answer.await {
-                        Ok(Ok(written)) => written.data.block.ok_or_else(|| "the batch made no block".to_owned()),
+                        Ok(Ok(written)) => match written.data {
+                            Ordered { block: Some(block), .. } => Ok(block),
+                            Ordered { refused: Some(reason), .. } => Err(format!("{REFUSED}{reason}")),
+                            Ordered { .. } => Err("the batch made no block".to_owned()),
+                        },
                         Ok(Err(error)) => Err(error.to_string()),
                         Err(error) => Err(error.to_string()),
                     };
@@ -250,7 +276,7 @@ impl OrdererNode {
                 if let Some(batch) = p.cutter.timed_out(now_ms(origin)) {
                     let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();
                     // Sent under the lock, so batches reach Raft in the order they were cut.
-                    if timer_batches.send((Batch { transactions: batch }, waiters)).is_err() {
+                    if timer_batches.send((Batch::of(batch), waiters)).is_err() {
                         return;
                     }
                 }
@@ -293,7 +319,7 @@ impl OrdererNode {
             for batch in cut {
                 let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();
                 self.batches
-                    .send((Batch { transactions: batch }, waiters))
+                    .send((Batch::of(batch), waiters))
                     .map_err(|e| BroadcastError::Interrupted(e.to_string()))?;
             }
         }
@@ -302,6 +328,62 @@ impl OrdererNode {
             Ok(Err(error)) => Err(BroadcastError::Interrupted(error)),
             Err(error) => Err(BroadcastError::Interrupted(error.to_string())),
         }
+    }
+
+    /// Orders a configuration transaction into a block of its own: what waits to be cut goes
+    /// first, then the update alone. It is judged against the channel's configuration now
+    /// (a refusal answers at once) and again by every orderer when it is applied, against
+    /// the configuration of that moment — so of two updates of the same sequence, only the
+    /// first ordered makes a block. Answers with the block once a majority committed it.
+    pub async fn broadcast_config(&self, envelope: &ConfigEnvelope) -> Result<u64, BroadcastError> {
+        if envelope.update.channel != self.channel {
+            return Err(BroadcastError::WrongChannel {
+                channel: self.channel.clone(),
+                got: envelope.update.channel.clone(),
+            });
+        }
+        let leader = self.raft.current_leader().await;
+        if leader != Some(self.id) {
+            return Err(BroadcastError::NotLeader { leader });
+        }
+        let (_, current) = self
+            .db
+            .config()
+            .map_err(|e| BroadcastError::Interrupted(e.to_string()))?;
+        warga_ledger_msp::channel::judge_update(&current, envelope).map_err(BroadcastError::ConfigRefused)?;
+        let (sender, receiver) = oneshot::channel();
+        {
+            let mut p = self
+                .pending
+                .lock()
+                .map_err(|_| BroadcastError::Interrupted("the batching state is poisoned".into()))?;
+            if let Some(batch) = p.cutter.cut() {
+                let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();
+                self.batches
+                    .send((Batch::of(batch), waiters))
+                    .map_err(|e| BroadcastError::Interrupted(e.to_string()))?;
+            }
+            let batch = Batch {
+                transactions: Vec::new(),
+                config: Some(envelope.to_json()),
+            };
+            self.batches
+                .send((batch, vec![sender]))
+                .map_err(|e| BroadcastError::Interrupted(e.to_string()))?;
+        }
+        match receiver.await {
+            Ok(Ok(block)) => Ok(block),
+            Ok(Err(error)) => match error.strip_prefix(REFUSED) {
+                Some(reason) => Err(BroadcastError::ConfigRefused(reason.to_owned())),
+                None => Err(BroadcastError::Interrupted(error)),
+            },
+            Err(error) => Err(BroadcastError::Interrupted(error.to_string())),
+        }
+    }
+
+    /// The channel's configuration in force and the block that made it.
+    pub fn config(&self) -> Result<(u64, ChannelConfig), String> {
+        self.db.config().map_err(|e| e.to_string())
     }
 
     /// The number of the next block (the tip's + 1). After a snapshot, blocks below the

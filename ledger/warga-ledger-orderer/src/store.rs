@@ -24,7 +24,8 @@ use openraft::{
 };
 use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
-use warga_ledger_core::block::{Block, BlockHeader};
+use warga_ledger_core::block::{Block, BlockData, BlockHeader};
+use warga_ledger_core::config::{ChannelConfig, ConfigEnvelope};
 use warga_ledger_msp::SigningIdentity;
 use warga_ledger_proto::v1;
 
@@ -33,7 +34,7 @@ use crate::{Batch, Ordered, TypeConfig};
 type NodeId = u64;
 type Membership = StoredMembership<NodeId, openraft::BasicNode>;
 /// The applied log id, the membership and the last block (encoded), read together.
-type AppliedTip = (Option<LogId<NodeId>>, Membership, Vec<u8>);
+type AppliedTip = (Option<LogId<NodeId>>, Membership, Vec<u8>, Option<(u64, String)>);
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
@@ -86,6 +87,15 @@ impl OrdererDb {
         write.commit().map_err(io_error)
     }
 
+    /// The channel's configuration in force and the block that made it.
+    pub fn config(&self) -> Result<(u64, ChannelConfig), String> {
+        let (block, json): (u64, String) = self
+            .meta("config")
+            .map_err(|e| e.to_string())?
+            .ok_or("the orderer holds no channel configuration")?;
+        Ok((block, ChannelConfig::from_json(&json).map_err(|e| e.to_string())?))
+    }
+
     /// The applied log id and membership, and the last block, read in one transaction.
     fn consistent_state(&self) -> Result<AppliedTip, StorageError<NodeId>> {
         let read = self.0.begin_read().map_err(read_error)?;
@@ -108,7 +118,11 @@ impl OrdererDb {
             .map_err(read_error)?
             .map(|(_, v)| v.value().to_vec())
             .ok_or_else(|| read_error("no genesis block"))?;
-        Ok((applied, membership, tip))
+        let config = match get("config")? {
+            Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(read_error)?),
+            None => None,
+        };
+        Ok((applied, membership, tip, config))
     }
 
     /// The blocks this orderer lacks below its tip after installing a snapshot, `from..to`
@@ -415,11 +429,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
 /// What a snapshot carries: the chain's tip — the last block (encoded) at the snapshot's
 /// log id. A lagging or new orderer installs it, continues from the log, and pulls the
-/// blocks below the tip that it lacks from the other orderers.
+/// blocks below the tip that it lacks from the other orderers — and the channel's
+/// configuration in force at the tip (with the block that made it), which the orderer
+/// judges the next configuration update against.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChainSnapshot {
     #[serde(with = "crate::base64_bytes")]
     pub tip: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<(u64, String)>,
 }
 
 /// The state machine of one orderer.
@@ -435,10 +453,15 @@ impl BlockMachine {
     /// A state machine over `db`, whose first block must be `genesis`, signing with `signer`.
     pub fn new(db: OrdererDb, genesis: &Block, signer: Arc<SigningIdentity>) -> Result<BlockMachine, redb::Error> {
         if db.height()? == 0 {
+            let BlockData::Config(config) = &genesis.data else {
+                return Err(redb::Error::Corrupted("the genesis block carries no configuration".into()));
+            };
+            let config = serde_json::to_vec(&(0u64, config)).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
             let write = db.0.begin_write()?;
             write
                 .open_table(BLOCKS)?
                 .insert(0, v1::Block::from(genesis.clone()).encode_to_vec().as_slice())?;
+            write.open_table(META)?.insert("config", config.as_slice())?;
             write.commit()?;
         }
         Ok(BlockMachine {
@@ -466,7 +489,7 @@ impl BlockMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for BlockMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let (last_log_id, last_membership, tip) = self.db.consistent_state()?;
+        let (last_log_id, last_membership, tip, config) = self.db.consistent_state()?;
         let snapshot_id = format!("{}-{}", last_log_id.map(|l| l.index).unwrap_or(0), tip.len());
         Ok(Snapshot {
             meta: SnapshotMeta {
@@ -474,7 +497,7 @@ impl RaftSnapshotBuilder<TypeConfig> for BlockMachine {
                 last_membership,
                 snapshot_id,
             },
-            snapshot: Box::new(ChainSnapshot { tip }),
+            snapshot: Box::new(ChainSnapshot { tip, config }),
         })
     }
 }
@@ -516,16 +539,52 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
             // an entry entirely or not at all, never builds its block twice.
             let write = self.db.0.begin_write().map_err(io_error)?;
             let response = match entry.payload {
-                EntryPayload::Blank => Ordered { block: None },
+                EntryPayload::Blank => Ordered::default(),
                 EntryPayload::Membership(membership) => {
                     put_meta_in(
                         &write,
                         "membership",
                         &StoredMembership::new(Some(entry.log_id), membership),
                     )?;
-                    Ordered { block: None }
+                    Ordered::default()
                 }
-                EntryPayload::Normal(Batch { transactions }) => {
+                EntryPayload::Normal(Batch {
+                    config: Some(envelope), ..
+                }) => {
+                    // Judged against the configuration of this moment, the same on every
+                    // orderer: an update overtaken by another of its sequence makes no block.
+                    let (_, current) = self.db.config().map_err(read_error)?;
+                    match ConfigEnvelope::from_json(&envelope)
+                        .map_err(|e| e.to_string())
+                        .and_then(|parsed| warga_ledger_msp::channel::judge_update(&current, &parsed))
+                    {
+                        Err(reason) => {
+                            tracing::warn!(%reason, index = entry.log_id.index, "a configuration update no longer applied when ordered");
+                            Ordered {
+                                block: None,
+                                refused: Some(reason),
+                            }
+                        }
+                        Ok(next) => {
+                            let mut block = Block::next_with(&tip, BlockData::ConfigUpdate(envelope));
+                            warga_ledger_msp::sign_block(&mut block, &self.signer).map_err(io_error)?;
+                            let bytes = v1::Block::from(block.clone()).encode_to_vec();
+                            write
+                                .open_table(BLOCKS)
+                                .map_err(io_error)?
+                                .insert(block.header.number, bytes.as_slice())
+                                .map_err(io_error)?;
+                            put_meta_in(&write, "config", &(block.header.number, next.config.to_json()))?;
+                            tip = block.header.clone();
+                            tracing::info!(block = block.header.number, sequence = next.config.sequence, "ordered a configuration update");
+                            Ordered {
+                                block: Some(block.header.number),
+                                refused: None,
+                            }
+                        }
+                    }
+                }
+                EntryPayload::Normal(Batch { transactions, .. }) => {
                     let txs = transactions
                         .iter()
                         .map(|bytes| {
@@ -541,7 +600,7 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
                         // is skipped on every orderer alike.
                         Err(error) => {
                             tracing::error!(%error, index = entry.log_id.index, "an undecodable batch was skipped");
-                            Ordered { block: None }
+                            Ordered::default()
                         }
                         Ok(txs) => {
                             let mut block = Block::next(&tip, txs);
@@ -555,6 +614,7 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
                             tip = block.header.clone();
                             Ordered {
                                 block: Some(block.header.number),
+                                refused: None,
                             }
                         }
                     }
@@ -572,7 +632,10 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<ChainSnapshot>, StorageError<NodeId>> {
-        Ok(Box::new(ChainSnapshot { tip: Vec::new() }))
+        Ok(Box::new(ChainSnapshot {
+            tip: Vec::new(),
+            config: None,
+        }))
     }
 
     async fn install_snapshot(
@@ -618,6 +681,9 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
         put_meta_in(&write, "applied", &meta.last_log_id)?;
         put_meta_in(&write, "membership", &meta.last_membership)?;
         put_meta_in(&write, "gap", &gap)?;
+        if let Some(config) = &snapshot.config {
+            put_meta_in(&write, "config", config)?;
+        }
         write.commit().map_err(io_error)?;
         if let Some((from, to)) = gap {
             tracing::info!(

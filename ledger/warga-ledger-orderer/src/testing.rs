@@ -59,7 +59,7 @@ impl Cluster {
 
     pub async fn start(&mut self, id: u64) {
         let channel = self.net.network.channel("bpjs-main").expect("cluster").clone();
-        let genesis = self.net.network.genesis_block(&channel);
+        let genesis = self.net.genesis(&channel);
         let signer = Arc::new(self.net.orderer_n(id as usize - 1));
         let path = self.dir.path().join(format!("orderer{id}.redb"));
         let node = OrdererNode::start(
@@ -199,7 +199,7 @@ pub fn chain(
     use prost::Message as _;
     let mut net = TestNetwork::new();
     let channel = net.network.channel("bpjs-main").expect("chain").clone();
-    let genesis = net.network.genesis_block(&channel);
+    let genesis = net.genesis(&channel);
     let client = net.client("BPJSMSP");
     let state = MemoryState::default();
     let txs: Vec<Transaction> = (0..transactions)

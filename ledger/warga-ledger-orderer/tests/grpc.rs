@@ -173,7 +173,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
     settings.batch_timeout_ms = 100;
     settings.raft.tick_interval_ms = 100;
     let channel = net.network.channel(CHANNEL).unwrap().clone();
-    let genesis = net.network.genesis_block(&channel);
+    let genesis = net.genesis(&channel);
     let data = tempfile::tempdir().unwrap();
     let consenters = Consenters::from_crypto(&net.network, net.dir.path()).unwrap();
     let mut running = BTreeMap::new();

@@ -30,7 +30,7 @@ struct Peers {
 impl Peers {
     fn new(cluster: &Cluster) -> Peers {
         let channel = cluster.net.network.channel("bpjs-main").unwrap().clone();
-        let genesis = cluster.net.network.genesis_block(&channel);
+        let genesis = cluster.net.genesis(&channel);
         let dir = tempfile::tempdir().unwrap();
         let mut ledgers = BTreeMap::new();
         let mut signers = BTreeMap::new();
@@ -66,7 +66,7 @@ impl Peers {
             for number in ledger.height().unwrap()..height {
                 let block: Block = orderer.db.block(number).unwrap().unwrap();
                 ledger
-                    .validate_and_commit(block, &cluster.net.network, &self.channel, &cluster.net.msps)
+                    .validate_and_commit(block)
                     .unwrap();
             }
         }
@@ -226,6 +226,6 @@ async fn proposals_are_endorsed_ordered_by_raft_and_committed_alike_on_every_pee
     } = peers;
     drop(ledgers);
     let path = _dir.path().join("BPJSMSP.redb");
-    let report = warga_ledger_peer::verify::verify(&path, &cluster.net.network, &channel, &cluster.net.msps).unwrap();
+    let report = warga_ledger_peer::verify::verify(&path, &channel.name, cluster.net.genesis(&channel)).unwrap();
     assert_eq!((report.transactions, report.valid), (3, 2));
 }

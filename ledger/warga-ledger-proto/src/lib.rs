@@ -417,7 +417,7 @@ mod tests {
             &["BPJSMSP", "PuskesmasMSP"],
         );
         let channel = net.network.channel("bpjs-main").unwrap().clone();
-        let genesis = net.network.genesis_block(&channel);
+        let genesis = net.genesis(&channel);
         let mut block = Block::next(&genesis.header, vec![tx.clone()]);
         warga_ledger_msp::sign_block(&mut block, &net.orderer()).unwrap();
         block.metadata.validation_codes = vec![0];

@@ -293,10 +293,11 @@ pub async fn verify(
         .network
         .channel(&access.channel)
         .ok_or_else(|| ApiError::internal("the gateway's channel left the network file"))?;
-    let msps =
-        warga_ledger_msp::generate::load_msps(&access.network, &access.crypto, warga_core::time::now_ms() / 1000)
-            .map_err(|e| ApiError::internal(format!("the organisations' CAs: {e}")))?;
-    let mut replay = warga_ledger_peer::verify::ChainReplay::new(&access.network, channel, &msps);
+    // Block 0 must be the genesis block the network file and the organisations' CA
+    // certificates give; every later configuration is judged from there.
+    let genesis = warga_ledger_msp::channel::genesis_block(&access.network, channel, &access.crypto)
+        .map_err(|e| ApiError::internal(format!("the channel's genesis block: {e}")))?;
+    let mut replay = warga_ledger_peer::verify::ChainReplay::new(genesis);
     for number in 0..info.height {
         let wire = read(&access, client.block(number)).await?;
         let block = match warga_ledger_core::block::Block::try_from(wire) {

@@ -208,8 +208,8 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
             let channel = network
                 .channel(&args.channel)
                 .ok_or_else(|| Failure::usage(anyhow!("--channel: no channel {} in the network file", args.channel)))?;
-            let msps = warga_ledger_msp::generate::load_msps(&network, &args.crypto, 0)?;
-            let report = warga_ledger_peer::verify::verify(&args.ledger, &network, channel, &msps)
+            let genesis = warga_ledger_msp::channel::genesis_block(&network, channel, &args.crypto)?;
+            let report = warga_ledger_peer::verify::verify(&args.ledger, &channel.name, genesis)
                 .map_err(|e| anyhow!("{}: {e}", args.ledger.display()))?;
             println!(
                 "ledger valid / sah: {} blocks, {} transactions ({} valid), {} keys in the world state",

@@ -1,0 +1,156 @@
+//! Configuration in the chain: a configuration transaction is judged by every peer against
+//! the configuration of its block — the right sequence, the signatures its modification
+//! policies ask for — and, when valid, applies from the next block on: a revocation list
+//! in it makes the revoked endorser's and creator's transactions invalid on every peer
+//! alike, and a replay reaches the same codes.
+
+use warga_ledger_core::block::{Block, BlockData};
+use warga_ledger_core::config::ConfigEnvelope;
+use warga_ledger_core::tx::Transaction;
+use warga_ledger_core::validate::ValidationCode;
+use warga_ledger_msp::testing::TestNetwork;
+use warga_ledger_peer::{PeerLedger, Prechecked};
+
+fn block_after(previous: &Block, data: BlockData, net: &TestNetwork) -> Block {
+    let mut block = Block::next_with(&previous.header, data);
+    warga_ledger_msp::sign_block(&mut block, &net.orderer()).unwrap();
+    block
+}
+
+fn config_block(previous: &Block, envelope: &ConfigEnvelope, net: &TestNetwork) -> Block {
+    block_after(previous, BlockData::ConfigUpdate(envelope.to_json()), net)
+}
+
+fn txs_block(previous: &Block, txs: Vec<Transaction>, net: &TestNetwork) -> Block {
+    block_after(previous, BlockData::Transactions(txs), net)
+}
+
+#[test]
+fn a_revocation_list_applies_at_its_block_on_every_peer_and_on_replay() {
+    let mut net = TestNetwork::new();
+    let channel = net.network.channel("bpjs-main").unwrap().clone();
+    let genesis = net.genesis(&channel);
+    let dir = tempfile::tempdir().unwrap();
+    let path_a = dir.path().join("a.redb");
+    let a = PeerLedger::open(&path_a, "bpjs-main", &genesis).unwrap();
+    let b = PeerLedger::open(&dir.path().join("b.redb"), "bpjs-main", &genesis).unwrap();
+    let bpjs = net.client("BPJSMSP");
+    let puskesmas_peer = net.peer("PuskesmasMSP");
+    let initial = a.config().resolved.config.clone();
+    assert_eq!(initial.sequence, 0);
+
+    // Everything simulated against the genesis state (distinct cards, no conflicts).
+    let snapshot = a.snapshot().unwrap();
+    let card = |net: &mut TestNetwork, nik: &str, endorsers: &[&str]| {
+        net.transact(&snapshot, "bpjs-main", &bpjs, "IssueCard", &[nik, "2", "2027-12-31"], endorsers)
+    };
+    let before = card(&mut net, "3171075203950004", &["BPJSMSP", "PuskesmasMSP"]);
+    let by_revoked_peer = card(&mut net, "3171071203950005", &["BPJSMSP", "PuskesmasMSP"]);
+    let by_others = card(&mut net, "3171075203950006", &["BPJSMSP", "RumahSakitMSP"]);
+    let by_revoked_client = card(&mut net, "3171075203950007", &["BPJSMSP", "RumahSakitMSP"]);
+    drop(snapshot);
+
+    // Puskesmas revokes its peer: its own section, so its own admin must sign.
+    let mut revoked = initial.clone();
+    let crl = net.revocation_list("PuskesmasMSP", &[&puskesmas_peer]);
+    revoked.organizations[1].crls.push(crl);
+    let unsigned = net.config_update(&initial, revoked.clone(), &["BPJSMSP"]);
+    let signed = net.config_update(&initial, revoked.clone(), &["PuskesmasMSP"]);
+    // Then BPJS revokes its client (sequence 1 → 2), signed by BPJS's admin.
+    let mut client_revoked = signed.update.config.clone();
+    let crl = net.revocation_list("BPJSMSP", &[&bpjs]);
+    client_revoked.organizations[0].crls.push(crl);
+    let second = net.config_update(&signed.update.config, client_revoked, &["BPJSMSP"]);
+
+    let b1 = txs_block(&genesis, vec![before], &net);
+    let b2 = config_block(&b1, &unsigned, &net);
+    let b3 = config_block(&b2, &signed, &net);
+    let b4 = config_block(&b3, &signed, &net); // the same update again: its sequence is past
+    let b5 = txs_block(&b4, vec![by_revoked_peer, by_others], &net);
+    let b6 = config_block(&b5, &second, &net);
+    let b7 = txs_block(&b6, vec![by_revoked_client], &net);
+    let blocks = [b1, b2, b3, b4, b5, b6, b7];
+
+    // Peer a prechecks block 5 before block 3 (the update) commits, as a peer reading
+    // ahead does: the checks run again under the configuration in force when it commits.
+    let mut codes_a = Vec::new();
+    let early = Prechecked::new(blocks[4].clone(), &a.config());
+    for block in &blocks[..4] {
+        codes_a.push(a.validate_and_commit(block.clone()).unwrap());
+    }
+    codes_a.push(a.commit_prechecked(early).unwrap());
+    for block in &blocks[5..] {
+        codes_a.push(a.validate_and_commit(block.clone()).unwrap());
+    }
+    let codes_b: Vec<_> = blocks.iter().map(|b_| b.validate_and_commit(b_.clone()).unwrap()).collect();
+    use ValidationCode::*;
+    assert_eq!(
+        codes_a,
+        [
+            vec![Valid],
+            vec![InvalidConfigTransaction],
+            vec![Valid],
+            vec![InvalidConfigTransaction],
+            vec![EndorsementPolicyFailure, Valid],
+            vec![Valid],
+            vec![BadCreatorSignature],
+        ]
+    );
+    assert_eq!(codes_a, codes_b, "every peer reaches the same codes");
+    assert_eq!(a.first_divergence(&b).unwrap(), None);
+    assert_eq!(a.config().sequence(), 2);
+    assert_eq!(a.config().block, 6);
+    assert_eq!(a.configs().unwrap().keys().copied().collect::<Vec<_>>(), [0, 3, 6]);
+
+    // Reopened, the ledger is under the configuration its blocks made.
+    drop(a);
+    let a = PeerLedger::open(&path_a, "bpjs-main", &genesis).unwrap();
+    assert_eq!(a.config().sequence(), 2);
+    drop(a);
+    // A replay reaches the same codes, configurations included.
+    let report = warga_ledger_peer::verify::verify(&path_a, "bpjs-main", genesis.clone()).unwrap();
+    assert_eq!((report.blocks, report.transactions, report.valid), (8, 4, 2));
+}
+
+#[test]
+fn channel_wide_changes_need_a_majority_of_the_members_admins() {
+    let net = TestNetwork::new();
+    let channel = net.network.channel("bpjs-main").unwrap().clone();
+    let genesis = net.genesis(&channel);
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = PeerLedger::open(&dir.path().join("l.redb"), "bpjs-main", &genesis).unwrap();
+    let initial = ledger.config().resolved.config.clone();
+    // Readers becomes every member's readers: a channel policy (MAJORITY Admins).
+    let mut next = initial.clone();
+    next.policies.insert("Readers".into(), "ALL Readers".into());
+    let one = net.config_update(&initial, next.clone(), &["BPJSMSP"]);
+    // A signature of a non-admin (a peer) does not count either.
+    let mut by_peer = net.config_update(&initial, next.clone(), &["BPJSMSP"]);
+    let peer = net.peer("PuskesmasMSP");
+    by_peer.signatures.push(warga_ledger_core::config::ConfigSignature {
+        signer: peer.creator(),
+        signature: peer.sign(&by_peer.update.signed_bytes()).unwrap(),
+    });
+    // A signature over another update does not count.
+    let mut other = next.clone();
+    other.policies.insert("Writers".into(), "ALL Writers".into());
+    let mut borrowed = net.config_update(&initial, next.clone(), &["BPJSMSP"]);
+    borrowed
+        .signatures
+        .extend(net.config_update(&initial, other, &["RumahSakitMSP"]).signatures);
+    let two = net.config_update(&initial, next, &["BPJSMSP", "RumahSakitMSP"]);
+    let mut previous = genesis.clone();
+    let mut codes = Vec::new();
+    for envelope in [&one, &by_peer, &borrowed, &two] {
+        let block = config_block(&previous, envelope, &net);
+        codes.push(ledger.validate_and_commit(block.clone()).unwrap()[0]);
+        previous = block;
+    }
+    use ValidationCode::*;
+    assert_eq!(
+        codes,
+        [InvalidConfigTransaction, InvalidConfigTransaction, InvalidConfigTransaction, Valid]
+    );
+    let readers = ledger.config().resolved.channel_policy("Readers").unwrap().to_string();
+    assert_eq!(readers, "ALL Readers");
+}
