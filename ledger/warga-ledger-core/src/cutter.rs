@@ -80,6 +80,13 @@ impl BlockCutter {
         }
     }
 
+    /// Cuts by new limits from now on (a configuration update changed them); what is
+    /// pending stays.
+    pub fn set_limits(&mut self, batch_size: BatchSize, batch_timeout_ms: u64) {
+        self.batch_size = batch_size;
+        self.batch_timeout_ms = batch_timeout_ms;
+    }
+
     /// Whatever is pending, cut now (before a configuration transaction, which is ordered
     /// alone).
     pub fn cut(&mut self) -> Option<Vec<Vec<u8>>> {

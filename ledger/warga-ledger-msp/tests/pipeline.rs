@@ -3,7 +3,7 @@
 //! checks give Fabric's validation codes — policies, signatures, revocation, expiry,
 //! membership of the channel, MVCC and phantom reads, duplicate ids.
 
-use warga_ledger_core::network::Network;
+use warga_ledger_core::network::{ChannelView, Network};
 use warga_ledger_core::rwset::{MemoryState, Version};
 use warga_ledger_core::tx::Transaction;
 use warga_ledger_core::validate::{BlockValidator, Membership, ValidationCode, check_transaction};
@@ -57,7 +57,15 @@ impl World {
         let channel = self.network.channel(&channel_name).unwrap().clone();
         let stateless: Vec<ValidationCode> = txs
             .iter()
-            .map(|tx| check_transaction(tx, &self.network, &channel, &self.msps))
+            .map(|tx| check_transaction(
+                    tx,
+                    &channel,
+                    &ChannelView {
+                        network: &self.network,
+                        channel: &channel,
+                    },
+                    &self.msps,
+                ))
             .collect();
         let committed_ids: Vec<String> = self
             .state
@@ -207,15 +215,19 @@ fn signatures_identities_and_channels_are_checked() {
         .apply_revocation_list(&crl)
         .unwrap();
     let channel = w.network.channel("bpjs-main").unwrap();
+    let view = ChannelView {
+        network: &w.network,
+        channel,
+    };
     assert_eq!(
-        check_transaction(&tx, &w.network, channel, &revoked),
+        check_transaction(&tx, channel, &view, &revoked),
         ValidationCode::EndorsementPolicyFailure
     );
     let mut later = w.msps.clone();
     later.now_s += 400 * 86_400;
     assert!(later.identify(&bpjs.creator()).is_err());
     assert_eq!(
-        check_transaction(&tx, &w.network, channel, &later),
+        check_transaction(&tx, channel, &view, &later),
         ValidationCode::BadCreatorSignature
     );
     // Commit-time validation reads no clock: the same transaction replayed two years later
@@ -223,11 +235,11 @@ fn signatures_identities_and_channels_are_checked() {
     let mut two_years_on = w.msps.timeless();
     two_years_on.now_s += 2 * 365 * 86_400;
     assert_eq!(
-        check_transaction(&tx, &w.network, channel, &two_years_on),
+        check_transaction(&tx, channel, &view, &two_years_on),
         ValidationCode::Valid
     );
     assert_eq!(
-        check_transaction(&tx, &w.network, channel, &w.msps),
+        check_transaction(&tx, channel, &view, &w.msps),
         ValidationCode::Valid
     );
 }

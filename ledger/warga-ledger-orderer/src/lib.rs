@@ -176,8 +176,36 @@ const REFUSED: &str = "refused: ";
 
 struct Pending {
     cutter: BlockCutter,
+    /// The configuration block whose batch settings the cutter follows.
+    config: tokio::sync::watch::Receiver<u64>,
     /// One per transaction in the cutter, in the same order.
     waiters: VecDeque<Waiter>,
+}
+
+impl Pending {
+    /// Takes up the batch settings of a configuration applied since the last look (a
+    /// watch read: nothing is read from storage unless one was).
+    fn follow_config(&mut self, db: &OrdererDb) {
+        if !self.config.has_changed().unwrap_or(false) {
+            return;
+        }
+        self.config.borrow_and_update();
+        match db.config() {
+            Ok((_, config)) => self
+                .cutter
+                .set_limits(batch_size(&config), config.orderer.batch_timeout_ms),
+            Err(error) => tracing::error!(%error, "the channel's configuration is unreadable"),
+        }
+    }
+}
+
+fn batch_size(config: &ChannelConfig) -> warga_ledger_core::network::BatchSize {
+    let b = config.orderer.batch_size;
+    warga_ledger_core::network::BatchSize {
+        max_message_count: b.max_message_count,
+        absolute_max_bytes: b.absolute_max_bytes,
+        preferred_max_bytes: b.preferred_max_bytes,
+    }
 }
 
 /// One orderer of a channel.
@@ -216,6 +244,7 @@ impl OrdererNode {
     ) -> Result<OrdererNode, String> {
         let db = OrdererDb::open(path).map_err(|e| e.to_string())?;
         let machine = BlockMachine::new(db.clone(), genesis, signer).map_err(|e| e.to_string())?;
+        let applied_config = machine.config_watch();
         let (filled_tx, filled) = tokio::sync::watch::channel(0);
         let catch_up = tokio::spawn(catch_up::run(
             db.clone(),
@@ -227,8 +256,15 @@ impl OrdererNode {
         let raft = Raft::new(id, config, network, LogStore(db.clone()), machine)
             .await
             .map_err(|e| e.to_string())?;
+        let mut cutter = BlockCutter::new(settings.batch_size, settings.batch_timeout_ms);
+        // The channel's configuration in the chain decides the batch settings once it has
+        // been updated; the network file's give the genesis block's.
+        if let Ok((_, current)) = db.config() {
+            cutter.set_limits(batch_size(&current), current.orderer.batch_timeout_ms);
+        }
         let pending = Arc::new(Mutex::new(Pending {
-            cutter: BlockCutter::new(settings.batch_size, settings.batch_timeout_ms),
+            cutter,
+            config: applied_config,
             waiters: VecDeque::new(),
         }));
         // Batches are proposed one after another, in the order they were cut.
@@ -264,6 +300,7 @@ impl OrdererNode {
         // BatchTimeout: cut what waits when its deadline passes.
         let origin = tokio::time::Instant::now();
         let timer_pending = pending.clone();
+        let timer_db = db.clone();
         let timer_batches = batches.clone();
         let timer = tokio::spawn(async move {
             loop {
@@ -273,6 +310,7 @@ impl OrdererNode {
                 });
                 tokio::time::sleep(wait).await;
                 let Ok(mut p) = timer_pending.lock() else { return };
+                p.follow_config(&timer_db);
                 if let Some(batch) = p.cutter.timed_out(now_ms(origin)) {
                     let waiters: Vec<Waiter> = p.waiters.drain(..batch.len()).collect();
                     // Sent under the lock, so batches reach Raft in the order they were cut.
@@ -314,6 +352,7 @@ impl OrdererNode {
                 .pending
                 .lock()
                 .map_err(|_| BroadcastError::Interrupted("the batching state is poisoned".into()))?;
+            p.follow_config(&self.db);
             let cut = p.cutter.ordered(bytes, now_ms(self.origin))?;
             p.waiters.push_back(sender);
             for batch in cut {

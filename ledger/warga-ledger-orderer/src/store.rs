@@ -447,6 +447,9 @@ pub struct BlockMachine {
     signer: Arc<SigningIdentity>,
     /// Told when a snapshot left a gap to fill.
     gap: Arc<tokio::sync::Notify>,
+    /// The block of the configuration in force, sent when one is applied (the block
+    /// cutter takes up its batch settings).
+    config: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl BlockMachine {
@@ -468,10 +471,16 @@ impl BlockMachine {
             db,
             signer,
             gap: Arc::new(tokio::sync::Notify::new()),
+            config: Arc::new(tokio::sync::watch::channel(0).0),
         })
     }
 
     /// Notified whenever installing a snapshot left blocks to pull.
+    /// Told the block of each configuration applied from now on.
+    pub fn config_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.config.subscribe()
+    }
+
     pub fn gap_notify(&self) -> Arc<tokio::sync::Notify> {
         self.gap.clone()
     }
@@ -534,6 +543,7 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
     {
         let mut responses = Vec::new();
         let mut tip = self.tip()?;
+        let mut applied_config = None;
         for entry in entries {
             // The entry's effect and the applied log id commit together: a crash re-applies
             // an entry entirely or not at all, never builds its block twice.
@@ -576,6 +586,7 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
                                 .map_err(io_error)?;
                             put_meta_in(&write, "config", &(block.header.number, next.config.to_json()))?;
                             tip = block.header.clone();
+                            applied_config = Some(block.header.number);
                             tracing::info!(block = block.header.number, sequence = next.config.sequence, "ordered a configuration update");
                             Ordered {
                                 block: Some(block.header.number),
@@ -623,6 +634,9 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
             put_meta_in(&write, "applied", &Some(entry.log_id))?;
             write.commit().map_err(io_error)?;
             responses.push(response);
+        }
+        if let Some(block) = applied_config {
+            self.config.send_replace(block);
         }
         Ok(responses)
     }
@@ -685,6 +699,9 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
             put_meta_in(&write, "config", config)?;
         }
         write.commit().map_err(io_error)?;
+        if let Some((block, _)) = &snapshot.config {
+            self.config.send_replace(*block);
+        }
         if let Some((from, to)) = gap {
             tracing::info!(
                 tip = number,

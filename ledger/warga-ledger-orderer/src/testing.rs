@@ -34,12 +34,14 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn new() -> Cluster {
-        let net = TestNetwork::new();
-        let mut settings = net.network.orderer.clone();
+        let mut net = TestNetwork::new();
+        // Small batches, quickly cut: the channel's genesis configuration says so.
+        let settings = &mut net.network.orderer;
         settings.batch_size.max_message_count = 5;
         settings.batch_timeout_ms = 100;
         settings.raft.tick_interval_ms = 100;
         settings.raft.snapshot_interval_bytes = u64::from(settings.batch_size.preferred_max_bytes) * 8;
+        let settings = settings.clone();
         let mut cluster = Cluster {
             net,
             router: Router::default(),

@@ -164,3 +164,99 @@ async fn a_network_restored_from_one_orderers_copy_orders_on() {
     cluster.wait_height(5).await;
     cluster.same_chain();
 }
+
+/// A configuration update is ordered into a block of its own — what waited in the cutter
+/// goes first — and becomes the configuration of every orderer; two updates of the same
+/// sequence, only the first ordered applies; an update whose leader is killed mid-way is
+/// applied exactly once or not at all, everywhere, and a client's resubmission settles it.
+#[tokio::test(start_paused = true)]
+async fn configuration_updates_are_ordered_alone_and_applied_once() {
+    use warga_ledger_core::block::BlockData;
+    use warga_ledger_orderer::BroadcastError;
+
+    let mut cluster = Cluster::new().await;
+    let leader = cluster.leader(None).await;
+    let (_, initial) = cluster.nodes[&leader].config().unwrap();
+    assert_eq!(initial.sequence, 0);
+    let mut faster = initial.clone();
+    faster.orderer.batch_timeout_ms = 50;
+    let update = cluster.net.config_update(&initial, faster.clone(), &["OrdererMSP"]);
+    let mut slower = initial.clone();
+    slower.orderer.batch_timeout_ms = 500;
+    let rival = cluster.net.config_update(&initial, slower, &["OrdererMSP"]);
+    // Refused at once: the ordering service's section needs the ordering admin.
+    let unsigned = cluster.net.config_update(&initial, faster.clone(), &["BPJSMSP"]);
+    assert!(matches!(
+        cluster.nodes[&leader].broadcast_config(&unsigned).await,
+        Err(BroadcastError::ConfigRefused(reason)) if reason.contains("OrdererMSP.admin")
+    ));
+
+    let txs = cluster.transactions(3);
+    let node = &cluster.nodes[&leader];
+    let (tx_blocks, first, second) = futures::join!(
+        cluster.order(leader, &txs),
+        node.broadcast_config(&update),
+        node.broadcast_config(&rival)
+    );
+    let applied = first.expect("the first update is ordered");
+    assert!(
+        matches!(&second, Err(BroadcastError::ConfigRefused(_))),
+        "its rival of the same sequence is not: {second:?}"
+    );
+    assert!(!tx_blocks.contains(&applied), "the update is alone in its block");
+    let height = cluster.nodes[&leader].height();
+    cluster.wait_height(height).await;
+    cluster.same_chain();
+    for node in cluster.nodes.values() {
+        let (block, config) = node.config().unwrap();
+        assert_eq!((block, config.sequence, config.orderer.batch_timeout_ms), (applied, 1, 50));
+        assert!(matches!(node.db.block(applied).unwrap().unwrap().data, BlockData::ConfigUpdate(_)));
+    }
+    assert!(matches!(
+        cluster.nodes[&leader].broadcast_config(&update).await,
+        Err(BroadcastError::ConfigRefused(reason)) if reason.contains("replaces configuration 0")
+    ));
+
+    // The leader is killed while it orders the next update.
+    let (_, current) = cluster.nodes[&leader].config().unwrap();
+    let mut next = current.clone();
+    next.orderer.batch_size.max_message_count = 4;
+    let update = cluster.net.config_update(&current, next, &["OrdererMSP"]);
+    let attempt = tokio::time::timeout(
+        Duration::from_millis(1),
+        cluster.nodes[&leader].broadcast_config(&update),
+    )
+    .await;
+    cluster.kill(leader).await;
+    let new_leader = cluster.leader(Some(leader)).await;
+    // The client did not hear back (or did): it submits again to the new leader.
+    let again = cluster.nodes[&new_leader].broadcast_config(&update).await;
+    match (&attempt, &again) {
+        (_, Ok(_)) => {}
+        (_, Err(BroadcastError::ConfigRefused(reason))) if reason.contains("replaces configuration 1") => {}
+        other => panic!("{other:?}"),
+    }
+    cluster.start(leader).await;
+    let height = cluster.nodes[&new_leader].height();
+    cluster.wait_height(height).await;
+    cluster.same_chain();
+    let updates: Vec<u64> = (1..height)
+        .filter(|n| {
+            matches!(
+                cluster.nodes[&new_leader].db.block(*n).unwrap().unwrap().data,
+                BlockData::ConfigUpdate(_)
+            )
+        })
+        .collect();
+    assert_eq!(updates.len(), 2, "each update applied exactly once: {updates:?}");
+    for node in cluster.nodes.values() {
+        let (block, config) = node.config().unwrap();
+        assert_eq!((block, config.sequence, config.orderer.batch_size.max_message_count), (updates[1], 2, 4));
+    }
+    // The block cutter follows the configuration: MaxMessageCount is 4 now.
+    let leader = cluster.leader(None).await;
+    let txs = cluster.transactions(8);
+    let blocks = cluster.order(leader, &txs).await;
+    let first = *blocks.iter().min().unwrap();
+    assert_eq!(blocks.iter().filter(|b| **b == first).count(), 4, "{blocks:?}");
+}
