@@ -223,8 +223,13 @@ pub enum LedgerCommand {
     #[command(subcommand)]
     Crypto(CryptoCommand),
     /// Re-check a ledger copy offline: genesis, hash chain, orderer signatures, every
-    /// transaction validated again, codes and world state equal to the replay.
+    /// configuration update and transaction validated again, codes and world state equal
+    /// to the replay.
     Verify(VerifyArgs),
+    /// A channel's configuration in the chain: fetch it, propose the next one, collect the
+    /// admins' signatures the change needs, submit it to the orderers.
+    #[command(subcommand)]
+    Config(ChannelConfigCommand),
     /// Submit a transaction through a peer's gateway: endorsements as the function's policy
     /// asks, ordering, commit; prints the transaction id, block, validation code and result.
     Invoke {
@@ -334,6 +339,72 @@ pub struct ClientArgs {
     pub address: Option<SocketAddr>,
     #[arg(long, default_value = "bpjs-main")]
     pub channel: String,
+}
+
+/// `warga ledger config …`, in the manner of Fabric's `peer channel fetch config`,
+/// `configtxlator compute_update`, `peer channel signconfigtx` and `peer channel update`.
+#[derive(Debug, Subcommand)]
+pub enum ChannelConfigCommand {
+    /// Fetch the channel's configuration in force from the orderers, as JSON.
+    Fetch {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Propose the next configuration — an edited copy of the fetched one, or the fetched
+    /// one with revocation lists added — and say whose signatures it needs.
+    Propose {
+        /// The configuration `fetch` wrote.
+        #[arg(long, value_name = "FILE")]
+        current: PathBuf,
+        /// The next configuration (an edited copy of `--current`).
+        #[arg(long, value_name = "FILE", required_unless_present = "add_crl")]
+        next: Option<PathBuf>,
+        /// Add an organisation's revocation list (PEM, signed by its CA): ORG=FILE, by the
+        /// organisation's name or MSP id (repeatable).
+        #[arg(long = "add-crl", value_name = "ORG=FILE", value_parser = attribute, conflicts_with = "next")]
+        add_crl: Vec<(String, String)>,
+        /// Where to write the update to sign.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Sign an update as an organisation's administrator (the file is rewritten with the
+    /// signature added).
+    Sign {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The update `propose` wrote.
+        update: PathBuf,
+    },
+    /// Submit a signed update to the orderers; prints the block it was ordered into.
+    Submit {
+        #[command(flatten)]
+        admin: AdminArgs,
+        update: PathBuf,
+    },
+}
+
+/// An administrator of an organisation and the orderers it reaches.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[arg(long, value_name = "FILE")]
+    pub network: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub crypto: PathBuf,
+    /// The organisation, e.g. Puskesmas (or the ordering organisation, e.g. Orderer).
+    #[arg(long)]
+    pub org: String,
+    /// The user who signs and connects.
+    #[arg(long, default_value = "Admin")]
+    pub user: String,
+    #[arg(long, default_value = "bpjs-main")]
+    pub channel: String,
+    /// The orderers' addresses, when they are not the network file's (e.g. `warga up` on
+    /// free ports), in the file's order (repeatable).
+    #[arg(long = "orderer", value_name = "ADDR")]
+    pub orderers: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

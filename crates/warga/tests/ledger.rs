@@ -1334,3 +1334,181 @@ async fn the_web_gateway_serves_a_network_of_separate_processes() {
     Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
 }
+
+/// `warga ledger config …` on a network of processes: an administrator fetches the
+/// channel's configuration, proposes a revocation list for RumahSakit (revoking its client
+/// `User1`), and submits it — refused while only BPJS's admin signed (RumahSakit's own
+/// section needs RumahSakit's admin), ordered once RumahSakit's admin signed. Every peer
+/// process applies it at the same block; from then on the revoked client is refused by the
+/// peers, the others transact on; the stopped peer's ledger replays, configuration included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_update_revokes_a_client_on_every_peer_process() {
+    let _beside_others = NETWORKS.read().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let NetworkUp {
+        network_path,
+        network,
+        crypto,
+        mut up,
+        pids,
+        ..
+    } = network_up(work.path()).await;
+    let client = |msp: &str| {
+        let org = network.organization(msp).unwrap();
+        let peer = &org.peers[0];
+        warga_ledger_node::embedded::client_of(&network, &crypto, msp, "User1", peer.listen, &peer.host, "bpjs-main")
+            .unwrap()
+    };
+    let bpjs = client("BPJSMSP");
+    let hospital = client("RumahSakitMSP");
+    let card = bpjs
+        .submit("IssueCard", &issue_card(&crypto, "3171075203950004", "1"))
+        .await
+        .unwrap();
+    assert_eq!(card.code_name, "VALID");
+    assert!(
+        hospital
+            .evaluate("VerifyCard", &["3171075203950004".into()])
+            .await
+            .is_ok()
+    );
+
+    // `warga ledger config SUBCOMMAND [--network … --crypto … --org ORG] ARGS…`
+    let cli = |subcommand: &str, org: Option<&str>, args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command.args(["ledger", "config", subcommand]);
+        if let Some(org) = org {
+            command
+                .arg("--network")
+                .arg(&network_path)
+                .arg("--crypto")
+                .arg(&crypto)
+                .args(["--org", org]);
+        }
+        command.args(args).output().unwrap()
+    };
+    let run = |head: &[&str], org: &str, tail: &[&str]| cli(head[0], Some(org), tail);
+    let path = |name: &str| work.path().join(name).to_str().unwrap().to_owned();
+    let fetched = run(&["fetch"], "BPJS", &["--out", &path("current.json")]);
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let current = std::fs::read_to_string(path("current.json")).unwrap();
+    assert!(current.contains("\"sequence\": 0") && current.contains("BEGIN CERTIFICATE"));
+
+    // RumahSakit's CA revokes its client User1; the list goes into the configuration.
+    let org = organization_dir(&crypto, false, "rumahsakit.warga.local");
+    let user = org.join("users/User1@rumahsakit.warga.local/msp/signcerts/User1@rumahsakit.warga.local-cert.pem");
+    let ca_pem = std::fs::read_to_string(org.join("ca/ca.rumahsakit.warga.local-cert.pem")).unwrap();
+    let msp = warga_ledger_msp::Msp::new(
+        "RumahSakitMSP",
+        warga_ledger_msp::certificate_pem_to_der(ca_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let der = warga_ledger_msp::certificate_pem_to_der(&std::fs::read(&user).unwrap()).unwrap();
+    let serial = msp.validate_timeless(&der).unwrap().serial;
+    let crl = warga_ledger_msp::revocation_list(
+        &ca_pem,
+        &std::fs::read_to_string(org.join("ca/priv_sk")).unwrap(),
+        &[serial],
+        1,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    std::fs::write(path("rs.crl"), warga_ledger_msp::revocation_list_pem(&crl)).unwrap();
+    let proposed = cli(
+        "propose",
+        None,
+        &[
+            "--current",
+            &path("current.json"),
+            "--add-crl",
+            &format!("RumahSakit={}", path("rs.crl")),
+            "--out",
+            &path("update.json"),
+        ],
+    );
+    let said = String::from_utf8_lossy(&proposed.stdout).into_owned();
+    assert!(
+        proposed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&proposed.stderr)
+    );
+    assert!(said.contains("'RumahSakitMSP.admin'"), "{said}");
+
+    // Signed by BPJS's admin only: the orderers refuse it (exit 1, one line).
+    assert!(run(&["sign"], "BPJS", &[&path("update.json")]).status.success());
+    let refused = run(&["submit"], "BPJS", &[&path("update.json")]);
+    let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("RumahSakitMSP.admin"), "{stderr}");
+    // With RumahSakit's admin too it is ordered.
+    assert!(run(&["sign"], "RumahSakit", &[&path("update.json")]).status.success());
+    let submitted = run(&["submit"], "BPJS", &[&path("update.json")]);
+    let said = String::from_utf8_lossy(&submitted.stdout).into_owned();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let block: u64 = said
+        .split("block ")
+        .nth(1)
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+
+    // Every peer applies it at that block: a configuration block, VALID.
+    for msp in ["BPJSMSP", "PuskesmasMSP", "RumahSakitMSP"] {
+        let peer = client(msp);
+        warga_testkit::wait_for(
+            &format!("{msp}'s peer to commit block {block}"),
+            Duration::from_secs(30),
+            || {
+                let peer = peer.clone();
+                async move { peer.info().await.is_ok_and(|i| i.height > block) }
+            },
+        )
+        .await;
+        let wire = peer.block(block).await.unwrap();
+        let config_block = warga_ledger_core::block::Block::try_from(wire).unwrap();
+        assert!(matches!(
+            config_block.data,
+            warga_ledger_core::block::BlockData::ConfigUpdate(_)
+        ));
+        assert_eq!(
+            config_block.code(0),
+            Some(warga_ledger_core::validate::ValidationCode::Valid),
+            "{msp}"
+        );
+    }
+    let refetched = run(&["fetch"], "Puskesmas", &["--out", &path("after.json")]);
+    assert!(refetched.status.success());
+    assert!(
+        std::fs::read_to_string(path("after.json"))
+            .unwrap()
+            .contains("\"sequence\": 1")
+    );
+
+    // The revoked client is refused; the others transact on.
+    let refused = hospital.evaluate("VerifyCard", &["3171075203950004".into()]).await;
+    assert!(refused.is_err(), "a revoked client is refused: {refused:?}");
+    let after = bpjs
+        .submit("IssueCard", &issue_card(&crypto, "3171071203950005", "1"))
+        .await
+        .unwrap();
+    assert_eq!(after.code_name, "VALID");
+
+    // Stopped, a peer's ledger replays with its configuration update.
+    let puskesmas_host = "peer0.puskesmas.warga.local";
+    let pid = up.id().unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+    for pid in pids.values() {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let verified = verify_ledger(
+        &network_path,
+        &crypto,
+        &work.path().join("net/peers").join(puskesmas_host),
+    );
+    assert!(verified.contains("ledger valid"), "{verified}");
+}

@@ -210,6 +210,11 @@ impl ChannelConfig {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Indented JSON, for people to read and edit (parses back to the same value).
+    pub fn to_pretty_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
     /// Parses a configuration as a block or a file holds it.
     pub fn from_json(text: &str) -> Result<ChannelConfig, ConfigError> {
         serde_json::from_str(text).map_err(|e| ConfigError(format!("not a channel configuration: {e}")))
@@ -453,6 +458,11 @@ impl ConfigEnvelope {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Indented JSON, for people to read (parses back to the same value).
+    pub fn to_pretty_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
     pub fn from_json(text: &str) -> Result<ConfigEnvelope, ConfigError> {
         serde_json::from_str(text).map_err(|e| ConfigError(format!("not a configuration update: {e}")))
     }
@@ -487,8 +497,7 @@ pub fn required_policies(current: &ResolvedConfig, next: &ChannelConfig) -> Vec<
         }
     }
     let order_of = |c: &ChannelConfig| c.organizations.iter().map(|o| o.msp_id.clone()).collect::<Vec<_>>();
-    if before.len() == after.len() && before.keys().all(|k| after.contains_key(k)) && order_of(now) != order_of(next)
-    {
+    if before.len() == after.len() && before.keys().all(|k| after.contains_key(k)) && order_of(now) != order_of(next) {
         channel_admins.push("the members' order".to_owned());
     }
     if now.policies != next.policies {
@@ -527,7 +536,10 @@ pub fn check_update(
     let update = &envelope.update;
     let now = &current.config;
     if update.channel != now.channel || update.config.channel != now.channel {
-        return refuse(format!("the update is for channel {}, not {}", update.channel, now.channel));
+        return refuse(format!(
+            "the update is for channel {}, not {}",
+            update.channel, now.channel
+        ));
     }
     if update.base_sequence != now.sequence {
         return refuse(format!(
@@ -553,7 +565,8 @@ pub fn check_update(
     let message = update.signed_bytes();
     let mut signers: Vec<Signer> = Vec::new();
     for signature in &envelope.signatures {
-        let known = signature.signer.msp_id == now.orderer.msp_id || now.organization(&signature.signer.msp_id).is_some();
+        let known =
+            signature.signer.msp_id == now.orderer.msp_id || now.organization(&signature.signer.msp_id).is_some();
         if !known || !membership.verify(&signature.signer, &message, &signature.signature) {
             continue;
         }
@@ -602,7 +615,10 @@ mod tests {
         assert_eq!(config.to_json(), config.clone().to_json(), "canonical");
         let json = config.to_json();
         assert!(json.contains("OR('PuskesmasMSP.peer', 'RumahSakitMSP.peer')"));
-        assert!(json.contains("\"clinical-puskesmas\""), "collections are part of the configuration");
+        assert!(
+            json.contains("\"clinical-puskesmas\""),
+            "collections are part of the configuration"
+        );
         // Genesis blocks differ per channel and are the same however often they are made.
         let genesis = crate::block::Block::genesis(json.clone());
         assert_eq!(genesis.header, crate::block::Block::genesis(json).header);
@@ -641,7 +657,9 @@ mod tests {
         assert_eq!(policies(&admitted), ["MAJORITY Admins"]);
         assert!(admitted.resolve().is_ok());
         let mut foreign = current.config.clone();
-        foreign.organizations[0].policies.insert("Admins".into(), "'PuskesmasMSP.admin'".into());
+        foreign.organizations[0]
+            .policies
+            .insert("Admins".into(), "'PuskesmasMSP.admin'".into());
         assert!(foreign.resolve().unwrap_err().0.contains("names PuskesmasMSP"));
     }
 }

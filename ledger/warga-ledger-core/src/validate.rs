@@ -87,7 +87,10 @@ pub fn check_transaction(
         })
         .filter_map(|e| membership.identify(&e.endorser).ok())
         .collect();
-    if !chaincode.policy_for(&proposal.function).is_satisfied(&endorsers, policies) {
+    if !chaincode
+        .policy_for(&proposal.function)
+        .is_satisfied(&endorsers, policies)
+    {
         return ValidationCode::EndorsementPolicyFailure;
     }
     ValidationCode::Valid

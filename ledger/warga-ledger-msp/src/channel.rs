@@ -59,7 +59,10 @@ impl CertificateCheck for ConfigCertificates {
             .organizations
             .iter()
             .map(|o| (&o.msp_id, &o.tls_root_certs))
-            .chain(std::iter::once((&config.orderer.msp_id, &config.orderer.tls_root_certs)));
+            .chain(std::iter::once((
+                &config.orderer.msp_id,
+                &config.orderer.tls_root_certs,
+            )));
         for (msp_id, roots) in tls {
             if roots.is_empty() {
                 return Err(format!("{msp_id} names no TLS CA certificate"));

@@ -553,7 +553,9 @@ impl EdgeMsps {
             }
             if let Some(msp) = msps.get_mut(msp_id) {
                 for crl in crls {
-                    if let Err(error) = revocation_list_der(crl.as_bytes()).and_then(|der| msp.apply_revocation_list(&der)) {
+                    if let Err(error) =
+                        revocation_list_der(crl.as_bytes()).and_then(|der| msp.apply_revocation_list(&der))
+                    {
                         refused.push(format!("{msp_id}: {error}"));
                     }
                 }

@@ -57,7 +57,8 @@ impl World {
         let channel = self.network.channel(&channel_name).unwrap().clone();
         let stateless: Vec<ValidationCode> = txs
             .iter()
-            .map(|tx| check_transaction(
+            .map(|tx| {
+                check_transaction(
                     tx,
                     &channel,
                     &ChannelView {
@@ -65,7 +66,8 @@ impl World {
                         channel: &channel,
                     },
                     &self.msps,
-                ))
+                )
+            })
             .collect();
         let committed_ids: Vec<String> = self
             .state
@@ -238,10 +240,7 @@ fn signatures_identities_and_channels_are_checked() {
         check_transaction(&tx, channel, &view, &two_years_on),
         ValidationCode::Valid
     );
-    assert_eq!(
-        check_transaction(&tx, channel, &view, &w.msps),
-        ValidationCode::Valid
-    );
+    assert_eq!(check_transaction(&tx, channel, &view, &w.msps), ValidationCode::Valid);
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //!   `Events`);
 //! - [`orderer`]: an orderer of one channel, Raft and `AtomicBroadcast` over gRPC;
 //! - [`client`]: the client side, for the CLI, tests and the benchmark;
+//! - [`configtx`]: channel configuration updates from an administrator's side (fetch,
+//!   sign, submit to the orderers);
 //! - [`embedded`]: the whole network in one process;
 //! - [`metrics`]: the nodes' Prometheus metrics, labelled by node;
 //! - [`lifecycle`]: a node process's operations endpoint (health and metrics over TLS) and
@@ -22,6 +24,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod client;
+pub mod configtx;
 pub mod embedded;
 pub mod gateway;
 pub mod grpc;

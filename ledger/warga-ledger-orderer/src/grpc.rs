@@ -378,8 +378,12 @@ impl AtomicBroadcast for BroadcastService {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let answer = self.0.node.broadcast_config(&envelope).await;
         match &answer {
-            Ok(block) => tracing::info!(channel = %self.0.node.channel, block, sequence = envelope.update.config.sequence, submitter = %who, "a configuration update was ordered"),
-            Err(error) => tracing::warn!(channel = %self.0.node.channel, %error, submitter = %who, "a configuration update was not ordered"),
+            Ok(block) => {
+                tracing::info!(channel = %self.0.node.channel, block, sequence = envelope.update.config.sequence, submitter = %who, "a configuration update was ordered")
+            }
+            Err(error) => {
+                tracing::warn!(channel = %self.0.node.channel, %error, submitter = %who, "a configuration update was not ordered")
+            }
         }
         broadcast_answer(answer)
     }

@@ -285,7 +285,9 @@ impl OrdererNode {
                     let result = match answer.await {
                         Ok(Ok(written)) => match written.data {
                             Ordered { block: Some(block), .. } => Ok(block),
-                            Ordered { refused: Some(reason), .. } => Err(format!("{REFUSED}{reason}")),
+                            Ordered {
+                                refused: Some(reason), ..
+                            } => Err(format!("{REFUSED}{reason}")),
                             Ordered { .. } => Err("the batch made no block".to_owned()),
                         },
                         Ok(Err(error)) => Err(error.to_string()),

@@ -457,7 +457,9 @@ impl BlockMachine {
     pub fn new(db: OrdererDb, genesis: &Block, signer: Arc<SigningIdentity>) -> Result<BlockMachine, redb::Error> {
         if db.height()? == 0 {
             let BlockData::Config(config) = &genesis.data else {
-                return Err(redb::Error::Corrupted("the genesis block carries no configuration".into()));
+                return Err(redb::Error::Corrupted(
+                    "the genesis block carries no configuration".into(),
+                ));
             };
             let config = serde_json::to_vec(&(0u64, config)).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
             let write = db.0.begin_write()?;
@@ -587,7 +589,11 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
                             put_meta_in(&write, "config", &(block.header.number, next.config.to_json()))?;
                             tip = block.header.clone();
                             applied_config = Some(block.header.number);
-                            tracing::info!(block = block.header.number, sequence = next.config.sequence, "ordered a configuration update");
+                            tracing::info!(
+                                block = block.header.number,
+                                sequence = next.config.sequence,
+                                "ordered a configuration update"
+                            );
                             Ordered {
                                 block: Some(block.header.number),
                                 refused: None,

@@ -65,9 +65,7 @@ impl Peers {
         for ledger in self.ledgers.values() {
             for number in ledger.height().unwrap()..height {
                 let block: Block = orderer.db.block(number).unwrap().unwrap();
-                ledger
-                    .validate_and_commit(block)
-                    .unwrap();
+                ledger.validate_and_commit(block).unwrap();
             }
         }
     }

@@ -209,8 +209,14 @@ async fn configuration_updates_are_ordered_alone_and_applied_once() {
     cluster.same_chain();
     for node in cluster.nodes.values() {
         let (block, config) = node.config().unwrap();
-        assert_eq!((block, config.sequence, config.orderer.batch_timeout_ms), (applied, 1, 50));
-        assert!(matches!(node.db.block(applied).unwrap().unwrap().data, BlockData::ConfigUpdate(_)));
+        assert_eq!(
+            (block, config.sequence, config.orderer.batch_timeout_ms),
+            (applied, 1, 50)
+        );
+        assert!(matches!(
+            node.db.block(applied).unwrap().unwrap().data,
+            BlockData::ConfigUpdate(_)
+        ));
     }
     assert!(matches!(
         cluster.nodes[&leader].broadcast_config(&update).await,
@@ -251,7 +257,10 @@ async fn configuration_updates_are_ordered_alone_and_applied_once() {
     assert_eq!(updates.len(), 2, "each update applied exactly once: {updates:?}");
     for node in cluster.nodes.values() {
         let (block, config) = node.config().unwrap();
-        assert_eq!((block, config.sequence, config.orderer.batch_size.max_message_count), (updates[1], 2, 4));
+        assert_eq!(
+            (block, config.sequence, config.orderer.batch_size.max_message_count),
+            (updates[1], 2, 4)
+        );
     }
     // The block cutter follows the configuration: MaxMessageCount is 4 now.
     let leader = cluster.leader(None).await;

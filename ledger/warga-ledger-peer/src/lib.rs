@@ -464,9 +464,11 @@ impl PeerLedger {
     /// Appends a validated block: block, transaction index, state and history in one write.
     pub fn commit(&self, block: &Block, codes: &[ValidationCode]) -> Result<(), LedgerError> {
         let next = match (&block.data, codes) {
-            (BlockData::Config(_), _) if block.header.number == 0 => Some(Arc::new(
-                ChannelState::genesis(block).map_err(|e| LedgerError::Corrupt(0, format!("the configuration: {e}")))?,
-            )),
+            (BlockData::Config(_), _) if block.header.number == 0 => {
+                Some(Arc::new(ChannelState::genesis(block).map_err(|e| {
+                    LedgerError::Corrupt(0, format!("the configuration: {e}"))
+                })?))
+            }
             (BlockData::ConfigUpdate(envelope), [ValidationCode::Valid]) => {
                 let config = ConfigEnvelope::from_json(envelope)
                     .map(|e| e.update.config)
@@ -525,7 +527,11 @@ impl PeerLedger {
         if codes.len() != block.data.code_count() {
             return Err(LedgerError::Corrupt(
                 block.header.number,
-                format!("{} validation codes for {} transactions", codes.len(), block.data.code_count()),
+                format!(
+                    "{} validation codes for {} transactions",
+                    codes.len(),
+                    block.data.code_count()
+                ),
             ));
         }
         let bytes = v1::Block::from(block.clone()).encode_to_vec();

@@ -42,7 +42,14 @@ fn a_revocation_list_applies_at_its_block_on_every_peer_and_on_replay() {
     // Everything simulated against the genesis state (distinct cards, no conflicts).
     let snapshot = a.snapshot().unwrap();
     let card = |net: &mut TestNetwork, nik: &str, endorsers: &[&str]| {
-        net.transact(&snapshot, "bpjs-main", &bpjs, "IssueCard", &[nik, "2", "2027-12-31"], endorsers)
+        net.transact(
+            &snapshot,
+            "bpjs-main",
+            &bpjs,
+            "IssueCard",
+            &[nik, "2", "2027-12-31"],
+            endorsers,
+        )
     };
     let before = card(&mut net, "3171075203950004", &["BPJSMSP", "PuskesmasMSP"]);
     let by_revoked_peer = card(&mut net, "3171071203950005", &["BPJSMSP", "PuskesmasMSP"]);
@@ -82,7 +89,10 @@ fn a_revocation_list_applies_at_its_block_on_every_peer_and_on_replay() {
     for block in &blocks[5..] {
         codes_a.push(a.validate_and_commit(block.clone()).unwrap());
     }
-    let codes_b: Vec<_> = blocks.iter().map(|b_| b.validate_and_commit(b_.clone()).unwrap()).collect();
+    let codes_b: Vec<_> = blocks
+        .iter()
+        .map(|b_| b.validate_and_commit(b_.clone()).unwrap())
+        .collect();
     use ValidationCode::*;
     assert_eq!(
         codes_a,
@@ -149,7 +159,12 @@ fn channel_wide_changes_need_a_majority_of_the_members_admins() {
     use ValidationCode::*;
     assert_eq!(
         codes,
-        [InvalidConfigTransaction, InvalidConfigTransaction, InvalidConfigTransaction, Valid]
+        [
+            InvalidConfigTransaction,
+            InvalidConfigTransaction,
+            InvalidConfigTransaction,
+            Valid
+        ]
     );
     let readers = ledger.config().resolved.channel_policy("Readers").unwrap().to_string();
     assert_eq!(readers, "ALL Readers");

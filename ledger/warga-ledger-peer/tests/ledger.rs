@@ -125,10 +125,7 @@ fn blocks_commit_atomically_with_state_history_and_codes_and_survive_reopening()
     );
     drop(snapshot);
     let block = Block::next(&ledger.block(3).unwrap().unwrap().header, vec![visit]);
-    assert_eq!(
-        ledger.validate_and_commit(block).unwrap(),
-        [ValidationCode::Valid]
-    );
+    assert_eq!(ledger.validate_and_commit(block).unwrap(), [ValidationCode::Valid]);
     let snapshot = ledger.snapshot().unwrap();
     let visits = snapshot.range(
         "bpjs",
@@ -339,9 +336,7 @@ fn no_clock_and_no_client_timestamp_changes_a_verdict() {
     // Committed anyway (endorsed elsewhere), it is judged without a clock: valid.
     let mut block = Block::next(&genesis.header, vec![tx]);
     warga_ledger_msp::sign_block(&mut block, &net.orderer()).unwrap();
-    let codes = ledger
-        .validate_and_commit(block)
-        .unwrap();
+    let codes = ledger.validate_and_commit(block).unwrap();
     assert_eq!(codes, vec![ValidationCode::Valid]);
     drop(ledger);
 
@@ -362,11 +357,7 @@ fn no_clock_and_no_client_timestamp_changes_a_verdict() {
 
 /// Copies the verified ledger at `good` once per table, changes one byte of one entry in
 /// the copy, and expects `verify` to name what differs.
-fn tamper_each_table(
-    good: &std::path::Path,
-    dir: &std::path::Path,
-    genesis: &Block,
-) {
+fn tamper_each_table(good: &std::path::Path, dir: &std::path::Path, genesis: &Block) {
     use redb::{ReadableTable, TableDefinition};
     use warga_ledger_peer::verify::{VerifyError, verify};
     // The ledger's tables, as the file names them.

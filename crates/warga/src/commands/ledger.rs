@@ -217,6 +217,7 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
             );
             Ok(())
         }
+        LedgerCommand::Config(command) => config_command(command).await,
         LedgerCommand::Crypto(CryptoCommand::Generate {
             network,
             out,
@@ -251,6 +252,164 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
 }
 
 /// A client of the peer `args` names, as the user it names.
+/// `warga ledger config …`.
+async fn config_command(command: crate::cli::ChannelConfigCommand) -> Result<(), Failure> {
+    use crate::cli::ChannelConfigCommand as ConfigCommand;
+    use warga_ledger_core::config::{ChannelConfig, ConfigEnvelope, ConfigUpdate, required_policies};
+    use warga_ledger_node::configtx;
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", path.display())))
+    };
+    let write = |path: &Path, json: String| {
+        std::fs::write(path, json + "\n").map_err(|e| Failure::from(anyhow!("cannot write {}: {e}", path.display())))
+    };
+    match command {
+        ConfigCommand::Fetch { admin, out } => {
+            let (signer, orderers, _) = admin_of(&admin)?;
+            let (block, config) = configtx::fetch(&signer, &orderers, &admin.channel)
+                .await
+                .map_err(Failure::node)?;
+            write(&out, config.to_pretty_json())?;
+            println!(
+                "konfigurasi kanal / channel configuration {}: urutan / sequence {}, dari blok / from block {block} → {}",
+                config.channel,
+                config.sequence,
+                out.display()
+            );
+            Ok(())
+        }
+        ConfigCommand::Propose {
+            current,
+            next,
+            add_crl,
+            out,
+        } => {
+            let current_config = ChannelConfig::from_json(&read(&current)?)
+                .map_err(|e| Failure::usage(anyhow!("{}: {e}", current.display())))?;
+            let next_config = match next {
+                Some(path) => ChannelConfig::from_json(&read(&path)?)
+                    .map_err(|e| Failure::usage(anyhow!("{}: {e}", path.display())))?,
+                None => {
+                    let mut next = current_config.clone();
+                    for (org, file) in &add_crl {
+                        let pem = read(Path::new(file))?;
+                        warga_ledger_msp::revocation_list_der(pem.as_bytes())
+                            .map_err(|e| Failure::usage(anyhow!("--add-crl {org}={file}: {e}")))?;
+                        if next.orderer.msp_id == *org {
+                            next.orderer.crls.push(pem);
+                        } else if let Some(section) = next
+                            .organizations
+                            .iter_mut()
+                            .find(|o| o.name == *org || o.msp_id == *org)
+                        {
+                            section.crls.push(pem);
+                        } else {
+                            return Err(Failure::usage(anyhow!(
+                                "--add-crl: no organisation {org} on channel {}",
+                                current_config.channel
+                            )));
+                        }
+                    }
+                    next
+                }
+            };
+            let resolved = current_config
+                .resolve()
+                .map_err(|e| Failure::usage(anyhow!("{}: {e}", current.display())))?;
+            let update = ConfigUpdate::new(&current_config, next_config);
+            update
+                .config
+                .resolve()
+                .map_err(|e| Failure::usage(anyhow!("the next configuration: {e}")))?;
+            let needs = required_policies(&resolved, &update.config);
+            if needs.is_empty() {
+                return Err(Failure::usage(anyhow!("the next configuration changes nothing")));
+            }
+            let envelope = ConfigEnvelope {
+                update,
+                signatures: Vec::new(),
+            };
+            write(&out, envelope.to_pretty_json())?;
+            println!(
+                "pembaruan / update → {}; perlu tanda tangan / needs the signatures of:",
+                out.display()
+            );
+            for (what, policy) in needs {
+                println!("  {policy} — {what}");
+            }
+            Ok(())
+        }
+        ConfigCommand::Sign { admin, update } => {
+            let (signer, _, _) = admin_of(&admin)?;
+            let mut envelope = ConfigEnvelope::from_json(&read(&update)?)
+                .map_err(|e| Failure::usage(anyhow!("{}: {e}", update.display())))?;
+            signer.sign(&mut envelope).map_err(Failure::node)?;
+            write(&update, envelope.to_pretty_json())?;
+            println!(
+                "ditandatangani / signed by {} ({}), {} tanda tangan / signatures",
+                admin.user,
+                admin.org,
+                envelope.signatures.len()
+            );
+            Ok(())
+        }
+        ConfigCommand::Submit { admin, update } => {
+            let (signer, orderers, _) = admin_of(&admin)?;
+            let envelope = ConfigEnvelope::from_json(&read(&update)?)
+                .map_err(|e| Failure::usage(anyhow!("{}: {e}", update.display())))?;
+            match configtx::submit(&signer, &orderers, &envelope).await {
+                Ok(block) => {
+                    println!(
+                        "konfigurasi urutan / configuration sequence {} diurutkan di blok / ordered in block {block}",
+                        envelope.update.config.sequence
+                    );
+                    Ok(())
+                }
+                Err(configtx::SubmitError::Refused(reason)) => {
+                    Err(anyhow!("the orderers refused the update: {reason}").into())
+                }
+                Err(configtx::SubmitError::Node(error)) => Err(Failure::node(error)),
+            }
+        }
+    }
+}
+
+/// The administrator `args` names and the orderers it reaches (address, TLS host).
+fn admin_of(
+    args: &crate::cli::AdminArgs,
+) -> Result<
+    (
+        warga_ledger_node::configtx::Admin,
+        Vec<(String, String)>,
+        warga_ledger_core::network::Network,
+    ),
+    Failure,
+> {
+    let network = read_network(&args.network)?;
+    if network.channel(&args.channel).is_none() {
+        return Err(Failure::usage(anyhow!(
+            "--channel: no channel {} in the network file",
+            args.channel
+        )));
+    }
+    let admin = warga_ledger_node::configtx::Admin::load(&network, &args.crypto, &args.org, &args.user)
+        .map_err(Failure::node)?;
+    let mut orderers = warga_ledger_node::configtx::orderers(&network);
+    if !args.orderers.is_empty() {
+        if args.orderers.len() > orderers.len() {
+            return Err(Failure::usage(anyhow!(
+                "--orderer: the network file has {} orderers",
+                orderers.len()
+            )));
+        }
+        orderers.truncate(args.orderers.len());
+        for ((addr, _), given) in orderers.iter_mut().zip(&args.orderers) {
+            *addr = given.to_string();
+        }
+    }
+    Ok((admin, orderers, network))
+}
+
 fn connect(args: &crate::cli::ClientArgs) -> Result<warga_ledger_node::client::Client, Failure> {
     connect_as(args, &args.org)
 }
