@@ -44,6 +44,8 @@ struct Running {
     stderr: PathBuf,
     /// The embedded ledger's peers from the banner: host → gRPC address.
     banner_peers: std::collections::BTreeMap<String, String>,
+    /// The embedded ledger's orderers from the banner, in the network file's order.
+    banner_orderers: Vec<String>,
 }
 
 impl Running {
@@ -75,6 +77,7 @@ impl Running {
         // The banner: its URL line, then (with the ledger) a line per peer, then Ctrl+C.
         let mut url = None;
         let mut banner_peers = std::collections::BTreeMap::new();
+        let mut banner_orderers = Vec::new();
         loop {
             let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
                 panic!(
@@ -88,6 +91,9 @@ impl Running {
             let words: Vec<&str> = line.split_whitespace().collect();
             if let ["peer", host, "gRPC", addr, "(mTLS)"] = words.as_slice() {
                 banner_peers.insert(host.to_string(), addr.to_string());
+            }
+            if let Some((_, raft)) = line.split_once("orderer Raft ") {
+                banner_orderers = raft.split_whitespace().map(str::to_owned).collect();
             }
             if line.contains("Ctrl+C") {
                 break;
@@ -129,6 +135,7 @@ impl Running {
             stdout,
             stderr,
             banner_peers,
+            banner_orderers,
         }
     }
 
@@ -1202,6 +1209,60 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
         "{}",
         String::from_utf8_lossy(&verified.stderr)
     );
+    // A configuration update on `up`'s network, as an administrator makes one: the ordering
+    // organisation's admin shortens BatchTimeout (its own section: its own signature).
+    assert_eq!(running.banner_orderers.len(), 3, "{:?}", running.banner_orderers);
+    let config_cli = |subcommand: &str, org: Option<&str>, args: &[&str]| {
+        let mut all = vec!["ledger".to_owned(), "config".into(), subcommand.into()];
+        if let Some(org) = org {
+            all.extend([
+                "--network".into(),
+                "network.yaml".into(),
+                "--crypto".into(),
+                "data/ledger/crypto".into(),
+            ]);
+            all.extend(["--org".into(), org.into()]);
+            all.extend(running.banner_orderers.iter().map(|a| format!("--orderer={a}")));
+        }
+        all.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let output = warga(dir.path(), &refs, &[]).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{subcommand}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    config_cli("fetch", Some("BPJS"), &["--out", "current.json"]);
+    let current = std::fs::read_to_string(dir.path().join("current.json")).unwrap();
+    let next = current.replace("\"batch_timeout_ms\": 250", "\"batch_timeout_ms\": 200");
+    assert_ne!(next, current);
+    std::fs::write(dir.path().join("next.json"), next).unwrap();
+    let said = config_cli(
+        "propose",
+        None,
+        &[
+            "--current",
+            "current.json",
+            "--next",
+            "next.json",
+            "--out",
+            "update.json",
+        ],
+    );
+    assert!(said.contains("'OrdererMSP.admin'"), "{said}");
+    config_cli("sign", Some("Orderer"), &["update.json"]);
+    let said = config_cli("submit", Some("Orderer"), &["update.json"]);
+    let block: u64 = said.rsplit(' ').next().and_then(|b| b.trim().parse().ok()).unwrap();
+    // The peer commits the block soon after the orderers' majority did.
+    let shown = (0..200)
+        .map(|_| cli("BPJS", "peer0.bpjs.warga.local", &["block", &block.to_string()]))
+        .find(|o| o.status.success())
+        .expect("the peer commits the configuration block");
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap_or_default();
+    assert_eq!(shown["config_update"]["code"], "VALID", "{shown}");
+    assert_eq!(shown["config_update"]["config"]["orderer"]["batch_timeout_ms"], 200);
     // Two peers' commit hashes agree block by block.
     let with_address = format!("--with-address={}", peers["peer0.rumahsakit.warga.local"]);
     let compared = cli(

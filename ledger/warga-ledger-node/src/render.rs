@@ -49,8 +49,24 @@ pub fn block(wire: v1::Block) -> Result<Value, String> {
         "commit_hash": hex(&block.metadata.commit_hash),
         "transactions": transactions,
     });
-    if let warga_ledger_core::block::BlockData::Config(config) = &block.data {
-        out["config"] = serde_json::from_str(config).unwrap_or_default();
+    match &block.data {
+        warga_ledger_core::block::BlockData::Config(config) => {
+            out["config"] = serde_json::from_str(config).unwrap_or_default();
+        }
+        // A configuration update: its outcome, who signed, and the configuration it makes.
+        warga_ledger_core::block::BlockData::ConfigUpdate(envelope) => {
+            let parsed: Value = serde_json::from_str(envelope).unwrap_or_default();
+            out["config_update"] = json!({
+                "code": block.code(0).map(|c| c.as_str()),
+                "sequence": parsed["update"]["config"]["sequence"],
+                "signers": parsed["signatures"]
+                    .as_array()
+                    .map(|s| s.iter().map(|s| s["signer"]["msp_id"].clone()).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+                "config": parsed["update"]["config"],
+            });
+        }
+        warga_ledger_core::block::BlockData::Transactions(_) => {}
     }
     Ok(out)
 }
