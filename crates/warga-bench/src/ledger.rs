@@ -96,12 +96,12 @@ pub struct LedgerBench {
 }
 
 /// A network started for the run.
-struct Running {
+pub(crate) struct Running {
     child: tokio::process::Child,
-    network: Network,
-    crypto: PathBuf,
+    pub(crate) network: Network,
+    pub(crate) crypto: PathBuf,
     /// MSP id → the address of that organisation's peer.
-    peers: BTreeMap<String, SocketAddr>,
+    pub(crate) peers: BTreeMap<String, SocketAddr>,
     /// `warga up`'s HTTPS address and data directory.
     https: Option<(String, PathBuf)>,
     _dir: tempfile::TempDir,
@@ -181,7 +181,7 @@ pub(crate) fn on_free_ports(mut text: String) -> anyhow::Result<String> {
     Ok(text)
 }
 
-async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) -> anyhow::Result<Running> {
+pub(crate) async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) -> anyhow::Result<Running> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
     let stderr = std::fs::File::create(dir.path().join("stderr.log"))?;
@@ -271,7 +271,7 @@ async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) -> anyhow::Re
 }
 
 impl Running {
-    fn client(&self, msp_id: &str) -> anyhow::Result<Client> {
+    pub(crate) fn client(&self, msp_id: &str) -> anyhow::Result<Client> {
         let org = self
             .network
             .organization(msp_id)
@@ -318,7 +318,7 @@ impl Running {
         (verifications, signatures)
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(pid) = self.child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }

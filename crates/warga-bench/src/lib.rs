@@ -8,6 +8,8 @@
 //! - [`ledger`]: Caliper-style rate-controlled load on the BPJS network (as processes and
 //!   inside `warga up`), TPS and latency against the machine's signature-verification
 //!   ceiling;
+//! - [`config_update`]: how long a channel configuration update takes to apply on every
+//!   peer of the network as processes, against an ordinary transaction in the same run;
 //! - [`soak`]: a long mixed load (registrations, sign-ins, ledger submits and queries) on
 //!   one `warga up`, memory, open files and latency recorded over time, plotted as SVG;
 //! - [`chaos`]: the fault suite — `warga up` killed, its broker killed, under a registration
@@ -21,6 +23,7 @@
 
 pub mod chaos;
 mod child;
+pub mod config_update;
 pub mod ledger;
 pub mod registry;
 pub mod reports;

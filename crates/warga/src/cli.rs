@@ -544,6 +544,13 @@ pub enum BenchCommand {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         batch_timeout_ms: Option<u64>,
     },
+    /// How long a channel configuration update takes to apply on every peer of the network
+    /// as processes, against an IssueCard measured the same way in the same run.
+    ConfigUpdate {
+        /// Updates (and as many reference transactions), one after another.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        updates: u32,
+    },
     /// A long mixed load on one `warga up` (the ledger network inside): registrations,
     /// sign-ins, ledger submits and queries at fixed rates, its memory, open files and each
     /// workload's p99 recorded over time; a Markdown table, `DIR/soak.csv` and `DIR/soak.svg`.

@@ -60,6 +60,11 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
         })
         .await
         .map_err(Failure::bench),
+        BenchCommand::ConfigUpdate { updates } => {
+            warga_bench::config_update::config_update(warga_bench::config_update::ConfigUpdateBench { updates })
+                .await
+                .map_err(Failure::bench)
+        }
         BenchCommand::Soak {
             minutes,
             sample,
