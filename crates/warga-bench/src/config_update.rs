@@ -42,7 +42,9 @@ async fn everywhere(peers: &[Client], block: u64) -> anyhow::Result<()> {
 
 fn median_ms(samples: &mut [Duration]) -> f64 {
     samples.sort();
-    samples.get(samples.len() / 2).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    samples
+        .get(samples.len() / 2)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
 }
 
 fn p90_ms(samples: &mut [Duration]) -> f64 {
@@ -85,15 +87,23 @@ pub async fn config_update(bench: ConfigUpdateBench) -> Result<(), BenchError> {
         "| reference: IssueCard submitted → committed on every peer | {reference_ms:.1} | {:.1} |",
         p90_ms(&mut reference)
     );
-    println!("\nRatio of medians (update ÷ reference): {:.2}", update_ms / reference_ms);
+    println!(
+        "\nRatio of medians (update ÷ reference): {:.2}",
+        update_ms / reference_ms
+    );
     Ok(())
 }
 
 type Samples = (Vec<Duration>, Vec<Duration>, Vec<Duration>);
 
 async fn measure(running: &Running, updates: u32) -> anyhow::Result<Samples> {
-    let admin = Admin::load(&running.network, &running.crypto, &running.network.orderer.organization.name, "Admin")
-        .map_err(|e| anyhow!("{e}"))?;
+    let admin = Admin::load(
+        &running.network,
+        &running.crypto,
+        &running.network.orderer.organization.name,
+        "Admin",
+    )
+    .map_err(|e| anyhow!("{e}"))?;
     let orderers = configtx::orderers(&running.network);
     let peers = ["BPJSMSP", "PuskesmasMSP", "RumahSakitMSP"]
         .into_iter()
@@ -119,7 +129,11 @@ async fn measure(running: &Running, updates: u32) -> anyhow::Result<Samples> {
             .await
             .map_err(|e| anyhow!("{e}"))?;
         let mut next = current.clone();
-        next.orderer.batch_timeout_ms = if current.orderer.batch_timeout_ms == 250 { 249 } else { 250 };
+        next.orderer.batch_timeout_ms = if current.orderer.batch_timeout_ms == 250 {
+            249
+        } else {
+            250
+        };
         let mut envelope = ConfigEnvelope {
             update: ConfigUpdate::new(&current, next),
             signatures: Vec::new(),

@@ -88,8 +88,6 @@ impl RunningOrderer {
             .await
             .map_err(|e| NodeError::Ledger(format!("cannot start orderer {}: {e}", me.name)))?,
         );
-        let mut readers = channel.members.clone();
-        readers.push(org.msp_id.clone());
         let revocations = crate::revocation::Revocations::load(network, &config.crypto)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let tls_for_operations = tls.clone();
@@ -100,8 +98,6 @@ impl RunningOrderer {
             tls,
             orderer_msp: org.msp_id.clone(),
             consenters,
-            readers,
-            writers: channel.members.clone(),
             msps: revocations.edge().clone(),
         };
         let grpc = tokio::spawn(async move {

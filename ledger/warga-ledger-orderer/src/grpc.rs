@@ -213,11 +213,6 @@ pub struct OrdererServices {
     pub orderer_msp: String,
     /// Who may speak Raft, each as exactly one node.
     pub consenters: Consenters,
-    /// Who may pull blocks: the channel's member organisations and the orderers.
-    pub readers: Vec<String>,
-    /// Who may broadcast: the channel's member organisations (Fabric's Writers policy); a
-    /// transaction's creator must be one, with a valid certificate and signature.
-    pub writers: Vec<String>,
     /// The MSPs Broadcast judges creators with (revocation lists refreshed while running).
     pub msps: warga_ledger_msp::EdgeMsps,
 }
@@ -278,7 +273,8 @@ impl OrdererServices {
     /// valid now, and it signed the transaction.
     fn writer(&self, tx: &warga_ledger_core::tx::Transaction) -> Result<(), Status> {
         let creator = &tx.proposal.creator;
-        if !self.writers.contains(&creator.msp_id) {
+        let config = self.node.channel_policies().map_err(Status::internal)?;
+        if config.config.organization(&creator.msp_id).is_none() {
             return Err(Status::permission_denied(format!(
                 "{} may not write to channel {}",
                 creator.msp_id, self.node.channel
@@ -291,10 +287,44 @@ impl OrdererServices {
             .msps
             .identity_at(creator, now)
             .map_err(|e| Status::permission_denied(format!("the creator: {e}")))?;
+        // Fabric's Writers policy of the channel's configuration in force.
+        let writers = config.channel_policy("Writers");
+        if !writers.is_some_and(|p| p.is_satisfied(&[identity.as_signer()], config.as_ref())) {
+            return Err(Status::permission_denied(format!(
+                "{} may not write to channel {} (its Writers policy)",
+                creator.msp_id, self.node.channel
+            )));
+        }
         let signed = warga_ledger_core::tx::Transaction::signed_bytes(&tx.proposal, &tx.response, &tx.endorsements);
         identity
             .verify(&signed, &tx.signature)
             .map_err(|_| Status::permission_denied("the creator's signature does not verify"))
+    }
+
+    /// Who may pull blocks and read the configuration: the orderers, and the member
+    /// organisations the `Readers` policy of the configuration in force admits (a caller
+    /// known by its TLS certificate's organisation, so as a member of it).
+    fn reader(&self, who: &str) -> Result<(), Status> {
+        if who == self.orderer_msp {
+            return Ok(());
+        }
+        let config = self.node.channel_policies().map_err(Status::internal)?;
+        let member = warga_ledger_core::policy::Signer {
+            id: who.to_owned(),
+            msp_id: who.to_owned(),
+            roles: Vec::new(),
+        };
+        let readers = config.channel_policy("Readers");
+        if config.config.organization(who).is_some()
+            && readers.is_some_and(|p| p.is_satisfied(std::slice::from_ref(&member), config.as_ref()))
+        {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "{who} may not read channel {} (its Readers policy)",
+                self.node.channel
+            )))
+        }
     }
 
     /// The caller's certificate, if it is one of the consenters' (before anything is parsed).
@@ -369,11 +399,7 @@ impl AtomicBroadcast for BroadcastService {
         request: Request<v1::ConfigTransaction>,
     ) -> Result<Response<v1::BroadcastResponse>, Status> {
         let who = caller(&self.0.tls, &request)?;
-        if !self.0.readers.contains(&who) {
-            return Err(Status::permission_denied(format!(
-                "{who} is not a member of this channel"
-            )));
-        }
+        self.0.reader(&who)?;
         let envelope = warga_ledger_core::config::ConfigEnvelope::from_json(&request.into_inner().json)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let answer = self.0.node.broadcast_config(&envelope).await;
@@ -390,11 +416,7 @@ impl AtomicBroadcast for BroadcastService {
 
     async fn config(&self, request: Request<v1::ConfigRequest>) -> Result<Response<v1::ChannelConfig>, Status> {
         let who = caller(&self.0.tls, &request)?;
-        if !self.0.readers.contains(&who) {
-            return Err(Status::permission_denied(format!(
-                "{who} is not a member of this channel"
-            )));
-        }
+        self.0.reader(&who)?;
         let wanted = request.into_inner();
         if wanted.channel != self.0.node.channel {
             return Err(Status::not_found(format!("no channel {}", wanted.channel)));
@@ -410,22 +432,35 @@ impl AtomicBroadcast for BroadcastService {
 
     async fn deliver(&self, request: Request<v1::DeliverRequest>) -> Result<Response<Self::DeliverStream>, Status> {
         let who = caller(&self.0.tls, &request)?;
-        if !self.0.readers.contains(&who) {
-            return Err(Status::permission_denied(format!(
-                "{who} is not a member of this channel"
-            )));
-        }
+        self.0.reader(&who)?;
         let wanted = request.into_inner();
         if wanted.channel != self.0.node.channel {
             return Err(Status::not_found(format!("no channel {}", wanted.channel)));
         }
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
-        let node = self.0.node.clone();
+        let services = self.0.clone();
         tokio::spawn(async move {
+            let node = services.node.clone();
             let mut next = wanted.start;
             let mut applied = node.raft.metrics();
+            let mut judged_under = node.channel_policies().ok();
             loop {
                 while next < node.height() {
+                    // A configuration applied since the stream opened may have changed the
+                    // Readers policy: the stream goes on only if it still admits the caller.
+                    let now = node.channel_policies().ok();
+                    let changed = match (&now, &judged_under) {
+                        (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
+                        _ => true,
+                    };
+                    if changed {
+                        if let Err(status) = services.reader(&who) {
+                            tracing::info!(channel = %node.channel, reader = %who, "a block stream ended: the channel's Readers policy no longer admits its reader");
+                            let _ = sender.send(Err(status)).await;
+                            return;
+                        }
+                        judged_under = now;
+                    }
                     let block = match node.db.block(next) {
                         Ok(Some(block)) => block,
                         _ => return,

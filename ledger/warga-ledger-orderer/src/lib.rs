@@ -37,7 +37,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot};
 use warga_ledger_core::block::Block;
-use warga_ledger_core::config::{ChannelConfig, ConfigEnvelope};
+use warga_ledger_core::config::{ChannelConfig, ConfigEnvelope, ResolvedConfig};
 use warga_ledger_core::cutter::BlockCutter;
 use warga_ledger_core::network::Orderer as OrdererSettings;
 use warga_ledger_core::tx::Transaction;
@@ -222,6 +222,9 @@ pub struct OrdererNode {
     origin: tokio::time::Instant,
     /// Counts the pulls that filled part of a snapshot's gap.
     filled: tokio::sync::watch::Receiver<u64>,
+    /// The channel's configuration in force, parsed for Broadcast's and Deliver's policy
+    /// checks; read again when one is applied (the watch says so).
+    policies: Mutex<(tokio::sync::watch::Receiver<u64>, Option<Arc<ResolvedConfig>>)>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -245,6 +248,7 @@ impl OrdererNode {
         let db = OrdererDb::open(path).map_err(|e| e.to_string())?;
         let machine = BlockMachine::new(db.clone(), genesis, signer).map_err(|e| e.to_string())?;
         let applied_config = machine.config_watch();
+        let policies = Mutex::new((machine.config_watch(), None));
         let (filled_tx, filled) = tokio::sync::watch::channel(0);
         let catch_up = tokio::spawn(catch_up::run(
             db.clone(),
@@ -331,6 +335,7 @@ impl OrdererNode {
             batches,
             origin,
             filled,
+            policies,
             tasks: vec![proposer, timer, catch_up],
         })
     }
@@ -419,6 +424,28 @@ impl OrdererNode {
                 None => Err(BroadcastError::Interrupted(error)),
             },
             Err(error) => Err(BroadcastError::Interrupted(error.to_string())),
+        }
+    }
+
+    /// The channel's configuration in force, parsed: its policies (`Readers`, `Writers`)
+    /// decide who pulls blocks and who broadcasts. Read from storage only after a
+    /// configuration was applied.
+    pub fn channel_policies(&self) -> Result<Arc<ResolvedConfig>, String> {
+        let mut cached = self
+            .policies
+            .lock()
+            .map_err(|_| "the configuration cache is poisoned".to_owned())?;
+        let (watch, resolved) = &mut *cached;
+        let stale = watch.has_changed().unwrap_or(false);
+        match resolved {
+            Some(current) if !stale => Ok(current.clone()),
+            _ => {
+                watch.borrow_and_update();
+                let (_, config) = self.db.config()?;
+                let fresh = Arc::new(config.resolve().map_err(|e| e.to_string())?);
+                *resolved = Some(fresh.clone());
+                Ok(fresh)
+            }
         }
     }
 

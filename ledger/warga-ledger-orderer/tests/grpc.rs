@@ -192,15 +192,11 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
                 .await
                 .unwrap(),
         );
-        let mut readers = channel.members.clone();
-        readers.push("OrdererMSP".into());
         let services = OrdererServices {
             node: node.clone(),
             tls: material,
             orderer_msp: "OrdererMSP".into(),
             consenters: consenters.clone(),
-            readers,
-            writers: channel.members.clone(),
             msps: warga_ledger_msp::EdgeMsps::new(net.msps.clone()),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -294,6 +290,56 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         .unwrap();
     assert_eq!(second.header.number, 2);
     assert!(second.links_to(Some(&first.header)));
+
+    // The channel's Readers policy becomes BPJS's members only (a channel policy: both
+    // members' admins sign). From that configuration block on, Puskesmas's stream ends and a
+    // new one is refused; BPJS reads on.
+    let (_, current) = running[&leader].node.config().unwrap();
+    let mut next = current.clone();
+    next.policies.insert("Readers".into(), "'BPJSMSP.member'".into());
+    let update = net.config_update(&current, next, &["BPJSMSP", "PuskesmasMSP"]);
+    let ordered = broadcast
+        .broadcast_config(v1::ConfigTransaction { json: update.to_json() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ordered.block, 3);
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.unwrap_err().code(), tonic::Code::PermissionDenied);
+    let refused = AtomicBroadcastClient::new(to(follower, &peer_tls))
+        .deliver(v1::DeliverRequest {
+            channel: CHANNEL.into(),
+            start: 0,
+        })
+        .await;
+    let refused = match refused {
+        Err(status) => status,
+        Ok(stream) => stream.into_inner().next().await.unwrap().unwrap_err(),
+    };
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
+    let bpjs_peer = organization_dir(net.dir.path(), false, "bpjs.warga.local").join("peers/peer0.bpjs.warga.local");
+    let mut reader = AtomicBroadcastClient::new(to(follower, &tls(&net, &bpjs_peer, true)))
+        .deliver(v1::DeliverRequest {
+            channel: CHANNEL.into(),
+            start: 3,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let config_block: warga_ledger_core::block::Block = tokio::time::timeout(Duration::from_secs(5), reader.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert!(matches!(
+        config_block.data,
+        warga_ledger_core::block::BlockData::ConfigUpdate(_)
+    ));
 
     // RumahSakit is not a member of this channel; a peer may not speak Raft.
     let hospital_peer =
@@ -405,9 +451,9 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
     // leadership (a delayed heartbeat), which a client rides out as Fabric's do.
     let channel_to = |id: u64| to(id, &client_tls);
     for (expected, nik) in [
-        (3, "3171071508600001"),
-        (4, "3171071508600002"),
-        (5, "3171071508600003"),
+        (4, "3171071508600001"),
+        (5, "3171071508600002"),
+        (6, "3171071508600003"),
     ] {
         let more = net.transact(&state, CHANNEL, &client, "GetPatientHistory", &[nik], &["BPJSMSP"]);
         assert_eq!(order(&running, &channel_to, &more, expected).await, expected);
@@ -417,19 +463,26 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
     // The new leader snapshots and compacts its log past what the old leader has, so the old
     // leader, back from its disk, catches up through a snapshot streamed over gRPC.
     let leader_raft = running[&new_leader].node.raft.clone();
+    let applied = leader_raft.metrics().borrow().last_applied.map_or(0, |l| l.index);
     leader_raft.trigger().snapshot().await.unwrap();
     // Waits on Raft's own metrics (a watch channel): no fixed number of polls to run out
-    // of on a busy machine.
+    // of on a busy machine. (A snapshot taken earlier by policy does not count.)
     let snapshot = leader_raft
         .wait(Some(Duration::from_secs(60)))
-        .metrics(|m| m.snapshot.is_some(), "the leader's snapshot")
+        .metrics(
+            |m| m.snapshot.is_some_and(|s| s.index >= applied),
+            "the leader's snapshot",
+        )
         .await
         .unwrap()
         .snapshot
         .unwrap()
         .index;
     assert!(snapshot > old_last_index);
-    leader_raft.trigger().purge_log(snapshot).await.unwrap();
+    // The policy may have purged past an earlier snapshot already; purging never goes back.
+    if leader_raft.metrics().borrow().purged.is_none_or(|p| p.index < snapshot) {
+        leader_raft.trigger().purge_log(snapshot).await.unwrap();
+    }
     leader_raft
         .wait(Some(Duration::from_secs(60)))
         .metrics(
@@ -465,8 +518,6 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             tls: material,
             orderer_msp: "OrdererMSP".into(),
             consenters: consenters.clone(),
-            readers: vec!["OrdererMSP".into()],
-            writers: channel.members.clone(),
             msps: warga_ledger_msp::EdgeMsps::new(net.msps.clone()),
         },
         listener,
@@ -497,11 +548,11 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         );
     }
     let own = net.orderer_n(leader as usize - 1).certificate_der;
-    let pulled = node.db.block(3).unwrap().unwrap();
+    let pulled = node.db.block(4).unwrap().unwrap();
     let signer = pulled.metadata.orderer.as_ref().map(|o| o.certificate.clone());
     assert!(
         signer.is_some_and(|c| c != own),
-        "block 3 came from another orderer, with its signature"
+        "block 4 came from another orderer, with its signature"
     );
     assert!(
         node.raft

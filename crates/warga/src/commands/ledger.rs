@@ -292,7 +292,8 @@ async fn config_command(command: crate::cli::ChannelConfigCommand) -> Result<(),
                 None => {
                     let mut next = current_config.clone();
                     for (org, file) in &add_crl {
-                        let bytes = std::fs::read(file).map_err(|e| Failure::usage(anyhow!("cannot read {file}: {e}")))?;
+                        let bytes =
+                            std::fs::read(file).map_err(|e| Failure::usage(anyhow!("cannot read {file}: {e}")))?;
                         // DER (as `warga ca` serves it) or PEM; the configuration carries PEM.
                         let der = warga_ledger_msp::revocation_list_der(&bytes)
                             .map_err(|e| Failure::usage(anyhow!("--add-crl {org}={file}: {e}")))?;
