@@ -230,6 +230,11 @@ pub enum LedgerCommand {
     /// admins' signatures the change needs, submit it to the orderers.
     #[command(subcommand)]
     Config(ChannelConfigCommand),
+    /// Chaincode definitions, as Fabric's lifecycle: organisations approve a definition
+    /// (name, version, sequence, policies), it is committed once the channel's
+    /// LifecycleEndorsement policy is met.
+    #[command(subcommand)]
+    Chaincode(ChaincodeCommand),
     /// Submit a transaction through a peer's gateway: endorsements as the function's policy
     /// asks, ordering, commit; prints the transaction id, block, validation code and result.
     Invoke {
@@ -384,6 +389,67 @@ pub enum ChannelConfigCommand {
         admin: AdminArgs,
         update: PathBuf,
     },
+}
+
+/// `warga ledger chaincode …`, as Fabric's `peer lifecycle chaincode …`: each approval is
+/// an organisation admin's signature on the configuration update that carries the
+/// definition; commit submits it.
+#[derive(Debug, Subcommand)]
+pub enum ChaincodeCommand {
+    /// Approve a definition for your organisation: the first approval writes the update
+    /// (from the definition in force and the changes given), later ones sign the same.
+    Approve {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(flatten)]
+        definition: DefinitionArgs,
+        /// The update file the approvals collect in.
+        #[arg(long, value_name = "FILE")]
+        update: PathBuf,
+    },
+    /// Which organisations approved the update's definition, and whether the channel's
+    /// LifecycleEndorsement policy is met.
+    Checkcommitreadiness {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long, value_name = "FILE")]
+        update: PathBuf,
+    },
+    /// Commit an approved definition (submits the update to the orderers).
+    Commit {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long, value_name = "FILE")]
+        update: PathBuf,
+    },
+    /// The definitions committed on the channel, as JSON.
+    Querycommitted {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// One chaincode (default: every one).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// A chaincode definition's changes from the one in force.
+#[derive(Debug, Args)]
+pub struct DefinitionArgs {
+    /// The chaincode, e.g. bpjs.
+    #[arg(long)]
+    pub name: String,
+    /// The contract version the definition selects (compiled into warga).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// The definition's sequence: one more than the one in force.
+    #[arg(long)]
+    pub sequence: u64,
+    /// The chaincode's endorsement policy.
+    #[arg(long)]
+    pub endorsement_policy: Option<String>,
+    /// A function's own policy, FUNCTION=POLICY (repeatable).
+    #[arg(long = "function", value_name = "FUNCTION=POLICY", value_parser = attribute)]
+    pub functions: Vec<(String, String)>,
 }
 
 /// An administrator of an organisation and the orderers it reaches.

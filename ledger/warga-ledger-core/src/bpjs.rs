@@ -814,6 +814,10 @@ impl Contract for Bpjs {
         "bpjs"
     }
 
+    fn version(&self) -> &'static str {
+        "1.0"
+    }
+
     fn invoke(&self, stub: &mut dyn Stub, function: &str, args: &[String]) -> Result<Vec<u8>, ChaincodeError> {
         match function {
             "IssueCard" => self.issue_card(stub, args),

@@ -170,6 +170,9 @@ pub fn split_composite_key(key: &str) -> Option<(String, Vec<String>)> {
 pub trait Contract: Send + Sync {
     /// The chaincode's name on its channel.
     fn name(&self) -> &'static str;
+    /// The version a chaincode definition names to select this contract (contracts are
+    /// compiled in; a definition naming a version this binary lacks is not endorsed here).
+    fn version(&self) -> &'static str;
     fn invoke(&self, stub: &mut dyn Stub, function: &str, args: &[String]) -> Result<Vec<u8>, ChaincodeError>;
 }
 

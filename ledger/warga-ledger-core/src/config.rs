@@ -98,7 +98,10 @@ pub struct CollectionConfig {
 #[serde(deny_unknown_fields)]
 pub struct ChaincodeConfig {
     pub name: String,
+    /// Selects the compiled-in contract of this name and version.
     pub version: String,
+    /// The definition's sequence: 1 for the first, one more with every change.
+    pub sequence: u64,
     pub endorsement_policy: String,
     #[serde(default)]
     pub functions: BTreeMap<String, String>,
@@ -138,6 +141,8 @@ fn default_policies() -> BTreeMap<String, String> {
         ("Admins".to_owned(), "MAJORITY Admins".to_owned()),
         ("Readers".to_owned(), "ANY Readers".to_owned()),
         ("Writers".to_owned(), "ANY Writers".to_owned()),
+        // Fabric's: who approves a chaincode definition (here, the organisations' admins).
+        ("LifecycleEndorsement".to_owned(), "MAJORITY Admins".to_owned()),
     ])
 }
 
@@ -277,7 +282,7 @@ impl ChannelConfig {
             Ok(policy)
         };
         let mut channel_policies = BTreeMap::new();
-        for needed in ["Admins", "Readers", "Writers"] {
+        for needed in ["Admins", "Readers", "Writers", "LifecycleEndorsement"] {
             let Some(text) = self.policies.get(needed) else {
                 return refuse(format!("the channel has no {needed} policy"));
             };
@@ -302,6 +307,9 @@ impl ChannelConfig {
         for cc in &self.chaincodes {
             if chaincodes.iter().any(|c| c.name == cc.name) {
                 return refuse(format!("chaincode {} is defined twice", cc.name));
+            }
+            if cc.sequence == 0 {
+                return refuse(format!("chaincode {}'s sequence starts at 1", cc.name));
             }
             let mut functions = BTreeMap::new();
             for (function, text) in &cc.functions {
@@ -328,6 +336,7 @@ impl ChannelConfig {
             chaincodes.push(Chaincode {
                 name: cc.name.clone(),
                 version: cc.version.clone(),
+                sequence: cc.sequence,
                 endorsement_policy: policy(&cc.endorsement_policy, &format!("{}'s endorsement policy", cc.name))?,
                 functions,
                 collections,
@@ -350,6 +359,7 @@ fn chaincode_config(cc: &Chaincode) -> ChaincodeConfig {
     ChaincodeConfig {
         name: cc.name.clone(),
         version: cc.version.clone(),
+        sequence: cc.sequence,
         endorsement_policy: cc.endorsement_policy.to_string(),
         functions: cc.functions.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
         collections: cc
@@ -366,6 +376,11 @@ fn chaincode_config(cc: &Chaincode) -> ChaincodeConfig {
             })
             .collect(),
     }
+}
+
+/// A chaincode definition as JSON, for people.
+pub fn definition_json(definition: &ChaincodeConfig) -> String {
+    serde_json::to_string(definition).unwrap_or_default()
 }
 
 /// A configuration checked and parsed: the channel (members, chaincodes with their
@@ -503,9 +518,7 @@ pub fn required_policies(current: &ResolvedConfig, next: &ChannelConfig) -> Vec<
     if now.policies != next.policies {
         channel_admins.push("the channel's policies".to_owned());
     }
-    if now.chaincodes != next.chaincodes {
-        channel_admins.push("the chaincode definitions".to_owned());
-    }
+    let lifecycle = now.chaincodes != next.chaincodes;
     if now.network != next.network {
         channel_admins.push("the network's name".to_owned());
     }
@@ -520,7 +533,37 @@ pub fn required_policies(current: &ResolvedConfig, next: &ChannelConfig) -> Vec<
     {
         required.push((channel_admins.join(", "), admins.clone()));
     }
+    if lifecycle && let Some(approvers) = current.channel_policy("LifecycleEndorsement") {
+        required.push(("the chaincode definitions".to_owned(), approvers.clone()));
+    }
     required
+}
+
+/// Fabric's lifecycle rules for definitions: a changed definition's sequence is one more
+/// than the one in force, an unchanged one keeps it, a new chaincode starts at 1, and none
+/// is removed.
+fn check_definitions(now: &ChannelConfig, next: &ChannelConfig) -> Result<(), ConfigError> {
+    for old in &now.chaincodes {
+        match next.chaincodes.iter().find(|c| c.name == old.name) {
+            None => return refuse(format!("chaincode {} cannot be removed", old.name)),
+            Some(new) if new == old => {}
+            Some(new) if new.sequence != old.sequence + 1 => {
+                return refuse(format!(
+                    "chaincode {}'s new definition must have sequence {}, not {}",
+                    old.name,
+                    old.sequence + 1,
+                    new.sequence
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for new in &next.chaincodes {
+        if !now.chaincodes.iter().any(|c| c.name == new.name) && new.sequence != 1 {
+            return refuse(format!("a new chaincode {} starts at sequence 1", new.name));
+        }
+    }
+    Ok(())
 }
 
 /// Judges a configuration transaction against the current configuration: the right
@@ -561,6 +604,7 @@ pub fn check_update(
         return refuse("the update changes nothing");
     }
     let next = update.config.resolve()?;
+    check_definitions(now, &update.config)?;
     certs.check(&update.config).map_err(ConfigError)?;
     let message = update.signed_bytes();
     let mut signers: Vec<Signer> = Vec::new();

@@ -123,11 +123,18 @@ struct RawChannel {
     chaincodes: Vec<RawChaincode>,
 }
 
+fn first_sequence() -> u64 {
+    1
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChaincode {
     name: Spanned<String>,
     version: Spanned<String>,
+    /// The definition's sequence (Fabric's lifecycle): 1 for the first.
+    #[serde(default = "first_sequence")]
+    sequence: u64,
     endorsement_policy: Spanned<String>,
     #[serde(default)]
     functions: BTreeMap<String, Spanned<String>>,
@@ -239,6 +246,8 @@ pub struct Orderer {
 pub struct Chaincode {
     pub name: String,
     pub version: String,
+    /// The definition's sequence: one more with every committed change of the definition.
+    pub sequence: u64,
     pub endorsement_policy: Policy,
     /// Overrides per function.
     pub functions: BTreeMap<String, Policy>,
@@ -775,9 +784,13 @@ impl RawNetwork {
                         member_only_write: raw.member_only_write,
                     });
                 }
+                if cc.sequence == 0 {
+                    return Err(at(&cc.name, "a chaincode definition's sequence starts at 1"));
+                }
                 chaincodes.push(Chaincode {
                     name: cc_name,
                     version: check_name(&cc.version, "version")?,
+                    sequence: cc.sequence,
                     endorsement_policy: check_policy(&cc.endorsement_policy, &member_set)?,
                     functions,
                     collections,

@@ -141,6 +141,9 @@ pub struct Response {
     pub event: Option<ChaincodeEvent>,
     #[serde(with = "crate::tx::base64_bytes")]
     pub result: Vec<u8>,
+    /// The sequence of the chaincode definition the endorser simulated under: a
+    /// transaction endorsed under a definition no longer in force is invalid.
+    pub chaincode_sequence: u64,
 }
 
 impl Response {
@@ -156,7 +159,7 @@ impl Response {
                 e.count(1).str(&event.name).bytes(&event.payload);
             }
         }
-        e.bytes(&self.result);
+        e.bytes(&self.result).u64(self.chaincode_sequence);
         e.finish()
     }
 }

@@ -60,6 +60,9 @@ pub fn check_transaction(
     let Some(chaincode) = channel.chaincodes.iter().find(|c| c.name == proposal.chaincode) else {
         return ValidationCode::InvalidChaincode;
     };
+    if tx.response.chaincode_sequence != chaincode.sequence {
+        return ValidationCode::ExpiredChaincode;
+    }
     if tx.response.rwset.namespace != chaincode.name {
         return ValidationCode::IllegalWriteset;
     }

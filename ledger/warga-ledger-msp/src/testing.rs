@@ -25,6 +25,9 @@ pub struct TestNetwork {
     pub network: Network,
     pub dir: tempfile::TempDir,
     pub msps: Msps,
+    /// The chaincode definition's sequence transactions are endorsed under (1 unless a
+    /// test committed a new definition).
+    pub chaincode_sequence: u64,
     nonce: u64,
 }
 
@@ -64,6 +67,7 @@ impl TestNetwork {
             network,
             dir,
             msps,
+            chaincode_sequence: 1,
             nonce: 0,
         }
     }
@@ -250,6 +254,7 @@ impl TestNetwork {
             rwset: simulated.rwset,
             event: simulated.event,
             result: simulated.result,
+            chaincode_sequence: self.chaincode_sequence,
         };
         let endorsements: Vec<Endorsement> = endorsers
             .iter()

@@ -30,6 +30,7 @@ use crate::peer::PeerNode;
 fn endorse_status(error: EndorseError) -> Status {
     match error {
         EndorseError::WrongChannel(_) | EndorseError::UnknownChaincode(_) => Status::not_found(error.to_string()),
+        EndorseError::NotInstalled(..) => Status::failed_precondition(error.to_string()),
         EndorseError::BadTxId | EndorseError::BadSignature | EndorseError::Skewed { .. } => {
             Status::invalid_argument(error.to_string())
         }

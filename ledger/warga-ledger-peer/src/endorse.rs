@@ -36,6 +36,8 @@ pub enum EndorseError {
     Duplicate(String),
     #[error("chaincode {0} is not defined on this channel")]
     UnknownChaincode(String),
+    #[error("chaincode {0} version {1} is not installed on this peer")]
+    NotInstalled(String, String),
     #[error("the chaincode refused: {0}")]
     Refused(#[from] ChaincodeError),
     #[error(transparent)]
@@ -103,15 +105,16 @@ impl Endorser<'_> {
         if self.ledger.tx_status(&proposal.tx_id)?.is_some() {
             return Err(EndorseError::Duplicate(proposal.tx_id.clone()));
         }
-        let Some(chaincode) = self
-            .channel
-            .chaincodes
-            .iter()
-            .find(|c| c.name == proposal.chaincode)
-            .filter(|_| self.contract.name() == proposal.chaincode)
-        else {
+        let Some(chaincode) = self.channel.chaincodes.iter().find(|c| c.name == proposal.chaincode) else {
             return Err(EndorseError::UnknownChaincode(proposal.chaincode.clone()));
         };
+        // The definition in force names the contract's version; this binary must have it.
+        if self.contract.name() != chaincode.name || self.contract.version() != chaincode.version {
+            return Err(EndorseError::NotInstalled(
+                chaincode.name.clone(),
+                chaincode.version.clone(),
+            ));
+        }
         let snapshot = self.ledger.snapshot()?;
         let invoker = identity.invoker();
         let simulated = Simulator::new(
@@ -134,6 +137,7 @@ impl Endorser<'_> {
                 rwset: simulated.rwset,
                 event: simulated.event,
                 result: simulated.result,
+                chaincode_sequence: chaincode.sequence,
             },
             simulated.private,
         ))

@@ -169,3 +169,83 @@ fn channel_wide_changes_need_a_majority_of_the_members_admins() {
     let readers = ledger.config().resolved.channel_policy("Readers").unwrap().to_string();
     assert_eq!(readers, "ALL Readers");
 }
+
+/// Fabric's chaincode lifecycle through configuration: a new definition of `bpjs`
+/// (sequence 2: IssueCard now needs all three organisations) approved by a majority of the
+/// members' admins applies at its block; a transaction endorsed under sequence 1 and
+/// committed after it is EXPIRED_CHAINCODE, one endorsed under sequence 2 is judged by the
+/// new policy; a definition skipping a sequence, or approved by one organisation, is refused.
+#[test]
+fn a_new_chaincode_definition_applies_at_its_block_and_expires_older_endorsements() {
+    let mut net = TestNetwork::new();
+    let channel = net.network.channel("bpjs-main").unwrap().clone();
+    let genesis = net.genesis(&channel);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.redb");
+    let ledger = PeerLedger::open(&path, "bpjs-main", &genesis).unwrap();
+    let initial = ledger.config().resolved.config.clone();
+    assert_eq!(initial.chaincodes[0].sequence, 1);
+    let bpjs = net.client("BPJSMSP");
+    let snapshot = ledger.snapshot().unwrap();
+    let old = net.transact(
+        &snapshot,
+        "bpjs-main",
+        &bpjs,
+        "IssueCard",
+        &["3171075203950004", "2", "2027-12-31"],
+        &["BPJSMSP", "PuskesmasMSP"],
+    );
+    net.chaincode_sequence = 2;
+    let all = net.transact(
+        &snapshot,
+        "bpjs-main",
+        &bpjs,
+        "IssueCard",
+        &["3171071203950005", "2", "2027-12-31"],
+        &["BPJSMSP", "PuskesmasMSP", "RumahSakitMSP"],
+    );
+    let two = net.transact(
+        &snapshot,
+        "bpjs-main",
+        &bpjs,
+        "IssueCard",
+        &["3171075203950006", "2", "2027-12-31"],
+        &["BPJSMSP", "PuskesmasMSP"],
+    );
+    drop(snapshot);
+
+    let mut next = initial.clone();
+    next.chaincodes[0].sequence = 2;
+    next.chaincodes[0].functions.insert(
+        "IssueCard".into(),
+        "AND('BPJSMSP.peer', 'PuskesmasMSP.peer', 'RumahSakitMSP.peer')".into(),
+    );
+    let mut skipping = next.clone();
+    skipping.chaincodes[0].sequence = 3;
+    let skipped = net.config_update(&initial, skipping, &["BPJSMSP", "PuskesmasMSP"]);
+    let alone = net.config_update(&initial, next.clone(), &["BPJSMSP"]);
+    let approved = net.config_update(&initial, next, &["BPJSMSP", "PuskesmasMSP"]);
+    let b1 = config_block(&genesis, &skipped, &net);
+    let b2 = config_block(&b1, &alone, &net);
+    let b3 = config_block(&b2, &approved, &net);
+    let b4 = txs_block(&b3, vec![old, all, two], &net);
+    use ValidationCode::*;
+    let codes: Vec<_> = [b1, b2, b3, b4]
+        .into_iter()
+        .map(|b| ledger.validate_and_commit(b).unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            vec![InvalidConfigTransaction],
+            vec![InvalidConfigTransaction],
+            vec![Valid],
+            vec![ExpiredChaincode, Valid, EndorsementPolicyFailure],
+        ]
+    );
+    let committed = &ledger.config().resolved.config.chaincodes[0];
+    assert_eq!((committed.sequence, committed.version.as_str()), (2, "1.0"));
+    drop(ledger);
+    let report = warga_ledger_peer::verify::verify(&path, "bpjs-main", genesis).unwrap();
+    assert_eq!((report.transactions, report.valid), (3, 1));
+}

@@ -273,6 +273,7 @@ impl From<core_tx::Response> for v1::Response {
                 payload: e.payload,
             }),
             result: r.result,
+            chaincode_sequence: r.chaincode_sequence,
         }
     }
 }
@@ -288,6 +289,7 @@ impl TryFrom<v1::Response> for core_tx::Response {
                 payload: e.payload,
             }),
             result: r.result,
+            chaincode_sequence: r.chaincode_sequence,
         })
     }
 }

@@ -218,6 +218,7 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
             Ok(())
         }
         LedgerCommand::Config(command) => config_command(command).await,
+        LedgerCommand::Chaincode(command) => chaincode_command(command).await,
         LedgerCommand::Crypto(CryptoCommand::Generate {
             network,
             out,
@@ -373,6 +374,136 @@ async fn config_command(command: crate::cli::ChannelConfigCommand) -> Result<(),
                 }
                 Err(configtx::SubmitError::Node(error)) => Err(Failure::node(error)),
             }
+        }
+    }
+}
+
+/// `warga ledger chaincode …`.
+async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), Failure> {
+    use crate::cli::ChaincodeCommand;
+    use warga_ledger_core::config::{ConfigEnvelope, ConfigUpdate};
+    use warga_ledger_node::configtx;
+    let read_update = |path: &Path| -> Result<ConfigEnvelope, Failure> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", path.display())))?;
+        ConfigEnvelope::from_json(&text).map_err(|e| Failure::usage(anyhow!("{}: {e}", path.display())))
+    };
+    let write_update = |path: &Path, envelope: &ConfigEnvelope| {
+        std::fs::write(path, envelope.to_pretty_json() + "\n")
+            .map_err(|e| Failure::from(anyhow!("cannot write {}: {e}", path.display())))
+    };
+    match command {
+        ChaincodeCommand::Approve {
+            admin,
+            definition,
+            update,
+        } => {
+            let (signer, orderers, _) = admin_of(&admin)?;
+            let (_, current) = configtx::fetch(&signer, &orderers, &admin.channel)
+                .await
+                .map_err(Failure::node)?;
+            let Some(in_force) = current.chaincodes.iter().find(|c| c.name == definition.name) else {
+                return Err(Failure::usage(anyhow!(
+                    "--name: no chaincode {} on channel {}",
+                    definition.name,
+                    admin.channel
+                )));
+            };
+            let mut wanted = in_force.clone();
+            wanted.sequence = definition.sequence;
+            if let Some(version) = &definition.version {
+                wanted.version = version.clone();
+            }
+            if let Some(policy) = &definition.endorsement_policy {
+                wanted.endorsement_policy = policy.clone();
+            }
+            for (function, policy) in &definition.functions {
+                wanted.functions.insert(function.clone(), policy.clone());
+            }
+            let mut envelope = if update.exists() {
+                let envelope = read_update(&update)?;
+                let proposed = envelope.update.config.chaincodes.iter().find(|c| c.name == wanted.name);
+                if proposed != Some(&wanted) || envelope.update.base_sequence != current.sequence {
+                    return Err(Failure::usage(anyhow!(
+                        "{} holds another definition of {} (or one for an older configuration): approve that one, or start a new file",
+                        update.display(),
+                        wanted.name
+                    )));
+                }
+                envelope
+            } else {
+                let mut next = current.clone();
+                if let Some(slot) = next.chaincodes.iter_mut().find(|c| c.name == wanted.name) {
+                    *slot = wanted.clone();
+                }
+                next.resolve().map_err(|e| Failure::usage(anyhow!("the definition: {e}")))?;
+                ConfigEnvelope {
+                    update: ConfigUpdate::new(&current, next),
+                    signatures: Vec::new(),
+                }
+            };
+            signer.sign(&mut envelope).map_err(Failure::node)?;
+            write_update(&update, &envelope)?;
+            println!(
+                "{} menyetujui / approved {} versi / version {} urutan / sequence {}",
+                admin.org, wanted.name, wanted.version, wanted.sequence
+            );
+            Ok(())
+        }
+        ChaincodeCommand::Checkcommitreadiness { admin, update } => {
+            let (signer, orderers, _) = admin_of(&admin)?;
+            let envelope = read_update(&update)?;
+            let (_, current) = configtx::fetch(&signer, &orderers, &admin.channel)
+                .await
+                .map_err(Failure::node)?;
+            let msps = warga_ledger_msp::Msps::from_config(&current)?;
+            let message = envelope.update.signed_bytes();
+            for org in &current.organizations {
+                let approved = envelope.signatures.iter().any(|s| {
+                    use warga_ledger_core::validate::Membership as _;
+                    s.signer.msp_id == org.msp_id
+                        && msps.verify(&s.signer, &message, &s.signature)
+                        && msps.identity(&s.signer).is_ok_and(|i| i.role == warga_ledger_core::policy::MspRole::Admin)
+                });
+                println!("  {}: {}", org.msp_id, if approved { "true" } else { "false" });
+            }
+            match warga_ledger_msp::channel::judge_update(&current, &envelope) {
+                Ok(_) => println!("siap / ready: true"),
+                Err(reason) => println!("siap / ready: false — {reason}"),
+            }
+            Ok(())
+        }
+        ChaincodeCommand::Commit { admin, update } => {
+            let (signer, orderers, _) = admin_of(&admin)?;
+            let envelope = read_update(&update)?;
+            match configtx::submit(&signer, &orderers, &envelope).await {
+                Ok(block) => {
+                    println!("definisi / definition committed in block {block}");
+                    Ok(())
+                }
+                Err(configtx::SubmitError::Refused(reason)) => {
+                    Err(anyhow!("the orderers refused the definition: {reason}").into())
+                }
+                Err(configtx::SubmitError::Node(error)) => Err(Failure::node(error)),
+            }
+        }
+        ChaincodeCommand::Querycommitted { admin, name } => {
+            let (signer, orderers, _) = admin_of(&admin)?;
+            let (_, current) = configtx::fetch(&signer, &orderers, &admin.channel)
+                .await
+                .map_err(Failure::node)?;
+            let definitions: Vec<_> = current
+                .chaincodes
+                .iter()
+                .filter(|c| name.as_ref().is_none_or(|n| *n == c.name))
+                .collect();
+            if definitions.is_empty() {
+                return Err(Failure::usage(anyhow!("--name: no such chaincode on {}", admin.channel)));
+            }
+            for definition in definitions {
+                println!("{}", warga_ledger_core::config::definition_json(definition));
+            }
+            Ok(())
         }
     }
 }
