@@ -398,6 +398,7 @@ pub enum ChannelConfigCommand {
 pub enum ChaincodeCommand {
     /// Approve a definition for your organisation: the first approval writes the update
     /// (from the definition in force and the changes given), later ones sign the same.
+    #[command(disable_version_flag = true)]
     Approve {
         #[command(flatten)]
         admin: AdminArgs,
@@ -439,7 +440,7 @@ pub struct DefinitionArgs {
     #[arg(long)]
     pub name: String,
     /// The contract version the definition selects (compiled into warga).
-    #[arg(long)]
+    #[arg(long = "version", id = "contract_version")]
     pub version: Option<String>,
     /// The definition's sequence: one more than the one in force.
     #[arg(long)]

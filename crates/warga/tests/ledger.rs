@@ -1512,3 +1512,153 @@ async fn a_configuration_update_revokes_a_client_on_every_peer_process() {
     );
     assert!(verified.contains("ledger valid"), "{verified}");
 }
+
+/// Fabric's chaincode lifecycle on a network of processes: BPJS approves a new definition
+/// of `bpjs` (sequence 2: IssueCard needs all three organisations) — not ready, and a
+/// commit is refused; Puskesmas approves the same — ready, committed; the gateways then
+/// collect three endorsements. A definition selecting a contract version this binary lacks
+/// commits, and the peers refuse to endorse under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chaincode_definition_is_approved_committed_and_followed_by_the_gateways() {
+    let _beside_others = NETWORKS.read().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let NetworkUp {
+        network_path,
+        network,
+        crypto,
+        mut up,
+        ..
+    } = network_up(work.path()).await;
+    let lifecycle = |subcommand: &str, org: &str, args: &[&str]| {
+        let output = Command::new(BIN)
+            .args(["ledger", "chaincode", subcommand, "--network"])
+            .arg(&network_path)
+            .arg("--crypto")
+            .arg(&crypto)
+            .args(["--org", org])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let update = work.path().join("definition.json");
+    let update = update.to_str().unwrap();
+    let all_three = "IssueCard=AND('BPJSMSP.peer', 'PuskesmasMSP.peer', 'RumahSakitMSP.peer')";
+    let approve = |org: &str, sequence: &str, extra: &[&str]| {
+        let mut args = vec!["--name", "bpjs", "--sequence", sequence, "--update", update];
+        args.extend_from_slice(extra);
+        lifecycle("approve", org, &args)
+    };
+    let (code, said) = approve("BPJS", "2", &["--function", all_three]);
+    assert_eq!(code, Some(0), "{said}");
+    let (_, said) = lifecycle("checkcommitreadiness", "BPJS", &["--update", update]);
+    assert!(
+        said.contains("BPJSMSP: true") && said.contains("PuskesmasMSP: false"),
+        "{said}"
+    );
+    assert!(said.contains("ready: false"), "{said}");
+    let (code, said) = lifecycle("commit", "BPJS", &["--update", update]);
+    assert_eq!(code, Some(1), "not yet approved by a majority: {said}");
+    // Another definition cannot be approved into the same file.
+    let (code, said) = approve("Puskesmas", "2", &[]);
+    assert_eq!(code, Some(2), "{said}");
+    let (code, said) = approve("Puskesmas", "2", &["--function", all_three]);
+    assert_eq!(code, Some(0), "{said}");
+    let (_, said) = lifecycle("checkcommitreadiness", "RumahSakit", &["--update", update]);
+    assert!(said.contains("ready: true"), "{said}");
+    let (code, said) = lifecycle("commit", "Puskesmas", &["--update", update]);
+    assert_eq!(code, Some(0), "{said}");
+    let (code, said) = lifecycle("querycommitted", "RumahSakit", &["--name", "bpjs"]);
+    assert_eq!(code, Some(0), "{said}");
+    let committed: Value = serde_json::from_str(said.trim()).unwrap();
+    assert_eq!(committed["sequence"], 2);
+
+    // The gateways follow the definition in force: three endorsements now.
+    let bpjs = {
+        let org = network.organization("BPJSMSP").unwrap();
+        let peer = &org.peers[0];
+        warga_ledger_node::embedded::client_of(
+            &network,
+            &crypto,
+            "BPJSMSP",
+            "User1",
+            peer.listen,
+            &peer.host,
+            "bpjs-main",
+        )
+        .unwrap()
+    };
+    let mut issued = None;
+    // Until BPJS's peer has committed the definition's block, its gateway plans by sequence 1
+    // and the commit comes back EXPIRED_CHAINCODE: a client tries again.
+    for i in 0..50 {
+        let status = bpjs
+            .submit("IssueCard", &issue_card(&crypto, &format!("31710752039500{i:02}"), "1"))
+            .await
+            .unwrap();
+        if status.code_name == "VALID" {
+            issued = Some(status);
+            break;
+        }
+        assert_eq!(status.code_name, "EXPIRED_CHAINCODE", "{status:?}");
+    }
+    let issued = issued.expect("an IssueCard under the new definition");
+    let block = bpjs.block(issued.block).await.unwrap();
+    let block = warga_ledger_core::block::Block::try_from(block).unwrap();
+    let tx = block
+        .data
+        .transactions()
+        .iter()
+        .find(|t| t.proposal.tx_id == issued.tx_id)
+        .unwrap();
+    assert_eq!(tx.endorsements.len(), 3, "every organisation endorsed");
+    assert_eq!(tx.response.chaincode_sequence, 2);
+
+    // A definition naming a version this binary does not have: committed, not endorsed.
+    let next = work.path().join("v2.json");
+    let next = next.to_str().unwrap();
+    for org in ["BPJS", "RumahSakit"] {
+        let (code, said) = lifecycle(
+            "approve",
+            org,
+            &[
+                "--name",
+                "bpjs",
+                "--sequence",
+                "3",
+                "--version",
+                "2.0",
+                "--update",
+                next,
+            ],
+        );
+        assert_eq!(code, Some(0), "{said}");
+    }
+    let (code, said) = lifecycle("commit", "BPJS", &["--update", next]);
+    assert_eq!(code, Some(0), "{said}");
+    let mut refused = None;
+    for _ in 0..50 {
+        match bpjs.evaluate("VerifyCard", &["3171075203950000".into()]).await {
+            Err(status) if status.message().contains("not installed") => {
+                refused = Some(status);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        refused.is_some(),
+        "the peers refuse to run a contract version they lack"
+    );
+    let pid = up.id().unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+}

@@ -384,8 +384,8 @@ async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), 
     use warga_ledger_core::config::{ConfigEnvelope, ConfigUpdate};
     use warga_ledger_node::configtx;
     let read_update = |path: &Path| -> Result<ConfigEnvelope, Failure> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", path.display())))?;
         ConfigEnvelope::from_json(&text).map_err(|e| Failure::usage(anyhow!("{}: {e}", path.display())))
     };
     let write_update = |path: &Path, envelope: &ConfigEnvelope| {
@@ -436,7 +436,8 @@ async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), 
                 if let Some(slot) = next.chaincodes.iter_mut().find(|c| c.name == wanted.name) {
                     *slot = wanted.clone();
                 }
-                next.resolve().map_err(|e| Failure::usage(anyhow!("the definition: {e}")))?;
+                next.resolve()
+                    .map_err(|e| Failure::usage(anyhow!("the definition: {e}")))?;
                 ConfigEnvelope {
                     update: ConfigUpdate::new(&current, next),
                     signatures: Vec::new(),
@@ -463,7 +464,9 @@ async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), 
                     use warga_ledger_core::validate::Membership as _;
                     s.signer.msp_id == org.msp_id
                         && msps.verify(&s.signer, &message, &s.signature)
-                        && msps.identity(&s.signer).is_ok_and(|i| i.role == warga_ledger_core::policy::MspRole::Admin)
+                        && msps
+                            .identity(&s.signer)
+                            .is_ok_and(|i| i.role == warga_ledger_core::policy::MspRole::Admin)
                 });
                 println!("  {}: {}", org.msp_id, if approved { "true" } else { "false" });
             }
@@ -498,7 +501,10 @@ async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), 
                 .filter(|c| name.as_ref().is_none_or(|n| *n == c.name))
                 .collect();
             if definitions.is_empty() {
-                return Err(Failure::usage(anyhow!("--name: no such chaincode on {}", admin.channel)));
+                return Err(Failure::usage(anyhow!(
+                    "--name: no such chaincode on {}",
+                    admin.channel
+                )));
             }
             for definition in definitions {
                 println!("{}", warga_ledger_core::config::definition_json(definition));
