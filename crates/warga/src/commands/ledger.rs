@@ -266,7 +266,7 @@ async fn config_command(command: crate::cli::ChannelConfigCommand) -> Result<(),
     };
     match command {
         ConfigCommand::Fetch { admin, out } => {
-            let (signer, orderers, _) = admin_of(&admin)?;
+            let (signer, orderers) = admin_of(&admin)?;
             let (block, config) = configtx::fetch(&signer, &orderers, &admin.channel)
                 .await
                 .map_err(Failure::node)?;
@@ -344,7 +344,7 @@ async fn config_command(command: crate::cli::ChannelConfigCommand) -> Result<(),
             Ok(())
         }
         ConfigCommand::Sign { admin, update } => {
-            let (signer, _, _) = admin_of(&admin)?;
+            let (signer, _) = admin_of(&admin)?;
             let mut envelope = ConfigEnvelope::from_json(&read(&update)?)
                 .map_err(|e| Failure::usage(anyhow!("{}: {e}", update.display())))?;
             signer.sign(&mut envelope).map_err(Failure::node)?;
@@ -358,7 +358,7 @@ async fn config_command(command: crate::cli::ChannelConfigCommand) -> Result<(),
             Ok(())
         }
         ConfigCommand::Submit { admin, update } => {
-            let (signer, orderers, _) = admin_of(&admin)?;
+            let (signer, orderers) = admin_of(&admin)?;
             let envelope = ConfigEnvelope::from_json(&read(&update)?)
                 .map_err(|e| Failure::usage(anyhow!("{}: {e}", update.display())))?;
             match configtx::submit(&signer, &orderers, &envelope).await {
@@ -398,7 +398,7 @@ async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), 
             definition,
             update,
         } => {
-            let (signer, orderers, _) = admin_of(&admin)?;
+            let (signer, orderers) = admin_of(&admin)?;
             let (_, current) = configtx::fetch(&signer, &orderers, &admin.channel)
                 .await
                 .map_err(Failure::node)?;
@@ -452,7 +452,7 @@ async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), 
             Ok(())
         }
         ChaincodeCommand::Checkcommitreadiness { admin, update } => {
-            let (signer, orderers, _) = admin_of(&admin)?;
+            let (signer, orderers) = admin_of(&admin)?;
             let envelope = read_update(&update)?;
             let (_, current) = configtx::fetch(&signer, &orderers, &admin.channel)
                 .await
@@ -477,7 +477,7 @@ async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), 
             Ok(())
         }
         ChaincodeCommand::Commit { admin, update } => {
-            let (signer, orderers, _) = admin_of(&admin)?;
+            let (signer, orderers) = admin_of(&admin)?;
             let envelope = read_update(&update)?;
             match configtx::submit(&signer, &orderers, &envelope).await {
                 Ok(block) => {
@@ -491,7 +491,7 @@ async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), 
             }
         }
         ChaincodeCommand::Querycommitted { admin, name } => {
-            let (signer, orderers, _) = admin_of(&admin)?;
+            let (signer, orderers) = admin_of(&admin)?;
             let (_, current) = configtx::fetch(&signer, &orderers, &admin.channel)
                 .await
                 .map_err(Failure::node)?;
@@ -517,14 +517,7 @@ async fn chaincode_command(command: crate::cli::ChaincodeCommand) -> Result<(), 
 /// The administrator `args` names and the orderers it reaches (address, TLS host).
 fn admin_of(
     args: &crate::cli::AdminArgs,
-) -> Result<
-    (
-        warga_ledger_node::configtx::Admin,
-        Vec<(String, String)>,
-        warga_ledger_core::network::Network,
-    ),
-    Failure,
-> {
+) -> Result<(warga_ledger_node::configtx::Admin, Vec<(String, String)>), Failure> {
     let network = read_network(&args.network)?;
     if network.channel(&args.channel).is_none() {
         return Err(Failure::usage(anyhow!(
@@ -547,7 +540,7 @@ fn admin_of(
             *addr = given.to_string();
         }
     }
-    Ok((admin, orderers, network))
+    Ok((admin, orderers))
 }
 
 fn connect(args: &crate::cli::ClientArgs) -> Result<warga_ledger_node::client::Client, Failure> {
