@@ -126,6 +126,42 @@ pub struct ChannelConfig {
     pub chaincodes: Vec<ChaincodeConfig>,
 }
 
+/// One MSP's part of a configuration.
+pub struct MspSection<'a> {
+    pub msp_id: &'a String,
+    pub root_certs: &'a [String],
+    pub tls_root_certs: &'a [String],
+    pub crls: &'a [String],
+}
+
+impl From<&Collection> for CollectionConfig {
+    fn from(c: &Collection) -> CollectionConfig {
+        CollectionConfig {
+            name: c.name.clone(),
+            members: c.members.clone(),
+            required_peer_count: c.required_peer_count,
+            max_peer_count: c.max_peer_count,
+            block_to_live: c.block_to_live,
+            member_only_read: c.member_only_read,
+            member_only_write: c.member_only_write,
+        }
+    }
+}
+
+impl From<&CollectionConfig> for Collection {
+    fn from(c: &CollectionConfig) -> Collection {
+        Collection {
+            name: c.name.clone(),
+            members: c.members.clone(),
+            required_peer_count: c.required_peer_count,
+            max_peer_count: c.max_peer_count,
+            block_to_live: c.block_to_live,
+            member_only_read: c.member_only_read,
+            member_only_write: c.member_only_write,
+        }
+    }
+}
+
 /// Why a configuration or an update is refused: a sentence naming what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -223,6 +259,25 @@ impl ChannelConfig {
     /// Parses a configuration as a block or a file holds it.
     pub fn from_json(text: &str) -> Result<ChannelConfig, ConfigError> {
         serde_json::from_str(text).map_err(|e| ConfigError(format!("not a channel configuration: {e}")))
+    }
+
+    /// Every MSP of the configuration — the member organisations', then the ordering
+    /// organisation's — as (MSP id, CA certificates, TLS CA certificates, revocation lists).
+    pub fn msp_sections(&self) -> impl Iterator<Item = MspSection<'_>> {
+        self.organizations
+            .iter()
+            .map(|o| MspSection {
+                msp_id: &o.msp_id,
+                root_certs: &o.root_certs,
+                tls_root_certs: &o.tls_root_certs,
+                crls: &o.crls,
+            })
+            .chain(std::iter::once(MspSection {
+                msp_id: &self.orderer.msp_id,
+                root_certs: &self.orderer.root_certs,
+                tls_root_certs: &self.orderer.tls_root_certs,
+                crls: &self.orderer.crls,
+            }))
     }
 
     /// The member organisation with this MSP id.
@@ -323,15 +378,7 @@ impl ChannelConfig {
                 if let Some(other) = c.members.iter().find(|m| !member_set.contains(m.as_str())) {
                     return refuse(format!("collection {} names {other}, which is not a member", c.name));
                 }
-                collections.push(Collection {
-                    name: c.name.clone(),
-                    members: c.members.clone(),
-                    required_peer_count: c.required_peer_count,
-                    max_peer_count: c.max_peer_count,
-                    block_to_live: c.block_to_live,
-                    member_only_read: c.member_only_read,
-                    member_only_write: c.member_only_write,
-                });
+                collections.push(Collection::from(c));
             }
             chaincodes.push(Chaincode {
                 name: cc.name.clone(),
@@ -362,19 +409,7 @@ fn chaincode_config(cc: &Chaincode) -> ChaincodeConfig {
         sequence: cc.sequence,
         endorsement_policy: cc.endorsement_policy.to_string(),
         functions: cc.functions.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
-        collections: cc
-            .collections
-            .iter()
-            .map(|c| CollectionConfig {
-                name: c.name.clone(),
-                members: c.members.clone(),
-                required_peer_count: c.required_peer_count,
-                max_peer_count: c.max_peer_count,
-                block_to_live: c.block_to_live,
-                member_only_read: c.member_only_read,
-                member_only_write: c.member_only_write,
-            })
-            .collect(),
+        collections: cc.collections.iter().map(CollectionConfig::from).collect(),
     }
 }
 

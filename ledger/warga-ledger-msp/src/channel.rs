@@ -21,20 +21,12 @@ impl Msps {
     /// certificate, with the configuration's revocation lists applied.
     pub fn from_config(config: &ChannelConfig) -> Result<Msps, MspError> {
         let mut msps = Msps::new(0).timeless();
-        let sections = config
-            .organizations
-            .iter()
-            .map(|o| (&o.msp_id, &o.root_certs, &o.crls))
-            .chain(std::iter::once((
-                &config.orderer.msp_id,
-                &config.orderer.root_certs,
-                &config.orderer.crls,
-            )));
-        for (msp_id, roots, crls) in sections {
-            let [root] = roots.as_slice() else {
+        for section in config.msp_sections() {
+            let (msp_id, crls) = (section.msp_id, section.crls);
+            let [root] = section.root_certs else {
                 return Err(MspError::Malformed(format!(
                     "{msp_id} must name exactly one CA certificate, not {}",
-                    roots.len()
+                    section.root_certs.len()
                 )));
             };
             let mut msp = Msp::new(msp_id.clone(), certificate_pem_to_der(root.as_bytes())?)?;
@@ -55,15 +47,8 @@ pub struct ConfigCertificates;
 impl CertificateCheck for ConfigCertificates {
     fn check(&self, config: &ChannelConfig) -> Result<(), String> {
         Msps::from_config(config).map_err(|e| e.to_string())?;
-        let tls = config
-            .organizations
-            .iter()
-            .map(|o| (&o.msp_id, &o.tls_root_certs))
-            .chain(std::iter::once((
-                &config.orderer.msp_id,
-                &config.orderer.tls_root_certs,
-            )));
-        for (msp_id, roots) in tls {
+        for section in config.msp_sections() {
+            let (msp_id, roots) = (section.msp_id, section.tls_root_certs);
             if roots.is_empty() {
                 return Err(format!("{msp_id} names no TLS CA certificate"));
             }
@@ -78,20 +63,11 @@ impl CertificateCheck for ConfigCertificates {
 /// Each organisation's CA and TLS CA certificates as `generate` wrote them (`msp/cacerts`,
 /// `msp/tlscacerts`), by MSP id, the ordering organisation's included.
 pub fn msp_roots(network: &Network, crypto: &Path) -> Result<BTreeMap<String, MspRoots>, MspError> {
-    let orgs = network
-        .organizations
-        .iter()
-        .map(|o| (o.msp_id.as_str(), o.domain.as_str(), false))
-        .chain(std::iter::once((
-            network.orderer.organization.msp_id.as_str(),
-            network.orderer.organization.domain.as_str(),
-            true,
-        )));
     let read = |path: std::path::PathBuf| {
         std::fs::read_to_string(&path).map_err(|e| MspError::Malformed(format!("{}: {e}", path.display())))
     };
     let mut roots = BTreeMap::new();
-    for (msp_id, domain, orderer) in orgs {
+    for (msp_id, domain, orderer) in crate::generate::organizations(network) {
         let msp = organization_dir(crypto, orderer, domain).join("msp");
         roots.insert(
             msp_id.to_owned(),

@@ -361,7 +361,18 @@ pub fn generate_attestor(out: &Path) -> Result<(), GenerateError> {
 /// certificates `generate` wrote under `out`, judging at `now_s`.
 pub fn load_msps(network: &Network, out: &Path, now_s: i64) -> Result<crate::Msps, crate::MspError> {
     let mut msps = crate::Msps::new(now_s);
-    let orgs = network
+    for (msp_id, domain, orderer) in organizations(network) {
+        let path = organization_dir(out, orderer, domain).join(format!("msp/cacerts/ca.{domain}-cert.pem"));
+        let pem = std::fs::read(&path).map_err(|e| crate::MspError::Malformed(format!("{}: {e}", path.display())))?;
+        msps.insert(crate::Msp::new(msp_id, crate::certificate_pem_to_der(&pem)?)?);
+    }
+    Ok(msps)
+}
+
+/// Every organisation of a network as (MSP id, domain, whether it is the ordering
+/// organisation): the application organisations, then the ordering one.
+pub fn organizations(network: &Network) -> impl Iterator<Item = (&str, &str, bool)> {
+    network
         .organizations
         .iter()
         .map(|o| (o.msp_id.as_str(), o.domain.as_str(), false))
@@ -369,13 +380,7 @@ pub fn load_msps(network: &Network, out: &Path, now_s: i64) -> Result<crate::Msp
             network.orderer.organization.msp_id.as_str(),
             network.orderer.organization.domain.as_str(),
             true,
-        )));
-    for (msp_id, domain, orderer) in orgs {
-        let path = organization_dir(out, orderer, domain).join(format!("msp/cacerts/ca.{domain}-cert.pem"));
-        let pem = std::fs::read(&path).map_err(|e| crate::MspError::Malformed(format!("{}: {e}", path.display())))?;
-        msps.insert(crate::Msp::new(msp_id, crate::certificate_pem_to_der(&pem)?)?);
-    }
-    Ok(msps)
+        )))
 }
 
 /// Where `generate` put an organisation's files.

@@ -534,16 +534,8 @@ impl EdgeMsps {
     pub fn adopt_config(&self, config: &warga_ledger_core::config::ChannelConfig) -> Vec<String> {
         let mut refused = Vec::new();
         let mut msps = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let sections = config
-            .organizations
-            .iter()
-            .map(|o| (&o.msp_id, &o.root_certs, &o.crls))
-            .chain(std::iter::once((
-                &config.orderer.msp_id,
-                &config.orderer.root_certs,
-                &config.orderer.crls,
-            )));
-        for (msp_id, roots, crls) in sections {
+        for section in config.msp_sections() {
+            let (msp_id, roots, crls) = (section.msp_id, section.root_certs, section.crls);
             if msps.get_mut(msp_id).is_none()
                 && let Some(Ok(msp)) = roots
                     .first()

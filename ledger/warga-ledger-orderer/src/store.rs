@@ -487,6 +487,25 @@ impl BlockMachine {
         self.gap.clone()
     }
 
+    /// Builds the block after `tip` holding `data`, signs it as this orderer and writes it
+    /// in `write`.
+    fn append_block(
+        &self,
+        write: &redb::WriteTransaction,
+        tip: &BlockHeader,
+        data: BlockData,
+    ) -> Result<Block, StorageError<NodeId>> {
+        let mut block = Block::next_with(tip, data);
+        warga_ledger_msp::sign_block(&mut block, &self.signer).map_err(io_error)?;
+        let bytes = v1::Block::from(block.clone()).encode_to_vec();
+        write
+            .open_table(BLOCKS)
+            .map_err(io_error)?
+            .insert(block.header.number, bytes.as_slice())
+            .map_err(io_error)?;
+        Ok(block)
+    }
+
     fn tip(&self) -> Result<BlockHeader, StorageError<NodeId>> {
         let height = self.db.height().map_err(read_error)?;
         let block = self
@@ -578,14 +597,7 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
                             }
                         }
                         Ok(next) => {
-                            let mut block = Block::next_with(&tip, BlockData::ConfigUpdate(envelope));
-                            warga_ledger_msp::sign_block(&mut block, &self.signer).map_err(io_error)?;
-                            let bytes = v1::Block::from(block.clone()).encode_to_vec();
-                            write
-                                .open_table(BLOCKS)
-                                .map_err(io_error)?
-                                .insert(block.header.number, bytes.as_slice())
-                                .map_err(io_error)?;
+                            let block = self.append_block(&write, &tip, BlockData::ConfigUpdate(envelope))?;
                             put_meta_in(&write, "config", &(block.header.number, next.config.to_json()))?;
                             tip = block.header.clone();
                             applied_config = Some(block.header.number);
@@ -620,14 +632,7 @@ impl RaftStateMachine<TypeConfig> for BlockMachine {
                             Ordered::default()
                         }
                         Ok(txs) => {
-                            let mut block = Block::next(&tip, txs);
-                            warga_ledger_msp::sign_block(&mut block, &self.signer).map_err(io_error)?;
-                            let bytes = v1::Block::from(block.clone()).encode_to_vec();
-                            write
-                                .open_table(BLOCKS)
-                                .map_err(io_error)?
-                                .insert(block.header.number, bytes.as_slice())
-                                .map_err(io_error)?;
+                            let block = self.append_block(&write, &tip, BlockData::Transactions(txs))?;
                             tip = block.header.clone();
                             Ordered {
                                 block: Some(block.header.number),
