@@ -1662,3 +1662,114 @@ async fn a_chaincode_definition_is_approved_committed_and_followed_by_the_gatewa
     Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
 }
+
+/// A configuration update whose leader orderer is killed (SIGKILL) while it orders it, on a
+/// network of processes: the administrator's submit may or may not have been answered; it
+/// submits again to whoever leads — the update is applied exactly once or the second
+/// submission is refused as past — and every peer holds exactly one configuration block,
+/// the same one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_update_survives_its_leaders_death() {
+    let _beside_others = NETWORKS.read().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let NetworkUp {
+        orderer_addresses,
+        network,
+        crypto,
+        mut up,
+        pids,
+        ..
+    } = network_up(work.path()).await;
+    let http = operations_http(&network, &crypto);
+    let names = ["orderer0", "orderer1", "orderer2"];
+    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), orderer_addresses[*n].1)).collect();
+    let leader = agreed_leader(&http, &ops, None).await;
+    let leader_name = names[leader as usize - 1];
+    let admin = warga_ledger_node::configtx::Admin::load(&network, &crypto, "Orderer", "Admin").unwrap();
+    let orderers = warga_ledger_node::configtx::orderers(&network);
+    let (_, current) = warga_ledger_node::configtx::fetch(&admin, &orderers, "bpjs-main")
+        .await
+        .unwrap();
+    let mut next = current.clone();
+    next.orderer.batch_timeout_ms = 200;
+    let mut envelope = warga_ledger_core::config::ConfigEnvelope {
+        update: warga_ledger_core::config::ConfigUpdate::new(&current, next),
+        signatures: Vec::new(),
+    };
+    admin.sign(&mut envelope).unwrap();
+    // Submitted to the leader alone, which is killed at once.
+    let leader_only = vec![orderers[leader as usize - 1].clone()];
+    let (first, ()) = tokio::join!(
+        warga_ledger_node::configtx::submit(&admin, &leader_only, &envelope),
+        async { sigkill(pids[&format!("{leader_name}.orderer.warga.local")]) }
+    );
+    let alive: Vec<(String, SocketAddr)> = ops.iter().filter(|(n, _)| n != leader_name).cloned().collect();
+    agreed_leader(&http, &alive, Some(leader)).await;
+    let survivors: Vec<(String, String)> = orderers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u64 + 1 != leader)
+        .map(|(_, o)| o.clone())
+        .collect();
+    let second = warga_ledger_node::configtx::submit(&admin, &survivors, &envelope).await;
+    let block = match (&first, &second) {
+        (_, Ok(block)) => *block,
+        (Ok(block), Err(warga_ledger_node::configtx::SubmitError::Refused(reason)))
+            if reason.contains("replaces configuration 0") =>
+        {
+            *block
+        }
+        (Err(_), Err(warga_ledger_node::configtx::SubmitError::Refused(reason)))
+            if reason.contains("replaces configuration 0") =>
+        {
+            // Applied, though the first answer was lost: find its block from the survivors.
+            warga_ledger_node::configtx::fetch(&admin, &survivors, "bpjs-main")
+                .await
+                .unwrap()
+                .0
+        }
+        other => panic!("{other:?}"),
+    };
+    // Every peer: exactly one configuration block, at `block`, VALID.
+    for msp in ["BPJSMSP", "PuskesmasMSP", "RumahSakitMSP"] {
+        let org = network.organization(msp).unwrap();
+        let peer = &org.peers[0];
+        let client = warga_ledger_node::embedded::client_of(
+            &network,
+            &crypto,
+            msp,
+            "User1",
+            peer.listen,
+            &peer.host,
+            "bpjs-main",
+        )
+        .unwrap();
+        warga_testkit::wait_for(
+            &format!("{msp}'s peer to commit block {block}"),
+            Duration::from_secs(30),
+            || {
+                let client = client.clone();
+                async move { client.info().await.is_ok_and(|i| i.height > block) }
+            },
+        )
+        .await;
+        let height = client.info().await.unwrap().height;
+        let mut updates = Vec::new();
+        for number in 1..height {
+            let wire = client.block(number).await.unwrap();
+            let parsed = warga_ledger_core::block::Block::try_from(wire).unwrap();
+            if matches!(parsed.data, warga_ledger_core::block::BlockData::ConfigUpdate(_)) {
+                updates.push((number, parsed.code(0)));
+            }
+        }
+        assert_eq!(
+            updates,
+            [(block, Some(warga_ledger_core::validate::ValidationCode::Valid))],
+            "{msp}: applied exactly once"
+        );
+    }
+    let pid = up.id().unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+}
