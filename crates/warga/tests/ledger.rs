@@ -1773,3 +1773,84 @@ async fn a_configuration_update_survives_its_leaders_death() {
     Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
 }
+
+/// A consenter removed by a configuration update (signed by the ordering organisation's
+/// admin) on a network of processes: Raft's voters become the other two, the removed
+/// orderer's process is killed, and ordering goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consenter_removed_by_configuration_leaves_raft_and_ordering_goes_on() {
+    let _beside_others = NETWORKS.read().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let NetworkUp {
+        orderer_addresses,
+        network,
+        crypto,
+        mut up,
+        pids,
+        ..
+    } = network_up(work.path()).await;
+    let http = operations_http(&network, &crypto);
+    let names = ["orderer0", "orderer1", "orderer2"];
+    let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), orderer_addresses[*n].1)).collect();
+    let leader = agreed_leader(&http, &ops, None).await;
+    // Remove an orderer that does not lead (the leader's own removal works too, with an
+    // election after it; this test watches the voters from the leader).
+    let removed = (1..=3u64).find(|id| *id != leader).unwrap();
+    let removed_name = names[removed as usize - 1];
+    let admin = warga_ledger_node::configtx::Admin::load(&network, &crypto, "Orderer", "Admin").unwrap();
+    let orderers = warga_ledger_node::configtx::orderers(&network);
+    let (_, current) = warga_ledger_node::configtx::fetch(&admin, &orderers, "bpjs-main")
+        .await
+        .unwrap();
+    let mut next = current.clone();
+    let host = format!("{removed_name}.orderer.warga.local");
+    next.orderer.consenters.retain(|h| *h != host);
+    let mut envelope = warga_ledger_core::config::ConfigEnvelope {
+        update: warga_ledger_core::config::ConfigUpdate::new(&current, next),
+        signatures: Vec::new(),
+    };
+    admin.sign(&mut envelope).unwrap();
+    warga_ledger_node::configtx::submit(&admin, &orderers, &envelope)
+        .await
+        .unwrap();
+    let leader_ops = orderer_addresses[names[leader as usize - 1]].1;
+    let wanted: Vec<u64> = (1..=3u64).filter(|id| *id != removed).collect();
+    warga_testkit::wait_for(
+        "Raft's voters to become the two consenters",
+        Duration::from_secs(30),
+        || {
+            let http = http.clone();
+            let wanted = wanted.clone();
+            async move {
+                health(&http, leader_ops)
+                    .await
+                    .is_some_and(|h| h["voters"] == serde_json::json!(wanted))
+            }
+        },
+    )
+    .await;
+    sigkill(pids[&host]);
+    let bpjs = {
+        let org = network.organization("BPJSMSP").unwrap();
+        let peer = &org.peers[0];
+        warga_ledger_node::embedded::client_of(
+            &network,
+            &crypto,
+            "BPJSMSP",
+            "User1",
+            peer.listen,
+            &peer.host,
+            "bpjs-main",
+        )
+        .unwrap()
+    };
+    let status = bpjs
+        .submit("IssueCard", &issue_card(&crypto, "3171075203950004", "1"))
+        .await
+        .unwrap();
+    assert_eq!(status.code_name, "VALID", "ordering goes on with the two consenters");
+    let pid = up.id().unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+}

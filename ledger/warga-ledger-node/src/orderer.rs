@@ -118,7 +118,14 @@ impl RunningOrderer {
             tracing::debug!(%error, "the cluster is already initialised");
         }
         let metrics = tokio::spawn(watch_metrics(node.clone(), me.name.clone(), revocations.clone()));
-        let mut tasks = vec![grpc, metrics];
+        // Raft's voters follow the consenters of the channel's configuration.
+        let consenters = node.follow_consenters(
+            peers
+                .iter()
+                .map(|(i, (addr, host))| (host.clone(), (*i, openraft::BasicNode::new(addr.to_string()))))
+                .collect(),
+        );
+        let mut tasks = vec![grpc, metrics, consenters];
         tasks.extend(revocations.spawn(config.revocation_refresh));
         Ok(RunningOrderer {
             node,
@@ -147,6 +154,7 @@ impl crate::RunningNode for RunningOrderer {
                 "name": name,
                 "channel": node.channel,
                 "leader": m.current_leader,
+                "voters": m.membership_config.membership().voter_ids().collect::<Vec<_>>(),
                 "term": m.current_term,
                 "height": node.height(),
             })

@@ -169,10 +169,14 @@ fn client_certificate<T>(request: &Request<T>) -> Result<Vec<u8>, Status> {
     Ok(leaf.as_ref().to_vec())
 }
 
-/// The channel's consenters: each Raft node id and the TLS certificate (DER) it must speak
-/// with — the orderer's own `tls/server.crt` from the crypto directory.
+/// The orderers that may be the channel's consenters: each Raft node id, the TLS
+/// certificate (DER) it must speak with — the orderer's own `tls/server.crt` from the crypto
+/// directory — and its host name, by which the channel's configuration names its consenters.
 #[derive(Clone, Debug, Default)]
-pub struct Consenters(pub BTreeMap<u64, Vec<u8>>);
+pub struct Consenters {
+    pub pinned: BTreeMap<u64, Vec<u8>>,
+    pub hosts: BTreeMap<u64, String>,
+}
 
 impl Consenters {
     /// The orderers of `network`, numbered as Raft numbers them (1, 2, … in file order).
@@ -183,7 +187,9 @@ impl Consenters {
         let domain = &network.orderer.organization.domain;
         let dir = warga_ledger_msp::generate::organization_dir(crypto, true, domain).join("orderers");
         let mut pinned = BTreeMap::new();
+        let mut hosts = BTreeMap::new();
         for (i, node) in network.orderer.nodes.iter().enumerate() {
+            hosts.insert(i as u64 + 1, node.host.clone());
             let path = dir.join(&node.host).join("tls/server.crt");
             let pem =
                 std::fs::read(&path).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
@@ -191,7 +197,7 @@ impl Consenters {
                 .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
             pinned.insert(i as u64 + 1, der);
         }
-        Ok(Consenters(pinned))
+        Ok(Consenters { pinned, hosts })
     }
 }
 
@@ -327,21 +333,36 @@ impl OrdererServices {
         }
     }
 
-    /// The caller's certificate, if it is one of the consenters' (before anything is parsed).
+    /// The caller's certificate, if it is one of the consenters' (before anything is parsed):
+    /// pinned, and its orderer among the consenters of the configuration in force — an
+    /// orderer a configuration update removed speaks Raft no more.
     fn raft_caller<T>(&self, request: &Request<T>) -> Result<Vec<u8>, Status> {
         let leaf = client_certificate(request)?;
-        if self.consenters.0.values().any(|pinned| *pinned == leaf) {
+        let Some(id) = self
+            .consenters
+            .pinned
+            .iter()
+            .find_map(|(id, pinned)| (*pinned == leaf).then_some(*id))
+        else {
+            tracing::warn!(channel = %self.node.channel, "refused a Raft message from a certificate that is no consenter's");
+            return Err(Status::permission_denied("Raft is for the channel's consenters only"));
+        };
+        let config = self.node.channel_policies().map_err(Status::internal)?;
+        let host = self.consenters.hosts.get(&id);
+        if host.is_some_and(|h| config.config.orderer.consenters.contains(h)) {
             Ok(leaf)
         } else {
-            tracing::warn!(channel = %self.node.channel, "refused a Raft message from a certificate that is no consenter's");
-            Err(Status::permission_denied("Raft is for the channel's consenters only"))
+            tracing::warn!(channel = %self.node.channel, orderer = id, "refused a Raft message from an orderer that is no consenter of the configuration in force");
+            Err(Status::permission_denied(
+                "this orderer is no consenter of the channel's configuration",
+            ))
         }
     }
 
     /// A Raft message speaks for the node in its vote: that node's certificate must carry it.
     fn raft_sender(&self, leaf: &[u8], vote: &Vote<u64>) -> Result<(), Status> {
         let claimed = vote.leader_id().voted_for();
-        match claimed.and_then(|id| self.consenters.0.get(&id)) {
+        match claimed.and_then(|id| self.consenters.pinned.get(&id)) {
             Some(pinned) if pinned.as_slice() == leaf => Ok(()),
             _ => {
                 tracing::warn!(channel = %self.node.channel, claimed = ?claimed, "refused a Raft message sent for another node");

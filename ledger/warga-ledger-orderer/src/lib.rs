@@ -208,6 +208,51 @@ fn batch_size(config: &ChannelConfig) -> warga_ledger_core::network::BatchSize {
     }
 }
 
+/// Makes Raft's voters the consenters of the configuration in force (as the leader).
+async fn match_consenters(
+    raft: &Raft<TypeConfig>,
+    db: &OrdererDb,
+    me: u64,
+    members: &std::collections::BTreeMap<String, (u64, BasicNode)>,
+) -> Result<(), String> {
+    const STEP: Duration = Duration::from_secs(30);
+    let (_, config) = db.config()?;
+    let mut wanted = std::collections::BTreeSet::new();
+    for host in &config.orderer.consenters {
+        match members.get(host) {
+            Some((id, _)) => {
+                wanted.insert(*id);
+            }
+            None => {
+                tracing::error!(consenter = %host, "a consenter of the configuration is no orderer this node knows")
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Err("no consenter of the configuration is known here".into());
+    }
+    let membership = raft.metrics().borrow().membership_config.clone();
+    let voters: std::collections::BTreeSet<u64> = membership.membership().voter_ids().collect();
+    if voters == wanted {
+        return Ok(());
+    }
+    let known: std::collections::BTreeSet<u64> = membership.membership().nodes().map(|(id, _)| *id).collect();
+    for (id, node) in members.values() {
+        if wanted.contains(id) && !known.contains(id) {
+            tokio::time::timeout(STEP, raft.add_learner(*id, node.clone(), true))
+                .await
+                .map_err(|_| format!("orderer {id} did not catch up within {STEP:?}"))?
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    tokio::time::timeout(STEP, raft.change_membership(wanted.clone(), false))
+        .await
+        .map_err(|_| format!("the membership change did not commit within {STEP:?}"))?
+        .map_err(|e| e.to_string())?;
+    tracing::info!(orderer = me, voters = ?wanted, previous = ?voters, "Raft's voters follow the configuration's consenters");
+    Ok(())
+}
+
 /// One orderer of a channel.
 pub struct OrdererNode {
     pub id: u64,
@@ -225,6 +270,8 @@ pub struct OrdererNode {
     /// The channel's configuration in force, parsed for Broadcast's and Deliver's policy
     /// checks; read again when one is applied (the watch says so).
     policies: Mutex<(tokio::sync::watch::Receiver<u64>, Option<Arc<ResolvedConfig>>)>,
+    /// Told the block of each configuration applied.
+    config_applied: tokio::sync::watch::Receiver<u64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -249,6 +296,7 @@ impl OrdererNode {
         let machine = BlockMachine::new(db.clone(), genesis, signer).map_err(|e| e.to_string())?;
         let applied_config = machine.config_watch();
         let policies = Mutex::new((machine.config_watch(), None));
+        let config_applied = machine.config_watch();
         let (filled_tx, filled) = tokio::sync::watch::channel(0);
         let catch_up = tokio::spawn(catch_up::run(
             db.clone(),
@@ -336,6 +384,7 @@ impl OrdererNode {
             origin,
             filled,
             policies,
+            config_applied,
             tasks: vec![proposer, timer, catch_up],
         })
     }
@@ -447,6 +496,49 @@ impl OrdererNode {
                 Ok(fresh)
             }
         }
+    }
+
+    /// Follows the consenters of the channel's configuration: whenever a configuration is
+    /// applied or leadership moves, the leader makes Raft's voters the configuration's
+    /// consenters — a new one joins as a learner first and votes once it caught up
+    /// (openraft's joint consensus; ordering goes on throughout). `members`: every orderer
+    /// this node can reach, by host name (a consenter it does not know is logged and left
+    /// out).
+    pub fn follow_consenters(
+        &self,
+        members: std::collections::BTreeMap<String, (u64, BasicNode)>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (raft, db, id) = (self.raft.clone(), self.db.clone(), self.id);
+        let mut applied = self.config_applied.clone();
+        tokio::spawn(async move {
+            let mut metrics = raft.metrics();
+            loop {
+                let leader = metrics.borrow_and_update().current_leader;
+                let mut failed = false;
+                if leader == Some(id)
+                    && let Err(error) = match_consenters(&raft, &db, id, &members).await
+                {
+                    tracing::warn!(orderer = id, %error, "Raft's voters do not follow the configuration's consenters yet");
+                    failed = true;
+                }
+                // A configuration applied, another leader, or a retry after a failure.
+                let retry = tokio::time::sleep(Duration::from_secs(5));
+                tokio::pin!(retry);
+                loop {
+                    tokio::select! {
+                        changed = applied.changed() => {
+                            if changed.is_err() { return; }
+                            break;
+                        }
+                        changed = metrics.changed() => {
+                            if changed.is_err() { return; }
+                            if metrics.borrow().current_leader != leader { break; }
+                        }
+                        () = &mut retry, if failed => break,
+                    }
+                }
+            }
+        })
     }
 
     /// The channel's configuration in force and the block that made it.

@@ -76,6 +76,16 @@ impl Cluster {
         .await
         .expect("cluster");
         self.router.add(id, node.raft.clone(), node.db.clone());
+        // Raft's voters follow the configuration's consenters (ended with the node).
+        let members = (1..=3u64)
+            .map(|n| {
+                (
+                    format!("orderer{}.{}", n - 1, self.net.network.orderer.organization.domain),
+                    (n, BasicNode::new(format!("orderer{}", n - 1))),
+                )
+            })
+            .collect();
+        drop(node.follow_consenters(members));
         self.nodes.insert(id, node);
     }
 

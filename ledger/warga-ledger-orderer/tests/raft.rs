@@ -269,3 +269,64 @@ async fn configuration_updates_are_ordered_alone_and_applied_once() {
     let first = *blocks.iter().min().unwrap();
     assert_eq!(blocks.iter().filter(|b| **b == first).count(), 4, "{blocks:?}");
 }
+
+/// Consenters change through configuration updates: removing one makes Raft's voters the
+/// other two (openraft's joint consensus, run by the leader), ordering goes on; adding it
+/// back makes it a learner that catches up, then a voter again — the same chain on all.
+#[tokio::test(start_paused = true)]
+async fn consenters_follow_the_configuration() {
+    let mut cluster = Cluster::new().await;
+    let leader = cluster.leader(None).await;
+    let txs = cluster.transactions(3);
+    cluster.order(leader, &txs).await;
+    let voters = |cluster: &Cluster, id: u64| -> Vec<u64> {
+        cluster.nodes[&id]
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    };
+    let (_, initial) = cluster.nodes[&leader].config().unwrap();
+    let removed_host = initial.orderer.consenters[2].clone();
+    let mut two = initial.clone();
+    two.orderer.consenters.retain(|h| *h != removed_host);
+    let update = cluster.net.config_update(&initial, two.clone(), &["OrdererMSP"]);
+    cluster.nodes[&leader].broadcast_config(&update).await.unwrap();
+    let mut settled = false;
+    for _ in 0..300 {
+        let leader = cluster.leader(None).await;
+        if voters(&cluster, leader) == [1, 2] {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(settled, "Raft's voters became the two consenters");
+    let leader = cluster.leader(Some(3)).await;
+    let more = cluster.transactions(4);
+    cluster.order(leader, &more).await;
+
+    // Back to three: orderer 3 catches up as a learner, then votes.
+    let (_, current) = cluster.nodes[&leader].config().unwrap();
+    let update = cluster.net.config_update(&current, initial.clone(), &["OrdererMSP"]);
+    cluster.nodes[&leader].broadcast_config(&update).await.unwrap();
+    let mut settled = false;
+    for _ in 0..300 {
+        let leader = cluster.leader(None).await;
+        if voters(&cluster, leader) == [1, 2, 3] {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(settled, "orderer 3 votes again");
+    let leader = cluster.leader(None).await;
+    let last = cluster.transactions(2);
+    cluster.order(leader, &last).await;
+    let height = cluster.nodes[&leader].height();
+    cluster.wait_height(height).await;
+    cluster.same_chain();
+}
