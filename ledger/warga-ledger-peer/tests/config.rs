@@ -249,3 +249,116 @@ fn a_new_chaincode_definition_applies_at_its_block_and_expires_older_endorsement
     let report = warga_ledger_peer::verify::verify(&path, "bpjs-main", genesis).unwrap();
     assert_eq!((report.transactions, report.valid), (3, 1));
 }
+
+/// Admitting a fourth organisation — a new hospital, RSUD, with a CA of its own — is a
+/// configuration update signed by a majority of the members' admins. Before it, the new
+/// hospital's peer endorses nothing that counts; from its block on, it is a member whose
+/// endorsement counts towards `MAJORITY Endorsement` (now three of four).
+#[test]
+fn an_admitted_organisation_endorses_from_its_block_on() {
+    use warga_ledger_core::network::{BPJS_EXAMPLE, Network};
+    use warga_ledger_core::tx::Endorsement;
+    let mut net = TestNetwork::new();
+    let channel = net.network.channel("bpjs-main").unwrap().clone();
+    let genesis = net.genesis(&channel);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.redb");
+    let ledger = PeerLedger::open(&path, "bpjs-main", &genesis).unwrap();
+    let initial = ledger.config().resolved.config.clone();
+
+    // RSUD's crypto material, made by its own CA (a network file naming it, generated apart).
+    let rsud_text = BPJS_EXAMPLE
+        .replace("RumahSakit", "RSUD")
+        .replace("rumahsakit.warga.local", "rsud.warga.local");
+    let rsud_network = Network::parse(&rsud_text).unwrap();
+    let rsud_dir = tempfile::tempdir().unwrap();
+    warga_ledger_msp::generate::generate(&rsud_network, rsud_dir.path(), time::OffsetDateTime::now_utc()).unwrap();
+    let roots = warga_ledger_msp::channel::msp_roots(&rsud_network, rsud_dir.path()).unwrap();
+    let org = warga_ledger_msp::generate::organization_dir(rsud_dir.path(), false, "rsud.warga.local");
+    let peer_msp = org.join("peers/peer0.rsud.warga.local/msp");
+    let rsud_peer = warga_ledger_msp::SigningIdentity::from_pem(
+        "RSUDMSP",
+        &std::fs::read(peer_msp.join("signcerts/peer0.rsud.warga.local-cert.pem")).unwrap(),
+        &std::fs::read(peer_msp.join("keystore/priv_sk")).unwrap(),
+    )
+    .unwrap();
+
+    let mut admitted = initial.clone();
+    let mut rsud = admitted.organizations[2].clone();
+    rsud.msp_id = "RSUDMSP".into();
+    rsud.name = "RSUD".into();
+    rsud.domain = "rsud.warga.local".into();
+    rsud.root_certs = roots["RSUDMSP"].root_certs.clone();
+    rsud.tls_root_certs = roots["RSUDMSP"].tls_root_certs.clone();
+    rsud.policies = rsud
+        .policies
+        .iter()
+        .map(|(k, v)| (k.clone(), v.replace("RumahSakitMSP", "RSUDMSP")))
+        .collect();
+    admitted.organizations.push(rsud);
+    let by_one = net.config_update(&initial, admitted.clone(), &["BPJSMSP"]);
+    let by_majority = net.config_update(&initial, admitted, &["BPJSMSP", "PuskesmasMSP"]);
+
+    // IssueCard's MAJORITY Endorsement: BPJS and Puskesmas are two of three before, and two of
+    // four after; with RSUD's peer, three of four.
+    let bpjs = net.client("BPJSMSP");
+    let snapshot = ledger.snapshot().unwrap();
+    let with_rsud = |net: &mut TestNetwork, nik: &str| {
+        let mut tx = net.transact(
+            &snapshot,
+            "bpjs-main",
+            &bpjs,
+            "IssueCard",
+            &[nik, "2", "2027-12-31"],
+            &["BPJSMSP"],
+        );
+        let puskesmas = net.peer("PuskesmasMSP");
+        for endorser in [&puskesmas, &rsud_peer] {
+            let creator = endorser.creator();
+            tx.endorsements.push(Endorsement {
+                signature: endorser
+                    .sign(&Endorsement::signed_bytes(&tx.response, &creator))
+                    .unwrap(),
+                endorser: creator,
+            });
+        }
+        tx.signature = bpjs
+            .sign(&Transaction::signed_bytes(&tx.proposal, &tx.response, &tx.endorsements))
+            .unwrap();
+        tx
+    };
+    let early = with_rsud(&mut net, "3171075203950004");
+    let late = with_rsud(&mut net, "3171071203950005");
+    let two_of_four = net.transact(
+        &snapshot,
+        "bpjs-main",
+        &bpjs,
+        "IssueCard",
+        &["3171075203950006", "2", "2027-12-31"],
+        &["BPJSMSP", "PuskesmasMSP"],
+    );
+    drop(snapshot);
+
+    let b1 = config_block(&genesis, &by_one, &net);
+    let b2 = txs_block(&b1, vec![early], &net);
+    let b3 = config_block(&b2, &by_majority, &net);
+    let b4 = txs_block(&b3, vec![late, two_of_four], &net);
+    use ValidationCode::*;
+    let codes: Vec<_> = [b1, b2, b3, b4]
+        .into_iter()
+        .map(|b| ledger.validate_and_commit(b).unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            vec![InvalidConfigTransaction],
+            // BPJS and Puskesmas are a majority of three; RSUD's endorsement is ignored.
+            vec![Valid],
+            vec![Valid],
+            vec![Valid, EndorsementPolicyFailure],
+        ]
+    );
+    assert_eq!(ledger.config().resolved.channel.members.len(), 4);
+    drop(ledger);
+    warga_ledger_peer::verify::verify(&path, "bpjs-main", genesis).unwrap();
+}
