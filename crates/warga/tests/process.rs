@@ -1212,8 +1212,8 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
     // A configuration update on `up`'s network, as an administrator makes one: the ordering
     // organisation's admin shortens BatchTimeout (its own section: its own signature).
     assert_eq!(running.banner_orderers.len(), 3, "{:?}", running.banner_orderers);
-    let config_cli = |subcommand: &str, org: Option<&str>, args: &[&str]| {
-        let mut all = vec!["ledger".to_owned(), "config".into(), subcommand.into()];
+    let config_cli_as = |group: &str, subcommand: &str, org: Option<&str>, args: &[&str]| {
+        let mut all = vec!["ledger".to_owned(), group.into(), subcommand.into()];
         if let Some(org) = org {
             all.extend([
                 "--network".into(),
@@ -1234,6 +1234,8 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
+    let config_cli =
+        |subcommand: &str, org: Option<&str>, args: &[&str]| config_cli_as("config", subcommand, org, args);
     config_cli("fetch", Some("BPJS"), &["--out", "current.json"]);
     let current = std::fs::read_to_string(dir.path().join("current.json")).unwrap();
     let next = current.replace("\"batch_timeout_ms\": 250", "\"batch_timeout_ms\": 200");
@@ -1263,6 +1265,40 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap_or_default();
     assert_eq!(shown["config_update"]["code"], "VALID", "{shown}");
     assert_eq!(shown["config_update"]["config"]["orderer"]["batch_timeout_ms"], 200);
+    // The chaincode lifecycle on `up`'s network: BPJS and Puskesmas approve sequence 2 of
+    // `bpjs` (RecordVisit now needs Puskesmas), it is committed and queried.
+    for org in ["BPJS", "Puskesmas"] {
+        let said = config_cli_as(
+            "chaincode",
+            "approve",
+            Some(org),
+            &[
+                "--name",
+                "bpjs",
+                "--sequence",
+                "2",
+                "--function",
+                "RecordVisit=AND('BPJSMSP.peer', 'PuskesmasMSP.peer')",
+                "--update",
+                "definition.json",
+            ],
+        );
+        assert!(said.contains("sequence 2"), "{said}");
+    }
+    let said = config_cli_as(
+        "chaincode",
+        "checkcommitreadiness",
+        Some("RumahSakit"),
+        &["--update", "definition.json"],
+    );
+    assert!(
+        said.contains("ready: true") && said.contains("RumahSakitMSP: false"),
+        "{said}"
+    );
+    config_cli_as("chaincode", "commit", Some("BPJS"), &["--update", "definition.json"]);
+    let said = config_cli_as("chaincode", "querycommitted", Some("RumahSakit"), &["--name", "bpjs"]);
+    let committed: Value = serde_json::from_str(said.trim()).unwrap();
+    assert_eq!(committed["sequence"], 2, "{said}");
     // Two peers' commit hashes agree block by block.
     let with_address = format!("--with-address={}", peers["peer0.rumahsakit.warga.local"]);
     let compared = cli(
