@@ -365,12 +365,22 @@ pub enum ChannelConfigCommand {
         #[arg(long, value_name = "FILE")]
         current: PathBuf,
         /// The next configuration (an edited copy of `--current`).
-        #[arg(long, value_name = "FILE", required_unless_present = "add_crl")]
+        #[arg(long, value_name = "FILE", required_unless_present_any = ["add_crl", "add_org"])]
         next: Option<PathBuf>,
         /// Add an organisation's revocation list (PEM, signed by its CA): ORG=FILE, by the
         /// organisation's name or MSP id (repeatable).
         #[arg(long = "add-crl", value_name = "ORG=FILE", value_parser = attribute, conflicts_with = "next")]
         add_crl: Vec<(String, String)>,
+        /// Admit an organisation: its name in `--org-network`, its certificates from
+        /// `--org-crypto` (what `warga ledger crypto generate` wrote for it).
+        #[arg(long = "add-org", value_name = "ORG", requires_all = ["org_network", "org_crypto"], conflicts_with = "next")]
+        add_org: Option<String>,
+        /// The network file that describes the organisation to admit.
+        #[arg(long, value_name = "FILE")]
+        org_network: Option<PathBuf>,
+        /// The crypto directory holding the organisation to admit.
+        #[arg(long, value_name = "DIR")]
+        org_crypto: Option<PathBuf>,
         /// Where to write the update to sign.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,

@@ -1497,6 +1497,77 @@ async fn a_configuration_update_revokes_a_client_on_every_peer_process() {
         .unwrap();
     assert_eq!(after.code_name, "VALID");
 
+    // A new hospital, RSUD, with crypto material of its own, is admitted: a channel-wide
+    // change, so a majority of the members' admins sign (BPJS and Puskesmas).
+    let rsud_file = work.path().join("rsud.yaml");
+    std::fs::write(
+        &rsud_file,
+        BPJS_EXAMPLE
+            .replace("RumahSakit", "RSUD")
+            .replace("rumahsakit.warga.local", "rsud.warga.local"),
+    )
+    .unwrap();
+    let rsud_crypto = work.path().join("rsud-crypto");
+    let generated = Command::new(BIN)
+        .args(["ledger", "crypto", "generate", "--network"])
+        .arg(&rsud_file)
+        .arg("--out")
+        .arg(&rsud_crypto)
+        .output()
+        .unwrap();
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    assert!(
+        run(&["fetch"], "BPJS", &["--out", &path("before-rsud.json")])
+            .status
+            .success()
+    );
+    let proposed = cli(
+        "propose",
+        None,
+        &[
+            "--current",
+            &path("before-rsud.json"),
+            "--add-org",
+            "RSUD",
+            "--org-network",
+            rsud_file.to_str().unwrap(),
+            "--org-crypto",
+            rsud_crypto.to_str().unwrap(),
+            "--out",
+            &path("admit.json"),
+        ],
+    );
+    let said = String::from_utf8_lossy(&proposed.stdout).into_owned();
+    assert!(
+        proposed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&proposed.stderr)
+    );
+    assert!(
+        said.contains("MAJORITY Admins") && said.contains("admitting RSUDMSP"),
+        "{said}"
+    );
+    for org in ["BPJS", "Puskesmas"] {
+        assert!(run(&["sign"], org, &[&path("admit.json")]).status.success());
+    }
+    let admitted = run(&["submit"], "Puskesmas", &[&path("admit.json")]);
+    assert!(
+        admitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admitted.stderr)
+    );
+    assert!(
+        run(&["fetch"], "RumahSakit", &["--out", &path("with-rsud.json")])
+            .status
+            .success()
+    );
+    let with_rsud = std::fs::read_to_string(path("with-rsud.json")).unwrap();
+    assert!(with_rsud.contains("\"msp_id\": \"RSUDMSP\"") && with_rsud.contains("\"sequence\": 2"));
+
     // Stopped, a peer's ledger replays with its configuration update.
     let puskesmas_host = "peer0.puskesmas.warga.local";
     let pid = up.id().unwrap();

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use warga_ledger_core::block::Block;
 use warga_ledger_core::config::{
-    CertificateCheck, ChannelConfig, ConfigEnvelope, MspRoots, ResolvedConfig, check_update,
+    CertificateCheck, ChannelConfig, ConfigEnvelope, MspRoots, OrgConfig, ResolvedConfig, check_update,
 };
 use warga_ledger_core::network::{Channel, Network};
 
@@ -78,6 +78,30 @@ pub fn msp_roots(network: &Network, crypto: &Path) -> Result<BTreeMap<String, Ms
         );
     }
     Ok(roots)
+}
+
+/// The section an organisation of `network` (called `name`) brings into a channel's
+/// configuration when it is admitted: its MSP id, domain and policies from the network
+/// file, its CA and TLS CA certificates from its crypto directory (`generate`'s layout).
+pub fn organization_section(network: &Network, name: &str, crypto: &Path) -> Result<OrgConfig, MspError> {
+    let org = network
+        .organizations
+        .iter()
+        .find(|o| o.name == name)
+        .ok_or_else(|| MspError::Malformed(format!("no organisation {name} in the network file")))?;
+    let msp = organization_dir(crypto, false, &org.domain).join("msp");
+    let read = |path: std::path::PathBuf| {
+        std::fs::read_to_string(&path).map_err(|e| MspError::Malformed(format!("{}: {e}", path.display())))
+    };
+    Ok(OrgConfig {
+        msp_id: org.msp_id.clone(),
+        name: org.name.clone(),
+        domain: org.domain.clone(),
+        root_certs: vec![read(msp.join(format!("cacerts/ca.{}-cert.pem", org.domain)))?],
+        tls_root_certs: vec![read(msp.join(format!("tlscacerts/tlsca.{}-cert.pem", org.domain)))?],
+        crls: Vec::new(),
+        policies: org.policies.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+    })
 }
 
 /// A channel's first configuration: the network file's channel with the organisations'

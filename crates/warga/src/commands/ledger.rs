@@ -283,6 +283,9 @@ async fn config_command(command: crate::cli::ChannelConfigCommand) -> Result<(),
             current,
             next,
             add_crl,
+            add_org,
+            org_network,
+            org_crypto,
             out,
         } => {
             let current_config = ChannelConfig::from_json(&read(&current)?)
@@ -313,6 +316,19 @@ async fn config_command(command: crate::cli::ChannelConfigCommand) -> Result<(),
                                 current_config.channel
                             )));
                         }
+                    }
+                    if let (Some(name), Some(file), Some(crypto)) = (&add_org, &org_network, &org_crypto) {
+                        let network = read_network(file)?;
+                        let section = warga_ledger_msp::channel::organization_section(&network, name, crypto)
+                            .map_err(|e| Failure::usage(anyhow!("--add-org {name}: {e}")))?;
+                        if next.organization(&section.msp_id).is_some() {
+                            return Err(Failure::usage(anyhow!(
+                                "--add-org: {} is already a member of {}",
+                                section.msp_id,
+                                current_config.channel
+                            )));
+                        }
+                        next.organizations.push(section);
                     }
                     next
                 }
