@@ -279,15 +279,22 @@ async fn consenters_follow_the_configuration() {
     let leader = cluster.leader(None).await;
     let txs = cluster.transactions(3);
     cluster.order(leader, &txs).await;
-    let voters = |cluster: &Cluster, id: u64| -> Vec<u64> {
-        cluster.nodes[&id]
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .collect()
+    // Waits on Raft's own metrics (a watch channel) of orderer 1, never removed, until its
+    // membership is exactly `wanted` (no longer joint).
+    let voters_become = |cluster: &Cluster, wanted: Vec<u64>, what: &'static str| {
+        let raft = cluster.nodes[&1].raft.clone();
+        async move {
+            raft.wait(Some(Duration::from_secs(60)))
+                .metrics(
+                    |m| {
+                        let membership = m.membership_config.membership();
+                        membership.get_joint_config().len() == 1 && membership.voter_ids().collect::<Vec<_>>() == wanted
+                    },
+                    what,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
     };
     let (_, initial) = cluster.nodes[&leader].config().unwrap();
     let removed_host = initial.orderer.consenters[2].clone();
@@ -295,16 +302,7 @@ async fn consenters_follow_the_configuration() {
     two.orderer.consenters.retain(|h| *h != removed_host);
     let update = cluster.net.config_update(&initial, two.clone(), &["OrdererMSP"]);
     cluster.nodes[&leader].broadcast_config(&update).await.unwrap();
-    let mut settled = false;
-    for _ in 0..300 {
-        let leader = cluster.leader(None).await;
-        if voters(&cluster, leader) == [1, 2] {
-            settled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(settled, "Raft's voters became the two consenters");
+    voters_become(&cluster, vec![1, 2], "Raft's voters became the two consenters").await;
     let leader = cluster.leader(Some(3)).await;
     let more = cluster.transactions(4);
     cluster.order(leader, &more).await;
@@ -313,16 +311,7 @@ async fn consenters_follow_the_configuration() {
     let (_, current) = cluster.nodes[&leader].config().unwrap();
     let update = cluster.net.config_update(&current, initial.clone(), &["OrdererMSP"]);
     cluster.nodes[&leader].broadcast_config(&update).await.unwrap();
-    let mut settled = false;
-    for _ in 0..300 {
-        let leader = cluster.leader(None).await;
-        if voters(&cluster, leader) == [1, 2, 3] {
-            settled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(settled, "orderer 3 votes again");
+    voters_become(&cluster, vec![1, 2, 3], "orderer 3 votes again").await;
     let leader = cluster.leader(None).await;
     let last = cluster.transactions(2);
     cluster.order(leader, &last).await;
