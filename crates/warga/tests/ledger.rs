@@ -1335,6 +1335,49 @@ async fn the_web_gateway_serves_a_network_of_separate_processes() {
     let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
 }
 
+/// `User1` of organisation `msp`, a client of that organisation's first peer.
+fn member_client(
+    network: &warga_ledger_core::network::Network,
+    crypto: &Path,
+    msp: &str,
+) -> warga_ledger_node::client::Client {
+    let peer = &network.organization(msp).unwrap().peers[0];
+    warga_ledger_node::embedded::client_of(network, crypto, msp, "User1", peer.listen, &peer.host, "bpjs-main").unwrap()
+}
+
+/// The ordering organisation's admin, the orderers, and an update of the configuration in
+/// force changed by `edit`, signed by that admin.
+async fn orderer_admin_update(
+    network: &warga_ledger_core::network::Network,
+    crypto: &Path,
+    edit: impl FnOnce(&mut warga_ledger_core::config::ChannelConfig),
+) -> (
+    warga_ledger_node::configtx::Admin,
+    Vec<(String, String)>,
+    warga_ledger_core::config::ConfigEnvelope,
+) {
+    let admin = warga_ledger_node::configtx::Admin::load(network, crypto, "Orderer", "Admin").unwrap();
+    let orderers = warga_ledger_node::configtx::orderers(network);
+    let (_, current) = warga_ledger_node::configtx::fetch(&admin, &orderers, "bpjs-main")
+        .await
+        .unwrap();
+    let mut next = current.clone();
+    edit(&mut next);
+    let mut envelope = warga_ledger_core::config::ConfigEnvelope {
+        update: warga_ledger_core::config::ConfigUpdate::new(&current, next),
+        signatures: Vec::new(),
+    };
+    admin.sign(&mut envelope).unwrap();
+    (admin, orderers, envelope)
+}
+
+/// Stops `warga ledger network up` (SIGTERM: it stops its nodes) and waits for it.
+async fn stop_network(mut up: tokio::process::Child) {
+    let pid = up.id().unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+}
+
 /// `warga ledger config …` on a network of processes: an administrator fetches the
 /// channel's configuration, proposes a revocation list for RumahSakit (revoking its client
 /// `User1`), and submits it — refused while only BPJS's admin signed (RumahSakit's own
@@ -1350,16 +1393,11 @@ async fn a_configuration_update_revokes_a_client_on_every_peer_process() {
         network_path,
         network,
         crypto,
-        mut up,
+        up,
         pids,
         ..
     } = network_up(work.path()).await;
-    let client = |msp: &str| {
-        let org = network.organization(msp).unwrap();
-        let peer = &org.peers[0];
-        warga_ledger_node::embedded::client_of(&network, &crypto, msp, "User1", peer.listen, &peer.host, "bpjs-main")
-            .unwrap()
-    };
+    let client = |msp: &str| member_client(&network, &crypto, msp);
     let bpjs = client("BPJSMSP");
     let hospital = client("RumahSakitMSP");
     let card = bpjs
@@ -1570,9 +1608,7 @@ async fn a_configuration_update_revokes_a_client_on_every_peer_process() {
 
     // Stopped, a peer's ledger replays with its configuration update.
     let puskesmas_host = "peer0.puskesmas.warga.local";
-    let pid = up.id().unwrap();
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+    stop_network(up).await;
     for pid in pids.values() {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
@@ -1598,7 +1634,7 @@ async fn a_chaincode_definition_is_approved_committed_and_followed_by_the_gatewa
         network_path,
         network,
         crypto,
-        mut up,
+        up,
         ..
     } = network_up(work.path()).await;
     let lifecycle = |subcommand: &str, org: &str, args: &[&str]| {
@@ -1653,20 +1689,7 @@ async fn a_chaincode_definition_is_approved_committed_and_followed_by_the_gatewa
     assert_eq!(committed["sequence"], 2);
 
     // The gateways follow the definition in force: three endorsements now.
-    let bpjs = {
-        let org = network.organization("BPJSMSP").unwrap();
-        let peer = &org.peers[0];
-        warga_ledger_node::embedded::client_of(
-            &network,
-            &crypto,
-            "BPJSMSP",
-            "User1",
-            peer.listen,
-            &peer.host,
-            "bpjs-main",
-        )
-        .unwrap()
-    };
+    let bpjs = member_client(&network, &crypto, "BPJSMSP");
     let mut issued = None;
     // Until BPJS's peer has committed the definition's block, its gateway plans by sequence 1
     // and the commit comes back EXPIRED_CHAINCODE: a client tries again.
@@ -1729,9 +1752,7 @@ async fn a_chaincode_definition_is_approved_committed_and_followed_by_the_gatewa
         refused.is_some(),
         "the peers refuse to run a contract version they lack"
     );
-    let pid = up.id().unwrap();
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+    stop_network(up).await;
 }
 
 /// A configuration update whose leader orderer is killed (SIGKILL) while it orders it, on a
@@ -1748,7 +1769,7 @@ async fn a_configuration_update_survives_its_leaders_death() {
         orderer_addresses,
         network,
         crypto,
-        mut up,
+        up,
         pids,
         ..
     } = network_up(work.path()).await;
@@ -1757,18 +1778,8 @@ async fn a_configuration_update_survives_its_leaders_death() {
     let ops: Vec<(String, SocketAddr)> = names.iter().map(|n| (n.to_string(), orderer_addresses[*n].1)).collect();
     let leader = agreed_leader(&http, &ops, None).await;
     let leader_name = names[leader as usize - 1];
-    let admin = warga_ledger_node::configtx::Admin::load(&network, &crypto, "Orderer", "Admin").unwrap();
-    let orderers = warga_ledger_node::configtx::orderers(&network);
-    let (_, current) = warga_ledger_node::configtx::fetch(&admin, &orderers, "bpjs-main")
-        .await
-        .unwrap();
-    let mut next = current.clone();
-    next.orderer.batch_timeout_ms = 200;
-    let mut envelope = warga_ledger_core::config::ConfigEnvelope {
-        update: warga_ledger_core::config::ConfigUpdate::new(&current, next),
-        signatures: Vec::new(),
-    };
-    admin.sign(&mut envelope).unwrap();
+    let (admin, orderers, envelope) =
+        orderer_admin_update(&network, &crypto, |next| next.orderer.batch_timeout_ms = 200).await;
     // Submitted to the leader alone, which is killed at once.
     let leader_only = vec![orderers[leader as usize - 1].clone()];
     let (first, ()) = tokio::join!(
@@ -1804,18 +1815,7 @@ async fn a_configuration_update_survives_its_leaders_death() {
     };
     // Every peer: exactly one configuration block, at `block`, VALID.
     for msp in ["BPJSMSP", "PuskesmasMSP", "RumahSakitMSP"] {
-        let org = network.organization(msp).unwrap();
-        let peer = &org.peers[0];
-        let client = warga_ledger_node::embedded::client_of(
-            &network,
-            &crypto,
-            msp,
-            "User1",
-            peer.listen,
-            &peer.host,
-            "bpjs-main",
-        )
-        .unwrap();
+        let client = member_client(&network, &crypto, msp);
         warga_testkit::wait_for(
             &format!("{msp}'s peer to commit block {block}"),
             Duration::from_secs(30),
@@ -1840,9 +1840,7 @@ async fn a_configuration_update_survives_its_leaders_death() {
             "{msp}: applied exactly once"
         );
     }
-    let pid = up.id().unwrap();
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+    stop_network(up).await;
 }
 
 /// A consenter removed by a configuration update (signed by the ordering organisation's
@@ -1857,7 +1855,7 @@ async fn a_consenter_removed_by_configuration_leaves_raft_and_ordering_goes_on()
         orderer_addresses,
         network,
         crypto,
-        mut up,
+        up,
         pids,
         ..
     } = network_up(work.path()).await;
@@ -1869,19 +1867,9 @@ async fn a_consenter_removed_by_configuration_leaves_raft_and_ordering_goes_on()
     // election after it; this test watches the voters from the leader).
     let removed = (1..=3u64).find(|id| *id != leader).unwrap();
     let removed_name = names[removed as usize - 1];
-    let admin = warga_ledger_node::configtx::Admin::load(&network, &crypto, "Orderer", "Admin").unwrap();
-    let orderers = warga_ledger_node::configtx::orderers(&network);
-    let (_, current) = warga_ledger_node::configtx::fetch(&admin, &orderers, "bpjs-main")
-        .await
-        .unwrap();
-    let mut next = current.clone();
     let host = format!("{removed_name}.orderer.warga.local");
-    next.orderer.consenters.retain(|h| *h != host);
-    let mut envelope = warga_ledger_core::config::ConfigEnvelope {
-        update: warga_ledger_core::config::ConfigUpdate::new(&current, next),
-        signatures: Vec::new(),
-    };
-    admin.sign(&mut envelope).unwrap();
+    let (admin, orderers, envelope) =
+        orderer_admin_update(&network, &crypto, |next| next.orderer.consenters.retain(|h| *h != host)).await;
     warga_ledger_node::configtx::submit(&admin, &orderers, &envelope)
         .await
         .unwrap();
@@ -1902,26 +1890,11 @@ async fn a_consenter_removed_by_configuration_leaves_raft_and_ordering_goes_on()
     )
     .await;
     sigkill(pids[&host]);
-    let bpjs = {
-        let org = network.organization("BPJSMSP").unwrap();
-        let peer = &org.peers[0];
-        warga_ledger_node::embedded::client_of(
-            &network,
-            &crypto,
-            "BPJSMSP",
-            "User1",
-            peer.listen,
-            &peer.host,
-            "bpjs-main",
-        )
-        .unwrap()
-    };
+    let bpjs = member_client(&network, &crypto, "BPJSMSP");
     let status = bpjs
         .submit("IssueCard", &issue_card(&crypto, "3171075203950004", "1"))
         .await
         .unwrap();
     assert_eq!(status.code_name, "VALID", "ordering goes on with the two consenters");
-    let pid = up.id().unwrap();
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), up.wait()).await;
+    stop_network(up).await;
 }
