@@ -11,6 +11,14 @@ use warga_ledger_core::validate::ValidationCode;
 use warga_ledger_msp::testing::TestNetwork;
 use warga_ledger_peer::{PeerLedger, Prechecked};
 
+/// The example network, `bpjs-main`'s genesis block, and a directory for ledgers.
+fn network() -> (TestNetwork, Block, tempfile::TempDir) {
+    let net = TestNetwork::new();
+    let channel = net.network.channel("bpjs-main").unwrap().clone();
+    let genesis = net.genesis(&channel);
+    (net, genesis, tempfile::tempdir().unwrap())
+}
+
 fn block_after(previous: &Block, data: BlockData, net: &TestNetwork) -> Block {
     let mut block = Block::next_with(&previous.header, data);
     warga_ledger_msp::sign_block(&mut block, &net.orderer()).unwrap();
@@ -27,10 +35,7 @@ fn txs_block(previous: &Block, txs: Vec<Transaction>, net: &TestNetwork) -> Bloc
 
 #[test]
 fn a_revocation_list_applies_at_its_block_on_every_peer_and_on_replay() {
-    let mut net = TestNetwork::new();
-    let channel = net.network.channel("bpjs-main").unwrap().clone();
-    let genesis = net.genesis(&channel);
-    let dir = tempfile::tempdir().unwrap();
+    let (mut net, genesis, dir) = network();
     let path_a = dir.path().join("a.redb");
     let a = PeerLedger::open(&path_a, "bpjs-main", &genesis).unwrap();
     let b = PeerLedger::open(&dir.path().join("b.redb"), "bpjs-main", &genesis).unwrap();
@@ -124,10 +129,7 @@ fn a_revocation_list_applies_at_its_block_on_every_peer_and_on_replay() {
 
 #[test]
 fn channel_wide_changes_need_a_majority_of_the_members_admins() {
-    let net = TestNetwork::new();
-    let channel = net.network.channel("bpjs-main").unwrap().clone();
-    let genesis = net.genesis(&channel);
-    let dir = tempfile::tempdir().unwrap();
+    let (net, genesis, dir) = network();
     let ledger = PeerLedger::open(&dir.path().join("l.redb"), "bpjs-main", &genesis).unwrap();
     let initial = ledger.config().resolved.config.clone();
     // Readers becomes every member's readers: a channel policy (MAJORITY Admins).
@@ -177,10 +179,7 @@ fn channel_wide_changes_need_a_majority_of_the_members_admins() {
 /// new policy; a definition skipping a sequence, or approved by one organisation, is refused.
 #[test]
 fn a_new_chaincode_definition_applies_at_its_block_and_expires_older_endorsements() {
-    let mut net = TestNetwork::new();
-    let channel = net.network.channel("bpjs-main").unwrap().clone();
-    let genesis = net.genesis(&channel);
-    let dir = tempfile::tempdir().unwrap();
+    let (mut net, genesis, dir) = network();
     let path = dir.path().join("l.redb");
     let ledger = PeerLedger::open(&path, "bpjs-main", &genesis).unwrap();
     let initial = ledger.config().resolved.config.clone();
@@ -258,10 +257,7 @@ fn a_new_chaincode_definition_applies_at_its_block_and_expires_older_endorsement
 fn an_admitted_organisation_endorses_from_its_block_on() {
     use warga_ledger_core::network::{BPJS_EXAMPLE, Network};
     use warga_ledger_core::tx::Endorsement;
-    let mut net = TestNetwork::new();
-    let channel = net.network.channel("bpjs-main").unwrap().clone();
-    let genesis = net.genesis(&channel);
-    let dir = tempfile::tempdir().unwrap();
+    let (mut net, genesis, dir) = network();
     let path = dir.path().join("l.redb");
     let ledger = PeerLedger::open(&path, "bpjs-main", &genesis).unwrap();
     let initial = ledger.config().resolved.config.clone();
