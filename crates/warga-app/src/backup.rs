@@ -101,12 +101,12 @@ impl LedgerStores {
             peers: network
                 .peers
                 .iter()
-                .map(|p| (p.peer.node.host.clone(), p.peer.ledger.clone()))
+                .filter_map(|p| Some((p.node.host.clone(), p.peer(&network.channel)?.ledger.clone())))
                 .collect(),
             orderers: network
                 .orderers
                 .iter()
-                .map(|o| (o.me.host.clone(), o.node.db.clone()))
+                .filter_map(|o| Some((o.me.host.clone(), o.channel(&network.channel)?.db.clone())))
                 .collect(),
         }
     }

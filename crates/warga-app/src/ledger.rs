@@ -42,7 +42,7 @@ pub(crate) fn configure_gateway(config: &mut Config, network: &EmbeddedNetwork) 
     for peer in &network.peers {
         section
             .peers
-            .insert(peer.peer.organization.msp_id.clone(), peer.peer.node.address.clone());
+            .insert(peer.organization.msp_id.clone(), peer.node.address.clone());
     }
     for ca in &network.cas {
         section.cas.insert(ca.msp_id.clone(), ca.url.clone());

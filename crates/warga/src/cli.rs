@@ -91,11 +91,13 @@ pub enum Command {
     /// An organisation's certificate authority (Fabric CA's register, enroll, revoke).
     #[command(subcommand)]
     Ca(CaCommand),
-    /// Run one orderer of a channel: Raft with the other orderers and AtomicBroadcast, over
-    /// gRPC with mutual TLS; /healthz and /metrics over HTTPS on its operations address.
+    /// Run one orderer: a Raft group with the other orderers per channel, AtomicBroadcast and
+    /// channel participation over gRPC with mutual TLS; /healthz and /metrics over HTTPS on
+    /// its operations address.
     Orderer(NodeArgs),
-    /// Run one peer of a channel: pull blocks from the orderers (gRPC, mutual TLS), validate
-    /// and commit them; /healthz and /metrics over HTTPS on its operations address.
+    /// Run one peer: for each channel it joined, pull blocks from the orderers (gRPC, mutual
+    /// TLS), validate and commit them; /healthz and /metrics over HTTPS on its operations
+    /// address.
     Peer(PeerArgs),
 }
 
@@ -112,9 +114,11 @@ pub struct NodeArgs {
     /// The node's name in the network file, e.g. orderer0 or peer0.
     #[arg(long)]
     pub name: Option<String>,
-    /// The channel to order or join.
-    #[arg(long)]
-    pub channel: Option<String>,
+    /// A channel of the network file to serve from the start (repeatable). Channels the
+    /// node joined before (`warga ledger channel join`) are served again whatever this
+    /// says; with none, the node waits to be joined to one.
+    #[arg(long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
     /// Where the node keeps its data (default data/orderer or data/peer).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,

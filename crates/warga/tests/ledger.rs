@@ -129,9 +129,15 @@ fn parse_network(file: &Path) -> warga_ledger_core::network::Network {
     warga_ledger_core::network::Network::parse(&std::fs::read_to_string(file).unwrap()).unwrap()
 }
 
+/// A node's `/healthz`: a peer's whole, an orderer's part for `bpjs-main` (an orderer
+/// reports each channel it serves).
 async fn health(http: &reqwest::Client, operations: SocketAddr) -> Option<Value> {
     let response = http.get(format!("https://{operations}/healthz")).send().await.ok()?;
-    response.json().await.ok()
+    let health: Value = response.json().await.ok()?;
+    match health.get("channels") {
+        Some(channels) => channels.get("bpjs-main").cloned(),
+        None => Some(health),
+    }
 }
 
 /// The leader the given orderers agree on, and the height each reports.

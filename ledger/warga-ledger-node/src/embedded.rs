@@ -14,74 +14,9 @@ use warga_ledger_orderer::grpc::TlsMaterial;
 
 use crate::NodeError;
 use crate::client::Client;
-use crate::gateway::Gateway;
 use crate::orderer::{OrdererConfig, RunningOrderer};
 use crate::peer::{PeerConfig, PeerNode, signing_identity};
-
-/// A peer serving gRPC and pulling blocks until [`RunningPeer::shutdown`].
-pub struct RunningPeer {
-    pub peer: Arc<PeerNode>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl RunningPeer {
-    /// Opens the peer of `config`, serves its services on `listener` and pulls blocks from
-    /// the network file's orderers.
-    pub async fn start(config: &PeerConfig, listener: tokio::net::TcpListener) -> Result<RunningPeer, NodeError> {
-        let peer = PeerNode::open(config)?;
-        let gateway = Arc::new(Gateway::new(peer.clone()).map_err(NodeError::Transport)?);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let services = crate::grpc::PeerServices::new(gateway);
-        let grpc = tokio::spawn(async move {
-            let served = crate::grpc::serve(services, listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "the peer's gRPC server stopped");
-            }
-        });
-        let orderers = peer
-            .network
-            .orderer
-            .nodes
-            .iter()
-            .map(|n| (n.address.clone(), n.host.clone()))
-            .collect();
-        let deliver = tokio::spawn(peer.clone().deliver(orderers));
-        let reconcile = tokio::spawn(peer.clone().reconcile(crate::private::RECONCILE_EVERY));
-        let mut tasks = vec![grpc, deliver, reconcile];
-        tasks.extend(peer.revocations.spawn(config.revocation_refresh));
-        Ok(RunningPeer { peer, stop, tasks })
-    }
-}
-
-impl crate::RunningNode for RunningPeer {
-    fn tls(&self) -> &TlsMaterial {
-        &self.peer.tls
-    }
-
-    fn health(&self) -> crate::Health {
-        let peer = self.peer.clone();
-        Arc::new(move || {
-            serde_json::json!({
-                "status": "ok",
-                "peer": peer.node.host,
-                "channel": peer.channel.name,
-                "height": peer.ledger.height().unwrap_or(0),
-            })
-        })
-    }
-
-    async fn shutdown(self) {
-        crate::stop_tasks(self.stop, self.tasks).await;
-    }
-
-    fn revocations(&self) -> Arc<crate::revocation::Revocations> {
-        self.peer.revocations.clone()
-    }
-}
+pub use crate::running_peer::RunningPeer;
 
 /// Binds a node's gRPC listener.
 pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, NodeError> {
@@ -157,7 +92,7 @@ async fn start_ca(network: &Network, crypto: &Path, msp_id: &str) -> Result<Runn
     })
 }
 
-/// The orderers and the peers of the member organisations of one channel, in this process.
+/// The orderers and the peers of the member organisations of its channels, in this process.
 pub struct EmbeddedNetwork {
     /// The network file, with the addresses the nodes (and CAs) actually listen on.
     pub network: Arc<Network>,
@@ -171,7 +106,7 @@ pub struct EmbeddedNetwork {
     sockets: Vec<(PeerConfig, std::net::TcpListener)>,
     /// The ledgers of stopped peers, by host: open until the last task of their run lets go
     /// (a commit on the blocking pool finishes after its task was aborted).
-    stopped: Vec<(String, std::sync::Weak<warga_ledger_peer::PeerLedger>)>,
+    stopped: Vec<(String, Vec<std::sync::Weak<warga_ledger_peer::PeerLedger>>)>,
 }
 
 impl EmbeddedNetwork {
@@ -218,17 +153,48 @@ impl EmbeddedNetwork {
     /// As [`EmbeddedNetwork::start`], the nodes refreshing revocation lists from the
     /// organisations' CAs every `revocation_refresh`.
     pub async fn start_refreshing(
-        mut network: Network,
+        network: Network,
         channel: &str,
         dir: &Path,
         ephemeral_ports: bool,
         revocation_refresh: std::time::Duration,
     ) -> Result<EmbeddedNetwork, NodeError> {
-        let members = network
-            .channel(channel)
-            .ok_or_else(|| NodeError::Usage(format!("no channel {channel} in the network file")))?
-            .members
-            .clone();
+        Self::start_channels(network, &[channel.to_owned()], dir, ephemeral_ports, revocation_refresh).await
+    }
+
+    /// As [`EmbeddedNetwork::start_refreshing`], serving several channels: the orderers
+    /// order each (one Raft group per channel) and every peer joins those its organisation
+    /// is a member of. The first channel is the network's own ([`EmbeddedNetwork::channel`]:
+    /// its clients and the platform use it).
+    pub async fn start_channels(
+        mut network: Network,
+        channels: &[String],
+        dir: &Path,
+        ephemeral_ports: bool,
+        revocation_refresh: std::time::Duration,
+    ) -> Result<EmbeddedNetwork, NodeError> {
+        let channel = channels
+            .first()
+            .ok_or_else(|| NodeError::Usage("no channel to serve".into()))?
+            .as_str();
+        let mut members = Vec::new();
+        for name in channels {
+            let defined = network
+                .channel(name)
+                .ok_or_else(|| NodeError::Usage(format!("no channel {name} in the network file")))?;
+            for member in &defined.members {
+                if !members.contains(member) {
+                    members.push(member.clone());
+                }
+            }
+        }
+        let joined = |msp_id: &str, network: &Network| -> Vec<String> {
+            channels
+                .iter()
+                .filter(|c| network.channel(c).is_some_and(|c| c.members.iter().any(|m| m == msp_id)))
+                .cloned()
+                .collect()
+        };
         let crypto = dir.join("crypto");
         if !crypto.exists() {
             warga_ledger_msp::generate::generate(&network, &crypto, time::OffsetDateTime::now_utc())
@@ -268,7 +234,7 @@ impl EmbeddedNetwork {
                 network: network.clone(),
                 crypto: crypto.clone(),
                 name: node.name.clone(),
-                channel: channel.to_owned(),
+                channels: channels.to_vec(),
                 data: dir.join("orderers").join(&node.host),
                 revocation_refresh,
             };
@@ -277,12 +243,18 @@ impl EmbeddedNetwork {
         let mut peers = Vec::new();
         let mut sockets = Vec::new();
         for (organization, name, host, listener) in peer_listeners {
+            let msp_id = network
+                .organizations
+                .iter()
+                .find(|o| o.name == organization)
+                .map(|o| o.msp_id.clone())
+                .unwrap_or_default();
             let config = PeerConfig {
                 network: network.clone(),
                 crypto: crypto.clone(),
                 organization,
                 name,
-                channel: channel.to_owned(),
+                channels: joined(&msp_id, &network),
                 data: dir.join("peers").join(&host),
                 revocation_refresh,
             };
@@ -316,12 +288,17 @@ impl EmbeddedNetwork {
         let position = self
             .peers
             .iter()
-            .position(|p| p.peer.node.host == host)
+            .position(|p| p.node.host == host)
             .ok_or_else(|| NodeError::Usage(format!("no running peer {host}")))?;
         let running = self.peers.remove(position);
-        let ledger = Arc::downgrade(&running.peer.ledger);
+        let ledgers = running
+            .channels
+            .peers()
+            .iter()
+            .map(|p| Arc::downgrade(&p.ledger))
+            .collect();
         running.shutdown().await;
-        self.stopped.push((host.to_owned(), ledger));
+        self.stopped.push((host.to_owned(), ledgers));
         Ok(())
     }
 
@@ -346,8 +323,8 @@ impl EmbeddedNetwork {
         // the last transaction a blocking thread still held — within a deadline.
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         if let Some(at) = self.stopped.iter().position(|(h, _)| h == host) {
-            let (_, ledger) = self.stopped.remove(at);
-            while ledger.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+            let (_, ledgers) = self.stopped.remove(at);
+            while ledgers.iter().any(|l| l.strong_count() > 0) && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         }
@@ -376,12 +353,17 @@ impl EmbeddedNetwork {
         }
     }
 
-    /// The peer of organisation `msp_id`.
-    pub fn peer(&self, msp_id: &str) -> Option<&Arc<PeerNode>> {
+    /// The peer of organisation `msp_id` on the network's channel.
+    pub fn peer(&self, msp_id: &str) -> Option<Arc<PeerNode>> {
+        self.peer_of(msp_id, &self.channel)
+    }
+
+    /// The peer of organisation `msp_id` on `channel`.
+    pub fn peer_of(&self, msp_id: &str, channel: &str) -> Option<Arc<PeerNode>> {
         self.peers
             .iter()
-            .map(|p| &p.peer)
-            .find(|p| p.organization.msp_id == msp_id)
+            .filter(|p| p.organization.msp_id == msp_id)
+            .find_map(|p| p.peer(channel))
     }
 
     /// A client of `user` of organisation `msp_id`, talking to that organisation's peer.

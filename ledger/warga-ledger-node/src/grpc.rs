@@ -26,6 +26,9 @@ use warga_ledger_proto::v1::ledger_server::{Ledger, LedgerServer};
 use crate::gateway::{Gateway, GatewayError};
 use crate::metrics::PEER_PROPOSALS_RECEIVED;
 use crate::peer::PeerNode;
+use crate::running_peer::PeerChannels;
+use warga_ledger_orderer::grpc::TlsMaterial;
+use warga_ledger_orderer::participation::ParticipationService;
 
 fn endorse_status(error: EndorseError) -> Status {
     match error {
@@ -80,49 +83,61 @@ fn commit_status(tx_id: &str, status: TxStatus, result: Vec<u8>) -> v1::CommitSt
     }
 }
 
-/// The services of one peer.
+/// The services of one peer process, for every channel it joined.
 #[derive(Clone)]
 pub struct PeerServices {
-    gateway: Arc<Gateway>,
+    channels: Arc<PeerChannels>,
+    tls: TlsMaterial,
+    /// The peer's host name (metrics).
+    host: String,
+    participation: Option<ParticipationService>,
 }
 
 impl PeerServices {
-    pub fn new(gateway: Arc<Gateway>) -> PeerServices {
-        PeerServices { gateway }
+    pub fn new(
+        channels: Arc<PeerChannels>,
+        tls: TlsMaterial,
+        host: String,
+        participation: Option<ParticipationService>,
+    ) -> PeerServices {
+        PeerServices {
+            channels,
+            tls,
+            host,
+            participation,
+        }
     }
 
-    fn peer(&self) -> &Arc<PeerNode> {
-        self.gateway.peer()
+    /// The gateway of `channel` on this peer.
+    fn gateway(&self, channel: &str) -> Result<Arc<Gateway>, Status> {
+        self.channels
+            .get(channel)
+            .ok_or_else(|| Status::not_found(format!("this peer does not serve channel {channel:?}")))
     }
 
-    /// The caller must belong to a member organisation of the channel it names.
-    fn member<T>(&self, request: &Request<T>, channel: &str) -> Result<(), Status> {
-        let who = caller(&self.peer().tls, request)?;
-        if !self.peer().channel.members.contains(&who) {
-            return Err(Status::permission_denied(format!(
-                "{who} is not a member of channel {}",
-                self.peer().channel.name
-            )));
+    /// The caller must belong to a member organisation of the channel it names, as the
+    /// channel's configuration in force has them.
+    fn member<T>(&self, request: &Request<T>, channel: &str) -> Result<Arc<Gateway>, Status> {
+        let who = caller(&self.tls, request)?;
+        let gateway = self.gateway(channel)?;
+        if gateway.peer().ledger.config().resolved.config.organization(&who).is_none() {
+            return Err(Status::permission_denied(format!("{who} is not a member of channel {channel}")));
         }
-        if channel != self.peer().channel.name {
-            return Err(Status::not_found(format!("this peer does not serve channel {channel}")));
-        }
-        Ok(())
+        Ok(gateway)
     }
 
     fn received(&self, outcome: &str) {
         PEER_PROPOSALS_RECEIVED
-            .with_label_values(&[self.peer().node.host.as_str(), outcome])
+            .with_label_values(&[self.host.as_str(), outcome])
             .inc();
     }
+}
 
-    fn block(&self, number: u64) -> Result<Block, Status> {
-        self.peer()
-            .ledger
-            .block(number)
-            .map_err(|e| Status::internal(e.to_string()))?
-            .ok_or_else(|| Status::not_found(format!("no block {number} yet")))
-    }
+fn block(peer: &PeerNode, number: u64) -> Result<Block, Status> {
+    peer.ledger
+        .block(number)
+        .map_err(|e| Status::internal(e.to_string()))?
+        .ok_or_else(|| Status::not_found(format!("no block {number} yet")))
 }
 
 #[tonic::async_trait]
@@ -131,9 +146,10 @@ impl Endorser for PeerServices {
         &self,
         request: Request<v1::SignedProposal>,
     ) -> Result<Response<v1::ProposalResponse>, Status> {
-        caller(&self.peer().tls, &request)?;
+        caller(&self.tls, &request)?;
         let signed = signed_proposal(request)?;
-        match self.peer().endorse(signed).await {
+        let gateway = self.gateway(&signed.proposal.channel)?;
+        match gateway.peer().endorse(signed).await {
             Ok((response, endorsement)) => {
                 self.received("endorsed");
                 Ok(Response::new(v1::ProposalResponse {
@@ -152,9 +168,10 @@ impl Endorser for PeerServices {
 #[tonic::async_trait]
 impl GatewayRpc for PeerServices {
     async fn evaluate(&self, request: Request<v1::SignedProposal>) -> Result<Response<v1::EvaluateResponse>, Status> {
-        caller(&self.peer().tls, &request)?;
+        caller(&self.tls, &request)?;
         let signed = signed_proposal(request)?;
-        match self.peer().evaluate(signed).await {
+        let gateway = self.gateway(&signed.proposal.channel)?;
+        match gateway.peer().evaluate(signed).await {
             Ok(response) => {
                 self.received("evaluated");
                 Ok(Response::new(v1::EvaluateResponse {
@@ -169,17 +186,19 @@ impl GatewayRpc for PeerServices {
     }
 
     async fn endorse(&self, request: Request<v1::SignedProposal>) -> Result<Response<v1::Transaction>, Status> {
-        caller(&self.peer().tls, &request)?;
+        caller(&self.tls, &request)?;
         let signed = signed_proposal(request)?;
-        let outcome = self.gateway.endorse(&signed).await;
+        let gateway = self.gateway(&signed.proposal.channel)?;
+        let outcome = gateway.endorse(&signed).await;
         self.received(if outcome.is_ok() { "endorsed" } else { "refused" });
         outcome.map(|tx| Response::new(tx.into())).map_err(gateway_status)
     }
 
     async fn submit(&self, request: Request<v1::Transaction>) -> Result<Response<v1::CommitStatus>, Status> {
-        caller(&self.peer().tls, &request)?;
+        caller(&self.tls, &request)?;
         let tx = Transaction::try_from(request.into_inner()).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let status = self.gateway.submit(&tx).await.map_err(gateway_status)?;
+        let gateway = self.gateway(&tx.proposal.channel)?;
+        let status = gateway.submit(&tx).await.map_err(gateway_status)?;
         Ok(Response::new(commit_status(
             &tx.proposal.tx_id,
             status,
@@ -192,10 +211,9 @@ impl GatewayRpc for PeerServices {
         request: Request<v1::CommitStatusRequest>,
     ) -> Result<Response<v1::CommitStatus>, Status> {
         let channel = request.get_ref().channel.clone();
-        self.member(&request, &channel)?;
+        let gateway = self.member(&request, &channel)?;
         let tx_id = request.into_inner().tx_id;
-        let status = self
-            .gateway
+        let status = gateway
             .status(&tx_id)
             .map_err(gateway_status)?
             .ok_or_else(|| Status::not_found(format!("transaction {tx_id} is not on this peer's ledger")))?;
@@ -207,13 +225,13 @@ impl GatewayRpc for PeerServices {
 impl Ledger for PeerServices {
     async fn info(&self, request: Request<v1::ChannelRequest>) -> Result<Response<v1::ChannelInfo>, Status> {
         let channel = request.get_ref().channel.clone();
-        self.member(&request, &channel)?;
-        let height = self
+        let gateway = self.member(&request, &channel)?;
+        let height = gateway
             .peer()
             .ledger
             .height()
             .map_err(|e| Status::internal(e.to_string()))?;
-        let tip = self.block(height - 1)?;
+        let tip = block(gateway.peer(), height - 1)?;
         Ok(Response::new(v1::ChannelInfo {
             channel,
             height,
@@ -225,20 +243,19 @@ impl Ledger for PeerServices {
 
     async fn block_by_number(&self, request: Request<v1::BlockByNumberRequest>) -> Result<Response<v1::Block>, Status> {
         let channel = request.get_ref().channel.clone();
-        self.member(&request, &channel)?;
-        Ok(Response::new(self.block(request.get_ref().number)?.into()))
+        let gateway = self.member(&request, &channel)?;
+        Ok(Response::new(block(gateway.peer(), request.get_ref().number)?.into()))
     }
 
     async fn block_by_tx_id(&self, request: Request<v1::BlockByTxIdRequest>) -> Result<Response<v1::Block>, Status> {
         let channel = request.get_ref().channel.clone();
-        self.member(&request, &channel)?;
+        let gateway = self.member(&request, &channel)?;
         let tx_id = &request.get_ref().tx_id;
-        let status = self
-            .gateway
+        let status = gateway
             .status(tx_id)
             .map_err(gateway_status)?
             .ok_or_else(|| Status::not_found(format!("transaction {tx_id} is not on this peer's ledger")))?;
-        Ok(Response::new(self.block(status.block)?.into()))
+        Ok(Response::new(block(gateway.peer(), status.block)?.into()))
     }
 
     async fn transaction_status(
@@ -251,10 +268,13 @@ impl Ledger for PeerServices {
     async fn history(&self, request: Request<v1::KeyHistoryRequest>) -> Result<Response<v1::KeyHistory>, Status> {
         use warga_ledger_core::rwset::StateReader;
         let channel = request.get_ref().channel.clone();
-        self.member(&request, &channel)?;
+        let gateway = self.member(&request, &channel)?;
         let wanted = request.into_inner();
-        if !self
+        if !gateway
             .peer()
+            .ledger
+            .config()
+            .resolved
             .channel
             .chaincodes
             .iter()
@@ -265,7 +285,7 @@ impl Ledger for PeerServices {
                 wanted.chaincode
             )));
         }
-        let snapshot = self
+        let snapshot = gateway
             .peer()
             .ledger
             .snapshot()
@@ -326,9 +346,9 @@ impl Events for PeerServices {
 
     async fn blocks(&self, request: Request<v1::EventsRequest>) -> Result<Response<Self::BlocksStream>, Status> {
         let channel = request.get_ref().channel.clone();
-        self.member(&request, &channel)?;
+        let gateway = self.member(&request, &channel)?;
         let wanted = request.into_inner();
-        let peer = self.peer().clone();
+        let peer = gateway.peer().clone();
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             let mut height = peer.height();
@@ -361,12 +381,17 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let tls_material = &services.peer().tls;
+    let tls_material = &services.tls;
+    let participation = services.participation.clone().map(|p| {
+        warga_ledger_proto::v1::participation_server::ParticipationServer::new(p)
+            .max_decoding_message_size(MESSAGE_LIMIT)
+    });
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(&tls_material.certificate_pem, &tls_material.key_pem))
         .client_ca_root(Certificate::from_pem(tls_material.bundle()));
     Server::builder()
         .tls_config(tls)?
+        .add_optional_service(participation)
         .add_service(
             EndorserServer::new(services.clone())
                 .max_decoding_message_size(MESSAGE_LIMIT)
@@ -384,7 +409,7 @@ pub async fn serve(
         )
         .add_service(
             warga_ledger_proto::v1::private_data_server::PrivateDataServer::new(crate::private::PrivateDataService {
-                peer: services.peer().clone(),
+                channels: services.channels.clone(),
             })
             .max_decoding_message_size(MESSAGE_LIMIT)
             .max_encoding_message_size(MESSAGE_LIMIT),

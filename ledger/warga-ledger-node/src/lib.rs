@@ -3,11 +3,14 @@
 //!
 //! - [`peer`]: a peer of one channel — its ledger, endorsement, and the deliver task that
 //!   pulls blocks from the orderers and commits them;
+//! - [`running_peer`]: a peer process — one [`peer::PeerNode`] per channel it joined, its
+//!   gRPC services routing by channel, and channel participation (join, list, remove);
 //! - [`gateway`]: Fabric's gateway — endorsements collected to satisfy the function's
 //!   policy, ordering, waiting for the commit;
 //! - [`grpc`]: the peer's services over mutual TLS (`Endorser`, `Gateway`, `Ledger`,
 //!   `Events`);
-//! - [`orderer`]: an orderer of one channel, Raft and `AtomicBroadcast` over gRPC;
+//! - [`orderer`]: an orderer process — one Raft group per channel, `AtomicBroadcast` and
+//!   channel participation over gRPC;
 //! - [`client`]: the client side, for the CLI, tests and the benchmark;
 //! - [`configtx`]: channel configuration updates from an administrator's side (fetch,
 //!   sign, submit to the orderers);
@@ -36,6 +39,7 @@ pub mod private;
 pub mod processes;
 pub mod render;
 pub mod revocation;
+pub mod running_peer;
 pub mod settings;
 
 /// Why a node could not start or run.
@@ -61,6 +65,28 @@ impl NodeError {
     pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> NodeError {
         NodeError::Io(format!("{}: {error}", path.display()))
     }
+}
+
+/// The configuration a channel's genesis block carries.
+pub fn genesis_config(
+    genesis: &warga_ledger_core::block::Block,
+) -> Result<warga_ledger_core::config::ChannelConfig, String> {
+    match &genesis.data {
+        warga_ledger_core::block::BlockData::Config(json) if genesis.header.number == 0 => {
+            warga_ledger_core::config::ChannelConfig::from_json(json).map_err(|e| e.to_string())
+        }
+        _ => Err("the block is no genesis block carrying a channel configuration".into()),
+    }
+}
+
+/// A channel name is also a file name: as Fabric's, lower-case letters, digits, `-`, `.`
+/// and `_`, starting with a letter, at most 249 characters.
+pub fn valid_channel_name(name: &str) -> bool {
+    name.len() <= 249
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_'))
 }
 
 /// What a node's `/healthz` answers, callable while the node runs (it holds shared parts

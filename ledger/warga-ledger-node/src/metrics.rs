@@ -18,28 +18,28 @@ pub static ORDERER_TERM: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge(
         "warga_orderer_raft_term",
         "The Raft term the orderer is in.",
-        &["orderer"],
+        &["orderer", "channel"],
     )
 });
 pub static ORDERER_IS_LEADER: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge(
         "warga_orderer_is_leader",
         "1 while the orderer is the Raft leader (its role), 0 as follower or candidate.",
-        &["orderer"],
+        &["orderer", "channel"],
     )
 });
 pub static ORDERER_RAFT_ROLE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge(
         "warga_orderer_raft_role",
         "1 for the orderer's current Raft role (leader, follower, candidate, learner), 0 for the others.",
-        &["orderer", "role"],
+        &["orderer", "channel", "role"],
     )
 });
 pub static ORDERER_LEADER_CHANGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "warga_orderer_leader_changes_total",
         "Leaders the orderer saw change.",
-        &["orderer"],
+        &["orderer", "channel"],
     )
 });
 pub static ORDERER_BLOCK: LazyLock<IntGaugeVec> = LazyLock::new(|| {

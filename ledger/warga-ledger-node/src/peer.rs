@@ -1,5 +1,6 @@
-//! A running peer of one channel: its ledger, its endorser, and the task that pulls blocks
-//! from the orderers (Fabric's deliver client), validates and commits them.
+//! A peer of one channel: its ledger, its endorser, and the task that pulls blocks from the
+//! orderers (Fabric's deliver client), validates and commits them. A peer process runs one
+//! per channel it joined ([`crate::running_peer`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,8 +31,11 @@ pub struct PeerConfig {
     pub organization: String,
     /// The peer's name in its organisation.
     pub name: String,
-    pub channel: String,
-    /// Where the ledger lives (`<channel>.redb`).
+    /// Channels of the network file joined from the start, each begun from the genesis
+    /// block the network file makes; channels joined later are kept in `data` and served
+    /// again after a restart whatever this says.
+    pub channels: Vec<String>,
+    /// Where each channel's ledger lives (`<channel>.redb`).
     pub data: PathBuf,
     /// How often the endorser's revocation lists are fetched from the organisations' CAs.
     pub revocation_refresh: Duration,
@@ -112,13 +116,21 @@ pub fn signing_identity(msp_dir: &Path, msp_id: &str) -> Result<SigningIdentity,
 }
 
 impl PeerNode {
-    /// Opens the peer's ledger (creating it from the channel's genesis block) and identity.
-    pub fn open(config: &PeerConfig) -> Result<Arc<PeerNode>, NodeError> {
+    /// Opens the peer's ledger of the channel whose genesis block this is (created from it
+    /// when new) and its identity; `revocations` are the process's edge MSPs, shared by its
+    /// channels.
+    pub fn open(
+        config: &PeerConfig,
+        genesis: &Block,
+        revocations: Arc<crate::revocation::Revocations>,
+    ) -> Result<Arc<PeerNode>, NodeError> {
         let network = config.network.clone();
-        let channel = network
-            .channel(&config.channel)
-            .ok_or_else(|| NodeError::Usage(format!("--channel: no channel {} in the network file", config.channel)))?
-            .clone();
+        let genesis_config =
+            crate::genesis_config(genesis).map_err(|e| NodeError::Ledger(format!("the genesis block: {e}")))?;
+        let name = genesis_config.channel.clone();
+        if !crate::valid_channel_name(&name) {
+            return Err(NodeError::Usage(format!("{name:?} is no valid channel name")));
+        }
         let organization = network
             .organizations
             .iter()
@@ -130,10 +142,10 @@ impl PeerNode {
                 ))
             })?
             .clone();
-        if !channel.members.contains(&organization.msp_id) {
+        if genesis_config.organization(&organization.msp_id).is_none() {
             return Err(NodeError::Usage(format!(
-                "--channel: {} is not a member of {}",
-                organization.name, channel.name
+                "--channel: {} is not a member of {name}",
+                organization.name
             )));
         }
         let node = organization
@@ -149,16 +161,19 @@ impl PeerNode {
             .map_err(|e| NodeError::Crypto(e.to_string()))?;
         let signer = signing_identity(&node_dir.join("msp"), &organization.msp_id)?;
         observe_certificates(&node.host, &tls, &signer);
-        let revocations = crate::revocation::Revocations::load(&network, &config.crypto)?;
         let registry =
             warga_ledger_msp::attestor::registry_key(&config.crypto).map_err(|e| NodeError::Crypto(e.to_string()))?;
         std::fs::create_dir_all(&config.data).map_err(|e| NodeError::io(&config.data, e))?;
-        let genesis = warga_ledger_msp::channel::genesis_block(&network, &channel, &config.crypto)
-            .map_err(|e| NodeError::Crypto(e.to_string()))?;
-        let path = config.data.join(format!("{}.redb", channel.name));
-        let ledger = PeerLedger::open(&path, &channel.name, &genesis)
+        let path = config.data.join(format!("{name}.redb"));
+        let ledger = PeerLedger::open(&path, &name, genesis)
             .map_err(|e| NodeError::Ledger(format!("{}: {e}", path.display())))?;
         let height = ledger.height().map_err(|e| NodeError::Ledger(e.to_string()))?;
+        // The channel as its configuration in force describes it (members, chaincodes).
+        let state = ledger.config();
+        let channel = state.resolved.channel.clone();
+        for error in revocations.edge().adopt_config(&state.resolved.config) {
+            tracing::warn!(peer = %node.host, %error, "the endorser did not take up a revocation list of the configuration");
+        }
         ledger.keep_private_data(warga_ledger_peer::PrivateScope::new(&channel, &organization.msp_id));
         let pins = crate::private::PeerPins::from_crypto(&network, &config.crypto);
         let peer = PeerNode {

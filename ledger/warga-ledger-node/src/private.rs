@@ -359,39 +359,44 @@ impl PeerNode {
     }
 }
 
-/// The `PrivateData` service of one peer.
+/// The `PrivateData` service of one peer process, for every channel it joined.
 #[derive(Clone)]
 pub struct PrivateDataService {
-    pub peer: Arc<PeerNode>,
+    pub channels: Arc<crate::running_peer::PeerChannels>,
 }
 
 impl PrivateDataService {
-    /// The calling peer, exactly as pinned; refused otherwise.
-    fn caller<T>(&self, request: &Request<T>, channel: &str) -> Result<PeerAddress, Status> {
-        if channel != self.peer.channel.name {
-            return Err(Status::not_found(format!("this peer does not serve channel {channel}")));
-        }
+    /// The calling peer, exactly as pinned, and this process's peer of `channel`; refused
+    /// otherwise.
+    fn caller<T>(&self, request: &Request<T>, channel: &str) -> Result<(PeerAddress, Arc<PeerNode>), Status> {
         let der = request
             .peer_certs()
             .and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()))
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-        self.peer
+        let peer = self
+            .channels
+            .get(channel)
+            .map(|g| g.peer().clone())
+            .ok_or_else(|| Status::not_found(format!("this peer does not serve channel {channel:?}")))?;
+        let caller = peer
             .pins
             .peer(&der)
             .cloned()
-            .ok_or_else(|| Status::permission_denied("private data is exchanged only between the network's peers"))
+            .ok_or_else(|| Status::permission_denied("private data is exchanged only between the network's peers"))?;
+        Ok((caller, peer))
     }
 
-    fn member_of(&self, caller: &PeerAddress, namespace: &str, collection: &str) -> Result<(), Status> {
-        let definition = self
-            .peer
+    fn member_of(peer: &PeerNode, caller: &PeerAddress, namespace: &str, collection: &str) -> Result<(), Status> {
+        let state = peer.ledger.config();
+        let definition = state
+            .resolved
             .channel
             .chaincodes
             .iter()
             .find(|c| c.name == namespace)
             .and_then(|c| c.collection(collection))
             .ok_or_else(|| Status::not_found(format!("no collection {collection} of {namespace} on this channel")))?;
-        if !definition.is_member(&caller.msp_id) || !definition.is_member(&self.peer.organization.msp_id) {
+        if !definition.is_member(&caller.msp_id) || !definition.is_member(&peer.organization.msp_id) {
             return Err(Status::permission_denied(format!(
                 "{} is not a member of collection {collection}",
                 caller.msp_id
@@ -404,7 +409,7 @@ impl PrivateDataService {
 #[tonic::async_trait]
 impl PrivateData for PrivateDataService {
     async fn push(&self, request: Request<v1::PrivateDataPush>) -> Result<Response<v1::PrivateDataAck>, Status> {
-        let caller = self.caller(&request, &request.get_ref().channel)?;
+        let (caller, peer) = self.caller(&request, &request.get_ref().channel)?;
         let push = request.into_inner();
         let writes: Vec<PrivateWrites> = push.writes.into_iter().map(Into::into).collect();
         if writes.is_empty() || push.tx_id.is_empty() || push.tx_id.len() > 128 {
@@ -413,9 +418,8 @@ impl PrivateData for PrivateDataService {
             ));
         }
         for w in &writes {
-            self.member_of(&caller, &w.namespace, &w.collection)?;
+            Self::member_of(&peer, &caller, &w.namespace, &w.collection)?;
         }
-        let peer = self.peer.clone();
         tokio::task::spawn_blocking(move || peer.ledger.store_transient(&push.tx_id, &writes))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
@@ -424,7 +428,7 @@ impl PrivateData for PrivateDataService {
     }
 
     async fn fetch(&self, request: Request<v1::PrivateDataRequest>) -> Result<Response<v1::PrivateDataReply>, Status> {
-        let caller = self.caller(&request, &request.get_ref().channel)?;
+        let (caller, peer) = self.caller(&request, &request.get_ref().channel)?;
         let keys = request.into_inner().keys;
         if keys.len() > RECONCILE_BATCH {
             return Err(Status::invalid_argument(format!(
@@ -432,9 +436,8 @@ impl PrivateData for PrivateDataService {
             )));
         }
         for key in &keys {
-            self.member_of(&caller, &key.namespace, &key.collection)?;
+            Self::member_of(&peer, &caller, &key.namespace, &key.collection)?;
         }
-        let peer = self.peer.clone();
         let elements = tokio::task::spawn_blocking(move || {
             let mut elements = Vec::new();
             for key in keys {

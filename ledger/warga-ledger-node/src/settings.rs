@@ -64,7 +64,12 @@ pub struct LedgerNodeConfig {
     pub org: Option<String>,
     /// The node's name in the network file, e.g. `orderer0` or `peer0`.
     pub name: Option<String>,
+    /// A channel of the network file the node serves from its start (see `channels`).
     pub channel: Option<String>,
+    /// Channels of the network file the node serves from its start, begun from the genesis
+    /// block the network file makes; channels joined later (`warga ledger channel join`)
+    /// are kept in the data directory and served again after a restart.
+    pub channels: Vec<String>,
     /// Where the node keeps its data.
     pub data: Option<PathBuf>,
     /// Seconds between fetches of the revocation lists from the organisations' CAs.

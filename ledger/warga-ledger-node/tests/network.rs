@@ -285,7 +285,7 @@ async fn the_gateway_satisfies_the_policy_with_the_organisations_it_can_reach() 
     let position = net
         .peers
         .iter()
-        .position(|p| p.peer.organization.msp_id == "PuskesmasMSP")
+        .position(|p| p.organization.msp_id == "PuskesmasMSP")
         .unwrap();
     net.peers.remove(position).shutdown().await;
 

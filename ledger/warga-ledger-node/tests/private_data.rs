@@ -41,10 +41,10 @@ async fn start(network: Network, dir: &std::path::Path) -> EmbeddedNetwork {
 /// Every running peer has committed block `block`.
 async fn committed_everywhere(net: &EmbeddedNetwork, block: u64) {
     for peer in &net.peers {
-        let mut height = peer.peer.height();
+        let mut height = peer.peer("bpjs-main").unwrap().height();
         tokio::time::timeout(Duration::from_secs(30), height.wait_for(|h| *h > block))
             .await
-            .unwrap_or_else(|_| panic!("{} did not commit block {block}", peer.peer.node.host))
+            .unwrap_or_else(|_| panic!("{} did not commit block {block}", peer.node.host))
             .unwrap();
     }
 }
@@ -226,10 +226,10 @@ async fn a_member_peer_restarted_during_dissemination_reconciles() {
     let restarted = net
         .peers
         .iter()
-        .find(|p| p.peer.node.host == peer1)
+        .find(|p| p.node.host == peer1)
         .unwrap()
-        .peer
-        .clone();
+        .peer("bpjs-main")
+        .unwrap();
     let key = PrivateKey {
         block: visit.block,
         tx: 0,

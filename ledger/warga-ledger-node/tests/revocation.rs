@@ -121,7 +121,7 @@ async fn a_user_revoked_at_the_ca_is_refused_at_endorsement_and_broadcast() {
         .await
         .unwrap();
     for peer in &net.peers {
-        let mut height = peer.peer.height();
+        let mut height = peer.peer("bpjs-main").unwrap().height();
         height.wait_for(|h| *h > issued.block).await.unwrap();
     }
     let visit = bidan

@@ -211,9 +211,10 @@ pub fn caller<T>(tls: &TlsMaterial, request: &Request<T>) -> Result<String, Stat
 // ---------------------------------------------------------------------------------------
 // Server side
 
-/// The gRPC services of one orderer.
+/// The gRPC services of one orderer, for every channel it serves.
 pub struct OrdererServices {
-    pub node: Arc<OrdererNode>,
+    /// The channels served, each its own Raft group and chain.
+    pub channels: Arc<crate::channels::Channels>,
     pub tls: TlsMaterial,
     /// The orderer organisation's MSP id.
     pub orderer_msp: String,
@@ -221,11 +222,18 @@ pub struct OrdererServices {
     pub consenters: Consenters,
     /// The MSPs Broadcast judges creators with (revocation lists refreshed while running).
     pub msps: warga_ledger_msp::EdgeMsps,
+    /// Channel participation (join, list, remove), when the node offers it.
+    pub participation: Option<crate::participation::ParticipationService>,
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<Response<v1::RaftPayload>, Status> {
+fn json<T: serde::Serialize>(channel: &str, value: &T) -> Result<Response<v1::RaftPayload>, Status> {
     serde_json::to_vec(value)
-        .map(|json| Response::new(v1::RaftPayload { json }))
+        .map(|json| {
+            Response::new(v1::RaftPayload {
+                json,
+                channel: channel.to_owned(),
+            })
+        })
         .map_err(|e| Status::internal(e.to_string()))
 }
 
@@ -238,24 +246,26 @@ struct RaftService(Arc<OrdererServices>);
 #[tonic::async_trait]
 impl OrdererRaft for RaftService {
     async fn append_entries(&self, request: Request<v1::RaftPayload>) -> Result<Response<v1::RaftPayload>, Status> {
-        let leaf = self.0.raft_caller(&request)?;
+        let (node, leaf) = self.0.raft_caller(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = parse(request.get_ref())?;
-        self.0.raft_sender(&leaf, &rpc.vote)?;
-        json(&self.0.node.raft.append_entries(rpc).await)
+        self.0.raft_sender(&node, &leaf, &rpc.vote)?;
+        json(&node.channel, &node.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<v1::RaftPayload>) -> Result<Response<v1::RaftPayload>, Status> {
-        let leaf = self.0.raft_caller(&request)?;
+        let (node, leaf) = self.0.raft_caller(&request)?;
         let rpc: VoteRequest<u64> = parse(request.get_ref())?;
-        self.0.raft_sender(&leaf, &rpc.vote)?;
-        json(&self.0.node.raft.vote(rpc).await)
+        self.0.raft_sender(&node, &leaf, &rpc.vote)?;
+        json(&node.channel, &node.raft.vote(rpc).await)
     }
 
     async fn full_snapshot(
         &self,
         request: Request<tonic::Streaming<v1::RaftPayload>>,
     ) -> Result<Response<v1::RaftPayload>, Status> {
-        let leaf = self.0.raft_caller(&request)?;
+        // The certificate is judged before anything is read; the channel comes with the
+        // first piece.
+        let (_, leaf) = self.0.pinned_consenter(&request)?;
         let mut pieces = Vec::new();
         let mut stream = request.into_inner();
         while let Some(piece) = stream.message().await? {
@@ -264,26 +274,36 @@ impl OrdererRaft for RaftService {
             }
             pieces.push(piece);
         }
+        let channel = pieces.first().map(|p| p.channel.clone()).unwrap_or_default();
+        let node = self.0.node(&channel)?;
+        self.0.consenter_of(&node, &leaf)?;
         let (vote, meta, data) = assemble_snapshot(&pieces)?;
-        self.0.raft_sender(&leaf, &vote)?;
+        self.0.raft_sender(&node, &leaf, &vote)?;
         let snapshot = Snapshot {
             meta,
             snapshot: Box::new(data),
         };
-        json(&self.0.node.raft.install_full_snapshot(vote, snapshot).await)
+        json(&node.channel, &node.raft.install_full_snapshot(vote, snapshot).await)
     }
 }
 
 impl OrdererServices {
+    /// The orderer of `channel` on this node.
+    fn node(&self, channel: &str) -> Result<Arc<OrdererNode>, Status> {
+        self.channels
+            .get(channel)
+            .ok_or_else(|| Status::not_found(format!("this orderer serves no channel {channel:?}")))
+    }
+
     /// Fabric's Broadcast check: the creator is a writer of the channel, its certificate is
     /// valid now, and it signed the transaction.
-    fn writer(&self, tx: &warga_ledger_core::tx::Transaction) -> Result<(), Status> {
+    fn writer(&self, node: &OrdererNode, tx: &warga_ledger_core::tx::Transaction) -> Result<(), Status> {
         let creator = &tx.proposal.creator;
-        let config = self.node.channel_policies().map_err(Status::internal)?;
+        let config = node.channel_policies().map_err(Status::internal)?;
         if config.config.organization(&creator.msp_id).is_none() {
             return Err(Status::permission_denied(format!(
                 "{} may not write to channel {}",
-                creator.msp_id, self.node.channel
+                creator.msp_id, node.channel
             )));
         }
         let now = std::time::SystemTime::now()
@@ -298,7 +318,7 @@ impl OrdererServices {
         if !writers.is_some_and(|p| p.is_satisfied(&[identity.as_signer()], config.as_ref())) {
             return Err(Status::permission_denied(format!(
                 "{} may not write to channel {} (its Writers policy)",
-                creator.msp_id, self.node.channel
+                creator.msp_id, node.channel
             )));
         }
         let signed = warga_ledger_core::tx::Transaction::signed_bytes(&tx.proposal, &tx.response, &tx.endorsements);
@@ -310,11 +330,11 @@ impl OrdererServices {
     /// Who may pull blocks and read the configuration: the orderers, and the member
     /// organisations the `Readers` policy of the configuration in force admits (a caller
     /// known by its TLS certificate's organisation, so as a member of it).
-    fn reader(&self, who: &str) -> Result<(), Status> {
+    fn reader(&self, node: &OrdererNode, who: &str) -> Result<(), Status> {
         if who == self.orderer_msp {
             return Ok(());
         }
-        let config = self.node.channel_policies().map_err(Status::internal)?;
+        let config = node.channel_policies().map_err(Status::internal)?;
         let member = warga_ledger_core::policy::Signer {
             id: who.to_owned(),
             msp_id: who.to_owned(),
@@ -328,44 +348,65 @@ impl OrdererServices {
         } else {
             Err(Status::permission_denied(format!(
                 "{who} may not read channel {} (its Readers policy)",
-                self.node.channel
+                node.channel
             )))
         }
     }
 
-    /// The caller's certificate, if it is one of the consenters' (before anything is parsed):
-    /// pinned, and its orderer among the consenters of the configuration in force — an
-    /// orderer a configuration update removed speaks Raft no more.
-    fn raft_caller<T>(&self, request: &Request<T>) -> Result<Vec<u8>, Status> {
+    /// The caller's certificate and orderer, if it is pinned as one of the network's
+    /// orderers (judged before anything of the message is read).
+    fn pinned_consenter<T>(&self, request: &Request<T>) -> Result<(u64, Vec<u8>), Status> {
         let leaf = client_certificate(request)?;
-        let Some(id) = self
+        match self
             .consenters
             .pinned
             .iter()
             .find_map(|(id, pinned)| (*pinned == leaf).then_some(*id))
-        else {
-            tracing::warn!(channel = %self.node.channel, "refused a Raft message from a certificate that is no consenter's");
-            return Err(Status::permission_denied("Raft is for the channel's consenters only"));
-        };
-        let config = self.node.channel_policies().map_err(Status::internal)?;
-        let host = self.consenters.hosts.get(&id);
+        {
+            Some(id) => Ok((id, leaf)),
+            None => {
+                tracing::warn!("refused a Raft message from a certificate that is no consenter's");
+                Err(Status::permission_denied("Raft is for the channel's consenters only"))
+            }
+        }
+    }
+
+    /// The pinned orderer whose certificate `leaf` is must be among the consenters of
+    /// `node`'s configuration in force: an orderer a configuration update removed speaks
+    /// Raft no more.
+    fn consenter_of(&self, node: &OrdererNode, leaf: &[u8]) -> Result<(), Status> {
+        let id = self
+            .consenters
+            .pinned
+            .iter()
+            .find_map(|(id, pinned)| (pinned.as_slice() == leaf).then_some(*id));
+        let config = node.channel_policies().map_err(Status::internal)?;
+        let host = id.and_then(|id| self.consenters.hosts.get(&id));
         if host.is_some_and(|h| config.config.orderer.consenters.contains(h)) {
-            Ok(leaf)
+            Ok(())
         } else {
-            tracing::warn!(channel = %self.node.channel, orderer = id, "refused a Raft message from an orderer that is no consenter of the configuration in force");
+            tracing::warn!(channel = %node.channel, orderer = ?id, "refused a Raft message from an orderer that is no consenter of the configuration in force");
             Err(Status::permission_denied(
                 "this orderer is no consenter of the channel's configuration",
             ))
         }
     }
 
+    /// The caller's certificate, if it is a consenter's of the channel the message is for.
+    fn raft_caller(&self, request: &Request<v1::RaftPayload>) -> Result<(Arc<OrdererNode>, Vec<u8>), Status> {
+        let (_, leaf) = self.pinned_consenter(request)?;
+        let node = self.node(&request.get_ref().channel)?;
+        self.consenter_of(&node, &leaf)?;
+        Ok((node, leaf))
+    }
+
     /// A Raft message speaks for the node in its vote: that node's certificate must carry it.
-    fn raft_sender(&self, leaf: &[u8], vote: &Vote<u64>) -> Result<(), Status> {
+    fn raft_sender(&self, node: &OrdererNode, leaf: &[u8], vote: &Vote<u64>) -> Result<(), Status> {
         let claimed = vote.leader_id().voted_for();
         match claimed.and_then(|id| self.consenters.pinned.get(&id)) {
             Some(pinned) if pinned.as_slice() == leaf => Ok(()),
             _ => {
-                tracing::warn!(channel = %self.node.channel, claimed = ?claimed, "refused a Raft message sent for another node");
+                tracing::warn!(channel = %node.channel, claimed = ?claimed, "refused a Raft message sent for another node");
                 Err(Status::permission_denied(
                     "a Raft message must come from the certificate of the node it speaks for",
                 ))
@@ -405,14 +446,15 @@ impl AtomicBroadcast for BroadcastService {
         caller(&self.0.tls, &request)?;
         let tx = warga_ledger_core::tx::Transaction::try_from(request.into_inner())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let node = self.0.node(&tx.proposal.channel)?;
         // Only the leader orders: a follower names it at once, before the Writers check
         // spends a verification on a transaction it will not order.
-        let leader = self.0.node.raft.current_leader().await;
-        if leader != Some(self.0.node.id) {
+        let leader = node.raft.current_leader().await;
+        if leader != Some(node.id) {
             return Err(not_leader(leader));
         }
-        self.0.writer(&tx)?;
-        broadcast_answer(self.0.node.broadcast(&tx).await)
+        self.0.writer(&node, &tx)?;
+        broadcast_answer(node.broadcast(&tx).await)
     }
 
     async fn broadcast_config(
@@ -420,16 +462,17 @@ impl AtomicBroadcast for BroadcastService {
         request: Request<v1::ConfigTransaction>,
     ) -> Result<Response<v1::BroadcastResponse>, Status> {
         let who = caller(&self.0.tls, &request)?;
-        self.0.reader(&who)?;
         let envelope = warga_ledger_core::config::ConfigEnvelope::from_json(&request.into_inner().json)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let answer = self.0.node.broadcast_config(&envelope).await;
+        let node = self.0.node(&envelope.update.channel)?;
+        self.0.reader(&node, &who)?;
+        let answer = node.broadcast_config(&envelope).await;
         match &answer {
             Ok(block) => {
-                tracing::info!(channel = %self.0.node.channel, block, sequence = envelope.update.config.sequence, submitter = %who, "a configuration update was ordered")
+                tracing::info!(channel = %node.channel, block, sequence = envelope.update.config.sequence, submitter = %who, "a configuration update was ordered")
             }
             Err(error) => {
-                tracing::warn!(channel = %self.0.node.channel, %error, submitter = %who, "a configuration update was not ordered")
+                tracing::warn!(channel = %node.channel, %error, submitter = %who, "a configuration update was not ordered")
             }
         }
         broadcast_answer(answer)
@@ -437,12 +480,9 @@ impl AtomicBroadcast for BroadcastService {
 
     async fn config(&self, request: Request<v1::ConfigRequest>) -> Result<Response<v1::ChannelConfig>, Status> {
         let who = caller(&self.0.tls, &request)?;
-        self.0.reader(&who)?;
-        let wanted = request.into_inner();
-        if wanted.channel != self.0.node.channel {
-            return Err(Status::not_found(format!("no channel {}", wanted.channel)));
-        }
-        let (block, config) = self.0.node.config().map_err(Status::internal)?;
+        let node = self.0.node(&request.get_ref().channel)?;
+        self.0.reader(&node, &who)?;
+        let (block, config) = node.config().map_err(Status::internal)?;
         Ok(Response::new(v1::ChannelConfig {
             block,
             json: config.to_json(),
@@ -453,15 +493,12 @@ impl AtomicBroadcast for BroadcastService {
 
     async fn deliver(&self, request: Request<v1::DeliverRequest>) -> Result<Response<Self::DeliverStream>, Status> {
         let who = caller(&self.0.tls, &request)?;
-        self.0.reader(&who)?;
+        let node = self.0.node(&request.get_ref().channel)?;
+        self.0.reader(&node, &who)?;
         let wanted = request.into_inner();
-        if wanted.channel != self.0.node.channel {
-            return Err(Status::not_found(format!("no channel {}", wanted.channel)));
-        }
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
         let services = self.0.clone();
         tokio::spawn(async move {
-            let node = services.node.clone();
             let mut next = wanted.start;
             let mut applied = node.raft.metrics();
             let mut judged_under = node.channel_policies().ok();
@@ -475,7 +512,7 @@ impl AtomicBroadcast for BroadcastService {
                         _ => true,
                     };
                     if changed {
-                        if let Err(status) = services.reader(&who) {
+                        if let Err(status) = services.reader(&node, &who) {
                             tracing::info!(channel = %node.channel, reader = %who, "a block stream ended: the channel's Readers policy no longer admits its reader");
                             let _ = sender.send(Err(status)).await;
                             return;
@@ -509,9 +546,14 @@ pub async fn serve(
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(&services.tls.certificate_pem, &services.tls.key_pem))
         .client_ca_root(Certificate::from_pem(services.tls.bundle()));
+    let participation = services.participation.clone().map(|p| {
+        warga_ledger_proto::v1::participation_server::ParticipationServer::new(p)
+            .max_decoding_message_size(MESSAGE_LIMIT)
+    });
     let services = Arc::new(services);
     Server::builder()
         .tls_config(tls)?
+        .add_optional_service(participation)
         .add_service(
             OrdererRaftServer::new(RaftService(services.clone()))
                 .max_decoding_message_size(MESSAGE_LIMIT)
@@ -535,6 +577,7 @@ pub async fn serve(
 /// chain's length (the tip block is within `absolute_max_bytes`, so within
 /// [`MESSAGE_LIMIT`]).
 pub fn snapshot_pieces(
+    channel: &str,
     vote: &Vote<u64>,
     meta: &SnapshotMeta<u64, BasicNode>,
     data: &ChainSnapshot,
@@ -542,9 +585,11 @@ pub fn snapshot_pieces(
     Ok(vec![
         v1::RaftPayload {
             json: serde_json::to_vec(&(vote, meta))?,
+            channel: channel.to_owned(),
         },
         v1::RaftPayload {
             json: serde_json::to_vec(data)?,
+            channel: channel.to_owned(),
         },
     ])
 }
@@ -668,6 +713,8 @@ pub fn client_channel(tls: &TlsMaterial, addr: impl std::fmt::Display, host: &st
 /// A Raft connection to one orderer.
 pub struct GrpcConnection {
     target: u64,
+    /// The channel whose Raft group this connection carries.
+    channel: String,
     client: Option<OrdererRaftClient<Channel>>,
 }
 
@@ -684,7 +731,11 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
                     .max_decoding_message_size(MESSAGE_LIMIT)
                     .max_encoding_message_size(MESSAGE_LIMIT)
             });
-        GrpcConnection { target, client }
+        GrpcConnection {
+            target,
+            channel: self.channel.clone(),
+            client,
+        }
     }
 }
 
@@ -704,6 +755,7 @@ impl GrpcConnection {
             .ok_or_else(|| Transport(format!("no address for orderer {}", self.target)))?;
         let payload = v1::RaftPayload {
             json: serde_json::to_vec(request).map_err(|e| Transport(e.to_string()))?,
+            channel: self.channel.clone(),
         };
         let reply = match which {
             "append" => client.append_entries(payload).await,
@@ -723,7 +775,7 @@ impl GrpcConnection {
             .client
             .as_mut()
             .ok_or_else(|| Transport(format!("no address for orderer {}", self.target)))?;
-        let pieces = snapshot_pieces(vote, meta, data).map_err(|e| Transport(e.to_string()))?;
+        let pieces = snapshot_pieces(&self.channel, vote, meta, data).map_err(|e| Transport(e.to_string()))?;
         answer(client.full_snapshot(tokio_stream::iter(pieces)).await)
     }
 }
@@ -805,7 +857,7 @@ mod tests {
             tip: vec![7; 1000],
             config: Some((4, "{}".into())),
         };
-        let pieces = snapshot_pieces(&vote, &meta, &data).unwrap();
+        let pieces = snapshot_pieces("bpjs-main", &vote, &meta, &data).unwrap();
         assert_eq!(pieces.len(), 2);
         let (v, m, d) = assemble_snapshot(&pieces).unwrap();
         assert_eq!((v, m, d), (vote, meta.clone(), data.clone()));

@@ -14,15 +14,19 @@
 //!   chain's tip, not the chain; an orderer that installs one pulls the blocks below it from
 //!   the others over Deliver ([`catch_up`]).
 //!
-//! [`network::Router`] connects orderers in one process (for `warga up` and for
-//! deterministic tests of elections and partitions); the gRPC transport comes with the
-//! orderer processes.
+//! [`network::Router`] connects orderers in one process (for deterministic tests of
+//! elections and partitions); [`grpc`] connects orderer processes. One process serves many
+//! channels, one [`OrdererNode`] (Raft group, chain, cutter) each ([`channels`]); Raft
+//! messages name their channel. [`participation`] is Fabric's channel participation API
+//! (join with a genesis block, list, remove).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod catch_up;
+pub mod channels;
 pub mod grpc;
 pub mod network;
+pub mod participation;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

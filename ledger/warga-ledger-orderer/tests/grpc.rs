@@ -193,11 +193,12 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
                 .unwrap(),
         );
         let services = OrdererServices {
-            node: node.clone(),
+            channels: one_channel(&node),
             tls: material,
             orderer_msp: "OrdererMSP".into(),
             consenters: consenters.clone(),
             msps: warga_ledger_msp::EdgeMsps::new(net.msps.clone()),
+            participation: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let addr: SocketAddr = peers[&id].0.parse().unwrap();
@@ -353,7 +354,10 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
     let not_raft = OrdererRaftClient::new(to(follower, &peer_tls))
-        .vote(v1::RaftPayload { json: b"{}".to_vec() })
+        .vote(v1::RaftPayload {
+            json: b"{}".to_vec(),
+            channel: CHANNEL.into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(not_raft.code(), tonic::Code::PermissionDenied);
@@ -370,6 +374,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             None,
         ))
         .unwrap(),
+        channel: CHANNEL.into(),
     };
     let append = |term: u64, leader: u64| v1::RaftPayload {
         json: serde_json::to_vec(
@@ -381,6 +386,7 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
             },
         )
         .unwrap(),
+        channel: CHANNEL.into(),
     };
     for (who, tls, claimed) in [
         ("the orderer organisation's Admin", &admin_tls, other),
@@ -514,11 +520,12 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve(
         OrdererServices {
-            node: node.clone(),
+            channels: one_channel(&node),
             tls: material,
             orderer_msp: "OrdererMSP".into(),
             consenters: consenters.clone(),
             msps: warga_ledger_msp::EdgeMsps::new(net.msps.clone()),
+            participation: None,
         },
         listener,
         async {
@@ -567,4 +574,11 @@ async fn orderers_speak_raft_and_atomic_broadcast_over_mutual_tls() {
     for (_, r) in running {
         let _ = r.stop.send(());
     }
+}
+
+/// The channels of an orderer process serving `node`'s channel alone.
+fn one_channel(node: &Arc<OrdererNode>) -> Arc<warga_ledger_orderer::channels::Channels> {
+    let channels = Arc::new(warga_ledger_orderer::channels::Channels::default());
+    channels.insert(node.clone()).unwrap();
+    channels
 }

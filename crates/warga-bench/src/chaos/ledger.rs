@@ -116,7 +116,7 @@ impl Bench {
                         .json::<serde_json::Value>()
                         .await
                         .ok()
-                        .and_then(|h| h["leader"].as_u64()),
+                        .and_then(|h| h["channels"][CHANNEL]["leader"].as_u64()),
                     Err(_) => continue,
                 };
                 seen.push(leader);

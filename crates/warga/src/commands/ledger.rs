@@ -775,7 +775,8 @@ struct ResolvedNode {
     crypto: PathBuf,
     org: String,
     name: String,
-    channel: String,
+    /// The network file's channels served from the start, besides those already joined.
+    channels: Vec<String>,
     data: PathBuf,
     revocation_refresh: std::time::Duration,
     stop_with_parent: bool,
@@ -807,7 +808,15 @@ impl ResolvedNode {
                 None => String::new(),
             },
             name: setting(args.name, file.name, section, "name")?,
-            channel: setting(args.channel, file.channel, section, "channel")?,
+            channels: {
+                let mut channels = if args.channels.is_empty() {
+                    file.channel.into_iter().chain(file.channels).collect()
+                } else {
+                    args.channels
+                };
+                channels.dedup();
+                channels
+            },
             data: args
                 .data
                 .or(file.data)
@@ -845,7 +854,7 @@ pub async fn orderer(args: crate::cli::NodeArgs, config: warga_config::Config) -
         network,
         crypto: args.crypto,
         name: args.name,
-        channel: args.channel,
+        channels: args.channels,
         data: args.data,
         revocation_refresh: args.revocation_refresh,
     };
@@ -857,8 +866,11 @@ pub async fn orderer(args: crate::cli::NodeArgs, config: warga_config::Config) -
         .await
         .map_err(Failure::node)?;
     let banner = format!(
-        "orderer {} ({}) kanal / channel {}: gRPC {} (mTLS), operasi / operations https://{}",
-        me.name, running.node.id, config.channel, me.listen, me.operations
+        "orderer {} kanal / channels [{}]: gRPC {} (mTLS), operasi / operations https://{}",
+        me.name,
+        running.channels.all().iter().map(|n| n.channel.as_str()).collect::<Vec<_>>().join(", "),
+        me.listen,
+        me.operations
     );
     serve_until_signal(running, operations, banner, args.stop_with_parent).await
 }
@@ -925,7 +937,7 @@ pub async fn peer(args: crate::cli::PeerArgs, config: warga_config::Config) -> R
         crypto: args.crypto,
         organization: args.org,
         name: args.name,
-        channel: args.channel,
+        channels: args.channels,
         data: args.data,
         revocation_refresh: args.revocation_refresh,
     };
@@ -936,12 +948,17 @@ pub async fn peer(args: crate::cli::PeerArgs, config: warga_config::Config) -> R
     let running = warga_ledger_node::embedded::RunningPeer::start(&config, listener)
         .await
         .map_err(Failure::node)?;
+    let joined: Vec<String> = running
+        .channels
+        .peers()
+        .iter()
+        .map(|p| format!("{} (tinggi / height {})", p.channel.name, p.ledger.height().unwrap_or(0)))
+        .collect();
     let banner = format!(
-        "peer {} ({}) kanal / channel {}: tinggi / height {}, gRPC {} (mTLS), operasi / operations https://{}",
+        "peer {} ({}) kanal / channels [{}]: gRPC {} (mTLS), operasi / operations https://{}",
         me.host,
-        running.peer.organization.msp_id,
-        config.channel,
-        running.peer.ledger.height().unwrap_or(0),
+        running.organization.msp_id,
+        joined.join(", "),
         me.listen,
         me.operations
     );

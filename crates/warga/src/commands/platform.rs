@@ -119,17 +119,25 @@ fn print_banner(running: &Running, mode: Mode) {
     }
     if let Some(ledger) = &running.ledger {
         let orderers: Vec<String> = ledger.orderers.iter().map(|o| o.me.listen.to_string()).collect();
+        let channels: Vec<String> = ledger
+            .orderers
+            .first()
+            .map(|o| o.channels.all().iter().map(|n| n.channel.clone()).collect())
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  Buku besar / ledger: kanal / channel {}, orderer Raft {}",
-            ledger.channel,
+            "  Buku besar / ledger: kanal / channels {}, orderer Raft {}",
+            channels.join(", "),
             orderers.join(" ")
         );
         for peer in &ledger.peers {
+            let joined: Vec<String> = peer.channels.peers().iter().map(|p| p.channel.name.clone()).collect();
             let _ = writeln!(
                 out,
-                "    peer {:<30} gRPC {} (mTLS)",
-                peer.peer.node.host, peer.peer.node.listen
+                "    peer {:<30} gRPC {} (mTLS) — {}",
+                peer.node.host,
+                peer.node.listen,
+                joined.join(", ")
             );
         }
         let settings = config.section::<warga_ledger_node::settings::LedgerConfig>();
@@ -138,13 +146,13 @@ fn print_banner(running: &Running, mode: Mode) {
             None => "network/bpjs.yaml".into(),
         };
         let address = match ledger.peers.first() {
-            Some(peer) if settings.ephemeral_ports => format!(" --address {}", peer.peer.node.listen),
+            Some(peer) if settings.ephemeral_ports => format!(" --address {}", peer.node.listen),
             _ => String::new(),
         };
         let org = ledger
             .peers
             .first()
-            .map_or("BPJS".to_owned(), |p| p.peer.organization.name.clone());
+            .map_or("BPJS".to_owned(), |p| p.organization.name.clone());
         let _ = writeln!(
             out,
             "    warga ledger query --network {network} --crypto {} --org {org}{address} VerifyCard <NIK>",
