@@ -234,6 +234,11 @@ pub enum LedgerCommand {
     /// admins' signatures the change needs, submit it to the orderers.
     #[command(subcommand)]
     Config(ChannelConfigCommand),
+    /// Channel participation, as Fabric's `configtxgen -outputBlock`, `osnadmin channel` and
+    /// `peer channel join`: make a channel's genesis block, have an orderer or a peer join
+    /// it, list a node's channels, remove one.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
     /// Chaincode definitions, as Fabric's lifecycle: organisations approve a definition
     /// (name, version, sequence, policies), it is committed once the channel's
     /// LifecycleEndorsement policy is met.
@@ -348,6 +353,67 @@ pub struct ClientArgs {
     pub address: Option<SocketAddr>,
     #[arg(long, default_value = "bpjs-main")]
     pub channel: String,
+}
+
+/// `warga ledger channel …`.
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Write a channel's genesis block: its section of the network file and the member
+    /// organisations' certificates from the crypto directory (every node makes the same).
+    Genesis {
+        #[arg(long, value_name = "FILE")]
+        network: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        crypto: PathBuf,
+        #[arg(long)]
+        channel: String,
+        /// Where to write the block (protobuf).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Have a node join the channel of a genesis block: an orderer starts the channel's
+    /// Raft group (it must be one of its consenters), a peer its ledger.
+    Join {
+        #[command(flatten)]
+        node: ParticipationArgs,
+        /// The genesis block `warga ledger channel genesis` wrote.
+        #[arg(long, value_name = "FILE")]
+        block: PathBuf,
+    },
+    /// The channels a node serves, with their heights.
+    List {
+        #[command(flatten)]
+        node: ParticipationArgs,
+    },
+    /// Have a node leave a channel: it stops serving it and deletes its data.
+    Remove {
+        #[command(flatten)]
+        node: ParticipationArgs,
+        #[arg(long)]
+        channel: String,
+    },
+}
+
+/// Which node, and which of its organisation's administrators asks.
+#[derive(Debug, Args)]
+pub struct ParticipationArgs {
+    #[arg(long, value_name = "FILE")]
+    pub network: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub crypto: PathBuf,
+    /// The node's organisation, e.g. Orderer or Puskesmas.
+    #[arg(long)]
+    pub org: String,
+    /// The node's name in the network file, e.g. orderer0 or peer0.
+    #[arg(long = "node", value_name = "NAME")]
+    pub node: String,
+    /// The administrator who signs.
+    #[arg(long, default_value = "Admin")]
+    pub user: String,
+    /// The node's address, when it is not the network file's (e.g. `warga up` on free
+    /// ports).
+    #[arg(long, value_name = "ADDR")]
+    pub address: Option<SocketAddr>,
 }
 
 /// `warga ledger config …`, in the manner of Fabric's `peer channel fetch config`,

@@ -18,6 +18,9 @@ use warga_ledger_proto::v1::atomic_broadcast_client::AtomicBroadcastClient;
 use crate::NodeError;
 use crate::peer::signing_identity;
 
+/// How long a node may take to join, list or remove a channel.
+pub const PARTICIPATION_DEADLINE: Duration = Duration::from_secs(15);
+
 /// How long fetching the configuration may take from one orderer.
 pub const FETCH_DEADLINE: Duration = Duration::from_secs(5);
 /// How long one orderer may take to order a configuration update (a majority must commit it).
@@ -179,4 +182,59 @@ pub fn orderers(network: &Network) -> Vec<(String, String)> {
         .iter()
         .map(|n| (n.address.clone(), n.host.clone()))
         .collect()
+}
+
+/// Sends a signed channel participation request (join, list or remove) to the node at
+/// `addr` (TLS host name `host`); answers with the channels the node serves afterwards.
+pub async fn participate(
+    admin: &Admin,
+    addr: &str,
+    host: &str,
+    request: v1::ParticipationRequest,
+) -> Result<v1::ChannelList, NodeError> {
+    let grpc = client_channel(&admin.tls, addr, host).map_err(NodeError::Transport)?;
+    let mut client =
+        v1::participation_client::ParticipationClient::new(grpc).max_encoding_message_size(MESSAGE_LIMIT);
+    let action = request.action.clone();
+    let call = async {
+        match action.as_str() {
+            "join" => client.join(request).await,
+            "remove" => client.remove(request).await,
+            _ => client.list(request).await,
+        }
+    };
+    match tokio::time::timeout(PARTICIPATION_DEADLINE, call).await {
+        Err(_) => Err(NodeError::Transport(format!(
+            "{host} did not answer within {PARTICIPATION_DEADLINE:?}"
+        ))),
+        Ok(Err(status)) => Err(match status.code() {
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+                NodeError::Transport(format!("{host}: {}", status.message()))
+            }
+            _ => NodeError::Usage(format!("{host}: {}", status.message())),
+        }),
+        Ok(Ok(list)) => Ok(list.into_inner()),
+    }
+}
+
+/// A channel's genesis block as the participation API takes it (protobuf): the channel's
+/// section of `network` and its organisations' certificates from `crypto`.
+pub fn genesis_bytes(network: &Network, channel: &str, crypto: &Path) -> Result<Vec<u8>, NodeError> {
+    let defined = network
+        .channel(channel)
+        .ok_or_else(|| NodeError::Usage(format!("--channel: no channel {channel} in the network file")))?;
+    let genesis = warga_ledger_msp::channel::genesis_block(network, defined, crypto)
+        .map_err(|e| NodeError::Crypto(e.to_string()))?;
+    Ok(prost::Message::encode_to_vec(&v1::Block::from(genesis)))
+}
+
+/// A participation request (`join` with a genesis block, `list`, `remove` with a channel)
+/// signed by this administrator now.
+pub fn participation_request(
+    admin: &Admin,
+    action: &str,
+    channel: &str,
+    genesis: Vec<u8>,
+) -> Result<v1::ParticipationRequest, NodeError> {
+    warga_ledger_orderer::participation::request(&admin.identity, action, channel, genesis).map_err(NodeError::Crypto)
 }

@@ -176,6 +176,7 @@ async fn a_non_member_peer_holds_only_hashes_and_cannot_read() {
     let network = net.network.clone();
     let crypto = net.crypto.clone();
     let hospital_host = hospital_peer.node.host.clone();
+    drop(hospital_peer);
     net.shutdown().await;
     // Nowhere in the hospital peer's ledger file.
     let file = dir.path().join("peers").join(&hospital_host).join("bpjs-main.redb");

@@ -218,6 +218,7 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
             Ok(())
         }
         LedgerCommand::Config(command) => config_command(command).await,
+        LedgerCommand::Channel(command) => channel_command(command).await,
         LedgerCommand::Chaincode(command) => chaincode_command(command).await,
         LedgerCommand::Crypto(CryptoCommand::Generate {
             network,
@@ -253,6 +254,73 @@ pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result
 }
 
 /// A client of the peer `args` names, as the user it names.
+/// `warga ledger channel …`.
+async fn channel_command(command: crate::cli::ChannelCommand) -> Result<(), Failure> {
+    use crate::cli::ChannelCommand;
+    use warga_ledger_node::configtx::participation_request as request;
+    let (node, action) = match &command {
+        ChannelCommand::Genesis {
+            network,
+            crypto,
+            channel,
+            out,
+        } => {
+            let network = read_network(network)?;
+            let bytes = warga_ledger_node::configtx::genesis_bytes(&network, channel, crypto).map_err(Failure::node)?;
+            std::fs::write(out, &bytes).map_err(|e| Failure::from(anyhow!("cannot write {}: {e}", out.display())))?;
+            println!(
+                "blok genesis kanal / genesis block of channel {channel} ({} bytes) → {}",
+                bytes.len(),
+                out.display()
+            );
+            return Ok(());
+        }
+        ChannelCommand::Join { node, .. } => (node, "join"),
+        ChannelCommand::List { node } => (node, "list"),
+        ChannelCommand::Remove { node, .. } => (node, "remove"),
+    };
+    let network = read_network(&node.network)?;
+    let admin = warga_ledger_node::configtx::Admin::load(&network, &node.crypto, &node.org, &node.user)
+        .map_err(Failure::node)?;
+    let target = if network.orderer.organization.name == node.org {
+        network.orderer.nodes.iter().find(|n| n.name == node.node)
+    } else {
+        network
+            .organizations
+            .iter()
+            .find(|o| o.name == node.org)
+            .and_then(|o| o.peers.iter().find(|p| p.name == node.node))
+    }
+    .ok_or_else(|| Failure::usage(anyhow!("--node: {} has no node {}", node.org, node.node)))?;
+    let addr = node.address.map_or(target.address.clone(), |a| a.to_string());
+    let signed = match &command {
+        ChannelCommand::Join { block, .. } => {
+            let bytes = std::fs::read(block).map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", block.display())))?;
+            request(&admin, action, "", bytes)
+        }
+        ChannelCommand::Remove { channel, .. } => request(&admin, action, channel, Vec::new()),
+        _ => request(&admin, action, "", Vec::new()),
+    }
+    .map_err(Failure::node)?;
+    let list = warga_ledger_node::configtx::participate(&admin, &addr, &target.host, signed)
+        .await
+        .map_err(Failure::node)?;
+    match &command {
+        ChannelCommand::Join { .. } => println!("{} bergabung / joined", target.host),
+        ChannelCommand::Remove { channel, .. } => {
+            println!("{} keluar dari kanal / left channel {channel}; datanya dihapus / its data deleted", target.host)
+        }
+        _ => {}
+    }
+    for channel in list.channels {
+        println!(
+            "  kanal / channel {:<24} tinggi / height {:>8}  {}",
+            channel.name, channel.height, channel.status
+        );
+    }
+    Ok(())
+}
+
 /// `warga ledger config …`.
 async fn config_command(command: crate::cli::ChannelConfigCommand) -> Result<(), Failure> {
     use crate::cli::ChannelConfigCommand as ConfigCommand;
