@@ -1904,3 +1904,172 @@ async fn a_consenter_removed_by_configuration_leaves_raft_and_ordering_goes_on()
     assert_eq!(status.code_name, "VALID", "ordering goes on with the two consenters");
     stop_network(up).await;
 }
+
+/// Many channels per node, on a network of processes (`warga ledger network up`, every
+/// node serving `bpjs-main`): the regional channel `jatim-puskesmas` is made from the
+/// network file (`warga ledger channel genesis`) and joined through the participation API
+/// — by the three orderer processes (as the ordering organisation's admin) and by the peers
+/// of its two member organisations (each by its own admin). Refused: a user who is no
+/// admin, another organisation's admin, a peer whose organisation is no member. Each
+/// channel then has its own chain on the same processes: a card issued on one is not on
+/// the other. An orderer leaves the regional channel (its file deleted, its list without
+/// it) and the other two keep ordering it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_join_a_second_channel_and_serve_both() {
+    let _beside_others = NETWORKS.read().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let NetworkUp {
+        network_path,
+        network,
+        crypto,
+        up,
+        ..
+    } = network_up(work.path()).await;
+    let channel_cli = |args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command.args(["ledger", "channel"]).args(args);
+        command.output().unwrap()
+    };
+    let node = |org: &str, node: &str, user: &str| -> Vec<String> {
+        [
+            "--network",
+            network_path.to_str().unwrap(),
+            "--crypto",
+            crypto.to_str().unwrap(),
+            "--org",
+            org,
+            "--node",
+            node,
+            "--user",
+            user,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let block = work.path().join("jatim.block");
+    let made = channel_cli(&[
+        "genesis",
+        "--network",
+        network_path.to_str().unwrap(),
+        "--crypto",
+        crypto.to_str().unwrap(),
+        "--channel",
+        "jatim-puskesmas",
+        "--out",
+        block.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let join = |org: &str, name: &str, user: &str| {
+        let mut args = vec!["join".to_owned()];
+        args.extend(node(org, name, user));
+        args.extend(["--block".to_owned(), block.to_str().unwrap().to_owned()]);
+        channel_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let text = |output: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+
+    // Only the node's own organisation's administrators may have it join.
+    let not_admin = join("Puskesmas", "peer0", "User1");
+    assert!(!not_admin.status.success());
+    assert!(text(&not_admin).contains("no administrator"), "{}", text(&not_admin));
+    // BPJS's admin, asking the Puskesmas peer.
+    let bpjs_admin = warga_ledger_node::configtx::Admin::load(&network, &crypto, "BPJS", "Admin").unwrap();
+    let puskesmas = &network.organization("PuskesmasMSP").unwrap().peers[0];
+    let request = warga_ledger_node::configtx::participation_request(
+        &bpjs_admin,
+        "join",
+        "",
+        std::fs::read(&block).unwrap(),
+    )
+    .unwrap();
+    let other_org = warga_ledger_node::configtx::participate(
+        &bpjs_admin,
+        &puskesmas.listen.to_string(),
+        &puskesmas.host,
+        request,
+    )
+    .await
+    .unwrap_err();
+    assert!(other_org.to_string().contains("PuskesmasMSP's administrators"), "{other_org}");
+    let not_member = join("RumahSakit", "peer0", "Admin");
+    assert!(!not_member.status.success());
+    assert!(text(&not_member).contains("not a member of jatim-puskesmas"), "{}", text(&not_member));
+
+    // The three orderers, then the two member peers, join.
+    for name in ["orderer0", "orderer1", "orderer2"] {
+        let joined = join("Orderer", name, "Admin");
+        assert!(joined.status.success(), "{}", text(&joined));
+        let listed = text(&joined);
+        assert!(listed.contains("bpjs-main") && listed.contains("jatim-puskesmas"), "{listed}");
+    }
+    let again = join("Orderer", "orderer0", "Admin");
+    assert!(!again.status.success() && text(&again).contains("joined already"), "{}", text(&again));
+    for org in ["BPJS", "Puskesmas"] {
+        let joined = join(org, "peer0", "Admin");
+        assert!(joined.status.success(), "{}", text(&joined));
+    }
+
+    // Two chains on the same processes.
+    let client_on = |msp: &str, channel: &str| {
+        let peer = &network.organization(msp).unwrap().peers[0];
+        warga_ledger_node::embedded::client_of(&network, &crypto, msp, "User1", peer.listen, &peer.host, channel)
+            .unwrap()
+    };
+    let regional = client_on("BPJSMSP", "jatim-puskesmas");
+    let issued = regional
+        .submit("IssueCard", &issue_card(&crypto, "3578010101900001", "3"))
+        .await
+        .unwrap();
+    assert_eq!(issued.code_name, "VALID", "{issued:?}");
+    let card = regional
+        .evaluate("VerifyCard", &["3578010101900001".to_owned()])
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&card).contains("3578010101900001"));
+    let national = client_on("BPJSMSP", "bpjs-main");
+    let elsewhere = national
+        .evaluate("VerifyCard", &["3578010101900001".to_owned()])
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), tonic::Code::NotFound, "{elsewhere:?}");
+    let main_issued = national
+        .submit("IssueCard", &issue_card(&crypto, "3171010101900002", "1"))
+        .await
+        .unwrap();
+    assert_eq!(main_issued.code_name, "VALID");
+    // The RumahSakit peer serves bpjs-main only.
+    let hospital = client_on("RumahSakitMSP", "jatim-puskesmas");
+    assert_eq!(hospital.info().await.unwrap_err().code(), tonic::Code::NotFound);
+
+    // An orderer leaves the regional channel; the other two order it on.
+    let mut args = vec!["remove".to_owned()];
+    args.extend(node("Orderer", "orderer2", "Admin"));
+    args.extend(["--channel".to_owned(), "jatim-puskesmas".to_owned()]);
+    let removed = channel_cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(removed.status.success(), "{}", text(&removed));
+    assert!(!String::from_utf8_lossy(&removed.stdout).contains("jatim-puskesmas  "));
+    let mut args = vec!["list".to_owned()];
+    args.extend(node("Orderer", "orderer2", "Admin"));
+    let listed = channel_cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let listed = text(&listed);
+    assert!(listed.contains("bpjs-main") && !listed.contains("kanal / channel jatim-puskesmas"), "{listed}");
+    let orderer2 = &network.orderer.nodes[2];
+    let file = work
+        .path()
+        .join("net/orderers")
+        .join(&orderer2.host)
+        .join("jatim-puskesmas.redb");
+    assert!(!file.exists(), "the removed channel's data is deleted");
+    let after = regional
+        .submit("IssueCard", &issue_card(&crypto, "3578010101900003", "3"))
+        .await
+        .unwrap();
+    assert_eq!(after.code_name, "VALID", "{after:?}");
+    stop_network(up).await;
+}
