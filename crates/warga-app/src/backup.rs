@@ -57,7 +57,11 @@ pub struct Manifest {
     pub taken_at_ms: i64,
     /// `sqlite` (in the backup), or `postgresql` (backed up with its own tools).
     pub database: String,
+    /// The ledger's first channel (the platform's).
     pub ledger: Option<LedgerManifest>,
+    /// The ledger's other channels (the same orderers and their files in `ledger/orderer`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<LedgerManifest>,
     pub files: Vec<FileEntry>,
 }
 
@@ -94,21 +98,64 @@ pub struct LedgerStores {
 }
 
 impl LedgerStores {
-    /// The stores of a running embedded network.
-    pub fn of(network: &EmbeddedNetwork) -> LedgerStores {
-        LedgerStores {
-            channel: network.channel.clone(),
-            peers: network
-                .peers
-                .iter()
-                .filter_map(|p| Some((p.node.host.clone(), p.peer(&network.channel)?.ledger.clone())))
-                .collect(),
-            orderers: network
-                .orderers
-                .iter()
-                .filter_map(|o| Some((o.me.host.clone(), o.channel(&network.channel)?.db.clone())))
-                .collect(),
+    /// The stores of a running embedded network, one per channel, the network's own first.
+    pub fn of(network: &EmbeddedNetwork) -> Vec<LedgerStores> {
+        let mut channels = vec![network.channel.clone()];
+        for orderer in &network.orderers {
+            for node in orderer.channels.all() {
+                if !channels.contains(&node.channel) {
+                    channels.push(node.channel.clone());
+                }
+            }
         }
+        channels
+            .into_iter()
+            .map(|channel| LedgerStores {
+                peers: network
+                    .peers
+                    .iter()
+                    .filter_map(|p| Some((p.node.host.clone(), p.peer(&channel)?.ledger.clone())))
+                    .collect(),
+                orderers: network
+                    .orderers
+                    .iter()
+                    .filter_map(|o| Some((o.me.host.clone(), o.channel(&channel)?.db.clone())))
+                    .collect(),
+                channel,
+            })
+            .collect()
+    }
+
+    /// The stores of every channel under `ledger_dir` of a process that is not running,
+    /// `first` (the platform's channel) first.
+    pub fn open_all(ledger_dir: &Path, first: &str) -> Result<Vec<LedgerStores>, AppError> {
+        let mut channels = vec![first.to_owned()];
+        for kind in ["peers", "orderers"] {
+            let Ok(hosts) = std::fs::read_dir(ledger_dir.join(kind)) else {
+                continue;
+            };
+            for host in hosts.filter_map(Result::ok) {
+                let Ok(files) = std::fs::read_dir(host.path()) else {
+                    continue;
+                };
+                for file in files.filter_map(Result::ok) {
+                    let path = file.path();
+                    if path.extension().is_some_and(|e| e == "redb")
+                        && let Some(name) = path.file_stem().and_then(|n| n.to_str())
+                        && !channels.iter().any(|c| c == name)
+                    {
+                        channels.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        let mut all = Vec::new();
+        for channel in channels {
+            if let Some(stores) = LedgerStores::open(ledger_dir, &channel)? {
+                all.push(stores);
+            }
+        }
+        Ok(all)
     }
 
     /// Opens the stores under `ledger_dir` (`peers/<host>/<channel>.redb`,
@@ -168,7 +215,7 @@ fn io(path: &Path, error: std::io::Error) -> AppError {
 /// documentation).
 pub async fn take(
     store: &Store,
-    ledger: Option<&LedgerStores>,
+    ledger: &[LedgerStores],
     data_dir: &Path,
     to: &Path,
 ) -> Result<Manifest, AppError> {
@@ -214,22 +261,21 @@ fn partial_path(to: &Path) -> PathBuf {
 
 async fn write_backup(
     store: &Store,
-    ledger: Option<&LedgerStores>,
+    ledger: &[LedgerStores],
     data_dir: &Path,
     out: &Path,
 ) -> Result<Manifest, AppError> {
-    let ledger_manifest = match ledger {
-        Some(stores) => {
-            let stores = stores.clone();
-            let out = out.to_owned();
-            Some(
-                tokio::task::spawn_blocking(move || copy_ledger(&stores, &out))
-                    .await
-                    .map_err(|e| AppError::Backup(format!("the ledger copy stopped: {e}")))??,
-            )
-        }
-        None => None,
-    };
+    let mut channels = Vec::new();
+    for stores in ledger {
+        let stores = stores.clone();
+        let out = out.to_owned();
+        channels.push(
+            tokio::task::spawn_blocking(move || copy_ledger(&stores, &out))
+                .await
+                .map_err(|e| AppError::Backup(format!("the ledger copy stopped: {e}")))??,
+        );
+    }
+    let ledger_manifest = (!channels.is_empty()).then(|| channels.remove(0));
     {
         let data_dir = data_dir.to_owned();
         let out = out.to_owned();
@@ -257,6 +303,7 @@ async fn write_backup(
         taken_at_ms: warga_core::time::now_ms(),
         database: database.to_owned(),
         ledger: ledger_manifest,
+        channels,
         files,
     };
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| AppError::Backup(e.to_string()))?;
@@ -540,6 +587,7 @@ mod tests {
             taken_at_ms: 0,
             database: "sqlite".into(),
             ledger: None,
+            channels: Vec::new(),
             files: list_files(&backup).unwrap(),
         };
         std::fs::write(backup.join(MANIFEST), serde_json::to_vec(&manifest).unwrap()).unwrap();

@@ -41,7 +41,7 @@ enum Response {
 /// What the control socket serves from.
 struct Context {
     store: Store,
-    ledger: Option<LedgerStores>,
+    ledger: Vec<LedgerStores>,
     data_dir: PathBuf,
     /// One backup at a time.
     busy: tokio::sync::Mutex<()>,
@@ -59,7 +59,7 @@ impl ControlSocket {
     /// process on the same data directory) keeps it; a stale file is replaced. A socket
     /// that cannot be made is logged and the process runs without one (backups then need
     /// the process stopped).
-    pub(crate) async fn start(store: Store, ledger: Option<LedgerStores>, data_dir: &Path) -> Option<ControlSocket> {
+    pub(crate) async fn start(store: Store, ledger: Vec<LedgerStores>, data_dir: &Path) -> Option<ControlSocket> {
         let path = data_dir.join(SOCKET);
         if path.exists() {
             if UnixStream::connect(&path).await.is_ok() {
@@ -127,7 +127,7 @@ async fn answer(context: Arc<Context>, stream: UnixStream) {
             Ok(Request::Backup { to }) => {
                 let _one = context.busy.lock().await;
                 tracing::info!(to = %to.display(), "backup requested on the control socket");
-                match crate::backup::take(&context.store, context.ledger.as_ref(), &context.data_dir, &to).await {
+                match crate::backup::take(&context.store, &context.ledger, &context.data_dir, &to).await {
                     Ok(manifest) => Response::Manifest(manifest),
                     Err(error) => Response::Error(error.to_string()),
                 }

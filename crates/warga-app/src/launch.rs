@@ -145,7 +145,7 @@ impl Launch {
                 if let Some(ledger) = &ledger {
                     running.control = crate::control::ControlSocket::start(
                         running.platform.store.clone(),
-                        Some(crate::backup::LedgerStores::of(ledger)),
+                        crate::backup::LedgerStores::of(ledger),
                         &running.platform.config.data_dir,
                     )
                     .await;

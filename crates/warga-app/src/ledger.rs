@@ -23,11 +23,27 @@ pub(crate) async fn start(config: &Config) -> Result<EmbeddedNetwork, AppError> 
             ledger.channel
         )));
     }
-    EmbeddedNetwork::start(
+    // The platform's channel first, then every other channel served.
+    let mut channels = vec![ledger.channel.clone()];
+    let others: Vec<String> = if ledger.channels.is_empty() {
+        network.channels.iter().map(|c| c.name.clone()).collect()
+    } else {
+        ledger.channels.clone()
+    };
+    for name in others {
+        if network.channel(&name).is_none() {
+            return Err(AppError::Usage(format!("ledger.channels: no channel {name} in the network file")));
+        }
+        if !channels.contains(&name) {
+            channels.push(name);
+        }
+    }
+    EmbeddedNetwork::start_channels(
         network,
-        &ledger.channel,
+        &channels,
         &config.data_dir.join("ledger"),
         ledger.ephemeral_ports,
+        warga_ledger_node::revocation::REFRESH_DEFAULT,
     )
     .await
     .map_err(|e| AppError::Ledger(e.to_string()))

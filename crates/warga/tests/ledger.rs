@@ -306,11 +306,11 @@ async fn orderer_processes_survive_a_killed_leader_and_catch_up() {
         .unwrap();
     assert!(
         metrics.contains(&format!(
-            "warga_orderer_is_leader{{orderer=\"{}\"}} 1",
+            "warga_orderer_is_leader{{channel=\"bpjs-main\",orderer=\"{}\"}} 1",
             names[new_leader as usize - 1]
         )) && metrics.contains("warga_orderer_committed_block")
             && metrics.contains(&format!(
-                "warga_orderer_raft_role{{orderer=\"{}\",role=\"leader\"}} 1",
+                "warga_orderer_raft_role{{channel=\"bpjs-main\",orderer=\"{}\",role=\"leader\"}} 1",
                 names[new_leader as usize - 1]
             )),
         "{metrics}"

@@ -15,8 +15,12 @@ pub struct LedgerConfig {
     pub enabled: bool,
     /// The network file; absent: the BPJS example network shipped with warga.
     pub network: Option<PathBuf>,
-    /// The channel the embedded nodes serve.
+    /// The channel the platform works on (its clients, the web gateway).
     pub channel: String,
+    /// Every channel the embedded nodes serve — the orderers order each, one Raft group per
+    /// channel, and every peer joins those its organisation is a member of; empty: every
+    /// channel of the network file.
+    pub channels: Vec<String>,
     /// Listen on free ports of 127.0.0.1 instead of the network file's addresses (several
     /// instances on one machine, tests).
     pub ephemeral_ports: bool,
@@ -42,6 +46,7 @@ impl Default for LedgerConfig {
             enabled: true,
             network: None,
             channel: "bpjs-main".into(),
+            channels: Vec::new(),
             ephemeral_ports: false,
             crypto: None,
             peers: BTreeMap::new(),

@@ -203,9 +203,9 @@ pub async fn backup(config: Config, to: &std::path::Path) -> Result<(), Failure>
                 .section::<warga_ledger_node::settings::LedgerConfig>()
                 .channel
                 .clone();
-            let ledger = warga_app::backup::LedgerStores::open(&config.data_dir.join("ledger"), &channel)
+            let ledger = warga_app::backup::LedgerStores::open_all(&config.data_dir.join("ledger"), &channel)
                 .map_err(Failure::app)?;
-            let taken = warga_app::backup::take(&store, ledger.as_ref(), &config.data_dir, to).await;
+            let taken = warga_app::backup::take(&store, &ledger, &config.data_dir, to).await;
             store.close().await;
             taken.map_err(Failure::app)?
         }
