@@ -240,7 +240,7 @@ pub(crate) async fn start(target: BenchTarget, batch_timeout_ms: Option<u64>) ->
             let mut peers = BTreeMap::new();
             for line in &lines {
                 let words: Vec<&str> = line.split_whitespace().collect();
-                if let ["peer", host, "gRPC", addr, "(mTLS)"] = words.as_slice() {
+                if let ["peer", host, "gRPC", addr, "(mTLS)", ..] = words.as_slice() {
                     let addr: SocketAddr = addr.parse().map_err(|_| anyhow!("a peer address in {line:?}"))?;
                     for org in &mut network.organizations {
                         if let Some(peer) = org.peers.iter_mut().find(|p| p.host == *host) {

@@ -89,7 +89,7 @@ impl Running {
                 url = Some(found.trim().to_owned());
             }
             let words: Vec<&str> = line.split_whitespace().collect();
-            if let ["peer", host, "gRPC", addr, "(mTLS)"] = words.as_slice() {
+            if let ["peer", host, "gRPC", addr, "(mTLS)", ..] = words.as_slice() {
                 banner_peers.insert(host.to_string(), addr.to_string());
             }
             if let Some((_, raft)) = line.split_once("orderer Raft ") {
@@ -1299,6 +1299,48 @@ fn up_runs_the_ledger_network_the_cli_reaches() {
     let said = config_cli_as("chaincode", "querycommitted", Some("RumahSakit"), &["--name", "bpjs"]);
     let committed: Value = serde_json::from_str(said.trim()).unwrap();
     assert_eq!(committed["sequence"], 2, "{said}");
+    // `up` serves both channels of the network file on the same orderers, one Raft group
+    // each; the Puskesmas peer holds the regional channel's ledger beside bpjs-main's.
+    let listed = {
+        let address = format!("--address={}", running.banner_orderers[0]);
+        let output = warga(
+            dir.path(),
+            &[
+                "ledger",
+                "channel",
+                "list",
+                "--network",
+                "network.yaml",
+                "--crypto",
+                "data/ledger/crypto",
+                "--org",
+                "Orderer",
+                "--node",
+                "orderer0",
+                &address,
+            ],
+            &[],
+        )
+        .output()
+        .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(
+        listed.contains("bpjs-main") && listed.contains("jatim-puskesmas"),
+        "{listed}"
+    );
+    let regional = cli(
+        "Puskesmas",
+        "peer0.puskesmas.warga.local",
+        &["info", "--channel", "jatim-puskesmas"],
+    );
+    assert!(
+        regional.status.success() && String::from_utf8_lossy(&regional.stdout).contains("jatim-puskesmas"),
+        "{}{}",
+        String::from_utf8_lossy(&regional.stdout),
+        String::from_utf8_lossy(&regional.stderr)
+    );
     // Two peers' commit hashes agree block by block.
     let with_address = format!("--with-address={}", peers["peer0.rumahsakit.warga.local"]);
     let compared = cli(
