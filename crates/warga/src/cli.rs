@@ -691,6 +691,16 @@ pub enum BenchCommand {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         batch_timeout_ms: Option<u64>,
     },
+    /// Ordering throughput with 1, 2 and 4 channels on the same three orderer processes
+    /// (one Raft group per channel): total and per channel.
+    Channels {
+        /// Seconds measured per round.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        seconds: u64,
+        /// Workers per loaded channel, each broadcasting back to back.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4_096))]
+        workers: u64,
+    },
     /// How long a channel configuration update takes to apply on every peer of the network
     /// as processes, against an IssueCard measured the same way in the same run.
     ConfigUpdate {

@@ -56,6 +56,31 @@ impl LocalNetwork {
     /// under `dir` (crypto material generated there on first start), and returns when every
     /// node answers `/healthz` — or stops them all and says which did not.
     pub async fn start(exe: &Path, network_file: &Path, dir: &Path, channel: &str) -> Result<LocalNetwork, NodeError> {
+        Self::start_nodes(exe, network_file, dir, &[channel.to_owned()], true).await
+    }
+
+    /// Starts only the orderers, each ordering every channel of `channels` (one Raft group
+    /// per channel), as [`LocalNetwork::start`] does.
+    pub async fn start_orderers(
+        exe: &Path,
+        network_file: &Path,
+        dir: &Path,
+        channels: &[String],
+    ) -> Result<LocalNetwork, NodeError> {
+        Self::start_nodes(exe, network_file, dir, channels, false).await
+    }
+
+    async fn start_nodes(
+        exe: &Path,
+        network_file: &Path,
+        dir: &Path,
+        channels: &[String],
+        with_peers: bool,
+    ) -> Result<LocalNetwork, NodeError> {
+        let channel = channels
+            .first()
+            .ok_or_else(|| NodeError::Usage("no channel to serve".into()))?
+            .as_str();
         let text = std::fs::read_to_string(network_file).map_err(|e| NodeError::io(network_file, e))?;
         let network =
             Network::parse(&text).map_err(|e| NodeError::Usage(format!("{}: {e}", network_file.display())))?;
@@ -81,7 +106,11 @@ impl LocalNetwork {
             args.extend(["--data".into(), data("orderers", &node.host)]);
             planned.push((node, args));
         }
-        for org in network.organizations.iter().filter(|o| members.contains(&o.msp_id)) {
+        for org in network
+            .organizations
+            .iter()
+            .filter(|o| with_peers && members.contains(&o.msp_id))
+        {
             let Some(node) = org.peers.first() else { continue };
             let mut args: Vec<String> = ["peer", "--org", &org.name, "--name", &node.name]
                 .map(String::from)
@@ -103,7 +132,10 @@ impl LocalNetwork {
         };
         for (node, mut args) in planned {
             let log = logs.join(format!("{}.log", node.host));
-            args.extend(["--network", &file, "--crypto", &crypto_arg, "--channel", channel].map(String::from));
+            args.extend(["--network", &file, "--crypto", &crypto_arg].map(String::from));
+            for channel in channels {
+                args.extend(["--channel".to_owned(), channel.clone()]);
+            }
             // A node stops when this process ends however it ends (even SIGKILL): its
             // standard input is a pipe from here, closed by the kernel then.
             args.push("--stop-with-parent".into());

@@ -60,6 +60,14 @@ pub async fn bench(command: BenchCommand) -> Result<(), Failure> {
         })
         .await
         .map_err(Failure::bench),
+        BenchCommand::Channels { seconds, workers } => {
+            warga_bench::channels::channels(warga_bench::channels::ChannelsBench {
+                seconds,
+                workers: workers as usize,
+            })
+            .await
+            .map_err(Failure::bench)
+        }
         BenchCommand::ConfigUpdate { updates } => {
             warga_bench::config_update::config_update(warga_bench::config_update::ConfigUpdateBench { updates })
                 .await
