@@ -406,7 +406,9 @@ impl PeerNode {
         let (ahead, mut blocks) = tokio::sync::mpsc::channel::<Precheck>(READ_AHEAD);
         let peer = self.clone();
         let reader_host = host.to_owned();
-        let reader = tokio::spawn(async move {
+        // Aborted with this stream, however it ends: a peer stopped while its orderer is
+        // idle must not leave the reader (and the ledger it holds) waiting for a block.
+        let mut reader = AbortOnDrop(tokio::spawn(async move {
             loop {
                 let wire = match stream.message().await {
                     Ok(Some(wire)) => wire,
@@ -428,7 +430,7 @@ impl PeerNode {
                     return Ok(());
                 }
             }
-        });
+        }));
         let committed = async {
             loop {
                 let next = tokio::select! {
@@ -463,12 +465,21 @@ impl PeerNode {
             }
         }
         .await;
-        reader.abort();
-        match (committed, reader.await) {
+        reader.0.abort();
+        match (committed, (&mut reader.0).await) {
             (Err(error), _) => Err(error),
             // The stream ended: the reader says why.
             (Ok(()), Ok(read)) => read,
             (Ok(()), Err(_)) => Ok(()),
         }
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
