@@ -213,12 +213,7 @@ fn io(path: &Path, error: std::io::Error) -> AppError {
 /// Takes a backup of the deployment whose data directory is `data_dir` into `to` (which must
 /// not exist): the ledger's stores, every file, the database — in that order (module
 /// documentation).
-pub async fn take(
-    store: &Store,
-    ledger: &[LedgerStores],
-    data_dir: &Path,
-    to: &Path,
-) -> Result<Manifest, AppError> {
+pub async fn take(store: &Store, ledger: &[LedgerStores], data_dir: &Path, to: &Path) -> Result<Manifest, AppError> {
     if to.exists() {
         return Err(AppError::Backup(format!("{} already exists", to.display())));
     }

@@ -34,7 +34,7 @@ enum Request {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Response {
-    Manifest(Manifest),
+    Manifest(Box<Manifest>),
     Error(String),
 }
 
@@ -128,7 +128,7 @@ async fn answer(context: Arc<Context>, stream: UnixStream) {
                 let _one = context.busy.lock().await;
                 tracing::info!(to = %to.display(), "backup requested on the control socket");
                 match crate::backup::take(&context.store, &context.ledger, &context.data_dir, &to).await {
-                    Ok(manifest) => Response::Manifest(manifest),
+                    Ok(manifest) => Response::Manifest(Box::new(manifest)),
                     Err(error) => Response::Error(error.to_string()),
                 }
             }
@@ -182,7 +182,7 @@ pub async fn request_backup(data_dir: &Path, to: &Path) -> Result<Option<Manifes
         }
     };
     match serde_json::from_str::<Response>(&line) {
-        Ok(Response::Manifest(manifest)) => Ok(Some(manifest)),
+        Ok(Response::Manifest(manifest)) => Ok(Some(*manifest)),
         Ok(Response::Error(error)) => Err(AppError::Backup(error)),
         Err(error) => Err(AppError::Backup(format!(
             "the running process answered what this warga does not read ({error}): is it another version?"

@@ -32,7 +32,9 @@ pub(crate) async fn start(config: &Config) -> Result<EmbeddedNetwork, AppError> 
     };
     for name in others {
         if network.channel(&name).is_none() {
-            return Err(AppError::Usage(format!("ledger.channels: no channel {name} in the network file")));
+            return Err(AppError::Usage(format!(
+                "ledger.channels: no channel {name} in the network file"
+            )));
         }
         if !channels.contains(&name) {
             channels.push(name);

@@ -53,7 +53,12 @@ fn network_text() -> anyhow::Result<String> {
 
 /// A transaction for `channel` signed by `creator`: ordered, never endorsed.
 fn transaction(creator: &SigningIdentity, channel: &str, n: u64) -> anyhow::Result<Transaction> {
-    let nonce = n.to_be_bytes().iter().chain(channel.as_bytes()).copied().collect::<Vec<u8>>();
+    let nonce = n
+        .to_be_bytes()
+        .iter()
+        .chain(channel.as_bytes())
+        .copied()
+        .collect::<Vec<u8>>();
     let who: Creator = creator.creator();
     let proposal = Proposal {
         channel: channel.to_owned(),
@@ -163,11 +168,9 @@ async fn measure(network: &Network, net: &LocalNetwork, bench: &ChannelsBench) -
                         let n = counter.fetch_add(1, Ordering::Relaxed);
                         let tx = transaction(&creator, &channel, n)?;
                         let mut client = AtomicBroadcastClient::new(orderers[target % orderers.len()].clone());
-                        let sent = tokio::time::timeout(
-                            Duration::from_secs(10),
-                            client.broadcast(v1::Transaction::from(tx)),
-                        )
-                        .await;
+                        let sent =
+                            tokio::time::timeout(Duration::from_secs(10), client.broadcast(v1::Transaction::from(tx)))
+                                .await;
                         match sent {
                             Ok(Ok(_)) => {
                                 if measuring.load(Ordering::Relaxed) {

@@ -1981,35 +1981,41 @@ async fn processes_join_a_second_channel_and_serve_both() {
     // BPJS's admin, asking the Puskesmas peer.
     let bpjs_admin = warga_ledger_node::configtx::Admin::load(&network, &crypto, "BPJS", "Admin").unwrap();
     let puskesmas = &network.organization("PuskesmasMSP").unwrap().peers[0];
-    let request = warga_ledger_node::configtx::participation_request(
-        &bpjs_admin,
-        "join",
-        "",
-        std::fs::read(&block).unwrap(),
-    )
-    .unwrap();
-    let other_org = warga_ledger_node::configtx::participate(
-        &bpjs_admin,
-        &puskesmas.listen.to_string(),
-        &puskesmas.host,
-        request,
-    )
-    .await
-    .unwrap_err();
-    assert!(other_org.to_string().contains("PuskesmasMSP's administrators"), "{other_org}");
+    let request =
+        warga_ledger_node::configtx::participation_request(&bpjs_admin, "join", "", std::fs::read(&block).unwrap())
+            .unwrap();
+    let other_org =
+        warga_ledger_node::configtx::participate(&bpjs_admin, &puskesmas.listen.to_string(), &puskesmas.host, request)
+            .await
+            .unwrap_err();
+    assert!(
+        other_org.to_string().contains("PuskesmasMSP's administrators"),
+        "{other_org}"
+    );
     let not_member = join("RumahSakit", "peer0", "Admin");
     assert!(!not_member.status.success());
-    assert!(text(&not_member).contains("not a member of jatim-puskesmas"), "{}", text(&not_member));
+    assert!(
+        text(&not_member).contains("not a member of jatim-puskesmas"),
+        "{}",
+        text(&not_member)
+    );
 
     // The three orderers, then the two member peers, join.
     for name in ["orderer0", "orderer1", "orderer2"] {
         let joined = join("Orderer", name, "Admin");
         assert!(joined.status.success(), "{}", text(&joined));
         let listed = text(&joined);
-        assert!(listed.contains("bpjs-main") && listed.contains("jatim-puskesmas"), "{listed}");
+        assert!(
+            listed.contains("bpjs-main") && listed.contains("jatim-puskesmas"),
+            "{listed}"
+        );
     }
     let again = join("Orderer", "orderer0", "Admin");
-    assert!(!again.status.success() && text(&again).contains("joined already"), "{}", text(&again));
+    assert!(
+        !again.status.success() && text(&again).contains("joined already"),
+        "{}",
+        text(&again)
+    );
     for org in ["BPJS", "Puskesmas"] {
         let joined = join(org, "peer0", "Admin");
         assert!(joined.status.success(), "{}", text(&joined));
@@ -2058,7 +2064,10 @@ async fn processes_join_a_second_channel_and_serve_both() {
     args.extend(node("Orderer", "orderer2", "Admin"));
     let listed = channel_cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let listed = text(&listed);
-    assert!(listed.contains("bpjs-main") && !listed.contains("kanal / channel jatim-puskesmas"), "{listed}");
+    assert!(
+        listed.contains("bpjs-main") && !listed.contains("kanal / channel jatim-puskesmas"),
+        "{listed}"
+    );
     let orderer2 = &network.orderer.nodes[2];
     let file = work
         .path()

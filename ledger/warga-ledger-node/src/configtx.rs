@@ -193,8 +193,7 @@ pub async fn participate(
     request: v1::ParticipationRequest,
 ) -> Result<v1::ChannelList, NodeError> {
     let grpc = client_channel(&admin.tls, addr, host).map_err(NodeError::Transport)?;
-    let mut client =
-        v1::participation_client::ParticipationClient::new(grpc).max_encoding_message_size(MESSAGE_LIMIT);
+    let mut client = v1::participation_client::ParticipationClient::new(grpc).max_encoding_message_size(MESSAGE_LIMIT);
     let action = request.action.clone();
     let call = async {
         match action.as_str() {

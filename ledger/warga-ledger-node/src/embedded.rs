@@ -191,7 +191,11 @@ impl EmbeddedNetwork {
         let joined = |msp_id: &str, network: &Network| -> Vec<String> {
             channels
                 .iter()
-                .filter(|c| network.channel(c).is_some_and(|c| c.members.iter().any(|m| m == msp_id)))
+                .filter(|c| {
+                    network
+                        .channel(c)
+                        .is_some_and(|c| c.members.iter().any(|m| m == msp_id))
+                })
                 .cloned()
                 .collect()
         };

@@ -120,8 +120,18 @@ impl PeerServices {
     fn member<T>(&self, request: &Request<T>, channel: &str) -> Result<Arc<Gateway>, Status> {
         let who = caller(&self.tls, request)?;
         let gateway = self.gateway(channel)?;
-        if gateway.peer().ledger.config().resolved.config.organization(&who).is_none() {
-            return Err(Status::permission_denied(format!("{who} is not a member of channel {channel}")));
+        if gateway
+            .peer()
+            .ledger
+            .config()
+            .resolved
+            .config
+            .organization(&who)
+            .is_none()
+        {
+            return Err(Status::permission_denied(format!(
+                "{who} is not a member of channel {channel}"
+            )));
         }
         Ok(gateway)
     }

@@ -73,7 +73,8 @@ impl OrdererHost {
     /// Starts the Raft group of the channel whose genesis block this is, on its file in
     /// the data directory (created if new).
     async fn start_channel(&self, genesis: &Block) -> Result<Arc<OrdererNode>, NodeError> {
-        let config = crate::genesis_config(genesis).map_err(|e| NodeError::Ledger(format!("the genesis block: {e}")))?;
+        let config =
+            crate::genesis_config(genesis).map_err(|e| NodeError::Ledger(format!("the genesis block: {e}")))?;
         let channel = config.channel.clone();
         if !crate::valid_channel_name(&channel) {
             return Err(NodeError::Usage(format!("{channel:?} is no valid channel name")));
@@ -118,7 +119,11 @@ impl OrdererHost {
         if let Err(error) = node.raft.initialize(members).await {
             tracing::debug!(%channel, %error, "the channel's Raft group is already initialised");
         }
-        let metrics = tokio::spawn(watch_metrics(node.clone(), self.me.name.clone(), self.revocations.clone()));
+        let metrics = tokio::spawn(watch_metrics(
+            node.clone(),
+            self.me.name.clone(),
+            self.revocations.clone(),
+        ));
         // Raft's voters follow the consenters of the channel's configuration.
         let consenters = node.follow_consenters(
             self.peers
@@ -190,7 +195,10 @@ impl ChannelHost for OrdererHost {
             if self.channels.get(&config.channel).is_some() || channel_path(&self.data, &config.channel).exists() {
                 return Err(format!("channel {} is joined already", config.channel));
             }
-            self.start_channel(&genesis).await.map(|_| ()).map_err(|e| e.to_string())
+            self.start_channel(&genesis)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
     }
 

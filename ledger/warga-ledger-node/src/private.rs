@@ -378,11 +378,10 @@ impl PrivateDataService {
             .get(channel)
             .map(|g| g.peer().clone())
             .ok_or_else(|| Status::not_found(format!("this peer does not serve channel {channel:?}")))?;
-        let caller = peer
-            .pins
-            .peer(&der)
-            .cloned()
-            .ok_or_else(|| Status::permission_denied("private data is exchanged only between the network's peers"))?;
+        let caller =
+            peer.pins.peer(&der).cloned().ok_or_else(|| {
+                Status::permission_denied("private data is exchanged only between the network's peers")
+            })?;
         Ok((caller, peer))
     }
 

@@ -91,7 +91,9 @@ async fn nodes_join_a_channel_and_serve_it_again_after_a_restart() {
     let host = net.network.organization("PuskesmasMSP").unwrap().peers[0].host.clone();
     net.stop_peer(&host).await.unwrap();
     net.start_peer(&host).await.unwrap();
-    let peer = net.peer_of("PuskesmasMSP", REGIONAL).expect("the joined channel is served again");
+    let peer = net
+        .peer_of("PuskesmasMSP", REGIONAL)
+        .expect("the joined channel is served again");
     // It catches up on what it missed while stopped.
     tokio::time::timeout(
         std::time::Duration::from_secs(30),

@@ -28,7 +28,8 @@ fn snapshots(c: &mut Criterion) {
             .sum();
         let wire = runtime.block_on(async {
             let snapshot = machine.clone().build_snapshot().await.expect("snapshot");
-            let pieces = snapshot_pieces("bpjs-main", &Vote::<u64>::default(), &snapshot.meta, &snapshot.snapshot).expect("pieces");
+            let pieces = snapshot_pieces("bpjs-main", &Vote::<u64>::default(), &snapshot.meta, &snapshot.snapshot)
+                .expect("pieces");
             pieces.iter().map(|p| p.json.len()).sum::<usize>()
         });
         eprintln!("{blocks} blocks: chain {chain_bytes} bytes; snapshot on the wire {wire} bytes");
@@ -40,7 +41,8 @@ fn snapshots(c: &mut Criterion) {
                     let mut machine = machine.clone();
                     async move {
                         let snapshot = machine.build_snapshot().await.expect("snapshot");
-                        snapshot_pieces("bpjs-main", &Vote::<u64>::default(), &snapshot.meta, &snapshot.snapshot).expect("pieces")
+                        snapshot_pieces("bpjs-main", &Vote::<u64>::default(), &snapshot.meta, &snapshot.snapshot)
+                            .expect("pieces")
                     }
                 })
             },

@@ -157,10 +157,16 @@ impl v1::participation_server::Participation for ParticipationService {
             )));
         }
         let channel = match &genesis.data {
-            warga_ledger_core::block::BlockData::Config(json) => warga_ledger_core::config::ChannelConfig::from_json(json)
-                .map_err(|e| Status::invalid_argument(format!("genesis: its configuration: {e}")))?
-                .channel,
-            _ => return Err(Status::invalid_argument("genesis: the block carries no channel configuration")),
+            warga_ledger_core::block::BlockData::Config(json) => {
+                warga_ledger_core::config::ChannelConfig::from_json(json)
+                    .map_err(|e| Status::invalid_argument(format!("genesis: its configuration: {e}")))?
+                    .channel
+            }
+            _ => {
+                return Err(Status::invalid_argument(
+                    "genesis: the block carries no channel configuration",
+                ));
+            }
         };
         match self.host.join(genesis).await {
             Ok(()) => {

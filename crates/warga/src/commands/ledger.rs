@@ -295,7 +295,8 @@ async fn channel_command(command: crate::cli::ChannelCommand) -> Result<(), Fail
     let addr = node.address.map_or(target.address.clone(), |a| a.to_string());
     let signed = match &command {
         ChannelCommand::Join { block, .. } => {
-            let bytes = std::fs::read(block).map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", block.display())))?;
+            let bytes =
+                std::fs::read(block).map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", block.display())))?;
             request(&admin, action, "", bytes)
         }
         ChannelCommand::Remove { channel, .. } => request(&admin, action, channel, Vec::new()),
@@ -308,7 +309,10 @@ async fn channel_command(command: crate::cli::ChannelCommand) -> Result<(), Fail
     match &command {
         ChannelCommand::Join { .. } => println!("{} bergabung / joined", target.host),
         ChannelCommand::Remove { channel, .. } => {
-            println!("{} keluar dari kanal / left channel {channel}; datanya dihapus / its data deleted", target.host)
+            println!(
+                "{} keluar dari kanal / left channel {channel}; datanya dihapus / its data deleted",
+                target.host
+            )
         }
         _ => {}
     }
@@ -936,7 +940,13 @@ pub async fn orderer(args: crate::cli::NodeArgs, config: warga_config::Config) -
     let banner = format!(
         "orderer {} kanal / channels [{}]: gRPC {} (mTLS), operasi / operations https://{}",
         me.name,
-        running.channels.all().iter().map(|n| n.channel.as_str()).collect::<Vec<_>>().join(", "),
+        running
+            .channels
+            .all()
+            .iter()
+            .map(|n| n.channel.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         me.listen,
         me.operations
     );
@@ -1020,7 +1030,13 @@ pub async fn peer(args: crate::cli::PeerArgs, config: warga_config::Config) -> R
         .channels
         .peers()
         .iter()
-        .map(|p| format!("{} (tinggi / height {})", p.channel.name, p.ledger.height().unwrap_or(0)))
+        .map(|p| {
+            format!(
+                "{} (tinggi / height {})",
+                p.channel.name,
+                p.ledger.height().unwrap_or(0)
+            )
+        })
         .collect();
     let banner = format!(
         "peer {} ({}) kanal / channels [{}]: gRPC {} (mTLS), operasi / operations https://{}",
