@@ -89,6 +89,24 @@ pub fn valid_channel_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_'))
 }
 
+/// The channels a node holds in its data directory (each `<channel>.redb`, joined at some
+/// time), by name.
+pub(crate) fn held_channels(data: &std::path::Path) -> Result<Vec<(String, std::path::PathBuf)>, NodeError> {
+    let mut held = Vec::new();
+    let entries = std::fs::read_dir(data).map_err(|e| NodeError::io(data, e))?;
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "redb")
+            && let Some(name) = path.file_stem().and_then(|s| s.to_str())
+            && valid_channel_name(name)
+        {
+            held.push((name.to_owned(), path));
+        }
+    }
+    held.sort();
+    Ok(held)
+}
+
 /// What a node's `/healthz` answers, callable while the node runs (it holds shared parts
 /// of the node, never the node itself, so the node can still be shut down by value).
 pub type Health = std::sync::Arc<dyn Fn() -> serde_json::Value + Send + Sync>;

@@ -218,18 +218,7 @@ impl RunningPeer {
         });
         // The channels held in the data directory (joined at some time), then the
         // configured ones not held yet.
-        let mut held = Vec::new();
-        let entries = std::fs::read_dir(&config.data).map_err(|e| NodeError::io(&config.data, e))?;
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "redb")
-                && let Some(name) = path.file_stem().and_then(|s| s.to_str())
-                && crate::valid_channel_name(name)
-            {
-                held.push((name.to_owned(), path));
-            }
-        }
-        held.sort();
+        let held = crate::held_channels(&config.data)?;
         for (name, path) in &held {
             let genesis = warga_ledger_peer::PeerLedger::open_existing(path, name)
                 .and_then(|ledger| ledger.block(0))
