@@ -439,3 +439,46 @@ impl Gateway {
         &self.peer
     }
 }
+
+/// The channels a peer process serves, each with its gateway. Held only to look up or
+/// change the map (never across an await).
+#[derive(Default)]
+pub struct PeerChannels(std::sync::RwLock<BTreeMap<String, Arc<Gateway>>>);
+
+impl PeerChannels {
+    /// The gateway (and through it the peer) of `channel`, if joined.
+    pub fn get(&self, channel: &str) -> Option<Arc<Gateway>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(channel)
+            .cloned()
+    }
+
+    /// Every channel's peer, by channel name.
+    pub fn peers(&self) -> Vec<Arc<PeerNode>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .map(|g| g.peer().clone())
+            .collect()
+    }
+
+    pub(crate) fn insert(&self, gateway: Arc<Gateway>) -> Result<(), String> {
+        let mut map = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let name = gateway.peer().channel.name.clone();
+        if map.contains_key(&name) {
+            return Err(format!("channel {name} is joined already"));
+        }
+        map.insert(name, gateway);
+        Ok(())
+    }
+
+    pub(crate) fn remove(&self, channel: &str) -> Option<Arc<Gateway>> {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(channel)
+    }
+}

@@ -23,10 +23,10 @@ use warga_ledger_proto::v1::events_server::{Events, EventsServer};
 use warga_ledger_proto::v1::gateway_server::{Gateway as GatewayRpc, GatewayServer};
 use warga_ledger_proto::v1::ledger_server::{Ledger, LedgerServer};
 
+use crate::gateway::PeerChannels;
 use crate::gateway::{Gateway, GatewayError};
 use crate::metrics::PEER_PROPOSALS_RECEIVED;
 use crate::peer::PeerNode;
-use crate::running_peer::PeerChannels;
 use warga_ledger_orderer::grpc::TlsMaterial;
 use warga_ledger_orderer::participation::ParticipationService;
 

@@ -362,7 +362,7 @@ impl PeerNode {
 /// The `PrivateData` service of one peer process, for every channel it joined.
 #[derive(Clone)]
 pub struct PrivateDataService {
-    pub channels: Arc<crate::running_peer::PeerChannels>,
+    pub channels: Arc<crate::gateway::PeerChannels>,
 }
 
 impl PrivateDataService {

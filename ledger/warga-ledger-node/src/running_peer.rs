@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use warga_ledger_core::block::Block;
 use warga_ledger_core::network::{Node, Organization};
@@ -14,51 +14,8 @@ use warga_ledger_orderer::participation::{ChannelHost, ParticipationService, Pen
 use warga_ledger_proto::v1;
 
 use crate::NodeError;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, PeerChannels};
 use crate::peer::{PeerConfig, PeerNode};
-
-/// The channels a peer process serves, each with its gateway. Held only to look up or
-/// change the map (never across an await).
-#[derive(Default)]
-pub struct PeerChannels(RwLock<BTreeMap<String, Arc<Gateway>>>);
-
-impl PeerChannels {
-    /// The gateway (and through it the peer) of `channel`, if joined.
-    pub fn get(&self, channel: &str) -> Option<Arc<Gateway>> {
-        self.0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(channel)
-            .cloned()
-    }
-
-    /// Every channel's peer, by channel name.
-    pub fn peers(&self) -> Vec<Arc<PeerNode>> {
-        self.0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .map(|g| g.peer().clone())
-            .collect()
-    }
-
-    fn insert(&self, gateway: Arc<Gateway>) -> Result<(), String> {
-        let mut map = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let name = gateway.peer().channel.name.clone();
-        if map.contains_key(&name) {
-            return Err(format!("channel {name} is joined already"));
-        }
-        map.insert(name, gateway);
-        Ok(())
-    }
-
-    fn remove(&self, channel: &str) -> Option<Arc<Gateway>> {
-        self.0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(channel)
-    }
-}
 
 /// What a peer process needs to start a channel, at start or on a join.
 struct PeerHost {

@@ -30,6 +30,7 @@ pub mod participation;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

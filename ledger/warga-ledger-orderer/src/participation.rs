@@ -17,7 +17,7 @@ use warga_ledger_core::policy::MspRole;
 use warga_ledger_msp::SigningIdentity;
 use warga_ledger_proto::v1;
 
-use crate::grpc::{TlsMaterial, caller};
+use crate::tls::{TlsMaterial, caller};
 
 /// How far a request's signing time may be from the node's clock, in seconds.
 pub const FRESH_S: i64 = 300;
