@@ -1411,6 +1411,17 @@ async fn a_configuration_update_revokes_a_client_on_every_peer_process() {
         .await
         .unwrap();
     assert_eq!(card.code_name, "VALID");
+    // BPJS's gateway answered once its own peer committed; the hospital's peer follows.
+    let block = card.block;
+    warga_testkit::wait_for(
+        "the hospital's peer to commit the card",
+        Duration::from_secs(30),
+        || {
+            let hospital = hospital.clone();
+            async move { hospital.info().await.is_ok_and(|i| i.height > block) }
+        },
+    )
+    .await;
     assert!(
         hospital
             .evaluate("VerifyCard", &["3171075203950004".into()])
