@@ -574,7 +574,7 @@ pub enum NetworkCommand {
         file: PathBuf,
     },
     /// Start a local network as separate processes — every orderer of the file and the
-    /// first peer of each member organisation of the channel — at the file's addresses;
+    /// first peer of each member organisation of the channels — at the file's addresses;
     /// crypto material is generated under DIR on first start. Ctrl+C stops them all.
     Up {
         #[arg(long, value_name = "FILE")]
@@ -582,8 +582,10 @@ pub enum NetworkCommand {
         /// Crypto material, data and logs of every node.
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
-        #[arg(long, default_value = "bpjs-main")]
-        channel: String,
+        /// A channel to serve (repeatable): the orderers order each, a peer joins those its
+        /// organisation is a member of; the first is the one the printed example uses.
+        #[arg(long = "channel", value_name = "CHANNEL", default_values_t = ["bpjs-main".to_owned()])]
+        channels: Vec<String>,
     },
 }
 

@@ -59,6 +59,18 @@ impl LocalNetwork {
         Self::start_nodes(exe, network_file, dir, &[channel.to_owned()], true).await
     }
 
+    /// As [`LocalNetwork::start`], serving several channels: every orderer orders each, and
+    /// the first peer of each member organisation joins those its organisation is a member
+    /// of. The first channel is the network's own ([`LocalNetwork::channel`]).
+    pub async fn start_channels(
+        exe: &Path,
+        network_file: &Path,
+        dir: &Path,
+        channels: &[String],
+    ) -> Result<LocalNetwork, NodeError> {
+        Self::start_nodes(exe, network_file, dir, channels, true).await
+    }
+
     /// Starts only the orderers, each ordering every channel of `channels` (one Raft group
     /// per channel), as [`LocalNetwork::start`] does.
     pub async fn start_orderers(
@@ -84,11 +96,21 @@ impl LocalNetwork {
         let text = std::fs::read_to_string(network_file).map_err(|e| NodeError::io(network_file, e))?;
         let network =
             Network::parse(&text).map_err(|e| NodeError::Usage(format!("{}: {e}", network_file.display())))?;
-        let members = network
-            .channel(channel)
-            .ok_or_else(|| NodeError::Usage(format!("--channel: no channel {channel} in the network file")))?
-            .members
-            .clone();
+        // Each channel's member organisations.
+        let mut members: Vec<(String, Vec<String>)> = Vec::new();
+        for name in channels {
+            let defined = network
+                .channel(name)
+                .ok_or_else(|| NodeError::Usage(format!("--channel: no channel {name} in the network file")))?;
+            members.push((name.clone(), defined.members.clone()));
+        }
+        let joined = |msp_id: &str| -> Vec<String> {
+            members
+                .iter()
+                .filter(|(_, m)| m.iter().any(|m| m == msp_id))
+                .map(|(c, _)| c.clone())
+                .collect()
+        };
         let crypto = dir.join("crypto");
         if !crypto.exists() {
             warga_ledger_msp::generate::generate(&network, &crypto, time::OffsetDateTime::now_utc())
@@ -104,18 +126,24 @@ impl LocalNetwork {
         for node in &network.orderer.nodes {
             let mut args: Vec<String> = ["orderer", "--name", &node.name].map(String::from).to_vec();
             args.extend(["--data".into(), data("orderers", &node.host)]);
+            for channel in channels {
+                args.extend(["--channel".to_owned(), channel.clone()]);
+            }
             planned.push((node, args));
         }
-        for org in network
-            .organizations
-            .iter()
-            .filter(|o| with_peers && members.contains(&o.msp_id))
-        {
+        for org in network.organizations.iter().filter(|_| with_peers) {
+            let member_of = joined(&org.msp_id);
             let Some(node) = org.peers.first() else { continue };
+            if member_of.is_empty() {
+                continue;
+            }
             let mut args: Vec<String> = ["peer", "--org", &org.name, "--name", &node.name]
                 .map(String::from)
                 .to_vec();
             args.extend(["--data".into(), data("peers", &node.host)]);
+            for channel in member_of {
+                args.extend(["--channel".to_owned(), channel]);
+            }
             planned.push((node, args));
         }
         // Ready when every node answers /healthz over TLS.
@@ -133,9 +161,6 @@ impl LocalNetwork {
         for (node, mut args) in planned {
             let log = logs.join(format!("{}.log", node.host));
             args.extend(["--network", &file, "--crypto", &crypto_arg].map(String::from));
-            for channel in channels {
-                args.extend(["--channel".to_owned(), channel.clone()]);
-            }
             // A node stops when this process ends however it ends (even SIGKILL): its
             // standard input is a pipe from here, closed by the kernel then.
             args.push("--stop-with-parent".into());

@@ -24,9 +24,9 @@ fn read_network(file: &Path) -> Result<warga_ledger_core::network::Network, Fail
 /// Runs a `warga ledger …` command.
 pub async fn run(config: warga_config::Config, command: LedgerCommand) -> Result<(), Failure> {
     match command {
-        LedgerCommand::Network(NetworkCommand::Up { network, dir, channel }) => {
+        LedgerCommand::Network(NetworkCommand::Up { network, dir, channels }) => {
             let _logging = start_logging(&config)?;
-            network_up(&network, &dir, &channel).await
+            network_up(&network, &dir, &channels).await
         }
         LedgerCommand::Invoke {
             client,
@@ -671,13 +671,15 @@ fn connect_as(args: &crate::cli::ClientArgs, identity_org: &str) -> Result<warga
 }
 
 /// `warga ledger network up`: the nodes as child processes until Ctrl+C.
-async fn network_up(network_file: &Path, dir: &Path, channel: &str) -> Result<(), Failure> {
+async fn network_up(network_file: &Path, dir: &Path, channels: &[String]) -> Result<(), Failure> {
     let exe = std::env::current_exe().context("cannot find the warga executable")?;
-    let mut network = warga_ledger_node::processes::LocalNetwork::start(&exe, network_file, dir, channel)
+    let mut network = warga_ledger_node::processes::LocalNetwork::start_channels(&exe, network_file, dir, channels)
         .await
         .map_err(Failure::node)?;
+    let channel = network.channel.clone();
     println!(
-        "jaringan buku besar siap / ledger network ready — kanal / channel {channel}, {} proses / processes",
+        "jaringan buku besar siap / ledger network ready — kanal / channels {}, {} proses / processes",
+        channels.join(", "),
         network.nodes.len()
     );
     for node in &network.nodes {
