@@ -1923,8 +1923,9 @@ async fn a_consenter_removed_by_configuration_leaves_raft_and_ordering_goes_on()
 /// of its two member organisations (each by its own admin). Refused: a user who is no
 /// admin, another organisation's admin, a peer whose organisation is no member. Each
 /// channel then has its own chain on the same processes: a card issued on one is not on
-/// the other. An orderer leaves the regional channel (its file deleted, its list without
-/// it) and the other two keep ordering it.
+/// the other. The regional channel's Raft leader leaves it (its file deleted, its list
+/// without it): the other two elect a leader and the gateway, told by the leaver that it
+/// serves the channel no more, orders through them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_join_a_second_channel_and_serve_both() {
     let _beside_others = NETWORKS.read().await;
@@ -1932,6 +1933,7 @@ async fn processes_join_a_second_channel_and_serve_both() {
     let work = tempfile::tempdir().unwrap();
     let NetworkUp {
         network_path,
+        orderer_addresses,
         network,
         crypto,
         up,
@@ -2064,26 +2066,37 @@ async fn processes_join_a_second_channel_and_serve_both() {
     let hospital = client_on("RumahSakitMSP", "jatim-puskesmas");
     assert_eq!(hospital.info().await.unwrap_err().code(), tonic::Code::NotFound);
 
-    // An orderer leaves the regional channel; the other two order it on.
+    // The regional channel's Raft leader leaves it (the gateways last ordered there); the
+    // other two elect a leader and order it on.
+    let http = operations_http(&network, &crypto);
+    let raw: Value = http
+        .get(format!("https://{}/healthz", orderer_addresses["orderer0"].1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let leader = raw["channels"]["jatim-puskesmas"]["leader"].as_u64().unwrap() as usize;
+    let leaving = network.orderer.nodes[leader - 1].clone();
     let mut args = vec!["remove".to_owned()];
-    args.extend(node("Orderer", "orderer2", "Admin"));
+    args.extend(node("Orderer", &leaving.name, "Admin"));
     args.extend(["--channel".to_owned(), "jatim-puskesmas".to_owned()]);
     let removed = channel_cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(removed.status.success(), "{}", text(&removed));
     assert!(!String::from_utf8_lossy(&removed.stdout).contains("jatim-puskesmas  "));
     let mut args = vec!["list".to_owned()];
-    args.extend(node("Orderer", "orderer2", "Admin"));
+    args.extend(node("Orderer", &leaving.name, "Admin"));
     let listed = channel_cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let listed = text(&listed);
     assert!(
         listed.contains("bpjs-main") && !listed.contains("kanal / channel jatim-puskesmas"),
         "{listed}"
     );
-    let orderer2 = &network.orderer.nodes[2];
     let file = work
         .path()
         .join("net/orderers")
-        .join(&orderer2.host)
+        .join(&leaving.host)
         .join("jatim-puskesmas.redb");
     assert!(!file.exists(), "the removed channel's data is deleted");
     let after = regional

@@ -357,14 +357,19 @@ impl Gateway {
         // Orderers that let an attempt time out in this submission: a hint pointing at one
         // (a follower that has not yet noticed its leader froze) is not followed.
         let mut silent = std::collections::BTreeSet::new();
+        // Orderers that answered they do not serve the channel.
+        let mut elsewhere = std::collections::BTreeSet::new();
         let mut last_error = String::from("no orderer configured");
         loop {
             if self.orderers.is_empty() || tokio::time::Instant::now() >= deadline {
                 PEER_SUBMITS.with_label_values(&[host, "not_ordered"]).inc();
                 return Err(GatewayError::NotOrdered(last_error));
             }
-            // Skip an orderer that already let this submission time out, unless all did.
-            if silent.contains(&(next % self.orderers.len())) && silent.len() < self.orderers.len() {
+            // Skip an orderer that already let this submission time out, unless all did, and
+            // one that does not serve the channel (it left it).
+            let at = next % self.orderers.len();
+            if (silent.contains(&at) && silent.len() + elsewhere.len() < self.orderers.len()) || elsewhere.contains(&at)
+            {
                 next += 1;
                 continue;
             }
@@ -406,6 +411,13 @@ impl Gateway {
                         (Code::Unavailable | Code::Aborted | Code::Unknown | Code::Cancelled, _) => {
                             next += 1;
                             tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        // This orderer does not serve the channel (it left it, or has not
+                        // joined yet): the others may.
+                        (Code::NotFound, _) if elsewhere.len() + 1 < self.orderers.len() => {
+                            tracing::warn!(orderer = %addr, peer = %host, channel = %tx.proposal.channel, "an orderer does not serve the channel; asking the next");
+                            elsewhere.insert(next % self.orderers.len());
+                            next += 1;
                         }
                         (code, _) => {
                             PEER_SUBMITS.with_label_values(&[host, "refused"]).inc();
